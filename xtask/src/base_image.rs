@@ -1,0 +1,117 @@
+//! The offline base image: Debian's python3 from the Debian archive, for
+//! machines that reach Debian's mirror but no image registry.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL};
+use crate::error::environment;
+use crate::matrix::PythonVersion;
+
+const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+/// `python3` for the modules, `time` (GNU time) to measure their peak memory.
+const PACKAGES: &str = "python3,time";
+
+/// `pymaccounter-base:python-X.Y`.
+pub fn reference(python: PythonVersion) -> String {
+    format!("pymaccounter-base:python-{python}")
+}
+
+/// Builds the offline base for a Python version with debootstrap and `import`.
+pub fn build(engine: &Engine, python: PythonVersion) -> Result<()> {
+    let image = reference(python);
+    let suite = python.debian_suite();
+    let debootstrap = which::which("debootstrap").map_err(|_| {
+        environment(format!(
+            "building the offline base {image} needs debootstrap: install it (apt-get install debootstrap) \
+             and run as root, or pass --base-image IMAGE with an image that has python3"
+        ))
+    })?;
+    let mirror =
+        std::env::var("PYMACCOUNTER_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
+    eprintln!("Building offline base {image} from Debian {suite} ({mirror}); this takes about a minute ...");
+    let workdir = tempfile::Builder::new()
+        .prefix("pymaccounter-rootfs-")
+        .tempdir()?;
+    let rootfs = workdir.path().join("rootfs");
+    let command = duct::cmd!(
+        debootstrap,
+        "--variant=minbase",
+        format!("--include={PACKAGES}"),
+        suite,
+        &rootfs,
+        &mirror
+    );
+    if engine.debug() {
+        eprintln!("$ {command:?}");
+    }
+    let output = if engine.debug() {
+        command.unchecked().run()?
+    } else {
+        command
+            .unchecked()
+            .stderr_to_stdout()
+            .stdout_capture()
+            .run()?
+    };
+    if !output.status.success() {
+        let log = String::from_utf8_lossy(&output.stdout);
+        let tail: Vec<&str> = log
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return Err(environment(format!(
+            "debootstrap of Debian {suite} failed (it needs root and access to {mirror}; \
+             set PYMACCOUNTER_DEBIAN_MIRROR for another mirror):\n{}",
+            tail.join("\n")
+        )));
+    }
+    prune(&rootfs);
+    let changes = [
+        "ENV LANG=C.UTF-8".to_string(),
+        format!("LABEL {PROJECT_LABEL}=1 {KIND_LABEL}=base"),
+        "CMD [\"python3\"]".to_string(),
+    ];
+    let import = engine
+        .import_command(&rootfs, &image, &changes)
+        .unchecked()
+        .stdout_capture()
+        .stderr_capture()
+        .run()?;
+    if !import.status.success() {
+        return Err(engine.failure(
+            &["import", "-", &image],
+            &String::from_utf8_lossy(&import.stderr),
+        ));
+    }
+    eprintln!("Built offline base {image}.");
+    Ok(())
+}
+
+/// Drops what a test container never reads (package caches, docs), halving the image.
+fn prune(rootfs: &Path) {
+    for dir in [
+        "var/cache/apt/archives",
+        "var/lib/apt/lists",
+        "usr/share/doc",
+        "usr/share/man",
+        "usr/share/locale",
+    ] {
+        let path = rootfs.join(dir);
+        if let Ok(entries) = std::fs::read_dir(&path) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! `cargo xtask clean`: removes what runs left behind (a runner killed with
+//! SIGKILL cannot clean up after itself) and the images this project built.
+
+use anyhow::Result;
+
+use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
+
+pub fn clean(
+    engine: &Engine,
+    run: Option<&str>,
+    containers_only: bool,
+    keep_base: bool,
+) -> Result<()> {
+    let label = match run {
+        Some(id) => format!("{RUN_LABEL}={id}"),
+        None => PROJECT_LABEL.to_string(),
+    };
+    let containers = engine.containers_with_label(&label)?;
+    engine.remove_containers(&containers)?;
+    println!("removed {} container(s)", containers.len());
+    if containers_only || run.is_some() {
+        return Ok(());
+    }
+    let mut images = engine.images_with_label(&format!("{KIND_LABEL}=test"))?;
+    if !keep_base {
+        images.extend(engine.images_with_label(&format!("{KIND_LABEL}=base"))?);
+    }
+    engine.remove_images(&images)?;
+    println!("removed {} image(s)", images.len());
+    Ok(())
+}

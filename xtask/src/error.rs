@@ -1,0 +1,55 @@
+//! The two kinds of failure the user must tell apart, and their exit codes.
+//!
+//! Anything else that goes wrong surfaces as a plain `anyhow::Error` and is
+//! treated as an environment failure: the modules were not at fault.
+
+use std::fmt;
+
+/// Bad invocation or input: nothing was started. Exit code 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+/// The engine, the image build or the machine let us down. Exit code 3.
+#[derive(Debug)]
+pub struct Environment(pub String);
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+impl std::error::Error for Environment {}
+
+/// Shorthand for returning a usage error.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Usage(message.into()).into()
+}
+
+/// Shorthand for returning an environment error.
+pub fn environment(message: impl Into<String>) -> anyhow::Error {
+    Environment(message.into()).into()
+}
+
+pub const EXIT_PASSED: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_ENVIRONMENT: i32 = 3;
+/// Interrupted by Ctrl-C or SIGTERM: 128 + SIGINT, as shells report it.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// The exit code for an error that stopped a task.
+pub fn exit_code_for(error: &anyhow::Error) -> i32 {
+    if error.downcast_ref::<Usage>().is_some() {
+        EXIT_USAGE
+    } else {
+        EXIT_ENVIRONMENT
+    }
+}

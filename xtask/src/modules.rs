@@ -1,0 +1,272 @@
+//! The test directory: which modules exist, which the user named, what each says it does.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::error::usage;
+
+/// A directory of test modules, with the spelling the user gave it (for messages).
+#[derive(Debug, Clone)]
+pub struct TestDir {
+    pub path: PathBuf,
+    pub display: String,
+}
+
+impl TestDir {
+    /// The directory the user named, or this repository's `python_tests`.
+    pub fn resolve(given: Option<&Path>) -> Result<TestDir> {
+        let (path, display) = match given {
+            Some(path) => (path.to_path_buf(), path.display().to_string()),
+            None => (
+                crate::project_root().join("python_tests"),
+                "python_tests".to_string(),
+            ),
+        };
+        if !path.is_dir() {
+            return Err(usage(format!(
+                "test dir {} does not exist or is not a directory (pass --test-dir DIR)",
+                path.display()
+            )));
+        }
+        Ok(TestDir {
+            path,
+            display: display.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// Every `.py` file directly in the directory, sorted (what goes into the image).
+    pub fn python_files(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let entries = fs::read_dir(&self.path)
+            .with_context(|| format!("cannot read test dir {}", self.path.display()))?;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".py") && entry.file_type()?.is_file() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The test modules: `test_*.py`, sorted by name.
+    pub fn test_modules(&self) -> Result<Vec<String>> {
+        Ok(self
+            .python_files()?
+            .into_iter()
+            .filter(|n| n.starts_with("test_"))
+            .collect())
+    }
+}
+
+/// The modules named on the command line: one JSON list, or plain names.
+pub fn parse_selection(args: &[String]) -> Result<Vec<String>> {
+    let names = match args {
+        [single] if looks_like_json(single) => parse_json_list(single)?,
+        _ => {
+            if args.iter().any(|a| looks_like_json(a)) {
+                return Err(usage(
+                    "give either one JSON list or plain module names, not both",
+                ));
+            }
+            args.to_vec()
+        }
+    };
+    if names.is_empty() {
+        return Err(usage("no module named: the list is empty"));
+    }
+    Ok(names)
+}
+
+fn looks_like_json(arg: &str) -> bool {
+    arg.trim_start().starts_with(['[', '{'])
+}
+
+fn parse_json_list(text: &str) -> Result<Vec<String>> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        usage(format!(
+            "TESTS is not valid JSON ({e}); expected e.g. '[\"test_baseline.py\"]'"
+        ))
+    })?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| usage("TESTS must be a JSON list of module names"))?;
+    items
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| usage(format!("TESTS must hold only strings, found {item}")))
+        })
+        .collect()
+}
+
+/// Checks that every name is a plain `.py` file name present in the test dir, once.
+pub fn validate_selection(names: &[String], dir: &TestDir) -> Result<()> {
+    let available = dir.python_files()?;
+    let mut problems = Vec::new();
+    for (position, name) in names.iter().enumerate() {
+        if names[..position].contains(name) {
+            problems.push(format!("{name}: named twice"));
+        } else if name.contains('/') || name.contains('\\') || name.starts_with('.') {
+            problems.push(format!(
+                "{name}: give a module name, not a path (use --test-dir for the directory)"
+            ));
+        } else if !name.ends_with(".py") {
+            problems.push(format!("{name}: not a .py file"));
+        } else if !available.contains(name) {
+            problems.push(unknown_module(name, &available, dir));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(usage(problems.join("\n")))
+    }
+}
+
+fn unknown_module(name: &str, available: &[String], dir: &TestDir) -> String {
+    let mut close: Vec<(f64, &String)> = available
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .collect();
+    close.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let hint = match close.as_slice() {
+        [] => "see `cargo xtask list`".to_string(),
+        close => {
+            let names: Vec<&str> = close.iter().take(3).map(|(_, n)| n.as_str()).collect();
+            format!("did you mean {}?", names.join(", "))
+        }
+    };
+    format!("{name}: no such module in {}; {hint}", dir.display)
+}
+
+/// The first line of a module's docstring, or "" when it has none.
+pub fn docstring_summary(source: &str) -> String {
+    let body = source
+        .lines()
+        .map(str::trim)
+        .skip_while(|line| line.is_empty() || line.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let body = body.trim_start_matches(['r', 'R', 'u', 'U']);
+    for quote in ["\"\"\"", "'''", "\"", "'"] {
+        if let Some(rest) = body.strip_prefix(quote) {
+            let content = rest.split(quote).next().unwrap_or("");
+            return content
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("")
+                .to_string();
+        }
+    }
+    String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[&str]) -> (tempfile::TempDir, TestDir) {
+        let temp = tempfile::tempdir().unwrap();
+        for file in files {
+            fs::write(temp.path().join(file), "").unwrap();
+        }
+        let dir = TestDir::resolve(Some(temp.path())).unwrap();
+        (temp, dir)
+    }
+
+    fn is_usage(result: Result<impl std::fmt::Debug>) -> String {
+        let error = result.unwrap_err();
+        assert!(
+            error.downcast_ref::<crate::error::Usage>().is_some(),
+            "{error:?}"
+        );
+        error.to_string()
+    }
+
+    #[test]
+    fn selection_accepts_a_json_list_or_plain_names() {
+        let json = vec![r#"["test_a.py", "test_b.gc.py"]"#.to_string()];
+        assert_eq!(
+            parse_selection(&json).unwrap(),
+            ["test_a.py", "test_b.gc.py"]
+        );
+        let plain = vec!["test_a.py".to_string(), "test_b.py".to_string()];
+        assert_eq!(parse_selection(&plain).unwrap(), ["test_a.py", "test_b.py"]);
+    }
+
+    #[test]
+    fn bad_selections_are_usage_errors() {
+        for bad in [
+            r#"["test_a.py""#,
+            r#"{"a": 1}"#,
+            r#"["test_a.py", 3]"#,
+            "[]",
+        ] {
+            is_usage(parse_selection(&[bad.to_string()]));
+        }
+        is_usage(parse_selection(&[
+            "[\"a.py\"]".to_string(),
+            "b.py".to_string(),
+        ]));
+    }
+
+    #[test]
+    fn names_must_be_known_plain_py_files_named_once() {
+        let (_temp, dir) = dir_with(&["test_baseline.py", "test_refcount.py", "notes.txt"]);
+        assert!(validate_selection(&["test_baseline.py".into()], &dir).is_ok());
+        for bad in [
+            "../test_baseline.py",
+            "/etc/passwd",
+            "sub/test_x.py",
+            "notes.txt",
+            ".hidden.py",
+        ] {
+            is_usage(validate_selection(&[bad.into()], &dir));
+        }
+        let twice = is_usage(validate_selection(
+            &["test_baseline.py".into(), "test_baseline.py".into()],
+            &dir,
+        ));
+        assert!(twice.contains("named twice"), "{twice}");
+    }
+
+    #[test]
+    fn unknown_names_get_the_closest_suggestions() {
+        let (_temp, dir) = dir_with(&["test_baseline.py", "test_refcount.py"]);
+        let message = is_usage(validate_selection(&["test_baselin.py".into()], &dir));
+        assert!(
+            message.contains("did you mean test_baseline.py"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn missing_test_dir_is_a_usage_error() {
+        is_usage(TestDir::resolve(Some(Path::new("/no/such/dir"))));
+    }
+
+    #[test]
+    fn modules_are_test_files_sorted_by_name() {
+        let (_temp, dir) = dir_with(&["test_b.py", "helper.py", "test_a.gc.py", "test_c.txt"]);
+        assert_eq!(dir.test_modules().unwrap(), ["test_a.gc.py", "test_b.py"]);
+        assert_eq!(
+            dir.python_files().unwrap(),
+            ["helper.py", "test_a.gc.py", "test_b.py"]
+        );
+    }
+
+    #[test]
+    fn docstring_summary_is_the_first_non_empty_line() {
+        let source = "#!/usr/bin/env python3\n# comment\n\"\"\"\nShows refcounts.\n\nMore.\n\"\"\"\nimport sys\n";
+        assert_eq!(docstring_summary(source), "Shows refcounts.");
+        assert_eq!(docstring_summary("'''One line.'''\n"), "One line.");
+        assert_eq!(docstring_summary("import sys\n"), "");
+    }
+}

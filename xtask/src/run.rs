@@ -1,0 +1,133 @@
+//! `cargo xtask run` and `run-all-tests`: check the input, get the images,
+//! hand the jobs to the runner, let the reporters render what it emits.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+
+use crate::cli::RunOptions;
+use crate::engine::Engine;
+use crate::error::{usage, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
+use crate::image::{self, LocalImages, Recipe};
+use crate::matrix::{self, PythonVersion};
+use crate::modules::{parse_selection, validate_selection, TestDir};
+use crate::report::{human::Human, json};
+use crate::runner::{self, Plan};
+use crate::signals::Interrupt;
+
+/// Runs the named modules, or every module when `tests` is `None`.
+pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
+    // Everything the user typed is checked before anything starts.
+    let dir = TestDir::resolve(options.test_dir.test_dir.as_deref())?;
+    let modules = match tests {
+        Some(args) => {
+            let names = parse_selection(args)?;
+            validate_selection(&names, &dir)?;
+            names
+        }
+        None => dir.test_modules()?,
+    };
+    if modules.is_empty() {
+        return Err(usage(format!("no test_*.py modules in {}", dir.display)));
+    }
+    if options.image.base_image.is_some() && options.python.len() > 1 {
+        return Err(usage(
+            "--base-image names one image: it cannot serve a --python matrix",
+        ));
+    }
+    for path in [&options.report_json].into_iter().flatten() {
+        check_writable(path)?;
+    }
+
+    let engine = Engine::find(&options.engine)?;
+    let interrupt = Interrupt::install()?;
+    let recipe = Recipe::load(&dir)?;
+    let local = LocalImages::read(&engine)?;
+    let versions: Vec<Option<PythonVersion>> = if options.python.is_empty() {
+        vec![None]
+    } else {
+        options.python.iter().copied().map(Some).collect()
+    };
+    let mut images = Vec::new();
+    for version in versions {
+        let python = version.unwrap_or(PythonVersion::DEFAULT);
+        images.push((
+            version,
+            image::ensure(
+                &engine,
+                &recipe,
+                &local,
+                options.image.base_image.as_deref(),
+                python,
+            )?,
+        ));
+    }
+    let jobs = matrix::expand(&modules, &options.python_malloc, &images);
+
+    let run_id = new_run_id();
+    let plan = Plan {
+        parallelism: options.jobs.map_or_else(available_cpus, usize::from),
+        timeout: Duration::from_secs(options.timeout),
+        memory_bytes: options.memory.0.clone(),
+        network: options.network.clone(),
+        fail_fast: options.fail_fast,
+        spill_dir: crate::project_root()
+            .join("target/pymaccounter/runs")
+            .join(&run_id),
+        live_stderr: options.engine.debug,
+        run_id,
+        jobs,
+    };
+    if options.engine.debug {
+        eprintln!(
+            "run {}: {} job(s), {} at a time",
+            plan.run_id,
+            plan.jobs.len(),
+            plan.parallelism
+        );
+    }
+    let mut human = Human::new(&dir.display, options.engine.debug);
+    let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
+    human.summary(&outcome);
+    if let Some(path) = &options.report_json {
+        json::write(&outcome, path)?;
+    }
+    if let Some(error) = outcome.engine_error {
+        return Err(error);
+    }
+    Ok(if outcome.interrupted {
+        EXIT_INTERRUPTED
+    } else if outcome.not_run.is_empty() && outcome.results.iter().all(|r| r.status.passed()) {
+        EXIT_PASSED
+    } else {
+        EXIT_FAILED
+    })
+}
+
+fn check_writable(path: &Path) -> Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(usage(format!(
+            "cannot write a report to {}: {} is not a directory",
+            path.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
+}
+
+fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Short, unique per run on this host (two runs at once never share names).
+fn new_run_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{:x}{:05x}", std::process::id(), nanos >> 12)
+}

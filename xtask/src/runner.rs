@@ -1,0 +1,350 @@
+//! The one place that knows concurrency: a pool of workers, one fresh
+//! container per job, deadlines, fail-fast and interruption. It emits events;
+//! it never formats anything for a person.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::capture::{capture, Captured};
+use crate::engine::{ContainerSpec, Engine};
+use crate::error::environment;
+use crate::matrix::Job;
+use crate::outcome::{classify, container_command, may_be_oom, take_measurement, ModuleResult};
+use crate::signals::Interrupt;
+
+/// Everything the runner needs to know, decided before it starts.
+pub struct Plan {
+    pub jobs: Vec<Job>,
+    pub parallelism: usize,
+    pub timeout: Duration,
+    pub memory_bytes: Option<String>,
+    pub network: String,
+    pub fail_fast: bool,
+    pub run_id: String,
+    /// Where outputs too long to keep in memory are written.
+    pub spill_dir: PathBuf,
+    /// Stream module stderr as it arrives.
+    pub live_stderr: bool,
+}
+
+/// What happens during a run, in the order it happens.
+pub enum Event<'a> {
+    Started(&'a Job),
+    /// A piece of a module's stderr (only with `live_stderr`).
+    Stderr(&'a Job, &'a [u8]),
+    Finished(&'a ModuleResult),
+    /// The user asked to stop; running containers are being removed.
+    Interrupting,
+}
+
+/// How the run ended.
+pub struct Outcome {
+    /// Finished jobs, in the order they were asked for.
+    pub results: Vec<ModuleResult>,
+    /// Jobs that never finished (fail-fast, interruption, engine failure).
+    pub not_run: Vec<Job>,
+    pub interrupted: bool,
+    pub fail_fast_tripped: bool,
+    /// The engine failed in a way no module caused; the run was stopped.
+    pub engine_error: Option<anyhow::Error>,
+}
+
+enum Message {
+    Started(usize),
+    Stderr(usize, Vec<u8>),
+    Finished(Box<ModuleResult>),
+    EngineError(anyhow::Error),
+}
+
+/// How often a waiting worker looks at the stop flags.
+const POLL: Duration = Duration::from_millis(200);
+/// Exit code of the engine CLI when it could not create or start the container.
+const ENGINE_RUN_ERROR: i32 = 125;
+
+struct Shared<'a> {
+    engine: &'a Engine,
+    plan: &'a Plan,
+    interrupt: &'a Interrupt,
+    next_job: AtomicUsize,
+    /// No new job starts once set (fail-fast, engine error).
+    no_new_jobs: AtomicBool,
+    /// Running jobs stop too (engine error).
+    abort: AtomicBool,
+    /// Containers created, removed together at the end.
+    containers: Mutex<Vec<String>>,
+}
+
+impl Shared<'_> {
+    fn stopping(&self) -> bool {
+        self.interrupt.is_set() || self.abort.load(Ordering::SeqCst)
+    }
+}
+
+pub fn execute(
+    engine: &Engine,
+    plan: &Plan,
+    interrupt: &Interrupt,
+    mut on_event: impl FnMut(Event),
+) -> Outcome {
+    let shared = Shared {
+        engine,
+        plan,
+        interrupt,
+        next_job: AtomicUsize::new(0),
+        no_new_jobs: AtomicBool::new(false),
+        abort: AtomicBool::new(false),
+        containers: Mutex::new(Vec::new()),
+    };
+    let mut finished: Vec<Option<ModuleResult>> = vec![None; plan.jobs.len()];
+    let mut engine_error = None;
+    let mut fail_fast_tripped = false;
+    let mut announced_interrupt = false;
+    thread::scope(|scope| {
+        let (sender, receiver) = mpsc::channel();
+        for _ in 0..plan.parallelism.min(plan.jobs.len()).max(1) {
+            let sender = sender.clone();
+            let shared = &shared;
+            scope.spawn(move || work(shared, &sender));
+        }
+        drop(sender);
+        loop {
+            let message = match receiver.recv_timeout(POLL) {
+                Ok(message) => message,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if interrupt.is_set() && !announced_interrupt {
+                        announced_interrupt = true;
+                        on_event(Event::Interrupting);
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            match message {
+                Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
+                Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
+                Message::Finished(result) => {
+                    if plan.fail_fast && !result.status.passed() {
+                        fail_fast_tripped = true;
+                        shared.no_new_jobs.store(true, Ordering::SeqCst);
+                    }
+                    on_event(Event::Finished(&result));
+                    let index = result.job.index;
+                    finished[index] = Some(*result);
+                }
+                Message::EngineError(error) => {
+                    shared.no_new_jobs.store(true, Ordering::SeqCst);
+                    shared.abort.store(true, Ordering::SeqCst);
+                    engine_error.get_or_insert(error);
+                }
+            }
+        }
+    });
+    let created = shared
+        .containers
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Err(error) = remove_leftovers(engine, plan, &created, interrupt.is_set()) {
+        engine_error.get_or_insert(error);
+    }
+    let mut results = Vec::new();
+    let mut not_run = Vec::new();
+    for (job, result) in plan.jobs.iter().zip(finished) {
+        match result {
+            Some(result) => results.push(result),
+            None => not_run.push(job.clone()),
+        }
+    }
+    Outcome {
+        results,
+        not_run,
+        interrupted: interrupt.is_set(),
+        fail_fast_tripped,
+        engine_error,
+    }
+}
+
+/// Removes every container of the run: by name, and after an interruption
+/// also by the run's label, in case one was being created as we stopped.
+fn remove_leftovers(
+    engine: &Engine,
+    plan: &Plan,
+    created: &[String],
+    interrupted: bool,
+) -> Result<()> {
+    if !created.is_empty() {
+        engine.remove_containers(created)?;
+    }
+    if interrupted {
+        let label = format!("{}={}", crate::engine::RUN_LABEL, plan.run_id);
+        let left = engine.containers_with_label(&label)?;
+        if !left.is_empty() {
+            engine.remove_containers(&left)?;
+        }
+    }
+    Ok(())
+}
+
+fn work(shared: &Shared, sender: &mpsc::Sender<Message>) {
+    loop {
+        if shared.stopping() || shared.no_new_jobs.load(Ordering::SeqCst) {
+            return;
+        }
+        let index = shared.next_job.fetch_add(1, Ordering::SeqCst);
+        let Some(job) = shared.plan.jobs.get(index) else {
+            return;
+        };
+        let _ = sender.send(Message::Started(index));
+        match run_job(shared, job, sender) {
+            Ok(Some(result)) => {
+                let _ = sender.send(Message::Finished(Box::new(result)));
+            }
+            Ok(None) => {}
+            Err(error) => {
+                let _ = sender.send(Message::EngineError(error));
+                return;
+            }
+        }
+    }
+}
+
+/// Runs one job in its own container. `None` when it was stopped before it ended.
+fn run_job(
+    shared: &Shared,
+    job: &Job,
+    sender: &mpsc::Sender<Message>,
+) -> Result<Option<ModuleResult>> {
+    let plan = shared.plan;
+    let name = format!("pymaccounter-{}-{}", plan.run_id, job.index);
+    let spec = ContainerSpec {
+        name: name.clone(),
+        image: job.image.clone(),
+        run_id: plan.run_id.clone(),
+        network: plan.network.clone(),
+        memory_bytes: plan.memory_bytes.clone(),
+        env: job
+            .python_malloc
+            .map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string()))
+            .into_iter()
+            .collect(),
+        command: container_command(&job.module),
+    };
+    let (stdout_reader, stdout_writer) = std::io::pipe()?;
+    let (stderr_reader, stderr_writer) = std::io::pipe()?;
+    let spill = |stream: &str| {
+        plan.spill_dir
+            .join(format!("{}-{}.{stream}.log", job.index, job.module))
+    };
+    let started = Instant::now();
+    shared
+        .containers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(name.clone());
+    let handle = {
+        // The expression owns the pipes' write ends: drop it once started so
+        // the readers see the end of the streams when the container ends.
+        let expression = shared
+            .engine
+            .run_command(&spec)
+            .stdout_file(stdout_writer)
+            .stderr_file(stderr_writer);
+        expression
+            .start()
+            .with_context(|| format!("cannot start `{}`", shared.engine.name()))?
+    };
+    let (stdout, stderr, status, timed_out) = thread::scope(|scope| {
+        let stdout_spill = spill("stdout");
+        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, |_| {}));
+        let stderr_spill = spill("stderr");
+        let live = plan.live_stderr;
+        let stderr = scope.spawn(move || {
+            capture(stderr_reader, stderr_spill, |chunk| {
+                if live {
+                    let _ = sender.send(Message::Stderr(job.index, chunk.to_vec()));
+                }
+            })
+        });
+        let (status, timed_out) =
+            wait_with_deadline(shared, &handle, &name, started + plan.timeout)?;
+        drop(handle);
+        let stdout = stdout.join().expect("stdout reader panicked")?;
+        let stderr = stderr.join().expect("stderr reader panicked")?;
+        anyhow::Ok((stdout, stderr, status, timed_out))
+    })?;
+    let duration = started.elapsed();
+    if shared.stopping() && !timed_out {
+        return Ok(None);
+    }
+    let mut stderr = stderr;
+    let exit_code = status.code();
+    if exit_code == Some(ENGINE_RUN_ERROR) {
+        return Err(environment(format!(
+            "the engine could not run {}: {}",
+            job.label(),
+            stderr.text().trim()
+        )));
+    }
+    let measurement = take_measurement(&mut stderr);
+    let code = exit_code.unwrap_or(-1);
+    let oom_killed =
+        !timed_out && may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&name)?;
+    let (status, reason) = classify(code, &measurement, timed_out, oom_killed);
+    Ok(Some(ModuleResult {
+        job: job.clone(),
+        status,
+        exit_code: if timed_out || measurement.signal.is_some() {
+            None
+        } else {
+            exit_code
+        },
+        signal: measurement.signal,
+        duration,
+        peak_rss_bytes: if timed_out {
+            None
+        } else {
+            measurement.peak_rss_bytes
+        },
+        stdout,
+        stderr: Captured { ..stderr },
+        reason,
+    }))
+}
+
+/// Waits for the engine CLI to end; past the deadline, or when the run is
+/// stopping, removes the container, which ends it. Returns (status, timed out).
+fn wait_with_deadline(
+    shared: &Shared,
+    handle: &duct::Handle,
+    container: &str,
+    deadline: Instant,
+) -> Result<(std::process::ExitStatus, bool)> {
+    let mut timed_out = false;
+    let mut last_removal: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let slice = if last_removal.is_some() {
+            POLL
+        } else {
+            deadline.saturating_duration_since(now).min(POLL)
+        };
+        if let Some(output) = handle.wait_timeout(slice)? {
+            return Ok((output.status, timed_out));
+        }
+        let now = Instant::now();
+        let must_stop = shared.stopping() || now >= deadline;
+        // Asked again every second: a container still being created when the
+        // first removal ran would otherwise be missed.
+        let due = last_removal.is_none_or(|at| now - at >= Duration::from_secs(1));
+        if must_stop && due {
+            timed_out |= now >= deadline && !shared.stopping();
+            shared.engine.remove_containers(&[container.to_string()])?;
+            last_removal = Some(now);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The one place that handles signals: Ctrl-C, SIGTERM and SIGHUP only raise a
+//! flag, so the runner can stop its containers and report before exiting. A
+//! second Ctrl-C raises the same flag again: cleanup is never cut short.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Result;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+#[derive(Clone)]
+pub struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    /// Takes over SIGINT, SIGTERM and SIGHUP for the rest of the process.
+    pub fn install() -> Result<Interrupt> {
+        let flag = Arc::new(AtomicBool::new(false));
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            signal_hook::flag::register(signal, Arc::clone(&flag))?;
+        }
+        Ok(Interrupt(flag))
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
