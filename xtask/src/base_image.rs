@@ -18,8 +18,9 @@ pub fn reference(python: PythonVersion) -> String {
     format!("pymaccounter-base:python-{python}")
 }
 
-/// Builds the offline base for a Python version with debootstrap and `import`.
-pub fn build(engine: &Engine, python: PythonVersion) -> Result<()> {
+/// Builds the offline base for a Python version with debootstrap and `import`
+/// (unless another run built it meanwhile).
+pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<()> {
     let image = reference(python);
     let suite = python.debian_suite();
     let debootstrap = which::which("debootstrap").map_err(|_| {
@@ -28,6 +29,11 @@ pub fn build(engine: &Engine, python: PythonVersion) -> Result<()> {
              and run as root, or pass --base-image IMAGE with an image that has python3"
         ))
     })?;
+    let _lock = crate::image::host_lock(&image)?;
+    // Another run may have built it while we waited for the lock.
+    if !force && engine.image_exists(&image)? {
+        return Ok(());
+    }
     let mirror =
         std::env::var("PYMACCOUNTER_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
     eprintln!("Building offline base {image} from Debian {suite} ({mirror}); this takes about a minute ...");

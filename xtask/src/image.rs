@@ -126,13 +126,18 @@ pub fn ensure(
     }
     eprintln!("{fallback_note}");
     if !engine.image_exists(&offline_base)? {
-        base_image::build(engine, python)?;
+        base_image::build(engine, python, false)?;
     }
     build(engine, recipe, &offline_base, &offline)?;
     Ok(offline)
 }
 
 fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Result<()> {
+    let _lock = host_lock(reference)?;
+    // Another run may have built it while we waited for the lock.
+    if engine.image_exists(reference)? {
+        return Ok(());
+    }
     eprintln!("Building test image {reference} from {base} ...");
     let context = tempfile::Builder::new()
         .prefix("pymaccounter-build-")
@@ -160,6 +165,17 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
         "building the test image from {base} failed (run with --debug for the whole log):\n{}",
         tail.join("\n")
     )))
+}
+
+/// An exclusive lock shared by every run on this host, so that two runs
+/// needing the same image build it once; released when dropped.
+pub fn host_lock(name: &str) -> Result<fs::File> {
+    let dir = std::env::temp_dir().join("pymaccounter-locks");
+    fs::create_dir_all(&dir)?;
+    let file_name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    let file = fs::File::create(dir.join(file_name))?;
+    file.lock()?;
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ fn dispatch(task: Task) -> Result<i32> {
             let engine = engine::Engine::find(&engine)?;
             let reference = base_image::reference(python);
             if force || !engine.image_exists(&reference)? {
-                base_image::build(&engine, python)?;
+                base_image::build(&engine, python, force)?;
             } else {
                 eprintln!("{reference} exists already (use --force to build it again)");
             }

@@ -1,0 +1,166 @@
+//! The core runner against the real engine: selection, output, exit codes,
+//! parallelism, the image cache.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn help_lists_every_task() {
+    let help = xtask(&["--help"]);
+    assert_eq!(help.code, 0);
+    for task in ["run", "run-all-tests", "list", "build-image", "base-image", "clean"] {
+        assert!(help.stdout.contains(task), "{task} missing from:\n{}", help.stdout);
+    }
+}
+
+#[test]
+fn list_shows_every_module_with_its_summary() {
+    let list = xtask(&["list"]);
+    assert_eq!(list.code, 0, "{}", list.dump());
+    let baseline = list.stdout.lines().find(|l| l.starts_with("test_baseline.py")).expect("baseline listed");
+    assert!(baseline.len() > "test_baseline.py".len() + 5, "no summary: {baseline}");
+    let modules = std::fs::read_dir(project_root().join("python_tests"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name().into_string().unwrap();
+            name.starts_with("test_") && name.ends_with(".py")
+        })
+        .count();
+    assert_eq!(list.stdout.lines().count(), modules);
+}
+
+#[test]
+fn baseline_with_debug_shows_greeting_and_engine_commands() {
+    if !engine_available() {
+        return;
+    }
+    let run = xtask(&["run", r#"["test_baseline.py"]"#, "--debug"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(run.stdout.contains("Test results for python_tests/test_baseline.py:"), "{}", run.dump());
+    assert!(run.stdout.contains("Hello from pymaccounter"), "{}", run.dump());
+    assert!(run.stderr.contains("$ docker run"), "engine commands not shown:\n{}", run.dump());
+    assert_eq!(run.last_line(), "1 passed, 0 failed");
+}
+
+#[test]
+fn run_all_tests_passes_every_module() {
+    if !engine_available() {
+        return;
+    }
+    let modules = xtask(&["list"]).stdout.lines().count();
+    let run = xtask(&["run-all-tests"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert_eq!(run.last_line(), format!("{modules} passed, 0 failed"), "{}", run.dump());
+}
+
+#[test]
+fn a_test_dir_outside_the_repository_with_a_failing_module() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("mixed");
+    let run = xtask(&["run", "test_passes.py", "test_fails.py", "--test_dir", path_str(dir.path())]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    assert!(run.stdout.contains("AssertionError: arithmetic still works"), "stderr not shown:\n{}", run.dump());
+    assert!(run.stdout.contains("this one is about to fail"), "{}", run.dump());
+    assert_eq!(run.last_line(), "1 passed, 1 failed");
+}
+
+#[test]
+fn skips_are_counted_apart_and_do_not_fail_the_run() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("mixed");
+    let only_skip = xtask(&["run", "test_skips.py", "--test-dir", path_str(dir.path())]);
+    assert_eq!(only_skip.code, 0, "{}", only_skip.dump());
+    assert_eq!(only_skip.last_line(), "0 passed, 0 failed, 1 skipped");
+    let all = xtask(&["run-all-tests", "--test-dir", path_str(dir.path())]);
+    assert_eq!(all.code, 1, "{}", all.dump());
+    assert_eq!(all.last_line(), "1 passed, 1 failed, 1 skipped");
+}
+
+#[test]
+fn modules_run_in_parallel_each_in_its_own_container() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("parallel");
+    let run = xtask(&["run-all-tests", "-j", "4", "--test-dir", path_str(dir.path())]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let mut spans = Vec::new();
+    let mut hosts = std::collections::HashSet::new();
+    for line in run.stdout.lines().filter(|l| l.starts_with("host=")) {
+        let fields: Vec<&str> = line.split(' ').map(|f| f.split('=').nth(1).unwrap()).collect();
+        hosts.insert(fields[0].to_string());
+        spans.push((fields[1].parse::<f64>().unwrap(), fields[2].parse::<f64>().unwrap()));
+    }
+    assert_eq!(hosts.len(), 4, "each module needs its own container:\n{}", run.stdout);
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let overlapping = spans.windows(2).any(|w| w[1].0 < w[0].1);
+    assert!(overlapping, "no two modules ran at the same time: {spans:?}");
+}
+
+#[test]
+fn an_unchanged_tree_makes_no_build_call_and_an_edit_rebuilds() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("mixed");
+    // Unique content: the first call must build, whatever earlier runs left.
+    let nonce = format!("# {:?}\n", std::time::SystemTime::now());
+    std::fs::write(dir.path().join("test_unique.py"), format!("{nonce}print('unique')\n")).unwrap();
+    let args = ["build-image", "--debug", "--test-dir", path_str(dir.path())];
+    let first = xtask(&args);
+    assert_eq!(first.code, 0, "{}", first.dump());
+    assert!(first.stderr.contains("$ docker build"), "first call should build:\n{}", first.dump());
+    let second = xtask(&args);
+    assert_eq!(second.code, 0, "{}", second.dump());
+    assert!(!second.stderr.contains(" build "), "second call rebuilt:\n{}", second.dump());
+    assert_eq!(first.last_line(), second.last_line());
+    assert!(first.last_line().starts_with("pymaccounter-tests:"));
+    std::fs::write(dir.path().join("test_unique.py"), format!("{nonce}print('edited')\n")).unwrap();
+    let edited = xtask(&args);
+    assert!(edited.stderr.contains("$ docker build"), "an edit must rebuild:\n{}", edited.dump());
+    assert_ne!(edited.last_line(), first.last_line());
+}
+
+#[test]
+fn bad_input_exits_2_and_starts_nothing() {
+    let dir = fixture("mixed");
+    let test_dir = path_str(dir.path());
+    let cases: &[&[&str]] = &[
+        &["run", r#"["test_passes.py""#],
+        &["run", r#"{"test": "test_passes.py"}"#],
+        &["run", r#"["test_passes.py", 1]"#],
+        &["run", "[]"],
+        &["run", "test_pases.py"],
+        &["run", "../test_passes.py"],
+        &["run", "/etc/passwd"],
+        &["run", "test_passes"],
+        &["run", "test_passes.py", "test_passes.py"],
+        &["run-all-tests", "--test-dir", "/no/such/dir"],
+        &["run-all-tests", "--jobs", "0"],
+        &["run-all-tests", "--timeout", "0"],
+        &["run-all-tests", "--timeout", "-1"],
+        &["run-all-tests", "--memory", "plenty"],
+        &["run-all-tests", "--engine", "lxc"],
+        &["run-all-tests", "--python-malloc", "jemalloc"],
+        &["run-all-tests", "--python", "2.7"],
+        &["run-all-tests", "--report-json", "/no/such/dir/report.json"],
+    ];
+    for case in cases {
+        let mut args: Vec<&str> = case.to_vec();
+        args.extend(["--debug", "--test-dir", test_dir]);
+        if case.contains(&"--test-dir") {
+            args.truncate(args.len() - 2);
+        }
+        let run = xtask(&args);
+        assert_eq!(run.code, 2, "{case:?}:\n{}", run.dump());
+        assert!(!run.stderr.contains("$ docker"), "{case:?} called the engine:\n{}", run.dump());
+        assert!(run.stderr.lines().count() <= 12, "{case:?}: error too long:\n{}", run.stderr);
+    }
+    let typo = xtask(&["run", "test_pases.py", "--test-dir", test_dir]);
+    assert!(typo.stderr.contains("did you mean test_passes.py"), "{}", typo.dump());
+}
