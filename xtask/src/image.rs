@@ -172,7 +172,16 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
 pub fn host_lock(name: &str) -> Result<fs::File> {
     let dir = std::env::temp_dir().join("pymaccounter-locks");
     fs::create_dir_all(&dir)?;
-    let file_name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    let file_name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let file = fs::File::create(dir.join(file_name))?;
     file.lock()?;
     Ok(file)

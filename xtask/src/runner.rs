@@ -129,10 +129,7 @@ pub fn execute(
                 Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
                 Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
                 Message::Finished(result) => {
-                    if plan.fail_fast && !result.status.passed() {
-                        fail_fast_tripped = true;
-                        shared.no_new_jobs.store(true, Ordering::SeqCst);
-                    }
+                    fail_fast_tripped |= plan.fail_fast && !result.status.passed();
                     on_event(Event::Finished(&result));
                     let index = result.job.index;
                     finished[index] = Some(*result);
@@ -202,6 +199,10 @@ fn work(shared: &Shared, sender: &mpsc::Sender<Message>) {
         let _ = sender.send(Message::Started(index));
         match run_job(shared, job, sender) {
             Ok(Some(result)) => {
+                // Set here, before this worker looks for its next job.
+                if shared.plan.fail_fast && !result.status.passed() {
+                    shared.no_new_jobs.store(true, Ordering::SeqCst);
+                }
                 let _ = sender.send(Message::Finished(Box::new(result)));
             }
             Ok(None) => {}

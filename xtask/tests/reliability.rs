@@ -1,0 +1,425 @@
+//! Modules that hang, eat memory, crash or flood; signals; engine faults.
+//! Every case runs on the real engine and checks that nothing is left behind.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn run_json(dir: &tempfile::TempDir, args: &[&str]) -> (Finished, serde_json::Value) {
+    let report = dir.path().join("report.json");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend([
+        "--debug",
+        "--test-dir",
+        path_str(dir.path()),
+        "--report-json",
+        path_str(&report),
+    ]);
+    let run = xtask(&all);
+    let json = read_json(&report);
+    (run, json)
+}
+
+fn assert_run_left_nothing(run: &Finished) {
+    let id = run_id(&run.stderr).expect("--debug prints the run id");
+    assert_eq!(
+        containers_of_run(&id),
+        Vec::<String>::new(),
+        "containers left by run {id}"
+    );
+}
+
+#[test]
+fn a_hanging_module_times_out_and_its_container_goes() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("misbehaving");
+    let (run, report) = run_json(
+        &dir,
+        &[
+            "run",
+            "test_hangs.py",
+            "test_holds_200_mib.py",
+            "--timeout",
+            "3",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.dump());
+    assert_eq!(
+        result_for(&report, "test_hangs.py")["status"],
+        "timeout",
+        "{report:#}"
+    );
+    assert_eq!(
+        result_for(&report, "test_holds_200_mib.py")["status"],
+        "pass",
+        "the others go on"
+    );
+    assert!(
+        run.stdout.contains("hanging"),
+        "output before the kill is kept:\n{}",
+        run.dump()
+    );
+    assert_run_left_nothing(&run);
+}
+
+#[test]
+fn the_memory_limit_kill_is_reported_as_oom() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("misbehaving");
+    let (run, report) = run_json(&dir, &["run", "test_eats_memory.py", "--memory", "64m"]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    assert_eq!(
+        result_for(&report, "test_eats_memory.py")["status"],
+        "oom",
+        "{report:#}"
+    );
+    assert!(
+        run.stdout
+            .contains("OOM: killed by the container's memory limit"),
+        "{}",
+        run.dump()
+    );
+    assert_run_left_nothing(&run);
+}
+
+#[test]
+fn crashes_are_reported_with_the_signal() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("misbehaving");
+    let (run, report) = run_json(&dir, &["run", "test_segfaults.py", "test_aborts.py"]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    for (module, signal, name) in [
+        ("test_segfaults.py", 11, "SIGSEGV"),
+        ("test_aborts.py", 6, "SIGABRT"),
+    ] {
+        let result = result_for(&report, module);
+        assert_eq!(result["status"], "crash", "{result:#}");
+        assert_eq!(result["signal"], signal, "{result:#}");
+        assert!(
+            result["reason"].as_str().unwrap().contains(name),
+            "{result:#}"
+        );
+    }
+    assert!(
+        run.stdout.contains("about to read address 0"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn a_flood_of_output_keeps_head_and_tail_and_spills_the_rest() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("misbehaving");
+    let (run, report) = run_json(&dir, &["run", "test_floods.py"]);
+    assert_eq!(run.code, 0, "exit {}\n{}", run.code, run.stderr);
+    let result = result_for(&report, "test_floods.py");
+    assert_eq!(
+        result["stdout_bytes"],
+        100 * 1_000_000 + "the last line\n".len()
+    );
+    let shown = result["stdout"].as_str().unwrap();
+    assert!(shown.len() < 200_000, "kept {} bytes", shown.len());
+    assert!(shown.ends_with("the last line\n"));
+    let spill = shown
+        .split("full output in ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let spilled = std::fs::metadata(spill).expect("spill file exists").len();
+    assert_eq!(spilled, 100 * 1_000_000 + "the last line\n".len() as u64);
+    std::fs::remove_file(spill).unwrap();
+    assert!(
+        run.stdout.len() < 300_000,
+        "the terminal got {} bytes",
+        run.stdout.len()
+    );
+}
+
+#[test]
+fn fail_fast_starts_nothing_after_the_first_failure() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("mixed");
+    let (run, report) = run_json(&dir, &["run-all-tests", "--fail-fast", "-j", "1"]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    assert_eq!(report["results"].as_array().unwrap().len(), 1, "{report:#}");
+    assert_eq!(report["not_run"].as_array().unwrap().len(), 2, "{report:#}");
+    assert!(
+        run.stdout.contains("2 not run (--fail-fast)"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(run.last_line(), "0 passed, 1 failed");
+}
+
+#[test]
+fn containers_are_hardened_by_default_and_the_network_can_be_relaxed() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("isolation");
+    let strict = xtask(&["run-all-tests", "--test-dir", path_str(dir.path())]);
+    assert_eq!(strict.code, 0, "{}", strict.dump());
+    assert_eq!(strict.last_line(), "3 passed, 0 failed");
+    let relaxed = xtask(&[
+        "run",
+        "test_no_network.py",
+        "--network",
+        "bridge",
+        "--test-dir",
+        path_str(dir.path()),
+    ]);
+    assert_eq!(
+        relaxed.code,
+        1,
+        "with a network the module must see more than lo:\n{}",
+        relaxed.dump()
+    );
+}
+
+#[test]
+fn two_runs_at_once_do_not_collide() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("mixed");
+    let args = [
+        "run-all-tests",
+        "--debug",
+        "--test-dir",
+        path_str(dir.path()),
+    ];
+    let first = xtask_command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let second = xtask_command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for child in [first, second] {
+        let output = child.wait_with_output().unwrap();
+        let run = Finished {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert_eq!(run.code, 1, "{}", run.dump());
+        assert_eq!(
+            run.last_line(),
+            "1 passed, 1 failed, 1 skipped",
+            "{}",
+            run.dump()
+        );
+        assert_run_left_nothing(&run);
+    }
+}
+
+/// Starts a run of the hanging module in its own process group; returns it
+/// with its run id once its container is running.
+fn start_hanging_run(dir: &tempfile::TempDir) -> (Child, String, mpsc::Receiver<String>) {
+    let mut child = xtask_command(&[
+        "run",
+        "test_hangs.py",
+        "--debug",
+        "--timeout",
+        "120",
+        "--test-dir",
+        path_str(dir.path()),
+    ])
+    .process_group(0)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let (lines_sender, lines) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let _ = lines_sender.send(line.unwrap_or_default());
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut id = None;
+    while Instant::now() < deadline {
+        if id.is_none() {
+            if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+                id = run_id(&line);
+            }
+            continue;
+        }
+        let running = Command::new("docker")
+            .args([
+                "ps",
+                "--quiet",
+                "--filter",
+                &format!("label=pymaccounter.run={}", id.as_ref().unwrap()),
+            ])
+            .output()
+            .unwrap();
+        if !running.stdout.is_empty() {
+            return (child, id.unwrap(), lines);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    panic!("the hanging module's container never started");
+}
+
+fn signal_group(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, "--", &format!("-{}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_at_most(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the runner did not stop within {limit:?} of the signal");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn check_interrupted_run(mut child: Child, id: &str, signals: &[&str]) {
+    for (i, signal) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        signal_group(&child, signal);
+    }
+    let status = wait_at_most(&mut child, Duration::from_secs(60));
+    assert!(!status.success(), "an interrupted run must exit non-zero");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(
+        stdout.contains("1 not run (interrupted)"),
+        "summary missing:\n{stdout}"
+    );
+    assert_eq!(stdout.lines().last().unwrap(), "0 passed, 0 failed");
+    assert_eq!(
+        containers_of_run(id),
+        Vec::<String>::new(),
+        "containers left after {signals:?}"
+    );
+}
+
+#[test]
+fn ctrl_c_removes_the_runs_containers_and_prints_the_summary() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("misbehaving");
+    let (child, id, _lines) = start_hanging_run(&dir);
+    check_interrupted_run(child, &id, &["-INT"]);
+}
+
+#[test]
+fn sigterm_removes_the_runs_containers() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("misbehaving");
+    let (child, id, _lines) = start_hanging_run(&dir);
+    check_interrupted_run(child, &id, &["-TERM"]);
+}
+
+#[test]
+fn a_second_ctrl_c_does_not_leave_containers_either() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("misbehaving");
+    let (child, id, _lines) = start_hanging_run(&dir);
+    check_interrupted_run(child, &id, &["-INT", "-INT"]);
+}
+
+#[test]
+fn clean_removes_what_a_killed_runner_left() {
+    if !engine_available() {
+        return;
+    }
+    let dir = fixture("misbehaving");
+    let (mut child, id, _lines) = start_hanging_run(&dir);
+    signal_group(&child, "-KILL");
+    let _ = child.wait();
+    assert!(
+        !containers_of_run(&id).is_empty(),
+        "SIGKILL leaves the container (nothing can clean up)"
+    );
+    let clean = xtask(&["clean", "--run", &id]);
+    assert_eq!(clean.code, 0, "{}", clean.dump());
+    assert_eq!(containers_of_run(&id), Vec::<String>::new());
+}
+
+#[test]
+fn engine_faults_exit_3_with_the_fix() {
+    let dir = fixture("mixed");
+    let test_dir = path_str(dir.path());
+    let no_binary = Finished::from_command(
+        xtask_command(&["run-all-tests", "--test-dir", test_dir]).env("PATH", "/nonexistent"),
+    );
+    assert_eq!(no_binary.code, 3, "{}", no_binary.dump());
+    assert!(
+        no_binary.stderr.contains("not found on PATH"),
+        "{}",
+        no_binary.dump()
+    );
+
+    let no_daemon = Finished::from_command(
+        xtask_command(&["run-all-tests", "--test-dir", test_dir])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+    );
+    assert_eq!(no_daemon.code, 3, "{}", no_daemon.dump());
+    assert!(
+        no_daemon.stderr.contains("not answering"),
+        "{}",
+        no_daemon.dump()
+    );
+
+    if !engine_available() {
+        return;
+    }
+    let bad_base = xtask(&[
+        "run-all-tests",
+        "--test-dir",
+        test_dir,
+        "--base-image",
+        "pymaccounter-no-such-base:0",
+    ]);
+    assert_eq!(bad_base.code, 3, "{}", bad_base.dump());
+    assert!(
+        bad_base
+            .stderr
+            .contains("building the test image from pymaccounter-no-such-base:0 failed"),
+        "{}",
+        bad_base.dump()
+    );
+}
