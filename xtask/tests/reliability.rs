@@ -283,6 +283,7 @@ fn start_hanging_run(dir: &tempfile::TempDir) -> (Child, String, mpsc::Receiver<
         std::thread::sleep(Duration::from_millis(200));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("the hanging module's container never started");
 }
 
