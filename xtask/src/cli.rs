@@ -112,7 +112,7 @@ pub struct EngineArgs {
     /// Container engine CLI to use.
     #[arg(long, env = "PYMACCOUNTER_ENGINE", default_value = "docker")]
     pub engine: EngineKind,
-    /// Show each engine command line and the full build log.
+    /// Show each engine command line, the full build log and module stderr as it comes.
     #[arg(long)]
     pub debug: bool,
 }
