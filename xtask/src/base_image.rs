@@ -34,12 +34,9 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<()> 
     if !force && engine.image_exists(&image)? {
         return Ok(());
     }
-    let mirror =
-        std::env::var("PYMACCOUNTER_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
+    let mirror = std::env::var("PYMACCOUNTER_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
     eprintln!("Building offline base {image} from Debian {suite} ({mirror}); this takes about a minute ...");
-    let workdir = tempfile::Builder::new()
-        .prefix("pymaccounter-rootfs-")
-        .tempdir()?;
+    let workdir = tempfile::Builder::new().prefix("pymaccounter-rootfs-").tempdir()?;
     let rootfs = workdir.path().join("rootfs");
     let command = duct::cmd!(
         debootstrap,
@@ -55,22 +52,11 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<()> 
     let output = if engine.debug() {
         command.unchecked().run()?
     } else {
-        command
-            .unchecked()
-            .stderr_to_stdout()
-            .stdout_capture()
-            .run()?
+        command.unchecked().stderr_to_stdout().stdout_capture().run()?
     };
     if !output.status.success() {
         let log = String::from_utf8_lossy(&output.stdout);
-        let tail: Vec<&str> = log
-            .lines()
-            .rev()
-            .take(15)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
         return Err(environment(format!(
             "debootstrap of Debian {suite} failed (it needs root and access to {mirror}; \
              set PYMACCOUNTER_DEBIAN_MIRROR for another mirror):\n{}",
@@ -90,10 +76,7 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<()> 
         .stderr_capture()
         .run()?;
     if !import.status.success() {
-        return Err(engine.failure(
-            &["import", "-", &image],
-            &String::from_utf8_lossy(&import.stderr),
-        ));
+        return Err(engine.failure(&["import", "-", &image], &String::from_utf8_lossy(&import.stderr)));
     }
     eprintln!("Built offline base {image}.");
     Ok(())
@@ -101,22 +84,15 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<()> 
 
 /// Drops what a test container never reads (package caches, docs), halving the image.
 fn prune(rootfs: &Path) {
-    for dir in [
-        "var/cache/apt/archives",
-        "var/lib/apt/lists",
-        "usr/share/doc",
-        "usr/share/man",
-        "usr/share/locale",
-    ] {
+    for dir in
+        ["var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/locale"]
+    {
         let path = rootfs.join(dir);
         if let Ok(entries) = std::fs::read_dir(&path) {
             for entry in entries.flatten() {
                 let path = entry.path();
-                let _ = if path.is_dir() {
-                    std::fs::remove_dir_all(&path)
-                } else {
-                    std::fs::remove_file(&path)
-                };
+                let _ =
+                    if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
             }
         }
     }

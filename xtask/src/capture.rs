@@ -25,11 +25,7 @@ pub struct Captured {
 impl Captured {
     #[cfg(test)]
     pub fn from_text(text: &str) -> Captured {
-        Captured {
-            head: text.as_bytes().to_vec(),
-            total_bytes: text.len() as u64,
-            ..Captured::default()
-        }
+        Captured { head: text.as_bytes().to_vec(), total_bytes: text.len() as u64, ..Captured::default() }
     }
 
     fn kept(&self) -> u64 {
@@ -53,11 +49,7 @@ impl Captured {
 
     /// Removes the last `len` bytes (a trailer the measurement added).
     pub fn truncate_end(&mut self, len: usize) {
-        let buffer = if self.tail.is_empty() {
-            &mut self.head
-        } else {
-            &mut self.tail
-        };
+        let buffer = if self.tail.is_empty() { &mut self.head } else { &mut self.tail };
         let keep = buffer.len().saturating_sub(len);
         buffer.truncate(keep);
         self.total_bytes = self.total_bytes.saturating_sub(len as u64);
@@ -150,9 +142,7 @@ mod tests {
     fn long_output_keeps_head_and_tail_and_spills_everything() {
         let temp = tempfile::tempdir().unwrap();
         let path = temp.path().join("out.log");
-        let data: Vec<u8> = (0..1_000_000u32)
-            .flat_map(|i| format!("{i}\n").into_bytes())
-            .collect();
+        let data: Vec<u8> = (0..1_000_000u32).flat_map(|i| format!("{i}\n").into_bytes()).collect();
         let mut seen = 0;
         let captured = capture(&data[..], path.clone(), |c| seen += c.len()).unwrap();
         assert_eq!(seen, data.len());
@@ -161,11 +151,7 @@ mod tests {
         assert_eq!(captured.tail, &data[data.len() - KEEP_TAIL..]);
         assert_eq!(std::fs::read(&path).unwrap(), data);
         let text = captured.text();
-        assert!(
-            text.contains("bytes cut; full output in"),
-            "{}",
-            &text[KEEP_HEAD..KEEP_HEAD + 200]
-        );
+        assert!(text.contains("bytes cut; full output in"), "{}", &text[KEEP_HEAD..KEEP_HEAD + 200]);
         assert!(text.ends_with("999999\n"));
     }
 

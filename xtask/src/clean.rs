@@ -5,12 +5,7 @@ use anyhow::Result;
 
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
 
-pub fn clean(
-    engine: &Engine,
-    run: Option<&str>,
-    containers_only: bool,
-    keep_base: bool,
-) -> Result<()> {
+pub fn clean(engine: &Engine, run: Option<&str>, containers_only: bool, keep_base: bool) -> Result<()> {
     let label = match run {
         Some(id) => format!("{RUN_LABEL}={id}"),
         None => PROJECT_LABEL.to_string(),

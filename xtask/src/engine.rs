@@ -58,11 +58,7 @@ impl Engine {
                  Debian: apt-get install docker.io) or choose another with --engine docker|podman"
             ))
         })?;
-        Ok(Engine {
-            program,
-            kind: args.engine,
-            debug: args.debug,
-        })
+        Ok(Engine { program, kind: args.engine, debug: args.debug })
     }
 
     pub fn name(&self) -> &'static str {
@@ -100,13 +96,10 @@ impl Engine {
     /// An engine error that says what to do about it.
     pub fn failure(&self, args: &[&str], stderr: &str) -> anyhow::Error {
         let stderr = stderr.trim();
-        let unreachable = [
-            "Cannot connect to the Docker daemon",
-            "Is the docker daemon running",
-            "connection refused",
-        ]
-        .iter()
-        .any(|s| stderr.contains(s));
+        let unreachable =
+            ["Cannot connect to the Docker daemon", "Is the docker daemon running", "connection refused"]
+                .iter()
+                .any(|s| stderr.contains(s));
         if unreachable {
             return environment(format!(
                 "the {} engine is not answering: start it (systemctl start docker, or run `dockerd &` as root), \
@@ -120,11 +113,7 @@ impl Engine {
                 self.name()
             ));
         }
-        environment(format!(
-            "`{} {}` failed:\n{stderr}",
-            self.name(),
-            args.join(" ")
-        ))
+        environment(format!("`{} {}` failed:\n{stderr}", self.name(), args.join(" ")))
     }
 
     /// The tags present locally for an image repository (one call for many cache checks).
@@ -140,8 +129,7 @@ impl Engine {
         let stderr = String::from_utf8_lossy(&output.stderr);
         if output.status.success() {
             Ok(true)
-        } else if stderr.to_ascii_lowercase().contains("no such image")
-            || stderr.contains("image not known")
+        } else if stderr.to_ascii_lowercase().contains("no such image") || stderr.contains("image not known")
         {
             Ok(false)
         } else {
@@ -176,34 +164,17 @@ impl Engine {
     }
 
     /// Imports a root filesystem directory as an image (`tar | engine import`).
-    pub fn import_command(
-        &self,
-        rootfs: &Path,
-        image: &str,
-        changes: &[String],
-    ) -> duct::Expression {
+    pub fn import_command(&self, rootfs: &Path, image: &str, changes: &[String]) -> duct::Expression {
         let mut args: Vec<OsString> = vec!["import".into()];
         for change in changes {
             args.push("--change".into());
             args.push(change.into());
         }
         args.extend(["-".into(), image.into()]);
-        let tar = duct::cmd(
-            "tar",
-            [
-                OsString::from("-C"),
-                rootfs.as_os_str().to_owned(),
-                ".".into(),
-                "-c".into(),
-            ],
-        );
+        let tar =
+            duct::cmd("tar", [OsString::from("-C"), rootfs.as_os_str().to_owned(), ".".into(), "-c".into()]);
         if self.debug {
-            eprintln!(
-                "$ tar -C {} -c . | {} {}",
-                rootfs.display(),
-                self.name(),
-                display_args(&args)
-            );
+            eprintln!("$ tar -C {} -c . | {} {}", rootfs.display(), self.name(), display_args(&args));
         }
         tar.pipe(duct::cmd(&self.program, args))
     }
@@ -231,13 +202,8 @@ impl Engine {
 
     /// Whether the engine saw the container's memory limit kill it.
     pub fn was_oom_killed(&self, container: &str) -> Result<bool> {
-        let output = self.short_ok(&[
-            "container",
-            "inspect",
-            "--format",
-            "{{.State.OOMKilled}}",
-            container,
-        ])?;
+        let output =
+            self.short_ok(&["container", "inspect", "--format", "{{.State.OOMKilled}}", container])?;
         Ok(output.trim() == "true")
     }
 
@@ -251,9 +217,7 @@ impl Engine {
             let real_errors: Vec<&str> = stderr
                 .lines()
                 .filter(|l| {
-                    !l.is_empty()
-                        && !l.contains("No such container")
-                        && !l.contains("no such container")
+                    !l.is_empty() && !l.contains("No such container") && !l.contains("no such container")
                 })
                 .collect();
             if !output.status.success() && !real_errors.is_empty() {
@@ -266,26 +230,16 @@ impl Engine {
     /// Ids of containers (running or not) carrying a label (`key` or `key=value`).
     pub fn containers_with_label(&self, label: &str) -> Result<Vec<String>> {
         let filter = format!("label={label}");
-        let output =
-            self.short_ok(&["ps", "--all", "--quiet", "--no-trunc", "--filter", &filter])?;
+        let output = self.short_ok(&["ps", "--all", "--quiet", "--no-trunc", "--filter", &filter])?;
         Ok(output.lines().map(str::to_string).collect())
     }
 
     /// References (`repo:tag`) of images carrying a label.
     pub fn images_with_label(&self, label: &str) -> Result<Vec<String>> {
         let filter = format!("label={label}");
-        let output = self.short_ok(&[
-            "images",
-            "--filter",
-            &filter,
-            "--format",
-            "{{.Repository}}:{{.Tag}}",
-        ])?;
-        Ok(output
-            .lines()
-            .filter(|l| !l.contains("<none>"))
-            .map(str::to_string)
-            .collect())
+        let output =
+            self.short_ok(&["images", "--filter", &filter, "--format", "{{.Repository}}:{{.Tag}}"])?;
+        Ok(output.lines().filter(|l| !l.contains("<none>")).map(str::to_string).collect())
     }
 
     pub fn remove_images(&self, images: &[String]) -> Result<()> {
@@ -324,12 +278,7 @@ pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
     ];
     if let Some(bytes) = &spec.memory_bytes {
         // Same value for swap: the limit is on memory, not on memory plus swap.
-        args.extend([
-            "--memory".into(),
-            bytes.clone(),
-            "--memory-swap".into(),
-            bytes.clone(),
-        ]);
+        args.extend(["--memory".into(), bytes.clone(), "--memory-swap".into(), bytes.clone()]);
     }
     for (key, value) in &spec.env {
         args.extend(["--env".into(), format!("{key}={value}")]);
@@ -385,37 +334,25 @@ mod tests {
         assert!(has_pair(&args, "--memory", "1073741824"));
         assert!(has_pair(&args, "--label", "pymaccounter.run=r1"));
         assert!(has_pair(&args, "--env", "PYTHONMALLOC=malloc"));
-        assert!(
-            !args.contains(&"--rm".to_string()),
-            "the runner inspects before removing"
-        );
+        assert!(!args.contains(&"--rm".to_string()), "the runner inspects before removing");
     }
 
     #[test]
     fn module_name_is_one_argument_after_the_image() {
         let args = run_args(&spec());
-        let image_at = args
-            .iter()
-            .position(|a| a == "pymaccounter-tests:abc")
-            .unwrap();
+        let image_at = args.iter().position(|a| a == "pymaccounter-tests:abc").unwrap();
         assert_eq!(&args[image_at + 1..], ["python3", "test_$(rm -rf x).py"]);
     }
 
     #[test]
     fn no_memory_limit_means_no_memory_flags() {
-        let args = run_args(&ContainerSpec {
-            memory_bytes: None,
-            ..spec()
-        });
+        let args = run_args(&ContainerSpec { memory_bytes: None, ..spec() });
         assert!(!args.iter().any(|a| a.starts_with("--memory")));
     }
 
     #[test]
     fn relaxed_network_is_passed_through() {
-        let args = run_args(&ContainerSpec {
-            network: "bridge".into(),
-            ..spec()
-        });
+        let args = run_args(&ContainerSpec { network: "bridge".into(), ..spec() });
         assert!(has_pair(&args, "--network", "bridge"));
     }
 }

@@ -76,9 +76,7 @@ pub struct LocalImages {
 
 impl LocalImages {
     pub fn read(engine: &Engine) -> Result<LocalImages> {
-        Ok(LocalImages {
-            tags: engine.local_tags(TEST_REPOSITORY)?,
-        })
+        Ok(LocalImages { tags: engine.local_tags(TEST_REPOSITORY)? })
     }
 
     fn has(&self, reference: &str) -> bool {
@@ -139,28 +137,16 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
         return Ok(());
     }
     eprintln!("Building test image {reference} from {base} ...");
-    let context = tempfile::Builder::new()
-        .prefix("pymaccounter-build-")
-        .tempdir()?;
+    let context = tempfile::Builder::new().prefix("pymaccounter-build-").tempdir()?;
     recipe.write_context(context.path())?;
     let command = engine.build_command(context.path(), reference, base);
-    let output = if engine.debug() {
-        command.run()?
-    } else {
-        command.stderr_to_stdout().stdout_capture().run()?
-    };
+    let output =
+        if engine.debug() { command.run()? } else { command.stderr_to_stdout().stdout_capture().run()? };
     if output.status.success() {
         return Ok(());
     }
     let log = String::from_utf8_lossy(&output.stdout);
-    let tail: Vec<&str> = log
-        .lines()
-        .rev()
-        .take(20)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let tail: Vec<&str> = log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
     Err(environment(format!(
         "building the test image from {base} failed (run with --debug for the whole log):\n{}",
         tail.join("\n")
@@ -172,16 +158,8 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
 pub fn host_lock(name: &str) -> Result<fs::File> {
     let dir = std::env::temp_dir().join("pymaccounter-locks");
     fs::create_dir_all(&dir)?;
-    let file_name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let file_name: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
     let file = fs::File::create(dir.join(file_name))?;
     file.lock()?;
     Ok(file)
@@ -194,28 +172,16 @@ mod tests {
     fn recipe(files: &[(&str, &str)]) -> Recipe {
         Recipe {
             dockerfile: b"FROM x".to_vec(),
-            files: files
-                .iter()
-                .map(|(n, b)| (n.to_string(), b.as_bytes().to_vec()))
-                .collect(),
+            files: files.iter().map(|(n, b)| (n.to_string(), b.as_bytes().to_vec())).collect(),
         }
     }
 
     #[test]
     fn the_tag_follows_the_content() {
         let a = recipe(&[("test_a.py", "print(1)")]);
-        assert_eq!(
-            a.reference("base"),
-            recipe(&[("test_a.py", "print(1)")]).reference("base")
-        );
-        assert_ne!(
-            a.reference("base"),
-            recipe(&[("test_a.py", "print(2)")]).reference("base")
-        );
-        assert_ne!(
-            a.reference("base"),
-            recipe(&[("test_b.py", "print(1)")]).reference("base")
-        );
+        assert_eq!(a.reference("base"), recipe(&[("test_a.py", "print(1)")]).reference("base"));
+        assert_ne!(a.reference("base"), recipe(&[("test_a.py", "print(2)")]).reference("base"));
+        assert_ne!(a.reference("base"), recipe(&[("test_b.py", "print(1)")]).reference("base"));
         assert_ne!(a.reference("base"), a.reference("other-base"));
         assert!(a.reference("base").starts_with("pymaccounter-tests:"));
     }

@@ -16,10 +16,7 @@ pub fn list(test_dir: Option<&Path>, as_json: bool) -> Result<i32> {
         entries.push((module, docstring_summary(&source)));
     }
     if as_json {
-        let list: Vec<_> = entries
-            .iter()
-            .map(|(m, s)| json!({"module": m, "summary": s}))
-            .collect();
+        let list: Vec<_> = entries.iter().map(|(m, s)| json!({"module": m, "summary": s})).collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
         let width = entries.iter().map(|(m, _)| m.len()).max().unwrap_or(0);

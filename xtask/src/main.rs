@@ -21,13 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Parser;
-
-use cli::{Cli, Task};
+use cli::Task;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let code = match dispatch(cli.task) {
+    let code = match dispatch(cli::parse()) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -41,32 +38,17 @@ fn dispatch(task: Task) -> Result<i32> {
     match task {
         Task::Run { tests, options } => run::run(Some(&tests), &options),
         Task::RunAllTests { options } => run::run(None, &options),
-        Task::List { test_dir, json } => list::list(test_dir.test_dir.as_deref(), json),
-        Task::BuildImage {
-            test_dir,
-            image,
-            python,
-            engine,
-        } => {
-            let dir = modules::TestDir::resolve(test_dir.test_dir.as_deref())?;
+        Task::List { test_dir, json } => list::list(test_dir.as_deref(), json),
+        Task::BuildImage { test_dir, base_image: base, python, engine } => {
+            let dir = modules::TestDir::resolve(test_dir.as_deref())?;
             let engine = engine::Engine::find(&engine)?;
             let recipe = image::Recipe::load(&dir)?;
             let local = image::LocalImages::read(&engine)?;
-            let reference = image::ensure(
-                &engine,
-                &recipe,
-                &local,
-                image.base_image.as_deref(),
-                python,
-            )?;
+            let reference = image::ensure(&engine, &recipe, &local, base.as_deref(), python)?;
             println!("{reference}");
             Ok(error::EXIT_PASSED)
         }
-        Task::BaseImage {
-            python,
-            force,
-            engine,
-        } => {
+        Task::BaseImage { python, force, engine } => {
             let engine = engine::Engine::find(&engine)?;
             let reference = base_image::reference(python);
             if force || !engine.image_exists(&reference)? {
@@ -77,14 +59,13 @@ fn dispatch(task: Task) -> Result<i32> {
             println!("{reference}");
             Ok(error::EXIT_PASSED)
         }
-        Task::Clean {
-            run,
-            containers_only,
-            keep_base,
-            engine,
-        } => {
+        Task::Clean { run, containers_only, keep_base, engine } => {
             let engine = engine::Engine::find(&engine)?;
             clean::clean(&engine, run.as_deref(), containers_only, keep_base)?;
+            Ok(error::EXIT_PASSED)
+        }
+        Task::Completions { shell } => {
+            clap_complete::generate(shell, &mut cli::command(), "cargo xtask", &mut std::io::stdout());
             Ok(error::EXIT_PASSED)
         }
     }
@@ -92,8 +73,5 @@ fn dispatch(task: Task) -> Result<i32> {
 
 /// The repository's root (the workspace that holds `xtask/`).
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace root")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_path_buf()
 }

@@ -3,40 +3,87 @@
 use std::fmt;
 use std::str::FromStr;
 
-use clap::ValueEnum;
-
 /// A `PYTHONMALLOC` value (https://docs.python.org/3/using/cmdline.html#envvar-PYTHONMALLOC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PythonMalloc {
     Default,
     Pymalloc,
     Malloc,
     Debug,
-    #[value(name = "pymalloc_debug")]
     PymallocDebug,
-    #[value(name = "malloc_debug")]
     MallocDebug,
 }
 
+const PYTHON_MALLOCS: [(PythonMalloc, &str); 6] = [
+    (PythonMalloc::Default, "default"),
+    (PythonMalloc::Pymalloc, "pymalloc"),
+    (PythonMalloc::Malloc, "malloc"),
+    (PythonMalloc::Debug, "debug"),
+    (PythonMalloc::PymallocDebug, "pymalloc_debug"),
+    (PythonMalloc::MallocDebug, "malloc_debug"),
+];
+
+/// Every value `--python-malloc` accepts.
+pub const PYTHON_MALLOC_VALUES: [&str; 6] =
+    ["default", "pymalloc", "malloc", "debug", "pymalloc_debug", "malloc_debug"];
+
 impl PythonMalloc {
     pub fn as_str(self) -> &'static str {
-        match self {
-            PythonMalloc::Default => "default",
-            PythonMalloc::Pymalloc => "pymalloc",
-            PythonMalloc::Malloc => "malloc",
-            PythonMalloc::Debug => "debug",
-            PythonMalloc::PymallocDebug => "pymalloc_debug",
-            PythonMalloc::MallocDebug => "malloc_debug",
+        PYTHON_MALLOCS.iter().find(|(m, _)| *m == self).map(|(_, name)| *name).unwrap()
+    }
+}
+
+impl FromStr for PythonMalloc {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        PYTHON_MALLOCS.iter().find(|(_, name)| *name == text).map(|(m, _)| *m).ok_or_else(|| {
+            format!("unknown PYTHONMALLOC value; use one of {}", PYTHON_MALLOC_VALUES.join(", "))
+        })
+    }
+}
+
+/// Part K of N of the modules (`--partition K/N`), for splitting a run over CI jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    /// 1-based.
+    pub part: usize,
+    pub parts: usize,
+}
+
+impl Partition {
+    /// The modules of this part: every N-th of the name-sorted list, starting at the K-th,
+    /// so the parts are disjoint, cover everything and stay balanced.
+    pub fn select(self, modules: &[String]) -> Vec<String> {
+        let mut sorted = modules.to_vec();
+        sorted.sort();
+        sorted
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % self.parts == self.part - 1)
+            .map(|(_, m)| m)
+            .collect()
+    }
+}
+
+impl FromStr for Partition {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || format!("expected K/N with 1 <= K <= N (e.g. 1/2), got {text:?}");
+        let (part, parts) = text.split_once('/').ok_or_else(invalid)?;
+        let part: usize = part.trim().parse().map_err(|_| invalid())?;
+        let parts: usize = parts.trim().parse().map_err(|_| invalid())?;
+        if part == 0 || parts == 0 || part > parts {
+            return Err(invalid());
         }
+        Ok(Partition { part, parts })
     }
 }
 
 /// Python versions we can provide offline, with the Debian suite that carries each.
-pub const SUPPORTED_PYTHONS: [(&str, &str); 3] = [
-    ("3.9", "bullseye"),
-    ("3.11", "bookworm"),
-    ("3.13", "trixie"),
-];
+pub const SUPPORTED_PYTHONS: [(&str, &str); 3] =
+    [("3.9", "bullseye"), ("3.11", "bookworm"), ("3.13", "trixie")];
 
 /// A supported Python version (`X.Y`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,11 +98,7 @@ impl PythonVersion {
 
     /// The Debian suite whose `python3` is this version.
     pub fn debian_suite(self) -> &'static str {
-        SUPPORTED_PYTHONS
-            .iter()
-            .find(|(v, _)| *v == self.0)
-            .map(|(_, s)| *s)
-            .unwrap()
+        SUPPORTED_PYTHONS.iter().find(|(v, _)| *v == self.0).map(|(_, s)| *s).unwrap()
     }
 
     /// The image a normal machine pulls for this version.
@@ -74,10 +117,7 @@ impl FromStr for PythonVersion {
             .map(|(version, _)| PythonVersion(version))
             .ok_or_else(|| {
                 let supported: Vec<_> = SUPPORTED_PYTHONS.iter().map(|(v, _)| *v).collect();
-                format!(
-                    "unsupported Python version; supported: {}",
-                    supported.join(", ")
-                )
+                format!("unsupported Python version; supported: {}", supported.join(", "))
             })
     }
 }
@@ -124,11 +164,8 @@ pub fn expand(
     mallocs: &[PythonMalloc],
     images: &[(Option<PythonVersion>, String)],
 ) -> Vec<Job> {
-    let mallocs: Vec<Option<PythonMalloc>> = if mallocs.is_empty() {
-        vec![None]
-    } else {
-        mallocs.iter().copied().map(Some).collect()
-    };
+    let mallocs: Vec<Option<PythonMalloc>> =
+        if mallocs.is_empty() { vec![None] } else { mallocs.iter().copied().map(Some).collect() };
     let mut jobs = Vec::new();
     for module in modules {
         for (python, image) in images {
@@ -163,25 +200,35 @@ mod tests {
     fn matrix_keeps_a_modules_variants_together() {
         let modules = vec!["a.py".to_string(), "b.py".to_string()];
         let images = vec![(None, "img".to_string())];
-        let jobs = expand(
-            &modules,
-            &[PythonMalloc::Pymalloc, PythonMalloc::Malloc],
-            &images,
-        );
+        let jobs = expand(&modules, &[PythonMalloc::Pymalloc, PythonMalloc::Malloc], &images);
         let labels: Vec<String> = jobs.iter().map(Job::label).collect();
-        assert_eq!(
-            labels,
-            [
-                "a.py [pymalloc]",
-                "a.py [malloc]",
-                "b.py [pymalloc]",
-                "b.py [malloc]"
-            ]
-        );
-        assert_eq!(
-            jobs.iter().map(|j| j.index).collect::<Vec<_>>(),
-            [0, 1, 2, 3]
-        );
+        assert_eq!(labels, ["a.py [pymalloc]", "a.py [malloc]", "b.py [pymalloc]", "b.py [malloc]"]);
+        assert_eq!(jobs.iter().map(|j| j.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn partitions_are_disjoint_and_cover_every_module() {
+        let modules: Vec<String> = (0..11).map(|i| format!("test_{i:02}.py")).collect();
+        let mut seen: Vec<String> = Vec::new();
+        for part in 1..=3 {
+            let partition: Partition = format!("{part}/3").parse().unwrap();
+            let chosen = partition.select(&modules);
+            assert!(chosen.iter().all(|m| !seen.contains(m)), "part {part} repeats a module");
+            seen.extend(chosen);
+        }
+        seen.sort();
+        assert_eq!(seen, modules);
+        for bad in ["0/2", "3/2", "x/y", "1", "1/0", ""] {
+            assert!(bad.parse::<Partition>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mallocs_round_trip_through_their_names() {
+        for name in PYTHON_MALLOC_VALUES {
+            assert_eq!(name.parse::<PythonMalloc>().unwrap().as_str(), name);
+        }
+        assert!("jemalloc".parse::<PythonMalloc>().is_err());
     }
 
     #[test]

@@ -19,10 +19,7 @@ impl TestDir {
     pub fn resolve(given: Option<&Path>) -> Result<TestDir> {
         let (path, display) = match given {
             Some(path) => (path.to_path_buf(), path.display().to_string()),
-            None => (
-                crate::project_root().join("python_tests"),
-                "python_tests".to_string(),
-            ),
+            None => (crate::project_root().join("python_tests"), "python_tests".to_string()),
         };
         if !path.is_dir() {
             return Err(usage(format!(
@@ -30,10 +27,7 @@ impl TestDir {
                 path.display()
             )));
         }
-        Ok(TestDir {
-            path,
-            display: display.trim_end_matches('/').to_string(),
-        })
+        Ok(TestDir { path, display: display.trim_end_matches('/').to_string() })
     }
 
     /// Every `.py` file directly in the directory, sorted (what goes into the image).
@@ -54,11 +48,7 @@ impl TestDir {
 
     /// The test modules: `test_*.py`, sorted by name.
     pub fn test_modules(&self) -> Result<Vec<String>> {
-        Ok(self
-            .python_files()?
-            .into_iter()
-            .filter(|n| n.starts_with("test_"))
-            .collect())
+        Ok(self.python_files()?.into_iter().filter(|n| n.starts_with("test_")).collect())
     }
 }
 
@@ -68,9 +58,7 @@ pub fn parse_selection(args: &[String]) -> Result<Vec<String>> {
         [single] if looks_like_json(single) => parse_json_list(single)?,
         _ => {
             if args.iter().any(|a| looks_like_json(a)) {
-                return Err(usage(
-                    "give either one JSON list or plain module names, not both",
-                ));
+                return Err(usage("give either one JSON list or plain module names, not both"));
             }
             args.to_vec()
         }
@@ -87,13 +75,9 @@ fn looks_like_json(arg: &str) -> bool {
 
 fn parse_json_list(text: &str) -> Result<Vec<String>> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        usage(format!(
-            "TESTS is not valid JSON ({e}); expected e.g. '[\"test_baseline.py\"]'"
-        ))
+        usage(format!("TESTS is not valid JSON ({e}); expected e.g. '[\"test_baseline.py\"]'"))
     })?;
-    let items = value
-        .as_array()
-        .ok_or_else(|| usage("TESTS must be a JSON list of module names"))?;
+    let items = value.as_array().ok_or_else(|| usage("TESTS must be a JSON list of module names"))?;
     items
         .iter()
         .map(|item| {
@@ -112,9 +96,8 @@ pub fn validate_selection(names: &[String], dir: &TestDir) -> Result<()> {
         if names[..position].contains(name) {
             problems.push(format!("{name}: named twice"));
         } else if name.contains('/') || name.contains('\\') || name.starts_with('.') {
-            problems.push(format!(
-                "{name}: give a module name, not a path (use --test-dir for the directory)"
-            ));
+            problems
+                .push(format!("{name}: give a module name, not a path (use --test-dir for the directory)"));
         } else if !name.ends_with(".py") {
             problems.push(format!("{name}: not a .py file"));
         } else if !available.contains(name) {
@@ -157,12 +140,7 @@ pub fn docstring_summary(source: &str) -> String {
     for quote in ["\"\"\"", "'''", "\"", "'"] {
         if let Some(rest) = body.strip_prefix(quote) {
             let content = rest.split(quote).next().unwrap_or("");
-            return content
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("")
-                .to_string();
+            return content.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
         }
     }
     String::new()
@@ -183,57 +161,35 @@ mod tests {
 
     fn is_usage(result: Result<impl std::fmt::Debug>) -> String {
         let error = result.unwrap_err();
-        assert!(
-            error.downcast_ref::<crate::error::Usage>().is_some(),
-            "{error:?}"
-        );
+        assert!(error.downcast_ref::<crate::error::Usage>().is_some(), "{error:?}");
         error.to_string()
     }
 
     #[test]
     fn selection_accepts_a_json_list_or_plain_names() {
         let json = vec![r#"["test_a.py", "test_b.gc.py"]"#.to_string()];
-        assert_eq!(
-            parse_selection(&json).unwrap(),
-            ["test_a.py", "test_b.gc.py"]
-        );
+        assert_eq!(parse_selection(&json).unwrap(), ["test_a.py", "test_b.gc.py"]);
         let plain = vec!["test_a.py".to_string(), "test_b.py".to_string()];
         assert_eq!(parse_selection(&plain).unwrap(), ["test_a.py", "test_b.py"]);
     }
 
     #[test]
     fn bad_selections_are_usage_errors() {
-        for bad in [
-            r#"["test_a.py""#,
-            r#"{"a": 1}"#,
-            r#"["test_a.py", 3]"#,
-            "[]",
-        ] {
+        for bad in [r#"["test_a.py""#, r#"{"a": 1}"#, r#"["test_a.py", 3]"#, "[]"] {
             is_usage(parse_selection(&[bad.to_string()]));
         }
-        is_usage(parse_selection(&[
-            "[\"a.py\"]".to_string(),
-            "b.py".to_string(),
-        ]));
+        is_usage(parse_selection(&["[\"a.py\"]".to_string(), "b.py".to_string()]));
     }
 
     #[test]
     fn names_must_be_known_plain_py_files_named_once() {
         let (_temp, dir) = dir_with(&["test_baseline.py", "test_refcount.py", "notes.txt"]);
         assert!(validate_selection(&["test_baseline.py".into()], &dir).is_ok());
-        for bad in [
-            "../test_baseline.py",
-            "/etc/passwd",
-            "sub/test_x.py",
-            "notes.txt",
-            ".hidden.py",
-        ] {
+        for bad in ["../test_baseline.py", "/etc/passwd", "sub/test_x.py", "notes.txt", ".hidden.py"] {
             is_usage(validate_selection(&[bad.into()], &dir));
         }
-        let twice = is_usage(validate_selection(
-            &["test_baseline.py".into(), "test_baseline.py".into()],
-            &dir,
-        ));
+        let twice =
+            is_usage(validate_selection(&["test_baseline.py".into(), "test_baseline.py".into()], &dir));
         assert!(twice.contains("named twice"), "{twice}");
     }
 
@@ -241,10 +197,7 @@ mod tests {
     fn unknown_names_get_the_closest_suggestions() {
         let (_temp, dir) = dir_with(&["test_baseline.py", "test_refcount.py"]);
         let message = is_usage(validate_selection(&["test_baselin.py".into()], &dir));
-        assert!(
-            message.contains("did you mean test_baseline.py"),
-            "{message}"
-        );
+        assert!(message.contains("did you mean test_baseline.py"), "{message}");
     }
 
     #[test]
@@ -256,15 +209,13 @@ mod tests {
     fn modules_are_test_files_sorted_by_name() {
         let (_temp, dir) = dir_with(&["test_b.py", "helper.py", "test_a.gc.py", "test_c.txt"]);
         assert_eq!(dir.test_modules().unwrap(), ["test_a.gc.py", "test_b.py"]);
-        assert_eq!(
-            dir.python_files().unwrap(),
-            ["helper.py", "test_a.gc.py", "test_b.py"]
-        );
+        assert_eq!(dir.python_files().unwrap(), ["helper.py", "test_a.gc.py", "test_b.py"]);
     }
 
     #[test]
     fn docstring_summary_is_the_first_non_empty_line() {
-        let source = "#!/usr/bin/env python3\n# comment\n\"\"\"\nShows refcounts.\n\nMore.\n\"\"\"\nimport sys\n";
+        let source =
+            "#!/usr/bin/env python3\n# comment\n\"\"\"\nShows refcounts.\n\nMore.\n\"\"\"\nimport sys\n";
         assert_eq!(docstring_summary(source), "Shows refcounts.");
         assert_eq!(docstring_summary("'''One line.'''\n"), "One line.");
         assert_eq!(docstring_summary("import sys\n"), "");

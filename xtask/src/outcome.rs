@@ -20,15 +20,7 @@ const EXITED: &str = "Command exited with non-zero status ";
 
 /// The container command for a module.
 pub fn container_command(module: &str) -> Vec<String> {
-    [
-        "/usr/bin/time",
-        "-f",
-        &format!("{MARKER}%M"),
-        "python3",
-        module,
-    ]
-    .map(str::to_string)
-    .to_vec()
+    ["/usr/bin/time", "-f", &format!("{MARKER}%M"), "python3", module].map(str::to_string).to_vec()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,10 +97,7 @@ pub fn take_measurement(stderr: &mut Captured) -> Measurement {
         trailer_start = at;
     }
     stderr.truncate_end(end.len() - trailer_start);
-    Measurement {
-        peak_rss_bytes: kib.map(|k| k * 1024),
-        signal,
-    }
+    Measurement { peak_rss_bytes: kib.map(|k| k * 1024), signal }
 }
 
 /// Classifies a module's end. `oom_killed` is the engine's word, asked only when it matters.
@@ -122,19 +111,10 @@ pub fn classify(
         return (Status::Timeout, Some("killed after the timeout".into()));
     }
     if oom_killed {
-        return (
-            Status::Oom,
-            Some("killed by the container's memory limit".into()),
-        );
+        return (Status::Oom, Some("killed by the container's memory limit".into()));
     }
     if let Some(signal) = measurement.signal {
-        return (
-            Status::Crash,
-            Some(format!(
-                "killed by signal {} ({signal})",
-                signal_name(signal)
-            )),
-        );
+        return (Status::Crash, Some(format!("killed by signal {} ({signal})", signal_name(signal))));
     }
     match exit_code {
         0 => (Status::Pass, None),
@@ -175,13 +155,7 @@ mod tests {
     fn the_trailer_gives_the_peak_and_is_removed() {
         let mut stderr = Captured::from_text("warning: x\n@@pymaccounter peak_rss_kib=8236\n");
         let m = take_measurement(&mut stderr);
-        assert_eq!(
-            m,
-            Measurement {
-                peak_rss_bytes: Some(8236 * 1024),
-                signal: None
-            }
-        );
+        assert_eq!(m, Measurement { peak_rss_bytes: Some(8236 * 1024), signal: None });
         assert_eq!(stderr.text(), "warning: x\n");
     }
 
@@ -196,7 +170,9 @@ mod tests {
 
     #[test]
     fn a_non_zero_exit_line_is_removed() {
-        let mut stderr = Captured::from_text("AssertionError: boom\nCommand exited with non-zero status 1\n@@pymaccounter peak_rss_kib=1\n");
+        let mut stderr = Captured::from_text(
+            "AssertionError: boom\nCommand exited with non-zero status 1\n@@pymaccounter peak_rss_kib=1\n",
+        );
         let m = take_measurement(&mut stderr);
         assert_eq!(m.signal, None);
         assert_eq!(stderr.text(), "AssertionError: boom\n");
@@ -212,10 +188,7 @@ mod tests {
     #[test]
     fn statuses_follow_the_contract() {
         let none = Measurement::default();
-        let segv = Measurement {
-            signal: Some(11),
-            ..Measurement::default()
-        };
+        let segv = Measurement { signal: Some(11), ..Measurement::default() };
         assert_eq!(classify(0, &none, false, false).0, Status::Pass);
         assert_eq!(classify(1, &none, false, false).0, Status::Fail);
         assert_eq!(classify(77, &none, false, false).0, Status::Skip);

@@ -19,7 +19,7 @@ use crate::signals::Interrupt;
 /// Runs the named modules, or every module when `tests` is `None`.
 pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     // Everything the user typed is checked before anything starts.
-    let dir = TestDir::resolve(options.test_dir.test_dir.as_deref())?;
+    let dir = TestDir::resolve(options.test_dir.as_deref())?;
     let modules = match tests {
         Some(args) => {
             let names = parse_selection(args)?;
@@ -28,13 +28,20 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
         }
         None => dir.test_modules()?,
     };
+    let modules = match options.partition {
+        Some(partition) => partition.select(&modules),
+        None => modules,
+    };
+    if modules.is_empty() && options.partition.is_some() {
+        println!("0 passed, 0 failed");
+        eprintln!("note: partition {:?} holds no module", options.partition);
+        return Ok(EXIT_PASSED);
+    }
     if modules.is_empty() {
         return Err(usage(format!("no test_*.py modules in {}", dir.display)));
     }
-    if options.image.base_image.is_some() && options.python.len() > 1 {
-        return Err(usage(
-            "--base-image names one image: it cannot serve a --python matrix",
-        ));
+    if options.base_image.is_some() && options.python.len() > 1 {
+        return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
     }
     for path in [&options.report_json].into_iter().flatten() {
         check_writable(path)?;
@@ -52,16 +59,8 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     let mut images = Vec::new();
     for version in versions {
         let python = version.unwrap_or(PythonVersion::DEFAULT);
-        images.push((
-            version,
-            image::ensure(
-                &engine,
-                &recipe,
-                &local,
-                options.image.base_image.as_deref(),
-                python,
-            )?,
-        ));
+        images
+            .push((version, image::ensure(&engine, &recipe, &local, options.base_image.as_deref(), python)?));
     }
     let jobs = matrix::expand(&modules, &options.python_malloc, &images);
 
@@ -72,20 +71,13 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
         memory_bytes: options.memory.0.clone(),
         network: options.network.clone(),
         fail_fast: options.fail_fast,
-        spill_dir: crate::project_root()
-            .join("target/pymaccounter/runs")
-            .join(&run_id),
+        spill_dir: crate::project_root().join("target/pymaccounter/runs").join(&run_id),
         live_stderr: options.engine.debug,
         run_id,
         jobs,
     };
     if options.engine.debug {
-        eprintln!(
-            "run {}: {} job(s), {} at a time",
-            plan.run_id,
-            plan.jobs.len(),
-            plan.parallelism
-        );
+        eprintln!("run {}: {} job(s), {} at a time", plan.run_id, plan.jobs.len(), plan.parallelism);
     }
     let mut human = Human::new(&dir.display, options.engine.debug);
     let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
@@ -106,10 +98,7 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
 }
 
 fn check_writable(path: &Path) -> Result<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !parent.is_dir() {
         return Err(usage(format!(
             "cannot write a report to {}: {} is not a directory",
@@ -126,8 +115,6 @@ fn available_cpus() -> usize {
 
 /// Short, unique per run on this host (two runs at once never share names).
 fn new_run_id() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     format!("{:x}{:05x}", std::process::id(), nanos >> 12)
 }

@@ -142,10 +142,7 @@ pub fn execute(
             }
         }
     });
-    let created = shared
-        .containers
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
+    let created = shared.containers.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Err(error) = remove_leftovers(engine, plan, &created, interrupt.is_set()) {
         engine_error.get_or_insert(error);
     }
@@ -157,23 +154,12 @@ pub fn execute(
             None => not_run.push(job.clone()),
         }
     }
-    Outcome {
-        results,
-        not_run,
-        interrupted: interrupt.is_set(),
-        fail_fast_tripped,
-        engine_error,
-    }
+    Outcome { results, not_run, interrupted: interrupt.is_set(), fail_fast_tripped, engine_error }
 }
 
 /// Removes every container of the run: by name, and after an interruption
 /// also by the run's label, in case one was being created as we stopped.
-fn remove_leftovers(
-    engine: &Engine,
-    plan: &Plan,
-    created: &[String],
-    interrupted: bool,
-) -> Result<()> {
+fn remove_leftovers(engine: &Engine, plan: &Plan, created: &[String], interrupted: bool) -> Result<()> {
     if !created.is_empty() {
         engine.remove_containers(created)?;
     }
@@ -215,11 +201,7 @@ fn work(shared: &Shared, sender: &mpsc::Sender<Message>) {
 }
 
 /// Runs one job in its own container. `None` when it was stopped before it ended.
-fn run_job(
-    shared: &Shared,
-    job: &Job,
-    sender: &mpsc::Sender<Message>,
-) -> Result<Option<ModuleResult>> {
+fn run_job(shared: &Shared, job: &Job, sender: &mpsc::Sender<Message>) -> Result<Option<ModuleResult>> {
     let plan = shared.plan;
     let name = format!("pymaccounter-{}-{}", plan.run_id, job.index);
     let spec = ContainerSpec {
@@ -237,27 +219,15 @@ fn run_job(
     };
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
-    let spill = |stream: &str| {
-        plan.spill_dir
-            .join(format!("{}-{}.{stream}.log", job.index, job.module))
-    };
+    let spill = |stream: &str| plan.spill_dir.join(format!("{}-{}.{stream}.log", job.index, job.module));
     let started = Instant::now();
-    shared
-        .containers
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(name.clone());
+    shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
     let handle = {
         // The expression owns the pipes' write ends: drop it once started so
         // the readers see the end of the streams when the container ends.
-        let expression = shared
-            .engine
-            .run_command(&spec)
-            .stdout_file(stdout_writer)
-            .stderr_file(stderr_writer);
-        expression
-            .start()
-            .with_context(|| format!("cannot start `{}`", shared.engine.name()))?
+        let expression =
+            shared.engine.run_command(&spec).stdout_file(stdout_writer).stderr_file(stderr_writer);
+        expression.start().with_context(|| format!("cannot start `{}`", shared.engine.name()))?
     };
     let (stdout, stderr, status, timed_out) = thread::scope(|scope| {
         let stdout_spill = spill("stdout");
@@ -271,8 +241,7 @@ fn run_job(
                 }
             })
         });
-        let (status, timed_out) =
-            wait_with_deadline(shared, &handle, &name, started + plan.timeout)?;
+        let (status, timed_out) = wait_with_deadline(shared, &handle, &name, started + plan.timeout)?;
         drop(handle);
         let stdout = stdout.join().expect("stdout reader panicked")?;
         let stderr = stderr.join().expect("stderr reader panicked")?;
@@ -293,24 +262,15 @@ fn run_job(
     }
     let measurement = take_measurement(&mut stderr);
     let code = exit_code.unwrap_or(-1);
-    let oom_killed =
-        !timed_out && may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&name)?;
+    let oom_killed = !timed_out && may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&name)?;
     let (status, reason) = classify(code, &measurement, timed_out, oom_killed);
     Ok(Some(ModuleResult {
         job: job.clone(),
         status,
-        exit_code: if timed_out || measurement.signal.is_some() {
-            None
-        } else {
-            exit_code
-        },
+        exit_code: if timed_out || measurement.signal.is_some() { None } else { exit_code },
         signal: measurement.signal,
         duration,
-        peak_rss_bytes: if timed_out {
-            None
-        } else {
-            measurement.peak_rss_bytes
-        },
+        peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },
         stdout,
         stderr: Captured { ..stderr },
         reason,
@@ -329,11 +289,8 @@ fn wait_with_deadline(
     let mut last_removal: Option<Instant> = None;
     loop {
         let now = Instant::now();
-        let slice = if last_removal.is_some() {
-            POLL
-        } else {
-            deadline.saturating_duration_since(now).min(POLL)
-        };
+        let slice =
+            if last_removal.is_some() { POLL } else { deadline.saturating_duration_since(now).min(POLL) };
         if let Some(output) = handle.wait_timeout(slice)? {
             return Ok((output.status, timed_out));
         }

@@ -9,19 +9,8 @@ use common::*;
 fn help_lists_every_task() {
     let help = xtask(&["--help"]);
     assert_eq!(help.code, 0);
-    for task in [
-        "run",
-        "run-all-tests",
-        "list",
-        "build-image",
-        "base-image",
-        "clean",
-    ] {
-        assert!(
-            help.stdout.contains(task),
-            "{task} missing from:\n{}",
-            help.stdout
-        );
+    for task in ["run", "run-all-tests", "list", "build-image", "base-image", "clean"] {
+        assert!(help.stdout.contains(task), "{task} missing from:\n{}", help.stdout);
     }
 }
 
@@ -29,15 +18,8 @@ fn help_lists_every_task() {
 fn list_shows_every_module_with_its_summary() {
     let list = xtask(&["list"]);
     assert_eq!(list.code, 0, "{}", list.dump());
-    let baseline = list
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("test_baseline.py"))
-        .expect("baseline listed");
-    assert!(
-        baseline.len() > "test_baseline.py".len() + 5,
-        "no summary: {baseline}"
-    );
+    let baseline = list.stdout.lines().find(|l| l.starts_with("test_baseline.py")).expect("baseline listed");
+    assert!(baseline.len() > "test_baseline.py".len() + 5, "no summary: {baseline}");
     let modules = std::fs::read_dir(project_root().join("python_tests"))
         .unwrap()
         .filter(|e| {
@@ -55,22 +37,9 @@ fn baseline_with_debug_shows_greeting_and_engine_commands() {
     }
     let run = xtask(&["run", r#"["test_baseline.py"]"#, "--debug"]);
     assert_eq!(run.code, 0, "{}", run.dump());
-    assert!(
-        run.stdout
-            .contains("Test results for python_tests/test_baseline.py:"),
-        "{}",
-        run.dump()
-    );
-    assert!(
-        run.stdout.contains("Hello from pymaccounter"),
-        "{}",
-        run.dump()
-    );
-    assert!(
-        run.stderr.contains("$ docker run"),
-        "engine commands not shown:\n{}",
-        run.dump()
-    );
+    assert!(run.stdout.contains("Test results for python_tests/test_baseline.py:"), "{}", run.dump());
+    assert!(run.stdout.contains("Hello from pymaccounter"), "{}", run.dump());
+    assert!(run.stderr.contains("$ docker run"), "engine commands not shown:\n{}", run.dump());
     assert_eq!(run.last_line(), "1 passed, 0 failed");
 }
 
@@ -82,12 +51,7 @@ fn run_all_tests_passes_every_module() {
     let modules = xtask(&["list"]).stdout.lines().count();
     let run = xtask(&["run-all-tests"]);
     assert_eq!(run.code, 0, "{}", run.dump());
-    assert_eq!(
-        run.last_line(),
-        format!("{modules} passed, 0 failed"),
-        "{}",
-        run.dump()
-    );
+    assert_eq!(run.last_line(), format!("{modules} passed, 0 failed"), "{}", run.dump());
 }
 
 #[test]
@@ -96,25 +60,14 @@ fn a_test_dir_outside_the_repository_with_a_failing_module() {
         return;
     }
     let dir = fixture("mixed");
-    let run = xtask(&[
-        "run",
-        "test_passes.py",
-        "test_fails.py",
-        "--test_dir",
-        path_str(dir.path()),
-    ]);
+    let run = xtask(&["run", "test_passes.py", "test_fails.py", "--test_dir", path_str(dir.path())]);
     assert_eq!(run.code, 1, "{}", run.dump());
     assert!(
-        run.stdout
-            .contains("AssertionError: arithmetic still works"),
+        run.stdout.contains("AssertionError: arithmetic still works"),
         "stderr not shown:\n{}",
         run.dump()
     );
-    assert!(
-        run.stdout.contains("this one is about to fail"),
-        "{}",
-        run.dump()
-    );
+    assert!(run.stdout.contains("this one is about to fail"), "{}", run.dump());
     assert_eq!(run.last_line(), "1 passed, 1 failed");
 }
 
@@ -138,39 +91,19 @@ fn modules_run_in_parallel_each_in_its_own_container() {
         return;
     }
     let dir = fixture("parallel");
-    let run = xtask(&[
-        "run-all-tests",
-        "-j",
-        "4",
-        "--test-dir",
-        path_str(dir.path()),
-    ]);
+    let run = xtask(&["run-all-tests", "-j", "4", "--test-dir", path_str(dir.path())]);
     assert_eq!(run.code, 0, "{}", run.dump());
     let mut spans = Vec::new();
     let mut hosts = std::collections::HashSet::new();
     for line in run.stdout.lines().filter(|l| l.starts_with("host=")) {
-        let fields: Vec<&str> = line
-            .split(' ')
-            .map(|f| f.split('=').nth(1).unwrap())
-            .collect();
+        let fields: Vec<&str> = line.split(' ').map(|f| f.split('=').nth(1).unwrap()).collect();
         hosts.insert(fields[0].to_string());
-        spans.push((
-            fields[1].parse::<f64>().unwrap(),
-            fields[2].parse::<f64>().unwrap(),
-        ));
+        spans.push((fields[1].parse::<f64>().unwrap(), fields[2].parse::<f64>().unwrap()));
     }
-    assert_eq!(
-        hosts.len(),
-        4,
-        "each module needs its own container:\n{}",
-        run.stdout
-    );
+    assert_eq!(hosts.len(), 4, "each module needs its own container:\n{}", run.stdout);
     spans.sort_by(|a, b| a.0.total_cmp(&b.0));
     let overlapping = spans.windows(2).any(|w| w[1].0 < w[0].1);
-    assert!(
-        overlapping,
-        "no two modules ran at the same time: {spans:?}"
-    );
+    assert!(overlapping, "no two modules ran at the same time: {spans:?}");
 }
 
 #[test]
@@ -181,39 +114,19 @@ fn an_unchanged_tree_makes_no_build_call_and_an_edit_rebuilds() {
     let dir = fixture("mixed");
     // Unique content: the first call must build, whatever earlier runs left.
     let nonce = format!("# {:?}\n", std::time::SystemTime::now());
-    std::fs::write(
-        dir.path().join("test_unique.py"),
-        format!("{nonce}print('unique')\n"),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("test_unique.py"), format!("{nonce}print('unique')\n")).unwrap();
     let args = ["build-image", "--debug", "--test-dir", path_str(dir.path())];
     let first = xtask(&args);
     assert_eq!(first.code, 0, "{}", first.dump());
-    assert!(
-        first.stderr.contains("$ docker build"),
-        "first call should build:\n{}",
-        first.dump()
-    );
+    assert!(first.stderr.contains("$ docker build"), "first call should build:\n{}", first.dump());
     let second = xtask(&args);
     assert_eq!(second.code, 0, "{}", second.dump());
-    assert!(
-        !second.stderr.contains(" build "),
-        "second call rebuilt:\n{}",
-        second.dump()
-    );
+    assert!(!second.stderr.contains(" build "), "second call rebuilt:\n{}", second.dump());
     assert_eq!(first.last_line(), second.last_line());
     assert!(first.last_line().starts_with("pymaccounter-tests:"));
-    std::fs::write(
-        dir.path().join("test_unique.py"),
-        format!("{nonce}print('edited')\n"),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("test_unique.py"), format!("{nonce}print('edited')\n")).unwrap();
     let edited = xtask(&args);
-    assert!(
-        edited.stderr.contains("$ docker build"),
-        "an edit must rebuild:\n{}",
-        edited.dump()
-    );
+    assert!(edited.stderr.contains("$ docker build"), "an edit must rebuild:\n{}", edited.dump());
     assert_ne!(edited.last_line(), first.last_line());
 }
 
@@ -249,21 +162,9 @@ fn bad_input_exits_2_and_starts_nothing() {
         }
         let run = xtask(&args);
         assert_eq!(run.code, 2, "{case:?}:\n{}", run.dump());
-        assert!(
-            !run.stderr.contains("$ docker"),
-            "{case:?} called the engine:\n{}",
-            run.dump()
-        );
-        assert!(
-            run.stderr.lines().count() <= 12,
-            "{case:?}: error too long:\n{}",
-            run.stderr
-        );
+        assert!(!run.stderr.contains("$ docker"), "{case:?} called the engine:\n{}", run.dump());
+        assert!(run.stderr.lines().count() <= 12, "{case:?}: error too long:\n{}", run.stderr);
     }
     let typo = xtask(&["run", "test_pases.py", "--test-dir", test_dir]);
-    assert!(
-        typo.stderr.contains("did you mean test_passes.py"),
-        "{}",
-        typo.dump()
-    );
+    assert!(typo.stderr.contains("did you mean test_passes.py"), "{}", typo.dump());
 }

@@ -14,13 +14,7 @@ use common::*;
 fn run_json(dir: &tempfile::TempDir, args: &[&str]) -> (Finished, serde_json::Value) {
     let report = dir.path().join("report.json");
     let mut all: Vec<&str> = args.to_vec();
-    all.extend([
-        "--debug",
-        "--test-dir",
-        path_str(dir.path()),
-        "--report-json",
-        path_str(&report),
-    ]);
+    all.extend(["--debug", "--test-dir", path_str(dir.path()), "--report-json", path_str(&report)]);
     let run = xtask(&all);
     let json = read_json(&report);
     (run, json)
@@ -28,11 +22,7 @@ fn run_json(dir: &tempfile::TempDir, args: &[&str]) -> (Finished, serde_json::Va
 
 fn assert_run_left_nothing(run: &Finished) {
     let id = run_id(&run.stderr).expect("--debug prints the run id");
-    assert_eq!(
-        containers_of_run(&id),
-        Vec::<String>::new(),
-        "containers left by run {id}"
-    );
+    assert_eq!(containers_of_run(&id), Vec::<String>::new(), "containers left by run {id}");
 }
 
 #[test]
@@ -41,32 +31,11 @@ fn a_hanging_module_times_out_and_its_container_goes() {
         return;
     }
     let dir = fixture("misbehaving");
-    let (run, report) = run_json(
-        &dir,
-        &[
-            "run",
-            "test_hangs.py",
-            "test_holds_200_mib.py",
-            "--timeout",
-            "3",
-        ],
-    );
+    let (run, report) = run_json(&dir, &["run", "test_hangs.py", "test_holds_200_mib.py", "--timeout", "3"]);
     assert_eq!(run.code, 1, "{}", run.dump());
-    assert_eq!(
-        result_for(&report, "test_hangs.py")["status"],
-        "timeout",
-        "{report:#}"
-    );
-    assert_eq!(
-        result_for(&report, "test_holds_200_mib.py")["status"],
-        "pass",
-        "the others go on"
-    );
-    assert!(
-        run.stdout.contains("hanging"),
-        "output before the kill is kept:\n{}",
-        run.dump()
-    );
+    assert_eq!(result_for(&report, "test_hangs.py")["status"], "timeout", "{report:#}");
+    assert_eq!(result_for(&report, "test_holds_200_mib.py")["status"], "pass", "the others go on");
+    assert!(run.stdout.contains("hanging"), "output before the kill is kept:\n{}", run.dump());
     assert_run_left_nothing(&run);
 }
 
@@ -78,17 +47,8 @@ fn the_memory_limit_kill_is_reported_as_oom() {
     let dir = fixture("misbehaving");
     let (run, report) = run_json(&dir, &["run", "test_eats_memory.py", "--memory", "64m"]);
     assert_eq!(run.code, 1, "{}", run.dump());
-    assert_eq!(
-        result_for(&report, "test_eats_memory.py")["status"],
-        "oom",
-        "{report:#}"
-    );
-    assert!(
-        run.stdout
-            .contains("OOM: killed by the container's memory limit"),
-        "{}",
-        run.dump()
-    );
+    assert_eq!(result_for(&report, "test_eats_memory.py")["status"], "oom", "{report:#}");
+    assert!(run.stdout.contains("OOM: killed by the container's memory limit"), "{}", run.dump());
     assert_run_left_nothing(&run);
 }
 
@@ -100,23 +60,13 @@ fn crashes_are_reported_with_the_signal() {
     let dir = fixture("misbehaving");
     let (run, report) = run_json(&dir, &["run", "test_segfaults.py", "test_aborts.py"]);
     assert_eq!(run.code, 1, "{}", run.dump());
-    for (module, signal, name) in [
-        ("test_segfaults.py", 11, "SIGSEGV"),
-        ("test_aborts.py", 6, "SIGABRT"),
-    ] {
+    for (module, signal, name) in [("test_segfaults.py", 11, "SIGSEGV"), ("test_aborts.py", 6, "SIGABRT")] {
         let result = result_for(&report, module);
         assert_eq!(result["status"], "crash", "{result:#}");
         assert_eq!(result["signal"], signal, "{result:#}");
-        assert!(
-            result["reason"].as_str().unwrap().contains(name),
-            "{result:#}"
-        );
+        assert!(result["reason"].as_str().unwrap().contains(name), "{result:#}");
     }
-    assert!(
-        run.stdout.contains("about to read address 0"),
-        "{}",
-        run.dump()
-    );
+    assert!(run.stdout.contains("about to read address 0"), "{}", run.dump());
 }
 
 #[test]
@@ -128,28 +78,15 @@ fn a_flood_of_output_keeps_head_and_tail_and_spills_the_rest() {
     let (run, report) = run_json(&dir, &["run", "test_floods.py"]);
     assert_eq!(run.code, 0, "exit {}\n{}", run.code, run.stderr);
     let result = result_for(&report, "test_floods.py");
-    assert_eq!(
-        result["stdout_bytes"],
-        100 * 1_000_000 + "the last line\n".len()
-    );
+    assert_eq!(result["stdout_bytes"], 100 * 1_000_000 + "the last line\n".len());
     let shown = result["stdout"].as_str().unwrap();
     assert!(shown.len() < 200_000, "kept {} bytes", shown.len());
     assert!(shown.ends_with("the last line\n"));
-    let spill = shown
-        .split("full output in ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap();
+    let spill = shown.split("full output in ").nth(1).unwrap().split(' ').next().unwrap();
     let spilled = std::fs::metadata(spill).expect("spill file exists").len();
     assert_eq!(spilled, 100 * 1_000_000 + "the last line\n".len() as u64);
     std::fs::remove_file(spill).unwrap();
-    assert!(
-        run.stdout.len() < 300_000,
-        "the terminal got {} bytes",
-        run.stdout.len()
-    );
+    assert!(run.stdout.len() < 300_000, "the terminal got {} bytes", run.stdout.len());
 }
 
 #[test]
@@ -162,11 +99,7 @@ fn fail_fast_starts_nothing_after_the_first_failure() {
     assert_eq!(run.code, 1, "{}", run.dump());
     assert_eq!(report["results"].as_array().unwrap().len(), 1, "{report:#}");
     assert_eq!(report["not_run"].as_array().unwrap().len(), 2, "{report:#}");
-    assert!(
-        run.stdout.contains("2 not run (--fail-fast)"),
-        "{}",
-        run.dump()
-    );
+    assert!(run.stdout.contains("2 not run (--fail-fast)"), "{}", run.dump());
     assert_eq!(run.last_line(), "0 passed, 1 failed");
 }
 
@@ -179,20 +112,9 @@ fn containers_are_hardened_by_default_and_the_network_can_be_relaxed() {
     let strict = xtask(&["run-all-tests", "--test-dir", path_str(dir.path())]);
     assert_eq!(strict.code, 0, "{}", strict.dump());
     assert_eq!(strict.last_line(), "3 passed, 0 failed");
-    let relaxed = xtask(&[
-        "run",
-        "test_no_network.py",
-        "--network",
-        "bridge",
-        "--test-dir",
-        path_str(dir.path()),
-    ]);
-    assert_eq!(
-        relaxed.code,
-        1,
-        "with a network the module must see more than lo:\n{}",
-        relaxed.dump()
-    );
+    let relaxed =
+        xtask(&["run", "test_no_network.py", "--network", "bridge", "--test-dir", path_str(dir.path())]);
+    assert_eq!(relaxed.code, 1, "with a network the module must see more than lo:\n{}", relaxed.dump());
 }
 
 #[test]
@@ -201,22 +123,9 @@ fn two_runs_at_once_do_not_collide() {
         return;
     }
     let dir = fixture("mixed");
-    let args = [
-        "run-all-tests",
-        "--debug",
-        "--test-dir",
-        path_str(dir.path()),
-    ];
-    let first = xtask_command(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let second = xtask_command(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let args = ["run-all-tests", "--debug", "--test-dir", path_str(dir.path())];
+    let first = xtask_command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let second = xtask_command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     for child in [first, second] {
         let output = child.wait_with_output().unwrap();
         let run = Finished {
@@ -225,12 +134,7 @@ fn two_runs_at_once_do_not_collide() {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         };
         assert_eq!(run.code, 1, "{}", run.dump());
-        assert_eq!(
-            run.last_line(),
-            "1 passed, 1 failed, 1 skipped",
-            "{}",
-            run.dump()
-        );
+        assert_eq!(run.last_line(), "1 passed, 1 failed, 1 skipped", "{}", run.dump());
         assert_run_left_nothing(&run);
     }
 }
@@ -269,12 +173,7 @@ fn start_hanging_run(dir: &tempfile::TempDir) -> (Child, String, mpsc::Receiver<
             continue;
         }
         let running = Command::new("docker")
-            .args([
-                "ps",
-                "--quiet",
-                "--filter",
-                &format!("label=pymaccounter.run={}", id.as_ref().unwrap()),
-            ])
+            .args(["ps", "--quiet", "--filter", &format!("label=pymaccounter.run={}", id.as_ref().unwrap())])
             .output()
             .unwrap();
         if !running.stdout.is_empty() {
@@ -288,10 +187,7 @@ fn start_hanging_run(dir: &tempfile::TempDir) -> (Child, String, mpsc::Receiver<
 }
 
 fn signal_group(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([signal, "--", &format!("-{}", child.id())])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args([signal, "--", &format!("-{}", child.id())]).status().unwrap();
     assert!(status.success());
 }
 
@@ -320,16 +216,9 @@ fn check_interrupted_run(mut child: Child, id: &str, signals: &[&str]) {
     assert!(!status.success(), "an interrupted run must exit non-zero");
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
-    assert!(
-        stdout.contains("1 not run (interrupted)"),
-        "summary missing:\n{stdout}"
-    );
+    assert!(stdout.contains("1 not run (interrupted)"), "summary missing:\n{stdout}");
     assert_eq!(stdout.lines().last().unwrap(), "0 passed, 0 failed");
-    assert_eq!(
-        containers_of_run(id),
-        Vec::<String>::new(),
-        "containers left after {signals:?}"
-    );
+    assert_eq!(containers_of_run(id), Vec::<String>::new(), "containers left after {signals:?}");
 }
 
 #[test]
@@ -371,10 +260,7 @@ fn clean_removes_what_a_killed_runner_left() {
     let (mut child, id, _lines) = start_hanging_run(&dir);
     signal_group(&child, "-KILL");
     let _ = child.wait();
-    assert!(
-        !containers_of_run(&id).is_empty(),
-        "SIGKILL leaves the container (nothing can clean up)"
-    );
+    assert!(!containers_of_run(&id).is_empty(), "SIGKILL leaves the container (nothing can clean up)");
     let clean = xtask(&["clean", "--run", &id]);
     assert_eq!(clean.code, 0, "{}", clean.dump());
     assert_eq!(containers_of_run(&id), Vec::<String>::new());
@@ -388,38 +274,23 @@ fn engine_faults_exit_3_with_the_fix() {
         xtask_command(&["run-all-tests", "--test-dir", test_dir]).env("PATH", "/nonexistent"),
     );
     assert_eq!(no_binary.code, 3, "{}", no_binary.dump());
-    assert!(
-        no_binary.stderr.contains("not found on PATH"),
-        "{}",
-        no_binary.dump()
-    );
+    assert!(no_binary.stderr.contains("not found on PATH"), "{}", no_binary.dump());
 
     let no_daemon = Finished::from_command(
         xtask_command(&["run-all-tests", "--test-dir", test_dir])
             .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
     );
     assert_eq!(no_daemon.code, 3, "{}", no_daemon.dump());
-    assert!(
-        no_daemon.stderr.contains("not answering"),
-        "{}",
-        no_daemon.dump()
-    );
+    assert!(no_daemon.stderr.contains("not answering"), "{}", no_daemon.dump());
 
     if !engine_available() {
         return;
     }
-    let bad_base = xtask(&[
-        "run-all-tests",
-        "--test-dir",
-        test_dir,
-        "--base-image",
-        "pymaccounter-no-such-base:0",
-    ]);
+    let bad_base =
+        xtask(&["run-all-tests", "--test-dir", test_dir, "--base-image", "pymaccounter-no-such-base:0"]);
     assert_eq!(bad_base.code, 3, "{}", bad_base.dump());
     assert!(
-        bad_base
-            .stderr
-            .contains("building the test image from pymaccounter-no-such-base:0 failed"),
+        bad_base.stderr.contains("building the test image from pymaccounter-no-such-base:0 failed"),
         "{}",
         bad_base.dump()
     );

@@ -15,11 +15,7 @@ pub struct Human {
 
 impl Human {
     pub fn new(test_dir: &str, live_stderr: bool) -> Human {
-        Human {
-            test_dir: test_dir.to_string(),
-            width: terminal_width(),
-            live_stderr,
-        }
+        Human { test_dir: test_dir.to_string(), width: terminal_width(), live_stderr }
     }
 
     pub fn event(&mut self, event: &Event) {
@@ -43,10 +39,7 @@ impl Human {
         let mut block = String::new();
         block.push_str(&"─".repeat(self.width));
         block.push('\n');
-        block.push_str(&format!(
-            "Test results for {}/{}",
-            self.test_dir, result.job.module
-        ));
+        block.push_str(&format!("Test results for {}/{}", self.test_dir, result.job.module));
         if let Some(variant) = variant(&result.job) {
             block.push_str(&format!(" ({variant})"));
         }
@@ -59,10 +52,7 @@ impl Human {
                 push_text(&mut block, &stderr);
             }
             let reason = result.reason.as_deref().unwrap_or("did not pass");
-            block.push_str(&format!(
-                "{}: {reason}\n",
-                result.status.as_str().to_uppercase()
-            ));
+            block.push_str(&format!("{}: {reason}\n", result.status.as_str().to_uppercase()));
         }
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(block.as_bytes());
@@ -74,37 +64,22 @@ impl Human {
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
         let with_python = outcome.results.iter().any(|r| r.job.python.is_some());
-        let module_width = outcome
-            .results
-            .iter()
-            .map(|r| r.job.module.len())
-            .max()
-            .unwrap_or(6)
-            .max(6);
+        let module_width = outcome.results.iter().map(|r| r.job.module.len()).max().unwrap_or(6).max(6);
         let mut header = format!("{:<module_width$}  {:<14}", "module", "allocator");
         if with_python {
             header.push_str(&format!("  {:<6}", "python"));
         }
-        header.push_str(&format!(
-            "  {:<7}  {:>9}  {:>11}\n",
-            "status", "duration", "peak memory"
-        ));
+        header.push_str(&format!("  {:<7}  {:>9}  {:>11}\n", "status", "duration", "peak memory"));
         out.push_str(&header);
         for result in &outcome.results {
             let allocator = result.job.python_malloc.map_or("default", |m| m.as_str());
             let mut row = format!("{:<module_width$}  {allocator:<14}", result.job.module);
             if with_python {
-                row.push_str(&format!(
-                    "  {:<6}",
-                    result.job.python.map_or("", |p| p.as_str())
-                ));
+                row.push_str(&format!("  {:<6}", result.job.python.map_or("", |p| p.as_str())));
             }
             let peak = result.peak_rss_bytes.map_or("-".to_string(), human_bytes);
             let duration = format!("{:.2}s", result.duration.as_secs_f64());
-            row.push_str(&format!(
-                "  {:<7}  {duration:>9}  {peak:>11}\n",
-                result.status.as_str()
-            ));
+            row.push_str(&format!("  {:<7}  {duration:>9}  {peak:>11}\n", result.status.as_str()));
             out.push_str(&row);
         }
         if !outcome.not_run.is_empty() {
@@ -116,11 +91,7 @@ impl Human {
                 "the run stopped"
             };
             let names: Vec<String> = outcome.not_run.iter().map(Job::label).collect();
-            out.push_str(&format!(
-                "{} not run ({why}): {}\n",
-                names.len(),
-                names.join(", ")
-            ));
+            out.push_str(&format!("{} not run ({why}): {}\n", names.len(), names.join(", ")));
         }
         out.push_str(&Counts::of(&outcome.results).closing_line());
         out.push('\n');

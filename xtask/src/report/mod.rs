@@ -59,22 +59,9 @@ mod tests {
 
     #[test]
     fn closing_line_mentions_skips_only_when_there_are_some() {
+        assert_eq!(Counts { passed: 4, failed: 0, skipped: 0 }.closing_line(), "4 passed, 0 failed");
         assert_eq!(
-            Counts {
-                passed: 4,
-                failed: 0,
-                skipped: 0
-            }
-            .closing_line(),
-            "4 passed, 0 failed"
-        );
-        assert_eq!(
-            Counts {
-                passed: 1,
-                failed: 1,
-                skipped: 1
-            }
-            .closing_line(),
+            Counts { passed: 1, failed: 1, skipped: 1 }.closing_line(),
             "1 passed, 1 failed, 1 skipped"
         );
     }

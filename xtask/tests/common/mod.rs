@@ -34,27 +34,17 @@ impl Finished {
 
     /// Shown when an assertion fails.
     pub fn dump(&self) -> String {
-        format!(
-            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
+        format!("exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
     }
 }
 
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 pub fn xtask_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command
-        .args(args)
-        .current_dir(project_root())
-        .stdin(Stdio::null())
-        .env_remove("PYMACCOUNTER_ENGINE");
+    command.args(args).current_dir(project_root()).stdin(Stdio::null()).env_remove("PYMACCOUNTER_ENGINE");
     command
 }
 
@@ -83,13 +73,8 @@ pub fn engine_available() -> bool {
 
 /// A copy of a fixture directory outside the repository.
 pub fn fixture(name: &str) -> tempfile::TempDir {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let copy = tempfile::Builder::new()
-        .prefix("pymaccounter-fixture-")
-        .tempdir()
-        .unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let copy = tempfile::Builder::new().prefix("pymaccounter-fixture-").tempdir().unwrap();
     for entry in std::fs::read_dir(&source).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
@@ -112,30 +97,16 @@ pub fn run_id(stderr: &str) -> Option<String> {
 /// Containers (any state) carrying a run's label.
 pub fn containers_of_run(run_id: &str) -> Vec<String> {
     let output = Command::new("docker")
-        .args([
-            "ps",
-            "--all",
-            "--quiet",
-            "--filter",
-            &format!("label=pymaccounter.run={run_id}"),
-        ])
+        .args(["ps", "--all", "--quiet", "--filter", &format!("label=pymaccounter.run={run_id}")])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "docker ps failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    assert!(output.status.success(), "docker ps failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().map(str::to_string).collect()
 }
 
 /// The JSON report written by a run.
 pub fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("report written"))
-        .expect("report is JSON")
+    serde_json::from_str(&std::fs::read_to_string(path).expect("report written")).expect("report is JSON")
 }
 
 /// The result for a module in a JSON report.
