@@ -72,6 +72,8 @@ pub struct RunOptions {
     pub fail_fast: bool,
     pub partition: Option<Partition>,
     pub report_json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub report_html: Option<PathBuf>,
 }
 
 /// A per-container memory limit in bytes: `None` means no limit.
@@ -268,6 +270,16 @@ fn run_args() -> Vec<Arg> {
             .value_name("PATH")
             .value_parser(value_parser!(PathBuf))
             .help("Write a JSON report here (also when the run fails or is interrupted)"),
+        Arg::new("junit")
+            .long("junit")
+            .value_name("PATH")
+            .value_parser(value_parser!(PathBuf))
+            .help("Write a JUnit XML report here (also when the run fails or is interrupted)"),
+        Arg::new("report-html")
+            .long("report-html")
+            .value_name("PATH")
+            .value_parser(value_parser!(PathBuf))
+            .help("Write a self-contained HTML page with a peak-memory chart here"),
     ]);
     args
 }
@@ -366,6 +378,8 @@ fn run_options(m: &ArgMatches) -> RunOptions {
         fail_fast: m.get_flag("fail-fast"),
         partition: m.get_one("partition").copied(),
         report_json: m.get_one("report-json").cloned(),
+        junit: m.get_one("junit").cloned(),
+        report_html: m.get_one("report-html").cloned(),
     }
 }
 

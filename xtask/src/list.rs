@@ -15,14 +15,13 @@ pub fn list(test_dir: Option<&Path>, as_json: bool) -> Result<i32> {
         let source = std::fs::read_to_string(dir.path.join(&module)).unwrap_or_default();
         entries.push((module, docstring_summary(&source)));
     }
-    if as_json {
+    let text = if as_json {
         let list: Vec<_> = entries.iter().map(|(m, s)| json!({"module": m, "summary": s})).collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        serde_json::to_string_pretty(&list)? + "\n"
     } else {
         let width = entries.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
-        for (module, summary) in &entries {
-            println!("{module:<width$}  {summary}");
-        }
-    }
+        entries.iter().map(|(module, summary)| format!("{module:<width$}  {summary}\n")).collect()
+    };
+    crate::print_quietly(text.as_bytes());
     Ok(EXIT_PASSED)
 }

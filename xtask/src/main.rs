@@ -65,10 +65,21 @@ fn dispatch(task: Task) -> Result<i32> {
             Ok(error::EXIT_PASSED)
         }
         Task::Completions { shell } => {
-            clap_complete::generate(shell, &mut cli::command(), "cargo xtask", &mut std::io::stdout());
+            // Completion scripts need a one-word command name; see README.
+            let mut command = cli::command().bin_name("cargo-xtask");
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "cargo-xtask", &mut script);
+            print_quietly(&script);
             Ok(error::EXIT_PASSED)
         }
     }
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+pub fn print_quietly(bytes: &[u8]) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
 }
 
 /// The repository's root (the workspace that holds `xtask/`).

@@ -12,7 +12,7 @@ use crate::error::{usage, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
 use crate::image::{self, LocalImages, Recipe};
 use crate::matrix::{self, PythonVersion};
 use crate::modules::{parse_selection, validate_selection, TestDir};
-use crate::report::{human::Human, json};
+use crate::report::{github, html, human::Human, json, junit};
 use crate::runner::{self, Plan};
 use crate::signals::Interrupt;
 
@@ -43,7 +43,7 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     if options.base_image.is_some() && options.python.len() > 1 {
         return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
     }
-    for path in [&options.report_json].into_iter().flatten() {
+    for path in [&options.report_json, &options.junit, &options.report_html].into_iter().flatten() {
         check_writable(path)?;
     }
 
@@ -81,10 +81,14 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     }
     let mut human = Human::new(&dir.display, options.engine.debug);
     let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
-    human.summary(&outcome);
-    if let Some(path) = &options.report_json {
-        json::write(&outcome, path)?;
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+        for line in github::annotations(&outcome, &dir.display) {
+            println!("{line}");
+        }
     }
+    // The closing line stays the last line of stdout.
+    human.summary(&outcome);
+    write_reports(&outcome, options, &dir)?;
     if let Some(error) = outcome.engine_error {
         return Err(error);
     }
@@ -95,6 +99,24 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     } else {
         EXIT_FAILED
     })
+}
+
+/// Every file and CI report asked for; each is written even when the run failed.
+fn write_reports(outcome: &runner::Outcome, options: &RunOptions, dir: &TestDir) -> Result<()> {
+    let title = format!("pymaccounter: {}", dir.display);
+    if let Some(path) = &options.report_json {
+        json::write(outcome, path)?;
+    }
+    if let Some(path) = &options.junit {
+        junit::write(outcome, "pymaccounter", path)?;
+    }
+    if let Some(path) = &options.report_html {
+        html::write(outcome, &title, path)?;
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        github::append_step_summary(outcome, &dir.display, Path::new(&path))?;
+    }
+    Ok(())
 }
 
 fn check_writable(path: &Path) -> Result<()> {

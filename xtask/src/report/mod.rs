@@ -1,8 +1,11 @@
 //! Presentation: reporters render the runner's events and outcome; nothing
 //! else in the runner formats for people or files.
 
+pub mod github;
+pub mod html;
 pub mod human;
 pub mod json;
+pub mod junit;
 
 use crate::outcome::ModuleResult;
 
