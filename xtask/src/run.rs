@@ -119,16 +119,18 @@ fn write_reports(outcome: &runner::Outcome, options: &RunOptions, dir: &TestDir)
     Ok(())
 }
 
+/// Creates a report's directory up front, so a bad path fails before anything runs.
 fn check_writable(path: &Path) -> Result<()> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !parent.is_dir() {
+    if parent.exists() && !parent.is_dir() {
         return Err(usage(format!(
             "cannot write a report to {}: {} is not a directory",
             path.display(),
             parent.display()
         )));
     }
-    Ok(())
+    std::fs::create_dir_all(parent)
+        .map_err(|e| usage(format!("cannot write a report to {}: {e}", path.display())))
 }
 
 fn available_cpus() -> usize {

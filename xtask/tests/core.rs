@@ -152,7 +152,7 @@ fn bad_input_exits_2_and_starts_nothing() {
         &["run-all-tests", "--engine", "lxc"],
         &["run-all-tests", "--python-malloc", "jemalloc"],
         &["run-all-tests", "--python", "2.7"],
-        &["run-all-tests", "--report-json", "/no/such/dir/report.json"],
+        &["run-all-tests", "--report-json", "/etc/passwd/report.json"],
     ];
     for case in cases {
         let mut args: Vec<&str> = case.to_vec();

@@ -141,21 +141,12 @@ fn two_runs_at_once_do_not_collide() {
 
 /// Starts a run of the hanging module in its own process group; returns it
 /// with its run id once its container is running.
-fn start_hanging_run(dir: &tempfile::TempDir) -> (Child, String, mpsc::Receiver<String>) {
-    let mut child = xtask_command(&[
-        "run",
-        "test_hangs.py",
-        "--debug",
-        "--timeout",
-        "120",
-        "--test-dir",
-        path_str(dir.path()),
-    ])
-    .process_group(0)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+fn start_hanging_run(dir: &tempfile::TempDir, extra: &[&str]) -> (Child, String, mpsc::Receiver<String>) {
+    let mut args =
+        vec!["run", "test_hangs.py", "--debug", "--timeout", "120", "--test-dir", path_str(dir.path())];
+    args.extend(extra);
+    let mut child =
+        xtask_command(&args).process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let (lines_sender, lines) = mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -227,8 +218,16 @@ fn ctrl_c_removes_the_runs_containers_and_prints_the_summary() {
         return;
     }
     let dir = fixture("misbehaving");
-    let (child, id, _lines) = start_hanging_run(&dir);
+    let reports = tempfile::tempdir().unwrap();
+    let (json, junit) = (reports.path().join("r.json"), reports.path().join("junit.xml"));
+    let extra = ["--report-json", path_str(&json), "--junit", path_str(&junit)];
+    let (child, id, _lines) = start_hanging_run(&dir, &extra);
     check_interrupted_run(child, &id, &["-INT"]);
+    let report = read_json(&json);
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["not_run"][0]["module"], "test_hangs.py", "{report:#}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<skipped message=\"not run\"/>"), "{xml}");
 }
 
 #[test]
@@ -237,7 +236,7 @@ fn sigterm_removes_the_runs_containers() {
         return;
     }
     let dir = fixture("misbehaving");
-    let (child, id, _lines) = start_hanging_run(&dir);
+    let (child, id, _lines) = start_hanging_run(&dir, &[]);
     check_interrupted_run(child, &id, &["-TERM"]);
 }
 
@@ -247,7 +246,7 @@ fn a_second_ctrl_c_does_not_leave_containers_either() {
         return;
     }
     let dir = fixture("misbehaving");
-    let (child, id, _lines) = start_hanging_run(&dir);
+    let (child, id, _lines) = start_hanging_run(&dir, &[]);
     check_interrupted_run(child, &id, &["-INT", "-INT"]);
 }
 
@@ -257,7 +256,7 @@ fn clean_removes_what_a_killed_runner_left() {
         return;
     }
     let dir = fixture("misbehaving");
-    let (mut child, id, _lines) = start_hanging_run(&dir);
+    let (mut child, id, _lines) = start_hanging_run(&dir, &[]);
     signal_group(&child, "-KILL");
     let _ = child.wait();
     assert!(!containers_of_run(&id).is_empty(), "SIGKILL leaves the container (nothing can clean up)");
