@@ -49,20 +49,12 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<()> 
     if engine.debug() {
         eprintln!("$ {command:?}");
     }
-    let output = if engine.debug() {
-        command.unchecked().run()?
-    } else {
-        command.unchecked().stderr_to_stdout().stdout_capture().run()?
-    };
-    if !output.status.success() {
-        let log = String::from_utf8_lossy(&output.stdout);
-        let tail: Vec<&str> = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
-        return Err(environment(format!(
+    crate::logged::run_logged(command, engine.debug(), "debootstrap")?.map_err(|tail| {
+        environment(format!(
             "debootstrap of Debian {suite} failed (it needs root and access to {mirror}; \
-             set PYMACCOUNTER_DEBIAN_MIRROR for another mirror):\n{}",
-            tail.join("\n")
-        )));
-    }
+             set PYMACCOUNTER_DEBIAN_MIRROR for another mirror):\n{tail}"
+        ))
+    })?;
     prune(&rootfs);
     let changes = [
         "ENV LANG=C.UTF-8".to_string(),

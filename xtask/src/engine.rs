@@ -201,10 +201,21 @@ impl Engine {
     }
 
     /// Whether the engine saw the container's memory limit kill it.
+    ///
+    /// The engine records the kernel's OOM event asynchronously, so on a busy
+    /// machine it can land just after the container's exit: ask a few times.
     pub fn was_oom_killed(&self, container: &str) -> Result<bool> {
-        let output =
-            self.short_ok(&["container", "inspect", "--format", "{{.State.OOMKilled}}", container])?;
-        Ok(output.trim() == "true")
+        for attempt in 0..5 {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let output =
+                self.short_ok(&["container", "inspect", "--format", "{{.State.OOMKilled}}", container])?;
+            if output.trim() == "true" {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Force-removes containers (running ones are killed); already-gone ones are fine.

@@ -140,17 +140,12 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
     let context = tempfile::Builder::new().prefix("pymaccounter-build-").tempdir()?;
     recipe.write_context(context.path())?;
     let command = engine.build_command(context.path(), reference, base);
-    let output =
-        if engine.debug() { command.run()? } else { command.stderr_to_stdout().stdout_capture().run()? };
-    if output.status.success() {
-        return Ok(());
-    }
-    let log = String::from_utf8_lossy(&output.stdout);
-    let tail: Vec<&str> = log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
-    Err(environment(format!(
-        "building the test image from {base} failed (run with --debug for the whole log):\n{}",
-        tail.join("\n")
-    )))
+    let log_tail = crate::logged::run_logged(command, engine.debug(), "building")?;
+    log_tail.map_err(|tail| {
+        environment(format!(
+            "building the test image from {base} failed (run with --debug for the whole log):\n{tail}"
+        ))
+    })
 }
 
 /// An exclusive lock shared by every run on this host, so that two runs

@@ -9,6 +9,7 @@ mod engine;
 mod error;
 mod image;
 mod list;
+mod logged;
 mod matrix;
 mod modules;
 mod outcome;

@@ -79,7 +79,7 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     if options.engine.debug {
         eprintln!("run {}: {} job(s), {} at a time", plan.run_id, plan.jobs.len(), plan.parallelism);
     }
-    let mut human = Human::new(&dir.display, options.engine.debug);
+    let mut human = Human::new(&dir.display, options.engine.debug, plan.jobs.len());
     let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         for line in github::annotations(&outcome, &dir.display) {

@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use crate::matrix::Job;
 use crate::outcome::ModuleResult;
+use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
 use crate::report::{human_bytes, Counts};
 use crate::runner::{Event, Outcome};
 
@@ -11,27 +12,57 @@ pub struct Human {
     test_dir: String,
     width: usize,
     live_stderr: bool,
+    colour: bool,
+    status_line: StatusLine,
+    total: usize,
+    finished: usize,
+    running: Vec<String>,
 }
 
 impl Human {
-    pub fn new(test_dir: &str, live_stderr: bool) -> Human {
-        Human { test_dir: test_dir.to_string(), width: terminal_width(), live_stderr }
+    pub fn new(test_dir: &str, live_stderr: bool, total: usize) -> Human {
+        Human {
+            test_dir: test_dir.to_string(),
+            width: terminal_width(),
+            live_stderr,
+            colour: colour_stdout(),
+            status_line: StatusLine::new(),
+            total,
+            finished: 0,
+            running: Vec::new(),
+        }
     }
 
     pub fn event(&mut self, event: &Event) {
+        self.status_line.clear();
         match event {
-            Event::Started(job) if self.live_stderr => eprintln!("started {}", job.label()),
-            Event::Started(_) => {}
+            Event::Started(job) => {
+                self.running.push(job.label());
+                if self.live_stderr {
+                    eprintln!("started {}", job.label());
+                }
+            }
             Event::Stderr(job, chunk) => {
                 let label = job.label();
                 for line in String::from_utf8_lossy(chunk).lines() {
                     eprintln!("[{label}] {line}");
                 }
             }
-            Event::Finished(result) => self.module_block(result),
-            Event::Interrupting => {
-                eprintln!("Interrupted: stopping and removing this run's containers ...")
+            Event::Finished(result) => {
+                let label = result.job.label();
+                self.running.retain(|r| *r != label);
+                self.finished += 1;
+                self.module_block(result);
             }
+            Event::Interrupting => eprintln!("Interrupted: stopping and removing this run's containers ..."),
+        }
+        if !self.running.is_empty() {
+            self.status_line.show(&format!(
+                "[{}/{}] running: {}",
+                self.finished,
+                self.total,
+                self.running.join(", ")
+            ));
         }
     }
 
@@ -52,7 +83,8 @@ impl Human {
                 push_text(&mut block, &stderr);
             }
             let reason = result.reason.as_deref().unwrap_or("did not pass");
-            block.push_str(&format!("{}: {reason}\n", result.status.as_str().to_uppercase()));
+            let status = paint_status(result.status, &result.status.as_str().to_uppercase(), self.colour);
+            block.push_str(&format!("{status}: {reason}\n"));
         }
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(block.as_bytes());
@@ -60,6 +92,7 @@ impl Human {
     }
 
     pub fn summary(&self, outcome: &Outcome) {
+        self.status_line.clear();
         let mut out = String::new();
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
@@ -79,7 +112,8 @@ impl Human {
             }
             let peak = result.peak_rss_bytes.map_or("-".to_string(), human_bytes);
             let duration = format!("{:.2}s", result.duration.as_secs_f64());
-            row.push_str(&format!("  {:<7}  {duration:>9}  {peak:>11}\n", result.status.as_str()));
+            let status = paint_status(result.status, &format!("{:<7}", result.status.as_str()), self.colour);
+            row.push_str(&format!("  {status}  {duration:>9}  {peak:>11}\n"));
             out.push_str(&row);
         }
         if !outcome.not_run.is_empty() {
