@@ -44,6 +44,12 @@ pub enum Task {
     Completions {
         shell: clap_complete::Shell,
     },
+    Bench {
+        rounds: usize,
+        jobs: usize,
+        quick: bool,
+        engine: EngineArgs,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +161,28 @@ pub fn command() -> Command {
                 .arg(flag("keep-base", "Keep the offline base images (they take a minute to rebuild)"))
                 .args(engine_args())
                 .after_help(examples(&["clean", "clean --keep-base"])),
+        )
+        .subcommand(
+            Command::new("bench")
+                .about("Measure the runner against a raw parallel `docker run` loop; writes BENCHMARKS.md")
+                .arg(
+                    Arg::new("rounds")
+                        .long("rounds")
+                        .default_value("5")
+                        .value_parser(value_parser!(u16).range(1..))
+                        .help("Interleaved rounds per comparison"),
+                )
+                .arg(
+                    Arg::new("jobs")
+                        .short('j')
+                        .long("jobs")
+                        .default_value("2")
+                        .value_parser(value_parser!(u16).range(1..))
+                        .help("Modules at a time, for both sides"),
+                )
+                .arg(flag("quick", "Skip the 96- and 200-module runs and the cold build"))
+                .args(engine_args())
+                .after_help(examples(&["bench", "bench --quick --rounds 3"])),
         )
         .subcommand(
             Command::new("completions")
@@ -349,6 +377,12 @@ fn task(matches: ArgMatches) -> Task {
             run: m.get_one("run").cloned(),
             containers_only: m.get_flag("containers-only"),
             keep_base: m.get_flag("keep-base"),
+            engine: engine(m),
+        },
+        "bench" => Task::Bench {
+            rounds: usize::from(*m.get_one::<u16>("rounds").unwrap()),
+            jobs: usize::from(*m.get_one::<u16>("jobs").unwrap()),
+            quick: m.get_flag("quick"),
             engine: engine(m),
         },
         "completions" => Task::Completions { shell: *m.get_one("shell").unwrap() },

@@ -200,6 +200,31 @@ impl Engine {
             })
     }
 
+    /// The engine server's version (for benchmark records).
+    pub fn server_version(&self) -> Result<String> {
+        Ok(self.short_ok(&["version", "--format", "{{.Server.Version}}"])?.trim().to_string())
+    }
+
+    /// The benchmark's baseline: module names on stdin, `jobs` plain
+    /// `run --rm` calls at a time, no runner in between.
+    pub fn baseline_loop(&self, image: &str, jobs: usize) -> duct::Expression {
+        let program = self.program.as_os_str().to_owned();
+        let args: Vec<OsString> = vec![
+            "-P".into(),
+            jobs.to_string().into(),
+            "-I{}".into(),
+            program,
+            "run".into(),
+            "--rm".into(),
+            "--network".into(),
+            "none".into(),
+            image.into(),
+            "python3".into(),
+            "{}".into(),
+        ];
+        duct::cmd("xargs", args)
+    }
+
     /// Whether the engine saw the container's memory limit kill it.
     ///
     /// The engine records the kernel's OOM event asynchronously, so on a busy

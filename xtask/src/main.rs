@@ -2,6 +2,7 @@
 //! its own fresh container. See ARCHITECTURE.md for which file owns what.
 
 mod base_image;
+mod bench;
 mod capture;
 mod clean;
 mod cli;
@@ -64,6 +65,10 @@ fn dispatch(task: Task) -> Result<i32> {
             let engine = engine::Engine::find(&engine)?;
             clean::clean(&engine, run.as_deref(), containers_only, keep_base)?;
             Ok(error::EXIT_PASSED)
+        }
+        Task::Bench { rounds, jobs, quick, engine } => {
+            let engine = engine::Engine::find(&engine)?;
+            bench::bench(&engine, &bench::BenchOptions { rounds, jobs, quick })
         }
         Task::Completions { shell } => {
             // Completion scripts need a one-word command name; see README.

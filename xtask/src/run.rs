@@ -16,6 +16,9 @@ use crate::report::{github, html, human::Human, json, junit};
 use crate::runner::{self, Plan};
 use crate::signals::Interrupt;
 
+/// Set (by the benchmark) to print the runner's own peak RSS at the end.
+pub const REPORT_PEAK_VARIABLE: &str = "PYMACCOUNTER_REPORT_RUNNER_PEAK";
+
 /// Runs the named modules, or every module when `tests` is `None`.
 pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     // Everything the user typed is checked before anything starts.
@@ -89,6 +92,9 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     // The closing line stays the last line of stdout.
     human.summary(&outcome);
     write_reports(&outcome, options, &dir)?;
+    if std::env::var_os(REPORT_PEAK_VARIABLE).is_some() {
+        eprintln!("runner peak RSS bytes: {}", own_peak_rss().unwrap_or(0));
+    }
     if let Some(error) = outcome.engine_error {
         return Err(error);
     }
@@ -131,6 +137,13 @@ fn check_writable(path: &Path) -> Result<()> {
     }
     std::fs::create_dir_all(parent)
         .map_err(|e| usage(format!("cannot write a report to {}: {e}", path.display())))
+}
+
+/// This process's peak RSS (VmHWM), in bytes.
+fn own_peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
 }
 
 fn available_cpus() -> usize {

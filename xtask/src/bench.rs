@@ -1,0 +1,265 @@
+//! `cargo xtask bench`: what the runner costs on top of the raw engine.
+//!
+//! Runner and a hand-written parallel `docker run --rm` loop take turns
+//! (A B A B ...) on the same image, modules and parallelism, so that drift on
+//! a shared machine hits both alike; medians and the median of the pairwise
+//! ratios are reported, then scaling, memory, the cache check and the cold
+//! build. A benchmark, not a test: nothing fails on its figures.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::engine::Engine;
+use crate::error::EXIT_PASSED;
+use crate::modules::TestDir;
+
+pub struct BenchOptions {
+    pub rounds: usize,
+    pub jobs: usize,
+    /// Skip the slow parts (scaling to 200 modules, the cold build).
+    pub quick: bool,
+}
+
+pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
+    let runner = std::env::current_exe()?;
+    let scratch = tempfile::Builder::new().prefix("pymaccounter-bench-").tempdir()?;
+    let mut report = String::new();
+    let _ = writeln!(report, "# Benchmarks\n");
+    let _ = writeln!(report, "Produced by `cargo xtask bench` on {}.\n", machine_summary(engine));
+
+    let trivial = generate_trivial(scratch.path(), "trivial24", 24)?;
+    let own = TestDir::resolve(None)?;
+    let _ = writeln!(
+        report,
+        "## Runner vs raw engine\n\n`{} rounds`, interleaved; raw = `ls | xargs -P {jobs} -I{{}} {} run --rm --network none IMAGE python3 {{}}`; \
+         runner = `xtask run-all-tests -j {jobs}` (the built binary, without cargo's start).\n",
+        options.rounds,
+        engine.name(),
+        jobs = options.jobs,
+    );
+    let _ = writeln!(
+        report,
+        "| modules | runner median | raw median | median ratio | goal |\n|---|---:|---:|---:|---:|"
+    );
+    for (name, dir, goal) in [("(a) 24 trivial", &trivial, 1.10), ("(b) the project's own", &own.path, 1.25)]
+    {
+        let line = compare(engine, &runner, dir, options, name, goal)?;
+        println!("{line}");
+        report.push_str(&line);
+        report.push('\n');
+    }
+
+    let _ = writeln!(report, "\n## Scaling (runner alone, `-j {}`)\n", options.jobs);
+    let _ = writeln!(report, "| modules | wall time | per module | runner peak RSS |\n|---:|---:|---:|---:|");
+    let sizes: &[usize] = if options.quick { &[24] } else { &[24, 96, 200] };
+    for &count in sizes {
+        let dir = generate_trivial(scratch.path(), &format!("trivial{count}"), count)?;
+        build_image(&runner, &dir)?;
+        let (elapsed, peak) = run_runner(&runner, &dir, options.jobs, true)?;
+        let line = format!(
+            "| {count} | {:.2} s | {:.0} ms | {} |",
+            elapsed.as_secs_f64(),
+            elapsed.as_secs_f64() * 1000.0 / count as f64,
+            peak.map_or("-".into(), crate::report::human_bytes),
+        );
+        println!("{line}");
+        let _ = writeln!(report, "{line}");
+    }
+
+    let flood = scratch.path().join("flood");
+    std::fs::create_dir_all(&flood)?;
+    std::fs::write(
+        flood.join("test_flood.py"),
+        "import sys\nfor _ in range(1_000_000):\n    sys.stdout.write('x' * 99 + '\\n')\n",
+    )?;
+    build_image(&runner, &flood)?;
+    let (_, flood_peak) = run_runner(&runner, &flood, 1, true)?;
+    let line = format!(
+        "\nRunner peak RSS while one module prints 100 MB: **{}** (goal: under 64 MiB).",
+        flood_peak.map_or("-".into(), crate::report::human_bytes)
+    );
+    println!("{line}");
+    let _ = writeln!(report, "{line}");
+
+    let cache = median(
+        &(0..5).map(|_| time(|| build_image(&runner, &own.path).map(drop))).collect::<Result<Vec<_>>>()?,
+    );
+    let line = format!(
+        "\nCache check, nothing changed (`xtask build-image`, whole process, median of 5): **{:.0} ms** (goal: under 100 ms; no `build` call).",
+        cache * 1000.0
+    );
+    println!("{line}");
+    let _ = writeln!(report, "{line}");
+
+    if !options.quick {
+        let seconds = cold_build(scratch.path())?;
+        let line = format!("\nCold build, `cargo build -p xtask` into an empty target dir: **{seconds:.1} s** (goal: under 20 s).");
+        println!("{line}");
+        let _ = writeln!(report, "{line}");
+    }
+    let _ = writeln!(
+        report,
+        "\nReproduce with `cargo xtask bench` (add `--quick` to skip the 96/200-module runs and the cold build)."
+    );
+    let path = crate::project_root().join("BENCHMARKS.md");
+    std::fs::write(&path, report)?;
+    eprintln!("wrote {}", path.display());
+    Ok(EXIT_PASSED)
+}
+
+/// Interleaved rounds of runner and raw loop on one directory; a table row.
+fn compare(
+    engine: &Engine,
+    runner: &Path,
+    dir: &Path,
+    options: &BenchOptions,
+    name: &str,
+    goal: f64,
+) -> Result<String> {
+    let image = build_image(runner, dir)?;
+    let modules = TestDir::resolve(Some(dir))?.test_modules()?;
+    // One untimed pass of each warms the engine's caches.
+    run_runner(runner, dir, options.jobs, false)?;
+    run_raw(engine, &image, &modules, options.jobs)?;
+    let (mut ours, mut raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..options.rounds {
+        let a = run_runner(runner, dir, options.jobs, false)?.0.as_secs_f64();
+        let b = run_raw(engine, &image, &modules, options.jobs)?.as_secs_f64();
+        eprintln!("{name} round {}: runner {a:.2} s, raw {b:.2} s", round + 1);
+        ours.push(a);
+        raw.push(b);
+        ratios.push(a / b);
+    }
+    Ok(format!(
+        "| {name} ({} modules) | {:.2} s | {:.2} s | {:.3} | ≤ {goal:.2} |",
+        modules.len(),
+        median(&ours),
+        median(&raw),
+        median(&ratios)
+    ))
+}
+
+fn generate_trivial(root: &Path, name: &str, count: usize) -> Result<PathBuf> {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir)?;
+    for i in 0..count {
+        std::fs::write(
+            dir.join(format!("test_trivial_{i:03}.py")),
+            "\"\"\"Does nothing.\"\"\"\nprint('ok')\n",
+        )?;
+    }
+    Ok(dir)
+}
+
+/// `xtask build-image` for a directory; its image reference.
+fn build_image(runner: &Path, dir: &Path) -> Result<String> {
+    let output = Command::new(runner)
+        .arg("build-image")
+        .arg("--test-dir")
+        .arg(dir)
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        bail!("build-image failed for {}", dir.display());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().lines().last().unwrap_or_default().to_string())
+}
+
+/// One `run-all-tests`; its wall time and, when asked, the runner's own peak RSS.
+fn run_runner(runner: &Path, dir: &Path, jobs: usize, measure: bool) -> Result<(Duration, Option<u64>)> {
+    let mut command = Command::new(runner);
+    command.args(["run-all-tests", "-j", &jobs.to_string(), "--test-dir"]).arg(dir).stdout(Stdio::null());
+    if measure {
+        command.env(crate::run::REPORT_PEAK_VARIABLE, "1");
+    }
+    let started = Instant::now();
+    let output = command.stderr(Stdio::piped()).output()?;
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        bail!("the runner failed on {}:\n{stderr}", dir.display());
+    }
+    let peak = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("runner peak RSS bytes: "))
+        .and_then(|v| v.trim().parse().ok());
+    Ok((elapsed, peak))
+}
+
+fn run_raw(engine: &Engine, image: &str, modules: &[String], jobs: usize) -> Result<Duration> {
+    let started = Instant::now();
+    let output = engine.baseline_loop(image, jobs).stdin_bytes(modules.join("\n")).stdout_null().run()?;
+    if !output.status.success() {
+        bail!("the raw loop failed");
+    }
+    Ok(started.elapsed())
+}
+
+fn cold_build(scratch: &Path) -> Result<f64> {
+    let target = scratch.join("cold-target");
+    time(|| {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--quiet", "-p", "xtask", "--target-dir"])
+            .arg(&target)
+            .current_dir(crate::project_root())
+            .status()
+            .context("cannot start cargo")?;
+        if !status.success() {
+            bail!("cold build failed");
+        }
+        Ok(())
+    })
+}
+
+fn time(mut work: impl FnMut() -> Result<()>) -> Result<f64> {
+    let started = Instant::now();
+    work()?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
+
+fn machine_summary(engine: &Engine) -> String {
+    let date = Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0))
+        })
+        .map_or("?".into(), |kib| crate::report::human_bytes(kib * 1024));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{date}, {cpus} CPUs, {memory} memory, Linux {}, {} engine {}",
+        kernel.trim(),
+        engine.name(),
+        engine.server_version().unwrap_or_else(|_| "?".into())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(super::median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
