@@ -91,6 +91,9 @@ fn modules_run_in_parallel_each_in_its_own_container() {
         return;
     }
     let dir = fixture("parallel");
+    for i in 1..=4 {
+        std::fs::copy(dir.path().join("worker.py"), dir.path().join(format!("test_worker_{i}.py"))).unwrap();
+    }
     let run = xtask(&["run-all-tests", "-j", "4", "--test-dir", path_str(dir.path())]);
     assert_eq!(run.code, 0, "{}", run.dump());
     let mut spans = Vec::new();
