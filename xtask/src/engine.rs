@@ -38,6 +38,9 @@ pub struct ContainerSpec {
     pub memory_bytes: Option<String>,
     pub env: Vec<(String, String)>,
     pub command: Vec<String>,
+    /// Where the engine CLI runs on the host: podman's conmon leaves its
+    /// `oom` marker in its working directory, so each container gets its own.
+    pub host_dir: PathBuf,
 }
 
 /// A non-root user that exists in every Debian-based image.
@@ -182,7 +185,7 @@ impl Engine {
     /// The `run` command for one module's container, attached, not removed on exit
     /// (the runner asks how it ended before removing it).
     pub fn run_command(&self, spec: &ContainerSpec) -> duct::Expression {
-        self.long(run_args(spec).into_iter().map(OsString::from).collect())
+        self.long(run_args(spec).into_iter().map(OsString::from).collect()).dir(&spec.host_dir)
     }
 
     fn long(&self, args: Vec<OsString>) -> duct::Expression {
@@ -229,7 +232,12 @@ impl Engine {
     ///
     /// The engine records the kernel's OOM event asynchronously, so on a busy
     /// machine it can land just after the container's exit: ask a few times.
-    pub fn was_oom_killed(&self, container: &str) -> Result<bool> {
+    /// Podman 4.3 never sets OOMKilled; its conmon writes an `oom` file in
+    /// its working directory instead, which is the container's `host_dir`.
+    pub fn was_oom_killed(&self, container: &str, host_dir: &Path) -> Result<bool> {
+        if self.kind == EngineKind::Podman && host_dir.join("oom").exists() {
+            return Ok(true);
+        }
         for attempt in 0..5 {
             if attempt > 0 {
                 std::thread::sleep(std::time::Duration::from_millis(100));
@@ -247,6 +255,10 @@ impl Engine {
     pub fn remove_containers(&self, names: &[String]) -> Result<()> {
         for chunk in names.chunks(100) {
             let mut args = vec!["rm", "--force", "--volumes"];
+            if self.kind == EngineKind::Podman {
+                // Without it podman 4.3 removes nothing when one name is already gone.
+                args.push("--ignore");
+            }
             args.extend(chunk.iter().map(String::as_str));
             let output = self.short(&args)?;
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -311,6 +323,12 @@ pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
         PIDS_LIMIT.into(),
         "--user".into(),
         UNPRIVILEGED_USER.into(),
+        // Explicit limits: podman's defaults exceed what an unprivileged
+        // engine (itself in a container) may set, and a module needs few.
+        "--ulimit".into(),
+        "nofile=1024:1024".into(),
+        "--ulimit".into(),
+        "nproc=4096:4096".into(),
     ];
     if let Some(bytes) = &spec.memory_bytes {
         // Same value for swap: the limit is on memory, not on memory plus swap.
@@ -351,6 +369,7 @@ mod tests {
             memory_bytes: Some("1073741824".into()),
             env: vec![("PYTHONMALLOC".into(), "malloc".into())],
             command: vec!["python3".into(), "test_$(rm -rf x).py".into()],
+            host_dir: PathBuf::from("/tmp"),
         }
     }
 

@@ -68,6 +68,7 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     let jobs = matrix::expand(&modules, &options.python_malloc, &images);
 
     let run_id = new_run_id();
+    let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
     let plan = Plan {
         parallelism: options.jobs.map_or_else(available_cpus, usize::from),
         timeout: Duration::from_secs(options.timeout),
@@ -76,6 +77,7 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
         fail_fast: options.fail_fast,
         spill_dir: crate::project_root().join("target/pymaccounter/runs").join(&run_id),
         live_stderr: options.engine.debug,
+        host_dirs: host_dirs.path().to_path_buf(),
         run_id,
         jobs,
     };

@@ -29,6 +29,8 @@ pub struct Plan {
     pub run_id: String,
     /// Where outputs too long to keep in memory are written.
     pub spill_dir: PathBuf,
+    /// Where each job's engine CLI runs (a fresh, temporary directory).
+    pub host_dirs: PathBuf,
     /// Stream module stderr as it arrives.
     pub live_stderr: bool,
 }
@@ -216,7 +218,9 @@ fn run_job(shared: &Shared, job: &Job, sender: &mpsc::Sender<Message>) -> Result
             .into_iter()
             .collect(),
         command: container_command(&job.module),
+        host_dir: plan.host_dirs.join(job.index.to_string()),
     };
+    std::fs::create_dir_all(&spec.host_dir)?;
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
     let spill = |stream: &str| plan.spill_dir.join(format!("{}-{}.{stream}.log", job.index, job.module));
@@ -262,7 +266,9 @@ fn run_job(shared: &Shared, job: &Job, sender: &mpsc::Sender<Message>) -> Result
     }
     let measurement = take_measurement(&mut stderr);
     let code = exit_code.unwrap_or(-1);
-    let oom_killed = !timed_out && may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&name)?;
+    let oom_killed = !timed_out
+        && may_be_oom(code, &measurement)
+        && shared.engine.was_oom_killed(&name, &spec.host_dir)?;
     let (status, reason) = classify(code, &measurement, timed_out, oom_killed);
     Ok(Some(ModuleResult {
         job: job.clone(),

@@ -45,6 +45,7 @@ pub fn project_root() -> PathBuf {
 pub fn xtask_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command.args(args).current_dir(project_root()).stdin(Stdio::null()).env_remove("PYMACCOUNTER_ENGINE");
+    command.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY");
     command
 }
 
