@@ -78,8 +78,9 @@ struct Shared<'a> {
     no_new_jobs: AtomicBool,
     /// Running jobs stop too (engine error).
     abort: AtomicBool,
-    /// Containers created, removed together at the end.
+    /// Containers created, and those the reaper has removed already.
     containers: Mutex<Vec<String>>,
+    removed: Mutex<Vec<String>>,
 }
 
 impl Shared<'_> {
@@ -102,19 +103,22 @@ pub fn execute(
         no_new_jobs: AtomicBool::new(false),
         abort: AtomicBool::new(false),
         containers: Mutex::new(Vec::new()),
+        removed: Mutex::new(Vec::new()),
     };
     let mut finished: Vec<Option<ModuleResult>> = vec![None; plan.jobs.len()];
     let mut engine_error = None;
     let mut fail_fast_tripped = false;
     let mut announced_interrupt = false;
-    thread::scope(|scope| {
+    let reaped = thread::scope(|scope| {
         let (sender, receiver) = mpsc::channel();
+        let (to_reaper, reaper_queue) = mpsc::channel();
+        let reaper = scope.spawn(|| reap(&shared, reaper_queue));
         for _ in 0..plan.parallelism.min(plan.jobs.len()).max(1) {
-            let sender = sender.clone();
+            let (sender, to_reaper) = (sender.clone(), to_reaper.clone());
             let shared = &shared;
-            scope.spawn(move || work(shared, &sender));
+            scope.spawn(move || work(shared, &sender, &to_reaper));
         }
-        drop(sender);
+        drop((sender, to_reaper));
         loop {
             let message = match receiver.recv_timeout(POLL) {
                 Ok(message) => message,
@@ -143,9 +147,12 @@ pub fn execute(
                 }
             }
         }
+        reaper.join().expect("the reaper panicked")
     });
+    let removed = shared.removed.into_inner().unwrap_or_else(|e| e.into_inner());
     let created = shared.containers.into_inner().unwrap_or_else(|e| e.into_inner());
-    if let Err(error) = remove_leftovers(engine, plan, &created, interrupt.is_set()) {
+    let left: Vec<String> = created.into_iter().filter(|c| !removed.contains(c)).collect();
+    if let Err(error) = reaped.and_then(|()| remove_leftovers(engine, plan, &left, interrupt.is_set())) {
         engine_error.get_or_insert(error);
     }
     let mut results = Vec::new();
@@ -159,8 +166,21 @@ pub fn execute(
     Outcome { results, not_run, interrupted: interrupt.is_set(), fail_fast_tripped, engine_error }
 }
 
-/// Removes every container of the run: by name, and after an interruption
-/// also by the run's label, in case one was being created as we stopped.
+/// Removes finished containers while the run goes on, batching whatever has
+/// queued up, so removal overlaps with the modules still running.
+fn reap(shared: &Shared, queue: mpsc::Receiver<String>) -> Result<()> {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        batch.extend(queue.try_iter());
+        shared.engine.remove_containers(&batch)?;
+        shared.removed.lock().unwrap_or_else(|e| e.into_inner()).extend(batch);
+    }
+    Ok(())
+}
+
+/// Removes what the reaper did not (containers of jobs that were stopped or
+/// failed), and after an interruption also any container with the run's
+/// label, in case one was being created as we stopped.
 fn remove_leftovers(engine: &Engine, plan: &Plan, created: &[String], interrupted: bool) -> Result<()> {
     if !created.is_empty() {
         engine.remove_containers(created)?;
@@ -175,7 +195,7 @@ fn remove_leftovers(engine: &Engine, plan: &Plan, created: &[String], interrupte
     Ok(())
 }
 
-fn work(shared: &Shared, sender: &mpsc::Sender<Message>) {
+fn work(shared: &Shared, sender: &mpsc::Sender<Message>, to_reaper: &mpsc::Sender<String>) {
     loop {
         if shared.stopping() || shared.no_new_jobs.load(Ordering::SeqCst) {
             return;
@@ -185,7 +205,7 @@ fn work(shared: &Shared, sender: &mpsc::Sender<Message>) {
             return;
         };
         let _ = sender.send(Message::Started(index));
-        match run_job(shared, job, sender) {
+        match run_job(shared, job, sender, to_reaper) {
             Ok(Some(result)) => {
                 // Set here, before this worker looks for its next job.
                 if shared.plan.fail_fast && !result.status.passed() {
@@ -203,7 +223,12 @@ fn work(shared: &Shared, sender: &mpsc::Sender<Message>) {
 }
 
 /// Runs one job in its own container. `None` when it was stopped before it ended.
-fn run_job(shared: &Shared, job: &Job, sender: &mpsc::Sender<Message>) -> Result<Option<ModuleResult>> {
+fn run_job(
+    shared: &Shared,
+    job: &Job,
+    sender: &mpsc::Sender<Message>,
+    to_reaper: &mpsc::Sender<String>,
+) -> Result<Option<ModuleResult>> {
     let plan = shared.plan;
     let name = format!("pymaccounter-{}-{}", plan.run_id, job.index);
     let spec = ContainerSpec {
@@ -270,6 +295,8 @@ fn run_job(shared: &Shared, job: &Job, sender: &mpsc::Sender<Message>) -> Result
         && may_be_oom(code, &measurement)
         && shared.engine.was_oom_killed(&name, &spec.host_dir)?;
     let (status, reason) = classify(code, &measurement, timed_out, oom_killed);
+    // Asked everything the engine knows about it: the container can go.
+    let _ = to_reaper.send(name);
     Ok(Some(ModuleResult {
         job: job.clone(),
         status,
