@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::capture::{capture, Captured};
+use crate::capture::capture;
 use crate::engine::{ContainerSpec, Engine};
 use crate::error::environment;
 use crate::matrix::Job;
@@ -258,7 +258,7 @@ fn run_job(
             shared.engine.run_command(&spec).stdout_file(stdout_writer).stderr_file(stderr_writer);
         expression.start().with_context(|| format!("cannot start `{}`", shared.engine.name()))?
     };
-    let (stdout, stderr, status, timed_out) = thread::scope(|scope| {
+    let (stdout, mut stderr, status, timed_out) = thread::scope(|scope| {
         let stdout_spill = spill("stdout");
         let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, |_| {}));
         let stderr_spill = spill("stderr");
@@ -280,7 +280,6 @@ fn run_job(
     if shared.stopping() && !timed_out {
         return Ok(None);
     }
-    let mut stderr = stderr;
     let exit_code = status.code();
     if exit_code == Some(ENGINE_RUN_ERROR) {
         return Err(environment(format!(
@@ -305,7 +304,7 @@ fn run_job(
         duration,
         peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },
         stdout,
-        stderr: Captured { ..stderr },
+        stderr,
         reason,
     }))
 }

@@ -113,3 +113,14 @@ fn every_module_passes_or_skips_under_three_allocators() {
     assert!(last.starts_with(&format!("{} passed, 0 failed", 3 * modules - 1)), "{last}");
     assert!(last.ends_with(", 1 skipped"), "only pymalloc stats under malloc skips: {last}");
 }
+
+#[test]
+fn every_module_passes_or_skips_on_every_python() {
+    if !engine_available() {
+        return;
+    }
+    let run = xtask(&["run-all-tests", "--python", "3.9,3.11,3.13"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let modules = xtask(&["list"]).stdout.lines().count();
+    assert_eq!(run.last_line(), format!("{} passed, 0 failed", 3 * modules), "{}", run.dump());
+}
