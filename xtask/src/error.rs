@@ -53,3 +53,16 @@ pub fn exit_code_for(error: &anyhow::Error) -> i32 {
         EXIT_ENVIRONMENT
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_exit_2_and_everything_else_3() {
+        assert_eq!(exit_code_for(&usage("bad")), EXIT_USAGE);
+        assert_eq!(exit_code_for(&environment("no engine")), EXIT_ENVIRONMENT);
+        assert_eq!(exit_code_for(&anyhow::anyhow!("io")), EXIT_ENVIRONMENT);
+        assert_eq!(exit_code_for(&usage("bad").context("while parsing")), EXIT_USAGE);
+    }
+}

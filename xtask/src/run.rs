@@ -100,13 +100,18 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     if let Some(error) = outcome.engine_error {
         return Err(error);
     }
-    Ok(if outcome.interrupted {
+    Ok(exit_code(&outcome))
+}
+
+/// 0 when everything ran and passed or skipped, 130 when interrupted, else 1.
+fn exit_code(outcome: &runner::Outcome) -> i32 {
+    if outcome.interrupted {
         EXIT_INTERRUPTED
     } else if outcome.not_run.is_empty() && outcome.results.iter().all(|r| r.status.passed()) {
         EXIT_PASSED
     } else {
         EXIT_FAILED
-    })
+    }
 }
 
 /// Every file and CI report asked for; each is written even when the run failed.
@@ -156,4 +161,54 @@ fn available_cpus() -> usize {
 fn new_run_id() -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     format!("{:x}{:05x}", std::process::id(), nanos >> 12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Captured;
+    use crate::matrix::Job;
+    use crate::outcome::{ModuleResult, Status};
+
+    fn outcome(statuses: &[Status], not_run: usize, interrupted: bool) -> runner::Outcome {
+        let job = |i: usize| Job {
+            index: i,
+            module: format!("test_{i}.py"),
+            python_malloc: None,
+            python: None,
+            image: "i".into(),
+        };
+        runner::Outcome {
+            results: statuses
+                .iter()
+                .enumerate()
+                .map(|(i, status)| ModuleResult {
+                    job: job(i),
+                    status: *status,
+                    exit_code: None,
+                    signal: None,
+                    duration: Duration::ZERO,
+                    peak_rss_bytes: None,
+                    stdout: Captured::default(),
+                    stderr: Captured::default(),
+                    reason: None,
+                })
+                .collect(),
+            not_run: (0..not_run).map(job).collect(),
+            interrupted,
+            fail_fast_tripped: false,
+            engine_error: None,
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        assert_eq!(exit_code(&outcome(&[Status::Pass, Status::Skip], 0, false)), EXIT_PASSED);
+        assert_eq!(exit_code(&outcome(&[Status::Skip], 0, false)), EXIT_PASSED);
+        for failed in [Status::Fail, Status::Timeout, Status::Oom, Status::Crash] {
+            assert_eq!(exit_code(&outcome(&[Status::Pass, failed], 0, false)), EXIT_FAILED);
+        }
+        assert_eq!(exit_code(&outcome(&[Status::Pass], 2, false)), EXIT_FAILED, "fail-fast left modules");
+        assert_eq!(exit_code(&outcome(&[Status::Pass], 1, true)), EXIT_INTERRUPTED);
+    }
 }

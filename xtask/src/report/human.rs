@@ -1,6 +1,6 @@
 //! What a person at a terminal (or reading a CI log) sees.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 use crate::matrix::Job;
 use crate::outcome::ModuleResult;
@@ -67,6 +67,11 @@ impl Human {
     }
 
     fn module_block(&self, result: &ModuleResult) {
+        crate::print_quietly(self.render_block(result).as_bytes());
+    }
+
+    /// A module's block: rule, heading, stdout; stderr and reason when it did not pass.
+    fn render_block(&self, result: &ModuleResult) -> String {
         let mut block = String::new();
         block.push_str(&"─".repeat(self.width));
         block.push('\n');
@@ -86,13 +91,16 @@ impl Human {
             let status = paint_status(result.status, &result.status.as_str().to_uppercase(), self.colour);
             block.push_str(&format!("{status}: {reason}\n"));
         }
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(block.as_bytes());
-        let _ = stdout.flush();
+        block
     }
 
     pub fn summary(&self, outcome: &Outcome) {
         self.status_line.clear();
+        crate::print_quietly(self.render_summary(outcome).as_bytes());
+    }
+
+    /// The summary table, what did not run, and the closing line (last).
+    fn render_summary(&self, outcome: &Outcome) -> String {
         let mut out = String::new();
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
@@ -129,9 +137,7 @@ impl Human {
         }
         out.push_str(&Counts::of(&outcome.results).closing_line());
         out.push('\n');
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out.as_bytes());
-        let _ = stdout.flush();
+        out
     }
 }
 
@@ -158,4 +164,96 @@ fn terminal_width() -> usize {
         return 80;
     }
     terminal_size::terminal_size().map_or(80, |(width, _)| usize::from(width.0).clamp(20, 400))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::capture::Captured;
+    use crate::matrix::{Job, PythonMalloc};
+    use crate::outcome::Status;
+
+    fn plain() -> Human {
+        Human {
+            test_dir: "python_tests".into(),
+            width: 80,
+            live_stderr: false,
+            colour: false,
+            status_line: StatusLine::disabled(),
+            total: 2,
+            finished: 0,
+            running: Vec::new(),
+        }
+    }
+
+    fn job(module: &str, malloc: Option<PythonMalloc>) -> Job {
+        Job { index: 0, module: module.into(), python_malloc: malloc, python: None, image: "img".into() }
+    }
+
+    fn result(module: &str, status: Status, stderr: &str, reason: Option<&str>) -> ModuleResult {
+        ModuleResult {
+            job: job(module, None),
+            status,
+            exit_code: Some(1),
+            signal: None,
+            duration: Duration::from_millis(1500),
+            peak_rss_bytes: Some(8 * 1024 * 1024),
+            stdout: Captured::from_text("45\n"),
+            stderr: Captured::from_text(stderr),
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_passing_block_is_rule_heading_and_stdout() {
+        let block = plain().render_block(&result("test_a.py", Status::Pass, "noise\n", None));
+        let lines: Vec<&str> = block.lines().collect();
+        assert_eq!(lines[0].chars().count(), 80);
+        assert_eq!(&lines[1..], ["Test results for python_tests/test_a.py:", "45"]);
+    }
+
+    #[test]
+    fn a_failing_block_adds_stderr_and_the_reason() {
+        let block = plain().render_block(&result(
+            "test_a.py",
+            Status::Fail,
+            "AssertionError: no\n",
+            Some("exit code 1"),
+        ));
+        assert!(block.ends_with("--- stderr ---\nAssertionError: no\nFAIL: exit code 1\n"), "{block}");
+    }
+
+    #[test]
+    fn the_heading_names_the_allocator_in_a_matrix() {
+        let mut r = result("test_a.py", Status::Pass, "", None);
+        r.job = job("test_a.py", Some(PythonMalloc::Malloc));
+        assert!(plain()
+            .render_block(&r)
+            .contains("Test results for python_tests/test_a.py (PYTHONMALLOC=malloc):"));
+    }
+
+    #[test]
+    fn the_summary_ends_with_the_closing_line() {
+        let outcome = Outcome {
+            results: vec![
+                result("test_a.py", Status::Pass, "", None),
+                result("test_b.py", Status::Skip, "", None),
+                result("test_c.py", Status::Oom, "", Some("killed by the container's memory limit")),
+            ],
+            not_run: vec![job("test_d.py", None)],
+            interrupted: false,
+            fail_fast_tripped: true,
+            engine_error: None,
+        };
+        let summary = plain().render_summary(&outcome);
+        let lines: Vec<&str> = summary.lines().collect();
+        assert!(lines[1].starts_with("module"), "{summary}");
+        assert!(
+            lines[4].starts_with("test_c.py") && lines[4].contains("oom") && lines[4].contains("8.0 MiB")
+        );
+        assert_eq!(lines[5], "1 not run (--fail-fast): test_d.py");
+        assert_eq!(*lines.last().unwrap(), "1 passed, 1 failed, 1 skipped");
+    }
 }

@@ -21,6 +21,11 @@ impl StatusLine {
         StatusLine { enabled, width }
     }
 
+    #[cfg(test)]
+    pub fn disabled() -> StatusLine {
+        StatusLine { enabled: false, width: 80 }
+    }
+
     pub fn show(&self, text: &str) {
         if self.enabled {
             let text: String = text.chars().take(self.width.saturating_sub(1)).collect();
