@@ -95,6 +95,24 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     println!("{line}");
     let _ = writeln!(report, "{line}");
 
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let via_cargo = median(
+        &(0..5)
+            .map(|_| time(|| quiet_status(Command::new(&cargo).args(["xtask", "list"]))))
+            .collect::<Result<Vec<_>>>()?,
+    );
+    let direct = median(
+        &(0..5)
+            .map(|_| time(|| quiet_status(Command::new(&runner).arg("list"))))
+            .collect::<Result<Vec<_>>>()?,
+    );
+    let line = format!(
+        "\ncargo's own start (`cargo xtask list` minus the binary alone, medians of 5): **{:.0} ms** per command.",
+        (via_cargo - direct) * 1000.0
+    );
+    println!("{line}");
+    let _ = writeln!(report, "{line}");
+
     if !options.quick {
         let seconds = cold_build(scratch.path())?;
         let line = format!("\nCold build, `cargo build -p xtask` into an empty target dir: **{seconds:.1} s** (goal: under 20 s).");
@@ -213,6 +231,15 @@ fn cold_build(scratch: &Path) -> Result<f64> {
         }
         Ok(())
     })
+}
+
+fn quiet_status(command: &mut Command) -> Result<()> {
+    let status =
+        command.current_dir(crate::project_root()).stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+    if !status.success() {
+        bail!("{command:?} failed");
+    }
+    Ok(())
 }
 
 fn time(mut work: impl FnMut() -> Result<()>) -> Result<f64> {
