@@ -185,22 +185,23 @@ impl Engine {
     /// The `run` command for one module's container, attached, not removed on exit
     /// (the runner asks how it ended before removing it).
     pub fn run_command(&self, spec: &ContainerSpec) -> duct::Expression {
-        self.long(run_args(spec).into_iter().map(OsString::from).collect()).dir(&spec.host_dir)
+        self.long(run_args(spec).into_iter().map(OsString::from).collect())
+            .dir(&spec.host_dir)
+            // Own process group: Ctrl-C reaches the runner alone, which then
+            // removes the containers itself instead of racing the engine CLI
+            // (which would forward the signal into the module).
+            .before_spawn(|command| {
+                command.process_group(0);
+                Ok(())
+            })
     }
 
     fn long(&self, args: Vec<OsString>) -> duct::Expression {
         if self.debug {
             eprintln!("$ {} {}", self.name(), display_args(&args));
         }
-        duct::cmd(&self.program, args)
-            .stdin_null()
-            .unchecked()
-            // Own process group: Ctrl-C reaches the runner alone, which then
-            // removes the containers itself instead of racing the engine CLI.
-            .before_spawn(|command| {
-                command.process_group(0);
-                Ok(())
-            })
+        // In the runner's process group: Ctrl-C during a build stops both.
+        duct::cmd(&self.program, args).stdin_null().unchecked()
     }
 
     /// The engine server's version (for benchmark records).

@@ -51,7 +51,6 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     }
 
     let engine = Engine::find(&options.engine)?;
-    let interrupt = Interrupt::install()?;
     let recipe = Recipe::load(&dir)?;
     let local = LocalImages::read(&engine)?;
     let versions: Vec<Option<PythonVersion>> = if options.python.is_empty() {
@@ -67,6 +66,10 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     }
     let jobs = matrix::expand(&modules, &options.python_malloc, &images);
 
+    // From here on Ctrl-C and SIGTERM stop the run in order (containers
+    // removed, summary printed); before, they simply end the runner and the
+    // image build with it.
+    let interrupt = Interrupt::install()?;
     let run_id = new_run_id();
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
     let plan = Plan {
