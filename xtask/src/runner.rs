@@ -166,16 +166,31 @@ pub fn execute(
     Outcome { results, not_run, interrupted: interrupt.is_set(), fail_fast_tripped, engine_error }
 }
 
-/// Removes finished containers while the run goes on, batching whatever has
-/// queued up, so removal overlaps with the modules still running.
+/// Containers removed per engine call: each call is a CLI start competing
+/// with the modules for CPU, so the reaper waits for a few.
+const REAP_BATCH: usize = 8;
+
+/// Removes finished containers while the run goes on, in batches, so that
+/// removal overlaps with the modules still running; the rest at the end.
 fn reap(shared: &Shared, queue: mpsc::Receiver<String>) -> Result<()> {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        batch.extend(queue.try_iter());
-        shared.engine.remove_containers(&batch)?;
-        shared.removed.lock().unwrap_or_else(|e| e.into_inner()).extend(batch);
+    let mut batch = Vec::new();
+    loop {
+        let closed = match queue.recv() {
+            Ok(name) => {
+                batch.push(name);
+                batch.extend(queue.try_iter());
+                false
+            }
+            Err(_) => true,
+        };
+        if batch.len() >= REAP_BATCH || (closed && !batch.is_empty()) {
+            shared.engine.remove_containers(&batch)?;
+            shared.removed.lock().unwrap_or_else(|e| e.into_inner()).append(&mut batch);
+        }
+        if closed {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
 /// Removes what the reaper did not (containers of jobs that were stopped or
