@@ -98,6 +98,10 @@ pub fn validate_selection(names: &[String], dir: &TestDir) -> Result<()> {
         } else if name.contains('/') || name.contains('\\') || name.starts_with('.') {
             problems
                 .push(format!("{name}: give a module name, not a path (use --test-dir for the directory)"));
+        } else if name.starts_with('-') {
+            problems.push(format!(
+                "{name}: a module name cannot start with '-' (python3 would read it as an option)"
+            ));
         } else if !name.ends_with(".py") {
             problems.push(format!("{name}: not a .py file"));
         } else if !available.contains(name) {
@@ -185,7 +189,8 @@ mod tests {
     fn names_must_be_known_plain_py_files_named_once() {
         let (_temp, dir) = dir_with(&["test_baseline.py", "test_refcount.py", "notes.txt"]);
         assert!(validate_selection(&["test_baseline.py".into()], &dir).is_ok());
-        for bad in ["../test_baseline.py", "/etc/passwd", "sub/test_x.py", "notes.txt", ".hidden.py"] {
+        for bad in ["../test_baseline.py", "/etc/passwd", "sub/test_x.py", "notes.txt", ".hidden.py", "-c.py"]
+        {
             is_usage(validate_selection(&[bad.into()], &dir));
         }
         let twice =
