@@ -18,22 +18,22 @@ pub fn reference(python: PythonVersion) -> String {
     format!("pymaccounter-base:python-{python}")
 }
 
-/// Builds the offline base for a Python version with debootstrap and `import`
-/// (unless another run built it meanwhile).
-pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<()> {
+/// Builds the offline base for a Python version with debootstrap and `import`,
+/// unless it exists (checked under the host lock, so two runs build it once).
+/// Returns whether it built it.
+pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<bool> {
     let image = reference(python);
     let suite = python.debian_suite();
+    let _lock = crate::image::host_lock(&image)?;
+    if !force && engine.image_exists(&image)? {
+        return Ok(false);
+    }
     let debootstrap = which::which("debootstrap").map_err(|_| {
         environment(format!(
             "building the offline base {image} needs debootstrap: install it (apt-get install debootstrap) \
              and run as root, or pass --base-image IMAGE with an image that has python3"
         ))
     })?;
-    let _lock = crate::image::host_lock(&image)?;
-    // Another run may have built it while we waited for the lock.
-    if !force && engine.image_exists(&image)? {
-        return Ok(());
-    }
     let mirror = std::env::var("PYMACCOUNTER_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
     eprintln!("Building offline base {image} from Debian {suite} ({mirror}); this takes about a minute ...");
     let workdir = tempfile::Builder::new().prefix("pymaccounter-rootfs-").tempdir()?;
@@ -71,7 +71,7 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<()> 
         return Err(engine.failure(&["import", "-", &image], &String::from_utf8_lossy(&import.stderr)));
     }
     eprintln!("Built offline base {image}.");
-    Ok(())
+    Ok(true)
 }
 
 /// Drops what a test container never reads (package caches, docs), halving the image.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 
-use crate::matrix::{Partition, PythonMalloc, PythonVersion, PYTHON_MALLOC_VALUES};
+use crate::matrix::{python_malloc_values, Partition, PythonMalloc, PythonVersion};
 
 #[derive(Debug)]
 pub enum Task {
@@ -273,7 +273,7 @@ fn run_args() -> Vec<Arg> {
             .value_name("LIST")
             .value_delimiter(',')
             .value_parser(
-                PossibleValuesParser::new(PYTHON_MALLOC_VALUES).map(|v| v.parse::<PythonMalloc>().unwrap()),
+                PossibleValuesParser::new(python_malloc_values()).map(|v| v.parse::<PythonMalloc>().unwrap()),
             )
             .help("Comma list of PYTHONMALLOC values; each module runs once per value"),
         Arg::new("python")

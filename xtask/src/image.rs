@@ -123,9 +123,7 @@ pub fn ensure(
         return Ok(online);
     }
     eprintln!("{fallback_note}");
-    if !engine.image_exists(&offline_base)? {
-        base_image::build(engine, python, false)?;
-    }
+    base_image::build(engine, python, false)?;
     build(engine, recipe, &offline_base, &offline)?;
     Ok(offline)
 }

@@ -53,9 +53,7 @@ fn dispatch(task: Task) -> Result<i32> {
         Task::BaseImage { python, force, engine } => {
             let engine = engine::Engine::find(&engine)?;
             let reference = base_image::reference(python);
-            if force || !engine.image_exists(&reference)? {
-                base_image::build(&engine, python, force)?;
-            } else {
+            if !base_image::build(&engine, python, force)? {
                 eprintln!("{reference} exists already (use --force to build it again)");
             }
             println!("{reference}");

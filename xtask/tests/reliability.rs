@@ -127,12 +127,7 @@ fn two_runs_at_once_do_not_collide() {
     let first = xtask_command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let second = xtask_command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     for child in [first, second] {
-        let output = child.wait_with_output().unwrap();
-        let run = Finished {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
+        let run = Finished::from(child.wait_with_output().unwrap());
         assert_eq!(run.code, 1, "{}", run.dump());
         assert_eq!(run.last_line(), "1 passed, 1 failed, 1 skipped", "{}", run.dump());
         assert_run_left_nothing(&run);
