@@ -168,7 +168,7 @@ pub fn command() -> Command {
                 .arg(
                     Arg::new("rounds")
                         .long("rounds")
-                        .default_value("5")
+                        .default_value("11")
                         .value_parser(value_parser!(u16).range(1..))
                         .help("Interleaved rounds per comparison"),
                 )

@@ -87,6 +87,12 @@ impl Shared<'_> {
     fn stopping(&self) -> bool {
         self.interrupt.is_set() || self.abort.load(Ordering::SeqCst)
     }
+
+    /// Whether no job is left to start: the last containers are running.
+    fn all_started(&self) -> bool {
+        self.next_job.load(Ordering::SeqCst) >= self.plan.jobs.len()
+            || self.no_new_jobs.load(Ordering::SeqCst)
+    }
 }
 
 pub fn execute(
@@ -171,7 +177,8 @@ pub fn execute(
 const REAP_BATCH: usize = 8;
 
 /// Removes finished containers while the run goes on, in batches, so that
-/// removal overlaps with the modules still running; the rest at the end.
+/// removal overlaps with the modules still running. Once the last jobs have
+/// started, each goes as soon as it is done, leaving little for the end.
 fn reap(shared: &Shared, queue: mpsc::Receiver<String>) -> Result<()> {
     let mut batch = Vec::new();
     loop {
@@ -183,7 +190,8 @@ fn reap(shared: &Shared, queue: mpsc::Receiver<String>) -> Result<()> {
             }
             Err(_) => true,
         };
-        if batch.len() >= REAP_BATCH || (closed && !batch.is_empty()) {
+        let due = batch.len() >= REAP_BATCH || closed || shared.all_started();
+        if due && !batch.is_empty() {
             shared.engine.remove_containers(&batch)?;
             shared.removed.lock().unwrap_or_else(|e| e.into_inner()).append(&mut batch);
         }
