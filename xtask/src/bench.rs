@@ -140,19 +140,21 @@ fn compare(
 ) -> Result<String> {
     let image = build_image(runner, dir)?;
     let modules = TestDir::resolve(Some(dir))?.test_modules()?;
+    let time_runner = || run_runner(runner, dir, options.jobs, false).map(|(took, _)| took.as_secs_f64());
+    let time_raw = || run_raw(engine, &image, &modules, options.jobs).map(|took| took.as_secs_f64());
     // One untimed pass of each warms the engine's caches.
-    run_runner(runner, dir, options.jobs, false)?;
-    run_raw(engine, &image, &modules, options.jobs)?;
+    time_runner()?;
+    time_raw()?;
     let (mut ours, mut raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..options.rounds {
         // Who goes first alternates (A B, B A, ...): a machine that slowly
         // speeds up or slows down then favours neither side.
         let (a, b) = if round % 2 == 0 {
-            let a = run_runner(runner, dir, options.jobs, false)?.0.as_secs_f64();
-            (a, run_raw(engine, &image, &modules, options.jobs)?.as_secs_f64())
+            let a = time_runner()?;
+            (a, time_raw()?)
         } else {
-            let b = run_raw(engine, &image, &modules, options.jobs)?.as_secs_f64();
-            (run_runner(runner, dir, options.jobs, false)?.0.as_secs_f64(), b)
+            let b = time_raw()?;
+            (time_runner()?, b)
         };
         eprintln!("{name} round {}: runner {a:.2} s, raw {b:.2} s, ratio {:.3}", round + 1, a / b);
         ours.push(a);
