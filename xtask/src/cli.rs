@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 
-use crate::matrix::{python_malloc_values, Partition, PythonMalloc, PythonVersion};
+use crate::model::job::{python_malloc_values, Partition, PythonMalloc, PythonVersion};
 
 #[derive(Debug)]
 pub enum Task {

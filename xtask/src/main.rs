@@ -1,23 +1,16 @@
 //! `cargo xtask`: runs pymaccounter's Python memory demonstrations, each in
 //! its own fresh container. See ARCHITECTURE.md for which file owns what.
 
-mod base_image;
-mod bench;
-mod capture;
-mod clean;
 mod cli;
 mod engine;
 mod error;
+mod harness;
 mod image;
-mod list;
-mod logged;
-mod matrix;
+mod model;
 mod modules;
-mod outcome;
 mod report;
-mod run;
 mod runner;
-mod signals;
+mod tasks;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,9 +31,9 @@ fn main() -> ExitCode {
 
 fn dispatch(task: Task) -> Result<i32> {
     match task {
-        Task::Run { tests, options } => run::run(Some(&tests), &options),
-        Task::RunAllTests { options } => run::run(None, &options),
-        Task::List { test_dir, json } => list::list(test_dir.as_deref(), json),
+        Task::Run { tests, options } => tasks::run::run(Some(&tests), &options),
+        Task::RunAllTests { options } => tasks::run::run(None, &options),
+        Task::List { test_dir, json } => tasks::list::list(test_dir.as_deref(), json),
         Task::BuildImage { test_dir, base_image: base, python, engine } => {
             let dir = modules::TestDir::resolve(test_dir.as_deref())?;
             let engine = engine::Engine::find(&engine)?;
@@ -52,8 +45,8 @@ fn dispatch(task: Task) -> Result<i32> {
         }
         Task::BaseImage { python, force, engine } => {
             let engine = engine::Engine::find(&engine)?;
-            let reference = base_image::reference(python);
-            if !base_image::build(&engine, python, force)? {
+            let reference = image::base::reference(python);
+            if !image::base::build(&engine, python, force)? {
                 eprintln!("{reference} exists already (use --force to build it again)");
             }
             println!("{reference}");
@@ -61,12 +54,12 @@ fn dispatch(task: Task) -> Result<i32> {
         }
         Task::Clean { run, containers_only, keep_base, engine } => {
             let engine = engine::Engine::find(&engine)?;
-            clean::clean(&engine, run.as_deref(), containers_only, keep_base)?;
+            tasks::clean::clean(&engine, run.as_deref(), containers_only, keep_base)?;
             Ok(error::EXIT_PASSED)
         }
         Task::Bench { rounds, jobs, quick, engine } => {
             let engine = engine::Engine::find(&engine)?;
-            bench::bench(&engine, &bench::BenchOptions { rounds, jobs, quick })
+            tasks::bench::bench(&engine, &tasks::bench::BenchOptions { rounds, jobs, quick })
         }
         Task::Completions { shell } => {
             // Completion scripts need a one-word command name; see README.

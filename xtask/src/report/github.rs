@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::outcome::Status;
+use crate::harness::Status;
 use crate::report::{human_bytes, Counts};
 use crate::runner::Outcome;
 

@@ -8,8 +8,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use quick_xml::escape::escape;
 
-use crate::matrix::Job;
-use crate::outcome::ModuleResult;
+use crate::harness::ModuleResult;
+use crate::model::job::Job;
 use crate::report::{human_bytes, Counts};
 use crate::runner::Outcome;
 

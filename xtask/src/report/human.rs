@@ -2,8 +2,8 @@
 
 use std::io::IsTerminal;
 
-use crate::matrix::Job;
-use crate::outcome::ModuleResult;
+use crate::harness::ModuleResult;
+use crate::model::job::Job;
 use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
 use crate::report::{human_bytes, Counts};
 use crate::runner::{Event, Outcome};
@@ -171,9 +171,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::capture::Captured;
-    use crate::matrix::{Job, PythonMalloc};
-    use crate::outcome::Status;
+    use crate::harness::Status;
+    use crate::model::job::{Job, PythonMalloc};
+    use crate::runner::capture::Captured;
 
     fn plain() -> Human {
         Human {

@@ -5,8 +5,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use crate::matrix::Job;
-use crate::outcome::ModuleResult;
+use crate::harness::ModuleResult;
+use crate::model::job::Job;
 use crate::report::Counts;
 use crate::runner::Outcome;
 

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use quick_xml::events::{BytesCData, BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
-use crate::outcome::{ModuleResult, Status};
+use crate::harness::{ModuleResult, Status};
 use crate::report::Counts;
 use crate::runner::Outcome;
 

@@ -8,7 +8,7 @@ pub mod json;
 pub mod junit;
 pub mod terminal;
 
-use crate::outcome::ModuleResult;
+use crate::harness::ModuleResult;
 
 /// Counts for the closing line and the reports.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +23,8 @@ impl Counts {
         let mut counts = Counts::default();
         for result in results {
             match result.status {
-                crate::outcome::Status::Pass => counts.passed += 1,
-                crate::outcome::Status::Skip => counts.skipped += 1,
+                crate::harness::Status::Pass => counts.passed += 1,
+                crate::harness::Status::Skip => counts.skipped += 1,
                 _ => counts.failed += 1,
             }
         }

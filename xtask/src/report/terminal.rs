@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
 
-use crate::outcome::Status;
+use crate::harness::Status;
 
 /// A status line redrawn in place on stderr (nothing when stderr is not a terminal).
 pub struct StatusLine {

@@ -4,16 +4,18 @@
 //! file of the test dir, so an unchanged tree finds its image with one cheap
 //! engine call and an edited module always gets a fresh build.
 
+pub mod base;
+pub mod logged;
+
 use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::base_image;
 use crate::engine::Engine;
 use crate::error::environment;
-use crate::matrix::PythonVersion;
+use crate::model::job::PythonVersion;
 use crate::modules::TestDir;
 
 pub const TEST_REPOSITORY: &str = "pymaccounter-tests";
@@ -104,7 +106,7 @@ pub fn ensure(
         return Ok(reference);
     }
     let online_base = python.registry_base();
-    let offline_base = base_image::reference(python);
+    let offline_base = base::reference(python);
     let online = recipe.reference(&online_base);
     let offline = recipe.reference(&offline_base);
     if local.has(&online) {
@@ -123,7 +125,7 @@ pub fn ensure(
         return Ok(online);
     }
     eprintln!("{fallback_note}");
-    base_image::build(engine, python, false)?;
+    base::build(engine, python, false)?;
     build(engine, recipe, &offline_base, &offline)?;
     Ok(offline)
 }
@@ -138,7 +140,7 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
     let context = tempfile::Builder::new().prefix("pymaccounter-build-").tempdir()?;
     recipe.write_context(context.path())?;
     let command = engine.build_command(context.path(), reference, base);
-    let log_tail = crate::logged::run_logged(command, engine.debug(), "building")?;
+    let log_tail = crate::image::logged::run_logged(command, engine.debug(), "building")?;
     log_tail.map_err(|tail| {
         environment(format!(
             "building the test image from {base} failed (run with --debug for the whole log):\n{tail}"

@@ -10,11 +10,11 @@ use crate::cli::RunOptions;
 use crate::engine::Engine;
 use crate::error::{usage, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
 use crate::image::{self, LocalImages, Recipe};
-use crate::matrix::{self, PythonVersion};
+use crate::model::job::{self, PythonVersion};
 use crate::modules::{parse_selection, validate_selection, TestDir};
 use crate::report::{github, html, human::Human, json, junit};
+use crate::runner::signals::Interrupt;
 use crate::runner::{self, Plan};
-use crate::signals::Interrupt;
 
 /// Set (by the benchmark) to print the runner's own peak RSS at the end.
 pub const REPORT_PEAK_VARIABLE: &str = "PYMACCOUNTER_REPORT_RUNNER_PEAK";
@@ -64,7 +64,7 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
         images
             .push((version, image::ensure(&engine, &recipe, &local, options.base_image.as_deref(), python)?));
     }
-    let jobs = matrix::expand(&modules, &options.python_malloc, &images);
+    let jobs = job::expand(&modules, &options.python_malloc, &images);
 
     // From here on Ctrl-C and SIGTERM stop the run in order (containers
     // removed, summary printed); before, they simply end the runner and the
@@ -169,9 +169,9 @@ fn new_run_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::Captured;
-    use crate::matrix::Job;
-    use crate::outcome::{ModuleResult, Status};
+    use crate::harness::{ModuleResult, Status};
+    use crate::model::job::Job;
+    use crate::runner::capture::Captured;
 
     fn outcome(statuses: &[Status], not_run: usize, interrupted: bool) -> runner::Outcome {
         let job = |i: usize| Job {

@@ -8,8 +8,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::capture::Captured;
-use crate::matrix::Job;
+use crate::model::job::Job;
+use crate::runner::capture::Captured;
 
 /// Exit code a module uses to say "does not apply here".
 pub const SKIP_EXIT_CODE: i32 = 77;

@@ -2,6 +2,9 @@
 //! container per job, deadlines, fail-fast and interruption. It emits events;
 //! it never formats anything for a person.
 
+pub mod capture;
+pub mod signals;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -11,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::capture::capture;
 use crate::engine::{ContainerSpec, Engine};
 use crate::error::environment;
-use crate::matrix::Job;
-use crate::outcome::{classify, container_command, may_be_oom, take_measurement, ModuleResult};
-use crate::signals::Interrupt;
+use crate::harness::{classify, container_command, may_be_oom, take_measurement, ModuleResult};
+use crate::model::job::Job;
+use crate::runner::capture::capture;
+use crate::runner::signals::Interrupt;
 
 /// Everything the runner needs to know, decided before it starts.
 pub struct Plan {

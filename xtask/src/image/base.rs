@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL};
 use crate::error::environment;
-use crate::matrix::PythonVersion;
+use crate::model::job::PythonVersion;
 
 const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 /// `python3` for the modules, `time` (GNU time) to measure their peak memory.
@@ -49,7 +49,7 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<bool
     if engine.debug() {
         eprintln!("$ {command:?}");
     }
-    crate::logged::run_logged(command, engine.debug(), "debootstrap")?.map_err(|tail| {
+    crate::image::logged::run_logged(command, engine.debug(), "debootstrap")?.map_err(|tail| {
         environment(format!(
             "debootstrap of Debian {suite} failed (it needs root and access to {mirror}; \
              set PYMACCOUNTER_DEBIAN_MIRROR for another mirror):\n{tail}"

@@ -202,7 +202,7 @@ fn run_runner(runner: &Path, dir: &Path, jobs: usize, measure: bool) -> Result<(
     let mut command = Command::new(runner);
     command.args(["run-all-tests", "-j", &jobs.to_string(), "--test-dir"]).arg(dir).stdout(Stdio::null());
     if measure {
-        command.env(crate::run::REPORT_PEAK_VARIABLE, "1");
+        command.env(crate::tasks::run::REPORT_PEAK_VARIABLE, "1");
     }
     let started = Instant::now();
     let output = command.stderr(Stdio::piped()).output()?;

@@ -1,0 +1,3 @@
+//! What a run is about: jobs (module × variant), their statuses and results.
+
+pub mod job;

@@ -1,0 +1,6 @@
+//! One file per task of the command line.
+
+pub mod bench;
+pub mod clean;
+pub mod list;
+pub mod run;
