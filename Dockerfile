@@ -1,20 +1,21 @@
-# The test image: a Python base plus the test modules. The runner builds it
-# with a content-derived tag; see ARCHITECTURE.md.
+# The test image: a Python base, GNU time and the harness. The test modules
+# are not copied in: each container mounts the test dir read-only, so editing
+# a module builds nothing. The runner tags the image with a hash of this file,
+# xtask/container/ and the base; see ARCHITECTURE.md.
 # On a machine with no registry, `cargo xtask base-image` makes an offline
 # base from the Debian archive, and the runner passes it here by itself.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
+# First, so that a failed download leaves no half-built layers behind.
 # GNU time is each module's parent in its container: it reads the module's
 # peak RSS from the kernel when the module ends (Debian package, no PyPI).
 RUN test -x /usr/bin/time || \
     (apt-get update && apt-get install -y --no-install-recommends time && rm -rf /var/lib/apt/lists/*)
 
-# Modules are plain scripts; nothing is written next to them (read-only root).
+# Nothing is written next to the modules (they are mounted read-only).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp
 
-COPY tests/ /opt/pymaccounter/tests/
-RUN chmod -R a+rX /opt/pymaccounter
-WORKDIR /opt/pymaccounter/tests
+COPY container/ /opt/pymaccounter/

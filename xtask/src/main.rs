@@ -11,12 +11,15 @@ mod modules;
 mod report;
 mod runner;
 mod tasks;
+#[cfg(test)]
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use cli::Task;
+use engine::Engine;
 
 fn main() -> ExitCode {
     let code = match dispatch(cli::parse()) {
@@ -33,33 +36,19 @@ fn dispatch(task: Task) -> Result<i32> {
     match task {
         Task::Run { tests, options } => tasks::run::run(Some(&tests), &options),
         Task::RunAllTests { options } => tasks::run::run(None, &options),
-        Task::List { test_dir, json } => tasks::list::list(test_dir.as_deref(), json),
-        Task::BuildImage { test_dir, base_image: base, python, engine } => {
-            let dir = modules::TestDir::resolve(test_dir.as_deref())?;
-            let engine = engine::Engine::find(&engine)?;
-            let recipe = image::Recipe::load(&dir)?;
-            let local = image::LocalImages::read(&engine)?;
-            let reference = image::ensure(&engine, &recipe, &local, base.as_deref(), python)?;
-            println!("{reference}");
-            Ok(error::EXIT_PASSED)
+        Task::List { dir, json } => tasks::list::list(dir.test_dir.as_deref(), json),
+        Task::BuildImage { base, python, engine } => {
+            tasks::images::build_image(&Engine::find(&engine)?, base.base_image.as_deref(), python.python)
         }
         Task::BaseImage { python, force, engine } => {
-            let engine = engine::Engine::find(&engine)?;
-            let reference = image::base::reference(python);
-            if !image::base::build(&engine, python, force)? {
-                eprintln!("{reference} exists already (use --force to build it again)");
-            }
-            println!("{reference}");
-            Ok(error::EXIT_PASSED)
+            tasks::images::base_image(&Engine::find(&engine)?, python.python, force)
         }
         Task::Clean { run, containers_only, keep_base, engine } => {
-            let engine = engine::Engine::find(&engine)?;
-            tasks::clean::clean(&engine, run.as_deref(), containers_only, keep_base)?;
-            Ok(error::EXIT_PASSED)
+            tasks::clean::clean(&Engine::find(&engine)?, run.as_deref(), containers_only, keep_base)
         }
         Task::Bench { rounds, jobs, quick, engine } => {
-            let engine = engine::Engine::find(&engine)?;
-            tasks::bench::bench(&engine, &tasks::bench::BenchOptions { rounds, jobs, quick })
+            let options = tasks::bench::BenchOptions { rounds: rounds.into(), jobs: jobs.into(), quick };
+            tasks::bench::bench(&Engine::find(&engine)?, &options)
         }
         Task::Completions { shell } => {
             // Completion scripts need a one-word command name; see README.

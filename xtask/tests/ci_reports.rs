@@ -38,10 +38,9 @@ fn element_counts(text: &str) -> (std::collections::HashMap<String, usize>, Vec<
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_mixed_run_writes_every_report() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("mixed");
     let out = tempfile::tempdir().unwrap();
     let (junit, json, html, summary) = (
@@ -89,7 +88,11 @@ fn a_mixed_run_writes_every_report() {
     }
 
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(!page.contains("http://") || !page.contains("src=\"http"), "the page must fetch nothing");
+    // The SVG namespace is a name, not a fetch; any other URL could be one.
+    let without_namespace = page.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    for fetcher in ["http:", "https:", "//", "@import", "url(", "src="] {
+        assert!(!without_namespace.contains(fetcher), "the page must fetch nothing, found {fetcher:?}");
+    }
     let (elements, rects) = element_counts(&page);
     assert_eq!(elements.get("svg"), Some(&1));
     assert_eq!(rects.iter().filter(|c| *c == "bar").count(), 3, "one bar per result");
@@ -102,10 +105,9 @@ fn a_mixed_run_writes_every_report() {
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn partitions_split_run_all_tests_without_overlap() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let listed: Vec<serde_json::Value> = serde_json::from_str(&xtask(&["list", "--json"]).stdout).unwrap();
     let all: BTreeSet<String> = listed.iter().map(|m| m["module"].as_str().unwrap().to_string()).collect();
     let out = tempfile::tempdir().unwrap();

@@ -7,10 +7,9 @@ use common::*;
 const MIB: u64 = 1024 * 1024;
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn peak_rss_is_measured_from_outside_the_module() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("misbehaving");
     std::fs::copy(
         project_root().join("xtask/tests/fixtures/mixed/test_passes.py"),
@@ -37,10 +36,9 @@ fn peak_rss_is_measured_from_outside_the_module() {
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn the_allocator_matrix_gives_one_result_per_module_and_value() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
     let run = xtask(&[
@@ -81,10 +79,9 @@ fn the_allocator_matrix_gives_one_result_per_module_and_value() {
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn the_python_matrix_runs_offline_on_several_versions() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
     let run = xtask(&["run", "test_baseline.py", "--python", "3.9,3.13", "--report-json", path_str(&report)]);
@@ -102,10 +99,9 @@ fn the_python_matrix_runs_offline_on_several_versions() {
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn every_module_passes_or_skips_under_three_allocators() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let run = xtask(&["run-all-tests", "--python-malloc", "pymalloc,malloc,debug"]);
     assert_eq!(run.code, 0, "{}", run.dump());
     let modules = xtask(&["list"]).stdout.lines().count();
@@ -115,10 +111,9 @@ fn every_module_passes_or_skips_under_three_allocators() {
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn every_module_passes_or_skips_on_every_python() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let run = xtask(&["run-all-tests", "--python", "3.9,3.11,3.13"]);
     assert_eq!(run.code, 0, "{}", run.dump());
     let modules = xtask(&["list"]).stdout.lines().count();

@@ -7,23 +7,19 @@ use std::process::Command;
 
 use common::*;
 
-fn podman_available() -> bool {
-    if !engine_available() {
-        return false;
-    }
+fn require_podman() {
+    require_engine();
     let works = Command::new("podman").arg("--version").output().is_ok_and(|o| o.status.success());
     assert!(
         works,
         "podman is not installed: apt-get install podman (bash .ci/run does it), or set {SKIP_VARIABLE}=1"
     );
-    true
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn podman_runs_the_baseline_module() {
-    if !podman_available() {
-        return;
-    }
+    require_podman();
     let run = xtask(&["run", r#"["test_baseline.py"]"#, "--engine", "podman"]);
     assert_eq!(run.code, 0, "{}", run.dump());
     assert!(run.stdout.contains("Hello from pymaccounter"), "{}", run.dump());
@@ -31,10 +27,9 @@ fn podman_runs_the_baseline_module() {
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn podman_reports_oom_and_failures_and_leaves_nothing() {
-    if !podman_available() {
-        return;
-    }
+    require_podman();
     let dir = fixture("misbehaving");
     std::fs::copy(
         project_root().join("xtask/tests/fixtures/mixed/test_fails.py"),

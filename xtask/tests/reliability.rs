@@ -20,43 +20,42 @@ fn run_json(dir: &tempfile::TempDir, args: &[&str]) -> (Finished, serde_json::Va
     (run, json)
 }
 
-fn assert_run_left_nothing(run: &Finished) {
-    let id = run_id(&run.stderr).expect("--debug prints the run id");
-    assert_eq!(containers_of_run(&id), Vec::<String>::new(), "containers left by run {id}");
+/// No container of the run that wrote this report is left on the engine.
+fn assert_run_left_nothing(report: &serde_json::Value) {
+    let id = report["run_id"].as_str().expect("the report names its run");
+    assert!(!id.is_empty());
+    assert_eq!(containers_of_run(id), Vec::<String>::new(), "containers left by run {id}");
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_hanging_module_times_out_and_its_container_goes() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("misbehaving");
     let (run, report) = run_json(&dir, &["run", "test_hangs.py", "test_holds_200_mib.py", "--timeout", "3"]);
     assert_eq!(run.code, 1, "{}", run.dump());
     assert_eq!(result_for(&report, "test_hangs.py")["status"], "timeout", "{report:#}");
     assert_eq!(result_for(&report, "test_holds_200_mib.py")["status"], "pass", "the others go on");
     assert!(run.stdout.contains("hanging"), "output before the kill is kept:\n{}", run.dump());
-    assert_run_left_nothing(&run);
+    assert_run_left_nothing(&report);
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn the_memory_limit_kill_is_reported_as_oom() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("misbehaving");
     let (run, report) = run_json(&dir, &["run", "test_eats_memory.py", "--memory", "64m"]);
     assert_eq!(run.code, 1, "{}", run.dump());
     assert_eq!(result_for(&report, "test_eats_memory.py")["status"], "oom", "{report:#}");
     assert!(run.stdout.contains("OOM: killed by the container's memory limit"), "{}", run.dump());
-    assert_run_left_nothing(&run);
+    assert_run_left_nothing(&report);
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn crashes_are_reported_with_the_signal() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("misbehaving");
     let (run, report) = run_json(&dir, &["run", "test_segfaults.py", "test_aborts.py"]);
     assert_eq!(run.code, 1, "{}", run.dump());
@@ -67,13 +66,13 @@ fn crashes_are_reported_with_the_signal() {
         assert!(result["reason"].as_str().unwrap().contains(name), "{result:#}");
     }
     assert!(run.stdout.contains("about to read address 0"), "{}", run.dump());
+    assert_run_left_nothing(&report);
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_flood_of_output_keeps_head_and_tail_and_spills_the_rest() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("misbehaving");
     let (run, report) = run_json(&dir, &["run", "test_floods.py"]);
     assert_eq!(run.code, 0, "exit {}\n{}", run.code, run.stderr);
@@ -87,13 +86,13 @@ fn a_flood_of_output_keeps_head_and_tail_and_spills_the_rest() {
     assert_eq!(spilled, 100 * 1_000_000 + "the last line\n".len() as u64);
     std::fs::remove_file(spill).unwrap();
     assert!(run.stdout.len() < 300_000, "the terminal got {} bytes", run.stdout.len());
+    assert_run_left_nothing(&report);
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn fail_fast_starts_nothing_after_the_first_failure() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("mixed");
     let (run, report) = run_json(&dir, &["run-all-tests", "--fail-fast", "-j", "1"]);
     assert_eq!(run.code, 1, "{}", run.dump());
@@ -101,37 +100,44 @@ fn fail_fast_starts_nothing_after_the_first_failure() {
     assert_eq!(report["not_run"].as_array().unwrap().len(), 2, "{report:#}");
     assert!(run.stdout.contains("2 not run (--fail-fast)"), "{}", run.dump());
     assert_eq!(run.last_line(), "0 passed, 1 failed");
+    assert_run_left_nothing(&report);
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn containers_are_hardened_by_default_and_the_network_can_be_relaxed() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("isolation");
-    let strict = xtask(&["run-all-tests", "--test-dir", path_str(dir.path())]);
+    let (strict, report) = run_json(&dir, &["run-all-tests"]);
     assert_eq!(strict.code, 0, "{}", strict.dump());
     assert_eq!(strict.last_line(), "3 passed, 0 failed");
-    let relaxed =
-        xtask(&["run", "test_no_network.py", "--network", "bridge", "--test-dir", path_str(dir.path())]);
+    assert_run_left_nothing(&report);
+    let (relaxed, report) = run_json(&dir, &["run", "test_no_network.py", "--network", "bridge"]);
     assert_eq!(relaxed.code, 1, "with a network the module must see more than lo:\n{}", relaxed.dump());
+    assert_run_left_nothing(&report);
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn two_runs_at_once_do_not_collide() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("mixed");
-    let args = ["run-all-tests", "--debug", "--test-dir", path_str(dir.path())];
-    let first = xtask_command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let second = xtask_command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    for child in [first, second] {
+    let reports = [dir.path().join("first.json"), dir.path().join("second.json")];
+    let start = |report: &std::path::Path| {
+        let args = ["run-all-tests", "--test-dir", path_str(dir.path()), "--report-json", path_str(report)];
+        xtask_command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let children = [start(&reports[0]), start(&reports[1])];
+    let mut ids = Vec::new();
+    for (child, report) in children.into_iter().zip(&reports) {
         let run = Finished::from(child.wait_with_output().unwrap());
         assert_eq!(run.code, 1, "{}", run.dump());
         assert_eq!(run.last_line(), "1 passed, 1 failed, 1 skipped", "{}", run.dump());
-        assert_run_left_nothing(&run);
+        let report = read_json(report);
+        assert_run_left_nothing(&report);
+        ids.push(report["run_id"].as_str().unwrap().to_string());
     }
+    assert_ne!(ids[0], ids[1], "two runs shared a run id");
 }
 
 /// Starts a run of the hanging module in its own process group; returns it
@@ -208,10 +214,9 @@ fn check_interrupted_run(mut child: Child, id: &str, signals: &[&str]) {
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn ctrl_c_removes_the_runs_containers_and_prints_the_summary() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("misbehaving");
     let reports = tempfile::tempdir().unwrap();
     let (json, junit) = (reports.path().join("r.json"), reports.path().join("junit.xml"));
@@ -226,30 +231,27 @@ fn ctrl_c_removes_the_runs_containers_and_prints_the_summary() {
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn sigterm_removes_the_runs_containers() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("misbehaving");
     let (child, id, _lines) = start_hanging_run(&dir, &[]);
     check_interrupted_run(child, &id, &["-TERM"]);
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_second_ctrl_c_does_not_leave_containers_either() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("misbehaving");
     let (child, id, _lines) = start_hanging_run(&dir, &[]);
     check_interrupted_run(child, &id, &["-INT", "-INT"]);
 }
 
 #[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn clean_removes_what_a_killed_runner_left() {
-    if !engine_available() {
-        return;
-    }
+    require_engine();
     let dir = fixture("misbehaving");
     let (mut child, id, _lines) = start_hanging_run(&dir, &[]);
     signal_group(&child, "-KILL");
@@ -276,10 +278,14 @@ fn engine_faults_exit_3_with_the_fix() {
     );
     assert_eq!(no_daemon.code, 3, "{}", no_daemon.dump());
     assert!(no_daemon.stderr.contains("not answering"), "{}", no_daemon.dump());
+}
 
-    if !engine_available() {
-        return;
-    }
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_base_that_cannot_be_had_exits_3_with_the_fix() {
+    require_engine();
+    let dir = fixture("misbehaving");
+    let test_dir = path_str(dir.path());
     let bad_base =
         xtask(&["run-all-tests", "--test-dir", test_dir, "--base-image", "pymaccounter-no-such-base:0"]);
     assert_eq!(bad_base.code, 3, "{}", bad_base.dump());

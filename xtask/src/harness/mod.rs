@@ -1,74 +1,31 @@
-//! How a module ended: its status, and the measurement taken around it.
+//! What runs inside a module's container, and what comes back out of it.
 //!
 //! Each module runs as `/usr/bin/time -f MARKER python3 MODULE`: GNU time is
 //! the module's parent, so it reads the module's peak RSS from the kernel
 //! (wait4's ru_maxrss) without touching the module's own process, then prints
 //! one marker line last on stderr. This file owns that contract both ways.
 
-use std::fmt;
-use std::time::Duration;
+use std::path::Path;
 
-use crate::model::job::Job;
+use crate::engine::kinds::killed_by_signal_exit;
+use crate::model::status::Execution;
 use crate::runner::capture::Captured;
-
-/// Exit code a module uses to say "does not apply here".
-pub const SKIP_EXIT_CODE: i32 = 77;
 
 const MARKER: &str = "@@pymaccounter peak_rss_kib=";
 const TERMINATED: &str = "Command terminated by signal ";
 const EXITED: &str = "Command exited with non-zero status ";
 
-/// The container command for a module.
-pub fn container_command(module: &str) -> Vec<String> {
-    ["/usr/bin/time", "-f", &format!("{MARKER}%M"), "python3", module].map(str::to_string).to_vec()
-}
+/// Where modules' scratch space is, inside the container: their working
+/// directory, writable and executable, fresh in every container.
+pub const SCRATCH_DIR: &str = "/scratch";
+/// `/tmp` is scratch too (tmpfs, executable).
+pub const TMP_DIR: &str = "/tmp";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Pass,
-    Fail,
-    Skip,
-    Timeout,
-    Oom,
-    Crash,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Fail => "fail",
-            Status::Skip => "skip",
-            Status::Timeout => "timeout",
-            Status::Oom => "oom",
-            Status::Crash => "crash",
-        }
-    }
-
-    pub fn passed(self) -> bool {
-        matches!(self, Status::Pass | Status::Skip)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One finished (module, allocator, version) cell.
-#[derive(Debug, Clone)]
-pub struct ModuleResult {
-    pub job: Job,
-    pub status: Status,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub duration: Duration,
-    pub peak_rss_bytes: Option<u64>,
-    pub stdout: Captured,
-    pub stderr: Captured,
-    /// Why it did not pass, in words.
-    pub reason: Option<String>,
+/// The container command for a module: GNU time runs the interpreter on it.
+pub fn container_command(module_path: &Path) -> Vec<String> {
+    ["/usr/bin/time", "-f", &format!("{MARKER}%M"), "python3", &module_path.to_string_lossy()]
+        .map(str::to_string)
+        .to_vec()
 }
 
 /// What the measurement trailer said, removed from the module's stderr.
@@ -100,51 +57,20 @@ pub fn take_measurement(stderr: &mut Captured) -> Measurement {
     Measurement { peak_rss_bytes: kib.map(|k| k * 1024), signal }
 }
 
-/// Classifies a module's end. `oom_killed` is the engine's word, asked only when it matters.
-pub fn classify(
-    exit_code: i32,
-    measurement: &Measurement,
-    timed_out: bool,
-    oom_killed: bool,
-) -> (Status, Option<String>) {
-    if timed_out {
-        return (Status::Timeout, Some("killed after the timeout".into()));
-    }
+/// How a module ended. `oom_killed` is the engine's word, asked only when it matters.
+pub fn classify(exit_code: i32, measurement: &Measurement, oom_killed: bool) -> Execution {
     if oom_killed {
-        return (Status::Oom, Some("killed by the container's memory limit".into()));
+        return Execution::OomKilled;
     }
     if let Some(signal) = measurement.signal {
-        return (Status::Crash, Some(format!("killed by signal {} ({signal})", signal_name(signal))));
+        return Execution::Crashed { signal };
     }
-    match exit_code {
-        0 => (Status::Pass, None),
-        SKIP_EXIT_CODE => (Status::Skip, None),
-        code => (Status::Fail, Some(format!("exit code {code}"))),
-    }
+    Execution::from_exit_code(exit_code)
 }
 
 /// Whether an exit code could mean the memory limit's SIGKILL (then we ask the engine).
 pub fn may_be_oom(exit_code: i32, measurement: &Measurement) -> bool {
-    exit_code == 137 || measurement.signal == Some(9)
-}
-
-pub fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => "signal",
-    }
+    exit_code == killed_by_signal_exit(9) || measurement.signal == Some(9)
 }
 
 #[cfg(test)]
@@ -186,17 +112,15 @@ mod tests {
     }
 
     #[test]
-    fn statuses_follow_the_contract() {
+    fn endings_follow_the_contract() {
+        use crate::model::status::Status;
         let none = Measurement::default();
         let segv = Measurement { signal: Some(11), ..Measurement::default() };
-        assert_eq!(classify(0, &none, false, false).0, Status::Pass);
-        assert_eq!(classify(1, &none, false, false).0, Status::Fail);
-        assert_eq!(classify(77, &none, false, false).0, Status::Skip);
-        assert_eq!(classify(137, &none, true, false).0, Status::Timeout);
-        assert_eq!(classify(137, &none, false, true).0, Status::Oom);
-        let (status, reason) = classify(139, &segv, false, false);
-        assert_eq!(status, Status::Crash);
-        assert!(reason.unwrap().contains("SIGSEGV"));
-        assert!(Status::Skip.passed() && !Status::Crash.passed());
+        assert_eq!(classify(0, &none, false).status(), Status::Pass);
+        assert_eq!(classify(1, &none, false).status(), Status::Fail);
+        assert_eq!(classify(77, &none, false).status(), Status::Skip);
+        assert_eq!(classify(137, &none, true).status(), Status::Oom);
+        assert_eq!(classify(139, &segv, false), Execution::Crashed { signal: 11 });
+        assert!(may_be_oom(137, &none) && !may_be_oom(1, &none));
     }
 }

@@ -13,6 +13,12 @@ const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 /// `python3` for the modules, `time` (GNU time) to measure their peak memory.
 const PACKAGES: &str = "python3,time";
 
+/// Whether an image is one of our offline bases (it has all the Dockerfile
+/// needs, so the test image builds without a network).
+pub fn is_offline(image: &str) -> bool {
+    image.starts_with("pymaccounter-base:")
+}
+
 /// `pymaccounter-base:python-X.Y`.
 pub fn reference(python: PythonVersion) -> String {
     format!("pymaccounter-base:python-{python}")
@@ -24,7 +30,7 @@ pub fn reference(python: PythonVersion) -> String {
 pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<bool> {
     let image = reference(python);
     let suite = python.debian_suite();
-    let _lock = crate::image::host_lock(&image)?;
+    let _lock = crate::image::lock::host_lock(&image)?;
     if !force && engine.image_exists(&image)? {
         return Ok(false);
     }
@@ -49,7 +55,7 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<bool
     if engine.debug() {
         eprintln!("$ {command:?}");
     }
-    crate::image::logged::run_logged(command, engine.debug(), "debootstrap")?.map_err(|tail| {
+    crate::image::logged::run_logged(command, engine.debug(), "debootstrap", |tail| {
         environment(format!(
             "debootstrap of Debian {suite} failed (it needs root and access to {mirror}; \
              set PYMACCOUNTER_DEBIAN_MIRROR for another mirror):\n{tail}"
@@ -61,15 +67,7 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<bool
         format!("LABEL {PROJECT_LABEL}=1 {KIND_LABEL}=base"),
         "CMD [\"python3\"]".to_string(),
     ];
-    let import = engine
-        .import_command(&rootfs, &image, &changes)
-        .unchecked()
-        .stdout_capture()
-        .stderr_capture()
-        .run()?;
-    if !import.status.success() {
-        return Err(engine.failure(&["import", "-", &image], &String::from_utf8_lossy(&import.stderr)));
-    }
+    engine.import(&rootfs, &image, &changes)?;
     eprintln!("Built offline base {image}.");
     Ok(true)
 }

@@ -12,15 +12,17 @@ use crate::report::terminal::StatusLine;
 /// Lines of log kept for an error message.
 const TAIL_LINES: usize = 20;
 
-/// Runs the command to its end; `Err(tail of the log)` when it failed.
+/// Runs the command to its end; when it fails, the error `failed` makes of
+/// the log's tail (empty with `--debug`: the whole log was shown).
 pub fn run_logged(
     command: duct::Expression,
     debug: bool,
     what: &str,
-) -> Result<std::result::Result<(), String>> {
+    failed: impl FnOnce(String) -> anyhow::Error,
+) -> Result<()> {
     if debug {
         let output = command.unchecked().run()?;
-        return Ok(if output.status.success() { Ok(()) } else { Err(String::new()) });
+        return if output.status.success() { Ok(()) } else { Err(failed(String::new())) };
     }
     let status_line = StatusLine::new();
     let reader = command.stderr_to_stdout().unchecked().reader()?;
@@ -35,5 +37,9 @@ pub fn run_logged(
     }
     status_line.clear();
     let succeeded = reader.try_wait()?.is_some_and(|output| output.status.success());
-    Ok(if succeeded { Ok(()) } else { Err(Vec::from(tail).join("\n")) })
+    if succeeded {
+        Ok(())
+    } else {
+        Err(failed(Vec::from(tail).join("\n")))
+    }
 }

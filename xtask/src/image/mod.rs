@@ -1,14 +1,17 @@
-//! The test image: what goes into it, its content-derived tag, and when to build it.
+//! The test image: the base plus what runs modules (GNU time, the harness),
+//! never the modules themselves (the test dir is mounted into each container
+//! as it is on disk, so editing a module builds nothing).
 //!
-//! The tag is a hash of the Dockerfile, the base image's name and every `.py`
-//! file of the test dir, so an unchanged tree finds its image with one cheap
-//! engine call and an edited module always gets a fresh build.
+//! The tag is a hash of the Dockerfile, the files under `xtask/container/`
+//! and the base image's name: an unchanged recipe finds its image with one
+//! cheap engine call.
 
 pub mod base;
+pub mod lock;
 pub mod logged;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use xxhash_rust::xxh3::Xxh3;
@@ -16,30 +19,30 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::engine::Engine;
 use crate::error::environment;
 use crate::model::job::PythonVersion;
-use crate::modules::TestDir;
 
 pub const TEST_REPOSITORY: &str = "pymaccounter-tests";
 
 /// Everything that goes into a test image.
 pub struct Recipe {
     dockerfile: Vec<u8>,
+    /// Files copied into the image (relative path, content), sorted.
     files: Vec<(String, Vec<u8>)>,
 }
 
 impl Recipe {
-    pub fn load(dir: &TestDir) -> Result<Recipe> {
-        let dockerfile_path = crate::project_root().join("Dockerfile");
+    pub fn load() -> Result<Recipe> {
+        let root = crate::project_root();
+        let dockerfile_path = root.join("Dockerfile");
         let dockerfile = fs::read(&dockerfile_path)
             .with_context(|| format!("cannot read {}", dockerfile_path.display()))?;
-        let files = dir
-            .python_files()?
-            .into_iter()
-            .map(|name| {
-                let bytes = fs::read(dir.path.join(&name))
-                    .with_context(|| format!("cannot read {}/{name}", dir.display))?;
-                Ok((name, bytes))
-            })
-            .collect::<Result<_>>()?;
+        let dir = root.join("xtask/container");
+        let mut files = Vec::new();
+        for path in files_under(&dir)? {
+            let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let name = path.strip_prefix(&dir).unwrap_or(&path).to_string_lossy().into_owned();
+            files.push((name, bytes));
+        }
+        files.sort();
         Ok(Recipe { dockerfile, files })
     }
 
@@ -59,16 +62,40 @@ impl Recipe {
         format!("{TEST_REPOSITORY}:{:032x}", hasher.digest128())
     }
 
-    /// Writes the build context: the Dockerfile and `tests/` with the modules.
+    /// Writes the build context: the Dockerfile and `container/`.
     fn write_context(&self, context: &Path) -> Result<()> {
         fs::write(context.join("Dockerfile"), &self.dockerfile)?;
-        let tests = context.join("tests");
-        fs::create_dir(&tests)?;
+        let container = context.join("container");
+        fs::create_dir(&container)?;
         for (name, bytes) in &self.files {
-            fs::write(tests.join(name), bytes)?;
+            let path = container.join(name);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::write(path, bytes)?;
         }
         Ok(())
     }
+}
+
+/// Regular files under a directory, recursively (Python caches left out).
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if entry.file_name() == "__pycache__" {
+            continue;
+        }
+        if kind.is_dir() {
+            files.extend(files_under(&path)?);
+        } else if kind.is_file() {
+            files.push(path);
+        }
+    }
+    Ok(files)
 }
 
 /// Test images present locally, read once per run.
@@ -131,7 +158,7 @@ pub fn ensure(
 }
 
 fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Result<()> {
-    let _lock = host_lock(reference)?;
+    let _lock = lock::host_lock(reference)?;
     // Another run may have built it while we waited for the lock.
     if engine.image_exists(reference)? {
         return Ok(());
@@ -139,25 +166,12 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
     eprintln!("Building test image {reference} from {base} ...");
     let context = tempfile::Builder::new().prefix("pymaccounter-build-").tempdir()?;
     recipe.write_context(context.path())?;
-    let command = engine.build_command(context.path(), reference, base);
-    let log_tail = crate::image::logged::run_logged(command, engine.debug(), "building")?;
-    log_tail.map_err(|tail| {
+    let command = engine.build_command(context.path(), reference, base, base::is_offline(base));
+    logged::run_logged(command, engine.debug(), "building", |tail| {
         environment(format!(
             "building the test image from {base} failed (run with --debug for the whole log):\n{tail}"
         ))
     })
-}
-
-/// An exclusive lock shared by every run on this host, so that two runs
-/// needing the same image build it once; released when dropped.
-pub fn host_lock(name: &str) -> Result<fs::File> {
-    let dir = std::env::temp_dir().join("pymaccounter-locks");
-    fs::create_dir_all(&dir)?;
-    let file_name: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
-    let file = fs::File::create(dir.join(file_name))?;
-    file.lock()?;
-    Ok(file)
 }
 
 #[cfg(test)]
@@ -173,10 +187,10 @@ mod tests {
 
     #[test]
     fn the_tag_follows_the_content() {
-        let a = recipe(&[("test_a.py", "print(1)")]);
-        assert_eq!(a.reference("base"), recipe(&[("test_a.py", "print(1)")]).reference("base"));
-        assert_ne!(a.reference("base"), recipe(&[("test_a.py", "print(2)")]).reference("base"));
-        assert_ne!(a.reference("base"), recipe(&[("test_b.py", "print(1)")]).reference("base"));
+        let a = recipe(&[("harness.py", "print(1)")]);
+        assert_eq!(a.reference("base"), recipe(&[("harness.py", "print(1)")]).reference("base"));
+        assert_ne!(a.reference("base"), recipe(&[("harness.py", "print(2)")]).reference("base"));
+        assert_ne!(a.reference("base"), recipe(&[("other.py", "print(1)")]).reference("base"));
         assert_ne!(a.reference("base"), a.reference("other-base"));
         assert!(a.reference("base").starts_with("pymaccounter-tests:"));
     }

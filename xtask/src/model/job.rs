@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A `PYTHONMALLOC` value (https://docs.python.org/3/using/cmdline.html#envvar-PYTHONMALLOC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PythonMalloc {
     Default,
     Pymalloc,
@@ -64,6 +64,12 @@ impl Partition {
             .filter(|(i, _)| i % self.parts == self.part - 1)
             .map(|(_, m)| m)
             .collect()
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.part, self.parts)
     }
 }
 
@@ -129,15 +135,55 @@ impl fmt::Display for PythonVersion {
     }
 }
 
-/// One cell of the matrix: a module under one allocator and one Python version.
+/// Which interpreter and allocator a job runs under; `None` when the user
+/// did not ask for that axis of the matrix (then the image's default runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Variant {
+    pub python_malloc: Option<PythonMalloc>,
+    pub python: Option<PythonVersion>,
+}
+
+impl Variant {
+    /// The allocator column: `default` when none was asked for.
+    pub fn allocator(&self) -> &'static str {
+        self.python_malloc.map_or("default", PythonMalloc::as_str)
+    }
+
+    /// The Python column: empty when no version was asked for.
+    pub fn python_version(&self) -> &'static str {
+        self.python.map_or("", PythonVersion::as_str)
+    }
+
+    /// `malloc, 3.13`: what tells a module's rows apart; `None` without a matrix.
+    pub fn short(&self) -> Option<String> {
+        let parts: Vec<&str> = self
+            .python_malloc
+            .map(PythonMalloc::as_str)
+            .into_iter()
+            .chain(self.python.map(PythonVersion::as_str))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    /// `PYTHONMALLOC=malloc, Python 3.13`: the long form, for headings.
+    pub fn long(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .python_malloc
+            .map(|m| format!("PYTHONMALLOC={}", m.as_str()))
+            .into_iter()
+            .chain(self.python.map(|p| format!("Python {p}")))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+/// One cell of the matrix: a module under one variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     /// Position in the run, in the order the user asked for (for stable output).
     pub index: usize,
     pub module: String,
-    pub python_malloc: Option<PythonMalloc>,
-    /// Set when the user asked for a Python matrix.
-    pub python: Option<PythonVersion>,
+    pub variant: Variant,
     /// The test image this job runs in.
     pub image: String,
 }
@@ -145,16 +191,9 @@ pub struct Job {
 impl Job {
     /// How this job is named to a person: `test_x.py`, `test_x.py [malloc, 3.13]`.
     pub fn label(&self) -> String {
-        let variant: Vec<&str> = self
-            .python_malloc
-            .map(PythonMalloc::as_str)
-            .into_iter()
-            .chain(self.python.map(PythonVersion::as_str))
-            .collect();
-        if variant.is_empty() {
-            self.module.clone()
-        } else {
-            format!("{} [{}]", self.module, variant.join(", "))
+        match self.variant.short() {
+            Some(variant) => format!("{} [{variant}]", self.module),
+            None => self.module.clone(),
         }
     }
 }
@@ -174,8 +213,7 @@ pub fn expand(
                 jobs.push(Job {
                     index: jobs.len(),
                     module: module.clone(),
-                    python_malloc: *malloc,
-                    python: *python,
+                    variant: Variant { python_malloc: *malloc, python: *python },
                     image: image.clone(),
                 });
             }

@@ -1,3 +1,8 @@
-//! What a run is about: jobs (module × variant), their statuses and results.
+//! What a run is about: jobs (module × variant), their statuses and results,
+//! and the report schema that is both written and read.
 
 pub mod job;
+pub mod limits;
+pub mod result;
+pub mod schema;
+pub mod status;

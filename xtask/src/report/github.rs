@@ -6,34 +6,30 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::harness::Status;
-use crate::report::{human_bytes, Counts};
-use crate::runner::Outcome;
+use crate::model::result::Outcome;
+use crate::model::status::Tally;
+use crate::report::Row;
 
 pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
     let mut text = format!("### pymaccounter: {test_dir}\n\n");
     text.push_str("| module | allocator | python | status | duration | peak memory |\n");
     text.push_str("|---|---|---|---|---:|---:|\n");
-    for r in &outcome.results {
-        let icon = match r.status {
-            Status::Pass => "✅",
-            Status::Skip => "⏭️",
-            _ => "❌",
+    for result in &outcome.results {
+        let row = Row::of(result);
+        let icon = match row.status.tally() {
+            Tally::Passed => "✅",
+            Tally::Skipped => "⏭️",
+            Tally::Failed => "❌",
         };
         text.push_str(&format!(
-            "| `{}` | {} | {} | {icon} {} | {:.2}s | {} |\n",
-            r.job.module,
-            r.job.python_malloc.map_or("default", |m| m.as_str()),
-            r.job.python.map_or("", |p| p.as_str()),
-            r.status,
-            r.duration.as_secs_f64(),
-            r.peak_rss_bytes.map_or("-".to_string(), human_bytes),
+            "| `{}` | {} | {} | {icon} {} | {} | {} |\n",
+            row.module, row.allocator, row.python, row.status, row.duration, row.peak,
         ));
     }
     for job in &outcome.not_run {
         text.push_str(&format!("| `{}` | | | not run | | |\n", job.label()));
     }
-    text.push_str(&format!("\n**{}**\n\n", Counts::of(&outcome.results).closing_line()));
+    text.push_str(&format!("\n**{}**\n\n", outcome.counts().closing_line()));
     text
 }
 
@@ -52,15 +48,15 @@ pub fn annotations(outcome: &Outcome, test_dir: &str) -> Vec<String> {
     outcome
         .results
         .iter()
-        .filter(|r| !r.status.passed())
+        .filter(|r| !r.status().is_success())
         .map(|r| {
             let stderr = r.stderr.text();
             let last_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-            let reason = r.reason.as_deref().unwrap_or("did not pass");
+            let reason = r.execution.reason().unwrap_or_else(|| "did not pass".into());
             format!(
                 "::error file={},title={}::{}",
                 escape_property(&format!("{test_dir}/{}", r.job.module)),
-                escape_property(&format!("{} {}", r.job.label(), r.status)),
+                escape_property(&format!("{} {}", r.job.label(), r.status())),
                 escape_data(&format!("{reason}\n{last_line}")),
             )
         })

@@ -8,10 +8,13 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use quick_xml::escape::escape;
 
-use crate::harness::ModuleResult;
 use crate::model::job::Job;
-use crate::report::{human_bytes, Counts};
-use crate::runner::Outcome;
+use crate::model::result::{ModuleResult, Outcome};
+use crate::model::status::Tally;
+use crate::report::{FileReport, ReportContext, Row};
+
+pub const REPORT: FileReport =
+    FileReport { flag: "report-html", path: |args| args.report_html.as_deref(), write };
 
 const PALETTE: [&str; 8] =
     ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"];
@@ -21,17 +24,22 @@ const BAR_HEIGHT: f64 = 18.0;
 const BAR_GAP: f64 = 4.0;
 const GROUP_GAP: f64 = 10.0;
 
-/// The variant a bar stands for (its colour): allocator and Python version.
+/// The variant a bar stands for (its colour).
 fn variant(job: &Job) -> String {
-    let malloc = job.python_malloc.map_or("default allocator", |m| m.as_str());
-    match job.python {
-        Some(python) => format!("{malloc}, Python {python}"),
-        None => malloc.to_string(),
+    job.variant.long().unwrap_or_else(|| "default".to_string())
+}
+
+/// The CSS class of a status: how it counts.
+fn tally_class(tally: Tally) -> &'static str {
+    match tally {
+        Tally::Passed => "passed",
+        Tally::Skipped => "skipped",
+        Tally::Failed => "failed",
     }
 }
 
 pub fn render(outcome: &Outcome, title: &str) -> String {
-    let counts = Counts::of(&outcome.results);
+    let counts = outcome.counts();
     let mut page = String::new();
     let _ = write!(
         page,
@@ -39,7 +47,7 @@ pub fn render(outcome: &Outcome, title: &str) -> String {
          <style>\nbody {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}\n\
          table {{ border-collapse: collapse; }} th, td {{ padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; text-align: left; }}\n\
          td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}\n\
-         .pass, .skip {{ color: #2e7d32; }} .fail, .timeout, .oom, .crash {{ color: #c62828; font-weight: bold; }}\n\
+         .passed {{ color: #2e7d32; }} .skipped {{ color: #8a6d00; }} .failed {{ color: #c62828; font-weight: bold; }}\n\
          svg text {{ font-size: 12px; font-family: system-ui, sans-serif; }}\n</style>\n</head>\n<body>\n\
          <h1>{title}</h1>\n<p><strong>{}</strong>{}</p>\n",
         escape(counts.closing_line()),
@@ -76,8 +84,9 @@ fn chart(results: &[ModuleResult]) -> String {
         previous_module = Some(&result.job.module);
         let peak = result.peak_rss_bytes;
         let width = peak.map_or(0.0, |p| (p as f64 / peak_max * BAR_AREA).max(1.0));
-        let value = peak.map_or("-".to_string(), human_bytes);
-        let tooltip = format!("{} ({}): {value}, {}", result.job.module, variant(&result.job), result.status);
+        let value = Row::of(result).peak;
+        let tooltip =
+            format!("{} ({}): {value}, {}", result.job.module, variant(&result.job), result.status());
         let _ = writeln!(
             bars,
             "<text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{label}</text>\
@@ -118,25 +127,29 @@ fn table(results: &[ModuleResult]) -> String {
         "<h2>Results</h2>\n<table>\n<tr><th>module</th><th>allocator</th><th>python</th><th>status</th>\
          <th>duration</th><th>peak memory</th><th>reason</th></tr>\n",
     );
-    for r in results {
+    for result in results {
+        let row = Row::of(result);
         let _ = writeln!(
             table,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{status}\">{status}</td><td class=\"num\">{:.2}s</td>\
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\" title=\"{meaning}\">{status}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td>{}</td></tr>",
-            escape(&r.job.module),
-            r.job.python_malloc.map_or("default", |m| m.as_str()),
-            r.job.python.map_or("", |p| p.as_str()),
-            r.duration.as_secs_f64(),
-            r.peak_rss_bytes.map_or("-".to_string(), human_bytes),
-            escape(r.reason.as_deref().unwrap_or("")),
-            status = r.status,
+            escape(row.module),
+            row.allocator,
+            row.python,
+            row.duration,
+            row.peak,
+            escape(row.reason.as_deref().unwrap_or("")),
+            class = tally_class(row.status.tally()),
+            meaning = escape(row.status.meaning()),
+            status = row.status,
         );
     }
     table.push_str("</table>\n");
     table
 }
 
-pub fn write(outcome: &Outcome, title: &str, path: &Path) -> Result<()> {
-    std::fs::write(path, render(outcome, title))
+pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<()> {
+    let title = format!("pymaccounter: {}", context.test_dir);
+    std::fs::write(path, render(outcome, &title))
         .with_context(|| format!("cannot write the HTML report to {}", path.display()))
 }

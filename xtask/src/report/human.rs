@@ -2,11 +2,11 @@
 
 use std::io::IsTerminal;
 
-use crate::harness::ModuleResult;
 use crate::model::job::Job;
+use crate::model::result::{ModuleResult, Outcome};
 use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
-use crate::report::{human_bytes, Counts};
-use crate::runner::{Event, Outcome};
+use crate::report::Row;
+use crate::runner::Event;
 
 pub struct Human {
     test_dir: String,
@@ -76,19 +76,20 @@ impl Human {
         block.push_str(&"─".repeat(self.width));
         block.push('\n');
         block.push_str(&format!("Test results for {}/{}", self.test_dir, result.job.module));
-        if let Some(variant) = variant(&result.job) {
+        if let Some(variant) = result.job.variant.long() {
             block.push_str(&format!(" ({variant})"));
         }
         block.push_str(":\n");
         push_text(&mut block, &result.stdout.text());
-        if !result.status.passed() {
+        let status = result.status();
+        if !status.is_success() {
             let stderr = result.stderr.text();
             if !stderr.trim().is_empty() {
                 block.push_str("--- stderr ---\n");
                 push_text(&mut block, &stderr);
             }
-            let reason = result.reason.as_deref().unwrap_or("did not pass");
-            let status = paint_status(result.status, &result.status.as_str().to_uppercase(), self.colour);
+            let reason = result.execution.reason().unwrap_or_else(|| "did not pass".into());
+            let status = paint_status(status, &status.name().to_uppercase(), self.colour);
             block.push_str(&format!("{status}: {reason}\n"));
         }
         block
@@ -104,7 +105,7 @@ impl Human {
         let mut out = String::new();
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
-        let with_python = outcome.results.iter().any(|r| r.job.python.is_some());
+        let with_python = outcome.results.iter().any(|r| r.job.variant.python.is_some());
         let module_width = outcome.results.iter().map(|r| r.job.module.len()).max().unwrap_or(6).max(6);
         let mut header = format!("{:<module_width$}  {:<14}", "module", "allocator");
         if with_python {
@@ -113,16 +114,14 @@ impl Human {
         header.push_str(&format!("  {:<7}  {:>9}  {:>11}\n", "status", "duration", "peak memory"));
         out.push_str(&header);
         for result in &outcome.results {
-            let allocator = result.job.python_malloc.map_or("default", |m| m.as_str());
-            let mut row = format!("{:<module_width$}  {allocator:<14}", result.job.module);
+            let row = Row::of(result);
+            let mut line = format!("{:<module_width$}  {:<14}", row.module, row.allocator);
             if with_python {
-                row.push_str(&format!("  {:<6}", result.job.python.map_or("", |p| p.as_str())));
+                line.push_str(&format!("  {:<6}", row.python));
             }
-            let peak = result.peak_rss_bytes.map_or("-".to_string(), human_bytes);
-            let duration = format!("{:.2}s", result.duration.as_secs_f64());
-            let status = paint_status(result.status, &format!("{:<7}", result.status.as_str()), self.colour);
-            row.push_str(&format!("  {status}  {duration:>9}  {peak:>11}\n"));
-            out.push_str(&row);
+            let status = paint_status(row.status, &format!("{:<7}", row.status.name()), self.colour);
+            line.push_str(&format!("  {status}  {:>9}  {:>11}\n", row.duration, row.peak));
+            out.push_str(&line);
         }
         if !outcome.not_run.is_empty() {
             let why = if outcome.interrupted {
@@ -135,20 +134,10 @@ impl Human {
             let names: Vec<String> = outcome.not_run.iter().map(Job::label).collect();
             out.push_str(&format!("{} not run ({why}): {}\n", names.len(), names.join(", ")));
         }
-        out.push_str(&Counts::of(&outcome.results).closing_line());
+        out.push_str(&outcome.counts().closing_line());
         out.push('\n');
         out
     }
-}
-
-fn variant(job: &Job) -> Option<String> {
-    let parts: Vec<String> = job
-        .python_malloc
-        .map(|m| format!("PYTHONMALLOC={}", m.as_str()))
-        .into_iter()
-        .chain(job.python.map(|p| format!("Python {p}")))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 fn push_text(block: &mut String, text: &str) {
@@ -171,8 +160,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::harness::Status;
-    use crate::model::job::{Job, PythonMalloc};
+    use crate::model::job::{Job, PythonMalloc, Variant};
+    use crate::model::status::Execution;
     use crate::runner::capture::Captured;
 
     fn plain() -> Human {
@@ -189,26 +178,24 @@ mod tests {
     }
 
     fn job(module: &str, malloc: Option<PythonMalloc>) -> Job {
-        Job { index: 0, module: module.into(), python_malloc: malloc, python: None, image: "img".into() }
+        let variant = Variant { python_malloc: malloc, python: None };
+        Job { index: 0, module: module.into(), variant, image: "img".into() }
     }
 
-    fn result(module: &str, status: Status, stderr: &str, reason: Option<&str>) -> ModuleResult {
+    fn result(module: &str, execution: Execution, stderr: &str) -> ModuleResult {
         ModuleResult {
             job: job(module, None),
-            status,
-            exit_code: Some(1),
-            signal: None,
+            execution,
             duration: Duration::from_millis(1500),
             peak_rss_bytes: Some(8 * 1024 * 1024),
             stdout: Captured::from_text("45\n"),
             stderr: Captured::from_text(stderr),
-            reason: reason.map(str::to_string),
         }
     }
 
     #[test]
     fn a_passing_block_is_rule_heading_and_stdout() {
-        let block = plain().render_block(&result("test_a.py", Status::Pass, "noise\n", None));
+        let block = plain().render_block(&result("test_a.py", Execution::Passed, "noise\n"));
         let lines: Vec<&str> = block.lines().collect();
         assert_eq!(lines[0].chars().count(), 80);
         assert_eq!(&lines[1..], ["Test results for python_tests/test_a.py:", "45"]);
@@ -216,18 +203,14 @@ mod tests {
 
     #[test]
     fn a_failing_block_adds_stderr_and_the_reason() {
-        let block = plain().render_block(&result(
-            "test_a.py",
-            Status::Fail,
-            "AssertionError: no\n",
-            Some("exit code 1"),
-        ));
+        let failed = Execution::Failed { exit_code: 1, reason: None };
+        let block = plain().render_block(&result("test_a.py", failed, "AssertionError: no\n"));
         assert!(block.ends_with("--- stderr ---\nAssertionError: no\nFAIL: exit code 1\n"), "{block}");
     }
 
     #[test]
     fn the_heading_names_the_allocator_in_a_matrix() {
-        let mut r = result("test_a.py", Status::Pass, "", None);
+        let mut r = result("test_a.py", Execution::Passed, "");
         r.job = job("test_a.py", Some(PythonMalloc::Malloc));
         assert!(plain()
             .render_block(&r)
@@ -237,10 +220,11 @@ mod tests {
     #[test]
     fn the_summary_ends_with_the_closing_line() {
         let outcome = Outcome {
+            run_id: "r1".into(),
             results: vec![
-                result("test_a.py", Status::Pass, "", None),
-                result("test_b.py", Status::Skip, "", None),
-                result("test_c.py", Status::Oom, "", Some("killed by the container's memory limit")),
+                result("test_a.py", Execution::Passed, ""),
+                result("test_b.py", Execution::Skipped, ""),
+                result("test_c.py", Execution::OomKilled, ""),
             ],
             not_run: vec![job("test_d.py", None)],
             interrupted: false,

@@ -6,9 +6,14 @@ use anyhow::{Context, Result};
 use quick_xml::events::{BytesCData, BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
-use crate::harness::{ModuleResult, Status};
-use crate::report::Counts;
-use crate::runner::Outcome;
+use crate::model::result::{ModuleResult, Outcome};
+use crate::model::status::Tally;
+use crate::report::{FileReport, ReportContext};
+
+pub const REPORT: FileReport = FileReport { flag: "junit", path: |args| args.junit.as_deref(), write };
+
+/// The suite's name.
+const SUITE: &str = "pymaccounter";
 
 /// Lines of stderr kept in a failure's body.
 const STDERR_TAIL_LINES: usize = 40;
@@ -16,7 +21,7 @@ const STDERR_TAIL_LINES: usize = 40;
 pub fn render(outcome: &Outcome, suite_name: &str) -> Result<Vec<u8>> {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let counts = Counts::of(&outcome.results);
+    let counts = outcome.counts();
     let total_time: f64 = outcome.results.iter().map(|r| r.duration.as_secs_f64()).sum();
     let tests = (outcome.results.len() + outcome.not_run.len()).to_string();
     let failures = counts.failed.to_string();
@@ -60,18 +65,19 @@ fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, suite_name: &st
         ("time", time.as_str()),
     ]);
     writer.write_event(Event::Start(case))?;
-    match result.status {
-        Status::Pass => {}
-        Status::Skip => {
+    let status = result.status();
+    match status.tally() {
+        Tally::Passed => {}
+        Tally::Skipped => {
             let message = result.stdout.text().lines().last().unwrap_or("skipped").to_string();
             writer.write_event(Event::Empty(
                 BytesStart::new("skipped").with_attributes([("message", message.as_str())]),
             ))?;
         }
-        status => {
-            let reason = result.reason.clone().unwrap_or_else(|| status.to_string());
+        Tally::Failed => {
+            let reason = result.execution.reason().unwrap_or_else(|| status.to_string());
             let failure = BytesStart::new("failure")
-                .with_attributes([("message", reason.as_str()), ("type", status.as_str())]);
+                .with_attributes([("message", reason.as_str()), ("type", status.name())]);
             writer.write_event(Event::Start(failure))?;
             writer.write_event(Event::Text(BytesText::new(&xml_safe(&stderr_tail(result)))))?;
             writer.write_event(Event::End(BytesEnd::new("failure")))?;
@@ -106,7 +112,7 @@ fn stderr_tail(result: &ModuleResult) -> String {
     lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
 }
 
-pub fn write(outcome: &Outcome, suite_name: &str, path: &Path) -> Result<()> {
-    std::fs::write(path, render(outcome, suite_name)?)
+pub fn write(outcome: &Outcome, _context: &ReportContext, path: &Path) -> Result<()> {
+    std::fs::write(path, render(outcome, SUITE)?)
         .with_context(|| format!("cannot write the JUnit report to {}", path.display()))
 }

@@ -1,5 +1,10 @@
 //! Presentation: reporters render the runner's events and outcome; nothing
 //! else in the runner formats for people or files.
+//!
+//! `Row` is the one presentation model of a result (the summary table, the
+//! step summary and the HTML table all show it); `FILE_REPORTS` lists the
+//! report files, so a new format is a module plus one line here (and its
+//! flag in `cli::ReportArgs`).
 
 pub mod github;
 pub mod html;
@@ -8,36 +13,57 @@ pub mod json;
 pub mod junit;
 pub mod terminal;
 
-use crate::harness::ModuleResult;
+use std::path::Path;
 
-/// Counts for the closing line and the reports.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    pub passed: usize,
-    pub failed: usize,
-    pub skipped: usize,
+use anyhow::Result;
+
+use crate::cli::ReportArgs;
+use crate::model::result::{ModuleResult, Outcome};
+use crate::model::status::Status;
+
+/// What a report file needs besides the outcome.
+pub struct ReportContext<'a> {
+    /// The test dir as the user spelled it.
+    pub test_dir: &'a str,
 }
 
-impl Counts {
-    pub fn of(results: &[ModuleResult]) -> Counts {
-        let mut counts = Counts::default();
-        for result in results {
-            match result.status {
-                crate::harness::Status::Pass => counts.passed += 1,
-                crate::harness::Status::Skip => counts.skipped += 1,
-                _ => counts.failed += 1,
-            }
-        }
-        counts
-    }
+/// A report file format: the flag that asks for it and how it is written.
+pub struct FileReport {
+    pub flag: &'static str,
+    pub path: fn(&ReportArgs) -> Option<&Path>,
+    pub write: fn(&Outcome, &ReportContext, &Path) -> Result<()>,
+}
 
-    /// `N passed, N failed`, with `, N skipped` when any skipped.
-    pub fn closing_line(self) -> String {
-        let mut line = format!("{} passed, {} failed", self.passed, self.failed);
-        if self.skipped > 0 {
-            line.push_str(&format!(", {} skipped", self.skipped));
+/// Every report file format.
+pub const FILE_REPORTS: [FileReport; 3] = [json::REPORT, junit::REPORT, html::REPORT];
+
+/// The report files asked for, with their paths.
+pub fn requested(args: &ReportArgs) -> Vec<(&'static FileReport, &Path)> {
+    FILE_REPORTS.iter().filter_map(|report| (report.path)(args).map(|path| (report, path))).collect()
+}
+
+/// One result as every table shows it.
+pub struct Row<'a> {
+    pub module: &'a str,
+    pub allocator: &'static str,
+    pub python: &'static str,
+    pub status: Status,
+    pub duration: String,
+    pub peak: String,
+    pub reason: Option<String>,
+}
+
+impl<'a> Row<'a> {
+    pub fn of(result: &'a ModuleResult) -> Row<'a> {
+        Row {
+            module: &result.job.module,
+            allocator: result.job.variant.allocator(),
+            python: result.job.variant.python_version(),
+            status: result.status(),
+            duration: format!("{:.2}s", result.duration.as_secs_f64()),
+            peak: result.peak_rss_bytes.map_or("-".to_string(), human_bytes),
+            reason: result.execution.reason(),
         }
-        line
     }
 }
 
@@ -62,18 +88,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn closing_line_mentions_skips_only_when_there_are_some() {
-        assert_eq!(Counts { passed: 4, failed: 0, skipped: 0 }.closing_line(), "4 passed, 0 failed");
-        assert_eq!(
-            Counts { passed: 1, failed: 1, skipped: 1 }.closing_line(),
-            "1 passed, 1 failed, 1 skipped"
-        );
-    }
-
-    #[test]
     fn bytes_read_as_binary_units() {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(8 * 1024 * 1024 + 100 * 1024), "8.1 MiB");
         assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+
+    #[test]
+    fn each_report_flag_is_declared_on_the_command_line() {
+        let run = crate::cli::command().find_subcommand("run").unwrap().clone();
+        for report in &FILE_REPORTS {
+            assert!(
+                run.get_arguments().any(|a| a.get_long() == Some(report.flag)),
+                "--{} is not a flag of `run`",
+                report.flag
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
 
-use crate::harness::Status;
+use crate::model::status::{Status, Tally};
 
 /// A status line redrawn in place on stderr (nothing when stderr is not a terminal).
 pub struct StatusLine {
@@ -54,10 +54,10 @@ pub fn paint_status(status: Status, text: &str, colour: bool) -> String {
     if !colour {
         return text.to_string();
     }
-    let colour = match status {
-        Status::Pass => AnsiColor::Green,
-        Status::Skip => AnsiColor::Yellow,
-        _ => AnsiColor::Red,
+    let colour = match status.tally() {
+        Tally::Passed => AnsiColor::Green,
+        Tally::Skipped => AnsiColor::Yellow,
+        Tally::Failed => AnsiColor::Red,
     };
     let style = Style::new().fg_color(Some(colour.into())).bold();
     format!("{style}{text}{style:#}")

@@ -14,10 +14,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::engine::{ContainerSpec, Engine};
+use crate::engine::container::ContainerTemplate;
+use crate::engine::kinds::RUN_FAILED_EXIT;
+use crate::engine::Engine;
 use crate::error::environment;
-use crate::harness::{classify, container_command, may_be_oom, take_measurement, ModuleResult};
+use crate::harness::{classify, container_command, may_be_oom, take_measurement};
 use crate::model::job::Job;
+use crate::model::result::{ModuleResult, Outcome};
+use crate::model::status::Execution;
 use crate::runner::capture::capture;
 use crate::runner::signals::Interrupt;
 
@@ -26,10 +30,11 @@ pub struct Plan {
     pub jobs: Vec<Job>,
     pub parallelism: usize,
     pub timeout: Duration,
-    pub memory_bytes: Option<String>,
-    pub network: String,
     pub fail_fast: bool,
-    pub run_id: String,
+    /// What every container of the run shares (its run id among it).
+    pub container: ContainerTemplate,
+    /// Where the test dir is inside the containers.
+    pub tests_in_container: PathBuf,
     /// Where outputs too long to keep in memory are written.
     pub spill_dir: PathBuf,
     /// Where each job's engine CLI runs (a fresh, temporary directory).
@@ -48,18 +53,6 @@ pub enum Event<'a> {
     Interrupting,
 }
 
-/// How the run ended.
-pub struct Outcome {
-    /// Finished jobs, in the order they were asked for.
-    pub results: Vec<ModuleResult>,
-    /// Jobs that never finished (fail-fast, interruption, engine failure).
-    pub not_run: Vec<Job>,
-    pub interrupted: bool,
-    pub fail_fast_tripped: bool,
-    /// The engine failed in a way no module caused; the run was stopped.
-    pub engine_error: Option<anyhow::Error>,
-}
-
 enum Message {
     Started(usize),
     Stderr(usize, Vec<u8>),
@@ -69,8 +62,6 @@ enum Message {
 
 /// How often a waiting worker looks at the stop flags.
 const POLL: Duration = Duration::from_millis(200);
-/// Exit code of the engine CLI when it could not create or start the container.
-const ENGINE_RUN_ERROR: i32 = 125;
 
 struct Shared<'a> {
     engine: &'a Engine,
@@ -144,7 +135,7 @@ pub fn execute(
                 Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
                 Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
                 Message::Finished(result) => {
-                    fail_fast_tripped |= plan.fail_fast && !result.status.passed();
+                    fail_fast_tripped |= plan.fail_fast && !result.status().is_success();
                     on_event(Event::Finished(&result));
                     let index = result.job.index;
                     finished[index] = Some(*result);
@@ -172,7 +163,14 @@ pub fn execute(
             None => not_run.push(job.clone()),
         }
     }
-    Outcome { results, not_run, interrupted: interrupt.is_set(), fail_fast_tripped, engine_error }
+    Outcome {
+        run_id: plan.container.run_id.clone(),
+        results,
+        not_run,
+        interrupted: interrupt.is_set(),
+        fail_fast_tripped,
+        engine_error,
+    }
 }
 
 /// Containers removed per engine call: each call is a CLI start competing
@@ -212,7 +210,7 @@ fn remove_leftovers(engine: &Engine, plan: &Plan, created: &[String], interrupte
         engine.remove_containers(created)?;
     }
     if interrupted {
-        let label = format!("{}={}", crate::engine::RUN_LABEL, plan.run_id);
+        let label = format!("{}={}", crate::engine::RUN_LABEL, plan.container.run_id);
         let left = engine.containers_with_label(&label)?;
         if !left.is_empty() {
             engine.remove_containers(&left)?;
@@ -234,7 +232,7 @@ fn work(shared: &Shared, sender: &mpsc::Sender<Message>, to_reaper: &mpsc::Sende
         match run_job(shared, job, sender, to_reaper) {
             Ok(Some(result)) => {
                 // Set here, before this worker looks for its next job.
-                if shared.plan.fail_fast && !result.status.passed() {
+                if shared.plan.fail_fast && !result.status().is_success() {
                     shared.no_new_jobs.store(true, Ordering::SeqCst);
                 }
                 let _ = sender.send(Message::Finished(Box::new(result)));
@@ -256,25 +254,19 @@ fn run_job(
     to_reaper: &mpsc::Sender<String>,
 ) -> Result<Option<ModuleResult>> {
     let plan = shared.plan;
-    let name = format!("pymaccounter-{}-{}", plan.run_id, job.index);
-    let spec = ContainerSpec {
-        name: name.clone(),
-        image: job.image.clone(),
-        run_id: plan.run_id.clone(),
-        network: plan.network.clone(),
-        memory_bytes: plan.memory_bytes.clone(),
-        env: job
-            .python_malloc
-            .map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string()))
-            .into_iter()
-            .collect(),
-        command: container_command(&job.module),
-        host_dir: plan.host_dirs.join(job.index.to_string()),
-    };
+    let name = format!("pymaccounter-{}-{}", plan.container.run_id, job.index);
+    let env = job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string()));
+    let spec = plan.container.container(
+        name.clone(),
+        job.image.clone(),
+        env.into_iter().collect(),
+        container_command(&plan.tests_in_container.join(&job.module)),
+        plan.host_dirs.join(job.index.to_string()),
+    );
     std::fs::create_dir_all(&spec.host_dir)?;
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
-    let spill = |stream: &str| plan.spill_dir.join(format!("{}-{}.{stream}.log", job.index, job.module));
+    let spill = |stream: &str| plan.spill_dir.join(format!("{}.{stream}.log", job.index));
     let started = Instant::now();
     shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
     let handle = {
@@ -306,32 +298,31 @@ fn run_job(
     if shared.stopping() && !timed_out {
         return Ok(None);
     }
-    let exit_code = status.code();
-    if exit_code == Some(ENGINE_RUN_ERROR) {
+    let code = status.code().unwrap_or(-1);
+    let measurement = take_measurement(&mut stderr);
+    let execution = if timed_out {
+        Execution::TimedOut { after_secs: plan.timeout.as_secs() }
+    } else if code == RUN_FAILED_EXIT && measurement.peak_rss_bytes.is_none() {
+        // No trailer: the module never ran, the engine failed.
         return Err(environment(format!(
             "the engine could not run {}: {}",
             job.label(),
             stderr.text().trim()
         )));
-    }
-    let measurement = take_measurement(&mut stderr);
-    let code = exit_code.unwrap_or(-1);
-    let oom_killed = !timed_out
-        && may_be_oom(code, &measurement)
-        && shared.engine.was_oom_killed(&name, &spec.host_dir)?;
-    let (status, reason) = classify(code, &measurement, timed_out, oom_killed);
+    } else {
+        let oom_killed =
+            may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&name, &spec.host_dir)?;
+        classify(code, &measurement, oom_killed)
+    };
     // Asked everything the engine knows about it: the container can go.
     let _ = to_reaper.send(name);
     Ok(Some(ModuleResult {
         job: job.clone(),
-        status,
-        exit_code: if timed_out || measurement.signal.is_some() { None } else { exit_code },
-        signal: measurement.signal,
+        execution,
         duration,
         peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },
         stdout,
         stderr,
-        reason,
     }))
 }
 

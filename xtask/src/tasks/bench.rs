@@ -58,7 +58,7 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     let sizes: &[usize] = if options.quick { &[24] } else { &[24, 96, 200] };
     for &count in sizes {
         let dir = generate_trivial(scratch.path(), &format!("trivial{count}"), count)?;
-        build_image(&runner, &dir)?;
+        build_image(&runner)?;
         let (elapsed, peak) = run_runner(&runner, &dir, options.jobs, true)?;
         let line = format!(
             "| {count} | {:.2} s | {:.0} ms | {} |",
@@ -76,7 +76,7 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
         flood.join("test_flood.py"),
         "import sys\nfor _ in range(1_000_000):\n    sys.stdout.write('x' * 99 + '\\n')\n",
     )?;
-    build_image(&runner, &flood)?;
+    build_image(&runner)?;
     let (_, flood_peak) = run_runner(&runner, &flood, 1, true)?;
     let line = format!(
         "\nRunner peak RSS while one module prints 100 MB: **{}** (goal: under 64 MiB).",
@@ -85,9 +85,7 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     println!("{line}");
     let _ = writeln!(report, "{line}");
 
-    let cache = median(
-        &(0..5).map(|_| time(|| build_image(&runner, &own.path).map(drop))).collect::<Result<Vec<_>>>()?,
-    );
+    let cache = median(&(0..5).map(|_| time(|| build_image(&runner).map(drop))).collect::<Result<Vec<_>>>()?);
     let line = format!(
         "\nCache check, nothing changed (`xtask build-image`, whole process, median of 5): **{:.0} ms** (goal: under 100 ms; no `build` call).",
         cache * 1000.0
@@ -138,10 +136,11 @@ fn compare(
     name: &str,
     goal: f64,
 ) -> Result<String> {
-    let image = build_image(runner, dir)?;
+    let image = build_image(runner)?;
     let modules = TestDir::resolve(Some(dir))?.test_modules()?;
+    let dir = &dir.canonicalize()?;
     let time_runner = || run_runner(runner, dir, options.jobs, false).map(|(took, _)| took.as_secs_f64());
-    let time_raw = || run_raw(engine, &image, &modules, options.jobs).map(|took| took.as_secs_f64());
+    let time_raw = || run_raw(engine, &image, dir, &modules, options.jobs).map(|took| took.as_secs_f64());
     // One untimed pass of each warms the engine's caches.
     time_runner()?;
     time_raw()?;
@@ -183,16 +182,11 @@ fn generate_trivial(root: &Path, name: &str, count: usize) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// `xtask build-image` for a directory; its image reference.
-fn build_image(runner: &Path, dir: &Path) -> Result<String> {
-    let output = Command::new(runner)
-        .arg("build-image")
-        .arg("--test-dir")
-        .arg(dir)
-        .stderr(Stdio::inherit())
-        .output()?;
+/// `xtask build-image`; the test image's reference.
+fn build_image(runner: &Path) -> Result<String> {
+    let output = Command::new(runner).arg("build-image").stderr(Stdio::inherit()).output()?;
     if !output.status.success() {
-        bail!("build-image failed for {}", dir.display());
+        bail!("build-image failed");
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().lines().last().unwrap_or_default().to_string())
 }
@@ -200,27 +194,49 @@ fn build_image(runner: &Path, dir: &Path) -> Result<String> {
 /// One `run-all-tests`; its wall time and, when asked, the runner's own peak RSS.
 fn run_runner(runner: &Path, dir: &Path, jobs: usize, measure: bool) -> Result<(Duration, Option<u64>)> {
     let mut command = Command::new(runner);
-    command.args(["run-all-tests", "-j", &jobs.to_string(), "--test-dir"]).arg(dir).stdout(Stdio::null());
-    if measure {
-        command.env(crate::tasks::run::REPORT_PEAK_VARIABLE, "1");
-    }
+    command.args(["run-all-tests", "-j", &jobs.to_string(), "--test-dir"]).arg(dir);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
     let started = Instant::now();
-    let output = command.stderr(Stdio::piped()).output()?;
+    let mut child = command.spawn()?;
+    // The kernel's high-water mark only rises: the last reading before the
+    // runner exits is its peak. Read from outside, so the runner has no hook.
+    let mut peak = None;
+    let stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut stderr) = stderr {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        }
+        text
+    });
+    let status = loop {
+        if measure {
+            peak = high_water_mark(child.id()).or(peak);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     let elapsed = started.elapsed();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
+    let stderr = reader.join().unwrap_or_default();
+    if !status.success() {
         bail!("the runner failed on {}:\n{stderr}", dir.display());
     }
-    let peak = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("runner peak RSS bytes: "))
-        .and_then(|v| v.trim().parse().ok());
     Ok((elapsed, peak))
 }
 
-fn run_raw(engine: &Engine, image: &str, modules: &[String], jobs: usize) -> Result<Duration> {
+/// A process's peak RSS (VmHWM), in bytes, while it runs.
+fn high_water_mark(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
+}
+
+fn run_raw(engine: &Engine, image: &str, dir: &Path, modules: &[String], jobs: usize) -> Result<Duration> {
     let started = Instant::now();
-    let output = engine.baseline_loop(image, jobs).stdin_bytes(modules.join("\n")).stdout_null().run()?;
+    let output =
+        engine.baseline_loop(image, dir, jobs).stdin_bytes(modules.join("\n")).stdout_null().run()?;
     if !output.status.success() {
         bail!("the raw loop failed");
     }

@@ -4,8 +4,9 @@
 use anyhow::Result;
 
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
+use crate::error::EXIT_PASSED;
 
-pub fn clean(engine: &Engine, run: Option<&str>, containers_only: bool, keep_base: bool) -> Result<()> {
+pub fn clean(engine: &Engine, run: Option<&str>, containers_only: bool, keep_base: bool) -> Result<i32> {
     let label = match run {
         Some(id) => format!("{RUN_LABEL}={id}"),
         None => PROJECT_LABEL.to_string(),
@@ -13,8 +14,10 @@ pub fn clean(engine: &Engine, run: Option<&str>, containers_only: bool, keep_bas
     let containers = engine.containers_with_label(&label)?;
     engine.remove_containers(&containers)?;
     println!("removed {} container(s)", containers.len());
+    // Test dirs copied for a remote engine.
+    engine.remove_volumes(&engine.volumes_with_label(&label)?)?;
     if containers_only || run.is_some() {
-        return Ok(());
+        return Ok(EXIT_PASSED);
     }
     let mut images = engine.images_with_label(&format!("{KIND_LABEL}=test"))?;
     if !keep_base {
@@ -22,5 +25,5 @@ pub fn clean(engine: &Engine, run: Option<&str>, containers_only: bool, keep_bas
     }
     engine.remove_images(&images)?;
     println!("removed {} image(s)", images.len());
-    Ok(())
+    Ok(EXIT_PASSED)
 }

@@ -2,5 +2,6 @@
 
 pub mod bench;
 pub mod clean;
+pub mod images;
 pub mod list;
 pub mod run;

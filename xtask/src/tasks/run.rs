@@ -1,116 +1,159 @@
 //! `cargo xtask run` and `run-all-tests`: check the input, get the images,
 //! hand the jobs to the runner, let the reporters render what it emits.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use crate::cli::RunOptions;
-use crate::engine::Engine;
+use crate::cli::{ReportArgs, RunArgs};
+use crate::engine::container::{ContainerTemplate, Mount};
+use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{usage, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
+use crate::harness::{SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe};
-use crate::model::job::{self, PythonVersion};
+use crate::model::job::{self, Job, PythonVersion};
+use crate::model::result::Outcome;
 use crate::modules::{parse_selection, validate_selection, TestDir};
-use crate::report::{github, html, human::Human, json, junit};
+use crate::report::{self, github, human::Human, ReportContext};
 use crate::runner::signals::Interrupt;
 use crate::runner::{self, Plan};
 
-/// Set (by the benchmark) to print the runner's own peak RSS at the end.
-pub const REPORT_PEAK_VARIABLE: &str = "PYMACCOUNTER_REPORT_RUNNER_PEAK";
-
 /// Runs the named modules, or every module when `tests` is `None`.
-pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
+pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // Everything the user typed is checked before anything starts.
-    let dir = TestDir::resolve(options.test_dir.as_deref())?;
-    let modules = match tests {
-        Some(args) => {
-            let names = parse_selection(args)?;
-            validate_selection(&names, &dir)?;
-            names
-        }
-        None => dir.test_modules()?,
-    };
-    let modules = match options.partition {
-        Some(partition) => partition.select(&modules),
-        None => modules,
-    };
-    if modules.is_empty() && options.partition.is_some() {
-        println!("0 passed, 0 failed");
-        eprintln!("note: partition {:?} holds no module", options.partition);
-        return Ok(EXIT_PASSED);
-    }
-    if modules.is_empty() {
-        return Err(usage(format!("no test_*.py modules in {}", dir.display)));
-    }
-    if options.base_image.is_some() && options.python.len() > 1 {
+    let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
+    let modules = select_modules(tests, &dir, options)?;
+    check_reports(&options.reports)?;
+    if options.isolation.base.base_image.is_some() && options.matrix.python.len() > 1 {
         return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
     }
-    for path in [&options.report_json, &options.junit, &options.report_html].into_iter().flatten() {
-        check_writable(path)?;
+    let run_id = new_run_id();
+    if modules.is_empty() {
+        // Only a partition can be empty (an empty test dir is refused above).
+        let partition = options.selection.partition.map(|p| p.to_string()).unwrap_or_default();
+        eprintln!("note: partition {partition} holds no module");
+        let outcome = Outcome::empty(run_id);
+        return finish(&outcome, options, &dir, &Human::new(&dir.display, false, 0));
     }
 
     let engine = Engine::find(&options.engine)?;
-    let recipe = Recipe::load(&dir)?;
-    let local = LocalImages::read(&engine)?;
-    let versions: Vec<Option<PythonVersion>> = if options.python.is_empty() {
-        vec![None]
-    } else {
-        options.python.iter().copied().map(Some).collect()
-    };
-    let mut images = Vec::new();
-    for version in versions {
-        let python = version.unwrap_or(PythonVersion::DEFAULT);
-        images
-            .push((version, image::ensure(&engine, &recipe, &local, options.base_image.as_deref(), python)?));
-    }
-    let jobs = job::expand(&modules, &options.python_malloc, &images);
-
+    let jobs = jobs_with_images(&engine, &modules, options)?;
     // From here on Ctrl-C and SIGTERM stop the run in order (containers
     // removed, summary printed); before, they simply end the runner and the
     // image build with it.
     let interrupt = Interrupt::install()?;
-    let run_id = new_run_id();
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
-    let plan = Plan {
-        parallelism: options.jobs.map_or_else(available_cpus, usize::from),
-        timeout: Duration::from_secs(options.timeout),
-        memory_bytes: options.memory.0.clone(),
-        network: options.network.clone(),
-        fail_fast: options.fail_fast,
-        spill_dir: crate::project_root().join("target/pymaccounter/runs").join(&run_id),
-        live_stderr: options.engine.debug,
-        host_dirs: host_dirs.path().to_path_buf(),
-        run_id,
-        jobs,
-    };
-    if options.engine.debug {
-        eprintln!("run {}: {} job(s), {} at a time", plan.run_id, plan.jobs.len(), plan.parallelism);
-    }
+    let tests = tests_mount(&engine, &dir, &run_id, &jobs[0].image)?;
+    let plan = plan(jobs, tests.clone(), options, run_id, host_dirs.path());
+    eprintln!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human = Human::new(&dir.display, options.engine.debug, plan.jobs.len());
     let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
+    if let Mount::Volume { name, .. } = &tests {
+        engine.remove_volumes(std::slice::from_ref(name))?;
+    }
+    let code = finish(&outcome, options, &dir, &human)?;
+    match outcome.engine_error {
+        Some(error) => Err(error),
+        None => Ok(code),
+    }
+}
+
+/// The modules to run: those named (checked), or all, then the partition's share.
+fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) -> Result<Vec<String>> {
+    let modules = match tests {
+        Some(args) => {
+            let names = parse_selection(args)?;
+            validate_selection(&names, dir)?;
+            names
+        }
+        None => dir.test_modules()?,
+    };
+    if modules.is_empty() {
+        return Err(usage(format!("no test_*.py modules in {}", dir.display)));
+    }
+    Ok(match options.selection.partition {
+        Some(partition) => partition.select(&modules),
+        None => modules,
+    })
+}
+
+/// The test image of every Python version asked for, and the jobs running in them.
+fn jobs_with_images(engine: &Engine, modules: &[String], options: &RunArgs) -> Result<Vec<Job>> {
+    let recipe = Recipe::load()?;
+    let local = LocalImages::read(engine)?;
+    let versions: Vec<Option<PythonVersion>> = if options.matrix.python.is_empty() {
+        vec![None]
+    } else {
+        options.matrix.python.iter().copied().map(Some).collect()
+    };
+    let base = options.isolation.base.base_image.as_deref();
+    let mut images = Vec::new();
+    for version in versions {
+        let python = version.unwrap_or(PythonVersion::DEFAULT);
+        images.push((version, image::ensure(engine, &recipe, &local, base, python)?));
+    }
+    Ok(job::expand(modules, &options.matrix.python_malloc, &images))
+}
+
+/// How the test dir reaches the containers: mounted where it is on the host
+/// (so absolute symlinks inside it and paths in tracebacks read as there),
+/// or, for an engine that cannot see this host, copied once into a volume.
+fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Result<Mount> {
+    let tests = dir.path.canonicalize()?;
+    let target = tests.to_string_lossy().into_owned();
+    if !engine.is_remote()? {
+        return Ok(Mount::Bind { source: tests, target });
+    }
+    let name = format!("pymaccounter-{run_id}-tests");
+    let labels = [format!("{PROJECT_LABEL}=1"), format!("{RUN_LABEL}={run_id}")];
+    eprintln!("note: the engine is remote; copying {} into the volume {name}", dir.display);
+    engine.volume_with_copy_of(&name, &tests, image, &labels)?;
+    Ok(Mount::Volume { name, target })
+}
+
+fn plan(jobs: Vec<Job>, tests: Mount, options: &RunArgs, run_id: String, host_dirs: &Path) -> Plan {
+    let tests_in_container = PathBuf::from(match &tests {
+        Mount::Bind { target, .. } | Mount::Volume { target, .. } => target,
+    });
+    let container = ContainerTemplate {
+        network: options.isolation.network.clone(),
+        memory: options.isolation.memory,
+        mounts: vec![tests],
+        scratch_dirs: vec![SCRATCH_DIR.to_string(), TMP_DIR.to_string()],
+        env: Vec::new(),
+        run_id,
+    };
+    Plan {
+        parallelism: options.execution.jobs.map_or_else(available_cpus, usize::from),
+        timeout: Duration::from_secs(options.isolation.timeout),
+        fail_fast: options.execution.fail_fast,
+        spill_dir: crate::project_root().join("target/pymaccounter/runs").join(&container.run_id),
+        live_stderr: options.engine.debug,
+        host_dirs: host_dirs.to_path_buf(),
+        tests_in_container,
+        container,
+        jobs,
+    }
+}
+
+/// Annotations, the summary (its closing line last on stdout), the report files; the exit code.
+fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) -> Result<i32> {
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-        for line in github::annotations(&outcome, &dir.display) {
+        for line in github::annotations(outcome, &dir.display) {
             println!("{line}");
         }
     }
-    // The closing line stays the last line of stdout.
-    human.summary(&outcome);
-    write_reports(&outcome, options, &dir)?;
-    if std::env::var_os(REPORT_PEAK_VARIABLE).is_some() {
-        eprintln!("runner peak RSS bytes: {}", own_peak_rss().unwrap_or(0));
-    }
-    if let Some(error) = outcome.engine_error {
-        return Err(error);
-    }
-    Ok(exit_code(&outcome))
+    human.summary(outcome);
+    write_reports(outcome, &options.reports, dir)?;
+    Ok(exit_code(outcome))
 }
 
 /// 0 when everything ran and passed or skipped, 130 when interrupted, else 1.
-fn exit_code(outcome: &runner::Outcome) -> i32 {
+fn exit_code(outcome: &Outcome) -> i32 {
     if outcome.interrupted {
         EXIT_INTERRUPTED
-    } else if outcome.not_run.is_empty() && outcome.results.iter().all(|r| r.status.passed()) {
+    } else if outcome.succeeded() {
         EXIT_PASSED
     } else {
         EXIT_FAILED
@@ -118,42 +161,67 @@ fn exit_code(outcome: &runner::Outcome) -> i32 {
 }
 
 /// Every file and CI report asked for; each is written even when the run failed.
-fn write_reports(outcome: &runner::Outcome, options: &RunOptions, dir: &TestDir) -> Result<()> {
-    let title = format!("pymaccounter: {}", dir.display);
-    if let Some(path) = &options.report_json {
-        json::write(outcome, path)?;
-    }
-    if let Some(path) = &options.junit {
-        junit::write(outcome, "pymaccounter", path)?;
-    }
-    if let Some(path) = &options.report_html {
-        html::write(outcome, &title, path)?;
+fn write_reports(outcome: &Outcome, reports: &ReportArgs, dir: &TestDir) -> Result<()> {
+    let context = ReportContext { test_dir: &dir.display };
+    let mut failures = Vec::new();
+    for (report, path) in report::requested(reports) {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let written = parent.map_or(Ok(()), std::fs::create_dir_all).map_err(anyhow::Error::from);
+        // One report that cannot be written does not stop the others.
+        if let Err(error) = written.and_then(|()| (report.write)(outcome, &context, path)) {
+            failures.push(format!("--{} {}: {error:#}", report.flag, path.display()));
+        }
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        github::append_step_summary(outcome, &dir.display, Path::new(&path))?;
+        if let Err(error) = github::append_step_summary(outcome, &dir.display, Path::new(&path)) {
+            failures.push(format!("step summary: {error:#}"));
+        }
+    }
+    match failures.is_empty() {
+        true => Ok(()),
+        false => {
+            Err(crate::error::environment(format!("some reports were not written:\n{}", failures.join("\n"))))
+        }
+    }
+}
+
+/// Checks, before anything runs, that each report can be written where asked.
+fn check_reports(reports: &ReportArgs) -> Result<()> {
+    for (report, path) in report::requested(reports) {
+        check_writable(report.flag, path)?;
     }
     Ok(())
 }
 
-/// Creates a report's directory up front, so a bad path fails before anything runs.
-fn check_writable(path: &Path) -> Result<()> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if parent.exists() && !parent.is_dir() {
-        return Err(usage(format!(
-            "cannot write a report to {}: {} is not a directory",
-            path.display(),
-            parent.display()
-        )));
+/// A report path must name a file in a directory that exists or can be made.
+fn check_writable(flag: &str, path: &Path) -> Result<()> {
+    let refuse = |why: String| usage(format!("--{flag} {}: {why}", path.display()));
+    if path.as_os_str().to_string_lossy().ends_with('/') || path.is_dir() {
+        return Err(refuse("is a directory; name a file".into()));
     }
-    std::fs::create_dir_all(parent)
-        .map_err(|e| usage(format!("cannot write a report to {}: {e}", path.display())))
-}
-
-/// This process's peak RSS (VmHWM), in bytes.
-fn own_peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
+    let parent: PathBuf = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => parent.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    // The nearest folder that exists decides: it must be a writable directory.
+    let mut existing = parent.as_path();
+    while !existing.exists() {
+        existing = match existing.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(up) => up,
+            None => Path::new("."),
+        };
+    }
+    if !existing.is_dir() {
+        return Err(refuse(format!("{} is not a directory", existing.display())));
+    }
+    let probe = tempfile::Builder::new().prefix(".pymaccounter-probe-").tempfile_in(existing);
+    if let Err(error) = probe {
+        return Err(refuse(format!("cannot write in {}: {error}", existing.display())));
+    }
+    if path.exists() && std::fs::OpenOptions::new().append(true).open(path).is_err() {
+        return Err(refuse("exists and cannot be written".into()));
+    }
+    Ok(())
 }
 
 fn available_cpus() -> usize {
@@ -169,32 +237,30 @@ fn new_run_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::{ModuleResult, Status};
-    use crate::model::job::Job;
+    use crate::model::job::Variant;
+    use crate::model::result::ModuleResult;
+    use crate::model::status::Execution;
     use crate::runner::capture::Captured;
 
-    fn outcome(statuses: &[Status], not_run: usize, interrupted: bool) -> runner::Outcome {
+    fn outcome(endings: &[Execution], not_run: usize, interrupted: bool) -> Outcome {
         let job = |i: usize| Job {
             index: i,
             module: format!("test_{i}.py"),
-            python_malloc: None,
-            python: None,
+            variant: Variant::default(),
             image: "i".into(),
         };
-        runner::Outcome {
-            results: statuses
+        Outcome {
+            run_id: "r".into(),
+            results: endings
                 .iter()
                 .enumerate()
-                .map(|(i, status)| ModuleResult {
+                .map(|(i, execution)| ModuleResult {
                     job: job(i),
-                    status: *status,
-                    exit_code: None,
-                    signal: None,
+                    execution: execution.clone(),
                     duration: Duration::ZERO,
                     peak_rss_bytes: None,
                     stdout: Captured::default(),
                     stderr: Captured::default(),
-                    reason: None,
                 })
                 .collect(),
             not_run: (0..not_run).map(job).collect(),
@@ -206,12 +272,32 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_contract() {
-        assert_eq!(exit_code(&outcome(&[Status::Pass, Status::Skip], 0, false)), EXIT_PASSED);
-        assert_eq!(exit_code(&outcome(&[Status::Skip], 0, false)), EXIT_PASSED);
-        for failed in [Status::Fail, Status::Timeout, Status::Oom, Status::Crash] {
-            assert_eq!(exit_code(&outcome(&[Status::Pass, failed], 0, false)), EXIT_FAILED);
+        use Execution::*;
+        assert_eq!(exit_code(&outcome(&[Passed, Skipped], 0, false)), EXIT_PASSED);
+        assert_eq!(exit_code(&outcome(&[Skipped], 0, false)), EXIT_PASSED);
+        let failures = [
+            Failed { exit_code: 1, reason: None },
+            TimedOut { after_secs: 1 },
+            OomKilled,
+            Crashed { signal: 11 },
+        ];
+        for failed in failures {
+            assert_eq!(exit_code(&outcome(&[Passed, failed], 0, false)), EXIT_FAILED);
         }
-        assert_eq!(exit_code(&outcome(&[Status::Pass], 2, false)), EXIT_FAILED, "fail-fast left modules");
-        assert_eq!(exit_code(&outcome(&[Status::Pass], 1, true)), EXIT_INTERRUPTED);
+        assert_eq!(exit_code(&outcome(&[Passed], 2, false)), EXIT_FAILED, "fail-fast left modules");
+        assert_eq!(exit_code(&outcome(&[Passed], 1, true)), EXIT_INTERRUPTED);
+    }
+
+    #[test]
+    fn report_paths_are_checked_before_anything_runs() {
+        let temp = tempfile::tempdir().unwrap();
+        assert!(check_writable("junit", &temp.path().join("new/dir/r.xml")).is_ok());
+        assert!(!temp.path().join("new").exists(), "checking creates nothing");
+        for bad in [temp.path().to_path_buf(), temp.path().join("x/"), PathBuf::from("/proc/x.json")] {
+            let error = check_writable("report-json", &bad).unwrap_err();
+            assert!(error.downcast_ref::<crate::error::Usage>().is_some(), "{bad:?}: {error}");
+        }
+        std::fs::write(temp.path().join("file"), "").unwrap();
+        assert!(check_writable("junit", &temp.path().join("file/r.xml")).is_err());
     }
 }

@@ -1,0 +1,225 @@
+//! One module's container: what every container of a run shares (the
+//! template, decided once from the options) and what each job adds, turned
+//! into the engine's `run` arguments. Hardened by default; every relaxation
+//! is an explicit field.
+
+use std::path::PathBuf;
+
+use crate::engine::{KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
+use crate::model::limits::MemoryLimit;
+
+/// A non-root user that exists in every Debian-based image.
+pub const UNPRIVILEGED_USER: &str = "65534:65534";
+/// Enough processes for a module that spawns helpers, too few for a fork bomb.
+pub const PIDS_LIMIT: u32 = 128;
+/// Writable, executable scratch space, fresh in every container: tmpfs, so
+/// what a module writes there counts toward its memory limit.
+pub const TMPFS_OPTIONS: &str = "rw,exec,nosuid,nodev,mode=1777";
+
+/// Something read-only the containers see at `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// A host directory (a local engine sees the host's files).
+    Bind { source: PathBuf, target: String },
+    /// An engine volume (filled once per run, for engines that cannot see the host).
+    Volume { name: String, target: String },
+}
+
+/// What every container of a run shares.
+#[derive(Debug, Clone)]
+pub struct ContainerTemplate {
+    pub run_id: String,
+    pub network: String,
+    pub memory: MemoryLimit,
+    /// Read-only mounts (the test dir).
+    pub mounts: Vec<Mount>,
+    /// Writable tmpfs directories; the first is the working directory.
+    pub scratch_dirs: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// One job's container.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec<'a> {
+    pub template: &'a ContainerTemplate,
+    pub name: String,
+    pub image: String,
+    /// Variables of this job (the allocator), after the template's.
+    pub env: Vec<(String, String)>,
+    pub command: Vec<String>,
+    /// Where the engine CLI runs on the host: podman's conmon leaves its
+    /// `oom` marker in its working directory, so each container gets its own.
+    pub host_dir: PathBuf,
+}
+
+impl ContainerTemplate {
+    pub fn container(
+        &self,
+        name: String,
+        image: String,
+        env: Vec<(String, String)>,
+        command: Vec<String>,
+        host_dir: PathBuf,
+    ) -> ContainerSpec<'_> {
+        ContainerSpec { template: self, name, image, env, command, host_dir }
+    }
+}
+
+/// The `run` arguments (without the program), attached and not removed on
+/// exit: the runner asks how it ended before removing it.
+pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
+    let template = spec.template;
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--name".into(),
+        spec.name.clone(),
+        "--label".into(),
+        format!("{PROJECT_LABEL}=1"),
+        "--label".into(),
+        format!("{KIND_LABEL}=module"),
+        "--label".into(),
+        format!("{RUN_LABEL}={}", template.run_id),
+        "--network".into(),
+        template.network.clone(),
+        "--read-only".into(),
+        "--cap-drop".into(),
+        "ALL".into(),
+        "--security-opt".into(),
+        "no-new-privileges".into(),
+        "--pids-limit".into(),
+        PIDS_LIMIT.to_string(),
+        "--user".into(),
+        UNPRIVILEGED_USER.into(),
+        // Explicit limits: podman's defaults exceed what an unprivileged
+        // engine (itself in a container) may set, and a module needs few.
+        "--ulimit".into(),
+        "nofile=1024:1024".into(),
+        "--ulimit".into(),
+        "nproc=4096:4096".into(),
+    ];
+    for dir in &template.scratch_dirs {
+        args.extend(["--tmpfs".into(), format!("{dir}:{TMPFS_OPTIONS}")]);
+    }
+    if let Some(workdir) = template.scratch_dirs.first() {
+        args.extend(["--workdir".into(), workdir.clone()]);
+    }
+    if let Some(bytes) = template.memory.bytes() {
+        // Same value for swap: the limit is on memory, not on memory plus swap.
+        args.extend(["--memory".into(), bytes.to_string(), "--memory-swap".into(), bytes.to_string()]);
+    }
+    for mount in &template.mounts {
+        args.extend(["--mount".into(), mount_arg(mount)]);
+    }
+    for (key, value) in template.env.iter().chain(&spec.env) {
+        args.extend(["--env".into(), format!("{key}={value}")]);
+    }
+    args.push(spec.image.clone());
+    args.extend(spec.command.iter().cloned());
+    args
+}
+
+/// `--mount` takes CSV: a field holding a comma or a quote is quoted.
+fn mount_arg(mount: &Mount) -> String {
+    let (kind, source, target) = match mount {
+        Mount::Bind { source, target } => ("bind", source.to_string_lossy().into_owned(), target),
+        Mount::Volume { name, target } => ("volume", name.clone(), target),
+    };
+    let field = |key: &str, value: &str| {
+        let pair = format!("{key}={value}");
+        if pair.contains([',', '"']) {
+            format!("\"{}\"", pair.replace('"', "\"\""))
+        } else {
+            pair
+        }
+    };
+    format!("type={kind},{},{},readonly", field("source", &source), field("target", target))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> ContainerTemplate {
+        ContainerTemplate {
+            run_id: "r1".into(),
+            network: "none".into(),
+            memory: MemoryLimit::Bytes(1 << 30),
+            mounts: vec![Mount::Bind { source: "/home/u/tests".into(), target: "/home/u/tests".into() }],
+            scratch_dirs: vec!["/scratch".into(), "/tmp".into()],
+            env: vec![("A".into(), "1".into())],
+        }
+    }
+
+    fn args_for(template: &ContainerTemplate) -> Vec<String> {
+        let spec = template.container(
+            "pymaccounter-r1-0".into(),
+            "pymaccounter-tests:abc".into(),
+            vec![("PYTHONMALLOC".into(), "malloc".into())],
+            vec!["python3".into(), "test_$(rm -rf x).py".into()],
+            PathBuf::from("/tmp"),
+        );
+        run_args(&spec)
+    }
+
+    fn has_pair(args: &[String], flag: &str, value: &str) -> bool {
+        args.windows(2).any(|w| w[0] == flag && w[1] == value)
+    }
+
+    #[test]
+    fn containers_are_hardened_by_default() {
+        let args = args_for(&template());
+        assert!(has_pair(&args, "--network", "none"));
+        assert!(args.contains(&"--read-only".to_string()));
+        assert!(has_pair(&args, "--cap-drop", "ALL"));
+        assert!(has_pair(&args, "--security-opt", "no-new-privileges"));
+        assert!(has_pair(&args, "--pids-limit", "128"));
+        assert!(has_pair(&args, "--user", "65534:65534"));
+        assert!(has_pair(&args, "--memory", "1073741824"));
+        assert!(has_pair(&args, "--memory-swap", "1073741824"));
+        assert!(has_pair(&args, "--label", "pymaccounter.run=r1"));
+        assert!(!args.contains(&"--rm".to_string()), "the runner inspects before removing");
+    }
+
+    #[test]
+    fn scratch_is_writable_executable_and_the_working_directory() {
+        let args = args_for(&template());
+        assert!(has_pair(&args, "--tmpfs", "/scratch:rw,exec,nosuid,nodev,mode=1777"));
+        assert!(has_pair(&args, "--tmpfs", "/tmp:rw,exec,nosuid,nodev,mode=1777"));
+        assert!(has_pair(&args, "--workdir", "/scratch"));
+    }
+
+    #[test]
+    fn the_test_dir_is_mounted_read_only() {
+        let args = args_for(&template());
+        assert!(has_pair(&args, "--mount", "type=bind,source=/home/u/tests,target=/home/u/tests,readonly"));
+        let odd = Mount::Bind { source: "/a,b\"c".into(), target: "/t".into() };
+        assert_eq!(mount_arg(&odd), "type=bind,\"source=/a,b\"\"c\",target=/t,readonly");
+    }
+
+    #[test]
+    fn the_runs_variables_come_before_the_jobs() {
+        let args = args_for(&template());
+        let a = args.iter().position(|a| a == "A=1").unwrap();
+        let malloc = args.iter().position(|a| a == "PYTHONMALLOC=malloc").unwrap();
+        assert!(a < malloc);
+    }
+
+    #[test]
+    fn module_name_is_one_argument_after_the_image() {
+        let args = args_for(&template());
+        let image_at = args.iter().position(|a| a == "pymaccounter-tests:abc").unwrap();
+        assert_eq!(&args[image_at + 1..], ["python3", "test_$(rm -rf x).py"]);
+    }
+
+    #[test]
+    fn no_memory_limit_means_no_memory_flags() {
+        let args = args_for(&ContainerTemplate { memory: MemoryLimit::Unlimited, ..template() });
+        assert!(!args.iter().any(|a| a.starts_with("--memory")));
+    }
+
+    #[test]
+    fn relaxed_network_is_passed_through() {
+        let args = args_for(&ContainerTemplate { network: "bridge".into(), ..template() });
+        assert!(has_pair(&args, "--network", "bridge"));
+    }
+}

@@ -1,0 +1,115 @@
+//! One table of conventions per engine: everything that differs between
+//! Docker's and Podman's CLI lives here, and only here.
+
+/// The engine CLIs the runner can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    Docker,
+    Podman,
+}
+
+/// What the runner needs to know about one engine's CLI.
+pub struct Conventions {
+    /// The program looked up on PATH.
+    pub program: &'static str,
+    /// How to install it, for "not found" errors.
+    pub install: &'static str,
+    /// How to get its server answering, for "not answering" errors.
+    pub start: &'static str,
+    /// Extra `rm --force` flags. Podman 4.3 removes nothing when one of the
+    /// names is already gone, unless told to ignore it.
+    pub remove_flags: &'static [&'static str],
+    /// A file the engine's monitor leaves in its working directory when the
+    /// memory limit killed the container. Podman 4.3 never sets
+    /// `State.OOMKilled`; its conmon writes `oom` instead.
+    pub oom_marker_file: Option<&'static str>,
+    /// The variable that points the CLI at another engine host.
+    pub host_variable: &'static str,
+    /// Words of its error output, lower-cased, for each kind of trouble.
+    pub unreachable: &'static [&'static str],
+    pub no_permission: &'static [&'static str],
+    pub no_such_image: &'static [&'static str],
+    pub no_such_container: &'static [&'static str],
+}
+
+/// `run`'s exit code when the engine itself failed to create or start the
+/// container (both engines document it). A module's own 125 is told apart by
+/// the measurement trailer: only a module that ran has one.
+pub const RUN_FAILED_EXIT: i32 = 125;
+
+/// The exit code the engine reports for a container whose first process was
+/// killed by a signal: 128 + the signal, as shells do.
+pub fn killed_by_signal_exit(signal: i32) -> i32 {
+    128 + signal
+}
+
+const DOCKER: Conventions = Conventions {
+    program: "docker",
+    install: "install Docker (https://docs.docker.com/engine/install/; Debian: apt-get install docker.io)",
+    start: "start it (systemctl start docker, or run `dockerd &` as root), or point DOCKER_HOST at a running engine",
+    remove_flags: &[],
+    oom_marker_file: None,
+    host_variable: "DOCKER_HOST",
+    unreachable: &["cannot connect to the docker daemon", "is the docker daemon running", "connection refused"],
+    no_permission: &["permission denied"],
+    no_such_image: &["no such image"],
+    no_such_container: &["no such container"],
+};
+
+const PODMAN: Conventions = Conventions {
+    program: "podman",
+    install: "install Podman (https://podman.io/docs/installation; Debian: apt-get install podman)",
+    start: "check `podman info`; for a remote Podman set CONTAINER_HOST or use `podman system connection`",
+    remove_flags: &["--ignore"],
+    oom_marker_file: Some("oom"),
+    host_variable: "CONTAINER_HOST",
+    unreachable: &["cannot connect to podman", "unable to connect to podman", "connection refused"],
+    no_permission: &["permission denied"],
+    no_such_image: &["image not known", "no such image"],
+    no_such_container: &["no such container"],
+};
+
+impl EngineKind {
+    pub fn conventions(self) -> &'static Conventions {
+        match self {
+            EngineKind::Docker => &DOCKER,
+            EngineKind::Podman => &PODMAN,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.conventions().program
+    }
+}
+
+/// Whether any of `words` appears in `text`, ignoring case.
+pub fn mentions(text: &str, words: &[&str]) -> bool {
+    let text = text.to_ascii_lowercase();
+    words.iter().any(|w| text.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn podman_errors_point_at_podman() {
+        let podman = EngineKind::Podman.conventions();
+        assert!(podman.install.contains("podman") && !podman.install.contains("docker.io"));
+        assert!(!EngineKind::Docker.conventions().install.contains("podman"));
+    }
+
+    #[test]
+    fn trouble_is_recognised_whatever_the_case() {
+        let docker = EngineKind::Docker.conventions();
+        assert!(mentions("Cannot connect to the Docker daemon at unix:///x", docker.unreachable));
+        assert!(mentions("Error: No such image: x", docker.no_such_image));
+        assert!(mentions("Error: x: image not known", EngineKind::Podman.conventions().no_such_image));
+        assert!(!mentions("all good", docker.unreachable));
+    }
+
+    #[test]
+    fn a_signal_death_reads_as_shells_report_it() {
+        assert_eq!(killed_by_signal_exit(9), 137);
+    }
+}

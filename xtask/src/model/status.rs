@@ -1,0 +1,220 @@
+//! Statuses, and everything each one means. The only place that matches on
+//! them: every other file asks a status what it means (its name, whether it
+//! counts as passed, failed or skipped), so a new status is a compile error
+//! here and nowhere else.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// How one job ended, with the facts that ending has (the way nextest's
+/// `ExecutionResult` carries them): a pass cannot hold a signal, a crash
+/// always does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Execution {
+    /// Exit code 0.
+    Passed,
+    /// Exit code 77: the module says it does not apply here.
+    Skipped,
+    /// Any other exit code of a module that ran.
+    Failed { exit_code: i32, reason: Option<String> },
+    /// Still running at its deadline; killed.
+    TimedOut { after_secs: u64 },
+    /// Killed by the container's memory limit (the engine says so).
+    OomKilled,
+    /// Killed by a signal (segfault, abort).
+    Crashed { signal: i32 },
+}
+
+/// A status name, as shown and as written in reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Pass,
+    Skip,
+    Fail,
+    Timeout,
+    Oom,
+    Crash,
+}
+
+/// The three ways a status counts in the closing line and the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tally {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// Exit code a module uses to say "does not apply here".
+pub const SKIP_EXIT_CODE: i32 = 77;
+
+impl Execution {
+    /// How a module that ran to its end did, from its exit code alone.
+    pub fn from_exit_code(exit_code: i32) -> Execution {
+        match exit_code {
+            0 => Execution::Passed,
+            SKIP_EXIT_CODE => Execution::Skipped,
+            code => Execution::Failed { exit_code: code, reason: None },
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        match self {
+            Execution::Passed => Status::Pass,
+            Execution::Skipped => Status::Skip,
+            Execution::Failed { .. } => Status::Fail,
+            Execution::TimedOut { .. } => Status::Timeout,
+            Execution::OomKilled => Status::Oom,
+            Execution::Crashed { .. } => Status::Crash,
+        }
+    }
+
+    /// The module's own exit code, when it exited by itself.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            Execution::Passed => Some(0),
+            Execution::Skipped => Some(SKIP_EXIT_CODE),
+            Execution::Failed { exit_code, .. } => Some(*exit_code),
+            Execution::TimedOut { .. } | Execution::OomKilled | Execution::Crashed { .. } => None,
+        }
+    }
+
+    pub fn signal(&self) -> Option<i32> {
+        match self {
+            Execution::Crashed { signal } => Some(*signal),
+            Execution::Passed
+            | Execution::Skipped
+            | Execution::Failed { .. }
+            | Execution::TimedOut { .. }
+            | Execution::OomKilled => None,
+        }
+    }
+
+    /// Why it did not pass, in words; `None` for a pass or a skip.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Execution::Passed | Execution::Skipped => None,
+            Execution::Failed { exit_code, reason } => {
+                Some(reason.clone().unwrap_or_else(|| format!("exit code {exit_code}")))
+            }
+            Execution::TimedOut { after_secs } => Some(format!("killed after the timeout ({after_secs} s)")),
+            Execution::OomKilled => Some("killed by the container's memory limit".into()),
+            Execution::Crashed { signal } => {
+                Some(format!("killed by signal {} ({signal})", signal_name(*signal)))
+            }
+        }
+    }
+}
+
+impl Status {
+    #[cfg(test)]
+    pub const ALL: [Status; 6] =
+        [Status::Pass, Status::Skip, Status::Fail, Status::Timeout, Status::Oom, Status::Crash];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Skip => "skip",
+            Status::Fail => "fail",
+            Status::Timeout => "timeout",
+            Status::Oom => "oom",
+            Status::Crash => "crash",
+        }
+    }
+
+    /// What a person reads next to the name (README's status table).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Status::Pass => "exit 0",
+            Status::Skip => "exit 77: the module says it does not apply here",
+            Status::Fail => "any other exit code",
+            Status::Timeout => "killed after --timeout",
+            Status::Oom => "killed by the container's memory limit",
+            Status::Crash => "killed by a signal (segfault, abort)",
+        }
+    }
+
+    pub fn tally(self) -> Tally {
+        match self {
+            Status::Pass => Tally::Passed,
+            Status::Skip => Tally::Skipped,
+            Status::Fail | Status::Timeout | Status::Oom | Status::Crash => Tally::Failed,
+        }
+    }
+
+    /// Whether the run can still end with exit code 0.
+    pub fn is_success(self) -> bool {
+        match self.tally() {
+            Tally::Passed | Tally::Skipped => true,
+            Tally::Failed => false,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+pub fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => "signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_map_to_statuses() {
+        assert_eq!(Execution::from_exit_code(0).status(), Status::Pass);
+        assert_eq!(Execution::from_exit_code(77).status(), Status::Skip);
+        assert_eq!(Execution::from_exit_code(125).status(), Status::Fail);
+        assert_eq!(Execution::from_exit_code(125).exit_code(), Some(125));
+    }
+
+    #[test]
+    fn skips_are_successes_but_not_passes() {
+        assert_eq!(Status::Skip.tally(), Tally::Skipped);
+        assert!(Status::Skip.is_success());
+        for status in [Status::Fail, Status::Timeout, Status::Oom, Status::Crash] {
+            assert_eq!(status.tally(), Tally::Failed, "{status}");
+            assert!(!status.is_success());
+        }
+    }
+
+    #[test]
+    fn names_round_trip_through_serde() {
+        for status in Status::ALL {
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.name()));
+            assert_eq!(serde_json::from_str::<Status>(&json).unwrap(), status);
+        }
+    }
+
+    #[test]
+    fn each_ending_carries_only_its_own_facts() {
+        let crash = Execution::Crashed { signal: 11 };
+        assert_eq!((crash.exit_code(), crash.signal()), (None, Some(11)));
+        assert!(crash.reason().unwrap().contains("SIGSEGV"));
+        assert_eq!((Execution::Passed.signal(), Execution::Passed.reason()), (None, None));
+        let timeout = Execution::TimedOut { after_secs: 5 };
+        assert_eq!((timeout.exit_code(), timeout.signal()), (None, None));
+    }
+}

@@ -1,0 +1,190 @@
+//! The runner's logic against a scripted fake engine (`tests/fake-engine`):
+//! fail-fast, deadlines, interruption, the reaper and engine errors, in
+//! milliseconds and with no engine at all. The real-engine suites test the
+//! same behaviour for real; these add speed, they replace nothing.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A test dir of shell "modules" and the fake engine's state folder.
+struct Fake {
+    dir: tempfile::TempDir,
+    state: tempfile::TempDir,
+}
+
+impl Fake {
+    fn new(modules: &[(&str, &str)]) -> Fake {
+        let dir = tempfile::Builder::new().prefix("pymaccounter-fake-").tempdir().unwrap();
+        for (name, script) in modules {
+            std::fs::write(dir.path().join(name), script).unwrap();
+        }
+        Fake { dir, state: tempfile::tempdir().unwrap() }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-engine");
+        let mut command = xtask_command(args);
+        command
+            .args(["--test-dir", path_str(self.dir.path())])
+            .env("PYMACCOUNTER_ENGINE_PROGRAM", fake)
+            .env("FAKE_ENGINE_STATE", self.state.path())
+            .env_remove("DOCKER_HOST");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Finished {
+        Finished::from_command(&mut self.command(args))
+    }
+
+    fn report(&self) -> PathBuf {
+        self.dir.path().join("report.json")
+    }
+
+    /// The fake's call log, one line per engine call.
+    fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.state.path().join("log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Containers started and not removed.
+    fn live_containers(&self) -> Vec<String> {
+        std::fs::read_dir(self.state.path())
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().into_string().ok())
+            .filter_map(|f| f.strip_suffix(".pgid").map(str::to_string))
+            .collect()
+    }
+
+    fn started(&self) -> Vec<String> {
+        self.log().iter().filter_map(|l| l.strip_prefix("run ").map(str::to_string)).collect()
+    }
+}
+
+#[test]
+fn every_container_is_removed_by_the_end_of_the_run() {
+    let modules: Vec<(String, &str)> = (0..6).map(|i| (format!("test_{i}.py"), "echo ok\n")).collect();
+    let modules: Vec<(&str, &str)> = modules.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+    let fake = Fake::new(&modules);
+    let run = fake.run(&["run-all-tests", "-j", "2"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert_eq!(run.last_line(), "6 passed, 0 failed");
+    let started = fake.started();
+    assert_eq!(started.len(), 6, "{:?}", fake.log());
+    let removals: Vec<String> = fake.log().into_iter().filter(|l| l.starts_with("rm ")).collect();
+    for name in &started {
+        assert!(
+            removals.iter().any(|l| l.split(' ').any(|n| n == name)),
+            "{name} never removed: {removals:?}"
+        );
+    }
+    assert_eq!(fake.live_containers(), Vec::<String>::new());
+}
+
+#[test]
+fn fail_fast_starts_nothing_after_the_first_failure() {
+    let fake = Fake::new(&[
+        ("test_a.py", "echo boom >&2; exit 1\n"),
+        ("test_b.py", "echo b\n"),
+        ("test_c.py", "echo c\n"),
+    ]);
+    let report = fake.report();
+    let run = fake.run(&["run-all-tests", "-j", "1", "--fail-fast", "--report-json", path_str(&report)]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    assert_eq!(fake.started().len(), 1, "{:?}", fake.log());
+    assert!(run.stdout.contains("2 not run (--fail-fast): test_b.py, test_c.py"), "{}", run.dump());
+    let json = read_json(&report);
+    assert_eq!(json["not_run"].as_array().unwrap().len(), 2);
+    assert_eq!(result_for(&json, "test_a.py")["status"], "fail");
+}
+
+#[test]
+fn a_module_past_its_deadline_is_killed_and_reported_timeout() {
+    let fake = Fake::new(&[("test_hangs.py", "sleep 30\n"), ("test_quick.py", "echo quick\n")]);
+    let report = fake.report();
+    let started = Instant::now();
+    let run = fake.run(&["run-all-tests", "--timeout", "1", "--report-json", path_str(&report)]);
+    assert!(started.elapsed() < Duration::from_secs(15), "the deadline was not kept");
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let json = read_json(&report);
+    let hung = result_for(&json, "test_hangs.py");
+    assert_eq!(hung["status"], "timeout");
+    assert_eq!(hung["exit_code"], serde_json::Value::Null);
+    assert_eq!(result_for(&json, "test_quick.py")["status"], "pass");
+    assert_eq!(fake.live_containers(), Vec::<String>::new());
+}
+
+#[test]
+fn an_interrupted_run_removes_its_containers_and_exits_130() {
+    let fake = Fake::new(&[("test_hangs.py", "sleep 30\n")]);
+    let mut child = fake
+        .command(&["run-all-tests"])
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.live_containers().is_empty() {
+        assert!(Instant::now() < deadline, "the module never started: {:?}", fake.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let stdout: Vec<String> =
+        BufReader::new(child.stdout.take().unwrap()).lines().map(|l| l.unwrap()).collect();
+    assert_eq!(stdout.last().map(String::as_str), Some("0 passed, 0 failed"), "{stdout:?}");
+    assert_eq!(fake.live_containers(), Vec::<String>::new(), "{:?}", fake.log());
+}
+
+#[test]
+fn an_engine_that_cannot_start_a_container_stops_the_run_with_exit_3() {
+    let fake = Fake::new(&[("test_a.py", "# FAKE_ENGINE_FAILS\n"), ("test_b.py", "echo b\n")]);
+    let run = fake.run(&["run-all-tests", "-j", "1"]);
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(run.stderr.contains("the engine could not run test_a.py"), "{}", run.dump());
+    assert!(run.stdout.contains("not run"), "{}", run.dump());
+    assert_eq!(fake.live_containers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_module_exiting_125_is_the_modules_failure_not_the_engines() {
+    let fake = Fake::new(&[("test_a.py", "exit 125\n"), ("test_b.py", "echo b\n")]);
+    let report = fake.report();
+    let run = fake.run(&["run-all-tests", "-j", "1", "--report-json", path_str(&report)]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let json = read_json(&report);
+    assert_eq!(result_for(&json, "test_a.py")["exit_code"], 125);
+    assert_eq!(result_for(&json, "test_a.py")["status"], "fail");
+    assert_eq!(result_for(&json, "test_b.py")["status"], "pass");
+}
+
+#[test]
+fn memory_limit_kills_and_signals_get_their_own_statuses() {
+    let fake = Fake::new(&[
+        ("test_oom.py", "# FAKE_OOM\n"),
+        ("test_segv.py", "# FAKE_SIGNAL=11\n"),
+        ("test_skip.py", "exit 77\n"),
+    ]);
+    let report = fake.report();
+    let run = fake.run(&["run-all-tests", "--report-json", path_str(&report)]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let json = read_json(&report);
+    assert_eq!(result_for(&json, "test_oom.py")["status"], "oom");
+    let segv = result_for(&json, "test_segv.py");
+    assert_eq!((segv["status"].as_str(), segv["signal"].as_i64()), (Some("crash"), Some(11)));
+    assert_eq!(result_for(&json, "test_skip.py")["status"], "skip");
+    assert_eq!(run.last_line(), "0 passed, 2 failed, 1 skipped");
+    assert!(json["run_id"].as_str().is_some_and(|id| !id.is_empty()));
+}
