@@ -6,6 +6,7 @@ mod bench;
 mod capture;
 mod clean;
 mod cli;
+mod detect;
 mod engine;
 mod error;
 mod image;
