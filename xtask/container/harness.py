@@ -601,8 +601,8 @@ def run_script(module_path, args, hunt, report):
 
 
 def unittest_classes():
-    """The recording result class, built on first use so that unittest is imported only
-    by the modes that need it."""
+    """The recording result class and a TestProgram that only parses arguments, built
+    on first use so that unittest is imported only by the mode that needs it."""
     import unittest
 
     class RecordingResult(unittest.TextTestResult):
