@@ -1,0 +1,1033 @@
+"""pymaccounter's in-container harness: runs one Python test module under unittest,
+under pytest, or as a script hunted for leaks, and ends stderr with one trailer line.
+
+It is copied into the test image as /opt/pymaccounter/harness.py and started by the
+Rust runner, one module per container (plain scripts without leak hunting do not use
+it: the runner starts `python3 MODULE` itself). Standard library only; it runs on
+CPython 3.9 and newer, release or debug builds (python3.11d).
+
+Invocation:
+
+    python3 harness.py --mode unittest|pytest|script [--hunt-leaks W:R] MODULE_PATH [ARGS...]
+
+The module's directory becomes sys.path[0] and sys.argv is [MODULE_PATH, *ARGS]. The
+module is loaded by path, so file names holding dots (test_a.b.py) work.
+
+  unittest   the module is imported (not as __main__, its main guard does not run) and
+             its tests run as `python -m unittest` runs them; ARGS are unittest's own
+             (-v, -q, -k PATTERN, -f, -b, -c, --locals, test names). Verbosity 2 unless
+             ARGS say otherwise.
+  pytest     pytest.main([MODULE_PATH, -p no:cacheprovider, --basetemp TMP, *ARGS]);
+             TMP lives under $TMPDIR (or /tmp), never beside the module, and is removed
+             at the end. A file stem holding a dot adds --import-mode=importlib (before
+             ARGS), since pytest's default mode cannot import such a name.
+  script     the module runs as `python3 MODULE_PATH ARGS` would run it.
+
+--hunt-leaks W:R (modes script and unittest) runs the module's code W+R times in this one
+interpreter, each time with fresh module globals (scripts: runpy.run_path as __main__;
+unittest: a freshly loaded suite, the module imported once as regrtest does). After each
+run it restores what regrtest's -R restores, clears the caches regrtest clears, collects
+garbage, and reads sys.gettotalrefcount() (debug builds), sys.getallocatedblocks() and
+the number of open file descriptors. It reports the deltas of the last R runs; the
+verdict is the caller's.
+
+Exit codes:
+  0    every test passed (skips and expected failures allowed); the script exited 0
+  1    a test failed or errored; the script raised or the module failed to import
+  2    pytest was interrupted
+  3    pytest's internal error, or an error inside this harness
+  4    usage error: bad harness arguments, framework usage error, pytest missing,
+       --hunt-leaks with pytest
+  5    no tests ran (unittest found none, pytest collected none)
+  77   the script (or the module, while unittest imports it) exited 77: skip. A module
+       raising unittest.SkipTest while imported is a skipped module: exit 0.
+  130  KeyboardInterrupt in modes script and unittest
+  N    under --mode script, the script's own SystemExit code
+
+Trailer: the last thing written to stderr, after every other output has been flushed and
+after the interpreter's shutdown work (non-daemon threads joined, atexit handlers run), is
+one line `@@pymaccounter-harness ` followed by compact ASCII JSON in which every "@" is
+escaped as \\u0040, so the marker occurs exactly once on that line. If the module left
+stderr without a final newline, the marker follows its text on the same line: read the
+last line and split it at the marker. The line stays under 48 KiB; past that the test
+list is cut and "truncated" is true (the counts stay complete).
+"""
+
+import gc
+import json
+import os
+import sys
+import time
+import traceback
+
+TRAILER_MARKER = "@@pymaccounter-harness "
+TRAILER_LIMIT = 48 * 1024 - 1  # bytes, the newline included
+MESSAGE_LIMIT = 1000
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERNAL = 3
+EXIT_USAGE = 4
+EXIT_NO_TESTS = 5
+EXIT_SKIP = 77
+EXIT_KEYBOARD_INTERRUPT = 130
+
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+COUNT_KEYS = {
+    "passed": "passed",
+    "failed": "failed",
+    "error": "errors",
+    "skipped": "skipped",
+    "xfailed": "xfailed",
+    "xpassed": "xpassed",
+}
+# When one test gets several outcomes (a failing teardown after a passing call, failing
+# subtests), the highest ranked one is the test's outcome.
+RANK = {"passed": 0, "skipped": 1, "xfailed": 2, "xpassed": 3, "failed": 4, "error": 5}
+
+HARNESS_FILE = os.path.abspath(__file__)
+USAGE = (
+    "usage: harness.py --mode unittest|pytest|script [--hunt-leaks WARMUPS:RUNS] "
+    "MODULE_PATH [ARGS...]"
+)
+
+
+class UsageError(Exception):
+    """Bad harness arguments: exit 4 with the message."""
+
+
+def say(text):
+    """One line of the harness's own on stderr, marked as not the module's."""
+    print("pymaccounter harness: " + text, file=sys.stderr, flush=True)
+
+
+def clip(text, limit=MESSAGE_LIMIT):
+    """The text cut to `limit` characters, an ellipsis marking the cut."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "\u2026"
+
+
+def first_line(text):
+    """The first line of `text` that holds more than white space ('' if none)."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.rstrip()
+    return ""
+
+
+def one_liner(exc):
+    """`Type: first line of the message`, the line a traceback ends with."""
+    kind = type(exc)
+    name = kind.__qualname__
+    module = getattr(kind, "__module__", "builtins")
+    if module not in ("builtins", "__main__") and not module.startswith(("_pytest", "pytest")):
+        name = module + "." + name
+    try:
+        text = first_line(str(exc))
+    except Exception:  # a __str__ that fails must not break the report
+        text = "<unprintable message>"
+    return clip(name + ": " + text if text else name)
+
+
+def count(tests):
+    """The counts object of the trailer for a list of test entries."""
+    counts = {key: 0 for key in COUNT_KEYS.values()}
+    for test in tests:
+        counts[COUNT_KEYS[test["outcome"]]] += 1
+    return counts
+
+
+class Report:
+    """What the trailer will say; filled in as the run goes."""
+
+    def __init__(self, harness):
+        self.harness = harness
+        self.tests = []
+        self.counts = None  # computed from tests when None
+        self.hunt_leaks = None
+        self.error = None
+
+    def trailer_line(self):
+        """The trailer, marker included, newline excluded, under TRAILER_LIMIT bytes."""
+        counts = self.counts if self.counts is not None else count(self.tests)
+        body = {
+            "harness": self.harness,
+            "tests": [],
+            "counts": counts,
+            "truncated": False,
+            "hunt_leaks": self.hunt_leaks,
+            "error": clip(self.error),
+        }
+
+        def dump(value):
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+            return text.replace("@", "\\u0040")
+
+        encoded = [dump(test) for test in self.tests]
+        room = TRAILER_LIMIT - len(TRAILER_MARKER) - len(dump(body))
+        kept = 0
+        used = 0
+        for text in encoded:
+            used += len(text) + 1
+            if used > room:
+                break
+            kept += 1
+        body["truncated"] = kept < len(encoded)
+        head = dump(body)
+        cut = head.index('"tests":[') + len('"tests":[')
+        return TRAILER_MARKER + head[:cut] + ",".join(encoded[:kept]) + head[cut:]
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def parse_arguments(argv):
+    """(mode, hunt or None, module_path, args) from the harness's own argv."""
+    mode = None
+    hunt = None
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":
+            index += 1
+            break
+        if not arg.startswith("--"):
+            break
+        name, has_value, value = arg.partition("=")
+        if name not in ("--mode", "--hunt-leaks"):
+            raise UsageError("unknown harness option %r" % arg)
+        if not has_value:
+            index += 1
+            if index >= len(argv):
+                raise UsageError("%s needs a value" % name)
+            value = argv[index]
+        if name == "--mode":
+            if value not in ("unittest", "pytest", "script"):
+                raise UsageError("--mode must be unittest, pytest or script, not %r" % value)
+            mode = value
+        else:
+            hunt = parse_hunt(value)
+        index += 1
+    if mode is None:
+        raise UsageError("--mode is required")
+    if index >= len(argv):
+        raise UsageError("MODULE_PATH is missing")
+    return mode, hunt, argv[index], list(argv[index + 1 :])
+
+
+def parse_hunt(value):
+    """(warmups, runs) from `W:R`, warmups >= 0 and runs >= 1."""
+    warmups, colon, runs = value.partition(":")
+    try:
+        if not colon:
+            raise ValueError
+        warmups, runs = int(warmups), int(runs)
+    except ValueError:
+        raise UsageError("--hunt-leaks wants WARMUPS:RUNS, like 3:3, not %r" % value) from None
+    if warmups < 0 or runs < 1:
+        raise UsageError("--hunt-leaks wants WARMUPS >= 0 and RUNS >= 1, not %r" % value)
+    return warmups, runs
+
+
+def prepare_process(module_path, args):
+    """sys.path[0] and sys.argv as `python3 MODULE_PATH ARGS` would set them."""
+    if not os.path.isfile(module_path):
+        raise UsageError("cannot open %r: no such file" % module_path)
+    module_dir = os.path.dirname(os.path.abspath(module_path))
+    # sys.path[0] is this harness's directory: the module's replaces it.
+    sys.path[0] = module_dir
+    sys.argv = [module_path] + list(args)
+
+
+# --------------------------------------------------------------------------- tracebacks
+
+
+def trimmed_traceback(tb):
+    """`tb` without its leading frames from this harness, runpy and importlib, so a
+    traceback prints as Python prints it for `python3 module.py`."""
+    runpy = sys.modules.get("runpy")
+    hidden = {HARNESS_FILE}
+    if runpy is not None and getattr(runpy, "__file__", None):
+        hidden.add(os.path.abspath(runpy.__file__))
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith("<frozen ") and os.path.abspath(filename) not in hidden:
+            break
+        tb = tb.tb_next
+    return tb
+
+
+def print_exception(exc):
+    """Prints `exc` through sys.excepthook, as the interpreter does at exit."""
+    # The hook prints the traceback the exception carries: trim that one.
+    exc.__traceback__ = trimmed_traceback(exc.__traceback__)
+    sys.excepthook(type(exc), exc, exc.__traceback__)
+
+
+def system_exit_code(exc):
+    """The process exit code Python gives a SystemExit, printing a non-int code as
+    Python does."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    try:
+        print(code, file=sys.stderr)
+    except Exception:
+        pass
+    return 1
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def module_name_for(module_path):
+    """A name to import the module under: its file name's stem with every character
+    that cannot be in an identifier replaced, prefixed when that name is taken."""
+    stem = os.path.basename(module_path)
+    if stem.endswith(".py"):
+        stem = stem[:-3]
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in stem) or "module"
+    if name[0].isdigit():
+        name = "_" + name
+    if name in sys.modules or name in sys.builtin_module_names:
+        name = "pymaccounter_module_" + name
+    return name
+
+
+def load_module(module_path):
+    """Imports the module from its path (not as __main__), registered in sys.modules."""
+    import importlib.machinery
+    import importlib.util
+
+    name = module_name_for(module_path)
+    loader = importlib.machinery.SourceFileLoader(name, os.path.abspath(module_path))
+    spec = importlib.util.spec_from_file_location(name, loader.path, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+# --------------------------------------------------------------------------- leak hunting
+
+
+def fd_count():
+    """Open file descriptors of this process, the one used to count them excluded."""
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1
+    except OSError:
+        pass
+    try:
+        limit = os.sysconf("SC_OPEN_MAX")
+    except (AttributeError, OSError, ValueError):
+        limit = 256
+    found = 0
+    for fd in range(min(limit, 65536)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue
+        found += 1
+    return found
+
+
+def _is_abstract(cls):
+    return isinstance(cls, type) and bool(cls.__flags__ & (1 << 20))
+
+
+class RegrtestState:
+    """What CPython's regrtest saves before -R and restores after every run
+    (Lib/test/libregrtest/refleak.py, dash_R_cleanup), plus the process state a fresh
+    `python3 module.py` would start with: argv, path, working directory, std streams."""
+
+    def __init__(self):
+        import collections.abc
+        import copyreg
+        import warnings
+
+        from _abc import _get_dump
+
+        self.filters = warnings.filters[:]
+        self.dispatch_table = copyreg.dispatch_table.copy()
+        self.path_importer_cache = sys.path_importer_cache.copy()
+        try:
+            import zipimport
+
+            self.zip_cache = zipimport._zip_directory_cache.copy()
+        except (ImportError, AttributeError):
+            self.zip_cache = None
+        self.abcs = {}
+        for abc in self._abc_classes():
+            for cls in abc.__subclasses__() + [abc]:
+                self.abcs[cls] = _get_dump(cls)[0]
+        self.argv = sys.argv[:]
+        self.path = sys.path[:]
+        self.cwd = os.getcwd()
+        self.streams = (sys.stdin, sys.stdout, sys.stderr)
+
+    @staticmethod
+    def _abc_classes():
+        import collections.abc
+
+        classes = [getattr(collections.abc, name) for name in collections.abc.__all__]
+        return [cls for cls in classes if _is_abstract(cls)]
+
+    def restore(self):
+        """Puts the saved state back and clears the caches, as regrtest does between
+        runs."""
+        import copyreg
+        import warnings
+
+        sys.stdin, sys.stdout, sys.stderr = self.streams
+        sys.argv[:] = self.argv
+        sys.path[:] = self.path
+        try:
+            os.chdir(self.cwd)
+        except OSError:
+            pass
+        warnings.filters[:] = self.filters
+        copyreg.dispatch_table.clear()
+        copyreg.dispatch_table.update(self.dispatch_table)
+        sys.path_importer_cache.clear()
+        sys.path_importer_cache.update(self.path_importer_cache)
+        if self.zip_cache is not None:
+            import zipimport
+
+            zipimport._zip_directory_cache.clear()
+            zipimport._zip_directory_cache.update(self.zip_cache)
+        for abc in self._abc_classes():
+            for cls in abc.__subclasses__() + [abc]:
+                for ref in self.abcs.get(cls, ()):
+                    registered = ref()
+                    if registered is not None:
+                        cls.register(registered)
+                cls._abc_caches_clear()
+        clear_caches()
+        # Last, as the calls above may have filled it again.
+        clear_internal = getattr(sys, "_clear_internal_caches", None)
+        (clear_internal or sys._clear_type_cache)()
+
+
+def clear_caches():
+    """Empties the standard library caches regrtest empties between -R runs (those of
+    modules already imported; nothing is imported here)."""
+    for module in list(sys.modules.values()):
+        if hasattr(module, "__warningregistry__"):
+            try:
+                del module.__warningregistry__
+            except (AttributeError, TypeError):
+                pass
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+
+    def loaded(name):
+        return sys.modules.get(name)
+
+    def call(module_name, attribute, *args):
+        module = loaded(module_name)
+        if module is None:
+            return
+        target = module
+        for part in attribute.split("."):
+            target = getattr(target, part, None)
+            if target is None:
+                return
+        target(*args)
+
+    call("re", "purge")
+    call("_strptime", "_regex_cache.clear")
+    call("urllib.parse", "clear_cache")
+    call("urllib.request", "urlcleanup")
+    call("linecache", "clearcache")
+    call("mimetypes", "_default_mime_types")
+    call("filecmp", "_cache.clear")
+    call("struct", "_clearcache")
+    call("ctypes", "_reset_cache")
+    call("distutils.dir_util", "_path_created.clear")
+    call("inspect", "_shadowed_dict_from_weakref_mro_tuple.cache_clear")
+    doctest = loaded("doctest")
+    if doctest is not None:
+        doctest.master = None
+    typing = loaded("typing")
+    if typing is not None:
+        for cleanup in getattr(typing, "_cleanups", ()):
+            cleanup()
+
+
+def warm_caches():
+    """Fills the interpreter's small-object caches once, as regrtest does before -R."""
+    data = bytes(range(256))
+    for i in range(256):
+        data[i : i + 1]
+    [chr(i) for i in range(256)]
+    list(range(-5, 257))
+
+
+def gc_collect():
+    """Three full collections, as test.support.gc_collect does."""
+    gc.collect()
+    gc.collect()
+    gc.collect()
+
+
+def hunt_leaks(run_once, warmups, runs, report):
+    """Calls run_once(number) warmups+runs times, measuring after each call.
+
+    run_once returns an exit code: 0 lets the hunt go on, anything else ends it with
+    that code. Fills report.hunt_leaks and returns the exit code."""
+    total = warmups + runs
+    debug_build = hasattr(sys, "gettotalrefcount")
+    leaks = {
+        "warmups": warmups,
+        "runs": runs,
+        "debug_build": debug_build,
+        "refs": [] if debug_build else None,
+        "blocks": [],
+        "fds": [],
+        "failed_run": None,
+    }
+    report.hunt_leaks = leaks
+    say(
+        "hunting leaks: %d runs in one interpreter (%d warmups, then %d measured)"
+        % (total, warmups, runs)
+    )
+
+    # Everything the loop needs exists before it starts, so that measuring allocates
+    # nothing that outlives a run: the lists, the ints (regrtest's pool), the callables.
+    int_pool = {value: value for value in range(-1000, 1000)}
+    pooled = int_pool.setdefault
+    ref_deltas = [0] * total
+    block_deltas = [0] * total
+    fd_deltas = [0] * total
+    numbers = list(range(1, total + 1))
+    getallocatedblocks = sys.getallocatedblocks
+    gettotalrefcount = getattr(sys, "gettotalrefcount", lambda: 0)
+
+    warm_caches()
+    state = RegrtestState()
+    state.restore()
+    gc_collect()
+    blocks_before = getallocatedblocks()
+    refs_before = gettotalrefcount()
+    fds_before = fd_count()
+
+    for number in numbers:
+        code = run_once(number)
+        if code != 0:
+            state.restore()
+            if code == EXIT_SKIP:
+                if number > 1:
+                    say("run %d of %d exited 77 (skip)" % (number, total))
+                return code
+            leaks["failed_run"] = number
+            report.error = report.error or "run %d of %d failed (exit %d)" % (number, total, code)
+            say("run %d of %d failed (exit %d); no leak data" % (number, total, code))
+            return code
+        state.restore()
+        gc_collect()
+        blocks_after = getallocatedblocks()
+        refs_after = gettotalrefcount()
+        fds_after = fd_count()
+        index = number - 1
+        ref_deltas[index] = pooled(refs_after - refs_before, refs_after - refs_before)
+        block_deltas[index] = pooled(blocks_after - blocks_before, blocks_after - blocks_before)
+        fd_deltas[index] = pooled(fds_after - fds_before, fds_after - fds_before)
+        blocks_before, refs_before, fds_before = blocks_after, refs_after, fds_after
+
+    leaks["blocks"] = block_deltas[warmups:]
+    leaks["fds"] = fd_deltas[warmups:]
+    if debug_build:
+        leaks["refs"] = ref_deltas[warmups:]
+        refs_text = "references %s, " % leaks["refs"]
+    else:
+        refs_text = ""
+        say(
+            "references are not measured: this is a release build "
+            "(no sys.gettotalrefcount); run a debug build (python3.X-dbg) for them"
+        )
+    say(
+        "deltas of the %d measured runs: %smemory blocks %s, file descriptors %s"
+        % (runs, refs_text, leaks["blocks"], leaks["fds"])
+    )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- script mode
+
+
+def run_script(module_path, args, hunt, report):
+    """Runs the module as `python3 MODULE_PATH ARGS`, once or W+R times."""
+    import runpy
+
+    def run_once(number):
+        sys.argv = [module_path] + list(args)
+        try:
+            runpy.run_path(module_path, run_name="__main__")
+        except SystemExit as exc:
+            code = system_exit_code(exc)
+            if code not in (0, EXIT_SKIP):
+                report.error = "the script exited %d" % code
+                if hunt:
+                    report.error = "run %d of %d: %s" % (number, sum(hunt), report.error)
+            return code
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            print_exception(exc)
+            report.error = one_liner(exc)
+            if hunt:
+                report.error = "run %d of %d raised %s" % (number, sum(hunt), report.error)
+            del exc
+            return EXIT_FAILED
+        return EXIT_OK
+
+    if hunt is None:
+        return run_once(1)
+    return hunt_leaks(run_once, hunt[0], hunt[1], report)
+
+
+# --------------------------------------------------------------------------- unittest mode
+
+
+def unittest_classes():
+    """The recording result class and a TestProgram that only parses arguments, built
+    on first use so that unittest is imported only by the mode that needs it."""
+    import unittest
+
+    class RecordingResult(unittest.TextTestResult):
+        """unittest's text result that also keeps one entry per test for the trailer."""
+
+        module_name = ""  # set per run: stripped from test ids
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.entries = []  # in the order tests started
+            self._by_test = {}
+            self._started = {}
+
+        def _name(self, test):
+            ident = test.id()
+            prefix = self.module_name + "."
+            if type(test).__name__ == "_ErrorHolder":
+                return ident.replace(prefix, "")
+            return ident[len(prefix) :] if ident.startswith(prefix) else ident
+
+        def _entry(self, test):
+            entry = self._by_test.get(test)
+            if entry is None:
+                entry = {
+                    "name": self._name(test),
+                    "outcome": None,
+                    "message": None,
+                    "duration_s": 0.0,
+                }
+                self._by_test[test] = entry
+                self.entries.append(entry)
+            return entry
+
+        def _set(self, test, outcome, message):
+            entry = self._entry(test)
+            if entry["outcome"] is None or RANK[outcome] > RANK[entry["outcome"]]:
+                entry["outcome"] = outcome
+                entry["message"] = clip(message)
+
+        def startTest(self, test):
+            self._entry(test)
+            self._started[test] = time.perf_counter()
+            super().startTest(test)
+
+        def stopTest(self, test):
+            super().stopTest(test)
+            entry = self._entry(test)
+            started = self._started.pop(test, None)
+            if started is not None:
+                entry["duration_s"] = round(time.perf_counter() - started, 6)
+            failing = entry.pop("_subtests", None)
+            if failing:
+                outcome, message = failing[0]
+                if len(failing) > 1:
+                    message = "%d subtests failed; first: %s" % (len(failing), message)
+                worst = max((o for o, _ in failing), key=RANK.__getitem__)
+                self._set(test, worst, message)
+            if entry["outcome"] is None:
+                # Started and stopped with no verdict: unittest counts it as run.
+                entry["outcome"] = "passed"
+
+        def addSuccess(self, test):
+            super().addSuccess(test)
+            self._set(test, "passed", None)
+
+        def addFailure(self, test, err):
+            super().addFailure(test, err)
+            self._set(test, "failed", one_liner(err[1]))
+
+        def addError(self, test, err):
+            super().addError(test, err)
+            self._set(test, "error", one_liner(err[1]))
+
+        def addSkip(self, test, reason):
+            super().addSkip(test, reason)
+            self._set(test, "skipped", str(reason))
+
+        def addExpectedFailure(self, test, err):
+            super().addExpectedFailure(test, err)
+            self._set(test, "xfailed", one_liner(err[1]))
+
+        def addUnexpectedSuccess(self, test):
+            super().addUnexpectedSuccess(test)
+            self._set(test, "xpassed", "unexpected success")
+
+        def addSubTest(self, test, subtest, err):
+            super().addSubTest(test, subtest, err)
+            if err is None:
+                return
+            outcome = "failed" if issubclass(err[0], test.failureException) else "error"
+            description = subtest._subDescription()
+            message = "%s %s" % (description, one_liner(err[1]))
+            self._entry(test).setdefault("_subtests", []).append((outcome, message))
+
+    class Program(unittest.TestProgram):
+        """unittest.main's argument handling, without running anything yet."""
+
+        def runTests(self):
+            pass
+
+    return RecordingResult, Program
+
+
+def run_unittest(module_path, args, hunt, report):
+    """Runs the module's tests as `python -m unittest` would, once or W+R times."""
+    import io
+    import unittest
+
+    try:
+        module = load_module(module_path)
+    except unittest.SkipTest as exc:
+        reason = str(exc)
+        print("module skipped: %s" % reason, file=sys.stderr)
+        name = os.path.basename(module_path)
+        report.tests = [{"name": name, "outcome": "skipped", "message": clip(reason), "duration_s": 0.0}]
+        return EXIT_OK
+    except SystemExit as exc:
+        code = system_exit_code(exc)
+        if code == EXIT_SKIP:
+            return EXIT_SKIP
+        report.error = "the module exited %s while being imported" % code
+        say(report.error)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        print_exception(exc)
+        report.error = "import failed: " + one_liner(exc)
+        return EXIT_FAILED
+
+    RecordingResult, Program = unittest_classes()
+    RecordingResult.module_name = module.__name__
+    try:
+        program = Program(module=module, argv=[module_path] + list(args), exit=False, verbosity=2)
+    except SystemExit as exc:
+        # unittest's argument parser printed its usage (or help) and asked to exit.
+        if exc.code in (0, None):
+            report.error = "unittest printed its help; no tests ran"
+            return EXIT_NO_TESTS
+        report.error = "unittest usage error in %s" % " ".join(args)
+        return EXIT_USAGE
+
+    def run_suite(stream, verbosity):
+        if program.catchbreak:
+            unittest.installHandler()
+        options = {
+            "stream": stream,
+            "verbosity": verbosity,
+            "failfast": program.failfast,
+            "buffer": program.buffer,
+            "warnings": program.warnings,
+            "resultclass": RecordingResult,
+        }
+        if getattr(program, "tb_locals", False):
+            options["tb_locals"] = True
+        if getattr(program, "durations", None) is not None:
+            options["durations"] = program.durations
+        runner = unittest.TextTestRunner(**options)
+        return runner.run(program.test)
+
+    def verdict(result):
+        if result.testsRun == 0 and not result.skipped:
+            return EXIT_NO_TESTS
+        return EXIT_OK if result.wasSuccessful() else EXIT_FAILED
+
+    def keep(result):
+        report.tests = [dict(entry) for entry in result.entries]
+
+    if hunt is None:
+        result = run_suite(sys.stderr, program.verbosity)
+        keep(result)
+        code = verdict(result)
+        if code == EXIT_NO_TESTS:
+            report.error = "no tests ran"
+            say("no tests ran: the module defines no test that was selected")
+        return code
+
+    total = sum(hunt)
+
+    def run_once(number):
+        if number == 1:
+            result = run_suite(sys.stderr, program.verbosity)
+        else:
+            program.createTests()
+            stream = io.StringIO()
+            result = run_suite(stream, 0)
+        code = verdict(result)
+        if number == 1 or code != EXIT_OK:
+            keep(result)
+        if code == EXIT_NO_TESTS:
+            report.error = "no tests ran"
+            say("no tests ran: the module defines no test that was selected")
+        elif code != EXIT_OK:
+            report.error = "run %d of %d: tests failed" % (number, total)
+            if number > 1:
+                say("run %d of %d failed; its output:" % (number, total))
+                sys.stderr.write(stream.getvalue())
+        return code
+
+    return hunt_leaks(run_once, hunt[0], hunt[1], report)
+
+
+# --------------------------------------------------------------------------- pytest mode
+
+
+def pytest_collector(pytest):
+    """A pytest plugin that keeps one entry per test id for the trailer."""
+
+    def name_of(nodeid):
+        if "::" in nodeid:
+            return nodeid.split("::", 1)[1]
+        return os.path.basename(nodeid) or nodeid
+
+    def last_line(text):
+        lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+        if not lines:
+            return None
+        line = lines[-1]
+        if line.startswith("E "):
+            line = line[1:].strip()
+        return line
+
+    class Collector:
+        def __init__(self):
+            self.entries = {}
+            self.messages = {}
+
+        def entry(self, nodeid):
+            entry = self.entries.get(nodeid)
+            if entry is None:
+                entry = {"name": name_of(nodeid), "outcome": None, "message": None, "duration_s": 0.0}
+                self.entries[nodeid] = entry
+            return entry
+
+        def merge(self, nodeid, outcome, message):
+            entry = self.entry(nodeid)
+            if entry["outcome"] is None or RANK[outcome] > RANK[entry["outcome"]]:
+                entry["outcome"] = outcome
+                entry["message"] = clip(message)
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_makereport(self, item, call):
+            outcome = yield
+            report = outcome.get_result()
+            if call.excinfo is not None:
+                self.messages[(report.nodeid, report.when)] = one_liner(call.excinfo.value)
+
+        def message(self, report):
+            message = self.messages.pop((report.nodeid, report.when), None)
+            longrepr = report.longrepr
+            if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3:
+                reason = str(longrepr[2])
+                return reason[len("Skipped: ") :] if reason.startswith("Skipped: ") else reason
+            if message is not None:
+                return message
+            if longrepr is None:
+                return None
+            crash = getattr(longrepr, "reprcrash", None)
+            if crash is not None and getattr(crash, "message", None):
+                return first_line(crash.message)
+            return last_line(longrepr)
+
+        def pytest_runtest_logreport(self, report):
+            entry = self.entry(report.nodeid)
+            entry["duration_s"] = round(entry["duration_s"] + (report.duration or 0.0), 6)
+            xfail = hasattr(report, "wasxfail")
+            outcome = None
+            if report.when == "call":
+                if report.passed:
+                    outcome = "xpassed" if xfail else "passed"
+                elif report.skipped:
+                    outcome = "xfailed" if xfail else "skipped"
+                else:
+                    outcome = "failed"
+            elif report.failed:
+                outcome = "error"
+            elif report.skipped:
+                outcome = "xfailed" if xfail else "skipped"
+            if outcome is None:
+                self.messages.pop((report.nodeid, report.when), None)
+                return
+            message = self.message(report)
+            if xfail and outcome in ("xfailed", "xpassed") and report.wasxfail:
+                message = report.wasxfail
+            self.merge(report.nodeid, outcome, message)
+
+        def pytest_collectreport(self, report):
+            if report.failed:
+                self.merge(report.nodeid, "error", self.message(report))
+
+        def tests(self):
+            return [entry for entry in self.entries.values() if entry["outcome"] is not None]
+
+    return Collector()
+
+
+PYTEST_EXITS = {
+    2: "pytest was interrupted",
+    3: "pytest internal error",
+    4: "pytest usage error",
+    5: "no tests ran: pytest collected no test",
+}
+
+
+def run_pytest(module_path, args, hunt, report):
+    """Runs pytest on the module alone, its temporary files under $TMPDIR."""
+    if hunt is not None:
+        report.error = "--hunt-leaks is not supported with --mode pytest (use unittest or script)"
+        say(report.error)
+        return EXIT_USAGE
+    try:
+        import pytest
+    except ImportError as exc:
+        report.error = "pytest is not installed in this image (Debian: python3-pytest)"
+        say("%s; importing it failed: %s" % (report.error, one_liner(exc)))
+        return EXIT_USAGE
+    import shutil
+    import tempfile
+
+    # pytest rewrites asserts and would cache the result beside the module, which is
+    # read-only in the container: nothing is written there.
+    sys.dont_write_bytecode = True
+    scratch = tempfile.mkdtemp(prefix="pymaccounter-pytest-")
+    arguments = [module_path, "-p", "no:cacheprovider", "--basetemp", os.path.join(scratch, "t")]
+    stem = os.path.basename(module_path)
+    if "." in (stem[:-3] if stem.endswith(".py") else stem):
+        # pytest's default import mode imports the file by its name, which a dot in the
+        # stem turns into a package path; importlib mode imports it by path instead.
+        arguments.append("--import-mode=importlib")
+    collector = pytest_collector(pytest)
+    try:
+        code = int(pytest.main(arguments + list(args), plugins=[collector]))
+    finally:
+        report.tests = collector.tests()
+        shutil.rmtree(scratch, ignore_errors=True)
+    if code in PYTEST_EXITS:
+        report.error = PYTEST_EXITS[code]
+    return code
+
+
+# --------------------------------------------------------------------------- main
+
+
+def shut_down_like_python():
+    """What the interpreter does at exit before finalizing: wait for non-daemon threads,
+    run atexit handlers. Done here so that their output precedes the trailer."""
+    threading = sys.modules.get("threading")
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        try:
+            shutdown()
+        except Exception:
+            traceback.print_exc()
+    import atexit
+
+    atexit._run_exitfuncs()
+    gc.collect()
+
+
+def write_trailer(report):
+    """Flushes every stream, then writes the trailer straight to file descriptor 2."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            try:
+                stream.flush()
+            except Exception:
+                pass
+    data = (report.trailer_line() + "\n").encode("ascii")
+    while data:
+        try:
+            written = os.write(2, data)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        data = data[written:]
+
+
+def main(argv):
+    """Runs what argv asks for; returns the exit code. The report is module state so
+    that the trailer can be written whatever happens."""
+    global REPORT
+    try:
+        mode, hunt, module_path, args = parse_arguments(argv)
+    except UsageError as exc:
+        REPORT.error = str(exc)
+        print(USAGE, file=sys.stderr)
+        say(str(exc))
+        return EXIT_USAGE
+    REPORT = Report(mode)
+    try:
+        prepare_process(module_path, args)
+    except UsageError as exc:
+        REPORT.error = str(exc)
+        say(str(exc))
+        return EXIT_USAGE
+    runner = {"unittest": run_unittest, "pytest": run_pytest, "script": run_script}[mode]
+    return runner(module_path, args, hunt, REPORT)
+
+
+REPORT = Report("script")
+
+
+def entry_point():
+    try:
+        code = main(sys.argv[1:])
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        REPORT.error = "interrupted (KeyboardInterrupt)"
+        code = EXIT_KEYBOARD_INTERRUPT
+    except BaseException as exc:
+        print("pymaccounter harness: internal error:", file=sys.stderr)
+        traceback.print_exc()
+        REPORT.error = "harness internal error: " + one_liner(exc)
+        code = EXIT_INTERNAL
+    try:
+        shut_down_like_python()
+    except KeyboardInterrupt:
+        REPORT.error = REPORT.error or "interrupted (KeyboardInterrupt)"
+        code = EXIT_KEYBOARD_INTERRUPT
+    except BaseException:
+        traceback.print_exc()
+    write_trailer(REPORT)
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,597 @@
+"""Tests of harness.py: each runs the harness as a subprocess on small modules written to
+a temporary directory, and checks its exit code, its output and its trailer line.
+
+Run on the host with `python3 xtask/container/test_harness.py` (stdlib unittest). The
+interpreter the harness runs under is $HARNESS_PYTHON, or this one: point it at a debug
+build (python3.11d) to check the reference counts, or at an interpreter with pytest for
+the pytest tests (they skip, saying so, where pytest cannot be imported).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HARNESS = os.path.join(HERE, "harness.py")
+PYTHON = os.environ.get("HARNESS_PYTHON") or sys.executable
+MARKER = "@@pymaccounter-harness "
+
+
+def interpreter_can(code):
+    """True when PYTHON runs `code` without error."""
+    done = subprocess.run([PYTHON, "-c", code], capture_output=True)
+    return done.returncode == 0
+
+
+HAS_PYTEST = interpreter_can("import pytest")
+DEBUG_BUILD = interpreter_can("import sys; sys.gettotalrefcount")
+
+
+class Run:
+    """One finished harness run: exit code, outputs and the parsed trailer."""
+
+    def __init__(self, done):
+        self.code = done.returncode
+        self.stdout = done.stdout
+        self.stderr = done.stderr
+        lines = done.stderr.split("\n")
+        assert lines[-1] == "", "stderr must end with the trailer's newline: %r" % lines[-3:]
+        last = lines[-2]
+        assert last.count(MARKER) == 1, "the last stderr line must hold the marker once: %r" % last
+        before, _, payload = last.partition(MARKER)
+        self.text_before_marker = before
+        self.trailer = json.loads(payload)
+        assert len(last.encode()) + 1 < 48 * 1024, "trailer over 48 KiB"
+        # Everything before the trailer: what a user sees.
+        self.output = "\n".join(lines[:-2] + [before])
+
+    def names(self):
+        return [test["name"] for test in self.trailer["tests"]]
+
+    def test(self, name):
+        for test in self.trailer["tests"]:
+            if test["name"] == name:
+                return test
+        raise AssertionError("no test %r in %r" % (name, self.names()))
+
+
+class HarnessCase(unittest.TestCase):
+    """A temporary module directory and a scratch working directory per test."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="harness-test-")
+        self.addCleanup(shutil.rmtree, self.root, True)
+        self.modules = os.path.join(self.root, "modules")
+        self.scratch = os.path.join(self.root, "scratch")
+        os.mkdir(self.modules)
+        os.mkdir(self.scratch)
+
+    def write(self, name, source):
+        path = os.path.join(self.modules, name)
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(textwrap.dedent(source))
+        return path
+
+    def harness(self, *arguments, timeout=120):
+        done = subprocess.run(
+            [PYTHON, HARNESS] + list(arguments),
+            cwd=self.scratch,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Run(done)
+
+    def assertCode(self, run, code):
+        self.assertEqual(run.code, code, "exit code; stderr was:\n" + run.stderr)
+
+    def snapshot(self):
+        """Every path under the module directory, to show nothing was written there."""
+        found = set()
+        for directory, subdirs, files in os.walk(self.modules):
+            for name in subdirs + files:
+                found.add(os.path.relpath(os.path.join(directory, name), self.modules))
+        return found
+
+
+UNITTEST_ONE_PASS_ONE_FAIL = """\
+    import unittest
+
+    class TestArithmetic(unittest.TestCase):
+        def test_adds(self):
+            self.assertEqual(1 + 1, 2)
+
+        def test_multiplies(self):
+            self.assertEqual(2 * 3, 7)
+    """
+
+
+class UnittestMode(HarnessCase):
+    def test_module_without_main_guard_fails_with_both_names_and_the_message(self):
+        path = self.write("test_arith.py", UNITTEST_ONE_PASS_ONE_FAIL)
+        run = self.harness("--mode", "unittest", path)
+        self.assertCode(run, 1)
+        self.assertEqual(run.trailer["harness"], "unittest")
+        self.assertEqual(
+            sorted(run.names()), ["TestArithmetic.test_adds", "TestArithmetic.test_multiplies"]
+        )
+        self.assertEqual(run.test("TestArithmetic.test_adds")["outcome"], "passed")
+        failed = run.test("TestArithmetic.test_multiplies")
+        self.assertEqual(failed["outcome"], "failed")
+        self.assertEqual(failed["message"], "AssertionError: 6 != 7")
+        self.assertEqual(run.trailer["counts"]["passed"], 1)
+        self.assertEqual(run.trailer["counts"]["failed"], 1)
+        self.assertFalse(run.trailer["truncated"])
+        self.assertIsNone(run.trailer["hunt_leaks"])
+        # unittest's own human report, verbose so the names show.
+        self.assertIn("test_multiplies", run.output)
+        self.assertIn("FAILED (failures=1)", run.output)
+
+    def test_all_passing_exits_0(self):
+        path = self.write("test_ok.py", "import unittest\nclass T(unittest.TestCase):\n    def test_a(self): pass\n")
+        run = self.harness("--mode", "unittest", path)
+        self.assertCode(run, 0)
+        self.assertEqual(run.trailer["counts"]["passed"], 1)
+        self.assertIsNone(run.trailer["error"])
+
+    def test_no_tests_exits_5(self):
+        path = self.write("test_empty.py", "import unittest\nVALUE = 1\n")
+        run = self.harness("--mode", "unittest", path)
+        self.assertCode(run, 5)
+        self.assertEqual(run.trailer["tests"], [])
+        self.assertEqual(run.trailer["error"], "no tests ran")
+
+    def test_k_selects_one_test(self):
+        path = self.write("test_arith.py", UNITTEST_ONE_PASS_ONE_FAIL)
+        run = self.harness("--mode", "unittest", path, "-k", "adds")
+        self.assertCode(run, 0)
+        self.assertEqual(run.names(), ["TestArithmetic.test_adds"])
+
+    def test_k_selecting_nothing_exits_5(self):
+        path = self.write("test_arith.py", UNITTEST_ONE_PASS_ONE_FAIL)
+        run = self.harness("--mode", "unittest", path, "-k", "no_such_test")
+        self.assertCode(run, 5)
+
+    def test_test_names_as_arguments(self):
+        path = self.write("test_arith.py", UNITTEST_ONE_PASS_ONE_FAIL)
+        run = self.harness("--mode", "unittest", path, "TestArithmetic.test_multiplies")
+        self.assertCode(run, 1)
+        self.assertEqual(run.names(), ["TestArithmetic.test_multiplies"])
+
+    def test_main_guard_does_not_run_and_argv_is_the_module(self):
+        path = self.write(
+            "test_guarded.py",
+            """\
+            import sys, unittest
+            ARGV = list(sys.argv)
+            class T(unittest.TestCase):
+                def test_argv(self):
+                    self.assertEqual(ARGV[0], %r)
+                    self.assertEqual(sys.path[0], %r)
+            if __name__ == "__main__":
+                raise SystemExit("the main guard ran")
+            """
+            % (os.path.join(self.modules, "test_guarded.py"), self.modules),
+        )
+        run = self.harness("--mode", "unittest", path)
+        self.assertCode(run, 0)
+        self.assertNotIn("the main guard ran", run.output)
+
+    def test_dotted_file_name_and_helper_import(self):
+        self.write("helper_values.py", "ANSWER = 42\n")
+        path = self.write(
+            "test_multiply_gc.collect.py",
+            """\
+            import unittest
+            import helper_values
+            class T(unittest.TestCase):
+                def test_answer(self):
+                    self.assertEqual(helper_values.ANSWER, 42)
+            """,
+        )
+        run = self.harness("--mode", "unittest", path)
+        self.assertCode(run, 0)
+        self.assertEqual(run.names(), ["T.test_answer"])
+
+    def test_outcomes_skip_xfail_xpass_error_subtests(self):
+        path = self.write(
+            "test_kinds.py",
+            """\
+            import unittest
+            class K(unittest.TestCase):
+                @unittest.skip("not on this machine")
+                def test_skip(self): pass
+                @unittest.expectedFailure
+                def test_xfail(self): self.assertTrue(False)
+                @unittest.expectedFailure
+                def test_xpass(self): pass
+                def test_error(self): raise KeyError("k")
+                def test_subtests(self):
+                    for i in range(3):
+                        with self.subTest(i=i):
+                            self.assertLess(i, 1)
+            """,
+        )
+        run = self.harness("--mode", "unittest", path)
+        self.assertCode(run, 1)
+        self.assertEqual(run.test("K.test_skip")["outcome"], "skipped")
+        self.assertEqual(run.test("K.test_skip")["message"], "not on this machine")
+        self.assertEqual(run.test("K.test_xfail")["outcome"], "xfailed")
+        self.assertEqual(run.test("K.test_xpass")["outcome"], "xpassed")
+        self.assertEqual(run.test("K.test_error")["outcome"], "error")
+        self.assertEqual(run.test("K.test_error")["message"], "KeyError: 'k'")
+        subtests = run.test("K.test_subtests")
+        self.assertEqual(subtests["outcome"], "failed")
+        self.assertIn("2 subtests failed", subtests["message"])
+        self.assertIn("(i=1)", subtests["message"])
+        counts = run.trailer["counts"]
+        self.assertEqual(
+            counts,
+            {"passed": 0, "failed": 1, "errors": 1, "skipped": 1, "xfailed": 1, "xpassed": 1},
+        )
+
+    def test_import_error_is_a_failure_with_the_traceback(self):
+        path = self.write("test_broken.py", "import unittest\nimport no_such_module_here\n")
+        run = self.harness("--mode", "unittest", path)
+        self.assertCode(run, 1)
+        self.assertIn("Traceback (most recent call last):", run.output)
+        self.assertNotIn("harness.py", run.output)
+        self.assertIn("No module named 'no_such_module_here'", run.trailer["error"])
+
+    def test_usage_error_exits_4(self):
+        path = self.write("test_arith.py", UNITTEST_ONE_PASS_ONE_FAIL)
+        run = self.harness("--mode", "unittest", path, "--no-such-option")
+        self.assertCode(run, 4)
+        self.assertIn("usage error", run.trailer["error"])
+
+    def test_truncated_trailer_keeps_counts(self):
+        path = self.write(
+            "test_many.py",
+            """\
+            import unittest
+            class T(unittest.TestCase):
+                pass
+            for i in range(400):
+                def test(self, i=i):
+                    self.fail("x" * 2000)
+                setattr(T, "test_%03d" % i, test)
+            """,
+        )
+        run = self.harness("--mode", "unittest", path, "-q")
+        self.assertCode(run, 1)
+        self.assertTrue(run.trailer["truncated"])
+        self.assertEqual(run.trailer["counts"]["failed"], 400)
+        self.assertLess(len(run.trailer["tests"]), 400)
+        self.assertGreater(len(run.trailer["tests"]), 10)
+        self.assertEqual(len(run.trailer["tests"][0]["message"]), 1000)
+
+
+def deltas_all(values, predicate):
+    return bool(values) and all(predicate(value) for value in values)
+
+
+class HuntLeaks(HarnessCase):
+    def hunt(self, source, spec="3:3", *extra, mode="script"):
+        self.write("leak_keeper.py", "KEPT = []\n")
+        path = self.write("module.py", source)
+        return self.harness("--mode", mode, "--hunt-leaks", spec, path, *extra)
+
+    def assertRefs(self, run, predicate):
+        refs = run.trailer["hunt_leaks"]["refs"]
+        if DEBUG_BUILD:
+            self.assertTrue(deltas_all(refs, predicate), refs)
+        else:
+            self.assertIsNone(refs)
+            self.assertIn("references are not measured", run.output)
+
+    def test_reference_leak_shows_in_blocks_and_refs(self):
+        run = self.hunt("import leak_keeper\nleak_keeper.KEPT.append(object())\nprint('ran')\n")
+        self.assertCode(run, 0)
+        leaks = run.trailer["hunt_leaks"]
+        self.assertEqual((leaks["warmups"], leaks["runs"]), (3, 3))
+        self.assertEqual(leaks["debug_build"], DEBUG_BUILD)
+        self.assertEqual(len(leaks["blocks"]), 3)
+        self.assertTrue(deltas_all(leaks["blocks"], lambda d: d >= 1), leaks)
+        self.assertRefs(run, lambda d: d >= 1)
+        self.assertEqual(leaks["fds"], [0, 0, 0])
+        self.assertIsNone(leaks["failed_run"])
+        # Each run printed, as W+R fresh `python3 module.py` runs would.
+        self.assertEqual(run.stdout.count("ran\n"), 6)
+
+    def test_descriptor_leak_shows_in_fds(self):
+        run = self.hunt("import os\nos.open(os.devnull, os.O_RDONLY)\n", "2:4")
+        self.assertCode(run, 0)
+        leaks = run.trailer["hunt_leaks"]
+        self.assertEqual(leaks["fds"], [1, 1, 1, 1])
+
+    def test_stable_module_has_zero_deltas(self):
+        run = self.hunt(
+            """\
+            import json, re, sys
+            squares = [i * i for i in range(1000)]
+            assert re.fullmatch(r"\\d+", str(sum(squares)))
+            print(json.dumps({"n": len(squares), "argv": sys.argv[1:]}))
+            if __name__ == "__main__":
+                assert sys.argv[1:] == ["--flag", "value"], sys.argv
+            """,
+            "3:3",
+            "--flag",
+            "value",
+        )
+        self.assertCode(run, 0)
+        leaks = run.trailer["hunt_leaks"]
+        self.assertEqual(leaks["blocks"], [0, 0, 0])
+        self.assertEqual(leaks["fds"], [0, 0, 0])
+        self.assertRefs(run, lambda d: d == 0)
+        self.assertIsNone(run.trailer["error"])
+
+    def test_fresh_globals_each_run(self):
+        run = self.hunt(
+            """\
+            assert "COUNTER" not in globals()
+            COUNTER = 1
+            import leak_keeper
+            leak_keeper.KEPT.append(__name__)
+            assert leak_keeper.KEPT == ["__main__"] * len(leak_keeper.KEPT)
+            """,
+            "1:2",
+        )
+        self.assertCode(run, 0)
+
+    def test_failure_on_the_first_run_is_no_leak_data(self):
+        run = self.hunt("def divide():\n    return 1 / 0\ndivide()\n")
+        self.assertCode(run, 1)
+        leaks = run.trailer["hunt_leaks"]
+        self.assertEqual(leaks["failed_run"], 1)
+        self.assertEqual(leaks["blocks"], [])
+        self.assertEqual(leaks["fds"], [])
+        self.assertIn("ZeroDivisionError: division by zero", run.trailer["error"])
+        # The traceback as `python3 module.py` prints it: no harness or runpy frames.
+        self.assertIn("Traceback (most recent call last):", run.output)
+        self.assertIn('module.py", line 3, in <module>', run.output)
+        self.assertNotIn("harness.py", run.output)
+        self.assertNotIn("runpy", run.output)
+
+    def test_failure_on_a_later_run_names_the_run(self):
+        run = self.hunt(
+            """\
+            import leak_keeper
+            leak_keeper.KEPT.append(1)
+            if len(leak_keeper.KEPT) == 4:
+                raise SystemExit(3)
+            """
+        )
+        self.assertCode(run, 3)
+        self.assertEqual(run.trailer["hunt_leaks"]["failed_run"], 4)
+        self.assertIn("run 4 of 6", run.trailer["error"])
+
+    def test_exit_77_is_a_skip(self):
+        run = self.hunt("import sys\nsys.exit(77)\n")
+        self.assertCode(run, 77)
+        self.assertIsNone(run.trailer["hunt_leaks"]["failed_run"])
+
+    def test_unittest_leak_and_stable(self):
+        leaking = self.hunt(
+            """\
+            import unittest, leak_keeper
+            class T(unittest.TestCase):
+                def test_keeps(self):
+                    leak_keeper.KEPT.append(object())
+            """,
+            "3:3",
+            mode="unittest",
+        )
+        self.assertCode(leaking, 0)
+        self.assertEqual(leaking.names(), ["T.test_keeps"])
+        self.assertTrue(deltas_all(leaking.trailer["hunt_leaks"]["blocks"], lambda d: d >= 1))
+        # unittest's report once, not six times.
+        self.assertEqual(leaking.output.count("Ran 1 test"), 1)
+
+        stable = self.hunt(
+            """\
+            import unittest
+            class T(unittest.TestCase):
+                def test_equal(self):
+                    self.assertEqual([1, 2, 3], [1, 2, 3])
+            """,
+            "3:3",
+            mode="unittest",
+        )
+        self.assertCode(stable, 0)
+        self.assertEqual(stable.trailer["hunt_leaks"]["blocks"], [0, 0, 0])
+        self.assertEqual(stable.trailer["hunt_leaks"]["fds"], [0, 0, 0])
+
+    def test_unittest_failure_on_first_run(self):
+        run = self.hunt(UNITTEST_ONE_PASS_ONE_FAIL, "2:2", mode="unittest")
+        self.assertCode(run, 1)
+        self.assertEqual(run.trailer["hunt_leaks"]["failed_run"], 1)
+        self.assertEqual(run.test("TestArithmetic.test_multiplies")["outcome"], "failed")
+
+    def test_bad_spec_is_a_usage_error(self):
+        path = self.write("module.py", "pass\n")
+        for spec in ("3", "a:b", "2:0", "-1:3"):
+            run = self.harness("--mode", "script", "--hunt-leaks", spec, path)
+            self.assertCode(run, 4)
+            self.assertIn("--hunt-leaks", run.trailer["error"])
+
+
+class ScriptMode(HarnessCase):
+    def test_exit_codes_as_python_gives_them(self):
+        cases = [
+            ("pass\n", 0),
+            ("raise SystemExit\n", 0),
+            ("raise SystemExit(9)\n", 9),
+            ("raise SystemExit('bye')\n", 1),
+            ("raise ValueError('v')\n", 1),
+        ]
+        for source, code in cases:
+            with self.subTest(source=source):
+                path = self.write("script.py", source)
+                run = self.harness("--mode", "script", path)
+                self.assertCode(run, code)
+                self.assertIsNone(run.trailer["hunt_leaks"])
+                if source.startswith("raise SystemExit('bye')"):
+                    # Python prints a non-int exit code on stderr.
+                    self.assertIn("bye", run.output)
+
+    def test_trailer_after_atexit_and_stderr_without_newline(self):
+        path = self.write(
+            "script.py",
+            """\
+            import atexit, sys
+            atexit.register(lambda: sys.stderr.write("atexit ran, no newline @ end"))
+            print("body ran", file=sys.stderr)
+            """,
+        )
+        run = self.harness("--mode", "script", path)
+        self.assertCode(run, 0)
+        self.assertTrue(run.output.endswith("body ran\natexit ran, no newline @ end"), run.output)
+        self.assertEqual(run.text_before_marker, "atexit ran, no newline @ end")
+
+    def test_message_with_the_marker_does_not_break_the_trailer(self):
+        path = self.write("script.py", "raise RuntimeError('@@pymaccounter-harness {}')\n")
+        run = self.harness("--mode", "script", path)
+        self.assertCode(run, 1)
+        self.assertEqual(run.trailer["error"], "RuntimeError: @@pymaccounter-harness {}")
+
+    def test_keyboard_interrupt_still_writes_the_trailer(self):
+        path = self.write(
+            "script.py",
+            "import sys, time\nprint('ready', flush=True)\nwhile True:\n    time.sleep(0.05)\n",
+        )
+        process = subprocess.Popen(
+            [PYTHON, HARNESS, "--mode", "script", "--hunt-leaks", "1:1", path],
+            cwd=self.scratch,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.assertEqual(process.stdout.readline(), "ready\n")
+        time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+        run = Run(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+        self.assertCode(run, 130)
+        self.assertIn("KeyboardInterrupt", run.trailer["error"])
+
+    def test_missing_module_and_missing_mode(self):
+        run = self.harness("--mode", "script", os.path.join(self.modules, "absent.py"))
+        self.assertCode(run, 4)
+        self.assertIn("absent.py", run.trailer["error"])
+        run = self.harness(self.write("x.py", "pass\n"))
+        self.assertCode(run, 4)
+        self.assertIn("--mode", run.trailer["error"])
+
+
+PYTEST_ONE_PASS_ONE_FAIL = """\
+    import pytest
+
+    def test_passes():
+        assert 1 + 1 == 2
+
+    def test_fails():
+        assert 1 == 2
+
+    class TestGroup:
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_param(self, n, tmp_path):
+            (tmp_path / "out.txt").write_text("x")
+            assert n == 1
+
+        @pytest.mark.skip(reason="not here")
+        def test_skipped(self):
+            pass
+
+        @pytest.mark.xfail(reason="known")
+        def test_xfail(self):
+            assert False
+    """
+
+
+@unittest.skipUnless(HAS_PYTEST, "pytest is not importable by " + PYTHON)
+class PytestMode(HarnessCase):
+    def test_pass_and_fail_with_names_and_message(self):
+        path = self.write("test_pt.py", PYTEST_ONE_PASS_ONE_FAIL)
+        before = self.snapshot()
+        run = self.harness("--mode", "pytest", path)
+        self.assertCode(run, 1)
+        self.assertEqual(run.trailer["harness"], "pytest")
+        self.assertEqual(run.test("test_passes")["outcome"], "passed")
+        failed = run.test("test_fails")
+        self.assertEqual(failed["outcome"], "failed")
+        self.assertEqual(failed["message"], "AssertionError: assert 1 == 2")
+        self.assertEqual(run.test("TestGroup::test_param[1]")["outcome"], "passed")
+        self.assertEqual(run.test("TestGroup::test_param[2]")["outcome"], "failed")
+        self.assertEqual(run.test("TestGroup::test_skipped")["message"], "not here")
+        self.assertEqual(run.test("TestGroup::test_xfail")["outcome"], "xfailed")
+        self.assertEqual(
+            run.trailer["counts"],
+            {"passed": 2, "failed": 2, "errors": 0, "skipped": 1, "xfailed": 1, "xpassed": 0},
+        )
+        # Nothing written beside the module (no cache, no __pycache__, no basetemp),
+        # nothing left in the scratch directory either.
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(os.listdir(self.scratch), [])
+
+    def test_no_tests_exits_5(self):
+        path = self.write("test_none.py", "VALUE = 1\n")
+        run = self.harness("--mode", "pytest", path)
+        self.assertCode(run, 5)
+        self.assertIn("no tests ran", run.trailer["error"])
+
+    def test_k_selects_one_test(self):
+        path = self.write("test_pt.py", PYTEST_ONE_PASS_ONE_FAIL)
+        run = self.harness("--mode", "pytest", path, "-k", "passes")
+        self.assertCode(run, 0)
+        self.assertEqual(run.names(), ["test_passes"])
+
+    def test_usage_error_exits_4(self):
+        path = self.write("test_pt.py", PYTEST_ONE_PASS_ONE_FAIL)
+        run = self.harness("--mode", "pytest", path, "--no-such-pytest-option")
+        self.assertCode(run, 4)
+
+    def test_collection_error_is_an_error_entry(self):
+        path = self.write("test_broken.py", "import no_such_module_here\n")
+        run = self.harness("--mode", "pytest", path)
+        self.assertCode(run, 2)
+        self.assertEqual(run.trailer["counts"]["errors"], 1)
+        self.assertIn("no_such_module_here", run.trailer["tests"][0]["message"])
+
+    def test_dotted_name_conftest_and_helper(self):
+        self.write("conftest.py", "import pytest\n@pytest.fixture\ndef answer():\n    return 42\n")
+        self.write("helper_values.py", "ANSWER = 42\n")
+        path = self.write(
+            "test_multiply_gc.collect.py",
+            "import helper_values\ndef test_answer(answer):\n    assert answer == helper_values.ANSWER\n",
+        )
+        run = self.harness("--mode", "pytest", path)
+        self.assertCode(run, 0)
+        self.assertEqual(run.names(), ["test_answer"])
+
+    def test_hunt_leaks_is_refused(self):
+        path = self.write("test_pt.py", PYTEST_ONE_PASS_ONE_FAIL)
+        run = self.harness("--mode", "pytest", "--hunt-leaks", "1:1", path)
+        self.assertCode(run, 4)
+        self.assertIn("--hunt-leaks", run.trailer["error"])
+
+
+class PytestMissing(HarnessCase):
+    def test_missing_pytest_exits_4_saying_so(self):
+        # A pytest.py beside the module shadows any installed pytest and fails to import.
+        self.write("pytest.py", "raise ImportError('simulated: no pytest here')\n")
+        path = self.write("test_pt.py", "def test_x():\n    pass\n")
+        run = self.harness("--mode", "pytest", path)
+        self.assertCode(run, 4)
+        self.assertIn("python3-pytest", run.trailer["error"])
+        self.assertIn("pytest is not installed", run.output)
+
+
+if __name__ == "__main__":
+    unittest.main()
