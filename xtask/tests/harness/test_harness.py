@@ -1,7 +1,7 @@
 """Tests of harness.py: each runs the harness as a subprocess on small modules written to
 a temporary directory, and checks its exit code, its output and its trailer line.
 
-Run on the host with `python3 xtask/container/test_harness.py` (stdlib unittest). The
+Run on the host with `python3 xtask/tests/harness/test_harness.py` (stdlib unittest). The
 interpreter the harness runs under is $HARNESS_PYTHON, or this one: point it at a debug
 build (python3.11d) to check the reference counts, or at an interpreter with pytest for
 the pytest tests (they skip, saying so, where pytest cannot be imported).
@@ -19,7 +19,7 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-HARNESS = os.path.join(HERE, "harness.py")
+HARNESS = os.path.join(HERE, "..", "..", "container", "harness.py")
 PYTHON = os.environ.get("HARNESS_PYTHON") or sys.executable
 MARKER = "@@pymaccounter-harness "
 

@@ -1,0 +1,15 @@
+//! The in-container harness (`xtask/container/harness.py`) tested on the
+//! host's Python: unittest and pytest modes, leak hunting, the trailer. Its
+//! pytest cases run where the host has pytest; the real-engine suites run
+//! the harness in containers too.
+
+use std::process::Command;
+
+#[test]
+fn the_harness_passes_its_own_tests() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/harness/test_harness.py");
+    let output = Command::new("python3").arg(&tests).output().expect("python3 runs on the host");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("\nOK"), "{stderr}");
+}
