@@ -30,10 +30,11 @@ pub enum Task {
     #[command(after_help = examples(&[
         "run '[\"test_baseline.py\"]' --debug",
         "run test_baseline.py test_refcount.py --jobs 2",
+        "run 'test_gc*' --skip test_gc_generations.py",
         "run test_rss_release.py --python-malloc pymalloc,malloc",
     ]))]
     Run {
-        /// One JSON list of module names ('["test_baseline.py"]') or plain names
+        /// Module names or shell-style globs ('test_gc*'), plain or as one JSON list ('["test_baseline.py"]')
         #[arg(value_name = "TESTS", required = true, num_args = 1..)]
         tests: Vec<String>,
         #[command(flatten)]
@@ -45,6 +46,7 @@ pub enum Task {
         "run-all-tests --python-malloc pymalloc,malloc,debug --report-json report.json",
         "run-all-tests --python 3.9,3.11,3.13",
         "run-all-tests --test-dir ~/my_tests --jobs 4",
+        "run-all-tests --skip 'test_rss*' --skip test_tracemalloc.py",
     ]))]
     RunAllTests {
         #[command(flatten)]
@@ -153,6 +155,9 @@ pub struct TestDirArg {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Selection")]
 pub struct SelectionArgs {
+    /// Leave out the modules this name or glob matches (repeatable), e.g. --skip 'test_rss*'
+    #[arg(long, value_name = "PATTERN")]
+    pub skip: Vec<String>,
     /// Run only part K of N of the modules (by sorted name), e.g. for CI jobs
     #[arg(long, value_name = "K/N")]
     pub partition: Option<Partition>,

@@ -88,37 +88,108 @@ fn parse_json_list(text: &str) -> Result<Vec<String>> {
         .collect()
 }
 
-/// Checks that every name is a plain `.py` file name present in the test dir, once.
-pub fn validate_selection(names: &[String], dir: &TestDir) -> Result<()> {
+/// The modules the names select, in the order named: a plain name must be a
+/// `.py` file of the test dir, named once; a glob (`*`, `?`, `[...]`) selects
+/// every test module it matches, sorted, and must match at least one. A
+/// module selected twice (by overlapping globs) runs once.
+pub fn expand_selection(names: &[String], dir: &TestDir) -> Result<Vec<String>> {
     let available = dir.python_files()?;
+    let modules = test_modules_of(&available);
+    let mut selected: Vec<String> = Vec::new();
     let mut problems = Vec::new();
     for (position, name) in names.iter().enumerate() {
-        if names[..position].contains(name) {
-            problems.push(format!("{name}: named twice"));
-        } else if name.contains('/') || name.contains('\\') || name.starts_with('.') {
+        if name.contains('/') || name.contains('\\') || name.starts_with('.') {
             problems
                 .push(format!("{name}: give a module name, not a path (use --test-dir for the directory)"));
         } else if name.starts_with('-') {
             problems.push(format!(
                 "{name}: a module name cannot start with '-' (python3 would read it as an option)"
             ));
+        } else if is_glob(name) {
+            let matched: Vec<&String> = modules.iter().filter(|m| glob_matches(name, m)).collect();
+            if matched.is_empty() {
+                problems.push(format!(
+                    "'{name}' matches no module in {}; {}",
+                    dir.display,
+                    hint(name, &modules)
+                ));
+            }
+            for module in matched {
+                if !selected.contains(module) {
+                    selected.push(module.clone());
+                }
+            }
+        } else if names[..position].contains(name) {
+            problems.push(format!("{name}: named twice"));
         } else if !name.ends_with(".py") {
-            problems.push(format!("{name}: not a .py file"));
+            problems.push(not_a_py_name(name, &available, &modules, dir));
         } else if !available.contains(name) {
             problems.push(unknown_module(name, &available, dir));
+        } else if !selected.contains(name) {
+            selected.push(name.clone());
         }
     }
     if problems.is_empty() {
-        Ok(())
+        Ok(selected)
     } else {
         Err(usage(problems.join("\n")))
     }
 }
 
+/// Leaves out the modules any `--skip` pattern (a name or a glob) matches;
+/// also returns one warning per pattern that matched none of them.
+pub fn apply_skip(modules: Vec<String>, patterns: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut warnings = Vec::new();
+    for pattern in patterns {
+        if !modules.iter().any(|m| glob_matches(pattern, m)) {
+            warnings
+                .push(format!("--skip {pattern} matches no selected module; {}", hint(pattern, &modules)));
+        }
+    }
+    let kept = modules.into_iter().filter(|m| !patterns.iter().any(|p| glob_matches(p, m))).collect();
+    (kept, warnings)
+}
+
+fn test_modules_of(files: &[String]) -> Vec<String> {
+    files.iter().filter(|n| n.starts_with("test_")).cloned().collect()
+}
+
+/// What to say after a pattern that matched nothing: the same pattern with
+/// `.py` when that would match, else where to look.
+fn hint(pattern: &str, modules: &[String]) -> String {
+    let with_py = format!("{pattern}.py");
+    if !pattern.ends_with(".py") && modules.iter().any(|m| glob_matches(&with_py, m)) {
+        format!("did you mean {with_py}?")
+    } else {
+        "see `cargo xtask list`".to_string()
+    }
+}
+
+/// A plain name without `.py`: most likely a module named without its
+/// extension, or the start of one.
+fn not_a_py_name(name: &str, available: &[String], modules: &[String], dir: &TestDir) -> String {
+    let with_py = format!("{name}.py");
+    if available.contains(&with_py) {
+        return format!("{name}: did you mean {with_py}?");
+    }
+    let starting: Vec<&str> = modules.iter().filter(|m| m.starts_with(name)).map(String::as_str).collect();
+    match starting.as_slice() {
+        [] if dir.path.join(name).exists() => format!("{name}: not a .py file"),
+        [] => unknown_module(name, available, dir),
+        [one] => format!("{name}: did you mean {one}?"),
+        several => format!(
+            "{name}: did you mean {}? ('{name}*' selects all {})",
+            several.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+            several.len()
+        ),
+    }
+}
+
 fn unknown_module(name: &str, available: &[String], dir: &TestDir) -> String {
+    let with_py = if name.ends_with(".py") { name.to_string() } else { format!("{name}.py") };
     let mut close: Vec<(f64, &String)> = available
         .iter()
-        .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
+        .map(|candidate| (strsim::jaro_winkler(&with_py, candidate), candidate))
         .filter(|(score, _)| *score > 0.8)
         .collect();
     close.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -130,6 +201,83 @@ fn unknown_module(name: &str, available: &[String], dir: &TestDir) -> String {
         }
     };
     format!("{name}: no such module in {}; {hint}", dir.display)
+}
+
+/// Whether a name is a shell-style pattern rather than a plain name.
+pub fn is_glob(name: &str) -> bool {
+    name.contains(['*', '?', '['])
+}
+
+/// Shell-style matching of a whole name: `*` matches any run of characters,
+/// `?` any one, `[abc]` / `[a-z]` one of a set, `[!abc]` (or `[^abc]`) one not
+/// in it; a `[` that is never closed stands for itself. Module names hold no
+/// `/`, so `*` needs no special case for it.
+pub fn glob_matches(pattern: &str, name: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let name: Vec<char> = name.chars().collect();
+    let (mut p, mut n) = (0, 0);
+    // Where to resume after the latest `*`: the pattern after it, and the
+    // name position it has swallowed up to.
+    let mut resume: Option<(usize, usize)> = None;
+    while n < name.len() {
+        let step = match pattern.get(p) {
+            Some('*') => {
+                resume = Some((p + 1, n));
+                p += 1;
+                continue;
+            }
+            Some('?') => Some(1),
+            Some('[') => match char_class(&pattern[p..], name[n]) {
+                Some((matched, length)) => matched.then_some(length),
+                None => (name[n] == '[').then_some(1),
+            },
+            Some(&literal) => (literal == name[n]).then_some(1),
+            None => None,
+        };
+        match (step, resume) {
+            (Some(length), _) => {
+                p += length;
+                n += 1;
+            }
+            // Let the latest `*` swallow one more character and try again.
+            (None, Some((after_star, swallowed))) => {
+                resume = Some((after_star, swallowed + 1));
+                p = after_star;
+                n = swallowed + 1;
+            }
+            (None, None) => return false,
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// Matches `c` against the class that opens `pattern` (`[` ...): whether it
+/// matched and the class's length, or `None` when no `]` closes it.
+fn char_class(pattern: &[char], c: char) -> Option<(bool, usize)> {
+    let mut i = 1;
+    let negated = matches!(pattern.get(i), Some('!' | '^'));
+    if negated {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    loop {
+        let &start = pattern.get(i)?;
+        if start == ']' && !first {
+            return Some((matched != negated, i + 1));
+        }
+        first = false;
+        match (pattern.get(i + 1), pattern.get(i + 2)) {
+            (Some('-'), Some(&end)) if end != ']' => {
+                matched |= start <= c && c <= end;
+                i += 3;
+            }
+            _ => {
+                matched |= start == c;
+                i += 1;
+            }
+        }
+    }
 }
 
 /// The first line of a module's docstring, or "" when it has none.
@@ -185,24 +333,120 @@ mod tests {
         is_usage(parse_selection(&["[\"a.py\"]".to_string(), "b.py".to_string()]));
     }
 
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| n.to_string()).collect()
+    }
+
     #[test]
     fn names_must_be_known_plain_py_files_named_once() {
         let (_temp, dir) = dir_with(&["test_baseline.py", "test_refcount.py", "notes.txt"]);
-        assert!(validate_selection(&["test_baseline.py".into()], &dir).is_ok());
+        assert_eq!(expand_selection(&names(&["test_baseline.py"]), &dir).unwrap(), ["test_baseline.py"]);
         for bad in ["../test_baseline.py", "/etc/passwd", "sub/test_x.py", "notes.txt", ".hidden.py", "-c.py"]
         {
-            is_usage(validate_selection(&[bad.into()], &dir));
+            is_usage(expand_selection(&names(&[bad]), &dir));
         }
-        let twice =
-            is_usage(validate_selection(&["test_baseline.py".into(), "test_baseline.py".into()], &dir));
+        let twice = is_usage(expand_selection(&names(&["test_baseline.py", "test_baseline.py"]), &dir));
         assert!(twice.contains("named twice"), "{twice}");
+        let text = is_usage(expand_selection(&names(&["notes.txt"]), &dir));
+        assert!(text.contains("not a .py file"), "{text}");
     }
 
     #[test]
     fn unknown_names_get_the_closest_suggestions() {
         let (_temp, dir) = dir_with(&["test_baseline.py", "test_refcount.py"]);
-        let message = is_usage(validate_selection(&["test_baselin.py".into()], &dir));
+        let message = is_usage(expand_selection(&names(&["test_baselin.py"]), &dir));
         assert!(message.contains("did you mean test_baseline.py"), "{message}");
+    }
+
+    #[test]
+    fn a_name_without_py_is_asked_about_the_module_it_means() {
+        let (_temp, dir) =
+            dir_with(&["test_gc.py", "test_gc_cycles.py", "test_gc_generations.py", "test_refcount.py"]);
+        let exact = is_usage(expand_selection(&names(&["test_gc"]), &dir));
+        assert_eq!(exact, "test_gc: did you mean test_gc.py?");
+        let prefix = is_usage(expand_selection(&names(&["test_ref"]), &dir));
+        assert_eq!(prefix, "test_ref: did you mean test_refcount.py?");
+        let several = is_usage(expand_selection(&names(&["test_gc_"]), &dir));
+        assert!(several.contains("test_gc_cycles.py, test_gc_generations.py"), "{several}");
+        assert!(several.contains("'test_gc_*'"), "{several}");
+        let none = is_usage(expand_selection(&names(&["test_nothing"]), &dir));
+        assert!(none.contains("no such module"), "{none}");
+    }
+
+    #[test]
+    fn globs_select_the_matching_test_modules_sorted_once() {
+        let (_temp, dir) =
+            dir_with(&["test_gc_b.py", "test_gc_a.py", "test_refcount.py", "helper.py", "test_x.txt"]);
+        let all = expand_selection(&names(&["*"]), &dir).unwrap();
+        assert_eq!(all, ["test_gc_a.py", "test_gc_b.py", "test_refcount.py"], "only test modules");
+        let gc = expand_selection(&names(&["test_gc*"]), &dir).unwrap();
+        assert_eq!(gc, ["test_gc_a.py", "test_gc_b.py"]);
+        let overlapping = expand_selection(&names(&["test_refcount.py", "test_gc_?.py", "*_a.py"]), &dir);
+        assert_eq!(overlapping.unwrap(), ["test_refcount.py", "test_gc_a.py", "test_gc_b.py"]);
+        let class = expand_selection(&names(&["test_gc_[!b].py"]), &dir).unwrap();
+        assert_eq!(class, ["test_gc_a.py"]);
+    }
+
+    #[test]
+    fn a_glob_matching_nothing_is_named_in_the_error() {
+        let (_temp, dir) = dir_with(&["test_gc_cycles.py", "test_refcount.py"]);
+        let message = is_usage(expand_selection(&names(&["test_nothing*", "test_refcount.py"]), &dir));
+        assert!(message.starts_with("'test_nothing*' matches no module in "), "{message}");
+        let hinted = is_usage(expand_selection(&names(&["*cycles"]), &dir));
+        assert!(hinted.ends_with("did you mean *cycles.py?"), "{hinted}");
+        is_usage(expand_selection(&names(&["sub/test_*"]), &dir));
+    }
+
+    #[test]
+    fn skip_leaves_out_matching_modules_and_warns_about_unused_patterns() {
+        let modules = names(&["test_a.py", "test_gc_a.py", "test_gc_b.py", "test_rss.py"]);
+        let (kept, warnings) = apply_skip(modules.clone(), &names(&["test_gc*", "test_rss.py"]));
+        assert_eq!(kept, ["test_a.py"]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let (kept, warnings) = apply_skip(modules.clone(), &names(&["test_zzz*", "test_rss"]));
+        assert_eq!(kept, modules);
+        assert_eq!(
+            warnings,
+            [
+                "--skip test_zzz* matches no selected module; see `cargo xtask list`",
+                "--skip test_rss matches no selected module; did you mean test_rss.py?",
+            ]
+        );
+    }
+
+    #[test]
+    fn glob_matching_follows_the_shell() {
+        let cases = [
+            ("test_gc*", "test_gc_cycles.py", true),
+            ("test_gc*", "test_refcount.py", false),
+            ("*", "", true),
+            ("*", "anything", true),
+            ("", "", true),
+            ("", "a", false),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "abcab", false),
+            ("*a*b", "xxaxxbxxb", true),
+            ("*.py", "test.py.bak", false),
+            ("test_?.py", "test_a.py", true),
+            ("test_?.py", "test_ab.py", false),
+            ("?", "é", true),
+            ("test_[ab].py", "test_b.py", true),
+            ("test_[ab].py", "test_c.py", false),
+            ("test_[a-c].py", "test_b.py", true),
+            ("test_[a-c].py", "test_d.py", false),
+            ("test_[!a-c].py", "test_d.py", true),
+            ("test_[^a-c].py", "test_a.py", false),
+            ("test_[]].py", "test_].py", true),
+            ("test_[a-].py", "test_-.py", true),
+            ("test_[.py", "test_[.py", true),
+            ("test_[.py", "test_a.py", false),
+            ("**x", "abx", true),
+            ("test_*_*.py", "test_gc_a.py", true),
+        ];
+        for (pattern, name, expected) in cases {
+            assert_eq!(glob_matches(pattern, name), expected, "{pattern:?} vs {name:?}");
+        }
+        assert!(is_glob("test_*") && is_glob("t?") && is_glob("[ab]") && !is_glob("test_a.py"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::harness::{SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe};
 use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::Outcome;
-use crate::modules::{parse_selection, validate_selection, TestDir};
+use crate::modules::{apply_skip, expand_selection, parse_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext};
 use crate::runner::signals::Interrupt;
 use crate::runner::{self, Plan};
@@ -59,18 +59,26 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     }
 }
 
-/// The modules to run: those named (checked), or all, then the partition's share.
+/// The modules to run: those named (checked, globs expanded) or all, less
+/// those `--skip` matches, then the partition's share.
 fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) -> Result<Vec<String>> {
     let modules = match tests {
-        Some(args) => {
-            let names = parse_selection(args)?;
-            validate_selection(&names, dir)?;
-            names
-        }
+        Some(args) => expand_selection(&parse_selection(args)?, dir)?,
         None => dir.test_modules()?,
     };
     if modules.is_empty() {
         return Err(usage(format!("no test_*.py modules in {}", dir.display)));
+    }
+    let before = modules.len();
+    let (modules, warnings) = apply_skip(modules, &options.selection.skip);
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    if modules.is_empty() {
+        return Err(usage("--skip leaves no module to run"));
+    }
+    if modules.len() < before {
+        eprintln!("note: --skip leaves out {} module(s)", before - modules.len());
     }
     Ok(match options.selection.partition {
         Some(partition) => partition.select(&modules),
