@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::engine::EngineKind;
 use crate::model::job::{Partition, PythonMalloc, PythonVersion};
 use crate::model::limits::{parse_memory, MemoryLimit, MAX_JOBS, MAX_TIMEOUT_SECS};
+use crate::report::human::SuccessOutput;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -230,6 +231,9 @@ pub struct ReportArgs {
     /// Write a self-contained HTML page with a peak-memory chart here
     #[arg(long, value_name = "PATH")]
     pub report_html: Option<PathBuf>,
+    /// What the block of a module that passed or skipped shows (one that failed shows both)
+    #[arg(long, value_name = "WHICH", value_enum, default_value_t = SuccessOutput::Stdout)]
+    pub success_output: SuccessOutput,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -291,6 +295,7 @@ mod tests {
                 assert_eq!(options.isolation.timeout, 300);
                 assert_eq!(options.isolation.memory, MemoryLimit::Bytes(1 << 30));
                 assert_eq!(options.isolation.network, "none");
+                assert_eq!(options.reports.success_output, SuccessOutput::Stdout);
             }
             other => panic!("parsed as {other:?}"),
         }
@@ -322,6 +327,7 @@ mod tests {
             &["run-all-tests", "--partition", "0/2"],
             &["run-all-tests", "--partition", "3/2"],
             &["run-all-tests", "--partition", "x/y"],
+            &["run-all-tests", "--success-output", "stderr"],
             &["completions", "tcsh"],
             &["run"],
         ] {

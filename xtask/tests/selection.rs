@@ -29,6 +29,14 @@ fn modules_run(stdout: &str) -> Vec<String> {
         .collect()
 }
 
+/// A module's block: from its heading to the next rule.
+fn block_of<'a>(stdout: &'a str, module: &str) -> &'a str {
+    let start = stdout.find(&format!("/{module}:\n")).unwrap_or_else(|| panic!("no block for {module}"));
+    let rest = &stdout[start..];
+    let end = rest.find(['─', '═']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn globs_select_modules_and_skip_leaves_some_out() {
@@ -86,4 +94,55 @@ fn bad_selections_exit_2_and_say_why() {
         assert!(run.stderr.contains(expected), "{args:?} should say {expected:?}:\n{}", run.dump());
         assert!(!run.stderr.contains("$ docker"), "{args:?} called the engine:\n{}", run.dump());
     }
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn success_output_chooses_what_a_passing_block_shows() {
+    require_engine();
+    let dir = tempfile::Builder::new().prefix("pymaccounter-selection-").tempdir().unwrap();
+    write(
+        dir.path(),
+        "test_unit.py",
+        "\"\"\"A passing unittest module.\"\"\"\nimport unittest\n\n\
+         class T(unittest.TestCase):\n    def test_one(self):\n        print('stdout of the unit module')\n\n\
+         unittest.main()\n",
+    );
+    write(
+        dir.path(),
+        "test_broken.py",
+        "\"\"\"Fails.\"\"\"\nimport sys\nprint('stdout of the broken module')\n\
+         print('stderr of the broken module', file=sys.stderr)\nsys.exit(3)\n",
+    );
+    let run = |mode: Option<&str>| {
+        let mut args = vec!["run-all-tests", "--test-dir", path_str(dir.path())];
+        if let Some(mode) = mode {
+            args.extend(["--success-output", mode]);
+        }
+        let run = xtask(&args);
+        assert_eq!(run.code, 1, "{}", run.dump());
+        run
+    };
+    for (mode, stdout_shown, stderr_shown) in [
+        (None, true, false),
+        (Some("stdout"), true, false),
+        (Some("both"), true, true),
+        (Some("none"), false, false),
+    ] {
+        let run = run(mode);
+        let passing = block_of(&run.stdout, "test_unit.py");
+        assert_eq!(passing.contains("stdout of the unit module"), stdout_shown, "{mode:?}:\n{passing}");
+        assert_eq!(passing.contains("Ran 1 test"), stderr_shown, "{mode:?}:\n{passing}");
+        assert_eq!(passing.contains("--- stderr ---"), stderr_shown, "{mode:?}:\n{passing}");
+        if mode == Some("none") {
+            assert_eq!(passing.lines().count(), 1, "only the heading:\n{passing}");
+        }
+        // A module that did not pass always shows both streams and why.
+        let failing = block_of(&run.stdout, "test_broken.py");
+        for shown in ["stdout of the broken module", "stderr of the broken module", "FAIL: exit code 3"] {
+            assert!(failing.contains(shown), "{mode:?}: {shown:?} missing:\n{failing}");
+        }
+    }
+    let bad = xtask(&["run-all-tests", "--success-output", "all", "--test-dir", path_str(dir.path())]);
+    assert_eq!(bad.code, 2, "{}", bad.dump());
 }

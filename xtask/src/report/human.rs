@@ -8,10 +8,23 @@ use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
 use crate::report::Row;
 use crate::runner::Event;
 
+/// What the block of a module that passed (or skipped) shows; the block of
+/// one that did not pass always shows both streams and the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SuccessOutput {
+    /// Its stdout
+    Stdout,
+    /// Its stdout, then its stderr (unittest's "Ran N tests ... OK")
+    Both,
+    /// The heading only
+    None,
+}
+
 pub struct Human {
     test_dir: String,
     width: usize,
     live_stderr: bool,
+    success_output: SuccessOutput,
     colour: bool,
     status_line: StatusLine,
     total: usize,
@@ -20,11 +33,12 @@ pub struct Human {
 }
 
 impl Human {
-    pub fn new(test_dir: &str, live_stderr: bool, total: usize) -> Human {
+    pub fn new(test_dir: &str, live_stderr: bool, success_output: SuccessOutput, total: usize) -> Human {
         Human {
             test_dir: test_dir.to_string(),
             width: terminal_width(),
             live_stderr,
+            success_output,
             colour: colour_stdout(),
             status_line: StatusLine::new(),
             total,
@@ -70,7 +84,8 @@ impl Human {
         crate::print_quietly(self.render_block(result).as_bytes());
     }
 
-    /// A module's block: rule, heading, stdout; stderr and reason when it did not pass.
+    /// A module's block: rule, heading, then what `--success-output` asks
+    /// for; stdout, stderr and the reason when it did not pass.
     fn render_block(&self, result: &ModuleResult) -> String {
         let mut block = String::new();
         block.push_str(&"─".repeat(self.width));
@@ -80,14 +95,19 @@ impl Human {
             block.push_str(&format!(" ({variant})"));
         }
         block.push_str(":\n");
-        push_text(&mut block, &result.stdout.text());
         let status = result.status();
-        if !status.is_success() {
+        let passed = status.is_success();
+        if !passed || self.success_output != SuccessOutput::None {
+            push_text(&mut block, &result.stdout.text());
+        }
+        if !passed || self.success_output == SuccessOutput::Both {
             let stderr = result.stderr.text();
             if !stderr.trim().is_empty() {
                 block.push_str("--- stderr ---\n");
                 push_text(&mut block, &stderr);
             }
+        }
+        if !passed {
             let reason = result.execution.reason().unwrap_or_else(|| "did not pass".into());
             let status = paint_status(status, &status.name().to_uppercase(), self.colour);
             block.push_str(&format!("{status}: {reason}\n"));
@@ -169,6 +189,7 @@ mod tests {
             test_dir: "python_tests".into(),
             width: 80,
             live_stderr: false,
+            success_output: SuccessOutput::Stdout,
             colour: false,
             status_line: StatusLine::disabled(),
             total: 2,
@@ -199,6 +220,31 @@ mod tests {
         let lines: Vec<&str> = block.lines().collect();
         assert_eq!(lines[0].chars().count(), 80);
         assert_eq!(&lines[1..], ["Test results for python_tests/test_a.py:", "45"]);
+    }
+
+    #[test]
+    fn success_output_chooses_what_a_passing_or_skipped_block_shows() {
+        let heading = "Test results for python_tests/test_a.py:";
+        let shown = |success_output, execution| {
+            let human = Human { success_output, ..plain() };
+            let block = human.render_block(&result("test_a.py", execution, "Ran 3 tests\n\nOK\n"));
+            block.lines().skip(1).map(str::to_string).collect::<Vec<_>>()
+        };
+        for execution in [Execution::Passed, Execution::Skipped] {
+            assert_eq!(shown(SuccessOutput::Stdout, execution.clone()), [heading, "45"]);
+            assert_eq!(
+                shown(SuccessOutput::Both, execution.clone()),
+                [heading, "45", "--- stderr ---", "Ran 3 tests", "", "OK"]
+            );
+            assert_eq!(shown(SuccessOutput::None, execution), [heading]);
+        }
+        let failed = Execution::Failed { exit_code: 1, reason: None };
+        for success_output in [SuccessOutput::Stdout, SuccessOutput::Both, SuccessOutput::None] {
+            assert_eq!(
+                shown(success_output, failed.clone()),
+                [heading, "45", "--- stderr ---", "Ran 3 tests", "", "OK", "FAIL: exit code 1"]
+            );
+        }
     }
 
     #[test]

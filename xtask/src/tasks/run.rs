@@ -34,7 +34,12 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
         let partition = options.selection.partition.map(|p| p.to_string()).unwrap_or_default();
         eprintln!("note: partition {partition} holds no module");
         let outcome = Outcome::empty(run_id);
-        return finish(&outcome, options, &dir, &Human::new(&dir.display, false, 0));
+        return finish(
+            &outcome,
+            options,
+            &dir,
+            &Human::new(&dir.display, false, options.reports.success_output, 0),
+        );
     }
 
     let engine = Engine::find(&options.engine)?;
@@ -47,7 +52,8 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     let tests = tests_mount(&engine, &dir, &run_id, &jobs[0].image)?;
     let plan = plan(jobs, tests.clone(), options, run_id, host_dirs.path());
     eprintln!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
-    let mut human = Human::new(&dir.display, options.engine.debug, plan.jobs.len());
+    let mut human =
+        Human::new(&dir.display, options.engine.debug, options.reports.success_output, plan.jobs.len());
     let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
     if let Mount::Volume { name, .. } = &tests {
         engine.remove_volumes(std::slice::from_ref(name))?;
