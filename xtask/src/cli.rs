@@ -53,6 +53,19 @@ pub enum Task {
         #[command(flatten)]
         options: RunArgs,
     },
+    /// Run the modules, then again each time a file of the test dir is saved, until Ctrl-C
+    #[command(after_help = format!(
+        "Runs the modules whose files changed, or every selected module when another file \
+         changed (a helper, a data file). Without TESTS, every test_*.py module.\n\n{}",
+        examples(&["watch", "watch 'test_gc*' --success-output both", "watch test_refcount.py --debug"])
+    ))]
+    Watch {
+        /// Module names or shell-style globs, as for `run` [default: every module]
+        #[arg(value_name = "TESTS")]
+        tests: Vec<String>,
+        #[command(flatten)]
+        options: RunArgs,
+    },
     /// List the test modules with the first line of each one's docstring
     #[command(after_help = examples(&["list", "list --json"]))]
     List {
@@ -299,6 +312,18 @@ mod tests {
             }
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn watch_takes_optional_tests_and_the_run_options() {
+        let Task::Watch { tests, options } = try_parse_from(&["watch"]).unwrap() else { panic!() };
+        assert!(tests.is_empty());
+        assert!(options.selection.skip.is_empty());
+        let args = ["watch", "test_gc*", "test_a.py", "--skip", "test_gc_b.py", "--success-output", "both"];
+        let Task::Watch { tests, options } = try_parse_from(&args).unwrap() else { panic!() };
+        assert_eq!(tests, ["test_gc*", "test_a.py"]);
+        assert_eq!(options.selection.skip, ["test_gc_b.py"]);
+        assert_eq!(options.reports.success_output, SuccessOutput::Both);
     }
 
     #[test]

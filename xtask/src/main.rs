@@ -37,6 +37,7 @@ fn dispatch(task: Task) -> Result<i32> {
     match task {
         Task::Run { tests, options } => tasks::run::run(Some(&tests), &options),
         Task::RunAllTests { options } => tasks::run::run(None, &options),
+        Task::Watch { tests, options } => tasks::watch::watch(&tests, &options),
         Task::List { dir, json } => tasks::list::list(dir.test_dir.as_deref(), json),
         Task::BuildImage { base, python, engine } => {
             tasks::images::build_image(&Engine::find(&engine)?, base.base_image.as_deref(), python.python)

@@ -48,8 +48,13 @@ impl TestDir {
 
     /// The test modules: `test_*.py`, sorted by name.
     pub fn test_modules(&self) -> Result<Vec<String>> {
-        Ok(self.python_files()?.into_iter().filter(|n| n.starts_with("test_")).collect())
+        Ok(test_modules_of(&self.python_files()?))
     }
+}
+
+/// Whether a file name (top level of the test dir) is that of a test module.
+pub fn is_test_module(name: &str) -> bool {
+    name.starts_with("test_") && name.ends_with(".py")
 }
 
 /// The modules named on the command line: one JSON list, or plain names.
@@ -151,7 +156,7 @@ pub fn apply_skip(modules: Vec<String>, patterns: &[String]) -> (Vec<String>, Ve
 }
 
 fn test_modules_of(files: &[String]) -> Vec<String> {
-    files.iter().filter(|n| n.starts_with("test_")).cloned().collect()
+    files.iter().filter(|n| is_test_module(n)).cloned().collect()
 }
 
 /// What to say after a pattern that matched nothing: the same pattern with

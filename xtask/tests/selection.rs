@@ -146,3 +146,164 @@ fn success_output_chooses_what_a_passing_block_shows() {
     let bad = xtask(&["run-all-tests", "--success-output", "all", "--test-dir", path_str(dir.path())]);
     assert_eq!(bad.code, 2, "{}", bad.dump());
 }
+
+/// `cargo xtask watch` running as a child, its output collected as it comes.
+struct Watching {
+    child: std::process::Child,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Watching {
+    fn start(args: &[&str]) -> Watching {
+        use std::io::Read;
+        let mut child = xtask_command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("xtask binary runs");
+        let collect = |mut stream: Box<dyn Read + Send>| {
+            let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let sink = std::sync::Arc::clone(&text);
+            std::thread::spawn(move || {
+                let mut buffer = [0; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buffer) {
+                    sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+                }
+            });
+            text
+        };
+        let stdout = collect(Box::new(child.stdout.take().unwrap()));
+        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        Watching { child, stdout, stderr }
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn dump(&self) -> String {
+        format!("--- stdout ---\n{}\n--- stderr ---\n{}", self.stdout(), self.stderr())
+    }
+
+    /// Waits until `done(stdout, stderr)` holds; fails when watch ended or took too long.
+    fn wait_for(&mut self, what: &str, done: impl Fn(&str, &str) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+        while !done(&self.stdout(), &self.stderr()) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("watch ended ({status}) before {what}:\n{}", self.dump());
+            }
+            assert!(std::time::Instant::now() < deadline, "no {what} in time:\n{}", self.dump());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends) and returns the exit code.
+    fn interrupt(&mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the readers take the last output.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                return status.code().unwrap_or(-1);
+            }
+            assert!(std::time::Instant::now() < deadline, "watch did not stop on SIGINT:\n{}", self.dump());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// The ids of the runs (rounds) it started.
+    fn run_ids(&self) -> Vec<String> {
+        let stderr = self.stderr();
+        stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("run "))
+            .map(|rest| rest.split(':').next().unwrap().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.interrupt();
+        }
+    }
+}
+
+fn closing_lines(stdout: &str) -> usize {
+    stdout.lines().filter(|l| l.ends_with(" failed") && l.contains(" passed, ")).count()
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn watch_reruns_what_changed_and_ctrl_c_ends_it() {
+    require_engine();
+    let dir = dir_of(&["test_edited.py", "test_other.py"]);
+    write(dir.path(), "test_edited.py", "print('first version')\n");
+    let mut watch = Watching::start(&["watch", "--test-dir", path_str(dir.path())]);
+    watch.wait_for("the first round", |out, err| {
+        out.lines().last() == Some("2 passed, 0 failed") && err.contains("watching ")
+    });
+    assert!(watch.stdout().contains("first version"), "{}", watch.dump());
+    assert!(watch
+        .stderr()
+        .contains(&format!("watching {} for changes (Ctrl-C to stop)", path_str(dir.path()))));
+
+    // An edited module runs again, alone, as edited.
+    let before = watch.stdout().len();
+    write(dir.path(), "test_edited.py", "print('second version')\n");
+    watch.wait_for("the re-run of the edited module", |out, _| closing_lines(out) == 2);
+    let second = watch.stdout()[before..].to_string();
+    assert_eq!(modules_run(&second), ["test_edited.py"], "{}", watch.dump());
+    assert!(second.contains("second version"), "the edit did not reach the container:\n{}", watch.dump());
+    assert!(second.ends_with("1 passed, 0 failed\n"), "{}", watch.dump());
+
+    // Any other file changing runs every module.
+    let before = watch.stdout().len();
+    write(dir.path(), "data.txt", "input\n");
+    watch.wait_for("the run of every module", |out, _| closing_lines(out) == 3);
+    let mut third = modules_run(&watch.stdout()[before..]);
+    third.sort();
+    assert_eq!(third, ["test_edited.py", "test_other.py"], "{}", watch.dump());
+
+    watch.wait_for("the wait for changes", |_, err| err.matches("watching ").count() == 3);
+    assert_eq!(watch.interrupt(), 130, "{}", watch.dump());
+    assert_eq!(closing_lines(&watch.stdout()), 3, "reading its own files started a round:\n{}", watch.dump());
+    let runs = watch.run_ids();
+    assert_eq!(runs.len(), 3, "{}", watch.dump());
+    for run in runs {
+        assert_eq!(containers_of_run(&run), Vec::<String>::new(), "run {run} left containers");
+    }
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn ctrl_c_during_a_watch_round_removes_its_containers() {
+    require_engine();
+    let dir = dir_of(&["test_quick.py"]);
+    let mut watch = Watching::start(&["watch", "test_*", "--test-dir", path_str(dir.path())]);
+    watch.wait_for("the first round", |out, err| {
+        out.lines().last() == Some("1 passed, 0 failed") && err.contains("watching ")
+    });
+    // A new module the glob matches joins the selection and runs.
+    write(dir.path(), "test_slow.py", "import time\nprint('started', flush=True)\ntime.sleep(120)\n");
+    watch.wait_for("the new module's run", |_, err| {
+        err.lines().filter(|l| l.starts_with("run ")).count() == 2
+    });
+    let slow_run = watch.run_ids().pop().unwrap();
+    let started = std::time::Instant::now();
+    while containers_of_run(&slow_run).is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "no container for run {slow_run}:\n{}", watch.dump());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(watch.interrupt(), 130, "{}", watch.dump());
+    assert!(watch.stdout().contains("1 not run (interrupted): test_slow.py"), "{}", watch.dump());
+    assert_eq!(containers_of_run(&slow_run), Vec::<String>::new(), "Ctrl-C left a container");
+}

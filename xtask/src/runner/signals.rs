@@ -24,4 +24,16 @@ impl Interrupt {
     pub fn is_set(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+
+    /// A flag no signal raises, for unit tests.
+    #[cfg(test)]
+    pub fn for_tests() -> Interrupt {
+        Interrupt(Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Raises the flag as a signal would, for unit tests.
+    #[cfg(test)]
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }

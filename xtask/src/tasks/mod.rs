@@ -5,3 +5,4 @@ pub mod clean;
 pub mod images;
 pub mod list;
 pub mod run;
+pub mod watch;

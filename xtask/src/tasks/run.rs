@@ -23,51 +23,74 @@ use crate::runner::{self, Plan};
 pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // Everything the user typed is checked before anything starts.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
-    let modules = select_modules(tests, &dir, options)?;
-    check_reports(&options.reports)?;
-    if options.isolation.base.base_image.is_some() && options.matrix.python.len() > 1 {
-        return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
-    }
-    let run_id = new_run_id();
-    if modules.is_empty() {
+    let selected = select_modules(tests, &dir, options)?;
+    selected.print_notes();
+    check_options(options)?;
+    if selected.modules.is_empty() {
         // Only a partition can be empty (an empty test dir is refused above).
         let partition = options.selection.partition.map(|p| p.to_string()).unwrap_or_default();
         eprintln!("note: partition {partition} holds no module");
-        let outcome = Outcome::empty(run_id);
-        return finish(
-            &outcome,
-            options,
-            &dir,
-            &Human::new(&dir.display, false, options.reports.success_output, 0),
-        );
+        let outcome = Outcome::empty(new_run_id());
+        let human = Human::new(&dir.display, false, options.reports.success_output, 0);
+        return finish(&outcome, options, &dir, &human);
     }
-
     let engine = Engine::find(&options.engine)?;
-    let jobs = jobs_with_images(&engine, &modules, options)?;
-    // From here on Ctrl-C and SIGTERM stop the run in order (containers
-    // removed, summary printed); before, they simply end the runner and the
-    // image build with it.
-    let interrupt = Interrupt::install()?;
+    // Ctrl-C and SIGTERM stop the run in order (containers removed, summary
+    // printed) once the images are ready; before, they simply end the runner
+    // and the image build with it.
+    run_selected(&engine, &dir, &selected.modules, options, Interrupt::install)
+}
+
+/// One run of these modules, as `run` makes it and `watch` makes it every
+/// round: the images, the runner, each module's block as it finishes, the
+/// summary and the reports; returns the exit code. It asks for `interrupt`
+/// once the images are ready. An engine error comes back as the error,
+/// after the summary.
+pub fn run_selected(
+    engine: &Engine,
+    dir: &TestDir,
+    modules: &[String],
+    options: &RunArgs,
+    interrupt: impl FnOnce() -> Result<Interrupt>,
+) -> Result<i32> {
+    let run_id = new_run_id();
+    let jobs = jobs_with_images(engine, modules, options)?;
+    let interrupt = interrupt()?;
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
-    let tests = tests_mount(&engine, &dir, &run_id, &jobs[0].image)?;
+    let tests = tests_mount(engine, dir, &run_id, &jobs[0].image)?;
     let plan = plan(jobs, tests.clone(), options, run_id, host_dirs.path());
     eprintln!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human =
         Human::new(&dir.display, options.engine.debug, options.reports.success_output, plan.jobs.len());
-    let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
+    let outcome = runner::execute(engine, &plan, &interrupt, |event| human.event(&event));
     if let Mount::Volume { name, .. } = &tests {
         engine.remove_volumes(std::slice::from_ref(name))?;
     }
-    let code = finish(&outcome, options, &dir, &human)?;
+    let code = finish(&outcome, options, dir, &human)?;
     match outcome.engine_error {
         Some(error) => Err(error),
         None => Ok(code),
     }
 }
 
+/// The modules a run takes, and what the user should hear about the choice.
+pub struct Selected {
+    pub modules: Vec<String>,
+    /// Warnings (a `--skip` that matched nothing) and notes, one line each.
+    pub notes: Vec<String>,
+}
+
+impl Selected {
+    pub fn print_notes(&self) {
+        for note in &self.notes {
+            eprintln!("{note}");
+        }
+    }
+}
+
 /// The modules to run: those named (checked, globs expanded) or all, less
 /// those `--skip` matches, then the partition's share.
-fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) -> Result<Vec<String>> {
+pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) -> Result<Selected> {
     let modules = match tests {
         Some(args) => expand_selection(&parse_selection(args)?, dir)?,
         None => dir.test_modules()?,
@@ -77,19 +100,27 @@ fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) ->
     }
     let before = modules.len();
     let (modules, warnings) = apply_skip(modules, &options.selection.skip);
-    for warning in warnings {
-        eprintln!("warning: {warning}");
-    }
+    let mut notes: Vec<String> = warnings.into_iter().map(|w| format!("warning: {w}")).collect();
     if modules.is_empty() {
         return Err(usage("--skip leaves no module to run"));
     }
     if modules.len() < before {
-        eprintln!("note: --skip leaves out {} module(s)", before - modules.len());
+        notes.push(format!("note: --skip leaves out {} module(s)", before - modules.len()));
     }
-    Ok(match options.selection.partition {
+    let modules = match options.selection.partition {
         Some(partition) => partition.select(&modules),
         None => modules,
-    })
+    };
+    Ok(Selected { modules, notes })
+}
+
+/// The options no flag parser can check alone, checked before anything starts.
+pub fn check_options(options: &RunArgs) -> Result<()> {
+    check_reports(&options.reports)?;
+    if options.isolation.base.base_image.is_some() && options.matrix.python.len() > 1 {
+        return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
+    }
+    Ok(())
 }
 
 /// The test image of every Python version asked for, and the jobs running in them.

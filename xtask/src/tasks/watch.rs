@@ -1,0 +1,305 @@
+//! `cargo xtask watch`: the local loop. Runs the selection as `run` does,
+//! then, after every batch of saves in the test dir, runs again the modules
+//! whose files changed, or every selected module when another file changed
+//! (a helper, a data file, a package in a subfolder); until Ctrl-C.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
+
+use crate::cli::RunArgs;
+use crate::engine::Engine;
+use crate::error::EXIT_INTERRUPTED;
+use crate::modules::{is_test_module, TestDir};
+use crate::report;
+use crate::runner::signals::Interrupt;
+use crate::tasks::run::{check_options, run_selected, select_modules};
+
+/// Quiet time after the last change before a round starts: one save by an
+/// editor (write a temp file, rename it, set its mode) is several events.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+/// How often the wait for changes looks at the interrupt flag.
+const TICK: Duration = Duration::from_millis(50);
+
+type Events = mpsc::Receiver<notify::Result<notify::Event>>;
+
+/// Watches until Ctrl-C (or SIGTERM), which ends it with exit code 130.
+pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
+    let tests = (!tests.is_empty()).then_some(tests);
+    // Bad input is refused before anything starts, as for `run`.
+    let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
+    let selected = select_modules(tests, &dir, options)?;
+    selected.print_notes();
+    check_options(options)?;
+    let engine = Engine::find(&options.engine)?;
+    // One flag for the whole loop: the runner stops a round on it, and the
+    // wait between rounds ends on it.
+    let interrupt = Interrupt::install()?;
+    let root = dir.path.canonicalize()?;
+    let (sender, events) = mpsc::channel();
+    // Watching starts before the first round: a save during a round counts.
+    let mut watcher = notify::recommended_watcher(sender).context("cannot watch for file changes")?;
+    watcher
+        .watch(&root, RecursiveMode::Recursive)
+        .with_context(|| format!("cannot watch {} for changes", dir.display))?;
+    let announce = || eprintln!("watching {} for changes (Ctrl-C to stop)", dir.display);
+
+    let mut modules = selected.modules;
+    if modules.is_empty() {
+        eprintln!("note: this partition holds no module; waiting for one");
+    }
+    loop {
+        if !modules.is_empty() {
+            let round = run_selected(&engine, &dir, &modules, options, || Ok(interrupt.clone()));
+            if let Err(error) = round {
+                eprintln!("error: {error:#}");
+            }
+        }
+        if interrupt.is_set() {
+            return Ok(EXIT_INTERRUPTED);
+        }
+        announce();
+        modules = Vec::new();
+        while modules.is_empty() {
+            let Some(changed) = wait_for_changes(&events, &interrupt, &root, &report_paths(options))? else {
+                return Ok(EXIT_INTERRUPTED);
+            };
+            // Chosen again: a new module a glob matches joins, a deleted one leaves.
+            match select_modules(tests, &dir, options) {
+                Ok(selected) => modules = to_rerun(&changed, &selected.modules),
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    announce();
+                    continue;
+                }
+            }
+            if !modules.is_empty() {
+                eprintln!("changed: {}; running {} module(s)", describe(&changed), modules.len());
+            }
+        }
+    }
+}
+
+/// Waits for changes in the test dir, then for a quiet `DEBOUNCE`; returns
+/// the changed paths (relative to the dir), or `None` when interrupted.
+fn wait_for_changes(
+    events: &Events,
+    interrupt: &Interrupt,
+    root: &Path,
+    ignored: &[PathBuf],
+) -> Result<Option<BTreeSet<PathBuf>>> {
+    let mut changed = BTreeSet::new();
+    let mut last_change = Instant::now();
+    loop {
+        if interrupt.is_set() {
+            return Ok(None);
+        }
+        match events.recv_timeout(TICK) {
+            Ok(Ok(event)) => {
+                // Events were lost (the kernel's queue overflowed): anything may have changed.
+                let paths = if event.need_rescan() { vec![root.to_path_buf()] } else { event.paths };
+                if is_change(&event.kind) || event.attrs.flag().is_some() {
+                    for path in paths.iter().filter(|p| !ignored.contains(p)) {
+                        if let Some(relative) = relevant(path, root) {
+                            changed.insert(relative);
+                            last_change = Instant::now();
+                        }
+                    }
+                }
+            }
+            Ok(Err(error)) => eprintln!("warning: while watching {}: {error}", root.display()),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Err(anyhow!("the file watcher stopped")),
+        }
+        if !changed.is_empty() && last_change.elapsed() >= DEBOUNCE {
+            return Ok(Some(changed));
+        }
+    }
+}
+
+/// Whether an event says a file's content, name or mode changed. Reads are
+/// not changes: the containers open the modules on every round.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
+/// A changed path relative to the test dir, unless it is noise: hidden files
+/// and folders, editors' backup and swap files (vim also probes with a file
+/// named 4913), Python's bytecode caches.
+fn relevant(path: &Path, root: &Path) -> Option<PathBuf> {
+    let relative = path.strip_prefix(root).ok()?;
+    let noise = relative.components().any(|part| {
+        let name = part.as_os_str().to_string_lossy();
+        name.starts_with('.')
+            || name.ends_with('~')
+            || name == "__pycache__"
+            || name == "4913"
+            || [".swp", ".swx", ".pyc"].iter().any(|end| name.ends_with(end))
+    });
+    (!noise).then(|| relative.to_path_buf())
+}
+
+/// The modules to run for these changes: each selected module whose own file
+/// changed; every selected module when anything else in the dir changed.
+/// A module that is not selected changing runs nothing.
+fn to_rerun(changed: &BTreeSet<PathBuf>, selection: &[String]) -> Vec<String> {
+    let mut own = Vec::new();
+    for path in changed {
+        let top_level = match path.components().count() {
+            1 => path.to_str(),
+            _ => None,
+        };
+        match top_level {
+            Some(name) if selection.iter().any(|m| m == name) => own.push(name),
+            Some(name) if is_test_module(name) => {}
+            _ => return selection.to_vec(),
+        }
+    }
+    selection.iter().filter(|m| own.contains(&m.as_str())).cloned().collect()
+}
+
+/// The report files a round writes: when they are in the test dir, writing
+/// them must not start the next round.
+fn report_paths(options: &RunArgs) -> Vec<PathBuf> {
+    report::requested(&options.reports)
+        .into_iter()
+        .filter_map(|(_, path)| {
+            let absolute = std::path::absolute(path).ok()?;
+            let parent = absolute.parent()?.canonicalize().ok()?;
+            Some(parent.join(absolute.file_name()?))
+        })
+        .collect()
+}
+
+/// The changed paths for the one line announcing a round.
+fn describe(changed: &BTreeSet<PathBuf>) -> String {
+    const SHOWN: usize = 4;
+    let mut names: Vec<String> = changed
+        .iter()
+        .take(SHOWN)
+        .map(|p| if p.as_os_str().is_empty() { ".".to_string() } else { p.display().to_string() })
+        .collect();
+    if changed.len() > SHOWN {
+        names.push(format!("and {} more", changed.len() - SHOWN));
+    }
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changes(paths: &[&str]) -> BTreeSet<PathBuf> {
+        paths.iter().map(PathBuf::from).collect()
+    }
+
+    fn selection() -> Vec<String> {
+        ["test_a.py", "test_b.py", "test_c.py"].iter().map(|m| m.to_string()).collect()
+    }
+
+    #[test]
+    fn a_changed_module_runs_alone() {
+        assert_eq!(to_rerun(&changes(&["test_b.py"]), &selection()), ["test_b.py"]);
+        assert_eq!(to_rerun(&changes(&["test_c.py", "test_a.py"]), &selection()), ["test_a.py", "test_c.py"]);
+    }
+
+    #[test]
+    fn any_other_file_runs_every_selected_module() {
+        for other in ["helper.py", "data.txt", "pkg/__init__.py", "pkg", "data/test_x.py", ""] {
+            assert_eq!(to_rerun(&changes(&["test_a.py", other]), &selection()), selection(), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_module_outside_the_selection_runs_nothing() {
+        assert!(to_rerun(&changes(&["test_unselected.py"]), &selection()).is_empty());
+    }
+
+    #[test]
+    fn editor_and_python_noise_is_not_a_change() {
+        let root = Path::new("/w/tests");
+        for noise in [
+            "/w/tests/.test_a.py.swp",
+            "/w/tests/test_a.py~",
+            "/w/tests/4913",
+            "/w/tests/__pycache__/helper.cpython-311.pyc",
+            "/w/tests/.git/index",
+            "/w/tests/pkg/mod.pyc",
+            "/elsewhere/test_a.py",
+        ] {
+            assert_eq!(relevant(Path::new(noise), root), None, "{noise}");
+        }
+        assert_eq!(relevant(Path::new("/w/tests/test_a.py"), root), Some(PathBuf::from("test_a.py")));
+        assert_eq!(relevant(Path::new("/w/tests/pkg/util.py"), root), Some(PathBuf::from("pkg/util.py")));
+        assert_eq!(relevant(root, root), Some(PathBuf::new()));
+    }
+
+    #[test]
+    fn reads_are_not_changes() {
+        use notify::event::{CreateKind, DataChange, ModifyKind, RemoveKind, RenameMode};
+        assert!(is_change(&EventKind::Modify(ModifyKind::Data(DataChange::Content))));
+        assert!(is_change(&EventKind::Modify(ModifyKind::Name(RenameMode::To))));
+        assert!(is_change(&EventKind::Create(CreateKind::File)));
+        assert!(is_change(&EventKind::Remove(RemoveKind::File)));
+        assert!(is_change(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Open(AccessMode::Any))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
+    }
+
+    #[test]
+    fn a_burst_of_events_is_one_batch_after_a_quiet_spell() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().canonicalize().unwrap();
+        let (sender, events) = mpsc::channel();
+        let interrupt = Interrupt::for_tests();
+        let writer = {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                for (i, name) in ["test_a.py", "helper.py", "test_a.py", ".test_a.py.swp"].iter().enumerate()
+                {
+                    let kind = EventKind::Modify(notify::event::ModifyKind::Any);
+                    let event = notify::Event::new(kind).add_path(root.join(name));
+                    sender.send(Ok(event)).unwrap();
+                    std::thread::sleep(Duration::from_millis(20 * i as u64));
+                }
+                sender
+            })
+        };
+        let started = Instant::now();
+        let changed = wait_for_changes(&events, &interrupt, &root, &[]).unwrap().unwrap();
+        assert!(started.elapsed() >= DEBOUNCE, "returned before a quiet spell");
+        assert_eq!(changed, changes(&["helper.py", "test_a.py"]));
+        let _sender = writer.join().unwrap();
+        interrupt.raise();
+        assert_eq!(wait_for_changes(&events, &interrupt, &root, &[]).unwrap(), None);
+    }
+
+    #[test]
+    fn writing_a_report_into_the_test_dir_is_not_a_change() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().to_str().unwrap();
+        let report = format!("{dir}/sub/../r.json");
+        let args = ["watch", "--test-dir", dir, "--report-json", &report];
+        let crate::cli::Task::Watch { options, .. } = crate::cli::try_parse_from(&args).unwrap() else {
+            panic!()
+        };
+        assert!(report_paths(&options).is_empty(), "no such folder yet");
+        std::fs::create_dir(temp.path().join("sub")).unwrap();
+        assert_eq!(report_paths(&options), [temp.path().canonicalize().unwrap().join("r.json")]);
+    }
+
+    #[test]
+    fn the_announcement_names_a_few_changes() {
+        assert_eq!(describe(&changes(&["test_a.py", "data.txt"])), "data.txt, test_a.py");
+        assert_eq!(describe(&changes(&["a", "b", "c", "d", "e", "f"])), "a, b, c, d, and 2 more");
+    }
+}
