@@ -7,11 +7,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::outcome::Status;
-use crate::report::{human_bytes, Counts};
+use crate::report::{human_bytes, sanitize, Counts};
 use crate::runner::Outcome;
 
 pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
-    let mut text = format!("### pymaccounter: {test_dir}\n\n");
+    let mut text = format!("### pymaccounter: {}\n\n", sanitize::markdown_cell(test_dir));
     text.push_str("| module | allocator | python | status | duration | peak memory |\n");
     text.push_str("|---|---|---|---|---:|---:|\n");
     for r in &outcome.results {
@@ -21,8 +21,8 @@ pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
             _ => "❌",
         };
         text.push_str(&format!(
-            "| `{}` | {} | {} | {icon} {} | {:.2}s | {} |\n",
-            r.job.module,
+            "| {} | {} | {} | {icon} {} | {:.2}s | {} |\n",
+            sanitize::markdown_code_cell(&r.job.module),
             r.job.python_malloc.map_or("default", |m| m.as_str()),
             r.job.python.map_or("", |p| p.as_str()),
             r.status,
@@ -31,7 +31,7 @@ pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
         ));
     }
     for job in &outcome.not_run {
-        text.push_str(&format!("| `{}` | | | not run | | |\n", job.label()));
+        text.push_str(&format!("| {} | | | not run | | |\n", sanitize::markdown_code_cell(&job.label())));
     }
     text.push_str(&format!("\n**{}**\n\n", Counts::of(&outcome.results).closing_line()));
     text
@@ -59,31 +59,64 @@ pub fn annotations(outcome: &Outcome, test_dir: &str) -> Vec<String> {
             let reason = r.reason.as_deref().unwrap_or("did not pass");
             format!(
                 "::error file={},title={}::{}",
-                escape_property(&format!("{test_dir}/{}", r.job.module)),
-                escape_property(&format!("{} {}", r.job.label(), r.status)),
-                escape_data(&format!("{reason}\n{last_line}")),
+                sanitize::workflow_property(&format!("{test_dir}/{}", r.job.module)),
+                sanitize::workflow_property(&format!("{} {}", r.job.label(), r.status)),
+                sanitize::workflow_data(&format!("{reason}\n{last_line}")),
             )
         })
         .collect()
-}
-
-/// Workflow command data: %, CR and LF are encoded.
-fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
-}
-
-/// Workflow command properties also encode ':' and ','.
-fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use std::time::Duration;
+
+    use crate::capture::Captured;
+    use crate::matrix::Job;
+    use crate::outcome::ModuleResult;
+
+    fn outcome(module: &str, status: Status, stderr: &str) -> Outcome {
+        let job =
+            Job { index: 0, module: module.into(), python_malloc: None, python: None, image: "i".into() };
+        Outcome {
+            results: vec![ModuleResult {
+                job: job.clone(),
+                status,
+                exit_code: Some(1),
+                signal: None,
+                duration: Duration::from_millis(10),
+                peak_rss_bytes: None,
+                stdout: Captured::from_text(""),
+                stderr: Captured::from_text(stderr),
+                reason: Some("exit code 1".into()),
+            }],
+            not_run: vec![job],
+            interrupted: false,
+            fail_fast_tripped: false,
+            engine_error: None,
+        }
+    }
+
     #[test]
-    fn workflow_commands_are_escaped() {
-        assert_eq!(escape_data("50%\nnext"), "50%25%0Anext");
-        assert_eq!(escape_property("a,b:c"), "a%2Cb%3Ac");
+    fn a_hostile_module_name_stays_in_its_table_cell() {
+        let summary = step_summary(&outcome("test_a|b`c\nd.py", Status::Fail, ""), "dir");
+        let rows: Vec<&str> = summary.lines().filter(|l| l.starts_with("| `")).collect();
+        assert_eq!(rows.len(), 2, "{summary}");
+        for row in rows {
+            // Cells split on `|` not preceded by a backslash: 6 cells, 7 separators.
+            let separators = row.match_indices('|').filter(|(i, _)| !row[..*i].ends_with('\\')).count();
+            assert_eq!(separators, 7, "{row}");
+        }
+    }
+
+    #[test]
+    fn annotations_are_one_line_whatever_the_module_printed() {
+        let lines = annotations(&outcome("test_x,y:z.py", Status::Fail, "50%\r\n\x1b[2Jboom\r\n"), "dir");
+        assert_eq!(lines.len(), 1);
+        assert!(!lines[0].contains(['\r', '\n', '\x1b']), "{:?}", lines[0]);
+        assert!(lines[0].starts_with("::error file=dir/test_x%2Cy%3Az.py,title="), "{}", lines[0]);
+        assert!(lines[0].ends_with("::exit code 1%0A\\x1b[2Jboom"), "{}", lines[0]);
     }
 }

@@ -6,11 +6,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use quick_xml::escape::escape;
 
 use crate::matrix::Job;
 use crate::outcome::ModuleResult;
-use crate::report::{human_bytes, Counts};
+use crate::report::{human_bytes, sanitize, Counts};
 use crate::runner::Outcome;
 
 const PALETTE: [&str; 8] =
@@ -42,9 +41,9 @@ pub fn render(outcome: &Outcome, title: &str) -> String {
          .pass, .skip {{ color: #2e7d32; }} .fail, .timeout, .oom, .crash {{ color: #c62828; font-weight: bold; }}\n\
          svg text {{ font-size: 12px; font-family: system-ui, sans-serif; }}\n</style>\n</head>\n<body>\n\
          <h1>{title}</h1>\n<p><strong>{}</strong>{}</p>\n",
-        escape(counts.closing_line()),
+        sanitize::html(&counts.closing_line()),
         if outcome.not_run.is_empty() { String::new() } else { format!(", {} not run", outcome.not_run.len()) },
-        title = escape(title),
+        title = sanitize::html(title),
     );
     page.push_str("<h2>Peak memory (RSS) per module</h2>\n");
     page.push_str(&chart(&outcome.results));
@@ -86,9 +85,9 @@ fn chart(results: &[ModuleResult]) -> String {
              <text x=\"{vx:.1}\" y=\"{ty}\">{value}</text>",
             lx = LABEL_WIDTH - 8.0,
             ty = y + BAR_HEIGHT - 5.0,
-            label = escape(label),
+            label = sanitize::html(label),
             fill = colour(&result.job),
-            tooltip = escape(&tooltip),
+            tooltip = sanitize::html(&tooltip),
             vx = LABEL_WIDTH + width + 6.0,
         );
         y += BAR_HEIGHT + BAR_GAP;
@@ -101,7 +100,7 @@ fn chart(results: &[ModuleResult]) -> String {
             "<rect x=\"{x}\" y=\"4\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"{}\" y=\"16\">{}</text>",
             PALETTE[i % PALETTE.len()],
             x + 18.0,
-            escape(v)
+            sanitize::html(v)
         );
         x += 30.0 + 7.0 * v.len() as f64;
     }
@@ -123,12 +122,12 @@ fn table(results: &[ModuleResult]) -> String {
             table,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{status}\">{status}</td><td class=\"num\">{:.2}s</td>\
              <td class=\"num\">{}</td><td>{}</td></tr>",
-            escape(&r.job.module),
+            sanitize::html(&r.job.module),
             r.job.python_malloc.map_or("default", |m| m.as_str()),
             r.job.python.map_or("", |p| p.as_str()),
             r.duration.as_secs_f64(),
             r.peak_rss_bytes.map_or("-".to_string(), human_bytes),
-            escape(r.reason.as_deref().unwrap_or("")),
+            sanitize::html(r.reason.as_deref().unwrap_or("")),
             status = r.status,
         );
     }
