@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use crate::capture;
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
 
 pub fn clean(engine: &Engine, run: Option<&str>, containers_only: bool, keep_base: bool) -> Result<()> {
@@ -13,7 +14,13 @@ pub fn clean(engine: &Engine, run: Option<&str>, containers_only: bool, keep_bas
     let containers = engine.containers_with_label(&label)?;
     engine.remove_containers(&containers)?;
     println!("removed {} container(s)", containers.len());
-    if containers_only || run.is_some() {
+    if containers_only {
+        return Ok(());
+    }
+    let runs_dir = crate::project_root().join(capture::RUNS_DIR);
+    let folders = capture::remove_runs(&runs_dir, |id| run.is_some_and(|wanted| wanted != id))?;
+    println!("removed {} output folder(s) of past runs", folders.len());
+    if run.is_some() {
         return Ok(());
     }
     let mut images = engine.images_with_label(&format!("{KIND_LABEL}=test"))?;

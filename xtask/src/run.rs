@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
+use crate::capture;
 use crate::cli::RunOptions;
 use crate::engine::Engine;
 use crate::error::{usage, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
@@ -71,6 +72,10 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
     // image build with it.
     let interrupt = Interrupt::install()?;
     let run_id = new_run_id();
+    let runs_dir = crate::project_root().join(capture::RUNS_DIR);
+    if let Err(error) = capture::prune_runs(&runs_dir, capture::KEEP_RUNS, |_| false) {
+        eprintln!("warning: {error:#}");
+    }
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
     let plan = Plan {
         parallelism: options.jobs.map_or_else(available_cpus, usize::from),
@@ -78,7 +83,7 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
         memory_bytes: options.memory.0.clone(),
         network: options.network.clone(),
         fail_fast: options.fail_fast,
-        spill_dir: crate::project_root().join("target/pymaccounter/runs").join(&run_id),
+        spill_dir: runs_dir.join(&run_id),
         live_stderr: options.engine.debug,
         host_dirs: host_dirs.path().to_path_buf(),
         run_id,

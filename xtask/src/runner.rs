@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::capture::capture;
+use crate::capture::{capture, spill_path, DEFAULT_SPILL_CAP};
 use crate::engine::{ContainerSpec, Engine};
 use crate::error::environment;
 use crate::matrix::Job;
@@ -271,7 +271,7 @@ fn run_job(
     std::fs::create_dir_all(&spec.host_dir)?;
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
-    let spill = |stream: &str| plan.spill_dir.join(format!("{}-{}.{stream}.log", job.index, job.module));
+    let spill = |stream: &str| spill_path(&plan.spill_dir, job.index, &job.module, stream);
     let started = Instant::now();
     shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
     let handle = {
@@ -283,11 +283,11 @@ fn run_job(
     };
     let (stdout, mut stderr, status, timed_out) = thread::scope(|scope| {
         let stdout_spill = spill("stdout");
-        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, |_| {}));
+        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, DEFAULT_SPILL_CAP, |_| {}));
         let stderr_spill = spill("stderr");
         let live = plan.live_stderr;
         let stderr = scope.spawn(move || {
-            capture(stderr_reader, stderr_spill, |chunk| {
+            capture(stderr_reader, stderr_spill, DEFAULT_SPILL_CAP, |chunk| {
                 if live {
                     let _ = sender.send(Message::Stderr(job.index, chunk.to_vec()));
                 }
@@ -304,14 +304,15 @@ fn run_job(
         return Ok(None);
     }
     let exit_code = status.code();
-    if exit_code == Some(ENGINE_RUN_ERROR) {
+    let measurement = take_measurement(&mut stderr, exit_code);
+    // Only a container GNU time never reported from is the engine's failure.
+    if exit_code == Some(ENGINE_RUN_ERROR) && !measurement.ran {
         return Err(environment(format!(
             "the engine could not run {}: {}",
             job.label(),
             stderr.text().trim()
         )));
     }
-    let measurement = take_measurement(&mut stderr);
     let code = exit_code.unwrap_or(-1);
     let oom_killed = !timed_out
         && may_be_oom(code, &measurement)
