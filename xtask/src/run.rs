@@ -30,7 +30,16 @@ pub fn run(tests: Option<&[String]>, options: &RunOptions) -> Result<i32> {
             validate_selection(&names, &dir)?;
             names
         }
-        None => dir.test_modules()?,
+        None => {
+            for name in dir.non_utf8_modules()? {
+                let path = format!("{}/{name}", dir.display);
+                eprintln!(
+                    "warning: {}: not run, its file name is not valid UTF-8 (rename it)",
+                    crate::report::sanitize::terminal_line(&path)
+                );
+            }
+            dir.test_modules()?
+        }
     };
     let modules = match options.partition {
         Some(partition) => partition.select(&modules),
