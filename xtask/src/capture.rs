@@ -14,8 +14,10 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// A stream up to this size is kept whole: no cut, no spill file.
-pub const KEEP_WHOLE: usize = 64 * 1024;
+/// A stream up to this size is kept whole: no cut, no spill file. That is
+/// 64 KiB of a module's own output plus room for the measurement trailer, so
+/// removing the trailer never leaves a cut in 64 KiB of stderr.
+pub const KEEP_WHOLE: usize = 64 * 1024 + END_WINDOW;
 /// Bytes kept from the start, and from the end, of a longer stream.
 pub const KEEP_HEAD: usize = 32 * 1024;
 pub const KEEP_TAIL: usize = 32 * 1024;

@@ -45,6 +45,8 @@ fn a_crash_after_long_stderr_is_still_a_crash_with_its_peak() {
             !stderr.contains("Command terminated") && !stderr.contains("@@pymaccounter"),
             "{stderr:.300}"
         );
+        assert!(!stderr.contains("bytes cut"), "64 KiB of output are kept whole");
+        assert_eq!(stderr.len(), size, "{module}");
     }
 }
 
