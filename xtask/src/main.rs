@@ -2,7 +2,6 @@
 //! its own fresh container. See ARCHITECTURE.md for which file owns what.
 
 mod cli;
-mod detect;
 mod engine;
 mod error;
 mod harness;

@@ -77,13 +77,13 @@ fn a_flood_of_output_keeps_head_and_tail_and_spills_the_rest() {
     let (run, report) = run_json(&dir, &["run", "test_floods.py"]);
     assert_eq!(run.code, 0, "exit {}\n{}", run.code, run.stderr);
     let result = result_for(&report, "test_floods.py");
-    assert_eq!(result["stdout_bytes"], 100 * 1_000_000 + "the last line\n".len());
+    assert_eq!(result["stdout_bytes"], 50 * 1_000_000 + "the last line\n".len());
     let shown = result["stdout"].as_str().unwrap();
     assert!(shown.len() < 200_000, "kept {} bytes", shown.len());
     assert!(shown.ends_with("the last line\n"));
     let spill = shown.split("full output in ").nth(1).unwrap().split(' ').next().unwrap();
     let spilled = std::fs::metadata(spill).expect("spill file exists").len();
-    assert_eq!(spilled, 100 * 1_000_000 + "the last line\n".len() as u64);
+    assert_eq!(spilled, 50 * 1_000_000 + "the last line\n".len() as u64);
     std::fs::remove_file(spill).unwrap();
     assert!(run.stdout.len() < 300_000, "the terminal got {} bytes", run.stdout.len());
     assert_run_left_nothing(&report);

@@ -22,6 +22,20 @@ impl ModuleResult {
     pub fn status(&self) -> Status {
         self.execution.status()
     }
+
+    /// A result for tests: the module ended as `execution` says, printing `stdout` and `stderr`.
+    #[cfg(test)]
+    pub fn sample(module: &str, execution: Execution, stdout: &str, stderr: &str) -> ModuleResult {
+        use crate::model::job::Variant;
+        ModuleResult {
+            job: Job { index: 0, module: module.into(), variant: Variant::default(), image: "i".into() },
+            execution,
+            duration: Duration::from_millis(10),
+            peak_rss_bytes: None,
+            stdout: Captured::from_text(stdout),
+            stderr: Captured::from_text(stderr),
+        }
+    }
 }
 
 /// How a run ended.

@@ -6,12 +6,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use quick_xml::escape::escape;
 
 use crate::model::job::Job;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::Tally;
-use crate::report::{FileReport, ReportContext, Row};
+use crate::report::{sanitize, FileReport, ReportContext, Row};
 
 pub const REPORT: FileReport =
     FileReport { flag: "report-html", path: |args| args.report_html.as_deref(), write };
@@ -50,9 +49,9 @@ pub fn render(outcome: &Outcome, title: &str) -> String {
          .passed {{ color: #2e7d32; }} .skipped {{ color: #8a6d00; }} .failed {{ color: #c62828; font-weight: bold; }}\n\
          svg text {{ font-size: 12px; font-family: system-ui, sans-serif; }}\n</style>\n</head>\n<body>\n\
          <h1>{title}</h1>\n<p><strong>{}</strong>{}</p>\n",
-        escape(counts.closing_line()),
+        sanitize::html(&counts.closing_line()),
         if outcome.not_run.is_empty() { String::new() } else { format!(", {} not run", outcome.not_run.len()) },
-        title = escape(title),
+        title = sanitize::html(title),
     );
     page.push_str("<h2>Peak memory (RSS) per module</h2>\n");
     page.push_str(&chart(&outcome.results));
@@ -95,9 +94,9 @@ fn chart(results: &[ModuleResult]) -> String {
              <text x=\"{vx:.1}\" y=\"{ty}\">{value}</text>",
             lx = LABEL_WIDTH - 8.0,
             ty = y + BAR_HEIGHT - 5.0,
-            label = escape(label),
+            label = sanitize::html(label),
             fill = colour(&result.job),
-            tooltip = escape(&tooltip),
+            tooltip = sanitize::html(&tooltip),
             vx = LABEL_WIDTH + width + 6.0,
         );
         y += BAR_HEIGHT + BAR_GAP;
@@ -110,7 +109,7 @@ fn chart(results: &[ModuleResult]) -> String {
             "<rect x=\"{x}\" y=\"4\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"{}\" y=\"16\">{}</text>",
             PALETTE[i % PALETTE.len()],
             x + 18.0,
-            escape(v)
+            sanitize::html(v)
         );
         x += 30.0 + 7.0 * v.len() as f64;
     }
@@ -133,14 +132,14 @@ fn table(results: &[ModuleResult]) -> String {
             table,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\" title=\"{meaning}\">{status}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td>{}</td></tr>",
-            escape(row.module),
+            sanitize::html(row.module),
             row.allocator,
             row.python,
             row.duration,
             row.peak,
-            escape(row.reason.as_deref().unwrap_or("")),
+            sanitize::html(row.reason.as_deref().unwrap_or("")),
             class = tally_class(row.status.tally()),
-            meaning = escape(row.status.meaning()),
+            meaning = sanitize::html(row.status.meaning()),
             status = row.status,
         );
     }

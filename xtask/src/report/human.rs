@@ -2,10 +2,9 @@
 
 use std::io::IsTerminal;
 
-use crate::model::job::Job;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
-use crate::report::Row;
+use crate::report::{sanitize, Row};
 use crate::runner::Event;
 
 pub struct Human {
@@ -37,19 +36,20 @@ impl Human {
         self.status_line.clear();
         match event {
             Event::Started(job) => {
-                self.running.push(job.label());
+                let label = sanitize::terminal_line(&job.label()).into_owned();
                 if self.live_stderr {
-                    eprintln!("started {}", job.label());
+                    eprintln!("started {label}");
                 }
+                self.running.push(label);
             }
             Event::Stderr(job, chunk) => {
-                let label = job.label();
+                let label = sanitize::terminal_line(&job.label()).into_owned();
                 for line in String::from_utf8_lossy(chunk).lines() {
-                    eprintln!("[{label}] {line}");
+                    eprintln!("[{label}] {}", sanitize::terminal_line(line));
                 }
             }
             Event::Finished(result) => {
-                let label = result.job.label();
+                let label = sanitize::terminal_line(&result.job.label()).into_owned();
                 self.running.retain(|r| *r != label);
                 self.finished += 1;
                 self.module_block(result);
@@ -75,20 +75,22 @@ impl Human {
         let mut block = String::new();
         block.push_str(&"─".repeat(self.width));
         block.push('\n');
-        block.push_str(&format!("Test results for {}/{}", self.test_dir, result.job.module));
+        let path = format!("{}/{}", self.test_dir, result.job.module);
+        block.push_str(&format!("Test results for {}", sanitize::terminal_line(&path)));
         if let Some(variant) = result.job.variant.long() {
             block.push_str(&format!(" ({variant})"));
         }
         block.push_str(":\n");
-        push_text(&mut block, &result.stdout.text());
+        push_text(&mut block, &sanitize::terminal(&result.stdout.text()));
         let status = result.status();
         if !status.is_success() {
             let stderr = result.stderr.text();
             if !stderr.trim().is_empty() {
                 block.push_str("--- stderr ---\n");
-                push_text(&mut block, &stderr);
+                push_text(&mut block, &sanitize::terminal(&stderr));
             }
             let reason = result.execution.reason().unwrap_or_else(|| "did not pass".into());
+            let reason = sanitize::terminal(&reason);
             let status = paint_status(status, &status.name().to_uppercase(), self.colour);
             block.push_str(&format!("{status}: {reason}\n"));
         }
@@ -106,16 +108,18 @@ impl Human {
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
         let with_python = outcome.results.iter().any(|r| r.job.variant.python.is_some());
-        let module_width = outcome.results.iter().map(|r| r.job.module.len()).max().unwrap_or(6).max(6);
+        let modules: Vec<String> =
+            outcome.results.iter().map(|r| sanitize::terminal_line(&r.job.module).into_owned()).collect();
+        let module_width = modules.iter().map(|m| m.chars().count()).max().unwrap_or(6).max(6);
         let mut header = format!("{:<module_width$}  {:<14}", "module", "allocator");
         if with_python {
             header.push_str(&format!("  {:<6}", "python"));
         }
         header.push_str(&format!("  {:<7}  {:>9}  {:>11}\n", "status", "duration", "peak memory"));
         out.push_str(&header);
-        for result in &outcome.results {
+        for (result, module) in outcome.results.iter().zip(&modules) {
             let row = Row::of(result);
-            let mut line = format!("{:<module_width$}  {:<14}", row.module, row.allocator);
+            let mut line = format!("{module:<module_width$}  {:<14}", row.allocator);
             if with_python {
                 line.push_str(&format!("  {:<6}", row.python));
             }
@@ -131,7 +135,8 @@ impl Human {
             } else {
                 "the run stopped"
             };
-            let names: Vec<String> = outcome.not_run.iter().map(Job::label).collect();
+            let names: Vec<String> =
+                outcome.not_run.iter().map(|j| sanitize::terminal_line(&j.label()).into_owned()).collect();
             out.push_str(&format!("{} not run ({why}): {}\n", names.len(), names.join(", ")));
         }
         out.push_str(&outcome.counts().closing_line());
@@ -206,6 +211,29 @@ mod tests {
         let failed = Execution::Failed { exit_code: 1, reason: None };
         let block = plain().render_block(&result("test_a.py", failed, "AssertionError: no\n"));
         assert!(block.ends_with("--- stderr ---\nAssertionError: no\nFAIL: exit code 1\n"), "{block}");
+    }
+
+    #[test]
+    fn module_text_and_names_cannot_act_on_the_terminal() {
+        let failed = Execution::Failed { exit_code: 1, reason: None };
+        let mut r = result("test_\x1b]0;t\x07.py", failed, "\x1b[2J\rFAKE\n");
+        r.stdout = Captured::from_text("\x1b[?25lhidden\u{9b}\n\tindented\n");
+        let block = plain().render_block(&r);
+        assert!(!block.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "{block:?}");
+        assert!(block.contains("Test results for python_tests/test_\\x1b]0;t\\x07.py:\n"), "{block}");
+        assert!(block.contains("\\x1b[?25lhidden\\x9b\n\tindented\n"), "{block}");
+        assert!(block.contains("\\x1b[2J\\rFAKE\n"), "{block}");
+        let outcome = Outcome {
+            run_id: "r".into(),
+            results: vec![r],
+            not_run: vec![job("test_\r.py", None)],
+            interrupted: true,
+            fail_fast_tripped: false,
+            engine_error: None,
+        };
+        let summary = plain().render_summary(&outcome);
+        assert!(!summary.chars().any(|c| c.is_control() && c != '\n'), "{summary:?}");
+        assert!(summary.contains("1 not run (interrupted): test_\\r.py\n"), "{summary}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod sanitize;
 pub mod terminal;
 
 use std::path::Path;

@@ -22,7 +22,7 @@ use crate::harness::{classify, container_command, may_be_oom, take_measurement};
 use crate::model::job::Job;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::Execution;
-use crate::runner::capture::capture;
+use crate::runner::capture::{capture, spill_path, DEFAULT_SPILL_CAP};
 use crate::runner::signals::Interrupt;
 
 /// Everything the runner needs to know, decided before it starts.
@@ -266,7 +266,7 @@ fn run_job(
     std::fs::create_dir_all(&spec.host_dir)?;
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
-    let spill = |stream: &str| plan.spill_dir.join(format!("{}.{stream}.log", job.index));
+    let spill = |stream: &str| spill_path(&plan.spill_dir, job.index, &job.module, stream);
     let started = Instant::now();
     shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
     let handle = {
@@ -278,11 +278,11 @@ fn run_job(
     };
     let (stdout, mut stderr, status, timed_out) = thread::scope(|scope| {
         let stdout_spill = spill("stdout");
-        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, |_| {}));
+        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, DEFAULT_SPILL_CAP, |_| {}));
         let stderr_spill = spill("stderr");
         let live = plan.live_stderr;
         let stderr = scope.spawn(move || {
-            capture(stderr_reader, stderr_spill, |chunk| {
+            capture(stderr_reader, stderr_spill, DEFAULT_SPILL_CAP, |chunk| {
                 if live {
                     let _ = sender.send(Message::Stderr(job.index, chunk.to_vec()));
                 }
@@ -298,12 +298,13 @@ fn run_job(
     if shared.stopping() && !timed_out {
         return Ok(None);
     }
-    let code = status.code().unwrap_or(-1);
-    let measurement = take_measurement(&mut stderr);
+    let exit_code = status.code();
+    let code = exit_code.unwrap_or(-1);
+    let measurement = take_measurement(&mut stderr, exit_code);
     let execution = if timed_out {
         Execution::TimedOut { after_secs: plan.timeout.as_secs() }
-    } else if code == RUN_FAILED_EXIT && measurement.peak_rss_bytes.is_none() {
-        // No trailer: the module never ran, the engine failed.
+    } else if code == RUN_FAILED_EXIT && !measurement.ran {
+        // Only a container GNU time never reported from is the engine's failure.
         return Err(environment(format!(
             "the engine could not run {}: {}",
             job.label(),

@@ -16,6 +16,7 @@ use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::Outcome;
 use crate::modules::{parse_selection, validate_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext};
+use crate::runner::capture;
 use crate::runner::signals::Interrupt;
 use crate::runner::{self, Plan};
 
@@ -43,6 +44,10 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // removed, summary printed); before, they simply end the runner and the
     // image build with it.
     let interrupt = Interrupt::install()?;
+    let runs_dir = crate::project_root().join(capture::RUNS_DIR);
+    if let Err(error) = capture::prune_runs(&runs_dir, capture::KEEP_RUNS, |_| false) {
+        eprintln!("warning: {error:#}");
+    }
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
     let tests = tests_mount(&engine, &dir, &run_id, &jobs[0].image)?;
     let plan = plan(jobs, tests.clone(), options, run_id, host_dirs.path());
@@ -67,7 +72,16 @@ fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) ->
             validate_selection(&names, dir)?;
             names
         }
-        None => dir.test_modules()?,
+        None => {
+            for name in dir.non_utf8_modules()? {
+                let path = format!("{}/{name}", dir.display);
+                eprintln!(
+                    "warning: {}: not run, its file name is not valid UTF-8 (rename it)",
+                    crate::report::sanitize::terminal_line(&path)
+                );
+            }
+            dir.test_modules()?
+        }
     };
     if modules.is_empty() {
         return Err(usage(format!("no test_*.py modules in {}", dir.display)));
@@ -128,7 +142,7 @@ fn plan(jobs: Vec<Job>, tests: Mount, options: &RunArgs, run_id: String, host_di
         parallelism: options.execution.jobs.map_or_else(available_cpus, usize::from),
         timeout: Duration::from_secs(options.isolation.timeout),
         fail_fast: options.execution.fail_fast,
-        spill_dir: crate::project_root().join("target/pymaccounter/runs").join(&container.run_id),
+        spill_dir: crate::project_root().join(capture::RUNS_DIR).join(&container.run_id),
         live_stderr: options.engine.debug,
         host_dirs: host_dirs.to_path_buf(),
         tests_in_container,
