@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine::EngineKind;
+use crate::harness::declarations::{HarnessChoice, HuntLeaks};
 use crate::model::job::{Partition, PythonMalloc, PythonVersion};
 use crate::model::limits::{parse_memory, MemoryLimit, MAX_JOBS, MAX_TIMEOUT_SECS};
 
@@ -137,9 +138,26 @@ pub struct RunArgs {
     #[command(flatten)]
     pub matrix: MatrixArgs,
     #[command(flatten)]
+    pub harness: HarnessArgs,
+    #[command(flatten)]
     pub reports: ReportArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Arguments given to every module run (after `--`): to the script, or to unittest or pytest
+    #[arg(last = true, value_name = "ARGS", allow_hyphen_values = true)]
+    pub module_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Harness")]
+pub struct HarnessArgs {
+    /// How modules run: as scripts, under unittest or pytest, or chosen per module from its source
+    #[arg(long, value_enum, default_value = "auto")]
+    pub harness: HarnessChoice,
+    /// Run each module's code WARMUPS+RUNS times in one interpreter and report reference, memory
+    /// block and file descriptor leaks (CPython's regrtest rule; references need a -dbg Python)
+    #[arg(long, value_name = "WARMUPS:RUNS", num_args = 0..=1, default_missing_value = "3:3")]
+    pub hunt_leaks: Option<HuntLeaks>,
 }
 
 #[derive(Debug, Args)]
@@ -180,8 +198,11 @@ pub struct IsolationArgs {
     #[arg(long, value_name = "SIZE", default_value = "1g", value_parser = parse_memory)]
     pub memory: MemoryLimit,
     /// Container network mode (the default cuts the module off the network)
-    #[arg(long, value_name = "MODE", default_value = "none")]
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_network)]
     pub network: String,
+    /// Set an environment variable in every container (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
     #[command(flatten)]
     pub base: BaseImageArg,
 }
@@ -236,6 +257,31 @@ pub struct EngineArgs {
     /// Show each engine command line, the full build log and module stderr as it comes
     #[arg(long)]
     pub debug: bool,
+}
+
+/// `KEY=VALUE`, with a key the shell would accept.
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text.split_once('=').ok_or("expected KEY=VALUE")?;
+    let valid = !key.is_empty()
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "{key:?} is not a variable name (letters, digits and _, not starting with a digit)"
+        ));
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
+/// A network mode: `none`, `bridge`, `host`, or a network's name.
+fn parse_network(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err("expected none, bridge, host or a network's name".into())
+    }
 }
 
 fn examples(lines: &[&str]) -> String {
@@ -331,6 +377,38 @@ mod tests {
         let Task::RunAllTests { options } = try_parse_from(&args).unwrap() else { panic!() };
         assert_eq!(options.matrix.python_malloc, vec![PythonMalloc::Pymalloc, PythonMalloc::MallocDebug]);
         assert_eq!(options.matrix.python.iter().map(|v| v.as_str()).collect::<Vec<_>>(), ["3.9", "3.13"]);
+    }
+
+    #[test]
+    fn arguments_after_a_double_dash_go_to_every_module() {
+        let Task::Run { tests, options } =
+            try_parse_from(&["run", "test_gc.py", "--env", "A=1", "--", "-v", "-k", "name"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(tests, ["test_gc.py"]);
+        assert_eq!(options.module_args, ["-v", "-k", "name"]);
+        assert_eq!(options.isolation.env, [("A".to_string(), "1".to_string())]);
+        let Task::RunAllTests { options } = try_parse_from(&["run-all-tests", "--", "-x"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(options.module_args, ["-x"]);
+    }
+
+    #[test]
+    fn hunt_leaks_defaults_to_regrtests_3_3() {
+        let Task::RunAllTests { options } = try_parse_from(&["run-all-tests", "--hunt-leaks"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(options.harness.hunt_leaks, Some(HuntLeaks::DEFAULT));
+        for bad in [
+            &["run-all-tests", "--hunt-leaks", "x"][..],
+            &["run-all-tests", "--env", "1A=b"],
+            &["run-all-tests", "--network", ""],
+        ] {
+            assert!(try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

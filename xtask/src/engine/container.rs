@@ -47,6 +47,8 @@ pub struct ContainerSpec<'a> {
     /// Variables of this job (the allocator), after the template's.
     pub env: Vec<(String, String)>,
     pub command: Vec<String>,
+    /// This job's memory limit, when it differs from the run's.
+    pub memory: Option<MemoryLimit>,
     /// Where the engine CLI runs on the host: podman's conmon leaves its
     /// `oom` marker in its working directory, so each container gets its own.
     pub host_dir: PathBuf,
@@ -61,7 +63,7 @@ impl ContainerTemplate {
         command: Vec<String>,
         host_dir: PathBuf,
     ) -> ContainerSpec<'_> {
-        ContainerSpec { template: self, name, image, env, command, host_dir }
+        ContainerSpec { template: self, name, image, env, command, memory: None, host_dir }
     }
 }
 
@@ -103,7 +105,7 @@ pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
     if let Some(workdir) = template.scratch_dirs.first() {
         args.extend(["--workdir".into(), workdir.clone()]);
     }
-    if let Some(bytes) = template.memory.bytes() {
+    if let Some(bytes) = spec.memory.unwrap_or(template.memory).bytes() {
         // Same value for swap: the limit is on memory, not on memory plus swap.
         args.extend(["--memory".into(), bytes.to_string(), "--memory-swap".into(), bytes.to_string()]);
     }

@@ -284,6 +284,18 @@ impl Engine {
         duct::cmd(&self.program, args).stdin_null().unchecked()
     }
 
+    /// Whether a command succeeds in a throwaway container of `image` (no network).
+    pub fn image_runs(&self, image: &str, command: &[&str]) -> Result<bool> {
+        let mut args = vec!["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, image];
+        args.extend(command);
+        let output = self.output_of(&args)?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
+            return Err(self.failure(&args, &stderr));
+        }
+        Ok(output.status.success())
+    }
+
     /// The engine server's version (for benchmark records).
     pub fn server_version(&self) -> Result<String> {
         Ok(self.stdout_of(&["version", "--format", "{{.Server.Version}}"])?.trim().to_string())

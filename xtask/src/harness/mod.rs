@@ -5,13 +5,20 @@
 //! (wait4's ru_maxrss) without touching the module's own process, then prints
 //! one marker line last on stderr. This file owns that contract both ways.
 
+pub mod declarations;
 pub mod detect;
 
 use std::path::Path;
 
+use anyhow::Result;
+
 use crate::engine::kinds::killed_by_signal_exit;
+use crate::error::usage;
+use crate::model::inner::InnerReport;
 use crate::model::status::Execution;
 use crate::runner::capture::Captured;
+use declarations::{Declarations, HarnessChoice, HuntLeaks};
+use detect::{Framework, Harness};
 
 /// Our format line: GNU time prints it after the module ended, last on stderr.
 /// `%x` is the module's exit status (0 when a signal killed it), `%M` its peak RSS in KiB.
@@ -27,9 +34,187 @@ pub const SCRATCH_DIR: &str = "/scratch";
 /// `/tmp` is scratch too (tmpfs, executable).
 pub const TMP_DIR: &str = "/tmp";
 
-/// The container command for a module: GNU time runs the interpreter on it.
-pub fn container_command(module_path: &Path) -> Vec<String> {
-    ["/usr/bin/time", "-f", FORMAT, "python3", &module_path.to_string_lossy()].map(str::to_string).to_vec()
+/// The harness script in the test image (from `xtask/container/`).
+pub const HARNESS_SCRIPT: &str = "/opt/pymaccounter/harness.py";
+/// The harness's report: its last line on stderr, before GNU time's.
+const INNER_MARKER: &[u8] = b"@@pymaccounter-harness ";
+
+/// How one module is run, decided on the host from its source (never run
+/// there) and the options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuleSetup {
+    pub harness: Harness,
+    /// Tests the module defines and will not run when run as a script.
+    pub unrun_tests: Option<Framework>,
+    pub hunt_leaks: Option<HuntLeaks>,
+    pub declarations: Declarations,
+}
+
+impl ModuleSetup {
+    /// A module's setup. The command line's explicit `--harness` and
+    /// `--hunt-leaks` win over the module's declarations, which win over `auto`.
+    pub fn of(
+        source: &str,
+        file: &str,
+        harness: HarnessChoice,
+        hunt: Option<HuntLeaks>,
+    ) -> Result<ModuleSetup> {
+        let declarations = declarations::parse(source, file)?;
+        let detection = detect::detect(source);
+        let choice = match (harness, declarations.harness) {
+            (HarnessChoice::Auto, Some(declared)) => declared,
+            (chosen, _) => chosen,
+        };
+        let harness = match choice {
+            HarnessChoice::Auto => detection.harness,
+            HarnessChoice::Script => Harness::Script,
+            HarnessChoice::Unittest => Harness::Unittest,
+            HarnessChoice::Pytest => Harness::Pytest,
+        };
+        let unrun_tests = match harness {
+            Harness::Script => detection.unrun_tests(),
+            Harness::Unittest | Harness::Pytest => None,
+        };
+        let hunt_leaks = hunt.or(declarations.hunt_leaks);
+        if hunt_leaks.is_some() && harness == Harness::Pytest {
+            return Err(usage(format!(
+                "{file} runs under pytest, and --hunt-leaks hunts in scripts and unittest modules only \
+                 (drop hunt-leaks for it, or --skip it)"
+            )));
+        }
+        Ok(ModuleSetup { harness, unrun_tests, hunt_leaks, declarations })
+    }
+
+    /// Whether the harness script runs the module (else the interpreter runs it directly).
+    fn uses_harness(&self) -> bool {
+        self.harness != Harness::Script || self.hunt_leaks.is_some()
+    }
+}
+
+pub fn harness_name(harness: Harness) -> &'static str {
+    match harness {
+        Harness::Script => "script",
+        Harness::Unittest => "unittest",
+        Harness::Pytest => "pytest",
+    }
+}
+
+/// The container command for a module: GNU time runs the interpreter on the
+/// module (a script exactly as `python3 module.py` would), or on the harness,
+/// which runs the module's tests or hunts its leaks. `args` follow the module.
+pub fn container_command(
+    interpreter: &str,
+    module_path: &Path,
+    setup: &ModuleSetup,
+    args: &[String],
+) -> Vec<String> {
+    let mut command: Vec<String> = ["/usr/bin/time", "-f", FORMAT, interpreter].map(str::to_string).to_vec();
+    if setup.uses_harness() {
+        command.extend([HARNESS_SCRIPT.to_string(), "--mode".into(), harness_name(setup.harness).into()]);
+        if let Some(hunt) = setup.hunt_leaks {
+            command.extend(["--hunt-leaks".into(), hunt.to_string()]);
+        }
+    }
+    command.push(module_path.to_string_lossy().into_owned());
+    command.extend(args.iter().cloned());
+    command
+}
+
+/// Splits the harness's report off the end of stderr (after GNU time's
+/// trailer was taken). `None` when the module ran without the harness, or
+/// when the harness never got to write it (killed).
+pub fn take_inner_report(stderr: &mut Captured) -> Option<InnerReport> {
+    let end = stderr.end();
+    let body = end.strip_suffix(b"\n")?;
+    let at = rfind(body, INNER_MARKER)?;
+    let report: InnerReport = serde_json::from_slice(&body[at + INNER_MARKER.len()..]).ok()?;
+    let len = end.len() - at;
+    stderr.truncate_end(len);
+    Some(report)
+}
+
+/// The verdict on a module that ran to its end, given what its harness
+/// reported and its declarations: tests run or not, leaks, budget.
+pub fn judge(
+    execution: Execution,
+    setup: &ModuleSetup,
+    inner: Option<&InnerReport>,
+    peak: Option<u64>,
+) -> Execution {
+    let harnessed = setup.uses_harness();
+    match execution {
+        Execution::Passed if harnessed && inner.is_none() => Execution::Failed {
+            exit_code: 0,
+            reason: Some(
+                "the harness reported nothing: did the module end the interpreter itself (os._exit)?".into(),
+            ),
+        },
+        Execution::Passed => judge_pass(setup, inner, peak),
+        Execution::Failed { exit_code, reason: None } if harnessed => {
+            Execution::Failed { exit_code, reason: Some(framework_failure(setup, exit_code, inner)) }
+        }
+        other => other,
+    }
+}
+
+fn judge_pass(setup: &ModuleSetup, inner: Option<&InnerReport>, peak: Option<u64>) -> Execution {
+    if let Some(framework) = setup.unrun_tests {
+        let name = match framework {
+            Framework::Unittest => "unittest",
+            Framework::Pytest => "pytest",
+        };
+        return Execution::Failed {
+            exit_code: 0,
+            reason: Some(format!(
+                "defines {name} tests but ran none as a script: run it with --harness {name} (or --harness auto)"
+            )),
+        };
+    }
+    if setup.hunt_leaks.is_some() {
+        let leaks = inner.and_then(|i| i.hunt_leaks.as_ref()).and_then(|hunt| hunt.leaks());
+        match (leaks, setup.declarations.expect_leak) {
+            (Some(deltas), false) => return Execution::Leaked { deltas },
+            (None, true) => {
+                return Execution::Failed {
+                    exit_code: 0,
+                    reason: Some("declares `expect = leak`, and --hunt-leaks found no leak".into()),
+                }
+            }
+            (Some(_), true) | (None, false) => {}
+        }
+    }
+    match (peak, setup.declarations.max_peak_rss) {
+        (Some(peak_bytes), Some(budget_bytes)) if peak_bytes > budget_bytes => {
+            Execution::OverBudget { peak_bytes, budget_bytes }
+        }
+        _ => Execution::Passed,
+    }
+}
+
+/// Why a harnessed module failed, from the framework's exit code.
+fn framework_failure(setup: &ModuleSetup, exit_code: i32, inner: Option<&InnerReport>) -> String {
+    let failed: Vec<&str> = inner
+        .map(|i| i.tests.iter().filter(|t| t.failed()).map(|t| t.name.as_str()).collect())
+        .unwrap_or_default();
+    let error = inner.and_then(|i| i.error.clone());
+    if let Some(run) = inner.and_then(|i| i.hunt_leaks.as_ref()).and_then(|h| h.failed_run) {
+        return format!("failed on run {run} of the leak hunt (exit code {exit_code})");
+    }
+    match (setup.harness, exit_code) {
+        (_, 1) if !failed.is_empty() => {
+            let total = inner.map_or(0, |i| i.counts.total());
+            format!("{} of {total} tests failed: {}", failed.len(), failed.join(", "))
+        }
+        (Harness::Pytest, 2) => format!("pytest was interrupted (exit code 2){}", detail(error)),
+        (Harness::Pytest, 3) => format!("pytest hit an internal error (exit code 3){}", detail(error)),
+        (_, 4) => format!("usage error (exit code 4){}", detail(error)),
+        (Harness::Unittest | Harness::Pytest, 5) => "no tests ran: the framework collected none".to_string(),
+        _ => format!("exit code {exit_code}{}", detail(error)),
+    }
+}
+
+fn detail(error: Option<String>) -> String {
+    error.map(|e| format!(": {e}")).unwrap_or_default()
 }
 
 /// What the measurement trailer said, removed from the module's stderr.
@@ -151,6 +336,122 @@ mod tests {
         format!("{status}@@pymaccounter exit={exit} peak_rss_kib={peak_kib}\n")
     }
 
+    fn script() -> ModuleSetup {
+        ModuleSetup::of("print(1)\n", "test_a.py", HarnessChoice::Auto, None).unwrap()
+    }
+
+    fn setup(source: &str, choice: HarnessChoice, hunt: Option<HuntLeaks>) -> ModuleSetup {
+        ModuleSetup::of(source, "test_a.py", choice, hunt).unwrap()
+    }
+
+    const PYTEST_FILE: &str = "def test_fails():\n    assert 1 == 2\n";
+
+    #[test]
+    fn harnessed_modules_run_through_the_harness_with_their_arguments() {
+        let pytest = setup(PYTEST_FILE, HarnessChoice::Auto, None);
+        let command =
+            container_command("python3.11d", Path::new("/t/test_a.py"), &pytest, &["-k".into(), "x".into()]);
+        assert_eq!(
+            &command[3..],
+            ["python3.11d", HARNESS_SCRIPT, "--mode", "pytest", "/t/test_a.py", "-k", "x"]
+        );
+        let hunting = setup("print(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
+        let command = container_command("python3", Path::new("m.py"), &hunting, &[]);
+        assert_eq!(&command[4..], [HARNESS_SCRIPT, "--mode", "script", "--hunt-leaks", "3:3", "m.py"]);
+        let plain = container_command("python3", Path::new("m.py"), &script(), &["-v".into()]);
+        assert_eq!(&plain[3..], ["python3", "m.py", "-v"]);
+    }
+
+    #[test]
+    fn declarations_choose_unless_the_command_line_does() {
+        let declared = "# pymaccounter: harness = unittest\ndef test_x(): pass\n";
+        assert_eq!(setup(declared, HarnessChoice::Auto, None).harness, Harness::Unittest);
+        assert_eq!(setup(declared, HarnessChoice::Script, None).harness, Harness::Script);
+        let hunt = "# pymaccounter: hunt-leaks = 1:2\nprint(1)\n";
+        assert_eq!(
+            setup(hunt, HarnessChoice::Auto, None).hunt_leaks,
+            Some(HuntLeaks { warmups: 1, runs: 2 })
+        );
+        assert!(ModuleSetup::of(PYTEST_FILE, "t.py", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT)).is_err());
+    }
+
+    #[test]
+    fn a_script_that_defines_tests_and_runs_none_is_never_a_pass() {
+        let forced = setup(PYTEST_FILE, HarnessChoice::Script, None);
+        let verdict = judge(Execution::Passed, &forced, None, None);
+        assert_eq!(verdict.status(), crate::model::status::Status::Fail);
+        assert!(verdict.reason().unwrap().contains("--harness pytest"), "{verdict:?}");
+        let guarded = setup(
+            "def test_helper(): pass\nif __name__ == '__main__':\n    test_helper()\n",
+            HarnessChoice::Auto,
+            None,
+        );
+        assert_eq!(judge(Execution::Passed, &guarded, None, None), Execution::Passed);
+    }
+
+    #[test]
+    fn framework_exit_codes_read_as_reasons() {
+        let pytest = setup(PYTEST_FILE, HarnessChoice::Auto, None);
+        let no_tests = judge(Execution::from_exit_code(5), &pytest, None, None);
+        assert!(no_tests.reason().unwrap().contains("no tests ran"), "{no_tests:?}");
+        let inner: InnerReport = serde_json::from_str(
+            r#"{"harness":"pytest","tests":[{"name":"test_a","outcome":"passed"},{"name":"test_b","outcome":"failed","message":"AssertionError"}],"counts":{"passed":1,"failed":1}}"#,
+        )
+        .unwrap();
+        let failed = judge(Execution::from_exit_code(1), &pytest, Some(&inner), None);
+        assert_eq!(failed.reason().unwrap(), "1 of 2 tests failed: test_b");
+        assert!(judge(Execution::Passed, &pytest, None, None).reason().unwrap().contains("reported nothing"));
+    }
+
+    #[test]
+    fn leaks_and_budgets_decide_a_pass() {
+        let leak_data = |blocks: Vec<i64>| InnerReport {
+            harness: "script".into(),
+            hunt_leaks: Some(crate::model::inner::LeakHunt {
+                warmups: 1,
+                runs: 3,
+                blocks,
+                fds: vec![0, 0, 0],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let hunting = setup("print(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
+        let leaky = leak_data(vec![1, 2, 1]);
+        assert_eq!(
+            judge(Execution::Passed, &hunting, Some(&leaky), None).status(),
+            crate::model::status::Status::Leak
+        );
+        assert_eq!(
+            judge(Execution::Passed, &hunting, Some(&leak_data(vec![1, 0, 0])), None),
+            Execution::Passed
+        );
+        let expected =
+            setup("# pymaccounter: expect = leak\nprint(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
+        assert_eq!(judge(Execution::Passed, &expected, Some(&leaky), None), Execution::Passed);
+        let missing = judge(Execution::Passed, &expected, Some(&leak_data(vec![0, 0, 0])), None);
+        assert!(missing.reason().unwrap().contains("expect = leak"));
+        let budget = setup("# pymaccounter: max-peak-rss = 1 MiB\nprint(1)\n", HarnessChoice::Auto, None);
+        assert_eq!(
+            judge(Execution::Passed, &budget, None, Some(2 << 20)),
+            Execution::OverBudget { peak_bytes: 2 << 20, budget_bytes: 1 << 20 }
+        );
+        assert_eq!(judge(Execution::Passed, &budget, None, Some(1 << 20)), Execution::Passed);
+    }
+
+    #[test]
+    fn the_harness_line_is_taken_off_stderr() {
+        let mut stderr = Captured::from_text(
+            "Ran 1 test\n@@pymaccounter-harness {\"harness\":\"unittest\",\"counts\":{\"passed\":1}}\n",
+        );
+        let report = take_inner_report(&mut stderr).unwrap();
+        assert_eq!(report.counts.passed, 1);
+        assert_eq!(stderr.text(), "Ran 1 test\n");
+        let mut plain = Captured::from_text("no report here\n");
+        assert!(take_inner_report(&mut plain).is_none());
+        assert_eq!(plain.text(), "no report here\n");
+    }
+
     fn measure(text: &str, container_exit: i32) -> (Measurement, String) {
         let mut stderr = Captured::from_text(text);
         let m = take_measurement(&mut stderr, Some(container_exit));
@@ -159,8 +460,8 @@ mod tests {
 
     #[test]
     fn the_format_line_matches_what_the_parser_reads() {
-        let command = container_command(Path::new("test_a.py"));
-        assert_eq!(command[..3], ["/usr/bin/time", "-f", FORMAT]);
+        let command = container_command("python3", Path::new("test_a.py"), &script(), &[]);
+        assert_eq!(command, ["/usr/bin/time", "-f", FORMAT, "python3", "test_a.py"]);
         let line = FORMAT.replace("%x", "0").replace("%M", "8236") + "\n";
         assert_eq!(measure(&line, 0).0.peak_rss_bytes, Some(8236 * 1024));
     }

@@ -114,6 +114,24 @@ impl LocalImages {
     }
 }
 
+/// A test image and the base it was built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestImage {
+    pub reference: String,
+    pub base: String,
+}
+
+impl TestImage {
+    fn new(reference: String, base: &str) -> TestImage {
+        TestImage { reference, base: base.to_string() }
+    }
+
+    /// Whether its base is one of our offline bases (which have pytest).
+    pub fn on_offline_base(&self) -> bool {
+        base::is_offline(&self.base)
+    }
+}
+
 /// The test image for one Python version, built only when missing.
 ///
 /// With no explicit base, the registry's `python:X.Y-slim` is preferred; when
@@ -124,20 +142,20 @@ pub fn ensure(
     local: &LocalImages,
     explicit_base: Option<&str>,
     python: PythonVersion,
-) -> Result<String> {
+) -> Result<TestImage> {
     if let Some(base) = explicit_base {
         let reference = recipe.reference(base);
         if !local.has(&reference) {
             build(engine, recipe, base, &reference)?;
         }
-        return Ok(reference);
+        return Ok(TestImage::new(reference, base));
     }
     let online_base = python.registry_base();
     let offline_base = base::reference(python);
     let online = recipe.reference(&online_base);
     let offline = recipe.reference(&offline_base);
     if local.has(&online) {
-        return Ok(online);
+        return Ok(TestImage::new(online, &online_base));
     }
     let fallback_note = format!(
         "note: {online_base} is not available here (no registry?); using the offline base {offline_base} (Debian {})",
@@ -145,16 +163,16 @@ pub fn ensure(
     );
     if local.has(&offline) {
         eprintln!("{fallback_note}");
-        return Ok(offline);
+        return Ok(TestImage::new(offline, &offline_base));
     }
     if engine.image_exists(&online_base)? || engine.pull(&online_base)? {
         build(engine, recipe, &online_base, &online)?;
-        return Ok(online);
+        return Ok(TestImage::new(online, &online_base));
     }
     eprintln!("{fallback_note}");
     base::build(engine, python, false)?;
     build(engine, recipe, &offline_base, &offline)?;
-    Ok(offline)
+    Ok(TestImage::new(offline, &offline_base))
 }
 
 fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Result<()> {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::model::inner::InnerReport;
 use crate::model::job::Job;
 use crate::model::status::{Execution, Status, Tally};
 use crate::runner::capture::Captured;
@@ -16,6 +17,8 @@ pub struct ModuleResult {
     pub peak_rss_bytes: Option<u64>,
     pub stdout: Captured,
     pub stderr: Captured,
+    /// What the test framework or the leak hunt reported, when a harness ran the module.
+    pub inner: Option<InnerReport>,
 }
 
 impl ModuleResult {
@@ -34,6 +37,7 @@ impl ModuleResult {
             peak_rss_bytes: None,
             stdout: Captured::from_text(stdout),
             stderr: Captured::from_text(stderr),
+            inner: None,
         }
     }
 }
@@ -49,6 +53,9 @@ pub struct Outcome {
     pub fail_fast_tripped: bool,
     /// The engine failed in a way no module caused; the run was stopped.
     pub engine_error: Option<anyhow::Error>,
+    /// Arguments every module got (after `--`), and `--env` variables.
+    pub module_args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 impl Outcome {
@@ -61,6 +68,8 @@ impl Outcome {
             interrupted: false,
             fail_fast_tripped: false,
             engine_error: None,
+            module_args: Vec::new(),
+            env: Vec::new(),
         }
     }
 

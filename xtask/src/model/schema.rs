@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::error::usage;
+use crate::model::inner::{InnerCounts, InnerTest, LeakHunt};
 use crate::model::job::Job;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::Status;
@@ -22,6 +23,12 @@ pub struct Report {
     pub not_run: Vec<JobRecord>,
     pub interrupted: bool,
     pub summary: Summary,
+    /// Arguments every module got (after `--`).
+    #[serde(default)]
+    pub module_args: Vec<String>,
+    /// `--env` variables, as `KEY=VALUE`.
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
 /// Which cell of the matrix a record is about.
@@ -46,6 +53,17 @@ pub struct ResultRecord {
     pub stderr: String,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
+    /// `unittest`, `pytest` or `script` when the harness ran the module.
+    #[serde(default)]
+    pub harness: Option<String>,
+    /// The tests its framework ran (empty for plain scripts).
+    #[serde(default)]
+    pub tests: Vec<InnerTest>,
+    #[serde(default)]
+    pub test_counts: Option<InnerCounts>,
+    /// Per-run deltas of `--hunt-leaks`.
+    #[serde(default)]
+    pub hunt_leaks: Option<LeakHunt>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -80,6 +98,10 @@ impl ResultRecord {
             stderr: result.stderr.text(),
             stdout_bytes: result.stdout.total_bytes,
             stderr_bytes: result.stderr.total_bytes,
+            harness: result.inner.as_ref().map(|i| i.harness.clone()),
+            tests: result.inner.as_ref().map(|i| i.tests.clone()).unwrap_or_default(),
+            test_counts: result.inner.as_ref().filter(|i| i.harness != "script").map(|i| i.counts),
+            hunt_leaks: result.inner.as_ref().and_then(|i| i.hunt_leaks.clone()),
         }
     }
 }
@@ -99,6 +121,8 @@ impl Report {
                 skipped: counts.skipped,
                 not_run: outcome.not_run.len(),
             },
+            module_args: outcome.module_args.clone(),
+            env: outcome.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         }
     }
 

@@ -24,6 +24,11 @@ pub enum Execution {
     OomKilled,
     /// Killed by a signal (segfault, abort).
     Crashed { signal: i32 },
+    /// Ran and passed, but leaked under `--hunt-leaks` by CPython's rule;
+    /// `deltas` says what leaked and by how much.
+    Leaked { deltas: String },
+    /// Ran and passed, but its peak RSS passed the module's declared `max-peak-rss`.
+    OverBudget { peak_bytes: u64, budget_bytes: u64 },
 }
 
 /// A status name, as shown and as written in reports.
@@ -36,6 +41,8 @@ pub enum Status {
     Timeout,
     Oom,
     Crash,
+    Leak,
+    OverBudget,
 }
 
 /// The three ways a status counts in the closing line and the exit code.
@@ -67,13 +74,15 @@ impl Execution {
             Execution::TimedOut { .. } => Status::Timeout,
             Execution::OomKilled => Status::Oom,
             Execution::Crashed { .. } => Status::Crash,
+            Execution::Leaked { .. } => Status::Leak,
+            Execution::OverBudget { .. } => Status::OverBudget,
         }
     }
 
     /// The module's own exit code, when it exited by itself.
     pub fn exit_code(&self) -> Option<i32> {
         match self {
-            Execution::Passed => Some(0),
+            Execution::Passed | Execution::Leaked { .. } | Execution::OverBudget { .. } => Some(0),
             Execution::Skipped => Some(SKIP_EXIT_CODE),
             Execution::Failed { exit_code, .. } => Some(*exit_code),
             Execution::TimedOut { .. } | Execution::OomKilled | Execution::Crashed { .. } => None,
@@ -87,7 +96,9 @@ impl Execution {
             | Execution::Skipped
             | Execution::Failed { .. }
             | Execution::TimedOut { .. }
-            | Execution::OomKilled => None,
+            | Execution::OomKilled
+            | Execution::Leaked { .. }
+            | Execution::OverBudget { .. } => None,
         }
     }
 
@@ -103,14 +114,28 @@ impl Execution {
             Execution::Crashed { signal } => {
                 Some(format!("killed by signal {} ({signal})", signal_name(*signal)))
             }
+            Execution::Leaked { deltas } => Some(format!("leaks under --hunt-leaks: {deltas}")),
+            Execution::OverBudget { peak_bytes, budget_bytes } => Some(format!(
+                "peak RSS {} is over the module's max-peak-rss of {}",
+                crate::report::human_bytes(*peak_bytes),
+                crate::report::human_bytes(*budget_bytes)
+            )),
         }
     }
 }
 
 impl Status {
     #[cfg(test)]
-    pub const ALL: [Status; 6] =
-        [Status::Pass, Status::Skip, Status::Fail, Status::Timeout, Status::Oom, Status::Crash];
+    pub const ALL: [Status; 8] = [
+        Status::Pass,
+        Status::Skip,
+        Status::Fail,
+        Status::Timeout,
+        Status::Oom,
+        Status::Crash,
+        Status::Leak,
+        Status::OverBudget,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -120,6 +145,8 @@ impl Status {
             Status::Timeout => "timeout",
             Status::Oom => "oom",
             Status::Crash => "crash",
+            Status::Leak => "leak",
+            Status::OverBudget => "over-budget",
         }
     }
 
@@ -132,6 +159,8 @@ impl Status {
             Status::Timeout => "killed after --timeout",
             Status::Oom => "killed by the container's memory limit",
             Status::Crash => "killed by a signal (segfault, abort)",
+            Status::Leak => "references, memory blocks or file descriptors leak under --hunt-leaks",
+            Status::OverBudget => "peak RSS above the module's declared max-peak-rss",
         }
     }
 
@@ -139,7 +168,12 @@ impl Status {
         match self {
             Status::Pass => Tally::Passed,
             Status::Skip => Tally::Skipped,
-            Status::Fail | Status::Timeout | Status::Oom | Status::Crash => Tally::Failed,
+            Status::Fail
+            | Status::Timeout
+            | Status::Oom
+            | Status::Crash
+            | Status::Leak
+            | Status::OverBudget => Tally::Failed,
         }
     }
 

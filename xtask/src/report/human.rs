@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 
+use crate::model::inner::LeakHunt;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
 use crate::report::{sanitize, Row};
@@ -82,12 +83,23 @@ impl Human {
         }
         block.push_str(":\n");
         push_text(&mut block, &sanitize::terminal(&result.stdout.text()));
+        if let Some(hunt) = result.inner.as_ref().and_then(|i| i.hunt_leaks.as_ref()) {
+            block.push_str(&leak_hunt_line(hunt));
+        }
         let status = result.status();
         if !status.is_success() {
             let stderr = result.stderr.text();
             if !stderr.trim().is_empty() {
                 block.push_str("--- stderr ---\n");
                 push_text(&mut block, &sanitize::terminal(&stderr));
+            }
+            for test in result.inner.iter().flat_map(|i| &i.tests).filter(|t| t.failed()) {
+                let message = test.message.as_deref().unwrap_or(&test.outcome);
+                block.push_str(&sanitize::terminal(&format!(
+                    "{} {}: {message}\n",
+                    test.outcome.to_uppercase(),
+                    test.name
+                )));
             }
             let reason = result.execution.reason().unwrap_or_else(|| "did not pass".into());
             let reason = sanitize::terminal(&reason);
@@ -115,7 +127,12 @@ impl Human {
         if with_python {
             header.push_str(&format!("  {:<6}", "python"));
         }
-        header.push_str(&format!("  {:<7}  {:>9}  {:>11}\n", "status", "duration", "peak memory"));
+        header.push_str(&format!("  {:<11}  {:>9}  {:>11}", "status", "duration", "peak memory"));
+        let with_tests = outcome.results.iter().any(|r| Row::of(r).tests.is_some());
+        if with_tests {
+            header.push_str("  tests");
+        }
+        header.push('\n');
         out.push_str(&header);
         for (result, module) in outcome.results.iter().zip(&modules) {
             let row = Row::of(result);
@@ -123,9 +140,13 @@ impl Human {
             if with_python {
                 line.push_str(&format!("  {:<6}", row.python));
             }
-            let status = paint_status(row.status, &format!("{:<7}", row.status.name()), self.colour);
-            line.push_str(&format!("  {status}  {:>9}  {:>11}\n", row.duration, row.peak));
-            out.push_str(&line);
+            let status = paint_status(row.status, &format!("{:<11}", row.status.name()), self.colour);
+            line.push_str(&format!("  {status}  {:>9}  {:>11}", row.duration, row.peak));
+            if let Some(tests) = row.tests.as_deref().filter(|_| with_tests) {
+                line.push_str(&format!("  {tests}"));
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
         if !outcome.not_run.is_empty() {
             let why = if outcome.interrupted {
@@ -142,6 +163,21 @@ impl Human {
         out.push_str(&outcome.counts().closing_line());
         out.push('\n');
         out
+    }
+}
+
+/// `leak hunt 3:3: references [0, 0, 0], memory blocks [...], file descriptors [...]`.
+fn leak_hunt_line(hunt: &LeakHunt) -> String {
+    let refs = match &hunt.refs {
+        Some(refs) => format!("{refs:?}"),
+        None => "not measured (release build: no sys.gettotalrefcount; use a -dbg Python)".into(),
+    };
+    match hunt.failed_run {
+        Some(run) => format!("leak hunt {}:{}: stopped, run {run} failed\n", hunt.warmups, hunt.runs),
+        None => format!(
+            "leak hunt {}:{}: references {refs}, memory blocks {:?}, file descriptors {:?}\n",
+            hunt.warmups, hunt.runs, hunt.blocks, hunt.fds
+        ),
     }
 }
 
@@ -195,6 +231,7 @@ mod tests {
             peak_rss_bytes: Some(8 * 1024 * 1024),
             stdout: Captured::from_text("45\n"),
             stderr: Captured::from_text(stderr),
+            inner: None,
         }
     }
 
@@ -230,6 +267,7 @@ mod tests {
             interrupted: true,
             fail_fast_tripped: false,
             engine_error: None,
+            ..Outcome::empty("r".into())
         };
         let summary = plain().render_summary(&outcome);
         assert!(!summary.chars().any(|c| c.is_control() && c != '\n'), "{summary:?}");
@@ -258,6 +296,7 @@ mod tests {
             interrupted: false,
             fail_fast_tripped: true,
             engine_error: None,
+            ..Outcome::empty("r".into())
         };
         let summary = plain().render_summary(&outcome);
         let lines: Vec<&str> = summary.lines().collect();

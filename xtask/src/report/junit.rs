@@ -1,4 +1,6 @@
-//! `--junit`: JUnit XML, one `testcase` per result, as CI systems read it.
+//! `--junit`: JUnit XML as CI systems read it: one `testsuite` per result
+//! (module × variant) with its figures as properties, holding the module's
+//! own `testcase` and one per test its framework ran.
 
 use std::path::Path;
 
@@ -6,6 +8,7 @@ use anyhow::{Context, Result};
 use quick_xml::events::{BytesCData, BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
+use crate::model::inner::InnerTest;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::Tally;
 use crate::report::{sanitize, FileReport, ReportContext};
@@ -23,43 +26,127 @@ pub fn render(outcome: &Outcome, suite_name: &str) -> Result<Vec<u8>> {
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let counts = outcome.counts();
     let total_time: f64 = outcome.results.iter().map(|r| r.duration.as_secs_f64()).sum();
-    let tests = (outcome.results.len() + outcome.not_run.len()).to_string();
-    let failures = counts.failed.to_string();
-    let skipped = (counts.skipped + outcome.not_run.len()).to_string();
+    let cases: usize =
+        outcome.results.iter().map(|r| 1 + inner_tests(r).len()).sum::<usize>() + outcome.not_run.len();
+    let inner_failures: usize =
+        outcome.results.iter().map(|r| inner_tests(r).iter().filter(|t| t.failed()).count()).sum();
+    let tests = cases.to_string();
+    let failures = (counts.failed + inner_failures).to_string();
     let time = format!("{total_time:.3}");
     let suite_name = &*sanitize::xml(suite_name);
     let attributes =
         [("name", suite_name), ("tests", &tests), ("failures", &failures), ("errors", "0"), ("time", &time)];
-    // The common JUnit schema (junit-10.xsd) allows `skipped` on a testsuite only.
     writer.write_event(Event::Start(BytesStart::new("testsuites").with_attributes(attributes)))?;
-    writer.write_event(Event::Start(
-        BytesStart::new("testsuite").with_attributes(attributes).with_attributes([("skipped", &*skipped)]),
-    ))?;
+    // One suite per result: the module's own case, then its inner tests.
     for result in &outcome.results {
-        testcase(&mut writer, result, suite_name)?;
+        suite(&mut writer, result)?;
     }
-    for job in &outcome.not_run {
-        let name = sanitize::xml(&job.label()).into_owned();
-        let case =
-            BytesStart::new("testcase").with_attributes([("name", name.as_str()), ("classname", suite_name)]);
-        writer.write_event(Event::Start(case))?;
-        let skipped = BytesStart::new("skipped").with_attributes([("message", "not run")]);
-        writer.write_event(Event::Empty(skipped))?;
-        writer.write_event(Event::End(BytesEnd::new("testcase")))?;
+    if !outcome.not_run.is_empty() {
+        let count = outcome.not_run.len().to_string();
+        let attributes =
+            [("name", "not run"), ("tests", &count), ("failures", "0"), ("errors", "0"), ("skipped", &count)];
+        writer.write_event(Event::Start(BytesStart::new("testsuite").with_attributes(attributes)))?;
+        for job in &outcome.not_run {
+            let name = sanitize::xml(&job.label()).into_owned();
+            let classname = sanitize::xml(&job.module).into_owned();
+            let case = BytesStart::new("testcase")
+                .with_attributes([("name", name.as_str()), ("classname", classname.as_str())]);
+            writer.write_event(Event::Start(case))?;
+            let skipped = BytesStart::new("skipped").with_attributes([("message", "not run")]);
+            writer.write_event(Event::Empty(skipped))?;
+            writer.write_event(Event::End(BytesEnd::new("testcase")))?;
+        }
+        writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
     }
-    writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
     writer.write_event(Event::End(BytesEnd::new("testsuites")))?;
     let mut xml = writer.into_inner();
     xml.push(b'\n');
     Ok(xml)
 }
 
-fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, suite_name: &str) -> Result<()> {
+fn inner_tests(result: &ModuleResult) -> &[InnerTest] {
+    result.inner.as_ref().map_or(&[], |inner| inner.tests.as_slice())
+}
+
+/// A result's suite: its figures as properties (the schema allows them on
+/// suites, not on cases), its own case, and one case per inner test.
+fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
+    let inner = inner_tests(result);
+    let status = result.status();
+    let failures = usize::from(status.tally() == Tally::Failed) + inner.iter().filter(|t| t.failed()).count();
+    let skipped = usize::from(status.tally() == Tally::Skipped)
+        + inner.iter().filter(|t| matches!(t.outcome.as_str(), "skipped" | "xfailed")).count();
     let name = sanitize::xml(&result.job.label()).into_owned();
+    let (tests, failures, skipped) =
+        ((1 + inner.len()).to_string(), failures.to_string(), skipped.to_string());
+    let time = format!("{:.3}", result.duration.as_secs_f64());
+    let attributes = [
+        ("name", name.as_str()),
+        ("tests", &tests),
+        ("failures", &failures),
+        ("errors", "0"),
+        ("skipped", &skipped),
+        ("time", &time),
+    ];
+    writer.write_event(Event::Start(BytesStart::new("testsuite").with_attributes(attributes)))?;
+    writer.write_event(Event::Start(BytesStart::new("properties")))?;
+    let peak = result.peak_rss_bytes.map(|p| p.to_string()).unwrap_or_default();
+    let properties = [
+        ("status", status.name().to_string()),
+        ("allocator", result.job.variant.allocator().to_string()),
+        ("python", result.job.variant.python_version().to_string()),
+        ("peak_rss_bytes", peak),
+    ];
+    for (key, value) in &properties {
+        let property =
+            BytesStart::new("property").with_attributes([("name", *key), ("value", value.as_str())]);
+        writer.write_event(Event::Empty(property))?;
+    }
+    writer.write_event(Event::End(BytesEnd::new("properties")))?;
+    testcase(writer, result)?;
+    let classname = sanitize::xml(&result.job.module).into_owned();
+    for test in inner {
+        inner_testcase(writer, test, &classname)?;
+    }
+    writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
+    Ok(())
+}
+
+fn inner_testcase(writer: &mut Writer<Vec<u8>>, test: &InnerTest, classname: &str) -> Result<()> {
+    let name = sanitize::xml(&test.name).into_owned();
+    let time = format!("{:.3}", test.duration_s);
+    let case = BytesStart::new("testcase").with_attributes([
+        ("name", name.as_str()),
+        ("classname", classname),
+        ("time", time.as_str()),
+    ]);
+    writer.write_event(Event::Start(case))?;
+    let message = sanitize::xml(test.message.as_deref().unwrap_or(&test.outcome)).into_owned();
+    match test.outcome.as_str() {
+        "failed" | "error" => {
+            let failure = BytesStart::new("failure")
+                .with_attributes([("message", message.as_str()), ("type", test.outcome.as_str())]);
+            writer.write_event(Event::Empty(failure))?;
+        }
+        "skipped" | "xfailed" => {
+            writer.write_event(Event::Empty(
+                BytesStart::new("skipped").with_attributes([("message", message.as_str())]),
+            ))?;
+        }
+        _ => {}
+    }
+    writer.write_event(Event::End(BytesEnd::new("testcase")))?;
+    Ok(())
+}
+
+/// The module's own case: its status, reason and output.
+fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
+    let name = sanitize::xml(&result.job.label()).into_owned();
+    let classname = sanitize::xml(&result.job.module).into_owned();
     let time = format!("{:.3}", result.duration.as_secs_f64());
     let case = BytesStart::new("testcase").with_attributes([
         ("name", name.as_str()),
-        ("classname", suite_name),
+        ("classname", classname.as_str()),
         ("time", time.as_str()),
     ]);
     writer.write_event(Event::Start(case))?;
@@ -139,6 +226,7 @@ mod tests {
             interrupted: false,
             fail_fast_tripped: false,
             engine_error: None,
+            ..Outcome::empty("r".into())
         };
         let xml = String::from_utf8(render(&outcome, "suite\x01").unwrap()).unwrap();
         let forbidden = |c: char| !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);

@@ -17,14 +17,14 @@ use std::time::SystemTime;
 /// A stream up to this size is kept whole: no cut, no spill file. That is
 /// 64 KiB of a module's own output plus room for the measurement trailer, so
 /// removing the trailer never leaves a cut in 64 KiB of stderr.
-pub const KEEP_WHOLE: usize = 64 * 1024 + END_WINDOW;
+pub const KEEP_WHOLE: usize = 68 * 1024;
 /// Bytes kept from the start, and from the end, of a longer stream.
 pub const KEEP_HEAD: usize = 32 * 1024;
 pub const KEEP_TAIL: usize = 32 * 1024;
 /// How far a cut may move to land just after a newline.
 pub const LINE_SLACK: usize = 4 * 1024;
 /// The last bytes of every stream, kept apart from the head/tail cut.
-pub const END_WINDOW: usize = 4 * 1024;
+pub const END_WINDOW: usize = 32 * 1024;
 /// Default cap on what one stream writes to its spill file (64 MiB); past it
 /// the stream is still read to its end and its tail kept.
 pub const DEFAULT_SPILL_CAP: u64 = 64 * 1024 * 1024;

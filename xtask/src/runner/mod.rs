@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod signals;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -18,7 +19,9 @@ use crate::engine::container::ContainerTemplate;
 use crate::engine::kinds::RUN_FAILED_EXIT;
 use crate::engine::Engine;
 use crate::error::environment;
-use crate::harness::{classify, container_command, may_be_oom, take_measurement};
+use crate::harness::{
+    classify, container_command, judge, may_be_oom, take_inner_report, take_measurement, ModuleSetup,
+};
 use crate::model::job::Job;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::Execution;
@@ -35,6 +38,10 @@ pub struct Plan {
     pub container: ContainerTemplate,
     /// Where the test dir is inside the containers.
     pub tests_in_container: PathBuf,
+    /// How each module runs (by module name).
+    pub setups: HashMap<String, ModuleSetup>,
+    /// Arguments given to every module (after `--`).
+    pub module_args: Vec<String>,
     /// Where outputs too long to keep in memory are written.
     pub spill_dir: PathBuf,
     /// Where each job's engine CLI runs (a fresh, temporary directory).
@@ -170,6 +177,8 @@ pub fn execute(
         interrupted: interrupt.is_set(),
         fail_fast_tripped,
         engine_error,
+        module_args: plan.module_args.clone(),
+        env: plan.container.env.clone(),
     }
 }
 
@@ -255,14 +264,18 @@ fn run_job(
 ) -> Result<Option<ModuleResult>> {
     let plan = shared.plan;
     let name = format!("pymaccounter-{}-{}", plan.container.run_id, job.index);
+    let setup = &plan.setups[&job.module];
     let env = job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string()));
-    let spec = plan.container.container(
+    let module_path = plan.tests_in_container.join(&job.module);
+    let mut spec = plan.container.container(
         name.clone(),
         job.image.clone(),
         env.into_iter().collect(),
-        container_command(&plan.tests_in_container.join(&job.module)),
+        container_command("python3", &module_path, setup, &plan.module_args),
         plan.host_dirs.join(job.index.to_string()),
     );
+    spec.memory = setup.declarations.memory;
+    let timeout = setup.declarations.timeout.map_or(plan.timeout, Duration::from_secs);
     std::fs::create_dir_all(&spec.host_dir)?;
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
@@ -288,7 +301,7 @@ fn run_job(
                 }
             })
         });
-        let (status, timed_out) = wait_with_deadline(shared, &handle, &name, started + plan.timeout)?;
+        let (status, timed_out) = wait_with_deadline(shared, &handle, &name, started + timeout)?;
         drop(handle);
         let stdout = stdout.join().expect("stdout reader panicked")?;
         let stderr = stderr.join().expect("stderr reader panicked")?;
@@ -302,7 +315,7 @@ fn run_job(
     let code = exit_code.unwrap_or(-1);
     let measurement = take_measurement(&mut stderr, exit_code);
     let execution = if timed_out {
-        Execution::TimedOut { after_secs: plan.timeout.as_secs() }
+        Execution::TimedOut { after_secs: timeout.as_secs() }
     } else if code == RUN_FAILED_EXIT && !measurement.ran {
         // Only a container GNU time never reported from is the engine's failure.
         return Err(environment(format!(
@@ -315,6 +328,8 @@ fn run_job(
             may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&name, &spec.host_dir)?;
         classify(code, &measurement, oom_killed)
     };
+    let inner = take_inner_report(&mut stderr);
+    let execution = judge(execution, setup, inner.as_ref(), measurement.peak_rss_bytes);
     // Asked everything the engine knows about it: the container can go.
     let _ = to_reaper.send(name);
     Ok(Some(ModuleResult {
@@ -324,6 +339,7 @@ fn run_job(
         peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },
         stdout,
         stderr,
+        inner,
     }))
 }
 

@@ -12,7 +12,7 @@ pub fn build_image(engine: &Engine, explicit_base: Option<&str>, python: PythonV
     let recipe = Recipe::load()?;
     let local = LocalImages::read(engine)?;
     let reference = image::ensure(engine, &recipe, &local, explicit_base, python)?;
-    println!("{reference}");
+    println!("{}", reference.reference);
     Ok(EXIT_PASSED)
 }
 

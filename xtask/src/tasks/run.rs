@@ -1,6 +1,8 @@
 //! `cargo xtask run` and `run-all-tests`: check the input, get the images,
 //! hand the jobs to the runner, let the reporters render what it emits.
 
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,8 +12,9 @@ use crate::cli::{ReportArgs, RunArgs};
 use crate::engine::container::{ContainerTemplate, Mount};
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{usage, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
-use crate::harness::{SCRATCH_DIR, TMP_DIR};
-use crate::image::{self, LocalImages, Recipe};
+use crate::harness::detect::Harness;
+use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
+use crate::image::{self, LocalImages, Recipe, TestImage};
 use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::Outcome;
 use crate::modules::{parse_selection, validate_selection, TestDir};
@@ -25,6 +28,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // Everything the user typed is checked before anything starts.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
     let modules = select_modules(tests, &dir, options)?;
+    let setups = module_setups(&modules, &dir, options)?;
     check_reports(&options.reports)?;
     if options.isolation.base.base_image.is_some() && options.matrix.python.len() > 1 {
         return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
@@ -39,7 +43,8 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     }
 
     let engine = Engine::find(&options.engine)?;
-    let jobs = jobs_with_images(&engine, &modules, options)?;
+    let (jobs, images) = jobs_with_images(&engine, &modules, options)?;
+    check_images_have_pytest(&engine, &jobs, &images, &setups)?;
     // From here on Ctrl-C and SIGTERM stop the run in order (containers
     // removed, summary printed); before, they simply end the runner and the
     // image build with it.
@@ -50,7 +55,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     }
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
     let tests = tests_mount(&engine, &dir, &run_id, &jobs[0].image)?;
-    let plan = plan(jobs, tests.clone(), options, run_id, host_dirs.path());
+    let plan = plan(jobs, setups, tests.clone(), options, run_id, host_dirs.path());
     eprintln!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human = Human::new(&dir.display, options.engine.debug, plan.jobs.len());
     let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
@@ -92,8 +97,65 @@ fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) ->
     })
 }
 
+/// How each module runs: its harness and declarations, read from its source
+/// (never run on the host). A module the container's user cannot read, or a
+/// bad declaration, is a usage error naming the file.
+fn module_setups(
+    modules: &[String],
+    dir: &TestDir,
+    options: &RunArgs,
+) -> Result<HashMap<String, ModuleSetup>> {
+    let mut setups = HashMap::new();
+    for module in modules {
+        let path = dir.path.join(module);
+        let shown = format!("{}/{module}", dir.display);
+        let source = std::fs::read(&path).map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
+        let mode = std::fs::metadata(&path).map(|m| m.permissions().mode()).unwrap_or(0o644);
+        if mode & 0o004 == 0 {
+            return Err(usage(format!(
+                "{shown} is not readable by the containers' user (65534): make it world-readable (chmod o+r)"
+            )));
+        }
+        let source = String::from_utf8_lossy(&source);
+        let setup = ModuleSetup::of(&source, &shown, options.harness.harness, options.harness.hunt_leaks)?;
+        setups.insert(module.clone(), setup);
+    }
+    Ok(setups)
+}
+
+/// pytest modules need pytest in their image: the offline bases have it
+/// (Debian's python3-pytest); any other base is asked once, before the run.
+fn check_images_have_pytest(
+    engine: &Engine,
+    jobs: &[Job],
+    images: &[TestImage],
+    setups: &HashMap<String, ModuleSetup>,
+) -> Result<()> {
+    let offline = |reference: &str| images.iter().any(|i| i.reference == reference && i.on_offline_base());
+    let mut asked: Vec<&str> = Vec::new();
+    for job in jobs.iter().filter(|j| setups[&j.module].harness == Harness::Pytest) {
+        if asked.contains(&job.image.as_str()) || offline(&job.image) {
+            continue;
+        }
+        asked.push(&job.image);
+        if !engine.image_runs(&job.image, &["python3", "-c", "import pytest"])? {
+            return Err(crate::error::environment(format!(
+                "{} runs under pytest, and the test image {} has no pytest: use an offline base \
+                 (it has Debian's python3-pytest; `cargo xtask base-image`), or a --base-image with pytest \
+                 installed, or --harness script",
+                job.module, job.image
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The test image of every Python version asked for, and the jobs running in them.
-fn jobs_with_images(engine: &Engine, modules: &[String], options: &RunArgs) -> Result<Vec<Job>> {
+fn jobs_with_images(
+    engine: &Engine,
+    modules: &[String],
+    options: &RunArgs,
+) -> Result<(Vec<Job>, Vec<TestImage>)> {
     let recipe = Recipe::load()?;
     let local = LocalImages::read(engine)?;
     let versions: Vec<Option<PythonVersion>> = if options.matrix.python.is_empty() {
@@ -103,11 +165,13 @@ fn jobs_with_images(engine: &Engine, modules: &[String], options: &RunArgs) -> R
     };
     let base = options.isolation.base.base_image.as_deref();
     let mut images = Vec::new();
-    for version in versions {
+    for version in &versions {
         let python = version.unwrap_or(PythonVersion::DEFAULT);
-        images.push((version, image::ensure(engine, &recipe, &local, base, python)?));
+        images.push(image::ensure(engine, &recipe, &local, base, python)?);
     }
-    Ok(job::expand(modules, &options.matrix.python_malloc, &images))
+    let by_version: Vec<(Option<PythonVersion>, String)> =
+        versions.into_iter().zip(&images).map(|(v, image)| (v, image.reference.clone())).collect();
+    Ok((job::expand(modules, &options.matrix.python_malloc, &by_version), images))
 }
 
 /// How the test dir reaches the containers: mounted where it is on the host
@@ -126,7 +190,14 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
     Ok(Mount::Volume { name, target })
 }
 
-fn plan(jobs: Vec<Job>, tests: Mount, options: &RunArgs, run_id: String, host_dirs: &Path) -> Plan {
+fn plan(
+    jobs: Vec<Job>,
+    setups: HashMap<String, ModuleSetup>,
+    tests: Mount,
+    options: &RunArgs,
+    run_id: String,
+    host_dirs: &Path,
+) -> Plan {
     let tests_in_container = PathBuf::from(match &tests {
         Mount::Bind { target, .. } | Mount::Volume { target, .. } => target,
     });
@@ -135,7 +206,7 @@ fn plan(jobs: Vec<Job>, tests: Mount, options: &RunArgs, run_id: String, host_di
         memory: options.isolation.memory,
         mounts: vec![tests],
         scratch_dirs: vec![SCRATCH_DIR.to_string(), TMP_DIR.to_string()],
-        env: Vec::new(),
+        env: options.isolation.env.clone(),
         run_id,
     };
     Plan {
@@ -146,6 +217,8 @@ fn plan(jobs: Vec<Job>, tests: Mount, options: &RunArgs, run_id: String, host_di
         live_stderr: options.engine.debug,
         host_dirs: host_dirs.to_path_buf(),
         tests_in_container,
+        setups,
+        module_args: options.module_args.clone(),
         container,
         jobs,
     }
@@ -275,12 +348,14 @@ mod tests {
                     peak_rss_bytes: None,
                     stdout: Captured::default(),
                     stderr: Captured::default(),
+                    inner: None,
                 })
                 .collect(),
             not_run: (0..not_run).map(job).collect(),
             interrupted,
             fail_fast_tripped: false,
             engine_error: None,
+            ..Outcome::empty("r".into())
         }
     }
 
