@@ -96,6 +96,9 @@ pub enum Task {
         /// Keep the offline base images (they take a minute to rebuild)
         #[arg(long)]
         keep_base: bool,
+        /// Also remove what runs still going own (they will fail)
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -211,7 +214,7 @@ pub struct IsolationArgs {
 #[command(next_help_heading = "Isolation")]
 pub struct BaseImageArg {
     /// Base image for the test image [default: python:X.Y-slim, or the offline base]
-    #[arg(long = "base-image", value_name = "IMAGE")]
+    #[arg(long = "base-image", value_name = "IMAGE", value_parser = parse_image)]
     pub base_image: Option<String>,
 }
 
@@ -271,6 +274,10 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
         ));
     }
     Ok((key.to_string(), value.to_string()))
+}
+
+fn parse_image(text: &str) -> Result<String, String> {
+    crate::engine::check_image_reference(text).map(|()| text.to_string())
 }
 
 /// A network mode: `none`, `bridge`, `host`, or a network's name.

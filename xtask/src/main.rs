@@ -43,8 +43,10 @@ fn dispatch(task: Task) -> Result<i32> {
         Task::BaseImage { python, force, engine } => {
             tasks::images::base_image(&Engine::find(&engine)?, python.python, force)
         }
-        Task::Clean { run, containers_only, keep_base, engine } => {
-            tasks::clean::clean(&Engine::find(&engine)?, run.as_deref(), containers_only, keep_base)
+        Task::Clean { run, containers_only, keep_base, force, engine } => {
+            let options =
+                tasks::clean::CleanOptions { run: run.as_deref(), containers_only, keep_base, force };
+            tasks::clean::clean(&Engine::find(&engine)?, &options)
         }
         Task::Bench { rounds, jobs, quick, engine } => {
             let options = tasks::bench::BenchOptions { rounds: rounds.into(), jobs: jobs.into(), quick };

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::engine::{KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
+use crate::engine::{KIND_LABEL, OWNER_LABEL, PROJECT_LABEL, RUN_LABEL};
 use crate::model::limits::MemoryLimit;
 
 /// A non-root user that exists in every Debian-based image.
@@ -29,6 +29,8 @@ pub enum Mount {
 #[derive(Debug, Clone)]
 pub struct ContainerTemplate {
     pub run_id: String,
+    /// The process that owns the run (`runner::owner::this_process`).
+    pub owner: String,
     pub network: String,
     pub memory: MemoryLimit,
     /// Read-only mounts (the test dir).
@@ -81,6 +83,8 @@ pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
         format!("{KIND_LABEL}=module"),
         "--label".into(),
         format!("{RUN_LABEL}={}", template.run_id),
+        "--label".into(),
+        format!("{OWNER_LABEL}={}", template.owner),
         "--network".into(),
         template.network.clone(),
         "--read-only".into(),
@@ -144,6 +148,7 @@ mod tests {
     fn template() -> ContainerTemplate {
         ContainerTemplate {
             run_id: "r1".into(),
+            owner: "host:1:2".into(),
             network: "none".into(),
             memory: MemoryLimit::Bytes(1 << 30),
             mounts: vec![Mount::Bind { source: "/home/u/tests".into(), target: "/home/u/tests".into() }],
@@ -179,6 +184,7 @@ mod tests {
         assert!(has_pair(&args, "--memory", "1073741824"));
         assert!(has_pair(&args, "--memory-swap", "1073741824"));
         assert!(has_pair(&args, "--label", "pymaccounter.run=r1"));
+        assert!(has_pair(&args, "--label", "pymaccounter.owner=host:1:2"));
         assert!(!args.contains(&"--rm".to_string()), "the runner inspects before removing");
     }
 

@@ -55,12 +55,18 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<bool
     if engine.debug() {
         eprintln!("$ {command:?}");
     }
-    crate::image::logged::run_logged(command, engine.debug(), "debootstrap", |tail| {
-        environment(format!(
-            "debootstrap of Debian {suite} failed (it needs root and access to {mirror}; \
+    crate::image::logged::run_logged(
+        command,
+        engine.debug(),
+        "debootstrap",
+        |_| {},
+        |tail| {
+            environment(format!(
+                "debootstrap of Debian {suite} failed (it needs root and access to {mirror}; \
              set PYMACCOUNTER_DEBIAN_MIRROR for another mirror):\n{tail}"
-        ))
-    })?;
+            ))
+        },
+    )?;
     prune(&rootfs);
     let changes = [
         "ENV LANG=C.UTF-8".to_string(),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::engine::Engine;
+use crate::engine::{BuildLayers, Engine};
 use crate::error::environment;
 use crate::model::job::PythonVersion;
 
@@ -185,11 +185,28 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
     let context = tempfile::Builder::new().prefix("pymaccounter-build-").tempdir()?;
     recipe.write_context(context.path())?;
     let command = engine.build_command(context.path(), reference, base, base::is_offline(base));
-    logged::run_logged(command, engine.debug(), "building", |tail| {
-        environment(format!(
-            "building the test image from {base} failed (run with --debug for the whole log):\n{tail}"
-        ))
-    })
+    let mut layers = BuildLayers::default();
+    let built = logged::run_logged(
+        command,
+        engine.debug(),
+        "building",
+        |line| layers.observe(line),
+        |tail| {
+            environment(format!(
+                "building the test image from {base} failed (run with --debug for the whole log):\n{tail}"
+            ))
+        },
+    );
+    if built.is_err() {
+        // Layers this build made (not ones it found cached) would be left as
+        // dangling images: remove them, newest first.
+        let mut created = layers.created;
+        created.reverse();
+        if let Err(error) = engine.remove_layers(&created) {
+            eprintln!("warning: could not remove the failed build's layers: {error:#}");
+        }
+    }
+    built
 }
 
 #[cfg(test)]

@@ -110,7 +110,10 @@ impl Execution {
                 Some(reason.clone().unwrap_or_else(|| format!("exit code {exit_code}")))
             }
             Execution::TimedOut { after_secs } => Some(format!("killed after the timeout ({after_secs} s)")),
-            Execution::OomKilled => Some("killed by the container's memory limit".into()),
+            Execution::OomKilled => Some(
+                "killed by the container's memory limit (files written to /tmp and /scratch count toward it too)"
+                    .into(),
+            ),
             Execution::Crashed { signal } => {
                 Some(format!("killed by signal {} ({signal})", signal_name(*signal)))
             }

@@ -3,6 +3,7 @@
 //! it never formats anything for a person.
 
 pub mod capture;
+pub mod owner;
 pub mod signals;
 
 use std::collections::HashMap;
@@ -67,6 +68,9 @@ enum Message {
     EngineError(anyhow::Error),
 }
 
+/// Messages from workers the main thread has not handled yet, at most.
+const MESSAGES_IN_FLIGHT: usize = 64;
+
 /// How often a waiting worker looks at the stop flags.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -117,7 +121,9 @@ pub fn execute(
     let mut fail_fast_tripped = false;
     let mut announced_interrupt = false;
     let reaped = thread::scope(|scope| {
-        let (sender, receiver) = mpsc::channel();
+        // Bounded: a module flooding its stderr under --debug waits for the
+        // terminal instead of piling up in the runner's memory.
+        let (sender, receiver) = mpsc::sync_channel(MESSAGES_IN_FLIGHT);
         let (to_reaper, reaper_queue) = mpsc::channel();
         let reaper = scope.spawn(|| reap(&shared, reaper_queue));
         for _ in 0..plan.parallelism.min(plan.jobs.len()).max(1) {
@@ -228,7 +234,7 @@ fn remove_leftovers(engine: &Engine, plan: &Plan, created: &[String], interrupte
     Ok(())
 }
 
-fn work(shared: &Shared, sender: &mpsc::Sender<Message>, to_reaper: &mpsc::Sender<String>) {
+fn work(shared: &Shared, sender: &mpsc::SyncSender<Message>, to_reaper: &mpsc::Sender<String>) {
     loop {
         if shared.stopping() || shared.no_new_jobs.load(Ordering::SeqCst) {
             return;
@@ -259,7 +265,7 @@ fn work(shared: &Shared, sender: &mpsc::Sender<Message>, to_reaper: &mpsc::Sende
 fn run_job(
     shared: &Shared,
     job: &Job,
-    sender: &mpsc::Sender<Message>,
+    sender: &mpsc::SyncSender<Message>,
     to_reaper: &mpsc::Sender<String>,
 ) -> Result<Option<ModuleResult>> {
     let plan = shared.plan;

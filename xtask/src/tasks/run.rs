@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::cli::{ReportArgs, RunArgs};
 use crate::engine::container::{ContainerTemplate, Mount};
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
-use crate::error::{usage, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
+use crate::error::{usage, Interrupted, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
@@ -19,9 +19,9 @@ use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::Outcome;
 use crate::modules::{parse_selection, validate_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext};
-use crate::runner::capture;
 use crate::runner::signals::Interrupt;
 use crate::runner::{self, Plan};
+use crate::runner::{capture, owner};
 
 /// Runs the named modules, or every module when `tests` is `None`.
 pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
@@ -30,10 +30,8 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     let modules = select_modules(tests, &dir, options)?;
     let setups = module_setups(&modules, &dir, options)?;
     check_reports(&options.reports)?;
-    if options.isolation.base.base_image.is_some() && options.matrix.python.len() > 1 {
-        return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
-    }
-    let run_id = new_run_id();
+    check_matrix(options)?;
+    let run_id = owner::new_run_id();
     if modules.is_empty() {
         // Only a partition can be empty (an empty test dir is refused above).
         let partition = options.selection.partition.map(|p| p.to_string()).unwrap_or_default();
@@ -42,15 +40,18 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
         return finish(&outcome, options, &dir, &Human::new(&dir.display, false, 0));
     }
 
+    // From here on Ctrl-C and SIGTERM stop the task in order: an image build
+    // is stopped and its layers removed (exit 130); a run's containers are
+    // removed and its summary printed.
+    let interrupt = Interrupt::install()?;
     let engine = Engine::find(&options.engine)?;
     let (jobs, images) = jobs_with_images(&engine, &modules, options)?;
     check_images_have_pytest(&engine, &jobs, &images, &setups)?;
-    // From here on Ctrl-C and SIGTERM stop the run in order (containers
-    // removed, summary printed); before, they simply end the runner and the
-    // image build with it.
-    let interrupt = Interrupt::install()?;
+    if interrupt.is_set() {
+        return Err(Interrupted("getting the test images".into()).into());
+    }
     let runs_dir = crate::project_root().join(capture::RUNS_DIR);
-    if let Err(error) = capture::prune_runs(&runs_dir, capture::KEEP_RUNS, |_| false) {
+    if let Err(error) = capture::prune_runs(&runs_dir, capture::KEEP_RUNS, owner::run_is_alive) {
         eprintln!("warning: {error:#}");
     }
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
@@ -64,9 +65,35 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     }
     let code = finish(&outcome, options, &dir, &human)?;
     match outcome.engine_error {
-        Some(error) => Err(error),
+        Some(error) => {
+            let id = &outcome.run_id;
+            Err(error.context(format!(
+                "run {id} stopped: the engine failed; once it answers again, `cargo xtask clean --run {id}` \
+                 removes what the run left"
+            )))
+        }
         None => Ok(code),
     }
+}
+
+/// The matrix must name each version and allocator once, and a single
+/// `--base-image` can serve one version only.
+fn check_matrix(options: &RunArgs) -> Result<()> {
+    let matrix = &options.matrix;
+    for (position, python) in matrix.python.iter().enumerate() {
+        if matrix.python[..position].contains(python) {
+            return Err(usage(format!("--python names {python} twice")));
+        }
+    }
+    for (position, malloc) in matrix.python_malloc.iter().enumerate() {
+        if matrix.python_malloc[..position].contains(malloc) {
+            return Err(usage(format!("--python-malloc names {} twice", malloc.as_str())));
+        }
+    }
+    if options.isolation.base.base_image.is_some() && matrix.python.len() > 1 {
+        return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
+    }
+    Ok(())
 }
 
 /// The modules to run: those named (checked), or all, then the partition's share.
@@ -207,6 +234,7 @@ fn plan(
         mounts: vec![tests],
         scratch_dirs: vec![SCRATCH_DIR.to_string(), TMP_DIR.to_string()],
         env: options.isolation.env.clone(),
+        owner: owner::this_process(),
         run_id,
     };
     Plan {
@@ -313,12 +341,6 @@ fn check_writable(flag: &str, path: &Path) -> Result<()> {
 
 fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
-}
-
-/// Short, unique per run on this host (two runs at once never share names).
-fn new_run_id() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    format!("{:x}{:05x}", std::process::id(), nanos >> 12)
 }
 
 #[cfg(test)]
