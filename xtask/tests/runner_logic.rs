@@ -21,7 +21,7 @@ struct Fake {
 
 impl Fake {
     fn new(modules: &[(&str, &str)]) -> Fake {
-        let dir = tempfile::Builder::new().prefix("pymaccounter-fake-").tempdir().unwrap();
+        let dir = empty_test_dir();
         for (name, script) in modules {
             std::fs::write(dir.path().join(name), script).unwrap();
         }

@@ -5,11 +5,12 @@
 
 use std::path::PathBuf;
 
+use crate::engine::kinds::Conventions;
 use crate::engine::{KIND_LABEL, OWNER_LABEL, PROJECT_LABEL, RUN_LABEL};
 use crate::model::limits::MemoryLimit;
 
-/// A non-root user that exists in every Debian-based image.
-pub const UNPRIVILEGED_USER: &str = "65534:65534";
+/// A non-root user and group that exist in every Debian-based image (`nobody`).
+pub const NOBODY: u32 = 65534;
 /// Enough processes for a module that spawns helpers, too few for a fork bomb.
 pub const PIDS_LIMIT: u32 = 128;
 /// Writable, executable scratch space, fresh in every container: tmpfs, so
@@ -33,6 +34,8 @@ pub struct ContainerTemplate {
     pub owner: String,
     pub network: String,
     pub memory: MemoryLimit,
+    /// `UID:GID` the module runs as: never root.
+    pub user: String,
     /// Read-only mounts (the test dir).
     pub mounts: Vec<Mount>,
     /// Writable tmpfs directories; the first is the working directory.
@@ -71,7 +74,7 @@ impl ContainerTemplate {
 
 /// The `run` arguments (without the program), attached and not removed on
 /// exit: the runner asks how it ended before removing it.
-pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
+pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> {
     let template = spec.template;
     let mut args: Vec<String> = vec![
         "run".into(),
@@ -95,7 +98,7 @@ pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
         "--pids-limit".into(),
         PIDS_LIMIT.to_string(),
         "--user".into(),
-        UNPRIVILEGED_USER.into(),
+        template.user.clone(),
         // Explicit limits: podman's defaults exceed what an unprivileged
         // engine (itself in a container) may set, and a module needs few.
         "--ulimit".into(),
@@ -103,8 +106,14 @@ pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
         "--ulimit".into(),
         "nproc=4096:4096".into(),
     ];
-    for dir in &template.scratch_dirs {
-        args.extend(["--tmpfs".into(), format!("{dir}:{TMPFS_OPTIONS}")]);
+    for (position, dir) in template.scratch_dirs.iter().enumerate() {
+        let mut options = TMPFS_OPTIONS.to_string();
+        if position == 0 && conventions.workdir_tmpfs_needs_owner {
+            // The working directory's tmpfs goes to the module's user.
+            let (uid, gid) = template.user.split_once(':').unwrap_or((&template.user, &template.user));
+            options.push_str(&format!(",uid={uid},gid={gid}"));
+        }
+        args.extend(["--tmpfs".into(), format!("{dir}:{options}")]);
     }
     if let Some(workdir) = template.scratch_dirs.first() {
         args.extend(["--workdir".into(), workdir.clone()]);
@@ -151,6 +160,7 @@ mod tests {
             owner: "host:1:2".into(),
             network: "none".into(),
             memory: MemoryLimit::Bytes(1 << 30),
+            user: format!("{NOBODY}:{NOBODY}"),
             mounts: vec![Mount::Bind { source: "/home/u/tests".into(), target: "/home/u/tests".into() }],
             scratch_dirs: vec!["/scratch".into(), "/tmp".into()],
             env: vec![("A".into(), "1".into())],
@@ -165,7 +175,7 @@ mod tests {
             vec!["python3".into(), "test_$(rm -rf x).py".into()],
             PathBuf::from("/tmp"),
         );
-        run_args(&spec)
+        run_args(&spec, crate::engine::EngineKind::Docker.conventions())
     }
 
     fn has_pair(args: &[String], flag: &str, value: &str) -> bool {
@@ -191,9 +201,16 @@ mod tests {
     #[test]
     fn scratch_is_writable_executable_and_the_working_directory() {
         let args = args_for(&template());
-        assert!(has_pair(&args, "--tmpfs", "/scratch:rw,exec,nosuid,nodev,mode=1777"));
+        assert!(has_pair(&args, "--tmpfs", "/scratch:rw,exec,nosuid,nodev,mode=1777,uid=65534,gid=65534"));
         assert!(has_pair(&args, "--tmpfs", "/tmp:rw,exec,nosuid,nodev,mode=1777"));
         assert!(has_pair(&args, "--workdir", "/scratch"));
+        let template = template();
+        let spec = template.container("n".into(), "i".into(), vec![], vec![], "/tmp".into());
+        let podman = run_args(&spec, crate::engine::EngineKind::Podman.conventions());
+        assert!(
+            has_pair(&podman, "--tmpfs", "/scratch:rw,exec,nosuid,nodev,mode=1777"),
+            "podman refuses uid="
+        );
     }
 
     #[test]

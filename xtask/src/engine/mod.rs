@@ -266,7 +266,7 @@ impl Engine {
     /// The `run` command for one module's container, attached, not removed on exit
     /// (the runner asks how it ended before removing it).
     pub fn run_command(&self, spec: &ContainerSpec) -> duct::Expression {
-        self.streaming(run_args(spec).into_iter().map(OsString::from).collect())
+        self.streaming(run_args(spec, self.conventions()).into_iter().map(OsString::from).collect())
             .dir(&spec.host_dir)
             // Own process group: Ctrl-C reaches the runner alone, which then
             // removes the containers itself instead of racing the engine CLI

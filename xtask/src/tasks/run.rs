@@ -2,14 +2,14 @@
 //! hand the jobs to the runner, let the reporters render what it emits.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::cli::{ReportArgs, RunArgs};
-use crate::engine::container::{ContainerTemplate, Mount};
+use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{usage, Interrupted, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
 use crate::harness::detect::Harness;
@@ -28,7 +28,8 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // Everything the user typed is checked before anything starts.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
     let modules = select_modules(tests, &dir, options)?;
-    let setups = module_setups(&modules, &dir, options)?;
+    let user = ContainerUser::for_test_dir(&dir)?;
+    let setups = module_setups(&modules, &dir, &user, options)?;
     check_reports(&options.reports)?;
     check_matrix(options)?;
     let run_id = owner::new_run_id();
@@ -56,7 +57,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     }
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
     let tests = tests_mount(&engine, &dir, &run_id, &jobs[0].image)?;
-    let plan = plan(jobs, setups, tests.clone(), options, run_id, host_dirs.path());
+    let plan = plan(jobs, setups, tests.clone(), user, options, run_id, host_dirs.path());
     eprintln!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human = Human::new(&dir.display, options.engine.debug, plan.jobs.len());
     let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
@@ -124,12 +125,58 @@ fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) ->
     })
 }
 
+/// Who the modules run as: the owner of the test dir, as if they ran their
+/// own tests; `nobody` (65534) when root owns it (never root).
+struct ContainerUser {
+    uid: u32,
+    gid: u32,
+}
+
+impl ContainerUser {
+    fn for_test_dir(dir: &TestDir) -> Result<ContainerUser> {
+        let metadata = std::fs::metadata(&dir.path)?;
+        let user = match metadata.uid() {
+            0 => ContainerUser { uid: NOBODY, gid: NOBODY },
+            uid => ContainerUser { uid, gid: metadata.gid() },
+        };
+        user.check_can_read(&dir.path, &dir.display, 0o5)?;
+        Ok(user)
+    }
+
+    fn id(&self) -> String {
+        format!("{}:{}", self.uid, self.gid)
+    }
+
+    /// The permission bits (`r` = 4, `x` = 1) this user needs on `path`, or a usage error naming it.
+    fn check_can_read(&self, path: &Path, shown: &str, needed: u32) -> Result<()> {
+        let metadata = std::fs::metadata(path).map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
+        let mode = metadata.permissions().mode();
+        let granted = if metadata.uid() == self.uid {
+            mode >> 6
+        } else if metadata.gid() == self.gid {
+            mode >> 3
+        } else {
+            mode
+        } & 0o7;
+        if granted & needed == needed {
+            return Ok(());
+        }
+        let what = if needed & 0o1 != 0 { "o+rx" } else { "o+r" };
+        Err(usage(format!(
+            "{shown} cannot be read by the containers' user {} (modules run as the test dir's owner, or \
+             as 65534 when root owns it): chmod {what} it",
+            self.id()
+        )))
+    }
+}
+
 /// How each module runs: its harness and declarations, read from its source
 /// (never run on the host). A module the container's user cannot read, or a
 /// bad declaration, is a usage error naming the file.
 fn module_setups(
     modules: &[String],
     dir: &TestDir,
+    user: &ContainerUser,
     options: &RunArgs,
 ) -> Result<HashMap<String, ModuleSetup>> {
     let mut setups = HashMap::new();
@@ -137,12 +184,7 @@ fn module_setups(
         let path = dir.path.join(module);
         let shown = format!("{}/{module}", dir.display);
         let source = std::fs::read(&path).map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
-        let mode = std::fs::metadata(&path).map(|m| m.permissions().mode()).unwrap_or(0o644);
-        if mode & 0o004 == 0 {
-            return Err(usage(format!(
-                "{shown} is not readable by the containers' user (65534): make it world-readable (chmod o+r)"
-            )));
-        }
+        user.check_can_read(&path, &shown, 0o4)?;
         let source = String::from_utf8_lossy(&source);
         let setup = ModuleSetup::of(&source, &shown, options.harness.harness, options.harness.hunt_leaks)?;
         setups.insert(module.clone(), setup);
@@ -221,6 +263,7 @@ fn plan(
     jobs: Vec<Job>,
     setups: HashMap<String, ModuleSetup>,
     tests: Mount,
+    user: ContainerUser,
     options: &RunArgs,
     run_id: String,
     host_dirs: &Path,
@@ -231,6 +274,7 @@ fn plan(
     let container = ContainerTemplate {
         network: options.isolation.network.clone(),
         memory: options.isolation.memory,
+        user: user.id(),
         mounts: vec![tests],
         scratch_dirs: vec![SCRATCH_DIR.to_string(), TMP_DIR.to_string()],
         env: options.isolation.env.clone(),
