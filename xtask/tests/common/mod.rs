@@ -144,3 +144,18 @@ pub fn result_for<'a>(report: &'a serde_json::Value, module: &str) -> &'a serde_
         .find(|r| r["module"] == module)
         .unwrap_or_else(|| panic!("no result for {module} in {report:#}"))
 }
+
+/// Validates a JUnit file against the common JUnit schema (junit-10.xsd, see
+/// tests/schemas) with Python's xmlschema on the host; panics with the reason.
+pub fn assert_valid_junit(junit: &Path) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit-10.xsd");
+    let script = "import sys, xmlschema\nxmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])\n";
+    let output =
+        Command::new("python3").arg("-c").arg(script).arg(&schema).arg(junit).output().expect("python3 runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("No module named 'xmlschema'"),
+        "the JUnit check needs Python's xmlschema on the host: pip install xmlschema (.ci/run does it)"
+    );
+    assert!(output.status.success(), "{} is not valid JUnit:\n{stderr}", junit.display());
+}
