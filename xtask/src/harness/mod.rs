@@ -34,6 +34,16 @@ pub const SCRATCH_DIR: &str = "/scratch";
 /// `/tmp` is scratch too (tmpfs, executable).
 pub const TMP_DIR: &str = "/tmp";
 
+/// The last line on stderr: the container's peak memory as its cgroup
+/// accounts it (the module's process, its children, and files in the tmpfs
+/// folders: what the memory limit acts on), read once GNU time has ended.
+const CGROUP_MARKER: &[u8] = b"@@pymaccounter-cgroup peak=";
+/// A small shell around GNU time that reads the cgroup's peak after it:
+/// `memory.peak` on cgroup v2, `memory.max_usage_in_bytes` on v1.
+const CGROUP_WRAPPER: &str = "\"$@\"; status=$?; \
+    peak=$(cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes 2>/dev/null); \
+    echo \"@@pymaccounter-cgroup peak=$peak\" >&2; exit $status";
+
 /// The harness script in the test image (from `xtask/container/`).
 pub const HARNESS_SCRIPT: &str = "/opt/pymaccounter/harness.py";
 /// The harness's report: its last line on stderr, before GNU time's.
@@ -108,7 +118,10 @@ pub fn container_command(
     setup: &ModuleSetup,
     args: &[String],
 ) -> Vec<String> {
-    let mut command: Vec<String> = ["/usr/bin/time", "-f", FORMAT, interpreter].map(str::to_string).to_vec();
+    let mut command: Vec<String> =
+        ["/bin/sh", "-c", CGROUP_WRAPPER, "sh", "/usr/bin/time", "-f", FORMAT, interpreter]
+            .map(str::to_string)
+            .to_vec();
     if setup.uses_harness() {
         command.extend([HARNESS_SCRIPT.to_string(), "--mode".into(), harness_name(setup.harness).into()]);
         if let Some(hunt) = setup.hunt_leaks {
@@ -118,6 +131,20 @@ pub fn container_command(
     command.push(module_path.to_string_lossy().into_owned());
     command.extend(args.iter().cloned());
     command
+}
+
+/// Splits the cgroup's peak off the end of stderr (first: it is the last
+/// line). `None` when the container was killed before the wrapper could read it.
+pub fn take_container_peak(stderr: &mut Captured) -> Option<u64> {
+    let end = stderr.end();
+    let body = end.strip_suffix(b"\n")?;
+    let at = rfind(body, CGROUP_MARKER)?;
+    let value = std::str::from_utf8(&body[at + CGROUP_MARKER.len()..]).ok()?;
+    let len = end.len() - at;
+    // The line is removed even when the kernel gave no number (an empty value).
+    let peak = digits(value);
+    stderr.truncate_end(len);
+    peak
 }
 
 /// Splits the harness's report off the end of stderr (after GNU time's
@@ -307,7 +334,7 @@ fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// How a module ended. `oom_killed` is the engine's word, asked only when it matters.
 pub fn classify(exit_code: i32, measurement: &Measurement, oom_killed: bool) -> Execution {
     if oom_killed {
-        return Execution::OomKilled;
+        return Execution::OomKilled { container_peak: None, process_peak: measurement.peak_rss_bytes };
     }
     if let Some(signal) = measurement.signal {
         return Execution::Crashed { signal };
@@ -352,14 +379,14 @@ mod tests {
         let command =
             container_command("python3.11d", Path::new("/t/test_a.py"), &pytest, &["-k".into(), "x".into()]);
         assert_eq!(
-            &command[3..],
+            &command[7..],
             ["python3.11d", HARNESS_SCRIPT, "--mode", "pytest", "/t/test_a.py", "-k", "x"]
         );
         let hunting = setup("print(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
         let command = container_command("python3", Path::new("m.py"), &hunting, &[]);
-        assert_eq!(&command[4..], [HARNESS_SCRIPT, "--mode", "script", "--hunt-leaks", "3:3", "m.py"]);
+        assert_eq!(&command[8..], [HARNESS_SCRIPT, "--mode", "script", "--hunt-leaks", "3:3", "m.py"]);
         let plain = container_command("python3", Path::new("m.py"), &script(), &["-v".into()]);
-        assert_eq!(&plain[3..], ["python3", "m.py", "-v"]);
+        assert_eq!(&plain[7..], ["python3", "m.py", "-v"]);
     }
 
     #[test]
@@ -440,6 +467,20 @@ mod tests {
     }
 
     #[test]
+    fn the_cgroup_line_is_taken_off_stderr_first() {
+        let mut stderr = Captured::from_text(&format!(
+            "boom\n{}@@pymaccounter-cgroup peak=4440064\n",
+            gnu_time(0, None, 10)
+        ));
+        assert_eq!(take_container_peak(&mut stderr), Some(4440064));
+        assert_eq!(take_measurement(&mut stderr, Some(0)).peak_rss_bytes, Some(10 * 1024));
+        assert_eq!(stderr.text(), "boom\n");
+        let mut unreadable = Captured::from_text("@@pymaccounter-cgroup peak=\n");
+        assert_eq!(take_container_peak(&mut unreadable), None);
+        assert_eq!(unreadable.text(), "");
+    }
+
+    #[test]
     fn the_harness_line_is_taken_off_stderr() {
         let mut stderr = Captured::from_text(
             "Ran 1 test\n@@pymaccounter-harness {\"harness\":\"unittest\",\"counts\":{\"passed\":1}}\n",
@@ -461,7 +502,7 @@ mod tests {
     #[test]
     fn the_format_line_matches_what_the_parser_reads() {
         let command = container_command("python3", Path::new("test_a.py"), &script(), &[]);
-        assert_eq!(command, ["/usr/bin/time", "-f", FORMAT, "python3", "test_a.py"]);
+        assert_eq!(command[3..], ["sh", "/usr/bin/time", "-f", FORMAT, "python3", "test_a.py"]);
         let line = FORMAT.replace("%x", "0").replace("%M", "8236") + "\n";
         assert_eq!(measure(&line, 0).0.peak_rss_bytes, Some(8236 * 1024));
     }

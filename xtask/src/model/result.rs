@@ -15,6 +15,8 @@ pub struct ModuleResult {
     pub execution: Execution,
     pub duration: Duration,
     pub peak_rss_bytes: Option<u64>,
+    /// The container's peak memory as its cgroup accounts it (the limit acts on this).
+    pub container_peak_bytes: Option<u64>,
     pub stdout: Captured,
     pub stderr: Captured,
     /// What the test framework or the leak hunt reported, when a harness ran the module.
@@ -35,6 +37,7 @@ impl ModuleResult {
             execution,
             duration: Duration::from_millis(10),
             peak_rss_bytes: None,
+            container_peak_bytes: None,
             stdout: Captured::from_text(stdout),
             stderr: Captured::from_text(stderr),
             inner: None,

@@ -49,6 +49,9 @@ pub struct ResultRecord {
     pub reason: Option<String>,
     pub duration_s: f64,
     pub peak_rss_bytes: Option<u64>,
+    /// The container's peak as its cgroup accounts it (files in /tmp count).
+    #[serde(default)]
+    pub container_peak_bytes: Option<u64>,
     pub stdout: String,
     pub stderr: String,
     pub stdout_bytes: u64,
@@ -94,6 +97,7 @@ impl ResultRecord {
             reason: result.execution.reason(),
             duration_s: (result.duration.as_secs_f64() * 1000.0).round() / 1000.0,
             peak_rss_bytes: result.peak_rss_bytes,
+            container_peak_bytes: result.container_peak_bytes,
             stdout: result.stdout.text(),
             stderr: result.stderr.text(),
             stdout_bytes: result.stdout.total_bytes,

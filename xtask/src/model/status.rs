@@ -20,8 +20,9 @@ pub enum Execution {
     Failed { exit_code: i32, reason: Option<String> },
     /// Still running at its deadline; killed.
     TimedOut { after_secs: u64 },
-    /// Killed by the container's memory limit (the engine says so).
-    OomKilled,
+    /// Killed by the container's memory limit (the engine says so), with
+    /// the container's peak and the module process's, when measured.
+    OomKilled { container_peak: Option<u64>, process_peak: Option<u64> },
     /// Killed by a signal (segfault, abort).
     Crashed { signal: i32 },
     /// Ran and passed, but leaked under `--hunt-leaks` by CPython's rule;
@@ -72,7 +73,7 @@ impl Execution {
             Execution::Skipped => Status::Skip,
             Execution::Failed { .. } => Status::Fail,
             Execution::TimedOut { .. } => Status::Timeout,
-            Execution::OomKilled => Status::Oom,
+            Execution::OomKilled { .. } => Status::Oom,
             Execution::Crashed { .. } => Status::Crash,
             Execution::Leaked { .. } => Status::Leak,
             Execution::OverBudget { .. } => Status::OverBudget,
@@ -85,7 +86,7 @@ impl Execution {
             Execution::Passed | Execution::Leaked { .. } | Execution::OverBudget { .. } => Some(0),
             Execution::Skipped => Some(SKIP_EXIT_CODE),
             Execution::Failed { exit_code, .. } => Some(*exit_code),
-            Execution::TimedOut { .. } | Execution::OomKilled | Execution::Crashed { .. } => None,
+            Execution::TimedOut { .. } | Execution::OomKilled { .. } | Execution::Crashed { .. } => None,
         }
     }
 
@@ -96,7 +97,7 @@ impl Execution {
             | Execution::Skipped
             | Execution::Failed { .. }
             | Execution::TimedOut { .. }
-            | Execution::OomKilled
+            | Execution::OomKilled { .. }
             | Execution::Leaked { .. }
             | Execution::OverBudget { .. } => None,
         }
@@ -110,10 +111,23 @@ impl Execution {
                 Some(reason.clone().unwrap_or_else(|| format!("exit code {exit_code}")))
             }
             Execution::TimedOut { after_secs } => Some(format!("killed after the timeout ({after_secs} s)")),
-            Execution::OomKilled => Some(
-                "killed by the container's memory limit (files written to /tmp and /scratch count toward it too)"
-                    .into(),
-            ),
+            Execution::OomKilled { container_peak, process_peak } => {
+                let mut reason = "killed by the container's memory limit".to_string();
+                if let Some(container) = container_peak {
+                    reason.push_str(&format!(
+                        ", which the container reached at {}",
+                        crate::report::human_bytes(*container)
+                    ));
+                }
+                if let Some(process) = process_peak {
+                    reason.push_str(&format!(
+                        "; the module's own peak RSS was {}",
+                        crate::report::human_bytes(*process)
+                    ));
+                }
+                reason.push_str(" (files written to /tmp and /scratch count toward the limit too)");
+                Some(reason)
+            }
             Execution::Crashed { signal } => {
                 Some(format!("killed by signal {} ({signal})", signal_name(*signal)))
             }

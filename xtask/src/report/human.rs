@@ -229,6 +229,7 @@ mod tests {
             execution,
             duration: Duration::from_millis(1500),
             peak_rss_bytes: Some(8 * 1024 * 1024),
+            container_peak_bytes: None,
             stdout: Captured::from_text("45\n"),
             stderr: Captured::from_text(stderr),
             inner: None,
@@ -290,7 +291,7 @@ mod tests {
             results: vec![
                 result("test_a.py", Execution::Passed, ""),
                 result("test_b.py", Execution::Skipped, ""),
-                result("test_c.py", Execution::OomKilled, ""),
+                result("test_c.py", Execution::OomKilled { container_peak: None, process_peak: None }, ""),
             ],
             not_run: vec![job("test_d.py", None)],
             interrupted: false,

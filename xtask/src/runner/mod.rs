@@ -21,7 +21,8 @@ use crate::engine::kinds::RUN_FAILED_EXIT;
 use crate::engine::Engine;
 use crate::error::environment;
 use crate::harness::{
-    classify, container_command, judge, may_be_oom, take_inner_report, take_measurement, ModuleSetup,
+    classify, container_command, judge, may_be_oom, take_container_peak, take_inner_report, take_measurement,
+    ModuleSetup,
 };
 use crate::model::job::Job;
 use crate::model::result::{ModuleResult, Outcome};
@@ -319,6 +320,7 @@ fn run_job(
     }
     let exit_code = status.code();
     let code = exit_code.unwrap_or(-1);
+    let container_peak_bytes = take_container_peak(&mut stderr);
     let measurement = take_measurement(&mut stderr, exit_code);
     let execution = if timed_out {
         Execution::TimedOut { after_secs: timeout.as_secs() }
@@ -334,6 +336,12 @@ fn run_job(
             may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&name, &spec.host_dir)?;
         classify(code, &measurement, oom_killed)
     };
+    let execution = match execution {
+        Execution::OomKilled { process_peak, .. } => {
+            Execution::OomKilled { container_peak: container_peak_bytes, process_peak }
+        }
+        other => other,
+    };
     let inner = take_inner_report(&mut stderr);
     let execution = judge(execution, setup, inner.as_ref(), measurement.peak_rss_bytes);
     // Asked everything the engine knows about it: the container can go.
@@ -343,6 +351,7 @@ fn run_job(
         execution,
         duration,
         peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },
+        container_peak_bytes,
         stdout,
         stderr,
         inner,

@@ -412,6 +412,7 @@ mod tests {
                     execution: execution.clone(),
                     duration: Duration::ZERO,
                     peak_rss_bytes: None,
+                    container_peak_bytes: None,
                     stdout: Captured::default(),
                     stderr: Captured::default(),
                     inner: None,
@@ -433,7 +434,7 @@ mod tests {
         let failures = [
             Failed { exit_code: 1, reason: None },
             TimedOut { after_secs: 1 },
-            OomKilled,
+            OomKilled { container_peak: None, process_peak: None },
             Crashed { signal: 11 },
         ];
         for failed in failures {
