@@ -157,6 +157,10 @@ pub struct HarnessArgs {
     /// How modules run: as scripts, under unittest or pytest, or chosen per module from its source
     #[arg(long, value_enum, default_value = "auto")]
     pub harness: HarnessChoice,
+    /// Profile each module with memray (peak heap, allocations, top sites, a flame graph);
+    /// needs a Python whose base has memray (3.13, 3.14) and a local engine
+    #[arg(long)]
+    pub memray: bool,
     /// Run each module's code WARMUPS+RUNS times in one interpreter and report reference, memory
     /// block and file descriptor leaks (CPython's regrtest rule; references need a -dbg Python)
     #[arg(long, value_name = "WARMUPS:RUNS", num_args = 0..=1, default_missing_value = "3:3")]

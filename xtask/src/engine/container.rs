@@ -17,13 +17,15 @@ pub const PIDS_LIMIT: u32 = 128;
 /// what a module writes there counts toward its memory limit.
 pub const TMPFS_OPTIONS: &str = "rw,exec,nosuid,nodev,mode=1777";
 
-/// Something read-only the containers see at `target`.
+/// Something the containers see at `target`: read-only, except an output folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mount {
     /// A host directory (a local engine sees the host's files).
     Bind { source: PathBuf, target: String },
     /// An engine volume (filled once per run, for engines that cannot see the host).
     Volume { name: String, target: String },
+    /// A host directory the container writes results into (memray's capture).
+    Output { source: PathBuf, target: String },
 }
 
 /// What every container of a run shares.
@@ -54,6 +56,8 @@ pub struct ContainerSpec<'a> {
     pub command: Vec<String>,
     /// This job's memory limit, when it differs from the run's.
     pub memory: Option<MemoryLimit>,
+    /// Mounts of this job alone (its output folder).
+    pub mounts: Vec<Mount>,
     /// Where the engine CLI runs on the host: podman's conmon leaves its
     /// `oom` marker in its working directory, so each container gets its own.
     pub host_dir: PathBuf,
@@ -68,7 +72,16 @@ impl ContainerTemplate {
         command: Vec<String>,
         host_dir: PathBuf,
     ) -> ContainerSpec<'_> {
-        ContainerSpec { template: self, name, image, env, command, memory: None, host_dir }
+        ContainerSpec {
+            template: self,
+            name,
+            image,
+            env,
+            command,
+            memory: None,
+            mounts: Vec::new(),
+            host_dir,
+        }
     }
 }
 
@@ -122,7 +135,7 @@ pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> 
         // Same value for swap: the limit is on memory, not on memory plus swap.
         args.extend(["--memory".into(), bytes.to_string(), "--memory-swap".into(), bytes.to_string()]);
     }
-    for mount in &template.mounts {
+    for mount in template.mounts.iter().chain(&spec.mounts) {
         args.extend(["--mount".into(), mount_arg(mount)]);
     }
     for (key, value) in template.env.iter().chain(&spec.env) {
@@ -134,10 +147,13 @@ pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> 
 }
 
 /// `--mount` takes CSV: a field holding a comma or a quote is quoted.
-fn mount_arg(mount: &Mount) -> String {
-    let (kind, source, target) = match mount {
-        Mount::Bind { source, target } => ("bind", source.to_string_lossy().into_owned(), target),
-        Mount::Volume { name, target } => ("volume", name.clone(), target),
+pub fn mount_arg(mount: &Mount) -> String {
+    let (kind, source, target, access) = match mount {
+        Mount::Bind { source, target } => {
+            ("bind", source.to_string_lossy().into_owned(), target, ",readonly")
+        }
+        Mount::Volume { name, target } => ("volume", name.clone(), target, ",readonly"),
+        Mount::Output { source, target } => ("bind", source.to_string_lossy().into_owned(), target, ""),
     };
     let field = |key: &str, value: &str| {
         let pair = format!("{key}={value}");
@@ -147,7 +163,7 @@ fn mount_arg(mount: &Mount) -> String {
             pair
         }
     };
-    format!("type={kind},{},{},readonly", field("source", &source), field("target", target))
+    format!("type={kind},{},{}{access}", field("source", &source), field("target", target))
 }
 
 #[cfg(test)]
@@ -219,6 +235,12 @@ mod tests {
         assert!(has_pair(&args, "--mount", "type=bind,source=/home/u/tests,target=/home/u/tests,readonly"));
         let odd = Mount::Bind { source: "/a,b\"c".into(), target: "/t".into() };
         assert_eq!(mount_arg(&odd), "type=bind,\"source=/a,b\"\"c\",target=/t,readonly");
+        let output = Mount::Output { source: "/runs/1".into(), target: "/memray".into() };
+        assert_eq!(
+            mount_arg(&output),
+            "type=bind,source=/runs/1,target=/memray",
+            "an output folder is writable"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod declarations;
 pub mod detect;
+pub mod memray;
 
 use std::path::Path;
 
@@ -112,16 +113,24 @@ pub fn harness_name(harness: Harness) -> &'static str {
 /// The container command for a module: GNU time runs the interpreter on the
 /// module (a script exactly as `python3 module.py` would), or on the harness,
 /// which runs the module's tests or hunts its leaks. `args` follow the module.
+/// With `memray`, memray runs the module (or the harness) and records into
+/// `memray::CAPTURE`.
 pub fn container_command(
     interpreter: &str,
     module_path: &Path,
     setup: &ModuleSetup,
     args: &[String],
+    memray: bool,
 ) -> Vec<String> {
     let mut command: Vec<String> =
         ["/bin/sh", "-c", CGROUP_WRAPPER, "sh", "/usr/bin/time", "-f", FORMAT, interpreter]
             .map(str::to_string)
             .to_vec();
+    if memray {
+        command.extend(
+            ["-m", "memray", "run", "--quiet", "--force", "--output", memray::CAPTURE].map(str::to_string),
+        );
+    }
     if setup.uses_harness() {
         command.extend([HARNESS_SCRIPT.to_string(), "--mode".into(), harness_name(setup.harness).into()]);
         if let Some(hunt) = setup.hunt_leaks {
@@ -376,16 +385,26 @@ mod tests {
     #[test]
     fn harnessed_modules_run_through_the_harness_with_their_arguments() {
         let pytest = setup(PYTEST_FILE, HarnessChoice::Auto, None);
-        let command =
-            container_command("python3.11d", Path::new("/t/test_a.py"), &pytest, &["-k".into(), "x".into()]);
+        let command = container_command(
+            "python3.11d",
+            Path::new("/t/test_a.py"),
+            &pytest,
+            &["-k".into(), "x".into()],
+            false,
+        );
         assert_eq!(
             &command[7..],
             ["python3.11d", HARNESS_SCRIPT, "--mode", "pytest", "/t/test_a.py", "-k", "x"]
         );
         let hunting = setup("print(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
-        let command = container_command("python3", Path::new("m.py"), &hunting, &[]);
+        let command = container_command("python3", Path::new("m.py"), &hunting, &[], false);
         assert_eq!(&command[8..], [HARNESS_SCRIPT, "--mode", "script", "--hunt-leaks", "3:3", "m.py"]);
-        let plain = container_command("python3", Path::new("m.py"), &script(), &["-v".into()]);
+        let plain = container_command("python3", Path::new("m.py"), &script(), &["-v".into()], false);
+        let profiled = container_command("python3", Path::new("m.py"), &script(), &[], true);
+        assert_eq!(
+            &profiled[8..],
+            ["-m", "memray", "run", "--quiet", "--force", "--output", memray::CAPTURE, "m.py"]
+        );
         assert_eq!(&plain[7..], ["python3", "m.py", "-v"]);
     }
 
@@ -501,7 +520,7 @@ mod tests {
 
     #[test]
     fn the_format_line_matches_what_the_parser_reads() {
-        let command = container_command("python3", Path::new("test_a.py"), &script(), &[]);
+        let command = container_command("python3", Path::new("test_a.py"), &script(), &[], false);
         assert_eq!(command[3..], ["sh", "/usr/bin/time", "-f", FORMAT, "python3", "test_a.py"]);
         let line = FORMAT.replace("%x", "0").replace("%M", "8236") + "\n";
         assert_eq!(measure(&line, 0).0.peak_rss_bytes, Some(8236 * 1024));

@@ -4,6 +4,7 @@
 pub mod inner;
 pub mod job;
 pub mod limits;
+pub mod memray;
 pub mod result;
 pub mod schema;
 pub mod status;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::model::inner::InnerReport;
 use crate::model::job::Job;
+use crate::model::memray::MemraySummary;
 use crate::model::status::{Execution, Status, Tally};
 use crate::runner::capture::Captured;
 
@@ -21,6 +22,8 @@ pub struct ModuleResult {
     pub stderr: Captured,
     /// What the test framework or the leak hunt reported, when a harness ran the module.
     pub inner: Option<InnerReport>,
+    /// What memray recorded (`--memray`).
+    pub memray: Option<MemraySummary>,
 }
 
 impl ModuleResult {
@@ -41,6 +44,7 @@ impl ModuleResult {
             stdout: Captured::from_text(stdout),
             stderr: Captured::from_text(stderr),
             inner: None,
+            memray: None,
         }
     }
 }

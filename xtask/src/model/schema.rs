@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::usage;
 use crate::model::inner::{InnerCounts, InnerTest, LeakHunt};
 use crate::model::job::Job;
+use crate::model::memray::MemraySummary;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::Status;
 
@@ -67,6 +68,9 @@ pub struct ResultRecord {
     /// Per-run deltas of `--hunt-leaks`.
     #[serde(default)]
     pub hunt_leaks: Option<LeakHunt>,
+    /// What memray recorded (`--memray`).
+    #[serde(default)]
+    pub memray: Option<MemraySummary>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -106,6 +110,7 @@ impl ResultRecord {
             tests: result.inner.as_ref().map(|i| i.tests.clone()).unwrap_or_default(),
             test_counts: result.inner.as_ref().filter(|i| i.harness != "script").map(|i| i.counts),
             hunt_leaks: result.inner.as_ref().and_then(|i| i.hunt_leaks.clone()),
+            memray: result.memray.clone(),
         }
     }
 }

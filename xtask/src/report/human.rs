@@ -3,9 +3,10 @@
 use std::io::IsTerminal;
 
 use crate::model::inner::LeakHunt;
+use crate::model::memray::MemraySummary;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
-use crate::report::{sanitize, Row};
+use crate::report::{human_bytes, sanitize, Row};
 use crate::runner::Event;
 
 pub struct Human {
@@ -85,6 +86,9 @@ impl Human {
         push_text(&mut block, &sanitize::terminal(&result.stdout.text()));
         if let Some(hunt) = result.inner.as_ref().and_then(|i| i.hunt_leaks.as_ref()) {
             block.push_str(&leak_hunt_line(hunt));
+        }
+        if let Some(memray) = &result.memray {
+            block.push_str(&sanitize::terminal(&memray_lines(memray)));
         }
         let status = result.status();
         if !status.is_success() {
@@ -181,6 +185,29 @@ fn leak_hunt_line(hunt: &LeakHunt) -> String {
     }
 }
 
+/// memray's figures, its five largest allocation sites and the flame graph.
+fn memray_lines(memray: &MemraySummary) -> String {
+    let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
+    let mut text = format!(
+        "memray: peak heap {}, {} allocations of {} in all, allocator {}\n",
+        bytes(memray.peak_memory_bytes),
+        memray.total_allocations.map_or("-".to_string(), |n| n.to_string()),
+        bytes(memray.total_bytes_allocated),
+        memray.python_allocator.as_deref().unwrap_or("-"),
+    );
+    for site in &memray.top_allocations_by_size {
+        text.push_str(&format!(
+            "  {:>10}  {}\n",
+            bytes(site.size_bytes),
+            site.location.as_deref().unwrap_or("?")
+        ));
+    }
+    if let Some(path) = &memray.flamegraph_path {
+        text.push_str(&format!("  {} flame graph: {}\n", memray.flamegraph, path.display()));
+    }
+    text
+}
+
 fn push_text(block: &mut String, text: &str) {
     block.push_str(text);
     if !text.is_empty() && !text.ends_with('\n') {
@@ -233,6 +260,7 @@ mod tests {
             stdout: Captured::from_text("45\n"),
             stderr: Captured::from_text(stderr),
             inner: None,
+            memray: None,
         }
     }
 

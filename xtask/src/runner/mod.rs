@@ -20,6 +20,7 @@ use crate::engine::container::ContainerTemplate;
 use crate::engine::kinds::RUN_FAILED_EXIT;
 use crate::engine::Engine;
 use crate::error::environment;
+use crate::harness::memray;
 use crate::harness::{
     classify, container_command, judge, may_be_oom, take_container_peak, take_inner_report, take_measurement,
     ModuleSetup,
@@ -44,6 +45,8 @@ pub struct Plan {
     pub setups: HashMap<String, ModuleSetup>,
     /// Arguments given to every module (after `--`).
     pub module_args: Vec<String>,
+    /// With `--memray`: the folder where each job's recording goes (a subfolder per job).
+    pub memray_dir: Option<PathBuf>,
     /// Where outputs too long to keep in memory are written.
     pub spill_dir: PathBuf,
     /// Where each job's engine CLI runs (a fresh, temporary directory).
@@ -278,9 +281,13 @@ fn run_job(
         name.clone(),
         job.image.clone(),
         env.into_iter().collect(),
-        container_command("python3", &module_path, setup, &plan.module_args),
+        container_command("python3", &module_path, setup, &plan.module_args, plan.memray_dir.is_some()),
         plan.host_dirs.join(job.index.to_string()),
     );
+    let memray_folder = plan.memray_dir.as_ref().map(|dir| dir.join(job.index.to_string()));
+    if let Some(folder) = &memray_folder {
+        spec.mounts.push(memray::output_mount(folder)?);
+    }
     spec.memory = setup.declarations.memory;
     let timeout = setup.declarations.timeout.map_or(plan.timeout, Duration::from_secs);
     std::fs::create_dir_all(&spec.host_dir)?;
@@ -346,6 +353,14 @@ fn run_job(
     let execution = judge(execution, setup, inner.as_ref(), measurement.peak_rss_bytes);
     // Asked everything the engine knows about it: the container can go.
     let _ = to_reaper.send(name);
+    let memray = match &memray_folder {
+        // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
+        Some(folder) => {
+            let leaks = job.variant.python_malloc.is_some_and(|m| m.as_str() == "malloc");
+            memray::collect(shared.engine, &job.image, &plan.container.user, folder, leaks)?
+        }
+        None => None,
+    };
     Ok(Some(ModuleResult {
         job: job.clone(),
         execution,
@@ -355,6 +370,7 @@ fn run_job(
         stdout,
         stderr,
         inner,
+        memray,
     }))
 }
 

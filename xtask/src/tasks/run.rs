@@ -64,6 +64,8 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     if let Mount::Volume { name, .. } = &tests {
         engine.remove_volumes(std::slice::from_ref(name))?;
     }
+    let mut outcome = outcome;
+    place_flamegraphs(&mut outcome, &options.reports);
     let code = finish(&outcome, options, &dir, &human)?;
     match outcome.engine_error {
         Some(error) => {
@@ -269,7 +271,7 @@ fn plan(
     host_dirs: &Path,
 ) -> Plan {
     let tests_in_container = PathBuf::from(match &tests {
-        Mount::Bind { target, .. } | Mount::Volume { target, .. } => target,
+        Mount::Bind { target, .. } | Mount::Volume { target, .. } | Mount::Output { target, .. } => target,
     });
     let container = ContainerTemplate {
         network: options.isolation.network.clone(),
@@ -291,8 +293,41 @@ fn plan(
         tests_in_container,
         setups,
         module_args: options.module_args.clone(),
+        memray_dir: options
+            .harness
+            .memray
+            .then(|| crate::project_root().join(capture::RUNS_DIR).join(&container.run_id).join("memray")),
         container,
         jobs,
+    }
+}
+
+/// memray's flame graphs go next to the reports (`memray/` beside the first
+/// one asked for), where the HTML report links them; without reports they
+/// stay in the run's folder.
+fn place_flamegraphs(outcome: &mut Outcome, reports: &ReportArgs) {
+    let Some(folder) = report::requested(reports).first().map(|(_, path)| {
+        path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("memray")
+    }) else {
+        return;
+    };
+    for result in &mut outcome.results {
+        let Some(memray) = &mut result.memray else { continue };
+        let Some(source) = memray.flamegraph_path.clone() else { continue };
+        let name: String = result
+            .job
+            .label()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+            .collect();
+        let target = folder.join(format!("{}-{name}.html", result.job.index));
+        let copied = std::fs::create_dir_all(&folder).and_then(|()| std::fs::copy(&source, &target));
+        match copied {
+            Ok(_) => memray.flamegraph_path = Some(target),
+            Err(error) => {
+                eprintln!("warning: cannot copy {} to {}: {error}", source.display(), target.display())
+            }
+        }
     }
 }
 
@@ -416,6 +451,7 @@ mod tests {
                     stdout: Captured::default(),
                     stderr: Captured::default(),
                     inner: None,
+                    memray: None,
                 })
                 .collect(),
             not_run: (0..not_run).map(job).collect(),
