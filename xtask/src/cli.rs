@@ -10,6 +10,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 
 use crate::matrix::{python_malloc_values, Partition, PythonMalloc, PythonVersion};
+use crate::pythons;
 
 #[derive(Debug)]
 pub enum Task {
@@ -117,7 +118,8 @@ pub fn command() -> Command {
                 .after_help(examples(&[
                     "run-all-tests",
                     "run-all-tests --python-malloc pymalloc,malloc,debug --report-json report.json",
-                    "run-all-tests --python 3.9,3.11,3.13",
+                    "run-all-tests --python 3.9,3.11,3.13,3.14",
+                    "run-all-tests --python 3.11-dbg --python-malloc pymalloc,debug",
                     "run-all-tests --test-dir ~/my_tests --jobs 4",
                 ])),
         )
@@ -145,7 +147,7 @@ pub fn command() -> Command {
                 .args(engine_args())
                 .after_help(format!(
                     "Needs root and debootstrap (apt-get install debootstrap).\n\n{}",
-                    examples(&["base-image", "base-image --python 3.13"])
+                    examples(&["base-image", "base-image --python 3.13", "base-image --python 3.11-dbg"])
                 )),
         )
         .subcommand(
@@ -230,7 +232,7 @@ fn python_arg() -> Arg {
         .value_name("X.Y")
         .default_value("3.11")
         .value_parser(parse_python)
-        .help("Python version (3.9: Debian bullseye, 3.11: bookworm, 3.13: trixie)")
+        .help(format!("Python version ({})", pythons::help_summary()))
 }
 
 fn engine_args() -> [Arg; 2] {
@@ -281,7 +283,10 @@ fn run_args() -> Vec<Arg> {
             .value_name("LIST")
             .value_delimiter(',')
             .value_parser(parse_python)
-            .help("Comma list of Python versions (3.9, 3.11, 3.13); each module runs once per version"),
+            .help(format!(
+                "Comma list of Python versions ({}); each module runs once per version",
+                pythons::names()
+            )),
         Arg::new("network")
             .long("network")
             .value_name("MODE")

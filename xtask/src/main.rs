@@ -14,6 +14,7 @@ mod logged;
 mod matrix;
 mod modules;
 mod outcome;
+mod pythons;
 mod report;
 mod run;
 mod runner;

@@ -18,9 +18,9 @@ const MARKER: &str = "@@pymaccounter peak_rss_kib=";
 const TERMINATED: &str = "Command terminated by signal ";
 const EXITED: &str = "Command exited with non-zero status ";
 
-/// The container command for a module.
-pub fn container_command(module: &str) -> Vec<String> {
-    ["/usr/bin/time", "-f", &format!("{MARKER}%M"), "python3", module].map(str::to_string).to_vec()
+/// The container command for a module run by `interpreter` (`python3`, `python3.11d`).
+pub fn container_command(interpreter: &str, module: &str) -> Vec<String> {
+    ["/usr/bin/time", "-f", &format!("{MARKER}%M"), interpreter, module].map(str::to_string).to_vec()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

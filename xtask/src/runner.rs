@@ -265,7 +265,8 @@ fn run_job(
             .map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string()))
             .into_iter()
             .collect(),
-        command: container_command(&job.module),
+        // Without a --python matrix the image's own `python3` runs it.
+        command: container_command(job.python.map_or("python3", |p| p.interpreter()), &job.module),
         host_dir: plan.host_dirs.join(job.index.to_string()),
     };
     std::fs::create_dir_all(&spec.host_dir)?;
