@@ -10,9 +10,10 @@ once it is full. (Open descriptors are stricter: any change is a leak.)
 Expected:
 - a bounded cache (at most CAPACITY entries, PER_RUN new ones per run)
   driven through WARMUPS + RUNS = 3 + 3 simulated runs in this process
-  grows in runs 1 to 4 and not at all in runs 5 and 6 (traced memory, via
-  tracemalloc, moves by 0 bytes): its measured deltas are [growth, 0, 0],
-  and the rule says "no leak";
+  grows in runs 1 to 4 and stops in runs 5 and 6: traced memory (via
+  tracemalloc) moves by 0 bytes there (by less than SETTLED bytes: 3.9
+  allocates about 100 bytes once, in run 6), so its measured deltas are
+  [growth, 0, about 0], and the rule says "no leak";
 - the same cache without a bound grows by at least PER_RUN entries' worth
   in every run, and the rule says "leak";
 - the module also keeps such a bounded cache for the whole process (in
@@ -36,6 +37,7 @@ WARMUPS, RUNS = 3, 3
 PER_RUN = 200                  # entries a run adds while there is room
 CAPACITY = 4 * PER_RUN         # full after run 4: the warmups and the first measured run
 STORE = "_pymaccounter_cache_warmup"
+SETTLED = 1024                 # bytes: less than a run's worth of entries by far
 
 
 def lookup(entries, capacity, key):
@@ -87,8 +89,8 @@ growing_runs = CAPACITY // PER_RUN
 assert bounded_size == CAPACITY, "the bounded cache should be exactly full"
 assert all(delta >= PER_RUN for delta in bounded[:growing_runs]), \
     "the first %d runs should each add at least %d bytes" % (growing_runs, PER_RUN)
-assert bounded[growing_runs:] == [0] * (WARMUPS + RUNS - growing_runs), \
-    "once full, a run should leave traced memory unchanged: %r" % (bounded,)
+assert all(abs(delta) < SETTLED for delta in bounded[growing_runs:]), \
+    "once full, a run should leave traced memory (nearly) unchanged: %r" % (bounded,)
 measured = bounded[WARMUPS:]
 print("  measured deltas after %d warmups: %s -> leak: %s" % (WARMUPS, measured, leaks(measured)))
 assert measured[0] > 0, "the first measured run still grows (the cache is not yet full)"

@@ -48,6 +48,7 @@ Py_IncRef(warm_up)
 Py_DecRef(warm_up)
 
 total = getattr(sys, "gettotalrefcount", None)   # debug builds only
+clear_type_cache = getattr(sys, "_clear_internal_caches", None) or sys._clear_type_cache   # 3.13+ / before
 
 
 def make_set(leak):
@@ -67,12 +68,22 @@ def run(leak):
     Nothing is printed while the total is measured: a first print sets up
     buffers that would count as references too.
     """
-    gc.collect()
+    settle()
     start = total() if total else None
     probe, before, after = make_set(leak)
-    gc.collect()
+    settle()
     moved = total() - start if total else None
     return probe, moved, after - before
+
+
+def settle():
+    """A full collection and an empty type attribute cache, as CPython's leak hunter does.
+
+    The cache keeps references to looked-up names in slots chosen by their
+    addresses, so what it holds differs from run to run.
+    """
+    gc.collect()
+    clear_type_cache()
 
 
 control, control_moved, control_added = run(leak=False)
