@@ -7,7 +7,15 @@
 //! CPython built with `--with-pydebug` (`sys.gettotalrefcount()`, debug
 //! allocator hooks on by default), installed as `/usr/bin/python3.Xd`. No
 //! registry image carries a debug build, so those rows always use the offline
-//! base. Everything below was checked in the bases themselves (see the README).
+//! base. Everything below was checked in the bases themselves (see the README):
+//! - `python3.X-dbg` depends on `libpython3.X-dbg` (listed anyway, to say so);
+//!   both suites' binaries are `/usr/bin/python3.Xd` (`python3.X-dbg` links to it);
+//! - `python3-memray` exists in trixie and forky only; its extension (release
+//!   ABI) loads in the debug interpreters too, so the `-dbg` rows get it;
+//! - `PYTHONMALLOC=mimalloc` (and `mimalloc_debug`) works on 3.13 and 3.14,
+//!   debug builds included; 3.9 and 3.11 stop at start-up ("unknown allocator");
+//! - forky's `python3` is 3.14 today; `python3.14` is named so the row keeps
+//!   its interpreter when testing's default moves on.
 
 use xxhash_rust::xxh3::Xxh3;
 
