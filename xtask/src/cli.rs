@@ -228,16 +228,20 @@ pub struct MatrixArgs {
     /// Comma list of PYTHONMALLOC values; each module runs once per value
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub python_malloc: Vec<PythonMalloc>,
-    /// Comma list of Python versions (3.9, 3.11, 3.13); each module runs once per version
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    /// Comma list of Python versions; each module runs once per version
+    #[arg(long, value_name = "LIST", value_delimiter = ',', long_help = format!(
+        "Comma list of Python versions; each module runs once per version ({})", crate::model::pythons::help_summary()
+    ))]
     pub python: Vec<PythonVersion>,
 }
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Python")]
 pub struct PythonArg {
-    /// Python version (3.9: Debian bullseye, 3.11: bookworm, 3.13: trixie)
-    #[arg(long, value_name = "X.Y", default_value = "3.11")]
+    /// Python version
+    #[arg(long, value_name = "X.Y", default_value = "3.11", long_help = format!(
+        "Python version ({})", crate::model::pythons::help_summary()
+    ))]
     pub python: PythonVersion,
 }
 

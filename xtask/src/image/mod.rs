@@ -157,19 +157,25 @@ pub fn ensure(
     if local.has(&online) {
         return Ok(TestImage::new(online, &online_base));
     }
+    // A debug build is in no registry: its "registry base" is the offline one.
+    let in_registry = online_base != offline_base;
     let fallback_note = format!(
         "note: {online_base} is not available here (no registry?); using the offline base {offline_base} (Debian {})",
         python.debian_suite()
     );
     if local.has(&offline) {
-        eprintln!("{fallback_note}");
+        if in_registry {
+            eprintln!("{fallback_note}");
+        }
         return Ok(TestImage::new(offline, &offline_base));
     }
-    if engine.image_exists(&online_base)? || engine.pull(&online_base)? {
+    if in_registry && (engine.image_exists(&online_base)? || engine.pull(&online_base)?) {
         build(engine, recipe, &online_base, &online)?;
         return Ok(TestImage::new(online, &online_base));
     }
-    eprintln!("{fallback_note}");
+    if in_registry {
+        eprintln!("{fallback_note}");
+    }
     base::build(engine, python, false)?;
     build(engine, recipe, &offline_base, &offline)?;
     Ok(TestImage::new(offline, &offline_base))

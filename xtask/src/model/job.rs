@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::model::pythons::{self, Python};
+
 /// A `PYTHONMALLOC` value (https://docs.python.org/3/using/cmdline.html#envvar-PYTHONMALLOC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PythonMalloc {
@@ -88,29 +90,36 @@ impl FromStr for Partition {
     }
 }
 
-/// Python versions we can provide offline, with the Debian suite that carries each.
-pub const SUPPORTED_PYTHONS: [(&str, &str); 3] =
-    [("3.9", "bullseye"), ("3.11", "bookworm"), ("3.13", "trixie")];
-
-/// A supported Python version (`X.Y`).
+/// A supported Python (`X.Y` or `X.Y-dbg`): a row of [`crate::model::pythons::PYTHONS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PythonVersion(&'static str);
 
 impl PythonVersion {
     pub const DEFAULT: PythonVersion = PythonVersion("3.11");
 
+    /// Its row of the version table.
+    pub fn row(self) -> &'static Python {
+        pythons::find(self.0).expect("a PythonVersion is always a row of the table")
+    }
+
     pub fn as_str(self) -> &'static str {
         self.0
     }
 
-    /// The Debian suite whose `python3` is this version.
+    /// The Debian suite that carries this interpreter.
     pub fn debian_suite(self) -> &'static str {
-        SUPPORTED_PYTHONS.iter().find(|(v, _)| *v == self.0).map(|(_, s)| *s).unwrap()
+        self.row().suite
     }
 
-    /// The image a normal machine pulls for this version.
+    /// The image a normal machine pulls for this version (`python:X.Y-slim`);
+    /// for a `-dbg` version, which no registry has, its offline base.
     pub fn registry_base(self) -> String {
-        format!("python:{}-slim", self.0)
+        self.row().registry_base()
+    }
+
+    /// The command that runs a module under this version (`python3.11`, `python3.11d`).
+    pub fn interpreter(self) -> &'static str {
+        self.row().interpreter
     }
 }
 
@@ -118,14 +127,9 @@ impl FromStr for PythonVersion {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        SUPPORTED_PYTHONS
-            .iter()
-            .find(|(version, _)| *version == text.trim())
-            .map(|(version, _)| PythonVersion(version))
-            .ok_or_else(|| {
-                let supported: Vec<_> = SUPPORTED_PYTHONS.iter().map(|(v, _)| *v).collect();
-                format!("unsupported Python version; supported: {}", supported.join(", "))
-            })
+        pythons::find(text.trim())
+            .map(|row| PythonVersion(row.name))
+            .ok_or_else(|| format!("unsupported Python version; supported: {}", pythons::names()))
     }
 }
 
@@ -231,8 +235,13 @@ mod tests {
         let v: PythonVersion = "3.13".parse().unwrap();
         assert_eq!(v.debian_suite(), "trixie");
         assert_eq!(v.registry_base(), "python:3.13-slim");
+        assert_eq!(v.interpreter(), "python3.13");
+        let dbg: PythonVersion = "3.11-dbg".parse().unwrap();
+        assert_eq!((dbg.debian_suite(), dbg.interpreter()), ("bookworm", "python3.11d"));
+        assert_eq!(dbg.registry_base(), dbg.row().offline_base());
+        assert_eq!("3.14".parse::<PythonVersion>().unwrap().debian_suite(), "forky");
         let error = "3.12".parse::<PythonVersion>().unwrap_err();
-        assert!(error.contains("3.9, 3.11, 3.13"), "{error}");
+        assert!(error.contains("3.9, 3.11, 3.13, 3.14, 3.9-dbg, 3.11-dbg, 3.13-dbg, 3.14-dbg"), "{error}");
     }
 
     #[test]

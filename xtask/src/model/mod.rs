@@ -5,6 +5,7 @@ pub mod inner;
 pub mod job;
 pub mod limits;
 pub mod memray;
+pub mod pythons;
 pub mod result;
 pub mod schema;
 pub mod status;

@@ -277,11 +277,13 @@ fn run_job(
     let setup = &plan.setups[&job.module];
     let env = job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string()));
     let module_path = plan.tests_in_container.join(&job.module);
+    // Without a --python matrix the image's own `python3` runs it.
+    let interpreter = job.variant.python.map_or("python3", |p| p.interpreter());
     let mut spec = plan.container.container(
         name.clone(),
         job.image.clone(),
         env.into_iter().collect(),
-        container_command("python3", &module_path, setup, &plan.module_args, plan.memray_dir.is_some()),
+        container_command(interpreter, &module_path, setup, &plan.module_args, plan.memray_dir.is_some()),
         plan.host_dirs.join(job.index.to_string()),
     );
     let memray_folder = plan.memray_dir.as_ref().map(|dir| dir.join(job.index.to_string()));
