@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine::EngineKind;
+use crate::model::compare::{FloorItem, Gate, ThresholdItem};
 use crate::model::job::{Partition, PythonMalloc, PythonVersion};
 use crate::model::limits::{parse_memory, MemoryLimit, MAX_JOBS, MAX_TIMEOUT_SECS};
 
@@ -112,6 +113,29 @@ pub enum Task {
         quick: bool,
         #[command(flatten)]
         engine: EngineArgs,
+    },
+    /// Compare two JSON reports: per result, each measure before → after; exit 1 on a regression
+    #[command(after_help = format!(
+        "A change is a regression when it is beyond both its threshold and its floor, or when a \
+         result that passed no longer does. Exit codes: 0 no regression, 1 a regression, 2 bad input.\n\n{}",
+        examples(&[
+            "compare main.json report.json",
+            "compare main.json report.json --threshold rss=5%,duration=off --format markdown",
+            "compare main.json report.json --min-delta 4MiB",
+        ])
+    ))]
+    Compare {
+        /// The baseline report (--report-json of an earlier run)
+        #[arg(value_name = "BASE.json")]
+        base: PathBuf,
+        /// The report to judge
+        #[arg(value_name = "NEW.json")]
+        new: PathBuf,
+        #[command(flatten)]
+        gate: GateArgs,
+        /// How to print the comparison
+        #[arg(long, value_enum, default_value = "text")]
+        format: CompareFormat,
     },
     /// Print a shell completion script
     #[command(after_help = examples(&[
@@ -227,6 +251,37 @@ pub struct ReportArgs {
     pub report_html: Option<PathBuf>,
 }
 
+/// When a measure's change is a regression (`compare`, `run --baseline`).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Baseline")]
+pub struct GateArgs {
+    /// Growth allowed before a change is a regression: 10% for every measure, or per measure
+    /// (rss=5%,duration=50%; `off` shows a measure without judging it) [default: 10%]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub threshold: Vec<ThresholdItem>,
+    /// Changes smaller than this are noise, whatever their ratio: per measure (rss=2MiB,duration=1s)
+    /// or a size or time for every measure in that unit [default: rss=1MiB,duration=0.5s]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub min_delta: Vec<FloorItem>,
+}
+
+impl GateArgs {
+    pub fn gate(&self) -> Gate {
+        Gate::new(&self.threshold, &self.min_delta)
+    }
+}
+
+/// `compare --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    /// Aligned columns for a terminal
+    Text,
+    /// A table for a pull-request comment or a step summary
+    Markdown,
+    /// For tools (carries a schema_version)
+    Json,
+}
+
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Engine")]
 pub struct EngineArgs {
@@ -331,6 +386,26 @@ mod tests {
         let Task::RunAllTests { options } = try_parse_from(&args).unwrap() else { panic!() };
         assert_eq!(options.matrix.python_malloc, vec![PythonMalloc::Pymalloc, PythonMalloc::MallocDebug]);
         assert_eq!(options.matrix.python.iter().map(|v| v.as_str()).collect::<Vec<_>>(), ["3.9", "3.13"]);
+    }
+
+    #[test]
+    fn compare_takes_two_reports_and_gate_lists() {
+        let args = ["compare", "a.json", "b.json", "--threshold", "rss=5%,20%", "--min-delta", "2MiB"];
+        let Task::Compare { base, new, gate, format } = try_parse_from(&args).unwrap() else { panic!() };
+        assert_eq!((base, new), (PathBuf::from("a.json"), PathBuf::from("b.json")));
+        assert_eq!(format, CompareFormat::Text);
+        assert_eq!(gate.threshold.len(), 2);
+        assert_eq!(gate.min_delta.len(), 1);
+        for bad in [
+            &["compare", "a.json"][..],
+            &["compare", "a.json", "b.json", "--threshold", "10"],
+            &["compare", "a.json", "b.json", "--threshold", "heap=5%"],
+            &["compare", "a.json", "b.json", "--min-delta", "3"],
+            &["compare", "a.json", "b.json", "--format", "html"],
+        ] {
+            let error = try_parse_from(bad).expect_err(&format!("{bad:?} should be refused"));
+            assert_eq!(error.exit_code(), 2, "{bad:?}");
+        }
     }
 
     #[test]

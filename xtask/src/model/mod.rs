@@ -1,6 +1,7 @@
 //! What a run is about: jobs (module × variant), their statuses and results,
 //! and the report schema that is both written and read.
 
+pub mod compare;
 pub mod job;
 pub mod limits;
 pub mod result;

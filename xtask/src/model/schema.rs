@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::error::usage;
@@ -57,7 +57,7 @@ pub struct Summary {
 }
 
 impl JobRecord {
-    fn of(job: &Job) -> JobRecord {
+    pub fn of(job: &Job) -> JobRecord {
         JobRecord {
             module: job.module.clone(),
             python_malloc: job.variant.python_malloc.map(|m| m.as_str().to_string()),
@@ -67,7 +67,7 @@ impl JobRecord {
 }
 
 impl ResultRecord {
-    fn of(result: &ModuleResult) -> ResultRecord {
+    pub fn of(result: &ModuleResult) -> ResultRecord {
         ResultRecord {
             job: JobRecord::of(&result.job),
             status: result.status(),
@@ -103,7 +103,6 @@ impl Report {
     }
 
     /// Reads a report, refusing other schema versions with a clear message.
-    #[allow(dead_code)] // read by compare and merge-reports
     pub fn read(path: &Path) -> Result<Report> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| usage(format!("cannot read the report {}: {e}", path.display())))?;
@@ -120,6 +119,6 @@ impl Report {
             )));
         }
         serde_json::from_value(value)
-            .with_context(|| format!("{} does not follow the report schema", path.display()))
+            .map_err(|e| usage(format!("{} does not follow the report schema: {e}", path.display())))
     }
 }

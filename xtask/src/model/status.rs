@@ -143,6 +143,15 @@ impl Status {
         }
     }
 
+    /// Whether a result with this status ran to its end, so that its
+    /// measures describe a whole run and are worth comparing with another's.
+    pub fn ran_to_its_end(self) -> bool {
+        match self {
+            Status::Pass => true,
+            Status::Skip | Status::Fail | Status::Timeout | Status::Oom | Status::Crash => false,
+        }
+    }
+
     /// Whether the run can still end with exit code 0.
     pub fn is_success(self) -> bool {
         match self.tally() {

@@ -6,6 +6,7 @@
 //! report files, so a new format is a module plus one line here (and its
 //! flag in `cli::ReportArgs`).
 
+pub mod compare;
 pub mod github;
 pub mod html;
 pub mod human;

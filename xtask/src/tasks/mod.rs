@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod clean;
+pub mod compare;
 pub mod images;
 pub mod list;
 pub mod run;
