@@ -161,6 +161,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub matrix: MatrixArgs,
     #[command(flatten)]
+    pub baseline: BaselineArgs,
+    #[command(flatten)]
     pub reports: ReportArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -249,6 +251,17 @@ pub struct ReportArgs {
     /// Write a self-contained HTML page with a peak-memory chart here
     #[arg(long, value_name = "PATH")]
     pub report_html: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Baseline")]
+pub struct BaselineArgs {
+    /// Judge each result against this earlier --report-json: a pass that grew beyond
+    /// --threshold and --min-delta becomes `regressed`
+    #[arg(long, value_name = "BASE.json")]
+    pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate: GateArgs,
 }
 
 /// When a measure's change is a regression (`compare`, `run --baseline`).

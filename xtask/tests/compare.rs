@@ -126,3 +126,143 @@ fn bad_input_exits_2_with_a_short_message() {
         assert!(run.stderr.lines().count() <= 2, "{}", run.stderr);
     }
 }
+
+/// A copy of the `baseline` fixture, and a folder for reports outside it.
+struct Growing {
+    dir: tempfile::TempDir,
+    out: tempfile::TempDir,
+}
+
+impl Growing {
+    fn new() -> Growing {
+        Growing { dir: fixture("baseline"), out: tempfile::tempdir().unwrap() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.out.path().join(name)
+    }
+
+    /// Runs `test_grows.py` holding `mib` MiB; duration is never judged here
+    /// (a loaded machine makes it noisy), only shown.
+    fn run(&self, mib: u32, extra: &[&str]) -> Finished {
+        std::fs::write(self.dir.path().join("size_mib.txt"), format!("{mib}\n")).unwrap();
+        let mut args = vec!["run", "test_grows.py", "--test-dir", path_str(self.dir.path())];
+        args.extend_from_slice(extra);
+        xtask(&args)
+    }
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_doubled_allocation_is_regressed_against_its_baseline() {
+    require_engine();
+    let growing = Growing::new();
+    let (base, new, html, summary) = (
+        growing.path("base.json"),
+        growing.path("new.json"),
+        growing.path("new.html"),
+        growing.path("summary.md"),
+    );
+    let first = growing.run(20, &["--report-json", path_str(&base)]);
+    assert_eq!(first.code, 0, "{}", first.dump());
+
+    let mut command = xtask_command(&[
+        "run",
+        "test_grows.py",
+        "--test-dir",
+        path_str(growing.dir.path()),
+        "--baseline",
+        path_str(&base),
+        "--threshold",
+        "duration=off",
+        "--report-json",
+        path_str(&new),
+        "--report-html",
+        path_str(&html),
+    ]);
+    std::fs::write(growing.dir.path().join("size_mib.txt"), "40\n").unwrap();
+    let doubled = Finished::from_command(command.env("GITHUB_STEP_SUMMARY", &summary));
+    assert_eq!(doubled.code, 1, "{}", doubled.dump());
+    assert_eq!(doubled.last_line(), "0 passed, 1 failed");
+    assert!(
+        doubled.stdout.contains("REGRESSED: regressed against the baseline: peak RSS"),
+        "{}",
+        doubled.dump()
+    );
+    let row = doubled.stdout.lines().find(|l| l.starts_with("test_grows.py")).unwrap();
+    assert!(row.contains("regressed") && row.contains("rss +"), "{row}");
+
+    let report = read_json(&new);
+    let result = result_for(&report, "test_grows.py");
+    assert_eq!(result["status"], "regressed");
+    assert_eq!(result["exit_code"], 0);
+    let before = result["baseline"]["peak_rss_bytes"].as_f64().unwrap();
+    let after = result["peak_rss_bytes"].as_f64().unwrap();
+    assert!(after - before > 15.0 * MIB as f64, "{before} → {after}");
+    assert_eq!(result_for(&read_json(&base), "test_grows.py")["peak_rss_bytes"].as_f64(), Some(before));
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<line class=\"baseline\""));
+    assert!(std::fs::read_to_string(&summary).unwrap().contains("| vs baseline |"));
+
+    // `compare` on the two reports agrees, with or without judging duration.
+    for extra in [&[][..], &["--threshold", "duration=off"]] {
+        let compared = compare(&base, &new, extra);
+        assert_eq!(compared.code, 1, "{}", compared.dump());
+        assert!(compared.stdout.contains("pass → regressed"), "{}", compared.stdout);
+    }
+
+    // A threshold above the change lets it pass.
+    let tolerant = growing.run(40, &["--baseline", path_str(&base), "--threshold", "rss=300%,duration=off"]);
+    assert_eq!(tolerant.code, 0, "{}", tolerant.dump());
+    assert_eq!(tolerant.last_line(), "1 passed, 0 failed");
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn min_delta_hides_a_small_change() {
+    require_engine();
+    let growing = Growing::new();
+    let (base, small) = (growing.path("base.json"), growing.path("small.json"));
+    let first = growing.run(20, &["--report-json", path_str(&base)]);
+    assert_eq!(first.code, 0, "{}", first.dump());
+    // +5 MiB of about 30: beyond 10% and 1 MiB, within a 10 MiB floor.
+    let floored = growing.run(
+        25,
+        &[
+            "--baseline",
+            path_str(&base),
+            "--threshold",
+            "duration=off",
+            "--min-delta",
+            "rss=10MiB",
+            "--report-json",
+            path_str(&small),
+        ],
+    );
+    assert_eq!(floored.code, 0, "{}", floored.dump());
+    assert_eq!(result_for(&read_json(&small), "test_grows.py")["status"], "pass");
+    let strict = compare(&base, &small, &["--threshold", "duration=off"]);
+    assert_eq!(strict.code, 1, "the change is real: {}", strict.dump());
+    let lenient = compare(&base, &small, &["--threshold", "duration=off", "--min-delta", "10MiB"]);
+    assert_eq!(lenient.code, 0, "{}", lenient.dump());
+}
+
+#[test]
+fn a_bad_baseline_stops_the_run_before_it_starts() {
+    let temp = tempfile::tempdir().unwrap();
+    let not_json = temp.path().join("base.json");
+    std::fs::write(&not_json, "nope").unwrap();
+    for (baseline, says) in
+        [(temp.path().join("missing.json"), "cannot read the report"), (not_json, "is not JSON")]
+    {
+        // A fake engine program that does not exist: nothing may reach it.
+        let run = Finished::from_command(
+            xtask_command(&["run", "test_baseline.py", "--baseline", path_str(&baseline)])
+                .env("PYMACCOUNTER_ENGINE_PROGRAM", "/nonexistent/engine"),
+        );
+        assert_eq!(run.code, 2, "{}", run.dump());
+        assert!(run.stderr.contains(says), "{}", run.dump());
+    }
+    let run = xtask(&["run", "test_baseline.py", "--threshold", "5%"]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert!(run.stderr.contains("add --baseline"), "{}", run.dump());
+}

@@ -12,10 +12,10 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use crate::model::schema::{JobRecord, ResultRecord};
-#[cfg(test)]
-use crate::model::status::Status;
+use crate::model::result::ModuleResult;
+use crate::model::schema::{BaselineRecord, JobRecord, ResultRecord};
 use crate::model::status::Tally;
+use crate::model::status::{Execution, Status};
 
 /// What a measure counts, and so how its values read and parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,6 @@ impl Unit {
         }
     }
 
-    #[allow(dead_code)] // used by run --baseline (next commit)
     /// A signed change: `+1.0 MiB`, `-0.25 s`.
     pub fn format_change(self, change: f64) -> String {
         let sign = if change < 0.0 { "-" } else { "+" };
@@ -347,7 +346,6 @@ impl Delta {
         format!("{} → {}", self.measure.unit.format(self.before), self.measure.unit.format(self.after))
     }
 
-    #[allow(dead_code)] // used by run --baseline (next commit)
     /// `+12.5%` (or `+1.0 MiB` when the baseline was 0).
     pub fn percent_text(&self) -> String {
         let ratio = self.ratio();
@@ -485,7 +483,6 @@ pub fn compare<'a>(
     Ok(Comparison { pairs, only_base, only_new })
 }
 
-#[allow(dead_code)] // used by run --baseline (next commit)
 /// Why a result regressed: each measure beyond its gate, with both values.
 pub fn regression_reason(deltas: &[Delta], gate: &Gate) -> Option<String> {
     let over: Vec<String> = deltas
@@ -506,6 +503,70 @@ pub fn regression_reason(deltas: &[Delta], gate: &Gate) -> Option<String> {
         })
         .collect();
     (!over.is_empty()).then(|| format!("regressed against the baseline: {}", over.join("; ")))
+}
+
+/// A baseline report, read before a run, and the gate its results are judged by.
+pub struct Baseline {
+    results: BTreeMap<Key, ResultRecord>,
+    gate: Gate,
+}
+
+impl Baseline {
+    /// Refuses a report with two results for one cell.
+    pub fn new(results: Vec<ResultRecord>, gate: Gate) -> Result<Baseline, String> {
+        index(&results, "the baseline")?;
+        let results = results
+            .into_iter()
+            .map(|mut r| {
+                // Only the measures are needed: drop the outputs.
+                r.stdout = String::new();
+                r.stderr = String::new();
+                (key_of(&r.job), r)
+            })
+            .collect();
+        Ok(Baseline { results, gate })
+    }
+
+    pub fn has(&self, job: &JobRecord) -> bool {
+        self.results.contains_key(&key_of(job))
+    }
+
+    /// Attaches the baseline's values to a result, and makes a pass that grew
+    /// beyond the gate `regressed`, saying which measure and both values.
+    pub fn judge(&self, result: &mut ModuleResult) {
+        let record = ResultRecord::of(result);
+        let Some(base) = self.results.get(&key_of(&record.job)) else {
+            return;
+        };
+        result.baseline = Some(BaselineRecord::of(base));
+        if result.status() != Status::Pass {
+            return;
+        }
+        if let Some(reason) = regression_reason(&deltas(base, &record, &self.gate), &self.gate) {
+            result.execution = Execution::Regressed { reason };
+        }
+    }
+}
+
+impl BaselineRecord {
+    /// The status and the measures of a baseline's result.
+    pub fn of(record: &ResultRecord) -> BaselineRecord {
+        let values =
+            MEASURES.iter().filter_map(|m| (m.value)(record).map(|v| (m.field.to_string(), v))).collect();
+        BaselineRecord { status: record.status, values }
+    }
+}
+
+/// How each measure of `new` moved from its baseline, for display (unjudged).
+pub fn changes(baseline: &BaselineRecord, new: &ResultRecord) -> Vec<Delta> {
+    MEASURES
+        .iter()
+        .filter_map(|measure| {
+            let before = *baseline.values.get(measure.field)?;
+            let after = (measure.value)(new)?;
+            Some(Delta { measure, before, after, verdict: Verdict::Within })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -530,6 +591,7 @@ mod tests {
             stderr: String::new(),
             stdout_bytes: 0,
             stderr_bytes: 0,
+            baseline: None,
         }
     }
 
@@ -668,6 +730,66 @@ mod tests {
             "regressed against the baseline: peak RSS 10.0 MiB → 20.0 MiB (+100.0%, over +10% and 1.0 MiB)"
         );
         assert_eq!(regression_reason(&deltas(&base, &base, &gate), &gate), None);
+    }
+
+    fn module_result(peak_mib: f64) -> ModuleResult {
+        use crate::model::job::{Job, Variant};
+        let python = "3.11".parse().ok();
+        ModuleResult {
+            job: Job {
+                index: 0,
+                module: "test_a.py".into(),
+                variant: Variant { python_malloc: None, python },
+                image: "i".into(),
+            },
+            execution: Execution::Passed,
+            duration: std::time::Duration::from_secs(1),
+            peak_rss_bytes: Some((peak_mib * MIB) as u64),
+            stdout: Default::default(),
+            stderr: Default::default(),
+            baseline: None,
+        }
+    }
+
+    #[test]
+    fn a_baseline_marks_a_grown_pass_regressed_and_keeps_its_values() {
+        let base = vec![record("test_a.py", None, Status::Pass, 10.0, 1.0)];
+        let baseline = Baseline::new(base, Gate::default()).unwrap();
+        let mut doubled = module_result(20.0);
+        baseline.judge(&mut doubled);
+        assert_eq!(doubled.status(), Status::Regressed);
+        let reason = doubled.execution.reason().unwrap();
+        assert!(reason.contains("peak RSS 10.0 MiB → 20.0 MiB"), "{reason}");
+        assert_eq!(doubled.baseline.as_ref().unwrap().values["peak_rss_bytes"], 10.0 * MIB);
+
+        let mut same = module_result(10.2);
+        baseline.judge(&mut same);
+        assert_eq!(same.status(), Status::Pass);
+        assert!(same.baseline.is_some());
+
+        let tolerant = Baseline::new(
+            vec![record("test_a.py", None, Status::Pass, 10.0, 1.0)],
+            Gate::new(&["rss=150%".parse().unwrap()], &[]),
+        )
+        .unwrap();
+        let mut doubled = module_result(20.0);
+        tolerant.judge(&mut doubled);
+        assert_eq!(doubled.status(), Status::Pass);
+    }
+
+    #[test]
+    fn a_failure_stays_a_failure_and_a_new_job_has_no_baseline() {
+        let baseline =
+            Baseline::new(vec![record("test_b.py", None, Status::Pass, 1.0, 1.0)], Gate::default()).unwrap();
+        let mut unknown = module_result(50.0);
+        baseline.judge(&mut unknown);
+        assert_eq!((unknown.status(), unknown.baseline.is_none()), (Status::Pass, true));
+        let baseline =
+            Baseline::new(vec![record("test_a.py", None, Status::Pass, 1.0, 1.0)], Gate::default()).unwrap();
+        let mut failed = module_result(50.0);
+        failed.execution = Execution::Failed { exit_code: 1, reason: None };
+        baseline.judge(&mut failed);
+        assert_eq!(failed.status(), Status::Fail);
     }
 
     #[test]

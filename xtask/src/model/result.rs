@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::model::job::Job;
+use crate::model::schema::BaselineRecord;
 use crate::model::status::{Execution, Status, Tally};
 use crate::runner::capture::Captured;
 
@@ -16,6 +17,8 @@ pub struct ModuleResult {
     pub peak_rss_bytes: Option<u64>,
     pub stdout: Captured,
     pub stderr: Captured,
+    /// The baseline's result for this job (`--baseline`), when it has one.
+    pub baseline: Option<BaselineRecord>,
 }
 
 impl ModuleResult {

@@ -1,6 +1,7 @@
 //! The JSON report's schema: written by `--report-json`, read back by the
 //! tasks that compare or merge reports. One set of types for both ways.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
@@ -46,6 +47,18 @@ pub struct ResultRecord {
     pub stderr: String,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
+    /// The baseline's result for the same job (`run --baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineRecord>,
+}
+
+/// What a baseline said about a job: its status and its measures, keyed by
+/// the result field each measure is read from (`peak_rss_bytes`, `duration_s`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineRecord {
+    pub status: Status,
+    #[serde(flatten)]
+    pub values: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -80,6 +93,7 @@ impl ResultRecord {
             stderr: result.stderr.text(),
             stdout_bytes: result.stdout.total_bytes,
             stderr_bytes: result.stderr.total_bytes,
+            baseline: result.baseline.clone(),
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum Execution {
     OomKilled,
     /// Killed by a signal (segfault, abort).
     Crashed { signal: i32 },
+    /// Passed, but a measure grew beyond its threshold and floor against
+    /// `--baseline`; the reason names each such measure with both values.
+    Regressed { reason: String },
 }
 
 /// A status name, as shown and as written in reports.
@@ -36,6 +39,7 @@ pub enum Status {
     Timeout,
     Oom,
     Crash,
+    Regressed,
 }
 
 /// The three ways a status counts in the closing line and the exit code.
@@ -67,13 +71,14 @@ impl Execution {
             Execution::TimedOut { .. } => Status::Timeout,
             Execution::OomKilled => Status::Oom,
             Execution::Crashed { .. } => Status::Crash,
+            Execution::Regressed { .. } => Status::Regressed,
         }
     }
 
     /// The module's own exit code, when it exited by itself.
     pub fn exit_code(&self) -> Option<i32> {
         match self {
-            Execution::Passed => Some(0),
+            Execution::Passed | Execution::Regressed { .. } => Some(0),
             Execution::Skipped => Some(SKIP_EXIT_CODE),
             Execution::Failed { exit_code, .. } => Some(*exit_code),
             Execution::TimedOut { .. } | Execution::OomKilled | Execution::Crashed { .. } => None,
@@ -87,7 +92,8 @@ impl Execution {
             | Execution::Skipped
             | Execution::Failed { .. }
             | Execution::TimedOut { .. }
-            | Execution::OomKilled => None,
+            | Execution::OomKilled
+            | Execution::Regressed { .. } => None,
         }
     }
 
@@ -103,14 +109,22 @@ impl Execution {
             Execution::Crashed { signal } => {
                 Some(format!("killed by signal {} ({signal})", signal_name(*signal)))
             }
+            Execution::Regressed { reason } => Some(reason.clone()),
         }
     }
 }
 
 impl Status {
     #[cfg(test)]
-    pub const ALL: [Status; 6] =
-        [Status::Pass, Status::Skip, Status::Fail, Status::Timeout, Status::Oom, Status::Crash];
+    pub const ALL: [Status; 7] = [
+        Status::Pass,
+        Status::Skip,
+        Status::Fail,
+        Status::Timeout,
+        Status::Oom,
+        Status::Crash,
+        Status::Regressed,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -120,6 +134,7 @@ impl Status {
             Status::Timeout => "timeout",
             Status::Oom => "oom",
             Status::Crash => "crash",
+            Status::Regressed => "regressed",
         }
     }
 
@@ -132,6 +147,7 @@ impl Status {
             Status::Timeout => "killed after --timeout",
             Status::Oom => "killed by the container's memory limit",
             Status::Crash => "killed by a signal (segfault, abort)",
+            Status::Regressed => "passed, but a measure grew beyond --threshold against --baseline",
         }
     }
 
@@ -139,7 +155,7 @@ impl Status {
         match self {
             Status::Pass => Tally::Passed,
             Status::Skip => Tally::Skipped,
-            Status::Fail | Status::Timeout | Status::Oom | Status::Crash => Tally::Failed,
+            Status::Fail | Status::Timeout | Status::Oom | Status::Crash | Status::Regressed => Tally::Failed,
         }
     }
 
@@ -147,7 +163,7 @@ impl Status {
     /// measures describe a whole run and are worth comparing with another's.
     pub fn ran_to_its_end(self) -> bool {
         match self {
-            Status::Pass => true,
+            Status::Pass | Status::Regressed => true,
             Status::Skip | Status::Fail | Status::Timeout | Status::Oom | Status::Crash => false,
         }
     }
@@ -202,7 +218,7 @@ mod tests {
     fn skips_are_successes_but_not_passes() {
         assert_eq!(Status::Skip.tally(), Tally::Skipped);
         assert!(Status::Skip.is_success());
-        for status in [Status::Fail, Status::Timeout, Status::Oom, Status::Crash] {
+        for status in [Status::Fail, Status::Timeout, Status::Oom, Status::Crash, Status::Regressed] {
             assert_eq!(status.tally(), Tally::Failed, "{status}");
             assert!(!status.is_success());
         }

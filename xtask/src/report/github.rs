@@ -12,8 +12,12 @@ use crate::report::Row;
 
 pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
     let mut text = format!("### pymaccounter: {test_dir}\n\n");
-    text.push_str("| module | allocator | python | status | duration | peak memory |\n");
-    text.push_str("|---|---|---|---|---:|---:|\n");
+    let with_baseline = outcome.results.iter().any(|r| r.baseline.is_some());
+    let (extra_head, extra_rule) = if with_baseline { (" vs baseline |", "---|") } else { ("", "") };
+    text.push_str(&format!(
+        "| module | allocator | python | status | duration | peak memory |{extra_head}\n"
+    ));
+    text.push_str(&format!("|---|---|---|---|---:|---:|{extra_rule}\n"));
     for result in &outcome.results {
         let row = Row::of(result);
         let icon = match row.status.tally() {
@@ -22,14 +26,29 @@ pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
             Tally::Failed => "❌",
         };
         text.push_str(&format!(
-            "| `{}` | {} | {} | {icon} {} | {} | {} |\n",
+            "| `{}` | {} | {} | {icon} {} | {} | {} |",
             row.module, row.allocator, row.python, row.status, row.duration, row.peak,
         ));
+        if with_baseline {
+            text.push_str(&format!(" {} |", row.vs_baseline.as_deref().unwrap_or("")));
+        }
+        text.push('\n');
     }
     for job in &outcome.not_run {
         text.push_str(&format!("| `{}` | | | not run | | |\n", job.label()));
     }
     text.push_str(&format!("\n**{}**\n\n", outcome.counts().closing_line()));
+    let reasons: Vec<String> = outcome
+        .results
+        .iter()
+        .filter(|r| r.status() == crate::model::status::Status::Regressed)
+        .filter_map(|r| r.execution.reason().map(|reason| format!("- `{}`: {reason}\n", r.job.label())))
+        .collect();
+    if !reasons.is_empty() {
+        text.push_str("Regressions:\n\n");
+        text.push_str(&reasons.concat());
+        text.push('\n');
+    }
     text
 }
 

@@ -106,12 +106,17 @@ impl Human {
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
         let with_python = outcome.results.iter().any(|r| r.job.variant.python.is_some());
+        let with_baseline = outcome.results.iter().any(|r| r.baseline.is_some());
         let module_width = outcome.results.iter().map(|r| r.job.module.len()).max().unwrap_or(6).max(6);
         let mut header = format!("{:<module_width$}  {:<14}", "module", "allocator");
         if with_python {
             header.push_str(&format!("  {:<6}", "python"));
         }
-        header.push_str(&format!("  {:<7}  {:>9}  {:>11}\n", "status", "duration", "peak memory"));
+        header.push_str(&format!("  {:<9}  {:>9}  {:>11}", "status", "duration", "peak memory"));
+        if with_baseline {
+            header.push_str("  vs baseline");
+        }
+        header.push('\n');
         out.push_str(&header);
         for result in &outcome.results {
             let row = Row::of(result);
@@ -119,8 +124,12 @@ impl Human {
             if with_python {
                 line.push_str(&format!("  {:<6}", row.python));
             }
-            let status = paint_status(row.status, &format!("{:<7}", row.status.name()), self.colour);
-            line.push_str(&format!("  {status}  {:>9}  {:>11}\n", row.duration, row.peak));
+            let status = paint_status(row.status, &format!("{:<9}", row.status.name()), self.colour);
+            line.push_str(&format!("  {status}  {:>9}  {:>11}", row.duration, row.peak));
+            if let Some(change) = &row.vs_baseline {
+                line.push_str(&format!("  {change}"));
+            }
+            line.push('\n');
             out.push_str(&line);
         }
         if !outcome.not_run.is_empty() {
@@ -190,6 +199,7 @@ mod tests {
             peak_rss_bytes: Some(8 * 1024 * 1024),
             stdout: Captured::from_text("45\n"),
             stderr: Captured::from_text(stderr),
+            baseline: None,
         }
     }
 

@@ -19,7 +19,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::ReportArgs;
+use crate::model::compare::changes;
 use crate::model::result::{ModuleResult, Outcome};
+use crate::model::schema::ResultRecord;
 use crate::model::status::Status;
 
 /// What a report file needs besides the outcome.
@@ -52,6 +54,8 @@ pub struct Row<'a> {
     pub duration: String,
     pub peak: String,
     pub reason: Option<String>,
+    /// How each measure moved from the baseline (`rss +12.0%, duration -3.1%`), with `--baseline`.
+    pub vs_baseline: Option<String>,
 }
 
 impl<'a> Row<'a> {
@@ -64,6 +68,12 @@ impl<'a> Row<'a> {
             duration: format!("{:.2}s", result.duration.as_secs_f64()),
             peak: result.peak_rss_bytes.map_or("-".to_string(), human_bytes),
             reason: result.execution.reason(),
+            vs_baseline: result.baseline.as_ref().map(|baseline| {
+                let changes = changes(baseline, &ResultRecord::of(result));
+                let parts: Vec<String> =
+                    changes.iter().map(|d| format!("{} {}", d.measure.key, d.percent_text())).collect();
+                parts.join(", ")
+            }),
         }
     }
 }
@@ -93,6 +103,28 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(8 * 1024 * 1024 + 100 * 1024), "8.1 MiB");
         assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+
+    #[test]
+    fn a_row_says_how_each_measure_moved_from_the_baseline() {
+        use crate::model::job::{Job, Variant};
+        use crate::model::schema::BaselineRecord;
+        use crate::model::status::{Execution, Status};
+        let result = ModuleResult {
+            job: Job { index: 0, module: "test_a.py".into(), variant: Variant::default(), image: "i".into() },
+            execution: Execution::Passed,
+            duration: std::time::Duration::from_millis(1500),
+            peak_rss_bytes: Some(30 << 20),
+            stdout: Default::default(),
+            stderr: Default::default(),
+            baseline: Some(BaselineRecord {
+                status: Status::Pass,
+                values: [("peak_rss_bytes".to_string(), (20u64 << 20) as f64), ("duration_s".into(), 2.0)]
+                    .into_iter()
+                    .collect(),
+            }),
+        };
+        assert_eq!(Row::of(&result).vs_baseline.as_deref(), Some("rss +50.0%, duration -25.0%"));
     }
 
     #[test]

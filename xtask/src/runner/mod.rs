@@ -19,6 +19,7 @@ use crate::engine::kinds::RUN_FAILED_EXIT;
 use crate::engine::Engine;
 use crate::error::environment;
 use crate::harness::{classify, container_command, may_be_oom, take_measurement};
+use crate::model::compare::Baseline;
 use crate::model::job::Job;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::Execution;
@@ -41,6 +42,8 @@ pub struct Plan {
     pub host_dirs: PathBuf,
     /// Stream module stderr as it arrives.
     pub live_stderr: bool,
+    /// Each result is judged against it as it finishes (`--baseline`).
+    pub baseline: Option<Baseline>,
 }
 
 /// What happens during a run, in the order it happens.
@@ -230,7 +233,10 @@ fn work(shared: &Shared, sender: &mpsc::Sender<Message>, to_reaper: &mpsc::Sende
         };
         let _ = sender.send(Message::Started(index));
         match run_job(shared, job, sender, to_reaper) {
-            Ok(Some(result)) => {
+            Ok(Some(mut result)) => {
+                if let Some(baseline) = &shared.plan.baseline {
+                    baseline.judge(&mut result);
+                }
                 // Set here, before this worker looks for its next job.
                 if shared.plan.fail_fast && !result.status().is_success() {
                     shared.no_new_jobs.store(true, Ordering::SeqCst);
@@ -323,6 +329,7 @@ fn run_job(
         peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },
         stdout,
         stderr,
+        baseline: None,
     }))
 }
 

@@ -6,14 +6,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use crate::cli::{ReportArgs, RunArgs};
+use crate::cli::{BaselineArgs, ReportArgs, RunArgs};
 use crate::engine::container::{ContainerTemplate, Mount};
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{usage, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
 use crate::harness::{SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe};
+use crate::model::compare::Baseline;
 use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::Outcome;
+use crate::model::schema::{JobRecord, Report};
 use crate::modules::{parse_selection, validate_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext};
 use crate::runner::signals::Interrupt;
@@ -28,6 +30,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     if options.isolation.base.base_image.is_some() && options.matrix.python.len() > 1 {
         return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
     }
+    let baseline = read_baseline(&options.baseline)?;
     let run_id = new_run_id();
     if modules.is_empty() {
         // Only a partition can be empty (an empty test dir is refused above).
@@ -45,7 +48,13 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     let interrupt = Interrupt::install()?;
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
     let tests = tests_mount(&engine, &dir, &run_id, &jobs[0].image)?;
-    let plan = plan(jobs, tests.clone(), options, run_id, host_dirs.path());
+    if let Some(baseline) = &baseline {
+        let new = jobs.iter().filter(|j| !baseline.has(&JobRecord::of(j))).count();
+        if new > 0 {
+            eprintln!("note: {new} of {} job(s) have no result in the baseline", jobs.len());
+        }
+    }
+    let plan = plan(jobs, tests.clone(), options, run_id, host_dirs.path(), baseline);
     eprintln!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human = Human::new(&dir.display, options.engine.debug, plan.jobs.len());
     let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
@@ -112,7 +121,14 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
     Ok(Mount::Volume { name, target })
 }
 
-fn plan(jobs: Vec<Job>, tests: Mount, options: &RunArgs, run_id: String, host_dirs: &Path) -> Plan {
+fn plan(
+    jobs: Vec<Job>,
+    tests: Mount,
+    options: &RunArgs,
+    run_id: String,
+    host_dirs: &Path,
+    baseline: Option<Baseline>,
+) -> Plan {
     let tests_in_container = PathBuf::from(match &tests {
         Mount::Bind { target, .. } | Mount::Volume { target, .. } => target,
     });
@@ -134,7 +150,24 @@ fn plan(jobs: Vec<Job>, tests: Mount, options: &RunArgs, run_id: String, host_di
         tests_in_container,
         container,
         jobs,
+        baseline,
     }
+}
+
+/// The `--baseline` report, read before anything starts (bad input → exit 2).
+fn read_baseline(args: &BaselineArgs) -> Result<Option<Baseline>> {
+    let Some(path) = &args.baseline else {
+        if !args.gate.threshold.is_empty() || !args.gate.min_delta.is_empty() {
+            return Err(usage(
+                "--threshold and --min-delta judge against a baseline: add --baseline BASE.json",
+            ));
+        }
+        return Ok(None);
+    };
+    let report = Report::read(path)?;
+    let baseline = Baseline::new(report.results, args.gate.gate())
+        .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
+    Ok(Some(baseline))
 }
 
 /// Annotations, the summary (its closing line last on stdout), the report files; the exit code.
@@ -261,6 +294,7 @@ mod tests {
                     peak_rss_bytes: None,
                     stdout: Captured::default(),
                     stderr: Captured::default(),
+                    baseline: None,
                 })
                 .collect(),
             not_run: (0..not_run).map(job).collect(),
