@@ -137,6 +137,22 @@ pub enum Task {
         #[arg(long, value_enum, default_value = "text")]
         format: CompareFormat,
     },
+    /// Merge the JSON reports of --partition shards into one report set
+    #[command(after_help = format!(
+        "Shards must come from runs with the same options (all but --partition) and hold no result \
+         twice. Exit codes: 0 every result passed or skipped, 1 otherwise, 2 bad input.\n\n{}",
+        examples(&["merge-reports shard-1/report.json shard-2/report.json --report-html all.html --junit all.xml"])
+    ))]
+    MergeReports {
+        /// The shards' --report-json files
+        #[arg(value_name = "SHARD.json", required = true, num_args = 1..)]
+        shards: Vec<PathBuf>,
+        /// Merge shards even when their runs' options differ
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        reports: ReportArgs,
+    },
     /// Print a shell completion script
     #[command(after_help = examples(&[
         "completions bash > ~/.local/share/bash-completion/completions/cargo-xtask",

@@ -266,3 +266,119 @@ fn a_bad_baseline_stops_the_run_before_it_starts() {
     assert_eq!(run.code, 2, "{}", run.dump());
     assert!(run.stderr.contains("add --baseline"), "{}", run.dump());
 }
+
+/// (module, status, exit code, reason) of every result, sorted.
+fn result_set(report: &serde_json::Value) -> Vec<(String, String, String, String)> {
+    let mut set: Vec<_> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["module"].to_string(),
+                r["status"].to_string(),
+                r["exit_code"].to_string(),
+                r["reason"].to_string(),
+            )
+        })
+        .collect();
+    set.sort();
+    set
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn merged_shards_of_a_3_way_partition_are_the_whole_run() {
+    require_engine();
+    let dir = fixture("mixed");
+    let out = tempfile::tempdir().unwrap();
+    let whole = out.path().join("whole.json");
+    let run =
+        xtask(&["run-all-tests", "--test-dir", path_str(dir.path()), "--report-json", path_str(&whole)]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let mut shards = Vec::new();
+    for part in 1..=3 {
+        let shard = out.path().join(format!("shard-{part}.json"));
+        let partition = format!("{part}/3");
+        let args = [
+            "run-all-tests",
+            "--test-dir",
+            path_str(dir.path()),
+            "--partition",
+            &partition,
+            "--report-json",
+            path_str(&shard),
+        ];
+        let run = xtask(&args);
+        assert!(run.code == 0 || run.code == 1, "{}", run.dump());
+        assert_eq!(read_json(&shard)["run"]["partition"], partition.as_str());
+        shards.push(shard);
+    }
+    let (merged, junit, html) =
+        (out.path().join("merged.json"), out.path().join("merged.xml"), out.path().join("merged.html"));
+    let mut args = vec!["merge-reports"];
+    args.extend(shards.iter().map(|s| path_str(s)));
+    args.extend([
+        "--report-json",
+        path_str(&merged),
+        "--junit",
+        path_str(&junit),
+        "--report-html",
+        path_str(&html),
+    ]);
+    let merge = xtask(&args);
+    assert_eq!(merge.code, 1, "a module fails: {}", merge.dump());
+    assert_eq!(merge.last_line(), run_last_line(&whole), "{}", merge.dump());
+    let merged_report = read_json(&merged);
+    assert_eq!(result_set(&merged_report), result_set(&read_json(&whole)));
+    assert_eq!(merged_report["summary"], read_json(&whole)["summary"]);
+    assert_eq!(merged_report["run"]["partition"], serde_json::Value::Null);
+    assert_eq!(std::fs::read_to_string(&junit).unwrap().matches("<testcase").count(), 3);
+    assert!(std::fs::read_to_string(&html).unwrap().contains("1 passed, 1 failed, 1 skipped"));
+
+    // A shard twice, or a shard of another run, is refused.
+    let twice = xtask(&["merge-reports", path_str(&shards[0]), path_str(&shards[0])]);
+    assert_eq!(twice.code, 2, "{}", twice.dump());
+    let other = out.path().join("other.json");
+    let run = xtask(&[
+        "run-all-tests",
+        "--test-dir",
+        path_str(dir.path()),
+        "--partition",
+        "2/3",
+        "--timeout",
+        "100",
+        "--report-json",
+        path_str(&other),
+    ]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.dump());
+    let mixed = xtask(&["merge-reports", path_str(&shards[0]), path_str(&other)]);
+    assert_eq!(mixed.code, 2, "{}", mixed.dump());
+    assert!(mixed.stderr.contains("--timeout 300 vs 100"), "{}", mixed.dump());
+    let forced = xtask(&["merge-reports", path_str(&shards[0]), path_str(&other), "--force"]);
+    assert!(forced.code == 0 || forced.code == 1, "{}", forced.dump());
+}
+
+/// The closing line a report's summary stands for.
+fn run_last_line(report: &Path) -> String {
+    let summary = &read_json(report)["summary"];
+    let mut line = format!("{} passed, {} failed", summary["passed"], summary["failed"]);
+    if summary["skipped"].as_u64() != Some(0) {
+        line.push_str(&format!(", {} skipped", summary["skipped"]));
+    }
+    line
+}
+
+#[test]
+fn merge_reports_refuses_bad_shards_with_exit_2() {
+    let temp = tempfile::tempdir().unwrap();
+    let good = write(temp.path(), "good.json", &report(&[("test_a.py", 10, 1.0)]));
+    let run = xtask(&["merge-reports", path_str(&good), path_str(&temp.path().join("missing.json"))]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    let old = xtask(&["merge-reports", path_str(&good)]);
+    assert_eq!(old.code, 2, "no run options recorded: {}", old.dump());
+    assert!(old.stderr.contains("--force"), "{}", old.dump());
+    let forced = xtask(&["merge-reports", path_str(&good), "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.dump());
+    assert_eq!(forced.last_line(), "1 passed, 0 failed");
+}

@@ -585,6 +585,7 @@ mod tests {
             exit_code: Some(0),
             signal: None,
             reason: None,
+            timeout_s: None,
             duration_s: secs,
             peak_rss_bytes: Some((peak_mib * MIB) as u64),
             stdout: String::new(),

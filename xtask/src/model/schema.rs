@@ -8,9 +8,12 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::error::usage;
-use crate::model::job::Job;
+use std::time::Duration;
+
+use crate::model::job::{Job, PythonMalloc, PythonVersion, Variant};
 use crate::model::result::{ModuleResult, Outcome};
-use crate::model::status::Status;
+use crate::model::status::{Execution, Status};
+use crate::runner::capture::Captured;
 
 /// Bumped whenever a field changes meaning or goes away.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -23,6 +26,19 @@ pub struct Report {
     pub not_run: Vec<JobRecord>,
     pub interrupted: bool,
     pub summary: Summary,
+    /// How the run was asked for (merge-reports checks that shards agree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunRecord>,
+}
+
+/// How a run was asked for: the options that decide what ran and how it was
+/// judged, as given (flag → value, defaults filled in), and the partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// `K/N` of `--partition`, when the run was one shard of several.
+    #[serde(default)]
+    pub partition: Option<String>,
+    pub options: BTreeMap<String, String>,
 }
 
 /// Which cell of the matrix a record is about.
@@ -41,6 +57,9 @@ pub struct ResultRecord {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub reason: Option<String>,
+    /// The deadline a `timeout` was killed at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
     pub duration_s: f64,
     pub peak_rss_bytes: Option<u64>,
     pub stdout: String,
@@ -77,6 +96,19 @@ impl JobRecord {
             python: job.variant.python.map(|p| p.as_str().to_string()),
         }
     }
+
+    /// The job back (its image is not recorded), as the `index`-th of a run.
+    pub fn job(&self, index: usize) -> Result<Job, String> {
+        let python_malloc = self.python_malloc.as_deref().map(str::parse::<PythonMalloc>).transpose();
+        let python = self.python.as_deref().map(str::parse::<PythonVersion>).transpose();
+        let why = |e: String| format!("{}: {e}", self.module);
+        Ok(Job {
+            index,
+            module: self.module.clone(),
+            variant: Variant { python_malloc: python_malloc.map_err(why)?, python: python.map_err(why)? },
+            image: String::new(),
+        })
+    }
 }
 
 impl ResultRecord {
@@ -87,6 +119,7 @@ impl ResultRecord {
             exit_code: result.execution.exit_code(),
             signal: result.execution.signal(),
             reason: result.execution.reason(),
+            timeout_s: result.execution.timeout_secs(),
             duration_s: (result.duration.as_secs_f64() * 1000.0).round() / 1000.0,
             peak_rss_bytes: result.peak_rss_bytes,
             stdout: result.stdout.text(),
@@ -95,6 +128,22 @@ impl ResultRecord {
             stderr_bytes: result.stderr.total_bytes,
             baseline: result.baseline.clone(),
         }
+    }
+}
+
+impl ResultRecord {
+    /// The result back, as the `index`-th of a run (for merge-reports).
+    pub fn result(&self, index: usize) -> Result<ModuleResult, String> {
+        let captured = |text: &str, total_bytes: u64| Captured { total_bytes, ..Captured::from_text(text) };
+        Ok(ModuleResult {
+            job: self.job.job(index)?,
+            execution: Execution::from_record(self),
+            duration: Duration::from_secs_f64(self.duration_s.max(0.0)),
+            peak_rss_bytes: self.peak_rss_bytes,
+            stdout: captured(&self.stdout, self.stdout_bytes),
+            stderr: captured(&self.stderr, self.stderr_bytes),
+            baseline: self.baseline.clone(),
+        })
     }
 }
 
@@ -113,6 +162,7 @@ impl Report {
                 skipped: counts.skipped,
                 not_run: outcome.not_run.len(),
             },
+            run: None,
         }
     }
 
@@ -134,5 +184,82 @@ impl Report {
         }
         serde_json::from_value(value)
             .map_err(|e| usage(format!("{} does not follow the report schema: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::job::PythonMalloc;
+
+    fn outcome() -> Outcome {
+        let endings = [
+            Execution::Passed,
+            Execution::Skipped,
+            Execution::Failed { exit_code: 3, reason: None },
+            Execution::TimedOut { after_secs: 7 },
+            Execution::OomKilled,
+            Execution::Crashed { signal: 11 },
+            Execution::Regressed { reason: "regressed against the baseline: peak RSS 1 → 2".into() },
+        ];
+        let results = endings
+            .into_iter()
+            .enumerate()
+            .map(|(index, execution)| ModuleResult {
+                job: Job {
+                    index,
+                    module: format!("test_{index}.py"),
+                    variant: Variant {
+                        python_malloc: Some(PythonMalloc::Malloc),
+                        python: "3.13".parse().ok(),
+                    },
+                    image: String::new(),
+                },
+                execution,
+                duration: Duration::from_millis(1234),
+                peak_rss_bytes: Some(4096 * (index as u64 + 1)),
+                stdout: Captured::from_text("out\n"),
+                stderr: Captured::from_text("err\n"),
+                baseline: None,
+            })
+            .collect();
+        Outcome {
+            run_id: "r".into(),
+            results,
+            not_run: Vec::new(),
+            interrupted: false,
+            fail_fast_tripped: false,
+            engine_error: None,
+        }
+    }
+
+    #[test]
+    fn every_result_reads_back_as_it_was_written() {
+        let written = Report::of(&outcome());
+        let text = serde_json::to_string(&written).unwrap();
+        let read: Report = serde_json::from_str(&text).unwrap();
+        let results: Vec<ModuleResult> =
+            read.results.iter().enumerate().map(|(i, r)| r.result(i).unwrap()).collect();
+        for (again, original) in results.iter().zip(&outcome().results) {
+            assert_eq!(again.execution, original.execution);
+            assert_eq!(again.job, original.job);
+        }
+        let rebuilt = Outcome { results, ..outcome() };
+        assert_eq!(
+            serde_json::to_value(Report::of(&rebuilt)).unwrap(),
+            serde_json::to_value(&written).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_report_without_the_newer_fields_still_reads() {
+        let mut value = serde_json::to_value(Report::of(&outcome())).unwrap();
+        for result in value["results"].as_array_mut().unwrap() {
+            result.as_object_mut().unwrap().remove("timeout_s");
+        }
+        let read: Report = serde_json::from_value(value).unwrap();
+        assert!(read.run.is_none());
+        let timeout = read.results[3].result(3).unwrap();
+        assert_eq!(timeout.execution, Execution::TimedOut { after_secs: 1 }, "from its duration");
     }
 }

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::schema::ResultRecord;
+
 /// How one job ended, with the facts that ending has (the way nextest's
 /// `ExecutionResult` carries them): a pass cannot hold a signal, a crash
 /// always does.
@@ -60,6 +62,40 @@ impl Execution {
             0 => Execution::Passed,
             SKIP_EXIT_CODE => Execution::Skipped,
             code => Execution::Failed { exit_code: code, reason: None },
+        }
+    }
+
+    /// How a job ended, rebuilt from a report's record of it (merge-reports).
+    pub fn from_record(record: &ResultRecord) -> Execution {
+        match record.status {
+            Status::Pass => Execution::Passed,
+            Status::Skip => Execution::Skipped,
+            Status::Fail => {
+                let exit_code = record.exit_code.unwrap_or(1);
+                // A reason that only repeats the exit code is the default one.
+                let reason = record.reason.clone().filter(|r| *r != format!("exit code {exit_code}"));
+                Execution::Failed { exit_code, reason }
+            }
+            Status::Timeout => Execution::TimedOut {
+                // Reports before timeout_s: it was killed at about its duration.
+                after_secs: record.timeout_s.unwrap_or(record.duration_s as u64),
+            },
+            Status::Oom => Execution::OomKilled,
+            Status::Crash => Execution::Crashed { signal: record.signal.unwrap_or(9) },
+            Status::Regressed => Execution::Regressed { reason: record.reason.clone().unwrap_or_default() },
+        }
+    }
+
+    /// The deadline a timed-out job was killed at.
+    pub fn timeout_secs(&self) -> Option<u64> {
+        match self {
+            Execution::TimedOut { after_secs } => Some(*after_secs),
+            Execution::Passed
+            | Execution::Skipped
+            | Execution::Failed { .. }
+            | Execution::OomKilled
+            | Execution::Crashed { .. }
+            | Execution::Regressed { .. } => None,
         }
     }
 

@@ -21,13 +21,15 @@ use anyhow::Result;
 use crate::cli::ReportArgs;
 use crate::model::compare::changes;
 use crate::model::result::{ModuleResult, Outcome};
-use crate::model::schema::ResultRecord;
+use crate::model::schema::{ResultRecord, RunRecord};
 use crate::model::status::Status;
 
 /// What a report file needs besides the outcome.
 pub struct ReportContext<'a> {
     /// The test dir as the user spelled it.
     pub test_dir: &'a str,
+    /// How the run was asked for (written into the JSON report).
+    pub run: Option<&'a RunRecord>,
 }
 
 /// A report file format: the flag that asks for it and how it is written.

@@ -23,7 +23,7 @@ pub struct Captured {
 }
 
 impl Captured {
-    #[cfg(test)]
+    /// Text kept whole (a test's, or a report's read back).
     pub fn from_text(text: &str) -> Captured {
         Captured { head: text.as_bytes().to_vec(), total_bytes: text.len() as u64, ..Captured::default() }
     }

@@ -5,4 +5,5 @@ pub mod clean;
 pub mod compare;
 pub mod images;
 pub mod list;
+pub mod merge_reports;
 pub mod run;

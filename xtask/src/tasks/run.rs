@@ -15,7 +15,7 @@ use crate::image::{self, LocalImages, Recipe};
 use crate::model::compare::Baseline;
 use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::Outcome;
-use crate::model::schema::{JobRecord, Report};
+use crate::model::schema::{JobRecord, Report, RunRecord};
 use crate::modules::{parse_selection, validate_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext};
 use crate::runner::signals::Interrupt;
@@ -178,12 +178,41 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
         }
     }
     human.summary(outcome);
-    write_reports(outcome, &options.reports, dir)?;
+    let run = run_record(options, dir);
+    let context = ReportContext { test_dir: &dir.display, run: Some(&run) };
+    write_reports(outcome, &options.reports, &context)?;
     Ok(exit_code(outcome))
 }
 
+/// The options that decide what ran and how it was judged, as given with
+/// defaults filled in (not -j, --fail-fast, --debug, the engine or report
+/// paths), and the partition: shards of one run agree on all but the partition.
+fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
+    fn list<T: ToString>(values: &[T]) -> String {
+        values.iter().map(T::to_string).collect::<Vec<_>>().join(",")
+    }
+    let isolation = &options.isolation;
+    let mut given: Vec<(&str, String)> = vec![
+        ("test-dir", dir.display.clone()),
+        ("python-malloc", list(&options.matrix.python_malloc.iter().map(|m| m.as_str()).collect::<Vec<_>>())),
+        ("python", list(&options.matrix.python)),
+        ("timeout", isolation.timeout.to_string()),
+        ("memory", isolation.memory.bytes().map_or("none".to_string(), |b| b.to_string())),
+        ("network", isolation.network.clone()),
+        ("base-image", isolation.base.base_image.clone().unwrap_or_default()),
+    ];
+    if let Some(baseline) = &options.baseline.baseline {
+        given.push(("baseline", baseline.display().to_string()));
+        given.push(("gate", options.baseline.gate.gate().describe()));
+    }
+    RunRecord {
+        partition: options.selection.partition.map(|p| p.to_string()),
+        options: given.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    }
+}
+
 /// 0 when everything ran and passed or skipped, 130 when interrupted, else 1.
-fn exit_code(outcome: &Outcome) -> i32 {
+pub fn exit_code(outcome: &Outcome) -> i32 {
     if outcome.interrupted {
         EXIT_INTERRUPTED
     } else if outcome.succeeded() {
@@ -194,19 +223,18 @@ fn exit_code(outcome: &Outcome) -> i32 {
 }
 
 /// Every file and CI report asked for; each is written even when the run failed.
-fn write_reports(outcome: &Outcome, reports: &ReportArgs, dir: &TestDir) -> Result<()> {
-    let context = ReportContext { test_dir: &dir.display };
+pub fn write_reports(outcome: &Outcome, reports: &ReportArgs, context: &ReportContext) -> Result<()> {
     let mut failures = Vec::new();
     for (report, path) in report::requested(reports) {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
         let written = parent.map_or(Ok(()), std::fs::create_dir_all).map_err(anyhow::Error::from);
         // One report that cannot be written does not stop the others.
-        if let Err(error) = written.and_then(|()| (report.write)(outcome, &context, path)) {
+        if let Err(error) = written.and_then(|()| (report.write)(outcome, context, path)) {
             failures.push(format!("--{} {}: {error:#}", report.flag, path.display()));
         }
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        if let Err(error) = github::append_step_summary(outcome, &dir.display, Path::new(&path)) {
+        if let Err(error) = github::append_step_summary(outcome, context.test_dir, Path::new(&path)) {
             failures.push(format!("step summary: {error:#}"));
         }
     }
@@ -219,7 +247,7 @@ fn write_reports(outcome: &Outcome, reports: &ReportArgs, dir: &TestDir) -> Resu
 }
 
 /// Checks, before anything runs, that each report can be written where asked.
-fn check_reports(reports: &ReportArgs) -> Result<()> {
+pub fn check_reports(reports: &ReportArgs) -> Result<()> {
     for (report, path) in report::requested(reports) {
         check_writable(report.flag, path)?;
     }
