@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::engine::EngineKind;
 use crate::model::compare::{FloorItem, Gate, ThresholdItem};
 use crate::model::job::{Partition, PythonMalloc, PythonVersion};
-use crate::model::limits::{parse_memory, MemoryLimit, MAX_JOBS, MAX_TIMEOUT_SECS};
+use crate::model::limits::{parse_memory, MemoryLimit, MAX_JOBS, MAX_REPEAT, MAX_RETRIES, MAX_TIMEOUT_SECS};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -209,6 +209,25 @@ pub struct ExecutionArgs {
     /// Modules run at the same time [default: available CPUs]
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS))]
     pub jobs: Option<u16>,
+    /// Run each job N times, each in a fresh container: its result holds the median and range
+    /// of each measure, and the worst status (a mix of pass and fail is `flaky`)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_REPEAT))]
+    pub repeat: u16,
+    /// Run a job that did not pass up to N more times; a later pass makes it `flaky`
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=MAX_RETRIES))]
+    pub retries: u16,
+    /// How a flaky result counts
+    #[arg(long, value_name = "fail|pass", value_enum, default_value = "fail")]
+    pub flaky_result: FlakyResult,
+}
+
+/// `--flaky-result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlakyResult {
+    /// A flaky result counts as failed
+    Fail,
+    /// A flaky result counts as passed (still shown as flaky)
+    Pass,
 }
 
 #[derive(Debug, Args)]
@@ -401,6 +420,9 @@ mod tests {
             &["run-all-tests", "--partition", "0/2"],
             &["run-all-tests", "--partition", "3/2"],
             &["run-all-tests", "--partition", "x/y"],
+            &["run-all-tests", "--repeat", "0"],
+            &["run-all-tests", "--retries", "-1"],
+            &["run-all-tests", "--flaky-result", "maybe"],
             &["completions", "tcsh"],
             &["run"],
         ] {

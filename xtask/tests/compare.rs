@@ -382,3 +382,79 @@ fn merge_reports_refuses_bad_shards_with_exit_2() {
     assert_eq!(forced.code, 0, "{}", forced.dump());
     assert_eq!(forced.last_line(), "1 passed, 0 failed");
 }
+
+/// The container names of the `run` commands a `--debug` run shows.
+fn containers_started(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("$ docker run"))
+        .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "--name").nth(1).map(str::to_string))
+        .collect()
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn repeat_3_runs_three_containers_and_keeps_the_median() {
+    require_engine();
+    let growing = Growing::new();
+    let report = growing.path("report.json");
+    let run = growing.run(20, &["--repeat", "3", "--debug", "--report-json", path_str(&report)]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let mut names = containers_started(&run.stderr);
+    assert_eq!(names.len(), 3, "{}", run.dump());
+    names.dedup();
+    assert_eq!(names.len(), 3, "three distinct containers: {names:?}");
+    let json = read_json(&report);
+    let result = result_for(&json, "test_grows.py");
+    let mut peaks: Vec<u64> = result["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["peak_rss_bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(peaks.len(), 3);
+    peaks.sort();
+    assert_eq!(result["peak_rss_bytes"].as_u64(), Some(peaks[1]), "the median of {peaks:?}");
+    assert_eq!(result["spread"]["peak_rss_bytes"]["min"].as_f64(), Some(peaks[0] as f64));
+    assert_eq!(result["spread"]["peak_rss_bytes"]["max"].as_f64(), Some(peaks[2] as f64));
+    assert!(peaks[0] > 20 * MIB, "each attempt held 20 MiB: {peaks:?}");
+    assert!(run.stdout.contains("(3 attempts: pass, pass, pass; peak RSS"), "{}", run.dump());
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_module_failing_only_its_first_attempt_is_flaky_with_one_retry() {
+    require_engine();
+    let dir = fixture("baseline");
+    let out = tempfile::tempdir().unwrap();
+    let (report, junit) = (out.path().join("report.json"), out.path().join("junit.xml"));
+    let module = "test_first_attempt_fails.py";
+    let once = xtask(&["run", module, "--test-dir", path_str(dir.path())]);
+    assert_eq!(once.code, 1, "{}", once.dump());
+    assert!(once.stdout.contains("FAIL: exit code 1"), "{}", once.dump());
+
+    let args = ["run", module, "--test-dir", path_str(dir.path()), "--retries", "1"];
+    let run =
+        xtask(&[&args[..], &["--report-json", path_str(&report), "--junit", path_str(&junit)]].concat());
+    assert_eq!(run.code, 1, "flaky fails by default: {}", run.dump());
+    assert!(
+        run.stdout.contains("FLAKY: passed 1 of 2 attempts; attempt 1: exit code 1"),
+        "{}",
+        run.dump()
+    );
+    let json = read_json(&report);
+    let result = result_for(&json, module);
+    assert_eq!(result["status"], "flaky");
+    let attempts: Vec<(&str, &str)> = result["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["status"].as_str().unwrap(), a["stdout"].as_str().unwrap().trim()))
+        .collect();
+    assert_eq!(attempts, [("fail", "attempt 1"), ("pass", "attempt 2")]);
+    assert_eq!(std::fs::read_to_string(&junit).unwrap().matches("<flakyFailure").count(), 1);
+
+    let tolerated = xtask(&[&args[..], &["--flaky-result", "pass"]].concat());
+    assert_eq!(tolerated.code, 0, "{}", tolerated.dump());
+    assert_eq!(tolerated.last_line(), "1 passed, 0 failed");
+}

@@ -20,6 +20,9 @@ const EXITED: &str = "Command exited with non-zero status ";
 pub const SCRATCH_DIR: &str = "/scratch";
 /// `/tmp` is scratch too (tmpfs, executable).
 pub const TMP_DIR: &str = "/tmp";
+/// Tells each container which attempt of its job it is (1-based; more than
+/// one with `--repeat` or `--retries`), so a module can tell a rerun.
+pub const ATTEMPT_VARIABLE: &str = "PYMACCOUNTER_ATTEMPT";
 
 /// The container command for a module: GNU time runs the interpreter on it.
 pub fn container_command(module_path: &Path) -> Vec<String> {

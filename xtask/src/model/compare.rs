@@ -398,7 +398,7 @@ impl Pair<'_> {
 }
 
 fn tally_of(record: &ResultRecord) -> Tally {
-    record.status.tally()
+    record.counted_as.unwrap_or_else(|| record.status.tally())
 }
 
 /// Two sets of results, paired.
@@ -593,6 +593,9 @@ mod tests {
             stdout_bytes: 0,
             stderr_bytes: 0,
             baseline: None,
+            counted_as: None,
+            attempts: Vec::new(),
+            spread: Default::default(),
         }
     }
 
@@ -749,6 +752,7 @@ mod tests {
             stdout: Default::default(),
             stderr: Default::default(),
             baseline: None,
+            attempts: Vec::new(),
         }
     }
 

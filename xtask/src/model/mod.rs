@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod job;
 pub mod limits;
+pub mod repeat;
 pub mod result;
 pub mod schema;
 pub mod status;

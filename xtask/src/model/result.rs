@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::model::job::Job;
+use crate::model::repeat::Attempt;
 use crate::model::schema::BaselineRecord;
 use crate::model::status::{Execution, Status, Tally};
 use crate::runner::capture::Captured;
@@ -19,11 +20,18 @@ pub struct ModuleResult {
     pub stderr: Captured,
     /// The baseline's result for this job (`--baseline`), when it has one.
     pub baseline: Option<BaselineRecord>,
+    /// Every attempt, when the job ran more than once (`--repeat`, `--retries`).
+    pub attempts: Vec<Attempt>,
 }
 
 impl ModuleResult {
     pub fn status(&self) -> Status {
         self.execution.status()
+    }
+
+    /// How it counts in the closing line and the exit code.
+    pub fn tally(&self) -> Tally {
+        self.execution.tally()
     }
 }
 
@@ -59,7 +67,7 @@ impl Outcome {
 
     /// Whether every job ran and passed or skipped.
     pub fn succeeded(&self) -> bool {
-        self.not_run.is_empty() && self.results.iter().all(|r| r.status().is_success())
+        self.not_run.is_empty() && self.results.iter().all(|r| r.tally() != Tally::Failed)
     }
 }
 
@@ -75,7 +83,7 @@ impl Counts {
     pub fn of(results: &[ModuleResult]) -> Counts {
         let mut counts = Counts::default();
         for result in results {
-            match result.status().tally() {
+            match result.tally() {
                 Tally::Passed => counts.passed += 1,
                 Tally::Skipped => counts.skipped += 1,
                 Tally::Failed => counts.failed += 1,

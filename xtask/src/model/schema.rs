@@ -11,8 +11,9 @@ use crate::error::usage;
 use std::time::Duration;
 
 use crate::model::job::{Job, PythonMalloc, PythonVersion, Variant};
+use crate::model::repeat::{self, Attempt, Range};
 use crate::model::result::{ModuleResult, Outcome};
-use crate::model::status::{Execution, Status};
+use crate::model::status::{Execution, Status, Tally};
 use crate::runner::capture::Captured;
 
 /// Bumped whenever a field changes meaning or goes away.
@@ -69,6 +70,36 @@ pub struct ResultRecord {
     /// The baseline's result for the same job (`run --baseline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineRecord>,
+    /// How it counts (`passed`, `failed`, `skipped`): its status's tally,
+    /// except a `flaky` under `--flaky-result pass`.
+    #[serde(default)]
+    pub counted_as: Option<Tally>,
+    /// Every attempt, when the job ran more than once (`--repeat`, `--retries`);
+    /// the result's measures are then medians.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptRecord>,
+    /// The range of each median over the attempts (keyed by its field).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spread: BTreeMap<String, Range>,
+}
+
+/// One attempt of a job that ran more than once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// 1-based, as `PYMACCOUNTER_ATTEMPT` told the container.
+    pub attempt: usize,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+    pub duration_s: f64,
+    pub peak_rss_bytes: Option<u64>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
 }
 
 /// What a baseline said about a job: its status and its measures, keyed by
@@ -120,29 +151,105 @@ impl ResultRecord {
             signal: result.execution.signal(),
             reason: result.execution.reason(),
             timeout_s: result.execution.timeout_secs(),
-            duration_s: (result.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+            duration_s: seconds(result.duration),
             peak_rss_bytes: result.peak_rss_bytes,
             stdout: result.stdout.text(),
             stderr: result.stderr.text(),
             stdout_bytes: result.stdout.total_bytes,
             stderr_bytes: result.stderr.total_bytes,
             baseline: result.baseline.clone(),
+            counted_as: Some(result.tally()),
+            attempts: result.attempts.iter().map(AttemptRecord::of).collect(),
+            spread: repeat::spread(&result.attempts),
         }
     }
+}
+
+impl AttemptRecord {
+    fn of(attempt: &Attempt) -> AttemptRecord {
+        AttemptRecord {
+            attempt: attempt.number,
+            status: attempt.execution.status(),
+            exit_code: attempt.execution.exit_code(),
+            signal: attempt.execution.signal(),
+            reason: attempt.execution.reason(),
+            timeout_s: attempt.execution.timeout_secs(),
+            duration_s: seconds(attempt.duration),
+            peak_rss_bytes: attempt.peak_rss_bytes,
+            stdout: attempt.stdout.text(),
+            stderr: attempt.stderr.text(),
+            stdout_bytes: attempt.stdout.total_bytes,
+            stderr_bytes: attempt.stderr.total_bytes,
+        }
+    }
+
+    /// The attempt back (merge-reports).
+    fn attempt(&self) -> Attempt {
+        let facts = Facts {
+            status: self.status,
+            exit_code: self.exit_code,
+            signal: self.signal,
+            reason: self.reason.clone(),
+            timeout_s: self.timeout_s,
+            duration_s: self.duration_s,
+            attempts: &[],
+            counted_as: None,
+        };
+        Attempt {
+            number: self.attempt,
+            execution: Execution::from_record(&facts),
+            duration: Duration::from_secs_f64(self.duration_s.max(0.0)),
+            peak_rss_bytes: self.peak_rss_bytes,
+            stdout: captured(&self.stdout, self.stdout_bytes),
+            stderr: captured(&self.stderr, self.stderr_bytes),
+        }
+    }
+}
+
+/// What a record says about how a job ended, for `Execution::from_record`.
+pub struct Facts<'a> {
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub reason: Option<String>,
+    pub timeout_s: Option<u64>,
+    pub duration_s: f64,
+    pub attempts: &'a [AttemptRecord],
+    pub counted_as: Option<Tally>,
+}
+
+/// Seconds, to the millisecond.
+fn seconds(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// Output kept whole, as a report holds it.
+fn captured(text: &str, total_bytes: u64) -> Captured {
+    Captured { total_bytes, ..Captured::from_text(text) }
 }
 
 impl ResultRecord {
     /// The result back, as the `index`-th of a run (for merge-reports).
     pub fn result(&self, index: usize) -> Result<ModuleResult, String> {
-        let captured = |text: &str, total_bytes: u64| Captured { total_bytes, ..Captured::from_text(text) };
+        let facts = Facts {
+            status: self.status,
+            exit_code: self.exit_code,
+            signal: self.signal,
+            reason: self.reason.clone(),
+            timeout_s: self.timeout_s,
+            duration_s: self.duration_s,
+            attempts: &self.attempts,
+            counted_as: self.counted_as,
+        };
         Ok(ModuleResult {
             job: self.job.job(index)?,
-            execution: Execution::from_record(self),
+            execution: Execution::from_record(&facts),
             duration: Duration::from_secs_f64(self.duration_s.max(0.0)),
             peak_rss_bytes: self.peak_rss_bytes,
             stdout: captured(&self.stdout, self.stdout_bytes),
             stderr: captured(&self.stderr, self.stderr_bytes),
             baseline: self.baseline.clone(),
+            attempts: self.attempts.iter().map(AttemptRecord::attempt).collect(),
         })
     }
 }
@@ -221,6 +328,7 @@ mod tests {
                 stdout: Captured::from_text("out\n"),
                 stderr: Captured::from_text("err\n"),
                 baseline: None,
+                attempts: Vec::new(),
             })
             .collect();
         Outcome {

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::schema::ResultRecord;
+use crate::model::schema::Facts;
 
 /// How one job ended, with the facts that ending has (the way nextest's
 /// `ExecutionResult` carries them): a pass cannot hold a signal, a crash
@@ -29,6 +29,10 @@ pub enum Execution {
     /// Passed, but a measure grew beyond its threshold and floor against
     /// `--baseline`; the reason names each such measure with both values.
     Regressed { reason: String },
+    /// Passed and failed across the attempts of `--repeat` or `--retries`.
+    /// `failure` says which attempt failed first and how; `tolerated` is
+    /// `--flaky-result pass` (then it counts as passed).
+    Flaky { passed: usize, attempts: usize, failure: String, tolerated: bool },
 }
 
 /// A status name, as shown and as written in reports.
@@ -42,10 +46,12 @@ pub enum Status {
     Oom,
     Crash,
     Regressed,
+    Flaky,
 }
 
 /// The three ways a status counts in the closing line and the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Tally {
     Passed,
     Failed,
@@ -66,7 +72,7 @@ impl Execution {
     }
 
     /// How a job ended, rebuilt from a report's record of it (merge-reports).
-    pub fn from_record(record: &ResultRecord) -> Execution {
+    pub fn from_record(record: &Facts) -> Execution {
         match record.status {
             Status::Pass => Execution::Passed,
             Status::Skip => Execution::Skipped,
@@ -83,6 +89,38 @@ impl Execution {
             Status::Oom => Execution::OomKilled,
             Status::Crash => Execution::Crashed { signal: record.signal.unwrap_or(9) },
             Status::Regressed => Execution::Regressed { reason: record.reason.clone().unwrap_or_default() },
+            Status::Flaky => {
+                let passed = record.attempts.iter().filter(|a| a.status == Status::Pass).count();
+                let failure = record.attempts.iter().find(|a| a.status.tally() == Tally::Failed).map_or(
+                    String::new(),
+                    |a| {
+                        let why = a.reason.clone().unwrap_or_else(|| a.status.to_string());
+                        format!("attempt {}: {why}", a.attempt)
+                    },
+                );
+                Execution::Flaky {
+                    passed,
+                    attempts: record.attempts.len(),
+                    failure,
+                    tolerated: record.counted_as == Some(Tally::Passed),
+                }
+            }
+        }
+    }
+
+    /// How this ending counts: its status's tally, except that a flaky
+    /// result counts as passed under `--flaky-result pass`.
+    pub fn tally(&self) -> Tally {
+        match self {
+            Execution::Flaky { tolerated: true, .. } => Tally::Passed,
+            Execution::Passed
+            | Execution::Skipped
+            | Execution::Failed { .. }
+            | Execution::TimedOut { .. }
+            | Execution::OomKilled
+            | Execution::Crashed { .. }
+            | Execution::Regressed { .. }
+            | Execution::Flaky { tolerated: false, .. } => self.status().tally(),
         }
     }
 
@@ -95,7 +133,8 @@ impl Execution {
             | Execution::Failed { .. }
             | Execution::OomKilled
             | Execution::Crashed { .. }
-            | Execution::Regressed { .. } => None,
+            | Execution::Regressed { .. }
+            | Execution::Flaky { .. } => None,
         }
     }
 
@@ -108,6 +147,7 @@ impl Execution {
             Execution::OomKilled => Status::Oom,
             Execution::Crashed { .. } => Status::Crash,
             Execution::Regressed { .. } => Status::Regressed,
+            Execution::Flaky { .. } => Status::Flaky,
         }
     }
 
@@ -117,7 +157,10 @@ impl Execution {
             Execution::Passed | Execution::Regressed { .. } => Some(0),
             Execution::Skipped => Some(SKIP_EXIT_CODE),
             Execution::Failed { exit_code, .. } => Some(*exit_code),
-            Execution::TimedOut { .. } | Execution::OomKilled | Execution::Crashed { .. } => None,
+            Execution::TimedOut { .. }
+            | Execution::OomKilled
+            | Execution::Crashed { .. }
+            | Execution::Flaky { .. } => None,
         }
     }
 
@@ -129,7 +172,8 @@ impl Execution {
             | Execution::Failed { .. }
             | Execution::TimedOut { .. }
             | Execution::OomKilled
-            | Execution::Regressed { .. } => None,
+            | Execution::Regressed { .. }
+            | Execution::Flaky { .. } => None,
         }
     }
 
@@ -146,13 +190,16 @@ impl Execution {
                 Some(format!("killed by signal {} ({signal})", signal_name(*signal)))
             }
             Execution::Regressed { reason } => Some(reason.clone()),
+            Execution::Flaky { passed, attempts, failure, .. } => {
+                Some(format!("passed {passed} of {attempts} attempts; {failure}"))
+            }
         }
     }
 }
 
 impl Status {
     #[cfg(test)]
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::Pass,
         Status::Skip,
         Status::Fail,
@@ -160,6 +207,7 @@ impl Status {
         Status::Oom,
         Status::Crash,
         Status::Regressed,
+        Status::Flaky,
     ];
 
     pub fn name(self) -> &'static str {
@@ -171,6 +219,7 @@ impl Status {
             Status::Oom => "oom",
             Status::Crash => "crash",
             Status::Regressed => "regressed",
+            Status::Flaky => "flaky",
         }
     }
 
@@ -184,6 +233,9 @@ impl Status {
             Status::Oom => "killed by the container's memory limit",
             Status::Crash => "killed by a signal (segfault, abort)",
             Status::Regressed => "passed, but a measure grew beyond --threshold against --baseline",
+            Status::Flaky => {
+                "passed and failed across --repeat or --retries (--flaky-result pass counts it passed)"
+            }
         }
     }
 
@@ -191,7 +243,27 @@ impl Status {
         match self {
             Status::Pass => Tally::Passed,
             Status::Skip => Tally::Skipped,
-            Status::Fail | Status::Timeout | Status::Oom | Status::Crash | Status::Regressed => Tally::Failed,
+            Status::Fail
+            | Status::Timeout
+            | Status::Oom
+            | Status::Crash
+            | Status::Regressed
+            | Status::Flaky => Tally::Failed,
+        }
+    }
+
+    /// How bad it is, for the worst of several attempts: a pass is least
+    /// bad, a crash worst.
+    pub fn severity(self) -> u8 {
+        match self {
+            Status::Pass => 0,
+            Status::Skip => 1,
+            Status::Regressed => 2,
+            Status::Flaky => 3,
+            Status::Fail => 4,
+            Status::Timeout => 5,
+            Status::Oom => 6,
+            Status::Crash => 7,
         }
     }
 
@@ -199,16 +271,8 @@ impl Status {
     /// measures describe a whole run and are worth comparing with another's.
     pub fn ran_to_its_end(self) -> bool {
         match self {
-            Status::Pass | Status::Regressed => true,
+            Status::Pass | Status::Regressed | Status::Flaky => true,
             Status::Skip | Status::Fail | Status::Timeout | Status::Oom | Status::Crash => false,
-        }
-    }
-
-    /// Whether the run can still end with exit code 0.
-    pub fn is_success(self) -> bool {
-        match self.tally() {
-            Tally::Passed | Tally::Skipped => true,
-            Tally::Failed => false,
         }
     }
 }
@@ -253,10 +317,11 @@ mod tests {
     #[test]
     fn skips_are_successes_but_not_passes() {
         assert_eq!(Status::Skip.tally(), Tally::Skipped);
-        assert!(Status::Skip.is_success());
-        for status in [Status::Fail, Status::Timeout, Status::Oom, Status::Crash, Status::Regressed] {
+
+        for status in
+            [Status::Fail, Status::Timeout, Status::Oom, Status::Crash, Status::Regressed, Status::Flaky]
+        {
             assert_eq!(status.tally(), Tally::Failed, "{status}");
-            assert!(!status.is_success());
         }
     }
 
@@ -267,6 +332,24 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", status.name()));
             assert_eq!(serde_json::from_str::<Status>(&json).unwrap(), status);
         }
+    }
+
+    #[test]
+    fn a_flaky_result_fails_unless_tolerated() {
+        let flaky = |tolerated| Execution::Flaky {
+            passed: 1,
+            attempts: 2,
+            failure: "attempt 1: exit code 1".into(),
+            tolerated,
+        };
+        assert_eq!(flaky(false).tally(), Tally::Failed);
+        assert_eq!(flaky(true).tally(), Tally::Passed);
+        assert_eq!(flaky(true).status(), Status::Flaky);
+        assert_eq!(flaky(true).reason().unwrap(), "passed 1 of 2 attempts; attempt 1: exit code 1");
+        let mut by_severity = Status::ALL;
+        by_severity.sort_by_key(|s| s.severity());
+        assert_eq!(by_severity[0], Status::Pass);
+        assert_eq!(by_severity[by_severity.len() - 1], Status::Crash);
     }
 
     #[test]

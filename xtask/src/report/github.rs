@@ -20,7 +20,7 @@ pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
     text.push_str(&format!("|---|---|---|---|---:|---:|{extra_rule}\n"));
     for result in &outcome.results {
         let row = Row::of(result);
-        let icon = match row.status.tally() {
+        let icon = match row.tally {
             Tally::Passed => "✅",
             Tally::Skipped => "⏭️",
             Tally::Failed => "❌",
@@ -67,7 +67,7 @@ pub fn annotations(outcome: &Outcome, test_dir: &str) -> Vec<String> {
     outcome
         .results
         .iter()
-        .filter(|r| !r.status().is_success())
+        .filter(|r| r.tally() == Tally::Failed)
         .map(|r| {
             let stderr = r.stderr.text();
             let last_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");

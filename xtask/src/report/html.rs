@@ -169,7 +169,7 @@ fn table(results: &[ModuleResult]) -> String {
             row.peak,
             escape(row.vs_baseline.as_deref().unwrap_or("")),
             escape(row.reason.as_deref().unwrap_or("")),
-            class = tally_class(row.status.tally()),
+            class = tally_class(row.tally),
             meaning = escape(row.status.meaning()),
             status = row.status,
         );

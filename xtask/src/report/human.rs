@@ -3,7 +3,9 @@
 use std::io::IsTerminal;
 
 use crate::model::job::Job;
+use crate::model::repeat;
 use crate::model::result::{ModuleResult, Outcome};
+use crate::model::status::Tally;
 use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
 use crate::report::Row;
 use crate::runner::Event;
@@ -81,8 +83,11 @@ impl Human {
         }
         block.push_str(":\n");
         push_text(&mut block, &result.stdout.text());
+        if !result.attempts.is_empty() {
+            block.push_str(&format!("({})\n", repeat::describe(&result.attempts)));
+        }
         let status = result.status();
-        if !status.is_success() {
+        if result.tally() == Tally::Failed {
             let stderr = result.stderr.text();
             if !stderr.trim().is_empty() {
                 block.push_str("--- stderr ---\n");
@@ -200,6 +205,7 @@ mod tests {
             stdout: Captured::from_text("45\n"),
             stderr: Captured::from_text(stderr),
             baseline: None,
+            attempts: Vec::new(),
         }
     }
 

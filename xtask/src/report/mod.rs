@@ -22,7 +22,7 @@ use crate::cli::ReportArgs;
 use crate::model::compare::changes;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::schema::{ResultRecord, RunRecord};
-use crate::model::status::Status;
+use crate::model::status::{Status, Tally};
 
 /// What a report file needs besides the outcome.
 pub struct ReportContext<'a> {
@@ -53,6 +53,8 @@ pub struct Row<'a> {
     pub allocator: &'static str,
     pub python: &'static str,
     pub status: Status,
+    /// How it counts (a flaky result may count as passed).
+    pub tally: Tally,
     pub duration: String,
     pub peak: String,
     pub reason: Option<String>,
@@ -67,6 +69,7 @@ impl<'a> Row<'a> {
             allocator: result.job.variant.allocator(),
             python: result.job.variant.python_version(),
             status: result.status(),
+            tally: result.tally(),
             duration: format!("{:.2}s", result.duration.as_secs_f64()),
             peak: result.peak_rss_bytes.map_or("-".to_string(), human_bytes),
             reason: result.execution.reason(),
@@ -125,6 +128,7 @@ mod tests {
                     .into_iter()
                     .collect(),
             }),
+            attempts: Vec::new(),
         };
         assert_eq!(Row::of(&result).vs_baseline.as_deref(), Some("rss +50.0%, duration -25.0%"));
     }

@@ -18,11 +18,12 @@ use crate::engine::container::ContainerTemplate;
 use crate::engine::kinds::RUN_FAILED_EXIT;
 use crate::engine::Engine;
 use crate::error::environment;
-use crate::harness::{classify, container_command, may_be_oom, take_measurement};
+use crate::harness::{classify, container_command, may_be_oom, take_measurement, ATTEMPT_VARIABLE};
 use crate::model::compare::Baseline;
 use crate::model::job::Job;
+use crate::model::repeat::{self, Attempt};
 use crate::model::result::{ModuleResult, Outcome};
-use crate::model::status::Execution;
+use crate::model::status::{Execution, Tally};
 use crate::runner::capture::capture;
 use crate::runner::signals::Interrupt;
 
@@ -44,6 +45,12 @@ pub struct Plan {
     pub live_stderr: bool,
     /// Each result is judged against it as it finishes (`--baseline`).
     pub baseline: Option<Baseline>,
+    /// Runs of each job, each in a fresh container (`--repeat`).
+    pub repeat: usize,
+    /// Further attempts of a run that did not pass (`--retries`).
+    pub retries: usize,
+    /// A flaky result counts as passed (`--flaky-result pass`).
+    pub tolerate_flaky: bool,
 }
 
 /// What happens during a run, in the order it happens.
@@ -138,7 +145,7 @@ pub fn execute(
                 Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
                 Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
                 Message::Finished(result) => {
-                    fail_fast_tripped |= plan.fail_fast && !result.status().is_success();
+                    fail_fast_tripped |= plan.fail_fast && result.tally() == Tally::Failed;
                     on_event(Event::Finished(&result));
                     let index = result.job.index;
                     finished[index] = Some(*result);
@@ -232,13 +239,13 @@ fn work(shared: &Shared, sender: &mpsc::Sender<Message>, to_reaper: &mpsc::Sende
             return;
         };
         let _ = sender.send(Message::Started(index));
-        match run_job(shared, job, sender, to_reaper) {
+        match run_attempts(shared, job, sender, to_reaper) {
             Ok(Some(mut result)) => {
                 if let Some(baseline) = &shared.plan.baseline {
                     baseline.judge(&mut result);
                 }
                 // Set here, before this worker looks for its next job.
-                if shared.plan.fail_fast && !result.status().is_success() {
+                if shared.plan.fail_fast && result.tally() == Tally::Failed {
                     shared.no_new_jobs.store(true, Ordering::SeqCst);
                 }
                 let _ = sender.send(Message::Finished(Box::new(result)));
@@ -252,27 +259,61 @@ fn work(shared: &Shared, sender: &mpsc::Sender<Message>, to_reaper: &mpsc::Sende
     }
 }
 
-/// Runs one job in its own container. `None` when it was stopped before it ended.
-fn run_job(
+/// Runs a job `repeat` times, each run retried up to `retries` times while
+/// it does not pass, one fresh container per attempt, and makes one result
+/// of the attempts. `None` when the run was stopped before the job ended.
+fn run_attempts(
     shared: &Shared,
     job: &Job,
     sender: &mpsc::Sender<Message>,
     to_reaper: &mpsc::Sender<String>,
 ) -> Result<Option<ModuleResult>> {
     let plan = shared.plan;
-    let name = format!("pymaccounter-{}-{}", plan.container.run_id, job.index);
-    let env = job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string()));
+    let mut attempts = Vec::new();
+    for _ in 0..plan.repeat.max(1) {
+        for _ in 0..=plan.retries {
+            if !attempts.is_empty() && shared.stopping() {
+                return Ok(None);
+            }
+            let Some(attempt) = run_job(shared, job, attempts.len() + 1, sender, to_reaper)? else {
+                return Ok(None);
+            };
+            let again = attempt.wants_retry();
+            attempts.push(attempt);
+            if !again {
+                break;
+            }
+        }
+    }
+    Ok(Some(repeat::combine(job.clone(), attempts, plan.tolerate_flaky)))
+}
+
+/// Runs one attempt of a job in its own container. `None` when it was
+/// stopped before it ended.
+fn run_job(
+    shared: &Shared,
+    job: &Job,
+    attempt: usize,
+    sender: &mpsc::Sender<Message>,
+    to_reaper: &mpsc::Sender<String>,
+) -> Result<Option<Attempt>> {
+    let plan = shared.plan;
+    // The first attempt keeps the plain name; later ones add their number.
+    let tag = if attempt == 1 { job.index.to_string() } else { format!("{}-{attempt}", job.index) };
+    let name = format!("pymaccounter-{}-{tag}", plan.container.run_id);
+    let mut env = vec![(ATTEMPT_VARIABLE.to_string(), attempt.to_string())];
+    env.extend(job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string())));
     let spec = plan.container.container(
         name.clone(),
         job.image.clone(),
-        env.into_iter().collect(),
+        env,
         container_command(&plan.tests_in_container.join(&job.module)),
-        plan.host_dirs.join(job.index.to_string()),
+        plan.host_dirs.join(&tag),
     );
     std::fs::create_dir_all(&spec.host_dir)?;
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
-    let spill = |stream: &str| plan.spill_dir.join(format!("{}.{stream}.log", job.index));
+    let spill = |stream: &str| plan.spill_dir.join(format!("{tag}.{stream}.log"));
     let started = Instant::now();
     shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
     let handle = {
@@ -322,14 +363,13 @@ fn run_job(
     };
     // Asked everything the engine knows about it: the container can go.
     let _ = to_reaper.send(name);
-    Ok(Some(ModuleResult {
-        job: job.clone(),
+    Ok(Some(Attempt {
+        number: attempt,
         execution,
         duration,
         peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },
         stdout,
         stderr,
-        baseline: None,
     }))
 }
 

@@ -173,6 +173,9 @@ mod tests {
                 stdout_bytes: 0,
                 stderr_bytes: 0,
                 baseline: None,
+                counted_as: None,
+                attempts: Vec::new(),
+                spread: Default::default(),
             })
             .collect();
         let options = [("python".to_string(), python.to_string())].into_iter().collect();

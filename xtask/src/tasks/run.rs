@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use crate::cli::{BaselineArgs, ReportArgs, RunArgs};
+use crate::cli::{BaselineArgs, FlakyResult, ReportArgs, RunArgs};
 use crate::engine::container::{ContainerTemplate, Mount};
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{usage, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
@@ -151,6 +151,9 @@ fn plan(
         container,
         jobs,
         baseline,
+        repeat: options.execution.repeat.into(),
+        retries: options.execution.retries.into(),
+        tolerate_flaky: options.execution.flaky_result == FlakyResult::Pass,
     }
 }
 
@@ -191,15 +194,24 @@ fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
     fn list<T: ToString>(values: &[T]) -> String {
         values.iter().map(T::to_string).collect::<Vec<_>>().join(",")
     }
+    fn value_name(value: impl clap::ValueEnum) -> String {
+        value.to_possible_value().map_or(String::new(), |v| v.get_name().to_string())
+    }
     let isolation = &options.isolation;
     let mut given: Vec<(&str, String)> = vec![
         ("test-dir", dir.display.clone()),
-        ("python-malloc", list(&options.matrix.python_malloc.iter().map(|m| m.as_str()).collect::<Vec<_>>())),
+        (
+            "python-malloc",
+            options.matrix.python_malloc.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+        ),
         ("python", list(&options.matrix.python)),
         ("timeout", isolation.timeout.to_string()),
         ("memory", isolation.memory.bytes().map_or("none".to_string(), |b| b.to_string())),
         ("network", isolation.network.clone()),
         ("base-image", isolation.base.base_image.clone().unwrap_or_default()),
+        ("repeat", options.execution.repeat.to_string()),
+        ("retries", options.execution.retries.to_string()),
+        ("flaky-result", value_name(options.execution.flaky_result)),
     ];
     if let Some(baseline) = &options.baseline.baseline {
         given.push(("baseline", baseline.display().to_string()));
@@ -323,6 +335,7 @@ mod tests {
                     stdout: Captured::default(),
                     stderr: Captured::default(),
                     baseline: None,
+                    attempts: Vec::new(),
                 })
                 .collect(),
             not_run: (0..not_run).map(job).collect(),
