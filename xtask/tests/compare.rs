@@ -437,11 +437,7 @@ fn a_module_failing_only_its_first_attempt_is_flaky_with_one_retry() {
     let run =
         xtask(&[&args[..], &["--report-json", path_str(&report), "--junit", path_str(&junit)]].concat());
     assert_eq!(run.code, 1, "flaky fails by default: {}", run.dump());
-    assert!(
-        run.stdout.contains("FLAKY: passed 1 of 2 attempts; attempt 1: exit code 1"),
-        "{}",
-        run.dump()
-    );
+    assert!(run.stdout.contains("FLAKY: passed 1 of 2 attempts; attempt 1: exit code 1"), "{}", run.dump());
     let json = read_json(&report);
     let result = result_for(&json, module);
     assert_eq!(result["status"], "flaky");

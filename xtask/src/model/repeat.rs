@@ -200,10 +200,7 @@ mod tests {
         let result = combine(job(), attempts.clone(), false);
         assert_eq!(result.status(), Status::Flaky);
         assert_eq!(result.tally(), Tally::Failed);
-        assert_eq!(
-            result.execution.reason().unwrap(),
-            "passed 1 of 2 attempts; attempt 1: exit code 1"
-        );
+        assert_eq!(result.execution.reason().unwrap(), "passed 1 of 2 attempts; attempt 1: exit code 1");
         assert_eq!(result.stdout.text(), "attempt 1\n", "the failing attempt's output");
         assert_eq!(result.peak_rss_bytes, Some(10 << 20), "measures of the pass only");
         assert_eq!(combine(job(), attempts, true).tally(), Tally::Passed);

@@ -43,9 +43,15 @@ struct Shard {
     report: Report,
 }
 
-/// The run options every shard shares (partition left out). Shards that
-/// differ, or that record none, are refused unless `force`; two shards of
-/// one partition always are. Missing partitions are noted.
+/// Options that only choose which cells of the matrix run, like
+/// `--partition`: CI may split a run along them too (one job per Python
+/// version), so shards may differ in them; the merged run holds them all.
+const SELECTION_OPTIONS: [&str; 2] = ["python", "python-malloc"];
+
+/// The run options every shard shares. Shards that differ in any other than
+/// the partition and `SELECTION_OPTIONS`, or that record none, are refused
+/// unless `force`; two shards of one cell of the split always are. Missing
+/// partitions are noted.
 fn agreed_run(shards: &[Shard], force: bool) -> Result<Option<RunRecord>, String> {
     let hint = "(--force merges them anyway)";
     let mut first: Option<(&str, &RunRecord)> = None;
@@ -70,13 +76,33 @@ fn agreed_run(shards: &[Shard], force: bool) -> Result<Option<RunRecord>, String
         }
     }
     check_partitions(shards)?;
-    Ok(first.map(|(_, run)| RunRecord { partition: None, options: run.options.clone() }))
+    Ok(first.map(|(_, run)| {
+        let mut options = run.options.clone();
+        for key in SELECTION_OPTIONS {
+            options.insert(key.to_string(), union(shards, key));
+        }
+        RunRecord { partition: None, options }
+    }))
 }
 
-/// The first option two runs disagree on, in words.
+/// Every value the shards gave an option, in order (`3.9,3.11`).
+fn union(shards: &[Shard], key: &str) -> String {
+    let mut values: Vec<&str> = Vec::new();
+    for run in shards.iter().filter_map(|s| s.report.run.as_ref()) {
+        for value in run.options.get(key).into_iter().flat_map(|v| v.split(',')).filter(|v| !v.is_empty()) {
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+    }
+    values.join(",")
+}
+
+/// The first option two runs disagree on, in words (selection options aside).
 fn difference(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Option<String> {
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.into_iter().find(|k| a.get(*k) != b.get(*k)).map(|k| {
+    let differs = |k: &&String| !SELECTION_OPTIONS.contains(&k.as_str()) && a.get(*k) != b.get(*k);
+    keys.into_iter().find(differs).map(|k| {
         let show = |v: Option<&String>| match v {
             None => "(not recorded)".to_string(),
             Some(v) if v.is_empty() => "(unset)".to_string(),
@@ -86,34 +112,40 @@ fn difference(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Opt
     })
 }
 
-/// Two shards of one partition are refused; partitions missing from a set are noted.
+/// Two shards of one cell of the split (same partition and selection) are
+/// refused; partitions missing from a set are noted.
 fn check_partitions(shards: &[Shard]) -> Result<(), String> {
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    // (selection, partition) → shard; selection → (part, parts) seen.
+    let mut seen: BTreeMap<(Vec<String>, String), &str> = BTreeMap::new();
+    let mut parts: BTreeMap<Vec<String>, Vec<(usize, usize)>> = BTreeMap::new();
     for shard in shards {
-        let Some(partition) = shard.report.run.as_ref().and_then(|r| r.partition.as_deref()) else {
-            continue;
-        };
-        if let Some(other) = seen.insert(partition, &shard.name) {
-            return Err(format!("{other} and {} are both partition {partition}", shard.name));
+        let Some(run) = &shard.report.run else { continue };
+        let Some(partition) = run.partition.as_deref() else { continue };
+        let selection: Vec<String> =
+            SELECTION_OPTIONS.iter().map(|k| run.options.get(*k).cloned().unwrap_or_default()).collect();
+        if let Some(other) = seen.insert((selection.clone(), partition.to_string()), &shard.name) {
+            return Err(format!("{other} and {} are both partition {partition} of the same run", shard.name));
+        }
+        if let Some((k, n)) =
+            partition.split_once('/').and_then(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?)))
+        {
+            parts.entry(selection).or_default().push((k, n));
         }
     }
-    let parts: Vec<(usize, usize)> = seen
-        .keys()
-        .filter_map(|p| p.split_once('/'))
-        .filter_map(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?)))
-        .collect();
-    if let Some(&(_, n)) = parts.first() {
-        if parts.iter().all(|&(_, other)| other == n) && parts.len() == shards.len() {
-            let missing: Vec<String> = (1..=n)
-                .filter(|k| !parts.iter().any(|&(p, _)| p == *k))
-                .map(|k| format!("{k}/{n}"))
-                .collect();
-            if !missing.is_empty() {
-                eprintln!(
-                    "note: no shard of partition {}: the merged report is not the whole run",
-                    missing.join(", ")
-                );
-            }
+    for (selection, parts) in parts {
+        let n = parts[0].1;
+        if parts.iter().any(|&(_, other)| other != n) {
+            continue;
+        }
+        let missing: Vec<String> =
+            (1..=n).filter(|k| !parts.iter().any(|&(p, _)| p == *k)).map(|k| format!("{k}/{n}")).collect();
+        if !missing.is_empty() {
+            let of = selection.iter().filter(|v| !v.is_empty()).cloned().collect::<Vec<_>>().join(" ");
+            let of = if of.is_empty() { String::new() } else { format!(" (of {of})") };
+            eprintln!(
+                "note: no shard of partition {}{of}: the merged report is not the whole run",
+                missing.join(", ")
+            );
         }
     }
     Ok(())
@@ -209,13 +241,18 @@ mod tests {
     }
 
     #[test]
-    fn shards_of_different_runs_are_refused_unless_forced() {
+    fn shards_may_split_the_matrix_but_not_differ_in_how_they_ran() {
         let shards = [
             shard("a", Some("1/2"), &["test_a.py"], "3.11"),
             shard("b", Some("2/2"), &["test_b.py"], "3.13"),
         ];
+        let run = agreed_run(&shards, false).unwrap().unwrap();
+        assert_eq!(run.options["python"], "3.11,3.13");
+        let mut slow = shard("c", Some("2/2"), &["test_b.py"], "3.11");
+        slow.report.run.as_mut().unwrap().options.insert("timeout".into(), "9".into());
+        let shards = [shard("a", Some("1/2"), &["test_a.py"], "3.11"), slow];
         let error = agreed_run(&shards, false).unwrap_err();
-        assert!(error.contains("different options: --python 3.11 vs 3.13"), "{error}");
+        assert!(error.contains("different options: --timeout (not recorded) vs 9"), "{error}");
         assert!(agreed_run(&shards, true).is_ok());
         let mut old = shard("c", None, &["test_c.py"], "3.11");
         old.report.run = None;
@@ -229,6 +266,11 @@ mod tests {
             shard("b", Some("1/2"), &["test_b.py"], "3.11"),
         ];
         assert!(agreed_run(&shards, true).unwrap_err().contains("both partition 1/2"));
+        let other_python = [
+            shard("a", Some("1/2"), &["test_a.py"], "3.11"),
+            shard("b", Some("1/2"), &["test_a.py"], "3.13"),
+        ];
+        assert!(agreed_run(&other_python, false).is_ok(), "a matrix split is not a duplicate");
         let twice = [shard("a", None, &["test_a.py"], "3.11"), shard("b", None, &["test_a.py"], "3.11")];
         let Err(error) = merge(&twice) else { panic!("a duplicate was merged") };
         assert!(error.contains("test_a.py is in both a and b"), "{error}");
