@@ -460,6 +460,32 @@ mod tests {
     }
 
     #[test]
+    fn run_takes_repeats_retries_and_a_baseline() {
+        let args = [
+            "run-all-tests",
+            "--repeat",
+            "3",
+            "--retries",
+            "1",
+            "--flaky-result",
+            "pass",
+            "--baseline",
+            "b.json",
+        ];
+        let Task::RunAllTests { options } = try_parse_from(&args).unwrap() else { panic!() };
+        assert_eq!((options.execution.repeat, options.execution.retries), (3, 1));
+        assert_eq!(options.execution.flaky_result, FlakyResult::Pass);
+        assert_eq!(options.baseline.baseline, Some(PathBuf::from("b.json")));
+        let Task::MergeReports { shards, force, reports } =
+            try_parse_from(&["merge-reports", "a.json", "b.json", "--junit", "all.xml"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((shards.len(), force, reports.junit), (2, false, Some(PathBuf::from("all.xml"))));
+        assert_eq!(try_parse_from(&["merge-reports"]).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
     fn engine_comes_from_the_environment_too() {
         let Task::Clean { engine, .. } = try_parse_from(&["clean", "--engine", "podman"]).unwrap() else {
             panic!()
