@@ -9,8 +9,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::engine::EngineKind;
 use crate::harness::declarations::{HarnessChoice, HuntLeaks};
+use crate::model::compare::{FloorItem, Gate, ThresholdItem};
 use crate::model::job::{Partition, PythonMalloc, PythonVersion};
-use crate::model::limits::{parse_memory, MemoryLimit, MAX_JOBS, MAX_TIMEOUT_SECS};
+use crate::model::limits::{parse_memory, MemoryLimit, MAX_JOBS, MAX_REPEAT, MAX_RETRIES, MAX_TIMEOUT_SECS};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -117,6 +118,45 @@ pub enum Task {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Compare two JSON reports: per result, each measure before → after; exit 1 on a regression
+    #[command(after_help = format!(
+        "A change is a regression when it is beyond both its threshold and its floor, or when a \
+         result that passed no longer does. Exit codes: 0 no regression, 1 a regression, 2 bad input.\n\n{}",
+        examples(&[
+            "compare main.json report.json",
+            "compare main.json report.json --threshold rss=5%,duration=off --format markdown",
+            "compare main.json report.json --min-delta 4MiB",
+        ])
+    ))]
+    Compare {
+        /// The baseline report (--report-json of an earlier run)
+        #[arg(value_name = "BASE.json")]
+        base: PathBuf,
+        /// The report to judge
+        #[arg(value_name = "NEW.json")]
+        new: PathBuf,
+        #[command(flatten)]
+        gate: GateArgs,
+        /// How to print the comparison
+        #[arg(long, value_enum, default_value = "text")]
+        format: CompareFormat,
+    },
+    /// Merge the JSON reports of --partition shards into one report set
+    #[command(after_help = format!(
+        "Shards must come from runs with the same options (all but --partition) and hold no result \
+         twice. Exit codes: 0 every result passed or skipped, 1 otherwise, 2 bad input.\n\n{}",
+        examples(&["merge-reports shard-1/report.json shard-2/report.json --report-html all.html --junit all.xml"])
+    ))]
+    MergeReports {
+        /// The shards' --report-json files
+        #[arg(value_name = "SHARD.json", required = true, num_args = 1..)]
+        shards: Vec<PathBuf>,
+        /// Merge shards even when their runs' options differ
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        reports: ReportArgs,
+    },
     /// Print a shell completion script
     #[command(after_help = examples(&[
         "completions bash > ~/.local/share/bash-completion/completions/cargo-xtask",
@@ -142,6 +182,8 @@ pub struct RunArgs {
     pub matrix: MatrixArgs,
     #[command(flatten)]
     pub harness: HarnessArgs,
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
     #[command(flatten)]
     pub reports: ReportArgs,
     #[command(flatten)]
@@ -192,6 +234,25 @@ pub struct ExecutionArgs {
     /// Modules run at the same time [default: available CPUs]
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS))]
     pub jobs: Option<u16>,
+    /// Run each job N times, each in a fresh container: its result holds the median and range
+    /// of each measure, and the worst status (a mix of pass and fail is `flaky`)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_REPEAT))]
+    pub repeat: u16,
+    /// Run a job that did not pass up to N more times; a later pass makes it `flaky`
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=MAX_RETRIES))]
+    pub retries: u16,
+    /// How a flaky result counts
+    #[arg(long, value_name = "fail|pass", value_enum, default_value = "fail")]
+    pub flaky_result: FlakyResult,
+}
+
+/// `--flaky-result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlakyResult {
+    /// A flaky result counts as failed
+    Fail,
+    /// A flaky result counts as passed (still shown as flaky)
+    Pass,
 }
 
 #[derive(Debug, Args)]
@@ -257,6 +318,48 @@ pub struct ReportArgs {
     /// Write a self-contained HTML page with a peak-memory chart here
     #[arg(long, value_name = "PATH")]
     pub report_html: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Baseline")]
+pub struct BaselineArgs {
+    /// Judge each result against this earlier --report-json: a pass that grew beyond
+    /// --threshold and --min-delta becomes `regressed`
+    #[arg(long, value_name = "BASE.json")]
+    pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+/// When a measure's change is a regression (`compare`, `run --baseline`).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Baseline")]
+pub struct GateArgs {
+    /// Growth allowed before a change is a regression: 10% for every measure, or per measure
+    /// (rss=5%,duration=50%; `off` shows a measure without judging it) [default: 10%]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub threshold: Vec<ThresholdItem>,
+    /// Changes smaller than this are noise, whatever their ratio: per measure (rss=2MiB,duration=1s)
+    /// or a size or time for every measure in that unit [default: rss=1MiB,duration=0.5s]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub min_delta: Vec<FloorItem>,
+}
+
+impl GateArgs {
+    pub fn gate(&self) -> Gate {
+        Gate::new(&self.threshold, &self.min_delta)
+    }
+}
+
+/// `compare --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    /// Aligned columns for a terminal
+    Text,
+    /// A table for a pull-request comment or a step summary
+    Markdown,
+    /// For tools (carries a schema_version)
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -378,6 +481,9 @@ mod tests {
             &["run-all-tests", "--partition", "0/2"],
             &["run-all-tests", "--partition", "3/2"],
             &["run-all-tests", "--partition", "x/y"],
+            &["run-all-tests", "--repeat", "0"],
+            &["run-all-tests", "--retries", "-1"],
+            &["run-all-tests", "--flaky-result", "maybe"],
             &["completions", "tcsh"],
             &["run"],
         ] {
@@ -424,6 +530,52 @@ mod tests {
         ] {
             assert!(try_parse_from(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn compare_takes_two_reports_and_gate_lists() {
+        let args = ["compare", "a.json", "b.json", "--threshold", "rss=5%,20%", "--min-delta", "2MiB"];
+        let Task::Compare { base, new, gate, format } = try_parse_from(&args).unwrap() else { panic!() };
+        assert_eq!((base, new), (PathBuf::from("a.json"), PathBuf::from("b.json")));
+        assert_eq!(format, CompareFormat::Text);
+        assert_eq!(gate.threshold.len(), 2);
+        assert_eq!(gate.min_delta.len(), 1);
+        for bad in [
+            &["compare", "a.json"][..],
+            &["compare", "a.json", "b.json", "--threshold", "10"],
+            &["compare", "a.json", "b.json", "--threshold", "heap=5%"],
+            &["compare", "a.json", "b.json", "--min-delta", "3"],
+            &["compare", "a.json", "b.json", "--format", "html"],
+        ] {
+            let error = try_parse_from(bad).expect_err(&format!("{bad:?} should be refused"));
+            assert_eq!(error.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn run_takes_repeats_retries_and_a_baseline() {
+        let args = [
+            "run-all-tests",
+            "--repeat",
+            "3",
+            "--retries",
+            "1",
+            "--flaky-result",
+            "pass",
+            "--baseline",
+            "b.json",
+        ];
+        let Task::RunAllTests { options } = try_parse_from(&args).unwrap() else { panic!() };
+        assert_eq!((options.execution.repeat, options.execution.retries), (3, 1));
+        assert_eq!(options.execution.flaky_result, FlakyResult::Pass);
+        assert_eq!(options.baseline.baseline, Some(PathBuf::from("b.json")));
+        let Task::MergeReports { shards, force, reports } =
+            try_parse_from(&["merge-reports", "a.json", "b.json", "--junit", "all.xml"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((shards.len(), force, reports.junit), (2, false, Some(PathBuf::from("all.xml"))));
+        assert_eq!(try_parse_from(&["merge-reports"]).unwrap_err().exit_code(), 2);
     }
 
     #[test]

@@ -52,6 +52,10 @@ fn dispatch(task: Task) -> Result<i32> {
             let options = tasks::bench::BenchOptions { rounds: rounds.into(), jobs: jobs.into(), quick };
             tasks::bench::bench(&Engine::find(&engine)?, &options)
         }
+        Task::Compare { base, new, gate, format } => tasks::compare::compare(&base, &new, &gate, format),
+        Task::MergeReports { shards, force, reports } => {
+            tasks::merge_reports::merge_reports(&shards, force, &reports)
+        }
         Task::Completions { shell } => {
             // Completion scripts need a one-word command name; see README.
             let mut command = cli::command().bin_name("cargo-xtask");

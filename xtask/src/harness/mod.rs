@@ -34,6 +34,9 @@ const EXITED: &[u8] = b"Command exited with non-zero status ";
 pub const SCRATCH_DIR: &str = "/scratch";
 /// `/tmp` is scratch too (tmpfs, executable).
 pub const TMP_DIR: &str = "/tmp";
+/// Tells each container which attempt of its job it is (1-based; more than
+/// one with `--repeat` or `--retries`), so a module can tell a rerun.
+pub const ATTEMPT_VARIABLE: &str = "PYMACCOUNTER_ATTEMPT";
 
 /// The last line on stderr: the container's peak memory as its cgroup
 /// accounts it (the module's process, its children, and files in the tmpfs

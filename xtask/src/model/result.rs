@@ -6,6 +6,8 @@ use std::time::Duration;
 use crate::model::inner::InnerReport;
 use crate::model::job::Job;
 use crate::model::memray::MemraySummary;
+use crate::model::repeat::Attempt;
+use crate::model::schema::BaselineRecord;
 use crate::model::status::{Execution, Status, Tally};
 use crate::runner::capture::Captured;
 
@@ -24,6 +26,10 @@ pub struct ModuleResult {
     pub inner: Option<InnerReport>,
     /// What memray recorded (`--memray`).
     pub memray: Option<MemraySummary>,
+    /// The baseline's result for this job (`--baseline`), when it has one.
+    pub baseline: Option<BaselineRecord>,
+    /// Every attempt, when the job ran more than once (`--repeat`, `--retries`).
+    pub attempts: Vec<Attempt>,
 }
 
 impl ModuleResult {
@@ -45,7 +51,14 @@ impl ModuleResult {
             stderr: Captured::from_text(stderr),
             inner: None,
             memray: None,
+            baseline: None,
+            attempts: Vec::new(),
         }
+    }
+
+    /// How it counts in the closing line and the exit code.
+    pub fn tally(&self) -> Tally {
+        self.execution.tally()
     }
 }
 
@@ -86,7 +99,7 @@ impl Outcome {
 
     /// Whether every job ran and passed or skipped.
     pub fn succeeded(&self) -> bool {
-        self.not_run.is_empty() && self.results.iter().all(|r| r.status().is_success())
+        self.not_run.is_empty() && self.results.iter().all(|r| r.tally() != Tally::Failed)
     }
 }
 
@@ -102,7 +115,7 @@ impl Counts {
     pub fn of(results: &[ModuleResult]) -> Counts {
         let mut counts = Counts::default();
         for result in results {
-            match result.status().tally() {
+            match result.tally() {
                 Tally::Passed => counts.passed += 1,
                 Tally::Skipped => counts.skipped += 1,
                 Tally::Failed => counts.failed += 1,

@@ -12,17 +12,21 @@ use crate::report::{sanitize, Row};
 
 pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
     let mut text = format!("### pymaccounter: {}\n\n", sanitize::markdown_cell(test_dir));
-    text.push_str("| module | allocator | python | status | duration | peak memory |\n");
-    text.push_str("|---|---|---|---|---:|---:|\n");
+    let with_baseline = outcome.results.iter().any(|r| r.baseline.is_some());
+    let (extra_head, extra_rule) = if with_baseline { (" vs baseline |", "---|") } else { ("", "") };
+    text.push_str(&format!(
+        "| module | allocator | python | status | duration | peak memory |{extra_head}\n"
+    ));
+    text.push_str(&format!("|---|---|---|---|---:|---:|{extra_rule}\n"));
     for result in &outcome.results {
         let row = Row::of(result);
-        let icon = match row.status.tally() {
+        let icon = match row.tally {
             Tally::Passed => "✅",
             Tally::Skipped => "⏭️",
             Tally::Failed => "❌",
         };
         text.push_str(&format!(
-            "| {} | {} | {} | {icon} {} | {} | {} |\n",
+            "| {} | {} | {} | {icon} {} | {} | {} |",
             sanitize::markdown_code_cell(row.module),
             row.allocator,
             row.python,
@@ -30,11 +34,26 @@ pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
             row.duration,
             row.peak,
         ));
+        if with_baseline {
+            text.push_str(&format!(" {} |", row.vs_baseline.as_deref().unwrap_or("")));
+        }
+        text.push('\n');
     }
     for job in &outcome.not_run {
         text.push_str(&format!("| {} | | | not run | | |\n", sanitize::markdown_code_cell(&job.label())));
     }
     text.push_str(&format!("\n**{}**\n\n", outcome.counts().closing_line()));
+    let reasons: Vec<String> = outcome
+        .results
+        .iter()
+        .filter(|r| r.status() == crate::model::status::Status::Regressed)
+        .filter_map(|r| r.execution.reason().map(|reason| format!("- `{}`: {reason}\n", r.job.label())))
+        .collect();
+    if !reasons.is_empty() {
+        text.push_str("Regressions:\n\n");
+        text.push_str(&reasons.concat());
+        text.push('\n');
+    }
     text
 }
 
@@ -53,7 +72,7 @@ pub fn annotations(outcome: &Outcome, test_dir: &str) -> Vec<String> {
     outcome
         .results
         .iter()
-        .filter(|r| !r.status().is_success())
+        .filter(|r| r.tally() == Tally::Failed)
         .map(|r| {
             let stderr = r.stderr.text();
             let last_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");

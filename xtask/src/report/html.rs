@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use crate::model::job::Job;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::Tally;
-use crate::report::{sanitize, FileReport, ReportContext, Row};
+use crate::report::{human_bytes, sanitize, FileReport, ReportContext, Row};
 
 pub const REPORT: FileReport =
     FileReport { flag: "report-html", path: |args| args.report_html.as_deref(), write };
@@ -22,6 +22,8 @@ const BAR_AREA: f64 = 520.0;
 const BAR_HEIGHT: f64 = 18.0;
 const BAR_GAP: f64 = 4.0;
 const GROUP_GAP: f64 = 10.0;
+/// The baseline value drawn on each bar.
+const BASELINE_PEAK: &str = "peak_rss_bytes";
 
 /// The variant a bar stands for (its colour).
 fn variant(job: &Job) -> String {
@@ -70,7 +72,13 @@ fn chart(results: &[ModuleResult]) -> String {
     }
     let colour =
         |job: &Job| PALETTE[variants.iter().position(|v| *v == variant(job)).unwrap() % PALETTE.len()];
-    let peak_max = results.iter().filter_map(|r| r.peak_rss_bytes).max().unwrap_or(1).max(1) as f64;
+    let baseline_peak =
+        |r: &ModuleResult| r.baseline.as_ref().and_then(|b| b.values.get(BASELINE_PEAK)).copied();
+    let peak_max = results
+        .iter()
+        .filter_map(|r| r.peak_rss_bytes.map(|p| p as f64))
+        .chain(results.iter().filter_map(baseline_peak))
+        .fold(1.0, f64::max);
     let legend_height = 24.0;
     let mut bars = String::new();
     let mut y = legend_height + 8.0;
@@ -99,10 +107,31 @@ fn chart(results: &[ModuleResult]) -> String {
             tooltip = sanitize::html(&tooltip),
             vx = LABEL_WIDTH + width + 6.0,
         );
+        if let Some(before) = baseline_peak(result) {
+            // The baseline's peak: a dark tick across the bar.
+            let _ = writeln!(
+                bars,
+                "<line class=\"baseline\" x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{y1}\" y2=\"{y2}\" stroke=\"#222\" \
+                 stroke-width=\"2\"><title>baseline: {}</title></line>",
+                human_bytes(before.round() as u64),
+                x = LABEL_WIDTH + (before / peak_max * BAR_AREA).max(1.0),
+                y1 = y - 2.0,
+                y2 = y + BAR_HEIGHT + 2.0,
+            );
+        }
         y += BAR_HEIGHT + BAR_GAP;
     }
     let mut legend = String::new();
     let mut x = LABEL_WIDTH;
+    if results.iter().any(|r| baseline_peak(r).is_some()) {
+        let _ = writeln!(
+            legend,
+            "<line x1=\"{x}\" x2=\"{x}\" y1=\"2\" y2=\"20\" stroke=\"#222\" stroke-width=\"2\"/>\
+             <text x=\"{}\" y=\"16\">baseline</text>",
+            x + 6.0
+        );
+        x += 80.0;
+    }
     for (i, v) in variants.iter().enumerate() {
         let _ = writeln!(
             legend,
@@ -124,21 +153,22 @@ fn chart(results: &[ModuleResult]) -> String {
 fn table(results: &[ModuleResult]) -> String {
     let mut table = String::from(
         "<h2>Results</h2>\n<table>\n<tr><th>module</th><th>allocator</th><th>python</th><th>status</th>\
-         <th>duration</th><th>peak memory</th><th>reason</th></tr>\n",
+         <th>duration</th><th>peak memory</th><th>vs baseline</th><th>reason</th></tr>\n",
     );
     for result in results {
         let row = Row::of(result);
         let _ = writeln!(
             table,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\" title=\"{meaning}\">{status}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td>{}</td></tr>",
+             <td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
             sanitize::html(row.module),
             row.allocator,
             row.python,
             row.duration,
             row.peak,
+            sanitize::html(row.vs_baseline.as_deref().unwrap_or("")),
             sanitize::html(row.reason.as_deref().unwrap_or("")),
-            class = tally_class(row.status.tally()),
+            class = tally_class(row.tally),
             meaning = sanitize::html(row.status.meaning()),
             status = row.status,
         );

@@ -4,7 +4,9 @@ use std::io::IsTerminal;
 
 use crate::model::inner::LeakHunt;
 use crate::model::memray::MemraySummary;
+use crate::model::repeat;
 use crate::model::result::{ModuleResult, Outcome};
+use crate::model::status::Tally;
 use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
 use crate::report::{human_bytes, sanitize, Row};
 use crate::runner::Event;
@@ -90,8 +92,11 @@ impl Human {
         if let Some(memray) = &result.memray {
             block.push_str(&sanitize::terminal(&memray_lines(memray)));
         }
+        if !result.attempts.is_empty() {
+            block.push_str(&format!("({})\n", repeat::describe(&result.attempts)));
+        }
         let status = result.status();
-        if !status.is_success() {
+        if result.tally() == Tally::Failed {
             let stderr = result.stderr.text();
             if !stderr.trim().is_empty() {
                 block.push_str("--- stderr ---\n");
@@ -124,6 +129,7 @@ impl Human {
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
         let with_python = outcome.results.iter().any(|r| r.job.variant.python.is_some());
+        let with_baseline = outcome.results.iter().any(|r| r.baseline.is_some());
         let modules: Vec<String> =
             outcome.results.iter().map(|r| sanitize::terminal_line(&r.job.module).into_owned()).collect();
         let module_width = modules.iter().map(|m| m.chars().count()).max().unwrap_or(6).max(6);
@@ -134,7 +140,10 @@ impl Human {
         header.push_str(&format!("  {:<11}  {:>9}  {:>11}", "status", "duration", "peak memory"));
         let with_tests = outcome.results.iter().any(|r| Row::of(r).tests.is_some());
         if with_tests {
-            header.push_str("  tests");
+            header.push_str(&format!("  {:<20}", "tests"));
+        }
+        if with_baseline {
+            header.push_str("  vs baseline");
         }
         header.push('\n');
         out.push_str(&header);
@@ -146,8 +155,11 @@ impl Human {
             }
             let status = paint_status(row.status, &format!("{:<11}", row.status.name()), self.colour);
             line.push_str(&format!("  {status}  {:>9}  {:>11}", row.duration, row.peak));
-            if let Some(tests) = row.tests.as_deref().filter(|_| with_tests) {
-                line.push_str(&format!("  {tests}"));
+            if with_tests {
+                line.push_str(&format!("  {:<20}", row.tests.as_deref().unwrap_or("")));
+            }
+            if let Some(change) = &row.vs_baseline {
+                line.push_str(&format!("  {change}"));
             }
             out.push_str(line.trim_end());
             out.push('\n');
@@ -261,6 +273,8 @@ mod tests {
             stderr: Captured::from_text(stderr),
             inner: None,
             memray: None,
+            baseline: None,
+            attempts: Vec::new(),
         }
     }
 

@@ -11,8 +11,9 @@ use crate::report::{FileReport, ReportContext};
 pub const REPORT: FileReport =
     FileReport { flag: "report-json", path: |args| args.report_json.as_deref(), write };
 
-pub fn write(outcome: &Outcome, _context: &ReportContext, path: &Path) -> Result<()> {
-    let text = serde_json::to_string_pretty(&Report::of(outcome))?;
+pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<()> {
+    let report = Report { run: context.run.cloned(), ..Report::of(outcome) };
+    let text = serde_json::to_string_pretty(&report)?;
     std::fs::write(path, text + "\n")
         .with_context(|| format!("cannot write the JSON report to {}", path.display()))
 }

@@ -9,8 +9,9 @@ use quick_xml::events::{BytesCData, BytesDecl, BytesEnd, BytesStart, BytesText, 
 use quick_xml::Writer;
 
 use crate::model::inner::InnerTest;
+use crate::model::repeat::Attempt;
 use crate::model::result::{ModuleResult, Outcome};
-use crate::model::status::Tally;
+use crate::model::status::{Status, Tally};
 use crate::report::{sanitize, FileReport, ReportContext};
 
 pub const REPORT: FileReport = FileReport { flag: "junit", path: |args| args.junit.as_deref(), write };
@@ -151,7 +152,7 @@ fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
     ]);
     writer.write_event(Event::Start(case))?;
     let status = result.status();
-    match status.tally() {
+    match result.tally() {
         Tally::Passed => {}
         Tally::Skipped => {
             let stdout = result.stdout.text();
@@ -170,11 +171,45 @@ fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
             writer.write_event(Event::End(BytesEnd::new("failure")))?;
         }
     }
-    for (tag, text) in [("system-out", result.stdout.text()), ("system-err", result.stderr.text())] {
+    reruns(writer, result)?;
+    output(writer, &result.stdout.text(), &result.stderr.text())?;
+    writer.write_event(Event::End(BytesEnd::new("testcase")))?;
+    Ok(())
+}
+
+/// Failed attempts of a job that ran more than once, the way nextest (and
+/// Maven Surefire) write them: `flakyFailure` when the job passed in the end
+/// or is flaky, `rerunFailure` for the earlier failures of one that failed
+/// (its last failure is the `failure` element).
+fn reruns(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
+    let failed: Vec<&Attempt> =
+        result.attempts.iter().filter(|a| a.execution.tally() == Tally::Failed).collect();
+    let flaky = result.status() == Status::Flaky || result.tally() != Tally::Failed;
+    let (tag, shown) = if flaky {
+        ("flakyFailure", &failed[..])
+    } else {
+        ("rerunFailure", &failed[..failed.len().saturating_sub(1)])
+    };
+    for attempt in shown {
+        let status = attempt.execution.status();
+        let message = attempt.execution.reason().unwrap_or_else(|| status.to_string());
+        let message = sanitize::xml(&format!("attempt {}: {message}", attempt.number)).into_owned();
+        let element =
+            BytesStart::new(tag).with_attributes([("message", message.as_str()), ("type", status.name())]);
+        writer.write_event(Event::Start(element))?;
+        output(writer, &attempt.stdout.text(), &attempt.stderr.text())?;
+        writer.write_event(Event::End(BytesEnd::new(tag)))?;
+    }
+    Ok(())
+}
+
+/// `system-out` and `system-err`, each when not empty.
+fn output(writer: &mut Writer<Vec<u8>>, stdout: &str, stderr: &str) -> Result<()> {
+    for (tag, text) in [("system-out", stdout), ("system-err", stderr)] {
         if !text.is_empty() {
             writer.write_event(Event::Start(BytesStart::new(tag)))?;
             // CDATA cannot hold "]]>": end the section between "]]" and ">".
-            let text = sanitize::xml(&text);
+            let text = sanitize::xml(text);
             let pieces: Vec<&str> = text.split("]]>").collect();
             for (i, piece) in pieces.iter().enumerate() {
                 let open = if i == 0 { "" } else { ">" };
@@ -184,7 +219,6 @@ fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
             writer.write_event(Event::End(BytesEnd::new(tag)))?;
         }
     }
-    writer.write_event(Event::End(BytesEnd::new("testcase")))?;
     Ok(())
 }
 
@@ -245,5 +279,55 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    fn attempt(number: usize, execution: Execution) -> Attempt {
+        Attempt {
+            number,
+            execution,
+            duration: std::time::Duration::from_secs(1),
+            peak_rss_bytes: Some(1 << 20),
+            container_peak_bytes: None,
+            stdout: crate::runner::capture::Captured::from_text("out\n"),
+            stderr: crate::runner::capture::Captured::from_text(&format!("err {number}\n")),
+            inner: None,
+            memray: None,
+        }
+    }
+
+    fn xml(endings: Vec<Execution>, tolerate_flaky: bool) -> String {
+        let job = crate::model::job::Job {
+            index: 0,
+            module: "test_a.py".into(),
+            variant: crate::model::job::Variant::default(),
+            image: "i".into(),
+        };
+        let attempts = endings.into_iter().enumerate().map(|(i, e)| attempt(i + 1, e)).collect();
+        let mut outcome = crate::model::result::Outcome::empty("r".into());
+        outcome.results.push(crate::model::repeat::combine(job, attempts, tolerate_flaky));
+        String::from_utf8(render(&outcome, "s").unwrap()).unwrap()
+    }
+
+    fn failed() -> Execution {
+        Execution::Failed { exit_code: 1, reason: None }
+    }
+
+    #[test]
+    fn reruns_are_marked_the_way_nextest_marks_them() {
+        let tolerated = xml(vec![failed(), Execution::Passed], true);
+        assert_eq!(tolerated.matches("<flakyFailure").count(), 1, "{tolerated}");
+        assert!(tolerated.contains("message=\"attempt 1: exit code 1\""), "{tolerated}");
+        assert!(!tolerated.contains("<failure"), "{tolerated}");
+
+        let flaky = xml(vec![failed(), Execution::Passed], false);
+        assert_eq!(flaky.matches("<flakyFailure").count(), 1, "{flaky}");
+        assert!(flaky.contains("<failure message=\"passed 1 of 2 attempts"), "{flaky}");
+
+        let failing = xml(vec![failed(), failed(), failed()], false);
+        assert_eq!(failing.matches("<rerunFailure").count(), 2, "{failing}");
+        assert_eq!(failing.matches("<failure").count(), 1, "{failing}");
+
+        let once = xml(vec![failed()], false);
+        assert!(!once.contains("rerunFailure") && !once.contains("flakyFailure"), "{once}");
     }
 }

@@ -52,7 +52,7 @@ pub struct Captured {
 }
 
 impl Captured {
-    #[cfg(test)]
+    /// Text kept whole (a test's, or a report's read back).
     pub fn from_text(text: &str) -> Captured {
         let bytes = text.as_bytes();
         Captured {
@@ -61,6 +61,11 @@ impl Captured {
             end: bytes[bytes.len().saturating_sub(END_WINDOW)..].to_vec(),
             ..Captured::default()
         }
+    }
+
+    /// Output as a report holds it: `text`, of a stream that carried `total_bytes`.
+    pub fn from_report(text: &str, total_bytes: u64) -> Captured {
+        Captured { total_bytes, ..Captured::from_text(text) }
     }
 
     /// Whether bytes between the head and the tail are not in memory.

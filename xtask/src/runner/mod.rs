@@ -23,11 +23,13 @@ use crate::error::environment;
 use crate::harness::memray;
 use crate::harness::{
     classify, container_command, judge, may_be_oom, take_container_peak, take_inner_report, take_measurement,
-    ModuleSetup,
+    ModuleSetup, ATTEMPT_VARIABLE,
 };
+use crate::model::compare::Baseline;
 use crate::model::job::Job;
+use crate::model::repeat::{self, Attempt};
 use crate::model::result::{ModuleResult, Outcome};
-use crate::model::status::Execution;
+use crate::model::status::{Execution, Tally};
 use crate::runner::capture::{capture, spill_path, DEFAULT_SPILL_CAP};
 use crate::runner::signals::Interrupt;
 
@@ -53,6 +55,14 @@ pub struct Plan {
     pub host_dirs: PathBuf,
     /// Stream module stderr as it arrives.
     pub live_stderr: bool,
+    /// Each result is judged against it as it finishes (`--baseline`).
+    pub baseline: Option<Baseline>,
+    /// Runs of each job, each in a fresh container (`--repeat`).
+    pub repeat: usize,
+    /// Further attempts of a run that did not pass (`--retries`).
+    pub retries: usize,
+    /// A flaky result counts as passed (`--flaky-result pass`).
+    pub tolerate_flaky: bool,
 }
 
 /// What happens during a run, in the order it happens.
@@ -152,7 +162,7 @@ pub fn execute(
                 Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
                 Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
                 Message::Finished(result) => {
-                    fail_fast_tripped |= plan.fail_fast && !result.status().is_success();
+                    fail_fast_tripped |= plan.fail_fast && result.tally() == Tally::Failed;
                     on_event(Event::Finished(&result));
                     let index = result.job.index;
                     finished[index] = Some(*result);
@@ -248,10 +258,13 @@ fn work(shared: &Shared, sender: &mpsc::SyncSender<Message>, to_reaper: &mpsc::S
             return;
         };
         let _ = sender.send(Message::Started(index));
-        match run_job(shared, job, sender, to_reaper) {
-            Ok(Some(result)) => {
+        match run_attempts(shared, job, sender, to_reaper) {
+            Ok(Some(mut result)) => {
+                if let Some(baseline) = &shared.plan.baseline {
+                    baseline.judge(&mut result);
+                }
                 // Set here, before this worker looks for its next job.
-                if shared.plan.fail_fast && !result.status().is_success() {
+                if shared.plan.fail_fast && result.tally() == Tally::Failed {
                     shared.no_new_jobs.store(true, Ordering::SeqCst);
                 }
                 let _ = sender.send(Message::Finished(Box::new(result)));
@@ -265,28 +278,62 @@ fn work(shared: &Shared, sender: &mpsc::SyncSender<Message>, to_reaper: &mpsc::S
     }
 }
 
-/// Runs one job in its own container. `None` when it was stopped before it ended.
-fn run_job(
+/// Runs a job `repeat` times, each run retried up to `retries` times while
+/// it does not pass, one fresh container per attempt, and makes one result
+/// of the attempts. `None` when the run was stopped before the job ended.
+fn run_attempts(
     shared: &Shared,
     job: &Job,
     sender: &mpsc::SyncSender<Message>,
     to_reaper: &mpsc::Sender<String>,
 ) -> Result<Option<ModuleResult>> {
     let plan = shared.plan;
-    let name = format!("pymaccounter-{}-{}", plan.container.run_id, job.index);
+    let mut attempts = Vec::new();
+    for _ in 0..plan.repeat.max(1) {
+        for _ in 0..=plan.retries {
+            if !attempts.is_empty() && shared.stopping() {
+                return Ok(None);
+            }
+            let Some(attempt) = run_job(shared, job, attempts.len() + 1, sender, to_reaper)? else {
+                return Ok(None);
+            };
+            let again = attempt.wants_retry();
+            attempts.push(attempt);
+            if !again {
+                break;
+            }
+        }
+    }
+    Ok(Some(repeat::combine(job.clone(), attempts, plan.tolerate_flaky)))
+}
+
+/// Runs one attempt of a job in its own container. `None` when it was
+/// stopped before it ended.
+fn run_job(
+    shared: &Shared,
+    job: &Job,
+    attempt: usize,
+    sender: &mpsc::SyncSender<Message>,
+    to_reaper: &mpsc::Sender<String>,
+) -> Result<Option<Attempt>> {
+    let plan = shared.plan;
+    // The first attempt keeps the plain name; later ones add their number.
+    let tag = if attempt == 1 { job.index.to_string() } else { format!("{}-{attempt}", job.index) };
+    let name = format!("pymaccounter-{}-{tag}", plan.container.run_id);
     let setup = &plan.setups[&job.module];
-    let env = job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string()));
+    let mut env = vec![(ATTEMPT_VARIABLE.to_string(), attempt.to_string())];
+    env.extend(job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string())));
     let module_path = plan.tests_in_container.join(&job.module);
     // Without a --python matrix the image's own `python3` runs it.
     let interpreter = job.variant.python.map_or("python3", |p| p.interpreter());
     let mut spec = plan.container.container(
         name.clone(),
         job.image.clone(),
-        env.into_iter().collect(),
+        env,
         container_command(interpreter, &module_path, setup, &plan.module_args, plan.memray_dir.is_some()),
-        plan.host_dirs.join(job.index.to_string()),
+        plan.host_dirs.join(&tag),
     );
-    let memray_folder = plan.memray_dir.as_ref().map(|dir| dir.join(job.index.to_string()));
+    let memray_folder = plan.memray_dir.as_ref().map(|dir| dir.join(&tag));
     if let Some(folder) = &memray_folder {
         spec.mounts.push(memray::output_mount(folder)?);
     }
@@ -295,7 +342,9 @@ fn run_job(
     std::fs::create_dir_all(&spec.host_dir)?;
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
-    let spill = |stream: &str| spill_path(&plan.spill_dir, job.index, &job.module, stream);
+    // Later attempts keep their own output files.
+    let spill_name = if attempt == 1 { job.module.clone() } else { format!("{}-{attempt}", job.module) };
+    let spill = |stream: &str| spill_path(&plan.spill_dir, job.index, &spill_name, stream);
     let started = Instant::now();
     shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
     let handle = {
@@ -363,8 +412,8 @@ fn run_job(
         }
         None => None,
     };
-    Ok(Some(ModuleResult {
-        job: job.clone(),
+    Ok(Some(Attempt {
+        number: attempt,
         execution,
         duration,
         peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },

@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod clean;
+pub mod compare;
 pub mod images;
 pub mod list;
+pub mod merge_reports;
 pub mod run;

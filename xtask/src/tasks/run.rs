@@ -8,15 +8,17 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{ReportArgs, RunArgs};
+use crate::cli::{BaselineArgs, FlakyResult, ReportArgs, RunArgs};
 use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{usage, Interrupted, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
+use crate::model::compare::Baseline;
 use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::Outcome;
+use crate::model::schema::{JobRecord, Report, RunRecord};
 use crate::modules::{parse_selection, validate_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext};
 use crate::runner::signals::Interrupt;
@@ -32,6 +34,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     let setups = module_setups(&modules, &dir, &user, options)?;
     check_reports(&options.reports)?;
     check_matrix(options)?;
+    let baseline = read_baseline(&options.baseline)?;
     let run_id = owner::new_run_id();
     if modules.is_empty() {
         // Only a partition can be empty (an empty test dir is refused above).
@@ -57,7 +60,14 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     }
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
     let tests = tests_mount(&engine, &dir, &run_id, &jobs[0].image)?;
-    let plan = plan(jobs, setups, tests.clone(), user, options, run_id, host_dirs.path());
+    if let Some(baseline) = &baseline {
+        let new = jobs.iter().filter(|j| !baseline.has(&JobRecord::of(j))).count();
+        if new > 0 {
+            eprintln!("note: {new} of {} job(s) have no result in the baseline", jobs.len());
+        }
+    }
+    let placement = Placement { tests: tests.clone(), user, host_dirs: host_dirs.path().to_path_buf() };
+    let plan = plan(jobs, setups, placement, options, run_id, baseline);
     eprintln!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human = Human::new(&dir.display, options.engine.debug, plan.jobs.len());
     let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
@@ -261,15 +271,22 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
     Ok(Mount::Volume { name, target })
 }
 
+/// Where and as whom the modules run.
+struct Placement {
+    tests: Mount,
+    user: ContainerUser,
+    host_dirs: PathBuf,
+}
+
 fn plan(
     jobs: Vec<Job>,
     setups: HashMap<String, ModuleSetup>,
-    tests: Mount,
-    user: ContainerUser,
+    placement: Placement,
     options: &RunArgs,
     run_id: String,
-    host_dirs: &Path,
+    baseline: Option<Baseline>,
 ) -> Plan {
+    let Placement { tests, user, host_dirs } = placement;
     let tests_in_container = PathBuf::from(match &tests {
         Mount::Bind { target, .. } | Mount::Volume { target, .. } | Mount::Output { target, .. } => target,
     });
@@ -289,7 +306,7 @@ fn plan(
         fail_fast: options.execution.fail_fast,
         spill_dir: crate::project_root().join(capture::RUNS_DIR).join(&container.run_id),
         live_stderr: options.engine.debug,
-        host_dirs: host_dirs.to_path_buf(),
+        host_dirs,
         tests_in_container,
         setups,
         module_args: options.module_args.clone(),
@@ -299,6 +316,10 @@ fn plan(
             .then(|| crate::project_root().join(capture::RUNS_DIR).join(&container.run_id).join("memray")),
         container,
         jobs,
+        baseline,
+        repeat: options.execution.repeat.into(),
+        retries: options.execution.retries.into(),
+        tolerate_flaky: options.execution.flaky_result == FlakyResult::Pass,
     }
 }
 
@@ -331,6 +352,22 @@ fn place_flamegraphs(outcome: &mut Outcome, reports: &ReportArgs) {
     }
 }
 
+/// The `--baseline` report, read before anything starts (bad input → exit 2).
+fn read_baseline(args: &BaselineArgs) -> Result<Option<Baseline>> {
+    let Some(path) = &args.baseline else {
+        if !args.gate.threshold.is_empty() || !args.gate.min_delta.is_empty() {
+            return Err(usage(
+                "--threshold and --min-delta judge against a baseline: add --baseline BASE.json",
+            ));
+        }
+        return Ok(None);
+    };
+    let report = Report::read(path)?;
+    let baseline = Baseline::new(report.results, args.gate.gate())
+        .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
+    Ok(Some(baseline))
+}
+
 /// Annotations, the summary (its closing line last on stdout), the report files; the exit code.
 fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) -> Result<i32> {
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
@@ -339,12 +376,50 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
         }
     }
     human.summary(outcome);
-    write_reports(outcome, &options.reports, dir)?;
+    let run = run_record(options, dir);
+    let context = ReportContext { test_dir: &dir.display, run: Some(&run) };
+    write_reports(outcome, &options.reports, &context)?;
     Ok(exit_code(outcome))
 }
 
+/// The options that decide what ran and how it was judged, as given with
+/// defaults filled in (not -j, --fail-fast, --debug, the engine or report
+/// paths), and the partition: shards of one run agree on all but the partition.
+fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
+    fn list<T: ToString>(values: &[T]) -> String {
+        values.iter().map(T::to_string).collect::<Vec<_>>().join(",")
+    }
+    fn value_name(value: impl clap::ValueEnum) -> String {
+        value.to_possible_value().map_or(String::new(), |v| v.get_name().to_string())
+    }
+    let isolation = &options.isolation;
+    let mut given: Vec<(&str, String)> = vec![
+        ("test-dir", dir.display.clone()),
+        (
+            "python-malloc",
+            options.matrix.python_malloc.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+        ),
+        ("python", list(&options.matrix.python)),
+        ("timeout", isolation.timeout.to_string()),
+        ("memory", isolation.memory.bytes().map_or("none".to_string(), |b| b.to_string())),
+        ("network", isolation.network.clone()),
+        ("base-image", isolation.base.base_image.clone().unwrap_or_default()),
+        ("repeat", options.execution.repeat.to_string()),
+        ("retries", options.execution.retries.to_string()),
+        ("flaky-result", value_name(options.execution.flaky_result)),
+    ];
+    if let Some(baseline) = &options.baseline.baseline {
+        given.push(("baseline", baseline.display().to_string()));
+        given.push(("gate", options.baseline.gate.gate().describe()));
+    }
+    RunRecord {
+        partition: options.selection.partition.map(|p| p.to_string()),
+        options: given.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    }
+}
+
 /// 0 when everything ran and passed or skipped, 130 when interrupted, else 1.
-fn exit_code(outcome: &Outcome) -> i32 {
+pub fn exit_code(outcome: &Outcome) -> i32 {
     if outcome.interrupted {
         EXIT_INTERRUPTED
     } else if outcome.succeeded() {
@@ -355,19 +430,18 @@ fn exit_code(outcome: &Outcome) -> i32 {
 }
 
 /// Every file and CI report asked for; each is written even when the run failed.
-fn write_reports(outcome: &Outcome, reports: &ReportArgs, dir: &TestDir) -> Result<()> {
-    let context = ReportContext { test_dir: &dir.display };
+pub fn write_reports(outcome: &Outcome, reports: &ReportArgs, context: &ReportContext) -> Result<()> {
     let mut failures = Vec::new();
     for (report, path) in report::requested(reports) {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
         let written = parent.map_or(Ok(()), std::fs::create_dir_all).map_err(anyhow::Error::from);
         // One report that cannot be written does not stop the others.
-        if let Err(error) = written.and_then(|()| (report.write)(outcome, &context, path)) {
+        if let Err(error) = written.and_then(|()| (report.write)(outcome, context, path)) {
             failures.push(format!("--{} {}: {error:#}", report.flag, path.display()));
         }
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        if let Err(error) = github::append_step_summary(outcome, &dir.display, Path::new(&path)) {
+        if let Err(error) = github::append_step_summary(outcome, context.test_dir, Path::new(&path)) {
             failures.push(format!("step summary: {error:#}"));
         }
     }
@@ -380,7 +454,7 @@ fn write_reports(outcome: &Outcome, reports: &ReportArgs, dir: &TestDir) -> Resu
 }
 
 /// Checks, before anything runs, that each report can be written where asked.
-fn check_reports(reports: &ReportArgs) -> Result<()> {
+pub fn check_reports(reports: &ReportArgs) -> Result<()> {
     for (report, path) in report::requested(reports) {
         check_writable(report.flag, path)?;
     }
@@ -452,6 +526,8 @@ mod tests {
                     stderr: Captured::default(),
                     inner: None,
                     memray: None,
+                    baseline: None,
+                    attempts: Vec::new(),
                 })
                 .collect(),
             not_run: (0..not_run).map(job).collect(),
