@@ -11,6 +11,7 @@ use anyhow::Result;
 
 use crate::engine::container::Mount;
 use crate::engine::Engine;
+use crate::model::job::Job;
 use crate::model::memray::MemraySummary;
 
 /// The output folder inside the module's container.
@@ -26,6 +27,17 @@ pub fn output_mount(folder: &Path) -> Result<Mount> {
     Ok(Mount::Output { source: folder.to_path_buf(), target: FOLDER.to_string() })
 }
 
+/// `<folder>/<tag>-<job label>.html`, with only safe characters.
+pub fn flamegraph_path(folder: &Path, job: &Job, tag: &str) -> std::path::PathBuf {
+    let name: String = job
+        .label()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .take(80)
+        .collect();
+    folder.join(format!("{tag}-{name}.html"))
+}
+
 /// The summary of what memray recorded, when it recorded anything; `leaks`
 /// asks for the leaks flame graph (meaningful when pymalloc was off).
 pub fn collect(
@@ -34,6 +46,7 @@ pub fn collect(
     user: &str,
     folder: &Path,
     leaks: bool,
+    flamegraph_to: Option<&Path>,
 ) -> Result<Option<MemraySummary>> {
     if !folder.join("capture.bin").is_file() {
         return Ok(None);
@@ -49,6 +62,15 @@ pub fn collect(
     let text = fs::read_to_string(folder.join("summary.json"))?;
     let mut summary: MemraySummary = serde_json::from_str(&text)?;
     let flamegraph = folder.join("flamegraph.html");
-    summary.flamegraph_path = flamegraph.is_file().then_some(flamegraph);
+    summary.flamegraph_path = match flamegraph_to.filter(|_| flamegraph.is_file()) {
+        Some(target) => {
+            if let Some(parent) = target.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::copy(&flamegraph, target)?;
+            Some(target.to_path_buf())
+        }
+        None => flamegraph.is_file().then_some(flamegraph),
+    };
     Ok(Some(summary))
 }

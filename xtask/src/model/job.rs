@@ -14,23 +14,32 @@ pub enum PythonMalloc {
     Debug,
     PymallocDebug,
     MallocDebug,
+    Mimalloc,
+    MimallocDebug,
 }
 
-const PYTHON_MALLOCS: [(PythonMalloc, &str); 6] = [
+const PYTHON_MALLOCS: [(PythonMalloc, &str); 8] = [
     (PythonMalloc::Default, "default"),
     (PythonMalloc::Pymalloc, "pymalloc"),
     (PythonMalloc::Malloc, "malloc"),
     (PythonMalloc::Debug, "debug"),
     (PythonMalloc::PymallocDebug, "pymalloc_debug"),
     (PythonMalloc::MallocDebug, "malloc_debug"),
+    (PythonMalloc::Mimalloc, "mimalloc"),
+    (PythonMalloc::MimallocDebug, "mimalloc_debug"),
 ];
 
 /// Every value `--python-malloc` accepts.
-pub fn python_malloc_values() -> [&'static str; 6] {
+pub fn python_malloc_values() -> [&'static str; 8] {
     PYTHON_MALLOCS.map(|(_, name)| name)
 }
 
 impl PythonMalloc {
+    /// Only CPython 3.13 and later have mimalloc.
+    pub fn needs_mimalloc(self) -> bool {
+        matches!(self, PythonMalloc::Mimalloc | PythonMalloc::MimallocDebug)
+    }
+
     pub fn as_str(self) -> &'static str {
         PYTHON_MALLOCS.iter().find(|(m, _)| *m == self).map(|(_, name)| *name).unwrap()
     }

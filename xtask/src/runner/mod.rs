@@ -47,8 +47,8 @@ pub struct Plan {
     pub setups: HashMap<String, ModuleSetup>,
     /// Arguments given to every module (after `--`).
     pub module_args: Vec<String>,
-    /// With `--memray`: the folder where each job's recording goes (a subfolder per job).
-    pub memray_dir: Option<PathBuf>,
+    /// With `--memray`: where recordings and flame graphs go.
+    pub memray: Option<MemrayPlan>,
     /// Where outputs too long to keep in memory are written.
     pub spill_dir: PathBuf,
     /// Where each job's engine CLI runs (a fresh, temporary directory).
@@ -63,6 +63,14 @@ pub struct Plan {
     pub retries: usize,
     /// A flaky result counts as passed (`--flaky-result pass`).
     pub tolerate_flaky: bool,
+}
+
+/// Where `--memray` puts things.
+pub struct MemrayPlan {
+    /// Each attempt's recording, in a subfolder named after it.
+    pub work: PathBuf,
+    /// The flame graphs, one file per job.
+    pub flamegraphs: PathBuf,
 }
 
 /// What happens during a run, in the order it happens.
@@ -330,10 +338,10 @@ fn run_job(
         name.clone(),
         job.image.clone(),
         env,
-        container_command(interpreter, &module_path, setup, &plan.module_args, plan.memray_dir.is_some()),
+        container_command(interpreter, &module_path, setup, &plan.module_args, plan.memray.is_some()),
         plan.host_dirs.join(&tag),
     );
-    let memray_folder = plan.memray_dir.as_ref().map(|dir| dir.join(&tag));
+    let memray_folder = plan.memray.as_ref().map(|memray| memray.work.join(&tag));
     if let Some(folder) = &memray_folder {
         spec.mounts.push(memray::output_mount(folder)?);
     }
@@ -408,7 +416,15 @@ fn run_job(
         // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
         Some(folder) => {
             let leaks = job.variant.python_malloc.is_some_and(|m| m.as_str() == "malloc");
-            memray::collect(shared.engine, &job.image, &plan.container.user, folder, leaks)?
+            let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, job, &tag));
+            memray::collect(
+                shared.engine,
+                &job.image,
+                &plan.container.user,
+                folder,
+                leaks,
+                flamegraph.as_deref(),
+            )?
         }
         None => None,
     };

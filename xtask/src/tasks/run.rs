@@ -22,7 +22,7 @@ use crate::model::schema::{JobRecord, Report, RunRecord};
 use crate::modules::{parse_selection, validate_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext};
 use crate::runner::signals::Interrupt;
-use crate::runner::{self, Plan};
+use crate::runner::{self, MemrayPlan, Plan};
 use crate::runner::{capture, owner};
 
 /// Runs the named modules, or every module when `tests` is `None`.
@@ -49,6 +49,11 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // removed and its summary printed.
     let interrupt = Interrupt::install()?;
     let engine = Engine::find(&options.engine)?;
+    if options.harness.memray && engine.is_remote()? {
+        return Err(usage(
+            "--memray writes memray's recording to this machine's disk: it needs a local engine",
+        ));
+    }
     let (jobs, images) = jobs_with_images(&engine, &modules, options)?;
     check_images_have_pytest(&engine, &jobs, &images, &setups)?;
     if interrupt.is_set() {
@@ -74,8 +79,6 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     if let Mount::Volume { name, .. } = &tests {
         engine.remove_volumes(std::slice::from_ref(name))?;
     }
-    let mut outcome = outcome;
-    place_flamegraphs(&mut outcome, &options.reports);
     let code = finish(&outcome, options, &dir, &human)?;
     match outcome.engine_error {
         Some(error) => {
@@ -105,6 +108,28 @@ fn check_matrix(options: &RunArgs) -> Result<()> {
     }
     if options.isolation.base.base_image.is_some() && matrix.python.len() > 1 {
         return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
+    }
+    let versions: Vec<PythonVersion> =
+        if matrix.python.is_empty() { vec![PythonVersion::DEFAULT] } else { matrix.python.clone() };
+    let with = |has: fn(&crate::model::pythons::Python) -> bool| -> Vec<&str> {
+        crate::model::pythons::PYTHONS.iter().filter(|p| has(p)).map(|p| p.name).collect()
+    };
+    for version in &versions {
+        if let Some(malloc) =
+            matrix.python_malloc.iter().find(|m| m.needs_mimalloc() && !version.row().mimalloc)
+        {
+            return Err(usage(format!(
+                "--python-malloc {}: Python {version} has no mimalloc (CPython 3.13 and later do: {})",
+                malloc.as_str(),
+                with(|p| p.mimalloc).join(", ")
+            )));
+        }
+        if options.harness.memray && !version.row().memray {
+            return Err(usage(format!(
+                "--memray: the base of Python {version} has no memray; it runs on {} (Debian's python3-memray)",
+                with(|p| p.memray).join(", ")
+            )));
+        }
     }
     Ok(())
 }
@@ -310,45 +335,25 @@ fn plan(
         tests_in_container,
         setups,
         module_args: options.module_args.clone(),
-        memray_dir: options
-            .harness
-            .memray
-            .then(|| crate::project_root().join(capture::RUNS_DIR).join(&container.run_id).join("memray")),
+        memray: options.harness.memray.then(|| MemrayPlan {
+            work: crate::project_root().join(capture::RUNS_DIR).join(&container.run_id).join("memray"),
+            // Next to the reports (where the HTML report links them), else in the run's folder.
+            flamegraphs: report::requested(&options.reports).first().map_or_else(
+                || crate::project_root().join(capture::RUNS_DIR).join(&container.run_id).join("memray"),
+                |(_, path)| {
+                    path.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."))
+                        .join("memray")
+                },
+            ),
+        }),
         container,
         jobs,
         baseline,
         repeat: options.execution.repeat.into(),
         retries: options.execution.retries.into(),
         tolerate_flaky: options.execution.flaky_result == FlakyResult::Pass,
-    }
-}
-
-/// memray's flame graphs go next to the reports (`memray/` beside the first
-/// one asked for), where the HTML report links them; without reports they
-/// stay in the run's folder.
-fn place_flamegraphs(outcome: &mut Outcome, reports: &ReportArgs) {
-    let Some(folder) = report::requested(reports).first().map(|(_, path)| {
-        path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("memray")
-    }) else {
-        return;
-    };
-    for result in &mut outcome.results {
-        let Some(memray) = &mut result.memray else { continue };
-        let Some(source) = memray.flamegraph_path.clone() else { continue };
-        let name: String = result
-            .job
-            .label()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
-            .collect();
-        let target = folder.join(format!("{}-{name}.html", result.job.index));
-        let copied = std::fs::create_dir_all(&folder).and_then(|()| std::fs::copy(&source, &target));
-        match copied {
-            Ok(_) => memray.flamegraph_path = Some(target),
-            Err(error) => {
-                eprintln!("warning: cannot copy {} to {}: {error}", source.display(), target.display())
-            }
-        }
     }
 }
 
