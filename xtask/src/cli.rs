@@ -278,9 +278,38 @@ pub struct IsolationArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Isolation")]
 pub struct BaseImageArg {
-    /// Base image for the test image [default: python:X.Y-slim, or the offline base]
-    #[arg(long = "base-image", value_name = "IMAGE", value_parser = parse_image)]
-    pub base_image: Option<String>,
+    /// Base image for the test image, or for one version of a matrix as X.Y=IMAGE (repeatable)
+    /// [default: python:X.Y-slim, or the offline base]
+    #[arg(long = "base-image", value_name = "[X.Y=]IMAGE", value_parser = parse_base_image)]
+    pub base_image: Vec<BaseImage>,
+}
+
+/// A `--base-image`: for every version, or for one (`3.11=IMAGE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseImage {
+    pub version: Option<PythonVersion>,
+    pub image: String,
+}
+
+impl BaseImageArg {
+    /// The base given for a version, if any.
+    pub fn for_version(&self, version: PythonVersion) -> Option<&str> {
+        let exact = self.base_image.iter().find(|b| b.version == Some(version));
+        exact.or_else(|| self.base_image.iter().find(|b| b.version.is_none())).map(|b| b.image.as_str())
+    }
+
+    /// As given on the command line, for records.
+    pub fn describe(&self) -> String {
+        let given: Vec<String> = self
+            .base_image
+            .iter()
+            .map(|b| match b.version {
+                Some(version) => format!("{version}={}", b.image),
+                None => b.image.clone(),
+            })
+            .collect();
+        given.join(",")
+    }
 }
 
 #[derive(Debug, Args)]
@@ -387,8 +416,14 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
     Ok((key.to_string(), value.to_string()))
 }
 
-fn parse_image(text: &str) -> Result<String, String> {
-    crate::engine::check_image_reference(text).map(|()| text.to_string())
+/// `IMAGE` or `X.Y=IMAGE` (an image reference has no `=`).
+fn parse_base_image(text: &str) -> Result<BaseImage, String> {
+    let (version, image) = match text.split_once('=') {
+        Some((version, image)) => (Some(version.parse::<PythonVersion>()?), image),
+        None => (None, text),
+    };
+    crate::engine::check_image_reference(image)?;
+    Ok(BaseImage { version, image: image.to_string() })
 }
 
 /// A network mode: `none`, `bridge`, `host`, or a network's name.
@@ -476,7 +511,8 @@ mod tests {
             &["run-all-tests", "--memory", "lots"],
             &["run-all-tests", "--memory", "99999999999999g"],
             &["run-all-tests", "--python-malloc", "jemalloc"],
-            &["run-all-tests", "--python", "2.7"],
+            &["run-all-tests", "--python", "2.x"],
+            &["run-all-tests", "--base-image", "3.11=Bad:Image"],
             &["run-all-tests", "--engine", "lxc"],
             &["run-all-tests", "--partition", "0/2"],
             &["run-all-tests", "--partition", "3/2"],
@@ -490,6 +526,16 @@ mod tests {
             let error = try_parse_from(args).expect_err(&format!("{args:?} should be refused"));
             assert_eq!(error.exit_code(), 2, "{args:?}");
         }
+    }
+
+    #[test]
+    fn a_base_image_can_be_given_per_version() {
+        let args = ["run-all-tests", "--python", "3.11,3.12", "--base-image", "3.12=my/py:3.12"];
+        let Task::RunAllTests { options } = try_parse_from(&args).unwrap() else { panic!() };
+        let base = &options.isolation.base;
+        assert_eq!(base.for_version("3.12".parse().unwrap()), Some("my/py:3.12"));
+        assert_eq!(base.for_version("3.11".parse().unwrap()), None);
+        assert_eq!(base.describe(), "3.12=my/py:3.12");
     }
 
     #[test]

@@ -37,9 +37,11 @@ fn dispatch(task: Task) -> Result<i32> {
         Task::Run { tests, options } => tasks::run::run(Some(&tests), &options),
         Task::RunAllTests { options } => tasks::run::run(None, &options),
         Task::List { dir, json } => tasks::list::list(dir.test_dir.as_deref(), json),
-        Task::BuildImage { base, python, engine } => {
-            tasks::images::build_image(&Engine::find(&engine)?, base.base_image.as_deref(), python.python)
-        }
+        Task::BuildImage { base, python, engine } => tasks::images::build_image(
+            &Engine::find(&engine)?,
+            base.for_version(python.python),
+            python.python,
+        ),
         Task::BaseImage { python, force, engine } => {
             tasks::images::base_image(&Engine::find(&engine)?, python.python, force)
         }

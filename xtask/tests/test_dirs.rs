@@ -164,3 +164,46 @@ fn build_contexts() -> Vec<String> {
     names.sort();
     names
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_base_per_version_serves_a_matrix_and_a_version_outside_the_table() {
+    require_engine();
+    let dir = empty_test_dir();
+    std::fs::write(
+        dir.path().join("test_version.py"),
+        "import sys\nprint('running', sys.version.split()[0])\n",
+    )
+    .unwrap();
+    // Any image with python3 can serve: the 3.13 offline base stands in for "3.12".
+    let base = xtask(&["base-image", "--python", "3.13"]);
+    assert_eq!(base.code, 0, "{}", base.dump());
+    let base = base.last_line().to_string();
+    let served = format!("3.12={base}");
+    let report = dir.path().join("report.json");
+    let run = xtask(&[
+        "run",
+        "test_version.py",
+        "--python",
+        "3.11,3.12",
+        "--base-image",
+        &served,
+        "--test-dir",
+        path_str(dir.path()),
+        "--report-json",
+        path_str(&report),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let json = read_json(&report);
+    let pythons: Vec<&str> =
+        json["results"].as_array().unwrap().iter().map(|r| r["python"].as_str().unwrap()).collect();
+    assert_eq!(pythons, ["3.11", "3.12"]);
+    assert!(run.stdout.contains("running 3.11."), "{}", run.stdout);
+    assert!(run.stdout.contains("running 3.13."), "the given base ran \"3.12\":\n{}", run.stdout);
+
+    let refused =
+        xtask(&["run", "test_version.py", "--python", "3.12", "--debug", "--test-dir", path_str(dir.path())]);
+    assert_eq!(refused.code, 2, "{}", refused.dump());
+    assert!(refused.stderr.contains("--base-image 3.12=IMAGE"), "{}", refused.stderr);
+    assert!(!refused.stderr.contains("$ docker"), "{}", refused.stderr);
+}

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL};
 use crate::error::environment;
-use crate::model::job::PythonVersion;
+use crate::model::pythons::Python;
 
 const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 /// debootstrap's script for every Debian suite (its per-suite scripts are links
@@ -21,17 +21,17 @@ pub fn is_offline(image: &str) -> bool {
 }
 
 /// `pymaccounter-base:python-X.Y-<hash of suite and packages>`; see [`crate::model::pythons`].
-pub fn reference(python: PythonVersion) -> String {
-    python.row().offline_base()
+pub fn reference(python: &Python) -> String {
+    python.offline_base()
 }
 
 /// Builds the offline base for a Python version with debootstrap and `import`,
 /// unless it exists (checked under the host lock, so two runs build it once).
 /// Returns whether it built it.
-pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<bool> {
+pub fn build(engine: &Engine, python: &Python, force: bool) -> Result<bool> {
     let image = reference(python);
-    let suite = python.debian_suite();
-    let packages = python.row().packages.join(",");
+    let suite = python.suite;
+    let packages = python.packages.join(",");
     let _lock = crate::image::lock::host_lock(&image)?;
     if !force && engine.image_exists(&image)? {
         return Ok(false);
@@ -76,7 +76,7 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<bool
     let changes = [
         "ENV LANG=C.UTF-8".to_string(),
         format!("LABEL {PROJECT_LABEL}=1 {KIND_LABEL}=base"),
-        format!("CMD [\"{}\"]", python.interpreter()),
+        format!("CMD [\"{}\"]", python.interpreter),
     ];
     engine.import(&rootfs, &image, &changes)?;
     eprintln!("Built offline base {image}.");

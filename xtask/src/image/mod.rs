@@ -150,8 +150,13 @@ pub fn ensure(
         }
         return Ok(TestImage::new(reference, base));
     }
-    let online_base = python.registry_base();
-    let offline_base = base::reference(python);
+    let Some(row) = python.row() else {
+        return Err(crate::error::usage(format!(
+            "Python {python} has no offline base: give its base with --base-image {python}=IMAGE"
+        )));
+    };
+    let online_base = row.registry_base();
+    let offline_base = base::reference(row);
     let online = recipe.reference(&online_base);
     let offline = recipe.reference(&offline_base);
     if local.has(&online) {
@@ -161,7 +166,7 @@ pub fn ensure(
     let in_registry = online_base != offline_base;
     let fallback_note = format!(
         "note: {online_base} is not available here (no registry?); using the offline base {offline_base} (Debian {})",
-        python.debian_suite()
+        row.suite
     );
     if local.has(&offline) {
         if in_registry {
@@ -176,7 +181,7 @@ pub fn ensure(
     if in_registry {
         eprintln!("{fallback_note}");
     }
-    base::build(engine, python, false)?;
+    base::build(engine, row, false)?;
     build(engine, recipe, &offline_base, &offline)?;
     Ok(TestImage::new(offline, &offline_base))
 }

@@ -99,52 +99,66 @@ impl FromStr for Partition {
     }
 }
 
-/// A supported Python (`X.Y` or `X.Y-dbg`): a row of [`crate::model::pythons::PYTHONS`].
+/// A Python version: a row of [`crate::model::pythons::PYTHONS`] (`X.Y`,
+/// `X.Y-dbg`), or another `X.Y` that a `--base-image X.Y=IMAGE` provides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PythonVersion(&'static str);
+pub enum PythonVersion {
+    Table(&'static Python),
+    Other(&'static str),
+}
 
 impl PythonVersion {
-    pub const DEFAULT: PythonVersion = PythonVersion("3.11");
+    pub const DEFAULT: PythonVersion = PythonVersion::Table(&pythons::PYTHONS[1]);
 
-    /// Its row of the version table.
-    pub fn row(self) -> &'static Python {
-        pythons::find(self.0).expect("a PythonVersion is always a row of the table")
+    /// Its row of the version table; `None` for a version only a given base provides.
+    pub fn row(self) -> Option<&'static Python> {
+        match self {
+            PythonVersion::Table(row) => Some(row),
+            PythonVersion::Other(_) => None,
+        }
     }
 
     pub fn as_str(self) -> &'static str {
-        self.0
+        match self {
+            PythonVersion::Table(row) => row.name,
+            PythonVersion::Other(name) => name,
+        }
     }
 
-    /// The Debian suite that carries this interpreter.
-    pub fn debian_suite(self) -> &'static str {
-        self.row().suite
-    }
-
-    /// The image a normal machine pulls for this version (`python:X.Y-slim`);
-    /// for a `-dbg` version, which no registry has, its offline base.
-    pub fn registry_base(self) -> String {
-        self.row().registry_base()
-    }
-
-    /// The command that runs a module under this version (`python3.11`, `python3.11d`).
+    /// The command that runs a module under this version (`python3.11`, `python3.11d`);
+    /// a given base's own `python3` for a version outside the table.
     pub fn interpreter(self) -> &'static str {
-        self.row().interpreter
+        self.row().map_or("python3", |row| row.interpreter)
     }
 }
 
 impl FromStr for PythonVersion {
     type Err = String;
 
+    /// A version of the table, or any other `X.Y` (refused later unless its base is given).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        pythons::find(text.trim())
-            .map(|row| PythonVersion(row.name))
-            .ok_or_else(|| format!("unsupported Python version; supported: {}", pythons::names()))
+        let text = text.trim();
+        if let Some(row) = pythons::find(text) {
+            return Ok(PythonVersion::Table(row));
+        }
+        let other = text.split_once('.').is_some_and(|(major, minor)| {
+            !major.is_empty()
+                && !minor.is_empty()
+                && major.len() <= 2
+                && minor.len() <= 3
+                && major.bytes().chain(minor.bytes()).all(|b| b.is_ascii_digit())
+        });
+        if other {
+            // Parsed once per flag value: leaking it keeps the type `Copy`.
+            return Ok(PythonVersion::Other(Box::leak(text.to_string().into_boxed_str())));
+        }
+        Err(format!("expected X.Y or X.Y-dbg; offline bases exist for {}", pythons::names()))
     }
 }
 
 impl fmt::Display for PythonVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -242,15 +256,23 @@ mod tests {
     #[test]
     fn versions_map_to_debian_suites() {
         let v: PythonVersion = "3.13".parse().unwrap();
-        assert_eq!(v.debian_suite(), "trixie");
-        assert_eq!(v.registry_base(), "python:3.13-slim");
+        assert_eq!(v.row().unwrap().suite, "trixie");
+        assert_eq!(v.row().unwrap().registry_base(), "python:3.13-slim");
         assert_eq!(v.interpreter(), "python3.13");
         let dbg: PythonVersion = "3.11-dbg".parse().unwrap();
-        assert_eq!((dbg.debian_suite(), dbg.interpreter()), ("bookworm", "python3.11d"));
-        assert_eq!(dbg.registry_base(), dbg.row().offline_base());
-        assert_eq!("3.14".parse::<PythonVersion>().unwrap().debian_suite(), "forky");
-        let error = "3.12".parse::<PythonVersion>().unwrap_err();
-        assert!(error.contains("3.9, 3.11, 3.13, 3.14, 3.9-dbg, 3.11-dbg, 3.13-dbg, 3.14-dbg"), "{error}");
+        assert_eq!((dbg.row().unwrap().suite, dbg.interpreter()), ("bookworm", "python3.11d"));
+        assert_eq!("3.14".parse::<PythonVersion>().unwrap().row().unwrap().suite, "forky");
+        assert_eq!(PythonVersion::DEFAULT.as_str(), "3.11");
+    }
+
+    #[test]
+    fn a_version_outside_the_table_parses_for_a_given_base() {
+        let other: PythonVersion = "3.12".parse().unwrap();
+        assert_eq!((other.row(), other.as_str(), other.interpreter()), (None, "3.12", "python3"));
+        for bad in ["2", "three", "3.x", "3.12-dbg", "", "3.", ".1"] {
+            let error = bad.parse::<PythonVersion>().unwrap_err();
+            assert!(error.contains("3.9, 3.11, 3.13, 3.14, 3.9-dbg"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -106,8 +106,20 @@ fn check_matrix(options: &RunArgs) -> Result<()> {
             return Err(usage(format!("--python-malloc names {} twice", malloc.as_str())));
         }
     }
-    if options.isolation.base.base_image.is_some() && matrix.python.len() > 1 {
-        return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
+    let bases = &options.isolation.base;
+    let plain_bases = bases.base_image.iter().filter(|b| b.version.is_none()).count();
+    if plain_bases > 1 || (plain_bases == 1 && matrix.python.len() > 1) {
+        return Err(usage(
+            "a --base-image without a version serves one Python: for a matrix, give one per version \
+             (--base-image 3.11=IMAGE --base-image 3.13=IMAGE2)",
+        ));
+    }
+    for base in bases.base_image.iter().filter_map(|b| b.version) {
+        let runs =
+            matrix.python.contains(&base) || (matrix.python.is_empty() && base == PythonVersion::DEFAULT);
+        if !runs {
+            return Err(usage(format!("--base-image {base}=…: Python {base} is not in --python")));
+        }
     }
     let versions: Vec<PythonVersion> =
         if matrix.python.is_empty() { vec![PythonVersion::DEFAULT] } else { matrix.python.clone() };
@@ -115,8 +127,16 @@ fn check_matrix(options: &RunArgs) -> Result<()> {
         crate::model::pythons::PYTHONS.iter().filter(|p| has(p)).map(|p| p.name).collect()
     };
     for version in &versions {
-        if let Some(malloc) =
-            matrix.python_malloc.iter().find(|m| m.needs_mimalloc() && !version.row().mimalloc)
+        if version.row().is_none() && bases.for_version(*version).is_none() {
+            return Err(usage(format!(
+                "Python {version} has no offline base here ({} do): give its base with --base-image {version}=IMAGE",
+                crate::model::pythons::names()
+            )));
+        }
+        if let Some(malloc) = matrix
+            .python_malloc
+            .iter()
+            .find(|m| m.needs_mimalloc() && !version.row().is_some_and(|r| r.mimalloc))
         {
             return Err(usage(format!(
                 "--python-malloc {}: Python {version} has no mimalloc (CPython 3.13 and later do: {})",
@@ -124,7 +144,7 @@ fn check_matrix(options: &RunArgs) -> Result<()> {
                 with(|p| p.mimalloc).join(", ")
             )));
         }
-        if options.harness.memray && !version.row().memray {
+        if options.harness.memray && !version.row().is_some_and(|r| r.memray) {
             return Err(usage(format!(
                 "--memray: the base of Python {version} has no memray; it runs on {} (Debian's python3-memray)",
                 with(|p| p.memray).join(", ")
@@ -269,10 +289,10 @@ fn jobs_with_images(
     } else {
         options.matrix.python.iter().copied().map(Some).collect()
     };
-    let base = options.isolation.base.base_image.as_deref();
     let mut images = Vec::new();
     for version in &versions {
         let python = version.unwrap_or(PythonVersion::DEFAULT);
+        let base = options.isolation.base.for_version(python);
         images.push(image::ensure(engine, &recipe, &local, base, python)?);
     }
     let by_version: Vec<(Option<PythonVersion>, String)> =
@@ -408,7 +428,7 @@ fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
         ("timeout", isolation.timeout.to_string()),
         ("memory", isolation.memory.bytes().map_or("none".to_string(), |b| b.to_string())),
         ("network", isolation.network.clone()),
-        ("base-image", isolation.base.base_image.clone().unwrap_or_default()),
+        ("base-image", isolation.base.describe()),
         ("repeat", options.execution.repeat.to_string()),
         ("retries", options.execution.retries.to_string()),
         ("flaky-result", value_name(options.execution.flaky_result)),
