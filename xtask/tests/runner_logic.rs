@@ -154,6 +154,11 @@ fn an_engine_that_cannot_start_a_container_stops_the_run_with_exit_3() {
     let run = fake.run(&["run-all-tests", "-j", "1"]);
     assert_eq!(run.code, 3, "{}", run.dump());
     assert!(run.stderr.contains("the engine could not run test_a.py"), "{}", run.dump());
+    assert!(
+        run.stderr.contains("cargo xtask clean --run "),
+        "says how to remove what is left:\n{}",
+        run.dump()
+    );
     assert!(run.stdout.contains("not run"), "{}", run.dump());
     assert_eq!(fake.live_containers(), Vec::<String>::new());
 }
