@@ -226,12 +226,9 @@ mod tests {
     fn result(module: &str, execution: Execution, stderr: &str) -> ModuleResult {
         ModuleResult {
             job: job(module, None),
-            execution,
             duration: Duration::from_millis(1500),
             peak_rss_bytes: Some(8 * 1024 * 1024),
-            stdout: Captured::from_text("45\n"),
-            stderr: Captured::from_text(stderr),
-            inner: None,
+            ..ModuleResult::sample(module, execution, "45\n", stderr)
         }
     }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
@@ -116,6 +116,7 @@ pub fn execute(
         containers: Mutex::new(Vec::new()),
         removed: Mutex::new(Vec::new()),
     };
+    let (started_at, started) = (SystemTime::now(), Instant::now());
     let mut finished: Vec<Option<ModuleResult>> = vec![None; plan.jobs.len()];
     let mut engine_error = None;
     let mut fail_fast_tripped = false;
@@ -185,6 +186,9 @@ pub fn execute(
         engine_error,
         module_args: plan.module_args.clone(),
         env: plan.container.env.clone(),
+        started_at,
+        wall_time: started.elapsed(),
+        run: Default::default(),
     }
 }
 
@@ -286,7 +290,7 @@ fn run_job(
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
     let spill = |stream: &str| spill_path(&plan.spill_dir, job.index, &job.module, stream);
-    let started = Instant::now();
+    let (started_at, started) = (SystemTime::now(), Instant::now());
     shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
     let handle = {
         // The expression owns the pipes' write ends: drop it once started so
@@ -341,8 +345,10 @@ fn run_job(
     Ok(Some(ModuleResult {
         job: job.clone(),
         execution,
+        started_at,
         duration,
         peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },
+        memory_limit_bytes: spec.memory.unwrap_or(plan.container.memory).bytes(),
         stdout,
         stderr,
         inner,
