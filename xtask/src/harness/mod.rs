@@ -7,6 +7,7 @@
 
 pub mod declarations;
 pub mod detect;
+pub mod summary;
 
 use std::path::Path;
 

@@ -94,6 +94,10 @@ pub struct ResultRecord {
     pub tests: Vec<InnerTest>,
     #[serde(default)]
     pub test_counts: Option<InnerCounts>,
+    /// `harness`, or `unittest summary` / `pytest summary` when the counts
+    /// were read from the end of a script's own output.
+    #[serde(default)]
+    pub test_counts_from: Option<String>,
     /// Per-run deltas of `--hunt-leaks`.
     #[serde(default)]
     pub hunt_leaks: Option<LeakHunt>,
@@ -165,9 +169,11 @@ impl ResultRecord {
             stderr: result.stderr.text(),
             stdout_bytes: result.stdout.total_bytes,
             stderr_bytes: result.stderr.total_bytes,
-            harness: result.inner.as_ref().map(|i| i.harness.clone()),
+            // A script whose summary was read ran without the harness.
+            harness: result.inner.as_ref().filter(|i| i.summary_of.is_none()).map(|i| i.harness.clone()),
             tests: result.inner.as_ref().map(|i| i.tests.clone()).unwrap_or_default(),
-            test_counts: result.inner.as_ref().filter(|i| i.harness != "script").map(|i| i.counts),
+            test_counts: result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts),
+            test_counts_from: result.inner.as_ref().and_then(|i| i.counts_source()),
             hunt_leaks: result.inner.as_ref().and_then(|i| i.hunt_leaks.clone()),
             memory_limit_bytes: result.memory_limit_bytes,
         }

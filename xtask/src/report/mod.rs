@@ -52,7 +52,8 @@ pub struct Row<'a> {
     pub duration: String,
     pub peak: String,
     pub reason: Option<String>,
-    /// The counts of the tests a framework ran (`3 passed, 1 failed`), for unittest and pytest modules.
+    /// The counts of the tests a framework ran (`3 passed, 1 failed`), for
+    /// unittest and pytest modules and scripts that printed their summary.
     pub tests: Option<String>,
 }
 
@@ -66,7 +67,7 @@ impl<'a> Row<'a> {
             duration: format!("{:.2}s", result.duration.as_secs_f64()),
             peak: result.peak_rss_bytes.map_or("-".to_string(), human_bytes),
             reason: result.execution.reason(),
-            tests: result.inner.as_ref().filter(|i| i.harness != "script").map(|i| i.counts.summary()),
+            tests: result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts.summary()),
         }
     }
 }

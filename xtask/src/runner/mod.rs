@@ -21,7 +21,7 @@ use crate::engine::kinds::RUN_FAILED_EXIT;
 use crate::engine::Engine;
 use crate::error::environment;
 use crate::harness::{
-    classify, container_command, judge, may_be_oom, take_inner_report, take_measurement, ModuleSetup,
+    classify, container_command, judge, may_be_oom, summary, take_inner_report, take_measurement, ModuleSetup,
 };
 use crate::model::job::Job;
 use crate::model::result::{ModuleResult, Outcome};
@@ -340,6 +340,8 @@ fn run_job(
     };
     let inner = take_inner_report(&mut stderr);
     let execution = judge(execution, setup, inner.as_ref(), measurement.peak_rss_bytes);
+    // Judged first: a harness that reported nothing is not excused by a summary line.
+    let inner = inner.or_else(|| summary::read(&stdout, &stderr));
     // Asked everything the engine knows about it: the container can go.
     let _ = to_reaper.send(name);
     Ok(Some(ModuleResult {

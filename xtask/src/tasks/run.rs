@@ -204,7 +204,7 @@ fn module_setups(
 fn check_images_have_pytest(
     engine: &Engine,
     jobs: &[Job],
-    images: &[(Option<PythonVersion>, TestImage)],
+    images: &[VersionImage],
     setups: &HashMap<String, ModuleSetup>,
 ) -> Result<()> {
     let offline =
@@ -227,13 +227,15 @@ fn check_images_have_pytest(
     Ok(())
 }
 
-/// The test image of every Python version asked for (`None`: no `--python`),
-/// and the jobs running in them.
+/// A test image and the version `--python` asked of it (`None`: no `--python`).
+type VersionImage = (Option<PythonVersion>, TestImage);
+
+/// The test image of every Python version asked for, and the jobs running in them.
 fn jobs_with_images(
     engine: &Engine,
     modules: &[String],
     options: &RunArgs,
-) -> Result<(Vec<Job>, Vec<(Option<PythonVersion>, TestImage)>)> {
+) -> Result<(Vec<Job>, Vec<VersionImage>)> {
     let recipe = Recipe::load()?;
     let local = LocalImages::read(engine)?;
     let versions: Vec<Option<PythonVersion>> = if options.matrix.python.is_empty() {
@@ -260,7 +262,7 @@ fn jobs_with_images(
 /// without `--python` is asked (`python3` in a throwaway container, once per
 /// run). A question the engine does not answer leaves its field empty: the
 /// header never stops a run.
-fn run_info(engine: &Engine, images: &[(Option<PythonVersion>, TestImage)], explicit_base: bool) -> RunInfo {
+fn run_info(engine: &Engine, images: &[VersionImage], explicit_base: bool) -> RunInfo {
     let images = images
         .iter()
         .map(|(version, image)| {
