@@ -473,10 +473,11 @@ fn result_details(outcome: &Outcome, index: usize, result: &ModuleResult) -> Str
         label = sanitize::html(&result.job.label()),
         peak = row.peak,
     );
-    let mut facts = vec![
-        ("status", format!("{} ({})", row.status.name(), sanitize::html(row.status.meaning()))),
-        ("reason", sanitize::html(row.reason.as_deref().unwrap_or("-"))),
-    ];
+    let mut facts =
+        vec![("status", format!("{} ({})", row.status.name(), sanitize::html(row.status.meaning())))];
+    if let Some(reason) = &row.reason {
+        facts.push(("reason", sanitize::html(reason)));
+    }
     if let Some(code) = result.execution.exit_code() {
         facts.push(("exit code", code.to_string()));
     }
@@ -603,15 +604,16 @@ fn not_run(outcome: &Outcome) -> String {
 }
 
 const STYLE: &str = r#"
-:root { --pass: #2e7d32; --skip: #8d8d8d; --fail: #c62828; --grid: #e3e3e3; --ink: #1f1f1f; --muted: #5f5f5f; --paper: #fff; --line: #6a1b9a; }
+:root { --pass: #2e7d32; --skip: #8d8d8d; --fail: #c62828; --grid: #e3e3e3; --ink: #1f1f1f; --muted: #5f5f5f; --paper: #fff; --line: #6a1b9a; --link: #1a56b0; }
 @media (prefers-color-scheme: dark) {
-  :root { --pass: #66bb6a; --skip: #9e9e9e; --fail: #ef5350; --grid: #3a3a3a; --ink: #e8e8e8; --muted: #a8a8a8; --paper: #161616; --line: #ce93d8; }
+  :root { --pass: #66bb6a; --skip: #9e9e9e; --fail: #ef5350; --grid: #3a3a3a; --ink: #e8e8e8; --muted: #a8a8a8; --paper: #161616; --line: #ce93d8; --link: #8ab4f8; }
 }
 * { box-sizing: border-box; }
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; padding: 1.2em; max-width: 78em; color: var(--ink); background: var(--paper); }
 h1 { font-size: 1.5em; margin: 0 0 0.3em; overflow-wrap: anywhere; }
 h2 { font-size: 1.2em; margin: 1.6em 0 0.6em; }
 h3 { font-size: 1em; margin: 1em 0 0.3em; }
+a { color: var(--link); }
 code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.9em; }
 code { overflow-wrap: anywhere; }
 .verdict { font-size: 1.15em; font-weight: 600; margin: 0 0 0.8em; }
@@ -648,7 +650,7 @@ table { border-collapse: collapse; }
 th, td { padding: 0.3em 0.7em; border-bottom: 1px solid var(--grid); text-align: left; vertical-align: top; }
 th { white-space: nowrap; }
 th.duration, th.peak, th.limit, td.duration, td.peak, td.limit { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.reason { min-width: 16em; }
+td.reason { min-width: 16em; } td.tests { white-space: nowrap; }
 th button { font: inherit; font-weight: 600; color: inherit; background: none; border: 0; padding: 0; cursor: pointer; }
 th[aria-sort="ascending"] button::after { content: " \25B2"; } th[aria-sort="descending"] button::after { content: " \25BC"; }
 .status { font-weight: 600; }
