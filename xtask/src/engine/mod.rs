@@ -322,9 +322,44 @@ impl Engine {
         Ok(output.status.success())
     }
 
-    /// The engine server's version (for benchmark records).
+    /// The engine server's version (for benchmark records and report headers).
     pub fn server_version(&self) -> Result<String> {
         Ok(self.stdout_of(&["version", "--format", "{{.Server.Version}}"])?.trim().to_string())
+    }
+
+    /// An image's id (`sha256:…`), or `None` when the engine has no such image.
+    pub fn image_id(&self, image: &str) -> Result<Option<String>> {
+        let args = ["image", "inspect", "--format", "{{.Id}}", image];
+        let output = self.output_of(&args)?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() {
+            Ok(Some(String::from_utf8_lossy(&output.stdout).trim().to_string()))
+        } else if mentions(&stderr, self.conventions().no_such_image) {
+            Ok(None)
+        } else {
+            Err(self.failure(&args, &stderr))
+        }
+    }
+
+    /// The `X.Y` version of `python3` in an image, asked in a throwaway
+    /// container (no network); `None` when it printed no such version.
+    pub fn python_version(&self, image: &str) -> Result<Option<String>> {
+        let script = "import sys;print('%d.%d' % sys.version_info[:2])";
+        let args =
+            ["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, image, "python3", "-c", script];
+        let output = self.output_of(&args)?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
+            return Err(self.failure(&args, &stderr));
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let version = stdout.trim();
+        let is_version = version.split_once('.').is_some_and(|(major, minor)| {
+            [major, minor]
+                .iter()
+                .all(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+        });
+        Ok((output.status.success() && is_version).then(|| version.to_string()))
     }
 
     /// The benchmark's baseline: module names on stdin, `jobs` plain

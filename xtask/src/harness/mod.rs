@@ -8,6 +8,7 @@
 pub mod declarations;
 pub mod detect;
 pub mod memray;
+pub mod summary;
 
 use std::path::Path;
 

@@ -528,14 +528,34 @@ impl Baseline {
     }
 
     pub fn has(&self, job: &JobRecord) -> bool {
-        self.results.contains_key(&key_of(job))
+        self.find(job).is_some()
+    }
+
+    /// The baseline's result for a job. A job that asked for no Python
+    /// version (its report names the one its image ran) matches the one
+    /// result of its module and allocator.
+    fn find(&self, job: &JobRecord) -> Option<&ResultRecord> {
+        if let Some(exact) = self.results.get(&key_of(job)) {
+            return Some(exact);
+        }
+        if job.python.is_some() {
+            return None;
+        }
+        let mut same = self
+            .results
+            .values()
+            .filter(|r| r.job.module == job.module && r.job.python_malloc == job.python_malloc);
+        match (same.next(), same.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
     }
 
     /// Attaches the baseline's values to a result, and makes a pass that grew
     /// beyond the gate `regressed`, saying which measure and both values.
     pub fn judge(&self, result: &mut ModuleResult) {
         let record = ResultRecord::of(result);
-        let Some(base) = self.results.get(&key_of(&record.job)) else {
+        let Some(base) = self.find(&record.job) else {
             return;
         };
         result.baseline = Some(BaselineRecord::of(base));
@@ -576,6 +596,8 @@ mod tests {
 
     fn record(module: &str, malloc: Option<&str>, status: Status, peak_mib: f64, secs: f64) -> ResultRecord {
         ResultRecord {
+            memory_limit_bytes: None,
+            test_counts_from: None,
             container_peak_bytes: None,
             harness: None,
             tests: Vec::new(),
@@ -747,6 +769,8 @@ mod tests {
         use crate::model::job::{Job, Variant};
         let python = "3.11".parse().ok();
         ModuleResult {
+            memory_limit_bytes: None,
+            started_at: std::time::UNIX_EPOCH,
             container_peak_bytes: None,
             inner: None,
             memray: None,

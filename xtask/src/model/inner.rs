@@ -20,6 +20,10 @@ pub struct InnerReport {
     pub hunt_leaks: Option<LeakHunt>,
     #[serde(default)]
     pub error: Option<String>,
+    /// For a module no harness ran: the framework (`unittest`, `pytest`)
+    /// whose summary its output ended with; the counts were read from it.
+    #[serde(default)]
+    pub summary_of: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +66,24 @@ pub struct LeakHunt {
     /// The run (1-based) that failed, when one did: no verdict then.
     #[serde(default)]
     pub failed_run: Option<u32>,
+}
+
+impl InnerReport {
+    /// Whether its counts say something: a framework ran tests, here or in
+    /// a script that printed their summary (a plain script's zero counts,
+    /// from the leak hunt, do not).
+    pub fn has_counts(&self) -> bool {
+        self.harness != "script" || self.summary_of.is_some()
+    }
+
+    /// Where the counts came from: `harness`, or `unittest summary` /
+    /// `pytest summary` read from a script's output.
+    pub fn counts_source(&self) -> Option<String> {
+        match &self.summary_of {
+            Some(framework) => Some(format!("{framework} summary")),
+            None => self.has_counts().then(|| "harness".to_string()),
+        }
+    }
 }
 
 impl InnerTest {

@@ -3,7 +3,7 @@
 //! their range, the worst status, and `flaky` for a mix of pass and fail.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,9 @@ pub struct Attempt {
     pub stderr: Captured,
     pub inner: Option<InnerReport>,
     pub memray: Option<MemraySummary>,
+    /// When its container started, and the memory limit it ran under.
+    pub started_at: SystemTime,
+    pub memory_limit_bytes: Option<u64>,
 }
 
 impl Attempt {
@@ -86,6 +89,8 @@ pub fn combine(job: Job, attempts: Vec<Attempt>, tolerate_flaky: bool) -> Module
         stderr: shown.stderr.clone(),
         inner: shown.inner.clone(),
         memray: shown.memray.clone(),
+        started_at: attempts[0].started_at,
+        memory_limit_bytes: shown.memory_limit_bytes,
         execution,
         baseline: None,
         attempts: if attempts.len() > 1 { attempts } else { Vec::new() },
@@ -163,6 +168,8 @@ mod tests {
 
     fn attempt(number: usize, execution: Execution, peak_mib: u64, secs: f64) -> Attempt {
         Attempt {
+            memory_limit_bytes: None,
+            started_at: std::time::UNIX_EPOCH,
             container_peak_bytes: None,
             inner: None,
             memray: None,

@@ -14,7 +14,7 @@ use crate::model::inner::{InnerCounts, InnerReport, InnerTest, LeakHunt};
 use crate::model::job::{Job, PythonMalloc, PythonVersion, Variant};
 use crate::model::memray::MemraySummary;
 use crate::model::repeat::{self, Attempt, Range};
-use crate::model::result::{ModuleResult, Outcome};
+use crate::model::result::{rfc3339_utc, ModuleResult, Outcome, RunInfo};
 use crate::model::status::{Execution, Status, Tally};
 use crate::runner::capture::Captured;
 
@@ -40,14 +40,39 @@ pub struct Report {
     pub run: Option<RunRecord>,
 }
 
-/// How a run was asked for: the options that decide what ran and how it was
-/// judged, as given (flag → value, defaults filled in), and the partition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The run itself: how it was asked for (the options that decide what ran
+/// and how it was judged, as given, defaults filled in; the partition), when,
+/// and what it ran on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunRecord {
     /// `K/N` of `--partition`, when the run was one shard of several.
-    #[serde(default)]
     pub partition: Option<String>,
     pub options: BTreeMap<String, String>,
+    pub run_id: String,
+    /// RFC 3339, UTC: when the runner started the first module.
+    pub started_at: String,
+    /// From the first module's start to the last one's end.
+    pub wall_time_s: f64,
+    /// The command line after the program's name, as given.
+    pub args: Vec<String>,
+    pub engine: Option<String>,
+    pub engine_version: Option<String>,
+    /// One per test image (one per Python version).
+    pub images: Vec<ImageRecord>,
+    pub host_cpus: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImageRecord {
+    /// The Python version the image runs (`X.Y`).
+    pub python: Option<String>,
+    /// The base image as named, and its id.
+    pub base: String,
+    pub base_id: Option<String>,
+    /// The test image built on it.
+    pub image: String,
 }
 
 /// Which cell of the matrix a record is about.
@@ -86,9 +111,16 @@ pub struct ResultRecord {
     pub tests: Vec<InnerTest>,
     #[serde(default)]
     pub test_counts: Option<InnerCounts>,
+    /// `harness`, or `unittest summary` / `pytest summary` when the counts
+    /// were read from the end of a script's own output.
+    #[serde(default)]
+    pub test_counts_from: Option<String>,
     /// Per-run deltas of `--hunt-leaks`.
     #[serde(default)]
     pub hunt_leaks: Option<LeakHunt>,
+    /// The container's memory limit; null when unlimited.
+    #[serde(default)]
+    pub memory_limit_bytes: Option<u64>,
     /// What memray recorded (`--memray`).
     #[serde(default)]
     pub memray: Option<MemraySummary>,
@@ -170,7 +202,48 @@ impl JobRecord {
     }
 }
 
+impl RunRecord {
+    /// When the run was, and what it ran on (its options are added by the run task).
+    pub fn of(outcome: &Outcome) -> RunRecord {
+        let run = &outcome.run;
+        RunRecord {
+            run_id: outcome.run_id.clone(),
+            started_at: rfc3339_utc(outcome.started_at),
+            wall_time_s: (outcome.wall_time.as_secs_f64() * 1000.0).round() / 1000.0,
+            args: run.args.clone(),
+            engine: Some(run.engine.clone()).filter(|e| !e.is_empty()),
+            engine_version: run.engine_version.clone(),
+            images: run
+                .images
+                .iter()
+                .map(|i| ImageRecord {
+                    python: i.python.clone(),
+                    base: i.base.clone(),
+                    base_id: i.base_id.clone(),
+                    image: i.reference.clone(),
+                })
+                .collect(),
+            host_cpus: Some(run.host_cpus).filter(|n| *n > 0),
+            ..RunRecord::default()
+        }
+    }
+}
+
+impl JobRecord {
+    /// `python` filled in, when no version was asked for, with the one its image runs.
+    fn in_run(mut self, run: &RunInfo, job: &Job) -> JobRecord {
+        self.python = self.python.or_else(|| run.python_of(&job.image).map(str::to_string));
+        self
+    }
+}
+
 impl ResultRecord {
+    /// `python` filled in, when no version was asked for, with the one its image runs.
+    fn in_run(mut self, run: &RunInfo, job: &Job) -> ResultRecord {
+        self.job = self.job.in_run(run, job);
+        self
+    }
+
     pub fn of(result: &ModuleResult) -> ResultRecord {
         ResultRecord {
             job: JobRecord::of(&result.job),
@@ -186,10 +259,13 @@ impl ResultRecord {
             stderr: result.stderr.text(),
             stdout_bytes: result.stdout.total_bytes,
             stderr_bytes: result.stderr.total_bytes,
-            harness: result.inner.as_ref().map(|i| i.harness.clone()),
+            // A script whose summary was read ran without the harness.
+            harness: result.inner.as_ref().filter(|i| i.summary_of.is_none()).map(|i| i.harness.clone()),
             tests: result.inner.as_ref().map(|i| i.tests.clone()).unwrap_or_default(),
-            test_counts: result.inner.as_ref().filter(|i| i.harness != "script").map(|i| i.counts),
+            test_counts: result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts),
+            test_counts_from: result.inner.as_ref().and_then(|i| i.counts_source()),
             hunt_leaks: result.inner.as_ref().and_then(|i| i.hunt_leaks.clone()),
+            memory_limit_bytes: result.memory_limit_bytes,
             memray: result.memray.clone(),
             max_peak_rss_bytes: match &result.execution {
                 Execution::OverBudget { budget_bytes, .. } => Some(*budget_bytes),
@@ -246,6 +322,8 @@ impl AttemptRecord {
             stderr: captured(&self.stderr, self.stderr_bytes),
             inner: None,
             memray: None,
+            started_at: std::time::UNIX_EPOCH,
+            memory_limit_bytes: None,
         }
     }
 }
@@ -309,6 +387,8 @@ impl ResultRecord {
             stderr: captured(&self.stderr, self.stderr_bytes),
             inner,
             memray: self.memray.clone(),
+            started_at: std::time::UNIX_EPOCH,
+            memory_limit_bytes: self.memory_limit_bytes,
             baseline: self.baseline.clone(),
             attempts: self.attempts.iter().map(AttemptRecord::attempt).collect(),
         })
@@ -321,8 +401,12 @@ impl Report {
         Report {
             schema_version: SCHEMA_VERSION,
             run_id: outcome.run_id.clone(),
-            results: outcome.results.iter().map(ResultRecord::of).collect(),
-            not_run: outcome.not_run.iter().map(JobRecord::of).collect(),
+            results: outcome
+                .results
+                .iter()
+                .map(|r| ResultRecord::of(r).in_run(&outcome.run, &r.job))
+                .collect(),
+            not_run: outcome.not_run.iter().map(|j| JobRecord::of(j).in_run(&outcome.run, j)).collect(),
             interrupted: outcome.interrupted,
             summary: Summary {
                 passed: counts.passed,
@@ -332,7 +416,7 @@ impl Report {
             },
             module_args: outcome.module_args.clone(),
             env: outcome.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-            run: None,
+            run: Some(RunRecord::of(outcome)),
         }
     }
 
@@ -359,8 +443,11 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
     use crate::model::job::PythonMalloc;
+    use crate::model::result::ImageInfo;
 
     fn outcome() -> Outcome {
         let endings = [
@@ -377,6 +464,8 @@ mod tests {
             .into_iter()
             .enumerate()
             .map(|(index, execution)| ModuleResult {
+                memory_limit_bytes: None,
+                started_at: std::time::UNIX_EPOCH,
                 container_peak_bytes: None,
                 inner: None,
                 memray: None,
@@ -399,6 +488,9 @@ mod tests {
             })
             .collect();
         Outcome {
+            run: Default::default(),
+            started_at: std::time::UNIX_EPOCH,
+            wall_time: std::time::Duration::ZERO,
             module_args: Vec::new(),
             env: Vec::new(),
             run_id: "r".into(),
@@ -434,9 +526,70 @@ mod tests {
         for result in value["results"].as_array_mut().unwrap() {
             result.as_object_mut().unwrap().remove("timeout_s");
         }
+        value.as_object_mut().unwrap().remove("run");
         let read: Report = serde_json::from_value(value).unwrap();
         assert!(read.run.is_none());
         let timeout = read.results[3].result(3).unwrap();
         assert_eq!(timeout.execution, Execution::TimedOut { after_secs: 1 }, "from its duration");
+    }
+
+    fn run_outcome() -> Outcome {
+        let mut asked = ModuleResult::sample("test_a.py", Execution::Passed, "", "");
+        asked.job.variant = Variant { python: Some("3.13".parse().unwrap()), python_malloc: None };
+        let mut plain = ModuleResult::sample("test_b.py", Execution::Passed, "", "");
+        plain.memory_limit_bytes = Some(256 << 20);
+        let mut outcome = Outcome::empty("run-1".into());
+        outcome.results = vec![asked, plain];
+        outcome.started_at = UNIX_EPOCH + Duration::from_secs(1_709_251_200);
+        outcome.wall_time = Duration::from_millis(2_345);
+        outcome.run = RunInfo {
+            args: vec!["run-all-tests".into(), "--memory".into(), "256m".into()],
+            engine: "docker".into(),
+            engine_version: Some("20.10.24".into()),
+            images: vec![ImageInfo {
+                python: Some("3.12".into()),
+                reference: "i".into(),
+                base: "python:3.12-slim".into(),
+                base_id: Some("sha256:abc".into()),
+            }],
+            host_cpus: 2,
+        };
+        outcome
+    }
+
+    #[test]
+    fn every_result_names_its_python_and_the_run_says_what_it_was() {
+        let value = serde_json::to_value(Report::of(&run_outcome())).unwrap();
+        assert_eq!(value["results"][0]["python"], "3.13", "the version asked for");
+        assert_eq!(value["results"][1]["python"], "3.12", "the version its image runs");
+        assert_eq!(value["results"][1]["memory_limit_bytes"], 256 << 20);
+        let run = &value["run"];
+        assert_eq!(run["run_id"], "run-1");
+        assert_eq!(run["started_at"], "2024-03-01T00:00:00Z");
+        assert_eq!(run["wall_time_s"], 2.345);
+        assert_eq!(run["args"], serde_json::json!(["run-all-tests", "--memory", "256m"]));
+        assert_eq!(
+            (run["engine"].as_str(), run["engine_version"].as_str()),
+            (Some("docker"), Some("20.10.24"))
+        );
+        assert_eq!(run["images"][0]["base_id"], "sha256:abc");
+        assert_eq!(run["images"][0]["image"], "i");
+        assert_eq!(run["host_cpus"], 2);
+    }
+
+    #[test]
+    fn reports_round_trip_and_older_ones_without_a_run_still_read() {
+        let report = Report::of(&run_outcome());
+        let text = serde_json::to_string(&report).unwrap();
+        let back: Report = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.run, report.run);
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        old.as_object_mut().unwrap().remove("run");
+        for result in old["results"].as_array_mut().unwrap() {
+            result.as_object_mut().unwrap().remove("memory_limit_bytes");
+        }
+        let old: Report = serde_json::from_value(old).unwrap();
+        assert!(old.run.is_none());
+        assert_eq!(old.results[1].memory_limit_bytes, None);
     }
 }

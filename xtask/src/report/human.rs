@@ -265,16 +265,9 @@ mod tests {
     fn result(module: &str, execution: Execution, stderr: &str) -> ModuleResult {
         ModuleResult {
             job: job(module, None),
-            execution,
             duration: Duration::from_millis(1500),
             peak_rss_bytes: Some(8 * 1024 * 1024),
-            container_peak_bytes: None,
-            stdout: Captured::from_text("45\n"),
-            stderr: Captured::from_text(stderr),
-            inner: None,
-            memray: None,
-            baseline: None,
-            attempts: Vec::new(),
+            ..ModuleResult::sample(module, execution, "45\n", stderr)
         }
     }
 

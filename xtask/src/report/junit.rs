@@ -10,7 +10,7 @@ use quick_xml::Writer;
 
 use crate::model::inner::InnerTest;
 use crate::model::repeat::Attempt;
-use crate::model::result::{ModuleResult, Outcome};
+use crate::model::result::{rfc3339_utc, ModuleResult, Outcome, RunInfo};
 use crate::model::status::{Status, Tally};
 use crate::report::{sanitize, FileReport, ReportContext};
 
@@ -26,26 +26,33 @@ pub fn render(outcome: &Outcome, suite_name: &str) -> Result<Vec<u8>> {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let counts = outcome.counts();
-    let total_time: f64 = outcome.results.iter().map(|r| r.duration.as_secs_f64()).sum();
     let cases: usize =
         outcome.results.iter().map(|r| 1 + inner_tests(r).len()).sum::<usize>() + outcome.not_run.len();
     let inner_failures: usize =
         outcome.results.iter().map(|r| inner_tests(r).iter().filter(|t| t.failed()).count()).sum();
     let tests = cases.to_string();
     let failures = (counts.failed + inner_failures).to_string();
-    let time = format!("{total_time:.3}");
+    // The run's wall time: modules run side by side, so not the sum of their times.
+    let time = format!("{:.3}", outcome.wall_time.as_secs_f64());
     let suite_name = &*sanitize::xml(suite_name);
     let attributes =
         [("name", suite_name), ("tests", &tests), ("failures", &failures), ("errors", "0"), ("time", &time)];
     writer.write_event(Event::Start(BytesStart::new("testsuites").with_attributes(attributes)))?;
     // One suite per result: the module's own case, then its inner tests.
     for result in &outcome.results {
-        suite(&mut writer, result)?;
+        suite(&mut writer, result, &outcome.run)?;
     }
     if !outcome.not_run.is_empty() {
         let count = outcome.not_run.len().to_string();
-        let attributes =
-            [("name", "not run"), ("tests", &count), ("failures", "0"), ("errors", "0"), ("skipped", &count)];
+        let timestamp = rfc3339_utc(outcome.started_at);
+        let attributes = [
+            ("name", "not run"),
+            ("tests", &count),
+            ("failures", "0"),
+            ("errors", "0"),
+            ("skipped", &count),
+            ("timestamp", &timestamp),
+        ];
         writer.write_event(Event::Start(BytesStart::new("testsuite").with_attributes(attributes)))?;
         for job in &outcome.not_run {
             let name = sanitize::xml(&job.label()).into_owned();
@@ -71,7 +78,7 @@ fn inner_tests(result: &ModuleResult) -> &[InnerTest] {
 
 /// A result's suite: its figures as properties (the schema allows them on
 /// suites, not on cases), its own case, and one case per inner test.
-fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
+fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, run: &RunInfo) -> Result<()> {
     let inner = inner_tests(result);
     let status = result.status();
     let failures = usize::from(status.tally() == Tally::Failed) + inner.iter().filter(|t| t.failed()).count();
@@ -81,6 +88,7 @@ fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
     let (tests, failures, skipped) =
         ((1 + inner.len()).to_string(), failures.to_string(), skipped.to_string());
     let time = format!("{:.3}", result.duration.as_secs_f64());
+    let timestamp = rfc3339_utc(result.started_at);
     let attributes = [
         ("name", name.as_str()),
         ("tests", &tests),
@@ -88,17 +96,11 @@ fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
         ("errors", "0"),
         ("skipped", &skipped),
         ("time", &time),
+        ("timestamp", &timestamp),
     ];
     writer.write_event(Event::Start(BytesStart::new("testsuite").with_attributes(attributes)))?;
     writer.write_event(Event::Start(BytesStart::new("properties")))?;
-    let peak = result.peak_rss_bytes.map(|p| p.to_string()).unwrap_or_default();
-    let properties = [
-        ("status", status.name().to_string()),
-        ("allocator", result.job.variant.allocator().to_string()),
-        ("python", result.job.variant.python_version().to_string()),
-        ("peak_rss_bytes", peak),
-    ];
-    for (key, value) in &properties {
+    for (key, value) in &properties(result, run) {
         let property =
             BytesStart::new("property").with_attributes([("name", *key), ("value", value.as_str())]);
         writer.write_event(Event::Empty(property))?;
@@ -111,6 +113,26 @@ fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
     }
     writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
     Ok(())
+}
+
+/// A result's figures, as `name`/`value` pairs; a figure nobody measured is left out.
+fn properties(result: &ModuleResult, run: &RunInfo) -> Vec<(&'static str, String)> {
+    let variant = &result.job.variant;
+    let python = variant.python.map(|p| p.as_str()).or_else(|| run.python_of(&result.job.image));
+    let counts = result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts);
+    let optional = [
+        ("python", python.map(str::to_string)),
+        ("peak_rss_bytes", result.peak_rss_bytes.map(|p| p.to_string())),
+        ("memory_limit_bytes", result.memory_limit_bytes.map(|m| m.to_string())),
+        ("tests", counts.map(|c| c.summary())),
+        ("tests_passed", counts.map(|c| c.passed.to_string())),
+        ("tests_failed", counts.map(|c| (c.failed + c.errors).to_string())),
+        ("tests_skipped", counts.map(|c| c.skipped.to_string())),
+    ];
+    let mut properties =
+        vec![("status", result.status().name().to_string()), ("allocator", variant.allocator().to_string())];
+    properties.extend(optional.into_iter().filter_map(|(key, value)| value.map(|v| (key, v))));
+    properties
 }
 
 fn inner_testcase(writer: &mut Writer<Vec<u8>>, test: &InnerTest, classname: &str) -> Result<()> {
@@ -242,6 +264,71 @@ mod tests {
         ModuleResult::sample(module, execution, stdout, stderr)
     }
 
+    /// Attributes of the first element with this name.
+    fn attributes_of(xml: &str, element: &str) -> Vec<(String, String)> {
+        let mut reader = quick_xml::Reader::from_str(xml);
+        loop {
+            match reader.read_event().expect("well-formed") {
+                Event::Start(e) | Event::Empty(e) if e.name().as_ref() == element.as_bytes() => {
+                    return e
+                        .attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+                            (key, a.unescape_value().unwrap().into_owned())
+                        })
+                        .collect();
+                }
+                Event::Eof => panic!("no {element} in {xml}"),
+                _ => {}
+            }
+        }
+    }
+
+    fn get<'a>(attributes: &'a [(String, String)], key: &str) -> Option<&'a str> {
+        attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn the_run_takes_its_wall_time_and_each_suite_its_start_and_figures() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let mut counted = result("test_self.py", Execution::Passed, "", "");
+        counted.duration = Duration::from_secs(4);
+        counted.started_at = UNIX_EPOCH + Duration::from_secs(1_709_251_200);
+        counted.peak_rss_bytes = Some(9 << 20);
+        counted.memory_limit_bytes = Some(256 << 20);
+        counted.inner = crate::harness::summary::read(
+            &crate::runner::capture::Captured::from_text(""),
+            &crate::runner::capture::Captured::from_text("Ran 3 tests in 0.1s\n\nOK (skipped=1)\n"),
+        );
+        let mut other = result("test_other.py", Execution::Passed, "", "");
+        other.duration = Duration::from_secs(4);
+        let mut outcome = Outcome::empty("r".into());
+        outcome.results = vec![counted, other];
+        outcome.wall_time = Duration::from_millis(4_500);
+        outcome.run.images = vec![crate::model::result::ImageInfo {
+            python: Some("3.11".into()),
+            reference: "i".into(),
+            ..Default::default()
+        }];
+        let xml = String::from_utf8(render(&outcome, SUITE).unwrap()).unwrap();
+        assert_eq!(get(&attributes_of(&xml, "testsuites"), "time"), Some("4.500"), "not the 8 s sum");
+        let suite = attributes_of(&xml, "testsuite");
+        assert_eq!(get(&suite, "timestamp"), Some("2024-03-01T00:00:00Z"));
+        assert_eq!(get(&suite, "time"), Some("4.000"));
+        for property in [
+            r#"<property name="python" value="3.11"/>"#,
+            r#"<property name="peak_rss_bytes" value="9437184"/>"#,
+            r#"<property name="memory_limit_bytes" value="268435456"/>"#,
+            r#"<property name="tests" value="2 passed, 1 skipped"/>"#,
+            r#"<property name="tests_passed" value="2"/>"#,
+            r#"<property name="tests_skipped" value="1"/>"#,
+        ] {
+            assert!(xml.contains(property), "{property} missing in {xml}");
+        }
+        assert_eq!(xml.matches(r#"name="tests""#).count(), 1, "no counts for a plain script: {xml}");
+    }
+
     #[test]
     fn hostile_text_and_names_give_xml_1_0_characters_only() {
         let hostile = "a\x1b[31m\x07\x08\x00\u{fffe}\u{ffff}]]>b\r\n";
@@ -283,6 +370,8 @@ mod tests {
 
     fn attempt(number: usize, execution: Execution) -> Attempt {
         Attempt {
+            memory_limit_bytes: None,
+            started_at: std::time::UNIX_EPOCH,
             number,
             execution,
             duration: std::time::Duration::from_secs(1),

@@ -59,7 +59,8 @@ pub struct Row<'a> {
     pub duration: String,
     pub peak: String,
     pub reason: Option<String>,
-    /// The counts of the tests a framework ran (`3 passed, 1 failed`), for unittest and pytest modules.
+    /// The counts of the tests a framework ran (`3 passed, 1 failed`), for
+    /// unittest and pytest modules and scripts that printed their summary.
     pub tests: Option<String>,
     /// How each measure moved from the baseline (`rss +12.0%, duration -3.1%`), with `--baseline`.
     pub vs_baseline: Option<String>,
@@ -76,7 +77,7 @@ impl<'a> Row<'a> {
             duration: format!("{:.2}s", result.duration.as_secs_f64()),
             peak: result.peak_rss_bytes.map_or("-".to_string(), human_bytes),
             reason: result.execution.reason(),
-            tests: result.inner.as_ref().filter(|i| i.harness != "script").map(|i| i.counts.summary()),
+            tests: result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts.summary()),
             vs_baseline: result.baseline.as_ref().map(|baseline| {
                 let changes = changes(baseline, &ResultRecord::of(result));
                 let parts: Vec<String> =
@@ -120,6 +121,8 @@ mod tests {
         use crate::model::schema::BaselineRecord;
         use crate::model::status::{Execution, Status};
         let result = ModuleResult {
+            memory_limit_bytes: None,
+            started_at: std::time::UNIX_EPOCH,
             container_peak_bytes: None,
             inner: None,
             memray: None,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
@@ -22,8 +22,8 @@ use crate::engine::Engine;
 use crate::error::environment;
 use crate::harness::memray;
 use crate::harness::{
-    classify, container_command, judge, may_be_oom, take_container_peak, take_inner_report, take_measurement,
-    ModuleSetup, ATTEMPT_VARIABLE,
+    classify, container_command, judge, may_be_oom, summary, take_container_peak, take_inner_report,
+    take_measurement, ModuleSetup, ATTEMPT_VARIABLE,
 };
 use crate::model::compare::Baseline;
 use crate::model::job::Job;
@@ -138,6 +138,7 @@ pub fn execute(
         containers: Mutex::new(Vec::new()),
         removed: Mutex::new(Vec::new()),
     };
+    let (started_at, started) = (SystemTime::now(), Instant::now());
     let mut finished: Vec<Option<ModuleResult>> = vec![None; plan.jobs.len()];
     let mut engine_error = None;
     let mut fail_fast_tripped = false;
@@ -207,6 +208,9 @@ pub fn execute(
         engine_error,
         module_args: plan.module_args.clone(),
         env: plan.container.env.clone(),
+        started_at,
+        wall_time: started.elapsed(),
+        run: Default::default(),
     }
 }
 
@@ -353,7 +357,7 @@ fn run_job(
     // Later attempts keep their own output files.
     let spill_name = if attempt == 1 { job.module.clone() } else { format!("{}-{attempt}", job.module) };
     let spill = |stream: &str| spill_path(&plan.spill_dir, job.index, &spill_name, stream);
-    let started = Instant::now();
+    let (started_at, started) = (SystemTime::now(), Instant::now());
     shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
     let handle = {
         // The expression owns the pipes' write ends: drop it once started so
@@ -410,6 +414,8 @@ fn run_job(
     };
     let inner = take_inner_report(&mut stderr);
     let execution = judge(execution, setup, inner.as_ref(), measurement.peak_rss_bytes);
+    // Judged first: a harness that reported nothing is not excused by a summary line.
+    let inner = inner.or_else(|| summary::read(&stdout, &stderr));
     // Asked everything the engine knows about it: the container can go.
     let _ = to_reaper.send(name);
     let memray = match &memray_folder {
@@ -431,9 +437,11 @@ fn run_job(
     Ok(Some(Attempt {
         number: attempt,
         execution,
+        started_at,
         duration,
         peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },
         container_peak_bytes,
+        memory_limit_bytes: spec.memory.unwrap_or(plan.container.memory).bytes(),
         stdout,
         stderr,
         inner,

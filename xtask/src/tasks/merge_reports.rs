@@ -81,7 +81,7 @@ fn agreed_run(shards: &[Shard], force: bool) -> Result<Option<RunRecord>, String
         for key in SELECTION_OPTIONS {
             options.insert(key.to_string(), union(shards, key));
         }
-        RunRecord { partition: None, options }
+        RunRecord { partition: None, options, ..run.clone() }
     }))
 }
 
@@ -192,6 +192,8 @@ mod tests {
         let results = modules
             .iter()
             .map(|m| ResultRecord {
+                memory_limit_bytes: None,
+                test_counts_from: None,
                 container_peak_bytes: None,
                 harness: None,
                 tests: Vec::new(),
@@ -229,7 +231,11 @@ mod tests {
                 not_run: Vec::new(),
                 interrupted: false,
                 summary: Summary { passed: modules.len(), failed: 0, skipped: 0, not_run: 0 },
-                run: Some(RunRecord { partition: partition.map(str::to_string), options }),
+                run: Some(RunRecord {
+                    partition: partition.map(str::to_string),
+                    options,
+                    ..RunRecord::default()
+                }),
             },
         }
     }

@@ -17,7 +17,7 @@ use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
 use crate::model::compare::Baseline;
 use crate::model::job::{self, Job, PythonVersion};
-use crate::model::result::Outcome;
+use crate::model::result::{ImageInfo, Outcome, RunInfo};
 use crate::model::schema::{JobRecord, Report, RunRecord};
 use crate::modules::{parse_selection, validate_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext};
@@ -40,7 +40,8 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
         // Only a partition can be empty (an empty test dir is refused above).
         let partition = options.selection.partition.map(|p| p.to_string()).unwrap_or_default();
         eprintln!("note: partition {partition} holds no module");
-        let outcome = Outcome::empty(run_id);
+        let mut outcome = Outcome::empty(run_id);
+        outcome.run = RunInfo { args: given_args(), host_cpus: available_cpus(), ..RunInfo::default() };
         return finish(&outcome, options, &dir, &Human::new(&dir.display, false, 0));
     }
 
@@ -56,6 +57,11 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     }
     let (jobs, images) = jobs_with_images(&engine, &modules, options)?;
     check_images_have_pytest(&engine, &jobs, &images, &setups)?;
+    // Report headers cost engine calls: asked only when a report file will show them.
+    let info = match report::requested(&options.reports).is_empty() {
+        true => RunInfo::default(),
+        false => run_info(&engine, &images, !options.isolation.base.base_image.is_empty()),
+    };
     if interrupt.is_set() {
         return Err(Interrupted("getting the test images".into()).into());
     }
@@ -75,7 +81,8 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     let plan = plan(jobs, setups, placement, options, run_id, baseline);
     eprintln!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human = Human::new(&dir.display, options.engine.debug, plan.jobs.len());
-    let outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
+    let mut outcome = runner::execute(&engine, &plan, &interrupt, |event| human.event(&event));
+    outcome.run = info;
     if let Mount::Volume { name, .. } = &tests {
         engine.remove_volumes(std::slice::from_ref(name))?;
     }
@@ -254,10 +261,11 @@ fn module_setups(
 fn check_images_have_pytest(
     engine: &Engine,
     jobs: &[Job],
-    images: &[TestImage],
+    images: &[VersionImage],
     setups: &HashMap<String, ModuleSetup>,
 ) -> Result<()> {
-    let offline = |reference: &str| images.iter().any(|i| i.reference == reference && i.on_offline_base());
+    let offline =
+        |reference: &str| images.iter().any(|(_, i)| i.reference == reference && i.on_offline_base());
     let mut asked: Vec<&str> = Vec::new();
     for job in jobs.iter().filter(|j| setups[&j.module].harness == Harness::Pytest) {
         if asked.contains(&job.image.as_str()) || offline(&job.image) {
@@ -276,12 +284,15 @@ fn check_images_have_pytest(
     Ok(())
 }
 
+/// A test image and the version `--python` asked of it (`None`: no `--python`).
+type VersionImage = (Option<PythonVersion>, TestImage);
+
 /// The test image of every Python version asked for, and the jobs running in them.
 fn jobs_with_images(
     engine: &Engine,
     modules: &[String],
     options: &RunArgs,
-) -> Result<(Vec<Job>, Vec<TestImage>)> {
+) -> Result<(Vec<Job>, Vec<VersionImage>)> {
     let recipe = Recipe::load()?;
     let local = LocalImages::read(engine)?;
     let versions: Vec<Option<PythonVersion>> = if options.matrix.python.is_empty() {
@@ -296,8 +307,47 @@ fn jobs_with_images(
         images.push(image::ensure(engine, &recipe, &local, base, python)?);
     }
     let by_version: Vec<(Option<PythonVersion>, String)> =
-        versions.into_iter().zip(&images).map(|(v, image)| (v, image.reference.clone())).collect();
-    Ok((job::expand(modules, &options.matrix.python_malloc, &by_version), images))
+        versions.iter().zip(&images).map(|(v, image)| (*v, image.reference.clone())).collect();
+    let jobs = job::expand(modules, &options.matrix.python_malloc, &by_version);
+    Ok((jobs, versions.into_iter().zip(images).collect()))
+}
+
+/// What the reports' headers say about the run: the arguments as given, the
+/// engine and its version, each test image with its base's id and the Python
+/// version it runs, the host's CPUs. The version is the one `--python` named,
+/// else the default version our bases are built for; only a `--base-image`
+/// without `--python` is asked (`python3` in a throwaway container, once per
+/// run). A question the engine does not answer leaves its field empty: the
+/// header never stops a run.
+fn run_info(engine: &Engine, images: &[VersionImage], explicit_base: bool) -> RunInfo {
+    let images = images
+        .iter()
+        .map(|(version, image)| {
+            let python = match (version, explicit_base) {
+                (Some(version), _) => Some(version.to_string()),
+                (None, false) => Some(PythonVersion::DEFAULT.to_string()),
+                (None, true) => engine.python_version(&image.reference).ok().flatten(),
+            };
+            ImageInfo {
+                python,
+                reference: image.reference.clone(),
+                base: image.base.clone(),
+                base_id: engine.image_id(&image.base).ok().flatten(),
+            }
+        })
+        .collect();
+    RunInfo {
+        args: given_args(),
+        engine: engine.name().to_string(),
+        engine_version: engine.server_version().ok().filter(|v| !v.is_empty()),
+        images,
+        host_cpus: available_cpus(),
+    }
+}
+
+/// The command line after the program's name, as typed (cargo's alias adds nothing).
+fn given_args() -> Vec<String> {
+    std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect()
 }
 
 /// How the test dir reaches the containers: mounted where it is on the host
@@ -440,6 +490,7 @@ fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
     RunRecord {
         partition: options.selection.partition.map(|p| p.to_string()),
         options: given.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        ..RunRecord::default()
     }
 }
 
@@ -527,7 +578,6 @@ mod tests {
     use crate::model::job::Variant;
     use crate::model::result::ModuleResult;
     use crate::model::status::Execution;
-    use crate::runner::capture::Captured;
 
     fn outcome(endings: &[Execution], not_run: usize, interrupted: bool) -> Outcome {
         let job = |i: usize| Job {
@@ -543,16 +593,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, execution)| ModuleResult {
                     job: job(i),
-                    execution: execution.clone(),
-                    duration: Duration::ZERO,
-                    peak_rss_bytes: None,
-                    container_peak_bytes: None,
-                    stdout: Captured::default(),
-                    stderr: Captured::default(),
-                    inner: None,
-                    memray: None,
-                    baseline: None,
-                    attempts: Vec::new(),
+                    ..ModuleResult::sample("m", execution.clone(), "", "")
                 })
                 .collect(),
             not_run: (0..not_run).map(job).collect(),
