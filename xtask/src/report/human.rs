@@ -20,6 +20,10 @@ pub struct Human {
     total: usize,
     finished: usize,
     running: Vec<String>,
+    /// On GitHub Actions, a token that switches workflow commands off around
+    /// module output, so a module printing `::error::` or `::add-mask::`
+    /// lines cannot speak to the runner of the workflow.
+    stop_commands: Option<String>,
 }
 
 impl Human {
@@ -33,6 +37,7 @@ impl Human {
             total,
             finished: 0,
             running: Vec::new(),
+            stop_commands: (std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")).then(stop_token),
         }
     }
 
@@ -76,6 +81,14 @@ impl Human {
 
     /// A module's block: rule, heading, stdout; stderr and reason when it did not pass.
     fn render_block(&self, result: &ModuleResult) -> String {
+        let block = self.render_module_block(result);
+        match &self.stop_commands {
+            Some(token) => format!("::stop-commands::{token}\n{block}::{token}::\n"),
+            None => block,
+        }
+    }
+
+    fn render_module_block(&self, result: &ModuleResult) -> String {
         let mut block = String::new();
         block.push_str(&"─".repeat(self.width));
         block.push('\n');
@@ -182,6 +195,12 @@ impl Human {
     }
 }
 
+/// A token no module can guess: it reaches no container.
+fn stop_token() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("pymaccounter-{:x}-{nanos:x}", std::process::id())
+}
+
 /// `leak hunt 3:3: references [0, 0, 0], memory blocks [...], file descriptors [...]`.
 fn leak_hunt_line(hunt: &LeakHunt) -> String {
     let refs = match &hunt.refs {
@@ -254,7 +273,17 @@ mod tests {
             total: 2,
             finished: 0,
             running: Vec::new(),
+            stop_commands: None,
         }
+    }
+
+    #[test]
+    fn on_github_module_output_cannot_issue_workflow_commands() {
+        let human = Human { stop_commands: Some("tok".into()), ..plain() };
+        let block = human.render_block(&result("test_a.py", Execution::Passed, ""));
+        assert!(block.starts_with("::stop-commands::tok\n"), "{block}");
+        assert!(block.ends_with("::tok::\n"), "{block}");
+        assert_ne!(stop_token(), stop_token(), "each run's token differs");
     }
 
     fn job(module: &str, malloc: Option<PythonMalloc>) -> Job {
