@@ -9,8 +9,9 @@ pymalloc_debug on a build with pymalloc):
   returned ("# arenas allocated current" falls, "# arenas reclaimed" rises).
 Arena and pool sizes differ between versions (256 KiB / 4 KiB on 3.9,
 1 MiB / 16 KiB from 3.10), so they are read from the report, not assumed.
-Under PYTHONMALLOC=malloc or malloc_debug pymalloc is not used and the
-report has no arena section: the module then exits 77 (skip). Whether
+Under PYTHONMALLOC=malloc, malloc_debug, mimalloc or mimalloc_debug (3.13+)
+pymalloc is not used and the report has no arena section: the module then
+exits 77 (skip). Whether
 pymalloc is in use is read from the report itself and cross-checked
 against PYTHONMALLOC and the build's WITH_PYMALLOC setting.
 
@@ -80,7 +81,7 @@ in_use = "# arenas allocated current" in report
 # PYTHONMALLOC, so it only counts when the environment is honoured.
 requested = "" if sys.flags.ignore_environment else os.environ.get("PYTHONMALLOC", "")
 built_with = bool(sysconfig.get_config_var("WITH_PYMALLOC"))
-if requested in ("malloc", "malloc_debug"):
+if requested in ("malloc", "malloc_debug", "mimalloc", "mimalloc_debug"):
     expected = False
 elif requested in ("pymalloc", "pymalloc_debug"):
     expected = True

@@ -49,7 +49,7 @@ after the interpreter's shutdown work (non-daemon threads joined, atexit handler
 one line `@@pymaccounter-harness ` followed by compact ASCII JSON in which every "@" is
 escaped as \\u0040, so the marker occurs exactly once on that line. If the module left
 stderr without a final newline, the marker follows its text on the same line: read the
-last line and split it at the marker. The line stays under 48 KiB; past that the test
+last line and split it at the marker. The line stays under 24 KiB; past that the test
 list is cut and "truncated" is true (the counts stay complete).
 """
 
@@ -61,7 +61,7 @@ import time
 import traceback
 
 TRAILER_MARKER = "@@pymaccounter-harness "
-TRAILER_LIMIT = 48 * 1024 - 1  # bytes, the newline included
+TRAILER_LIMIT = 24 * 1024 - 1  # bytes, the newline included
 MESSAGE_LIMIT = 1000
 
 EXIT_OK = 0

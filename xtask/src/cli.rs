@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine::EngineKind;
+use crate::harness::declarations::{HarnessChoice, HuntLeaks};
+use crate::model::compare::{FloorItem, Gate, ThresholdItem};
 use crate::model::job::{Partition, PythonMalloc, PythonVersion};
-use crate::model::limits::{parse_memory, MemoryLimit, MAX_JOBS, MAX_TIMEOUT_SECS};
+use crate::model::limits::{parse_memory, MemoryLimit, MAX_JOBS, MAX_REPEAT, MAX_RETRIES, MAX_TIMEOUT_SECS};
 use crate::report::human::SuccessOutput;
 
 #[derive(Debug, Parser)]
@@ -111,6 +113,9 @@ pub enum Task {
         /// Keep the offline base images (they take a minute to rebuild)
         #[arg(long)]
         keep_base: bool,
+        /// Also remove what runs still going own (they will fail)
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -128,6 +133,45 @@ pub enum Task {
         quick: bool,
         #[command(flatten)]
         engine: EngineArgs,
+    },
+    /// Compare two JSON reports: per result, each measure before → after; exit 1 on a regression
+    #[command(after_help = format!(
+        "A change is a regression when it is beyond both its threshold and its floor, or when a \
+         result that passed no longer does. Exit codes: 0 no regression, 1 a regression, 2 bad input.\n\n{}",
+        examples(&[
+            "compare main.json report.json",
+            "compare main.json report.json --threshold rss=5%,duration=off --format markdown",
+            "compare main.json report.json --min-delta 4MiB",
+        ])
+    ))]
+    Compare {
+        /// The baseline report (--report-json of an earlier run)
+        #[arg(value_name = "BASE.json")]
+        base: PathBuf,
+        /// The report to judge
+        #[arg(value_name = "NEW.json")]
+        new: PathBuf,
+        #[command(flatten)]
+        gate: GateArgs,
+        /// How to print the comparison
+        #[arg(long, value_enum, default_value = "text")]
+        format: CompareFormat,
+    },
+    /// Merge the JSON reports of --partition shards into one report set
+    #[command(after_help = format!(
+        "Shards must come from runs with the same options (all but --partition) and hold no result \
+         twice. Exit codes: 0 every result passed or skipped, 1 otherwise, 2 bad input.\n\n{}",
+        examples(&["merge-reports shard-1/report.json shard-2/report.json --report-html all.html --junit all.xml"])
+    ))]
+    MergeReports {
+        /// The shards' --report-json files
+        #[arg(value_name = "SHARD.json", required = true, num_args = 1..)]
+        shards: Vec<PathBuf>,
+        /// Merge shards even when their runs' options differ
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        reports: ReportArgs,
     },
     /// Print a shell completion script
     #[command(after_help = examples(&[
@@ -153,9 +197,32 @@ pub struct RunArgs {
     #[command(flatten)]
     pub matrix: MatrixArgs,
     #[command(flatten)]
+    pub harness: HarnessArgs,
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
+    #[command(flatten)]
     pub reports: ReportArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Arguments given to every module run (after `--`): to the script, or to unittest or pytest
+    #[arg(last = true, value_name = "ARGS", allow_hyphen_values = true)]
+    pub module_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Harness")]
+pub struct HarnessArgs {
+    /// How modules run: as scripts, under unittest or pytest, or chosen per module from its source
+    #[arg(long, value_enum, default_value = "auto")]
+    pub harness: HarnessChoice,
+    /// Profile each module with memray (peak heap, allocations, top sites, a flame graph);
+    /// needs a Python whose base has memray (3.13, 3.14) and a local engine
+    #[arg(long)]
+    pub memray: bool,
+    /// Run each module's code WARMUPS+RUNS times in one interpreter and report reference, memory
+    /// block and file descriptor leaks (CPython's regrtest rule; references need a -dbg Python)
+    #[arg(long, value_name = "WARMUPS:RUNS", num_args = 0..=1, default_missing_value = "3:3")]
+    pub hunt_leaks: Option<HuntLeaks>,
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +253,25 @@ pub struct ExecutionArgs {
     /// Modules run at the same time [default: available CPUs]
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS))]
     pub jobs: Option<u16>,
+    /// Run each job N times, each in a fresh container: its result holds the median and range
+    /// of each measure, and the worst status (a mix of pass and fail is `flaky`)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_REPEAT))]
+    pub repeat: u16,
+    /// Run a job that did not pass up to N more times; a later pass makes it `flaky`
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=MAX_RETRIES))]
+    pub retries: u16,
+    /// How a flaky result counts
+    #[arg(long, value_name = "fail|pass", value_enum, default_value = "fail")]
+    pub flaky_result: FlakyResult,
+}
+
+/// `--flaky-result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlakyResult {
+    /// A flaky result counts as failed
+    Fail,
+    /// A flaky result counts as passed (still shown as flaky)
+    Pass,
 }
 
 #[derive(Debug, Args)]
@@ -199,8 +285,11 @@ pub struct IsolationArgs {
     #[arg(long, value_name = "SIZE", default_value = "1g", value_parser = parse_memory)]
     pub memory: MemoryLimit,
     /// Container network mode (the default cuts the module off the network)
-    #[arg(long, value_name = "MODE", default_value = "none")]
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_network)]
     pub network: String,
+    /// Set an environment variable in every container (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
     #[command(flatten)]
     pub base: BaseImageArg,
 }
@@ -208,9 +297,38 @@ pub struct IsolationArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Isolation")]
 pub struct BaseImageArg {
-    /// Base image for the test image [default: python:X.Y-slim, or the offline base]
-    #[arg(long = "base-image", value_name = "IMAGE")]
-    pub base_image: Option<String>,
+    /// Base image for the test image, or for one version of a matrix as X.Y=IMAGE (repeatable)
+    /// [default: python:X.Y-slim, or the offline base]
+    #[arg(long = "base-image", value_name = "[X.Y=]IMAGE", value_parser = parse_base_image)]
+    pub base_image: Vec<BaseImage>,
+}
+
+/// A `--base-image`: for every version, or for one (`3.11=IMAGE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseImage {
+    pub version: Option<PythonVersion>,
+    pub image: String,
+}
+
+impl BaseImageArg {
+    /// The base given for a version, if any.
+    pub fn for_version(&self, version: PythonVersion) -> Option<&str> {
+        let exact = self.base_image.iter().find(|b| b.version == Some(version));
+        exact.or_else(|| self.base_image.iter().find(|b| b.version.is_none())).map(|b| b.image.as_str())
+    }
+
+    /// As given on the command line, for records.
+    pub fn describe(&self) -> String {
+        let given: Vec<String> = self
+            .base_image
+            .iter()
+            .map(|b| match b.version {
+                Some(version) => format!("{version}={}", b.image),
+                None => b.image.clone(),
+            })
+            .collect();
+        given.join(",")
+    }
 }
 
 #[derive(Debug, Args)]
@@ -219,16 +337,20 @@ pub struct MatrixArgs {
     /// Comma list of PYTHONMALLOC values; each module runs once per value
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub python_malloc: Vec<PythonMalloc>,
-    /// Comma list of Python versions (3.9, 3.11, 3.13); each module runs once per version
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    /// Comma list of Python versions; each module runs once per version
+    #[arg(long, value_name = "LIST", value_delimiter = ',', long_help = format!(
+        "Comma list of Python versions; each module runs once per version ({})", crate::model::pythons::help_summary()
+    ))]
     pub python: Vec<PythonVersion>,
 }
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Python")]
 pub struct PythonArg {
-    /// Python version (3.9: Debian bullseye, 3.11: bookworm, 3.13: trixie)
-    #[arg(long, value_name = "X.Y", default_value = "3.11")]
+    /// Python version
+    #[arg(long, value_name = "X.Y", default_value = "3.11", long_help = format!(
+        "Python version ({})", crate::model::pythons::help_summary()
+    ))]
     pub python: PythonVersion,
 }
 
@@ -249,6 +371,48 @@ pub struct ReportArgs {
     pub success_output: SuccessOutput,
 }
 
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Baseline")]
+pub struct BaselineArgs {
+    /// Judge each result against this earlier --report-json: a pass that grew beyond
+    /// --threshold and --min-delta becomes `regressed`
+    #[arg(long, value_name = "BASE.json")]
+    pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+/// When a measure's change is a regression (`compare`, `run --baseline`).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Baseline")]
+pub struct GateArgs {
+    /// Growth allowed before a change is a regression: 10% for every measure, or per measure
+    /// (rss=5%,duration=50%; `off` shows a measure without judging it) [default: 10%]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub threshold: Vec<ThresholdItem>,
+    /// Changes smaller than this are noise, whatever their ratio: per measure (rss=2MiB,duration=1s)
+    /// or a size or time for every measure in that unit [default: rss=1MiB,duration=0.5s]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub min_delta: Vec<FloorItem>,
+}
+
+impl GateArgs {
+    pub fn gate(&self) -> Gate {
+        Gate::new(&self.threshold, &self.min_delta)
+    }
+}
+
+/// `compare --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    /// Aligned columns for a terminal
+    Text,
+    /// A table for a pull-request comment or a step summary
+    Markdown,
+    /// For tools (carries a schema_version)
+    Json,
+}
+
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Engine")]
 pub struct EngineArgs {
@@ -258,6 +422,41 @@ pub struct EngineArgs {
     /// Show each engine command line, the full build log and module stderr as it comes
     #[arg(long)]
     pub debug: bool,
+}
+
+/// `KEY=VALUE`, with a key the shell would accept.
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text.split_once('=').ok_or("expected KEY=VALUE")?;
+    let valid = !key.is_empty()
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "{key:?} is not a variable name (letters, digits and _, not starting with a digit)"
+        ));
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
+/// `IMAGE` or `X.Y=IMAGE` (an image reference has no `=`).
+fn parse_base_image(text: &str) -> Result<BaseImage, String> {
+    let (version, image) = match text.split_once('=') {
+        Some((version, image)) => (Some(version.parse::<PythonVersion>()?), image),
+        None => (None, text),
+    };
+    crate::engine::check_image_reference(image)?;
+    Ok(BaseImage { version, image: image.to_string() })
+}
+
+/// A network mode: `none`, `bridge`, `host`, or a network's name.
+fn parse_network(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err("expected none, bridge, host or a network's name".into())
+    }
 }
 
 fn examples(lines: &[&str]) -> String {
@@ -347,12 +546,16 @@ mod tests {
             &["run-all-tests", "--memory", "lots"],
             &["run-all-tests", "--memory", "99999999999999g"],
             &["run-all-tests", "--python-malloc", "jemalloc"],
-            &["run-all-tests", "--python", "2.7"],
+            &["run-all-tests", "--python", "2.x"],
+            &["run-all-tests", "--base-image", "3.11=Bad:Image"],
             &["run-all-tests", "--engine", "lxc"],
             &["run-all-tests", "--partition", "0/2"],
             &["run-all-tests", "--partition", "3/2"],
             &["run-all-tests", "--partition", "x/y"],
             &["run-all-tests", "--success-output", "stderr"],
+            &["run-all-tests", "--repeat", "0"],
+            &["run-all-tests", "--retries", "-1"],
+            &["run-all-tests", "--flaky-result", "maybe"],
             &["completions", "tcsh"],
             &["run"],
         ] {
@@ -362,11 +565,99 @@ mod tests {
     }
 
     #[test]
+    fn a_base_image_can_be_given_per_version() {
+        let args = ["run-all-tests", "--python", "3.11,3.12", "--base-image", "3.12=my/py:3.12"];
+        let Task::RunAllTests { options } = try_parse_from(&args).unwrap() else { panic!() };
+        let base = &options.isolation.base;
+        assert_eq!(base.for_version("3.12".parse().unwrap()), Some("my/py:3.12"));
+        assert_eq!(base.for_version("3.11".parse().unwrap()), None);
+        assert_eq!(base.describe(), "3.12=my/py:3.12");
+    }
+
+    #[test]
     fn matrices_are_comma_lists() {
         let args = ["run-all-tests", "--python-malloc", "pymalloc,malloc_debug", "--python", "3.9,3.13"];
         let Task::RunAllTests { options } = try_parse_from(&args).unwrap() else { panic!() };
         assert_eq!(options.matrix.python_malloc, vec![PythonMalloc::Pymalloc, PythonMalloc::MallocDebug]);
         assert_eq!(options.matrix.python.iter().map(|v| v.as_str()).collect::<Vec<_>>(), ["3.9", "3.13"]);
+    }
+
+    #[test]
+    fn arguments_after_a_double_dash_go_to_every_module() {
+        let Task::Run { tests, options } =
+            try_parse_from(&["run", "test_gc.py", "--env", "A=1", "--", "-v", "-k", "name"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(tests, ["test_gc.py"]);
+        assert_eq!(options.module_args, ["-v", "-k", "name"]);
+        assert_eq!(options.isolation.env, [("A".to_string(), "1".to_string())]);
+        let Task::RunAllTests { options } = try_parse_from(&["run-all-tests", "--", "-x"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(options.module_args, ["-x"]);
+    }
+
+    #[test]
+    fn hunt_leaks_defaults_to_regrtests_3_3() {
+        let Task::RunAllTests { options } = try_parse_from(&["run-all-tests", "--hunt-leaks"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(options.harness.hunt_leaks, Some(HuntLeaks::DEFAULT));
+        for bad in [
+            &["run-all-tests", "--hunt-leaks", "x"][..],
+            &["run-all-tests", "--env", "1A=b"],
+            &["run-all-tests", "--network", ""],
+        ] {
+            assert!(try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn compare_takes_two_reports_and_gate_lists() {
+        let args = ["compare", "a.json", "b.json", "--threshold", "rss=5%,20%", "--min-delta", "2MiB"];
+        let Task::Compare { base, new, gate, format } = try_parse_from(&args).unwrap() else { panic!() };
+        assert_eq!((base, new), (PathBuf::from("a.json"), PathBuf::from("b.json")));
+        assert_eq!(format, CompareFormat::Text);
+        assert_eq!(gate.threshold.len(), 2);
+        assert_eq!(gate.min_delta.len(), 1);
+        for bad in [
+            &["compare", "a.json"][..],
+            &["compare", "a.json", "b.json", "--threshold", "10"],
+            &["compare", "a.json", "b.json", "--threshold", "heap=5%"],
+            &["compare", "a.json", "b.json", "--min-delta", "3"],
+            &["compare", "a.json", "b.json", "--format", "html"],
+        ] {
+            let error = try_parse_from(bad).expect_err(&format!("{bad:?} should be refused"));
+            assert_eq!(error.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn run_takes_repeats_retries_and_a_baseline() {
+        let args = [
+            "run-all-tests",
+            "--repeat",
+            "3",
+            "--retries",
+            "1",
+            "--flaky-result",
+            "pass",
+            "--baseline",
+            "b.json",
+        ];
+        let Task::RunAllTests { options } = try_parse_from(&args).unwrap() else { panic!() };
+        assert_eq!((options.execution.repeat, options.execution.retries), (3, 1));
+        assert_eq!(options.execution.flaky_result, FlakyResult::Pass);
+        assert_eq!(options.baseline.baseline, Some(PathBuf::from("b.json")));
+        let Task::MergeReports { shards, force, reports } =
+            try_parse_from(&["merge-reports", "a.json", "b.json", "--junit", "all.xml"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((shards.len(), force, reports.junit), (2, false, Some(PathBuf::from("all.xml"))));
+        assert_eq!(try_parse_from(&["merge-reports"]).unwrap_err().exit_code(), 2);
     }
 
     #[test]

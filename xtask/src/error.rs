@@ -13,6 +13,11 @@ pub struct Usage(pub String);
 #[derive(Debug)]
 pub struct Environment(pub String);
 
+/// Ctrl-C, SIGTERM or SIGHUP stopped the task before its run began; what it
+/// had started was stopped and removed. Exit code 130.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
 impl fmt::Display for Usage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -25,6 +30,13 @@ impl fmt::Display for Environment {
     }
 }
 
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "interrupted while {}; nothing was left behind", self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
 impl std::error::Error for Usage {}
 impl std::error::Error for Environment {}
 
@@ -49,6 +61,8 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 pub fn exit_code_for(error: &anyhow::Error) -> i32 {
     if error.downcast_ref::<Usage>().is_some() {
         EXIT_USAGE
+    } else if error.downcast_ref::<Interrupted>().is_some() {
+        EXIT_INTERRUPTED
     } else {
         EXIT_ENVIRONMENT
     }
@@ -64,5 +78,6 @@ mod tests {
         assert_eq!(exit_code_for(&environment("no engine")), EXIT_ENVIRONMENT);
         assert_eq!(exit_code_for(&anyhow::anyhow!("io")), EXIT_ENVIRONMENT);
         assert_eq!(exit_code_for(&usage("bad").context("while parsing")), EXIT_USAGE);
+        assert_eq!(exit_code_for(&Interrupted("building".into()).into()), EXIT_INTERRUPTED);
     }
 }

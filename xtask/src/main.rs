@@ -2,7 +2,6 @@
 //! its own fresh container. See ARCHITECTURE.md for which file owns what.
 
 mod cli;
-mod detect;
 mod engine;
 mod error;
 mod harness;
@@ -39,18 +38,26 @@ fn dispatch(task: Task) -> Result<i32> {
         Task::RunAllTests { options } => tasks::run::run(None, &options),
         Task::Watch { tests, options } => tasks::watch::watch(&tests, &options),
         Task::List { dir, json } => tasks::list::list(dir.test_dir.as_deref(), json),
-        Task::BuildImage { base, python, engine } => {
-            tasks::images::build_image(&Engine::find(&engine)?, base.base_image.as_deref(), python.python)
-        }
+        Task::BuildImage { base, python, engine } => tasks::images::build_image(
+            &Engine::find(&engine)?,
+            base.for_version(python.python),
+            python.python,
+        ),
         Task::BaseImage { python, force, engine } => {
             tasks::images::base_image(&Engine::find(&engine)?, python.python, force)
         }
-        Task::Clean { run, containers_only, keep_base, engine } => {
-            tasks::clean::clean(&Engine::find(&engine)?, run.as_deref(), containers_only, keep_base)
+        Task::Clean { run, containers_only, keep_base, force, engine } => {
+            let options =
+                tasks::clean::CleanOptions { run: run.as_deref(), containers_only, keep_base, force };
+            tasks::clean::clean(&Engine::find(&engine)?, &options)
         }
         Task::Bench { rounds, jobs, quick, engine } => {
             let options = tasks::bench::BenchOptions { rounds: rounds.into(), jobs: jobs.into(), quick };
             tasks::bench::bench(&Engine::find(&engine)?, &options)
+        }
+        Task::Compare { base, new, gate, format } => tasks::compare::compare(&base, &new, &gate, format),
+        Task::MergeReports { shards, force, reports } => {
+            tasks::merge_reports::merge_reports(&shards, force, &reports)
         }
         Task::Completions { shell } => {
             // Completion scripts need a one-word command name; see README.

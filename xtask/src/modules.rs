@@ -1,11 +1,14 @@
 //! The test directory: which modules exist, which the user named, what each says it does.
 
+use std::ffi::OsString;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use crate::error::usage;
+use crate::report::sanitize::terminal_line;
 
 /// A directory of test modules, with the spelling the user gave it (for messages).
 #[derive(Debug, Clone)]
@@ -30,19 +33,42 @@ impl TestDir {
         Ok(TestDir { path, display: display.trim_end_matches('/').to_string() })
     }
 
-    /// Every `.py` file directly in the directory, sorted (what goes into the image).
+    /// Every `.py` file directly in the directory whose name is UTF-8, sorted
+    /// (what goes into the image). Other names are left out: see `non_utf8_modules`.
     pub fn python_files(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> =
+            self.python_entries()?.into_iter().filter_map(|name| name.into_string().ok()).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// `test_*.py` files whose names are not valid UTF-8, shown lossily (U+FFFD
+    /// for the bad bytes). They are not run: a module's name is text in every
+    /// report and in the container's command. The caller says so and runs the
+    /// others; `.py` helpers with such names are simply left out of the image.
+    pub fn non_utf8_modules(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .python_entries()?
+            .into_iter()
+            .filter(|name| name.to_str().is_none() && name.as_bytes().starts_with(b"test_"))
+            .map(|name| name.to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Names of the regular files ending in `.py` directly in the directory, as the OS gives them.
+    fn python_entries(&self) -> Result<Vec<OsString>> {
         let mut names = Vec::new();
         let entries = fs::read_dir(&self.path)
             .with_context(|| format!("cannot read test dir {}", self.path.display()))?;
         for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".py") && entry.file_type()?.is_file() {
+            let entry = entry.with_context(|| format!("cannot read test dir {}", self.path.display()))?;
+            let name = entry.file_name();
+            if name.as_bytes().ends_with(b".py") && entry.file_type().is_ok_and(|t| t.is_file()) {
                 names.push(name);
             }
         }
-        names.sort();
         Ok(names)
     }
 
@@ -103,21 +129,21 @@ pub fn expand_selection(names: &[String], dir: &TestDir) -> Result<Vec<String>> 
     let mut selected: Vec<String> = Vec::new();
     let mut problems = Vec::new();
     for (position, name) in names.iter().enumerate() {
+        // Shown with control characters escaped: names reach the terminal.
+        let shown = terminal_line(name);
         if name.contains('/') || name.contains('\\') || name.starts_with('.') {
             problems
-                .push(format!("{name}: give a module name, not a path (use --test-dir for the directory)"));
+                .push(format!("{shown}: give a module name, not a path (use --test-dir for the directory)"));
         } else if name.starts_with('-') {
             problems.push(format!(
-                "{name}: a module name cannot start with '-' (python3 would read it as an option)"
+                "{shown}: a module name cannot start with '-' (python3 would read it as an option)"
             ));
         } else if is_glob(name) {
             let matched: Vec<&String> = modules.iter().filter(|m| glob_matches(name, m)).collect();
             if matched.is_empty() {
-                problems.push(format!(
-                    "'{name}' matches no module in {}; {}",
-                    dir.display,
-                    hint(name, &modules)
-                ));
+                let message =
+                    format!("'{name}' matches no module in {}; {}", dir.display, hint(name, &modules));
+                problems.push(terminal_line(&message).into_owned());
             }
             for module in matched {
                 if !selected.contains(module) {
@@ -125,9 +151,9 @@ pub fn expand_selection(names: &[String], dir: &TestDir) -> Result<Vec<String>> 
                 }
             }
         } else if names[..position].contains(name) {
-            problems.push(format!("{name}: named twice"));
+            problems.push(format!("{shown}: named twice"));
         } else if !name.ends_with(".py") {
-            problems.push(not_a_py_name(name, &available, &modules, dir));
+            problems.push(terminal_line(&not_a_py_name(name, &available, &modules, dir)).into_owned());
         } else if !available.contains(name) {
             problems.push(unknown_module(name, &available, dir));
         } else if !selected.contains(name) {
@@ -147,8 +173,8 @@ pub fn apply_skip(modules: Vec<String>, patterns: &[String]) -> (Vec<String>, Ve
     let mut warnings = Vec::new();
     for pattern in patterns {
         if !modules.iter().any(|m| glob_matches(pattern, m)) {
-            warnings
-                .push(format!("--skip {pattern} matches no selected module; {}", hint(pattern, &modules)));
+            let warning = format!("--skip {pattern} matches no selected module; {}", hint(pattern, &modules));
+            warnings.push(terminal_line(&warning).into_owned());
         }
     }
     let kept = modules.into_iter().filter(|m| !patterns.iter().any(|p| glob_matches(p, m))).collect();
@@ -201,16 +227,18 @@ fn unknown_module(name: &str, available: &[String], dir: &TestDir) -> String {
     let hint = match close.as_slice() {
         [] => "see `cargo xtask list`".to_string(),
         close => {
-            let names: Vec<&str> = close.iter().take(3).map(|(_, n)| n.as_str()).collect();
+            let names: Vec<String> =
+                close.iter().take(3).map(|(_, n)| terminal_line(n).into_owned()).collect();
             format!("did you mean {}?", names.join(", "))
         }
     };
-    format!("{name}: no such module in {}; {hint}", dir.display)
+    format!("{}: no such module in {}; {hint}", terminal_line(name), terminal_line(&dir.display))
 }
 
-/// Whether a name is a shell-style pattern rather than a plain name.
+/// Whether a name is a shell-style pattern rather than a plain name: it has
+/// a `*`, a `?` or a `[` closed by a `]` (an unclosed `[` stands for itself).
 pub fn is_glob(name: &str) -> bool {
-    name.contains(['*', '?', '['])
+    name.contains(['*', '?']) || name.find('[').is_some_and(|open| name[open + 1..].contains(']'))
 }
 
 /// Shell-style matching of a whole name: `*` matches any run of characters,
@@ -350,6 +378,10 @@ mod tests {
         {
             is_usage(expand_selection(&names(&[bad]), &dir));
         }
+        let hostile = is_usage(expand_selection(&names(&["test_\x1b[2J.py"]), &dir));
+        assert!(hostile.starts_with("test_\\x1b[2J.py: no such module"), "{hostile}");
+        let hostile_glob = is_usage(expand_selection(&names(&["test_\x1b[2J*"]), &dir));
+        assert!(hostile_glob.starts_with("'test_\\x1b[2J*' matches no module"), "{hostile_glob}");
         let twice = is_usage(expand_selection(&names(&["test_baseline.py", "test_baseline.py"]), &dir));
         assert!(twice.contains("named twice"), "{twice}");
         let text = is_usage(expand_selection(&names(&["notes.txt"]), &dir));
@@ -452,6 +484,7 @@ mod tests {
             assert_eq!(glob_matches(pattern, name), expected, "{pattern:?} vs {name:?}");
         }
         assert!(is_glob("test_*") && is_glob("t?") && is_glob("[ab]") && !is_glob("test_a.py"));
+        assert!(!is_glob("test_[2J.py") && !is_glob("test_]x[.py"));
     }
 
     #[test]
@@ -464,6 +497,20 @@ mod tests {
         let (_temp, dir) = dir_with(&["test_b.py", "helper.py", "test_a.gc.py", "test_c.txt"]);
         assert_eq!(dir.test_modules().unwrap(), ["test_a.gc.py", "test_b.py"]);
         assert_eq!(dir.python_files().unwrap(), ["helper.py", "test_a.gc.py", "test_b.py"]);
+    }
+
+    #[test]
+    fn a_non_utf8_name_is_left_out_and_reported_without_blocking_the_others() {
+        use std::os::unix::ffi::OsStringExt;
+        let (temp, dir) = dir_with(&["test_fine.py", "helper.py"]);
+        for raw in [&b"test_bad\xff.py"[..], b"helper\xfe.py", b"data\xff.txt"] {
+            fs::write(temp.path().join(OsString::from_vec(raw.to_vec())), "").unwrap();
+        }
+        assert_eq!(dir.test_modules().unwrap(), ["test_fine.py"]);
+        assert_eq!(dir.python_files().unwrap(), ["helper.py", "test_fine.py"]);
+        assert_eq!(dir.non_utf8_modules().unwrap(), ["test_bad\u{fffd}.py"]);
+        assert_eq!(expand_selection(&names(&["test_fine.py"]), &dir).unwrap(), ["test_fine.py"]);
+        assert_eq!(expand_selection(&names(&["test_*"]), &dir).unwrap(), ["test_fine.py"]);
     }
 
     #[test]

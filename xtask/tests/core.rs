@@ -168,6 +168,16 @@ fn bad_input_exits_2_and_starts_nothing() {
         &["run-all-tests", "--python-malloc", "jemalloc"],
         &["run-all-tests", "--python", "2.7"],
         &["run-all-tests", "--report-json", "/etc/passwd/report.json"],
+        &["run-all-tests", "--report-json", "/proc/x.json"],
+        &["run-all-tests", "--report-html", "/tmp"],
+        &["run-all-tests", "--junit", "/tmp/pymaccounter-no-such-dir/"],
+        &["run-all-tests", "--network", ""],
+        &["run-all-tests", "--base-image", "Not A Reference"],
+        &["run-all-tests", "--python", "3.11,3.11"],
+        &["run-all-tests", "--python-malloc", "malloc,malloc"],
+        &["run-all-tests", "--timeout", "18446744073709551615"],
+        &["run-all-tests", "--memory", "99999999999999g"],
+        &["run-all-tests", "--jobs", "100000"],
     ];
     for case in cases {
         let mut args: Vec<&str> = case.to_vec();
@@ -179,6 +189,7 @@ fn bad_input_exits_2_and_starts_nothing() {
         assert_eq!(run.code, 2, "{case:?}:\n{}", run.dump());
         assert!(!run.stderr.contains("$ docker"), "{case:?} called the engine:\n{}", run.dump());
         assert!(run.stderr.lines().count() <= 12, "{case:?}: error too long:\n{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{case:?} panicked:\n{}", run.stderr);
     }
     let typo = xtask(&["run", "test_pases.py", "--test-dir", test_dir]);
     assert!(typo.stderr.contains("did you mean test_passes.py"), "{}", typo.dump());

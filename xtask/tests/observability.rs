@@ -119,3 +119,32 @@ fn every_module_passes_or_skips_on_every_python() {
     let modules = xtask(&["list"]).stdout.lines().count();
     assert_eq!(run.last_line(), format!("{} passed, 0 failed", 3 * modules), "{}", run.dump());
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn the_container_peak_counts_files_in_tmp_and_names_what_hit_the_limit() {
+    require_engine();
+    let dir = fixture("misbehaving");
+    let report = dir.path().join("report.json");
+    let args =
+        ["run", "test_fills_tmp.py", "--test-dir", path_str(dir.path()), "--report-json", path_str(&report)];
+    let run = xtask(&args);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let json = read_json(&report);
+    let result = result_for(&json, "test_fills_tmp.py");
+    let process = result["peak_rss_bytes"].as_u64().unwrap();
+    let container = result["container_peak_bytes"].as_u64().unwrap();
+    assert!(container >= process, "{result:#}");
+    assert!(container >= 80 << 20, "the 80 MiB in /tmp count: {result:#}");
+    assert!(process < 40 << 20, "the module itself stays small: {result:#}");
+
+    let mut limited = args.to_vec();
+    limited.extend(["--memory", "48m"]);
+    let run = xtask(&limited);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let json = read_json(&report);
+    let result = result_for(&json, "test_fills_tmp.py");
+    assert_eq!(result["status"], "oom", "{result:#}");
+    let reason = result["reason"].as_str().unwrap();
+    assert!(reason.contains("the container reached") && reason.contains("/tmp"), "{reason}");
+}

@@ -77,13 +77,13 @@ fn a_flood_of_output_keeps_head_and_tail_and_spills_the_rest() {
     let (run, report) = run_json(&dir, &["run", "test_floods.py"]);
     assert_eq!(run.code, 0, "exit {}\n{}", run.code, run.stderr);
     let result = result_for(&report, "test_floods.py");
-    assert_eq!(result["stdout_bytes"], 100 * 1_000_000 + "the last line\n".len());
+    assert_eq!(result["stdout_bytes"], 50 * 1_000_000 + "the last line\n".len());
     let shown = result["stdout"].as_str().unwrap();
     assert!(shown.len() < 200_000, "kept {} bytes", shown.len());
     assert!(shown.ends_with("the last line\n"));
     let spill = shown.split("full output in ").nth(1).unwrap().split(' ').next().unwrap();
     let spilled = std::fs::metadata(spill).expect("spill file exists").len();
-    assert_eq!(spilled, 100 * 1_000_000 + "the last line\n".len() as u64);
+    assert_eq!(spilled, 50 * 1_000_000 + "the last line\n".len() as u64);
     std::fs::remove_file(spill).unwrap();
     assert!(run.stdout.len() < 300_000, "the terminal got {} bytes", run.stdout.len());
     assert_run_left_nothing(&report);
@@ -294,4 +294,98 @@ fn a_base_that_cannot_be_had_exits_3_with_the_fix() {
         "{}",
         bad_base.dump()
     );
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn clean_leaves_a_live_runs_containers_alone() {
+    require_engine();
+    let dir = fixture("misbehaving");
+    let (child, id, _lines) = start_hanging_run(&dir, &[]);
+    let clean = xtask(&["clean", "--containers-only"]);
+    assert_eq!(clean.code, 0, "{}", clean.dump());
+    assert!(clean.stdout.contains("of runs still going"), "{}", clean.dump());
+    assert!(!containers_of_run(&id).is_empty(), "clean removed a live run's container");
+    check_interrupted_run(child, &id, &["-INT"]);
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_signal_during_an_image_build_exits_130_and_leaves_nothing() {
+    require_engine();
+    // A base without GNU time: the test image's build downloads it, which
+    // takes long enough to be interrupted.
+    let base = "pymaccounter-test-no-time:1";
+    let offline = xtask(&["base-image", "--python", "3.11"]).last_line().to_string();
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {offline}\nRUN rm -f /usr/bin/time\n"))
+        .unwrap();
+    let built = Command::new("docker")
+        .args(["build", "--quiet", "--tag", base])
+        .arg(context.path())
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let dir = fixture("mixed");
+    let args = ["run", "test_passes.py", "--base-image", base, "--debug", "--test-dir", path_str(dir.path())];
+    let mut child =
+        xtask_command(&args).process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let _ = lines_sender.send(line.unwrap_or_default());
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("apt-get")) {
+        assert!(Instant::now() < deadline, "the build never started:\n{}", seen.join("\n"));
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+    }
+    signal_group(&child, "-TERM");
+    let status = wait_at_most(&mut child, Duration::from_secs(60));
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert_eq!(status.code(), Some(130), "{}\n{}", seen.join("\n"), rest.join("\n"));
+    std::thread::sleep(Duration::from_secs(2));
+    let children = Command::new("docker")
+        .args(["ps", "--all", "--quiet", "--filter", &format!("ancestor={base}")])
+        .output()
+        .unwrap();
+    assert!(children.stdout.is_empty(), "the build left a container");
+    let contexts = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("pymaccounter-build-"))
+        .count();
+    assert_eq!(contexts, 0, "the build left its context folder");
+    let _ = Command::new("docker").args(["rmi", base]).output();
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn an_empty_partition_writes_empty_reports_and_names_itself() {
+    require_engine();
+    let dir = fixture("mixed");
+    let report = dir.path().join("empty.json");
+    let junit = dir.path().join("empty.xml");
+    let run = xtask(&[
+        "run-all-tests",
+        "--partition",
+        "13/13",
+        "--test-dir",
+        path_str(dir.path()),
+        "--report-json",
+        path_str(&report),
+        "--junit",
+        path_str(&junit),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(run.stderr.contains("partition 13/13 holds no module"), "{}", run.dump());
+    assert!(!run.stderr.contains("Some("), "{}", run.dump());
+    assert_eq!(run.last_line(), "0 passed, 0 failed");
+    assert_eq!(read_json(&report)["results"].as_array().unwrap().len(), 0);
+    assert!(junit.exists(), "the JUnit file is written too");
 }

@@ -21,7 +21,7 @@ struct Fake {
 
 impl Fake {
     fn new(modules: &[(&str, &str)]) -> Fake {
-        let dir = tempfile::Builder::new().prefix("pymaccounter-fake-").tempdir().unwrap();
+        let dir = empty_test_dir();
         for (name, script) in modules {
             std::fs::write(dir.path().join(name), script).unwrap();
         }
@@ -154,6 +154,11 @@ fn an_engine_that_cannot_start_a_container_stops_the_run_with_exit_3() {
     let run = fake.run(&["run-all-tests", "-j", "1"]);
     assert_eq!(run.code, 3, "{}", run.dump());
     assert!(run.stderr.contains("the engine could not run test_a.py"), "{}", run.dump());
+    assert!(
+        run.stderr.contains("cargo xtask clean --run "),
+        "says how to remove what is left:\n{}",
+        run.dump()
+    );
     assert!(run.stdout.contains("not run"), "{}", run.dump());
     assert_eq!(fake.live_containers(), Vec::<String>::new());
 }
@@ -187,4 +192,109 @@ fn memory_limit_kills_and_signals_get_their_own_statuses() {
     assert_eq!(result_for(&json, "test_skip.py")["status"], "skip");
     assert_eq!(run.last_line(), "0 passed, 2 failed, 1 skipped");
     assert!(json["run_id"].as_str().is_some_and(|id| !id.is_empty()));
+}
+
+#[test]
+fn each_attempt_is_told_its_number_and_gets_its_own_container() {
+    let fake = Fake::new(&[(
+        "test_a.py",
+        "echo \"attempt $PYMACCOUNTER_ATTEMPT\"\n# FAKE_PEAK_KIB=3000,1000,2000\n",
+    )]);
+    let report = fake.report();
+    let run = fake.run(&["run-all-tests", "--repeat", "3", "--report-json", path_str(&report)]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert_eq!(run.last_line(), "1 passed, 0 failed");
+    let started = fake.started();
+    assert_eq!(started.len(), 3, "{:?}", fake.log());
+    assert_eq!(
+        started.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        3,
+        "three distinct containers"
+    );
+    let json = read_json(&report);
+    let result = result_for(&json, "test_a.py");
+    assert_eq!(result["peak_rss_bytes"], 2000 * 1024, "the median");
+    assert_eq!(result["spread"]["peak_rss_bytes"]["min"], 1000.0 * 1024.0);
+    assert_eq!(result["spread"]["peak_rss_bytes"]["max"], 3000.0 * 1024.0);
+    let attempts: Vec<&str> =
+        result["attempts"].as_array().unwrap().iter().map(|a| a["stdout"].as_str().unwrap().trim()).collect();
+    assert_eq!(attempts, ["attempt 1", "attempt 2", "attempt 3"]);
+    assert!(run.stdout.contains("(3 attempts: pass, pass, pass; peak RSS"), "{}", run.dump());
+    assert_eq!(fake.live_containers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_failure_then_a_pass_under_retries_is_flaky() {
+    let module = "if [ \"$PYMACCOUNTER_ATTEMPT\" = 1 ]; then echo first >&2; exit 1; fi\necho fine\n";
+    let fake = Fake::new(&[("test_a.py", module), ("test_b.py", "echo b\n")]);
+    let (report, junit) = (fake.report(), fake.dir.path().join("junit.xml"));
+    let run = fake.run(&[
+        "run-all-tests",
+        "--retries",
+        "2",
+        "--report-json",
+        path_str(&report),
+        "--junit",
+        path_str(&junit),
+    ]);
+    assert_eq!(run.code, 1, "flaky fails by default: {}", run.dump());
+    assert_eq!(run.last_line(), "1 passed, 1 failed");
+    assert_eq!(fake.started().len(), 3, "a: two attempts, b: one: {:?}", fake.log());
+    let json = read_json(&report);
+    let a = result_for(&json, "test_a.py");
+    assert_eq!((a["status"].as_str(), a["counted_as"].as_str()), (Some("flaky"), Some("failed")));
+    assert_eq!(a["reason"], "passed 1 of 2 attempts; attempt 1: exit code 1");
+    assert!(result_for(&json, "test_b.py").get("attempts").is_none(), "b ran once");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<flakyFailure").count(), 1, "{xml}");
+
+    let tolerated = fake.run(&[
+        "run-all-tests",
+        "--retries",
+        "2",
+        "--flaky-result",
+        "pass",
+        "--report-json",
+        path_str(&report),
+    ]);
+    assert_eq!(tolerated.code, 0, "{}", tolerated.dump());
+    assert_eq!(tolerated.last_line(), "2 passed, 0 failed");
+    let a = result_for(&read_json(&report), "test_a.py").clone();
+    assert_eq!((a["status"].as_str(), a["counted_as"].as_str()), (Some("flaky"), Some("passed")));
+}
+
+#[test]
+fn retries_stop_at_the_limit_and_mark_the_reruns() {
+    let fake = Fake::new(&[("test_a.py", "echo \"no $PYMACCOUNTER_ATTEMPT\" >&2; exit 3\n")]);
+    let (report, junit) = (fake.report(), fake.dir.path().join("junit.xml"));
+    let run = fake.run(&[
+        "run-all-tests",
+        "--retries",
+        "2",
+        "--report-json",
+        path_str(&report),
+        "--junit",
+        path_str(&junit),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    assert_eq!(fake.started().len(), 3, "{:?}", fake.log());
+    let json = read_json(&report);
+    let a = result_for(&json, "test_a.py");
+    assert_eq!((a["status"].as_str(), a["exit_code"].as_i64()), (Some("fail"), Some(3)));
+    assert_eq!(a["attempts"].as_array().unwrap().len(), 3);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<rerunFailure").count(), 2, "{xml}");
+    assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+    assert!(xml.contains("no 3"), "the last attempt's stderr is the failure's: {xml}");
+}
+
+#[test]
+fn a_mix_of_pass_and_fail_under_repeat_is_flaky() {
+    let fake = Fake::new(&[("test_a.py", "[ \"$PYMACCOUNTER_ATTEMPT\" = 2 ] && exit 1\necho ok\n")]);
+    let report = fake.report();
+    let run = fake.run(&["run-all-tests", "--repeat", "3", "--report-json", path_str(&report)]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let a = result_for(&read_json(&report), "test_a.py").clone();
+    assert_eq!(a["status"], "flaky");
+    assert_eq!(a["reason"], "passed 2 of 3 attempts; attempt 2: exit code 1");
 }

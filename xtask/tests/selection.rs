@@ -106,7 +106,7 @@ fn success_output_chooses_what_a_passing_block_shows() {
         "test_unit.py",
         "\"\"\"A passing unittest module.\"\"\"\nimport unittest\n\n\
          class T(unittest.TestCase):\n    def test_one(self):\n        print('stdout of the unit module')\n\n\
-         unittest.main()\n",
+         if __name__ == '__main__':\n    unittest.main()\n",
     );
     write(
         dir.path(),

@@ -5,32 +5,39 @@
 
 use std::path::PathBuf;
 
-use crate::engine::{KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
+use crate::engine::kinds::Conventions;
+use crate::engine::{KIND_LABEL, OWNER_LABEL, PROJECT_LABEL, RUN_LABEL};
 use crate::model::limits::MemoryLimit;
 
-/// A non-root user that exists in every Debian-based image.
-pub const UNPRIVILEGED_USER: &str = "65534:65534";
+/// A non-root user and group that exist in every Debian-based image (`nobody`).
+pub const NOBODY: u32 = 65534;
 /// Enough processes for a module that spawns helpers, too few for a fork bomb.
 pub const PIDS_LIMIT: u32 = 128;
 /// Writable, executable scratch space, fresh in every container: tmpfs, so
 /// what a module writes there counts toward its memory limit.
 pub const TMPFS_OPTIONS: &str = "rw,exec,nosuid,nodev,mode=1777";
 
-/// Something read-only the containers see at `target`.
+/// Something the containers see at `target`: read-only, except an output folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mount {
     /// A host directory (a local engine sees the host's files).
     Bind { source: PathBuf, target: String },
     /// An engine volume (filled once per run, for engines that cannot see the host).
     Volume { name: String, target: String },
+    /// A host directory the container writes results into (memray's capture).
+    Output { source: PathBuf, target: String },
 }
 
 /// What every container of a run shares.
 #[derive(Debug, Clone)]
 pub struct ContainerTemplate {
     pub run_id: String,
+    /// The process that owns the run (`runner::owner::this_process`).
+    pub owner: String,
     pub network: String,
     pub memory: MemoryLimit,
+    /// `UID:GID` the module runs as: never root.
+    pub user: String,
     /// Read-only mounts (the test dir).
     pub mounts: Vec<Mount>,
     /// Writable tmpfs directories; the first is the working directory.
@@ -47,6 +54,10 @@ pub struct ContainerSpec<'a> {
     /// Variables of this job (the allocator), after the template's.
     pub env: Vec<(String, String)>,
     pub command: Vec<String>,
+    /// This job's memory limit, when it differs from the run's.
+    pub memory: Option<MemoryLimit>,
+    /// Mounts of this job alone (its output folder).
+    pub mounts: Vec<Mount>,
     /// Where the engine CLI runs on the host: podman's conmon leaves its
     /// `oom` marker in its working directory, so each container gets its own.
     pub host_dir: PathBuf,
@@ -61,13 +72,22 @@ impl ContainerTemplate {
         command: Vec<String>,
         host_dir: PathBuf,
     ) -> ContainerSpec<'_> {
-        ContainerSpec { template: self, name, image, env, command, host_dir }
+        ContainerSpec {
+            template: self,
+            name,
+            image,
+            env,
+            command,
+            memory: None,
+            mounts: Vec::new(),
+            host_dir,
+        }
     }
 }
 
 /// The `run` arguments (without the program), attached and not removed on
 /// exit: the runner asks how it ended before removing it.
-pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
+pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> {
     let template = spec.template;
     let mut args: Vec<String> = vec![
         "run".into(),
@@ -79,6 +99,8 @@ pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
         format!("{KIND_LABEL}=module"),
         "--label".into(),
         format!("{RUN_LABEL}={}", template.run_id),
+        "--label".into(),
+        format!("{OWNER_LABEL}={}", template.owner),
         "--network".into(),
         template.network.clone(),
         "--read-only".into(),
@@ -89,7 +111,7 @@ pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
         "--pids-limit".into(),
         PIDS_LIMIT.to_string(),
         "--user".into(),
-        UNPRIVILEGED_USER.into(),
+        template.user.clone(),
         // Explicit limits: podman's defaults exceed what an unprivileged
         // engine (itself in a container) may set, and a module needs few.
         "--ulimit".into(),
@@ -97,17 +119,23 @@ pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
         "--ulimit".into(),
         "nproc=4096:4096".into(),
     ];
-    for dir in &template.scratch_dirs {
-        args.extend(["--tmpfs".into(), format!("{dir}:{TMPFS_OPTIONS}")]);
+    for (position, dir) in template.scratch_dirs.iter().enumerate() {
+        let mut options = TMPFS_OPTIONS.to_string();
+        if position == 0 && conventions.workdir_tmpfs_needs_owner {
+            // The working directory's tmpfs goes to the module's user.
+            let (uid, gid) = template.user.split_once(':').unwrap_or((&template.user, &template.user));
+            options.push_str(&format!(",uid={uid},gid={gid}"));
+        }
+        args.extend(["--tmpfs".into(), format!("{dir}:{options}")]);
     }
     if let Some(workdir) = template.scratch_dirs.first() {
         args.extend(["--workdir".into(), workdir.clone()]);
     }
-    if let Some(bytes) = template.memory.bytes() {
+    if let Some(bytes) = spec.memory.unwrap_or(template.memory).bytes() {
         // Same value for swap: the limit is on memory, not on memory plus swap.
         args.extend(["--memory".into(), bytes.to_string(), "--memory-swap".into(), bytes.to_string()]);
     }
-    for mount in &template.mounts {
+    for mount in template.mounts.iter().chain(&spec.mounts) {
         args.extend(["--mount".into(), mount_arg(mount)]);
     }
     for (key, value) in template.env.iter().chain(&spec.env) {
@@ -119,10 +147,13 @@ pub fn run_args(spec: &ContainerSpec) -> Vec<String> {
 }
 
 /// `--mount` takes CSV: a field holding a comma or a quote is quoted.
-fn mount_arg(mount: &Mount) -> String {
-    let (kind, source, target) = match mount {
-        Mount::Bind { source, target } => ("bind", source.to_string_lossy().into_owned(), target),
-        Mount::Volume { name, target } => ("volume", name.clone(), target),
+pub fn mount_arg(mount: &Mount) -> String {
+    let (kind, source, target, access) = match mount {
+        Mount::Bind { source, target } => {
+            ("bind", source.to_string_lossy().into_owned(), target, ",readonly")
+        }
+        Mount::Volume { name, target } => ("volume", name.clone(), target, ",readonly"),
+        Mount::Output { source, target } => ("bind", source.to_string_lossy().into_owned(), target, ""),
     };
     let field = |key: &str, value: &str| {
         let pair = format!("{key}={value}");
@@ -132,7 +163,7 @@ fn mount_arg(mount: &Mount) -> String {
             pair
         }
     };
-    format!("type={kind},{},{},readonly", field("source", &source), field("target", target))
+    format!("type={kind},{},{}{access}", field("source", &source), field("target", target))
 }
 
 #[cfg(test)]
@@ -142,8 +173,10 @@ mod tests {
     fn template() -> ContainerTemplate {
         ContainerTemplate {
             run_id: "r1".into(),
+            owner: "host:1:2".into(),
             network: "none".into(),
             memory: MemoryLimit::Bytes(1 << 30),
+            user: format!("{NOBODY}:{NOBODY}"),
             mounts: vec![Mount::Bind { source: "/home/u/tests".into(), target: "/home/u/tests".into() }],
             scratch_dirs: vec!["/scratch".into(), "/tmp".into()],
             env: vec![("A".into(), "1".into())],
@@ -158,7 +191,7 @@ mod tests {
             vec!["python3".into(), "test_$(rm -rf x).py".into()],
             PathBuf::from("/tmp"),
         );
-        run_args(&spec)
+        run_args(&spec, crate::engine::EngineKind::Docker.conventions())
     }
 
     fn has_pair(args: &[String], flag: &str, value: &str) -> bool {
@@ -177,15 +210,23 @@ mod tests {
         assert!(has_pair(&args, "--memory", "1073741824"));
         assert!(has_pair(&args, "--memory-swap", "1073741824"));
         assert!(has_pair(&args, "--label", "pymaccounter.run=r1"));
+        assert!(has_pair(&args, "--label", "pymaccounter.owner=host:1:2"));
         assert!(!args.contains(&"--rm".to_string()), "the runner inspects before removing");
     }
 
     #[test]
     fn scratch_is_writable_executable_and_the_working_directory() {
         let args = args_for(&template());
-        assert!(has_pair(&args, "--tmpfs", "/scratch:rw,exec,nosuid,nodev,mode=1777"));
+        assert!(has_pair(&args, "--tmpfs", "/scratch:rw,exec,nosuid,nodev,mode=1777,uid=65534,gid=65534"));
         assert!(has_pair(&args, "--tmpfs", "/tmp:rw,exec,nosuid,nodev,mode=1777"));
         assert!(has_pair(&args, "--workdir", "/scratch"));
+        let template = template();
+        let spec = template.container("n".into(), "i".into(), vec![], vec![], "/tmp".into());
+        let podman = run_args(&spec, crate::engine::EngineKind::Podman.conventions());
+        assert!(
+            has_pair(&podman, "--tmpfs", "/scratch:rw,exec,nosuid,nodev,mode=1777"),
+            "podman refuses uid="
+        );
     }
 
     #[test]
@@ -194,6 +235,12 @@ mod tests {
         assert!(has_pair(&args, "--mount", "type=bind,source=/home/u/tests,target=/home/u/tests,readonly"));
         let odd = Mount::Bind { source: "/a,b\"c".into(), target: "/t".into() };
         assert_eq!(mount_arg(&odd), "type=bind,\"source=/a,b\"\"c\",target=/t,readonly");
+        let output = Mount::Output { source: "/runs/1".into(), target: "/memray".into() };
+        assert_eq!(
+            mount_arg(&output),
+            "type=bind,source=/runs/1,target=/memray",
+            "an output folder is writable"
+        );
     }
 
     #[test]

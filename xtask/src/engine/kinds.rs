@@ -23,6 +23,9 @@ pub struct Conventions {
     /// memory limit killed the container. Podman 4.3 never sets
     /// `State.OOMKilled`; its conmon writes `oom` instead.
     pub oom_marker_file: Option<&'static str>,
+    /// Docker 20.10 drops `mode` on a tmpfs that is also the working
+    /// directory; its owner must be set (`uid=`/`gid=`), which Podman refuses.
+    pub workdir_tmpfs_needs_owner: bool,
     /// The variable that points the CLI at another engine host.
     pub host_variable: &'static str,
     /// Words of its error output, lower-cased, for each kind of trouble.
@@ -49,6 +52,7 @@ const DOCKER: Conventions = Conventions {
     start: "start it (systemctl start docker, or run `dockerd &` as root), or point DOCKER_HOST at a running engine",
     remove_flags: &[],
     oom_marker_file: None,
+    workdir_tmpfs_needs_owner: true,
     host_variable: "DOCKER_HOST",
     unreachable: &["cannot connect to the docker daemon", "is the docker daemon running", "connection refused"],
     no_permission: &["permission denied"],
@@ -62,6 +66,7 @@ const PODMAN: Conventions = Conventions {
     start: "check `podman info`; for a remote Podman set CONTAINER_HOST or use `podman system connection`",
     remove_flags: &["--ignore"],
     oom_marker_file: Some("oom"),
+    workdir_tmpfs_needs_owner: false,
     host_variable: "CONTAINER_HOST",
     unreachable: &["cannot connect to podman", "unable to connect to podman", "connection refused"],
     no_permission: &["permission denied"],

@@ -26,6 +26,8 @@ use kinds::{mentions, Conventions};
 pub const PROJECT_LABEL: &str = "pymaccounter";
 /// Label carrying the id of the run that created a container.
 pub const RUN_LABEL: &str = "pymaccounter.run";
+/// Label naming the process that owns a container: `HOST:PID:START`.
+pub const OWNER_LABEL: &str = "pymaccounter.owner";
 /// Label telling test images from offline base images and module containers.
 pub const KIND_LABEL: &str = "pymaccounter.kind";
 
@@ -264,7 +266,7 @@ impl Engine {
     /// The `run` command for one module's container, attached, not removed on exit
     /// (the runner asks how it ended before removing it).
     pub fn run_command(&self, spec: &ContainerSpec) -> duct::Expression {
-        self.streaming(run_args(spec).into_iter().map(OsString::from).collect())
+        self.streaming(run_args(spec, self.conventions()).into_iter().map(OsString::from).collect())
             .dir(&spec.host_dir)
             // Own process group: Ctrl-C reaches the runner alone, which then
             // removes the containers itself instead of racing the engine CLI
@@ -284,9 +286,80 @@ impl Engine {
         duct::cmd(&self.program, args).stdin_null().unchecked()
     }
 
-    /// The engine server's version (for benchmark records).
+    /// Runs a helper command in a throwaway container of `image` (no network,
+    /// as `user`, with `mount`), its output on our stderr; whether it succeeded.
+    pub fn run_helper(
+        &self,
+        image: &str,
+        user: &str,
+        mount: &container::Mount,
+        command: &[&str],
+    ) -> Result<bool> {
+        let mount = container::mount_arg(mount);
+        let mut args = vec!["run", "--rm", "--network", "none", "--user", user, "--label", PROJECT_LABEL];
+        args.extend(["--mount", &mount, image]);
+        args.extend(command);
+        let output = self.output_of(&args)?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            if mentions(&stderr, self.conventions().unreachable) {
+                return Err(self.failure(&args, &stderr));
+            }
+            eprint!("{stderr}");
+        }
+        Ok(output.status.success())
+    }
+
+    /// Whether a command succeeds in a throwaway container of `image` (no network).
+    pub fn image_runs(&self, image: &str, command: &[&str]) -> Result<bool> {
+        let mut args = vec!["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, image];
+        args.extend(command);
+        let output = self.output_of(&args)?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
+            return Err(self.failure(&args, &stderr));
+        }
+        Ok(output.status.success())
+    }
+
+    /// The engine server's version (for benchmark records and report headers).
     pub fn server_version(&self) -> Result<String> {
         Ok(self.stdout_of(&["version", "--format", "{{.Server.Version}}"])?.trim().to_string())
+    }
+
+    /// An image's id (`sha256:…`), or `None` when the engine has no such image.
+    pub fn image_id(&self, image: &str) -> Result<Option<String>> {
+        let args = ["image", "inspect", "--format", "{{.Id}}", image];
+        let output = self.output_of(&args)?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() {
+            Ok(Some(String::from_utf8_lossy(&output.stdout).trim().to_string()))
+        } else if mentions(&stderr, self.conventions().no_such_image) {
+            Ok(None)
+        } else {
+            Err(self.failure(&args, &stderr))
+        }
+    }
+
+    /// The `X.Y` version of `python3` in an image, asked in a throwaway
+    /// container (no network); `None` when it printed no such version.
+    pub fn python_version(&self, image: &str) -> Result<Option<String>> {
+        let script = "import sys;print('%d.%d' % sys.version_info[:2])";
+        let args =
+            ["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, image, "python3", "-c", script];
+        let output = self.output_of(&args)?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
+            return Err(self.failure(&args, &stderr));
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let version = stdout.trim();
+        let is_version = version.split_once('.').is_some_and(|(major, minor)| {
+            [major, minor]
+                .iter()
+                .all(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+        });
+        Ok((output.status.success() && is_version).then(|| version.to_string()))
     }
 
     /// The benchmark's baseline: module names on stdin, `jobs` plain
@@ -364,12 +437,35 @@ impl Engine {
         Ok(output.lines().map(str::to_string).collect())
     }
 
+    /// Containers carrying a label, each with the value of its owner label.
+    pub fn containers_and_owners(&self, label: &str) -> Result<Vec<(String, String)>> {
+        let filter = format!("label={label}");
+        let format = format!("{{{{.ID}}}} {{{{.Label \"{OWNER_LABEL}\"}}}}");
+        let output =
+            self.stdout_of(&["ps", "--all", "--no-trunc", "--filter", &filter, "--format", &format])?;
+        Ok(output
+            .lines()
+            .filter_map(|line| {
+                let (id, owner) = line.split_once(' ').unwrap_or((line, ""));
+                (!id.is_empty()).then(|| (id.to_string(), owner.trim().to_string()))
+            })
+            .collect())
+    }
+
     /// References (`repo:tag`) of images carrying a label.
     pub fn images_with_label(&self, label: &str) -> Result<Vec<String>> {
         let filter = format!("label={label}");
         let output =
             self.stdout_of(&["images", "--filter", &filter, "--format", "{{.Repository}}:{{.Tag}}"])?;
         Ok(output.lines().filter(|l| !l.contains("<none>")).map(str::to_string).collect())
+    }
+
+    /// Removes image layers by id, unless something still uses them.
+    pub fn remove_layers(&self, ids: &[String]) -> Result<()> {
+        for id in ids {
+            self.output_of(&["rmi", id])?;
+        }
+        Ok(())
     }
 
     pub fn remove_images(&self, images: &[String]) -> Result<()> {
@@ -379,6 +475,138 @@ impl Engine {
         let mut args = vec!["rmi", "--force"];
         args.extend(images.iter().map(String::as_str));
         self.stdout_of(&args).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references_follow_the_engines_grammar() {
+        for good in [
+            "python:3.11-slim",
+            "pymaccounter-base:python-3.11-2830843d",
+            "localhost:5000/team/py:1",
+            "ghcr.io/o/p@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "ubuntu",
+        ] {
+            assert!(check_image_reference(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Python:3.11", "python:", "python:3.11 slim", "-x", "a//b", "x@sha256:zz", "a:b:c"] {
+            assert!(check_image_reference(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_build_log_names_the_layers_it_made_and_not_the_cached_ones() {
+        let mut layers = BuildLayers::default();
+        for line in [
+            "Step 1/4 : FROM base",
+            " ---> 0123456789ab",
+            "Step 2/4 : RUN true",
+            " ---> Using cache",
+            " ---> 1111111111ab",
+            "Step 3/4 : ENV A=1",
+            " ---> Running in 2222222222ab",
+            " ---> 3333333333ab",
+            "--> 4444444444ab4444",
+            "--> Using cache 5555555555ab",
+        ] {
+            layers.observe(line);
+        }
+        assert_eq!(layers.created, ["3333333333ab", "4444444444ab4444"]);
+    }
+}
+
+/// Checks an image reference against the engines' grammar
+/// (`[host[:port]/]path[:tag][@digest]`, lower-case path), so a typo is a
+/// usage error before any build.
+pub fn check_image_reference(text: &str) -> std::result::Result<(), String> {
+    let bad = |why: &str| Err(format!("{text:?} is not an image reference ({why}); e.g. python:3.11-slim"));
+    if text.is_empty() || text.len() > 255 {
+        return bad("empty or too long");
+    }
+    let (name, digest) = match text.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (text, None),
+    };
+    if let Some(digest) = digest {
+        let valid = digest.split_once(':').is_some_and(|(algorithm, hex)| {
+            !algorithm.is_empty() && hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
+        });
+        if !valid {
+            return bad("bad digest");
+        }
+    }
+    // A tag is after the last ':' that follows the last '/'.
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let (path, tag) = match name[last_slash..].rfind(':') {
+        Some(at) => (&name[..last_slash + at], Some(&name[last_slash + at + 1..])),
+        None => (name, None),
+    };
+    if let Some(tag) = tag {
+        let valid = !tag.is_empty()
+            && tag.len() <= 128
+            && !tag.starts_with(['.', '-'])
+            && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !valid {
+            return bad("bad tag");
+        }
+    }
+    let mut components: Vec<&str> = path.split('/').collect();
+    // A first component with a '.' or ':' (or `localhost`) is a registry host.
+    if components.len() > 1 && (components[0].contains(['.', ':']) || components[0] == "localhost") {
+        let host = components.remove(0);
+        if !host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':')) {
+            return bad("bad registry host");
+        }
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && c.ends_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && c.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-'))
+    };
+    if components.iter().all(|c| component_ok(c)) {
+        Ok(())
+    } else {
+        bad("names are lower-case letters, digits and . _ - between them")
+    }
+}
+
+/// The layers a `build` made, read from its log as it goes (docker's legacy
+/// builder prints ` ---> ID` after each step, podman `--> ID`; a step found in
+/// the cache says so first, and its layer is not ours to remove).
+#[derive(Debug, Default)]
+pub struct BuildLayers {
+    pub created: Vec<String>,
+    cached: bool,
+}
+
+impl BuildLayers {
+    pub fn observe(&mut self, line: &str) {
+        let line = line.trim();
+        let step = line.to_ascii_lowercase();
+        if step.starts_with("step ") && step.contains(": from ") {
+            // The FROM step names the base: never ours.
+            self.cached = true;
+            return;
+        }
+        let Some(rest) = line.strip_prefix("--->").or_else(|| line.strip_prefix("-->")) else {
+            return;
+        };
+        let rest = rest.trim();
+        if rest.starts_with("Using cache") {
+            self.cached = true;
+            return;
+        }
+        let id = rest.split_whitespace().next().unwrap_or("");
+        let is_id = id.len() >= 12 && id.chars().all(|c| c.is_ascii_hexdigit());
+        if is_id && !std::mem::take(&mut self.cached) {
+            self.created.push(id.to_string());
+        }
     }
 }
 

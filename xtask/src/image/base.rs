@@ -7,11 +7,12 @@ use anyhow::Result;
 
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL};
 use crate::error::environment;
-use crate::model::job::PythonVersion;
+use crate::model::pythons::Python;
 
 const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
-/// `python3` for the modules, `time` (GNU time) to measure their peak memory.
-const PACKAGES: &str = "python3,time";
+/// debootstrap's script for every Debian suite (its per-suite scripts are links
+/// to it); naming it lets a debootstrap older than the suite (forky) build it.
+const DEBOOTSTRAP_SCRIPT: &str = "sid";
 
 /// Whether an image is one of our offline bases (it has all the Dockerfile
 /// needs, so the test image builds without a network).
@@ -19,17 +20,18 @@ pub fn is_offline(image: &str) -> bool {
     image.starts_with("pymaccounter-base:")
 }
 
-/// `pymaccounter-base:python-X.Y`.
-pub fn reference(python: PythonVersion) -> String {
-    format!("pymaccounter-base:python-{python}")
+/// `pymaccounter-base:python-X.Y-<hash of suite and packages>`; see [`crate::model::pythons`].
+pub fn reference(python: &Python) -> String {
+    python.offline_base()
 }
 
 /// Builds the offline base for a Python version with debootstrap and `import`,
 /// unless it exists (checked under the host lock, so two runs build it once).
 /// Returns whether it built it.
-pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<bool> {
+pub fn build(engine: &Engine, python: &Python, force: bool) -> Result<bool> {
     let image = reference(python);
-    let suite = python.debian_suite();
+    let suite = python.suite;
+    let packages = python.packages.join(",");
     let _lock = crate::image::lock::host_lock(&image)?;
     if !force && engine.image_exists(&image)? {
         return Ok(false);
@@ -41,31 +43,40 @@ pub fn build(engine: &Engine, python: PythonVersion, force: bool) -> Result<bool
         ))
     })?;
     let mirror = std::env::var("PYMACCOUNTER_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
-    eprintln!("Building offline base {image} from Debian {suite} ({mirror}); this takes about a minute ...");
+    eprintln!(
+        "Building offline base {image} from Debian {suite} ({mirror}: {packages}); this takes about a minute ..."
+    );
     let workdir = tempfile::Builder::new().prefix("pymaccounter-rootfs-").tempdir()?;
     let rootfs = workdir.path().join("rootfs");
     let command = duct::cmd!(
         debootstrap,
         "--variant=minbase",
-        format!("--include={PACKAGES}"),
+        format!("--include={packages}"),
         suite,
         &rootfs,
-        &mirror
+        &mirror,
+        DEBOOTSTRAP_SCRIPT
     );
     if engine.debug() {
         eprintln!("$ {command:?}");
     }
-    crate::image::logged::run_logged(command, engine.debug(), "debootstrap", |tail| {
-        environment(format!(
-            "debootstrap of Debian {suite} failed (it needs root and access to {mirror}; \
+    crate::image::logged::run_logged(
+        command,
+        engine.debug(),
+        "debootstrap",
+        |_| {},
+        |tail| {
+            environment(format!(
+                "debootstrap of Debian {suite} failed (it needs root and access to {mirror}; \
              set PYMACCOUNTER_DEBIAN_MIRROR for another mirror):\n{tail}"
-        ))
-    })?;
+            ))
+        },
+    )?;
     prune(&rootfs);
     let changes = [
         "ENV LANG=C.UTF-8".to_string(),
         format!("LABEL {PROJECT_LABEL}=1 {KIND_LABEL}=base"),
-        "CMD [\"python3\"]".to_string(),
+        format!("CMD [\"{}\"]", python.interpreter),
     ];
     engine.import(&rootfs, &image, &changes)?;
     eprintln!("Built offline base {image}.");

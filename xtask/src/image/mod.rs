@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::engine::Engine;
+use crate::engine::{BuildLayers, Engine};
 use crate::error::environment;
 use crate::model::job::PythonVersion;
 
@@ -114,6 +114,24 @@ impl LocalImages {
     }
 }
 
+/// A test image and the base it was built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestImage {
+    pub reference: String,
+    pub base: String,
+}
+
+impl TestImage {
+    fn new(reference: String, base: &str) -> TestImage {
+        TestImage { reference, base: base.to_string() }
+    }
+
+    /// Whether its base is one of our offline bases (which have pytest).
+    pub fn on_offline_base(&self) -> bool {
+        base::is_offline(&self.base)
+    }
+}
+
 /// The test image for one Python version, built only when missing.
 ///
 /// With no explicit base, the registry's `python:X.Y-slim` is preferred; when
@@ -124,37 +142,48 @@ pub fn ensure(
     local: &LocalImages,
     explicit_base: Option<&str>,
     python: PythonVersion,
-) -> Result<String> {
+) -> Result<TestImage> {
     if let Some(base) = explicit_base {
         let reference = recipe.reference(base);
         if !local.has(&reference) {
             build(engine, recipe, base, &reference)?;
         }
-        return Ok(reference);
+        return Ok(TestImage::new(reference, base));
     }
-    let online_base = python.registry_base();
-    let offline_base = base::reference(python);
+    let Some(row) = python.row() else {
+        return Err(crate::error::usage(format!(
+            "Python {python} has no offline base: give its base with --base-image {python}=IMAGE"
+        )));
+    };
+    let online_base = row.registry_base();
+    let offline_base = base::reference(row);
     let online = recipe.reference(&online_base);
     let offline = recipe.reference(&offline_base);
     if local.has(&online) {
-        return Ok(online);
+        return Ok(TestImage::new(online, &online_base));
     }
+    // A debug build is in no registry: its "registry base" is the offline one.
+    let in_registry = online_base != offline_base;
     let fallback_note = format!(
         "note: {online_base} is not available here (no registry?); using the offline base {offline_base} (Debian {})",
-        python.debian_suite()
+        row.suite
     );
     if local.has(&offline) {
-        eprintln!("{fallback_note}");
-        return Ok(offline);
+        if in_registry {
+            eprintln!("{fallback_note}");
+        }
+        return Ok(TestImage::new(offline, &offline_base));
     }
-    if engine.image_exists(&online_base)? || engine.pull(&online_base)? {
+    if in_registry && (engine.image_exists(&online_base)? || engine.pull(&online_base)?) {
         build(engine, recipe, &online_base, &online)?;
-        return Ok(online);
+        return Ok(TestImage::new(online, &online_base));
     }
-    eprintln!("{fallback_note}");
-    base::build(engine, python, false)?;
+    if in_registry {
+        eprintln!("{fallback_note}");
+    }
+    base::build(engine, row, false)?;
     build(engine, recipe, &offline_base, &offline)?;
-    Ok(offline)
+    Ok(TestImage::new(offline, &offline_base))
 }
 
 fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Result<()> {
@@ -167,11 +196,28 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
     let context = tempfile::Builder::new().prefix("pymaccounter-build-").tempdir()?;
     recipe.write_context(context.path())?;
     let command = engine.build_command(context.path(), reference, base, base::is_offline(base));
-    logged::run_logged(command, engine.debug(), "building", |tail| {
-        environment(format!(
-            "building the test image from {base} failed (run with --debug for the whole log):\n{tail}"
-        ))
-    })
+    let mut layers = BuildLayers::default();
+    let built = logged::run_logged(
+        command,
+        engine.debug(),
+        "building",
+        |line| layers.observe(line),
+        |tail| {
+            environment(format!(
+                "building the test image from {base} failed (run with --debug for the whole log):\n{tail}"
+            ))
+        },
+    );
+    if built.is_err() {
+        // Layers this build made (not ones it found cached) would be left as
+        // dangling images: remove them, newest first.
+        let mut created = layers.created;
+        created.reverse();
+        if let Err(error) = engine.remove_layers(&created) {
+            eprintln!("warning: could not remove the failed build's layers: {error:#}");
+        }
+    }
+    built
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::model::pythons::{self, Python};
+
 /// A `PYTHONMALLOC` value (https://docs.python.org/3/using/cmdline.html#envvar-PYTHONMALLOC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PythonMalloc {
@@ -12,23 +14,32 @@ pub enum PythonMalloc {
     Debug,
     PymallocDebug,
     MallocDebug,
+    Mimalloc,
+    MimallocDebug,
 }
 
-const PYTHON_MALLOCS: [(PythonMalloc, &str); 6] = [
+const PYTHON_MALLOCS: [(PythonMalloc, &str); 8] = [
     (PythonMalloc::Default, "default"),
     (PythonMalloc::Pymalloc, "pymalloc"),
     (PythonMalloc::Malloc, "malloc"),
     (PythonMalloc::Debug, "debug"),
     (PythonMalloc::PymallocDebug, "pymalloc_debug"),
     (PythonMalloc::MallocDebug, "malloc_debug"),
+    (PythonMalloc::Mimalloc, "mimalloc"),
+    (PythonMalloc::MimallocDebug, "mimalloc_debug"),
 ];
 
 /// Every value `--python-malloc` accepts.
-pub fn python_malloc_values() -> [&'static str; 6] {
+pub fn python_malloc_values() -> [&'static str; 8] {
     PYTHON_MALLOCS.map(|(_, name)| name)
 }
 
 impl PythonMalloc {
+    /// Only CPython 3.13 and later have mimalloc.
+    pub fn needs_mimalloc(self) -> bool {
+        matches!(self, PythonMalloc::Mimalloc | PythonMalloc::MimallocDebug)
+    }
+
     pub fn as_str(self) -> &'static str {
         PYTHON_MALLOCS.iter().find(|(m, _)| *m == self).map(|(_, name)| *name).unwrap()
     }
@@ -88,50 +99,66 @@ impl FromStr for Partition {
     }
 }
 
-/// Python versions we can provide offline, with the Debian suite that carries each.
-pub const SUPPORTED_PYTHONS: [(&str, &str); 3] =
-    [("3.9", "bullseye"), ("3.11", "bookworm"), ("3.13", "trixie")];
-
-/// A supported Python version (`X.Y`).
+/// A Python version: a row of [`crate::model::pythons::PYTHONS`] (`X.Y`,
+/// `X.Y-dbg`), or another `X.Y` that a `--base-image X.Y=IMAGE` provides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PythonVersion(&'static str);
+pub enum PythonVersion {
+    Table(&'static Python),
+    Other(&'static str),
+}
 
 impl PythonVersion {
-    pub const DEFAULT: PythonVersion = PythonVersion("3.11");
+    pub const DEFAULT: PythonVersion = PythonVersion::Table(&pythons::PYTHONS[1]);
+
+    /// Its row of the version table; `None` for a version only a given base provides.
+    pub fn row(self) -> Option<&'static Python> {
+        match self {
+            PythonVersion::Table(row) => Some(row),
+            PythonVersion::Other(_) => None,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
-        self.0
+        match self {
+            PythonVersion::Table(row) => row.name,
+            PythonVersion::Other(name) => name,
+        }
     }
 
-    /// The Debian suite whose `python3` is this version.
-    pub fn debian_suite(self) -> &'static str {
-        SUPPORTED_PYTHONS.iter().find(|(v, _)| *v == self.0).map(|(_, s)| *s).unwrap()
-    }
-
-    /// The image a normal machine pulls for this version.
-    pub fn registry_base(self) -> String {
-        format!("python:{}-slim", self.0)
+    /// The command that runs a module under this version (`python3.11`, `python3.11d`);
+    /// a given base's own `python3` for a version outside the table.
+    pub fn interpreter(self) -> &'static str {
+        self.row().map_or("python3", |row| row.interpreter)
     }
 }
 
 impl FromStr for PythonVersion {
     type Err = String;
 
+    /// A version of the table, or any other `X.Y` (refused later unless its base is given).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        SUPPORTED_PYTHONS
-            .iter()
-            .find(|(version, _)| *version == text.trim())
-            .map(|(version, _)| PythonVersion(version))
-            .ok_or_else(|| {
-                let supported: Vec<_> = SUPPORTED_PYTHONS.iter().map(|(v, _)| *v).collect();
-                format!("unsupported Python version; supported: {}", supported.join(", "))
-            })
+        let text = text.trim();
+        if let Some(row) = pythons::find(text) {
+            return Ok(PythonVersion::Table(row));
+        }
+        let other = text.split_once('.').is_some_and(|(major, minor)| {
+            !major.is_empty()
+                && !minor.is_empty()
+                && major.len() <= 2
+                && minor.len() <= 3
+                && major.bytes().chain(minor.bytes()).all(|b| b.is_ascii_digit())
+        });
+        if other {
+            // Parsed once per flag value: leaking it keeps the type `Copy`.
+            return Ok(PythonVersion::Other(Box::leak(text.to_string().into_boxed_str())));
+        }
+        Err(format!("expected X.Y or X.Y-dbg; offline bases exist for {}", pythons::names()))
     }
 }
 
 impl fmt::Display for PythonVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -229,10 +256,23 @@ mod tests {
     #[test]
     fn versions_map_to_debian_suites() {
         let v: PythonVersion = "3.13".parse().unwrap();
-        assert_eq!(v.debian_suite(), "trixie");
-        assert_eq!(v.registry_base(), "python:3.13-slim");
-        let error = "3.12".parse::<PythonVersion>().unwrap_err();
-        assert!(error.contains("3.9, 3.11, 3.13"), "{error}");
+        assert_eq!(v.row().unwrap().suite, "trixie");
+        assert_eq!(v.row().unwrap().registry_base(), "python:3.13-slim");
+        assert_eq!(v.interpreter(), "python3.13");
+        let dbg: PythonVersion = "3.11-dbg".parse().unwrap();
+        assert_eq!((dbg.row().unwrap().suite, dbg.interpreter()), ("bookworm", "python3.11d"));
+        assert_eq!("3.14".parse::<PythonVersion>().unwrap().row().unwrap().suite, "forky");
+        assert_eq!(PythonVersion::DEFAULT.as_str(), "3.11");
+    }
+
+    #[test]
+    fn a_version_outside_the_table_parses_for_a_given_base() {
+        let other: PythonVersion = "3.12".parse().unwrap();
+        assert_eq!((other.row(), other.as_str(), other.interpreter()), (None, "3.12", "python3"));
+        for bad in ["2", "three", "3.x", "3.12-dbg", "", "3.", ".1"] {
+            let error = bad.parse::<PythonVersion>().unwrap_err();
+            assert!(error.contains("3.9, 3.11, 3.13, 3.14, 3.9-dbg"), "{bad}: {error}");
+        }
     }
 
     #[test]

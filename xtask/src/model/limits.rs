@@ -3,6 +3,10 @@
 
 /// Most modules at a time (`--jobs`).
 pub const MAX_JOBS: i64 = 1024;
+/// Most runs of a job (`--repeat`).
+pub const MAX_REPEAT: i64 = 100;
+/// Most further attempts of a failed run (`--retries`).
+pub const MAX_RETRIES: i64 = 10;
 /// Longest `--timeout`: a week.
 pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 /// The engine refuses memory limits under 6 MiB.

@@ -1,9 +1,13 @@
 //! What a run produced: one result per finished job, the jobs that did not
 //! run, and the counts the closing line and the exit code are made of.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::model::inner::InnerReport;
 use crate::model::job::Job;
+use crate::model::memray::MemraySummary;
+use crate::model::repeat::Attempt;
+use crate::model::schema::BaselineRecord;
 use crate::model::status::{Execution, Status, Tally};
 use crate::runner::capture::Captured;
 
@@ -12,15 +16,56 @@ use crate::runner::capture::Captured;
 pub struct ModuleResult {
     pub job: Job,
     pub execution: Execution,
+    /// When its container was started (the JUnit suite's timestamp).
+    pub started_at: SystemTime,
     pub duration: Duration,
     pub peak_rss_bytes: Option<u64>,
+    /// The container's peak memory as its cgroup accounts it (the limit acts on this).
+    pub container_peak_bytes: Option<u64>,
+    /// The container's memory limit (`--memory`, or the module's declared
+    /// `memory`); `None` when unlimited.
+    pub memory_limit_bytes: Option<u64>,
     pub stdout: Captured,
     pub stderr: Captured,
+    /// What the test framework or the leak hunt reported, when a harness ran the module.
+    pub inner: Option<InnerReport>,
+    /// What memray recorded (`--memray`).
+    pub memray: Option<MemraySummary>,
+    /// The baseline's result for this job (`--baseline`), when it has one.
+    pub baseline: Option<BaselineRecord>,
+    /// Every attempt, when the job ran more than once (`--repeat`, `--retries`).
+    pub attempts: Vec<Attempt>,
 }
 
 impl ModuleResult {
     pub fn status(&self) -> Status {
         self.execution.status()
+    }
+
+    /// A result for tests: the module ended as `execution` says, printing `stdout` and `stderr`.
+    #[cfg(test)]
+    pub fn sample(module: &str, execution: Execution, stdout: &str, stderr: &str) -> ModuleResult {
+        use crate::model::job::Variant;
+        ModuleResult {
+            job: Job { index: 0, module: module.into(), variant: Variant::default(), image: "i".into() },
+            execution,
+            started_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            duration: Duration::from_millis(10),
+            peak_rss_bytes: None,
+            container_peak_bytes: None,
+            memory_limit_bytes: None,
+            stdout: Captured::from_text(stdout),
+            stderr: Captured::from_text(stderr),
+            inner: None,
+            memray: None,
+            baseline: None,
+            attempts: Vec::new(),
+        }
+    }
+
+    /// How it counts in the closing line and the exit code.
+    pub fn tally(&self) -> Tally {
+        self.execution.tally()
     }
 }
 
@@ -35,6 +80,51 @@ pub struct Outcome {
     pub fail_fast_tripped: bool,
     /// The engine failed in a way no module caused; the run was stopped.
     pub engine_error: Option<anyhow::Error>,
+    /// Arguments every module got (after `--`), and `--env` variables.
+    pub module_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// When the runner started the first job, and how long it ran them all
+    /// (the run's wall time, not the sum of the durations).
+    pub started_at: SystemTime,
+    pub wall_time: Duration,
+    /// What the run was asked and ran on, for the reports' headers.
+    pub run: RunInfo,
+}
+
+/// What a run was asked and what it ran on: filled by `tasks::run` when a
+/// report file is asked for (it costs an engine call or two), else empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunInfo {
+    /// The command line's arguments after the program, as given.
+    pub args: Vec<String>,
+    /// `docker` or `podman`, empty when unknown.
+    pub engine: String,
+    /// The engine server's version, when it said.
+    pub engine_version: Option<String>,
+    /// One per test image of the run (one per Python version).
+    pub images: Vec<ImageInfo>,
+    /// CPUs this host offers the runner.
+    pub host_cpus: usize,
+}
+
+/// A test image of the run and what it was built from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// `X.Y`: asked for with `--python`, the default version, or asked of a
+    /// `--base-image` (`python3` in it); `None` when it could not say.
+    pub python: Option<String>,
+    /// The test image (`pymaccounter-tests:<content hash>`).
+    pub reference: String,
+    /// The base image as named, and its id (a tag can move, an id cannot).
+    pub base: String,
+    pub base_id: Option<String>,
+}
+
+impl RunInfo {
+    /// The Python version a test image runs, when known.
+    pub fn python_of(&self, image: &str) -> Option<&str> {
+        self.images.iter().find(|i| i.reference == image).and_then(|i| i.python.as_deref())
+    }
 }
 
 impl Outcome {
@@ -47,6 +137,11 @@ impl Outcome {
             interrupted: false,
             fail_fast_tripped: false,
             engine_error: None,
+            module_args: Vec::new(),
+            env: Vec::new(),
+            started_at: SystemTime::now(),
+            wall_time: Duration::ZERO,
+            run: RunInfo::default(),
         }
     }
 
@@ -56,7 +151,7 @@ impl Outcome {
 
     /// Whether every job ran and passed or skipped.
     pub fn succeeded(&self) -> bool {
-        self.not_run.is_empty() && self.results.iter().all(|r| r.status().is_success())
+        self.not_run.is_empty() && self.results.iter().all(|r| r.tally() != Tally::Failed)
     }
 }
 
@@ -72,7 +167,7 @@ impl Counts {
     pub fn of(results: &[ModuleResult]) -> Counts {
         let mut counts = Counts::default();
         for result in results {
-            match result.status().tally() {
+            match result.tally() {
                 Tally::Passed => counts.passed += 1,
                 Tally::Skipped => counts.skipped += 1,
                 Tally::Failed => counts.failed += 1,
@@ -91,9 +186,45 @@ impl Counts {
     }
 }
 
+/// `2024-05-01T12:34:56Z`: RFC 3339 (and ISO 8601) in UTC, to the second.
+pub fn rfc3339_utc(time: SystemTime) -> String {
+    let seconds = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`, for days on or after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_rfc_3339_utc() {
+        let at = |seconds: u64| rfc3339_utc(UNIX_EPOCH + Duration::from_secs(seconds));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z", "a leap day of a 400-year");
+        assert_eq!(at(951_868_799), "2000-02-29T23:59:59Z");
+        assert_eq!(at(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(at(1_709_251_200), "2024-03-01T00:00:00Z");
+        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z", "2100 has no leap day");
+        assert_eq!(at(1_735_689_599), "2024-12-31T23:59:59Z");
+        assert_eq!(rfc3339_utc(UNIX_EPOCH - Duration::from_secs(5)), "1970-01-01T00:00:00Z");
+    }
 
     #[test]
     fn closing_line_mentions_skips_only_when_there_are_some() {

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::schema::Facts;
+
 /// How one job ended, with the facts that ending has (the way nextest's
 /// `ExecutionResult` carries them): a pass cannot hold a signal, a crash
 /// always does.
@@ -20,10 +22,23 @@ pub enum Execution {
     Failed { exit_code: i32, reason: Option<String> },
     /// Still running at its deadline; killed.
     TimedOut { after_secs: u64 },
-    /// Killed by the container's memory limit (the engine says so).
-    OomKilled,
+    /// Killed by the container's memory limit (the engine says so), with
+    /// the container's peak and the module process's, when measured.
+    OomKilled { container_peak: Option<u64>, process_peak: Option<u64> },
     /// Killed by a signal (segfault, abort).
     Crashed { signal: i32 },
+    /// Ran and passed, but leaked under `--hunt-leaks` by CPython's rule;
+    /// `deltas` says what leaked and by how much.
+    Leaked { deltas: String },
+    /// Ran and passed, but its peak RSS passed the module's declared `max-peak-rss`.
+    OverBudget { peak_bytes: u64, budget_bytes: u64 },
+    /// Passed, but a measure grew beyond its threshold and floor against
+    /// `--baseline`; the reason names each such measure with both values.
+    Regressed { reason: String },
+    /// Passed and failed across the attempts of `--repeat` or `--retries`.
+    /// `failure` says which attempt failed first and how; `tolerated` is
+    /// `--flaky-result pass` (then it counts as passed).
+    Flaky { passed: usize, attempts: usize, failure: String, tolerated: bool },
 }
 
 /// A status name, as shown and as written in reports.
@@ -36,10 +51,15 @@ pub enum Status {
     Timeout,
     Oom,
     Crash,
+    Leak,
+    OverBudget,
+    Regressed,
+    Flaky,
 }
 
 /// The three ways a status counts in the closing line and the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Tally {
     Passed,
     Failed,
@@ -59,24 +79,117 @@ impl Execution {
         }
     }
 
+    /// How a job ended, rebuilt from a report's record of it (merge-reports).
+    pub fn from_record(record: &Facts) -> Execution {
+        match record.status {
+            Status::Pass => Execution::Passed,
+            Status::Skip => Execution::Skipped,
+            Status::Fail => {
+                let exit_code = record.exit_code.unwrap_or(1);
+                // A reason that only repeats the exit code is the default one.
+                let reason = record.reason.clone().filter(|r| *r != format!("exit code {exit_code}"));
+                Execution::Failed { exit_code, reason }
+            }
+            Status::Timeout => Execution::TimedOut {
+                // Reports before timeout_s: it was killed at about its duration.
+                after_secs: record.timeout_s.unwrap_or(record.duration_s as u64),
+            },
+            Status::Oom => Execution::OomKilled {
+                container_peak: record.container_peak_bytes,
+                process_peak: record.peak_rss_bytes,
+            },
+            Status::Leak => {
+                let reason = record.reason.clone().unwrap_or_default();
+                let deltas = reason.strip_prefix("leaks under --hunt-leaks: ").unwrap_or(&reason).to_string();
+                Execution::Leaked { deltas }
+            }
+            Status::OverBudget => Execution::OverBudget {
+                peak_bytes: record.peak_rss_bytes.unwrap_or(0),
+                budget_bytes: record.max_peak_rss_bytes.unwrap_or(0),
+            },
+            Status::Crash => Execution::Crashed { signal: record.signal.unwrap_or(9) },
+            Status::Regressed => Execution::Regressed { reason: record.reason.clone().unwrap_or_default() },
+            Status::Flaky => {
+                let passed = record.attempts.iter().filter(|a| a.status == Status::Pass).count();
+                let failure = record.attempts.iter().find(|a| a.status.tally() == Tally::Failed).map_or(
+                    String::new(),
+                    |a| {
+                        let why = a.reason.clone().unwrap_or_else(|| a.status.to_string());
+                        format!("attempt {}: {why}", a.attempt)
+                    },
+                );
+                Execution::Flaky {
+                    passed,
+                    attempts: record.attempts.len(),
+                    failure,
+                    tolerated: record.counted_as == Some(Tally::Passed),
+                }
+            }
+        }
+    }
+
+    /// How this ending counts: its status's tally, except that a flaky
+    /// result counts as passed under `--flaky-result pass`.
+    pub fn tally(&self) -> Tally {
+        match self {
+            Execution::Flaky { tolerated: true, .. } => Tally::Passed,
+            Execution::Passed
+            | Execution::Skipped
+            | Execution::Failed { .. }
+            | Execution::TimedOut { .. }
+            | Execution::OomKilled { .. }
+            | Execution::Crashed { .. }
+            | Execution::Leaked { .. }
+            | Execution::OverBudget { .. }
+            | Execution::Regressed { .. }
+            | Execution::Flaky { tolerated: false, .. } => self.status().tally(),
+        }
+    }
+
+    /// The deadline a timed-out job was killed at.
+    pub fn timeout_secs(&self) -> Option<u64> {
+        match self {
+            Execution::TimedOut { after_secs } => Some(*after_secs),
+            Execution::Passed
+            | Execution::Skipped
+            | Execution::Failed { .. }
+            | Execution::OomKilled { .. }
+            | Execution::Crashed { .. }
+            | Execution::Leaked { .. }
+            | Execution::OverBudget { .. }
+            | Execution::Regressed { .. }
+            | Execution::Flaky { .. } => None,
+        }
+    }
+
     pub fn status(&self) -> Status {
         match self {
             Execution::Passed => Status::Pass,
             Execution::Skipped => Status::Skip,
             Execution::Failed { .. } => Status::Fail,
             Execution::TimedOut { .. } => Status::Timeout,
-            Execution::OomKilled => Status::Oom,
+            Execution::OomKilled { .. } => Status::Oom,
             Execution::Crashed { .. } => Status::Crash,
+            Execution::Leaked { .. } => Status::Leak,
+            Execution::OverBudget { .. } => Status::OverBudget,
+            Execution::Regressed { .. } => Status::Regressed,
+            Execution::Flaky { .. } => Status::Flaky,
         }
     }
 
     /// The module's own exit code, when it exited by itself.
     pub fn exit_code(&self) -> Option<i32> {
         match self {
-            Execution::Passed => Some(0),
+            Execution::Passed
+            | Execution::Leaked { .. }
+            | Execution::OverBudget { .. }
+            | Execution::Regressed { .. } => Some(0),
             Execution::Skipped => Some(SKIP_EXIT_CODE),
             Execution::Failed { exit_code, .. } => Some(*exit_code),
-            Execution::TimedOut { .. } | Execution::OomKilled | Execution::Crashed { .. } => None,
+            Execution::TimedOut { .. }
+            | Execution::OomKilled { .. }
+            | Execution::Crashed { .. }
+            | Execution::Flaky { .. } => None,
         }
     }
 
@@ -87,7 +200,11 @@ impl Execution {
             | Execution::Skipped
             | Execution::Failed { .. }
             | Execution::TimedOut { .. }
-            | Execution::OomKilled => None,
+            | Execution::OomKilled { .. }
+            | Execution::Leaked { .. }
+            | Execution::OverBudget { .. }
+            | Execution::Regressed { .. }
+            | Execution::Flaky { .. } => None,
         }
     }
 
@@ -99,9 +216,35 @@ impl Execution {
                 Some(reason.clone().unwrap_or_else(|| format!("exit code {exit_code}")))
             }
             Execution::TimedOut { after_secs } => Some(format!("killed after the timeout ({after_secs} s)")),
-            Execution::OomKilled => Some("killed by the container's memory limit".into()),
+            Execution::OomKilled { container_peak, process_peak } => {
+                let mut reason = "killed by the container's memory limit".to_string();
+                if let Some(container) = container_peak {
+                    reason.push_str(&format!(
+                        ", which the container reached at {}",
+                        crate::report::human_bytes(*container)
+                    ));
+                }
+                if let Some(process) = process_peak {
+                    reason.push_str(&format!(
+                        "; the module's own peak RSS was {}",
+                        crate::report::human_bytes(*process)
+                    ));
+                }
+                reason.push_str(" (files written to /tmp and /scratch count toward the limit too)");
+                Some(reason)
+            }
             Execution::Crashed { signal } => {
                 Some(format!("killed by signal {} ({signal})", signal_name(*signal)))
+            }
+            Execution::Leaked { deltas } => Some(format!("leaks under --hunt-leaks: {deltas}")),
+            Execution::OverBudget { peak_bytes, budget_bytes } => Some(format!(
+                "peak RSS {} is over the module's max-peak-rss of {}",
+                crate::report::human_bytes(*peak_bytes),
+                crate::report::human_bytes(*budget_bytes)
+            )),
+            Execution::Regressed { reason } => Some(reason.clone()),
+            Execution::Flaky { passed, attempts, failure, .. } => {
+                Some(format!("passed {passed} of {attempts} attempts; {failure}"))
             }
         }
     }
@@ -109,8 +252,18 @@ impl Execution {
 
 impl Status {
     #[cfg(test)]
-    pub const ALL: [Status; 6] =
-        [Status::Pass, Status::Skip, Status::Fail, Status::Timeout, Status::Oom, Status::Crash];
+    pub const ALL: [Status; 10] = [
+        Status::Pass,
+        Status::Skip,
+        Status::Fail,
+        Status::Timeout,
+        Status::Oom,
+        Status::Crash,
+        Status::Leak,
+        Status::OverBudget,
+        Status::Regressed,
+        Status::Flaky,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -120,6 +273,10 @@ impl Status {
             Status::Timeout => "timeout",
             Status::Oom => "oom",
             Status::Crash => "crash",
+            Status::Leak => "leak",
+            Status::OverBudget => "over-budget",
+            Status::Regressed => "regressed",
+            Status::Flaky => "flaky",
         }
     }
 
@@ -132,6 +289,12 @@ impl Status {
             Status::Timeout => "killed after --timeout",
             Status::Oom => "killed by the container's memory limit",
             Status::Crash => "killed by a signal (segfault, abort)",
+            Status::Leak => "references, memory blocks or file descriptors leak under --hunt-leaks",
+            Status::OverBudget => "peak RSS above the module's declared max-peak-rss",
+            Status::Regressed => "passed, but a measure grew beyond --threshold against --baseline",
+            Status::Flaky => {
+                "passed and failed across --repeat or --retries (--flaky-result pass counts it passed)"
+            }
         }
     }
 
@@ -139,15 +302,40 @@ impl Status {
         match self {
             Status::Pass => Tally::Passed,
             Status::Skip => Tally::Skipped,
-            Status::Fail | Status::Timeout | Status::Oom | Status::Crash => Tally::Failed,
+            Status::Fail
+            | Status::Timeout
+            | Status::Oom
+            | Status::Crash
+            | Status::Leak
+            | Status::OverBudget
+            | Status::Regressed
+            | Status::Flaky => Tally::Failed,
         }
     }
 
-    /// Whether the run can still end with exit code 0.
-    pub fn is_success(self) -> bool {
-        match self.tally() {
-            Tally::Passed | Tally::Skipped => true,
-            Tally::Failed => false,
+    /// How bad it is, for the worst of several attempts: a pass is least
+    /// bad, a crash worst.
+    pub fn severity(self) -> u8 {
+        match self {
+            Status::Pass => 0,
+            Status::Skip => 1,
+            Status::Regressed => 2,
+            Status::OverBudget => 3,
+            Status::Leak => 4,
+            Status::Flaky => 5,
+            Status::Fail => 6,
+            Status::Timeout => 7,
+            Status::Oom => 8,
+            Status::Crash => 9,
+        }
+    }
+
+    /// Whether a result with this status ran to its end, so that its
+    /// measures describe a whole run and are worth comparing with another's.
+    pub fn ran_to_its_end(self) -> bool {
+        match self {
+            Status::Pass | Status::Regressed | Status::Flaky | Status::Leak | Status::OverBudget => true,
+            Status::Skip | Status::Fail | Status::Timeout | Status::Oom | Status::Crash => false,
         }
     }
 }
@@ -192,10 +380,11 @@ mod tests {
     #[test]
     fn skips_are_successes_but_not_passes() {
         assert_eq!(Status::Skip.tally(), Tally::Skipped);
-        assert!(Status::Skip.is_success());
-        for status in [Status::Fail, Status::Timeout, Status::Oom, Status::Crash] {
+
+        for status in
+            [Status::Fail, Status::Timeout, Status::Oom, Status::Crash, Status::Regressed, Status::Flaky]
+        {
             assert_eq!(status.tally(), Tally::Failed, "{status}");
-            assert!(!status.is_success());
         }
     }
 
@@ -206,6 +395,24 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", status.name()));
             assert_eq!(serde_json::from_str::<Status>(&json).unwrap(), status);
         }
+    }
+
+    #[test]
+    fn a_flaky_result_fails_unless_tolerated() {
+        let flaky = |tolerated| Execution::Flaky {
+            passed: 1,
+            attempts: 2,
+            failure: "attempt 1: exit code 1".into(),
+            tolerated,
+        };
+        assert_eq!(flaky(false).tally(), Tally::Failed);
+        assert_eq!(flaky(true).tally(), Tally::Passed);
+        assert_eq!(flaky(true).status(), Status::Flaky);
+        assert_eq!(flaky(true).reason().unwrap(), "passed 1 of 2 attempts; attempt 1: exit code 1");
+        let mut by_severity = Status::ALL;
+        by_severity.sort_by_key(|s| s.severity());
+        assert_eq!(by_severity[0], Status::Pass);
+        assert_eq!(by_severity[by_severity.len() - 1], Status::Crash);
     }
 
     #[test]

@@ -8,28 +8,52 @@ use anyhow::{Context, Result};
 
 use crate::model::result::Outcome;
 use crate::model::status::Tally;
-use crate::report::Row;
+use crate::report::{sanitize, Row};
 
 pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
-    let mut text = format!("### pymaccounter: {test_dir}\n\n");
-    text.push_str("| module | allocator | python | status | duration | peak memory |\n");
-    text.push_str("|---|---|---|---|---:|---:|\n");
+    let mut text = format!("### pymaccounter: {}\n\n", sanitize::markdown_cell(test_dir));
+    let with_baseline = outcome.results.iter().any(|r| r.baseline.is_some());
+    let (extra_head, extra_rule) = if with_baseline { (" vs baseline |", "---|") } else { ("", "") };
+    text.push_str(&format!(
+        "| module | allocator | python | status | duration | peak memory |{extra_head}\n"
+    ));
+    text.push_str(&format!("|---|---|---|---|---:|---:|{extra_rule}\n"));
     for result in &outcome.results {
         let row = Row::of(result);
-        let icon = match row.status.tally() {
+        let icon = match row.tally {
             Tally::Passed => "✅",
             Tally::Skipped => "⏭️",
             Tally::Failed => "❌",
         };
         text.push_str(&format!(
-            "| `{}` | {} | {} | {icon} {} | {} | {} |\n",
-            row.module, row.allocator, row.python, row.status, row.duration, row.peak,
+            "| {} | {} | {} | {icon} {} | {} | {} |",
+            sanitize::markdown_code_cell(row.module),
+            row.allocator,
+            row.python,
+            row.status,
+            row.duration,
+            row.peak,
         ));
+        if with_baseline {
+            text.push_str(&format!(" {} |", row.vs_baseline.as_deref().unwrap_or("")));
+        }
+        text.push('\n');
     }
     for job in &outcome.not_run {
-        text.push_str(&format!("| `{}` | | | not run | | |\n", job.label()));
+        text.push_str(&format!("| {} | | | not run | | |\n", sanitize::markdown_code_cell(&job.label())));
     }
     text.push_str(&format!("\n**{}**\n\n", outcome.counts().closing_line()));
+    let reasons: Vec<String> = outcome
+        .results
+        .iter()
+        .filter(|r| r.status() == crate::model::status::Status::Regressed)
+        .filter_map(|r| r.execution.reason().map(|reason| format!("- `{}`: {reason}\n", r.job.label())))
+        .collect();
+    if !reasons.is_empty() {
+        text.push_str("Regressions:\n\n");
+        text.push_str(&reasons.concat());
+        text.push('\n');
+    }
     text
 }
 
@@ -48,38 +72,55 @@ pub fn annotations(outcome: &Outcome, test_dir: &str) -> Vec<String> {
     outcome
         .results
         .iter()
-        .filter(|r| !r.status().is_success())
+        .filter(|r| r.tally() == Tally::Failed)
         .map(|r| {
             let stderr = r.stderr.text();
             let last_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
             let reason = r.execution.reason().unwrap_or_else(|| "did not pass".into());
             format!(
                 "::error file={},title={}::{}",
-                escape_property(&format!("{test_dir}/{}", r.job.module)),
-                escape_property(&format!("{} {}", r.job.label(), r.status())),
-                escape_data(&format!("{reason}\n{last_line}")),
+                sanitize::workflow_property(&format!("{test_dir}/{}", r.job.module)),
+                sanitize::workflow_property(&format!("{} {}", r.job.label(), r.status())),
+                sanitize::workflow_data(&format!("{reason}\n{last_line}")),
             )
         })
         .collect()
-}
-
-/// Workflow command data: %, CR and LF are encoded.
-fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
-}
-
-/// Workflow command properties also encode ':' and ','.
-fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::model::result::ModuleResult;
+    use crate::model::status::Execution;
+
+    fn outcome(module: &str, stderr: &str) -> Outcome {
+        let failed = Execution::Failed { exit_code: 1, reason: None };
+        let result = ModuleResult::sample(module, failed, "", stderr);
+        let mut outcome = Outcome::empty("r".into());
+        outcome.not_run = vec![result.job.clone()];
+        outcome.results = vec![result];
+        outcome
+    }
+
     #[test]
-    fn workflow_commands_are_escaped() {
-        assert_eq!(escape_data("50%\nnext"), "50%25%0Anext");
-        assert_eq!(escape_property("a,b:c"), "a%2Cb%3Ac");
+    fn a_hostile_module_name_stays_in_its_table_cell() {
+        let summary = step_summary(&outcome("test_a|b`c\nd.py", ""), "dir");
+        let rows: Vec<&str> = summary.lines().filter(|l| l.starts_with("| `")).collect();
+        assert_eq!(rows.len(), 2, "{summary}");
+        for row in rows {
+            // Cells split on `|` not preceded by a backslash: 6 cells, 7 separators.
+            let separators = row.match_indices('|').filter(|(i, _)| !row[..*i].ends_with('\\')).count();
+            assert_eq!(separators, 7, "{row}");
+        }
+    }
+
+    #[test]
+    fn annotations_are_one_line_whatever_the_module_printed() {
+        let lines = annotations(&outcome("test_x,y:z.py", "50%\r\n\x1b[2Jboom\r\n"), "dir");
+        assert_eq!(lines.len(), 1);
+        assert!(!lines[0].contains(['\r', '\n', '\x1b']), "{:?}", lines[0]);
+        assert!(lines[0].starts_with("::error file=dir/test_x%2Cy%3Az.py,title="), "{}", lines[0]);
+        assert!(lines[0].ends_with("::exit code 1%0A\\x1b[2Jboom"), "{}", lines[0]);
     }
 }

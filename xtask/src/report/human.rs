@@ -2,10 +2,13 @@
 
 use std::io::IsTerminal;
 
-use crate::model::job::Job;
+use crate::model::inner::LeakHunt;
+use crate::model::memray::MemraySummary;
+use crate::model::repeat;
 use crate::model::result::{ModuleResult, Outcome};
+use crate::model::status::Tally;
 use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
-use crate::report::Row;
+use crate::report::{human_bytes, sanitize, Row};
 use crate::runner::Event;
 
 /// What the block of a module that passed (or skipped) shows; the block of
@@ -30,6 +33,10 @@ pub struct Human {
     total: usize,
     finished: usize,
     running: Vec<String>,
+    /// On GitHub Actions, a token that switches workflow commands off around
+    /// module output, so a module printing `::error::` or `::add-mask::`
+    /// lines cannot speak to the runner of the workflow.
+    stop_commands: Option<String>,
 }
 
 impl Human {
@@ -44,6 +51,7 @@ impl Human {
             total,
             finished: 0,
             running: Vec::new(),
+            stop_commands: (std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")).then(stop_token),
         }
     }
 
@@ -51,19 +59,20 @@ impl Human {
         self.status_line.clear();
         match event {
             Event::Started(job) => {
-                self.running.push(job.label());
+                let label = sanitize::terminal_line(&job.label()).into_owned();
                 if self.live_stderr {
-                    eprintln!("started {}", job.label());
+                    eprintln!("started {label}");
                 }
+                self.running.push(label);
             }
             Event::Stderr(job, chunk) => {
-                let label = job.label();
+                let label = sanitize::terminal_line(&job.label()).into_owned();
                 for line in String::from_utf8_lossy(chunk).lines() {
-                    eprintln!("[{label}] {line}");
+                    eprintln!("[{label}] {}", sanitize::terminal_line(line));
                 }
             }
             Event::Finished(result) => {
-                let label = result.job.label();
+                let label = sanitize::terminal_line(&result.job.label()).into_owned();
                 self.running.retain(|r| *r != label);
                 self.finished += 1;
                 self.module_block(result);
@@ -87,28 +96,57 @@ impl Human {
     /// A module's block: rule, heading, then what `--success-output` asks
     /// for; stdout, stderr and the reason when it did not pass.
     fn render_block(&self, result: &ModuleResult) -> String {
+        let block = self.render_module_block(result);
+        match &self.stop_commands {
+            Some(token) => format!("::stop-commands::{token}\n{block}::{token}::\n"),
+            None => block,
+        }
+    }
+
+    fn render_module_block(&self, result: &ModuleResult) -> String {
         let mut block = String::new();
         block.push_str(&"─".repeat(self.width));
         block.push('\n');
-        block.push_str(&format!("Test results for {}/{}", self.test_dir, result.job.module));
+        let path = format!("{}/{}", self.test_dir, result.job.module);
+        block.push_str(&format!("Test results for {}", sanitize::terminal_line(&path)));
         if let Some(variant) = result.job.variant.long() {
             block.push_str(&format!(" ({variant})"));
         }
         block.push_str(":\n");
-        let status = result.status();
-        let passed = status.is_success();
+        // Counted as passed or skipped (a tolerated flaky result too): what
+        // --success-output asks for; anything counted as failed shows all.
+        let passed = result.tally() != Tally::Failed;
         if !passed || self.success_output != SuccessOutput::None {
-            push_text(&mut block, &result.stdout.text());
+            push_text(&mut block, &sanitize::terminal(&result.stdout.text()));
         }
+        if let Some(hunt) = result.inner.as_ref().and_then(|i| i.hunt_leaks.as_ref()) {
+            block.push_str(&leak_hunt_line(hunt));
+        }
+        if let Some(memray) = &result.memray {
+            block.push_str(&sanitize::terminal(&memray_lines(memray)));
+        }
+        if !result.attempts.is_empty() {
+            block.push_str(&format!("({})\n", repeat::describe(&result.attempts)));
+        }
+        let status = result.status();
         if !passed || self.success_output == SuccessOutput::Both {
             let stderr = result.stderr.text();
             if !stderr.trim().is_empty() {
                 block.push_str("--- stderr ---\n");
-                push_text(&mut block, &stderr);
+                push_text(&mut block, &sanitize::terminal(&stderr));
+            }
+            for test in result.inner.iter().flat_map(|i| &i.tests).filter(|t| t.failed()) {
+                let message = test.message.as_deref().unwrap_or(&test.outcome);
+                block.push_str(&sanitize::terminal(&format!(
+                    "{} {}: {message}\n",
+                    test.outcome.to_uppercase(),
+                    test.name
+                )));
             }
         }
         if !passed {
             let reason = result.execution.reason().unwrap_or_else(|| "did not pass".into());
+            let reason = sanitize::terminal(&reason);
             let status = paint_status(status, &status.name().to_uppercase(), self.colour);
             block.push_str(&format!("{status}: {reason}\n"));
         }
@@ -126,22 +164,40 @@ impl Human {
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
         let with_python = outcome.results.iter().any(|r| r.job.variant.python.is_some());
-        let module_width = outcome.results.iter().map(|r| r.job.module.len()).max().unwrap_or(6).max(6);
+        let with_baseline = outcome.results.iter().any(|r| r.baseline.is_some());
+        let modules: Vec<String> =
+            outcome.results.iter().map(|r| sanitize::terminal_line(&r.job.module).into_owned()).collect();
+        let module_width = modules.iter().map(|m| m.chars().count()).max().unwrap_or(6).max(6);
         let mut header = format!("{:<module_width$}  {:<14}", "module", "allocator");
         if with_python {
             header.push_str(&format!("  {:<6}", "python"));
         }
-        header.push_str(&format!("  {:<7}  {:>9}  {:>11}\n", "status", "duration", "peak memory"));
+        header.push_str(&format!("  {:<11}  {:>9}  {:>11}", "status", "duration", "peak memory"));
+        let with_tests = outcome.results.iter().any(|r| Row::of(r).tests.is_some());
+        if with_tests {
+            header.push_str(&format!("  {:<20}", "tests"));
+        }
+        if with_baseline {
+            header.push_str("  vs baseline");
+        }
+        header.push('\n');
         out.push_str(&header);
-        for result in &outcome.results {
+        for (result, module) in outcome.results.iter().zip(&modules) {
             let row = Row::of(result);
-            let mut line = format!("{:<module_width$}  {:<14}", row.module, row.allocator);
+            let mut line = format!("{module:<module_width$}  {:<14}", row.allocator);
             if with_python {
                 line.push_str(&format!("  {:<6}", row.python));
             }
-            let status = paint_status(row.status, &format!("{:<7}", row.status.name()), self.colour);
-            line.push_str(&format!("  {status}  {:>9}  {:>11}\n", row.duration, row.peak));
-            out.push_str(&line);
+            let status = paint_status(row.status, &format!("{:<11}", row.status.name()), self.colour);
+            line.push_str(&format!("  {status}  {:>9}  {:>11}", row.duration, row.peak));
+            if with_tests {
+                line.push_str(&format!("  {:<20}", row.tests.as_deref().unwrap_or("")));
+            }
+            if let Some(change) = &row.vs_baseline {
+                line.push_str(&format!("  {change}"));
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
         if !outcome.not_run.is_empty() {
             let why = if outcome.interrupted {
@@ -151,13 +207,59 @@ impl Human {
             } else {
                 "the run stopped"
             };
-            let names: Vec<String> = outcome.not_run.iter().map(Job::label).collect();
+            let names: Vec<String> =
+                outcome.not_run.iter().map(|j| sanitize::terminal_line(&j.label()).into_owned()).collect();
             out.push_str(&format!("{} not run ({why}): {}\n", names.len(), names.join(", ")));
         }
         out.push_str(&outcome.counts().closing_line());
         out.push('\n');
         out
     }
+}
+
+/// A token no module can guess: it reaches no container.
+fn stop_token() -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("pymaccounter-{:x}-{nanos:x}", std::process::id())
+}
+
+/// `leak hunt 3:3: references [0, 0, 0], memory blocks [...], file descriptors [...]`.
+fn leak_hunt_line(hunt: &LeakHunt) -> String {
+    let refs = match &hunt.refs {
+        Some(refs) => format!("{refs:?}"),
+        None => "not measured (release build: no sys.gettotalrefcount; use a -dbg Python)".into(),
+    };
+    match hunt.failed_run {
+        Some(run) => format!("leak hunt {}:{}: stopped, run {run} failed\n", hunt.warmups, hunt.runs),
+        None => format!(
+            "leak hunt {}:{}: references {refs}, memory blocks {:?}, file descriptors {:?}\n",
+            hunt.warmups, hunt.runs, hunt.blocks, hunt.fds
+        ),
+    }
+}
+
+/// memray's figures, its five largest allocation sites and the flame graph.
+fn memray_lines(memray: &MemraySummary) -> String {
+    let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
+    let mut text = format!(
+        "memray: peak heap {}, {} allocations of {} in all, allocator {}\n",
+        bytes(memray.peak_memory_bytes),
+        memray.total_allocations.map_or("-".to_string(), |n| n.to_string()),
+        bytes(memray.total_bytes_allocated),
+        memray.python_allocator.as_deref().unwrap_or("-"),
+    );
+    for site in &memray.top_allocations_by_size {
+        text.push_str(&format!(
+            "  {:>10}  {}\n",
+            bytes(site.size_bytes),
+            site.location.as_deref().unwrap_or("?")
+        ));
+    }
+    if let Some(path) = &memray.flamegraph_path {
+        text.push_str(&format!("  {} flame graph: {}\n", memray.flamegraph, path.display()));
+    }
+    text
 }
 
 fn push_text(block: &mut String, text: &str) {
@@ -195,7 +297,17 @@ mod tests {
             total: 2,
             finished: 0,
             running: Vec::new(),
+            stop_commands: None,
         }
+    }
+
+    #[test]
+    fn on_github_module_output_cannot_issue_workflow_commands() {
+        let human = Human { stop_commands: Some("tok".into()), ..plain() };
+        let block = human.render_block(&result("test_a.py", Execution::Passed, ""));
+        assert!(block.starts_with("::stop-commands::tok\n"), "{block}");
+        assert!(block.ends_with("::tok::\n"), "{block}");
+        assert_ne!(stop_token(), stop_token(), "each run's token differs");
     }
 
     fn job(module: &str, malloc: Option<PythonMalloc>) -> Job {
@@ -206,11 +318,9 @@ mod tests {
     fn result(module: &str, execution: Execution, stderr: &str) -> ModuleResult {
         ModuleResult {
             job: job(module, None),
-            execution,
             duration: Duration::from_millis(1500),
             peak_rss_bytes: Some(8 * 1024 * 1024),
-            stdout: Captured::from_text("45\n"),
-            stderr: Captured::from_text(stderr),
+            ..ModuleResult::sample(module, execution, "45\n", stderr)
         }
     }
 
@@ -255,6 +365,30 @@ mod tests {
     }
 
     #[test]
+    fn module_text_and_names_cannot_act_on_the_terminal() {
+        let failed = Execution::Failed { exit_code: 1, reason: None };
+        let mut r = result("test_\x1b]0;t\x07.py", failed, "\x1b[2J\rFAKE\n");
+        r.stdout = Captured::from_text("\x1b[?25lhidden\u{9b}\n\tindented\n");
+        let block = plain().render_block(&r);
+        assert!(!block.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "{block:?}");
+        assert!(block.contains("Test results for python_tests/test_\\x1b]0;t\\x07.py:\n"), "{block}");
+        assert!(block.contains("\\x1b[?25lhidden\\x9b\n\tindented\n"), "{block}");
+        assert!(block.contains("\\x1b[2J\\rFAKE\n"), "{block}");
+        let outcome = Outcome {
+            run_id: "r".into(),
+            results: vec![r],
+            not_run: vec![job("test_\r.py", None)],
+            interrupted: true,
+            fail_fast_tripped: false,
+            engine_error: None,
+            ..Outcome::empty("r".into())
+        };
+        let summary = plain().render_summary(&outcome);
+        assert!(!summary.chars().any(|c| c.is_control() && c != '\n'), "{summary:?}");
+        assert!(summary.contains("1 not run (interrupted): test_\\r.py\n"), "{summary}");
+    }
+
+    #[test]
     fn the_heading_names_the_allocator_in_a_matrix() {
         let mut r = result("test_a.py", Execution::Passed, "");
         r.job = job("test_a.py", Some(PythonMalloc::Malloc));
@@ -270,12 +404,13 @@ mod tests {
             results: vec![
                 result("test_a.py", Execution::Passed, ""),
                 result("test_b.py", Execution::Skipped, ""),
-                result("test_c.py", Execution::OomKilled, ""),
+                result("test_c.py", Execution::OomKilled { container_peak: None, process_peak: None }, ""),
             ],
             not_run: vec![job("test_d.py", None)],
             interrupted: false,
             fail_fast_tripped: true,
             engine_error: None,
+            ..Outcome::empty("r".into())
         };
         let summary = plain().render_summary(&outcome);
         let lines: Vec<&str> = summary.lines().collect();

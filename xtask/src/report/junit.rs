@@ -1,4 +1,6 @@
-//! `--junit`: JUnit XML, one `testcase` per result, as CI systems read it.
+//! `--junit`: JUnit XML as CI systems read it: one `testsuite` per result
+//! (module × variant) with its figures as properties, holding the module's
+//! own `testcase` and one per test its framework ran.
 
 use std::path::Path;
 
@@ -6,9 +8,11 @@ use anyhow::{Context, Result};
 use quick_xml::events::{BytesCData, BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
-use crate::model::result::{ModuleResult, Outcome};
-use crate::model::status::Tally;
-use crate::report::{FileReport, ReportContext};
+use crate::model::inner::InnerTest;
+use crate::model::repeat::Attempt;
+use crate::model::result::{rfc3339_utc, ModuleResult, Outcome, RunInfo};
+use crate::model::status::{Status, Tally};
+use crate::report::{sanitize, FileReport, ReportContext};
 
 pub const REPORT: FileReport = FileReport { flag: "junit", path: |args| args.junit.as_deref(), write };
 
@@ -22,72 +26,212 @@ pub fn render(outcome: &Outcome, suite_name: &str) -> Result<Vec<u8>> {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let counts = outcome.counts();
-    let total_time: f64 = outcome.results.iter().map(|r| r.duration.as_secs_f64()).sum();
-    let tests = (outcome.results.len() + outcome.not_run.len()).to_string();
-    let failures = counts.failed.to_string();
-    let skipped = (counts.skipped + outcome.not_run.len()).to_string();
-    let time = format!("{total_time:.3}");
-    let attributes = [
-        ("name", suite_name),
-        ("tests", &tests),
-        ("failures", &failures),
-        ("errors", "0"),
-        ("skipped", &skipped),
-        ("time", &time),
-    ];
+    let cases: usize =
+        outcome.results.iter().map(|r| 1 + inner_tests(r).len()).sum::<usize>() + outcome.not_run.len();
+    let inner_failures: usize =
+        outcome.results.iter().map(|r| inner_tests(r).iter().filter(|t| t.failed()).count()).sum();
+    let tests = cases.to_string();
+    let failures = (counts.failed + inner_failures).to_string();
+    // The run's wall time: modules run side by side, so not the sum of their times.
+    let time = format!("{:.3}", outcome.wall_time.as_secs_f64());
+    let suite_name = &*sanitize::xml(suite_name);
+    let attributes =
+        [("name", suite_name), ("tests", &tests), ("failures", &failures), ("errors", "0"), ("time", &time)];
     writer.write_event(Event::Start(BytesStart::new("testsuites").with_attributes(attributes)))?;
-    writer.write_event(Event::Start(BytesStart::new("testsuite").with_attributes(attributes)))?;
+    // One suite per result: the module's own case, then its inner tests.
     for result in &outcome.results {
-        testcase(&mut writer, result, suite_name)?;
+        suite(&mut writer, result, &outcome.run)?;
     }
-    for job in &outcome.not_run {
-        let name = job.label();
-        let case =
-            BytesStart::new("testcase").with_attributes([("name", name.as_str()), ("classname", suite_name)]);
-        writer.write_event(Event::Start(case))?;
-        let skipped = BytesStart::new("skipped").with_attributes([("message", "not run")]);
-        writer.write_event(Event::Empty(skipped))?;
-        writer.write_event(Event::End(BytesEnd::new("testcase")))?;
+    if !outcome.not_run.is_empty() {
+        let count = outcome.not_run.len().to_string();
+        let timestamp = rfc3339_utc(outcome.started_at);
+        let attributes = [
+            ("name", "not run"),
+            ("tests", &count),
+            ("failures", "0"),
+            ("errors", "0"),
+            ("skipped", &count),
+            ("timestamp", &timestamp),
+        ];
+        writer.write_event(Event::Start(BytesStart::new("testsuite").with_attributes(attributes)))?;
+        for job in &outcome.not_run {
+            let name = sanitize::xml(&job.label()).into_owned();
+            let classname = sanitize::xml(&job.module).into_owned();
+            let case = BytesStart::new("testcase")
+                .with_attributes([("name", name.as_str()), ("classname", classname.as_str())]);
+            writer.write_event(Event::Start(case))?;
+            let skipped = BytesStart::new("skipped").with_attributes([("message", "not run")]);
+            writer.write_event(Event::Empty(skipped))?;
+            writer.write_event(Event::End(BytesEnd::new("testcase")))?;
+        }
+        writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
     }
-    writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
     writer.write_event(Event::End(BytesEnd::new("testsuites")))?;
     let mut xml = writer.into_inner();
     xml.push(b'\n');
     Ok(xml)
 }
 
-fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, suite_name: &str) -> Result<()> {
-    let name = result.job.label();
+fn inner_tests(result: &ModuleResult) -> &[InnerTest] {
+    result.inner.as_ref().map_or(&[], |inner| inner.tests.as_slice())
+}
+
+/// A result's suite: its figures as properties (the schema allows them on
+/// suites, not on cases), its own case, and one case per inner test.
+fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, run: &RunInfo) -> Result<()> {
+    let inner = inner_tests(result);
+    let status = result.status();
+    let failures = usize::from(status.tally() == Tally::Failed) + inner.iter().filter(|t| t.failed()).count();
+    let skipped = usize::from(status.tally() == Tally::Skipped)
+        + inner.iter().filter(|t| matches!(t.outcome.as_str(), "skipped" | "xfailed")).count();
+    let name = sanitize::xml(&result.job.label()).into_owned();
+    let (tests, failures, skipped) =
+        ((1 + inner.len()).to_string(), failures.to_string(), skipped.to_string());
+    let time = format!("{:.3}", result.duration.as_secs_f64());
+    let timestamp = rfc3339_utc(result.started_at);
+    let attributes = [
+        ("name", name.as_str()),
+        ("tests", &tests),
+        ("failures", &failures),
+        ("errors", "0"),
+        ("skipped", &skipped),
+        ("time", &time),
+        ("timestamp", &timestamp),
+    ];
+    writer.write_event(Event::Start(BytesStart::new("testsuite").with_attributes(attributes)))?;
+    writer.write_event(Event::Start(BytesStart::new("properties")))?;
+    for (key, value) in &properties(result, run) {
+        let property =
+            BytesStart::new("property").with_attributes([("name", *key), ("value", value.as_str())]);
+        writer.write_event(Event::Empty(property))?;
+    }
+    writer.write_event(Event::End(BytesEnd::new("properties")))?;
+    testcase(writer, result)?;
+    let classname = sanitize::xml(&result.job.module).into_owned();
+    for test in inner {
+        inner_testcase(writer, test, &classname)?;
+    }
+    writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
+    Ok(())
+}
+
+/// A result's figures, as `name`/`value` pairs; a figure nobody measured is left out.
+fn properties(result: &ModuleResult, run: &RunInfo) -> Vec<(&'static str, String)> {
+    let variant = &result.job.variant;
+    let python = variant.python.map(|p| p.as_str()).or_else(|| run.python_of(&result.job.image));
+    let counts = result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts);
+    let optional = [
+        ("python", python.map(str::to_string)),
+        ("peak_rss_bytes", result.peak_rss_bytes.map(|p| p.to_string())),
+        ("memory_limit_bytes", result.memory_limit_bytes.map(|m| m.to_string())),
+        ("tests", counts.map(|c| c.summary())),
+        ("tests_passed", counts.map(|c| c.passed.to_string())),
+        ("tests_failed", counts.map(|c| (c.failed + c.errors).to_string())),
+        ("tests_skipped", counts.map(|c| c.skipped.to_string())),
+    ];
+    let mut properties =
+        vec![("status", result.status().name().to_string()), ("allocator", variant.allocator().to_string())];
+    properties.extend(optional.into_iter().filter_map(|(key, value)| value.map(|v| (key, v))));
+    properties
+}
+
+fn inner_testcase(writer: &mut Writer<Vec<u8>>, test: &InnerTest, classname: &str) -> Result<()> {
+    let name = sanitize::xml(&test.name).into_owned();
+    let time = format!("{:.3}", test.duration_s);
+    let case = BytesStart::new("testcase").with_attributes([
+        ("name", name.as_str()),
+        ("classname", classname),
+        ("time", time.as_str()),
+    ]);
+    writer.write_event(Event::Start(case))?;
+    let message = sanitize::xml(test.message.as_deref().unwrap_or(&test.outcome)).into_owned();
+    match test.outcome.as_str() {
+        "failed" | "error" => {
+            let failure = BytesStart::new("failure")
+                .with_attributes([("message", message.as_str()), ("type", test.outcome.as_str())]);
+            writer.write_event(Event::Empty(failure))?;
+        }
+        "skipped" | "xfailed" => {
+            writer.write_event(Event::Empty(
+                BytesStart::new("skipped").with_attributes([("message", message.as_str())]),
+            ))?;
+        }
+        _ => {}
+    }
+    writer.write_event(Event::End(BytesEnd::new("testcase")))?;
+    Ok(())
+}
+
+/// The module's own case: its status, reason and output.
+fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
+    let name = sanitize::xml(&result.job.label()).into_owned();
+    let classname = sanitize::xml(&result.job.module).into_owned();
     let time = format!("{:.3}", result.duration.as_secs_f64());
     let case = BytesStart::new("testcase").with_attributes([
         ("name", name.as_str()),
-        ("classname", suite_name),
+        ("classname", classname.as_str()),
         ("time", time.as_str()),
     ]);
     writer.write_event(Event::Start(case))?;
     let status = result.status();
-    match status.tally() {
+    match result.tally() {
         Tally::Passed => {}
         Tally::Skipped => {
-            let message = result.stdout.text().lines().last().unwrap_or("skipped").to_string();
+            let stdout = result.stdout.text();
+            let message = sanitize::xml(stdout.lines().last().unwrap_or("skipped")).into_owned();
             writer.write_event(Event::Empty(
                 BytesStart::new("skipped").with_attributes([("message", message.as_str())]),
             ))?;
         }
         Tally::Failed => {
             let reason = result.execution.reason().unwrap_or_else(|| status.to_string());
+            let reason = sanitize::xml(&reason).into_owned();
             let failure = BytesStart::new("failure")
                 .with_attributes([("message", reason.as_str()), ("type", status.name())]);
             writer.write_event(Event::Start(failure))?;
-            writer.write_event(Event::Text(BytesText::new(&xml_safe(&stderr_tail(result)))))?;
+            writer.write_event(Event::Text(BytesText::new(&sanitize::xml(&stderr_tail(result)))))?;
             writer.write_event(Event::End(BytesEnd::new("failure")))?;
         }
     }
-    for (tag, text) in [("system-out", result.stdout.text()), ("system-err", result.stderr.text())] {
+    reruns(writer, result)?;
+    output(writer, &result.stdout.text(), &result.stderr.text())?;
+    writer.write_event(Event::End(BytesEnd::new("testcase")))?;
+    Ok(())
+}
+
+/// Failed attempts of a job that ran more than once, the way nextest (and
+/// Maven Surefire) write them: `flakyFailure` when the job passed in the end
+/// or is flaky, `rerunFailure` for the earlier failures of one that failed
+/// (its last failure is the `failure` element).
+fn reruns(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
+    let failed: Vec<&Attempt> =
+        result.attempts.iter().filter(|a| a.execution.tally() == Tally::Failed).collect();
+    let flaky = result.status() == Status::Flaky || result.tally() != Tally::Failed;
+    let (tag, shown) = if flaky {
+        ("flakyFailure", &failed[..])
+    } else {
+        ("rerunFailure", &failed[..failed.len().saturating_sub(1)])
+    };
+    for attempt in shown {
+        let status = attempt.execution.status();
+        let message = attempt.execution.reason().unwrap_or_else(|| status.to_string());
+        let message = sanitize::xml(&format!("attempt {}: {message}", attempt.number)).into_owned();
+        let element =
+            BytesStart::new(tag).with_attributes([("message", message.as_str()), ("type", status.name())]);
+        writer.write_event(Event::Start(element))?;
+        output(writer, &attempt.stdout.text(), &attempt.stderr.text())?;
+        writer.write_event(Event::End(BytesEnd::new(tag)))?;
+    }
+    Ok(())
+}
+
+/// `system-out` and `system-err`, each when not empty.
+fn output(writer: &mut Writer<Vec<u8>>, stdout: &str, stderr: &str) -> Result<()> {
+    for (tag, text) in [("system-out", stdout), ("system-err", stderr)] {
         if !text.is_empty() {
             writer.write_event(Event::Start(BytesStart::new(tag)))?;
             // CDATA cannot hold "]]>": end the section between "]]" and ">".
-            let text = xml_safe(&text);
+            let text = sanitize::xml(text);
             let pieces: Vec<&str> = text.split("]]>").collect();
             for (i, piece) in pieces.iter().enumerate() {
                 let open = if i == 0 { "" } else { ">" };
@@ -97,13 +241,7 @@ fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, suite_name: &st
             writer.write_event(Event::End(BytesEnd::new(tag)))?;
         }
     }
-    writer.write_event(Event::End(BytesEnd::new("testcase")))?;
     Ok(())
-}
-
-/// XML 1.0 cannot carry most control characters (a module may print ANSI colours).
-fn xml_safe(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r')).collect()
 }
 
 fn stderr_tail(result: &ModuleResult) -> String {
@@ -115,4 +253,170 @@ fn stderr_tail(result: &ModuleResult) -> String {
 pub fn write(outcome: &Outcome, _context: &ReportContext, path: &Path) -> Result<()> {
     std::fs::write(path, render(outcome, SUITE)?)
         .with_context(|| format!("cannot write the JUnit report to {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::status::Execution;
+
+    fn result(module: &str, execution: Execution, stdout: &str, stderr: &str) -> ModuleResult {
+        ModuleResult::sample(module, execution, stdout, stderr)
+    }
+
+    /// Attributes of the first element with this name.
+    fn attributes_of(xml: &str, element: &str) -> Vec<(String, String)> {
+        let mut reader = quick_xml::Reader::from_str(xml);
+        loop {
+            match reader.read_event().expect("well-formed") {
+                Event::Start(e) | Event::Empty(e) if e.name().as_ref() == element.as_bytes() => {
+                    return e
+                        .attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+                            (key, a.unescape_value().unwrap().into_owned())
+                        })
+                        .collect();
+                }
+                Event::Eof => panic!("no {element} in {xml}"),
+                _ => {}
+            }
+        }
+    }
+
+    fn get<'a>(attributes: &'a [(String, String)], key: &str) -> Option<&'a str> {
+        attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn the_run_takes_its_wall_time_and_each_suite_its_start_and_figures() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let mut counted = result("test_self.py", Execution::Passed, "", "");
+        counted.duration = Duration::from_secs(4);
+        counted.started_at = UNIX_EPOCH + Duration::from_secs(1_709_251_200);
+        counted.peak_rss_bytes = Some(9 << 20);
+        counted.memory_limit_bytes = Some(256 << 20);
+        counted.inner = crate::harness::summary::read(
+            &crate::runner::capture::Captured::from_text(""),
+            &crate::runner::capture::Captured::from_text("Ran 3 tests in 0.1s\n\nOK (skipped=1)\n"),
+        );
+        let mut other = result("test_other.py", Execution::Passed, "", "");
+        other.duration = Duration::from_secs(4);
+        let mut outcome = Outcome::empty("r".into());
+        outcome.results = vec![counted, other];
+        outcome.wall_time = Duration::from_millis(4_500);
+        outcome.run.images = vec![crate::model::result::ImageInfo {
+            python: Some("3.11".into()),
+            reference: "i".into(),
+            ..Default::default()
+        }];
+        let xml = String::from_utf8(render(&outcome, SUITE).unwrap()).unwrap();
+        assert_eq!(get(&attributes_of(&xml, "testsuites"), "time"), Some("4.500"), "not the 8 s sum");
+        let suite = attributes_of(&xml, "testsuite");
+        assert_eq!(get(&suite, "timestamp"), Some("2024-03-01T00:00:00Z"));
+        assert_eq!(get(&suite, "time"), Some("4.000"));
+        for property in [
+            r#"<property name="python" value="3.11"/>"#,
+            r#"<property name="peak_rss_bytes" value="9437184"/>"#,
+            r#"<property name="memory_limit_bytes" value="268435456"/>"#,
+            r#"<property name="tests" value="2 passed, 1 skipped"/>"#,
+            r#"<property name="tests_passed" value="2"/>"#,
+            r#"<property name="tests_skipped" value="1"/>"#,
+        ] {
+            assert!(xml.contains(property), "{property} missing in {xml}");
+        }
+        assert_eq!(xml.matches(r#"name="tests""#).count(), 1, "no counts for a plain script: {xml}");
+    }
+
+    #[test]
+    fn hostile_text_and_names_give_xml_1_0_characters_only() {
+        let hostile = "a\x1b[31m\x07\x08\x00\u{fffe}\u{ffff}]]>b\r\n";
+        let outcome = Outcome {
+            run_id: "r".into(),
+            results: vec![
+                result(&format!("test_{hostile}.py"), Execution::Skipped, hostile, ""),
+                result(
+                    "test_f.py",
+                    Execution::Failed { exit_code: 1, reason: Some(format!("exit code 1{hostile}")) },
+                    hostile,
+                    hostile,
+                ),
+            ],
+            not_run: vec![],
+            interrupted: false,
+            fail_fast_tripped: false,
+            engine_error: None,
+            ..Outcome::empty("r".into())
+        };
+        let xml = String::from_utf8(render(&outcome, "suite\x01").unwrap()).unwrap();
+        let forbidden = |c: char| !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);
+        assert!(!xml.chars().any(forbidden), "{xml:?}");
+        assert!(
+            xml.contains(r#"<skipped message="a\x1b[31m\x07\x08\x00\u{fffe}\u{ffff}]]&gt;b"/>"#),
+            "{xml}"
+        );
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        loop {
+            match reader.read_event().expect("well-formed") {
+                Event::Start(e) if e.name().as_ref() == b"testsuites" => {
+                    assert!(e.try_get_attribute("skipped").unwrap().is_none(), "junit-10.xsd forbids it");
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+    }
+
+    fn attempt(number: usize, execution: Execution) -> Attempt {
+        Attempt {
+            memory_limit_bytes: None,
+            started_at: std::time::UNIX_EPOCH,
+            number,
+            execution,
+            duration: std::time::Duration::from_secs(1),
+            peak_rss_bytes: Some(1 << 20),
+            container_peak_bytes: None,
+            stdout: crate::runner::capture::Captured::from_text("out\n"),
+            stderr: crate::runner::capture::Captured::from_text(&format!("err {number}\n")),
+            inner: None,
+            memray: None,
+        }
+    }
+
+    fn xml(endings: Vec<Execution>, tolerate_flaky: bool) -> String {
+        let job = crate::model::job::Job {
+            index: 0,
+            module: "test_a.py".into(),
+            variant: crate::model::job::Variant::default(),
+            image: "i".into(),
+        };
+        let attempts = endings.into_iter().enumerate().map(|(i, e)| attempt(i + 1, e)).collect();
+        let mut outcome = crate::model::result::Outcome::empty("r".into());
+        outcome.results.push(crate::model::repeat::combine(job, attempts, tolerate_flaky));
+        String::from_utf8(render(&outcome, "s").unwrap()).unwrap()
+    }
+
+    fn failed() -> Execution {
+        Execution::Failed { exit_code: 1, reason: None }
+    }
+
+    #[test]
+    fn reruns_are_marked_the_way_nextest_marks_them() {
+        let tolerated = xml(vec![failed(), Execution::Passed], true);
+        assert_eq!(tolerated.matches("<flakyFailure").count(), 1, "{tolerated}");
+        assert!(tolerated.contains("message=\"attempt 1: exit code 1\""), "{tolerated}");
+        assert!(!tolerated.contains("<failure"), "{tolerated}");
+
+        let flaky = xml(vec![failed(), Execution::Passed], false);
+        assert_eq!(flaky.matches("<flakyFailure").count(), 1, "{flaky}");
+        assert!(flaky.contains("<failure message=\"passed 1 of 2 attempts"), "{flaky}");
+
+        let failing = xml(vec![failed(), failed(), failed()], false);
+        assert_eq!(failing.matches("<rerunFailure").count(), 2, "{failing}");
+        assert_eq!(failing.matches("<failure").count(), 1, "{failing}");
+
+        let once = xml(vec![failed()], false);
+        assert!(!once.contains("rerunFailure") && !once.contains("flakyFailure"), "{once}");
+    }
 }

@@ -6,11 +6,13 @@
 //! report files, so a new format is a module plus one line here (and its
 //! flag in `cli::ReportArgs`).
 
+pub mod compare;
 pub mod github;
 pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod sanitize;
 pub mod terminal;
 
 use std::path::Path;
@@ -18,13 +20,17 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::ReportArgs;
+use crate::model::compare::changes;
 use crate::model::result::{ModuleResult, Outcome};
-use crate::model::status::Status;
+use crate::model::schema::{ResultRecord, RunRecord};
+use crate::model::status::{Status, Tally};
 
 /// What a report file needs besides the outcome.
 pub struct ReportContext<'a> {
     /// The test dir as the user spelled it.
     pub test_dir: &'a str,
+    /// How the run was asked for (written into the JSON report).
+    pub run: Option<&'a RunRecord>,
 }
 
 /// A report file format: the flag that asks for it and how it is written.
@@ -48,9 +54,16 @@ pub struct Row<'a> {
     pub allocator: &'static str,
     pub python: &'static str,
     pub status: Status,
+    /// How it counts (a flaky result may count as passed).
+    pub tally: Tally,
     pub duration: String,
     pub peak: String,
     pub reason: Option<String>,
+    /// The counts of the tests a framework ran (`3 passed, 1 failed`), for
+    /// unittest and pytest modules and scripts that printed their summary.
+    pub tests: Option<String>,
+    /// How each measure moved from the baseline (`rss +12.0%, duration -3.1%`), with `--baseline`.
+    pub vs_baseline: Option<String>,
 }
 
 impl<'a> Row<'a> {
@@ -60,9 +73,17 @@ impl<'a> Row<'a> {
             allocator: result.job.variant.allocator(),
             python: result.job.variant.python_version(),
             status: result.status(),
+            tally: result.tally(),
             duration: format!("{:.2}s", result.duration.as_secs_f64()),
             peak: result.peak_rss_bytes.map_or("-".to_string(), human_bytes),
             reason: result.execution.reason(),
+            tests: result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts.summary()),
+            vs_baseline: result.baseline.as_ref().map(|baseline| {
+                let changes = changes(baseline, &ResultRecord::of(result));
+                let parts: Vec<String> =
+                    changes.iter().map(|d| format!("{} {}", d.measure.key, d.percent_text())).collect();
+                parts.join(", ")
+            }),
         }
     }
 }
@@ -92,6 +113,34 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(8 * 1024 * 1024 + 100 * 1024), "8.1 MiB");
         assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+
+    #[test]
+    fn a_row_says_how_each_measure_moved_from_the_baseline() {
+        use crate::model::job::{Job, Variant};
+        use crate::model::schema::BaselineRecord;
+        use crate::model::status::{Execution, Status};
+        let result = ModuleResult {
+            memory_limit_bytes: None,
+            started_at: std::time::UNIX_EPOCH,
+            container_peak_bytes: None,
+            inner: None,
+            memray: None,
+            job: Job { index: 0, module: "test_a.py".into(), variant: Variant::default(), image: "i".into() },
+            execution: Execution::Passed,
+            duration: std::time::Duration::from_millis(1500),
+            peak_rss_bytes: Some(30 << 20),
+            stdout: Default::default(),
+            stderr: Default::default(),
+            baseline: Some(BaselineRecord {
+                status: Status::Pass,
+                values: [("peak_rss_bytes".to_string(), (20u64 << 20) as f64), ("duration_s".into(), 2.0)]
+                    .into_iter()
+                    .collect(),
+            }),
+            attempts: Vec::new(),
+        };
+        assert_eq!(Row::of(&result).vs_baseline.as_deref(), Some("rss +50.0%, duration -25.0%"));
     }
 
     #[test]

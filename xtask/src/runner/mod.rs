@@ -3,14 +3,16 @@
 //! it never formats anything for a person.
 
 pub mod capture;
+pub mod owner;
 pub mod signals;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
@@ -18,11 +20,17 @@ use crate::engine::container::ContainerTemplate;
 use crate::engine::kinds::RUN_FAILED_EXIT;
 use crate::engine::Engine;
 use crate::error::environment;
-use crate::harness::{classify, container_command, may_be_oom, take_measurement};
+use crate::harness::memray;
+use crate::harness::{
+    classify, container_command, judge, may_be_oom, summary, take_container_peak, take_inner_report,
+    take_measurement, ModuleSetup, ATTEMPT_VARIABLE,
+};
+use crate::model::compare::Baseline;
 use crate::model::job::Job;
+use crate::model::repeat::{self, Attempt};
 use crate::model::result::{ModuleResult, Outcome};
-use crate::model::status::Execution;
-use crate::runner::capture::capture;
+use crate::model::status::{Execution, Tally};
+use crate::runner::capture::{capture, spill_path, DEFAULT_SPILL_CAP};
 use crate::runner::signals::Interrupt;
 
 /// Everything the runner needs to know, decided before it starts.
@@ -35,12 +43,34 @@ pub struct Plan {
     pub container: ContainerTemplate,
     /// Where the test dir is inside the containers.
     pub tests_in_container: PathBuf,
+    /// How each module runs (by module name).
+    pub setups: HashMap<String, ModuleSetup>,
+    /// Arguments given to every module (after `--`).
+    pub module_args: Vec<String>,
+    /// With `--memray`: where recordings and flame graphs go.
+    pub memray: Option<MemrayPlan>,
     /// Where outputs too long to keep in memory are written.
     pub spill_dir: PathBuf,
     /// Where each job's engine CLI runs (a fresh, temporary directory).
     pub host_dirs: PathBuf,
     /// Stream module stderr as it arrives.
     pub live_stderr: bool,
+    /// Each result is judged against it as it finishes (`--baseline`).
+    pub baseline: Option<Baseline>,
+    /// Runs of each job, each in a fresh container (`--repeat`).
+    pub repeat: usize,
+    /// Further attempts of a run that did not pass (`--retries`).
+    pub retries: usize,
+    /// A flaky result counts as passed (`--flaky-result pass`).
+    pub tolerate_flaky: bool,
+}
+
+/// Where `--memray` puts things.
+pub struct MemrayPlan {
+    /// Each attempt's recording, in a subfolder named after it.
+    pub work: PathBuf,
+    /// The flame graphs, one file per job.
+    pub flamegraphs: PathBuf,
 }
 
 /// What happens during a run, in the order it happens.
@@ -59,6 +89,9 @@ enum Message {
     Finished(Box<ModuleResult>),
     EngineError(anyhow::Error),
 }
+
+/// Messages from workers the main thread has not handled yet, at most.
+const MESSAGES_IN_FLIGHT: usize = 64;
 
 /// How often a waiting worker looks at the stop flags.
 const POLL: Duration = Duration::from_millis(200);
@@ -105,12 +138,15 @@ pub fn execute(
         containers: Mutex::new(Vec::new()),
         removed: Mutex::new(Vec::new()),
     };
+    let (started_at, started) = (SystemTime::now(), Instant::now());
     let mut finished: Vec<Option<ModuleResult>> = vec![None; plan.jobs.len()];
     let mut engine_error = None;
     let mut fail_fast_tripped = false;
     let mut announced_interrupt = false;
     let reaped = thread::scope(|scope| {
-        let (sender, receiver) = mpsc::channel();
+        // Bounded: a module flooding its stderr under --debug waits for the
+        // terminal instead of piling up in the runner's memory.
+        let (sender, receiver) = mpsc::sync_channel(MESSAGES_IN_FLIGHT);
         let (to_reaper, reaper_queue) = mpsc::channel();
         let reaper = scope.spawn(|| reap(&shared, reaper_queue));
         for _ in 0..plan.parallelism.min(plan.jobs.len()).max(1) {
@@ -135,7 +171,7 @@ pub fn execute(
                 Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
                 Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
                 Message::Finished(result) => {
-                    fail_fast_tripped |= plan.fail_fast && !result.status().is_success();
+                    fail_fast_tripped |= plan.fail_fast && result.tally() == Tally::Failed;
                     on_event(Event::Finished(&result));
                     let index = result.job.index;
                     finished[index] = Some(*result);
@@ -170,6 +206,11 @@ pub fn execute(
         interrupted: interrupt.is_set(),
         fail_fast_tripped,
         engine_error,
+        module_args: plan.module_args.clone(),
+        env: plan.container.env.clone(),
+        started_at,
+        wall_time: started.elapsed(),
+        run: Default::default(),
     }
 }
 
@@ -219,7 +260,7 @@ fn remove_leftovers(engine: &Engine, plan: &Plan, created: &[String], interrupte
     Ok(())
 }
 
-fn work(shared: &Shared, sender: &mpsc::Sender<Message>, to_reaper: &mpsc::Sender<String>) {
+fn work(shared: &Shared, sender: &mpsc::SyncSender<Message>, to_reaper: &mpsc::Sender<String>) {
     loop {
         if shared.stopping() || shared.no_new_jobs.load(Ordering::SeqCst) {
             return;
@@ -229,10 +270,13 @@ fn work(shared: &Shared, sender: &mpsc::Sender<Message>, to_reaper: &mpsc::Sende
             return;
         };
         let _ = sender.send(Message::Started(index));
-        match run_job(shared, job, sender, to_reaper) {
-            Ok(Some(result)) => {
+        match run_attempts(shared, job, sender, to_reaper) {
+            Ok(Some(mut result)) => {
+                if let Some(baseline) = &shared.plan.baseline {
+                    baseline.judge(&mut result);
+                }
                 // Set here, before this worker looks for its next job.
-                if shared.plan.fail_fast && !result.status().is_success() {
+                if shared.plan.fail_fast && result.tally() == Tally::Failed {
                     shared.no_new_jobs.store(true, Ordering::SeqCst);
                 }
                 let _ = sender.send(Message::Finished(Box::new(result)));
@@ -246,28 +290,74 @@ fn work(shared: &Shared, sender: &mpsc::Sender<Message>, to_reaper: &mpsc::Sende
     }
 }
 
-/// Runs one job in its own container. `None` when it was stopped before it ended.
-fn run_job(
+/// Runs a job `repeat` times, each run retried up to `retries` times while
+/// it does not pass, one fresh container per attempt, and makes one result
+/// of the attempts. `None` when the run was stopped before the job ended.
+fn run_attempts(
     shared: &Shared,
     job: &Job,
-    sender: &mpsc::Sender<Message>,
+    sender: &mpsc::SyncSender<Message>,
     to_reaper: &mpsc::Sender<String>,
 ) -> Result<Option<ModuleResult>> {
     let plan = shared.plan;
-    let name = format!("pymaccounter-{}-{}", plan.container.run_id, job.index);
-    let env = job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string()));
-    let spec = plan.container.container(
+    let mut attempts = Vec::new();
+    for _ in 0..plan.repeat.max(1) {
+        for _ in 0..=plan.retries {
+            if !attempts.is_empty() && shared.stopping() {
+                return Ok(None);
+            }
+            let Some(attempt) = run_job(shared, job, attempts.len() + 1, sender, to_reaper)? else {
+                return Ok(None);
+            };
+            let again = attempt.wants_retry();
+            attempts.push(attempt);
+            if !again {
+                break;
+            }
+        }
+    }
+    Ok(Some(repeat::combine(job.clone(), attempts, plan.tolerate_flaky)))
+}
+
+/// Runs one attempt of a job in its own container. `None` when it was
+/// stopped before it ended.
+fn run_job(
+    shared: &Shared,
+    job: &Job,
+    attempt: usize,
+    sender: &mpsc::SyncSender<Message>,
+    to_reaper: &mpsc::Sender<String>,
+) -> Result<Option<Attempt>> {
+    let plan = shared.plan;
+    // The first attempt keeps the plain name; later ones add their number.
+    let tag = if attempt == 1 { job.index.to_string() } else { format!("{}-{attempt}", job.index) };
+    let name = format!("pymaccounter-{}-{tag}", plan.container.run_id);
+    let setup = &plan.setups[&job.module];
+    let mut env = vec![(ATTEMPT_VARIABLE.to_string(), attempt.to_string())];
+    env.extend(job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string())));
+    let module_path = plan.tests_in_container.join(&job.module);
+    // Without a --python matrix the image's own `python3` runs it.
+    let interpreter = job.variant.python.map_or("python3", |p| p.interpreter());
+    let mut spec = plan.container.container(
         name.clone(),
         job.image.clone(),
-        env.into_iter().collect(),
-        container_command(&plan.tests_in_container.join(&job.module)),
-        plan.host_dirs.join(job.index.to_string()),
+        env,
+        container_command(interpreter, &module_path, setup, &plan.module_args, plan.memray.is_some()),
+        plan.host_dirs.join(&tag),
     );
+    let memray_folder = plan.memray.as_ref().map(|memray| memray.work.join(&tag));
+    if let Some(folder) = &memray_folder {
+        spec.mounts.push(memray::output_mount(folder)?);
+    }
+    spec.memory = setup.declarations.memory;
+    let timeout = setup.declarations.timeout.map_or(plan.timeout, Duration::from_secs);
     std::fs::create_dir_all(&spec.host_dir)?;
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
-    let spill = |stream: &str| plan.spill_dir.join(format!("{}.{stream}.log", job.index));
-    let started = Instant::now();
+    // Later attempts keep their own output files.
+    let spill_name = if attempt == 1 { job.module.clone() } else { format!("{}-{attempt}", job.module) };
+    let spill = |stream: &str| spill_path(&plan.spill_dir, job.index, &spill_name, stream);
+    let (started_at, started) = (SystemTime::now(), Instant::now());
     shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
     let handle = {
         // The expression owns the pipes' write ends: drop it once started so
@@ -278,17 +368,17 @@ fn run_job(
     };
     let (stdout, mut stderr, status, timed_out) = thread::scope(|scope| {
         let stdout_spill = spill("stdout");
-        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, |_| {}));
+        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, DEFAULT_SPILL_CAP, |_| {}));
         let stderr_spill = spill("stderr");
         let live = plan.live_stderr;
         let stderr = scope.spawn(move || {
-            capture(stderr_reader, stderr_spill, |chunk| {
+            capture(stderr_reader, stderr_spill, DEFAULT_SPILL_CAP, |chunk| {
                 if live {
                     let _ = sender.send(Message::Stderr(job.index, chunk.to_vec()));
                 }
             })
         });
-        let (status, timed_out) = wait_with_deadline(shared, &handle, &name, started + plan.timeout)?;
+        let (status, timed_out) = wait_with_deadline(shared, &handle, &name, started + timeout)?;
         drop(handle);
         let stdout = stdout.join().expect("stdout reader panicked")?;
         let stderr = stderr.join().expect("stderr reader panicked")?;
@@ -298,12 +388,14 @@ fn run_job(
     if shared.stopping() && !timed_out {
         return Ok(None);
     }
-    let code = status.code().unwrap_or(-1);
-    let measurement = take_measurement(&mut stderr);
+    let exit_code = status.code();
+    let code = exit_code.unwrap_or(-1);
+    let container_peak_bytes = take_container_peak(&mut stderr);
+    let measurement = take_measurement(&mut stderr, exit_code);
     let execution = if timed_out {
-        Execution::TimedOut { after_secs: plan.timeout.as_secs() }
-    } else if code == RUN_FAILED_EXIT && measurement.peak_rss_bytes.is_none() {
-        // No trailer: the module never ran, the engine failed.
+        Execution::TimedOut { after_secs: timeout.as_secs() }
+    } else if code == RUN_FAILED_EXIT && !measurement.ran {
+        // Only a container GNU time never reported from is the engine's failure.
         return Err(environment(format!(
             "the engine could not run {}: {}",
             job.label(),
@@ -314,15 +406,46 @@ fn run_job(
             may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&name, &spec.host_dir)?;
         classify(code, &measurement, oom_killed)
     };
+    let execution = match execution {
+        Execution::OomKilled { process_peak, .. } => {
+            Execution::OomKilled { container_peak: container_peak_bytes, process_peak }
+        }
+        other => other,
+    };
+    let inner = take_inner_report(&mut stderr);
+    let execution = judge(execution, setup, inner.as_ref(), measurement.peak_rss_bytes);
+    // Judged first: a harness that reported nothing is not excused by a summary line.
+    let inner = inner.or_else(|| summary::read(&stdout, &stderr));
     // Asked everything the engine knows about it: the container can go.
     let _ = to_reaper.send(name);
-    Ok(Some(ModuleResult {
-        job: job.clone(),
+    let memray = match &memray_folder {
+        // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
+        Some(folder) => {
+            let leaks = job.variant.python_malloc.is_some_and(|m| m.as_str() == "malloc");
+            let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, job, &tag));
+            memray::collect(
+                shared.engine,
+                &job.image,
+                &plan.container.user,
+                folder,
+                leaks,
+                flamegraph.as_deref(),
+            )?
+        }
+        None => None,
+    };
+    Ok(Some(Attempt {
+        number: attempt,
         execution,
+        started_at,
         duration,
         peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },
+        container_peak_bytes,
+        memory_limit_bytes: spec.memory.unwrap_or(plan.container.memory).bytes(),
         stdout,
         stderr,
+        inner,
+        memray,
     }))
 }
 

@@ -3,7 +3,7 @@
 //! second Ctrl-C raises the same flag again: cleanup is never cut short.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Result;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -11,14 +11,25 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 #[derive(Clone)]
 pub struct Interrupt(Arc<AtomicBool>);
 
+static INSTALLED: OnceLock<Interrupt> = OnceLock::new();
+
 impl Interrupt {
-    /// Takes over SIGINT, SIGTERM and SIGHUP for the rest of the process.
+    /// Takes over SIGINT, SIGTERM and SIGHUP for the rest of the process
+    /// (once; later calls return the same flag).
     pub fn install() -> Result<Interrupt> {
+        if let Some(installed) = INSTALLED.get() {
+            return Ok(installed.clone());
+        }
         let flag = Arc::new(AtomicBool::new(false));
         for signal in [SIGINT, SIGTERM, SIGHUP] {
             signal_hook::flag::register(signal, Arc::clone(&flag))?;
         }
-        Ok(Interrupt(flag))
+        Ok(INSTALLED.get_or_init(|| Interrupt(flag)).clone())
+    }
+
+    /// Whether a stop was asked for since `install` (false before it).
+    pub fn requested() -> bool {
+        INSTALLED.get().is_some_and(Interrupt::is_set)
     }
 
     pub fn is_set(&self) -> bool {

@@ -1,26 +1,61 @@
 //! `cargo xtask clean`: removes what runs left behind (a runner killed with
 //! SIGKILL cannot clean up after itself) and the images this project built.
+//! What a live run owns stays, unless `--force`: removing it would break that run.
 
 use anyhow::Result;
 
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
 use crate::error::EXIT_PASSED;
+use crate::runner::{capture, owner};
 
-pub fn clean(engine: &Engine, run: Option<&str>, containers_only: bool, keep_base: bool) -> Result<i32> {
-    let label = match run {
+pub struct CleanOptions<'a> {
+    pub run: Option<&'a str>,
+    pub containers_only: bool,
+    pub keep_base: bool,
+    pub force: bool,
+}
+
+pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
+    let label = match options.run {
         Some(id) => format!("{RUN_LABEL}={id}"),
         None => PROJECT_LABEL.to_string(),
     };
-    let containers = engine.containers_with_label(&label)?;
-    engine.remove_containers(&containers)?;
-    println!("removed {} container(s)", containers.len());
-    // Test dirs copied for a remote engine.
-    engine.remove_volumes(&engine.volumes_with_label(&label)?)?;
-    if containers_only || run.is_some() {
+    let (live, dead): (Vec<_>, Vec<_>) = engine
+        .containers_and_owners(&label)?
+        .into_iter()
+        .partition(|(_, process)| !options.force && !process.is_empty() && owner::is_alive(process));
+    let dead: Vec<String> = dead.into_iter().map(|(id, _)| id).collect();
+    engine.remove_containers(&dead)?;
+    println!("removed {} container(s)", dead.len());
+    if !live.is_empty() {
+        println!("left {} container(s) of runs still going (--force removes them too)", live.len());
+    }
+    // Test dirs copied for a remote engine: `pymaccounter-RUN-tests`.
+    let volume_is_live = |name: &str| {
+        let run = name.strip_prefix("pymaccounter-").and_then(|n| n.strip_suffix("-tests")).unwrap_or("");
+        !options.force && owner::run_is_alive(run)
+    };
+    let volumes: Vec<String> =
+        engine.volumes_with_label(&label)?.into_iter().filter(|v| !volume_is_live(v)).collect();
+    engine.remove_volumes(&volumes)?;
+    if options.containers_only {
+        return Ok(EXIT_PASSED);
+    }
+    let runs_dir = crate::project_root().join(capture::RUNS_DIR);
+    let spare = |id: &str| {
+        options.run.is_some_and(|wanted| wanted != id) || (!options.force && owner::run_is_alive(id))
+    };
+    let folders = capture::remove_runs(&runs_dir, spare)?;
+    println!("removed {} output folder(s) of past runs", folders.len());
+    if options.run.is_some() {
+        return Ok(EXIT_PASSED);
+    }
+    if !live.is_empty() {
+        println!("kept the images: runs still going use them");
         return Ok(EXIT_PASSED);
     }
     let mut images = engine.images_with_label(&format!("{KIND_LABEL}=test"))?;
-    if !keep_base {
+    if !options.keep_base {
         images.extend(engine.images_with_label(&format!("{KIND_LABEL}=base"))?);
     }
     engine.remove_images(&images)?;

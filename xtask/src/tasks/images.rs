@@ -12,14 +12,20 @@ pub fn build_image(engine: &Engine, explicit_base: Option<&str>, python: PythonV
     let recipe = Recipe::load()?;
     let local = LocalImages::read(engine)?;
     let reference = image::ensure(engine, &recipe, &local, explicit_base, python)?;
-    println!("{reference}");
+    println!("{}", reference.reference);
     Ok(EXIT_PASSED)
 }
 
 /// Builds the offline base for a version (unless it exists) and prints its reference.
 pub fn base_image(engine: &Engine, python: PythonVersion, force: bool) -> Result<i32> {
-    let reference = base::reference(python);
-    if !base::build(engine, python, force)? {
+    let row = python.row().ok_or_else(|| {
+        crate::error::usage(format!(
+            "no offline base is known for Python {python}; offline bases exist for {}",
+            crate::model::pythons::names()
+        ))
+    })?;
+    let reference = base::reference(row);
+    if !base::build(engine, row, force)? {
         eprintln!("{reference} exists already (use --force to build it again)");
     }
     println!("{reference}");

@@ -2,7 +2,9 @@
 
 pub mod bench;
 pub mod clean;
+pub mod compare;
 pub mod images;
 pub mod list;
+pub mod merge_reports;
 pub mod run;
 pub mod watch;

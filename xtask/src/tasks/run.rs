@@ -1,23 +1,29 @@
 //! `cargo xtask run` and `run-all-tests`: check the input, get the images,
 //! hand the jobs to the runner, let the reporters render what it emits.
 
+use std::collections::HashMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{ReportArgs, RunArgs};
-use crate::engine::container::{ContainerTemplate, Mount};
+use crate::cli::{BaselineArgs, FlakyResult, ReportArgs, RunArgs};
+use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
-use crate::error::{usage, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
-use crate::harness::{SCRATCH_DIR, TMP_DIR};
-use crate::image::{self, LocalImages, Recipe};
+use crate::error::{usage, Interrupted, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
+use crate::harness::detect::Harness;
+use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
+use crate::image::{self, LocalImages, Recipe, TestImage};
+use crate::model::compare::Baseline;
 use crate::model::job::{self, Job, PythonVersion};
-use crate::model::result::Outcome;
+use crate::model::result::{ImageInfo, Outcome, RunInfo};
+use crate::model::schema::{JobRecord, Report, RunRecord};
 use crate::modules::{apply_skip, expand_selection, parse_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext};
 use crate::runner::signals::Interrupt;
-use crate::runner::{self, Plan};
+use crate::runner::{self, MemrayPlan, Plan};
+use crate::runner::{capture, owner};
 
 /// Runs the named modules, or every module when `tests` is `None`.
 pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
@@ -26,57 +32,183 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     let selected = select_modules(tests, &dir, options)?;
     selected.print_notes();
     check_options(options)?;
-    if selected.modules.is_empty() {
+    let prepared = prepare(selected.modules, &dir, options)?;
+    if prepared.modules.is_empty() {
         // Only a partition can be empty (an empty test dir is refused above).
         let partition = options.selection.partition.map(|p| p.to_string()).unwrap_or_default();
         eprintln!("note: partition {partition} holds no module");
-        let outcome = Outcome::empty(new_run_id());
+        let mut outcome = Outcome::empty(owner::new_run_id());
+        outcome.run = RunInfo { args: given_args(), host_cpus: available_cpus(), ..RunInfo::default() };
         let human = Human::new(&dir.display, false, options.reports.success_output, 0);
         return finish(&outcome, options, &dir, &human);
     }
+
+    // From here on Ctrl-C and SIGTERM stop the task in order: an image build
+    // is stopped and its layers removed (exit 130); a run's containers are
+    // removed and its summary printed.
+    let interrupt = Interrupt::install()?;
     let engine = Engine::find(&options.engine)?;
-    // Ctrl-C and SIGTERM stop the run in order (containers removed, summary
-    // printed) once the images are ready; before, they simply end the runner
-    // and the image build with it.
-    run_selected(&engine, &dir, &selected.modules, options, Interrupt::install)
+    check_engine(&engine, options)?;
+    run_selected(&engine, &dir, prepared, options, &interrupt)
 }
 
-/// One run of these modules, as `run` makes it and `watch` makes it every
+/// A run's modules with what was read from them before anything starts:
+/// whom they run as, each one's harness and declarations, the baseline.
+pub struct Prepared {
+    modules: Vec<String>,
+    user: ContainerUser,
+    setups: HashMap<String, ModuleSetup>,
+    baseline: Option<Baseline>,
+}
+
+/// Reads the modules' sources and the baseline (bad ones → usage errors naming them).
+pub fn prepare(modules: Vec<String>, dir: &TestDir, options: &RunArgs) -> Result<Prepared> {
+    let user = ContainerUser::for_test_dir(dir)?;
+    let setups = module_setups(&modules, dir, &user, options)?;
+    let baseline = read_baseline(&options.baseline)?;
+    Ok(Prepared { modules, user, setups, baseline })
+}
+
+/// What can only be checked once the engine is known.
+pub fn check_engine(engine: &Engine, options: &RunArgs) -> Result<()> {
+    if options.harness.memray && engine.is_remote()? {
+        return Err(usage(
+            "--memray writes memray's recording to this machine's disk: it needs a local engine",
+        ));
+    }
+    Ok(())
+}
+
+/// One run of prepared modules, as `run` makes it and `watch` makes it every
 /// round: the images, the runner, each module's block as it finishes, the
-/// summary and the reports; returns the exit code. It asks for `interrupt`
-/// once the images are ready. An engine error comes back as the error,
-/// after the summary.
+/// summary and the reports; returns the exit code. An engine error comes
+/// back as the error, after the summary.
 pub fn run_selected(
     engine: &Engine,
     dir: &TestDir,
-    modules: &[String],
+    prepared: Prepared,
     options: &RunArgs,
-    interrupt: impl FnOnce() -> Result<Interrupt>,
+    interrupt: &Interrupt,
 ) -> Result<i32> {
-    let run_id = new_run_id();
-    let jobs = jobs_with_images(engine, modules, options)?;
-    let interrupt = interrupt()?;
+    let Prepared { modules, user, setups, baseline } = prepared;
+    let run_id = owner::new_run_id();
+    let (jobs, images) = jobs_with_images(engine, &modules, options)?;
+    check_images_have_pytest(engine, &jobs, &images, &setups)?;
+    // Report headers cost engine calls: asked only when a report file will show them.
+    let info = match report::requested(&options.reports).is_empty() {
+        true => RunInfo::default(),
+        false => run_info(engine, &images, !options.isolation.base.base_image.is_empty()),
+    };
+    if interrupt.is_set() {
+        return Err(Interrupted("getting the test images".into()).into());
+    }
+    let runs_dir = crate::project_root().join(capture::RUNS_DIR);
+    if let Err(error) = capture::prune_runs(&runs_dir, capture::KEEP_RUNS, owner::run_is_alive) {
+        eprintln!("warning: {error:#}");
+    }
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
     let tests = tests_mount(engine, dir, &run_id, &jobs[0].image)?;
-    let plan = plan(jobs, tests.clone(), options, run_id, host_dirs.path());
+    if let Some(baseline) = &baseline {
+        let new = jobs.iter().filter(|j| !baseline.has(&JobRecord::of(j))).count();
+        if new > 0 {
+            eprintln!("note: {new} of {} job(s) have no result in the baseline", jobs.len());
+        }
+    }
+    let placement = Placement { tests: tests.clone(), user, host_dirs: host_dirs.path().to_path_buf() };
+    let plan = plan(jobs, setups, placement, options, run_id, baseline);
     eprintln!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human =
         Human::new(&dir.display, options.engine.debug, options.reports.success_output, plan.jobs.len());
-    let outcome = runner::execute(engine, &plan, &interrupt, |event| human.event(&event));
+    let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
+    outcome.run = info;
     if let Mount::Volume { name, .. } = &tests {
         engine.remove_volumes(std::slice::from_ref(name))?;
     }
     let code = finish(&outcome, options, dir, &human)?;
     match outcome.engine_error {
-        Some(error) => Err(error),
+        Some(error) => {
+            let id = &outcome.run_id;
+            Err(error.context(format!(
+                "run {id} stopped: the engine failed; once it answers again, `cargo xtask clean --run {id}` \
+                 removes what the run left"
+            )))
+        }
         None => Ok(code),
     }
+}
+
+/// The options no flag parser can check alone, checked before anything starts.
+pub fn check_options(options: &RunArgs) -> Result<()> {
+    check_reports(&options.reports)?;
+    check_matrix(options)
+}
+
+/// The matrix must name each version and allocator once, and a single
+/// `--base-image` can serve one version only.
+fn check_matrix(options: &RunArgs) -> Result<()> {
+    let matrix = &options.matrix;
+    for (position, python) in matrix.python.iter().enumerate() {
+        if matrix.python[..position].contains(python) {
+            return Err(usage(format!("--python names {python} twice")));
+        }
+    }
+    for (position, malloc) in matrix.python_malloc.iter().enumerate() {
+        if matrix.python_malloc[..position].contains(malloc) {
+            return Err(usage(format!("--python-malloc names {} twice", malloc.as_str())));
+        }
+    }
+    let bases = &options.isolation.base;
+    let plain_bases = bases.base_image.iter().filter(|b| b.version.is_none()).count();
+    if plain_bases > 1 || (plain_bases == 1 && matrix.python.len() > 1) {
+        return Err(usage(
+            "a --base-image without a version serves one Python: for a matrix, give one per version \
+             (--base-image 3.11=IMAGE --base-image 3.13=IMAGE2)",
+        ));
+    }
+    for base in bases.base_image.iter().filter_map(|b| b.version) {
+        let runs =
+            matrix.python.contains(&base) || (matrix.python.is_empty() && base == PythonVersion::DEFAULT);
+        if !runs {
+            return Err(usage(format!("--base-image {base}=…: Python {base} is not in --python")));
+        }
+    }
+    let versions: Vec<PythonVersion> =
+        if matrix.python.is_empty() { vec![PythonVersion::DEFAULT] } else { matrix.python.clone() };
+    let with = |has: fn(&crate::model::pythons::Python) -> bool| -> Vec<&str> {
+        crate::model::pythons::PYTHONS.iter().filter(|p| has(p)).map(|p| p.name).collect()
+    };
+    for version in &versions {
+        if version.row().is_none() && bases.for_version(*version).is_none() {
+            return Err(usage(format!(
+                "Python {version} has no offline base here ({} do): give its base with --base-image {version}=IMAGE",
+                crate::model::pythons::names()
+            )));
+        }
+        if let Some(malloc) = matrix
+            .python_malloc
+            .iter()
+            .find(|m| m.needs_mimalloc() && !version.row().is_some_and(|r| r.mimalloc))
+        {
+            return Err(usage(format!(
+                "--python-malloc {}: Python {version} has no mimalloc (CPython 3.13 and later do: {})",
+                malloc.as_str(),
+                with(|p| p.mimalloc).join(", ")
+            )));
+        }
+        if options.harness.memray && !version.row().is_some_and(|r| r.memray) {
+            return Err(usage(format!(
+                "--memray: the base of Python {version} has no memray; it runs on {} (Debian's python3-memray)",
+                with(|p| p.memray).join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The modules a run takes, and what the user should hear about the choice.
 pub struct Selected {
     pub modules: Vec<String>,
-    /// Warnings (a `--skip` that matched nothing) and notes, one line each.
+    /// Warnings (a `--skip` that matched nothing, names that are not UTF-8) and notes, one line each.
     pub notes: Vec<String>,
 }
 
@@ -91,16 +223,26 @@ impl Selected {
 /// The modules to run: those named (checked, globs expanded) or all, less
 /// those `--skip` matches, then the partition's share.
 pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) -> Result<Selected> {
+    let mut notes = Vec::new();
     let modules = match tests {
         Some(args) => expand_selection(&parse_selection(args)?, dir)?,
-        None => dir.test_modules()?,
+        None => {
+            for name in dir.non_utf8_modules()? {
+                let path = format!("{}/{name}", dir.display);
+                notes.push(format!(
+                    "warning: {}: not run, its file name is not valid UTF-8 (rename it)",
+                    crate::report::sanitize::terminal_line(&path)
+                ));
+            }
+            dir.test_modules()?
+        }
     };
     if modules.is_empty() {
         return Err(usage(format!("no test_*.py modules in {}", dir.display)));
     }
     let before = modules.len();
     let (modules, warnings) = apply_skip(modules, &options.selection.skip);
-    let mut notes: Vec<String> = warnings.into_iter().map(|w| format!("warning: {w}")).collect();
+    notes.extend(warnings.into_iter().map(|w| format!("warning: {w}")));
     if modules.is_empty() {
         return Err(usage("--skip leaves no module to run"));
     }
@@ -114,17 +256,110 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
     Ok(Selected { modules, notes })
 }
 
-/// The options no flag parser can check alone, checked before anything starts.
-pub fn check_options(options: &RunArgs) -> Result<()> {
-    check_reports(&options.reports)?;
-    if options.isolation.base.base_image.is_some() && options.matrix.python.len() > 1 {
-        return Err(usage("--base-image names one image: it cannot serve a --python matrix"));
+/// Who the modules run as: the owner of the test dir, as if they ran their
+/// own tests; `nobody` (65534) when root owns it (never root).
+struct ContainerUser {
+    uid: u32,
+    gid: u32,
+}
+
+impl ContainerUser {
+    fn for_test_dir(dir: &TestDir) -> Result<ContainerUser> {
+        let metadata = std::fs::metadata(&dir.path)?;
+        let user = match metadata.uid() {
+            0 => ContainerUser { uid: NOBODY, gid: NOBODY },
+            uid => ContainerUser { uid, gid: metadata.gid() },
+        };
+        user.check_can_read(&dir.path, &dir.display, 0o5)?;
+        Ok(user)
+    }
+
+    fn id(&self) -> String {
+        format!("{}:{}", self.uid, self.gid)
+    }
+
+    /// The permission bits (`r` = 4, `x` = 1) this user needs on `path`, or a usage error naming it.
+    fn check_can_read(&self, path: &Path, shown: &str, needed: u32) -> Result<()> {
+        let metadata = std::fs::metadata(path).map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
+        let mode = metadata.permissions().mode();
+        let granted = if metadata.uid() == self.uid {
+            mode >> 6
+        } else if metadata.gid() == self.gid {
+            mode >> 3
+        } else {
+            mode
+        } & 0o7;
+        if granted & needed == needed {
+            return Ok(());
+        }
+        let what = if needed & 0o1 != 0 { "o+rx" } else { "o+r" };
+        Err(usage(format!(
+            "{shown} cannot be read by the containers' user {} (modules run as the test dir's owner, or \
+             as 65534 when root owns it): chmod {what} it",
+            self.id()
+        )))
+    }
+}
+
+/// How each module runs: its harness and declarations, read from its source
+/// (never run on the host). A module the container's user cannot read, or a
+/// bad declaration, is a usage error naming the file.
+fn module_setups(
+    modules: &[String],
+    dir: &TestDir,
+    user: &ContainerUser,
+    options: &RunArgs,
+) -> Result<HashMap<String, ModuleSetup>> {
+    let mut setups = HashMap::new();
+    for module in modules {
+        let path = dir.path.join(module);
+        let shown = format!("{}/{module}", dir.display);
+        let source = std::fs::read(&path).map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
+        user.check_can_read(&path, &shown, 0o4)?;
+        let source = String::from_utf8_lossy(&source);
+        let setup = ModuleSetup::of(&source, &shown, options.harness.harness, options.harness.hunt_leaks)?;
+        setups.insert(module.clone(), setup);
+    }
+    Ok(setups)
+}
+
+/// pytest modules need pytest in their image: the offline bases have it
+/// (Debian's python3-pytest); any other base is asked once, before the run.
+fn check_images_have_pytest(
+    engine: &Engine,
+    jobs: &[Job],
+    images: &[VersionImage],
+    setups: &HashMap<String, ModuleSetup>,
+) -> Result<()> {
+    let offline =
+        |reference: &str| images.iter().any(|(_, i)| i.reference == reference && i.on_offline_base());
+    let mut asked: Vec<&str> = Vec::new();
+    for job in jobs.iter().filter(|j| setups[&j.module].harness == Harness::Pytest) {
+        if asked.contains(&job.image.as_str()) || offline(&job.image) {
+            continue;
+        }
+        asked.push(&job.image);
+        if !engine.image_runs(&job.image, &["python3", "-c", "import pytest"])? {
+            return Err(crate::error::environment(format!(
+                "{} runs under pytest, and the test image {} has no pytest: use an offline base \
+                 (it has Debian's python3-pytest; `cargo xtask base-image`), or a --base-image with pytest \
+                 installed, or --harness script",
+                job.module, job.image
+            )));
+        }
     }
     Ok(())
 }
 
+/// A test image and the version `--python` asked of it (`None`: no `--python`).
+type VersionImage = (Option<PythonVersion>, TestImage);
+
 /// The test image of every Python version asked for, and the jobs running in them.
-fn jobs_with_images(engine: &Engine, modules: &[String], options: &RunArgs) -> Result<Vec<Job>> {
+fn jobs_with_images(
+    engine: &Engine,
+    modules: &[String],
+    options: &RunArgs,
+) -> Result<(Vec<Job>, Vec<VersionImage>)> {
     let recipe = Recipe::load()?;
     let local = LocalImages::read(engine)?;
     let versions: Vec<Option<PythonVersion>> = if options.matrix.python.is_empty() {
@@ -132,13 +367,54 @@ fn jobs_with_images(engine: &Engine, modules: &[String], options: &RunArgs) -> R
     } else {
         options.matrix.python.iter().copied().map(Some).collect()
     };
-    let base = options.isolation.base.base_image.as_deref();
     let mut images = Vec::new();
-    for version in versions {
+    for version in &versions {
         let python = version.unwrap_or(PythonVersion::DEFAULT);
-        images.push((version, image::ensure(engine, &recipe, &local, base, python)?));
+        let base = options.isolation.base.for_version(python);
+        images.push(image::ensure(engine, &recipe, &local, base, python)?);
     }
-    Ok(job::expand(modules, &options.matrix.python_malloc, &images))
+    let by_version: Vec<(Option<PythonVersion>, String)> =
+        versions.iter().zip(&images).map(|(v, image)| (*v, image.reference.clone())).collect();
+    let jobs = job::expand(modules, &options.matrix.python_malloc, &by_version);
+    Ok((jobs, versions.into_iter().zip(images).collect()))
+}
+
+/// What the reports' headers say about the run: the arguments as given, the
+/// engine and its version, each test image with its base's id and the Python
+/// version it runs, the host's CPUs. The version is the one `--python` named,
+/// else the default version our bases are built for; only a `--base-image`
+/// without `--python` is asked (`python3` in a throwaway container, once per
+/// run). A question the engine does not answer leaves its field empty: the
+/// header never stops a run.
+fn run_info(engine: &Engine, images: &[VersionImage], explicit_base: bool) -> RunInfo {
+    let images = images
+        .iter()
+        .map(|(version, image)| {
+            let python = match (version, explicit_base) {
+                (Some(version), _) => Some(version.to_string()),
+                (None, false) => Some(PythonVersion::DEFAULT.to_string()),
+                (None, true) => engine.python_version(&image.reference).ok().flatten(),
+            };
+            ImageInfo {
+                python,
+                reference: image.reference.clone(),
+                base: image.base.clone(),
+                base_id: engine.image_id(&image.base).ok().flatten(),
+            }
+        })
+        .collect();
+    RunInfo {
+        args: given_args(),
+        engine: engine.name().to_string(),
+        engine_version: engine.server_version().ok().filter(|v| !v.is_empty()),
+        images,
+        host_cpus: available_cpus(),
+    }
+}
+
+/// The command line after the program's name, as typed (cargo's alias adds nothing).
+fn given_args() -> Vec<String> {
+    std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect()
 }
 
 /// How the test dir reaches the containers: mounted where it is on the host
@@ -157,29 +433,81 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
     Ok(Mount::Volume { name, target })
 }
 
-fn plan(jobs: Vec<Job>, tests: Mount, options: &RunArgs, run_id: String, host_dirs: &Path) -> Plan {
+/// Where and as whom the modules run.
+struct Placement {
+    tests: Mount,
+    user: ContainerUser,
+    host_dirs: PathBuf,
+}
+
+fn plan(
+    jobs: Vec<Job>,
+    setups: HashMap<String, ModuleSetup>,
+    placement: Placement,
+    options: &RunArgs,
+    run_id: String,
+    baseline: Option<Baseline>,
+) -> Plan {
+    let Placement { tests, user, host_dirs } = placement;
     let tests_in_container = PathBuf::from(match &tests {
-        Mount::Bind { target, .. } | Mount::Volume { target, .. } => target,
+        Mount::Bind { target, .. } | Mount::Volume { target, .. } | Mount::Output { target, .. } => target,
     });
     let container = ContainerTemplate {
         network: options.isolation.network.clone(),
         memory: options.isolation.memory,
+        user: user.id(),
         mounts: vec![tests],
         scratch_dirs: vec![SCRATCH_DIR.to_string(), TMP_DIR.to_string()],
-        env: Vec::new(),
+        env: options.isolation.env.clone(),
+        owner: owner::this_process(),
         run_id,
     };
     Plan {
         parallelism: options.execution.jobs.map_or_else(available_cpus, usize::from),
         timeout: Duration::from_secs(options.isolation.timeout),
         fail_fast: options.execution.fail_fast,
-        spill_dir: crate::project_root().join("target/pymaccounter/runs").join(&container.run_id),
+        spill_dir: crate::project_root().join(capture::RUNS_DIR).join(&container.run_id),
         live_stderr: options.engine.debug,
-        host_dirs: host_dirs.to_path_buf(),
+        host_dirs,
         tests_in_container,
+        setups,
+        module_args: options.module_args.clone(),
+        memray: options.harness.memray.then(|| MemrayPlan {
+            work: crate::project_root().join(capture::RUNS_DIR).join(&container.run_id).join("memray"),
+            // Next to the reports (where the HTML report links them), else in the run's folder.
+            flamegraphs: report::requested(&options.reports).first().map_or_else(
+                || crate::project_root().join(capture::RUNS_DIR).join(&container.run_id).join("memray"),
+                |(_, path)| {
+                    path.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."))
+                        .join("memray")
+                },
+            ),
+        }),
         container,
         jobs,
+        baseline,
+        repeat: options.execution.repeat.into(),
+        retries: options.execution.retries.into(),
+        tolerate_flaky: options.execution.flaky_result == FlakyResult::Pass,
     }
+}
+
+/// The `--baseline` report, read before anything starts (bad input → exit 2).
+fn read_baseline(args: &BaselineArgs) -> Result<Option<Baseline>> {
+    let Some(path) = &args.baseline else {
+        if !args.gate.threshold.is_empty() || !args.gate.min_delta.is_empty() {
+            return Err(usage(
+                "--threshold and --min-delta judge against a baseline: add --baseline BASE.json",
+            ));
+        }
+        return Ok(None);
+    };
+    let report = Report::read(path)?;
+    let baseline = Baseline::new(report.results, args.gate.gate())
+        .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
+    Ok(Some(baseline))
 }
 
 /// Annotations, the summary (its closing line last on stdout), the report files; the exit code.
@@ -190,12 +518,52 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
         }
     }
     human.summary(outcome);
-    write_reports(outcome, &options.reports, dir)?;
+    let run = run_record(options, dir);
+    let context = ReportContext { test_dir: &dir.display, run: Some(&run) };
+    write_reports(outcome, &options.reports, &context)?;
     Ok(exit_code(outcome))
 }
 
+/// The options that decide what ran and how it was judged, as given with
+/// defaults filled in (not -j, --fail-fast, --debug, the engine or report
+/// paths), and the partition: shards of one run agree on all but the partition.
+fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
+    fn list<T: ToString>(values: &[T]) -> String {
+        values.iter().map(T::to_string).collect::<Vec<_>>().join(",")
+    }
+    fn value_name(value: impl clap::ValueEnum) -> String {
+        value.to_possible_value().map_or(String::new(), |v| v.get_name().to_string())
+    }
+    let isolation = &options.isolation;
+    let mut given: Vec<(&str, String)> = vec![
+        ("test-dir", dir.display.clone()),
+        (
+            "python-malloc",
+            options.matrix.python_malloc.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+        ),
+        ("python", list(&options.matrix.python)),
+        ("timeout", isolation.timeout.to_string()),
+        ("memory", isolation.memory.bytes().map_or("none".to_string(), |b| b.to_string())),
+        ("network", isolation.network.clone()),
+        ("base-image", isolation.base.describe()),
+        ("repeat", options.execution.repeat.to_string()),
+        ("retries", options.execution.retries.to_string()),
+        ("flaky-result", value_name(options.execution.flaky_result)),
+        ("skip", list(&options.selection.skip)),
+    ];
+    if let Some(baseline) = &options.baseline.baseline {
+        given.push(("baseline", baseline.display().to_string()));
+        given.push(("gate", options.baseline.gate.gate().describe()));
+    }
+    RunRecord {
+        partition: options.selection.partition.map(|p| p.to_string()),
+        options: given.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        ..RunRecord::default()
+    }
+}
+
 /// 0 when everything ran and passed or skipped, 130 when interrupted, else 1.
-fn exit_code(outcome: &Outcome) -> i32 {
+pub fn exit_code(outcome: &Outcome) -> i32 {
     if outcome.interrupted {
         EXIT_INTERRUPTED
     } else if outcome.succeeded() {
@@ -206,19 +574,18 @@ fn exit_code(outcome: &Outcome) -> i32 {
 }
 
 /// Every file and CI report asked for; each is written even when the run failed.
-fn write_reports(outcome: &Outcome, reports: &ReportArgs, dir: &TestDir) -> Result<()> {
-    let context = ReportContext { test_dir: &dir.display };
+pub fn write_reports(outcome: &Outcome, reports: &ReportArgs, context: &ReportContext) -> Result<()> {
     let mut failures = Vec::new();
     for (report, path) in report::requested(reports) {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
         let written = parent.map_or(Ok(()), std::fs::create_dir_all).map_err(anyhow::Error::from);
         // One report that cannot be written does not stop the others.
-        if let Err(error) = written.and_then(|()| (report.write)(outcome, &context, path)) {
+        if let Err(error) = written.and_then(|()| (report.write)(outcome, context, path)) {
             failures.push(format!("--{} {}: {error:#}", report.flag, path.display()));
         }
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        if let Err(error) = github::append_step_summary(outcome, &dir.display, Path::new(&path)) {
+        if let Err(error) = github::append_step_summary(outcome, context.test_dir, Path::new(&path)) {
             failures.push(format!("step summary: {error:#}"));
         }
     }
@@ -231,7 +598,7 @@ fn write_reports(outcome: &Outcome, reports: &ReportArgs, dir: &TestDir) -> Resu
 }
 
 /// Checks, before anything runs, that each report can be written where asked.
-fn check_reports(reports: &ReportArgs) -> Result<()> {
+pub fn check_reports(reports: &ReportArgs) -> Result<()> {
     for (report, path) in report::requested(reports) {
         check_writable(report.flag, path)?;
     }
@@ -273,19 +640,12 @@ fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// Short, unique per run on this host (two runs at once never share names).
-fn new_run_id() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    format!("{:x}{:05x}", std::process::id(), nanos >> 12)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::job::Variant;
     use crate::model::result::ModuleResult;
     use crate::model::status::Execution;
-    use crate::runner::capture::Captured;
 
     fn outcome(endings: &[Execution], not_run: usize, interrupted: bool) -> Outcome {
         let job = |i: usize| Job {
@@ -301,17 +661,14 @@ mod tests {
                 .enumerate()
                 .map(|(i, execution)| ModuleResult {
                     job: job(i),
-                    execution: execution.clone(),
-                    duration: Duration::ZERO,
-                    peak_rss_bytes: None,
-                    stdout: Captured::default(),
-                    stderr: Captured::default(),
+                    ..ModuleResult::sample("m", execution.clone(), "", "")
                 })
                 .collect(),
             not_run: (0..not_run).map(job).collect(),
             interrupted,
             fail_fast_tripped: false,
             engine_error: None,
+            ..Outcome::empty("r".into())
         }
     }
 
@@ -323,7 +680,7 @@ mod tests {
         let failures = [
             Failed { exit_code: 1, reason: None },
             TimedOut { after_secs: 1 },
-            OomKilled,
+            OomKilled { container_peak: None, process_peak: None },
             Crashed { signal: 11 },
         ];
         for failed in failures {

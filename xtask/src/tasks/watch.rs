@@ -18,7 +18,7 @@ use crate::error::EXIT_INTERRUPTED;
 use crate::modules::{is_test_module, TestDir};
 use crate::report;
 use crate::runner::signals::Interrupt;
-use crate::tasks::run::{check_options, run_selected, select_modules};
+use crate::tasks::run::{check_engine, check_options, prepare, run_selected, select_modules};
 
 /// Quiet time after the last change before a round starts: one save by an
 /// editor (write a temp file, rename it, set its mode) is several events.
@@ -36,10 +36,16 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
     let selected = select_modules(tests, &dir, options)?;
     selected.print_notes();
     check_options(options)?;
-    let engine = Engine::find(&options.engine)?;
-    // One flag for the whole loop: the runner stops a round on it, and the
-    // wait between rounds ends on it.
+    // The first round's modules are read now: a bad one is exit 2, as for `run`.
+    let mut first = match selected.modules.is_empty() {
+        true => None,
+        false => Some(prepare(selected.modules.clone(), &dir, options)?),
+    };
+    // One flag for the whole loop: an image build and the runner stop a
+    // round on it, and the wait between rounds ends on it.
     let interrupt = Interrupt::install()?;
+    let engine = Engine::find(&options.engine)?;
+    check_engine(&engine, options)?;
     let root = dir.path.canonicalize()?;
     let (sender, events) = mpsc::channel();
     // Watching starts before the first round: a save during a round counts.
@@ -55,7 +61,12 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
     }
     loop {
         if !modules.is_empty() {
-            let round = run_selected(&engine, &dir, &modules, options, || Ok(interrupt.clone()));
+            // Read again each round: an edit may change a module's harness or declarations.
+            let prepared = match first.take() {
+                Some(prepared) => Ok(prepared),
+                None => prepare(modules.clone(), &dir, options),
+            };
+            let round = prepared.and_then(|p| run_selected(&engine, &dir, p, options, &interrupt));
             if let Err(error) = round {
                 eprintln!("error: {error:#}");
             }

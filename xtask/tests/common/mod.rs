@@ -69,15 +69,42 @@ pub fn require_engine() {
     );
 }
 
-/// A copy of a fixture directory outside the repository.
+/// A copy of a fixture directory outside the repository (symlinks kept),
+/// readable by the containers' user like a checkout is.
 pub fn fixture(name: &str) -> tempfile::TempDir {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     let copy = tempfile::Builder::new().prefix("pymaccounter-fixture-").tempdir().unwrap();
-    for entry in std::fs::read_dir(&source).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
-    }
+    copy_tree(&source, copy.path());
     copy
+}
+
+/// Copies a folder's contents, keeping symlinks as symlinks, and opens the
+/// copy to every user (modules run as `nobody` when root owns the test dir).
+pub fn copy_tree(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            std::fs::create_dir(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+}
+
+/// An empty test dir outside the repository, readable by the containers' user.
+pub fn empty_test_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("pymaccounter-tests-").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
 }
 
 pub fn path_str(path: &Path) -> &str {
@@ -116,4 +143,19 @@ pub fn result_for<'a>(report: &'a serde_json::Value, module: &str) -> &'a serde_
         .iter()
         .find(|r| r["module"] == module)
         .unwrap_or_else(|| panic!("no result for {module} in {report:#}"))
+}
+
+/// Validates a JUnit file against the common JUnit schema (junit-10.xsd, see
+/// tests/schemas) with Python's xmlschema on the host; panics with the reason.
+pub fn assert_valid_junit(junit: &Path) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit-10.xsd");
+    let script = "import sys, xmlschema\nxmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])\n";
+    let output =
+        Command::new("python3").arg("-c").arg(script).arg(&schema).arg(junit).output().expect("python3 runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("No module named 'xmlschema'"),
+        "the JUnit check needs Python's xmlschema on the host: pip install xmlschema (.ci/run does it)"
+    );
+    assert!(output.status.success(), "{} is not valid JUnit:\n{stderr}", junit.display());
 }

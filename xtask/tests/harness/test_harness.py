@@ -48,7 +48,7 @@ class Run:
         before, _, payload = last.partition(MARKER)
         self.text_before_marker = before
         self.trailer = json.loads(payload)
-        assert len(last.encode()) + 1 < 48 * 1024, "trailer over 48 KiB"
+        assert len(last.encode()) + 1 < 24 * 1024, "trailer over 24 KiB"
         # Everything before the trailer: what a user sees.
         self.output = "\n".join(lines[:-2] + [before])
 

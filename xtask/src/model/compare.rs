@@ -1,0 +1,844 @@
+//! Comparing results with a baseline, as pure logic shared by `compare` and
+//! `run --baseline`: which results pair up (module × Python × allocator), how
+//! each measure changed, and whether a change is a regression, that is beyond
+//! both its threshold (relative) and its floor (absolute, below which a
+//! difference is noise).
+//!
+//! The measures are one table, `MEASURES`: a new one (a container's peak, an
+//! inner test count) is one line there, and every comparison, report and
+//! option (`--threshold KEY=…`, `--min-delta KEY=…`) picks it up.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use crate::model::result::ModuleResult;
+use crate::model::schema::{BaselineRecord, JobRecord, ResultRecord};
+use crate::model::status::Tally;
+use crate::model::status::{Execution, Status};
+
+/// What a measure counts, and so how its values read and parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Bytes,
+    Seconds,
+}
+
+/// One measure of a result, lower being better.
+pub struct Measure {
+    /// Its name in `--threshold` and `--min-delta` (`rss=5%`).
+    pub key: &'static str,
+    /// The result record's field that holds it (also its key in `baseline`).
+    pub field: &'static str,
+    /// How a person calls it.
+    pub label: &'static str,
+    pub unit: Unit,
+    /// Changes smaller than this are noise unless `--min-delta` says otherwise.
+    pub default_floor: f64,
+    pub value: fn(&ResultRecord) -> Option<f64>,
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Every measure results are compared on, in the order reports show them.
+pub const MEASURES: [Measure; 2] = [
+    Measure {
+        key: "rss",
+        field: "peak_rss_bytes",
+        label: "peak RSS",
+        unit: Unit::Bytes,
+        default_floor: MIB,
+        value: |r| r.peak_rss_bytes.map(|b| b as f64),
+    },
+    Measure {
+        key: "duration",
+        field: "duration_s",
+        label: "duration",
+        unit: Unit::Seconds,
+        default_floor: 0.5,
+        value: |r| Some(r.duration_s),
+    },
+];
+
+/// The threshold every measure has unless `--threshold` says otherwise.
+pub const DEFAULT_THRESHOLD_PERCENT: f64 = 10.0;
+
+pub fn measure(key: &str) -> Option<&'static Measure> {
+    MEASURES.iter().find(|m| m.key == key)
+}
+
+fn measure_keys() -> String {
+    MEASURES.iter().map(|m| m.key).collect::<Vec<_>>().join(", ")
+}
+
+impl Unit {
+    /// `8.1 MiB`, `1.23 s`.
+    pub fn format(self, value: f64) -> String {
+        match self {
+            Unit::Bytes => crate::report::human_bytes(value.max(0.0).round() as u64),
+            Unit::Seconds => format!("{value:.2} s"),
+        }
+    }
+
+    /// A signed change: `+1.0 MiB`, `-0.25 s`.
+    pub fn format_change(self, change: f64) -> String {
+        let sign = if change < 0.0 { "-" } else { "+" };
+        format!("{sign}{}", self.format(change.abs()))
+    }
+
+    /// A value with its unit's suffix: `1MiB`, `512k`, `0.5s`, `200ms`.
+    /// `None` when the suffix is not this unit's.
+    fn parse(self, text: &str) -> Option<Result<f64, String>> {
+        let text = text.trim();
+        let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+        let (number, suffix) = text.split_at(split);
+        let multiplier = match self {
+            Unit::Bytes => match suffix.trim().to_ascii_lowercase().as_str() {
+                "b" => 1.0,
+                "k" | "kb" | "kib" => 1024.0,
+                "m" | "mb" | "mib" => MIB,
+                "g" | "gb" | "gib" => MIB * 1024.0,
+                _ => return None,
+            },
+            Unit::Seconds => match suffix.trim() {
+                "s" => 1.0,
+                "ms" => 0.001,
+                _ => return None,
+            },
+        };
+        Some(match number.parse::<f64>() {
+            Ok(value) if value.is_finite() => Ok(value * multiplier),
+            _ => Err(format!("{text:?} is not a number with a unit")),
+        })
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            Unit::Bytes => "a size such as 1MiB or 512KiB",
+            Unit::Seconds => "a time such as 0.5s or 200ms",
+        }
+    }
+}
+
+/// How much a measure may grow before it is a regression.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    Percent(f64),
+    /// Shown, never a regression.
+    Off,
+}
+
+/// One item of `--threshold`: `10%` (every measure) or `rss=5%`, `duration=off`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdItem {
+    pub measure: Option<&'static str>,
+    pub threshold: Threshold,
+}
+
+impl FromStr for ThresholdItem {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (measure, value) = split_item(text)?;
+        let value = value.trim();
+        let threshold = if value.eq_ignore_ascii_case("off") {
+            Threshold::Off
+        } else {
+            let number = value
+                .strip_suffix('%')
+                .ok_or_else(|| format!("{value:?}: write a threshold as a percentage (10%) or off"))?;
+            match number.trim().parse::<f64>() {
+                Ok(percent) if percent.is_finite() && percent >= 0.0 => Threshold::Percent(percent),
+                _ => return Err(format!("{value:?}: a threshold is a percentage of 0% or more, or off")),
+            }
+        };
+        Ok(ThresholdItem { measure: measure.map(|m| m.key), threshold })
+    }
+}
+
+/// One item of `--min-delta`: `rss=2MiB`, or a value with a unit
+/// (`2MiB`, `1s`) for every measure of that unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloorItem {
+    pub measure: Option<&'static str>,
+    pub unit: Unit,
+    pub value: f64,
+}
+
+impl FromStr for FloorItem {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (measure, value) = split_item(text)?;
+        if let Some(measure) = measure {
+            let parsed = measure.unit.parse(value).unwrap_or_else(|| {
+                Err(format!("{value:?}: the floor of {} is {}", measure.key, measure.unit.example()))
+            })?;
+            return Ok(FloorItem { measure: Some(measure.key), unit: measure.unit, value: parsed });
+        }
+        for unit in [Unit::Bytes, Unit::Seconds] {
+            if let Some(parsed) = unit.parse(value) {
+                return Ok(FloorItem { measure: None, unit, value: parsed? });
+            }
+        }
+        Err(format!(
+            "{value:?}: give a size (1MiB) or a time (0.5s), or name the measure (rss=1MiB); measures: {}",
+            measure_keys()
+        ))
+    }
+}
+
+/// `key=value` or `value`, with the key checked against the measures.
+fn split_item(text: &str) -> Result<(Option<&'static Measure>, &str), String> {
+    match text.split_once('=') {
+        None => Ok((None, text)),
+        Some((key, value)) => {
+            let measure = measure(key.trim())
+                .ok_or_else(|| format!("unknown measure {:?}; measures: {}", key.trim(), measure_keys()))?;
+            Ok((Some(measure), value))
+        }
+    }
+}
+
+/// The thresholds and floors of every measure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gate {
+    thresholds: Vec<Threshold>,
+    floors: Vec<f64>,
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate::new(&[], &[])
+    }
+}
+
+impl Gate {
+    /// Defaults, then the items that name no measure, then those that do.
+    pub fn new(thresholds: &[ThresholdItem], floors: &[FloorItem]) -> Gate {
+        let mut gate = Gate {
+            thresholds: vec![Threshold::Percent(DEFAULT_THRESHOLD_PERCENT); MEASURES.len()],
+            floors: MEASURES.iter().map(|m| m.default_floor).collect(),
+        };
+        for named in [false, true] {
+            for item in thresholds.iter().filter(|i| i.measure.is_some() == named) {
+                for (i, m) in MEASURES.iter().enumerate() {
+                    if item.measure.is_none_or(|key| key == m.key) {
+                        gate.thresholds[i] = item.threshold;
+                    }
+                }
+            }
+            for item in floors.iter().filter(|i| i.measure.is_some() == named) {
+                for (i, m) in MEASURES.iter().enumerate() {
+                    if item.measure.is_none_or(|key| key == m.key) && item.unit == m.unit {
+                        gate.floors[i] = item.value;
+                    }
+                }
+            }
+        }
+        gate
+    }
+
+    fn index(measure: &Measure) -> usize {
+        MEASURES.iter().position(|m| m.key == measure.key).expect("a measure of MEASURES")
+    }
+
+    pub fn threshold(&self, measure: &Measure) -> Threshold {
+        self.thresholds[Gate::index(measure)]
+    }
+
+    pub fn floor(&self, measure: &Measure) -> f64 {
+        self.floors[Gate::index(measure)]
+    }
+
+    /// How a change from `before` to `after` counts.
+    pub fn judge(&self, measure: &Measure, before: f64, after: f64) -> Verdict {
+        let Threshold::Percent(percent) = self.threshold(measure) else {
+            return Verdict::Within;
+        };
+        let factor = 1.0 + percent / 100.0;
+        let floor = self.floor(measure);
+        if after - before > floor && after > before * factor {
+            Verdict::Regressed
+        } else if before - after > floor && after * factor < before {
+            Verdict::Improved
+        } else {
+            Verdict::Within
+        }
+    }
+
+    /// `peak RSS: +10% and 1.0 MiB; duration: off`, for report headings.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = MEASURES
+            .iter()
+            .map(|m| match self.threshold(m) {
+                Threshold::Off => format!("{}: off", m.key),
+                Threshold::Percent(p) => {
+                    format!("{}: +{}% and {}", m.key, trim_float(p), m.unit.format(self.floor(m)))
+                }
+            })
+            .collect();
+        parts.join("; ")
+    }
+}
+
+fn trim_float(value: f64) -> String {
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// How one measure's change counts against the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Regressed,
+    Improved,
+    Within,
+}
+
+/// One measure of a pair, before and after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    pub measure: &'static Measure,
+    pub before: f64,
+    pub after: f64,
+    pub verdict: Verdict,
+}
+
+impl std::fmt::Debug for Measure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key)
+    }
+}
+
+impl PartialEq for Measure {
+    fn eq(&self, other: &Measure) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Delta {
+    /// After over before; infinite when something grew from nothing.
+    pub fn ratio(&self) -> f64 {
+        if self.before == 0.0 {
+            if self.after == 0.0 {
+                1.0
+            } else {
+                f64::INFINITY
+            }
+        } else {
+            self.after / self.before
+        }
+    }
+
+    /// `×2.00`, `×0.95`, `new`.
+    pub fn ratio_text(&self) -> String {
+        let ratio = self.ratio();
+        if ratio.is_infinite() {
+            "from 0".to_string()
+        } else {
+            format!("×{ratio:.2}")
+        }
+    }
+
+    /// `10.0 MiB → 20.0 MiB`.
+    pub fn values_text(&self) -> String {
+        format!("{} → {}", self.measure.unit.format(self.before), self.measure.unit.format(self.after))
+    }
+
+    /// `+12.5%` (or `+1.0 MiB` when the baseline was 0).
+    pub fn percent_text(&self) -> String {
+        let ratio = self.ratio();
+        if ratio.is_infinite() {
+            self.measure.unit.format_change(self.after - self.before)
+        } else {
+            format!("{:+.1}%", (ratio - 1.0) * 100.0)
+        }
+    }
+}
+
+/// Which cell of the matrix a result is: module × Python × allocator.
+pub type Key = (String, Option<String>, Option<String>);
+
+pub fn key_of(job: &JobRecord) -> Key {
+    (job.module.clone(), job.python.clone(), job.python_malloc.clone())
+}
+
+/// A result and its baseline.
+#[derive(Debug, Clone)]
+pub struct Pair<'a> {
+    pub base: &'a ResultRecord,
+    pub new: &'a ResultRecord,
+    /// Every measure both sides have.
+    pub deltas: Vec<Delta>,
+}
+
+impl Pair<'_> {
+    pub fn status_changed(&self) -> bool {
+        self.base.status != self.new.status
+    }
+
+    /// It counted as passed (or skipped) and no longer does.
+    pub fn status_regressed(&self) -> bool {
+        tally_of(self.base) != Tally::Failed && tally_of(self.new) == Tally::Failed
+    }
+
+    pub fn regressed(&self) -> bool {
+        self.status_regressed() || self.deltas.iter().any(|d| d.verdict == Verdict::Regressed)
+    }
+
+    pub fn improved(&self) -> bool {
+        !self.regressed() && self.deltas.iter().any(|d| d.verdict == Verdict::Improved)
+    }
+
+    /// The largest ratio of its measures (for sorting).
+    fn largest_ratio(&self) -> f64 {
+        self.deltas.iter().map(Delta::ratio).fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+fn tally_of(record: &ResultRecord) -> Tally {
+    record.counted_as.unwrap_or_else(|| record.status.tally())
+}
+
+/// Two sets of results, paired.
+#[derive(Debug, Clone)]
+pub struct Comparison<'a> {
+    /// Status changes first, then regressions, then by largest ratio.
+    pub pairs: Vec<Pair<'a>>,
+    pub only_base: Vec<&'a ResultRecord>,
+    pub only_new: Vec<&'a ResultRecord>,
+}
+
+impl Comparison<'_> {
+    pub fn regressions(&self) -> usize {
+        self.pairs.iter().filter(|p| p.regressed()).count()
+    }
+
+    pub fn improvements(&self) -> usize {
+        self.pairs.iter().filter(|p| p.improved()).count()
+    }
+}
+
+/// The deltas of every measure both records have. Measures are compared only
+/// when both results ran to their end (a timeout's duration or a crash's peak
+/// says little); a status change is the finding then.
+pub fn deltas(base: &ResultRecord, new: &ResultRecord, gate: &Gate) -> Vec<Delta> {
+    let judged = base.status.ran_to_its_end() && new.status.ran_to_its_end();
+    MEASURES
+        .iter()
+        .filter_map(|measure| {
+            let before = (measure.value)(base)?;
+            let after = (measure.value)(new)?;
+            let verdict = if judged { gate.judge(measure, before, after) } else { Verdict::Within };
+            Some(Delta { measure, before, after, verdict })
+        })
+        .collect()
+}
+
+/// Results indexed by their cell; a second result for one cell is an error.
+pub fn index<'a>(results: &'a [ResultRecord], side: &str) -> Result<BTreeMap<Key, &'a ResultRecord>, String> {
+    let mut index = BTreeMap::new();
+    for record in results {
+        if index.insert(key_of(&record.job), record).is_some() {
+            return Err(format!("{side} holds two results for {}", label(&record.job)));
+        }
+    }
+    Ok(index)
+}
+
+/// `test_x.py [malloc, 3.11]`, as a job's label reads.
+pub fn label(job: &JobRecord) -> String {
+    let parts: Vec<&str> = job.python_malloc.iter().chain(job.python.iter()).map(String::as_str).collect();
+    if parts.is_empty() {
+        job.module.clone()
+    } else {
+        format!("{} [{}]", job.module, parts.join(", "))
+    }
+}
+
+/// Pairs `new` with `base` and sorts the pairs for reading.
+pub fn compare<'a>(
+    base: &'a [ResultRecord],
+    new: &'a [ResultRecord],
+    gate: &Gate,
+) -> Result<Comparison<'a>, String> {
+    let base_index = index(base, "the baseline")?;
+    let new_index = index(new, "the new report")?;
+    let mut pairs = Vec::new();
+    let mut only_new = Vec::new();
+    for record in new {
+        match base_index.get(&key_of(&record.job)) {
+            Some(base) => pairs.push(Pair { base, new: record, deltas: deltas(base, record, gate) }),
+            None => only_new.push(record),
+        }
+    }
+    let only_base = base.iter().filter(|r| !new_index.contains_key(&key_of(&r.job))).collect();
+    pairs.sort_by(|a, b| {
+        (b.status_changed().cmp(&a.status_changed()))
+            .then(b.regressed().cmp(&a.regressed()))
+            .then(b.largest_ratio().partial_cmp(&a.largest_ratio()).unwrap_or(Ordering::Equal))
+            .then_with(|| key_of(&a.new.job).cmp(&key_of(&b.new.job)))
+    });
+    Ok(Comparison { pairs, only_base, only_new })
+}
+
+/// Why a result regressed: each measure beyond its gate, with both values.
+pub fn regression_reason(deltas: &[Delta], gate: &Gate) -> Option<String> {
+    let over: Vec<String> = deltas
+        .iter()
+        .filter(|d| d.verdict == Verdict::Regressed)
+        .map(|d| {
+            let limit = match gate.threshold(d.measure) {
+                Threshold::Percent(p) => format!("+{}%", trim_float(p)),
+                Threshold::Off => "off".to_string(),
+            };
+            format!(
+                "{} {} ({}, over {limit} and {})",
+                d.measure.label,
+                d.values_text(),
+                d.percent_text(),
+                d.measure.unit.format(gate.floor(d.measure))
+            )
+        })
+        .collect();
+    (!over.is_empty()).then(|| format!("regressed against the baseline: {}", over.join("; ")))
+}
+
+/// A baseline report, read before a run, and the gate its results are judged by.
+pub struct Baseline {
+    results: BTreeMap<Key, ResultRecord>,
+    gate: Gate,
+}
+
+impl Baseline {
+    /// Refuses a report with two results for one cell.
+    pub fn new(results: Vec<ResultRecord>, gate: Gate) -> Result<Baseline, String> {
+        index(&results, "the baseline")?;
+        let results = results
+            .into_iter()
+            .map(|mut r| {
+                // Only the measures are needed: drop the outputs.
+                r.stdout = String::new();
+                r.stderr = String::new();
+                (key_of(&r.job), r)
+            })
+            .collect();
+        Ok(Baseline { results, gate })
+    }
+
+    pub fn has(&self, job: &JobRecord) -> bool {
+        self.find(job).is_some()
+    }
+
+    /// The baseline's result for a job. A job that asked for no Python
+    /// version (its report names the one its image ran) matches the one
+    /// result of its module and allocator.
+    fn find(&self, job: &JobRecord) -> Option<&ResultRecord> {
+        if let Some(exact) = self.results.get(&key_of(job)) {
+            return Some(exact);
+        }
+        if job.python.is_some() {
+            return None;
+        }
+        let mut same = self
+            .results
+            .values()
+            .filter(|r| r.job.module == job.module && r.job.python_malloc == job.python_malloc);
+        match (same.next(), same.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// Attaches the baseline's values to a result, and makes a pass that grew
+    /// beyond the gate `regressed`, saying which measure and both values.
+    pub fn judge(&self, result: &mut ModuleResult) {
+        let record = ResultRecord::of(result);
+        let Some(base) = self.find(&record.job) else {
+            return;
+        };
+        result.baseline = Some(BaselineRecord::of(base));
+        if result.status() != Status::Pass {
+            return;
+        }
+        if let Some(reason) = regression_reason(&deltas(base, &record, &self.gate), &self.gate) {
+            result.execution = Execution::Regressed { reason };
+        }
+    }
+}
+
+impl BaselineRecord {
+    /// The status and the measures of a baseline's result.
+    pub fn of(record: &ResultRecord) -> BaselineRecord {
+        let values =
+            MEASURES.iter().filter_map(|m| (m.value)(record).map(|v| (m.field.to_string(), v))).collect();
+        BaselineRecord { status: record.status, values }
+    }
+}
+
+/// How each measure of `new` moved from its baseline, for display (unjudged).
+pub fn changes(baseline: &BaselineRecord, new: &ResultRecord) -> Vec<Delta> {
+    MEASURES
+        .iter()
+        .filter_map(|measure| {
+            let before = *baseline.values.get(measure.field)?;
+            let after = (measure.value)(new)?;
+            Some(Delta { measure, before, after, verdict: Verdict::Within })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::schema::JobRecord;
+
+    fn record(module: &str, malloc: Option<&str>, status: Status, peak_mib: f64, secs: f64) -> ResultRecord {
+        ResultRecord {
+            memory_limit_bytes: None,
+            test_counts_from: None,
+            container_peak_bytes: None,
+            harness: None,
+            tests: Vec::new(),
+            test_counts: None,
+            hunt_leaks: None,
+            memray: None,
+            max_peak_rss_bytes: None,
+            job: JobRecord {
+                module: module.into(),
+                python_malloc: malloc.map(str::to_string),
+                python: Some("3.11".into()),
+            },
+            status,
+            exit_code: Some(0),
+            signal: None,
+            reason: None,
+            timeout_s: None,
+            duration_s: secs,
+            peak_rss_bytes: Some((peak_mib * MIB) as u64),
+            stdout: String::new(),
+            stderr: String::new(),
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            baseline: None,
+            counted_as: None,
+            attempts: Vec::new(),
+            spread: Default::default(),
+        }
+    }
+
+    #[test]
+    fn results_pair_by_module_python_and_allocator() {
+        let base = [
+            record("test_a.py", Some("malloc"), Status::Pass, 10.0, 1.0),
+            record("test_a.py", Some("pymalloc"), Status::Pass, 10.0, 1.0),
+            record("test_gone.py", None, Status::Pass, 10.0, 1.0),
+        ];
+        let mut other_python = record("test_a.py", Some("malloc"), Status::Pass, 10.0, 1.0);
+        other_python.job.python = Some("3.13".into());
+        let new = [
+            record("test_a.py", Some("pymalloc"), Status::Pass, 10.0, 1.0),
+            record("test_a.py", Some("malloc"), Status::Pass, 10.0, 1.0),
+            other_python,
+        ];
+        let comparison = compare(&base, &new, &Gate::default()).unwrap();
+        assert_eq!(comparison.pairs.len(), 2);
+        for pair in &comparison.pairs {
+            assert_eq!(pair.base.job, pair.new.job);
+        }
+        assert_eq!(comparison.only_base.len(), 1);
+        assert_eq!(comparison.only_base[0].job.module, "test_gone.py");
+        assert_eq!(comparison.only_new.len(), 1);
+        assert_eq!(comparison.only_new[0].job.python.as_deref(), Some("3.13"));
+    }
+
+    #[test]
+    fn a_change_is_a_regression_only_beyond_threshold_and_floor() {
+        let gate = Gate::default();
+        let rss = measure("rss").unwrap();
+        // Doubling from 10 MiB: beyond 10% and beyond 1 MiB.
+        assert_eq!(gate.judge(rss, 10.0 * MIB, 20.0 * MIB), Verdict::Regressed);
+        // +50% of 1 MiB: beyond 10%, under the 1 MiB floor.
+        assert_eq!(gate.judge(rss, MIB, 1.5 * MIB), Verdict::Within);
+        // +5 MiB of 100 MiB: beyond the floor, under 10%.
+        assert_eq!(gate.judge(rss, 100.0 * MIB, 105.0 * MIB), Verdict::Within);
+        assert_eq!(gate.judge(rss, 20.0 * MIB, 10.0 * MIB), Verdict::Improved);
+        let duration = measure("duration").unwrap();
+        assert_eq!(gate.judge(duration, 1.0, 1.4), Verdict::Within, "under 0.5 s");
+        assert_eq!(gate.judge(duration, 1.0, 1.6), Verdict::Regressed);
+    }
+
+    #[test]
+    fn thresholds_apply_globally_then_per_measure() {
+        let items: Vec<ThresholdItem> = ["rss=5%", "50%"].iter().map(|t| t.parse().unwrap()).collect();
+        let gate = Gate::new(&items, &[]);
+        assert_eq!(gate.threshold(measure("rss").unwrap()), Threshold::Percent(5.0), "named wins");
+        assert_eq!(gate.threshold(measure("duration").unwrap()), Threshold::Percent(50.0));
+        let off = Gate::new(&["duration=off".parse().unwrap()], &[]);
+        assert_eq!(off.judge(measure("duration").unwrap(), 1.0, 100.0), Verdict::Within);
+        for bad in ["10", "x=5%", "rss=", "rss=-1%", "rss=five%"] {
+            assert!(bad.parse::<ThresholdItem>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn floors_take_units_and_apply_to_measures_of_that_unit() {
+        let items: Vec<FloorItem> = ["4MiB", "duration=200ms"].iter().map(|t| t.parse().unwrap()).collect();
+        let gate = Gate::new(&[], &items);
+        assert_eq!(gate.floor(measure("rss").unwrap()), 4.0 * MIB);
+        assert!((gate.floor(measure("duration").unwrap()) - 0.2).abs() < 1e-9);
+        let k: FloorItem = "rss=512k".parse().unwrap();
+        assert_eq!(k.value, 512.0 * 1024.0);
+        for bad in ["3", "rss=1s", "duration=1MiB", "nope=1s", "1.2.3MiB"] {
+            assert!(bad.parse::<FloorItem>().is_err(), "{bad}");
+        }
+        // The floor hides a change the threshold alone would flag.
+        let rss = measure("rss").unwrap();
+        assert_eq!(gate.judge(rss, 10.0 * MIB, 13.0 * MIB), Verdict::Within);
+        assert_eq!(Gate::default().judge(rss, 10.0 * MIB, 13.0 * MIB), Verdict::Regressed);
+    }
+
+    #[test]
+    fn status_changes_come_first_then_the_largest_ratios() {
+        let base = [
+            record("test_a.py", None, Status::Pass, 10.0, 1.0),
+            record("test_b.py", None, Status::Pass, 10.0, 1.0),
+            record("test_c.py", None, Status::Pass, 10.0, 1.0),
+            record("test_d.py", None, Status::Pass, 10.0, 1.0),
+        ];
+        let mut failed = record("test_d.py", None, Status::Fail, 10.0, 1.0);
+        failed.exit_code = Some(1);
+        let new = [
+            record("test_a.py", None, Status::Pass, 10.5, 1.0),
+            record("test_b.py", None, Status::Pass, 30.0, 1.0),
+            record("test_c.py", None, Status::Pass, 5.0, 1.0),
+            failed,
+        ];
+        let comparison = compare(&base, &new, &Gate::default()).unwrap();
+        let order: Vec<&str> = comparison.pairs.iter().map(|p| p.new.job.module.as_str()).collect();
+        assert_eq!(order, ["test_d.py", "test_b.py", "test_a.py", "test_c.py"]);
+        assert!(comparison.pairs[0].status_regressed());
+        assert_eq!(comparison.regressions(), 2);
+        assert_eq!(comparison.improvements(), 1);
+    }
+
+    #[test]
+    fn measures_of_results_that_did_not_run_to_their_end_are_shown_not_judged() {
+        let base = record("test_a.py", None, Status::Pass, 10.0, 1.0);
+        let mut crashed = record("test_a.py", None, Status::Crash, 50.0, 1.0);
+        crashed.exit_code = None;
+        let deltas = deltas(&base, &crashed, &Gate::default());
+        assert_eq!(deltas.len(), 2);
+        assert!(deltas.iter().all(|d| d.verdict == Verdict::Within));
+    }
+
+    #[test]
+    fn a_measure_missing_on_one_side_is_left_out() {
+        let base = record("test_a.py", None, Status::Pass, 10.0, 1.0);
+        let mut new = base.clone();
+        new.peak_rss_bytes = None;
+        let deltas = deltas(&base, &new, &Gate::default());
+        assert_eq!(deltas.iter().map(|d| d.measure.key).collect::<Vec<_>>(), ["duration"]);
+    }
+
+    #[test]
+    fn two_results_for_one_cell_are_refused() {
+        let twice = [
+            record("test_a.py", None, Status::Pass, 1.0, 1.0),
+            record("test_a.py", None, Status::Pass, 1.0, 1.0),
+        ];
+        let error = compare(&twice, &[], &Gate::default()).unwrap_err();
+        assert!(error.contains("two results for test_a.py [3.11]"), "{error}");
+    }
+
+    #[test]
+    fn the_reason_names_the_measure_and_both_values() {
+        let gate = Gate::default();
+        let base = record("test_a.py", None, Status::Pass, 10.0, 1.0);
+        let new = record("test_a.py", None, Status::Pass, 20.0, 1.0);
+        let reason = regression_reason(&deltas(&base, &new, &gate), &gate).unwrap();
+        assert_eq!(
+            reason,
+            "regressed against the baseline: peak RSS 10.0 MiB → 20.0 MiB (+100.0%, over +10% and 1.0 MiB)"
+        );
+        assert_eq!(regression_reason(&deltas(&base, &base, &gate), &gate), None);
+    }
+
+    fn module_result(peak_mib: f64) -> ModuleResult {
+        use crate::model::job::{Job, Variant};
+        let python = "3.11".parse().ok();
+        ModuleResult {
+            memory_limit_bytes: None,
+            started_at: std::time::UNIX_EPOCH,
+            container_peak_bytes: None,
+            inner: None,
+            memray: None,
+            job: Job {
+                index: 0,
+                module: "test_a.py".into(),
+                variant: Variant { python_malloc: None, python },
+                image: "i".into(),
+            },
+            execution: Execution::Passed,
+            duration: std::time::Duration::from_secs(1),
+            peak_rss_bytes: Some((peak_mib * MIB) as u64),
+            stdout: Default::default(),
+            stderr: Default::default(),
+            baseline: None,
+            attempts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_baseline_marks_a_grown_pass_regressed_and_keeps_its_values() {
+        let base = vec![record("test_a.py", None, Status::Pass, 10.0, 1.0)];
+        let baseline = Baseline::new(base, Gate::default()).unwrap();
+        let mut doubled = module_result(20.0);
+        baseline.judge(&mut doubled);
+        assert_eq!(doubled.status(), Status::Regressed);
+        let reason = doubled.execution.reason().unwrap();
+        assert!(reason.contains("peak RSS 10.0 MiB → 20.0 MiB"), "{reason}");
+        assert_eq!(doubled.baseline.as_ref().unwrap().values["peak_rss_bytes"], 10.0 * MIB);
+
+        let mut same = module_result(10.2);
+        baseline.judge(&mut same);
+        assert_eq!(same.status(), Status::Pass);
+        assert!(same.baseline.is_some());
+
+        let tolerant = Baseline::new(
+            vec![record("test_a.py", None, Status::Pass, 10.0, 1.0)],
+            Gate::new(&["rss=150%".parse().unwrap()], &[]),
+        )
+        .unwrap();
+        let mut doubled = module_result(20.0);
+        tolerant.judge(&mut doubled);
+        assert_eq!(doubled.status(), Status::Pass);
+    }
+
+    #[test]
+    fn a_failure_stays_a_failure_and_a_new_job_has_no_baseline() {
+        let baseline =
+            Baseline::new(vec![record("test_b.py", None, Status::Pass, 1.0, 1.0)], Gate::default()).unwrap();
+        let mut unknown = module_result(50.0);
+        baseline.judge(&mut unknown);
+        assert_eq!((unknown.status(), unknown.baseline.is_none()), (Status::Pass, true));
+        let baseline =
+            Baseline::new(vec![record("test_a.py", None, Status::Pass, 1.0, 1.0)], Gate::default()).unwrap();
+        let mut failed = module_result(50.0);
+        failed.execution = Execution::Failed { exit_code: 1, reason: None };
+        baseline.judge(&mut failed);
+        assert_eq!(failed.status(), Status::Fail);
+    }
+
+    #[test]
+    fn ratios_and_changes_read_well() {
+        let rss = measure("rss").unwrap();
+        let delta = Delta { measure: rss, before: 0.0, after: 2.0 * MIB, verdict: Verdict::Regressed };
+        assert!(delta.ratio().is_infinite());
+        assert_eq!(delta.percent_text(), "+2.0 MiB");
+        let delta = Delta { measure: rss, before: 4.0 * MIB, after: 3.0 * MIB, verdict: Verdict::Within };
+        assert_eq!((delta.ratio_text(), delta.percent_text()), ("×0.75".to_string(), "-25.0%".to_string()));
+        assert_eq!(Gate::default().describe(), "rss: +10% and 1.0 MiB; duration: +10% and 0.50 s");
+    }
+}

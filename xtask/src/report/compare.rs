@@ -1,0 +1,273 @@
+//! `compare`'s output: the pairs of two reports with their deltas, as text
+//! for a terminal, Markdown for a pull-request comment or step summary, or
+//! JSON for tools. Regressions and status changes first (the model sorts).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::model::compare::{label, Comparison, Delta, Gate, Pair, Threshold, Verdict, MEASURES};
+use crate::model::schema::{JobRecord, ResultRecord};
+use crate::model::status::Status;
+
+/// Bumped whenever a field of the JSON output changes meaning or goes away.
+pub const COMPARE_SCHEMA_VERSION: u32 = 1;
+
+/// The two sides, as the user named them.
+pub struct Sides<'a> {
+    pub base: &'a str,
+    pub new: &'a str,
+}
+
+/// `2 regressed, 1 improved, 9 within the thresholds (12 compared); 1 only in the baseline`.
+pub fn closing_line(comparison: &Comparison) -> String {
+    let regressed = comparison.regressions();
+    let improved = comparison.improvements();
+    let within = comparison.pairs.len() - regressed - improved;
+    let mut line = format!(
+        "{regressed} regressed, {improved} improved, {within} within the thresholds ({} compared)",
+        comparison.pairs.len()
+    );
+    if !comparison.only_base.is_empty() {
+        let _ = write!(line, "; {} only in the baseline", comparison.only_base.len());
+    }
+    if !comparison.only_new.is_empty() {
+        let _ = write!(line, "; {} only in the new report", comparison.only_new.len());
+    }
+    line
+}
+
+/// The measures any pair has, in `MEASURES` order (the table's columns).
+fn shown_measures(comparison: &Comparison) -> Vec<&'static str> {
+    MEASURES
+        .iter()
+        .filter(|m| comparison.pairs.iter().any(|p| p.deltas.iter().any(|d| d.measure.key == m.key)))
+        .map(|m| m.key)
+        .collect()
+}
+
+fn delta_for<'a>(pair: &'a Pair, key: &str) -> Option<&'a Delta> {
+    pair.deltas.iter().find(|d| d.measure.key == key)
+}
+
+fn status_text(pair: &Pair) -> String {
+    if pair.status_changed() {
+        format!("{} → {}", pair.base.status, pair.new.status)
+    } else {
+        pair.new.status.to_string()
+    }
+}
+
+/// `10.0 MiB → 20.0 MiB ×2.00`.
+fn cell(delta: Option<&Delta>) -> String {
+    delta.map_or("-".to_string(), |d| format!("{} {}", d.values_text(), d.ratio_text()))
+}
+
+fn mark(pair: &Pair) -> &'static str {
+    if pair.regressed() {
+        "REGRESSED"
+    } else if pair.improved() {
+        "improved"
+    } else {
+        ""
+    }
+}
+
+fn measure_label(key: &str) -> &'static str {
+    MEASURES.iter().find(|m| m.key == key).map_or("?", |m| m.label)
+}
+
+/// Plain text: a heading, one aligned line per pair, the one-sided results, the closing line.
+pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
+    let mut out = format!("compare {} → {}\ngate: {}\n\n", sides.base, sides.new, gate.describe());
+    let measures = shown_measures(comparison);
+    let mut rows: Vec<Vec<String>> = vec![{
+        let mut header = vec!["result".to_string(), "status".to_string()];
+        header.extend(measures.iter().map(|k| measure_label(k).to_string()));
+        header.push(String::new());
+        header
+    }];
+    for pair in &comparison.pairs {
+        let mut row = vec![label(&pair.new.job), status_text(pair)];
+        row.extend(measures.iter().map(|k| cell(delta_for(pair, k))));
+        row.push(mark(pair).to_string());
+        rows.push(row);
+    }
+    let columns = rows[0].len();
+    let widths: Vec<usize> =
+        (0..columns).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for row in &rows {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(text, width)| pad(text, *width)).collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    one_sided(&mut out, "only in the baseline", &comparison.only_base, |l| format!("  {l}\n"));
+    one_sided(&mut out, "only in the new report", &comparison.only_new, |l| format!("  {l}\n"));
+    out.push('\n');
+    out.push_str(&closing_line(comparison));
+    out.push('\n');
+    out
+}
+
+fn pad(text: &str, width: usize) -> String {
+    let len = text.chars().count();
+    format!("{text}{}", " ".repeat(width.saturating_sub(len)))
+}
+
+fn one_sided(out: &mut String, title: &str, records: &[&ResultRecord], line: impl Fn(&str) -> String) {
+    if records.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{title} ({}):", records.len());
+    for record in records {
+        out.push_str(&line(&format!("{} ({})", label(&record.job), record.status)));
+    }
+}
+
+/// Markdown for a pull-request comment or a step summary.
+pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
+    let mut out = format!(
+        "### pymaccounter: `{}` → `{}`\n\n**{}**\n\nA regression is a change beyond both its threshold and \
+         its floor ({}).\n\n",
+        sides.base,
+        sides.new,
+        closing_line(comparison),
+        gate.describe()
+    );
+    let measures = shown_measures(comparison);
+    if !comparison.pairs.is_empty() {
+        out.push_str("| result | status |");
+        for key in &measures {
+            let _ = write!(out, " {} |", measure_label(key));
+        }
+        out.push_str(" |\n|---|---|");
+        out.push_str(&"---:|".repeat(measures.len()));
+        out.push_str("---|\n");
+        for pair in &comparison.pairs {
+            let _ = write!(out, "| `{}` | {} |", label(&pair.new.job), status_text(pair));
+            for key in &measures {
+                let text = match delta_for(pair, key) {
+                    Some(d) if d.verdict == Verdict::Regressed => format!("**{}**", cell(Some(d))),
+                    other => cell(other),
+                };
+                let _ = write!(out, " {text} |");
+            }
+            let flag = if pair.regressed() {
+                "❌ regressed"
+            } else if pair.improved() {
+                "✅ improved"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, " {flag} |");
+        }
+    }
+    one_sided(&mut out, "Only in the baseline", &comparison.only_base, |l| format!("- `{l}`\n"));
+    one_sided(&mut out, "Only in the new report", &comparison.only_new, |l| format!("- `{l}`\n"));
+    out.push('\n');
+    out
+}
+
+#[derive(Serialize)]
+struct JsonComparison<'a> {
+    schema_version: u32,
+    base: &'a str,
+    new: &'a str,
+    gate: Vec<JsonGate>,
+    pairs: Vec<JsonPair<'a>>,
+    only_base: Vec<&'a JobRecord>,
+    only_new: Vec<&'a JobRecord>,
+    summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+struct JsonGate {
+    measure: &'static str,
+    /// `null` when the measure is not gated (`off`).
+    threshold_percent: Option<f64>,
+    min_delta: f64,
+}
+
+#[derive(Serialize)]
+struct JsonPair<'a> {
+    #[serde(flatten)]
+    job: &'a JobRecord,
+    status_before: Status,
+    status_after: Status,
+    regressed: bool,
+    improved: bool,
+    measures: Vec<JsonDelta>,
+}
+
+#[derive(Serialize)]
+struct JsonDelta {
+    measure: &'static str,
+    field: &'static str,
+    before: f64,
+    after: f64,
+    /// `null` when the baseline was 0.
+    ratio: Option<f64>,
+    verdict: Verdict,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    compared: usize,
+    regressed: usize,
+    improved: usize,
+    only_base: usize,
+    only_new: usize,
+}
+
+/// JSON for tools; `schema_version` says which shape.
+pub fn json(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
+    let value = JsonComparison {
+        schema_version: COMPARE_SCHEMA_VERSION,
+        base: sides.base,
+        new: sides.new,
+        gate: MEASURES
+            .iter()
+            .map(|m| JsonGate {
+                measure: m.key,
+                threshold_percent: match gate.threshold(m) {
+                    Threshold::Percent(p) => Some(p),
+                    Threshold::Off => None,
+                },
+                min_delta: gate.floor(m),
+            })
+            .collect(),
+        pairs: comparison
+            .pairs
+            .iter()
+            .map(|pair| JsonPair {
+                job: &pair.new.job,
+                status_before: pair.base.status,
+                status_after: pair.new.status,
+                regressed: pair.regressed(),
+                improved: pair.improved(),
+                measures: pair
+                    .deltas
+                    .iter()
+                    .map(|d| JsonDelta {
+                        measure: d.measure.key,
+                        field: d.measure.field,
+                        before: d.before,
+                        after: d.after,
+                        ratio: Some(d.ratio()).filter(|r| r.is_finite()),
+                        verdict: d.verdict,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        only_base: comparison.only_base.iter().map(|r| &r.job).collect(),
+        only_new: comparison.only_new.iter().map(|r| &r.job).collect(),
+        summary: JsonSummary {
+            compared: comparison.pairs.len(),
+            regressed: comparison.regressions(),
+            improved: comparison.improvements(),
+            only_base: comparison.only_base.len(),
+            only_new: comparison.only_new.len(),
+        },
+    };
+    serde_json::to_string_pretty(&value).expect("plain data serialises") + "\n"
+}

@@ -1,0 +1,78 @@
+//! Who owns a run: its id, and a label naming the process behind it, so that
+//! `clean` can tell a live run's containers (left alone) from a dead one's.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Short, unique per run on this host (two runs at once never share one):
+/// the process id, a dash, and sub-second time.
+pub fn new_run_id() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("{:x}-{:05x}", std::process::id(), nanos >> 12)
+}
+
+/// This process, as `HOST:PID:START` (START, the kernel's start time of the
+/// process, tells a live owner from a later process that got its pid).
+pub fn this_process() -> String {
+    let pid = std::process::id();
+    format!("{}:{pid}:{}", host_name(), start_time(pid).unwrap_or(0))
+}
+
+/// Whether the process an owner label names still runs (always `true` for
+/// another host's: it cannot be asked, so its containers are left alone).
+pub fn is_alive(owner: &str) -> bool {
+    let mut parts = owner.rsplitn(3, ':');
+    let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if host != host_name() {
+        return true;
+    }
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else { return false };
+    start_time(pid) == Some(start)
+}
+
+/// Whether the run with this id (see `new_run_id`) is going on on this host.
+pub fn run_is_alive(run_id: &str) -> bool {
+    let Some(pid) = run_id.split('-').next().and_then(|hex| u32::from_str_radix(hex, 16).ok()) else {
+        return false;
+    };
+    std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| cmdline.contains("xtask"))
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    after_name.split(' ').nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_dead_one_is_not() {
+        assert!(is_alive(&this_process()));
+        let me = this_process();
+        let (rest, start) = me.rsplit_once(':').unwrap();
+        assert!(!is_alive(&format!("{rest}:{}", start.parse::<u64>().unwrap() + 1)), "a reused pid");
+        assert!(!is_alive(&format!("{}:4194304:1", host_name())), "no such pid");
+        assert!(is_alive("some-other-host:1:1"), "another host's runs are left alone");
+        assert!(!is_alive("garbage"));
+    }
+
+    #[test]
+    fn run_ids_are_unique_and_name_their_process() {
+        let id = new_run_id();
+        assert!(id.starts_with(&format!("{:x}-", std::process::id())));
+        assert!(
+            run_is_alive(&id) == std::fs::read_to_string("/proc/self/cmdline").unwrap().contains("xtask")
+        );
+        assert!(!run_is_alive("zz-1"));
+    }
+}

@@ -1,0 +1,28 @@
+//! `cargo xtask compare BASE.json NEW.json`: pairs two reports' results and
+//! prints their deltas; exit 1 when something regressed.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::cli::{CompareFormat, GateArgs};
+use crate::error::{usage, EXIT_FAILED, EXIT_PASSED};
+use crate::model::compare;
+use crate::model::schema::Report;
+use crate::report::compare::{json, markdown, text, Sides};
+
+pub fn compare(base: &Path, new: &Path, gate: &GateArgs, format: CompareFormat) -> Result<i32> {
+    let base_report = Report::read(base)?;
+    let new_report = Report::read(new)?;
+    let gate = gate.gate();
+    let comparison = compare::compare(&base_report.results, &new_report.results, &gate).map_err(usage)?;
+    let (base_name, new_name) = (base.display().to_string(), new.display().to_string());
+    let sides = Sides { base: &base_name, new: &new_name };
+    let output = match format {
+        CompareFormat::Text => text(&comparison, &gate, &sides),
+        CompareFormat::Markdown => markdown(&comparison, &gate, &sides),
+        CompareFormat::Json => json(&comparison, &gate, &sides),
+    };
+    crate::print_quietly(output.as_bytes());
+    Ok(if comparison.regressions() > 0 { EXIT_FAILED } else { EXIT_PASSED })
+}

@@ -1,0 +1,293 @@
+//! `cargo xtask merge-reports A.json B.json ...`: the JSON reports of
+//! `--partition` shards become one report set (JSON, JUnit, HTML, step
+//! summary, through the same writers as a run), with the closing line and
+//! the exit code of the whole.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cli::ReportArgs;
+use crate::error::{usage, EXIT_FAILED, EXIT_PASSED};
+use crate::model::compare::{key_of, label, Key};
+use crate::model::result::Outcome;
+use crate::model::schema::{Report, RunRecord};
+use crate::report::human::{Human, SuccessOutput};
+use crate::report::ReportContext;
+use crate::tasks::run::{check_reports, write_reports};
+
+pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportArgs) -> Result<i32> {
+    check_reports(reports)?;
+    let mut shards = Vec::new();
+    for path in paths {
+        shards.push(Shard { name: path.display().to_string(), report: Report::read(path)? });
+    }
+    let run = agreed_run(&shards, force).map_err(usage)?;
+    let outcome = merge(&shards).map_err(usage)?;
+    let test_dir = run.as_ref().and_then(|r| r.options.get("test-dir")).cloned();
+    let test_dir = test_dir.unwrap_or_else(|| "merged reports".to_string());
+    eprintln!(
+        "merged {} shard(s): {} result(s), {} not run",
+        shards.len(),
+        outcome.results.len(),
+        outcome.not_run.len()
+    );
+    Human::new(&test_dir, false, SuccessOutput::Stdout, 0).summary(&outcome);
+    write_reports(&outcome, reports, &ReportContext { test_dir: &test_dir, run: run.as_ref() })?;
+    Ok(if outcome.succeeded() && !outcome.interrupted { EXIT_PASSED } else { EXIT_FAILED })
+}
+
+struct Shard {
+    name: String,
+    report: Report,
+}
+
+/// Options that only choose which cells of the matrix run, like
+/// `--partition`: CI may split a run along them too (one job per Python
+/// version), so shards may differ in them; the merged run holds them all.
+const SELECTION_OPTIONS: [&str; 2] = ["python", "python-malloc"];
+
+/// The run options every shard shares. Shards that differ in any other than
+/// the partition and `SELECTION_OPTIONS`, or that record none, are refused
+/// unless `force`; two shards of one cell of the split always are. Missing
+/// partitions are noted.
+fn agreed_run(shards: &[Shard], force: bool) -> Result<Option<RunRecord>, String> {
+    let hint = "(--force merges them anyway)";
+    let mut first: Option<(&str, &RunRecord)> = None;
+    for shard in shards {
+        let Some(run) = &shard.report.run else {
+            if force {
+                continue;
+            }
+            return Err(format!("{} records no run options (an older runner wrote it) {hint}", shard.name));
+        };
+        let Some((first_name, first_run)) = first else {
+            first = Some((&shard.name, run));
+            continue;
+        };
+        if let Some(difference) = difference(&first_run.options, &run.options) {
+            if !force {
+                return Err(format!(
+                    "{first_name} and {} come from runs with different options: {difference} {hint}",
+                    shard.name
+                ));
+            }
+        }
+    }
+    check_partitions(shards)?;
+    Ok(first.map(|(_, run)| {
+        let mut options = run.options.clone();
+        for key in SELECTION_OPTIONS {
+            options.insert(key.to_string(), union(shards, key));
+        }
+        RunRecord { partition: None, options, ..run.clone() }
+    }))
+}
+
+/// Every value the shards gave an option, in order (`3.9,3.11`).
+fn union(shards: &[Shard], key: &str) -> String {
+    let mut values: Vec<&str> = Vec::new();
+    for run in shards.iter().filter_map(|s| s.report.run.as_ref()) {
+        for value in run.options.get(key).into_iter().flat_map(|v| v.split(',')).filter(|v| !v.is_empty()) {
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+    }
+    values.join(",")
+}
+
+/// The first option two runs disagree on, in words (selection options aside).
+fn difference(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Option<String> {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let differs = |k: &&String| !SELECTION_OPTIONS.contains(&k.as_str()) && a.get(*k) != b.get(*k);
+    keys.into_iter().find(differs).map(|k| {
+        let show = |v: Option<&String>| match v {
+            None => "(not recorded)".to_string(),
+            Some(v) if v.is_empty() => "(unset)".to_string(),
+            Some(v) => v.clone(),
+        };
+        format!("--{k} {} vs {}", show(a.get(k)), show(b.get(k)))
+    })
+}
+
+/// Two shards of one cell of the split (same partition and selection) are
+/// refused; partitions missing from a set are noted.
+fn check_partitions(shards: &[Shard]) -> Result<(), String> {
+    // (selection, partition) → shard; selection → (part, parts) seen.
+    let mut seen: BTreeMap<(Vec<String>, String), &str> = BTreeMap::new();
+    let mut parts: BTreeMap<Vec<String>, Vec<(usize, usize)>> = BTreeMap::new();
+    for shard in shards {
+        let Some(run) = &shard.report.run else { continue };
+        let Some(partition) = run.partition.as_deref() else { continue };
+        let selection: Vec<String> =
+            SELECTION_OPTIONS.iter().map(|k| run.options.get(*k).cloned().unwrap_or_default()).collect();
+        if let Some(other) = seen.insert((selection.clone(), partition.to_string()), &shard.name) {
+            return Err(format!("{other} and {} are both partition {partition} of the same run", shard.name));
+        }
+        if let Some((k, n)) =
+            partition.split_once('/').and_then(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?)))
+        {
+            parts.entry(selection).or_default().push((k, n));
+        }
+    }
+    for (selection, parts) in parts {
+        let n = parts[0].1;
+        if parts.iter().any(|&(_, other)| other != n) {
+            continue;
+        }
+        let missing: Vec<String> =
+            (1..=n).filter(|k| !parts.iter().any(|&(p, _)| p == *k)).map(|k| format!("{k}/{n}")).collect();
+        if !missing.is_empty() {
+            let of = selection.iter().filter(|v| !v.is_empty()).cloned().collect::<Vec<_>>().join(" ");
+            let of = if of.is_empty() { String::new() } else { format!(" (of {of})") };
+            eprintln!(
+                "note: no shard of partition {}{of}: the merged report is not the whole run",
+                missing.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One outcome of every shard's results, sorted by module (as an unpartitioned
+/// run of the same modules lists them); a result in two shards is refused.
+fn merge(shards: &[Shard]) -> Result<Outcome, String> {
+    let mut seen: BTreeMap<Key, &str> = BTreeMap::new();
+    let mut records = Vec::new();
+    let mut not_run = Vec::new();
+    for shard in shards {
+        let report = &shard.report;
+        for job in report.results.iter().map(|r| &r.job).chain(&report.not_run) {
+            if let Some(other) = seen.insert(key_of(job), &shard.name) {
+                return Err(format!("{} is in both {other} and {}", label(job), shard.name));
+            }
+        }
+        records.extend(report.results.iter().map(|r| (&shard.name, r)));
+        not_run.extend(report.not_run.iter().map(|j| (&shard.name, j)));
+    }
+    records.sort_by(|a, b| a.1.job.module.cmp(&b.1.job.module));
+    not_run.sort_by(|a, b| a.1.module.cmp(&b.1.module));
+    let mut outcome =
+        Outcome::empty(shards.iter().map(|s| s.report.run_id.as_str()).collect::<Vec<_>>().join("+"));
+    for (index, (name, record)) in records.into_iter().enumerate() {
+        outcome.results.push(record.result(index).map_err(|e| format!("{name}: {e}"))?);
+    }
+    let first = outcome.results.len();
+    for (index, (name, job)) in not_run.into_iter().enumerate() {
+        outcome.not_run.push(job.job(first + index).map_err(|e| format!("{name}: {e}"))?);
+    }
+    outcome.interrupted = shards.iter().any(|s| s.report.interrupted);
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::schema::{JobRecord, ResultRecord, Summary};
+    use crate::model::status::Status;
+
+    fn shard(name: &str, partition: Option<&str>, modules: &[&str], python: &str) -> Shard {
+        let results = modules
+            .iter()
+            .map(|m| ResultRecord {
+                memory_limit_bytes: None,
+                test_counts_from: None,
+                container_peak_bytes: None,
+                harness: None,
+                tests: Vec::new(),
+                test_counts: None,
+                hunt_leaks: None,
+                memray: None,
+                max_peak_rss_bytes: None,
+                job: JobRecord { module: m.to_string(), python_malloc: None, python: None },
+                status: Status::Pass,
+                exit_code: Some(0),
+                signal: None,
+                reason: None,
+                timeout_s: None,
+                duration_s: 1.0,
+                peak_rss_bytes: Some(1 << 20),
+                stdout: String::new(),
+                stderr: String::new(),
+                stdout_bytes: 0,
+                stderr_bytes: 0,
+                baseline: None,
+                counted_as: None,
+                attempts: Vec::new(),
+                spread: Default::default(),
+            })
+            .collect();
+        let options = [("python".to_string(), python.to_string())].into_iter().collect();
+        Shard {
+            name: name.into(),
+            report: Report {
+                module_args: Vec::new(),
+                env: Vec::new(),
+                schema_version: 2,
+                run_id: name.into(),
+                results,
+                not_run: Vec::new(),
+                interrupted: false,
+                summary: Summary { passed: modules.len(), failed: 0, skipped: 0, not_run: 0 },
+                run: Some(RunRecord {
+                    partition: partition.map(str::to_string),
+                    options,
+                    ..RunRecord::default()
+                }),
+            },
+        }
+    }
+
+    #[test]
+    fn shards_merge_sorted_by_module() {
+        let shards = [
+            shard("a", Some("1/2"), &["test_a.py", "test_c.py"], "3.11"),
+            shard("b", Some("2/2"), &["test_b.py"], "3.11"),
+        ];
+        let run = agreed_run(&shards, false).unwrap().unwrap();
+        assert_eq!(run.partition, None);
+        let outcome = merge(&shards).unwrap();
+        let modules: Vec<&str> = outcome.results.iter().map(|r| r.job.module.as_str()).collect();
+        assert_eq!(modules, ["test_a.py", "test_b.py", "test_c.py"]);
+        assert_eq!(outcome.results.iter().map(|r| r.job.index).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(outcome.run_id, "a+b");
+    }
+
+    #[test]
+    fn shards_may_split_the_matrix_but_not_differ_in_how_they_ran() {
+        let shards = [
+            shard("a", Some("1/2"), &["test_a.py"], "3.11"),
+            shard("b", Some("2/2"), &["test_b.py"], "3.13"),
+        ];
+        let run = agreed_run(&shards, false).unwrap().unwrap();
+        assert_eq!(run.options["python"], "3.11,3.13");
+        let mut slow = shard("c", Some("2/2"), &["test_b.py"], "3.11");
+        slow.report.run.as_mut().unwrap().options.insert("timeout".into(), "9".into());
+        let shards = [shard("a", Some("1/2"), &["test_a.py"], "3.11"), slow];
+        let error = agreed_run(&shards, false).unwrap_err();
+        assert!(error.contains("different options: --timeout (not recorded) vs 9"), "{error}");
+        assert!(agreed_run(&shards, true).is_ok());
+        let mut old = shard("c", None, &["test_c.py"], "3.11");
+        old.report.run = None;
+        assert!(agreed_run(&[old], false).unwrap_err().contains("records no run options"));
+    }
+
+    #[test]
+    fn duplicates_are_refused_even_when_forced() {
+        let shards = [
+            shard("a", Some("1/2"), &["test_a.py"], "3.11"),
+            shard("b", Some("1/2"), &["test_b.py"], "3.11"),
+        ];
+        assert!(agreed_run(&shards, true).unwrap_err().contains("both partition 1/2"));
+        let other_python = [
+            shard("a", Some("1/2"), &["test_a.py"], "3.11"),
+            shard("b", Some("1/2"), &["test_a.py"], "3.13"),
+        ];
+        assert!(agreed_run(&other_python, false).is_ok(), "a matrix split is not a duplicate");
+        let twice = [shard("a", None, &["test_a.py"], "3.11"), shard("b", None, &["test_a.py"], "3.11")];
+        let Err(error) = merge(&twice) else { panic!("a duplicate was merged") };
+        assert!(error.contains("test_a.py is in both a and b"), "{error}");
+    }
+}
