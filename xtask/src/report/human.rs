@@ -197,7 +197,8 @@ impl Human {
 
 /// A token no module can guess: it reaches no container.
 fn stop_token() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("pymaccounter-{:x}-{nanos:x}", std::process::id())
 }
 
