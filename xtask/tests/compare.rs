@@ -200,7 +200,7 @@ fn a_doubled_allocation_is_regressed_against_its_baseline() {
     let after = result["peak_rss_bytes"].as_f64().unwrap();
     assert!(after - before > 15.0 * MIB as f64, "{before} → {after}");
     assert_eq!(result_for(&read_json(&base), "test_grows.py")["peak_rss_bytes"].as_f64(), Some(before));
-    assert!(std::fs::read_to_string(&html).unwrap().contains("<line class=\"baseline\""));
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<div class=\"baseline\""));
     assert!(std::fs::read_to_string(&summary).unwrap().contains("| vs baseline |"));
 
     // `compare` on the two reports agrees, with or without judging duration.

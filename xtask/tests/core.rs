@@ -55,7 +55,14 @@ fn run_all_tests_passes_every_module() {
     let modules = xtask(&["list"]).stdout.lines().count();
     let run = xtask(&["run-all-tests"]);
     assert_eq!(run.code, 0, "{}", run.dump());
-    assert_eq!(run.last_line(), format!("{modules} passed, 0 failed"), "{}", run.dump());
+    // On the default 3.11 release build, modules about debug builds or
+    // mimalloc skip themselves, saying why; every other one passes.
+    let last = run.last_line();
+    let counts: Vec<usize> =
+        last.split(", ").map(|part| part.split(' ').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(counts[1], 0, "{}", run.dump());
+    assert_eq!(counts[0] + counts.get(2).copied().unwrap_or(0), modules, "{last}");
+    assert!(counts.get(2).copied().unwrap_or(0) <= 2, "more skips than the two release-build ones: {last}");
 }
 
 #[test]
