@@ -307,3 +307,33 @@ fn ctrl_c_during_a_watch_round_removes_its_containers() {
     assert!(watch.stdout().contains("1 not run (interrupted): test_slow.py"), "{}", watch.dump());
     assert_eq!(containers_of_run(&slow_run), Vec::<String>::new(), "Ctrl-C left a container");
 }
+
+#[test]
+fn watch_ends_when_its_first_round_cannot_run() {
+    // The scripted fake engine (tests/fake-engine) fails to start this
+    // module's container: no engine is needed, and waiting would mend nothing.
+    let dir = dir_of(&[]);
+    write(dir.path(), "test_a.py", "# FAKE_ENGINE_FAILS\n");
+    let state = tempfile::tempdir().unwrap();
+    let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-engine");
+    let mut command = xtask_command(&["watch", "--test-dir", path_str(dir.path())]);
+    command
+        .env("PYMACCOUNTER_ENGINE_PROGRAM", fake)
+        .env("FAKE_ENGINE_STATE", state.path())
+        .env_remove("DOCKER_HOST")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() > 60 {
+            let _ = child.kill();
+            panic!("watch kept waiting after a first round that could not run");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ended = Finished::from(child.wait_with_output().unwrap());
+    assert_eq!(ended.code, 3, "{}", ended.dump());
+    assert!(ended.stderr.contains("the engine could not run test_a.py"), "{}", ended.dump());
+    assert!(!ended.stderr.contains("watching "), "{}", ended.dump());
+}

@@ -59,6 +59,7 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
     if modules.is_empty() {
         eprintln!("note: this partition holds no module; waiting for one");
     }
+    let mut any_round_ran = false;
     loop {
         if !modules.is_empty() {
             // Read again each round: an edit may change a module's harness or declarations.
@@ -67,9 +68,16 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
                 None => prepare(modules.clone(), &dir, options),
             };
             let round = prepared.and_then(|p| run_selected(&engine, &dir, p, options, &interrupt));
-            if let Err(error) = round {
-                eprintln!("error: {error:#}");
+            match round {
+                // The first round failing (no engine, no image) ends watch
+                // as it ends `run`: waiting for saves would not mend it.
+                Err(error) if !any_round_ran => return Err(error),
+                // Later, an error is one round's (a module being edited, the
+                // engine restarting): say it and keep watching.
+                Err(error) => eprintln!("error: {error:#}"),
+                Ok(_) => {}
             }
+            any_round_ran = true;
         }
         if interrupt.is_set() {
             return Ok(EXIT_INTERRUPTED);
