@@ -109,6 +109,10 @@ impl Human {
             block.push_str(&format!("({})\n", repeat::describe(&result.attempts)));
         }
         let status = result.status();
+        if let (Tally::Skipped, Some(reason)) = (result.tally(), result.execution.reason()) {
+            let label = paint_status(status, &status.name().to_uppercase(), self.colour);
+            block.push_str(&format!("{label}: {}\n", sanitize::terminal(&reason)));
+        }
         if result.tally() == Tally::Failed {
             let stderr = result.stderr.text();
             if !stderr.trim().is_empty() {
@@ -355,7 +359,7 @@ mod tests {
             run_id: "r1".into(),
             results: vec![
                 result("test_a.py", Execution::Passed, ""),
-                result("test_b.py", Execution::Skipped, ""),
+                result("test_b.py", Execution::Skipped { reason: None }, ""),
                 result("test_c.py", Execution::OomKilled { container_peak: None, process_peak: None }, ""),
             ],
             not_run: vec![job("test_d.py", None)],
