@@ -51,7 +51,8 @@ fn run_all_tests_passes_every_module() {
     let modules = xtask(&["list"]).stdout.lines().count();
     let run = xtask(&["run-all-tests"]);
     assert_eq!(run.code, 0, "{}", run.dump());
-    assert_eq!(run.last_line(), format!("{modules} passed, 0 failed"), "{}", run.dump());
+    // On 3.11 (release) two modules skip: mimalloc needs 3.13, the total refcount a debug build.
+    assert_eq!(run.last_line(), format!("{} passed, 0 failed, 2 skipped", modules - 2), "{}", run.dump());
 }
 
 #[test]

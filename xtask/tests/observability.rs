@@ -109,9 +109,10 @@ fn every_module_passes_or_skips_under_three_allocators() {
     let run = xtask(&["run-all-tests", "--python-malloc", "pymalloc,malloc,debug"]);
     assert_eq!(run.code, 0, "{}", run.dump());
     let modules = xtask(&["list"]).stdout.lines().count();
-    let last = run.last_line();
-    assert!(last.starts_with(&format!("{} passed, 0 failed", 3 * modules - 1)), "{last}");
-    assert!(last.ends_with(", 1 skipped"), "only pymalloc stats under malloc skips: {last}");
+    // Skips: pymalloc stats under malloc, and under each allocator the mimalloc
+    // module (3.11 has none) and the total refcount (a release build).
+    let skipped = 1 + 3 + 3;
+    assert_eq!(run.last_line(), format!("{} passed, 0 failed, {skipped} skipped", 3 * modules - skipped));
 }
 
 #[test]
@@ -122,5 +123,12 @@ fn every_module_passes_or_skips_on_every_python() {
     let run = xtask(&["run-all-tests", "--python", "3.9,3.11,3.13"]);
     assert_eq!(run.code, 0, "{}", run.dump());
     let modules = xtask(&["list"]).stdout.lines().count();
-    assert_eq!(run.last_line(), format!("{} passed, 0 failed", 3 * modules), "{}", run.dump());
+    // Skips: the mimalloc module on 3.9 and 3.11, the total refcount on all three (release builds).
+    let skipped = 2 + 3;
+    assert_eq!(
+        run.last_line(),
+        format!("{} passed, 0 failed, {skipped} skipped", 3 * modules - skipped),
+        "{}",
+        run.dump()
+    );
 }
