@@ -1,6 +1,6 @@
 //! How a module ended: its status, and the measurement taken around it.
 //!
-//! Each module runs as `/usr/bin/time -f MARKER python3 MODULE`: GNU time is
+//! Each module runs as `/usr/bin/time -f MARKER python3 MODULE` (or the `--python` version's interpreter): GNU time is
 //! the module's parent, so it reads the module's peak RSS from the kernel
 //! (wait4's ru_maxrss) without touching the module's own process, then prints
 //! one marker line last on stderr. This file owns that contract both ways.
