@@ -1,9 +1,10 @@
 //! How a module ended: its status, and the measurement taken around it.
 //!
-//! Each module runs as `/usr/bin/time -f MARKER python3 MODULE` (or the `--python` version's interpreter): GNU time is
-//! the module's parent, so it reads the module's peak RSS from the kernel
-//! (wait4's ru_maxrss) without touching the module's own process, then prints
-//! one marker line last on stderr. This file owns that contract both ways.
+//! Each module runs as `/usr/bin/time -f MARKER python3 MODULE` (`python3` being
+//! the `--python` version's interpreter when one is given): GNU time is the
+//! module's parent, so it reads the module's peak RSS from the kernel (wait4's
+//! ru_maxrss) without touching the module's own process, then prints one
+//! marker line last on stderr. This file owns that contract both ways.
 
 use std::fmt;
 use std::time::Duration;
