@@ -146,13 +146,15 @@ impl Human {
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
         let with_python = outcome.results.iter().any(|r| r.job.variant.python.is_some());
+        let python_width =
+            outcome.results.iter().map(|r| r.job.variant.python_version().len()).max().unwrap_or(6).max(6);
         let with_baseline = outcome.results.iter().any(|r| r.baseline.is_some());
         let modules: Vec<String> =
             outcome.results.iter().map(|r| sanitize::terminal_line(&r.job.module).into_owned()).collect();
         let module_width = modules.iter().map(|m| m.chars().count()).max().unwrap_or(6).max(6);
         let mut header = format!("{:<module_width$}  {:<14}", "module", "allocator");
         if with_python {
-            header.push_str(&format!("  {:<6}", "python"));
+            header.push_str(&format!("  {:<python_width$}", "python"));
         }
         header.push_str(&format!("  {:<11}  {:>9}  {:>11}", "status", "duration", "peak memory"));
         let with_tests = outcome.results.iter().any(|r| Row::of(r).tests.is_some());
@@ -168,7 +170,7 @@ impl Human {
             let row = Row::of(result);
             let mut line = format!("{module:<module_width$}  {:<14}", row.allocator);
             if with_python {
-                line.push_str(&format!("  {:<6}", row.python));
+                line.push_str(&format!("  {:<python_width$}", row.python));
             }
             let status = paint_status(row.status, &format!("{:<11}", row.status.name()), self.colour);
             line.push_str(&format!("  {status}  {:>9}  {:>11}", row.duration, row.peak));
