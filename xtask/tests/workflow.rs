@@ -47,7 +47,7 @@ fn uses(job: &Yaml) -> Vec<String> {
 
 /// The Python versions the runner supports, as its own error message lists them.
 fn supported_pythons() -> Vec<String> {
-    let refused = xtask(&["run-all-tests", "--python", "0.0"]);
+    let refused = xtask(&["run-all-tests", "--python", "x"]);
     assert_eq!(refused.code, 2, "{}", refused.dump());
     let list = refused.stderr.split("supported: ").nth(1).expect("the error lists the supported versions");
     let list = list.lines().next().unwrap();

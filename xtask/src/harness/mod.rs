@@ -175,11 +175,13 @@ pub fn take_inner_report(stderr: &mut Captured) -> Option<InnerReport> {
 
 /// The verdict on a module that ran to its end, given what its harness
 /// reported and its declarations: tests run or not, leaks, budget.
+/// `blocks_counted` says whether the allocator lets `sys.getallocatedblocks()` see leaks.
 pub fn judge(
     execution: Execution,
     setup: &ModuleSetup,
     inner: Option<&InnerReport>,
     peak: Option<u64>,
+    blocks_counted: bool,
 ) -> Execution {
     let harnessed = setup.uses_harness();
     match execution {
@@ -189,7 +191,7 @@ pub fn judge(
                 "the harness reported nothing: did the module end the interpreter itself (os._exit)?".into(),
             ),
         },
-        Execution::Passed => judge_pass(setup, inner, peak),
+        Execution::Passed => judge_pass(setup, inner, peak, blocks_counted),
         Execution::Failed { exit_code, reason: None } if harnessed => {
             Execution::Failed { exit_code, reason: Some(framework_failure(setup, exit_code, inner)) }
         }
@@ -197,7 +199,12 @@ pub fn judge(
     }
 }
 
-fn judge_pass(setup: &ModuleSetup, inner: Option<&InnerReport>, peak: Option<u64>) -> Execution {
+fn judge_pass(
+    setup: &ModuleSetup,
+    inner: Option<&InnerReport>,
+    peak: Option<u64>,
+    blocks_counted: bool,
+) -> Execution {
     if let Some(framework) = setup.unrun_tests {
         let name = match framework {
             Framework::Unittest => "unittest",
@@ -211,9 +218,22 @@ fn judge_pass(setup: &ModuleSetup, inner: Option<&InnerReport>, peak: Option<u64
         };
     }
     if setup.hunt_leaks.is_some() {
-        let leaks = inner.and_then(|i| i.hunt_leaks.as_ref()).and_then(|hunt| hunt.leaks());
+        let hunt = inner.and_then(|i| i.hunt_leaks.as_ref());
+        let leaks = hunt.and_then(|hunt| hunt.leaks());
+        // A release build counts no references, and plain malloc no blocks:
+        // a reference leak it expects cannot be seen, which is no failure.
+        let blind = hunt.is_some_and(|h| h.refs.is_none()) && !blocks_counted;
         match (leaks, setup.declarations.expect_leak) {
             (Some(deltas), false) => return Execution::Leaked { deltas },
+            (None, true) if blind => {
+                return Execution::Skipped {
+                    reason: Some(
+                        "declares `expect = leak`, which this interpreter cannot show: a release build counts no \
+                         references and PYTHONMALLOC=malloc no memory blocks (use a -dbg Python or pymalloc)"
+                            .into(),
+                    ),
+                }
+            }
             (None, true) => {
                 return Execution::Failed {
                     exit_code: 0,
@@ -376,6 +396,15 @@ mod tests {
         format!("{status}@@pymaccounter exit={exit} peak_rss_kib={peak_kib}\n")
     }
 
+    fn judge_(
+        execution: Execution,
+        setup: &ModuleSetup,
+        inner: Option<&InnerReport>,
+        peak: Option<u64>,
+    ) -> Execution {
+        judge(execution, setup, inner, peak, true)
+    }
+
     fn script() -> ModuleSetup {
         ModuleSetup::of("print(1)\n", "test_a.py", HarnessChoice::Auto, None).unwrap()
     }
@@ -428,7 +457,7 @@ mod tests {
     #[test]
     fn a_script_that_defines_tests_and_runs_none_is_never_a_pass() {
         let forced = setup(PYTEST_FILE, HarnessChoice::Script, None);
-        let verdict = judge(Execution::Passed, &forced, None, None);
+        let verdict = judge_(Execution::Passed, &forced, None, None);
         assert_eq!(verdict.status(), crate::model::status::Status::Fail);
         assert!(verdict.reason().unwrap().contains("--harness pytest"), "{verdict:?}");
         let guarded = setup(
@@ -436,21 +465,24 @@ mod tests {
             HarnessChoice::Auto,
             None,
         );
-        assert_eq!(judge(Execution::Passed, &guarded, None, None), Execution::Passed);
+        assert_eq!(judge_(Execution::Passed, &guarded, None, None), Execution::Passed);
     }
 
     #[test]
     fn framework_exit_codes_read_as_reasons() {
         let pytest = setup(PYTEST_FILE, HarnessChoice::Auto, None);
-        let no_tests = judge(Execution::from_exit_code(5), &pytest, None, None);
+        let no_tests = judge_(Execution::from_exit_code(5), &pytest, None, None);
         assert!(no_tests.reason().unwrap().contains("no tests ran"), "{no_tests:?}");
         let inner: InnerReport = serde_json::from_str(
             r#"{"harness":"pytest","tests":[{"name":"test_a","outcome":"passed"},{"name":"test_b","outcome":"failed","message":"AssertionError"}],"counts":{"passed":1,"failed":1}}"#,
         )
         .unwrap();
-        let failed = judge(Execution::from_exit_code(1), &pytest, Some(&inner), None);
+        let failed = judge_(Execution::from_exit_code(1), &pytest, Some(&inner), None);
         assert_eq!(failed.reason().unwrap(), "1 of 2 tests failed: test_b");
-        assert!(judge(Execution::Passed, &pytest, None, None).reason().unwrap().contains("reported nothing"));
+        assert!(judge_(Execution::Passed, &pytest, None, None)
+            .reason()
+            .unwrap()
+            .contains("reported nothing"));
     }
 
     #[test]
@@ -469,24 +501,24 @@ mod tests {
         let hunting = setup("print(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
         let leaky = leak_data(vec![1, 2, 1]);
         assert_eq!(
-            judge(Execution::Passed, &hunting, Some(&leaky), None).status(),
+            judge_(Execution::Passed, &hunting, Some(&leaky), None).status(),
             crate::model::status::Status::Leak
         );
         assert_eq!(
-            judge(Execution::Passed, &hunting, Some(&leak_data(vec![1, 0, 0])), None),
+            judge_(Execution::Passed, &hunting, Some(&leak_data(vec![1, 0, 0])), None),
             Execution::Passed
         );
         let expected =
             setup("# pymaccounter: expect = leak\nprint(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
-        assert_eq!(judge(Execution::Passed, &expected, Some(&leaky), None), Execution::Passed);
-        let missing = judge(Execution::Passed, &expected, Some(&leak_data(vec![0, 0, 0])), None);
+        assert_eq!(judge_(Execution::Passed, &expected, Some(&leaky), None), Execution::Passed);
+        let missing = judge_(Execution::Passed, &expected, Some(&leak_data(vec![0, 0, 0])), None);
         assert!(missing.reason().unwrap().contains("expect = leak"));
         let budget = setup("# pymaccounter: max-peak-rss = 1 MiB\nprint(1)\n", HarnessChoice::Auto, None);
         assert_eq!(
-            judge(Execution::Passed, &budget, None, Some(2 << 20)),
+            judge_(Execution::Passed, &budget, None, Some(2 << 20)),
             Execution::OverBudget { peak_bytes: 2 << 20, budget_bytes: 1 << 20 }
         );
-        assert_eq!(judge(Execution::Passed, &budget, None, Some(1 << 20)), Execution::Passed);
+        assert_eq!(judge_(Execution::Passed, &budget, None, Some(1 << 20)), Execution::Passed);
     }
 
     #[test]
@@ -501,6 +533,28 @@ mod tests {
         let mut unreadable = Captured::from_text("@@pymaccounter-cgroup peak=\n");
         assert_eq!(take_container_peak(&mut unreadable), None);
         assert_eq!(unreadable.text(), "");
+    }
+
+    #[test]
+    fn an_expected_leak_no_measure_can_see_is_a_skip_with_the_reason() {
+        let expected =
+            setup("# pymaccounter: expect = leak\nprint(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
+        let quiet = InnerReport {
+            harness: "script".into(),
+            hunt_leaks: Some(crate::model::inner::LeakHunt {
+                warmups: 3,
+                runs: 3,
+                blocks: vec![0, 0, 0],
+                fds: vec![0, 0, 0],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let blind = judge(Execution::Passed, &expected, Some(&quiet), None, false);
+        assert_eq!(blind.status(), crate::model::status::Status::Skip);
+        assert!(blind.reason().unwrap().contains("PYTHONMALLOC=malloc"), "{blind:?}");
+        let seeing = judge(Execution::Passed, &expected, Some(&quiet), None, true);
+        assert_eq!(seeing.status(), crate::model::status::Status::Fail);
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub fn python_malloc_values() -> [&'static str; 8] {
 }
 
 impl PythonMalloc {
+    /// Whether `sys.getallocatedblocks()` counts anything under it: it counts
+    /// pymalloc's (and mimalloc's) blocks, and stays 0 with plain malloc.
+    pub fn counts_blocks(self) -> bool {
+        !matches!(self, PythonMalloc::Malloc | PythonMalloc::MallocDebug)
+    }
+
     /// Only CPython 3.13 and later have mimalloc.
     pub fn needs_mimalloc(self) -> bool {
         matches!(self, PythonMalloc::Mimalloc | PythonMalloc::MimallocDebug)
@@ -152,7 +158,7 @@ impl FromStr for PythonVersion {
             // Parsed once per flag value: leaking it keeps the type `Copy`.
             return Ok(PythonVersion::Other(Box::leak(text.to_string().into_boxed_str())));
         }
-        Err(format!("expected X.Y or X.Y-dbg; offline bases exist for {}", pythons::names()))
+        Err(format!("expected X.Y or X.Y-dbg; supported: {}", pythons::names()))
     }
 }
 
@@ -271,7 +277,7 @@ mod tests {
         assert_eq!((other.row(), other.as_str(), other.interpreter()), (None, "3.12", "python3"));
         for bad in ["2", "three", "3.x", "3.12-dbg", "", "3.", ".1"] {
             let error = bad.parse::<PythonVersion>().unwrap_err();
-            assert!(error.contains("3.9, 3.11, 3.13, 3.14, 3.9-dbg"), "{bad}: {error}");
+            assert!(error.contains("supported: 3.9, 3.11, 3.13, 3.14, 3.9-dbg"), "{bad}: {error}");
         }
     }
 

@@ -250,6 +250,6 @@ mod tests {
     fn only_failures_are_retried() {
         assert!(attempt(1, failed(), 1, 1.0).wants_retry());
         assert!(!attempt(1, Execution::Passed, 1, 1.0).wants_retry());
-        assert!(!attempt(1, Execution::Skipped, 1, 1.0).wants_retry());
+        assert!(!attempt(1, Execution::Skipped { reason: None }, 1, 1.0).wants_retry());
     }
 }

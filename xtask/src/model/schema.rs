@@ -452,7 +452,7 @@ mod tests {
     fn outcome() -> Outcome {
         let endings = [
             Execution::Passed,
-            Execution::Skipped,
+            Execution::Skipped { reason: None },
             Execution::Failed { exit_code: 3, reason: None },
             Execution::TimedOut { after_secs: 7 },
             // The report's peak RSS is the module's own peak the reason names.

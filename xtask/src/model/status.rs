@@ -16,8 +16,9 @@ use crate::model::schema::Facts;
 pub enum Execution {
     /// Exit code 0.
     Passed,
-    /// Exit code 77: the module says it does not apply here.
-    Skipped,
+    /// Exit code 77: the module says it does not apply here (or the runner
+    /// knows it cannot judge it here, and says why).
+    Skipped { reason: Option<String> },
     /// Any other exit code of a module that ran.
     Failed { exit_code: i32, reason: Option<String> },
     /// Still running at its deadline; killed.
@@ -74,7 +75,7 @@ impl Execution {
     pub fn from_exit_code(exit_code: i32) -> Execution {
         match exit_code {
             0 => Execution::Passed,
-            SKIP_EXIT_CODE => Execution::Skipped,
+            SKIP_EXIT_CODE => Execution::Skipped { reason: None },
             code => Execution::Failed { exit_code: code, reason: None },
         }
     }
@@ -83,7 +84,7 @@ impl Execution {
     pub fn from_record(record: &Facts) -> Execution {
         match record.status {
             Status::Pass => Execution::Passed,
-            Status::Skip => Execution::Skipped,
+            Status::Skip => Execution::Skipped { reason: record.reason.clone() },
             Status::Fail => {
                 let exit_code = record.exit_code.unwrap_or(1);
                 // A reason that only repeats the exit code is the default one.
@@ -134,7 +135,7 @@ impl Execution {
         match self {
             Execution::Flaky { tolerated: true, .. } => Tally::Passed,
             Execution::Passed
-            | Execution::Skipped
+            | Execution::Skipped { .. }
             | Execution::Failed { .. }
             | Execution::TimedOut { .. }
             | Execution::OomKilled { .. }
@@ -151,7 +152,7 @@ impl Execution {
         match self {
             Execution::TimedOut { after_secs } => Some(*after_secs),
             Execution::Passed
-            | Execution::Skipped
+            | Execution::Skipped { .. }
             | Execution::Failed { .. }
             | Execution::OomKilled { .. }
             | Execution::Crashed { .. }
@@ -165,7 +166,7 @@ impl Execution {
     pub fn status(&self) -> Status {
         match self {
             Execution::Passed => Status::Pass,
-            Execution::Skipped => Status::Skip,
+            Execution::Skipped { .. } => Status::Skip,
             Execution::Failed { .. } => Status::Fail,
             Execution::TimedOut { .. } => Status::Timeout,
             Execution::OomKilled { .. } => Status::Oom,
@@ -184,7 +185,7 @@ impl Execution {
             | Execution::Leaked { .. }
             | Execution::OverBudget { .. }
             | Execution::Regressed { .. } => Some(0),
-            Execution::Skipped => Some(SKIP_EXIT_CODE),
+            Execution::Skipped { .. } => Some(SKIP_EXIT_CODE),
             Execution::Failed { exit_code, .. } => Some(*exit_code),
             Execution::TimedOut { .. }
             | Execution::OomKilled { .. }
@@ -197,7 +198,7 @@ impl Execution {
         match self {
             Execution::Crashed { signal } => Some(*signal),
             Execution::Passed
-            | Execution::Skipped
+            | Execution::Skipped { .. }
             | Execution::Failed { .. }
             | Execution::TimedOut { .. }
             | Execution::OomKilled { .. }
@@ -208,10 +209,11 @@ impl Execution {
         }
     }
 
-    /// Why it did not pass, in words; `None` for a pass or a skip.
+    /// Why it did not pass, in words; `None` for a pass (and a skip the module itself chose).
     pub fn reason(&self) -> Option<String> {
         match self {
-            Execution::Passed | Execution::Skipped => None,
+            Execution::Passed => None,
+            Execution::Skipped { reason } => reason.clone(),
             Execution::Failed { exit_code, reason } => {
                 Some(reason.clone().unwrap_or_else(|| format!("exit code {exit_code}")))
             }

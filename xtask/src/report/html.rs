@@ -881,7 +881,7 @@ mod tests {
         let page = render(
             &outcome(vec![
                 result("test_a.py", Execution::Passed, Some(10)),
-                result("test_b.py", Execution::Skipped, Some(8)),
+                result("test_b.py", Execution::Skipped { reason: None }, Some(8)),
                 result(
                     "test_c.py",
                     Execution::OomKilled { container_peak: None, process_peak: None },

@@ -144,6 +144,11 @@ impl Human {
                 )));
             }
         }
+        // A skip says why, last, as a failure does.
+        if let (Tally::Skipped, Some(reason)) = (result.tally(), result.execution.reason()) {
+            let label = paint_status(status, &status.name().to_uppercase(), self.colour);
+            block.push_str(&format!("{label}: {}\n", sanitize::terminal(&reason)));
+        }
         if !passed {
             let reason = result.execution.reason().unwrap_or_else(|| "did not pass".into());
             let reason = sanitize::terminal(&reason);
@@ -164,13 +169,15 @@ impl Human {
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
         let with_python = outcome.results.iter().any(|r| r.job.variant.python.is_some());
+        let python_width =
+            outcome.results.iter().map(|r| r.job.variant.python_version().len()).max().unwrap_or(6).max(6);
         let with_baseline = outcome.results.iter().any(|r| r.baseline.is_some());
         let modules: Vec<String> =
             outcome.results.iter().map(|r| sanitize::terminal_line(&r.job.module).into_owned()).collect();
         let module_width = modules.iter().map(|m| m.chars().count()).max().unwrap_or(6).max(6);
         let mut header = format!("{:<module_width$}  {:<14}", "module", "allocator");
         if with_python {
-            header.push_str(&format!("  {:<6}", "python"));
+            header.push_str(&format!("  {:<python_width$}", "python"));
         }
         header.push_str(&format!("  {:<11}  {:>9}  {:>11}", "status", "duration", "peak memory"));
         let with_tests = outcome.results.iter().any(|r| Row::of(r).tests.is_some());
@@ -186,7 +193,7 @@ impl Human {
             let row = Row::of(result);
             let mut line = format!("{module:<module_width$}  {:<14}", row.allocator);
             if with_python {
-                line.push_str(&format!("  {:<6}", row.python));
+                line.push_str(&format!("  {:<python_width$}", row.python));
             }
             let status = paint_status(row.status, &format!("{:<11}", row.status.name()), self.colour);
             line.push_str(&format!("  {status}  {:>9}  {:>11}", row.duration, row.peak));
@@ -340,7 +347,7 @@ mod tests {
             let block = human.render_block(&result("test_a.py", execution, "Ran 3 tests\n\nOK\n"));
             block.lines().skip(1).map(str::to_string).collect::<Vec<_>>()
         };
-        for execution in [Execution::Passed, Execution::Skipped] {
+        for execution in [Execution::Passed, Execution::Skipped { reason: None }] {
             assert_eq!(shown(SuccessOutput::Stdout, execution.clone()), [heading, "45"]);
             assert_eq!(
                 shown(SuccessOutput::Both, execution.clone()),
@@ -348,6 +355,13 @@ mod tests {
             );
             assert_eq!(shown(SuccessOutput::None, execution), [heading]);
         }
+        // A skip's reason is the runner's line: it stays, last, whatever is shown.
+        let skipped = Execution::Skipped { reason: Some("no mimalloc here".into()) };
+        assert_eq!(
+            shown(SuccessOutput::Both, skipped.clone()),
+            [heading, "45", "--- stderr ---", "Ran 3 tests", "", "OK", "SKIP: no mimalloc here"]
+        );
+        assert_eq!(shown(SuccessOutput::None, skipped), [heading, "SKIP: no mimalloc here"]);
         let failed = Execution::Failed { exit_code: 1, reason: None };
         for success_output in [SuccessOutput::Stdout, SuccessOutput::Both, SuccessOutput::None] {
             assert_eq!(
@@ -403,7 +417,7 @@ mod tests {
             run_id: "r1".into(),
             results: vec![
                 result("test_a.py", Execution::Passed, ""),
-                result("test_b.py", Execution::Skipped, ""),
+                result("test_b.py", Execution::Skipped { reason: None }, ""),
                 result("test_c.py", Execution::OomKilled { container_peak: None, process_peak: None }, ""),
             ],
             not_run: vec![job("test_d.py", None)],

@@ -335,7 +335,7 @@ mod tests {
         let outcome = Outcome {
             run_id: "r".into(),
             results: vec![
-                result(&format!("test_{hostile}.py"), Execution::Skipped, hostile, ""),
+                result(&format!("test_{hostile}.py"), Execution::Skipped { reason: None }, hostile, ""),
                 result(
                     "test_f.py",
                     Execution::Failed { exit_code: 1, reason: Some(format!("exit code 1{hostile}")) },

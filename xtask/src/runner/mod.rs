@@ -413,7 +413,8 @@ fn run_job(
         other => other,
     };
     let inner = take_inner_report(&mut stderr);
-    let execution = judge(execution, setup, inner.as_ref(), measurement.peak_rss_bytes);
+    let blocks_counted = job.variant.python_malloc.is_none_or(|m| m.counts_blocks());
+    let execution = judge(execution, setup, inner.as_ref(), measurement.peak_rss_bytes, blocks_counted);
     // Judged first: a harness that reported nothing is not excused by a summary line.
     let inner = inner.or_else(|| summary::read(&stdout, &stderr));
     // Asked everything the engine knows about it: the container can go.

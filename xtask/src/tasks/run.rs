@@ -675,8 +675,8 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_contract() {
         use Execution::*;
-        assert_eq!(exit_code(&outcome(&[Passed, Skipped], 0, false)), EXIT_PASSED);
-        assert_eq!(exit_code(&outcome(&[Skipped], 0, false)), EXIT_PASSED);
+        assert_eq!(exit_code(&outcome(&[Passed, Skipped { reason: None }], 0, false)), EXIT_PASSED);
+        assert_eq!(exit_code(&outcome(&[Skipped { reason: None }], 0, false)), EXIT_PASSED);
         let failures = [
             Failed { exit_code: 1, reason: None },
             TimedOut { after_secs: 1 },
