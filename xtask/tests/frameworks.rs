@@ -6,17 +6,6 @@ mod common;
 
 use common::*;
 
-fn run_json(dir: &tempfile::TempDir, args: &[&str]) -> (Finished, serde_json::Value) {
-    let report = dir.path().join("report.json");
-    let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
-    let mut all: Vec<&str> = args[..split].to_vec();
-    all.extend(["--test-dir", path_str(dir.path()), "--report-json", path_str(&report)]);
-    all.extend(&args[split..]);
-    let run = xtask(&all);
-    let json = read_json(&report);
-    (run, json)
-}
-
 fn test_names(result: &serde_json::Value) -> Vec<String> {
     let mut names: Vec<String> =
         result["tests"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
@@ -30,8 +19,8 @@ fn pytest_and_unittest_files_run_under_their_framework() {
     require_engine();
     let dir = fixture("frameworks");
     let junit = dir.path().join("junit.xml");
-    let (run, report) = run_json(
-        &dir,
+    let (run, report) = run_with_report(
+        dir.path(),
         &["run", "test_pytest_style.py", "test_unittest_no_main.py", "--junit", path_str(&junit)],
     );
     assert_eq!(run.code, 1, "{}", run.dump());
@@ -58,7 +47,7 @@ fn pytest_and_unittest_files_run_under_their_framework() {
 fn a_script_with_a_main_guard_runs_as_a_script() {
     require_engine();
     let dir = fixture("frameworks");
-    let (run, report) = run_json(&dir, &["run", "test_script_with_helper.py"]);
+    let (run, report) = run_with_report(dir.path(), &["run", "test_script_with_helper.py"]);
     assert_eq!(run.code, 0, "{}", run.dump());
     assert!(run.stdout.contains("ran as a script"), "{}", run.dump());
     let result = result_for(&report, "test_script_with_helper.py");
@@ -70,12 +59,12 @@ fn a_script_with_a_main_guard_runs_as_a_script() {
 fn no_collected_test_and_tests_run_as_a_script_are_never_a_pass() {
     require_engine();
     let dir = fixture("frameworks");
-    let (run, report) = run_json(&dir, &["run", "test_no_tests.py"]);
+    let (run, report) = run_with_report(dir.path(), &["run", "test_no_tests.py"]);
     assert_eq!(run.code, 1, "{}", run.dump());
     let result = result_for(&report, "test_no_tests.py");
     assert!(result["reason"].as_str().unwrap().contains("no tests ran"), "{result:#}");
 
-    let (run, report) = run_json(&dir, &["run", "test_pytest_style.py", "--harness", "script"]);
+    let (run, report) = run_with_report(dir.path(), &["run", "test_pytest_style.py", "--harness", "script"]);
     assert_eq!(run.code, 1, "{}", run.dump());
     let result = result_for(&report, "test_pytest_style.py");
     assert_eq!(result["status"], "fail");
@@ -87,11 +76,11 @@ fn no_collected_test_and_tests_run_as_a_script_are_never_a_pass() {
 fn arguments_after_a_double_dash_reach_the_framework() {
     require_engine();
     let dir = fixture("frameworks");
-    let (run, report) = run_json(&dir, &["run", "test_pytest_style.py", "--", "-k", "passes"]);
+    let (run, report) = run_with_report(dir.path(), &["run", "test_pytest_style.py", "--", "-k", "passes"]);
     assert_eq!(run.code, 0, "{}", run.dump());
     let result = result_for(&report, "test_pytest_style.py");
     assert_eq!(test_names(result), ["test_passes"]);
-    let (run, report) = run_json(&dir, &["run", "test_unittest_no_main.py", "--", "-k", "adds"]);
+    let (run, report) = run_with_report(dir.path(), &["run", "test_unittest_no_main.py", "--", "-k", "adds"]);
     assert_eq!(run.code, 0, "{}", run.dump());
     assert_eq!(test_names(result_for(&report, "test_unittest_no_main.py")), ["Arithmetic.test_adds"]);
 }

@@ -5,15 +5,6 @@ mod common;
 
 use common::*;
 
-fn run_json(dir: &tempfile::TempDir, args: &[&str]) -> (Finished, serde_json::Value) {
-    let report = dir.path().join("report.json");
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--test-dir", path_str(dir.path()), "--report-json", path_str(&report)]);
-    let run = xtask(&all);
-    let json = read_json(&report);
-    (run, json)
-}
-
 fn status<'a>(report: &'a serde_json::Value, module: &str) -> &'a str {
     result_for(report, module)["status"].as_str().unwrap()
 }
@@ -28,7 +19,7 @@ fn a_debug_build_hunts_reference_leaks_by_cpythons_rule() {
     let mut args = vec!["run"];
     args.extend(modules);
     args.extend(["--python", "3.11-dbg", "--hunt-leaks"]);
-    let (run, report) = run_json(&dir, &args);
+    let (run, report) = run_with_report(dir.path(), &args);
     assert_eq!(run.code, 1, "{}", run.dump());
     assert_eq!(status(&report, "test_debug_build.py"), "pass");
     assert_eq!(status(&report, "test_stable.py"), "pass", "{report:#}");
@@ -41,7 +32,8 @@ fn a_debug_build_hunts_reference_leaks_by_cpythons_rule() {
     assert_eq!(descriptor["status"], "leak", "{descriptor:#}");
     assert!(descriptor["reason"].as_str().unwrap().contains("file descriptors"), "{descriptor:#}");
 
-    let (plain, report) = run_json(&dir, &["run", "test_leaks_a_reference.py", "--python", "3.11-dbg"]);
+    let (plain, report) =
+        run_with_report(dir.path(), &["run", "test_leaks_a_reference.py", "--python", "3.11-dbg"]);
     assert_eq!(plain.code, 0, "without --hunt-leaks it is an ordinary pass:\n{}", plain.dump());
     assert_eq!(status(&report, "test_leaks_a_reference.py"), "pass");
 }
@@ -51,15 +43,17 @@ fn a_debug_build_hunts_reference_leaks_by_cpythons_rule() {
 fn declarations_set_budgets_and_invert_the_leak_verdict() {
     require_engine();
     let dir = fixture("accounting");
-    let (run, report) =
-        run_json(&dir, &["run", "test_over_budget.py", "test_expects_a_leak.py", "--hunt-leaks", "2:3"]);
+    let (run, report) = run_with_report(
+        dir.path(),
+        &["run", "test_over_budget.py", "test_expects_a_leak.py", "--hunt-leaks", "2:3"],
+    );
     assert_eq!(run.code, 1, "{}", run.dump());
     let over = result_for(&report, "test_over_budget.py");
     assert_eq!(over["status"], "over-budget", "{over:#}");
     assert!(over["reason"].as_str().unwrap().contains("20.0 MiB"), "{over:#}");
     assert_eq!(status(&report, "test_expects_a_leak.py"), "pass", "the leak it expects is found: {report:#}");
 
-    let (run, report) = run_json(&dir, &["run", "test_stable.py", "--hunt-leaks"]);
+    let (run, report) = run_with_report(dir.path(), &["run", "test_stable.py", "--hunt-leaks"]);
     assert_eq!(run.code, 0, "{}", run.dump());
     assert_eq!(status(&report, "test_stable.py"), "pass");
     std::fs::write(
@@ -67,7 +61,7 @@ fn declarations_set_budgets_and_invert_the_leak_verdict() {
         "# pymaccounter: expect = leak\n\"\"\"Expects a leak it does not have.\"\"\"\nprint('stable')\n",
     )
     .unwrap();
-    let (run, report) = run_json(&dir, &["run", "test_stable.py", "--hunt-leaks"]);
+    let (run, report) = run_with_report(dir.path(), &["run", "test_stable.py", "--hunt-leaks"]);
     assert_eq!(run.code, 1, "{}", run.dump());
     assert!(result_for(&report, "test_stable.py")["reason"].as_str().unwrap().contains("expect = leak"));
 }
@@ -86,11 +80,13 @@ fn a_bad_declaration_exits_2_naming_the_file_and_line() {
 fn python_3_14_comes_from_debian_testing_and_mimalloc_from_3_13_on() {
     require_engine();
     let dir = fixture("accounting");
-    let (run, _) = run_json(&dir, &["run", "test_prints_version.py", "--python", "3.14"]);
+    let (run, _) = run_with_report(dir.path(), &["run", "test_prints_version.py", "--python", "3.14"]);
     assert_eq!(run.code, 0, "{}", run.dump());
     assert!(run.stdout.contains("version 3.14."), "{}", run.stdout);
-    let (run, report) =
-        run_json(&dir, &["run", "test_stable.py", "--python", "3.13", "--python-malloc", "mimalloc"]);
+    let (run, report) = run_with_report(
+        dir.path(),
+        &["run", "test_stable.py", "--python", "3.13", "--python-malloc", "mimalloc"],
+    );
     assert_eq!(run.code, 0, "{}", run.dump());
     assert_eq!(result_for(&report, "test_stable.py")["python_malloc"], "mimalloc");
     let refused = xtask(&[

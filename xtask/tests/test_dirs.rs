@@ -7,25 +7,15 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::*;
 
-/// Runs with a JSON report; `args` may end with `--` and module arguments.
-fn run_json(dir: &tempfile::TempDir, args: &[&str]) -> (Finished, serde_json::Value) {
-    let report = dir.path().join("report.json");
-    let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
-    let mut all: Vec<&str> = args[..split].to_vec();
-    all.extend(["--test-dir", path_str(dir.path()), "--report-json", path_str(&report)]);
-    all.extend(&args[split..]);
-    let run = xtask(&all);
-    let json = read_json(&report);
-    (run, json)
-}
-
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn helpers_data_files_symlinks_and_scratch_work_as_on_the_host() {
     require_engine();
     let dir = fixture("realistic");
-    let (run, report) =
-        run_json(&dir, &["run", "test_imports_helpers.py", "test_reads_data.py", "test_scratch.py"]);
+    let (run, report) = run_with_report(
+        dir.path(),
+        &["run", "test_imports_helpers.py", "test_reads_data.py", "test_scratch.py"],
+    );
     assert_eq!(run.code, 0, "{}", run.dump());
     assert!(run.stdout.contains("helper says 42"), "{}", run.dump());
     assert!(run.stdout.contains("read 3 numbers"), "{}", run.dump());
@@ -39,8 +29,8 @@ fn helpers_data_files_symlinks_and_scratch_work_as_on_the_host() {
 fn arguments_and_environment_reach_every_module_and_the_report() {
     require_engine();
     let dir = fixture("realistic");
-    let (run, report) = run_json(
-        &dir,
+    let (run, report) = run_with_report(
+        dir.path(),
         &["run", "test_args_env.py", "--debug", "--env", "GREETING=hi there", "--", "-v", "--flag=1"],
     );
     assert_eq!(run.code, 0, "{}", run.dump());

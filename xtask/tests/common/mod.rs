@@ -159,3 +159,16 @@ pub fn assert_valid_junit(junit: &Path) {
     );
     assert!(output.status.success(), "{} is not valid JUnit:\n{stderr}", junit.display());
 }
+
+/// Runs xtask on a test dir with a JSON report (written in the dir); `args`
+/// may end with `--` and module arguments. The run, and the report.
+pub fn run_with_report(dir: &Path, args: &[&str]) -> (Finished, serde_json::Value) {
+    let report = dir.join("report.json");
+    let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+    let mut all: Vec<&str> = args[..split].to_vec();
+    all.extend(["--test-dir", path_str(dir), "--report-json", path_str(&report)]);
+    all.extend(&args[split..]);
+    let run = xtask(&all);
+    let json = read_json(&report);
+    (run, json)
+}
