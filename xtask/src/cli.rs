@@ -625,7 +625,7 @@ mod tests {
         for bad in [
             &["compare", "a.json"][..],
             &["compare", "a.json", "b.json", "--threshold", "10"],
-            &["compare", "a.json", "b.json", "--threshold", "heap=5%"],
+            &["compare", "a.json", "b.json", "--threshold", "flux=5%"],
             &["compare", "a.json", "b.json", "--min-delta", "3"],
             &["compare", "a.json", "b.json", "--format", "html"],
         ] {

@@ -41,7 +41,7 @@ pub struct Measure {
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// Every measure results are compared on, in the order reports show them.
-pub const MEASURES: [Measure; 2] = [
+pub const MEASURES: [Measure; 4] = [
     Measure {
         key: "rss",
         field: "peak_rss_bytes",
@@ -49,6 +49,23 @@ pub const MEASURES: [Measure; 2] = [
         unit: Unit::Bytes,
         default_floor: MIB,
         value: |r| r.peak_rss_bytes.map(|b| b as f64),
+    },
+    Measure {
+        key: "container",
+        field: "container_peak_bytes",
+        label: "container peak",
+        unit: Unit::Bytes,
+        // The cgroup also counts page cache, which moves by a few MiB.
+        default_floor: 4.0 * MIB,
+        value: |r| r.container_peak_bytes.map(|b| b as f64),
+    },
+    Measure {
+        key: "heap",
+        field: "memray_peak_memory_bytes",
+        label: "memray peak heap",
+        unit: Unit::Bytes,
+        default_floor: MIB,
+        value: |r| r.memray.as_ref().and_then(|m| m.peak_memory_bytes).map(|b| b as f64),
     },
     Measure {
         key: "duration",
@@ -839,6 +856,6 @@ mod tests {
         assert_eq!(delta.percent_text(), "+2.0 MiB");
         let delta = Delta { measure: rss, before: 4.0 * MIB, after: 3.0 * MIB, verdict: Verdict::Within };
         assert_eq!((delta.ratio_text(), delta.percent_text()), ("×0.75".to_string(), "-25.0%".to_string()));
-        assert_eq!(Gate::default().describe(), "rss: +10% and 1.0 MiB; duration: +10% and 0.50 s");
+        assert_eq!(Gate::default().describe(), "rss: +10% and 1.0 MiB; container: +10% and 4.0 MiB; heap: +10% and 1.0 MiB; duration: +10% and 0.50 s");
     }
 }
