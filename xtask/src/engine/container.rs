@@ -135,9 +135,11 @@ pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> 
 
 /// `--mount` takes CSV: a field holding a comma or a quote is quoted.
 fn mount_arg(mount: &Mount) -> String {
-    let (kind, source, target) = match mount {
-        Mount::Bind { source, target } => ("bind", source.to_string_lossy().into_owned(), target),
-        Mount::Volume { name, target } => ("volume", name.clone(), target),
+    // Podman 4.3 refuses `readonly` on a volume ("invalid mount option");
+    // both engines take `ro` there.
+    let (kind, source, target, read_only) = match mount {
+        Mount::Bind { source, target } => ("bind", source.to_string_lossy().into_owned(), target, "readonly"),
+        Mount::Volume { name, target } => ("volume", name.clone(), target, "ro"),
     };
     let field = |key: &str, value: &str| {
         let pair = format!("{key}={value}");
@@ -147,7 +149,7 @@ fn mount_arg(mount: &Mount) -> String {
             pair
         }
     };
-    format!("type={kind},{},{},readonly", field("source", &source), field("target", target))
+    format!("type={kind},{},{},{read_only}", field("source", &source), field("target", target))
 }
 
 #[cfg(test)]
@@ -219,6 +221,8 @@ mod tests {
         assert!(has_pair(&args, "--mount", "type=bind,source=/home/u/tests,target=/home/u/tests,readonly"));
         let odd = Mount::Bind { source: "/a,b\"c".into(), target: "/t".into() };
         assert_eq!(mount_arg(&odd), "type=bind,\"source=/a,b\"\"c\",target=/t,readonly");
+        let volume = Mount::Volume { name: "v".into(), target: "/home/u/tests".into() };
+        assert_eq!(mount_arg(&volume), "type=volume,source=v,target=/home/u/tests,ro");
     }
 
     #[test]
