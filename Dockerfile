@@ -13,9 +13,11 @@ FROM ${BASE_IMAGE}
 RUN test -x /usr/bin/time || \
     (apt-get update && apt-get install -y --no-install-recommends time && rm -rf /var/lib/apt/lists/*)
 
-# Nothing is written next to the modules (they are mounted read-only).
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
+# Output reaches the runner as it is written (a module stopped at its deadline
+# keeps what it printed); HOME is writable. Bytecode is written as usual: the
+# test dir is read-only, so imports from it just skip their cache, while code
+# that compiles and imports in its scratch space behaves as elsewhere.
+ENV PYTHONUNBUFFERED=1 \
     HOME=/tmp
 
 COPY container/ /opt/pymaccounter/
