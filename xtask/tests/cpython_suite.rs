@@ -40,6 +40,7 @@ const SAMPLE: &[&str] = &[
 ];
 
 const SUITE_DIR: &str = "/usr/lib/python3.11/test";
+const DEBIAN: &str = "debian:bookworm-slim";
 
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
@@ -78,8 +79,10 @@ fn cpython_test_files_pass_under_the_runner_as_under_a_plain_docker_run() {
     assert_eq!(json["summary"]["passed"], SAMPLE.len(), "{}", run.dump());
 }
 
-/// `FROM` the 3.11 base the runner uses here, plus the test-suite package;
-/// built once per base (its image id is in the tag).
+/// Debian bookworm's Python 3.11 plus the test-suite package, built once per
+/// base (its image id is in the tag). The base is the offline one the runner
+/// uses where no registry answers (here), else `debian:bookworm-slim`: the
+/// package's files belong to Debian's interpreter, not to `python:3.11-slim`'s.
 fn suite_image() -> String {
     let built = xtask(&["build-image"]);
     assert_eq!(built.code, 0, "{}", built.dump());
@@ -88,25 +91,30 @@ fn suite_image() -> String {
         .lines()
         .find_map(|l| l.split("using the offline base ").nth(1))
         .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or("python:3.11-slim")
-        .to_string();
+        .map_or_else(
+            || {
+                let pulled = Command::new("docker").args(["pull", "--quiet", DEBIAN]).output().unwrap();
+                assert!(pulled.status.success(), "{DEBIAN}: {}", String::from_utf8_lossy(&pulled.stderr));
+                DEBIAN.to_string()
+            },
+            str::to_string,
+        );
+    let dockerfile = format!(
+        "FROM {base}\n\
+         RUN apt-get update && apt-get install -y --no-install-recommends python3 libpython3.11-testsuite \
+         && rm -rf /var/lib/apt/lists/*\n"
+    );
+    // The base's id and the Dockerfile name the image: a new base or recipe builds anew.
     let id = docker(&["image", "inspect", "--format", "{{.Id}}", &base]);
-    let id = id.trim().trim_start_matches("sha256:");
-    let tag = format!("pymaccounter-test-cpython-suite:3.11-{}", &id[..12]);
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&(id.trim(), &dockerfile), &mut hasher);
+    let tag = format!("pymaccounter-test-cpython-suite:3.11-{:016x}", std::hash::Hasher::finish(&hasher));
     let present = Command::new("docker").args(["image", "inspect", &tag]).output().unwrap();
     if present.status.success() {
         return tag;
     }
     let context = tempfile::tempdir().unwrap();
-    std::fs::write(
-        context.path().join("Dockerfile"),
-        format!(
-            "FROM {base}\n\
-             RUN apt-get update && apt-get install -y --no-install-recommends libpython3.11-testsuite \
-             && rm -rf /var/lib/apt/lists/*\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
     let build = Command::new("docker")
         .args(["build", "--force-rm", "--tag", &tag])
         .arg(context.path())

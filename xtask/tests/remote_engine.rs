@@ -19,6 +19,7 @@ use common::*;
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_remote_engine_gets_the_test_dir_as_a_volume_and_keeps_nothing() {
     require_engine();
+    require_root();
     let base = offline_base_of_the_main_engine();
     let engine = SecondEngine::start();
     engine.load(&base);
@@ -57,6 +58,7 @@ fn a_remote_engine_gets_the_test_dir_as_a_volume_and_keeps_nothing() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn podman_asked_for_a_copy_reads_the_test_dir_as_a_bind_mount_would() {
     require_engine();
+    require_root();
     let works = Command::new("podman").arg("--version").output().is_ok_and(|o| o.status.success());
     assert!(
         works,
@@ -146,11 +148,13 @@ impl SecondEngine {
         // The machine's /etc/docker/daemon.json names the main data root.
         std::fs::write(engine.root.join("daemon.json"), "{}\n").unwrap();
 
-        let drivers: &[&str] = if Path::new("/dev/fuse").exists() && which("fuse-overlayfs").is_some() {
-            &["fuse-overlayfs", "vfs"]
-        } else {
-            &["vfs"]
-        };
+        // fuse-overlayfs where the main engine uses it (here), overlay2 where
+        // the kernel allows it (GitHub's runners), vfs anywhere (slow: full copies).
+        let mut drivers = Vec::new();
+        if Path::new("/dev/fuse").exists() && which("fuse-overlayfs").is_some() {
+            drivers.push("fuse-overlayfs");
+        }
+        drivers.extend(["overlay2", "vfs"]);
         let mut failures = String::new();
         for driver in drivers {
             match engine.start_daemon(&dockerd, driver) {
@@ -276,6 +280,17 @@ impl Drop for SecondEngine {
 }
 
 const REMOTE: &str = "PYMACCOUNTER_REMOTE_ENGINE";
+
+/// These tests chown a test dir to another user, and one starts a daemon
+/// and a bridge: root only.
+fn require_root() {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&uid.stdout).trim() == "0",
+        "the remote-engine tests need root (a second dockerd, a bridge, a test dir owned by another user): \
+         run them as root (sudo -E), or set {SKIP_VARIABLE}=1 to skip the engine tests"
+    );
+}
 
 fn sh(args: &[&str]) {
     let output = Command::new(args[0]).args(&args[1..]).output().unwrap();
