@@ -13,11 +13,11 @@ FROM ${BASE_IMAGE}
 RUN test -x /usr/bin/time || \
     (apt-get update && apt-get install -y --no-install-recommends time && rm -rf /var/lib/apt/lists/*)
 
-# Output reaches the runner as it is written (a module stopped at its deadline
-# keeps what it printed); HOME is writable. Bytecode is written as usual: the
-# test dir is read-only, so imports from it just skip their cache, while code
-# that compiles and imports in its scratch space behaves as elsewhere.
-ENV PYTHONUNBUFFERED=1 \
-    HOME=/tmp
+# HOME is writable. Nothing else is set for Python: a variable here would reach
+# every Python a module starts (the runner gives the module's own interpreter
+# -u instead), and bytecode is written as usual (imports from the read-only
+# test dir just skip their cache; code written and imported in scratch space
+# behaves as elsewhere).
+ENV HOME=/tmp
 
 COPY container/ /opt/pymaccounter/

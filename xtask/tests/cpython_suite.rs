@@ -12,6 +12,7 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -20,8 +21,9 @@ use common::*;
 
 /// Chosen for what they do to their surroundings: scratch files in their
 /// working directory (`@test_PID_tmp`), memory maps with `PROT_EXEC`,
-/// temporary files and folders, subprocesses, bytecode written and imported,
-/// archives, the gc and weak references. Each passes under a plain run.
+/// temporary files and folders, subprocesses (and their output buffering),
+/// bytecode written and imported, archives, the gc and weak references.
+/// Each passes under a plain run.
 const SAMPLE: &[&str] = &[
     "test_mmap.py",
     "test_tempfile.py",
@@ -35,6 +37,7 @@ const SAMPLE: &[&str] = &[
     "test_zipimport.py",
     "test_os.py",
     "test_tarfile.py",
+    "test_cmd_line.py",
     "test_cmd_line_script.py",
     "test_pkg.py",
 ];
@@ -47,13 +50,13 @@ const DEBIAN: &str = "debian:bookworm-slim";
 fn cpython_test_files_pass_under_the_runner_as_under_a_plain_docker_run() {
     require_engine();
     let image = suite_image();
-    let dir = copy_of_the_suite(&image);
+    let (_copy, dir) = copy_of_the_suite(&image);
     let reports = tempfile::tempdir().unwrap();
     let report = reports.path().join("report.json");
 
     let mut args = vec!["run"];
     args.extend(SAMPLE);
-    args.extend(["--base-image", &image, "--test-dir", path_str(dir.path())]);
+    args.extend(["--base-image", &image, "--test-dir", path_str(&dir)]);
     args.extend(["--report-json", path_str(&report)]);
     let run = xtask(&args);
     let json = read_json(&report);
@@ -131,23 +134,26 @@ fn suite_image() -> String {
 }
 
 /// The package's whole `test` folder, copied out of the image into a temp
-/// test dir (owned by root, so the modules run as `nobody`).
-fn copy_of_the_suite(image: &str) -> tempfile::TempDir {
-    let dir = empty_test_dir();
+/// folder, keeping its name (test_cmd_line runs `-m unittest test/FILE`
+/// from its parent); owned by root, so the modules run as `nobody`.
+fn copy_of_the_suite(image: &str) -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = empty_test_dir();
+    let dir = parent.path().join("test");
+    std::fs::create_dir(&dir).unwrap();
     let holder = format!("pymaccounter-test-cpython-copy-{}", std::process::id());
     docker(&["create", "--name", &holder, image, "true"]);
     let copied = Command::new("docker")
-        .args(["cp", &format!("{holder}:{SUITE_DIR}/."), path_str(dir.path())])
+        .args(["cp", &format!("{holder}:{SUITE_DIR}/."), path_str(&dir)])
         .output()
         .unwrap();
     docker(&["rm", &holder]);
     assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     for module in SAMPLE {
-        assert!(dir.path().join(module).is_file(), "{module} is not in {SUITE_DIR}");
+        assert!(dir.join(module).is_file(), "{module} is not in {SUITE_DIR}");
     }
-    dir
+    (parent, dir)
 }
 
 /// Each module of the sample under `docker run --rm IMAGE python3 FILE`,

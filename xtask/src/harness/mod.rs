@@ -1,6 +1,6 @@
 //! What runs inside a module's container, and what comes back out of it.
 //!
-//! Each module runs as `/usr/bin/time -f MARKER python3 MODULE`: GNU time is
+//! Each module runs as `/usr/bin/time -f MARKER python3 -u MODULE`: GNU time is
 //! the module's parent, so it reads the module's peak RSS from the kernel
 //! (wait4's ru_maxrss) without touching the module's own process, then prints
 //! one marker line last on stderr. This file owns that contract both ways.
@@ -100,15 +100,20 @@ pub fn harness_name(harness: Harness) -> &'static str {
 }
 
 /// The container command for a module: GNU time runs the interpreter on the
-/// module (a script exactly as `python3 module.py` would), or on the harness,
+/// module (a script as `python3 -u module.py` would), or on the harness,
 /// which runs the module's tests or hunts its leaks. `args` follow the module.
+/// `-u`: what the module printed before a crash, a kill or its deadline
+/// reaches the runner; unlike `PYTHONUNBUFFERED` in the environment, the
+/// Pythons it starts keep their usual buffering (CPython's test_cmd_line
+/// checks it).
 pub fn container_command(
     interpreter: &str,
     module_path: &Path,
     setup: &ModuleSetup,
     args: &[String],
 ) -> Vec<String> {
-    let mut command: Vec<String> = ["/usr/bin/time", "-f", FORMAT, interpreter].map(str::to_string).to_vec();
+    let mut command: Vec<String> =
+        ["/usr/bin/time", "-f", FORMAT, interpreter, "-u"].map(str::to_string).to_vec();
     if setup.uses_harness() {
         command.extend([HARNESS_SCRIPT.to_string(), "--mode".into(), harness_name(setup.harness).into()]);
         if let Some(hunt) = setup.hunt_leaks {
@@ -353,13 +358,13 @@ mod tests {
             container_command("python3.11d", Path::new("/t/test_a.py"), &pytest, &["-k".into(), "x".into()]);
         assert_eq!(
             &command[3..],
-            ["python3.11d", HARNESS_SCRIPT, "--mode", "pytest", "/t/test_a.py", "-k", "x"]
+            ["python3.11d", "-u", HARNESS_SCRIPT, "--mode", "pytest", "/t/test_a.py", "-k", "x"]
         );
         let hunting = setup("print(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
         let command = container_command("python3", Path::new("m.py"), &hunting, &[]);
-        assert_eq!(&command[4..], [HARNESS_SCRIPT, "--mode", "script", "--hunt-leaks", "3:3", "m.py"]);
+        assert_eq!(&command[5..], [HARNESS_SCRIPT, "--mode", "script", "--hunt-leaks", "3:3", "m.py"]);
         let plain = container_command("python3", Path::new("m.py"), &script(), &["-v".into()]);
-        assert_eq!(&plain[3..], ["python3", "m.py", "-v"]);
+        assert_eq!(&plain[3..], ["python3", "-u", "m.py", "-v"]);
     }
 
     #[test]
@@ -461,7 +466,7 @@ mod tests {
     #[test]
     fn the_format_line_matches_what_the_parser_reads() {
         let command = container_command("python3", Path::new("test_a.py"), &script(), &[]);
-        assert_eq!(command, ["/usr/bin/time", "-f", FORMAT, "python3", "test_a.py"]);
+        assert_eq!(command, ["/usr/bin/time", "-f", FORMAT, "python3", "-u", "test_a.py"]);
         let line = FORMAT.replace("%x", "0").replace("%M", "8236") + "\n";
         assert_eq!(measure(&line, 0).0.peak_rss_bytes, Some(8236 * 1024));
     }
