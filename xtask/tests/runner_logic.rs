@@ -164,6 +164,23 @@ fn an_engine_that_cannot_start_a_container_stops_the_run_with_exit_3() {
 }
 
 #[test]
+fn a_test_dir_copy_that_fails_leaves_no_volume() {
+    // The fake knows no `create`, so filling the volume fails after it was made.
+    let fake = Fake::new(&[("test_a.py", "echo a\n")]);
+    let run = Finished::from_command(fake.command(&["run-all-tests"]).env("PYMACCOUNTER_REMOTE_ENGINE", "1"));
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(run.stderr.contains("copying"), "{}", run.dump());
+    let log = fake.log();
+    let created = log.iter().find_map(|l| l.strip_prefix("volume create ")).expect("a volume was made");
+    let volume = created.split(' ').next_back().unwrap();
+    assert!(
+        log.iter().any(|l| l.starts_with("volume rm") && l.split(' ').any(|w| w == volume)),
+        "{volume} was left: {log:?}"
+    );
+    assert!(fake.started().is_empty(), "{log:?}");
+}
+
+#[test]
 fn a_module_exiting_125_is_the_modules_failure_not_the_engines() {
     let fake = Fake::new(&[("test_a.py", "exit 125\n"), ("test_b.py", "echo b\n")]);
     let report = fake.report();

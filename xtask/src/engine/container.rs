@@ -148,11 +148,13 @@ pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> 
 
 /// `--mount` takes CSV: a field holding a comma or a quote is quoted.
 pub fn mount_arg(mount: &Mount) -> String {
+    // Podman 4.3 refuses `readonly` on a volume ("invalid mount option");
+    // both engines take `ro` there.
     let (kind, source, target, access) = match mount {
         Mount::Bind { source, target } => {
             ("bind", source.to_string_lossy().into_owned(), target, ",readonly")
         }
-        Mount::Volume { name, target } => ("volume", name.clone(), target, ",readonly"),
+        Mount::Volume { name, target } => ("volume", name.clone(), target, ",ro"),
         Mount::Output { source, target } => ("bind", source.to_string_lossy().into_owned(), target, ""),
     };
     let field = |key: &str, value: &str| {
@@ -241,6 +243,8 @@ mod tests {
             "type=bind,source=/runs/1,target=/memray",
             "an output folder is writable"
         );
+        let volume = Mount::Volume { name: "v".into(), target: "/home/u/tests".into() };
+        assert_eq!(mount_arg(&volume), "type=volume,source=v,target=/home/u/tests,ro");
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub struct Conventions {
     /// Docker 20.10 drops `mode` on a tmpfs that is also the working
     /// directory; its owner must be set (`uid=`/`gid=`), which Podman refuses.
     pub workdir_tmpfs_needs_owner: bool,
+    /// `cp` flags that keep the copied files' owners and modes, so a copy of
+    /// the test dir reads as the bind mount would. The engines' defaults are
+    /// opposite: Podman chowns to the container's user unless told not to.
+    pub copy_keeping_owners: &'static [&'static str],
     /// The variable that points the CLI at another engine host.
     pub host_variable: &'static str,
     /// Words of its error output, lower-cased, for each kind of trouble.
@@ -53,6 +57,7 @@ const DOCKER: Conventions = Conventions {
     remove_flags: &[],
     oom_marker_file: None,
     workdir_tmpfs_needs_owner: true,
+    copy_keeping_owners: &["--archive"],
     host_variable: "DOCKER_HOST",
     unreachable: &["cannot connect to the docker daemon", "is the docker daemon running", "connection refused"],
     no_permission: &["permission denied"],
@@ -67,6 +72,7 @@ const PODMAN: Conventions = Conventions {
     remove_flags: &["--ignore"],
     oom_marker_file: Some("oom"),
     workdir_tmpfs_needs_owner: false,
+    copy_keeping_owners: &["--archive=false"],
     host_variable: "CONTAINER_HOST",
     unreachable: &["cannot connect to podman", "unable to connect to podman", "connection refused"],
     no_permission: &["permission denied"],

@@ -136,7 +136,8 @@ impl Engine {
     }
 
     /// A volume holding a copy of `dir`, for an engine that cannot see it.
-    /// Filled through a created (never started) container of `image`.
+    /// Filled through a created (never started) container of `image`; when
+    /// the copy fails, the volume goes too.
     pub fn volume_with_copy_of(
         &self,
         volume: &str,
@@ -150,6 +151,14 @@ impl Engine {
         }
         args.push(volume);
         self.stdout_of(&args)?;
+        let filled = self.fill_volume(volume, dir, image, labels);
+        if filled.is_err() {
+            let _ = self.remove_volumes(&[volume.to_string()]);
+        }
+        filled
+    }
+
+    fn fill_volume(&self, volume: &str, dir: &Path, image: &str, labels: &[String]) -> Result<()> {
         let holder = format!("{volume}-fill");
         let mount = format!("type=volume,source={volume},target=/fill");
         let mut create = vec!["create", "--name", &holder, "--mount", &mount];
@@ -157,10 +166,13 @@ impl Engine {
             create.extend(["--label", label]);
         }
         create.extend([image, "true"]);
-        self.stdout_of(&create)?;
+        let created = self.stdout_of(&create);
         let source = format!("{}/.", dir.display());
         let target = format!("{holder}:/fill");
-        let copied = self.stdout_of(&["cp", &source, &target]);
+        let mut copy = vec!["cp"];
+        copy.extend(self.conventions().copy_keeping_owners);
+        copy.extend([source.as_str(), &target]);
+        let copied = created.and_then(|_| self.stdout_of(&copy));
         self.remove_containers(&[holder])?;
         copied.map(drop)
     }

@@ -1,6 +1,6 @@
 //! What runs inside a module's container, and what comes back out of it.
 //!
-//! Each module runs as `/usr/bin/time -f MARKER python3 MODULE`: GNU time is
+//! Each module runs as `/usr/bin/time -f MARKER python3 -u MODULE`: GNU time is
 //! the module's parent, so it reads the module's peak RSS from the kernel
 //! (wait4's ru_maxrss) without touching the module's own process, then prints
 //! one marker line last on stderr. This file owns that contract both ways.
@@ -115,10 +115,14 @@ pub fn harness_name(harness: Harness) -> &'static str {
 }
 
 /// The container command for a module: GNU time runs the interpreter on the
-/// module (a script exactly as `python3 module.py` would), or on the harness,
+/// module (a script as `python3 -u module.py` would), or on the harness,
 /// which runs the module's tests or hunts its leaks. `args` follow the module.
 /// With `memray`, memray runs the module (or the harness) and records into
 /// `memray::CAPTURE`.
+/// `-u`: what the module printed before a crash, a kill or its deadline
+/// reaches the runner; unlike `PYTHONUNBUFFERED` in the environment, the
+/// Pythons it starts keep their usual buffering (CPython's test_cmd_line
+/// checks it).
 pub fn container_command(
     interpreter: &str,
     module_path: &Path,
@@ -127,7 +131,7 @@ pub fn container_command(
     memray: bool,
 ) -> Vec<String> {
     let mut command: Vec<String> =
-        ["/bin/sh", "-c", CGROUP_WRAPPER, "sh", "/usr/bin/time", "-f", FORMAT, interpreter]
+        ["/bin/sh", "-c", CGROUP_WRAPPER, "sh", "/usr/bin/time", "-f", FORMAT, interpreter, "-u"]
             .map(str::to_string)
             .to_vec();
     if memray {
@@ -427,18 +431,18 @@ mod tests {
         );
         assert_eq!(
             &command[7..],
-            ["python3.11d", HARNESS_SCRIPT, "--mode", "pytest", "/t/test_a.py", "-k", "x"]
+            ["python3.11d", "-u", HARNESS_SCRIPT, "--mode", "pytest", "/t/test_a.py", "-k", "x"]
         );
         let hunting = setup("print(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
         let command = container_command("python3", Path::new("m.py"), &hunting, &[], false);
-        assert_eq!(&command[8..], [HARNESS_SCRIPT, "--mode", "script", "--hunt-leaks", "3:3", "m.py"]);
+        assert_eq!(&command[9..], [HARNESS_SCRIPT, "--mode", "script", "--hunt-leaks", "3:3", "m.py"]);
         let plain = container_command("python3", Path::new("m.py"), &script(), &["-v".into()], false);
         let profiled = container_command("python3", Path::new("m.py"), &script(), &[], true);
         assert_eq!(
-            &profiled[8..],
+            &profiled[9..],
             ["-m", "memray", "run", "--quiet", "--force", "--output", memray::CAPTURE, "m.py"]
         );
-        assert_eq!(&plain[7..], ["python3", "m.py", "-v"]);
+        assert_eq!(&plain[7..], ["python3", "-u", "m.py", "-v"]);
     }
 
     #[test]
@@ -579,7 +583,7 @@ mod tests {
     #[test]
     fn the_format_line_matches_what_the_parser_reads() {
         let command = container_command("python3", Path::new("test_a.py"), &script(), &[], false);
-        assert_eq!(command[3..], ["sh", "/usr/bin/time", "-f", FORMAT, "python3", "test_a.py"]);
+        assert_eq!(command[3..], ["sh", "/usr/bin/time", "-f", FORMAT, "python3", "-u", "test_a.py"]);
         let line = FORMAT.replace("%x", "0").replace("%M", "8236") + "\n";
         assert_eq!(measure(&line, 0).0.peak_rss_bytes, Some(8236 * 1024));
     }

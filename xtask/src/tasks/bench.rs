@@ -3,8 +3,9 @@
 //! Runner and a hand-written parallel `docker run --rm` loop take turns
 //! (A B A B ...) on the same image, modules and parallelism, so that drift on
 //! a shared machine hits both alike; medians and the median of the pairwise
-//! ratios are reported, then scaling, memory, the cache check and the cold
-//! build. A benchmark, not a test: nothing fails on its figures.
+//! ratios are reported, then scaling, the edit loop (a run right after an
+//! edit vs one with nothing changed, one version and a matrix), memory, the
+//! cache check and the cold build. A benchmark, not a test: nothing fails on its figures.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,8 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     let scratch = tempfile::Builder::new().prefix("pymaccounter-bench-").tempdir()?;
     let mut report = String::new();
     let _ = writeln!(report, "# Benchmarks\n");
-    let _ = writeln!(report, "Produced by `cargo xtask bench` on {}.\n", machine_summary(engine));
+    let command = if options.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" };
+    let _ = writeln!(report, "Produced by `{command}` on {}.\n", machine_summary(engine));
 
     let trivial = generate_trivial(scratch.path(), "trivial24", 24)?;
     let own = TestDir::resolve(None)?;
@@ -66,6 +68,24 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
             elapsed.as_secs_f64() * 1000.0 / count as f64,
             peak.map_or("-".into(), crate::report::human_bytes),
         );
+        println!("{line}");
+        let _ = writeln!(report, "{line}");
+    }
+
+    let _ = writeln!(
+        report,
+        "\n## Edit → result\n\n`xtask run test_edited.py` (the built binary; a copy of `test_baseline.py` in a temp dir), \
+         {} rounds: each round one run with nothing changed and one right after appending a comment line to the module, \
+         their order alternating; ratio = after the edit / nothing changed, per round.\n",
+        options.rounds
+    );
+    let _ = writeln!(
+        report,
+        "| versions | nothing changed (median) | after an edit (median) | median ratio | ratios seen | goal |\n|---|---:|---:|---:|---:|---:|"
+    );
+    let module = own.path.join("test_baseline.py");
+    for python in ["3.11", "3.9,3.11,3.13"] {
+        let line = edit_loop(&runner, scratch.path(), &module, python, options.rounds)?;
         println!("{line}");
         let _ = writeln!(report, "{line}");
     }
@@ -166,6 +186,63 @@ fn compare(
         modules.len(),
         median(&ours),
         median(&raw),
+        median(&ratios)
+    ))
+}
+
+/// Interleaved rounds of `xtask run` on one module, unchanged and just
+/// edited (a comment line appended); a table row. `python` is the
+/// `--python` value (one version or a matrix).
+fn edit_loop(runner: &Path, root: &Path, template: &Path, python: &str, rounds: usize) -> Result<String> {
+    let dir = root.join(format!("edit-{}", python.replace(',', "-")));
+    std::fs::create_dir_all(&dir)?;
+    let module = dir.join("test_edited.py");
+    let source = std::fs::read(template).unwrap_or_else(|_| b"print('ok')\n".to_vec());
+    std::fs::write(&module, source)?;
+    let run = || {
+        time(|| {
+            let mut command = Command::new(runner);
+            command.args(["run", "test_edited.py", "--python", python, "--test-dir"]).arg(&dir);
+            let output = command.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
+            if !output.status.success() {
+                bail!(
+                    "`xtask run` failed on {}:\n{}",
+                    dir.display(),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            Ok(())
+        })
+    };
+    let mut edits = 0;
+    let mut edited = || {
+        edits += 1;
+        let mut file = std::fs::OpenOptions::new().append(true).open(&module)?;
+        std::io::Write::write_all(&mut file, format!("# edit {edits}\n").as_bytes())?;
+        drop(file);
+        run()
+    };
+    // Untimed: builds whatever the versions need (test images, bases).
+    run()?;
+    let (mut unchanged, mut after_edit, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (same, changed) = if round % 2 == 0 {
+            let same = run()?;
+            (same, edited()?)
+        } else {
+            let changed = edited()?;
+            (run()?, changed)
+        };
+        eprintln!("edit loop {python} round {}: unchanged {same:.2} s, edited {changed:.2} s", round + 1);
+        unchanged.push(same);
+        after_edit.push(changed);
+        ratios.push(changed / same);
+    }
+    let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    Ok(format!(
+        "| `--python {python}` | {:.2} s | {:.2} s | **{:.2}** | {lowest:.2}–{highest:.2} | ≤ 1.30 |",
+        median(&unchanged),
+        median(&after_edit),
         median(&ratios)
     ))
 }
