@@ -267,10 +267,7 @@ impl ResultRecord {
             hunt_leaks: result.inner.as_ref().and_then(|i| i.hunt_leaks.clone()),
             memory_limit_bytes: result.memory_limit_bytes,
             memray: result.memray.clone(),
-            max_peak_rss_bytes: match &result.execution {
-                Execution::OverBudget { budget_bytes, .. } => Some(*budget_bytes),
-                _ => None,
-            },
+            max_peak_rss_bytes: result.execution.budget_bytes(),
             baseline: result.baseline.clone(),
             counted_as: Some(result.tally()),
             attempts: result.attempts.iter().map(AttemptRecord::of).collect(),

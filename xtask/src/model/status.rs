@@ -147,6 +147,22 @@ impl Execution {
         }
     }
 
+    /// The declared `max-peak-rss` an over-budget result went past.
+    pub fn budget_bytes(&self) -> Option<u64> {
+        match self {
+            Execution::OverBudget { budget_bytes, .. } => Some(*budget_bytes),
+            Execution::Passed
+            | Execution::Skipped { .. }
+            | Execution::Failed { .. }
+            | Execution::TimedOut { .. }
+            | Execution::OomKilled { .. }
+            | Execution::Crashed { .. }
+            | Execution::Leaked { .. }
+            | Execution::Regressed { .. }
+            | Execution::Flaky { .. } => None,
+        }
+    }
+
     /// The deadline a timed-out job was killed at.
     pub fn timeout_secs(&self) -> Option<u64> {
         match self {

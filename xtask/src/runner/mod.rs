@@ -7,7 +7,7 @@ pub mod owner;
 pub mod signals;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
-use crate::engine::container::ContainerTemplate;
+use crate::engine::container::{ContainerSpec, ContainerTemplate};
 use crate::engine::kinds::RUN_FAILED_EXIT;
 use crate::engine::Engine;
 use crate::error::environment;
@@ -26,11 +26,13 @@ use crate::harness::{
     take_measurement, ModuleSetup, ATTEMPT_VARIABLE,
 };
 use crate::model::compare::Baseline;
+use crate::model::inner::InnerReport;
 use crate::model::job::Job;
+use crate::model::memray::MemraySummary;
 use crate::model::repeat::{self, Attempt};
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::{Execution, Tally};
-use crate::runner::capture::{capture, spill_path, DEFAULT_SPILL_CAP};
+use crate::runner::capture::{capture, spill_path, Captured, DEFAULT_SPILL_CAP};
 use crate::runner::signals::Interrupt;
 
 /// Everything the runner needs to know, decided before it starts.
@@ -139,10 +141,7 @@ pub fn execute(
         removed: Mutex::new(Vec::new()),
     };
     let (started_at, started) = (SystemTime::now(), Instant::now());
-    let mut finished: Vec<Option<ModuleResult>> = vec![None; plan.jobs.len()];
-    let mut engine_error = None;
-    let mut fail_fast_tripped = false;
-    let mut announced_interrupt = false;
+    let mut progress = Progress { finished: vec![None; plan.jobs.len()], ..Progress::default() };
     let reaped = thread::scope(|scope| {
         // Bounded: a module flooding its stderr under --debug waits for the
         // terminal instead of piling up in the runner's memory.
@@ -155,39 +154,13 @@ pub fn execute(
             scope.spawn(move || work(shared, &sender, &to_reaper));
         }
         drop((sender, to_reaper));
-        loop {
-            let message = match receiver.recv_timeout(POLL) {
-                Ok(message) => message,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if interrupt.is_set() && !announced_interrupt {
-                        announced_interrupt = true;
-                        on_event(Event::Interrupting);
-                    }
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            };
-            match message {
-                Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
-                Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
-                Message::Finished(result) => {
-                    fail_fast_tripped |= plan.fail_fast && result.tally() == Tally::Failed;
-                    on_event(Event::Finished(&result));
-                    let index = result.job.index;
-                    finished[index] = Some(*result);
-                }
-                Message::EngineError(error) => {
-                    shared.no_new_jobs.store(true, Ordering::SeqCst);
-                    shared.abort.store(true, Ordering::SeqCst);
-                    engine_error.get_or_insert(error);
-                }
-            }
-        }
+        collect(&shared, &receiver, &mut on_event, &mut progress);
         reaper.join().expect("the reaper panicked")
     });
     let removed = shared.removed.into_inner().unwrap_or_else(|e| e.into_inner());
     let created = shared.containers.into_inner().unwrap_or_else(|e| e.into_inner());
     let left: Vec<String> = created.into_iter().filter(|c| !removed.contains(c)).collect();
+    let Progress { finished, mut engine_error, fail_fast_tripped, .. } = progress;
     if let Err(error) = reaped.and_then(|()| remove_leftovers(engine, plan, &left, interrupt.is_set())) {
         engine_error.get_or_insert(error);
     }
@@ -211,6 +184,54 @@ pub fn execute(
         started_at,
         wall_time: started.elapsed(),
         run: Default::default(),
+    }
+}
+
+/// What the workers have told the main thread so far.
+#[derive(Default)]
+struct Progress {
+    finished: Vec<Option<ModuleResult>>,
+    engine_error: Option<anyhow::Error>,
+    fail_fast_tripped: bool,
+    announced_interrupt: bool,
+}
+
+/// Hands the workers' messages on as events until every worker is done;
+/// an engine error stops the run.
+fn collect(
+    shared: &Shared,
+    receiver: &mpsc::Receiver<Message>,
+    on_event: &mut impl FnMut(Event),
+    progress: &mut Progress,
+) {
+    let plan = shared.plan;
+    loop {
+        let message = match receiver.recv_timeout(POLL) {
+            Ok(message) => message,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if shared.interrupt.is_set() && !progress.announced_interrupt {
+                    progress.announced_interrupt = true;
+                    on_event(Event::Interrupting);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        match message {
+            Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
+            Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
+            Message::Finished(result) => {
+                progress.fail_fast_tripped |= plan.fail_fast && result.tally() == Tally::Failed;
+                on_event(Event::Finished(&result));
+                let index = result.job.index;
+                progress.finished[index] = Some(*result);
+            }
+            Message::EngineError(error) => {
+                shared.no_new_jobs.store(true, Ordering::SeqCst);
+                shared.abort.store(true, Ordering::SeqCst);
+                progress.engine_error.get_or_insert(error);
+            }
+        }
     }
 }
 
@@ -331,7 +352,43 @@ fn run_job(
     let plan = shared.plan;
     // The first attempt keeps the plain name; later ones add their number.
     let tag = if attempt == 1 { job.index.to_string() } else { format!("{}-{attempt}", job.index) };
-    let name = format!("pymaccounter-{}-{tag}", plan.container.run_id);
+    let setup = &plan.setups[&job.module];
+    let (spec, memray_folder) = job_container(plan, job, attempt, &tag)?;
+    let timeout = setup.declarations.timeout.map_or(plan.timeout, Duration::from_secs);
+    // Later attempts keep their own output files.
+    let spill_name = if attempt == 1 { job.module.clone() } else { format!("{}-{attempt}", job.module) };
+    let Some(mut ran) = run_container(shared, job, &spec, &spill_name, timeout, sender)? else {
+        return Ok(None);
+    };
+    let ending = ending(shared, job, setup, &spec, &mut ran, timeout)?;
+    // Asked everything the engine knows about it: the container can go.
+    let _ = to_reaper.send(spec.name.clone());
+    let memray = match &memray_folder {
+        Some(folder) => collect_memray(shared, job, &tag, folder)?,
+        None => None,
+    };
+    Ok(Some(Attempt {
+        number: attempt,
+        execution: ending.execution,
+        started_at: ran.started_at,
+        duration: ran.duration,
+        peak_rss_bytes: ending.peak_rss_bytes,
+        container_peak_bytes: ending.container_peak_bytes,
+        memory_limit_bytes: spec.memory.unwrap_or(plan.container.memory).bytes(),
+        stdout: ran.stdout,
+        stderr: ran.stderr,
+        inner: ending.inner,
+        memray,
+    }))
+}
+
+/// An attempt's container, and its memray folder with `--memray`.
+fn job_container<'a>(
+    plan: &'a Plan,
+    job: &Job,
+    attempt: usize,
+    tag: &str,
+) -> Result<(ContainerSpec<'a>, Option<PathBuf>)> {
     let setup = &plan.setups[&job.module];
     let mut env = vec![(ATTEMPT_VARIABLE.to_string(), attempt.to_string())];
     env.extend(job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string())));
@@ -339,34 +396,55 @@ fn run_job(
     // Without a --python matrix the image's own `python3` runs it.
     let interpreter = job.variant.python.map_or("python3", |p| p.interpreter());
     let mut spec = plan.container.container(
-        name.clone(),
+        format!("pymaccounter-{}-{tag}", plan.container.run_id),
         job.image.clone(),
         env,
         container_command(interpreter, &module_path, setup, &plan.module_args, plan.memray.is_some()),
-        plan.host_dirs.join(&tag),
+        plan.host_dirs.join(tag),
     );
-    let memray_folder = plan.memray.as_ref().map(|memray| memray.work.join(&tag));
+    let memray_folder = plan.memray.as_ref().map(|memray| memray.work.join(tag));
     if let Some(folder) = &memray_folder {
         spec.mounts.push(memray::output_mount(folder)?);
     }
     spec.memory = setup.declarations.memory;
-    let timeout = setup.declarations.timeout.map_or(plan.timeout, Duration::from_secs);
     std::fs::create_dir_all(&spec.host_dir)?;
+    Ok((spec, memray_folder))
+}
+
+/// What a container printed and how its engine CLI ended.
+struct Ran {
+    stdout: Captured,
+    stderr: Captured,
+    status: std::process::ExitStatus,
+    timed_out: bool,
+    started_at: SystemTime,
+    duration: Duration,
+}
+
+/// Runs a container to its end (or its deadline), capturing its output.
+/// `None` when the run was stopped meanwhile.
+fn run_container(
+    shared: &Shared,
+    job: &Job,
+    spec: &ContainerSpec,
+    spill_name: &str,
+    timeout: Duration,
+    sender: &mpsc::SyncSender<Message>,
+) -> Result<Option<Ran>> {
+    let plan = shared.plan;
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
-    // Later attempts keep their own output files.
-    let spill_name = if attempt == 1 { job.module.clone() } else { format!("{}-{attempt}", job.module) };
-    let spill = |stream: &str| spill_path(&plan.spill_dir, job.index, &spill_name, stream);
+    let spill = |stream: &str| spill_path(&plan.spill_dir, job.index, spill_name, stream);
     let (started_at, started) = (SystemTime::now(), Instant::now());
-    shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
+    shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(spec.name.clone());
     let handle = {
         // The expression owns the pipes' write ends: drop it once started so
         // the readers see the end of the streams when the container ends.
         let expression =
-            shared.engine.run_command(&spec).stdout_file(stdout_writer).stderr_file(stderr_writer);
+            shared.engine.run_command(spec).stdout_file(stdout_writer).stderr_file(stderr_writer);
         expression.start().with_context(|| format!("cannot start `{}`", shared.engine.name()))?
     };
-    let (stdout, mut stderr, status, timed_out) = thread::scope(|scope| {
+    let (stdout, stderr, status, timed_out) = thread::scope(|scope| {
         let stdout_spill = spill("stdout");
         let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, DEFAULT_SPILL_CAP, |_| {}));
         let stderr_spill = spill("stderr");
@@ -378,76 +456,75 @@ fn run_job(
                 }
             })
         });
-        let (status, timed_out) = wait_with_deadline(shared, &handle, &name, started + timeout)?;
+        let (status, timed_out) = wait_with_deadline(shared, &handle, &spec.name, started + timeout)?;
         drop(handle);
         let stdout = stdout.join().expect("stdout reader panicked")?;
         let stderr = stderr.join().expect("stderr reader panicked")?;
         anyhow::Ok((stdout, stderr, status, timed_out))
     })?;
-    let duration = started.elapsed();
     if shared.stopping() && !timed_out {
         return Ok(None);
     }
-    let exit_code = status.code();
+    Ok(Some(Ran { stdout, stderr, status, timed_out, started_at, duration: started.elapsed() }))
+}
+
+/// How an attempt ended, judged, and what it measured.
+struct Ending {
+    execution: Execution,
+    peak_rss_bytes: Option<u64>,
+    container_peak_bytes: Option<u64>,
+    inner: Option<InnerReport>,
+}
+
+/// Reads the trailers off stderr (cgroup, GNU time, harness) and judges the
+/// ending: facts first, then the module's harness and declarations.
+fn ending(
+    shared: &Shared,
+    job: &Job,
+    setup: &ModuleSetup,
+    spec: &ContainerSpec,
+    ran: &mut Ran,
+    timeout: Duration,
+) -> Result<Ending> {
+    let exit_code = ran.status.code();
     let code = exit_code.unwrap_or(-1);
-    let container_peak_bytes = take_container_peak(&mut stderr);
-    let measurement = take_measurement(&mut stderr, exit_code);
-    let execution = if timed_out {
+    let container_peak_bytes = take_container_peak(&mut ran.stderr);
+    let measurement = take_measurement(&mut ran.stderr, exit_code);
+    let execution = if ran.timed_out {
         Execution::TimedOut { after_secs: timeout.as_secs() }
     } else if code == RUN_FAILED_EXIT && !measurement.ran {
         // Only a container GNU time never reported from is the engine's failure.
         return Err(environment(format!(
             "the engine could not run {}: {}",
             job.label(),
-            stderr.text().trim()
+            ran.stderr.text().trim()
         )));
     } else {
         let oom_killed =
-            may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&name, &spec.host_dir)?;
-        classify(code, &measurement, oom_killed)
-    };
-    let execution = match execution {
-        Execution::OomKilled { process_peak, .. } => {
-            Execution::OomKilled { container_peak: container_peak_bytes, process_peak }
+            may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&spec.name, &spec.host_dir)?;
+        match classify(code, &measurement, oom_killed) {
+            Execution::OomKilled { process_peak, .. } => {
+                Execution::OomKilled { container_peak: container_peak_bytes, process_peak }
+            }
+            other => other,
         }
-        other => other,
     };
-    let inner = take_inner_report(&mut stderr);
+    let inner = take_inner_report(&mut ran.stderr);
     let blocks_counted = job.variant.python_malloc.is_none_or(|m| m.counts_blocks());
     let execution = judge(execution, setup, inner.as_ref(), measurement.peak_rss_bytes, blocks_counted);
     // Judged first: a harness that reported nothing is not excused by a summary line.
-    let inner = inner.or_else(|| summary::read(&stdout, &stderr));
-    // Asked everything the engine knows about it: the container can go.
-    let _ = to_reaper.send(name);
-    let memray = match &memray_folder {
-        // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
-        Some(folder) => {
-            let leaks = job.variant.python_malloc.is_some_and(|m| m.as_str() == "malloc");
-            let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, job, &tag));
-            memray::collect(
-                shared.engine,
-                &job.image,
-                &plan.container.user,
-                folder,
-                leaks,
-                flamegraph.as_deref(),
-            )?
-        }
-        None => None,
-    };
-    Ok(Some(Attempt {
-        number: attempt,
-        execution,
-        started_at,
-        duration,
-        peak_rss_bytes: if timed_out { None } else { measurement.peak_rss_bytes },
-        container_peak_bytes,
-        memory_limit_bytes: spec.memory.unwrap_or(plan.container.memory).bytes(),
-        stdout,
-        stderr,
-        inner,
-        memray,
-    }))
+    let inner = inner.or_else(|| summary::read(&ran.stdout, &ran.stderr));
+    let peak_rss_bytes = if ran.timed_out { None } else { measurement.peak_rss_bytes };
+    Ok(Ending { execution, peak_rss_bytes, container_peak_bytes, inner })
+}
+
+/// memray's summary and flame graph of an attempt, collected in a second container.
+fn collect_memray(shared: &Shared, job: &Job, tag: &str, folder: &Path) -> Result<Option<MemraySummary>> {
+    let plan = shared.plan;
+    // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
+    let leaks = job.variant.python_malloc.is_some_and(|m| m.as_str() == "malloc");
+    let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, job, tag));
+    memray::collect(shared.engine, &job.image, &plan.container.user, folder, leaks, flamegraph.as_deref())
 }
 
 /// Waits for the engine CLI to end; past the deadline, or when the run is

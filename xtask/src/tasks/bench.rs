@@ -32,46 +32,75 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     let _ = writeln!(report, "# Benchmarks\n");
     let command = if options.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" };
     let _ = writeln!(report, "Produced by `{command}` on {}.\n", machine_summary(engine));
-
-    let trivial = generate_trivial(scratch.path(), "trivial24", 24)?;
-    let own = TestDir::resolve(None)?;
+    let sections = [
+        runner_vs_raw(engine, &runner, scratch.path(), options)?,
+        scaling(&runner, scratch.path(), options)?,
+        edit_loops(&runner, scratch.path(), options)?,
+        memray_cost(&runner, scratch.path(), options.rounds.min(5))?,
+        costs(&runner, scratch.path(), options)?,
+    ];
+    for section in sections {
+        report.push_str(&section);
+    }
     let _ = writeln!(
         report,
+        "\nReproduce with `cargo xtask bench` (add `--quick` to skip the 96/200-module runs and the cold build)."
+    );
+    let path = crate::project_root().join("BENCHMARKS.md");
+    std::fs::write(&path, report)?;
+    eprintln!("wrote {}", path.display());
+    Ok(EXIT_PASSED)
+}
+
+/// Appends a line to a section and shows it as it comes.
+fn line(section: &mut String, line: &str) {
+    println!("{line}");
+    section.push_str(line);
+    section.push('\n');
+}
+
+fn runner_vs_raw(engine: &Engine, runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String> {
+    let trivial = generate_trivial(scratch, "trivial24", 24)?;
+    let own = TestDir::resolve(None)?;
+    let mut report = format!(
         "## Runner vs raw engine\n\n{} rounds, interleaved, who goes first alternating; raw = `ls | xargs -P {jobs} -I{{}} {} run --rm --network none IMAGE python3 {{}}`; \
-         runner = `xtask run-all-tests -j {jobs}` (the built binary, without cargo's start).\n",
+         runner = `xtask run-all-tests -j {jobs}` (the built binary, without cargo's start).\n\n\
+         | modules | runner median | raw median | median ratio | ratios seen | goal |\n|---|---:|---:|---:|---:|---:|\n",
         options.rounds,
         engine.name(),
         jobs = options.jobs,
     );
-    let _ = writeln!(
-        report,
-        "| modules | runner median | raw median | median ratio | ratios seen | goal |\n|---|---:|---:|---:|---:|---:|"
-    );
     for (name, dir, goal) in [("(a) 24 trivial", &trivial, 1.10), ("(b) the project's own", &own.path, 1.25)]
     {
-        let line = compare(engine, &runner, dir, options, name, goal)?;
-        println!("{line}");
-        report.push_str(&line);
-        report.push('\n');
+        line(&mut report, &compare(engine, runner, dir, options, name, goal)?);
     }
+    Ok(report)
+}
 
-    let _ = writeln!(report, "\n## Scaling (runner alone, `-j {}`)\n", options.jobs);
-    let _ = writeln!(report, "| modules | wall time | per module | runner peak RSS |\n|---:|---:|---:|---:|");
+fn scaling(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String> {
+    let mut report = format!(
+        "\n## Scaling (runner alone, `-j {}`)\n\n| modules | wall time | per module | runner peak RSS |\n|---:|---:|---:|---:|\n",
+        options.jobs
+    );
     let sizes: &[usize] = if options.quick { &[24] } else { &[24, 96, 200] };
     for &count in sizes {
-        let dir = generate_trivial(scratch.path(), &format!("trivial{count}"), count)?;
-        build_image(&runner)?;
-        let (elapsed, peak) = run_runner(&runner, &dir, options.jobs, true)?;
-        let line = format!(
+        let dir = generate_trivial(scratch, &format!("trivial{count}"), count)?;
+        build_image(runner)?;
+        let (elapsed, peak) = run_runner(runner, &dir, options.jobs, true)?;
+        let row = format!(
             "| {count} | {:.2} s | {:.0} ms | {} |",
             elapsed.as_secs_f64(),
             elapsed.as_secs_f64() * 1000.0 / count as f64,
             peak.map_or("-".into(), crate::report::human_bytes),
         );
-        println!("{line}");
-        let _ = writeln!(report, "{line}");
+        line(&mut report, &row);
     }
+    Ok(report)
+}
 
+fn edit_loops(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String> {
+    let mut report = String::new();
+    let own = TestDir::resolve(None)?;
     let _ = writeln!(
         report,
         "\n## Edit → result\n\n`xtask run test_edited.py` (the built binary; a copy of `test_baseline.py` in a temp dir), \
@@ -85,23 +114,25 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     );
     let module = own.path.join("test_baseline.py");
     for python in ["3.11", "3.9,3.11,3.13"] {
-        let line = edit_loop(&runner, scratch.path(), &module, python, options.rounds)?;
+        let line = edit_loop(runner, scratch, &module, python, options.rounds)?;
         println!("{line}");
         let _ = writeln!(report, "{line}");
     }
 
-    let line = memray_cost(&runner, scratch.path(), options.rounds.min(5))?;
-    println!("{line}");
-    let _ = writeln!(report, "{line}");
+    Ok(report)
+}
 
-    let flood = scratch.path().join("flood");
+/// The runner's own costs: memory under a flood, the cache check, cargo's start, the cold build.
+fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String> {
+    let mut report = String::new();
+    let flood = scratch.join("flood");
     std::fs::create_dir_all(&flood)?;
     std::fs::write(
         flood.join("test_flood.py"),
         "import sys\nfor _ in range(1_000_000):\n    sys.stdout.write('x' * 99 + '\\n')\n",
     )?;
-    build_image(&runner)?;
-    let (_, flood_peak) = run_runner(&runner, &flood, 1, true)?;
+    build_image(runner)?;
+    let (_, flood_peak) = run_runner(runner, &flood, 1, true)?;
     let line = format!(
         "\nRunner peak RSS while one module prints 100 MB: **{}** (goal: under 64 MiB).",
         flood_peak.map_or("-".into(), crate::report::human_bytes)
@@ -109,7 +140,7 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     println!("{line}");
     let _ = writeln!(report, "{line}");
 
-    let cache = median(&(0..5).map(|_| time(|| build_image(&runner).map(drop))).collect::<Result<Vec<_>>>()?);
+    let cache = median(&(0..5).map(|_| time(|| build_image(runner).map(drop))).collect::<Result<Vec<_>>>()?);
     let line = format!(
         "\nCache check, nothing changed (`xtask build-image`, whole process, median of 5): **{:.0} ms** (goal: under 100 ms; no `build` call).",
         cache * 1000.0
@@ -125,7 +156,7 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     );
     let direct = median(
         &(0..5)
-            .map(|_| time(|| quiet_status(Command::new(&runner).arg("list"))))
+            .map(|_| time(|| quiet_status(Command::new(runner).arg("list"))))
             .collect::<Result<Vec<_>>>()?,
     );
     let line = format!(
@@ -136,19 +167,12 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     let _ = writeln!(report, "{line}");
 
     if !options.quick {
-        let seconds = cold_build(scratch.path())?;
+        let seconds = cold_build(scratch)?;
         let line = format!("\nCold build, `cargo build -p xtask` into an empty target dir: **{seconds:.1} s** (goal: under 25 s).");
         println!("{line}");
         let _ = writeln!(report, "{line}");
     }
-    let _ = writeln!(
-        report,
-        "\nReproduce with `cargo xtask bench` (add `--quick` to skip the 96/200-module runs and the cold build)."
-    );
-    let path = crate::project_root().join("BENCHMARKS.md");
-    std::fs::write(&path, report)?;
-    eprintln!("wrote {}", path.display());
-    Ok(EXIT_PASSED)
+    Ok(report)
 }
 
 /// Interleaved rounds of runner and raw loop on one directory; a table row.
