@@ -211,7 +211,8 @@ fn a_doubled_allocation_is_regressed_against_its_baseline() {
     }
 
     // A threshold above the change lets it pass.
-    let tolerant = growing.run(40, &["--baseline", path_str(&base), "--threshold", "rss=300%,duration=off"]);
+    let tolerant = growing
+        .run(40, &["--baseline", path_str(&base), "--threshold", "rss=300%,container=300%,duration=off"]);
     assert_eq!(tolerant.code, 0, "{}", tolerant.dump());
     assert_eq!(tolerant.last_line(), "1 passed, 0 failed");
 }
@@ -233,7 +234,7 @@ fn min_delta_hides_a_small_change() {
             "--threshold",
             "duration=off",
             "--min-delta",
-            "rss=10MiB",
+            "rss=10MiB,container=10MiB",
             "--report-json",
             path_str(&small),
         ],
