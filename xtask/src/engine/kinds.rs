@@ -62,7 +62,8 @@ const DOCKER: Conventions = Conventions {
     unreachable: &["cannot connect to the docker daemon", "is the docker daemon running", "connection refused"],
     no_permission: &["permission denied"],
     no_such_image: &["no such image"],
-    no_such_container: &["no such container"],
+    // Another caller (a `--rm`, a run's reaper) got there first.
+    no_such_container: &["no such container", "already in progress"],
 };
 
 const PODMAN: Conventions = Conventions {
@@ -77,7 +78,7 @@ const PODMAN: Conventions = Conventions {
     unreachable: &["cannot connect to podman", "unable to connect to podman", "connection refused"],
     no_permission: &["permission denied"],
     no_such_image: &["image not known", "no such image"],
-    no_such_container: &["no such container"],
+    no_such_container: &["no such container", "already in progress"],
 };
 
 impl EngineKind {

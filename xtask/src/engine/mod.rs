@@ -161,7 +161,8 @@ impl Engine {
     fn fill_volume(&self, volume: &str, dir: &Path, image: &str, labels: &[String]) -> Result<()> {
         let holder = format!("{volume}-fill");
         let mount = format!("type=volume,source={volume},target=/fill");
-        let mut create = vec!["create", "--name", &holder, "--mount", &mount];
+        let owner = owner_label();
+        let mut create = vec!["create", "--name", &holder, "--label", &owner, "--mount", &mount];
         for label in labels {
             create.extend(["--label", label]);
         }
@@ -308,7 +309,19 @@ impl Engine {
         command: &[&str],
     ) -> Result<bool> {
         let mount = container::mount_arg(mount);
-        let mut args = vec!["run", "--rm", "--network", "none", "--user", user, "--label", PROJECT_LABEL];
+        let owner = owner_label();
+        let mut args = vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--user",
+            user,
+            "--label",
+            PROJECT_LABEL,
+            "--label",
+            &owner,
+        ];
         args.extend(["--mount", &mount, image]);
         args.extend(command);
         let output = self.output_of(&args)?;
@@ -324,7 +337,9 @@ impl Engine {
 
     /// Whether a command succeeds in a throwaway container of `image` (no network).
     pub fn image_runs(&self, image: &str, command: &[&str]) -> Result<bool> {
-        let mut args = vec!["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, image];
+        let owner = owner_label();
+        let mut args =
+            vec!["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, "--label", &owner, image];
         args.extend(command);
         let output = self.output_of(&args)?;
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -357,8 +372,21 @@ impl Engine {
     /// container (no network); `None` when it printed no such version.
     pub fn python_version(&self, image: &str) -> Result<Option<String>> {
         let script = "import sys;print('%d.%d' % sys.version_info[:2])";
-        let args =
-            ["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, image, "python3", "-c", script];
+        let owner = owner_label();
+        let args = [
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--label",
+            PROJECT_LABEL,
+            "--label",
+            &owner,
+            image,
+            "python3",
+            "-c",
+            script,
+        ];
         let output = self.output_of(&args)?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
@@ -620,6 +648,12 @@ impl BuildLayers {
             self.created.push(id.to_string());
         }
     }
+}
+
+/// `pymaccounter.owner=HOST:PID:START` for this process: `clean` leaves the
+/// containers of a process that still runs alone, helpers' too.
+fn owner_label() -> String {
+    format!("{OWNER_LABEL}={}", crate::runner::owner::this_process())
 }
 
 /// Whether docker's CLI may be using a context other than the default one.
