@@ -369,6 +369,11 @@ pub struct ReportArgs {
     /// What the block of a module that passed or skipped shows (one that failed shows both)
     #[arg(long, value_name = "WHICH", value_enum, default_value_t = SuccessOutput::Stdout)]
     pub success_output: SuccessOutput,
+    /// Most of each output stream of a module kept on disk (its spill file under
+    /// target/pymaccounter/runs/) once it outgrows the 64 KiB kept in memory; past it the
+    /// stream is still read, its tail kept, and the cut says how much was dropped
+    #[arg(long, value_name = "SIZE", default_value = "64m", value_parser = parse_output_cap)]
+    pub max_output: u64,
 }
 
 #[derive(Debug, Args)]
@@ -446,6 +451,11 @@ fn parse_base_image(text: &str) -> Result<BaseImage, String> {
     };
     crate::engine::check_image_reference(image)?;
     Ok(BaseImage { version, image: image.to_string() })
+}
+
+/// `64m`, `1g`, `0` (keep nothing on disk): bytes, at most 1 TiB.
+fn parse_output_cap(text: &str) -> Result<u64, String> {
+    crate::model::limits::parse_size(text, 0)
 }
 
 /// A network mode: `none`, `bridge`, `host`, or a network's name.
@@ -572,6 +582,18 @@ mod tests {
         assert_eq!(base.for_version("3.12".parse().unwrap()), Some("my/py:3.12"));
         assert_eq!(base.for_version("3.11".parse().unwrap()), None);
         assert_eq!(base.describe(), "3.12=my/py:3.12");
+    }
+
+    #[test]
+    fn the_output_cap_defaults_to_captures_own() {
+        let Task::RunAllTests { options } = try_parse_from(&["run-all-tests"]).unwrap() else { panic!() };
+        assert_eq!(options.reports.max_output, crate::runner::capture::DEFAULT_SPILL_CAP);
+        let Task::RunAllTests { options } = try_parse_from(&["run-all-tests", "--max-output", "0"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(options.reports.max_output, 0);
+        assert!(try_parse_from(&["run-all-tests", "--max-output", "2t"]).is_err());
     }
 
     #[test]

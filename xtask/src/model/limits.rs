@@ -32,10 +32,15 @@ impl MemoryLimit {
 
 /// Docker's size syntax (`512m`, `1g`), or `none`.
 pub fn parse_memory(text: &str) -> Result<MemoryLimit, String> {
-    let text = text.trim().to_ascii_lowercase();
-    if text == "none" {
+    if text.trim().eq_ignore_ascii_case("none") {
         return Ok(MemoryLimit::Unlimited);
     }
+    parse_size(text, MIN_MEMORY_BYTES).map(MemoryLimit::Bytes).map_err(|e| format!("{e}; or none"))
+}
+
+/// Docker's size syntax (`512m`, `1g`, `65536`): bytes from `min` to 1 TiB.
+pub fn parse_size(text: &str, min: u64) -> Result<u64, String> {
+    let text = text.trim().to_ascii_lowercase();
     let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(digits_end);
     let multiplier: u64 = match unit {
@@ -43,14 +48,13 @@ pub fn parse_memory(text: &str) -> Result<MemoryLimit, String> {
         "k" | "kb" => 1 << 10,
         "m" | "mb" => 1 << 20,
         "g" | "gb" => 1 << 30,
-        _ => return Err(format!("unknown unit {unit:?}: use b, k, m or g (e.g. 512m, 1g) or none")),
+        _ => return Err(format!("unknown unit {unit:?}: use b, k, m or g (e.g. 512m, 1g)")),
     };
-    let range = "a limit from 6m to 1024g, or none";
+    let lowest = if min >= 1 << 20 { format!("{}m", min >> 20) } else { min.to_string() };
+    let range = format!("a size from {lowest} to 1024g");
     let number: u64 = digits.parse().map_err(|_| format!("expected a size like 512m or 1g: {range}"))?;
     match number.checked_mul(multiplier) {
-        Some(bytes) if (MIN_MEMORY_BYTES..=MAX_MEMORY_BYTES).contains(&bytes) => {
-            Ok(MemoryLimit::Bytes(bytes))
-        }
+        Some(bytes) if (min..=MAX_MEMORY_BYTES).contains(&bytes) => Ok(bytes),
         _ => Err(format!("out of range: {range}")),
     }
 }

@@ -25,8 +25,9 @@ pub const KEEP_TAIL: usize = 32 * 1024;
 pub const LINE_SLACK: usize = 4 * 1024;
 /// The last bytes of every stream, kept apart from the head/tail cut.
 pub const END_WINDOW: usize = 32 * 1024;
-/// Default cap on what one stream writes to its spill file (64 MiB); past it
-/// the stream is still read to its end and its tail kept.
+/// The cap `--max-output` defaults to (64 MiB; the CLI owns the default): past
+/// it a stream is still read to its end and its tail kept.
+#[cfg(test)]
 pub const DEFAULT_SPILL_CAP: u64 = 64 * 1024 * 1024;
 /// Where each run's spill files go, `<RUNS_DIR>/<run id>/`, under the project root.
 pub const RUNS_DIR: &str = "target/pymaccounter/runs";

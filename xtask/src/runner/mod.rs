@@ -32,7 +32,7 @@ use crate::model::memray::MemraySummary;
 use crate::model::repeat::{self, Attempt};
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::{Execution, Tally};
-use crate::runner::capture::{capture, spill_path, Captured, DEFAULT_SPILL_CAP};
+use crate::runner::capture::{capture, spill_path, Captured};
 use crate::runner::signals::Interrupt;
 
 /// Everything the runner needs to know, decided before it starts.
@@ -49,6 +49,8 @@ pub struct Plan {
     pub setups: HashMap<String, ModuleSetup>,
     /// Arguments given to every module (after `--`).
     pub module_args: Vec<String>,
+    /// Most of each output stream kept in its spill file (`--max-output`).
+    pub spill_cap: u64,
     /// With `--memray`: where recordings and flame graphs go.
     pub memray: Option<MemrayPlan>,
     /// Where outputs too long to keep in memory are written.
@@ -446,11 +448,11 @@ fn run_container(
     };
     let (stdout, stderr, status, timed_out) = thread::scope(|scope| {
         let stdout_spill = spill("stdout");
-        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, DEFAULT_SPILL_CAP, |_| {}));
+        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, plan.spill_cap, |_| {}));
         let stderr_spill = spill("stderr");
         let live = plan.live_stderr;
         let stderr = scope.spawn(move || {
-            capture(stderr_reader, stderr_spill, DEFAULT_SPILL_CAP, |chunk| {
+            capture(stderr_reader, stderr_spill, plan.spill_cap, |chunk| {
                 if live {
                     let _ = sender.send(Message::Stderr(job.index, chunk.to_vec()));
                 }

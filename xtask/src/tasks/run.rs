@@ -472,6 +472,7 @@ fn plan(
         tests_in_container,
         setups,
         module_args: options.module_args.clone(),
+        spill_cap: options.reports.max_output,
         memray: options.harness.memray.then(|| MemrayPlan {
             work: crate::project_root().join(capture::RUNS_DIR).join(&container.run_id).join("memray"),
             // Next to the reports (where the HTML report links them), else in the run's folder.
