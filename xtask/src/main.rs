@@ -1,6 +1,23 @@
 //! `cargo xtask`: runs pymaccounter's Python memory demonstrations, each in
 //! its own fresh container. See ARCHITECTURE.md for which file owns what.
 
+/// Our own line on stderr. Unlike `eprintln!`, a reader that went away does
+/// not panic the thread, which may still have containers to stop.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Our own line on stdout; a reader that went away (`| head`) is not an error.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod engine;
 mod error;
@@ -25,7 +42,7 @@ fn main() -> ExitCode {
     let code = match dispatch(cli::parse()) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            say!("error: {error:#}");
             error::exit_code_for(&error)
         }
     };

@@ -51,3 +51,28 @@ fn the_readme_test_command_needs_only_rust() {
     assert!(readme.contains("| test the project | `cargo test --workspace` |"));
     assert!(read(".ci/run").contains("cargo test --workspace"), ".ci/run must run the README's test command");
 }
+
+/// `println!` and `eprintln!` panic when the reader went away (`| head`, a
+/// parent that died): in a thread that owns a container that leaves the run
+/// hung and the container running. Our lines go through `say!` and `out!`.
+#[test]
+fn no_output_macro_can_panic() {
+    fn visit(dir: &Path, offenders: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                visit(&path, offenders);
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tidy.rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (number, line) in text.lines().enumerate() {
+                    if ["println!(", "print!("].iter().any(|m| line.contains(m)) {
+                        offenders.push(format!("{}:{}", path.display(), number + 1));
+                    }
+                }
+            }
+        }
+    }
+    let mut offenders = Vec::new();
+    visit(&crate::project_root().join("xtask/src"), &mut offenders);
+    assert!(offenders.is_empty(), "use say!/out! instead at:\n{}", offenders.join("\n"));
+}

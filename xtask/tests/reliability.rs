@@ -40,6 +40,31 @@ fn a_hanging_module_times_out_and_its_container_goes() {
     assert_run_left_nothing(&report);
 }
 
+/// A reader that went away (`| head`, a parent that died) must not stop the
+/// runner from enforcing the timeout, removing the container and exiting:
+/// every line `--debug` prints, the kill's included, goes to a closed pipe.
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_runner_whose_readers_went_away_still_times_out_and_cleans_up() {
+    require_engine();
+    let dir = fixture("misbehaving");
+    let report = dir.path().join("report.json");
+    let args = ["run", "test_hangs.py", "--debug", "--timeout", "3", "--test-dir", path_str(dir.path())];
+    let mut child = xtask_command(&args)
+        .args(["--report-json", path_str(&report)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = wait_at_most(&mut child, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(1), "the run ends as a failed run, not a panic");
+    let report = read_json(&report);
+    assert_eq!(result_for(&report, "test_hangs.py")["status"], "timeout", "{report:#}");
+    assert_run_left_nothing(&report);
+}
+
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn the_memory_limit_kill_is_reported_as_oom() {
@@ -191,7 +216,7 @@ fn wait_at_most(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the runner did not stop within {limit:?} of the signal");
+            panic!("the runner did not stop within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }

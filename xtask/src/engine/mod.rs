@@ -39,6 +39,9 @@ pub const REMOTE_VARIABLE: &str = "PYMACCOUNTER_REMOTE_ENGINE";
 /// scripted fake engine, and how a wrapper script can be slipped in.
 pub const PROGRAM_VARIABLE: &str = "PYMACCOUNTER_ENGINE_PROGRAM";
 
+/// What the benchmark's raw loop runs per module, under `sh -c`.
+pub const RAW_MODULE_COMMAND: &str = r#"python3 "$1" || [ $? -eq 77 ]"#;
+
 pub struct Engine {
     program: PathBuf,
     kind: EngineKind,
@@ -81,7 +84,7 @@ impl Engine {
         let program = &self.program;
         let command = cmd!(shell, "{program} {args...}").quiet().ignore_status();
         if self.debug {
-            eprintln!("$ {command}");
+            say!("$ {command}");
         }
         Ok(command.output()?)
     }
@@ -264,7 +267,7 @@ impl Engine {
         let tar =
             duct::cmd("tar", [OsString::from("-C"), rootfs.as_os_str().to_owned(), ".".into(), "-c".into()]);
         if self.debug {
-            eprintln!("$ tar -C {} -c . | {} {}", rootfs.display(), self.name(), display_args(&args));
+            say!("$ tar -C {} -c . | {} {}", rootfs.display(), self.name(), display_args(&args));
         }
         let output =
             tar.pipe(duct::cmd(&self.program, &args)).unchecked().stdout_capture().stderr_capture().run()?;
@@ -293,7 +296,7 @@ impl Engine {
     /// A long-running engine command, its pipes left to the caller.
     fn streaming(&self, args: Vec<OsString>) -> duct::Expression {
         if self.debug {
-            eprintln!("$ {} {}", self.name(), display_args(&args));
+            say!("$ {} {}", self.name(), display_args(&args));
         }
         // In the runner's process group: Ctrl-C during a build stops both.
         duct::cmd(&self.program, args).stdin_null().unchecked()
@@ -330,7 +333,7 @@ impl Engine {
             if mentions(&stderr, self.conventions().unreachable) {
                 return Err(self.failure(&args, &stderr));
             }
-            eprint!("{stderr}");
+            say!("{}", stderr.trim_end());
         }
         Ok(output.status.success())
     }
@@ -421,7 +424,11 @@ impl Engine {
             "--workdir".into(),
             tests.as_os_str().to_owned(),
             image.into(),
-            "python3".into(),
+            // Exit 77 is a module's declared skip, not a failed loop.
+            "sh".into(),
+            "-c".into(),
+            RAW_MODULE_COMMAND.into(),
+            "sh".into(),
             "{}".into(),
         ];
         duct::cmd("xargs", args)

@@ -43,7 +43,7 @@ pub fn build(engine: &Engine, python: &Python, force: bool) -> Result<bool> {
         ))
     })?;
     let mirror = std::env::var("PYMACCOUNTER_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
-    eprintln!(
+    say!(
         "Building offline base {image} from Debian {suite} ({mirror}: {packages}); this takes about a minute ..."
     );
     let workdir = tempfile::Builder::new().prefix("pymaccounter-rootfs-").tempdir()?;
@@ -58,7 +58,7 @@ pub fn build(engine: &Engine, python: &Python, force: bool) -> Result<bool> {
         DEBOOTSTRAP_SCRIPT
     );
     if engine.debug() {
-        eprintln!("$ {command:?}");
+        say!("$ {command:?}");
     }
     crate::image::logged::run_logged(
         command,
@@ -79,7 +79,7 @@ pub fn build(engine: &Engine, python: &Python, force: bool) -> Result<bool> {
         format!("CMD [\"{}\"]", python.interpreter),
     ];
     engine.import(&rootfs, &image, &changes)?;
-    eprintln!("Built offline base {image}.");
+    say!("Built offline base {image}.");
     Ok(true)
 }
 

@@ -57,7 +57,7 @@ pub fn run_logged(
                 Ok(Ok(line)) => {
                     on_line(&line);
                     if debug {
-                        eprintln!("{line}");
+                        say!("{line}");
                     } else {
                         status_line.show(&format!("{what}: {line}"));
                     }

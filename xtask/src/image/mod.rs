@@ -170,7 +170,7 @@ pub fn ensure(
     );
     if local.has(&offline) {
         if in_registry {
-            eprintln!("{fallback_note}");
+            say!("{fallback_note}");
         }
         return Ok(TestImage::new(offline, &offline_base));
     }
@@ -179,7 +179,7 @@ pub fn ensure(
         return Ok(TestImage::new(online, &online_base));
     }
     if in_registry {
-        eprintln!("{fallback_note}");
+        say!("{fallback_note}");
     }
     base::build(engine, row, false)?;
     build(engine, recipe, &offline_base, &offline)?;
@@ -192,7 +192,7 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
     if engine.image_exists(reference)? {
         return Ok(());
     }
-    eprintln!("Building test image {reference} from {base} ...");
+    say!("Building test image {reference} from {base} ...");
     let context = tempfile::Builder::new().prefix("pymaccounter-build-").tempdir()?;
     recipe.write_context(context.path())?;
     let command = engine.build_command(context.path(), reference, base, base::is_offline(base));
@@ -214,7 +214,7 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
         let mut created = layers.created;
         created.reverse();
         if let Err(error) = engine.remove_layers(&created) {
-            eprintln!("warning: could not remove the failed build's layers: {error:#}");
+            say!("warning: could not remove the failed build's layers: {error:#}");
         }
     }
     built

@@ -61,14 +61,14 @@ impl Human {
             Event::Started(job) => {
                 let label = sanitize::terminal_line(&job.label()).into_owned();
                 if self.live_stderr {
-                    eprintln!("started {label}");
+                    say!("started {label}");
                 }
                 self.running.push(label);
             }
             Event::Stderr(job, chunk) => {
                 let label = sanitize::terminal_line(&job.label()).into_owned();
                 for line in String::from_utf8_lossy(chunk).lines() {
-                    eprintln!("[{label}] {}", sanitize::terminal_line(line));
+                    say!("[{label}] {}", sanitize::terminal_line(line));
                 }
             }
             Event::Finished(result) => {
@@ -77,7 +77,7 @@ impl Human {
                 self.finished += 1;
                 self.module_block(result);
             }
-            Event::Interrupting => eprintln!("Interrupted: stopping and removing this run's containers ..."),
+            Event::Interrupting => say!("Interrupted: stopping and removing this run's containers ..."),
         }
         if !self.running.is_empty() {
             self.status_line.show(&format!(

@@ -458,7 +458,13 @@ fn run_container(
                 }
             })
         });
-        let (status, timed_out) = wait_with_deadline(shared, &handle, &spec.name, started + timeout)?;
+        let waited = wait_with_deadline(shared, &handle, &spec.name, started + timeout);
+        if waited.is_err() {
+            // The readers end only when the client does: stop it, or the
+            // scope waits for a container nobody could remove.
+            let _ = handle.kill();
+        }
+        let (status, timed_out) = waited?;
         drop(handle);
         let stdout = stdout.join().expect("stdout reader panicked")?;
         let stderr = stderr.join().expect("stderr reader panicked")?;

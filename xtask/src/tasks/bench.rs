@@ -48,13 +48,13 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     );
     let path = crate::project_root().join("BENCHMARKS.md");
     std::fs::write(&path, report)?;
-    eprintln!("wrote {}", path.display());
+    say!("wrote {}", path.display());
     Ok(EXIT_PASSED)
 }
 
 /// Appends a line to a section and shows it as it comes.
 fn line(section: &mut String, line: &str) {
-    println!("{line}");
+    out!("{line}");
     section.push_str(line);
     section.push('\n');
 }
@@ -63,11 +63,12 @@ fn runner_vs_raw(engine: &Engine, runner: &Path, scratch: &Path, options: &Bench
     let trivial = generate_trivial(scratch, "trivial24", 24)?;
     let own = TestDir::resolve(None)?;
     let mut report = format!(
-        "## Runner vs raw engine\n\n{} rounds, interleaved, who goes first alternating; raw = `ls | xargs -P {jobs} -I{{}} {} run --rm --network none IMAGE python3 {{}}`; \
+        "## Runner vs raw engine\n\n{} rounds, interleaved, who goes first alternating; raw = `ls | xargs -P {jobs} -I{{}} {} run --rm --network none IMAGE sh -c '{}' sh {{}}`; \
          runner = `xtask run-all-tests -j {jobs}` (the built binary, without cargo's start).\n\n\
          | modules | runner median | raw median | median ratio | ratios seen | goal |\n|---|---:|---:|---:|---:|---:|\n",
         options.rounds,
         engine.name(),
+        crate::engine::RAW_MODULE_COMMAND,
         jobs = options.jobs,
     );
     for (name, dir, goal) in [("(a) 24 trivial", &trivial, 1.10), ("(b) the project's own", &own.path, 1.25)]
@@ -115,7 +116,7 @@ fn edit_loops(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<S
     let module = own.path.join("test_baseline.py");
     for python in ["3.11", "3.9,3.11,3.13"] {
         let line = edit_loop(runner, scratch, &module, python, options.rounds)?;
-        println!("{line}");
+        out!("{line}");
         let _ = writeln!(report, "{line}");
     }
 
@@ -137,7 +138,7 @@ fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String
         "\nRunner peak RSS while one module prints 100 MB: **{}** (goal: under 64 MiB).",
         flood_peak.map_or("-".into(), crate::report::human_bytes)
     );
-    println!("{line}");
+    out!("{line}");
     let _ = writeln!(report, "{line}");
 
     let cache = median(&(0..5).map(|_| time(|| build_image(runner).map(drop))).collect::<Result<Vec<_>>>()?);
@@ -145,7 +146,7 @@ fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String
         "\nCache check, nothing changed (`xtask build-image`, whole process, median of 5): **{:.0} ms** (goal: under 100 ms; no `build` call).",
         cache * 1000.0
     );
-    println!("{line}");
+    out!("{line}");
     let _ = writeln!(report, "{line}");
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -163,13 +164,13 @@ fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String
         "\ncargo's own start (`cargo xtask list` minus the binary alone, medians of 5): **{:.0} ms** per command.",
         (via_cargo - direct) * 1000.0
     );
-    println!("{line}");
+    out!("{line}");
     let _ = writeln!(report, "{line}");
 
     if !options.quick {
         let seconds = cold_build(scratch)?;
         let line = format!("\nCold build, `cargo build -p xtask` into an empty target dir: **{seconds:.1} s** (goal: under 25 s).");
-        println!("{line}");
+        out!("{line}");
         let _ = writeln!(report, "{line}");
     }
     Ok(report)
@@ -203,7 +204,7 @@ fn compare(
             let b = time_raw()?;
             (time_runner()?, b)
         };
-        eprintln!("{name} round {}: runner {a:.2} s, raw {b:.2} s, ratio {:.3}", round + 1, a / b);
+        say!("{name} round {}: runner {a:.2} s, raw {b:.2} s, ratio {:.3}", round + 1, a / b);
         ours.push(a);
         raw.push(b);
         ratios.push(a / b);
@@ -261,7 +262,7 @@ fn edit_loop(runner: &Path, root: &Path, template: &Path, python: &str, rounds: 
             let changed = edited()?;
             (run()?, changed)
         };
-        eprintln!("edit loop {python} round {}: unchanged {same:.2} s, edited {changed:.2} s", round + 1);
+        say!("edit loop {python} round {}: unchanged {same:.2} s, edited {changed:.2} s", round + 1);
         unchanged.push(same);
         after_edit.push(changed);
         ratios.push(changed / same);

@@ -26,9 +26,9 @@ pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
         .partition(|(_, process)| !options.force && !process.is_empty() && owner::is_alive(process));
     let dead: Vec<String> = dead.into_iter().map(|(id, _)| id).collect();
     engine.remove_containers(&dead)?;
-    println!("removed {} container(s)", dead.len());
+    out!("removed {} container(s)", dead.len());
     if !live.is_empty() {
-        println!("left {} container(s) of runs still going (--force removes them too)", live.len());
+        out!("left {} container(s) of runs still going (--force removes them too)", live.len());
     }
     // Test dirs copied for a remote engine: `pymaccounter-RUN-tests`.
     let volume_is_live = |name: &str| {
@@ -46,12 +46,12 @@ pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
         options.run.is_some_and(|wanted| wanted != id) || (!options.force && owner::run_is_alive(id))
     };
     let folders = capture::remove_runs(&runs_dir, spare)?;
-    println!("removed {} output folder(s) of past runs", folders.len());
+    out!("removed {} output folder(s) of past runs", folders.len());
     if options.run.is_some() {
         return Ok(EXIT_PASSED);
     }
     if !live.is_empty() {
-        println!("kept the images: runs still going use them");
+        out!("kept the images: runs still going use them");
         return Ok(EXIT_PASSED);
     }
     let mut images = engine.images_with_label(&format!("{KIND_LABEL}=test"))?;
@@ -59,6 +59,6 @@ pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
         images.extend(engine.images_with_label(&format!("{KIND_LABEL}=base"))?);
     }
     engine.remove_images(&images)?;
-    println!("removed {} image(s)", images.len());
+    out!("removed {} image(s)", images.len());
     Ok(EXIT_PASSED)
 }

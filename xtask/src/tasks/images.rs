@@ -12,7 +12,7 @@ pub fn build_image(engine: &Engine, explicit_base: Option<&str>, python: PythonV
     let recipe = Recipe::load()?;
     let local = LocalImages::read(engine)?;
     let reference = image::ensure(engine, &recipe, &local, explicit_base, python)?;
-    println!("{}", reference.reference);
+    out!("{}", reference.reference);
     Ok(EXIT_PASSED)
 }
 
@@ -26,8 +26,8 @@ pub fn base_image(engine: &Engine, python: PythonVersion, force: bool) -> Result
     })?;
     let reference = base::reference(row);
     if !base::build(engine, row, force)? {
-        eprintln!("{reference} exists already (use --force to build it again)");
+        say!("{reference} exists already (use --force to build it again)");
     }
-    println!("{reference}");
+    out!("{reference}");
     Ok(EXIT_PASSED)
 }

@@ -27,7 +27,7 @@ pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportArgs) -> Re
     let outcome = merge(&shards).map_err(usage)?;
     let test_dir = run.as_ref().and_then(|r| r.options.get("test-dir")).cloned();
     let test_dir = test_dir.unwrap_or_else(|| "merged reports".to_string());
-    eprintln!(
+    say!(
         "merged {} shard(s): {} result(s), {} not run",
         shards.len(),
         outcome.results.len(),
@@ -142,7 +142,7 @@ fn check_partitions(shards: &[Shard]) -> Result<(), String> {
         if !missing.is_empty() {
             let of = selection.iter().filter(|v| !v.is_empty()).cloned().collect::<Vec<_>>().join(" ");
             let of = if of.is_empty() { String::new() } else { format!(" (of {of})") };
-            eprintln!(
+            say!(
                 "note: no shard of partition {}{of}: the merged report is not the whole run",
                 missing.join(", ")
             );

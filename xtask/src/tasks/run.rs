@@ -36,7 +36,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     if prepared.modules.is_empty() {
         // Only a partition can be empty (an empty test dir is refused above).
         let partition = options.selection.partition.map(|p| p.to_string()).unwrap_or_default();
-        eprintln!("note: partition {partition} holds no module");
+        say!("note: partition {partition} holds no module");
         let mut outcome = Outcome::empty(owner::new_run_id());
         outcome.run = RunInfo { args: given_args(), host_cpus: available_cpus(), ..RunInfo::default() };
         let human = Human::new(&dir.display, false, options.reports.success_output, 0);
@@ -104,19 +104,19 @@ pub fn run_selected(
     }
     let runs_dir = crate::project_root().join(capture::RUNS_DIR);
     if let Err(error) = capture::prune_runs(&runs_dir, capture::KEEP_RUNS, owner::run_is_alive) {
-        eprintln!("warning: {error:#}");
+        say!("warning: {error:#}");
     }
     let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
     let tests = tests_mount(engine, dir, &run_id, &jobs[0].image)?;
     if let Some(baseline) = &baseline {
         let new = jobs.iter().filter(|j| !baseline.has(&JobRecord::of(j))).count();
         if new > 0 {
-            eprintln!("note: {new} of {} job(s) have no result in the baseline", jobs.len());
+            say!("note: {new} of {} job(s) have no result in the baseline", jobs.len());
         }
     }
     let placement = Placement { tests: tests.clone(), user, host_dirs: host_dirs.path().to_path_buf() };
     let plan = plan(jobs, setups, placement, options, run_id, baseline);
-    eprintln!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
+    say!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human =
         Human::new(&dir.display, options.engine.debug, options.reports.success_output, plan.jobs.len());
     let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
@@ -215,7 +215,7 @@ pub struct Selected {
 impl Selected {
     pub fn print_notes(&self) {
         for note in &self.notes {
-            eprintln!("{note}");
+            say!("{note}");
         }
     }
 }
@@ -428,7 +428,7 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
     }
     let name = format!("pymaccounter-{run_id}-tests");
     let labels = [format!("{PROJECT_LABEL}=1"), format!("{RUN_LABEL}={run_id}")];
-    eprintln!("note: the engine is remote; copying {} into the volume {name}", dir.display);
+    say!("note: the engine is remote; copying {} into the volume {name}", dir.display);
     engine.volume_with_copy_of(&name, &tests, image, &labels)?;
     Ok(Mount::Volume { name, target })
 }
@@ -515,7 +515,7 @@ fn read_baseline(args: &BaselineArgs) -> Result<Option<Baseline>> {
 fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) -> Result<i32> {
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         for line in github::annotations(outcome, &dir.display) {
-            println!("{line}");
+            out!("{line}");
         }
     }
     human.summary(outcome);

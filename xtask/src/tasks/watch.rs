@@ -53,11 +53,11 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
     watcher
         .watch(&root, RecursiveMode::Recursive)
         .with_context(|| format!("cannot watch {} for changes", dir.display))?;
-    let announce = || eprintln!("watching {} for changes (Ctrl-C to stop)", dir.display);
+    let announce = || say!("watching {} for changes (Ctrl-C to stop)", dir.display);
 
     let mut modules = selected.modules;
     if modules.is_empty() {
-        eprintln!("note: this partition holds no module; waiting for one");
+        say!("note: this partition holds no module; waiting for one");
     }
     let mut any_round_ran = false;
     loop {
@@ -74,7 +74,7 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
                 Err(error) if !any_round_ran => return Err(error),
                 // Later, an error is one round's (a module being edited, the
                 // engine restarting): say it and keep watching.
-                Err(error) => eprintln!("error: {error:#}"),
+                Err(error) => say!("error: {error:#}"),
                 Ok(_) => {}
             }
             any_round_ran = true;
@@ -92,13 +92,13 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
             match select_modules(tests, &dir, options) {
                 Ok(selected) => modules = to_rerun(&changed, &selected.modules),
                 Err(error) => {
-                    eprintln!("error: {error:#}");
+                    say!("error: {error:#}");
                     announce();
                     continue;
                 }
             }
             if !modules.is_empty() {
-                eprintln!("changed: {}; running {} module(s)", describe(&changed), modules.len());
+                say!("changed: {}; running {} module(s)", describe(&changed), modules.len());
             }
         }
     }
@@ -131,7 +131,7 @@ fn wait_for_changes(
                     }
                 }
             }
-            Ok(Err(error)) => eprintln!("warning: while watching {}: {error}", root.display()),
+            Ok(Err(error)) => say!("warning: while watching {}: {error}", root.display()),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Err(anyhow!("the file watcher stopped")),
         }
