@@ -135,7 +135,7 @@ fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String
     build_image(runner)?;
     let (_, flood_peak) = run_runner(runner, &flood, 1, true)?;
     let line = format!(
-        "\nRunner peak RSS while one module prints 100 MB: **{}** (goal: under 64 MiB).",
+        "\n## The runner's own costs\n\nRunner peak RSS while one module prints 100 MB: **{}** (goal: under 64 MiB).",
         flood_peak.map_or("-".into(), crate::report::human_bytes)
     );
     out!("{line}");
@@ -315,7 +315,7 @@ fn memray_cost(runner: &Path, root: &Path, rounds: usize) -> Result<String> {
     Ok(format!(
         "\n## `--memray`\n\nThe project's {modules} modules on Python 3.13, `-j 1`, {} rounds alternating: \
          **{:.2} s** per module with `--memray` against {:.2} s without (**+{:.2} s**, ×{:.2}): memray's \
-         recording, then a second container that writes its summary and flame graph.",
+         recording, then a second container that writes its summary and flame graph.\n",
         rounds.max(1),
         profiled / modules as f64,
         plain / modules as f64,
