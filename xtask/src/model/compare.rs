@@ -612,37 +612,12 @@ mod tests {
     use crate::model::schema::JobRecord;
 
     fn record(module: &str, malloc: Option<&str>, status: Status, peak_mib: f64, secs: f64) -> ResultRecord {
-        ResultRecord {
-            memory_limit_bytes: None,
-            test_counts_from: None,
-            container_peak_bytes: None,
-            harness: None,
-            tests: Vec::new(),
-            test_counts: None,
-            hunt_leaks: None,
-            memray: None,
-            max_peak_rss_bytes: None,
-            job: JobRecord {
-                module: module.into(),
-                python_malloc: malloc.map(str::to_string),
-                python: Some("3.11".into()),
-            },
-            status,
-            exit_code: Some(0),
-            signal: None,
-            reason: None,
-            timeout_s: None,
-            duration_s: secs,
-            peak_rss_bytes: Some((peak_mib * MIB) as u64),
-            stdout: String::new(),
-            stderr: String::new(),
-            stdout_bytes: 0,
-            stderr_bytes: 0,
-            baseline: None,
-            counted_as: None,
-            attempts: Vec::new(),
-            spread: Default::default(),
-        }
+        let job = JobRecord {
+            module: module.into(),
+            python_malloc: malloc.map(str::to_string),
+            python: Some("3.11".into()),
+        };
+        ResultRecord { status, ..ResultRecord::passed(job, secs, (peak_mib * MIB) as u64) }
     }
 
     #[test]

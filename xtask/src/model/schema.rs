@@ -351,6 +351,40 @@ fn captured(text: &str, total_bytes: u64) -> Captured {
     Captured::from_report(text, total_bytes)
 }
 
+/// A plain pass of `job`, for tests to adjust with struct update syntax.
+#[cfg(test)]
+impl ResultRecord {
+    pub fn passed(job: JobRecord, duration_s: f64, peak_rss_bytes: u64) -> ResultRecord {
+        ResultRecord {
+            job,
+            status: Status::Pass,
+            exit_code: Some(0),
+            signal: None,
+            reason: None,
+            timeout_s: None,
+            duration_s,
+            peak_rss_bytes: Some(peak_rss_bytes),
+            container_peak_bytes: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            harness: None,
+            tests: Vec::new(),
+            test_counts: None,
+            test_counts_from: None,
+            hunt_leaks: None,
+            memory_limit_bytes: None,
+            memray: None,
+            max_peak_rss_bytes: None,
+            baseline: None,
+            counted_as: None,
+            attempts: Vec::new(),
+            spread: Default::default(),
+        }
+    }
+}
+
 impl ResultRecord {
     /// The result back, as the `index`-th of a run (for merge-reports).
     pub fn result(&self, index: usize) -> Result<ModuleResult, String> {

@@ -186,37 +186,13 @@ fn merge(shards: &[Shard]) -> Result<Outcome, String> {
 mod tests {
     use super::*;
     use crate::model::schema::{JobRecord, ResultRecord, Summary};
-    use crate::model::status::Status;
 
     fn shard(name: &str, partition: Option<&str>, modules: &[&str], python: &str) -> Shard {
         let results = modules
             .iter()
-            .map(|m| ResultRecord {
-                memory_limit_bytes: None,
-                test_counts_from: None,
-                container_peak_bytes: None,
-                harness: None,
-                tests: Vec::new(),
-                test_counts: None,
-                hunt_leaks: None,
-                memray: None,
-                max_peak_rss_bytes: None,
-                job: JobRecord { module: m.to_string(), python_malloc: None, python: None },
-                status: Status::Pass,
-                exit_code: Some(0),
-                signal: None,
-                reason: None,
-                timeout_s: None,
-                duration_s: 1.0,
-                peak_rss_bytes: Some(1 << 20),
-                stdout: String::new(),
-                stderr: String::new(),
-                stdout_bytes: 0,
-                stderr_bytes: 0,
-                baseline: None,
-                counted_as: None,
-                attempts: Vec::new(),
-                spread: Default::default(),
+            .map(|m| {
+                let job = JobRecord { module: m.to_string(), python_malloc: None, python: None };
+                ResultRecord::passed(job, 1.0, 1 << 20)
             })
             .collect();
         let options = [("python".to_string(), python.to_string())].into_iter().collect();
