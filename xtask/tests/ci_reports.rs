@@ -89,37 +89,17 @@ print(json.dumps(page.found))
 fn a_mixed_run_writes_every_report() {
     require_engine();
     let dir = fixture("mixed");
-    let out = tempfile::tempdir().unwrap();
-    let (junit, json, html, summary) = (
-        out.path().join("junit.xml"),
-        out.path().join("report.json"),
-        out.path().join("report.html"),
-        out.path().join("step-summary.md"),
-    );
-    let run = Finished::from_command(
-        xtask_command(&[
-            "run-all-tests",
-            "--test-dir",
-            path_str(dir.path()),
-            "--junit",
-            path_str(&junit),
-            "--report-json",
-            path_str(&json),
-            "--report-html",
-            path_str(&html),
-        ])
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", &summary),
-    );
+    let (run, reports) = run_as_ci_with_every_report(dir.path());
+    let EveryReport { junit, json, html, summary, .. } = &reports;
     assert_eq!(run.code, 1, "{}", run.dump());
     assert_eq!(run.last_line(), "1 passed, 1 failed, 1 skipped");
 
-    let (xml, _) = element_counts(&std::fs::read_to_string(&junit).unwrap());
+    let (xml, _) = element_counts(&std::fs::read_to_string(junit).unwrap());
     assert_eq!(xml.get("testcase"), Some(&3), "{xml:?}");
     assert_eq!(xml.get("failure"), Some(&1), "{xml:?}");
     assert_eq!(xml.get("skipped"), Some(&1), "{xml:?}");
 
-    let report = read_json(&json);
+    let report = read_json(json);
     assert_eq!(report["summary"]["passed"], 1);
     assert_eq!(report["summary"]["failed"], 1);
     assert_eq!(report["summary"]["skipped"], 1);
@@ -134,15 +114,15 @@ fn a_mixed_run_writes_every_report() {
         assert!(result["peak_rss_bytes"].as_u64().unwrap() > 1024 * 1024);
     }
 
-    let page = std::fs::read_to_string(&html).unwrap();
+    let page = std::fs::read_to_string(html).unwrap();
     assert_fetches_nothing(&page);
     let (elements, _) = element_counts(&page);
     assert_eq!(elements.get("details"), Some(&3), "one details block per result");
-    let dom = html_dom(&html);
+    let dom = html_dom(html);
     let bars: Vec<&str> = dom["chart_rows"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     assert_eq!(bars, ["row failed", "row passed", "row skipped"], "one bar per result, coloured by tally");
 
-    let markdown = std::fs::read_to_string(&summary).unwrap();
+    let markdown = std::fs::read_to_string(summary).unwrap();
     assert_eq!(markdown.lines().filter(|l| l.starts_with("| `test_")).count(), 3, "{markdown}");
     let errors: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("::error ")).collect();
     assert_eq!(errors.len(), 1, "{}", run.stdout);

@@ -153,28 +153,8 @@ fn hostile_output_and_file_names_leave_every_report_well_formed() {
     let source = "\"\"\"Passes; its name is hostile.\"\"\"\nprint('ok \\ufffe')\n";
     std::fs::write(dir.path().join(hostile_name), source).expect("the filesystem takes the name");
 
-    let out = tempfile::tempdir().unwrap();
-    let (junit, json, html, summary) = (
-        out.path().join("junit.xml"),
-        out.path().join("report.json"),
-        out.path().join("report.html"),
-        out.path().join("step-summary.md"),
-    );
-    let run = Finished::from_command(
-        xtask_command(&[
-            "run-all-tests",
-            "--test-dir",
-            path_str(dir.path()),
-            "--junit",
-            path_str(&junit),
-            "--report-json",
-            path_str(&json),
-            "--report-html",
-            path_str(&html),
-        ])
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", &summary),
-    );
+    let (run, reports) = run_as_ci_with_every_report(dir.path());
+    let EveryReport { junit, json, html, summary, .. } = &reports;
     assert_eq!(run.code, 1, "{}", run.dump());
     assert_eq!(run.last_line(), "2 passed, 1 failed, 1 skipped", "{}", run.dump());
 
@@ -187,27 +167,27 @@ fn hostile_output_and_file_names_leave_every_report_well_formed() {
 
     // JUnit: valid against the common schema.
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit-10.xsd");
-    let check = python(VALIDATE_JUNIT, &[&schema, &junit]);
-    let xml = std::fs::read_to_string(&junit).unwrap();
+    let check = python(VALIDATE_JUNIT, &[&schema, junit]);
+    let xml = std::fs::read_to_string(junit).unwrap();
     assert!(check.status.success(), "{}\n{xml}", String::from_utf8_lossy(&check.stderr));
     assert!(xml.contains("skipped: \\x1b[33myellow"), "{xml}");
 
     // JSON: parses, and keeps the module's text exactly.
-    let report = read_json(&json);
+    let report = read_json(json);
     assert_eq!(report["results"].as_array().unwrap().len(), 4);
     let controls = result_for(&report, "test_prints_controls.py");
     assert!(controls["stdout"].as_str().unwrap().starts_with("\x1b]0;pwned\x07"), "{controls:#}");
     assert_eq!(result_for(&report, hostile_name)["status"], "pass");
 
     // HTML: well-formed, nothing raw.
-    let check = python(WELL_FORMED, &[&html]);
-    let page = std::fs::read_to_string(&html).unwrap();
+    let check = python(WELL_FORMED, &[html]);
+    let page = std::fs::read_to_string(html).unwrap();
     assert!(check.status.success(), "{}\n{page}", String::from_utf8_lossy(&check.stderr));
     assert_eq!(raw_controls(&page), Vec::<char>::new());
     assert!(!page.contains("<b>"), "module text became markup");
 
     // The step summary: one table row per result, six cells each.
-    let markdown = std::fs::read_to_string(&summary).unwrap();
+    let markdown = std::fs::read_to_string(summary).unwrap();
     let rows: Vec<&str> = markdown.lines().filter(|l| l.starts_with("| `")).collect();
     assert_eq!(rows.len(), 4, "{markdown}");
     for row in rows {

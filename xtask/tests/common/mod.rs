@@ -172,3 +172,41 @@ pub fn run_with_report(dir: &Path, args: &[&str]) -> (Finished, serde_json::Valu
     let json = read_json(&report);
     (run, json)
 }
+
+/// The files of a run with every report, in a temp dir that lives as long as this.
+pub struct EveryReport {
+    _dir: tempfile::TempDir,
+    pub junit: PathBuf,
+    pub json: PathBuf,
+    pub html: PathBuf,
+    pub summary: PathBuf,
+}
+
+/// Runs every module of `dir` as on GitHub Actions (a step summary too),
+/// writing every report.
+pub fn run_as_ci_with_every_report(dir: &Path) -> (Finished, EveryReport) {
+    let out = tempfile::tempdir().unwrap();
+    let reports = EveryReport {
+        junit: out.path().join("junit.xml"),
+        json: out.path().join("report.json"),
+        html: out.path().join("report.html"),
+        summary: out.path().join("step-summary.md"),
+        _dir: out,
+    };
+    let run = Finished::from_command(
+        xtask_command(&[
+            "run-all-tests",
+            "--test-dir",
+            path_str(dir),
+            "--junit",
+            path_str(&reports.junit),
+            "--report-json",
+            path_str(&reports.json),
+            "--report-html",
+            path_str(&reports.html),
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &reports.summary),
+    );
+    (run, reports)
+}
