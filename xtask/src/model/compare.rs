@@ -761,24 +761,16 @@ mod tests {
         use crate::model::job::{Job, Variant};
         let python = "3.11".parse().ok();
         ModuleResult {
-            memory_limit_bytes: None,
             started_at: std::time::UNIX_EPOCH,
-            container_peak_bytes: None,
-            inner: None,
-            memray: None,
             job: Job {
                 index: 0,
                 module: "test_a.py".into(),
                 variant: Variant { python_malloc: None, python },
                 image: "i".into(),
             },
-            execution: Execution::Passed,
             duration: std::time::Duration::from_secs(1),
             peak_rss_bytes: Some((peak_mib * MIB) as u64),
-            stdout: Default::default(),
-            stderr: Default::default(),
-            baseline: None,
-            attempts: Vec::new(),
+            ..ModuleResult::sample("test_a.py", Execution::Passed, "", "")
         }
     }
 

@@ -495,11 +495,7 @@ mod tests {
             .into_iter()
             .enumerate()
             .map(|(index, execution)| ModuleResult {
-                memory_limit_bytes: None,
                 started_at: std::time::UNIX_EPOCH,
-                container_peak_bytes: None,
-                inner: None,
-                memray: None,
                 job: Job {
                     index,
                     module: format!("test_{index}.py"),
@@ -509,13 +505,9 @@ mod tests {
                     },
                     image: String::new(),
                 },
-                execution,
                 duration: Duration::from_millis(1234),
                 peak_rss_bytes: Some(4096 * (index as u64 + 1)),
-                stdout: Captured::from_text("out\n"),
-                stderr: Captured::from_text("err\n"),
-                baseline: None,
-                attempts: Vec::new(),
+                ..ModuleResult::sample("", execution, "out\n", "err\n")
             })
             .collect();
         Outcome {

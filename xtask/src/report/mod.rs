@@ -117,28 +117,18 @@ mod tests {
 
     #[test]
     fn a_row_says_how_each_measure_moved_from_the_baseline() {
-        use crate::model::job::{Job, Variant};
         use crate::model::schema::BaselineRecord;
         use crate::model::status::{Execution, Status};
         let result = ModuleResult {
-            memory_limit_bytes: None,
-            started_at: std::time::UNIX_EPOCH,
-            container_peak_bytes: None,
-            inner: None,
-            memray: None,
-            job: Job { index: 0, module: "test_a.py".into(), variant: Variant::default(), image: "i".into() },
-            execution: Execution::Passed,
             duration: std::time::Duration::from_millis(1500),
             peak_rss_bytes: Some(30 << 20),
-            stdout: Default::default(),
-            stderr: Default::default(),
             baseline: Some(BaselineRecord {
                 status: Status::Pass,
                 values: [("peak_rss_bytes".to_string(), (20u64 << 20) as f64), ("duration_s".into(), 2.0)]
                     .into_iter()
                     .collect(),
             }),
-            attempts: Vec::new(),
+            ..ModuleResult::sample("test_a.py", Execution::Passed, "", "")
         };
         assert_eq!(Row::of(&result).vs_baseline.as_deref(), Some("rss +50.0%, duration -25.0%"));
     }
