@@ -72,6 +72,18 @@ impl TestDir {
         Ok(names)
     }
 
+    /// A file of the directory as messages name it (`python_tests/test_a.py`).
+    pub fn shown(&self, name: &str) -> String {
+        format!("{}/{name}", self.display)
+    }
+
+    /// A module's source (invalid UTF-8 replaced), or a usage error naming the file.
+    pub fn read_module(&self, module: &str) -> Result<String> {
+        let source = fs::read(self.path.join(module))
+            .map_err(|e| usage(format!("cannot read {}: {e}", self.shown(module))))?;
+        Ok(String::from_utf8_lossy(&source).into_owned())
+    }
+
     /// The test modules: `test_*.py`, sorted by name.
     pub fn test_modules(&self) -> Result<Vec<String>> {
         Ok(test_modules_of(&self.python_files()?))

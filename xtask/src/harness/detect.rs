@@ -23,9 +23,6 @@
 //! whatever its guard: a script with a main guard that defines `test_helper` still
 //! defines pytest tests, but runs as a script. The tests a module defines and will not
 //! run itself are [`Detection::unrun_tests`].
-//!
-//! The lead wires this into the runner (issue 16); until then nothing calls it.
-#![allow(dead_code)]
 
 use std::collections::HashSet;
 

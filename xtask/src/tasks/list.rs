@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::error::{usage, EXIT_PASSED};
+use crate::error::EXIT_PASSED;
 use crate::harness::declarations::HarnessChoice;
 use crate::harness::{harness_name, ModuleSetup};
 use crate::modules::{docstring_summary, TestDir};
@@ -22,11 +22,8 @@ pub fn list(test_dir: Option<&Path>, as_json: bool) -> Result<i32> {
     let dir = TestDir::resolve(test_dir)?;
     let mut entries = Vec::new();
     for module in dir.test_modules()? {
-        let shown = format!("{}/{module}", dir.display);
-        let source =
-            std::fs::read(dir.path.join(&module)).map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
-        let source = String::from_utf8_lossy(&source);
-        let setup = ModuleSetup::of(&source, &shown, HarnessChoice::Auto, None)?;
+        let source = dir.read_module(&module)?;
+        let setup = ModuleSetup::of(&source, &dir.shown(&module), HarnessChoice::Auto, None)?;
         entries.push(Entry {
             summary: docstring_summary(&source),
             harness: harness_name(setup.harness),

@@ -228,7 +228,7 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
         Some(args) => expand_selection(&parse_selection(args)?, dir)?,
         None => {
             for name in dir.non_utf8_modules()? {
-                let path = format!("{}/{name}", dir.display);
+                let path = dir.shown(&name);
                 notes.push(format!(
                     "warning: {}: not run, its file name is not valid UTF-8 (rename it)",
                     crate::report::sanitize::terminal_line(&path)
@@ -312,11 +312,9 @@ fn module_setups(
 ) -> Result<HashMap<String, ModuleSetup>> {
     let mut setups = HashMap::new();
     for module in modules {
-        let path = dir.path.join(module);
-        let shown = format!("{}/{module}", dir.display);
-        let source = std::fs::read(&path).map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
-        user.check_can_read(&path, &shown, 0o4)?;
-        let source = String::from_utf8_lossy(&source);
+        let shown = dir.shown(module);
+        let source = dir.read_module(module)?;
+        user.check_can_read(&dir.path.join(module), &shown, 0o4)?;
         let setup = ModuleSetup::of(&source, &shown, options.harness.harness, options.harness.hunt_leaks)?;
         setups.insert(module.clone(), setup);
     }
@@ -462,11 +460,13 @@ fn plan(
         owner: owner::this_process(),
         run_id,
     };
+    let run_dir = crate::project_root().join(capture::RUNS_DIR).join(&container.run_id);
+    let memray_work = run_dir.join("memray");
     Plan {
         parallelism: options.execution.jobs.map_or_else(available_cpus, usize::from),
         timeout: Duration::from_secs(options.isolation.timeout),
         fail_fast: options.execution.fail_fast,
-        spill_dir: crate::project_root().join(capture::RUNS_DIR).join(&container.run_id),
+        spill_dir: run_dir,
         live_stderr: options.engine.debug,
         host_dirs,
         tests_in_container,
@@ -474,10 +474,9 @@ fn plan(
         module_args: options.module_args.clone(),
         spill_cap: options.reports.max_output,
         memray: options.harness.memray.then(|| MemrayPlan {
-            work: crate::project_root().join(capture::RUNS_DIR).join(&container.run_id).join("memray"),
             // Next to the reports (where the HTML report links them), else in the run's folder.
             flamegraphs: report::requested(&options.reports).first().map_or_else(
-                || crate::project_root().join(capture::RUNS_DIR).join(&container.run_id).join("memray"),
+                || memray_work.clone(),
                 |(_, path)| {
                     path.parent()
                         .filter(|p| !p.as_os_str().is_empty())
@@ -485,6 +484,7 @@ fn plan(
                         .join("memray")
                 },
             ),
+            work: memray_work,
         }),
         container,
         jobs,
