@@ -206,16 +206,7 @@ impl Engine {
 
     /// Whether an image is present locally; an unreachable engine is an error, not a "no".
     pub fn image_exists(&self, image: &str) -> Result<bool> {
-        let args = ["image", "inspect", "--format", "{{.Id}}", image];
-        let output = self.output_of(&args)?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if output.status.success() {
-            Ok(true)
-        } else if mentions(&stderr, self.conventions().no_such_image) {
-            Ok(false)
-        } else {
-            Err(self.failure(&args, &stderr))
-        }
+        Ok(self.image_id(image)?.is_some())
     }
 
     /// Tries to pull an image; `false` when the registry cannot be reached or has no such image.
@@ -409,7 +400,10 @@ impl Engine {
     /// `run --rm` calls at a time, no runner in between.
     pub fn baseline_loop(&self, image: &str, tests: &Path, jobs: usize) -> duct::Expression {
         let program = self.program.as_os_str().to_owned();
-        let mount = format!("type=bind,source={0},target={0},readonly", tests.display());
+        let mount = container::mount_arg(&container::Mount::Bind {
+            source: tests.to_path_buf(),
+            target: tests.display().to_string(),
+        });
         let args: Vec<OsString> = vec![
             "-P".into(),
             jobs.to_string().into(),

@@ -134,16 +134,16 @@ impl Captured {
     }
 }
 
-/// The spill file of one stream of one job: safe for any module name (only
-/// `[A-Za-z0-9._-]`, at most 60 characters of it, prefixed by the job's index,
-/// which keeps names unique).
-pub fn spill_path(dir: &Path, job_index: usize, module: &str, stream: &str) -> PathBuf {
+/// The spill file of one stream of one attempt: safe for any module name (only
+/// `[A-Za-z0-9._-]`, at most 60 characters of it, prefixed by the attempt's
+/// tag, `<job index>[-<attempt>]`, which keeps names unique).
+pub fn spill_path(dir: &Path, tag: &str, module: &str, stream: &str) -> PathBuf {
     let safe: String = module
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
         .take(60)
         .collect();
-    dir.join(format!("{job_index}-{safe}.{stream}.log"))
+    dir.join(format!("{tag}-{safe}.{stream}.log"))
 }
 
 /// The spill file while it is being written.
@@ -535,13 +535,14 @@ mod tests {
     fn spill_names_are_short_and_plain_for_any_module_name() {
         let dir = Path::new("/runs/r1");
         let long = format!("test_{}.py", "é/\n|x".repeat(100));
-        let path = spill_path(dir, 7, &long, "stderr");
+        let path = spill_path(dir, "7", &long, "stderr");
         let name = path.file_name().unwrap().to_str().unwrap();
         assert_eq!(path.parent().unwrap(), dir);
         assert!(name.starts_with("7-test_") && name.ends_with(".stderr.log"), "{name}");
         assert!(name.len() <= 80, "{name}");
         assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)), "{name}");
-        assert_eq!(spill_path(dir, 0, "test_a.py", "stdout"), dir.join("0-test_a.py.stdout.log"));
+        assert_eq!(spill_path(dir, "0", "test_a.py", "stdout"), dir.join("0-test_a.py.stdout.log"));
+        assert_ne!(path, spill_path(dir, "7-2", &long, "stderr"), "a later attempt has its own file");
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub fn execute(
     let removed = shared.removed.into_inner().unwrap_or_else(|e| e.into_inner());
     let created = shared.containers.into_inner().unwrap_or_else(|e| e.into_inner());
     let left: Vec<String> = created.into_iter().filter(|c| !removed.contains(c)).collect();
-    let Progress { finished, mut engine_error, fail_fast_tripped, .. } = progress;
+    let Progress { finished, mut engine_error, .. } = progress;
     if let Err(error) = reaped.and_then(|()| remove_leftovers(engine, plan, &left, interrupt.is_set())) {
         engine_error.get_or_insert(error);
     }
@@ -176,10 +176,10 @@ pub fn execute(
     }
     Outcome {
         run_id: plan.container.run_id.clone(),
+        interrupted: interrupt.is_set(),
+        fail_fast_tripped: plan.fail_fast && results.iter().any(|r| r.tally() == Tally::Failed),
         results,
         not_run,
-        interrupted: interrupt.is_set(),
-        fail_fast_tripped,
         engine_error,
         module_args: plan.module_args.clone(),
         env: plan.container.env.clone(),
@@ -194,7 +194,6 @@ pub fn execute(
 struct Progress {
     finished: Vec<Option<ModuleResult>>,
     engine_error: Option<anyhow::Error>,
-    fail_fast_tripped: bool,
     announced_interrupt: bool,
 }
 
@@ -223,7 +222,6 @@ fn collect(
             Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
             Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
             Message::Finished(result) => {
-                progress.fail_fast_tripped |= plan.fail_fast && result.tally() == Tally::Failed;
                 on_event(Event::Finished(&result));
                 let index = result.job.index;
                 progress.finished[index] = Some(*result);
@@ -357,9 +355,7 @@ fn run_job(
     let setup = &plan.setups[&job.module];
     let (spec, memray_folder) = job_container(plan, job, attempt, &tag)?;
     let timeout = setup.declarations.timeout.map_or(plan.timeout, Duration::from_secs);
-    // Later attempts keep their own output files.
-    let spill_name = if attempt == 1 { job.module.clone() } else { format!("{}-{attempt}", job.module) };
-    let Some(mut ran) = run_container(shared, job, &spec, &spill_name, timeout, sender)? else {
+    let Some(mut ran) = run_container(shared, job, &spec, &tag, timeout, sender)? else {
         return Ok(None);
     };
     let ending = ending(shared, job, setup, &spec, &mut ran, timeout)?;
@@ -429,14 +425,14 @@ fn run_container(
     shared: &Shared,
     job: &Job,
     spec: &ContainerSpec,
-    spill_name: &str,
+    tag: &str,
     timeout: Duration,
     sender: &mpsc::SyncSender<Message>,
 ) -> Result<Option<Ran>> {
     let plan = shared.plan;
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
-    let spill = |stream: &str| spill_path(&plan.spill_dir, job.index, spill_name, stream);
+    let spill = |stream: &str| spill_path(&plan.spill_dir, tag, &job.module, stream);
     let (started_at, started) = (SystemTime::now(), Instant::now());
     shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(spec.name.clone());
     let handle = {
