@@ -209,7 +209,7 @@ impl RunRecord {
         RunRecord {
             run_id: outcome.run_id.clone(),
             started_at: rfc3339_utc(outcome.started_at),
-            wall_time_s: (outcome.wall_time.as_secs_f64() * 1000.0).round() / 1000.0,
+            wall_time_s: seconds(outcome.wall_time),
             args: run.args.clone(),
             engine: Some(run.engine.clone()).filter(|e| !e.is_empty()),
             engine_version: run.engine_version.clone(),

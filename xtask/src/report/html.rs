@@ -338,7 +338,7 @@ fn axis(scale: &Scale) -> String {
 /// the bar, its limit line, and its value (with the status when it did not pass).
 fn bar_row(index: usize, result: &ModuleResult, scale: &Scale, matrix: bool) -> String {
     let row = Row::of(result);
-    let tally = row.status.tally();
+    let tally = row.tally;
     let label =
         if matrix { result.job.variant.short().unwrap_or_default() } else { result.job.module.clone() };
     let bar = match result.peak_rss_bytes.and_then(|p| scale.percent(p)) {
@@ -420,7 +420,7 @@ const COLUMNS: [(&str, &str, &str); 9] = [
 
 fn table_row(outcome: &Outcome, index: usize, result: &ModuleResult, with_tests: bool) -> String {
     let row = Row::of(result);
-    let tally = row.status.tally();
+    let tally = row.tally;
     let python = sanitize::html(python_of(outcome, result));
     let module = sanitize::html(row.module);
     let reason = sanitize::html(row.reason.as_deref().unwrap_or(""));
@@ -475,7 +475,7 @@ fn details(outcome: &Outcome) -> String {
 
 fn result_details(outcome: &Outcome, index: usize, result: &ModuleResult) -> String {
     let row = Row::of(result);
-    let tally = row.status.tally();
+    let tally = row.tally;
     let open = if tally == Tally::Failed { " open=\"open\"" } else { "" };
     let mut out = format!(
         "<details id=\"result-{index}\" class=\"{class}\" data-index=\"{index}\"{open}>\n\

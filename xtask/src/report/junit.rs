@@ -80,9 +80,9 @@ fn inner_tests(result: &ModuleResult) -> &[InnerTest] {
 /// suites, not on cases), its own case, and one case per inner test.
 fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, run: &RunInfo) -> Result<()> {
     let inner = inner_tests(result);
-    let status = result.status();
-    let failures = usize::from(status.tally() == Tally::Failed) + inner.iter().filter(|t| t.failed()).count();
-    let skipped = usize::from(status.tally() == Tally::Skipped)
+    let tally = result.tally();
+    let failures = usize::from(tally == Tally::Failed) + inner.iter().filter(|t| t.failed()).count();
+    let skipped = usize::from(tally == Tally::Skipped)
         + inner.iter().filter(|t| matches!(t.outcome.as_str(), "skipped" | "xfailed")).count();
     let name = sanitize::xml(&result.job.label()).into_owned();
     let (tests, failures, skipped) =
@@ -407,6 +407,10 @@ mod tests {
         assert_eq!(tolerated.matches("<flakyFailure").count(), 1, "{tolerated}");
         assert!(tolerated.contains("message=\"attempt 1: exit code 1\""), "{tolerated}");
         assert!(!tolerated.contains("<failure"), "{tolerated}");
+        assert!(
+            tolerated.contains("<testsuite name=\"test_a.py\" tests=\"1\" failures=\"0\""),
+            "{tolerated}"
+        );
 
         let flaky = xml(vec![failed(), Execution::Passed], false);
         assert_eq!(flaky.matches("<flakyFailure").count(), 1, "{flaky}");

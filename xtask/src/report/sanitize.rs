@@ -33,8 +33,8 @@ pub fn xml(text: &str) -> Cow<'_, str> {
 /// and control characters (except newline and tab) and noncharacters become
 /// visible escapes, since HTML forbids them too.
 pub fn html(text: &str) -> String {
-    let visible =
-        escape_where(text, |c| (c != '\n' && c != '\t' && acts_on_a_terminal(c)) || !allowed_in_xml(c));
+    // What a terminal would act on covers what XML forbids.
+    let visible = terminal(text);
     let mut out = String::with_capacity(visible.len());
     for c in visible.chars() {
         match c {
