@@ -121,9 +121,11 @@ pub struct ImageInfo {
 }
 
 impl RunInfo {
-    /// The Python version a test image runs, when known.
-    pub fn python_of(&self, image: &str) -> Option<&str> {
-        self.images.iter().find(|i| i.reference == image).and_then(|i| i.python.as_deref())
+    /// The Python version a job ran: the one asked for, else its test image's, when known.
+    pub fn python_for<'a>(&'a self, job: &'a Job) -> Option<&'a str> {
+        job.variant.python.as_ref().map(|p| p.as_str()).or_else(|| {
+            self.images.iter().find(|i| i.reference == job.image).and_then(|i| i.python.as_deref())
+        })
     }
 }
 

@@ -232,7 +232,7 @@ impl RunRecord {
 impl JobRecord {
     /// `python` filled in, when no version was asked for, with the one its image runs.
     fn in_run(mut self, run: &RunInfo, job: &Job) -> JobRecord {
-        self.python = self.python.or_else(|| run.python_of(&job.image).map(str::to_string));
+        self.python = run.python_for(job).map(str::to_string);
         self
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::model::compare::{label, Comparison, Delta, Gate, Pair, Threshold, Verdict, MEASURES};
+use crate::model::compare::{label, Comparison, Delta, Gate, Measure, Pair, Threshold, Verdict, MEASURES};
 use crate::model::schema::{JobRecord, ResultRecord};
 use crate::model::status::Status;
 
@@ -38,11 +38,10 @@ pub fn closing_line(comparison: &Comparison) -> String {
 }
 
 /// The measures any pair has, in `MEASURES` order (the table's columns).
-fn shown_measures(comparison: &Comparison) -> Vec<&'static str> {
+fn shown_measures(comparison: &Comparison) -> Vec<&'static Measure> {
     MEASURES
         .iter()
         .filter(|m| comparison.pairs.iter().any(|p| p.deltas.iter().any(|d| d.measure.key == m.key)))
-        .map(|m| m.key)
         .collect()
 }
 
@@ -73,23 +72,19 @@ fn mark(pair: &Pair) -> &'static str {
     }
 }
 
-fn measure_label(key: &str) -> &'static str {
-    MEASURES.iter().find(|m| m.key == key).map_or("?", |m| m.label)
-}
-
 /// Plain text: a heading, one aligned line per pair, the one-sided results, the closing line.
 pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
     let mut out = format!("compare {} → {}\ngate: {}\n\n", sides.base, sides.new, gate.describe());
     let measures = shown_measures(comparison);
     let mut rows: Vec<Vec<String>> = vec![{
         let mut header = vec!["result".to_string(), "status".to_string()];
-        header.extend(measures.iter().map(|k| measure_label(k).to_string()));
+        header.extend(measures.iter().map(|m| m.label.to_string()));
         header.push(String::new());
         header
     }];
     for pair in &comparison.pairs {
         let mut row = vec![label(&pair.new.job), status_text(pair)];
-        row.extend(measures.iter().map(|k| cell(delta_for(pair, k))));
+        row.extend(measures.iter().map(|m| cell(delta_for(pair, m.key))));
         row.push(mark(pair).to_string());
         rows.push(row);
     }
@@ -137,16 +132,16 @@ pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
     let measures = shown_measures(comparison);
     if !comparison.pairs.is_empty() {
         out.push_str("| result | status |");
-        for key in &measures {
-            let _ = write!(out, " {} |", measure_label(key));
+        for measure in &measures {
+            let _ = write!(out, " {} |", measure.label);
         }
         out.push_str(" |\n|---|---|");
         out.push_str(&"---:|".repeat(measures.len()));
         out.push_str("---|\n");
         for pair in &comparison.pairs {
             let _ = write!(out, "| `{}` | {} |", label(&pair.new.job), status_text(pair));
-            for key in &measures {
-                let text = match delta_for(pair, key) {
+            for measure in &measures {
+                let text = match delta_for(pair, measure.key) {
                     Some(d) if d.verdict == Verdict::Regressed => format!("**{}**", cell(Some(d))),
                     other => cell(other),
                 };

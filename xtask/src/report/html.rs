@@ -87,15 +87,9 @@ fn tally_rank(tally: Tally) -> u8 {
     }
 }
 
-/// The Python version a result ran: the one asked for, else its image's.
+/// The Python version a result ran, or nothing.
 fn python_of<'a>(outcome: &'a Outcome, result: &'a ModuleResult) -> &'a str {
-    result
-        .job
-        .variant
-        .python
-        .map(|p| p.as_str())
-        .or_else(|| outcome.run.python_of(&result.job.image))
-        .unwrap_or("")
+    outcome.run.python_for(&result.job).unwrap_or("")
 }
 
 fn limit_text(limit: Option<u64>) -> String {

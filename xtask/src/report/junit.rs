@@ -118,7 +118,7 @@ fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, run: &RunInfo) -> 
 /// A result's figures, as `name`/`value` pairs; a figure nobody measured is left out.
 fn properties(result: &ModuleResult, run: &RunInfo) -> Vec<(&'static str, String)> {
     let variant = &result.job.variant;
-    let python = variant.python.map(|p| p.as_str()).or_else(|| run.python_of(&result.job.image));
+    let python = run.python_for(&result.job);
     let counts = result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts);
     let optional = [
         ("python", python.map(str::to_string)),
