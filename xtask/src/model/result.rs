@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::model::inner::InnerReport;
+use crate::model::inner::{InnerCounts, InnerReport};
 use crate::model::job::Job;
 use crate::model::memray::MemraySummary;
 use crate::model::repeat::Attempt;
@@ -61,6 +61,11 @@ impl ModuleResult {
             baseline: None,
             attempts: Vec::new(),
         }
+    }
+
+    /// The counts of the tests inside it, when its framework or its own summary gave them.
+    pub fn test_counts(&self) -> Option<InnerCounts> {
+        self.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts)
     }
 
     /// How it counts in the closing line and the exit code.

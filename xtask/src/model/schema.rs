@@ -262,7 +262,7 @@ impl ResultRecord {
             // A script whose summary was read ran without the harness.
             harness: result.inner.as_ref().filter(|i| i.summary_of.is_none()).map(|i| i.harness.clone()),
             tests: result.inner.as_ref().map(|i| i.tests.clone()).unwrap_or_default(),
-            test_counts: result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts),
+            test_counts: result.test_counts(),
             test_counts_from: result.inner.as_ref().and_then(|i| i.counts_source()),
             hunt_leaks: result.inner.as_ref().and_then(|i| i.hunt_leaks.clone()),
             memory_limit_bytes: result.memory_limit_bytes,

@@ -375,7 +375,7 @@ fn bar_row(index: usize, result: &ModuleResult, scale: &Scale, matrix: bool) -> 
 /// a text box and a status list filter the rows (and the chart's bars and
 /// the details). On a phone each row becomes a small card.
 fn table(outcome: &Outcome) -> String {
-    let with_tests = outcome.results.iter().any(|r| Row::of(r).tests.is_some());
+    let with_tests = outcome.results.iter().any(|r| r.test_counts().is_some());
     let mut out = String::from(
         "<section id=\"results\">\n<h2>Results</h2>\n<div class=\"controls\">\
          <label>Filter <input type=\"search\" id=\"filter\" placeholder=\"module, status, reason\"/></label> \
@@ -419,7 +419,7 @@ fn table_row(outcome: &Outcome, index: usize, result: &ModuleResult, with_tests:
     let module = sanitize::html(row.module);
     let reason = sanitize::html(row.reason.as_deref().unwrap_or(""));
     let number = |value: Option<u64>| value.map_or(-1, |v| v as i64);
-    let tests_total = result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts.total());
+    let tests_total = result.test_counts().map(|c| c.total());
     // (sort key, sort value, cell content), in COLUMNS' order.
     let cells = [
         ("module", module.clone(), format!("<a href=\"#result-{index}\">{module}</a>")),
@@ -524,13 +524,7 @@ fn result_details(outcome: &Outcome, index: usize, result: &ModuleResult) -> Str
 /// memray's figures, its largest allocation sites and a link to the flame graph.
 fn memray_details(memray: &MemraySummary) -> String {
     let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
-    let mut out = format!(
-        "<h3>memray</h3>\n<p>peak heap {}, {} allocations of {} in all, allocator {}",
-        bytes(memray.peak_memory_bytes),
-        memray.total_allocations.map_or("-".to_string(), |n| n.to_string()),
-        bytes(memray.total_bytes_allocated),
-        sanitize::html(memray.python_allocator.as_deref().unwrap_or("-")),
-    );
+    let mut out = format!("<h3>memray</h3>\n<p>{}", sanitize::html(&super::memray_figures(memray)));
     if let Some(path) = &memray.flamegraph_path {
         let _ = write!(
             out,

@@ -180,7 +180,7 @@ impl Human {
             header.push_str(&format!("  {:<python_width$}", "python"));
         }
         header.push_str(&format!("  {:<11}  {:>9}  {:>11}", "status", "duration", "peak memory"));
-        let with_tests = outcome.results.iter().any(|r| Row::of(r).tests.is_some());
+        let with_tests = outcome.results.iter().any(|r| r.test_counts().is_some());
         if with_tests {
             header.push_str(&format!("  {:<20}", "tests"));
         }
@@ -249,13 +249,7 @@ fn leak_hunt_line(hunt: &LeakHunt) -> String {
 /// memray's figures, its five largest allocation sites and the flame graph.
 fn memray_lines(memray: &MemraySummary) -> String {
     let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
-    let mut text = format!(
-        "memray: peak heap {}, {} allocations of {} in all, allocator {}\n",
-        bytes(memray.peak_memory_bytes),
-        memray.total_allocations.map_or("-".to_string(), |n| n.to_string()),
-        bytes(memray.total_bytes_allocated),
-        memray.python_allocator.as_deref().unwrap_or("-"),
-    );
+    let mut text = format!("memray: {}\n", super::memray_figures(memray));
     for site in &memray.top_allocations_by_size {
         text.push_str(&format!(
             "  {:>10}  {}\n",

@@ -119,7 +119,7 @@ fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, run: &RunInfo) -> 
 fn properties(result: &ModuleResult, run: &RunInfo) -> Vec<(&'static str, String)> {
     let variant = &result.job.variant;
     let python = run.python_for(&result.job);
-    let counts = result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts);
+    let counts = result.test_counts();
     let optional = [
         ("python", python.map(str::to_string)),
         ("peak_rss_bytes", result.peak_rss_bytes.map(|p| p.to_string())),

@@ -77,7 +77,7 @@ impl<'a> Row<'a> {
             duration: format!("{:.2}s", result.duration.as_secs_f64()),
             peak: result.peak_rss_bytes.map_or("-".to_string(), human_bytes),
             reason: result.execution.reason(),
-            tests: result.inner.as_ref().filter(|i| i.has_counts()).map(|i| i.counts.summary()),
+            tests: result.test_counts().map(|c| c.summary()),
             vs_baseline: result.baseline.as_ref().map(|baseline| {
                 let changes = changes(baseline, &ResultRecord::of(result));
                 let parts: Vec<String> =
@@ -102,6 +102,18 @@ pub fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// memray's headline: peak heap, allocations, the allocator that ran.
+pub fn memray_figures(memray: &crate::model::memray::MemraySummary) -> String {
+    let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
+    format!(
+        "peak heap {}, {} allocations of {} in all, allocator {}",
+        bytes(memray.peak_memory_bytes),
+        memray.total_allocations.map_or("-".to_string(), |n| n.to_string()),
+        bytes(memray.total_bytes_allocated),
+        memray.python_allocator.as_deref().unwrap_or("-"),
+    )
 }
 
 #[cfg(test)]
