@@ -119,28 +119,6 @@ fn modules_run_in_parallel_each_in_its_own_container() {
 
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
-fn an_edited_module_runs_as_edited_without_an_image_build() {
-    require_engine();
-    let dir = fixture("mixed");
-    let module = dir.path().join("test_edited.py");
-    let args = ["run", "test_edited.py", "--debug", "--test-dir", path_str(dir.path())];
-    std::fs::write(&module, "print('first version')\n").unwrap();
-    let first = xtask(&args);
-    assert_eq!(first.code, 0, "{}", first.dump());
-    assert!(first.stdout.contains("first version"), "{}", first.dump());
-    std::fs::write(&module, "print('second version')\n").unwrap();
-    let second = xtask(&args);
-    assert_eq!(second.code, 0, "{}", second.dump());
-    assert!(
-        second.stdout.contains("second version"),
-        "the edit did not reach the container:\n{}",
-        second.dump()
-    );
-    assert!(!second.stderr.contains("$ docker build"), "an edit must not build:\n{}", second.dump());
-}
-
-#[test]
-#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn an_unchanged_recipe_makes_no_build_call() {
     require_engine();
     let first = xtask(&["build-image", "--debug"]);

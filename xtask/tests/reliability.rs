@@ -11,13 +11,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// `run_with_report` with `--debug` (engine command lines, live stderr).
 fn run_json(dir: &tempfile::TempDir, args: &[&str]) -> (Finished, serde_json::Value) {
-    let report = dir.path().join("report.json");
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--debug", "--test-dir", path_str(dir.path()), "--report-json", path_str(&report)]);
-    let run = xtask(&all);
-    let json = read_json(&report);
-    (run, json)
+    run_with_report(dir.path(), &[args, &["--debug"]].concat())
 }
 
 /// No container of the run that wrote this report is left on the engine.

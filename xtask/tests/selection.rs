@@ -9,7 +9,7 @@ use common::*;
 
 /// A temp test dir whose modules each print their own name.
 fn dir_of(modules: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("pymaccounter-selection-").tempdir().unwrap();
+    let dir = empty_test_dir();
     for module in modules {
         write(dir.path(), module, &format!("\"\"\"Prints its name.\"\"\"\nprint('this is {module}')\n"));
     }
@@ -100,7 +100,7 @@ fn bad_selections_exit_2_and_say_why() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn success_output_chooses_what_a_passing_block_shows() {
     require_engine();
-    let dir = tempfile::Builder::new().prefix("pymaccounter-selection-").tempdir().unwrap();
+    let dir = empty_test_dir();
     write(
         dir.path(),
         "test_unit.py",

@@ -52,6 +52,7 @@ fn edits_build_no_image_and_leave_the_image_list_as_it_was() {
     let args = ["run", "test_edited.py", "--debug", "--test-dir", path_str(dir.path())];
     let first = xtask(&args);
     assert_eq!(first.code, 0, "{}", first.dump());
+    assert!(first.stdout.contains("version 0"), "{}", first.dump());
     let image_before = xtask(&["build-image"]).last_line().to_string();
     for version in 1..=20 {
         std::fs::write(&module, format!("print('version {version}')\n")).unwrap();
