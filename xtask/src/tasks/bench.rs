@@ -53,7 +53,7 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
 }
 
 /// Appends a line to a section and shows it as it comes.
-fn line(section: &mut String, line: &str) {
+fn emit(section: &mut String, line: &str) {
     out!("{line}");
     section.push_str(line);
     section.push('\n');
@@ -73,7 +73,7 @@ fn runner_vs_raw(engine: &Engine, runner: &Path, scratch: &Path, options: &Bench
     );
     for (name, dir, goal) in [("(a) 24 trivial", &trivial, 1.10), ("(b) the project's own", &own.path, 1.25)]
     {
-        line(&mut report, &compare(engine, runner, dir, options, name, goal)?);
+        emit(&mut report, &compare(engine, runner, dir, options, name, goal)?);
     }
     Ok(report)
 }
@@ -84,9 +84,9 @@ fn scaling(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<Stri
         options.jobs
     );
     let sizes: &[usize] = if options.quick { &[24] } else { &[24, 96, 200] };
+    build_image(runner)?;
     for &count in sizes {
         let dir = generate_trivial(scratch, &format!("trivial{count}"), count)?;
-        build_image(runner)?;
         let (elapsed, peak) = run_runner(runner, &dir, options.jobs, true)?;
         let row = format!(
             "| {count} | {:.2} s | {:.0} ms | {} |",
@@ -94,7 +94,7 @@ fn scaling(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<Stri
             elapsed.as_secs_f64() * 1000.0 / count as f64,
             peak.map_or("-".into(), crate::report::human_bytes),
         );
-        line(&mut report, &row);
+        emit(&mut report, &row);
     }
     Ok(report)
 }
@@ -116,8 +116,7 @@ fn edit_loops(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<S
     let module = own.path.join("test_baseline.py");
     for python in ["3.11", "3.9,3.11,3.13"] {
         let line = edit_loop(runner, scratch, &module, python, options.rounds)?;
-        out!("{line}");
-        let _ = writeln!(report, "{line}");
+        emit(&mut report, &line);
     }
 
     Ok(report)
@@ -138,16 +137,14 @@ fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String
         "\n## The runner's own costs\n\nRunner peak RSS while one module prints 100 MB: **{}** (goal: under 64 MiB).",
         flood_peak.map_or("-".into(), crate::report::human_bytes)
     );
-    out!("{line}");
-    let _ = writeln!(report, "{line}");
+    emit(&mut report, &line);
 
     let cache = median(&(0..5).map(|_| time(|| build_image(runner).map(drop))).collect::<Result<Vec<_>>>()?);
     let line = format!(
         "\nCache check, nothing changed (`xtask build-image`, whole process, median of 5): **{:.0} ms** (goal: under 100 ms; no `build` call).",
         cache * 1000.0
     );
-    out!("{line}");
-    let _ = writeln!(report, "{line}");
+    emit(&mut report, &line);
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let via_cargo = median(
@@ -164,14 +161,12 @@ fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String
         "\ncargo's own start (`cargo xtask list` minus the binary alone, medians of 5): **{:.0} ms** per command.",
         (via_cargo - direct) * 1000.0
     );
-    out!("{line}");
-    let _ = writeln!(report, "{line}");
+    emit(&mut report, &line);
 
     if !options.quick {
         let seconds = cold_build(scratch)?;
         let line = format!("\nCold build, `cargo build -p xtask` into an empty target dir: **{seconds:.1} s** (goal: under 25 s).");
-        out!("{line}");
-        let _ = writeln!(report, "{line}");
+        emit(&mut report, &line);
     }
     Ok(report)
 }
