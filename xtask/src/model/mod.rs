@@ -1,7 +1,10 @@
 //! What a run is about: jobs (module × variant), their statuses and results,
 //! and the report schema that is both written and read.
 
+pub mod captured;
+pub mod choice;
 pub mod compare;
+pub mod event;
 pub mod inner;
 pub mod job;
 pub mod limits;
@@ -10,4 +13,6 @@ pub mod pythons;
 pub mod repeat;
 pub mod result;
 pub mod schema;
+pub mod schema_v2;
 pub mod status;
+pub mod units;

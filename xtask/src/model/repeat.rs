@@ -7,13 +7,13 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::compare::MEASURES;
+use crate::model::compare::MeasureId;
 use crate::model::inner::InnerReport;
 use crate::model::job::Job;
 use crate::model::memray::MemraySummary;
 use crate::model::result::ModuleResult;
-use crate::model::status::{Execution, Status, Tally};
-use crate::runner::capture::Captured;
+use crate::model::status::{AttemptEnding, Execution, Status, Tally};
+use crate::model::captured::Captured;
 
 /// One run of a job in its own container.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,11 +61,10 @@ pub fn combine(job: Job, attempts: Vec<Attempt>, tolerate_flaky: bool) -> Module
         (attempts[0].execution.clone(), &attempts[0])
     } else if passes > 0 && !failures.is_empty() {
         let first = failures[0];
-        let why = first.execution.reason().unwrap_or_else(|| first.execution.status().to_string());
         let execution = Execution::Flaky {
             passed: passes,
             attempts: attempts.len(),
-            failure: format!("attempt {}: {why}", first.number),
+            first_failure: Box::new(AttemptEnding { attempt: first.number, execution: first.execution.clone() }),
             tolerated: tolerate_flaky,
         };
         (execution, first)
@@ -119,42 +118,25 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
 }
 
 /// The range of peak RSS and duration over the attempts that count, keyed
-/// by the result field each median is in; empty for a job that ran once.
-pub fn spread(attempts: &[Attempt]) -> BTreeMap<String, Range> {
+/// by the measure each median is; empty for a job that ran once.
+pub fn spread(attempts: &[Attempt]) -> BTreeMap<MeasureId, Range> {
     let counted = measured(attempts);
     let mut spread = BTreeMap::new();
     if attempts.len() < 2 {
         return spread;
     }
     let ranges = [
-        (
-            "peak_rss_bytes",
-            counted.iter().filter_map(|a| a.peak_rss_bytes.map(|b| b as f64)).collect::<Vec<_>>(),
-        ),
-        ("duration_s", counted.iter().map(|a| a.duration.as_secs_f64()).collect()),
+        (MeasureId::Rss, counted.iter().filter_map(|a| a.peak_rss_bytes.map(|b| b as f64)).collect::<Vec<_>>()),
+        (MeasureId::Duration, counted.iter().map(|a| a.duration.as_secs_f64()).collect()),
     ];
     for (field, values) in ranges {
         if let (Some(min), Some(max)) =
             (values.iter().copied().reduce(f64::min), values.iter().copied().reduce(f64::max))
         {
-            spread.insert(field.to_string(), Range { min, max });
+            spread.insert(field, Range { min, max });
         }
     }
     spread
-}
-
-/// `3 attempts: pass, fail, pass; peak RSS 8.0 MiB–8.2 MiB; duration 0.41 s–0.52 s`, for a person.
-pub fn describe(attempts: &[Attempt]) -> String {
-    let statuses: Vec<String> = attempts.iter().map(|a| a.execution.status().to_string()).collect();
-    let mut text = format!("{} attempts: {}", attempts.len(), statuses.join(", "));
-    let spread = spread(attempts);
-    for measure in &MEASURES {
-        if let Some(range) = spread.get(measure.field) {
-            let (min, max) = (measure.unit.format(range.min), measure.unit.format(range.max));
-            text.push_str(&format!("; {} {min}–{max}", measure.label));
-        }
-    }
-    text
 }
 
 #[cfg(test)]
@@ -183,7 +165,7 @@ mod tests {
     }
 
     fn failed() -> Execution {
-        Execution::Failed { exit_code: 1, reason: None }
+        Execution::Failed { exit_code: 1, why: None }
     }
 
     #[test]
@@ -206,10 +188,10 @@ mod tests {
         assert_eq!(result.duration, Duration::from_secs(2));
         assert_eq!(result.attempts.len(), 3);
         let spread = spread(&result.attempts);
-        assert_eq!(spread["peak_rss_bytes"], Range { min: (10u64 << 20) as f64, max: (30u64 << 20) as f64 });
-        assert_eq!(spread["duration_s"], Range { min: 1.0, max: 3.0 });
+        assert_eq!(spread[&MeasureId::Rss], Range { min: (10u64 << 20) as f64, max: (30u64 << 20) as f64 });
+        assert_eq!(spread[&MeasureId::Duration], Range { min: 1.0, max: 3.0 });
         assert_eq!(
-            describe(&attempts),
+            crate::report::words::attempts(&attempts),
             "3 attempts: pass, pass, pass; peak RSS 10.0 MiB–30.0 MiB; duration 1.00 s–3.00 s"
         );
     }
@@ -220,7 +202,8 @@ mod tests {
         let result = combine(job(), attempts.clone(), false);
         assert_eq!(result.status(), Status::Flaky);
         assert_eq!(result.tally(), Tally::Failed);
-        assert_eq!(result.execution.reason().unwrap(), "passed 1 of 2 attempts; attempt 1: exit code 1");
+        let Execution::Flaky { first_failure, .. } = &result.execution else { panic!("{:?}", result.execution) };
+        assert_eq!((first_failure.attempt, first_failure.execution.clone()), (1, failed()));
         assert_eq!(result.stdout.text(), "attempt 1\n", "the failing attempt's output");
         assert_eq!(result.peak_rss_bytes, Some(10 << 20), "measures of the pass only");
         assert_eq!(combine(job(), attempts, true).tally(), Tally::Passed);
@@ -250,6 +233,6 @@ mod tests {
     fn only_failures_are_retried() {
         assert!(attempt(1, failed(), 1, 1.0).wants_retry());
         assert!(!attempt(1, Execution::Passed, 1, 1.0).wants_retry());
-        assert!(!attempt(1, Execution::Skipped { reason: None }, 1, 1.0).wants_retry());
+        assert!(!attempt(1, Execution::Skipped { why: None }, 1, 1.0).wants_retry());
     }
 }

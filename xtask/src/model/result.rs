@@ -9,7 +9,7 @@ use crate::model::memray::MemraySummary;
 use crate::model::repeat::Attempt;
 use crate::model::schema::BaselineRecord;
 use crate::model::status::{Execution, Status, Tally};
-use crate::runner::capture::Captured;
+use crate::model::captured::Captured;
 
 /// One finished job: a module under one variant, in its own container.
 #[derive(Debug, Clone)]
@@ -201,6 +201,51 @@ pub fn rfc3339_utc(time: SystemTime) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
+/// `2024-05-01T12:34:56.789Z`: the same, to the millisecond (a result's start).
+pub fn rfc3339_utc_millis(time: SystemTime) -> String {
+    let millis = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
+    let seconds = rfc3339_utc(time);
+    format!("{}.{millis:03}Z", seconds.trim_end_matches('Z'))
+}
+
+/// The time an RFC 3339 UTC stamp of ours names (`…Z`, with or without
+/// milliseconds); `None` for anything else.
+pub fn parse_rfc3339_utc(text: &str) -> Option<SystemTime> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let number = |part: &str| part.parse::<u64>().ok();
+    let mut date = date.splitn(3, '-').map(number);
+    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
+    let (time, millis) = match time.split_once('.') {
+        Some((time, fraction)) if fraction.len() == 3 => (time, number(fraction)?),
+        Some(_) => return None,
+        None => (time, 0),
+    };
+    let mut time = time.splitn(3, ':').map(number);
+    let (hour, minute, second) = (time.next()??, time.next()??, time.next()??);
+    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_millis(millis))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of
+/// `civil_from_days`, after Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year / 400;
+    let year_of_era = year % 400;
+    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
 /// Hinnant's `civil_from_days`, for days on or after the epoch).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -231,6 +276,19 @@ mod tests {
         assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z", "2100 has no leap day");
         assert_eq!(at(1_735_689_599), "2024-12-31T23:59:59Z");
         assert_eq!(rfc3339_utc(UNIX_EPOCH - Duration::from_secs(5)), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn stamps_read_back_to_the_millisecond() {
+        for seconds in [0, 951_782_400, 951_868_799, 1_709_251_199, 4_107_542_399] {
+            let time = UNIX_EPOCH + Duration::from_millis(seconds * 1000 + 789);
+            assert_eq!(parse_rfc3339_utc(&rfc3339_utc_millis(time)), Some(time));
+            let whole = UNIX_EPOCH + Duration::from_secs(seconds);
+            assert_eq!(parse_rfc3339_utc(&rfc3339_utc(whole)), Some(whole));
+        }
+        for bad in ["", "2024-03-01", "2024-03-01T00:00:00", "2024-13-01T00:00:00Z", "2024-03-01T00:00:00.5Z"] {
+            assert_eq!(parse_rfc3339_utc(bad), None, "{bad}");
+        }
     }
 
     #[test]

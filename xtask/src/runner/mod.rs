@@ -3,8 +3,6 @@
 //! it never formats anything for a person.
 
 pub mod capture;
-pub mod owner;
-pub mod signals;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,14 +24,16 @@ use crate::harness::{
     take_measurement, ModuleSetup, ATTEMPT_VARIABLE,
 };
 use crate::model::compare::Baseline;
+use crate::model::event::Event;
 use crate::model::inner::InnerReport;
 use crate::model::job::Job;
 use crate::model::memray::MemraySummary;
 use crate::model::repeat::{self, Attempt};
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::{Execution, Tally};
-use crate::runner::capture::{capture, spill_path, Captured};
-use crate::runner::signals::Interrupt;
+use crate::model::captured::Captured;
+use crate::runner::capture::{capture, spill_path};
+use crate::signals::Interrupt;
 
 /// Everything the runner needs to know, decided before it starts.
 pub struct Plan {
@@ -75,16 +75,6 @@ pub struct MemrayPlan {
     pub work: PathBuf,
     /// The flame graphs, one file per job.
     pub flamegraphs: PathBuf,
-}
-
-/// What happens during a run, in the order it happens.
-pub enum Event<'a> {
-    Started(&'a Job),
-    /// A piece of a module's stderr (only with `live_stderr`).
-    Stderr(&'a Job, &'a [u8]),
-    Finished(&'a ModuleResult),
-    /// The user asked to stop; running containers are being removed.
-    Interrupting,
 }
 
 enum Message {

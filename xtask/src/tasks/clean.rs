@@ -6,7 +6,8 @@ use anyhow::Result;
 
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
 use crate::error::EXIT_PASSED;
-use crate::runner::{capture, owner};
+use crate::engine::owner;
+use crate::runner::capture;
 
 pub struct CleanOptions<'a> {
     pub run: Option<&'a str>,

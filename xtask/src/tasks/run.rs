@@ -8,22 +8,24 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{BaselineArgs, FlakyResult, ReportArgs, RunArgs};
+use crate::cli::{BaselineArgs, FlakyResult, RunArgs};
 use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{usage, Interrupted, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
-use crate::model::compare::Baseline;
+use crate::model::choice::Choice;
+use crate::model::compare::{Baseline, MEASURES};
 use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::{ImageInfo, Outcome, RunInfo};
-use crate::model::schema::{JobRecord, Report, RunRecord};
+use crate::model::schema::{JobRecord, Report, RunOption, RunRecord};
 use crate::modules::{apply_skip, expand_selection, parse_selection, TestDir};
-use crate::report::{self, github, human::Human, ReportContext};
-use crate::runner::signals::Interrupt;
+use crate::report::{self, github, human::Human, ReportContext, ReportPaths};
+use crate::signals::Interrupt;
 use crate::runner::{self, MemrayPlan, Plan};
-use crate::runner::{capture, owner};
+use crate::engine::owner;
+use crate::runner::capture;
 
 /// Runs the named modules, or every module when `tests` is `None`.
 pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
@@ -47,7 +49,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // is stopped and its layers removed (exit 130); a run's containers are
     // removed and its summary printed.
     let interrupt = Interrupt::install()?;
-    let engine = Engine::find(&options.engine)?;
+    let engine = crate::tasks::engine(&options.engine)?;
     check_engine(&engine, options)?;
     run_selected(&engine, &dir, prepared, options, &interrupt)
 }
@@ -95,7 +97,7 @@ pub fn run_selected(
     let (jobs, images) = jobs_with_images(engine, &modules, options)?;
     check_images_have_pytest(engine, &jobs, &images, &setups)?;
     // Report headers cost engine calls: asked only when a report file will show them.
-    let info = match report::requested(&options.reports).is_empty() {
+    let info = match report::requested(&options.reports.paths()).is_empty() {
         true => RunInfo::default(),
         false => run_info(engine, &images, !options.isolation.base.base_image.is_empty()),
     };
@@ -139,7 +141,7 @@ pub fn run_selected(
 
 /// The options no flag parser can check alone, checked before anything starts.
 pub fn check_options(options: &RunArgs) -> Result<()> {
-    check_reports(&options.reports)?;
+    check_reports(&options.reports.paths())?;
     check_matrix(options)
 }
 
@@ -475,7 +477,7 @@ fn plan(
         spill_cap: options.reports.max_output,
         memray: options.harness.memray.then(|| MemrayPlan {
             // Next to the reports (where the HTML report links them), else in the run's folder.
-            flamegraphs: report::requested(&options.reports).first().map_or_else(
+            flamegraphs: report::requested(&options.reports.paths()).first().map_or_else(
                 || memray_work.clone(),
                 |(_, path)| {
                     path.parent()
@@ -521,7 +523,7 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
     human.summary(outcome);
     let run = run_record(options, dir);
     let context = ReportContext { test_dir: &dir.display, run: Some(&run) };
-    write_reports(outcome, &options.reports, &context)?;
+    write_reports(outcome, &options.reports.paths(), &context)?;
     Ok(exit_code(outcome))
 }
 
@@ -529,36 +531,39 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
 /// defaults filled in (not -j, --fail-fast, --debug, the engine or report
 /// paths), and the partition: shards of one run agree on all but the partition.
 fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
-    fn list<T: ToString>(values: &[T]) -> String {
-        values.iter().map(T::to_string).collect::<Vec<_>>().join(",")
-    }
-    fn value_name(value: impl clap::ValueEnum) -> String {
-        value.to_possible_value().map_or(String::new(), |v| v.get_name().to_string())
+    use serde_json::{json, Value};
+    fn names<T: ToString>(values: &[T]) -> Value {
+        json!(values.iter().map(T::to_string).collect::<Vec<_>>())
     }
     let isolation = &options.isolation;
-    let mut given: Vec<(&str, String)> = vec![
-        ("test-dir", dir.display.clone()),
-        (
-            "python-malloc",
-            options.matrix.python_malloc.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
-        ),
-        ("python", list(&options.matrix.python)),
-        ("timeout", isolation.timeout.to_string()),
-        ("memory", isolation.memory.bytes().map_or("none".to_string(), |b| b.to_string())),
-        ("network", isolation.network.clone()),
-        ("base-image", isolation.base.describe()),
-        ("repeat", options.execution.repeat.to_string()),
-        ("retries", options.execution.retries.to_string()),
-        ("flaky-result", value_name(options.execution.flaky_result)),
-        ("skip", list(&options.selection.skip)),
+    let mut given: Vec<(RunOption, Value)> = vec![
+        (RunOption::TestDir, json!(dir.display)),
+        (RunOption::PythonMalloc, json!(options.matrix.python_malloc.iter().map(|m| m.as_str()).collect::<Vec<_>>())),
+        (RunOption::Python, names(&options.matrix.python)),
+        (RunOption::Timeout, json!(isolation.timeout)),
+        (RunOption::Memory, json!(isolation.memory.bytes())),
+        (RunOption::Network, json!(isolation.network)),
+        (RunOption::BaseImage, json!(isolation.base.describe())),
+        (RunOption::Repeat, json!(options.execution.repeat)),
+        (RunOption::Retries, json!(options.execution.retries)),
+        (RunOption::FlakyResult, json!(options.execution.flaky_result.name())),
+        (RunOption::Skip, names(&options.selection.skip)),
+        (RunOption::Harness, json!(options.harness.harness.name())),
+        (RunOption::HuntLeaks, json!(options.harness.hunt_leaks.map(|h| h.to_string()))),
+        (RunOption::Memray, json!(options.harness.memray)),
     ];
     if let Some(baseline) = &options.baseline.baseline {
-        given.push(("baseline", baseline.display().to_string()));
-        given.push(("gate", options.baseline.gate.gate().describe()));
+        let gate = options.baseline.gate.gate();
+        let measures: serde_json::Map<String, Value> = MEASURES
+            .iter()
+            .map(|m| (m.id.key().to_string(), json!({"threshold": gate.threshold(m), "floor": gate.floor(m)})))
+            .collect();
+        given.push((RunOption::Baseline, json!(baseline.display().to_string())));
+        given.push((RunOption::Gate, Value::Object(measures)));
     }
     RunRecord {
         partition: options.selection.partition.map(|p| p.to_string()),
-        options: given.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        options: given.into_iter().collect(),
         ..RunRecord::default()
     }
 }
@@ -575,7 +580,7 @@ pub fn exit_code(outcome: &Outcome) -> i32 {
 }
 
 /// Every file and CI report asked for; each is written even when the run failed.
-pub fn write_reports(outcome: &Outcome, reports: &ReportArgs, context: &ReportContext) -> Result<()> {
+pub fn write_reports(outcome: &Outcome, reports: &ReportPaths, context: &ReportContext) -> Result<()> {
     let mut failures = Vec::new();
     for (report, path) in report::requested(reports) {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
@@ -599,7 +604,7 @@ pub fn write_reports(outcome: &Outcome, reports: &ReportArgs, context: &ReportCo
 }
 
 /// Checks, before anything runs, that each report can be written where asked.
-pub fn check_reports(reports: &ReportArgs) -> Result<()> {
+pub fn check_reports(reports: &ReportPaths) -> Result<()> {
     for (report, path) in report::requested(reports) {
         check_writable(report.flag, path)?;
     }
@@ -676,10 +681,10 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_contract() {
         use Execution::*;
-        assert_eq!(exit_code(&outcome(&[Passed, Skipped { reason: None }], 0, false)), EXIT_PASSED);
-        assert_eq!(exit_code(&outcome(&[Skipped { reason: None }], 0, false)), EXIT_PASSED);
+        assert_eq!(exit_code(&outcome(&[Passed, Skipped { why: None }], 0, false)), EXIT_PASSED);
+        assert_eq!(exit_code(&outcome(&[Skipped { why: None }], 0, false)), EXIT_PASSED);
         let failures = [
-            Failed { exit_code: 1, reason: None },
+            Failed { exit_code: 1, why: None },
             TimedOut { after_secs: 1 },
             OomKilled { container_peak: None, process_peak: None },
             Crashed { signal: 11 },
