@@ -27,6 +27,7 @@ mod model;
 mod modules;
 mod report;
 mod runner;
+mod sanitize;
 mod signals;
 mod tasks;
 #[cfg(test)]

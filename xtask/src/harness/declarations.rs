@@ -161,7 +161,6 @@ impl Declarations {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,9 +16,9 @@ use anyhow::Result;
 
 use crate::engine::kinds::killed_by_signal_exit;
 use crate::error::usage;
-use crate::model::inner::{Framework, InnerReport};
-use crate::model::status::{Execution, FailureCause, FrameworkStop, SkipCause};
 use crate::model::captured::Captured;
+use crate::model::inner::{Framework, InnerReport};
+use crate::model::status::{Execution, FailureCause, FrameworkStop, SkipCause, Status};
 use declarations::{Declarations, HarnessChoice, HuntLeaks};
 use detect::Harness;
 
@@ -188,15 +188,17 @@ pub fn judge(
     blocks_counted: bool,
 ) -> Execution {
     let harnessed = setup.uses_harness();
-    match execution {
-        Execution::Passed if harnessed && inner.is_none() => {
-            Execution::Failed { exit_code: 0, why: Some(FailureCause::NoHarnessReport) }
+    if execution.status() == Status::Pass {
+        if harnessed && inner.is_none() {
+            return Execution::Failed { exit_code: 0, why: Some(FailureCause::NoHarnessReport) };
         }
-        Execution::Passed => judge_pass(setup, inner, peak, blocks_counted),
-        Execution::Failed { exit_code, why: None } if harnessed => {
+        return judge_pass(setup, inner, peak, blocks_counted);
+    }
+    match execution.unexplained_failure() {
+        Some(exit_code) if harnessed => {
             Execution::Failed { exit_code, why: framework_failure(setup, exit_code, inner) }
         }
-        other => other,
+        _ => execution,
     }
 }
 
@@ -234,7 +236,11 @@ fn judge_pass(
 
 /// Why a harnessed module failed, from the framework's exit code and what
 /// the harness reported. `None` when the exit code is all there is to say.
-fn framework_failure(setup: &ModuleSetup, exit_code: i32, inner: Option<&InnerReport>) -> Option<FailureCause> {
+fn framework_failure(
+    setup: &ModuleSetup,
+    exit_code: i32,
+    inner: Option<&InnerReport>,
+) -> Option<FailureCause> {
     /// Failed tests named in a reason, at most.
     const NAMED: usize = 10;
     let error = inner.and_then(|i| i.error.clone());
@@ -242,13 +248,18 @@ fn framework_failure(setup: &ModuleSetup, exit_code: i32, inner: Option<&InnerRe
         return Some(FailureCause::LeakHuntRunFailed { run });
     }
     let stopped = |stop| {
-        setup.harness.framework().map(|framework| FailureCause::FrameworkStopped { framework, stop, error: error.clone() })
+        setup.harness.framework().map(|framework| FailureCause::FrameworkStopped {
+            framework,
+            stop,
+            error: error.clone(),
+        })
     };
     let failed = inner.map_or(0, |i| i.counts.failed + i.counts.errors);
     match (setup.harness, exit_code) {
         (_, 1) if failed > 0 => {
             let inner = inner.expect("counts came from it");
-            let names = inner.tests.iter().filter(|t| t.failed()).take(NAMED).map(|t| t.name.clone()).collect();
+            let names =
+                inner.tests.iter().filter(|t| t.failed()).take(NAMED).map(|t| t.name.clone()).collect();
             Some(FailureCause::TestsFailed { failed, total: inner.counts.total(), names })
         }
         (Harness::Pytest, 2) => stopped(FrameworkStop::Interrupted),
@@ -347,9 +358,14 @@ fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// How a module ended. `oom_killed` is the engine's word, asked only when it matters.
-pub fn classify(exit_code: i32, measurement: &Measurement, oom_killed: bool) -> Execution {
+pub fn classify(
+    exit_code: i32,
+    measurement: &Measurement,
+    oom_killed: bool,
+    container_peak: Option<u64>,
+) -> Execution {
     if oom_killed {
-        return Execution::OomKilled { container_peak: None, process_peak: measurement.peak_rss_bytes };
+        return Execution::OomKilled { container_peak, process_peak: measurement.peak_rss_bytes };
     }
     if let Some(signal) = measurement.signal {
         return Execution::Crashed { signal };
@@ -712,11 +728,11 @@ mod tests {
         use crate::model::status::Status;
         let none = Measurement::default();
         let segv = Measurement { signal: Some(11), ..Measurement::default() };
-        assert_eq!(classify(0, &none, false).status(), Status::Pass);
-        assert_eq!(classify(1, &none, false).status(), Status::Fail);
-        assert_eq!(classify(77, &none, false).status(), Status::Skip);
-        assert_eq!(classify(137, &none, true).status(), Status::Oom);
-        assert_eq!(classify(139, &segv, false), Execution::Crashed { signal: 11 });
+        assert_eq!(classify(0, &none, false, None).status(), Status::Pass);
+        assert_eq!(classify(1, &none, false, None).status(), Status::Fail);
+        assert_eq!(classify(77, &none, false, None).status(), Status::Skip);
+        assert_eq!(classify(137, &none, true, None).status(), Status::Oom);
+        assert_eq!(classify(139, &segv, false, None), Execution::Crashed { signal: 11 });
         assert!(may_be_oom(137, &none) && !may_be_oom(1, &none));
     }
 }

@@ -14,8 +14,8 @@
 //!   runs of `=` or alone (`-q`), with an optional `(H:MM:SS)` after the time,
 //!   or `no tests ran in X.XXs`; colour codes are ignored.
 
-use crate::model::inner::{Framework, Harness, InnerCounts, InnerReport};
 use crate::model::captured::Captured;
+use crate::model::inner::{Framework, Harness, InnerCounts, InnerReport};
 
 /// The framework whose summary a script printed, and its counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

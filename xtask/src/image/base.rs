@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL};
-use crate::model::event::Notice;
 use crate::error::environment;
+use crate::model::event::Notice;
 use crate::model::pythons::Python;
 
 const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";

@@ -12,50 +12,13 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::model::limits::{MAX_MEMORY_BYTES, MAX_TIMEOUT_SECS};
+use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
+use crate::model::result::BaselineRecord;
 use crate::model::result::ModuleResult;
-use crate::model::schema::{BaselineRecord, JobRecord, ResultRecord};
+use crate::model::schema::{JobRecord, ResultRecord};
 use crate::model::status::{Execution, Status, Tally};
 use crate::model::units;
-
-/// What a measure counts, and so how its values read and parse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    Bytes,
-    Seconds,
-}
-
-/// Each measure, by name. In a report it is the result field that holds it
-/// (also its key in `baseline` and `spread`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum MeasureId {
-    #[serde(rename = "peak_rss_bytes")]
-    Rss,
-    #[serde(rename = "container_peak_bytes")]
-    Container,
-    #[serde(rename = "memray_peak_memory_bytes")]
-    Heap,
-    #[serde(rename = "duration_s")]
-    Duration,
-}
-
-impl MeasureId {
-    /// Its name in `--threshold` and `--min-delta` (`rss=5%`).
-    pub fn key(self) -> &'static str {
-        match self {
-            MeasureId::Rss => "rss",
-            MeasureId::Container => "container",
-            MeasureId::Heap => "heap",
-            MeasureId::Duration => "duration",
-        }
-    }
-
-    pub fn measure(self) -> &'static Measure {
-        MEASURES.iter().find(|m| m.id == self).expect("every measure is in MEASURES")
-    }
-}
 
 /// One measure of a result, lower being better.
 pub struct Measure {
@@ -70,7 +33,12 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// Every measure results are compared on, in the order reports show them.
 pub const MEASURES: [Measure; 4] = [
-    Measure { id: MeasureId::Rss, unit: Unit::Bytes, default_floor: MIB, value: |r| r.peak_rss_bytes.map(|b| b as f64) },
+    Measure {
+        id: MeasureId::Rss,
+        unit: Unit::Bytes,
+        default_floor: MIB,
+        value: |r| r.peak_rss_bytes.map(|b| b as f64),
+    },
     Measure {
         id: MeasureId::Container,
         unit: Unit::Bytes,
@@ -84,11 +52,21 @@ pub const MEASURES: [Measure; 4] = [
         default_floor: MIB,
         value: |r| r.memray.as_ref().and_then(|m| m.peak_memory_bytes).map(|b| b as f64),
     },
-    Measure { id: MeasureId::Duration, unit: Unit::Seconds, default_floor: 0.5, value: |r| Some(r.duration_s) },
+    Measure {
+        id: MeasureId::Duration,
+        unit: Unit::Seconds,
+        default_floor: 0.5,
+        value: |r| Some(r.duration_s),
+    },
 ];
 
 /// The threshold every measure has unless `--threshold` says otherwise.
 pub const DEFAULT_THRESHOLD_PERCENT: f64 = 10.0;
+
+/// The row of `MEASURES` of a measure.
+pub fn measure_of(id: MeasureId) -> &'static Measure {
+    MEASURES.iter().find(|m| m.id == id).expect("every measure is in MEASURES")
+}
 
 pub fn measure(key: &str) -> Option<&'static Measure> {
     MEASURES.iter().find(|m| m.id.key() == key)
@@ -103,10 +81,10 @@ impl Unit {
     /// by the grammar of `units.rs`. `None` when the suffix is not this unit's.
     fn parse(self, text: &str) -> Option<Result<f64, String>> {
         match self {
-            Unit::Bytes => units::has_size_unit(text).then(|| units::parse_size(text, 0, MAX_MEMORY_BYTES).map(|b| b as f64)),
-            Unit::Seconds => {
-                units::has_duration_unit(text).then(|| units::parse_duration(text, 0.0, MAX_TIMEOUT_SECS as f64))
-            }
+            Unit::Bytes => units::has_size_unit(text)
+                .then(|| units::parse_size(text, 0, MAX_MEMORY_BYTES).map(|b| b as f64)),
+            Unit::Seconds => units::has_duration_unit(text)
+                .then(|| units::parse_duration(text, 0.0, MAX_TIMEOUT_SECS as f64)),
         }
     }
 
@@ -116,15 +94,6 @@ impl Unit {
             Unit::Seconds => "a time such as 0.5s or 200ms",
         }
     }
-}
-
-/// How much a measure may grow before it is a regression.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Threshold {
-    Percent(f64),
-    /// Shown, never a regression.
-    Off,
 }
 
 /// One item of `--threshold`: `10%` (every measure) or `rss=5%`, `duration=off`.
@@ -295,17 +264,6 @@ impl PartialEq for Measure {
     fn eq(&self, other: &Measure) -> bool {
         self.id == other.id
     }
-}
-
-/// A measure a result grew in beyond its gate against the baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Regression {
-    pub measure: MeasureId,
-    pub before: f64,
-    pub after: f64,
-    /// The gate it went past: growth over `threshold` and by more than `floor`.
-    pub threshold: Threshold,
-    pub floor: f64,
 }
 
 impl Delta {
@@ -531,8 +489,7 @@ impl Baseline {
 impl BaselineRecord {
     /// The status and the measures of a baseline's result.
     pub fn of(record: &ResultRecord) -> BaselineRecord {
-        let values =
-            MEASURES.iter().filter_map(|m| (m.value)(record).map(|v| (m.id, v))).collect();
+        let values = MEASURES.iter().filter_map(|m| (m.value)(record).map(|v| (m.id, v))).collect();
         BaselineRecord { status: record.status, values }
     }
 }
@@ -560,7 +517,11 @@ mod tests {
             python_malloc: malloc.map(str::to_string),
             python: Some("3.11".into()),
         };
-        ResultRecord { status, counted_as: status.tally(), ..ResultRecord::passed(job, secs, (peak_mib * MIB) as u64) }
+        ResultRecord {
+            status,
+            counted_as: status.tally(),
+            ..ResultRecord::passed(job, secs, (peak_mib * MIB) as u64)
+        }
     }
 
     #[test]
@@ -729,7 +690,10 @@ mod tests {
         baseline.judge(&mut doubled);
         assert_eq!(doubled.status(), Status::Regressed);
         let Execution::Regressed { measures } = &doubled.execution else { panic!("{:?}", doubled.execution) };
-        assert_eq!((measures[0].measure, measures[0].before, measures[0].after), (MeasureId::Rss, 10.0 * MIB, 20.0 * MIB));
+        assert_eq!(
+            (measures[0].measure, measures[0].before, measures[0].after),
+            (MeasureId::Rss, 10.0 * MIB, 20.0 * MIB)
+        );
         assert_eq!(doubled.baseline.as_ref().unwrap().values[&MeasureId::Rss], 10.0 * MIB);
 
         let mut same = module_result(10.2);

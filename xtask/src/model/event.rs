@@ -27,18 +27,37 @@ pub enum Notice {
     /// What a helper command said on stderr when it failed.
     CommandStderr(String),
     /// A line of a long command's log; `task` names the command (`building`).
-    LogLine { task: &'static str, line: String },
+    LogLine {
+        task: &'static str,
+        line: String,
+    },
     /// A long command's log ended.
     LogEnded,
     /// The registry base is not here; the offline one is used instead.
-    OfflineFallback { wanted: String, offline: String, suite: String },
+    OfflineFallback {
+        wanted: String,
+        offline: String,
+        suite: String,
+    },
     /// An offline base is being built from the Debian archive.
-    BuildingBase { image: String, suite: String, mirror: String, packages: String },
-    BuiltBase { image: String },
+    BuildingBase {
+        image: String,
+        suite: String,
+        mirror: String,
+        packages: String,
+    },
+    BuiltBase {
+        image: String,
+    },
     /// A test image is being built on `base`.
-    BuildingImage { reference: String, base: String },
+    BuildingImage {
+        reference: String,
+        base: String,
+    },
     /// Layers a failed build left could not be removed.
-    LayersLeft { error: String },
+    LayersLeft {
+        error: String,
+    },
 }
 
 /// Where notices go: a renderer the task chose (`report::human::notices`),

@@ -37,7 +37,9 @@ pub fn parse_memory(text: &str) -> Result<MemoryLimit, String> {
     if text.trim().eq_ignore_ascii_case("none") {
         return Ok(MemoryLimit::Unlimited);
     }
-    parse_size(text, MIN_MEMORY_BYTES, MAX_MEMORY_BYTES).map(MemoryLimit::Bytes).map_err(|e| format!("{e}; or none"))
+    parse_size(text, MIN_MEMORY_BYTES, MAX_MEMORY_BYTES)
+        .map(MemoryLimit::Bytes)
+        .map_err(|e| format!("{e}; or none"))
 }
 
 #[cfg(test)]
@@ -51,8 +53,7 @@ mod tests {
         assert_eq!(parse_memory("1024g").unwrap(), MemoryLimit::Bytes(1 << 40));
         assert_eq!(parse_memory("none").unwrap(), MemoryLimit::Unlimited);
         assert_eq!(parse_memory("1.5g").unwrap(), MemoryLimit::Bytes(3 << 29));
-        for bad in ["", "lots", "-1g", "1k", "1025g", "99999999999999g", "18446744073709551615"]
-        {
+        for bad in ["", "lots", "-1g", "1k", "1025g", "99999999999999g", "18446744073709551615"] {
             assert!(parse_memory(bad).is_err(), "{bad} should be refused");
         }
     }

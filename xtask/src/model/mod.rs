@@ -8,6 +8,7 @@ pub mod event;
 pub mod inner;
 pub mod job;
 pub mod limits;
+pub mod measure;
 pub mod memray;
 pub mod pythons;
 pub mod repeat;

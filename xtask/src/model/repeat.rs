@@ -3,42 +3,14 @@
 //! their range, the worst status, and `flaky` for a mix of pass and fail.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::compare::MeasureId;
-use crate::model::inner::InnerReport;
 use crate::model::job::Job;
-use crate::model::memray::MemraySummary;
-use crate::model::result::ModuleResult;
+use crate::model::measure::MeasureId;
+use crate::model::result::{Attempt, ModuleResult};
 use crate::model::status::{AttemptEnding, Execution, Status, Tally};
-use crate::model::captured::Captured;
-
-/// One run of a job in its own container.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attempt {
-    /// 1-based, as the container was told in `PYMACCOUNTER_ATTEMPT`.
-    pub number: usize,
-    pub execution: Execution,
-    pub duration: Duration,
-    pub peak_rss_bytes: Option<u64>,
-    pub container_peak_bytes: Option<u64>,
-    pub stdout: Captured,
-    pub stderr: Captured,
-    pub inner: Option<InnerReport>,
-    pub memray: Option<MemraySummary>,
-    /// When its container started, and the memory limit it ran under.
-    pub started_at: SystemTime,
-    pub memory_limit_bytes: Option<u64>,
-}
-
-impl Attempt {
-    /// Whether `--retries` runs the job again after this attempt.
-    pub fn wants_retry(&self) -> bool {
-        self.execution.tally() == Tally::Failed
-    }
-}
 
 /// The lowest and highest value of a measure over the attempts that count.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -64,7 +36,10 @@ pub fn combine(job: Job, attempts: Vec<Attempt>, tolerate_flaky: bool) -> Module
         let execution = Execution::Flaky {
             passed: passes,
             attempts: attempts.len(),
-            first_failure: Box::new(AttemptEnding { attempt: first.number, execution: first.execution.clone() }),
+            first_failure: Box::new(AttemptEnding {
+                attempt: first.number,
+                execution: first.execution.clone(),
+            }),
             tolerated: tolerate_flaky,
         };
         (execution, first)
@@ -126,7 +101,10 @@ pub fn spread(attempts: &[Attempt]) -> BTreeMap<MeasureId, Range> {
         return spread;
     }
     let ranges = [
-        (MeasureId::Rss, counted.iter().filter_map(|a| a.peak_rss_bytes.map(|b| b as f64)).collect::<Vec<_>>()),
+        (
+            MeasureId::Rss,
+            counted.iter().filter_map(|a| a.peak_rss_bytes.map(|b| b as f64)).collect::<Vec<_>>(),
+        ),
         (MeasureId::Duration, counted.iter().map(|a| a.duration.as_secs_f64()).collect()),
     ];
     for (field, values) in ranges {
@@ -142,6 +120,7 @@ pub fn spread(attempts: &[Attempt]) -> BTreeMap<MeasureId, Range> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::captured::Captured;
     use crate::model::job::Variant;
 
     fn job() -> Job {
@@ -202,7 +181,9 @@ mod tests {
         let result = combine(job(), attempts.clone(), false);
         assert_eq!(result.status(), Status::Flaky);
         assert_eq!(result.tally(), Tally::Failed);
-        let Execution::Flaky { first_failure, .. } = &result.execution else { panic!("{:?}", result.execution) };
+        let Execution::Flaky { first_failure, .. } = &result.execution else {
+            panic!("{:?}", result.execution)
+        };
         assert_eq!((first_failure.attempt, first_failure.execution.clone()), (1, failed()));
         assert_eq!(result.stdout.text(), "attempt 1\n", "the failing attempt's output");
         assert_eq!(result.peak_rss_bytes, Some(10 << 20), "measures of the pass only");

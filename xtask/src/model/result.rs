@@ -1,15 +1,17 @@
 //! What a run produced: one result per finished job, the jobs that did not
 //! run, and the counts the closing line and the exit code are made of.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
+
+use crate::model::captured::Captured;
 use crate::model::inner::{InnerCounts, InnerReport};
 use crate::model::job::Job;
+use crate::model::measure::MeasureId;
 use crate::model::memray::MemraySummary;
-use crate::model::repeat::Attempt;
-use crate::model::schema::BaselineRecord;
 use crate::model::status::{Execution, Status, Tally};
-use crate::model::captured::Captured;
 
 /// One finished job: a module under one variant, in its own container.
 #[derive(Debug, Clone)]
@@ -74,6 +76,38 @@ impl ModuleResult {
     }
 }
 
+/// One run of a job in its own container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    /// 1-based, as the container was told in `PYMACCOUNTER_ATTEMPT`.
+    pub number: usize,
+    pub execution: Execution,
+    pub duration: Duration,
+    pub peak_rss_bytes: Option<u64>,
+    pub container_peak_bytes: Option<u64>,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    pub inner: Option<InnerReport>,
+    pub memray: Option<MemraySummary>,
+    /// When its container started, and the memory limit it ran under.
+    pub started_at: SystemTime,
+    pub memory_limit_bytes: Option<u64>,
+}
+
+impl Attempt {
+    /// Whether `--retries` runs the job again after this attempt.
+    pub fn wants_retry(&self) -> bool {
+        self.execution.tally() == Tally::Failed
+    }
+}
+
+/// What a baseline said about a job: its status and its measures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineRecord {
+    pub status: Status,
+    #[serde(flatten)]
+    pub values: BTreeMap<MeasureId, f64>,
+}
 /// How a run ended.
 pub struct Outcome {
     pub run_id: String,
@@ -286,7 +320,8 @@ mod tests {
             let whole = UNIX_EPOCH + Duration::from_secs(seconds);
             assert_eq!(parse_rfc3339_utc(&rfc3339_utc(whole)), Some(whole));
         }
-        for bad in ["", "2024-03-01", "2024-03-01T00:00:00", "2024-13-01T00:00:00Z", "2024-03-01T00:00:00.5Z"] {
+        for bad in ["", "2024-03-01", "2024-03-01T00:00:00", "2024-13-01T00:00:00Z", "2024-03-01T00:00:00.5Z"]
+        {
             assert_eq!(parse_rfc3339_utc(bad), None, "{bad}");
         }
     }

@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::usage;
 use crate::model::captured::Captured;
-use crate::model::compare::MeasureId;
 use crate::model::inner::{CountsSource, Framework, Harness, InnerCounts, InnerReport, InnerTest, LeakHunt};
 use crate::model::job::{Job, PythonMalloc, PythonVersion, Variant};
+use crate::model::measure::MeasureId;
 use crate::model::memray::MemraySummary;
-use crate::model::repeat::{self, Attempt, Range};
-use crate::model::result::{parse_rfc3339_utc, rfc3339_utc, ModuleResult, Outcome, RunInfo};
+use crate::model::repeat::{self, Range};
+use crate::model::result::{
+    parse_rfc3339_utc, rfc3339_utc, Attempt, BaselineRecord, ModuleResult, Outcome, RunInfo,
+};
 use crate::model::status::{Execution, Status, Tally};
 
 /// Bumped whenever a field changes meaning or goes away (adding one does not).
@@ -188,14 +190,6 @@ pub struct AttemptRecord {
     pub stderr_bytes: u64,
 }
 
-/// What a baseline said about a job: its status and its measures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BaselineRecord {
-    pub status: Status,
-    #[serde(flatten)]
-    pub values: BTreeMap<MeasureId, f64>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub passed: usize,
@@ -267,7 +261,12 @@ impl RunRecord {
         if !self.test_dirs.is_empty() {
             return self.test_dirs.clone();
         }
-        self.options.get(&RunOption::TestDir).and_then(serde_json::Value::as_str).map(str::to_string).into_iter().collect()
+        self.options
+            .get(&RunOption::TestDir)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+            .into_iter()
+            .collect()
     }
 }
 
@@ -490,14 +489,22 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
-    use crate::model::compare::{Regression, Threshold};
-    use crate::model::inner::{TestOutcome, Harness};
+    use crate::model::inner::{Harness, TestOutcome};
+    use crate::model::measure::{Regression, Threshold};
     use crate::model::memray::AllocationSite;
     use crate::model::result::ImageInfo;
     use crate::model::status::{AttemptEnding, FailureCause, FrameworkStop, SkipCause};
 
     fn hunt() -> LeakHunt {
-        LeakHunt { warmups: 3, runs: 3, debug_build: true, refs: Some(vec![1, 1, 1]), blocks: vec![2, 2, 2], fds: vec![0, 0, 0], failed_run: None }
+        LeakHunt {
+            warmups: 3,
+            runs: 3,
+            debug_build: true,
+            refs: Some(vec![1, 1, 1]),
+            blocks: vec![2, 2, 2],
+            fds: vec![0, 0, 0],
+            failed_run: None,
+        }
     }
 
     /// One ending of each status, with the facts it can carry: the match is
@@ -505,32 +512,63 @@ mod tests {
     fn ending(status: Status) -> Vec<Execution> {
         match status {
             Status::Pass => vec![Execution::Passed],
-            Status::Skip => vec![Execution::Skipped { why: None }, Execution::Skipped { why: Some(SkipCause::LeakInvisibleHere) }],
+            Status::Skip => vec![
+                Execution::Skipped { why: None },
+                Execution::Skipped { why: Some(SkipCause::LeakInvisibleHere) },
+            ],
             Status::Fail => vec![
                 Execution::Failed { exit_code: 3, why: None },
-                Execution::Failed { exit_code: 1, why: Some(FailureCause::TestsFailed { failed: 2, total: 5, names: vec!["t::a".into(), "t::b".into()] }) },
+                Execution::Failed {
+                    exit_code: 1,
+                    why: Some(FailureCause::TestsFailed {
+                        failed: 2,
+                        total: 5,
+                        names: vec!["t::a".into(), "t::b".into()],
+                    }),
+                },
                 Execution::Failed {
                     exit_code: 2,
-                    why: Some(FailureCause::FrameworkStopped { framework: Framework::Pytest, stop: FrameworkStop::Interrupted, error: Some("ImportError".into()) }),
+                    why: Some(FailureCause::FrameworkStopped {
+                        framework: Framework::Pytest,
+                        stop: FrameworkStop::Interrupted,
+                        error: Some("ImportError".into()),
+                    }),
                 },
                 Execution::Failed { exit_code: 0, why: Some(FailureCause::NoHarnessReport) },
-                Execution::Failed { exit_code: 0, why: Some(FailureCause::TestsNotRun { framework: Framework::Unittest }) },
+                Execution::Failed {
+                    exit_code: 0,
+                    why: Some(FailureCause::TestsNotRun { framework: Framework::Unittest }),
+                },
                 Execution::Failed { exit_code: 1, why: Some(FailureCause::LeakHuntRunFailed { run: 2 }) },
                 Execution::Failed { exit_code: 0, why: Some(FailureCause::ExpectedLeakNotFound) },
-                Execution::Failed { exit_code: 1, why: Some(FailureCause::HarnessError { error: "boom".into() }) },
+                Execution::Failed {
+                    exit_code: 1,
+                    why: Some(FailureCause::HarnessError { error: "boom".into() }),
+                },
             ],
             Status::Timeout => vec![Execution::TimedOut { after_secs: 7 }],
-            Status::Oom => vec![Execution::OomKilled { container_peak: Some(1 << 30), process_peak: Some(20480) }],
+            Status::Oom => {
+                vec![Execution::OomKilled { container_peak: Some(1 << 30), process_peak: Some(20480) }]
+            }
             Status::Crash => vec![Execution::Crashed { signal: 11 }],
             Status::Leak => vec![Execution::Leaked { hunt: hunt() }],
             Status::OverBudget => vec![Execution::OverBudget { peak_bytes: 2 << 20, budget_bytes: 1 << 20 }],
             Status::Regressed => vec![Execution::Regressed {
-                measures: vec![Regression { measure: MeasureId::Rss, before: 1e6, after: 3e6, threshold: Threshold::Percent(10.0), floor: 1048576.0 }],
+                measures: vec![Regression {
+                    measure: MeasureId::Rss,
+                    before: 1e6,
+                    after: 3e6,
+                    threshold: Threshold::Percent(10.0),
+                    floor: 1048576.0,
+                }],
             }],
             Status::Flaky => vec![Execution::Flaky {
                 passed: 1,
                 attempts: 2,
-                first_failure: Box::new(AttemptEnding { attempt: 1, execution: Execution::Crashed { signal: 6 } }),
+                first_failure: Box::new(AttemptEnding {
+                    attempt: 1,
+                    execution: Execution::Crashed { signal: 6 },
+                }),
                 tolerated: true,
             }],
         }
@@ -560,9 +598,11 @@ mod tests {
         for status in Status::ALL {
             for execution in ending(status) {
                 let index = results.len();
-                let mut result = ModuleResult::sample(&format!("dir/test_{index}.py"), execution, "out\n", "err\n");
+                let mut result =
+                    ModuleResult::sample(&format!("dir/test_{index}.py"), execution, "out\n", "err\n");
                 result.job.index = index;
-                result.job.variant = Variant { python_malloc: Some(PythonMalloc::Malloc), python: "3.13".parse().ok() };
+                result.job.variant =
+                    Variant { python_malloc: Some(PythonMalloc::Malloc), python: "3.13".parse().ok() };
                 result.started_at = UNIX_EPOCH + Duration::from_millis(1_709_251_200_123);
                 result.duration = Duration::from_millis(1234);
                 result.peak_rss_bytes = Some(4096 * (index as u64 + 1));
@@ -573,7 +613,12 @@ mod tests {
         }
         results[0].inner = Some(InnerReport {
             harness: Harness::Pytest,
-            tests: vec![InnerTest { name: "t::a".into(), outcome: TestOutcome::Failed, message: Some("assert".into()), duration_s: 0.5 }],
+            tests: vec![InnerTest {
+                name: "t::a".into(),
+                outcome: TestOutcome::Failed,
+                message: Some("assert".into()),
+                duration_s: 0.5,
+            }],
             counts: InnerCounts { passed: 3, failed: 1, ..InnerCounts::default() },
             truncated: true,
             hunt_leaks: Some(hunt()),
@@ -588,14 +633,21 @@ mod tests {
                 ..InnerReport::default()
             });
         }
-        results[3].attempts = vec![attempt(1, Execution::Crashed { signal: 6 }), attempt(2, Execution::Passed)];
-        results[4].baseline = Some(BaselineRecord { status: Status::Pass, values: [(MeasureId::Rss, 1e6), (MeasureId::Duration, 1.0)].into_iter().collect() });
+        results[3].attempts =
+            vec![attempt(1, Execution::Crashed { signal: 6 }), attempt(2, Execution::Passed)];
+        results[4].baseline = Some(BaselineRecord {
+            status: Status::Pass,
+            values: [(MeasureId::Rss, 1e6), (MeasureId::Duration, 1.0)].into_iter().collect(),
+        });
         results[5].memray = Some(MemraySummary {
             peak_memory_bytes: Some(1 << 20),
             total_allocations: Some(10),
             total_bytes_allocated: Some(2 << 20),
             python_allocator: Some("pymalloc".into()),
-            top_allocations_by_size: vec![AllocationSite { location: Some("f:a.py:1".into()), size_bytes: Some(100) }],
+            top_allocations_by_size: vec![AllocationSite {
+                location: Some("f:a.py:1".into()),
+                size_bytes: Some(100),
+            }],
             flamegraph: "allocations".into(),
             flamegraph_path: Some("memray/x.html".into()),
         });
@@ -709,7 +761,10 @@ mod tests {
         assert_eq!(report.results[2].execution, Execution::Crashed { signal: 11 });
         let options = &report.run.unwrap().options;
         assert_eq!(options[&RunOption::Python], serde_json::json!(["3.11", "3.13"]));
-        assert_eq!((&options[&RunOption::Timeout], &options[&RunOption::Memory]), (&serde_json::json!(300), &serde_json::Value::Null));
+        assert_eq!(
+            (&options[&RunOption::Timeout], &options[&RunOption::Memory]),
+            (&serde_json::json!(300), &serde_json::Value::Null)
+        );
         assert_eq!(options[&RunOption::Skip], serde_json::json!([]));
     }
 }

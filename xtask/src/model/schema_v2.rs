@@ -20,7 +20,9 @@ pub fn upgrade(report: &mut Value) {
         // numbers as numbers). Unknown v2 options are dropped.
         let typed: Map<String, Value> = options
             .iter()
-            .filter_map(|(key, value)| typed_option(key, value.as_str().unwrap_or_default()).map(|v| (key.clone(), v)))
+            .filter_map(|(key, value)| {
+                typed_option(key, value.as_str().unwrap_or_default()).map(|v| (key.clone(), v))
+            })
             .collect();
         *options = typed;
     }
@@ -52,13 +54,23 @@ fn upgrade_result(result: &mut Map<String, Value>) {
     result.entry("started_at").or_insert(json!("1970-01-01T00:00:00.000Z"));
     result.entry("tests_truncated").or_insert(json!(false));
     result.entry("harness_error").or_insert(Value::Null);
-    for key in ["container_peak_bytes", "memory_limit_bytes", "memray", "harness", "test_counts", "test_counts_from", "hunt_leaks"] {
+    for key in [
+        "container_peak_bytes",
+        "memory_limit_bytes",
+        "memray",
+        "harness",
+        "test_counts",
+        "test_counts_from",
+        "hunt_leaks",
+    ] {
         result.entry(key).or_insert(Value::Null);
     }
     result.entry("tests").or_insert(json!([]));
     // v2 wrote no harness for a script whose own summary gave the counts.
-    let from_summary =
-        matches!(result.get("test_counts_from").and_then(Value::as_str), Some("unittest summary" | "pytest summary"));
+    let from_summary = matches!(
+        result.get("test_counts_from").and_then(Value::as_str),
+        Some("unittest summary" | "pytest summary")
+    );
     if from_summary && result["harness"].is_null() {
         result.insert("harness".into(), json!("script"));
     }
@@ -84,8 +96,12 @@ fn execution(status: &str, record: &Map<String, Value>) -> Value {
     match status {
         "pass" => json!({"ending": "passed"}),
         "skip" => json!({"ending": "skipped"}),
-        "timeout" => json!({"ending": "timed-out", "after_secs": number("timeout_s").unwrap_or(duration as u64)}),
-        "oom" => json!({"ending": "oom-killed", "container_peak": number("container_peak_bytes"), "process_peak": number("peak_rss_bytes")}),
+        "timeout" => {
+            json!({"ending": "timed-out", "after_secs": number("timeout_s").unwrap_or(duration as u64)})
+        }
+        "oom" => {
+            json!({"ending": "oom-killed", "container_peak": number("container_peak_bytes"), "process_peak": number("peak_rss_bytes")})
+        }
         "crash" => json!({"ending": "crashed", "signal": number("signal").unwrap_or(9)}),
         "leak" => {
             let hunt = record.get("hunt_leaks").cloned().unwrap_or_else(
@@ -93,7 +109,9 @@ fn execution(status: &str, record: &Map<String, Value>) -> Value {
             );
             json!({"ending": "leaked", "hunt": hunt})
         }
-        "over-budget" => json!({"ending": "over-budget", "peak_bytes": number("peak_rss_bytes").unwrap_or(0), "budget_bytes": number("max_peak_rss_bytes").unwrap_or(0)}),
+        "over-budget" => {
+            json!({"ending": "over-budget", "peak_bytes": number("peak_rss_bytes").unwrap_or(0), "budget_bytes": number("max_peak_rss_bytes").unwrap_or(0)})
+        }
         "regressed" => json!({"ending": "regressed", "measures": []}),
         "flaky" => {
             let attempts = record.get("attempts").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -111,6 +129,8 @@ fn execution(status: &str, record: &Map<String, Value>) -> Value {
                 "tolerated": record.get("counted_as").and_then(Value::as_str) == Some("passed"),
             })
         }
-        _ => json!({"ending": "failed", "exit_code": record.get("exit_code").and_then(Value::as_i64).unwrap_or(1)}),
+        _ => {
+            json!({"ending": "failed", "exit_code": record.get("exit_code").and_then(Value::as_i64).unwrap_or(1)})
+        }
     }
 }

@@ -7,8 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::compare::Regression;
 use crate::model::inner::{Framework, LeakHunt};
+use crate::model::measure::Regression;
 
 /// How one job ended, with the facts that ending has (the way nextest's
 /// `ExecutionResult` carries them): a pass cannot hold a signal, a crash
@@ -176,6 +176,23 @@ impl Execution {
             Execution::OverBudget { .. } => Status::OverBudget,
             Execution::Regressed { .. } => Status::Regressed,
             Execution::Flaky { .. } => Status::Flaky,
+        }
+    }
+
+    /// The exit code of a failure nothing has explained yet (a harness may know why).
+    pub fn unexplained_failure(&self) -> Option<i32> {
+        match self {
+            Execution::Failed { exit_code, why: None } => Some(*exit_code),
+            Execution::Passed
+            | Execution::Skipped { .. }
+            | Execution::Failed { why: Some(_), .. }
+            | Execution::TimedOut { .. }
+            | Execution::OomKilled { .. }
+            | Execution::Crashed { .. }
+            | Execution::Leaked { .. }
+            | Execution::OverBudget { .. }
+            | Execution::Regressed { .. }
+            | Execution::Flaky { .. } => None,
         }
     }
 

@@ -47,9 +47,10 @@ fn split_number(text: &str) -> Option<(f64, &str)> {
 /// A size in bytes within `min..=max`, rounded down to a whole byte.
 pub fn parse_size(text: &str, min: u64, max: u64) -> Result<u64, String> {
     let range = || format!("a size from {} to {}", size_text(min), size_text(max));
-    let (number, unit) = split_number(text).ok_or_else(|| format!("expected a size like 512m or 1.5GiB: {}", range()))?;
-    let multiplier =
-        size_multiplier(unit).ok_or_else(|| format!("unknown unit {unit:?}: use b, k, m, g or t (KiB, MiB… mean the same)"))?;
+    let (number, unit) =
+        split_number(text).ok_or_else(|| format!("expected a size like 512m or 1.5GiB: {}", range()))?;
+    let multiplier = size_multiplier(unit)
+        .ok_or_else(|| format!("unknown unit {unit:?}: use b, k, m, g or t (KiB, MiB… mean the same)"))?;
     let bytes = number * multiplier as f64;
     if bytes.is_finite() && bytes >= min as f64 && bytes <= max as f64 {
         Ok(bytes as u64)
@@ -61,8 +62,10 @@ pub fn parse_size(text: &str, min: u64, max: u64) -> Result<u64, String> {
 /// A duration in seconds within `min..=max`.
 pub fn parse_duration(text: &str, min: f64, max: f64) -> Result<f64, String> {
     let range = || format!("a time from {} to {}", duration_text(min), duration_text(max));
-    let (number, unit) = split_number(text).ok_or_else(|| format!("expected a time like 30, 0.5s or 200ms: {}", range()))?;
-    let multiplier = duration_multiplier(unit).ok_or_else(|| format!("unknown unit {unit:?}: use ms, s, min or h"))?;
+    let (number, unit) =
+        split_number(text).ok_or_else(|| format!("expected a time like 30, 0.5s or 200ms: {}", range()))?;
+    let multiplier =
+        duration_multiplier(unit).ok_or_else(|| format!("unknown unit {unit:?}: use ms, s, min or h"))?;
     let seconds = number * multiplier;
     if seconds >= min && seconds <= max {
         Ok(seconds)

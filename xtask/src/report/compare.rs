@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::model::compare::{label, Comparison, Delta, Gate, Measure, Pair, Threshold, Verdict, MEASURES};
+use crate::model::compare::{label, Comparison, Delta, Gate, Measure, Pair, Verdict, MEASURES};
+use crate::model::measure::Threshold;
 use crate::model::schema::{JobRecord, ResultRecord};
 use crate::model::status::Status;
 use crate::report::words;
@@ -42,7 +43,9 @@ pub fn closing_line(comparison: &Comparison) -> String {
 fn shown_measures(comparison: &Comparison) -> Vec<&'static Measure> {
     MEASURES
         .iter()
-        .filter(|m| comparison.pairs.iter().any(|p| p.deltas.iter().any(|d| d.measure.id.key() == m.id.key())))
+        .filter(|m| {
+            comparison.pairs.iter().any(|p| p.deltas.iter().any(|d| d.measure.id.key() == m.id.key()))
+        })
         .collect()
 }
 
@@ -198,7 +201,7 @@ struct JsonPair<'a> {
 #[derive(Serialize)]
 struct JsonDelta {
     measure: &'static str,
-    field: crate::model::compare::MeasureId,
+    field: crate::model::measure::MeasureId,
     before: f64,
     after: f64,
     /// `null` when the baseline was 0.

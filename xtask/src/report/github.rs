@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 
 use crate::model::result::Outcome;
 use crate::model::status::Tally;
-use crate::report::{sanitize, words, Row};
+use crate::report::{words, Row};
+use crate::sanitize;
 
 pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
     let mut text = format!("### pymaccounter: {}\n\n", sanitize::markdown_cell(test_dir));
@@ -47,7 +48,9 @@ pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
         .results
         .iter()
         .filter(|r| r.status() == crate::model::status::Status::Regressed)
-        .filter_map(|r| words::reason(&r.execution).map(|reason| format!("- `{}`: {reason}\n", r.job.label())))
+        .filter_map(|r| {
+            words::reason(&r.execution).map(|reason| format!("- `{}`: {reason}\n", r.job.label()))
+        })
         .collect();
     if !reasons.is_empty() {
         text.push_str("Regressions:\n\n");

@@ -22,16 +22,16 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::model::inner::TestOutcome;
 use crate::model::inner::{InnerReport, LeakHunt};
+use crate::model::measure::MeasureId;
 use crate::model::memray::MemraySummary;
 use crate::model::result::{rfc3339_utc, ModuleResult, Outcome};
 use crate::model::status::Tally;
-use crate::model::compare::MeasureId;
-use crate::model::inner::TestOutcome;
-use crate::report::{human_bytes, sanitize, words, FileReport, ReportContext, Row};
+use crate::report::{human_bytes, words, FileReport, ReportContext, Row};
+use crate::sanitize;
 
-pub const REPORT: FileReport =
-    FileReport { flag: "report-html", path: |args| args.html.as_deref(), write };
+pub const REPORT: FileReport = FileReport { flag: "report-html", path: |args| args.html.as_deref(), write };
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// A memory limit is drawn on the chart's scale when it is at most this many
@@ -1005,7 +1005,13 @@ mod tests {
 
     #[test]
     fn details_show_leak_deltas_summaries_and_stream_tails() {
-        let hunt = LeakHunt { warmups: 3, runs: 3, blocks: vec![1, 2, 1], fds: vec![0, 0, 0], ..LeakHunt::default() };
+        let hunt = LeakHunt {
+            warmups: 3,
+            runs: 3,
+            blocks: vec![1, 2, 1],
+            fds: vec![0, 0, 0],
+            ..LeakHunt::default()
+        };
         let mut hunted = result("test_a.py", Execution::Leaked { hunt: hunt.clone() }, Some(9));
         hunted.inner = Some(InnerReport {
             harness: crate::model::inner::Harness::Script,

@@ -3,13 +3,14 @@
 use std::io::IsTerminal;
 
 use crate::model::choice::Choice;
+use crate::model::event::{Event, Notice, Notices};
 use crate::model::inner::LeakHunt;
 use crate::model::memray::MemraySummary;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::Tally;
 use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
-use crate::report::{human_bytes, sanitize, words, Row};
-use crate::model::event::{Event, Notice, Notices};
+use crate::report::{human_bytes, words, Row};
+use crate::sanitize;
 
 /// What the block of a module that passed (or skipped) shows; the block of
 /// one that did not pass always shows both streams and the reason.
@@ -47,7 +48,8 @@ pub fn notices(debug: bool) -> Notices {
     let status_line = std::sync::Mutex::new(StatusLine::new());
     // The fallback note is said once per base (watch would repeat it each round).
     let fallbacks_said = std::sync::Mutex::new(std::collections::BTreeSet::new());
-    Notices::to(move |notice| match notice {
+    Notices::to(move |notice| {
+        match notice {
         Notice::Command(line) if debug => say!("$ {}", sanitize::terminal_line(line)),
         Notice::CommandStderr(text) if debug => say!("{}", sanitize::terminal(text)),
         Notice::Command(_) | Notice::CommandStderr(_) => {}
@@ -68,6 +70,7 @@ pub fn notices(debug: bool) -> Notices {
         Notice::BuiltBase { image } => say!("Built offline base {image}."),
         Notice::BuildingImage { reference, base } => say!("Building test image {reference} from {base} ..."),
         Notice::LayersLeft { error } => say!("warning: could not remove the failed build's layers: {error}"),
+    }
     })
 }
 
@@ -331,9 +334,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::model::captured::Captured;
     use crate::model::job::{Job, PythonMalloc, Variant};
     use crate::model::status::Execution;
-    use crate::model::captured::Captured;
 
     fn plain() -> Human {
         Human {

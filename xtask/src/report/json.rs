@@ -8,8 +8,7 @@ use crate::model::result::Outcome;
 use crate::model::schema::Report;
 use crate::report::{words, FileReport, ReportContext};
 
-pub const REPORT: FileReport =
-    FileReport { flag: "report-json", path: |args| args.json.as_deref(), write };
+pub const REPORT: FileReport = FileReport { flag: "report-json", path: |args| args.json.as_deref(), write };
 
 pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<()> {
     let text = serde_json::to_string_pretty(&report(outcome, context))?;

@@ -9,10 +9,11 @@ use quick_xml::events::{BytesCData, BytesDecl, BytesEnd, BytesStart, BytesText, 
 use quick_xml::Writer;
 
 use crate::model::inner::{InnerTest, TestOutcome};
-use crate::model::repeat::Attempt;
+use crate::model::result::Attempt;
 use crate::model::result::{rfc3339_utc, ModuleResult, Outcome, RunInfo};
 use crate::model::status::{Status, Tally};
-use crate::report::{sanitize, words, FileReport, ReportContext};
+use crate::report::{words, FileReport, ReportContext};
+use crate::sanitize;
 
 pub const REPORT: FileReport = FileReport { flag: "junit", path: |args| args.junit.as_deref(), write };
 

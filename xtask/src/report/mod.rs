@@ -12,7 +12,6 @@ pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
-pub mod sanitize;
 pub mod terminal;
 pub mod words;
 
@@ -90,8 +89,10 @@ impl<'a> Row<'a> {
             tests: result.test_counts().map(|c| c.summary()),
             vs_baseline: result.baseline.as_ref().map(|baseline| {
                 let changes = changes(baseline, &ResultRecord::of(result));
-                let parts: Vec<String> =
-                    changes.iter().map(|d| format!("{} {}", d.measure.id.key(), words::percent_text(d))).collect();
+                let parts: Vec<String> = changes
+                    .iter()
+                    .map(|d| format!("{} {}", d.measure.id.key(), words::percent_text(d)))
+                    .collect();
                 parts.join(", ")
             }),
         }
@@ -116,8 +117,8 @@ mod tests {
 
     #[test]
     fn a_row_says_how_each_measure_moved_from_the_baseline() {
-        use crate::model::compare::MeasureId;
-        use crate::model::schema::BaselineRecord;
+        use crate::model::measure::MeasureId;
+        use crate::model::result::BaselineRecord;
         use crate::model::status::{Execution, Status};
         let result = ModuleResult {
             duration: std::time::Duration::from_millis(1500),

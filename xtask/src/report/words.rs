@@ -4,9 +4,11 @@
 //! the step summary, `compare`) asks here, so a fact reads the same
 //! everywhere and is said once.
 
-use crate::model::compare::{Delta, Gate, MeasureId, Regression, Threshold, Unit, Verdict, MEASURES};
+use crate::model::compare::{measure_of, Delta, Gate, Verdict, MEASURES};
 use crate::model::inner::{LeakHunt, LeakKind};
-use crate::model::repeat::{self, Attempt};
+use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
+use crate::model::repeat;
+use crate::model::result::Attempt;
 use crate::model::schema::Report;
 use crate::model::status::{Execution, FailureCause, FrameworkStop, SkipCause};
 
@@ -64,7 +66,9 @@ pub fn reason(execution: &Execution) -> Option<String> {
             reason.push_str(" (files written to /tmp and /scratch count toward the limit too)");
             Some(reason)
         }
-        Execution::Crashed { signal } => Some(format!("killed by signal {} ({signal})", signal_name(*signal))),
+        Execution::Crashed { signal } => {
+            Some(format!("killed by signal {} ({signal})", signal_name(*signal)))
+        }
         Execution::Leaked { hunt } => Some(format!("leaks under --hunt-leaks: {}", leaks(hunt))),
         Execution::OverBudget { peak_bytes, budget_bytes } => Some(format!(
             "peak RSS {} is over the module's max-peak-rss of {}",
@@ -123,7 +127,9 @@ fn failure_cause(cause: &FailureCause, exit_code: i32) -> String {
         FailureCause::LeakHuntRunFailed { run } => {
             format!("failed on run {run} of the leak hunt (exit code {exit_code})")
         }
-        FailureCause::ExpectedLeakNotFound => "declares `expect = leak`, and --hunt-leaks found no leak".to_string(),
+        FailureCause::ExpectedLeakNotFound => {
+            "declares `expect = leak`, and --hunt-leaks found no leak".to_string()
+        }
     }
 }
 
@@ -149,7 +155,7 @@ pub fn regressions(measures: &[Regression]) -> String {
     let over: Vec<String> = measures
         .iter()
         .map(|r| {
-            let measure = r.measure.measure();
+            let measure = measure_of(r.measure);
             let delta = Delta { measure, before: r.before, after: r.after, verdict: Verdict::Regressed };
             format!(
                 "{} {} ({}, over {} and {})",
@@ -282,8 +288,13 @@ mod tests {
 
     #[test]
     fn the_reason_names_the_measure_both_values_and_the_gate() {
-        let regression =
-            Regression { measure: MeasureId::Rss, before: 10.0 * MIB, after: 20.0 * MIB, threshold: Threshold::Percent(10.0), floor: MIB };
+        let regression = Regression {
+            measure: MeasureId::Rss,
+            before: 10.0 * MIB,
+            after: 20.0 * MIB,
+            threshold: Threshold::Percent(10.0),
+            floor: MIB,
+        };
         assert_eq!(
             reason(&Execution::Regressed { measures: vec![regression] }).unwrap(),
             "regressed against the baseline: peak RSS 10.0 MiB → 20.0 MiB (+100.0%, over +10% and 1.0 MiB)"
@@ -316,7 +327,10 @@ mod tests {
         };
         assert_eq!(reason(&stopped(None)).unwrap(), "pytest was interrupted (exit code 2)");
         let with_error = reason(&stopped(Some("ImportError: no module named x (test_a.py)"))).unwrap();
-        assert_eq!(with_error, "pytest was interrupted (exit code 2): ImportError: no module named x (test_a.py)");
+        assert_eq!(
+            with_error,
+            "pytest was interrupted (exit code 2): ImportError: no module named x (test_a.py)"
+        );
         for text in [reason(&stopped(None)).unwrap(), with_error] {
             assert_eq!(text.matches("interrupted").count(), 1, "{text}");
             assert_eq!(text.matches("exit code").count(), 1, "{text}");

@@ -23,15 +23,16 @@ use crate::harness::{
     classify, container_command, judge, may_be_oom, summary, take_container_peak, take_inner_report,
     take_measurement, ModuleSetup, ATTEMPT_VARIABLE,
 };
+use crate::model::captured::Captured;
 use crate::model::compare::Baseline;
 use crate::model::event::Event;
 use crate::model::inner::InnerReport;
 use crate::model::job::Job;
 use crate::model::memray::MemraySummary;
-use crate::model::repeat::{self, Attempt};
+use crate::model::repeat;
+use crate::model::result::Attempt;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::{Execution, Tally};
-use crate::model::captured::Captured;
 use crate::runner::capture::{capture, spill_path};
 use crate::signals::Interrupt;
 
@@ -496,12 +497,7 @@ fn ending(
     } else {
         let oom_killed =
             may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&spec.name, &spec.host_dir)?;
-        match classify(code, &measurement, oom_killed) {
-            Execution::OomKilled { process_peak, .. } => {
-                Execution::OomKilled { container_peak: container_peak_bytes, process_peak }
-            }
-            other => other,
-        }
+        classify(code, &measurement, oom_killed, container_peak_bytes)
     };
     let inner = take_inner_report(&mut ran.stderr);
     let blocks_counted = job.variant.python_malloc.is_none_or(|m| m.counts_blocks());

@@ -4,9 +4,9 @@
 
 use anyhow::Result;
 
+use crate::engine::owner;
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
 use crate::error::EXIT_PASSED;
-use crate::engine::owner;
 use crate::runner::capture;
 
 pub struct CleanOptions<'a> {

@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::report::ReportPaths;
 use crate::error::{usage, EXIT_FAILED, EXIT_PASSED};
 use crate::model::compare::{key_of, label, Key};
 use crate::model::result::Outcome;
 use crate::model::schema::{Report, RunOption, RunRecord};
 use crate::report::human::{Human, SuccessOutput};
 use crate::report::ReportContext;
+use crate::report::ReportPaths;
 use crate::tasks::run::{check_reports, write_reports};
 
 pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportPaths) -> Result<i32> {
@@ -116,12 +116,15 @@ fn difference(a: &BTreeMap<RunOption, Value>, b: &BTreeMap<RunOption, Value>) ->
             Some(Value::Null) => "(unset)".to_string(),
             Some(Value::String(s)) => s.clone(),
             Some(Value::Array(items)) if items.is_empty() => "(unset)".to_string(),
-            Some(Value::Array(items)) => {
-                items.iter().map(|i| i.as_str().map_or(i.to_string(), str::to_string)).collect::<Vec<_>>().join(",")
-            }
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().map_or(i.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(","),
             Some(other) => other.to_string(),
         };
-        let name = serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let name =
+            serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         format!("--{name} {} vs {}", show(a.get(k)), show(b.get(k)))
     })
 }
@@ -135,8 +138,10 @@ fn check_partitions(shards: &[Shard]) -> Result<(), String> {
     for shard in shards {
         let Some(run) = &shard.report.run else { continue };
         let Some(partition) = run.partition.as_deref() else { continue };
-        let selection: Vec<String> =
-            SELECTION_OPTIONS.iter().map(|k| run.options.get(k).map_or(String::new(), Value::to_string)).collect();
+        let selection: Vec<String> = SELECTION_OPTIONS
+            .iter()
+            .map(|k| run.options.get(k).map_or(String::new(), Value::to_string))
+            .collect();
         if let Some(other) = seen.insert((selection.clone(), partition.to_string()), &shard.name) {
             return Err(format!("{other} and {} are both partition {partition} of the same run", shard.name));
         }

@@ -10,6 +10,7 @@ use anyhow::Result;
 
 use crate::cli::{BaselineArgs, FlakyResult, RunArgs};
 use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
+use crate::engine::owner;
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{usage, Interrupted, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
 use crate::harness::detect::Harness;
@@ -22,10 +23,9 @@ use crate::model::result::{ImageInfo, Outcome, RunInfo};
 use crate::model::schema::{JobRecord, Report, RunOption, RunRecord};
 use crate::modules::{apply_skip, expand_selection, parse_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext, ReportPaths};
-use crate::signals::Interrupt;
-use crate::runner::{self, MemrayPlan, Plan};
-use crate::engine::owner;
 use crate::runner::capture;
+use crate::runner::{self, MemrayPlan, Plan};
+use crate::signals::Interrupt;
 
 /// Runs the named modules, or every module when `tests` is `None`.
 pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
@@ -233,7 +233,7 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
                 let path = dir.shown(&name);
                 notes.push(format!(
                     "warning: {}: not run, its file name is not valid UTF-8 (rename it)",
-                    crate::report::sanitize::terminal_line(&path)
+                    crate::sanitize::terminal_line(&path)
                 ));
             }
             dir.test_modules()?
@@ -538,7 +538,10 @@ fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
     let isolation = &options.isolation;
     let mut given: Vec<(RunOption, Value)> = vec![
         (RunOption::TestDir, json!(dir.display)),
-        (RunOption::PythonMalloc, json!(options.matrix.python_malloc.iter().map(|m| m.as_str()).collect::<Vec<_>>())),
+        (
+            RunOption::PythonMalloc,
+            json!(options.matrix.python_malloc.iter().map(|m| m.as_str()).collect::<Vec<_>>()),
+        ),
         (RunOption::Python, names(&options.matrix.python)),
         (RunOption::Timeout, json!(isolation.timeout)),
         (RunOption::Memory, json!(isolation.memory.bytes())),
@@ -556,7 +559,9 @@ fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
         let gate = options.baseline.gate.gate();
         let measures: serde_json::Map<String, Value> = MEASURES
             .iter()
-            .map(|m| (m.id.key().to_string(), json!({"threshold": gate.threshold(m), "floor": gate.floor(m)})))
+            .map(|m| {
+                (m.id.key().to_string(), json!({"threshold": gate.threshold(m), "floor": gate.floor(m)}))
+            })
             .collect();
         given.push((RunOption::Baseline, json!(baseline.display().to_string())));
         given.push((RunOption::Gate, Value::Object(measures)));
