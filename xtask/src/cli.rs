@@ -377,7 +377,7 @@ pub struct MatrixArgs {
 #[command(next_help_heading = "Python")]
 pub struct PythonArg {
     /// Python version
-    #[arg(long, value_name = "X.Y", default_value = "3.11", long_help = format!(
+    #[arg(long, value_name = "X.Y", default_value_t = PythonVersion::DEFAULT, long_help = format!(
         "Python version ({})", crate::model::pythons::help_summary()
     ))]
     pub python: PythonVersion,

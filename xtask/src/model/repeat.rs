@@ -82,6 +82,11 @@ pub fn measured(attempts: &[Attempt]) -> Vec<&Attempt> {
     }
 }
 
+/// The median of measurements that exist (a benchmark's rounds): 0 for none.
+pub fn median_of(values: &[f64]) -> f64 {
+    median(values.to_vec()).unwrap_or(0.0)
+}
+
 /// The middle value; the mean of the two middle ones for an even count.
 pub fn median(mut values: Vec<f64>) -> Option<f64> {
     if values.is_empty() {

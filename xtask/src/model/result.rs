@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
 use crate::model::captured::Captured;
 use crate::model::inner::{InnerCounts, InnerReport};
 use crate::model::job::Job;
@@ -188,6 +189,18 @@ impl Outcome {
 
     pub fn counts(&self) -> Counts {
         Counts::of(&self.results)
+    }
+
+    /// The run's exit code: 0 when everything ran and passed or skipped,
+    /// 130 when it was interrupted, else 1 (a merged run's too).
+    pub fn exit_code(&self) -> i32 {
+        if self.interrupted {
+            EXIT_INTERRUPTED
+        } else if self.succeeded() {
+            EXIT_PASSED
+        } else {
+            EXIT_FAILED
+        }
     }
 
     /// Whether every job ran and passed or skipped.

@@ -27,7 +27,7 @@ use crate::model::captured::Captured;
 use crate::model::compare::Baseline;
 use crate::model::event::Event;
 use crate::model::inner::InnerReport;
-use crate::model::job::Job;
+use crate::model::job::{Job, PythonMalloc};
 use crate::model::memray::MemraySummary;
 use crate::model::repeat;
 use crate::model::result::Attempt;
@@ -512,7 +512,7 @@ fn ending(
 fn collect_memray(shared: &Shared, job: &Job, tag: &str, folder: &Path) -> Result<Option<MemraySummary>> {
     let plan = shared.plan;
     // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
-    let leaks = job.variant.python_malloc.is_some_and(|m| m.as_str() == "malloc");
+    let leaks = job.variant.python_malloc == Some(PythonMalloc::Malloc);
     let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, job, tag));
     memray::collect(shared.engine, &job.image, &plan.container.user, folder, leaks, flamegraph.as_deref())
 }

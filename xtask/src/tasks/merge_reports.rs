@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::error::{usage, EXIT_FAILED, EXIT_PASSED};
+use crate::error::usage;
 use crate::model::compare::{key_of, label, Key};
 use crate::model::result::Outcome;
 use crate::model::schema::{Report, RunOption, RunRecord};
@@ -36,7 +36,7 @@ pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportPaths) -> R
     );
     Human::new(&test_dir, false, SuccessOutput::Stdout, 0).summary(&outcome);
     write_reports(&outcome, reports, &ReportContext { test_dir: &test_dir, run: run.as_ref() })?;
-    Ok(if outcome.succeeded() && !outcome.interrupted { EXIT_PASSED } else { EXIT_FAILED })
+    Ok(outcome.exit_code())
 }
 
 struct Shard {

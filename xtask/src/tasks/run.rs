@@ -12,7 +12,7 @@ use crate::cli::{BaselineArgs, FlakyResult, RunArgs};
 use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
 use crate::engine::owner;
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
-use crate::error::{usage, Interrupted, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
+use crate::error::{usage, Interrupted};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
@@ -426,7 +426,7 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
     if !engine.is_remote()? {
         return Ok(Mount::Bind { source: tests, target });
     }
-    let name = format!("pymaccounter-{run_id}-tests");
+    let name = owner::test_dir_volume(run_id);
     let labels = [format!("{PROJECT_LABEL}=1"), format!("{RUN_LABEL}={run_id}")];
     say!("note: the engine is remote; copying {} into the volume {name}", dir.display);
     engine.volume_with_copy_of(&name, &tests, image, &labels)?;
@@ -524,7 +524,7 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
     let run = run_record(options, dir);
     let context = ReportContext { test_dir: &dir.display, run: Some(&run) };
     write_reports(outcome, &options.reports.paths(), &context)?;
-    Ok(exit_code(outcome))
+    Ok(outcome.exit_code())
 }
 
 /// The options that decide what ran and how it was judged, as given with
@@ -573,16 +573,6 @@ fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
     }
 }
 
-/// 0 when everything ran and passed or skipped, 130 when interrupted, else 1.
-pub fn exit_code(outcome: &Outcome) -> i32 {
-    if outcome.interrupted {
-        EXIT_INTERRUPTED
-    } else if outcome.succeeded() {
-        EXIT_PASSED
-    } else {
-        EXIT_FAILED
-    }
-}
 
 /// Every file and CI report asked for; each is written even when the run failed.
 pub fn write_reports(outcome: &Outcome, reports: &ReportPaths, context: &ReportContext) -> Result<()> {
@@ -654,6 +644,7 @@ fn available_cpus() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
     use crate::model::job::Variant;
     use crate::model::result::ModuleResult;
     use crate::model::status::Execution;
@@ -686,8 +677,8 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_contract() {
         use Execution::*;
-        assert_eq!(exit_code(&outcome(&[Passed, Skipped { why: None }], 0, false)), EXIT_PASSED);
-        assert_eq!(exit_code(&outcome(&[Skipped { why: None }], 0, false)), EXIT_PASSED);
+        assert_eq!(outcome(&[Passed, Skipped { why: None }], 0, false).exit_code(), EXIT_PASSED);
+        assert_eq!(outcome(&[Skipped { why: None }], 0, false).exit_code(), EXIT_PASSED);
         let failures = [
             Failed { exit_code: 1, why: None },
             TimedOut { after_secs: 1 },
@@ -695,10 +686,10 @@ mod tests {
             Crashed { signal: 11 },
         ];
         for failed in failures {
-            assert_eq!(exit_code(&outcome(&[Passed, failed], 0, false)), EXIT_FAILED);
+            assert_eq!(outcome(&[Passed, failed], 0, false).exit_code(), EXIT_FAILED);
         }
-        assert_eq!(exit_code(&outcome(&[Passed], 2, false)), EXIT_FAILED, "fail-fast left modules");
-        assert_eq!(exit_code(&outcome(&[Passed], 1, true)), EXIT_INTERRUPTED);
+        assert_eq!(outcome(&[Passed], 2, false).exit_code(), EXIT_FAILED, "fail-fast left modules");
+        assert_eq!(outcome(&[Passed], 1, true).exit_code(), EXIT_INTERRUPTED);
     }
 
     #[test]
