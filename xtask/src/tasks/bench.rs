@@ -139,7 +139,9 @@ fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String
     );
     emit(&mut report, &line);
 
-    let cache = crate::model::repeat::median_of(&(0..5).map(|_| time(|| build_image(runner).map(drop))).collect::<Result<Vec<_>>>()?);
+    let cache = crate::model::repeat::median_of(
+        &(0..5).map(|_| time(|| build_image(runner).map(drop))).collect::<Result<Vec<_>>>()?,
+    );
     let line = format!(
         "\nCache check, nothing changed (`xtask build-image`, whole process, median of 5): **{:.0} ms** (goal: under 100 ms; no `build` call).",
         cache * 1000.0
@@ -306,7 +308,8 @@ fn memray_cost(runner: &Path, root: &Path, rounds: usize) -> Result<String> {
             plain.push(run(false)?);
         }
     }
-    let (plain, profiled) = (crate::model::repeat::median_of(&plain), crate::model::repeat::median_of(&profiled));
+    let (plain, profiled) =
+        (crate::model::repeat::median_of(&plain), crate::model::repeat::median_of(&profiled));
     Ok(format!(
         "\n## `--memray`\n\nThe project's {modules} modules on Python 3.13, `-j 1`, {} rounds alternating: \
          **{:.2} s** per module with `--memray` against {:.2} s without (**+{:.2} s**, ×{:.2}): memray's \
@@ -423,7 +426,6 @@ fn time(mut work: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-
 fn machine_summary(engine: &Engine) -> String {
     let date = Command::new("date")
         .arg("-u")
@@ -448,5 +450,4 @@ fn machine_summary(engine: &Engine) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-}
+mod tests {}

@@ -573,7 +573,6 @@ fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
     }
 }
 
-
 /// Every file and CI report asked for; each is written even when the run failed.
 pub fn write_reports(outcome: &Outcome, reports: &ReportPaths, context: &ReportContext) -> Result<()> {
     let mut failures = Vec::new();
