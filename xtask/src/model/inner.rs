@@ -115,6 +115,9 @@ pub struct InnerTest {
     pub outcome: TestOutcome,
     #[serde(default)]
     pub message: Option<String>,
+    /// The failure's traceback, bounded (a marker says where it was cut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceback: Option<String>,
     #[serde(default)]
     pub duration_s: f64,
 }
@@ -179,6 +182,10 @@ impl InnerReport {
 impl InnerTest {
     pub fn failed(&self) -> bool {
         matches!(self.outcome, TestOutcome::Failed | TestOutcome::Error)
+    }
+
+    pub fn skipped(&self) -> bool {
+        matches!(self.outcome, TestOutcome::Skipped | TestOutcome::Xfailed)
     }
 }
 

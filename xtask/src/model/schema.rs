@@ -619,6 +619,7 @@ mod tests {
         results[0].inner = Some(InnerReport {
             harness: Harness::Pytest,
             tests: vec![InnerTest {
+                traceback: Some("Traceback".into()),
                 name: "t::a".into(),
                 outcome: TestOutcome::Failed,
                 message: Some("assert".into()),
