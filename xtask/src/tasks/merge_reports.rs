@@ -1,7 +1,8 @@
 //! `cargo xtask merge-reports A.json B.json ...`: the JSON reports of
 //! `--partition` shards become one report set (JSON, JUnit, HTML, step
 //! summary, through the same writers as a run), with the closing line and
-//! the exit code of the whole.
+//! the exit code of the whole. A set with a partition missing is not the
+//! whole run: it exits 1 unless `--allow-partial`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,13 +18,19 @@ use crate::report::human::{Human, SuccessOutput};
 use crate::report::ReportContext;
 use crate::tasks::run::{check_reports, write_reports};
 
-pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportArgs) -> Result<i32> {
+pub fn merge_reports(
+    paths: &[PathBuf],
+    force: bool,
+    allow_partial: bool,
+    reports: &ReportArgs,
+) -> Result<i32> {
     check_reports(reports)?;
     let mut shards = Vec::new();
     for path in paths {
         shards.push(Shard { name: path.display().to_string(), report: Report::read(path)? });
     }
     let run = agreed_run(&shards, force).map_err(usage)?;
+    let missing = check_partitions(&shards).map_err(usage)?;
     let outcome = merge(&shards).map_err(usage)?;
     let test_dir = run.as_ref().and_then(|r| r.options.get("test-dir")).cloned();
     let test_dir = test_dir.unwrap_or_else(|| "merged reports".to_string());
@@ -33,9 +40,16 @@ pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportArgs) -> Re
         outcome.results.len(),
         outcome.not_run.len()
     );
+    let partial = !missing.is_empty();
+    for missing in &missing {
+        let (what, advice) =
+            if allow_partial { ("note", "") } else { ("error", " (--allow-partial accepts a partial set)") };
+        say!("{what}: no shard of partition {missing}: the merged report is not the whole run{advice}");
+    }
     Human::new(&test_dir, false, SuccessOutput::Stdout, 0).summary(&outcome);
     write_reports(&outcome, reports, &ReportContext { test_dir: &test_dir, run: run.as_ref() })?;
-    Ok(if outcome.succeeded() && !outcome.interrupted { EXIT_PASSED } else { EXIT_FAILED })
+    let whole = !partial || allow_partial;
+    Ok(if outcome.succeeded() && !outcome.interrupted && whole { EXIT_PASSED } else { EXIT_FAILED })
 }
 
 struct Shard {
@@ -50,8 +64,7 @@ const SELECTION_OPTIONS: [&str; 2] = ["python", "python-malloc"];
 
 /// The run options every shard shares. Shards that differ in any other than
 /// the partition and `SELECTION_OPTIONS`, or that record none, are refused
-/// unless `force`; two shards of one cell of the split always are. Missing
-/// partitions are noted.
+/// unless `force`.
 fn agreed_run(shards: &[Shard], force: bool) -> Result<Option<RunRecord>, String> {
     let hint = "(--force merges them anyway)";
     let mut first: Option<(&str, &RunRecord)> = None;
@@ -75,7 +88,6 @@ fn agreed_run(shards: &[Shard], force: bool) -> Result<Option<RunRecord>, String
             }
         }
     }
-    check_partitions(shards)?;
     Ok(first.map(|(_, run)| {
         let mut options = run.options.clone();
         for key in SELECTION_OPTIONS {
@@ -113,8 +125,8 @@ fn difference(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Opt
 }
 
 /// Two shards of one cell of the split (same partition and selection) are
-/// refused; partitions missing from a set are noted.
-fn check_partitions(shards: &[Shard]) -> Result<(), String> {
+/// refused; the partitions missing from a set are returned (`2/3 (of 3.11)`).
+fn check_partitions(shards: &[Shard]) -> Result<Vec<String>, String> {
     // (selection, partition) → shard; selection → (part, parts) seen.
     let mut seen: BTreeMap<(Vec<String>, String), &str> = BTreeMap::new();
     let mut parts: BTreeMap<Vec<String>, Vec<(usize, usize)>> = BTreeMap::new();
@@ -132,6 +144,7 @@ fn check_partitions(shards: &[Shard]) -> Result<(), String> {
             parts.entry(selection).or_default().push((k, n));
         }
     }
+    let mut missing_sets = Vec::new();
     for (selection, parts) in parts {
         let n = parts[0].1;
         if parts.iter().any(|&(_, other)| other != n) {
@@ -142,13 +155,10 @@ fn check_partitions(shards: &[Shard]) -> Result<(), String> {
         if !missing.is_empty() {
             let of = selection.iter().filter(|v| !v.is_empty()).cloned().collect::<Vec<_>>().join(" ");
             let of = if of.is_empty() { String::new() } else { format!(" (of {of})") };
-            say!(
-                "note: no shard of partition {}{of}: the merged report is not the whole run",
-                missing.join(", ")
-            );
+            missing_sets.push(format!("{}{of}", missing.join(", ")));
         }
     }
-    Ok(())
+    Ok(missing_sets)
 }
 
 /// One outcome of every shard's results, sorted by module (as an unpartitioned
@@ -256,14 +266,32 @@ mod tests {
             shard("a", Some("1/2"), &["test_a.py"], "3.11"),
             shard("b", Some("1/2"), &["test_b.py"], "3.11"),
         ];
-        assert!(agreed_run(&shards, true).unwrap_err().contains("both partition 1/2"));
+        assert!(check_partitions(&shards).unwrap_err().contains("both partition 1/2"));
         let other_python = [
             shard("a", Some("1/2"), &["test_a.py"], "3.11"),
             shard("b", Some("1/2"), &["test_a.py"], "3.13"),
         ];
         assert!(agreed_run(&other_python, false).is_ok(), "a matrix split is not a duplicate");
+        assert!(check_partitions(&other_python).is_ok(), "a matrix split is not a duplicate");
         let twice = [shard("a", None, &["test_a.py"], "3.11"), shard("b", None, &["test_a.py"], "3.11")];
         let Err(error) = merge(&twice) else { panic!("a duplicate was merged") };
         assert!(error.contains("test_a.py is in both a and b"), "{error}");
+    }
+
+    #[test]
+    fn missing_partitions_are_named_per_cell_of_the_matrix() {
+        let whole = [
+            shard("a", Some("1/2"), &["test_a.py"], "3.11"),
+            shard("b", Some("2/2"), &["test_b.py"], "3.11"),
+        ];
+        assert_eq!(check_partitions(&whole).unwrap(), Vec::<String>::new());
+        let partial = [
+            shard("a", Some("1/3"), &["test_a.py"], "3.11"),
+            shard("b", Some("1/3"), &["test_a.py"], "3.13"),
+            shard("c", Some("3/3"), &["test_c.py"], "3.13"),
+        ];
+        assert_eq!(check_partitions(&partial).unwrap(), ["2/3, 3/3 (of 3.11)", "2/3 (of 3.13)"]);
+        let unpartitioned = [shard("a", None, &["test_a.py"], "3.11")];
+        assert_eq!(check_partitions(&unpartitioned).unwrap(), Vec::<String>::new());
     }
 }
