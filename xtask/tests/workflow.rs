@@ -73,7 +73,11 @@ fn the_workflow_has_every_job_a_careful_ci_has() {
     let lint = key(&workflow["jobs"], "lint");
     assert!(runs(lint).contains("cargo fmt --all -- --check"));
     assert!(runs(lint).contains("cargo clippy --all-targets -- -D warnings"));
-    assert!(runs(&workflow["jobs"]["test"]).contains("cargo nextest run --workspace"));
+    let test = runs(&workflow["jobs"]["test"]);
+    assert!(test.contains("cargo nextest run --workspace"), "{test}");
+    // The tests run as the runner's user; only debootstrap needs root.
+    assert!(test.contains("sudo target/debug/xtask base-image --python \"$python\""), "{test}");
+    assert!(test.contains("3.11-dbg") && test.contains("python3-venv"), "{test}");
 
     let modules = &workflow["jobs"]["modules"];
     let matrix = &modules["strategy"]["matrix"];
