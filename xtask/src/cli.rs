@@ -137,7 +137,8 @@ pub enum Task {
     /// Compare two JSON reports: per result, each measure before → after; exit 1 on a regression
     #[command(after_help = format!(
         "A change is a regression when it is beyond both its threshold and its floor, or when a \
-         result that passed no longer does. Exit codes: 0 no regression, 1 a regression, 2 bad input.\n\n{}",
+         result that passed no longer does. Exit codes: 0 no regression, 1 a regression, 2 bad input \
+         or nothing paired (0 compared).\n\n{}",
         examples(&[
             "compare main.json report.json",
             "compare main.json report.json --threshold rss=5%,duration=off --format markdown",
@@ -160,7 +161,8 @@ pub enum Task {
     /// Merge the JSON reports of --partition shards into one report set
     #[command(after_help = format!(
         "Shards must come from runs with the same options (all but --partition) and hold no result \
-         twice. Exit codes: 0 every result passed or skipped, 1 otherwise, 2 bad input.\n\n{}",
+         twice. Exit codes: 0 every result passed or skipped, 1 otherwise or a partition is missing \
+         (unless --allow-partial), 2 bad input.\n\n{}",
         examples(&["merge-reports shard-1/report.json shard-2/report.json --report-html all.html --junit all.xml"])
     ))]
     MergeReports {
@@ -170,6 +172,10 @@ pub enum Task {
         /// Merge shards even when their runs' options differ
         #[arg(long)]
         force: bool,
+        /// Accept a set with a partition missing (a shard's job died): exit by the merged results
+        /// instead of 1
+        #[arg(long)]
+        allow_partial: bool,
         #[command(flatten)]
         reports: ReportArgs,
     },
@@ -724,12 +730,15 @@ mod tests {
         assert_eq!((options.execution.repeat, options.execution.retries), (3, 1));
         assert_eq!(options.execution.flaky_result, FlakyResult::Pass);
         assert_eq!(options.baseline.baseline, Some(PathBuf::from("b.json")));
-        let Task::MergeReports { shards, force, reports } =
+        let Task::MergeReports { shards, force, allow_partial, reports } =
             try_parse_from(&["merge-reports", "a.json", "b.json", "--junit", "all.xml"]).unwrap()
         else {
             panic!()
         };
         assert_eq!((shards.len(), force, reports.junit), (2, false, Some(PathBuf::from("all.xml"))));
+        assert!(!allow_partial);
+        let partial = try_parse_from(&["merge-reports", "a.json", "--allow-partial"]).unwrap();
+        assert!(matches!(partial, Task::MergeReports { allow_partial: true, .. }));
         assert_eq!(try_parse_from(&["merge-reports"]).unwrap_err().exit_code(), 2);
     }
 

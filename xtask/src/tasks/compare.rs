@@ -1,5 +1,6 @@
 //! `cargo xtask compare BASE.json NEW.json`: pairs two reports' results and
-//! prints their deltas; exit 1 when something regressed.
+//! prints their deltas; exit 1 when something regressed, 2 when nothing
+//! paired (a gate that compared nothing must not pass).
 
 use std::path::Path;
 
@@ -24,5 +25,12 @@ pub fn compare(base: &Path, new: &Path, gate: &GateArgs, format: CompareFormat) 
         CompareFormat::Json => json(&comparison, &gate, &sides),
     };
     crate::print_quietly(output.as_bytes());
+    if comparison.pairs.is_empty() {
+        return Err(usage(format!(
+            "nothing to compare: no result of {new_name} pairs with one of {base_name} (results pair by \
+             module, Python version and allocator: were both made with the same --python and \
+             --python-malloc?)"
+        )));
+    }
     Ok(if comparison.regressions() > 0 { EXIT_FAILED } else { EXIT_PASSED })
 }
