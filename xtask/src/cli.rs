@@ -3,6 +3,7 @@
 //! else. Values clap can check alone are checked here, so a bad flag exits 2
 //! before any work starts; tasks receive typed values.
 
+use crate::report::terminal::ColourChoice;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -25,6 +26,9 @@ use crate::report::human::SuccessOutput;
 pub struct Cli {
     #[command(subcommand)]
     pub task: Task,
+    /// Colour the output: auto (a terminal, NO_COLOR and FORCE_COLOR as usual), always or never
+    #[arg(long, global = true, value_name = "WHEN", value_enum, default_value = "auto")]
+    pub color: ColourChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,7 +293,7 @@ macro_rules! value_enum_from_choice {
     )*};
 }
 
-value_enum_from_choice!(EngineKind, SuccessOutput, crate::harness::declarations::HarnessChoice);
+value_enum_from_choice!(EngineKind, SuccessOutput, ColourChoice, crate::harness::declarations::HarnessChoice);
 
 /// `--flaky-result`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -526,7 +530,9 @@ pub fn command() -> clap::Command {
 
 /// Parses the process's arguments; clap prints help or a usage error (exit 2) itself.
 pub fn parse() -> Task {
-    Cli::parse().task
+    let cli = Cli::parse();
+    crate::report::terminal::choose_colour(cli.color);
+    cli.task
 }
 
 #[cfg(test)]
