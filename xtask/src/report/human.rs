@@ -84,6 +84,8 @@ pub struct Human {
     finished: usize,
     /// Finished jobs that counted as failed, so far.
     failed: usize,
+    /// The start of a line of live stderr (`--debug`) whose end has not come yet, per job.
+    partial_lines: std::collections::HashMap<usize, Vec<u8>>,
     /// Running jobs, with when each started.
     running: Vec<(String, std::time::Instant)>,
     started: std::time::Instant,
@@ -105,6 +107,7 @@ impl Human {
             total,
             finished: 0,
             failed: 0,
+            partial_lines: Default::default(),
             running: Vec::new(),
             started: std::time::Instant::now(),
             stop_commands: (std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")).then(stop_token),
@@ -123,12 +126,19 @@ impl Human {
             }
             Event::Stderr(job, chunk) => {
                 let label = sanitize::terminal_line(&job.label()).into_owned();
-                for line in String::from_utf8_lossy(chunk).lines() {
-                    say!("[{label}] {}", sanitize::terminal_line(line));
+                let pending = self.partial_lines.entry(job.index).or_default();
+                for line in whole_lines(pending, chunk) {
+                    say!("[{label}] {}", sanitize::terminal_line(&line));
                 }
             }
             Event::Finished(result) => {
                 let label = sanitize::terminal_line(&result.job.label()).into_owned();
+                if let Some(rest) = self.partial_lines.remove(&result.job.index).filter(|r| !r.is_empty()) {
+                    let rest = String::from_utf8_lossy(&rest).into_owned();
+                    if !is_protocol_line(&rest) {
+                        say!("[{label}] {}", sanitize::terminal_line(&rest));
+                    }
+                }
                 self.running.retain(|(r, _)| *r != label);
                 self.finished += 1;
                 self.failed += usize::from(result.tally() == Tally::Failed);
@@ -342,6 +352,26 @@ impl Human {
     }
 }
 
+/// The whole lines `chunk` ends (after what `pending` held), as text,
+/// without the runner's own protocol lines; what follows the last newline
+/// stays in `pending` for the next chunk.
+fn whole_lines(pending: &mut Vec<u8>, chunk: &[u8]) -> Vec<String> {
+    pending.extend_from_slice(chunk);
+    let Some(end) = pending.iter().rposition(|b| *b == b'\n') else {
+        return Vec::new();
+    };
+    let complete: Vec<u8> = pending.drain(..=end).collect();
+    String::from_utf8_lossy(&complete).lines().filter(|l| !is_protocol_line(l)).map(str::to_string).collect()
+}
+
+/// A line the container's wrapper and GNU time add to stderr for the runner
+/// (the module's own copy of one is still in its captured output).
+fn is_protocol_line(line: &str) -> bool {
+    line.starts_with("@@pymac")
+        || line.starts_with("Command exited with non-zero status ")
+        || line.starts_with("Command terminated by signal ")
+}
+
 /// A token no module can guess: it reaches no container.
 fn stop_token() -> String {
     let nanos =
@@ -408,6 +438,7 @@ mod tests {
             total: 2,
             finished: 0,
             failed: 0,
+            partial_lines: Default::default(),
             running: Vec::new(),
             started: std::time::Instant::now(),
             stop_commands: None,
@@ -613,5 +644,15 @@ mod tests {
             ..Outcome::empty("r".into())
         });
         assert!(!plain_run.contains("allocator"), "no matrix, no allocator column:\n{plain_run}");
+    }
+
+    #[test]
+    fn live_stderr_shows_whole_lines_without_the_protocol() {
+        let mut pending = Vec::new();
+        assert!(whole_lines(&mut pending, b"Tra").is_empty());
+        assert_eq!(whole_lines(&mut pending, b"ceback\n  File x\nAsser"), ["Traceback", "  File x"]);
+        let end = b"tionError\nCommand exited with non-zero status 1\n@@pymaccounter exit=1 peak_rss_kib=9\n";
+        assert_eq!(whole_lines(&mut pending, end), ["AssertionError"]);
+        assert!(pending.is_empty());
     }
 }
