@@ -19,8 +19,10 @@ macro_rules! out {
 }
 
 mod cli;
+mod discovery;
 mod engine;
 mod error;
+mod glob;
 mod harness;
 mod image;
 mod model;

@@ -55,9 +55,10 @@ fn shorten(text: &str, room: usize) -> String {
 pub fn list(test_dir: Option<&Path>, as_json: bool) -> Result<i32> {
     let dir = TestDir::resolve(test_dir)?;
     let mut entries = Vec::new();
+    let pytest_project = dir.rules()?.pytest_project;
     for module in dir.test_modules()? {
         let source = dir.read_module(&module)?;
-        let setup = ModuleSetup::of(&source, &dir.shown(&module), HarnessChoice::Auto, None)?;
+        let setup = ModuleSetup::of(&source, &dir.shown(&module), HarnessChoice::Auto, None, pytest_project)?;
         entries.push(Entry {
             summary: docstring_summary(&source),
             harness: harness_name(setup.harness),

@@ -313,11 +313,13 @@ fn module_setups(
     options: &RunArgs,
 ) -> Result<HashMap<String, ModuleSetup>> {
     let mut setups = HashMap::new();
+    let pytest_project = dir.rules()?.pytest_project;
     for module in modules {
         let shown = dir.shown(module);
         let source = dir.read_module(module)?;
         user.check_can_read(&dir.path.join(module), &shown, 0o4)?;
-        let setup = ModuleSetup::of(&source, &shown, options.harness.harness, options.harness.hunt_leaks)?;
+        let (harness, hunt) = (options.harness.harness, options.harness.hunt_leaks);
+        let setup = ModuleSetup::of(&source, &shown, harness, hunt, pytest_project)?;
         setups.insert(module.clone(), setup);
     }
     Ok(setups)
