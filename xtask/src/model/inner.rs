@@ -199,7 +199,7 @@ impl InnerCounts {
         let parts: Vec<String> = [
             (self.passed, "passed"),
             (self.failed, "failed"),
-            (self.errors, "errors"),
+            (self.errors, if self.errors == 1 { "error" } else { "errors" }),
             (self.skipped, "skipped"),
             (self.xfailed, "xfailed"),
             (self.xpassed, "xpassed"),

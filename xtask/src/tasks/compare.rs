@@ -20,7 +20,7 @@ pub fn compare(base: &Path, new: &Path, gate: &GateArgs, format: CompareFormat) 
     let (base_name, new_name) = (base.display().to_string(), new.display().to_string());
     let sides = Sides { base: &base_name, new: &new_name };
     let output = match format {
-        CompareFormat::Text => text(&comparison, &gate, &sides),
+        CompareFormat::Text => text(&comparison, &gate, &sides, crate::report::terminal::terminal_width()),
         CompareFormat::Markdown => markdown(&comparison, &gate, &sides),
         CompareFormat::Json => json(&comparison, &gate, &sides),
     };

@@ -41,7 +41,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
         say!("note: partition {partition} holds no module");
         let mut outcome = Outcome::empty(owner::new_run_id());
         outcome.run = RunInfo { args: given_args(), host_cpus: available_cpus(), ..RunInfo::default() };
-        let human = Human::new(&dir.display, false, options.reports.success_output, 0);
+        let human = Human::new(&dir.display, false, options.output.success_output, 0);
         return finish(&outcome, options, &dir, &human);
     }
 
@@ -121,7 +121,7 @@ pub fn run_selected(
     let plan = plan(jobs, setups, placement, options, run_id, baseline);
     say!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human =
-        Human::new(&dir.display, options.engine.debug, options.reports.success_output, plan.jobs.len());
+        Human::new(&dir.display, options.engine.debug, options.output.success_output, plan.jobs.len());
     let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
     outcome.run = info;
     if let Mount::Volume { name, .. } = &tests {
@@ -508,7 +508,7 @@ fn plan(
         tests_in_container,
         setups,
         module_args: options.module_args.clone(),
-        spill_cap: options.reports.max_output,
+        spill_cap: options.output.max_output,
         memray: options.harness.memray.then(|| MemrayPlan {
             // Next to the reports (where the HTML report links them), else in the run's folder.
             flamegraphs: report::requested(&options.reports.paths()).first().map_or_else(
