@@ -12,7 +12,7 @@ use crate::cli::{BaselineArgs, FlakyResult, RunArgs};
 use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
 use crate::engine::owner;
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
-use crate::error::{usage, Interrupted};
+use crate::error::{environment, usage, Interrupted};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
@@ -93,6 +93,7 @@ pub fn run_selected(
     interrupt: &Interrupt,
 ) -> Result<i32> {
     let Prepared { modules, user, setups, baseline } = prepared;
+    check_memory_is_limited(engine, options, &setups)?;
     let run_id = owner::new_run_id();
     let (jobs, images) = jobs_with_images(engine, &modules, options)?;
     check_images_have_pytest(engine, &jobs, &images, &setups)?;
@@ -137,6 +138,39 @@ pub fn run_selected(
         }
         None => Ok(code),
     }
+}
+
+/// A memory limit the engine would not enforce is an environment failure,
+/// before anything starts: the module would run unbounded on the host.
+fn check_memory_is_limited(
+    engine: &Engine,
+    options: &RunArgs,
+    setups: &HashMap<String, ModuleSetup>,
+) -> Result<()> {
+    let mut declared: Vec<&str> = setups
+        .iter()
+        .filter(|(_, s)| s.declarations.memory.is_some_and(|m| m.bytes().is_some()))
+        .map(|(module, _)| module.as_str())
+        .collect();
+    declared.sort_unstable();
+    if (options.isolation.memory.bytes().is_none() && declared.is_empty())
+        || !engine.ignores_memory_limits()?
+    {
+        return Ok(());
+    }
+    let mut ways = Vec::new();
+    if options.isolation.memory.bytes().is_some() {
+        ways.push("with --memory none".to_string());
+    }
+    if !declared.is_empty() {
+        ways.push(format!("without the `memory` declaration of {}", declared.join(", ")));
+    }
+    let unless = format!("{} to run without a limit", ways.join(" and "));
+    Err(environment(format!(
+        "{} cannot limit a container's memory here (rootless, on cgroups v1): run as root, on a \
+         cgroups v2 host, with --engine docker, or {unless}",
+        engine.name()
+    )))
 }
 
 /// The options no flag parser can check alone, checked before anything starts.
