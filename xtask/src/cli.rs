@@ -75,9 +75,14 @@ pub enum Task {
     /// List the test modules with the first line of each one's docstring
     #[command(after_help = examples(&["list", "list --json"]))]
     List {
+        /// Module paths or globs, as `run` takes them (every module without)
+        #[arg(value_name = "TESTS")]
+        tests: Vec<String>,
         #[command(flatten)]
         dir: TestDirArg,
-        /// Print a JSON list of {"module", "summary"} objects
+        #[command(flatten)]
+        selection: SelectionArgs,
+        /// Print a JSON list of {"module", "summary", "harness", "declarations"} objects
         #[arg(long)]
         json: bool,
     },

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{BaselineArgs, FlakyResult, RunArgs};
+use crate::cli::{BaselineArgs, FlakyResult, RunArgs, SelectionArgs};
 use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
 use crate::engine::owner;
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
@@ -31,7 +31,7 @@ use crate::signals::Interrupt;
 pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // Everything the user typed is checked before anything starts.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
-    let selected = select_modules(tests, &dir, options)?;
+    let selected = select_modules(tests, &dir, &options.selection)?;
     selected.print_notes();
     check_options(options)?;
     let prepared = prepare(selected.modules, &dir, options)?;
@@ -258,7 +258,11 @@ impl Selected {
 
 /// The modules to run: those named (checked, globs expanded) or all, less
 /// those `--skip` matches, then the partition's share.
-pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) -> Result<Selected> {
+pub fn select_modules(
+    tests: Option<&[String]>,
+    dir: &TestDir,
+    selection: &SelectionArgs,
+) -> Result<Selected> {
     let mut notes = Vec::new();
     let modules = match tests {
         Some(args) => expand_selection(&parse_selection(args)?, dir)?,
@@ -277,7 +281,7 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
         return Err(usage(format!("no test_*.py modules in {}", dir.display)));
     }
     let before = modules.len();
-    let (modules, warnings) = apply_skip(modules, &options.selection.skip);
+    let (modules, warnings) = apply_skip(modules, &selection.skip);
     notes.extend(warnings.into_iter().map(|w| format!("warning: {w}")));
     if modules.is_empty() {
         return Err(usage("--skip leaves no module to run"));
@@ -285,7 +289,7 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
     if modules.len() < before {
         notes.push(format!("note: --skip leaves out {} module(s)", before - modules.len()));
     }
-    let modules = match options.selection.partition {
+    let modules = match selection.partition {
         Some(partition) => partition.select(&modules),
         None => modules,
     };

@@ -32,7 +32,7 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
     let tests = (!tests.is_empty()).then_some(tests);
     // Bad input is refused before anything starts, as for `run`.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
-    let selected = select_modules(tests, &dir, options)?;
+    let selected = select_modules(tests, &dir, &options.selection)?;
     selected.print_notes();
     check_options(options)?;
     // The first round's modules are read now: a bad one is exit 2, as for `run`.
@@ -88,7 +88,7 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
                 return Ok(EXIT_INTERRUPTED);
             };
             // Chosen again: a new module a glob matches joins, a deleted one leaves.
-            match select_modules(tests, &dir, options) {
+            match select_modules(tests, &dir, &options.selection) {
                 Ok(selected) => modules = to_rerun(&changed, &selected.modules, &dir.test_modules()?),
                 Err(error) => {
                     say!("error: {error:#}");
@@ -231,13 +231,20 @@ mod tests {
     #[test]
     fn a_changed_module_runs_alone() {
         assert_eq!(to_rerun(&changes(&["test_b.py"]), &selection(), &all()), ["test_b.py"]);
-        assert_eq!(to_rerun(&changes(&["test_c.py", "test_a.py"]), &selection(), &all()), ["test_a.py", "test_c.py"]);
+        assert_eq!(
+            to_rerun(&changes(&["test_c.py", "test_a.py"]), &selection(), &all()),
+            ["test_a.py", "test_c.py"]
+        );
     }
 
     #[test]
     fn any_other_file_runs_every_selected_module() {
         for other in ["helper.py", "data.txt", "pkg/__init__.py", "pkg", "data/test_x.py", ""] {
-            assert_eq!(to_rerun(&changes(&["test_a.py", other]), &selection(), &all()), selection(), "{other:?}");
+            assert_eq!(
+                to_rerun(&changes(&["test_a.py", other]), &selection(), &all()),
+                selection(),
+                "{other:?}"
+            );
         }
     }
 
