@@ -270,7 +270,7 @@ impl Human {
             columns.push(Column::left("python"));
         }
         let status_column = columns.len();
-        columns.extend([Column::left("status"), Column::right("duration"), Column::right("peak memory")]);
+        columns.extend([Column::left("status"), Column::right("time"), Column::right("peak RSS")]);
         if with_tests {
             columns.push(Column::flexible("tests"));
         }
