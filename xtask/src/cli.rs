@@ -21,7 +21,8 @@ use crate::report::human::SuccessOutput;
     bin_name = "cargo xtask",
     about = "Run pymaccounter's Python memory demonstrations, each in its own fresh container.",
     after_help = examples(&["run-all-tests", "run '[\"test_baseline.py\"]' --debug", "list"]),
-    arg_required_else_help = true
+    arg_required_else_help = true,
+    version
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -264,9 +265,15 @@ pub struct SelectionArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Execution")]
 pub struct ExecutionArgs {
-    /// Start no new module after the first one that did not pass
-    #[arg(long)]
+    /// Start no new module after the first one that did not pass (pytest's -x, --exitfirst)
+    #[arg(long, short = 'x', visible_alias = "exitfirst", overrides_with = "no_fail_fast")]
     pub fail_fast: bool,
+    /// Start no new module after N did not pass (pytest's --maxfail)
+    #[arg(long, value_name = "N", visible_alias = "maxfail", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_fail: Option<u32>,
+    /// Run every module whatever fails (the default; undoes --fail-fast and --max-fail)
+    #[arg(long, overrides_with = "fail_fast")]
+    pub no_fail_fast: bool,
     /// Modules run at the same time [default: available CPUs]
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS))]
     pub jobs: Option<u16>,
@@ -427,6 +434,18 @@ pub struct OutputArgs {
     /// stream is still read, its tail kept, and the cut says how much was dropped
     #[arg(long, value_name = "SIZE", default_value = "64m", value_parser = parse_output_cap)]
     pub max_output: u64,
+}
+
+impl ExecutionArgs {
+    /// After how many failures no new module starts; `None`: never.
+    pub fn max_failures(&self) -> Option<usize> {
+        match (self.no_fail_fast, self.max_fail, self.fail_fast) {
+            (true, _, _) => None,
+            (false, Some(n), _) => Some(n as usize),
+            (false, None, true) => Some(1),
+            (false, None, false) => None,
+        }
+    }
 }
 
 impl ReportArgs {

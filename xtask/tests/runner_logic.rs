@@ -333,3 +333,29 @@ fn the_engine_variable_chooses_the_engine_as_the_flag_does() {
     assert_eq!(bogus.code, 2, "{}", bogus.dump());
     assert!(bogus.stderr.contains("bogus"), "{}", bogus.dump());
 }
+
+#[test]
+fn max_fail_stops_after_that_many_failures_and_no_fail_fast_undoes_it() {
+    let failing = "#!/bin/sh\nexit 1\n";
+    let fake = Fake::new(&[
+        ("test_a.py", failing),
+        ("test_b.py", failing),
+        ("test_c.py", failing),
+        ("test_d.py", failing),
+    ]);
+    let ran = |args: &[&str]| {
+        let report = fake.dir.path().join("r.json");
+        let run =
+            fake.run(&[&["run-all-tests", "-j", "1", "--report-json", path_str(&report)], args].concat());
+        let report = read_json(&report);
+        (run, report["results"].as_array().unwrap().len(), report["not_run"].as_array().unwrap().len())
+    };
+    let (run, results, not_run) = ran(&["--max-fail", "2"]);
+    assert_eq!((results, not_run), (2, 2), "{}", run.dump());
+    let (run, results, _) = ran(&["-x"]);
+    assert_eq!(results, 1, "-x is pytest's --exitfirst: {}", run.dump());
+    let (run, results, _) = ran(&["--exitfirst", "--no-fail-fast"]);
+    assert_eq!(results, 4, "the last of the two wins: {}", run.dump());
+    let (run, results, _) = ran(&["--maxfail", "3"]);
+    assert_eq!(results, 3, "{}", run.dump());
+}

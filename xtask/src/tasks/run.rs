@@ -507,7 +507,7 @@ fn plan(
     Plan {
         parallelism: options.execution.jobs.map_or_else(available_cpus, usize::from),
         timeout: Duration::from_secs(options.isolation.timeout),
-        fail_fast: options.execution.fail_fast,
+        max_failures: options.execution.max_failures(),
         spill_dir: run_dir,
         live_stderr: options.engine.debug,
         host_dirs,
