@@ -249,6 +249,13 @@ pub struct TestDirArg {
     /// Directory holding the test modules [default: python_tests of this repository]
     #[arg(long = "test-dir", alias = "test_dir", value_name = "DIR")]
     pub test_dir: Option<PathBuf>,
+    /// Read option defaults from this file ([tool.pymaccounter] of a pyproject.toml, or a
+    /// pymaccounter.toml) [default: found from the test dir, or the current directory, upward]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Use the configuration's [tool.pymaccounter.profile.NAME] over its plain keys
+    #[arg(long, value_name = "NAME", env = "PYMACCOUNTER_PROFILE")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -564,9 +571,88 @@ pub fn command() -> clap::Command {
 
 /// Parses the process's arguments; clap prints help or a usage error (exit 2) itself.
 pub fn parse() -> Task {
-    let cli = Cli::parse();
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = match with_config(Cli::command(), &args) {
+        Ok(command) => command,
+        Err(error) => {
+            say!("error: {error}");
+            std::process::exit(crate::error::EXIT_USAGE);
+        }
+    };
+    let matches = command.get_matches_from(&args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     crate::report::terminal::choose_colour(cli.color);
     cli.task
+}
+
+/// The tasks a committed configuration sets defaults for.
+const CONFIGURED_TASKS: [&str; 4] = ["run", "run-all-tests", "watch", "list"];
+
+/// The command with the configuration's values as its defaults (so the
+/// command line and the environment still win), for the task `args` name.
+/// An error names the file, the line and the key.
+fn with_config(command: clap::Command, args: &[std::ffi::OsString]) -> Result<clap::Command, String> {
+    use crate::config::{Config, Search, Takes};
+    // A first look at the command line: which task, which test dir and
+    // configuration. A bad command line is left for the real parse to report.
+    // `--help` would end the first look before the task's options are read.
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let looked: Vec<&std::ffi::OsString> =
+        args[..end].iter().filter(|a| *a != "--help" && *a != "-h").chain(&args[end..]).collect();
+    let Ok(matches) = command.clone().ignore_errors(true).try_get_matches_from(looked) else {
+        return Ok(command);
+    };
+    let Some((task, given)) = matches.subcommand().filter(|(task, _)| CONFIGURED_TASKS.contains(task)) else {
+        return Ok(command);
+    };
+    let path = |id: &str| given.try_get_one::<PathBuf>(id).ok().flatten().cloned();
+    let (test_dir, named) = (path("test_dir"), path("config"));
+    let profile = given.try_get_one::<String>("profile").ok().flatten().cloned();
+    let subcommand = command.find_subcommand(task).expect("a task of the command").clone();
+    let run = command.find_subcommand("run").expect("run is a task").clone();
+    let takes = |key: &str| {
+        if ["config", "profile", "help"].contains(&key) {
+            return None;
+        }
+        let flag = |of: &clap::Command| of.get_arguments().find(|a| a.get_long() == Some(key)).cloned();
+        let Some(arg) = flag(&subcommand) else {
+            // A run option `list` has no use for is no error.
+            return flag(&run).map(|_| Takes::NotHere);
+        };
+        Some(match arg.get_action() {
+            clap::ArgAction::SetTrue | clap::ArgAction::SetFalse => Takes::Switch,
+            clap::ArgAction::Append => Takes::Several,
+            _ if arg.get_value_delimiter().is_some() => Takes::Several,
+            _ => Takes::One,
+        })
+    };
+    let search =
+        Search { named: named.as_deref(), test_dir: test_dir.as_deref(), profile: profile.as_deref() };
+    let config = Config::find(&search, &takes)?;
+    let Some(file) = config.file.clone() else {
+        return Ok(command);
+    };
+    let from = match &config.profile {
+        Some(profile) => format!("{} (profile {profile})", file.display()),
+        None => file.display().to_string(),
+    };
+    let given: Vec<String> =
+        config.values.iter().map(|(key, values)| format!("{key} = {}", values.join(","))).collect();
+    Ok(command.mut_subcommand(task, |mut sub| {
+        for (key, values) in &config.values {
+            let id =
+                sub.get_arguments().find(|a| a.get_long() == Some(key.as_str())).map(|a| a.get_id().clone());
+            if let Some(id) = id {
+                // clap's defaults are 'static: the few values of a config live as long as the process.
+                let values: Vec<&'static str> =
+                    values.iter().map(|v| &*Box::leak(v.clone().into_boxed_str())).collect();
+                sub = sub.mut_arg(id, |arg| arg.default_values(values));
+            }
+        }
+        let after = sub.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+        sub.after_help(format!("Defaults from {from}: {}\n\n{after}", given.join("; ")))
+    }))
 }
 
 #[cfg(test)]

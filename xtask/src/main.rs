@@ -19,6 +19,7 @@ macro_rules! out {
 }
 
 mod cli;
+mod config;
 mod discovery;
 mod engine;
 mod error;

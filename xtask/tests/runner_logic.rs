@@ -359,3 +359,43 @@ fn max_fail_stops_after_that_many_failures_and_no_fail_fast_undoes_it() {
     let (run, results, _) = ran(&["--maxfail", "3"]);
     assert_eq!(results, 3, "{}", run.dump());
 }
+
+#[test]
+fn a_committed_configuration_sets_defaults_the_command_line_and_environment_override() {
+    let fake = Fake::new(&[("test_a.py", "#!/bin/sh\nexit 0\n"), ("test_b.py", "#!/bin/sh\nexit 0\n")]);
+    std::fs::write(
+        fake.dir.path().join("pyproject.toml"),
+        "[tool.pymaccounter]\ntimeout = 60\nskip = [\"test_b.py\"]\npython-malloc = [\"malloc\"]\n\n\
+         [tool.pymaccounter.profile.ci]\ntimeout = 90\n",
+    )
+    .unwrap();
+    let options = |args: &[&str], profile: Option<&str>| {
+        let report = fake.dir.path().join("r.json");
+        let mut command =
+            fake.command(&[&["run-all-tests", "--report-json", path_str(&report)], args].concat());
+        if let Some(profile) = profile {
+            command.env("PYMACCOUNTER_PROFILE", profile);
+        }
+        let run = Finished::from_command(&mut command);
+        assert_eq!(run.code, 0, "{}", run.dump());
+        let report = read_json(&report);
+        (report["run"]["options"].clone(), report["results"].as_array().unwrap().len())
+    };
+    let (plain, results) = options(&[], None);
+    assert_eq!(
+        (plain["timeout"].as_u64(), results),
+        (Some(60), 1),
+        "timeout and skip from the file: {plain}"
+    );
+    assert_eq!(plain["python-malloc"], serde_json::json!(["malloc"]), "typed: a list");
+    assert_eq!(options(&[], Some("ci")).0["timeout"], 90, "the profile over the plain keys");
+    assert_eq!(options(&["--timeout", "5"], Some("ci")).0["timeout"], 5, "the command line over both");
+    assert_eq!(options(&["--profile", "ci"], None).0["timeout"], 90);
+
+    std::fs::write(fake.dir.path().join("pyproject.toml"), "[tool.pymaccounter]\ntimeout = 60\ntimout = 5\n")
+        .unwrap();
+    let bad = fake.run(&["run-all-tests"]);
+    assert_eq!(bad.code, 2, "{}", bad.dump());
+    assert!(bad.stderr.contains("pyproject.toml:3: timout: not an option of this task"), "{}", bad.dump());
+    assert!(!bad.stderr.contains("run "), "nothing started: {}", bad.dump());
+}
