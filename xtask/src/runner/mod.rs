@@ -61,6 +61,8 @@ pub struct Plan {
     pub host_dirs: PathBuf,
     /// Stream module stderr as it arrives.
     pub live_stderr: bool,
+    /// Its stdout too (`-s`).
+    pub live_stdout: bool,
     /// Each result is judged against it as it finishes (`--baseline`).
     pub baseline: Option<Baseline>,
     /// Runs of each job, each in a fresh container (`--repeat`).
@@ -82,6 +84,7 @@ pub struct MemrayPlan {
 enum Message {
     Started(usize),
     Stderr(usize, Vec<u8>),
+    Stdout(usize, Vec<u8>),
     Finished(Box<ModuleResult>),
     EngineError(anyhow::Error),
 }
@@ -218,6 +221,7 @@ fn collect(
         match message {
             Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
             Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
+            Message::Stdout(index, chunk) => on_event(Event::Stdout(&plan.jobs[index], &chunk)),
             Message::Finished(result) => {
                 on_event(Event::Finished(&result));
                 let index = result.job.index;
@@ -444,7 +448,14 @@ fn run_container(
     };
     let (stdout, stderr, status, timed_out) = thread::scope(|scope| {
         let stdout_spill = spill("stdout");
-        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, plan.spill_cap, |_| {}));
+        let live_stdout = plan.live_stdout;
+        let stdout = scope.spawn(move || {
+            capture(stdout_reader, stdout_spill, plan.spill_cap, |chunk| {
+                if live_stdout {
+                    let _ = sender.send(Message::Stdout(job.index, chunk.to_vec()));
+                }
+            })
+        });
         let stderr_spill = spill("stderr");
         let live = plan.live_stderr;
         let stderr = scope.spawn(move || {

@@ -41,7 +41,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
         say!("note: partition {partition} holds no module");
         let mut outcome = Outcome::empty(owner::new_run_id());
         outcome.run = RunInfo { args: given_args(), host_cpus: available_cpus(), ..RunInfo::default() };
-        let human = Human::new(&dir.display, false, options.output.success_output, 0);
+        let human = Human::new(&dir.display, options.output.showing(false), 0);
         return finish(&outcome, options, &dir, &human);
     }
 
@@ -120,8 +120,7 @@ pub fn run_selected(
     let placement = Placement { tests: tests.clone(), user, host_dirs: host_dirs.path().to_path_buf() };
     let plan = plan(jobs, setups, placement, options, run_id, baseline);
     say!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
-    let mut human =
-        Human::new(&dir.display, options.engine.debug, options.output.success_output, plan.jobs.len());
+    let mut human = Human::new(&dir.display, options.output.showing(options.engine.debug), plan.jobs.len());
     let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
     outcome.run = info;
     if let Mount::Volume { name, .. } = &tests {
@@ -509,7 +508,8 @@ fn plan(
         timeout: Duration::from_secs(options.isolation.timeout),
         max_failures: options.execution.max_failures(),
         spill_dir: run_dir,
-        live_stderr: options.engine.debug,
+        live_stderr: options.engine.debug || options.output.no_capture,
+        live_stdout: options.output.no_capture,
         host_dirs,
         tests_in_container,
         setups,
