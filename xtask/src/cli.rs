@@ -70,6 +70,9 @@ pub enum Task {
         /// Module names or shell-style globs, as for `run` [default: every module]
         #[arg(value_name = "TESTS")]
         tests: Vec<String>,
+        /// Clear the screen before each round after the first (cargo watch's -c)
+        #[arg(short = 'c', long)]
+        clear: bool,
         #[command(flatten)]
         options: RunArgs,
     },
@@ -737,12 +740,12 @@ mod tests {
 
     #[test]
     fn watch_takes_optional_tests_and_the_run_options() {
-        let Task::Watch { tests, options } = try_parse_from(&["watch"]).unwrap() else { panic!() };
+        let Task::Watch { tests, options, .. } = try_parse_from(&["watch"]).unwrap() else { panic!() };
         assert!(tests.is_empty());
         assert!(options.selection.skip.is_empty());
         let args =
             ["watch", "test_gc*", "test_a.py", "--skip", "test_gc_b.py", "-v", "--success-output", "final"];
-        let Task::Watch { tests, options } = try_parse_from(&args).unwrap() else { panic!() };
+        let Task::Watch { tests, options, .. } = try_parse_from(&args).unwrap() else { panic!() };
         assert_eq!(tests, ["test_gc*", "test_a.py"]);
         assert_eq!(options.selection.skip, ["test_gc_b.py"]);
         assert_eq!(options.output.success_output, SuccessOutput::Final);

@@ -57,7 +57,7 @@ fn dispatch(task: Task) -> Result<i32> {
     match task {
         Task::Run { tests, options } => tasks::run::run(Some(&tests), &options),
         Task::RunAllTests { options } => tasks::run::run(None, &options),
-        Task::Watch { tests, options } => tasks::watch::watch(&tests, &options),
+        Task::Watch { tests, clear, options } => tasks::watch::watch(&tests, &options, clear),
         Task::List { tests, dir, selection, json } => {
             tasks::list::list(&tests, dir.test_dir.as_deref(), &selection, json)
         }

@@ -21,6 +21,7 @@ use crate::model::compare::{Baseline, MEASURES};
 use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::{ImageInfo, Outcome, RunInfo};
 use crate::model::schema::{JobRecord, Report, RunOption, RunRecord};
+use crate::model::status::Tally;
 use crate::modules::{apply_skip, expand_selection, parse_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext, ReportPaths};
 use crate::runner::capture;
@@ -51,7 +52,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     let interrupt = Interrupt::install()?;
     let engine = crate::tasks::engine(&options.engine)?;
     check_engine(&engine, options)?;
-    run_selected(&engine, &dir, prepared, options, &interrupt)
+    run_selected(&engine, &dir, prepared, options, &interrupt).map(|round| round.code)
 }
 
 /// A run's modules with what was read from them before anything starts:
@@ -85,13 +86,20 @@ pub fn check_engine(engine: &Engine, options: &RunArgs) -> Result<()> {
 /// round: the images, the runner, each module's block as it finishes, the
 /// summary and the reports; returns the exit code. An engine error comes
 /// back as the error, after the summary.
+/// What one run (a round of `watch`) ended with: its exit code, and how
+/// each job counted, by its label.
+pub struct Round {
+    pub code: i32,
+    pub tallies: Vec<(String, Tally)>,
+}
+
 pub fn run_selected(
     engine: &Engine,
     dir: &TestDir,
     prepared: Prepared,
     options: &RunArgs,
     interrupt: &Interrupt,
-) -> Result<i32> {
+) -> Result<Round> {
     let Prepared { modules, user, setups, baseline } = prepared;
     check_memory_is_limited(engine, options, &setups)?;
     let run_id = owner::new_run_id();
@@ -135,7 +143,10 @@ pub fn run_selected(
                  removes what the run left"
             )))
         }
-        None => Ok(code),
+        None => {
+            let tallies = outcome.results.iter().map(|r| (r.job.label(), r.tally())).collect();
+            Ok(Round { code, tallies })
+        }
     }
 }
 
