@@ -354,7 +354,7 @@ fn run_job(
     let tag = if attempt == 1 { job.index.to_string() } else { format!("{}-{attempt}", job.index) };
     let setup = &plan.setups[&job.module];
     let (spec, memray_folder) = job_container(plan, job, attempt, &tag)?;
-    let timeout = setup.declarations.timeout.map_or(plan.timeout, Duration::from_secs);
+    let timeout = setup.declarations.timeout_under(plan.timeout);
     let Some(mut ran) = run_container(shared, job, &spec, &tag, timeout, sender)? else {
         return Ok(None);
     };
@@ -404,7 +404,7 @@ fn job_container<'a>(
     if let Some(folder) = &memray_folder {
         spec.mounts.push(memray::output_mount(folder)?);
     }
-    spec.memory = setup.declarations.memory;
+    spec.memory = Some(setup.declarations.memory_under(plan.container.memory));
     std::fs::create_dir_all(&spec.host_dir)?;
     Ok((spec, memray_folder))
 }
