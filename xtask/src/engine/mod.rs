@@ -293,42 +293,6 @@ impl Engine {
         duct::cmd(&self.program, args).stdin_null().unchecked()
     }
 
-    /// Runs a helper command in a throwaway container of `image` (no network,
-    /// as `user`, with `mount`), its output on our stderr; whether it succeeded.
-    pub fn run_helper(
-        &self,
-        image: &str,
-        user: &str,
-        mount: &container::Mount,
-        command: &[&str],
-    ) -> Result<bool> {
-        let mount = container::mount_arg(mount);
-        let owner = owner_label();
-        let mut args = vec![
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--user",
-            user,
-            "--label",
-            PROJECT_LABEL,
-            "--label",
-            &owner,
-        ];
-        args.extend(["--mount", &mount, image]);
-        args.extend(command);
-        let output = self.output_of(&args)?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !output.status.success() {
-            if mentions(&stderr, self.conventions().unreachable) {
-                return Err(self.failure(&args, &stderr));
-            }
-            say!("{}", stderr.trim_end());
-        }
-        Ok(output.status.success())
-    }
-
     /// Whether a command succeeds in a throwaway container of `image` (no network).
     pub fn image_runs(&self, image: &str, command: &[&str]) -> Result<bool> {
         let owner = owner_label();

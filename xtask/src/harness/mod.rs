@@ -9,6 +9,7 @@ pub mod declarations;
 pub mod detect;
 pub mod memray;
 pub mod summary;
+pub mod taken;
 
 use std::path::Path;
 
@@ -135,8 +136,11 @@ pub fn container_command(
             .map(str::to_string)
             .to_vec();
     if memray {
+        // --no-compress: compressing writes a second file beside the
+        // capture, and the capture's folder is not writable for the module.
         command.extend(
-            ["-m", "memray", "run", "--quiet", "--force", "--output", memray::CAPTURE].map(str::to_string),
+            ["-m", "memray", "run", "--quiet", "--force", "--no-compress", "--output", memray::CAPTURE]
+                .map(str::to_string),
         );
     }
     if setup.uses_harness() {
@@ -440,7 +444,17 @@ mod tests {
         let profiled = container_command("python3", Path::new("m.py"), &script(), &[], true);
         assert_eq!(
             &profiled[9..],
-            ["-m", "memray", "run", "--quiet", "--force", "--output", memray::CAPTURE, "m.py"]
+            [
+                "-m",
+                "memray",
+                "run",
+                "--quiet",
+                "--force",
+                "--no-compress",
+                "--output",
+                memray::CAPTURE,
+                "m.py"
+            ]
         );
         assert_eq!(&plain[7..], ["python3", "-u", "m.py", "-v"]);
     }

@@ -7,7 +7,7 @@ pub mod owner;
 pub mod signals;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -353,16 +353,31 @@ fn run_job(
     // The first attempt keeps the plain name; later ones add their number.
     let tag = if attempt == 1 { job.index.to_string() } else { format!("{}-{attempt}", job.index) };
     let setup = &plan.setups[&job.module];
-    let (spec, memray_folder) = job_container(plan, job, attempt, &tag)?;
+    let (spec, memray_folders) = job_container(plan, job, attempt, &tag)?;
     let timeout = setup.declarations.timeout_under(plan.timeout);
     let Some(mut ran) = run_container(shared, job, &spec, &tag, timeout, sender)? else {
         return Ok(None);
     };
-    let ending = ending(shared, job, setup, &spec, &mut ran, timeout)?;
+    let mut ending = ending(shared, job, setup, &spec, &mut ran, timeout)?;
     // Asked everything the engine knows about it: the container can go.
     let _ = to_reaper.send(spec.name.clone());
-    let memray = match &memray_folder {
-        Some(folder) => collect_memray(shared, job, &tag, folder)?,
+    let memray = match &memray_folders {
+        Some(folders) => {
+            let collected = collect_memray(shared, job, &tag, folders, timeout, sender, to_reaper);
+            folders.remove();
+            match collected? {
+                None => return Ok(None),
+                Some(Ok(summary)) => summary,
+                Some(Err(why)) => {
+                    // memray's output is the module's: bad content fails this module alone.
+                    if ending.execution.tally() != Tally::Failed {
+                        ending.execution =
+                            Execution::Failed { exit_code: 0, reason: Some(format!("--memray: {why}")) };
+                    }
+                    None
+                }
+            }
+        }
         None => None,
     };
     Ok(Some(Attempt {
@@ -380,13 +395,13 @@ fn run_job(
     }))
 }
 
-/// An attempt's container, and its memray folder with `--memray`.
+/// An attempt's container, and its memray folders with `--memray`.
 fn job_container<'a>(
     plan: &'a Plan,
     job: &Job,
     attempt: usize,
     tag: &str,
-) -> Result<(ContainerSpec<'a>, Option<PathBuf>)> {
+) -> Result<(ContainerSpec<'a>, Option<memray::Folders>)> {
     let setup = &plan.setups[&job.module];
     let mut env = vec![(ATTEMPT_VARIABLE.to_string(), attempt.to_string())];
     env.extend(job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string())));
@@ -400,13 +415,14 @@ fn job_container<'a>(
         container_command(interpreter, &module_path, setup, &plan.module_args, plan.memray.is_some()),
         plan.host_dirs.join(tag),
     );
-    let memray_folder = plan.memray.as_ref().map(|memray| memray.work.join(tag));
-    if let Some(folder) = &memray_folder {
-        spec.mounts.push(memray::output_mount(folder)?);
+    let memray_folders = plan.memray.as_ref().map(|memray| memray::Folders::of(&memray.work, tag));
+    if let Some(folders) = &memray_folders {
+        spec.mounts.push(memray::capture_mount(folders, &plan.container.user)?);
+        spec.max_file_bytes = Some(memray::CAPTURE_CAP);
     }
     spec.memory = Some(setup.declarations.memory_under(plan.container.memory));
     std::fs::create_dir_all(&spec.host_dir)?;
-    Ok((spec, memray_folder))
+    Ok((spec, memray_folders))
 }
 
 /// What a container printed and how its engine CLI ended.
@@ -522,14 +538,58 @@ fn ending(
     Ok(Ending { execution, peak_rss_bytes, container_peak_bytes, inner })
 }
 
-/// memray's summary and flame graph of an attempt, collected in a second container.
-fn collect_memray(shared: &Shared, job: &Job, tag: &str, folder: &Path) -> Result<Option<MemraySummary>> {
+/// memray's summary and flame graph of an attempt, collected in a second
+/// container, hardened, limited, labelled and deadlined like the module's.
+/// `None` when the run was stopped meanwhile; an inner error is why this
+/// module's recording could not be used.
+fn collect_memray(
+    shared: &Shared,
+    job: &Job,
+    tag: &str,
+    folders: &memray::Folders,
+    timeout: Duration,
+    sender: &mpsc::SyncSender<Message>,
+    to_reaper: &mpsc::Sender<String>,
+) -> Result<Option<Result<Option<MemraySummary>, String>>> {
     let plan = shared.plan;
+    if !memray::has_capture(folders) {
+        return Ok(Some(Ok(None)));
+    }
     // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
     let leaks = job.variant.python_malloc.is_some_and(|m| m.as_str() == "malloc");
-    let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, job, tag));
-    memray::collect(shared.engine, &job.image, &plan.container.user, folder, leaks, flamegraph.as_deref())
+    let (mounts, command) = memray::collector(folders, &plan.container.user, leaks)?;
+    let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, &job.label(), tag));
+    let flamegraph = flamegraph.expect("collect_memray runs with --memray");
+    let tag = format!("{tag}-memray");
+    let mut spec = plan.container.container(
+        format!("pymaccounter-{}-{tag}", plan.container.run_id),
+        job.image.clone(),
+        Vec::new(),
+        command,
+        plan.host_dirs.join(&tag),
+    );
+    spec.mounts = mounts;
+    std::fs::create_dir_all(&spec.host_dir)?;
+    // A capture is read in a minute or so; the module's own timeout when longer.
+    let deadline = timeout.max(COLLECT_AT_LEAST);
+    let ran = run_container(shared, job, &spec, &tag, deadline, sender);
+    let _ = to_reaper.send(spec.name.clone());
+    let Some(ran) = ran? else {
+        return Ok(None);
+    };
+    if ran.timed_out {
+        return Ok(Some(Err(format!("memray's collector did not finish within {} s", deadline.as_secs()))));
+    }
+    if !ran.status.success() {
+        let stderr = ran.stderr.text();
+        let last = stderr.trim_end().lines().last().unwrap_or("").to_string();
+        return Ok(Some(Err(format!("memray could not read the capture: {last}"))));
+    }
+    Ok(Some(memray::read_outputs(folders, &flamegraph).map(Some)))
 }
+
+/// The least time the memray collector gets.
+const COLLECT_AT_LEAST: Duration = Duration::from_secs(60);
 
 /// Waits for the engine CLI to end; past the deadline, or when the run is
 /// stopping, removes the container, which ends it. Returns (status, timed out).
