@@ -61,6 +61,8 @@ pub struct ContainerSpec<'a> {
     /// The largest file a process may write (set with a writable host mount,
     /// whose disk no memory limit bounds).
     pub max_file_bytes: Option<u64>,
+    /// Written to the container's stdin (the wrapper's nonce), which is then closed.
+    pub input: Option<String>,
     /// Where the engine CLI runs on the host: podman's conmon leaves its
     /// `oom` marker in its working directory, so each container gets its own.
     pub host_dir: PathBuf,
@@ -84,6 +86,7 @@ impl ContainerTemplate {
             memory: None,
             mounts: Vec::new(),
             max_file_bytes: None,
+            input: None,
             host_dir,
         }
     }
@@ -127,6 +130,9 @@ pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> 
         "--log-driver".into(),
         "none".into(),
     ];
+    if spec.input.is_some() {
+        args.push("--interactive".into());
+    }
     if let Some(bytes) = spec.max_file_bytes {
         args.extend(["--ulimit".into(), format!("fsize={bytes}:{bytes}")]);
     }

@@ -273,7 +273,8 @@ impl Engine {
     /// The `run` command for one module's container, attached, not removed on exit
     /// (the runner asks how it ended before removing it).
     pub fn run_command(&self, spec: &ContainerSpec) -> duct::Expression {
-        self.streaming(run_args(spec, self.conventions()).into_iter().map(OsString::from).collect())
+        let args = run_args(spec, self.conventions()).into_iter().map(OsString::from).collect();
+        self.streaming_with_input(args, spec.input.as_ref().map(|input| format!("{input}\n")))
             .dir(&spec.host_dir)
             // Own process group: Ctrl-C reaches the runner alone, which then
             // removes the containers itself instead of racing the engine CLI
@@ -286,11 +287,22 @@ impl Engine {
 
     /// A long-running engine command, its pipes left to the caller.
     fn streaming(&self, args: Vec<OsString>) -> duct::Expression {
+        self.streaming_with_input(args, None)
+    }
+
+    /// A long-running engine command reading `input` (else nothing) on stdin.
+    fn streaming_with_input(&self, args: Vec<OsString>, input: Option<String>) -> duct::Expression {
         if self.debug {
             say!("$ {} {}", self.name(), display_args(&args));
         }
         // In the runner's process group: Ctrl-C during a build stops both.
-        duct::cmd(&self.program, args).stdin_null().unchecked()
+        let command = duct::cmd(&self.program, args);
+        // duct's innermost redirection wins: stdin is set once, here.
+        match input {
+            Some(input) => command.stdin_bytes(input),
+            None => command.stdin_null(),
+        }
+        .unchecked()
     }
 
     /// Whether a command succeeds in a throwaway container of `image` (no network).

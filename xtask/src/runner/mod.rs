@@ -22,8 +22,8 @@ use crate::engine::Engine;
 use crate::error::environment;
 use crate::harness::memray;
 use crate::harness::{
-    classify, container_command, judge, may_be_oom, summary, take_container_peak, take_inner_report,
-    take_measurement, ModuleSetup, ATTEMPT_VARIABLE,
+    classify, container_command, judge, may_be_oom, nonce, summary, take_measurement, ModuleSetup,
+    ATTEMPT_VARIABLE,
 };
 use crate::model::compare::Baseline;
 use crate::model::inner::InnerReport;
@@ -96,6 +96,10 @@ enum Message {
 
 /// Messages from workers the main thread has not handled yet, at most.
 const MESSAGES_IN_FLIGHT: usize = 64;
+
+/// How long past a module's deadline the runner waits for its container to
+/// end by itself (which it does at the deadline) before removing it.
+const ENGINE_GRACE: Duration = Duration::from_secs(30);
 
 /// How often a waiting worker looks at the stop flags.
 const POLL: Duration = Duration::from_millis(200);
@@ -353,9 +357,11 @@ fn run_job(
     // The first attempt keeps the plain name; later ones add their number.
     let tag = if attempt == 1 { job.index.to_string() } else { format!("{}-{attempt}", job.index) };
     let setup = &plan.setups[&job.module];
-    let (spec, memray_folders) = job_container(plan, job, attempt, &tag)?;
     let timeout = setup.declarations.timeout_under(plan.timeout);
-    let Some(mut ran) = run_container(shared, job, &spec, &tag, timeout, sender)? else {
+    let (spec, memray_folders) = job_container(plan, job, attempt, &tag, timeout)?;
+    // The container ends itself at its deadline; the runner's own is a
+    // backstop for an engine that does not deliver that end.
+    let Some(mut ran) = run_container(shared, job, &spec, &tag, timeout + ENGINE_GRACE, sender)? else {
         return Ok(None);
     };
     let mut ending = ending(shared, job, setup, &spec, &mut ran, timeout)?;
@@ -401,6 +407,7 @@ fn job_container<'a>(
     job: &Job,
     attempt: usize,
     tag: &str,
+    timeout: Duration,
 ) -> Result<(ContainerSpec<'a>, Option<memray::Folders>)> {
     let setup = &plan.setups[&job.module];
     let mut env = vec![(ATTEMPT_VARIABLE.to_string(), attempt.to_string())];
@@ -412,7 +419,14 @@ fn job_container<'a>(
         format!("pymaccounter-{}-{tag}", plan.container.run_id),
         job.image.clone(),
         env,
-        container_command(interpreter, &module_path, setup, &plan.module_args, plan.memray.is_some()),
+        container_command(
+            interpreter,
+            &module_path,
+            setup,
+            &plan.module_args,
+            plan.memray.is_some(),
+            timeout,
+        ),
         plan.host_dirs.join(tag),
     );
     let memray_folders = plan.memray.as_ref().map(|memray| memray::Folders::of(&memray.work, tag));
@@ -421,6 +435,7 @@ fn job_container<'a>(
         spec.max_file_bytes = Some(memray::CAPTURE_CAP);
     }
     spec.memory = Some(setup.declarations.memory_under(plan.container.memory));
+    spec.input = Some(nonce()?);
     std::fs::create_dir_all(&spec.host_dir)?;
     Ok((spec, memray_folders))
 }
@@ -508,12 +523,18 @@ fn ending(
 ) -> Result<Ending> {
     let exit_code = ran.status.code();
     let code = exit_code.unwrap_or(-1);
-    let container_peak_bytes = take_container_peak(&mut ran.stderr);
-    let measurement = take_measurement(&mut ran.stderr, exit_code);
-    let execution = if ran.timed_out {
+    let nonce = spec.input.as_deref().unwrap_or_default();
+    let mut measurement = take_measurement(&mut ran.stderr, nonce, exit_code);
+    let container_peak_bytes = measurement.container_peak_bytes;
+    // The module's own time, from its start: a slow engine is not the module's.
+    if let Some(elapsed) = measurement.elapsed {
+        ran.duration = elapsed;
+    }
+    let timed_out = ran.timed_out || measurement.timed_out;
+    let execution = if timed_out {
         Execution::TimedOut { after_secs: timeout.as_secs() }
     } else if code == RUN_FAILED_EXIT && !measurement.ran {
-        // Only a container GNU time never reported from is the engine's failure.
+        // Only a container the wrapper never reported from is the engine's failure.
         return Err(environment(format!(
             "the engine could not run {}: {}",
             job.label(),
@@ -529,12 +550,16 @@ fn ending(
             other => other,
         }
     };
-    let inner = take_inner_report(&mut ran.stderr);
+    let inner = measurement.inner.take();
     let blocks_counted = job.variant.python_malloc.is_none_or(|m| m.counts_blocks());
-    let execution = judge(execution, setup, inner.as_ref(), measurement.peak_rss_bytes, blocks_counted);
+    // Judged on the larger peak: a module can lower its own high-water mark
+    // (/proc/self/clear_refs), not its cgroup's.
+    let judged_peak =
+        measurement.peak_rss_bytes.map(|process| process.max(container_peak_bytes.unwrap_or(0)));
+    let execution = judge(execution, setup, inner.as_ref(), judged_peak, blocks_counted);
     // Judged first: a harness that reported nothing is not excused by a summary line.
     let inner = inner.or_else(|| summary::read(&ran.stdout, &ran.stderr));
-    let peak_rss_bytes = if ran.timed_out { None } else { measurement.peak_rss_bytes };
+    let peak_rss_bytes = if timed_out { None } else { measurement.peak_rss_bytes };
     Ok(Ending { execution, peak_rss_bytes, container_peak_bytes, inner })
 }
 
