@@ -90,3 +90,130 @@ fn what_a_module_leaves_in_memrays_folder_is_bounded_and_never_trusted() {
     assert!(left.iter().all(|(path, _)| path.extension().is_some_and(|e| e == "html")), "{left:?}");
     assert_eq!(containers_of_run(run_id), Vec::<String>::new(), "the collectors' containers went too");
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn printed_lines_early_exits_detached_children_and_files_forge_no_verdict_or_peak() {
+    require_engine();
+    let dir = fixture("forgers");
+    let started = std::time::Instant::now();
+    let (run, report) = run_with_report(dir.path(), &["run-all-tests", "--timeout", "60"]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let status = |module: &str| result_for(&report, module)["status"].as_str().unwrap().to_string();
+    let forger = result_for(&report, "test_forges_unittest_pass.py");
+    assert_eq!(forger["status"], "fail", "{forger:#}");
+    assert!(forger["reason"].as_str().unwrap().contains("reported nothing"), "{forger:#}");
+    assert!(
+        forger["stderr"].as_str().unwrap().contains("@@pymaccounter-harness"),
+        "the forgery stays output"
+    );
+    assert_ne!(status("test_exits_before_the_verdict.py"), "pass", "{report:#}");
+    // The detached child is killed with the module: the measurement comes last and the budget holds.
+    let flooder = result_for(&report, "test_detached_child_floods.py");
+    assert_eq!(flooder["status"], "over-budget", "{flooder:#}");
+    assert!(flooder["peak_rss_bytes"].as_u64().unwrap() > 100 << 20, "{flooder:#}");
+    // A cleared high-water mark does not hide what the cgroup saw.
+    let clearer = result_for(&report, "test_clears_its_peak.py");
+    assert_eq!(clearer["status"], "over-budget", "{clearer:#}");
+    assert!(clearer["container_peak_bytes"].as_u64().unwrap() > 300 << 20, "{clearer:#}");
+    assert_eq!(status("test_honest_pass.py"), "pass", "{report:#}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(50), "nothing waited for the detached child");
+    assert_eq!(containers_of_run(report["run_id"].as_str().unwrap()), Vec::<String>::new());
+}
+
+/// Containers of a run that are still running.
+fn running_containers_of_run(run_id: &str) -> Vec<String> {
+    let filter = format!("label=pymaccounter.run={run_id}");
+    let output =
+        std::process::Command::new("docker").args(["ps", "--quiet", "--filter", &filter]).output().unwrap();
+    String::from_utf8_lossy(&output.stdout).lines().map(str::to_string).collect()
+}
+
+/// The run's temporary folders (`pymaccounter-run-<id>-*` in the temp dir).
+fn temp_folders_of_run(run_id: &str) -> Vec<std::path::PathBuf> {
+    let prefix = format!("pymaccounter-run-{run_id}-");
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_module_ends_at_its_deadline_even_when_the_runner_was_killed() {
+    require_engine();
+    let dir = fixture("misbehaving");
+    let (mut child, id, _lines) = start_hanging_run(&dir, &["--timeout", "4"]);
+    let killed_at = std::time::Instant::now();
+    signal_group(&child, "-KILL");
+    let _ = child.wait();
+    assert!(!temp_folders_of_run(&id).is_empty(), "a killed runner cannot remove its temporary folder");
+    // The container's own deadline ends it: 4 s, plus GNU time's grace to stop.
+    while !running_containers_of_run(&id).is_empty() {
+        assert!(killed_at.elapsed() < std::time::Duration::from_secs(15), "still running without its runner");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let clean = xtask(&["clean", "--run", &id]);
+    assert_eq!(clean.code, 0, "{}", clean.dump());
+    assert_eq!(containers_of_run(&id), Vec::<String>::new());
+    assert_eq!(temp_folders_of_run(&id), Vec::<std::path::PathBuf>::new(), "{}", clean.dump());
+}
+
+#[test]
+fn report_paths_onto_what_a_run_must_not_overwrite_are_refused_up_front() {
+    let dir = fixture("mixed");
+    let out = tempfile::tempdir().unwrap();
+    let at = |name: &str| out.path().join(name).to_str().unwrap().to_string();
+    let module = dir.path().join("test_passes.py");
+    let before = std::fs::read(&module).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", out.path().join("outside.json")).unwrap();
+    std::fs::write(out.path().join("base.json"), "{}").unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--report-json".into(), path_str(&module).into()], "a module of the test dir"),
+        (vec!["--report-json".into(), at("same"), "--junit".into(), at("same")], "writes the same file"),
+        (
+            vec!["--report-json".into(), at("base.json"), "--baseline".into(), at("base.json")],
+            "--baseline file",
+        ),
+        (vec!["--junit".into(), at("outside.json")], "is a symbolic link to /etc/passwd"),
+    ];
+    for (extra, why) in cases {
+        let mut args = vec!["run-all-tests", "--test-dir", path_str(dir.path())];
+        args.extend(extra.iter().map(String::as_str));
+        let run = xtask(&args);
+        assert_eq!(run.code, 2, "{extra:?}: {}", run.dump());
+        assert!(run.stderr.contains(why), "{extra:?}: {}", run.dump());
+        assert!(run_id(&run.stderr).is_none(), "nothing started: {}", run.dump());
+    }
+    assert_eq!(std::fs::read(&module).unwrap(), before);
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_report_is_replaced_whole_and_written_through_a_link_in_its_own_folder() {
+    require_engine();
+    let dir = fixture("mixed");
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(out.path().join("real.json"), "old").unwrap();
+    std::os::unix::fs::symlink("real.json", out.path().join("latest.json")).unwrap();
+    let latest = out.path().join("latest.json");
+    let run = xtask(&[
+        "run",
+        "test_passes.py",
+        "--test-dir",
+        path_str(dir.path()),
+        "--report-json",
+        path_str(&latest),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(std::fs::symlink_metadata(&latest).unwrap().file_type().is_symlink(), "the link stays a link");
+    let report = read_json(&out.path().join("real.json"));
+    assert_eq!(result_for(&report, "test_passes.py")["status"], "pass");
+    let names: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file left beside the report: {names:?}");
+}

@@ -57,7 +57,7 @@ f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 5<>"$f"; rm -f "$f"
 if [ "$report" = report ]; then f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 4<>"$f"; rm -f "$f"; fi
 timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null
 status=$?
-kill -s KILL -1 2>/dev/null
+kill -s KILL -- -1 2>/dev/null
 measured=$(tail -n 1 /proc/self/fd/5)
 peak=$(cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes 2>/dev/null)
 if [ "$report" = report ]; then

@@ -19,6 +19,6 @@ pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<
         run.options = asked.options.clone();
     }
     let text = serde_json::to_string_pretty(&report)?;
-    std::fs::write(path, text + "\n")
+    super::write_atomically(path, (text + "\n").as_bytes())
         .with_context(|| format!("cannot write the JSON report to {}", path.display()))
 }

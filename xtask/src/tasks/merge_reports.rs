@@ -15,10 +15,22 @@ use crate::model::result::Outcome;
 use crate::model::schema::{Report, RunRecord};
 use crate::report::human::{Human, SuccessOutput};
 use crate::report::ReportContext;
-use crate::tasks::run::{check_reports, write_reports};
+use crate::tasks::run::{check_report_targets, check_reports, write_reports};
 
 pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportArgs) -> Result<i32> {
     check_reports(reports)?;
+    check_report_targets(reports, None, None)?;
+    // Nor may a merged report overwrite a shard it is made of.
+    for (report, path) in crate::report::requested(reports) {
+        let target = std::fs::canonicalize(path).ok();
+        if target.is_some() && paths.iter().any(|shard| std::fs::canonicalize(shard).ok() == target) {
+            return Err(crate::error::usage(format!(
+                "--{} {}: is one of the shards being merged: write the merged report elsewhere",
+                report.flag,
+                path.display()
+            )));
+        }
+    }
     let mut shards = Vec::new();
     for path in paths {
         shards.push(Shard { name: path.display().to_string(), report: Report::read(path)? });

@@ -31,7 +31,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
     let selected = select_modules(tests, &dir, options)?;
     selected.print_notes();
-    check_options(options)?;
+    check_options(options, &dir)?;
     let prepared = prepare(selected.modules, &dir, options)?;
     if prepared.modules.is_empty() {
         // Only a partition can be empty (an empty test dir is refused above).
@@ -106,7 +106,7 @@ pub fn run_selected(
     if let Err(error) = capture::prune_runs(&runs_dir, capture::KEEP_RUNS, owner::run_is_alive) {
         say!("warning: {error:#}");
     }
-    let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
+    let host_dirs = tempfile::Builder::new().prefix(&format!("{}{run_id}-", owner::TEMP_PREFIX)).tempdir()?;
     let tests = tests_mount(engine, dir, &run_id, &jobs[0].image)?;
     if let Some(baseline) = &baseline {
         let new = jobs.iter().filter(|j| !baseline.has(&JobRecord::of(j))).count();
@@ -138,8 +138,9 @@ pub fn run_selected(
 }
 
 /// The options no flag parser can check alone, checked before anything starts.
-pub fn check_options(options: &RunArgs) -> Result<()> {
+pub fn check_options(options: &RunArgs, dir: &TestDir) -> Result<()> {
     check_reports(&options.reports)?;
+    check_report_targets(&options.reports, Some(&dir.path), options.baseline.baseline.as_deref())?;
     check_matrix(options)
 }
 
@@ -606,9 +607,62 @@ pub fn check_reports(reports: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
-/// A report path must name a file in a directory that exists or can be made.
+/// Where a report path really writes: its folder made absolute and links in
+/// it resolved, so that two spellings of one file compare equal.
+fn report_target(path: &Path) -> PathBuf {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let folder = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    let name = path.file_name().map(PathBuf::from).unwrap_or_default();
+    match std::fs::read_link(path) {
+        // A link within its own folder (the only kind check_writable lets through).
+        Ok(target) => folder.join(target.file_name().map(PathBuf::from).unwrap_or(name)),
+        Err(_) => folder.join(name),
+    }
+}
+
+/// No report overwrites a module of the test dir, another report, or the
+/// baseline it is judged against: each is refused before anything starts.
+pub fn check_report_targets(
+    reports: &ReportArgs,
+    test_dir: Option<&Path>,
+    baseline: Option<&Path>,
+) -> Result<()> {
+    let test_dir = test_dir.and_then(|dir| std::fs::canonicalize(dir).ok());
+    let baseline = baseline.map(report_target);
+    let mut seen: Vec<(&str, PathBuf)> = Vec::new();
+    for (report, path) in report::requested(reports) {
+        let refuse = |why: String| usage(format!("--{} {}: {why}", report.flag, path.display()));
+        let target = report_target(path);
+        if let Some((other, _)) = seen.iter().find(|(_, t)| *t == target) {
+            return Err(refuse(format!("--{other} writes the same file: give each report its own path")));
+        }
+        if baseline.as_ref() == Some(&target) {
+            return Err(refuse(
+                "is the --baseline file the run is judged against: write the report elsewhere".into(),
+            ));
+        }
+        let in_test_dir = test_dir.as_ref().is_some_and(|dir| target.starts_with(dir));
+        if in_test_dir && target.extension().is_some_and(|e| e == "py") {
+            return Err(refuse("is a module of the test dir, which a run never edits".into()));
+        }
+        seen.push((report.flag, target));
+    }
+    Ok(())
+}
+
+/// A report path must name a file in a directory that exists or can be made,
+/// and not be a link out of that directory (the report would land elsewhere).
 fn check_writable(flag: &str, path: &Path) -> Result<()> {
     let refuse = |why: String| usage(format!("--{flag} {}: {why}", path.display()));
+    if let Ok(target) = std::fs::read_link(path) {
+        let within = target.components().count() == 1 && target.file_name().is_some();
+        if !within {
+            return Err(refuse(format!(
+                "is a symbolic link to {}: a report is written only in its own folder",
+                target.display()
+            )));
+        }
+    }
     if path.as_os_str().to_string_lossy().ends_with('/') || path.is_dir() {
         return Err(refuse("is a directory; name a file".into()));
     }

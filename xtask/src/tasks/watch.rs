@@ -35,7 +35,7 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
     let selected = select_modules(tests, &dir, options)?;
     selected.print_notes();
-    check_options(options)?;
+    check_options(options, &dir)?;
     // The first round's modules are read now: a bad one is exit 2, as for `run`.
     let mut first = match selected.modules.is_empty() {
         true => None,
