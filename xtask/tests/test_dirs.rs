@@ -78,7 +78,10 @@ fn a_module_nobody_can_read_is_refused_up_front_naming_it() {
     require_engine();
     let dir = fixture("realistic");
     let module = dir.path().join("test_args_env.py");
+    // Another user's private file: the test dir's owner (root here, with no
+    // capabilities in the container) cannot read it.
     std::fs::set_permissions(&module, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&module, Some(12345), Some(12345)).unwrap();
     let run = xtask(&["run", "test_args_env.py", "--debug", "--test-dir", path_str(dir.path())]);
     assert_eq!(run.code, 2, "{}", run.dump());
     assert!(run.stderr.contains("test_args_env.py cannot be read"), "{}", run.dump());

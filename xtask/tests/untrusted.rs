@@ -217,3 +217,59 @@ fn a_report_is_replaced_whole_and_written_through_a_link_in_its_own_folder() {
         .collect();
     assert_eq!(names.len(), 2, "no temporary file left beside the report: {names:?}");
 }
+
+#[test]
+fn test_dir_paths_the_containers_cannot_mount_are_refused() {
+    let parent = empty_test_dir();
+    let broken = parent.path().join("line\nbreak");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(broken.join("test_a.py"), "print(1)\n").unwrap();
+    let run = xtask(&["run-all-tests", "--test-dir", path_str(&broken)]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert!(run.stderr.contains("line break"), "{}", run.dump());
+    let run = xtask(&["run-all-tests", "--test-dir", "/tmp"]);
+    assert_eq!(run.code, 2, "{}", run.dump());
+    assert!(run.stderr.contains("/tmp (fresh scratch space) would hide it"), "{}", run.dump());
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_private_test_dir_runs_as_its_owner_with_no_capabilities() {
+    use std::os::unix::fs::PermissionsExt;
+    require_engine();
+    // As `mktemp -d` makes it: mode 0700, the owner's alone (root's, in CI).
+    let dir = tempfile::Builder::new().prefix("pymaccounter-private-").tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/as_owner/test_runs_as_owner.py");
+    let module = dir.path().join("test_runs_as_owner.py");
+    std::fs::copy(source, &module).unwrap();
+    std::fs::set_permissions(&module, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let run = xtask(&["run-all-tests", "--test-dir", path_str(dir.path())]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    assert!(run.stdout.contains(&format!("uid {uid} capabilities 0000000000000000")), "{}", run.dump());
+    assert!(run.stdout.contains("test dir not writable"), "{}", run.dump());
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_linked_module_inside_the_test_dir_runs_and_one_outside_says_why_not() {
+    require_engine();
+    let dir = fixture("mixed");
+    let elsewhere = empty_test_dir();
+    std::fs::write(elsewhere.path().join("real.py"), "print('outside')\n").unwrap();
+    std::os::unix::fs::symlink("test_passes.py", dir.path().join("test_alias.py")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join("real.py"), dir.path().join("test_outside.py")).unwrap();
+    let (run, report) = run_with_report(dir.path(), &["run-all-tests"]);
+    assert_eq!(result_for(&report, "test_alias.py")["status"], "pass", "{}", run.dump());
+    assert!(
+        run.stderr.contains("test_outside.py: not run, it links to a file outside the test dir"),
+        "{}",
+        run.dump()
+    );
+    let named = xtask(&["run", "test_outside.py", "--test-dir", path_str(dir.path())]);
+    assert_eq!(named.code, 2, "{}", named.dump());
+    assert!(named.stderr.contains("links to a file outside"), "{}", named.dump());
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::cli::{BaselineArgs, FlakyResult, RunArgs};
-use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
+use crate::engine::container::{ContainerTemplate, Mount};
 use crate::engine::owner;
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{usage, Interrupted};
@@ -31,6 +31,7 @@ use crate::signals::Interrupt;
 pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // Everything the user typed is checked before anything starts.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
+    check_test_dir_path(&dir)?;
     let selected = select_modules(tests, &dir, options)?;
     selected.print_notes();
     check_options(options, &dir)?;
@@ -147,6 +148,27 @@ pub fn check_options(options: &RunArgs, dir: &TestDir) -> Result<()> {
     check_matrix(options)
 }
 
+/// The test dir is mounted at its own path in each container: a newline in
+/// it cannot be said to the engine, and a dir the containers' own scratch
+/// folders would cover (`/tmp`, `/scratch`, or a folder holding them) would
+/// be hidden there.
+pub fn check_test_dir_path(dir: &TestDir) -> Result<()> {
+    let path = std::fs::canonicalize(&dir.path).unwrap_or_else(|_| dir.path.clone());
+    let shown = crate::sanitize::terminal_line(&dir.display).into_owned();
+    if path.to_string_lossy().contains(['\n', '\r']) {
+        return Err(usage(format!("test dir {shown}: its path holds a line break, which the engine's mount syntax cannot carry: rename it")));
+    }
+    if let Some(covered) =
+        [SCRATCH_DIR, TMP_DIR].into_iter().find(|scratch| Path::new(scratch).starts_with(&path))
+    {
+        return Err(usage(format!(
+            "test dir {shown}: the containers' own {covered} (fresh scratch space) would hide it: \
+             put the tests in a folder of their own (e.g. `mktemp -d`)"
+        )));
+    }
+    Ok(())
+}
+
 /// The matrix must name each version and allocator once, and a single
 /// `--base-image` can serve one version only.
 fn check_matrix(options: &RunArgs) -> Result<()> {
@@ -238,6 +260,13 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
                     crate::sanitize::terminal_line(&path)
                 ));
             }
+            for name in dir.outside_links()? {
+                notes.push(format!(
+                    "warning: {}: not run, it links to a file outside the test dir, which the containers \
+                     do not see (copy the file in)",
+                    crate::sanitize::terminal_line(&dir.shown(&name))
+                ));
+            }
             dir.test_modules()?
         }
     };
@@ -261,7 +290,8 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
 }
 
 /// Who the modules run as: the owner of the test dir, as if they ran their
-/// own tests; `nobody` (65534) when root owns it (never root).
+/// own tests, root included (with every capability dropped, root is bound by
+/// file modes like any user: a dir `mktemp -d` made for root just runs).
 struct ContainerUser {
     uid: u32,
     gid: u32,
@@ -270,10 +300,7 @@ struct ContainerUser {
 impl ContainerUser {
     fn for_test_dir(dir: &TestDir) -> Result<ContainerUser> {
         let metadata = std::fs::metadata(&dir.path)?;
-        let user = match metadata.uid() {
-            0 => ContainerUser { uid: NOBODY, gid: NOBODY },
-            uid => ContainerUser { uid, gid: metadata.gid() },
-        };
+        let user = ContainerUser { uid: metadata.uid(), gid: metadata.gid() };
         user.check_can_read(&dir.path, &dir.display, 0o5)?;
         Ok(user)
     }
@@ -298,8 +325,8 @@ impl ContainerUser {
         }
         let what = if needed & 0o1 != 0 { "o+rx" } else { "o+r" };
         Err(usage(format!(
-            "{shown} cannot be read by the containers' user {} (modules run as the test dir's owner, or \
-             as 65534 when root owns it): chmod {what} it",
+            "{shown} cannot be read by the containers' user {} (modules run as the test dir's owner, \
+             with no capabilities): chmod {what} it",
             self.id()
         )))
     }

@@ -17,7 +17,9 @@ use crate::error::EXIT_INTERRUPTED;
 use crate::modules::{is_test_module, TestDir};
 use crate::report;
 use crate::signals::Interrupt;
-use crate::tasks::run::{check_engine, check_options, prepare, run_selected, select_modules};
+use crate::tasks::run::{
+    check_engine, check_options, check_test_dir_path, prepare, run_selected, select_modules,
+};
 
 /// Quiet time after the last change before a round starts: one save by an
 /// editor (write a temp file, rename it, set its mode) is several events.
@@ -32,6 +34,7 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
     let tests = (!tests.is_empty()).then_some(tests);
     // Bad input is refused before anything starts, as for `run`.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
+    check_test_dir_path(&dir)?;
     let selected = select_modules(tests, &dir, options)?;
     selected.print_notes();
     check_options(options, &dir)?;
