@@ -13,11 +13,14 @@ pub mod owner;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use xshell::{cmd, Shell};
 
-use crate::error::environment;
+use crate::error::{environment, Abandoned};
 use crate::model::event::{Notice, Notices};
 use container::{run_args, ContainerSpec};
 pub use kinds::EngineKind;
@@ -48,7 +51,16 @@ pub struct Engine {
     kind: EngineKind,
     debug: bool,
     notices: Notices,
+    /// A call got no answer in time: later calls fail at once instead of
+    /// each waiting as long again.
+    unanswering: AtomicBool,
 }
+
+/// The longest a short engine call (inspect, rm, ps, images) may take.
+const CALL_DEADLINE: Duration = Duration::from_secs(120);
+/// Once Ctrl-C or SIGTERM asked the run to stop: the cleanup of an engine
+/// that hangs ends soon, naming what is left.
+const CALL_DEADLINE_STOPPING: Duration = Duration::from_secs(10);
 
 impl Engine {
     /// Finds the engine program on PATH (or takes the one named by `PYMACCOUNTER_ENGINE_PROGRAM`).
@@ -65,7 +77,7 @@ impl Engine {
                 ))
             })?,
         };
-        Ok(Engine { program, kind, debug, notices })
+        Ok(Engine { program, kind, debug, notices, unanswering: AtomicBool::new(false) })
     }
 
     pub fn name(&self) -> &'static str {
@@ -92,8 +104,65 @@ impl Engine {
         let shell = Shell::new()?;
         let program = &self.program;
         let command = cmd!(shell, "{program} {args...}").quiet().ignore_status();
-        self.notices.send(Notice::Command(command.to_string()));
-        Ok(command.output()?)
+        let line = command.to_string();
+        self.notices.send(Notice::Command(line.clone()));
+        if self.unanswering.load(Ordering::SeqCst) {
+            return Err(self.no_answer(&line, None));
+        }
+        let mut command = std::process::Command::from(command);
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Its own process group: Ctrl-C reaches the runner alone, which decides.
+        command.process_group(0);
+        let mut child = command.spawn()?;
+        let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
+        let started = Instant::now();
+        let mut deadline = started + CALL_DEADLINE;
+        let mut interrupted = false;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            let now = Instant::now();
+            if !interrupted && crate::signals::Interrupt::requested() {
+                // Stopping: a call the engine does not answer must not hold the run.
+                interrupted = true;
+                deadline = deadline.min(now + CALL_DEADLINE_STOPPING);
+            }
+            if now >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                self.unanswering.store(true, Ordering::SeqCst);
+                return Err(self.no_answer(&line, Some(now - started)));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        Ok(std::process::Output { status, stdout, stderr })
+    }
+
+    /// The error of a call the engine did not answer in time (`after`), or of
+    /// one not made because an earlier call got no answer.
+    fn no_answer(&self, line: &str, after: Option<Duration>) -> anyhow::Error {
+        let waited = match after {
+            Some(after) => format!("got no answer in {} s", after.as_secs()),
+            None => "was not made: an earlier call got no answer".to_string(),
+        };
+        let message = format!("`{line}` {waited}: the {} engine hangs", self.name());
+        match crate::signals::Interrupt::requested() {
+            true => Abandoned(message).into(),
+            false => environment(message),
+        }
     }
 
     /// Runs a short engine command that must succeed; its stdout.

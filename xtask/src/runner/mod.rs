@@ -158,8 +158,14 @@ pub fn execute(
     let created = shared.containers.into_inner().unwrap_or_else(|e| e.into_inner());
     let left: Vec<String> = created.into_iter().filter(|c| !removed.contains(c)).collect();
     let Progress { finished, mut engine_error, .. } = progress;
-    if let Err(error) = reaped.and_then(|()| remove_leftovers(engine, plan, &left, interrupt.is_set())) {
-        engine_error.get_or_insert(error);
+    // Tried even when the reaper failed: what cannot be removed is named.
+    let cleaned = remove_leftovers(engine, plan, &left, interrupt.is_set());
+    for error in [reaped.err(), cleaned.err()].into_iter().flatten() {
+        engine_error = Some(match engine_error.take() {
+            // The first error stays the cause; what is left is said with it.
+            Some(first) => first.context(format!("{error:#}")),
+            None => error,
+        });
     }
     let mut results = Vec::new();
     let mut not_run = Vec::new();
@@ -264,7 +270,10 @@ fn reap(shared: &Shared, queue: mpsc::Receiver<String>) -> Result<()> {
 /// label, in case one was being created as we stopped.
 fn remove_leftovers(engine: &Engine, plan: &Plan, created: &[String], interrupted: bool) -> Result<()> {
     if !created.is_empty() {
-        engine.remove_containers(created)?;
+        // Named when the engine cannot remove them: the user can, later.
+        engine
+            .remove_containers(created)
+            .with_context(|| format!("containers left: {}", created.join(", ")))?;
     }
     if interrupted {
         let label = format!("{}={}", crate::engine::RUN_LABEL, plan.container.run_id);

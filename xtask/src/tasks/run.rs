@@ -129,6 +129,15 @@ pub fn run_selected(
     }
     let code = finish(&outcome, options, dir, &human)?;
     match outcome.engine_error {
+        Some(error) if outcome.interrupted => {
+            let id = &outcome.run_id;
+            // Exit 130 whatever the engine did: the user asked to stop, and was answered.
+            Err(crate::error::Abandoned(format!(
+                "run {id} interrupted while the engine did not answer: {error:#}; once it answers, \
+                 `cargo xtask clean --run {id}` removes what the run left"
+            ))
+            .into())
+        }
         Some(error) => {
             let id = &outcome.run_id;
             Err(error.context(format!(

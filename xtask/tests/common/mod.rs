@@ -83,7 +83,7 @@ pub fn fixture(name: &str) -> tempfile::TempDir {
 }
 
 /// Copies a folder's contents, keeping symlinks as symlinks, and opens the
-/// copy to every user (modules run as `nobody` when root owns the test dir).
+/// copy to every user, as a checkout is.
 pub fn copy_tree(from: &Path, to: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
