@@ -273,3 +273,96 @@ fn a_linked_module_inside_the_test_dir_runs_and_one_outside_says_why_not() {
     assert_eq!(named.code, 2, "{}", named.dump());
     assert!(named.stderr.contains("links to a file outside"), "{}", named.dump());
 }
+
+/// Starts `xtask ARGS` on the second engine in its own process group; its
+/// run id once its container runs there, and a channel of its stderr lines.
+fn start_on(
+    engine: &second_engine::SecondEngine,
+    args: &[&str],
+) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut child = xtask_command(args)
+        .env("DOCKER_HOST", &engine.host)
+        .env_remove("DOCKER_CONTEXT")
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let _ = sender.send(line.unwrap_or_default());
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut id = None;
+    while std::time::Instant::now() < deadline {
+        while let Ok(line) = lines.try_recv() {
+            id = id.or_else(|| run_id(&line));
+        }
+        let running = engine.docker(&["ps", "--quiet"]);
+        if let (Some(id), false) = (&id, running.stdout.is_empty()) {
+            return (child, id.clone(), lines);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    panic!("the module's container never started on the second engine");
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill").args([name, &pid.to_string()]).status().unwrap();
+    assert!(status.success(), "kill {name} {pid}");
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+#[cfg_attr(not_root, ignore = "starts a second engine daemon: needs root")]
+fn a_paused_engine_neither_times_a_module_out_nor_holds_a_stop() {
+    use std::time::{Duration, Instant};
+    require_engine();
+    second_engine::require_root();
+    let base = second_engine::offline_base_of_the_main_engine();
+    let engine = second_engine::SecondEngine::start();
+    engine.load(&base);
+    let dir = fixture("engine_pause");
+    let report = dir.path().join("report.json");
+
+    // Paused for 15 s while a 3 s module runs: its time is still its own, and it passes.
+    let args = ["run", "test_three_seconds.py", "--timeout", "10", "--test-dir", path_str(dir.path())];
+    let args = [&args[..], &["--report-json", path_str(&report)]].concat();
+    let (mut child, _id, _lines) = start_on(&engine, &args);
+    signal(engine.pid(), "-STOP");
+    std::thread::sleep(Duration::from_secs(15));
+    signal(engine.pid(), "-CONT");
+    let status = wait_at_most(&mut child, Duration::from_secs(90));
+    assert_eq!(status.code(), Some(0), "a paused engine failed a module that passed");
+    let json = read_json(&report);
+    let result = result_for(&json, "test_three_seconds.py");
+    assert_eq!(result["status"], "pass", "{result:#}");
+    assert!(result["duration_s"].as_f64().unwrap() < 8.0, "the engine's pause was counted: {result:#}");
+
+    // Paused while a module hangs: SIGTERM still ends the run, with exit 130 and what is left named.
+    let args = ["run", "test_hangs.py", "--timeout", "300", "--test-dir", path_str(dir.path())];
+    let (mut child, id, lines) = start_on(&engine, &args);
+    signal(engine.pid(), "-STOP");
+    let asked = Instant::now();
+    signal(child.id(), "-TERM");
+    let status = wait_at_most(&mut child, Duration::from_secs(60));
+    let stopped_in = asked.elapsed();
+    signal(engine.pid(), "-CONT");
+    let stderr: Vec<String> = lines.try_iter().collect();
+    let stderr = stderr.join("\n");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stopped_in < Duration::from_secs(45), "the stop waited for the engine: {stopped_in:?}\n{stderr}");
+    assert!(stderr.contains(&format!("clean --run {id}")), "{stderr}");
+    assert!(stderr.contains("containers left: pymaccounter-"), "the leftovers are named:\n{stderr}");
+    let mut clean = xtask_command(&["clean", "--run", &id]);
+    clean.env("DOCKER_HOST", &engine.host).env_remove("DOCKER_CONTEXT");
+    let clean = Finished::from_command(&mut clean);
+    assert_eq!(clean.code, 0, "{}", clean.dump());
+    engine.assert_nothing_left("after clean --run");
+}

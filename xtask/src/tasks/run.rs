@@ -125,7 +125,14 @@ pub fn run_selected(
     let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
     outcome.run = info;
     if let Mount::Volume { name, .. } = &tests {
-        engine.remove_volumes(std::slice::from_ref(name))?;
+        // Said with the run's other engine trouble, after its reports are written.
+        if let Err(error) = engine.remove_volumes(std::slice::from_ref(name)) {
+            let left = format!("volume left: {name}: {error:#}");
+            outcome.engine_error = Some(match outcome.engine_error.take() {
+                Some(first) => first.context(left),
+                None => error.context(format!("volume left: {name}")),
+            });
+        }
     }
     let code = finish(&outcome, options, dir, &human)?;
     match outcome.engine_error {

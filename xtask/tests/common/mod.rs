@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod second_engine;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
