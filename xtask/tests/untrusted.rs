@@ -310,6 +310,7 @@ fn start_on(
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("the module's container never started on the second engine");
 }
 
