@@ -367,3 +367,49 @@ fn a_paused_engine_neither_times_a_module_out_nor_holds_a_stop() {
     assert_eq!(clean.code, 0, "{}", clean.dump());
     engine.assert_nothing_left("after clean --run");
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn compare_and_merge_say_hostile_names_safely_and_refuse_values_no_run_records() {
+    require_engine();
+    let dir = fixture("mixed");
+    let (run, report) = run_with_report(dir.path(), &["run", "test_passes.py"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let out = tempfile::tempdir().unwrap();
+    let write = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut copy = report.clone();
+        edit(&mut copy["results"][0]);
+        let path = out.path().join(name);
+        std::fs::write(&path, serde_json::to_string(&copy).unwrap()).unwrap();
+        path_str(&path).to_string()
+    };
+    let hostile = "test_\u{1b}]0;owned\u{7}\n### injected <img src=x onerror=alert(1)>.py";
+    let named = write("named.json", &|r| r["module"] = hostile.into());
+    let text = xtask(&["compare", &named, &named]);
+    assert_eq!(text.code, 0, "{}", text.dump());
+    assert!(!text.stdout.contains('\u{1b}') && !text.stdout.contains('\u{7}'), "{}", text.dump());
+    let markdown = xtask(&["compare", &named, &named, "--format", "markdown"]);
+    assert_eq!(markdown.code, 0, "{}", markdown.dump());
+    assert!(!markdown.stdout.lines().any(|l| l.starts_with("### injected")), "{}", markdown.stdout);
+    assert!(!markdown.stdout.contains('\u{1b}'), "{}", markdown.stdout);
+    let merged = xtask(&["merge-reports", &named, &named]);
+    assert_eq!(merged.code, 2, "{}", merged.dump());
+    assert!(merged.stderr.contains("is in both"), "{}", merged.dump());
+    assert!(
+        !merged.stderr.contains('\u{1b}') && !merged.stderr.contains("\n### injected"),
+        "{}",
+        merged.dump()
+    );
+    for (field, value, said) in [
+        ("duration_s", serde_json::json!(-5.0), "duration_s = -5"),
+        ("duration_s", serde_json::json!(1e300), "duration_s = 1e300"),
+        ("peak_rss_bytes", serde_json::json!(u64::MAX), "peak_rss_bytes = "),
+    ] {
+        let bad = write("bad.json", &|r| r[field] = value.clone());
+        let good = write("good.json", &|_| {});
+        let refused = xtask(&["compare", &good, &bad]);
+        assert_eq!(refused.code, 2, "{field}: {}", refused.dump());
+        assert!(refused.stderr.contains(said), "{field}: {}", refused.dump());
+        assert!(refused.stderr.len() < 1000, "no 300-digit numbers: {}", refused.dump());
+    }
+}

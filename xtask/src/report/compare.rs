@@ -11,6 +11,7 @@ use crate::model::measure::Threshold;
 use crate::model::schema::{JobRecord, ResultRecord};
 use crate::model::status::Status;
 use crate::report::words;
+use crate::sanitize;
 
 /// Bumped whenever a field of the JSON output changes meaning or goes away.
 pub const COMPARE_SCHEMA_VERSION: u32 = 1;
@@ -78,7 +79,9 @@ fn mark(pair: &Pair) -> &'static str {
 
 /// Plain text: a heading, one aligned line per pair, the one-sided results, the closing line.
 pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
-    let mut out = format!("compare {} → {}\ngate: {}\n\n", sides.base, sides.new, words::gate(gate));
+    // Module names and file names come from whoever wrote the reports: made safe for a terminal.
+    let (base, new) = (sanitize::terminal_line(sides.base), sanitize::terminal_line(sides.new));
+    let mut out = format!("compare {base} → {new}\ngate: {}\n\n", words::gate(gate));
     let measures = shown_measures(comparison);
     let mut rows: Vec<Vec<String>> = vec![{
         let mut header = vec!["result".to_string(), "status".to_string()];
@@ -87,7 +90,7 @@ pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
         header
     }];
     for pair in &comparison.pairs {
-        let mut row = vec![label(&pair.new.job), status_text(pair)];
+        let mut row = vec![sanitize::terminal_line(&label(&pair.new.job)).into_owned(), status_text(pair)];
         row.extend(measures.iter().map(|m| cell(delta_for(pair, m.id.key()))));
         row.push(mark(pair).to_string());
         rows.push(row);
@@ -100,8 +103,9 @@ pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
-    one_sided(&mut out, "only in the baseline", &comparison.only_base, |l| format!("  {l}\n"));
-    one_sided(&mut out, "only in the new report", &comparison.only_new, |l| format!("  {l}\n"));
+    let line = |l: &str| format!("  {}\n", sanitize::terminal_line(l));
+    one_sided(&mut out, "only in the baseline", &comparison.only_base, line);
+    one_sided(&mut out, "only in the new report", &comparison.only_new, line);
     out.push('\n');
     out.push_str(&closing_line(comparison));
     out.push('\n');
@@ -126,10 +130,10 @@ fn one_sided(out: &mut String, title: &str, records: &[&ResultRecord], line: imp
 /// Markdown for a pull-request comment or a step summary.
 pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
     let mut out = format!(
-        "### pymaccounter: `{}` → `{}`\n\n**{}**\n\nA regression is a change beyond both its threshold and \
+        "### pymaccounter: {} → {}\n\n**{}**\n\nA regression is a change beyond both its threshold and \
          its floor ({}).\n\n",
-        sides.base,
-        sides.new,
+        sanitize::markdown_code_cell(sides.base),
+        sanitize::markdown_code_cell(sides.new),
         closing_line(comparison),
         words::gate(gate)
     );
@@ -143,7 +147,12 @@ pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
         out.push_str(&"---:|".repeat(measures.len()));
         out.push_str("---|\n");
         for pair in &comparison.pairs {
-            let _ = write!(out, "| `{}` | {} |", label(&pair.new.job), status_text(pair));
+            let _ = write!(
+                out,
+                "| {} | {} |",
+                sanitize::markdown_code_cell(&label(&pair.new.job)),
+                status_text(pair)
+            );
             for measure in &measures {
                 let text = match delta_for(pair, measure.id.key()) {
                     Some(d) if d.verdict == Verdict::Regressed => format!("**{}**", cell(Some(d))),
@@ -161,8 +170,9 @@ pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
             let _ = writeln!(out, " {flag} |");
         }
     }
-    one_sided(&mut out, "Only in the baseline", &comparison.only_base, |l| format!("- `{l}`\n"));
-    one_sided(&mut out, "Only in the new report", &comparison.only_new, |l| format!("- `{l}`\n"));
+    let item = |l: &str| format!("- {}\n", sanitize::markdown_code_cell(l));
+    one_sided(&mut out, "Only in the baseline", &comparison.only_base, item);
+    one_sided(&mut out, "Only in the new report", &comparison.only_new, item);
     out.push('\n');
     out
 }

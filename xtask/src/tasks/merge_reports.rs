@@ -36,8 +36,10 @@ pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportPaths) -> R
     for path in paths {
         shards.push(Shard { name: path.display().to_string(), report: Report::read(path)? });
     }
-    let run = agreed_run(&shards, force).map_err(usage)?;
-    let outcome = merge(&shards).map_err(usage)?;
+    // The messages quote module names and file names: one line each, controls visible.
+    let refuse = |message: String| usage(crate::sanitize::terminal_line(&message));
+    let run = agreed_run(&shards, force).map_err(refuse)?;
+    let outcome = merge(&shards).map_err(refuse)?;
     let test_dirs = run.as_ref().map(|r| r.test_dirs.join(", ")).filter(|dirs| !dirs.is_empty());
     let test_dir = test_dirs.unwrap_or_else(|| "merged reports".to_string());
     say!(

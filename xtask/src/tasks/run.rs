@@ -553,6 +553,8 @@ fn read_baseline(args: &BaselineArgs) -> Result<Option<Baseline>> {
         return Ok(None);
     };
     let report = Report::read(path)?;
+    crate::model::compare::check_ranges(&report.results)
+        .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
     let baseline = Baseline::new(report.results, args.gate.gate())
         .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
     Ok(Some(baseline))
