@@ -522,15 +522,7 @@ fn plan(
         spill_cap: options.reports.max_output,
         memray: options.harness.memray.then(|| MemrayPlan {
             // Next to the reports (where the HTML report links them), else in the run's folder.
-            flamegraphs: report::requested(&options.reports.paths()).first().map_or_else(
-                || memray_work.clone(),
-                |(_, path)| {
-                    path.parent()
-                        .filter(|p| !p.as_os_str().is_empty())
-                        .unwrap_or(Path::new("."))
-                        .join("memray")
-                },
-            ),
+            flamegraphs: flamegraph_folder(options).unwrap_or_else(|| memray_work.clone()),
             work: memray_work,
         }),
         container,
@@ -540,6 +532,14 @@ fn plan(
         retries: options.execution.retries.into(),
         tolerate_flaky: options.execution.flaky_result == FlakyResult::Pass,
     }
+}
+
+/// Where `--memray`'s flame graphs go when a report is asked for: `memray/`
+/// next to the first report (the HTML report links them there).
+pub fn flamegraph_folder(options: &RunArgs) -> Option<PathBuf> {
+    report::requested(&options.reports.paths()).first().map(|(_, path)| {
+        path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("memray")
+    })
 }
 
 /// The `--baseline` report, read before anything starts (bad input → exit 2).
