@@ -3,6 +3,7 @@
 //! else. Values clap can check alone are checked here, so a bad flag exits 2
 //! before any work starts; tasks receive typed values.
 
+use crate::report::terminal::ColourChoice;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -25,6 +26,9 @@ use crate::report::human::SuccessOutput;
 pub struct Cli {
     #[command(subcommand)]
     pub task: Task,
+    /// Colour the output: auto (a terminal, NO_COLOR and FORCE_COLOR as usual), always or never
+    #[arg(long, global = true, value_name = "WHEN", value_enum, default_value = "auto")]
+    pub color: ColourChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,7 +141,8 @@ pub enum Task {
     /// Compare two JSON reports: per result, each measure before → after; exit 1 on a regression
     #[command(after_help = format!(
         "A change is a regression when it is beyond both its threshold and its floor, or when a \
-         result that passed no longer does. Exit codes: 0 no regression, 1 a regression, 2 bad input.\n\n{}",
+         result that passed no longer does. Exit codes: 0 no regression, 1 a regression, 2 bad input \
+         or nothing paired (0 compared).\n\n{}",
         examples(&[
             "compare main.json report.json",
             "compare main.json report.json --threshold rss=5%,duration=off --format markdown",
@@ -160,7 +165,8 @@ pub enum Task {
     /// Merge the JSON reports of --partition shards into one report set
     #[command(after_help = format!(
         "Shards must come from runs with the same options (all but --partition) and hold no result \
-         twice. Exit codes: 0 every result passed or skipped, 1 otherwise, 2 bad input.\n\n{}",
+         twice. Exit codes: 0 every result passed or skipped, 1 otherwise or a partition is missing \
+         (unless --allow-partial), 2 bad input.\n\n{}",
         examples(&["merge-reports shard-1/report.json shard-2/report.json --report-html all.html --junit all.xml"])
     ))]
     MergeReports {
@@ -170,6 +176,10 @@ pub enum Task {
         /// Merge shards even when their runs' options differ
         #[arg(long)]
         force: bool,
+        /// Accept a set with a partition missing (a shard's job died): exit by the merged results
+        /// instead of 1
+        #[arg(long)]
+        allow_partial: bool,
         #[command(flatten)]
         reports: ReportArgs,
     },
@@ -283,7 +293,7 @@ macro_rules! value_enum_from_choice {
     )*};
 }
 
-value_enum_from_choice!(EngineKind, SuccessOutput, crate::harness::declarations::HarnessChoice);
+value_enum_from_choice!(EngineKind, SuccessOutput, ColourChoice, crate::harness::declarations::HarnessChoice);
 
 /// `--flaky-result`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -520,7 +530,9 @@ pub fn command() -> clap::Command {
 
 /// Parses the process's arguments; clap prints help or a usage error (exit 2) itself.
 pub fn parse() -> Task {
-    Cli::parse().task
+    let cli = Cli::parse();
+    crate::report::terminal::choose_colour(cli.color);
+    cli.task
 }
 
 #[cfg(test)]
@@ -724,20 +736,35 @@ mod tests {
         assert_eq!((options.execution.repeat, options.execution.retries), (3, 1));
         assert_eq!(options.execution.flaky_result, FlakyResult::Pass);
         assert_eq!(options.baseline.baseline, Some(PathBuf::from("b.json")));
-        let Task::MergeReports { shards, force, reports } =
+        let Task::MergeReports { shards, force, allow_partial, reports } =
             try_parse_from(&["merge-reports", "a.json", "b.json", "--junit", "all.xml"]).unwrap()
         else {
             panic!()
         };
         assert_eq!((shards.len(), force, reports.junit), (2, false, Some(PathBuf::from("all.xml"))));
+        assert!(!allow_partial);
+        let partial = try_parse_from(&["merge-reports", "a.json", "--allow-partial"]).unwrap();
+        assert!(matches!(partial, Task::MergeReports { allow_partial: true, .. }));
         assert_eq!(try_parse_from(&["merge-reports"]).unwrap_err().exit_code(), 2);
     }
 
     #[test]
-    fn engine_comes_from_the_environment_too() {
+    fn the_engine_comes_from_its_flag_or_the_environment() {
         let Task::Clean { engine, .. } = try_parse_from(&["clean", "--engine", "podman"]).unwrap() else {
             panic!()
         };
         assert_eq!(engine.kind, EngineKind::Podman);
+        // Setting the variable here would race the other tests' parses: the
+        // declaration is what clap reads it from (tests/runner_logic.rs runs it).
+        for task in ["run", "run-all-tests", "watch", "clean", "build-image", "base-image", "bench"] {
+            let task = command().find_subcommand(task).unwrap().clone();
+            let flag = task.get_arguments().find(|a| a.get_long() == Some("engine")).unwrap();
+            assert_eq!(
+                flag.get_env().and_then(|e| e.to_str()),
+                Some("PYMACCOUNTER_ENGINE"),
+                "{}",
+                task.get_name()
+            );
+        }
     }
 }

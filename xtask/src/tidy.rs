@@ -456,3 +456,27 @@ fn the_ending_check_sees_arms_guards_and_lets() {
     )
     .is_empty());
 }
+
+/// Nothing below `tasks/` prints for people but the renderers of `report/`:
+/// the runner emits events and the engine and image builds notices.
+#[test]
+fn only_renderers_print_below_the_tasks() {
+    let architecture = read("ARCHITECTURE.md");
+    let layers = layers(&architecture);
+    let mut offenders = Vec::new();
+    for (file, source) in sources() {
+        let below_tasks = rank_of(&layers, &file).is_some_and(|rank| rank < 4);
+        if below_tasks && !file.starts_with("report/") {
+            for (number, line) in code_of(&source).lines().enumerate() {
+                if ["say!(", "out!(", "print_quietly("].iter().any(|m| line.contains(m)) {
+                    offenders.push(format!("{file}:{}", number + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "send a Notice or an Event instead of printing at:\n{}",
+        offenders.join("\n")
+    );
+}

@@ -14,6 +14,35 @@ fn require_podman() {
         works,
         "podman is not installed: apt-get install podman (bash .ci/run does it), or set {SKIP_VARIABLE}=1"
     );
+    static HANDED: std::sync::Once = std::sync::Once::new();
+    HANDED.call_once(hand_podman_the_offline_base);
+}
+
+/// Podman keeps an image store of its own, one per user: where Docker has
+/// the offline 3.11 base (machines with no registry), it is copied into the
+/// store of whoever runs the tests, so that a non-root user's run need not
+/// debootstrap one (which needs root). Where Docker has none, Podman pulls
+/// `python:3.11-slim` itself, or the test says why it cannot.
+fn hand_podman_the_offline_base() {
+    // Prints the base's reference when it exists (it builds one only as root).
+    let base = xtask(&["base-image", "--python", "3.11"]);
+    if base.code != 0 {
+        return;
+    }
+    let reference = base.last_line().to_string();
+    let exists = Command::new("podman").args(["image", "exists", &reference]).status().unwrap();
+    if exists.success() {
+        return;
+    }
+    let loaded = Command::new("bash")
+        .args(["-c", "set -o pipefail; docker save \"$1\" | podman load --quiet", "bash", &reference])
+        .output()
+        .unwrap();
+    assert!(
+        loaded.status.success(),
+        "handing {reference} from Docker to Podman: {}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
 }
 
 #[test]
@@ -30,6 +59,18 @@ fn podman_runs_the_baseline_module() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn podman_reports_oom_and_failures_and_leaves_nothing() {
     require_podman();
+    // Rootless Podman on cgroups v1 ignores --memory (it says so on the
+    // module's stderr): the memory eater below would take the whole machine.
+    let info = Command::new("podman")
+        .args(["info", "--format", "{{.Host.CgroupsVersion}} {{.Host.Security.Rootless}}"])
+        .output()
+        .unwrap();
+    assert_ne!(
+        String::from_utf8_lossy(&info.stdout).trim(),
+        "v1 true",
+        "Podman cannot limit memory for this user (rootless on cgroups v1): run this test as root, \
+         or on a cgroups v2 host"
+    );
     let dir = fixture("misbehaving");
     std::fs::copy(
         project_root().join("xtask/tests/fixtures/mixed/test_fails.py"),

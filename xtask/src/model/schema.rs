@@ -142,8 +142,8 @@ pub struct ResultRecord {
     pub stderr: String,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
-    /// What ran it when a harness did (`script` for a script that printed
-    /// its own test summary or was leak-hunted), else null.
+    /// What ran it when our harness did (`script` for a leak-hunted script);
+    /// null for a plain script, also one whose own test summary gave the counts.
     pub harness: Option<Harness>,
     /// The tests its framework ran (empty for plain scripts).
     pub tests: Vec<InnerTest>,
@@ -291,7 +291,8 @@ impl ResultRecord {
             stderr: result.stderr.text(),
             stdout_bytes: result.stdout.total_bytes,
             stderr_bytes: result.stderr.total_bytes,
-            harness: inner.map(|i| i.harness),
+            // A script whose summary was read ran without the harness.
+            harness: inner.filter(|i| i.summary_of.is_none()).map(|i| i.harness),
             tests: inner.map(|i| i.tests.clone()).unwrap_or_default(),
             tests_truncated: inner.is_some_and(|i| i.truncated),
             test_counts: result.test_counts(),
@@ -313,7 +314,11 @@ impl ResultRecord {
 
     /// What the harness reported, back (a script's own summary included).
     fn inner(&self) -> Option<InnerReport> {
-        let harness = self.harness?;
+        let harness = match (self.harness, self.test_counts_from) {
+            (Some(harness), _) => harness,
+            (None, Some(CountsSource::UnittestSummary | CountsSource::PytestSummary)) => Harness::Script,
+            (None, _) => return None,
+        };
         Some(InnerReport {
             harness,
             tests: self.tests.clone(),
@@ -636,6 +641,7 @@ mod tests {
         results[0].inner = Some(InnerReport {
             harness: Harness::Pytest,
             tests: vec![InnerTest {
+                traceback: Some("Traceback".into()),
                 name: "t::a".into(),
                 outcome: TestOutcome::Failed,
                 message: Some("assert".into()),
@@ -699,6 +705,37 @@ mod tests {
         }
         assert_eq!(again, written);
         assert_eq!(read_back(&again), written, "and again");
+    }
+
+    /// Panics, saying where, when `report` does not follow the JSON Schema file.
+    pub fn assert_follows_the_schema_file(report: &serde_json::Value) {
+        let path = crate::project_root().join("xtask/schema/report.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut schemas = boon::Schemas::new();
+        let mut compiler = boon::Compiler::new();
+        compiler.add_resource("report.schema.json", schema).unwrap();
+        let index = compiler.compile("report.schema.json", &mut schemas).expect("the schema compiles");
+        if let Err(error) = schemas.validate(report, index) {
+            panic!("{report:#}\ndoes not follow {}:\n{error:#}", path.display());
+        }
+    }
+
+    #[test]
+    fn reports_of_every_ending_follow_the_schema_file() {
+        let mut report = Report::of(&outcome());
+        report.run.as_mut().unwrap().options =
+            [(RunOption::Python, serde_json::json!(["3.13"])), (RunOption::Memory, serde_json::Value::Null)]
+                .into_iter()
+                .collect();
+        for result in &mut report.results {
+            result.reason = Some("words".into());
+        }
+        assert_follows_the_schema_file(&serde_json::to_value(&report).unwrap());
+        let mut broken = serde_json::to_value(&report).unwrap();
+        broken["results"][0]["execution"] = serde_json::json!({"ending": "vanished"});
+        let compiles = std::panic::catch_unwind(|| assert_follows_the_schema_file(&broken));
+        assert!(compiles.is_err(), "the schema refuses an unknown ending");
     }
 
     #[test]

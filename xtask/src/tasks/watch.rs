@@ -159,19 +159,27 @@ fn is_change(kind: &EventKind) -> bool {
 }
 
 /// A changed path relative to the test dir, unless it is noise: hidden files
-/// and folders, editors' backup and swap files (vim also probes with a file
-/// named 4913), Python's bytecode caches.
+/// and folders, editors' backup, swap and temporary files (vim also probes
+/// with a file named 4913; `sed -i` writes `sedXXXXXX`, Emacs `#file#`,
+/// JetBrains `file___jb_tmp___`), Python's bytecode caches.
 fn relevant(path: &Path, root: &Path) -> Option<PathBuf> {
     let relative = path.strip_prefix(root).ok()?;
-    let noise = relative.components().any(|part| {
-        let name = part.as_os_str().to_string_lossy();
-        name.starts_with('.')
-            || name.ends_with('~')
-            || name == "__pycache__"
-            || name == "4913"
-            || [".swp", ".swx", ".pyc"].iter().any(|end| name.ends_with(end))
-    });
+    let noise = relative.components().any(|part| is_noise(&part.as_os_str().to_string_lossy()));
     (!noise).then(|| relative.to_path_buf())
+}
+
+fn is_noise(name: &str) -> bool {
+    let sed_temporary =
+        name.len() == 9 && name.starts_with("sed") && name[3..].chars().all(|c| c.is_ascii_alphanumeric());
+    name.starts_with('.')
+        || name.ends_with('~')
+        || (name.starts_with('#') && name.ends_with('#'))
+        || sed_temporary
+        || name == "__pycache__"
+        || name == "4913"
+        || [".swp", ".swx", ".pyc", ".tmp", "___jb_tmp___", "___jb_old___"]
+            .iter()
+            .any(|end| name.ends_with(end))
 }
 
 /// The modules to run for these changes: each selected module whose own file
@@ -262,6 +270,9 @@ mod tests {
         let root = Path::new("/w/tests");
         for noise in [
             "/w/tests/.test_a.py.swp",
+            "/w/tests/sedAb12Zq",
+            "/w/tests/#test_a.py#",
+            "/w/tests/test_a.py___jb_tmp___",
             "/w/tests/test_a.py~",
             "/w/tests/4913",
             "/w/tests/__pycache__/helper.cpython-311.pyc",
