@@ -61,6 +61,30 @@ const CALL_DEADLINE: Duration = Duration::from_secs(120);
 /// Once Ctrl-C or SIGTERM asked the run to stop: the cleanup of an engine
 /// that hangs ends soon, naming what is left.
 const CALL_DEADLINE_STOPPING: Duration = Duration::from_secs(10);
+/// A throwaway helper container (asking an image something) is hardened and
+/// limited like a module's: it runs the image's code, and nothing of it is logged.
+const HELPER_HARDENING: [&str; 17] = [
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+    "--pids-limit",
+    "128",
+    "--memory",
+    "536870912",
+    "--memory-swap",
+    "536870912",
+    "--log-driver",
+    "none",
+    "--label",
+    "pymaccounter.kind=helper",
+];
+
+/// A call whose work grows with its input: a pull, a copy of the test dir.
+const LONG_CALL_DEADLINE: Duration = Duration::from_secs(3600);
 
 impl Engine {
     /// Finds the engine program on PATH (or takes the one named by `PYMACCOUNTER_ENGINE_PROGRAM`).
@@ -100,6 +124,11 @@ impl Engine {
     /// Runs a short engine command to its end and returns what it printed,
     /// whether it succeeded or not.
     fn output_of(&self, args: &[&str]) -> Result<std::process::Output> {
+        self.output_within(args, CALL_DEADLINE)
+    }
+
+    /// `output_of` for a call that may take up to `limit` (a pull, a copy).
+    fn output_within(&self, args: &[&str], limit: Duration) -> Result<std::process::Output> {
         // A shell per call keeps `Engine` shareable between worker threads.
         let shell = Shell::new()?;
         let program = &self.program;
@@ -126,7 +155,7 @@ impl Engine {
         let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
         let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
         let started = Instant::now();
-        let mut deadline = started + CALL_DEADLINE;
+        let mut deadline = started + limit;
         let mut interrupted = false;
         let status = loop {
             if let Some(status) = child.try_wait()? {
@@ -167,7 +196,12 @@ impl Engine {
 
     /// Runs a short engine command that must succeed; its stdout.
     fn stdout_of(&self, args: &[&str]) -> Result<String> {
-        let output = self.output_of(args)?;
+        self.stdout_within(args, CALL_DEADLINE)
+    }
+
+    /// `stdout_of` for a call that may take up to `deadline`.
+    fn stdout_within(&self, args: &[&str], deadline: Duration) -> Result<String> {
+        let output = self.output_within(args, deadline)?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
@@ -252,7 +286,7 @@ impl Engine {
         let mut copy = vec!["cp"];
         copy.extend(self.conventions().copy_keeping_owners);
         copy.extend([source.as_str(), &target]);
-        let copied = created.and_then(|_| self.stdout_of(&copy));
+        let copied = created.and_then(|_| self.stdout_within(&copy, LONG_CALL_DEADLINE));
         self.remove_containers(&[holder])?;
         copied.map(drop)
     }
@@ -287,7 +321,7 @@ impl Engine {
 
     /// Tries to pull an image; `false` when the registry cannot be reached or has no such image.
     pub fn pull(&self, image: &str) -> Result<bool> {
-        let output = self.output_of(&["pull", "--quiet", image])?;
+        let output = self.output_within(&["pull", "--quiet", image], LONG_CALL_DEADLINE)?;
         Ok(output.status.success())
     }
 
@@ -385,8 +419,9 @@ impl Engine {
     /// Whether a command succeeds in a throwaway container of `image` (no network).
     pub fn image_runs(&self, image: &str, command: &[&str]) -> Result<bool> {
         let owner = owner_label();
-        let mut args =
-            vec!["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, "--label", &owner, image];
+        let mut args = vec!["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, "--label", &owner];
+        args.extend(HELPER_HARDENING);
+        args.push(image);
         args.extend(command);
         let output = self.output_of(&args)?;
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -420,20 +455,9 @@ impl Engine {
     pub fn python_version(&self, image: &str) -> Result<Option<String>> {
         let script = "import sys;print('%d.%d' % sys.version_info[:2])";
         let owner = owner_label();
-        let args = [
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--label",
-            PROJECT_LABEL,
-            "--label",
-            &owner,
-            image,
-            "python3",
-            "-c",
-            script,
-        ];
+        let mut args = vec!["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, "--label", &owner];
+        args.extend(HELPER_HARDENING);
+        args.extend([image, "python3", "-c", script]);
         let output = self.output_of(&args)?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
