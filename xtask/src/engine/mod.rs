@@ -416,16 +416,31 @@ impl Engine {
         .unchecked()
     }
 
-    /// Whether a command succeeds in a throwaway container of `image` (no network).
-    pub fn image_runs(&self, image: &str, command: &[&str]) -> Result<bool> {
+    /// Runs `command` in a throwaway helper container of `image`: hardened,
+    /// named, removed when it ends, and removed by name when the call's
+    /// deadline passes (killing the CLI alone would leave it running).
+    fn run_throwaway(&self, image: &str, command: &[&str]) -> Result<(Vec<String>, std::process::Output)> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!("pymaccounter-helper-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
         let owner = owner_label();
-        let mut args = vec!["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, "--label", &owner];
+        let mut args = vec!["run", "--rm", "--name", &name, "--network", "none", "--label", PROJECT_LABEL];
+        args.extend(["--label", &owner]);
         args.extend(HELPER_HARDENING);
         args.push(image);
         args.extend(command);
-        let output = self.output_of(&args)?;
+        let output = self.output_of(&args);
+        if output.is_err() {
+            let _ = self.remove_containers(std::slice::from_ref(&name));
+        }
+        Ok((args.iter().map(|a| a.to_string()).collect(), output?))
+    }
+
+    /// Whether a command succeeds in a throwaway container of `image` (no network).
+    pub fn image_runs(&self, image: &str, command: &[&str]) -> Result<bool> {
+        let (args, output) = self.run_throwaway(image, command)?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             return Err(self.failure(&args, &stderr));
         }
         Ok(output.status.success())
@@ -454,13 +469,10 @@ impl Engine {
     /// container (no network); `None` when it printed no such version.
     pub fn python_version(&self, image: &str) -> Result<Option<String>> {
         let script = "import sys;print('%d.%d' % sys.version_info[:2])";
-        let owner = owner_label();
-        let mut args = vec!["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, "--label", &owner];
-        args.extend(HELPER_HARDENING);
-        args.extend([image, "python3", "-c", script]);
-        let output = self.output_of(&args)?;
+        let (args, output) = self.run_throwaway(image, &["python3", "-c", script])?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             return Err(self.failure(&args, &stderr));
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
