@@ -19,8 +19,11 @@ macro_rules! out {
 }
 
 mod cli;
+mod config;
+mod discovery;
 mod engine;
 mod error;
+mod glob;
 mod harness;
 mod image;
 mod model;
@@ -56,7 +59,9 @@ fn dispatch(task: Task) -> Result<i32> {
         Task::Run { tests, options } => tasks::run::run(Some(&tests), &options),
         Task::RunAllTests { options } => tasks::run::run(None, &options),
         Task::Watch { tests, options } => tasks::watch::watch(&tests, &options),
-        Task::List { dir, json } => tasks::list::list(dir.test_dir.as_deref(), json),
+        Task::List { tests, dir, selection, json } => {
+            tasks::list::list(&tests, dir.test_dir.as_deref(), &selection, json)
+        }
         Task::BuildImage { base, python, engine } => tasks::images::build_image(
             &tasks::engine(&engine)?,
             base.for_version(python.python),

@@ -145,6 +145,7 @@ fn reports_say_what_the_run_was_and_read_a_scripts_own_test_counts() {
     // The summary table's tests column shows the scripts' own counts.
     assert!(run.stdout.contains("2 passed, 1 skipped"), "{}", run.stdout);
     assert!(run.stdout.contains("1 passed, 1 failed, 1 error"), "{}", run.stdout);
+    assert!(!run.stdout.contains("1 errors"), "one error is an error: {}", run.stdout);
 
     // JSON: the run object, python for every result, counts read from unittest's summary.
     let report = read_json(&json);

@@ -248,6 +248,18 @@ impl Engine {
         Ok(false)
     }
 
+    /// Whether the engine would run a container with `--memory` and not
+    /// limit it: rootless Podman on cgroups v1 (it only warns, on the
+    /// container's stderr).
+    pub fn ignores_memory_limits(&self) -> Result<bool> {
+        if self.kind != EngineKind::Podman {
+            return Ok(false);
+        }
+        let info =
+            self.stdout_of(&["info", "--format", "{{.Host.CgroupsVersion}} {{.Host.Security.Rootless}}"])?;
+        Ok(info.trim() == "v1 true")
+    }
+
     /// A volume holding a copy of `dir`, for an engine that cannot see it.
     /// Filled through a created (never started) container of `image`; when
     /// the copy fails, the volume goes too.
@@ -421,7 +433,8 @@ impl Engine {
     /// deadline passes (killing the CLI alone would leave it running).
     fn run_throwaway(&self, image: &str, command: &[&str]) -> Result<(Vec<String>, std::process::Output)> {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let name = format!("pymaccounter-helper-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+        let name =
+            format!("pymaccounter-helper-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
         let owner = owner_label();
         let mut args = vec!["run", "--rm", "--name", &name, "--network", "none", "--label", PROJECT_LABEL];
         args.extend(["--label", &owner]);

@@ -92,7 +92,7 @@ pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides, width: usize) -
     }
     out.push('\n');
     let measures = shown_measures(comparison);
-    let mut columns = vec![Column::flexible("result"), Column::left("status")];
+    let mut columns = vec![Column::first_to_narrow("result"), Column::left("status")];
     columns.extend(measures.iter().map(|m| Column::flexible(words::measure_label(m.id))));
     columns.push(Column::left(""));
     let rows: Vec<Vec<String>> = comparison

@@ -259,7 +259,9 @@ impl Human {
         let with_python = any(&|r| r.job.variant.python.is_some());
         let with_tests = any(&|r| r.test_counts().is_some());
         let with_baseline = any(&|r| r.baseline.is_some());
-        let mut columns = vec![Column::flexible("module")];
+        // The module's name wraps only when nothing else will do: then it
+        // gets a line of its own (below).
+        let mut columns = vec![Column::left("module")];
         if with_allocator {
             columns.push(Column::left("allocator"));
         }
@@ -267,7 +269,7 @@ impl Human {
             columns.push(Column::left("python"));
         }
         let status_column = columns.len();
-        columns.extend([Column::left("status"), Column::right("duration"), Column::right("peak memory")]);
+        columns.extend([Column::left("status"), Column::right("time"), Column::right("peak RSS")]);
         if with_tests {
             columns.push(Column::flexible("tests"));
         }

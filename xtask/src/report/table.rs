@@ -17,6 +17,9 @@ pub struct Column {
     pub align: Align,
     /// May narrow (its cells wrap) when the table is too wide.
     pub flexible: bool,
+    /// Narrows before the other flexible columns (a name that wraps at its
+    /// spaces keeps the figures beside it whole).
+    pub narrows_first: bool,
 }
 
 /// Space between two columns.
@@ -26,15 +29,20 @@ const NARROWEST: usize = 10;
 
 impl Column {
     pub fn left(header: &'static str) -> Column {
-        Column { header, align: Align::Left, flexible: false }
+        Column { header, align: Align::Left, flexible: false, narrows_first: false }
     }
 
     pub fn right(header: &'static str) -> Column {
-        Column { header, align: Align::Right, flexible: false }
+        Column { header, align: Align::Right, flexible: false, narrows_first: false }
     }
 
     pub fn flexible(header: &'static str) -> Column {
-        Column { header, align: Align::Left, flexible: true }
+        Column { header, align: Align::Left, flexible: true, narrows_first: false }
+    }
+
+    /// A flexible column that narrows first.
+    pub fn first_to_narrow(header: &'static str) -> Column {
+        Column { narrows_first: true, ..Column::flexible(header) }
     }
 }
 
@@ -50,10 +58,10 @@ pub fn render(
     lay_out(columns, rows, width, paint).concat().concat()
 }
 
-/// Whether the table fits `width` with every cell on one line.
+/// Whether the table fits `width` once its flexible columns narrow.
 pub fn fits(columns: &[Column], rows: &[Vec<String>], width: usize) -> bool {
-    let natural = fit(columns, rows, usize::MAX);
-    natural.iter().sum::<usize>() + GAP * natural.len().saturating_sub(1) <= width
+    let widths = fit(columns, rows, width);
+    widths.iter().sum::<usize>() + GAP * widths.len().saturating_sub(1) <= width
 }
 
 /// The header's lines, then each row's lines (each line ends in `\n`).
@@ -102,7 +110,7 @@ fn fit(columns: &[Column], rows: &[Vec<String>], width: usize) -> Vec<usize> {
     while total(&widths) > width {
         let widest = (0..columns.len())
             .filter(|&i| columns[i].flexible && widths[i] > NARROWEST.max(chars(columns[i].header)))
-            .max_by_key(|&i| widths[i]);
+            .max_by_key(|&i| (columns[i].narrows_first, widths[i]));
         match widest {
             Some(i) => widths[i] -= 1,
             None => break,

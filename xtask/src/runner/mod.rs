@@ -41,7 +41,8 @@ pub struct Plan {
     pub jobs: Vec<Job>,
     pub parallelism: usize,
     pub timeout: Duration,
-    pub fail_fast: bool,
+    /// After this many jobs failed no new one starts (`--fail-fast`, `--max-fail`).
+    pub max_failures: Option<usize>,
     /// What every container of the run shares (its run id among it).
     pub container: ContainerTemplate,
     /// Where the test dir is inside the containers.
@@ -102,6 +103,8 @@ struct Shared<'a> {
     next_job: AtomicUsize,
     /// No new job starts once set (fail-fast, engine error).
     no_new_jobs: AtomicBool,
+    /// Jobs that failed so far.
+    failures: AtomicUsize,
     /// Running jobs stop too (engine error).
     abort: AtomicBool,
     /// Containers created, and those the reaper has removed already.
@@ -133,6 +136,7 @@ pub fn execute(
         interrupt,
         next_job: AtomicUsize::new(0),
         no_new_jobs: AtomicBool::new(false),
+        failures: AtomicUsize::new(0),
         abort: AtomicBool::new(false),
         containers: Mutex::new(Vec::new()),
         removed: Mutex::new(Vec::new()),
@@ -178,7 +182,9 @@ pub fn execute(
     Outcome {
         run_id: plan.container.run_id.clone(),
         interrupted: interrupt.is_set(),
-        fail_fast_tripped: plan.fail_fast && results.iter().any(|r| r.tally() == Tally::Failed),
+        fail_fast_tripped: plan
+            .max_failures
+            .is_some_and(|most| results.iter().filter(|r| r.tally() == Tally::Failed).count() >= most),
         results,
         not_run,
         engine_error,
@@ -301,8 +307,11 @@ fn work(shared: &Shared, sender: &mpsc::SyncSender<Message>, to_reaper: &mpsc::S
                     baseline.judge(&mut result);
                 }
                 // Set here, before this worker looks for its next job.
-                if shared.plan.fail_fast && result.tally() == Tally::Failed {
-                    shared.no_new_jobs.store(true, Ordering::SeqCst);
+                if result.tally() == Tally::Failed {
+                    let failures = shared.failures.fetch_add(1, Ordering::SeqCst) + 1;
+                    if shared.plan.max_failures.is_some_and(|most| failures >= most) {
+                        shared.no_new_jobs.store(true, Ordering::SeqCst);
+                    }
                 }
                 let _ = sender.send(Message::Finished(Box::new(result)));
             }

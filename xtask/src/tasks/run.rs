@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{BaselineArgs, FlakyResult, RunArgs};
+use crate::cli::{BaselineArgs, FlakyResult, RunArgs, SelectionArgs};
 use crate::engine::container::{ContainerTemplate, Mount};
 use crate::engine::owner;
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
-use crate::error::{usage, Interrupted};
+use crate::error::{environment, usage, Interrupted};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
@@ -32,7 +32,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // Everything the user typed is checked before anything starts.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
     check_test_dir_path(&dir)?;
-    let selected = select_modules(tests, &dir, options)?;
+    let selected = select_modules(tests, &dir, &options.selection)?;
     selected.print_notes();
     check_options(options, &dir)?;
     let prepared = prepare(selected.modules, &dir, options)?;
@@ -42,7 +42,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
         say!("note: partition {partition} holds no module");
         let mut outcome = Outcome::empty(owner::new_run_id());
         outcome.run = RunInfo { args: given_args(), host_cpus: available_cpus(), ..RunInfo::default() };
-        let human = Human::new(&dir.display, false, options.reports.success_output, 0);
+        let human = Human::new(&dir.display, false, options.output.success_output, 0);
         return finish(&outcome, options, &dir, &human);
     }
 
@@ -94,6 +94,7 @@ pub fn run_selected(
     interrupt: &Interrupt,
 ) -> Result<i32> {
     let Prepared { modules, user, setups, baseline } = prepared;
+    check_memory_is_limited(engine, options, &setups)?;
     let run_id = owner::new_run_id();
     let (jobs, images) = jobs_with_images(engine, &modules, options)?;
     check_images_have_pytest(engine, &jobs, &images, &setups)?;
@@ -121,7 +122,7 @@ pub fn run_selected(
     let plan = plan(jobs, setups, placement, options, run_id, baseline);
     say!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human =
-        Human::new(&dir.display, options.engine.debug, options.reports.success_output, plan.jobs.len());
+        Human::new(&dir.display, options.engine.debug, options.output.success_output, plan.jobs.len());
     let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
     outcome.run = info;
     if let Mount::Volume { name, .. } = &tests {
@@ -154,6 +155,39 @@ pub fn run_selected(
         }
         None => Ok(code),
     }
+}
+
+/// A memory limit the engine would not enforce is an environment failure,
+/// before anything starts: the module would run unbounded on the host.
+fn check_memory_is_limited(
+    engine: &Engine,
+    options: &RunArgs,
+    setups: &HashMap<String, ModuleSetup>,
+) -> Result<()> {
+    let mut declared: Vec<&str> = setups
+        .iter()
+        .filter(|(_, s)| s.declarations.memory.is_some_and(|m| m.bytes().is_some()))
+        .map(|(module, _)| module.as_str())
+        .collect();
+    declared.sort_unstable();
+    if (options.isolation.memory.bytes().is_none() && declared.is_empty())
+        || !engine.ignores_memory_limits()?
+    {
+        return Ok(());
+    }
+    let mut ways = Vec::new();
+    if options.isolation.memory.bytes().is_some() {
+        ways.push("with --memory none".to_string());
+    }
+    if !declared.is_empty() {
+        ways.push(format!("without the `memory` declaration of {}", declared.join(", ")));
+    }
+    let unless = format!("{} to run without a limit", ways.join(" and "));
+    Err(environment(format!(
+        "{} cannot limit a container's memory here (rootless, on cgroups v1): run as root, on a \
+         cgroups v2 host, with --engine docker, or {unless}",
+        engine.name()
+    )))
 }
 
 /// The options no flag parser can check alone, checked before anything starts.
@@ -264,7 +298,11 @@ impl Selected {
 
 /// The modules to run: those named (checked, globs expanded) or all, less
 /// those `--skip` matches, then the partition's share.
-pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) -> Result<Selected> {
+pub fn select_modules(
+    tests: Option<&[String]>,
+    dir: &TestDir,
+    selection: &SelectionArgs,
+) -> Result<Selected> {
     let mut notes = Vec::new();
     let modules = match tests {
         Some(args) => expand_selection(&parse_selection(args)?, dir)?,
@@ -290,7 +328,7 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
         return Err(usage(format!("no test_*.py modules in {}", dir.display)));
     }
     let before = modules.len();
-    let (modules, warnings) = apply_skip(modules, &options.selection.skip);
+    let (modules, warnings) = apply_skip(modules, &selection.skip);
     notes.extend(warnings.into_iter().map(|w| format!("warning: {w}")));
     if modules.is_empty() {
         return Err(usage("--skip leaves no module to run"));
@@ -298,7 +336,7 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
     if modules.len() < before {
         notes.push(format!("note: --skip leaves out {} module(s)", before - modules.len()));
     }
-    let modules = match options.selection.partition {
+    let modules = match selection.partition {
         Some(partition) => partition.select(&modules),
         None => modules,
     };
@@ -358,11 +396,13 @@ fn module_setups(
     options: &RunArgs,
 ) -> Result<HashMap<String, ModuleSetup>> {
     let mut setups = HashMap::new();
+    let pytest_project = dir.rules()?.pytest_project;
     for module in modules {
         let shown = dir.shown(module);
         let source = dir.read_module(module)?;
         user.check_can_read(&dir.path.join(module), &shown, 0o4)?;
-        let setup = ModuleSetup::of(&source, &shown, options.harness.harness, options.harness.hunt_leaks)?;
+        let (harness, hunt) = (options.harness.harness, options.harness.hunt_leaks);
+        let setup = ModuleSetup::of(&source, &shown, harness, hunt, pytest_project)?;
         setups.insert(module.clone(), setup);
     }
     Ok(setups)
@@ -512,14 +552,14 @@ fn plan(
     Plan {
         parallelism: options.execution.jobs.map_or_else(available_cpus, usize::from),
         timeout: Duration::from_secs(options.isolation.timeout),
-        fail_fast: options.execution.fail_fast,
+        max_failures: options.execution.max_failures(),
         spill_dir: run_dir,
         live_stderr: options.engine.debug,
         host_dirs,
         tests_in_container,
         setups,
         module_args: options.module_args.clone(),
-        spill_cap: options.reports.max_output,
+        spill_cap: options.output.max_output,
         memray: options.harness.memray.then(|| MemrayPlan {
             // Next to the reports (where the HTML report links them), else in the run's folder.
             flamegraphs: flamegraph_folder(options).unwrap_or_else(|| memray_work.clone()),

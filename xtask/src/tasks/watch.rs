@@ -14,7 +14,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::cli::RunArgs;
 use crate::error::EXIT_INTERRUPTED;
-use crate::modules::{is_test_module, TestDir};
+use crate::modules::TestDir;
 use crate::report;
 use crate::signals::Interrupt;
 use crate::tasks::run::{
@@ -35,7 +35,7 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
     // Bad input is refused before anything starts, as for `run`.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
     check_test_dir_path(&dir)?;
-    let selected = select_modules(tests, &dir, options)?;
+    let selected = select_modules(tests, &dir, &options.selection)?;
     selected.print_notes();
     check_options(options, &dir)?;
     // The first round's modules are read now: a bad one is exit 2, as for `run`.
@@ -91,8 +91,8 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
                 return Ok(EXIT_INTERRUPTED);
             };
             // Chosen again: a new module a glob matches joins, a deleted one leaves.
-            match select_modules(tests, &dir, options) {
-                Ok(selected) => modules = to_rerun(&changed, &selected.modules),
+            match select_modules(tests, &dir, &options.selection) {
+                Ok(selected) => modules = to_rerun(&changed, &selected.modules, &dir.test_modules()?),
                 Err(error) => {
                     say!("error: {error:#}");
                     announce();
@@ -185,16 +185,12 @@ fn is_noise(name: &str) -> bool {
 /// The modules to run for these changes: each selected module whose own file
 /// changed; every selected module when anything else in the dir changed.
 /// A module that is not selected changing runs nothing.
-fn to_rerun(changed: &BTreeSet<PathBuf>, selection: &[String]) -> Vec<String> {
+fn to_rerun(changed: &BTreeSet<PathBuf>, selection: &[String], modules: &[String]) -> Vec<String> {
     let mut own = Vec::new();
     for path in changed {
-        let top_level = match path.components().count() {
-            1 => path.to_str(),
-            _ => None,
-        };
-        match top_level {
+        match path.to_str() {
             Some(name) if selection.iter().any(|m| m == name) => own.push(name),
-            Some(name) if is_test_module(name) => {}
+            Some(name) if modules.iter().any(|m| m == name) => {}
             _ => return selection.to_vec(),
         }
     }
@@ -249,20 +245,32 @@ mod tests {
 
     #[test]
     fn a_changed_module_runs_alone() {
-        assert_eq!(to_rerun(&changes(&["test_b.py"]), &selection()), ["test_b.py"]);
-        assert_eq!(to_rerun(&changes(&["test_c.py", "test_a.py"]), &selection()), ["test_a.py", "test_c.py"]);
+        assert_eq!(to_rerun(&changes(&["test_b.py"]), &selection(), &all()), ["test_b.py"]);
+        assert_eq!(
+            to_rerun(&changes(&["test_c.py", "test_a.py"]), &selection(), &all()),
+            ["test_a.py", "test_c.py"]
+        );
     }
 
     #[test]
     fn any_other_file_runs_every_selected_module() {
         for other in ["helper.py", "data.txt", "pkg/__init__.py", "pkg", "data/test_x.py", ""] {
-            assert_eq!(to_rerun(&changes(&["test_a.py", other]), &selection()), selection(), "{other:?}");
+            assert_eq!(
+                to_rerun(&changes(&["test_a.py", other]), &selection(), &all()),
+                selection(),
+                "{other:?}"
+            );
         }
     }
 
     #[test]
     fn a_module_outside_the_selection_runs_nothing() {
-        assert!(to_rerun(&changes(&["test_unselected.py"]), &selection()).is_empty());
+        assert!(to_rerun(&changes(&["test_unselected.py"]), &selection(), &all()).is_empty());
+    }
+
+    /// Every test module of the dir, selected or not.
+    fn all() -> Vec<String> {
+        [selection(), vec!["test_unselected.py".to_string(), "sub/test_nested.py".to_string()]].concat()
     }
 
     #[test]
