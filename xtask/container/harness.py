@@ -8,7 +8,8 @@ CPython 3.9 and newer, release or debug builds (python3.11d).
 
 Invocation:
 
-    python3 harness.py --mode unittest|pytest|script [--hunt-leaks W:R] MODULE_PATH [ARGS...]
+    python3 harness.py --mode unittest|pytest|script [--hunt-leaks W:R] [--report-fd N]
+                       MODULE_PATH [ARGS...]
 
 The module's directory becomes sys.path[0] and sys.argv is [MODULE_PATH, *ARGS]. The
 module is loaded by path, so file names holding dots (test_a.b.py) work.
@@ -44,7 +45,12 @@ Exit codes:
   130  KeyboardInterrupt in modes script and unittest
   N    under --mode script, the script's own SystemExit code
 
-Trailer: the last thing written to stderr, after every other output has been flushed and
+--report-fd N writes the trailer to file descriptor N instead of stderr: the runner's
+container gives the harness a descriptor of an unlinked file, a channel the module's
+printed lines and written files never reach, so no line the module prints can pass for
+the verdict, and a module that ends the interpreter early leaves no verdict at all.
+
+Trailer: the last thing written to stderr (or to --report-fd), after every other output has been flushed and
 after the interpreter's shutdown work (non-daemon threads joined, atexit handlers run), is
 one line `@@pymaccounter-harness ` followed by compact ASCII JSON in which every "@" is
 escaped as \\u0040, so the marker occurs exactly once on that line. If the module left
@@ -181,7 +187,9 @@ class Report:
 
 
 def parse_arguments(argv):
-    """(mode, hunt or None, module_path, args) from the harness's own argv."""
+    """(mode, hunt or None, module_path, args) from the harness's own argv; --report-fd
+    sets REPORT_FD."""
+    global REPORT_FD
     mode = None
     hunt = None
     index = 0
@@ -193,7 +201,7 @@ def parse_arguments(argv):
         if not arg.startswith("--"):
             break
         name, has_value, value = arg.partition("=")
-        if name not in ("--mode", "--hunt-leaks"):
+        if name not in ("--mode", "--hunt-leaks", "--report-fd"):
             raise UsageError("unknown harness option %r" % arg)
         if not has_value:
             index += 1
@@ -204,6 +212,10 @@ def parse_arguments(argv):
             if value not in ("unittest", "pytest", "script"):
                 raise UsageError("--mode must be unittest, pytest or script, not %r" % value)
             mode = value
+        elif name == "--report-fd":
+            if not value.isdigit():
+                raise UsageError("--report-fd must be a file descriptor number, not %r" % value)
+            REPORT_FD = int(value)
         else:
             hunt = parse_hunt(value)
         index += 1
@@ -954,8 +966,12 @@ def shut_down_like_python():
     gc.collect()
 
 
+REPORT_FD = 2
+
+
 def write_trailer(report):
-    """Flushes every stream, then writes the trailer straight to file descriptor 2."""
+    """Flushes every stream, then writes the trailer straight to REPORT_FD (stderr
+    unless --report-fd named another)."""
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         if stream is not None:
             try:
@@ -965,7 +981,7 @@ def write_trailer(report):
     data = (report.trailer_line() + "\n").encode("ascii")
     while data:
         try:
-            written = os.write(2, data)
+            written = os.write(REPORT_FD, data)
         except InterruptedError:
             continue
         except OSError:

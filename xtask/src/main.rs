@@ -46,7 +46,8 @@ fn main() -> ExitCode {
     let code = match dispatch(cli::parse()) {
         Ok(code) => code,
         Err(error) => {
-            say!("error: {error:#}");
+            // Errors may quote module names and report contents: made safe once, here.
+            say!("error: {}", sanitize::terminal(&format!("{error:#}")));
             error::exit_code_for(&error)
         }
     };

@@ -46,6 +46,8 @@ pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
     };
     let folders = capture::remove_runs(&runs_dir, spare)?;
     out!("removed {} output folder(s) of past runs", folders.len());
+    let temporary = remove_temp_folders(&spare);
+    out!("removed {temporary} temporary folder(s) of past runs");
     if options.run.is_some() {
         return Ok(EXIT_PASSED);
     }
@@ -60,4 +62,21 @@ pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
     engine.remove_images(&images)?;
     out!("removed {} image(s)", images.len());
     Ok(EXIT_PASSED)
+}
+
+/// Removes the temporary folders of runs that are over (a run killed with
+/// SIGKILL leaves its own behind); the number removed.
+fn remove_temp_folders(spare: &impl Fn(&str) -> bool) -> usize {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(run) = name.to_str().and_then(owner::run_of_temp_folder) else { continue };
+        // Only folders (never a link someone planted under that name).
+        let is_folder = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_folder && !spare(run) && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
