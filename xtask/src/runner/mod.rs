@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
-use crate::engine::container::{ContainerSpec, ContainerTemplate};
+use crate::engine::container::{ContainerSpec, ContainerTemplate, Mount};
 use crate::engine::kinds::RUN_FAILED_EXIT;
 use crate::engine::Engine;
 use crate::error::environment;
@@ -67,6 +67,17 @@ pub struct Plan {
     pub retries: usize,
     /// A flaky result counts as passed (`--flaky-result pass`).
     pub tolerate_flaky: bool,
+    /// The project's environment of each test image (by reference), when it has one.
+    pub environments: HashMap<String, JobEnvironment>,
+}
+
+/// A Python environment the jobs of one image run in: its interpreter
+/// replaces the image's, its folder is mounted, its variables set.
+#[derive(Debug, Clone)]
+pub struct JobEnvironment {
+    pub interpreter: String,
+    pub mounts: Vec<Mount>,
+    pub env: Vec<(String, String)>,
 }
 
 /// Where `--memray` puts things.
@@ -393,6 +404,11 @@ fn job_container<'a>(
     let module_path = plan.tests_in_container.join(&job.module);
     // Without a --python matrix the image's own `python3` runs it.
     let interpreter = job.variant.python.map_or("python3", |p| p.interpreter());
+    let environment = plan.environments.get(&job.image);
+    let interpreter = environment.map_or(interpreter, |e| e.interpreter.as_str());
+    if let Some(environment) = environment {
+        env.splice(0..0, environment.env.iter().cloned());
+    }
     let mut spec = plan.container.container(
         format!("pymaccounter-{}-{tag}", plan.container.run_id),
         job.image.clone(),
@@ -404,6 +420,7 @@ fn job_container<'a>(
     if let Some(folder) = &memray_folder {
         spec.mounts.push(memray::output_mount(folder)?);
     }
+    spec.mounts.extend(environment.iter().flat_map(|e| e.mounts.iter().cloned()));
     spec.memory = setup.declarations.memory;
     std::fs::create_dir_all(&spec.host_dir)?;
     Ok((spec, memray_folder))
