@@ -897,12 +897,6 @@ def pytest_collector(pytest):
     return Collector()
 
 
-PYTEST_EXITS = {
-    2: "pytest was interrupted",
-    3: "pytest internal error",
-    4: "pytest usage error",
-    5: "no tests ran: pytest collected no test",
-}
 
 
 def run_pytest(module_path, args, hunt, report):
@@ -936,8 +930,8 @@ def run_pytest(module_path, args, hunt, report):
     finally:
         report.tests = collector.tests()
         shutil.rmtree(scratch, ignore_errors=True)
-    if code in PYTEST_EXITS:
-        report.error = PYTEST_EXITS[code]
+    # The exit code is the verdict (the runner names it); `error` is kept for
+    # what only pytest knows: the collection errors it printed.
     return code
 
 

@@ -295,6 +295,26 @@ pub struct ExecutionArgs {
     pub flaky_result: FlakyResult,
 }
 
+/// The values of the enums below `tasks/` that flags take, for clap: each
+/// enum names its values once (`model::choice::Choice`).
+macro_rules! value_enum_from_choice {
+    ($($choice:ty),*) => {$(
+        impl clap::ValueEnum for $choice {
+            fn value_variants<'a>() -> &'a [Self] {
+                <$choice as crate::model::choice::Choice>::ALL
+            }
+
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                use crate::model::choice::Choice as _;
+                let value = clap::builder::PossibleValue::new(self.name());
+                Some(if self.help().is_empty() { value } else { value.help(self.help()) })
+            }
+        }
+    )*};
+}
+
+value_enum_from_choice!(EngineKind, SuccessOutput, crate::harness::declarations::HarnessChoice);
+
 /// `--flaky-result`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FlakyResult {
@@ -302,6 +322,15 @@ pub enum FlakyResult {
     Fail,
     /// A flaky result counts as passed (still shown as flaky)
     Pass,
+}
+
+impl FlakyResult {
+    pub fn name(self) -> &'static str {
+        match self {
+            FlakyResult::Fail => "fail",
+            FlakyResult::Pass => "pass",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -378,7 +407,7 @@ pub struct MatrixArgs {
 #[command(next_help_heading = "Python")]
 pub struct PythonArg {
     /// Python version
-    #[arg(long, value_name = "X.Y", default_value = "3.11", long_help = format!(
+    #[arg(long, value_name = "X.Y", default_value_t = PythonVersion::DEFAULT, long_help = format!(
         "Python version ({})", crate::model::pythons::help_summary()
     ))]
     pub python: PythonVersion,
@@ -404,6 +433,16 @@ pub struct ReportArgs {
     /// stream is still read, its tail kept, and the cut says how much was dropped
     #[arg(long, value_name = "SIZE", default_value = "64m", value_parser = parse_output_cap)]
     pub max_output: u64,
+}
+
+impl ReportArgs {
+    pub fn paths(&self) -> crate::report::ReportPaths {
+        crate::report::ReportPaths {
+            json: self.report_json.clone(),
+            junit: self.junit.clone(),
+            html: self.report_html.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -485,7 +524,7 @@ fn parse_base_image(text: &str) -> Result<BaseImage, String> {
 
 /// `64m`, `1g`, `0` (keep nothing on disk): bytes, at most 1 TiB.
 fn parse_output_cap(text: &str) -> Result<u64, String> {
-    crate::model::limits::parse_size(text, 0)
+    crate::model::units::parse_size(text, 0, crate::model::limits::MAX_MEMORY_BYTES)
 }
 
 /// A network mode: `none`, `bridge`, `host`, or a network's name.
@@ -523,6 +562,18 @@ pub fn try_parse_from(args: &[&str]) -> Result<Task, clap::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_report_flag_is_declared_on_the_command_line() {
+        let run = command().find_subcommand("run").unwrap().clone();
+        for report in &crate::report::FILE_REPORTS {
+            assert!(
+                run.get_arguments().any(|a| a.get_long() == Some(report.flag)),
+                "--{} is not a flag of `run`",
+                report.flag
+            );
+        }
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

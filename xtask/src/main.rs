@@ -28,6 +28,8 @@ mod modules;
 mod project;
 mod report;
 mod runner;
+mod sanitize;
+mod signals;
 mod tasks;
 #[cfg(test)]
 mod tidy;
@@ -37,7 +39,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use cli::Task;
-use engine::Engine;
 
 fn main() -> ExitCode {
     let code = match dispatch(cli::parse()) {
@@ -57,25 +58,25 @@ fn dispatch(task: Task) -> Result<i32> {
         Task::Watch { tests, options } => tasks::watch::watch(&tests, &options),
         Task::List { dir, json } => tasks::list::list(dir.test_dir.as_deref(), json),
         Task::BuildImage { base, python, engine } => tasks::images::build_image(
-            &Engine::find(&engine)?,
+            &tasks::engine(&engine)?,
             base.for_version(python.python),
             python.python,
         ),
         Task::BaseImage { python, force, engine } => {
-            tasks::images::base_image(&Engine::find(&engine)?, python.python, force)
+            tasks::images::base_image(&tasks::engine(&engine)?, python.python, force)
         }
         Task::Clean { run, containers_only, keep_base, force, engine } => {
             let options =
                 tasks::clean::CleanOptions { run: run.as_deref(), containers_only, keep_base, force };
-            tasks::clean::clean(&Engine::find(&engine)?, &options)
+            tasks::clean::clean(&tasks::engine(&engine)?, &options)
         }
         Task::Bench { rounds, jobs, quick, engine } => {
             let options = tasks::bench::BenchOptions { rounds: rounds.into(), jobs: jobs.into(), quick };
-            tasks::bench::bench(&Engine::find(&engine)?, &options)
+            tasks::bench::bench(&tasks::engine(&engine)?, &options)
         }
         Task::Compare { base, new, gate, format } => tasks::compare::compare(&base, &new, &gate, format),
         Task::MergeReports { shards, force, reports } => {
-            tasks::merge_reports::merge_reports(&shards, force, &reports)
+            tasks::merge_reports::merge_reports(&shards, force, &reports.paths())
         }
         Task::Completions { shell } => {
             // Completion scripts need a one-word command name; see README.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::error::usage;
-use crate::report::sanitize::terminal_line;
+use crate::sanitize::terminal_line;
 
 /// A directory of test modules, with the spelling the user gave it (for messages).
 #[derive(Debug, Clone)]

@@ -32,7 +32,7 @@ pub enum Mount {
 #[derive(Debug, Clone)]
 pub struct ContainerTemplate {
     pub run_id: String,
-    /// The process that owns the run (`runner::owner::this_process`).
+    /// The process that owns the run (`engine::owner::this_process`).
     pub owner: String,
     pub network: String,
     pub memory: MemoryLimit,

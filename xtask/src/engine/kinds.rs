@@ -1,11 +1,21 @@
 //! One table of conventions per engine: everything that differs between
 //! Docker's and Podman's CLI lives here, and only here.
 
+use crate::model::choice::Choice;
+
 /// The engine CLIs the runner can drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
     Docker,
     Podman,
+}
+
+impl Choice for EngineKind {
+    const ALL: &'static [EngineKind] = &[EngineKind::Docker, EngineKind::Podman];
+
+    fn name(self) -> &'static str {
+        self.conventions().program
+    }
 }
 
 /// What the runner needs to know about one engine's CLI.

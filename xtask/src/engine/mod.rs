@@ -8,6 +8,7 @@
 
 pub mod container;
 pub mod kinds;
+pub mod owner;
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -16,8 +17,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use xshell::{cmd, Shell};
 
-use crate::cli::EngineArgs;
 use crate::error::environment;
+use crate::model::event::{Notice, Notices};
 use container::{run_args, ContainerSpec};
 pub use kinds::EngineKind;
 use kinds::{mentions, Conventions};
@@ -46,12 +47,15 @@ pub struct Engine {
     program: PathBuf,
     kind: EngineKind,
     debug: bool,
+    notices: Notices,
 }
 
 impl Engine {
     /// Finds the engine program on PATH (or takes the one named by `PYMACCOUNTER_ENGINE_PROGRAM`).
-    pub fn find(args: &EngineArgs) -> Result<Engine> {
-        let conventions = args.kind.conventions();
+    /// `debug` asks for the whole log of long commands (see `image/logged.rs`);
+    /// command lines go to `notices` either way, for the renderer to show or not.
+    pub fn find(kind: EngineKind, debug: bool, notices: Notices) -> Result<Engine> {
+        let conventions = kind.conventions();
         let program = match std::env::var_os(PROGRAM_VARIABLE).filter(|p| !p.is_empty()) {
             Some(program) => PathBuf::from(program),
             None => which::which(conventions.program).map_err(|_| {
@@ -61,7 +65,7 @@ impl Engine {
                 ))
             })?,
         };
-        Ok(Engine { program, kind: args.kind, debug: args.debug })
+        Ok(Engine { program, kind, debug, notices })
     }
 
     pub fn name(&self) -> &'static str {
@@ -76,6 +80,11 @@ impl Engine {
         self.debug
     }
 
+    /// Where this engine's command lines, and the image builds' notes, go.
+    pub fn notices(&self) -> &Notices {
+        &self.notices
+    }
+
     /// Runs a short engine command to its end and returns what it printed,
     /// whether it succeeded or not.
     fn output_of(&self, args: &[&str]) -> Result<std::process::Output> {
@@ -83,9 +92,7 @@ impl Engine {
         let shell = Shell::new()?;
         let program = &self.program;
         let command = cmd!(shell, "{program} {args...}").quiet().ignore_status();
-        if self.debug {
-            say!("$ {command}");
-        }
+        self.notices.send(Notice::Command(command.to_string()));
         Ok(command.output()?)
     }
 
@@ -257,9 +264,12 @@ impl Engine {
         args.extend(["-".into(), image.into()]);
         let tar =
             duct::cmd("tar", [OsString::from("-C"), rootfs.as_os_str().to_owned(), ".".into(), "-c".into()]);
-        if self.debug {
-            say!("$ tar -C {} -c . | {} {}", rootfs.display(), self.name(), display_args(&args));
-        }
+        self.notices.send(Notice::Command(format!(
+            "tar -C {} -c . | {} {}",
+            rootfs.display(),
+            self.name(),
+            display_args(&args)
+        )));
         let output =
             tar.pipe(duct::cmd(&self.program, &args)).unchecked().stdout_capture().stderr_capture().run()?;
         if output.status.success() {
@@ -286,9 +296,7 @@ impl Engine {
 
     /// A long-running engine command, its pipes left to the caller.
     fn streaming(&self, args: Vec<OsString>) -> duct::Expression {
-        if self.debug {
-            say!("$ {} {}", self.name(), display_args(&args));
-        }
+        self.notices.send(Notice::Command(format!("{} {}", self.name(), display_args(&args))));
         // In the runner's process group: Ctrl-C during a build stops both.
         duct::cmd(&self.program, args).stdin_null().unchecked()
     }
@@ -324,7 +332,7 @@ impl Engine {
             if mentions(&stderr, self.conventions().unreachable) {
                 return Err(self.failure(&args, &stderr));
             }
-            say!("{}", stderr.trim_end());
+            self.notices.send(Notice::CommandStderr(stderr.trim_end().to_string()));
         }
         Ok(output.status.success())
     }
@@ -707,7 +715,7 @@ impl BuildLayers {
 /// `pymaccounter.owner=HOST:PID:START` for this process: `clean` leaves the
 /// containers of a process that still runs alone, helpers' too.
 fn owner_label() -> String {
-    format!("{OWNER_LABEL}={}", crate::runner::owner::this_process())
+    format!("{OWNER_LABEL}={}", crate::engine::owner::this_process())
 }
 
 /// Whether docker's CLI may be using a context other than the default one.

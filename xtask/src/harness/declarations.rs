@@ -18,7 +18,9 @@ use std::str::FromStr;
 use anyhow::Result;
 
 use crate::error::usage;
-use crate::model::limits::{parse_memory, MemoryLimit, MAX_TIMEOUT_SECS};
+use crate::model::choice::Choice;
+use crate::model::limits::{parse_memory, MemoryLimit, MAX_MEMORY_BYTES, MAX_TIMEOUT_SECS};
+use crate::model::units::{parse_duration, parse_size};
 
 const PREFIX: &str = "pymaccounter:";
 
@@ -59,24 +61,42 @@ impl fmt::Display for HuntLeaks {
 }
 
 /// How a module's code is run (`--harness`, or `harness =` in the module).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HarnessChoice {
-    /// Chosen from the module's source (see the README)
     Auto,
-    /// `python3 module.py`
     Script,
-    /// unittest runs the module's TestCases
     Unittest,
-    /// pytest runs the module's tests
     Pytest,
+}
+
+impl Choice for HarnessChoice {
+    const ALL: &'static [HarnessChoice] =
+        &[HarnessChoice::Auto, HarnessChoice::Script, HarnessChoice::Unittest, HarnessChoice::Pytest];
+
+    fn name(self) -> &'static str {
+        match self {
+            HarnessChoice::Auto => "auto",
+            HarnessChoice::Script => "script",
+            HarnessChoice::Unittest => "unittest",
+            HarnessChoice::Pytest => "pytest",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            HarnessChoice::Auto => "Chosen from the module's source (see the README)",
+            HarnessChoice::Script => "`python3 module.py`",
+            HarnessChoice::Unittest => "unittest runs the module's TestCases",
+            HarnessChoice::Pytest => "pytest runs the module's tests",
+        }
+    }
 }
 
 impl FromStr for HarnessChoice {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        <HarnessChoice as clap::ValueEnum>::from_str(text, false)
-            .map_err(|_| "expected auto, script, unittest or pytest".to_string())
+        HarnessChoice::named(text).ok_or_else(|| format!("expected {}", HarnessChoice::names()))
     }
 }
 
@@ -119,13 +139,10 @@ pub fn parse(source: &str, file: &str) -> Result<Declarations> {
 impl Declarations {
     fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
-            "max-peak-rss" => self.max_peak_rss = Some(parse_size(value)?),
+            "max-peak-rss" => self.max_peak_rss = Some(parse_size(value, 1, MAX_MEMORY_BYTES)?),
             "timeout" => {
-                let secs: u64 = value.parse().map_err(|_| format!("expected seconds, got {value:?}"))?;
-                if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
-                    return Err(format!("expected 1 to {MAX_TIMEOUT_SECS} seconds, got {secs}"));
-                }
-                self.timeout = Some(secs);
+                let secs = parse_duration(value, 1.0, MAX_TIMEOUT_SECS as f64)?;
+                self.timeout = Some(secs.ceil() as u64);
             }
             "memory" => self.memory = Some(parse_memory(value)?),
             "hunt-leaks" => self.hunt_leaks = Some(value.parse()?),
@@ -142,26 +159,6 @@ impl Declarations {
         }
         Ok(())
     }
-}
-
-/// `64 MiB`, `64MiB`, `64m`, `1.5 GiB`, `65536`: bytes (binary units).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| format!("expected a size like 64 MiB, got {text:?}"))?;
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown unit {other:?}: use B, KiB, MiB or GiB")),
-    };
-    let bytes = number * multiplier as f64;
-    if !(1.0..=(1u64 << 40) as f64).contains(&bytes) {
-        return Err(format!("expected a size from 1 B to 1024 GiB, got {text:?}"));
-    }
-    Ok(bytes as u64)
 }
 
 #[cfg(test)]
@@ -210,11 +207,16 @@ mod tests {
     }
 
     #[test]
-    fn sizes_read_as_people_write_them() {
-        assert_eq!(parse_size("64 MiB").unwrap(), 64 << 20);
-        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
-        assert_eq!(parse_size("512k").unwrap(), 512 << 10);
-        assert_eq!(parse_size("65536").unwrap(), 65536);
-        assert!(parse_size("0").is_err() && parse_size("-1 MiB").is_err() && parse_size("MiB").is_err());
+    fn a_declared_size_means_what_the_same_flag_value_means() {
+        for text in ["64 MiB", "1.5g", "1.5GiB", "512k", "65536"] {
+            let declared = parse(&format!("# pymaccounter: max-peak-rss = {text}\n"), "t.py").unwrap();
+            let flag = crate::model::units::parse_size(text, 0, MAX_MEMORY_BYTES).unwrap();
+            assert_eq!(declared.max_peak_rss, Some(flag), "{text}");
+            let memory = parse(&format!("# pymaccounter: memory = {text}\n"), "t.py");
+            assert_eq!(memory.ok().and_then(|d| d.memory), parse_memory(text).ok(), "{text}");
+        }
+        for bad in ["0", "-1 MiB", "MiB"] {
+            assert!(parse(&format!("# pymaccounter: max-peak-rss = {bad}\n"), "t.py").is_err(), "{bad}");
+        }
     }
 }

@@ -26,20 +26,7 @@
 
 use std::collections::HashSet;
 
-/// The test framework a module's tests are written for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framework {
-    Unittest,
-    Pytest,
-}
-
-/// What runs a module in its container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Harness {
-    Script,
-    Unittest,
-    Pytest,
-}
+pub use crate::model::inner::{Framework, Harness};
 
 /// The harness `auto` picks, and the tests the module defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,11 +16,11 @@ use anyhow::Result;
 
 use crate::engine::kinds::killed_by_signal_exit;
 use crate::error::usage;
-use crate::model::inner::InnerReport;
-use crate::model::status::Execution;
-use crate::runner::capture::Captured;
+use crate::model::captured::Captured;
+use crate::model::inner::{Framework, InnerReport};
+use crate::model::status::{Execution, FailureCause, FrameworkStop, SkipCause, Status};
 use declarations::{Declarations, HarnessChoice, HuntLeaks};
-use detect::{Framework, Harness};
+use detect::Harness;
 
 /// Our format line: GNU time prints it after the module ended, last on stderr.
 /// `%x` is the module's exit status (0 when a signal killed it), `%M` its peak RSS in KiB.
@@ -188,18 +188,17 @@ pub fn judge(
     blocks_counted: bool,
 ) -> Execution {
     let harnessed = setup.uses_harness();
-    match execution {
-        Execution::Passed if harnessed && inner.is_none() => Execution::Failed {
-            exit_code: 0,
-            reason: Some(
-                "the harness reported nothing: did the module end the interpreter itself (os._exit)?".into(),
-            ),
-        },
-        Execution::Passed => judge_pass(setup, inner, peak, blocks_counted),
-        Execution::Failed { exit_code, reason: None } if harnessed => {
-            Execution::Failed { exit_code, reason: Some(framework_failure(setup, exit_code, inner)) }
+    if execution.status() == Status::Pass {
+        if harnessed && inner.is_none() {
+            return Execution::Failed { exit_code: 0, why: Some(FailureCause::NoHarnessReport) };
         }
-        other => other,
+        return judge_pass(setup, inner, peak, blocks_counted);
+    }
+    match execution.unexplained_failure() {
+        Some(exit_code) if harnessed => {
+            Execution::Failed { exit_code, why: framework_failure(setup, exit_code, inner) }
+        }
+        _ => execution,
     }
 }
 
@@ -210,39 +209,19 @@ fn judge_pass(
     blocks_counted: bool,
 ) -> Execution {
     if let Some(framework) = setup.unrun_tests {
-        let name = match framework {
-            Framework::Unittest => "unittest",
-            Framework::Pytest => "pytest",
-        };
-        return Execution::Failed {
-            exit_code: 0,
-            reason: Some(format!(
-                "defines {name} tests but ran none as a script: run it with --harness {name} (or --harness auto)"
-            )),
-        };
+        return Execution::Failed { exit_code: 0, why: Some(FailureCause::TestsNotRun { framework }) };
     }
     if setup.hunt_leaks.is_some() {
         let hunt = inner.and_then(|i| i.hunt_leaks.as_ref());
-        let leaks = hunt.and_then(|hunt| hunt.leaks());
+        let leaked = hunt.filter(|hunt| hunt.leaked());
         // A release build counts no references, and plain malloc no blocks:
         // a reference leak it expects cannot be seen, which is no failure.
         let blind = hunt.is_some_and(|h| h.refs.is_none()) && !blocks_counted;
-        match (leaks, setup.declarations.expect_leak) {
-            (Some(deltas), false) => return Execution::Leaked { deltas },
-            (None, true) if blind => {
-                return Execution::Skipped {
-                    reason: Some(
-                        "declares `expect = leak`, which this interpreter cannot show: a release build counts no \
-                         references and PYTHONMALLOC=malloc no memory blocks (use a -dbg Python or pymalloc)"
-                            .into(),
-                    ),
-                }
-            }
+        match (leaked, setup.declarations.expect_leak) {
+            (Some(hunt), false) => return Execution::Leaked { hunt: hunt.clone() },
+            (None, true) if blind => return Execution::Skipped { why: Some(SkipCause::LeakInvisibleHere) },
             (None, true) => {
-                return Execution::Failed {
-                    exit_code: 0,
-                    reason: Some("declares `expect = leak`, and --hunt-leaks found no leak".into()),
-                }
+                return Execution::Failed { exit_code: 0, why: Some(FailureCause::ExpectedLeakNotFound) }
             }
             (Some(_), true) | (None, false) => {}
         }
@@ -255,30 +234,40 @@ fn judge_pass(
     }
 }
 
-/// Why a harnessed module failed, from the framework's exit code.
-fn framework_failure(setup: &ModuleSetup, exit_code: i32, inner: Option<&InnerReport>) -> String {
-    let failed: Vec<&str> = inner
-        .map(|i| i.tests.iter().filter(|t| t.failed()).map(|t| t.name.as_str()).collect())
-        .unwrap_or_default();
+/// Why a harnessed module failed, from the framework's exit code and what
+/// the harness reported. `None` when the exit code is all there is to say.
+fn framework_failure(
+    setup: &ModuleSetup,
+    exit_code: i32,
+    inner: Option<&InnerReport>,
+) -> Option<FailureCause> {
+    /// Failed tests named in a reason, at most.
+    const NAMED: usize = 10;
     let error = inner.and_then(|i| i.error.clone());
     if let Some(run) = inner.and_then(|i| i.hunt_leaks.as_ref()).and_then(|h| h.failed_run) {
-        return format!("failed on run {run} of the leak hunt (exit code {exit_code})");
+        return Some(FailureCause::LeakHuntRunFailed { run });
     }
+    let stopped = |stop| {
+        setup.harness.framework().map(|framework| FailureCause::FrameworkStopped {
+            framework,
+            stop,
+            error: error.clone(),
+        })
+    };
+    let failed = inner.map_or(0, |i| i.counts.failed + i.counts.errors);
     match (setup.harness, exit_code) {
-        (_, 1) if !failed.is_empty() => {
-            let total = inner.map_or(0, |i| i.counts.total());
-            format!("{} of {total} tests failed: {}", failed.len(), failed.join(", "))
+        (_, 1) if failed > 0 => {
+            let inner = inner.expect("counts came from it");
+            let names =
+                inner.tests.iter().filter(|t| t.failed()).take(NAMED).map(|t| t.name.clone()).collect();
+            Some(FailureCause::TestsFailed { failed, total: inner.counts.total(), names })
         }
-        (Harness::Pytest, 2) => format!("pytest was interrupted (exit code 2){}", detail(error)),
-        (Harness::Pytest, 3) => format!("pytest hit an internal error (exit code 3){}", detail(error)),
-        (_, 4) => format!("usage error (exit code 4){}", detail(error)),
-        (Harness::Unittest | Harness::Pytest, 5) => "no tests ran: the framework collected none".to_string(),
-        _ => format!("exit code {exit_code}{}", detail(error)),
+        (Harness::Pytest, 2) => stopped(FrameworkStop::Interrupted),
+        (Harness::Pytest, 3) => stopped(FrameworkStop::InternalError),
+        (Harness::Unittest | Harness::Pytest, 4) => stopped(FrameworkStop::UsageError),
+        (Harness::Unittest | Harness::Pytest, 5) => stopped(FrameworkStop::NoTestsCollected),
+        _ => error.map(|error| FailureCause::HarnessError { error }),
     }
-}
-
-fn detail(error: Option<String>) -> String {
-    error.map(|e| format!(": {e}")).unwrap_or_default()
 }
 
 /// What the measurement trailer said, removed from the module's stderr.
@@ -369,9 +358,14 @@ fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// How a module ended. `oom_killed` is the engine's word, asked only when it matters.
-pub fn classify(exit_code: i32, measurement: &Measurement, oom_killed: bool) -> Execution {
+pub fn classify(
+    exit_code: i32,
+    measurement: &Measurement,
+    oom_killed: bool,
+    container_peak: Option<u64>,
+) -> Execution {
     if oom_killed {
-        return Execution::OomKilled { container_peak: None, process_peak: measurement.peak_rss_bytes };
+        return Execution::OomKilled { container_peak, process_peak: measurement.peak_rss_bytes };
     }
     if let Some(signal) = measurement.signal {
         return Execution::Crashed { signal };
@@ -463,7 +457,7 @@ mod tests {
         let forced = setup(PYTEST_FILE, HarnessChoice::Script, None);
         let verdict = judge_(Execution::Passed, &forced, None, None);
         assert_eq!(verdict.status(), crate::model::status::Status::Fail);
-        assert!(verdict.reason().unwrap().contains("--harness pytest"), "{verdict:?}");
+        assert!(crate::report::words::reason(&verdict).unwrap().contains("--harness pytest"), "{verdict:?}");
         let guarded = setup(
             "def test_helper(): pass\nif __name__ == '__main__':\n    test_helper()\n",
             HarnessChoice::Auto,
@@ -476,23 +470,23 @@ mod tests {
     fn framework_exit_codes_read_as_reasons() {
         let pytest = setup(PYTEST_FILE, HarnessChoice::Auto, None);
         let no_tests = judge_(Execution::from_exit_code(5), &pytest, None, None);
-        assert!(no_tests.reason().unwrap().contains("no tests ran"), "{no_tests:?}");
+        assert!(crate::report::words::reason(&no_tests).unwrap().contains("no tests ran"), "{no_tests:?}");
         let inner: InnerReport = serde_json::from_str(
             r#"{"harness":"pytest","tests":[{"name":"test_a","outcome":"passed"},{"name":"test_b","outcome":"failed","message":"AssertionError"}],"counts":{"passed":1,"failed":1}}"#,
         )
         .unwrap();
         let failed = judge_(Execution::from_exit_code(1), &pytest, Some(&inner), None);
-        assert_eq!(failed.reason().unwrap(), "1 of 2 tests failed: test_b");
-        assert!(judge_(Execution::Passed, &pytest, None, None)
-            .reason()
-            .unwrap()
-            .contains("reported nothing"));
+        assert_eq!(crate::report::words::reason(&failed).unwrap(), "1 of 2 tests failed: test_b");
+        assert_eq!(
+            judge_(Execution::Passed, &pytest, None, None),
+            Execution::Failed { exit_code: 0, why: Some(FailureCause::NoHarnessReport) }
+        );
     }
 
     #[test]
     fn leaks_and_budgets_decide_a_pass() {
         let leak_data = |blocks: Vec<i64>| InnerReport {
-            harness: "script".into(),
+            harness: Harness::Script,
             hunt_leaks: Some(crate::model::inner::LeakHunt {
                 warmups: 1,
                 runs: 3,
@@ -516,7 +510,7 @@ mod tests {
             setup("# pymaccounter: expect = leak\nprint(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
         assert_eq!(judge_(Execution::Passed, &expected, Some(&leaky), None), Execution::Passed);
         let missing = judge_(Execution::Passed, &expected, Some(&leak_data(vec![0, 0, 0])), None);
-        assert!(missing.reason().unwrap().contains("expect = leak"));
+        assert!(crate::report::words::reason(&missing).unwrap().contains("expect = leak"));
         let budget = setup("# pymaccounter: max-peak-rss = 1 MiB\nprint(1)\n", HarnessChoice::Auto, None);
         assert_eq!(
             judge_(Execution::Passed, &budget, None, Some(2 << 20)),
@@ -544,7 +538,7 @@ mod tests {
         let expected =
             setup("# pymaccounter: expect = leak\nprint(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
         let quiet = InnerReport {
-            harness: "script".into(),
+            harness: Harness::Script,
             hunt_leaks: Some(crate::model::inner::LeakHunt {
                 warmups: 3,
                 runs: 3,
@@ -556,7 +550,7 @@ mod tests {
         };
         let blind = judge(Execution::Passed, &expected, Some(&quiet), None, false);
         assert_eq!(blind.status(), crate::model::status::Status::Skip);
-        assert!(blind.reason().unwrap().contains("PYTHONMALLOC=malloc"), "{blind:?}");
+        assert!(crate::report::words::reason(&blind).unwrap().contains("PYTHONMALLOC=malloc"), "{blind:?}");
         let seeing = judge(Execution::Passed, &expected, Some(&quiet), None, true);
         assert_eq!(seeing.status(), crate::model::status::Status::Fail);
     }
@@ -734,11 +728,11 @@ mod tests {
         use crate::model::status::Status;
         let none = Measurement::default();
         let segv = Measurement { signal: Some(11), ..Measurement::default() };
-        assert_eq!(classify(0, &none, false).status(), Status::Pass);
-        assert_eq!(classify(1, &none, false).status(), Status::Fail);
-        assert_eq!(classify(77, &none, false).status(), Status::Skip);
-        assert_eq!(classify(137, &none, true).status(), Status::Oom);
-        assert_eq!(classify(139, &segv, false), Execution::Crashed { signal: 11 });
+        assert_eq!(classify(0, &none, false, None).status(), Status::Pass);
+        assert_eq!(classify(1, &none, false, None).status(), Status::Fail);
+        assert_eq!(classify(77, &none, false, None).status(), Status::Skip);
+        assert_eq!(classify(137, &none, true, None).status(), Status::Oom);
+        assert_eq!(classify(139, &segv, false, None), Execution::Crashed { signal: 11 });
         assert!(may_be_oom(137, &none) && !may_be_oom(1, &none));
     }
 }

@@ -14,8 +14,8 @@
 //!   runs of `=` or alone (`-q`), with an optional `(H:MM:SS)` after the time,
 //!   or `no tests ran in X.XXs`; colour codes are ignored.
 
-use crate::model::inner::{InnerCounts, InnerReport};
-use crate::runner::capture::Captured;
+use crate::model::captured::Captured;
+use crate::model::inner::{Framework, Harness, InnerCounts, InnerReport};
 
 /// The framework whose summary a script printed, and its counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +25,10 @@ pub enum Summary {
 }
 
 impl Summary {
-    fn framework(self) -> &'static str {
+    fn framework(self) -> Framework {
         match self {
-            Summary::Unittest(_) => "unittest",
-            Summary::Pytest(_) => "pytest",
+            Summary::Unittest(_) => Framework::Unittest,
+            Summary::Pytest(_) => Framework::Pytest,
         }
     }
 
@@ -46,9 +46,9 @@ pub fn read(stdout: &Captured, stderr: &Captured) -> Option<InnerReport> {
     let summary =
         [stderr, stdout].into_iter().find_map(|stream| parse(&String::from_utf8_lossy(stream.end())))?;
     Some(InnerReport {
-        harness: "script".into(),
+        harness: Harness::Script,
         counts: summary.counts(),
-        summary_of: Some(summary.framework().into()),
+        summary_of: Some(summary.framework()),
         ..InnerReport::default()
     })
 }
@@ -311,11 +311,11 @@ mod tests {
         let stderr = Captured::from_text("..\nRan 2 tests in 0.0s\n\nFAILED (failures=1)\n");
         let stdout = Captured::from_text("=== 7 passed in 0.1s ===\n");
         let report = read(&stdout, &stderr).unwrap();
-        assert_eq!((report.harness.as_str(), report.summary_of.as_deref()), ("script", Some("unittest")));
+        assert_eq!((report.harness, report.summary_of), (Harness::Script, Some(Framework::Unittest)));
         assert_eq!(report.counts, counts(1, 1, 0, 0));
         assert!(report.tests.is_empty() && report.has_counts());
         let report = read(&stdout, &Captured::from_text("Traceback ...\n")).unwrap();
-        assert_eq!((report.summary_of.as_deref(), report.counts.passed), (Some("pytest"), 7));
+        assert_eq!((report.summary_of, report.counts.passed), (Some(Framework::Pytest), 7));
         assert_eq!(read(&Captured::from_text("45\n"), &Captured::from_text("")), None);
     }
 }

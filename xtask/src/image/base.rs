@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL};
 use crate::error::environment;
+use crate::model::event::Notice;
 use crate::model::pythons::Python;
 
 const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
@@ -43,9 +44,12 @@ pub fn build(engine: &Engine, python: &Python, force: bool) -> Result<bool> {
         ))
     })?;
     let mirror = std::env::var("PYMACCOUNTER_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
-    say!(
-        "Building offline base {image} from Debian {suite} ({mirror}: {packages}); this takes about a minute ..."
-    );
+    engine.notices().send(Notice::BuildingBase {
+        image: image.clone(),
+        suite: suite.to_string(),
+        mirror: mirror.clone(),
+        packages: packages.clone(),
+    });
     let workdir = tempfile::Builder::new().prefix("pymaccounter-rootfs-").tempdir()?;
     let rootfs = workdir.path().join("rootfs");
     let command = duct::cmd!(
@@ -57,12 +61,11 @@ pub fn build(engine: &Engine, python: &Python, force: bool) -> Result<bool> {
         &mirror,
         DEBOOTSTRAP_SCRIPT
     );
-    if engine.debug() {
-        say!("$ {command:?}");
-    }
+    engine.notices().send(Notice::Command(format!("{command:?}")));
     crate::image::logged::run_logged(
         command,
         engine.debug(),
+        engine.notices(),
         "debootstrap",
         |_| {},
         |tail| {
@@ -79,7 +82,7 @@ pub fn build(engine: &Engine, python: &Python, force: bool) -> Result<bool> {
         format!("CMD [\"{}\"]", python.interpreter),
     ];
     engine.import(&rootfs, &image, &changes)?;
-    say!("Built offline base {image}.");
+    engine.notices().send(Notice::BuiltBase { image: image.clone() });
     Ok(true)
 }
 

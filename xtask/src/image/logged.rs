@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::error::Interrupted;
-use crate::report::terminal::StatusLine;
-use crate::runner::signals::Interrupt;
+use crate::model::event::{Notice, Notices};
+use crate::signals::Interrupt;
 
 /// Lines of log kept for an error message.
 const TAIL_LINES: usize = 20;
@@ -22,16 +22,17 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// Runs the command to its end; when it fails, the error `failed` makes of
 /// the log's tail (empty with `--debug`: the whole log was shown). `on_line`
-/// sees every line. A Ctrl-C or SIGTERM stops the command and everything it
+/// sees every line, and so does `notices` (the renderer streams them with
+/// `--debug`, else shows the latest on the status line). A Ctrl-C or SIGTERM stops the command and everything it
 /// started (its own process group) and returns `Interrupted`.
 pub fn run_logged(
     command: duct::Expression,
     debug: bool,
-    what: &str,
+    notices: &Notices,
+    what: &'static str,
     mut on_line: impl FnMut(&str),
     failed: impl FnOnce(String) -> anyhow::Error,
 ) -> Result<()> {
-    let status_line = StatusLine::new();
     let reader = command
         .stderr_to_stdout()
         .unchecked()
@@ -56,11 +57,7 @@ pub fn run_logged(
             match lines.recv_timeout(POLL) {
                 Ok(Ok(line)) => {
                     on_line(&line);
-                    if debug {
-                        say!("{line}");
-                    } else {
-                        status_line.show(&format!("{what}: {line}"));
-                    }
+                    notices.send(Notice::LogLine { task: what, line: line.clone() });
                     if tail.len() == TAIL_LINES {
                         tail.pop_front();
                     }
@@ -81,7 +78,7 @@ pub fn run_logged(
             }
         }
     });
-    status_line.clear();
+    notices.send(Notice::LogEnded);
     let tail = reading?;
     let succeeded = reader.try_wait()?.is_some_and(|output| output.status.success());
     if succeeded {

@@ -18,6 +18,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::engine::{BuildLayers, Engine};
 use crate::error::environment;
+use crate::model::event::Notice;
 use crate::model::job::PythonVersion;
 
 pub const TEST_REPOSITORY: &str = "pymaccounter-tests";
@@ -164,13 +165,16 @@ pub fn ensure(
     }
     // A debug build is in no registry: its "registry base" is the offline one.
     let in_registry = online_base != offline_base;
-    let fallback_note = format!(
-        "note: {online_base} is not available here (no registry?); using the offline base {offline_base} (Debian {})",
-        row.suite
-    );
+    let fallback = || {
+        engine.notices().send(Notice::OfflineFallback {
+            wanted: online_base.clone(),
+            offline: offline_base.clone(),
+            suite: row.suite.to_string(),
+        })
+    };
     if local.has(&offline) {
         if in_registry {
-            say!("{fallback_note}");
+            fallback();
         }
         return Ok(TestImage::new(offline, &offline_base));
     }
@@ -179,7 +183,7 @@ pub fn ensure(
         return Ok(TestImage::new(online, &online_base));
     }
     if in_registry {
-        say!("{fallback_note}");
+        fallback();
     }
     base::build(engine, row, false)?;
     build(engine, recipe, &offline_base, &offline)?;
@@ -192,7 +196,7 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
     if engine.image_exists(reference)? {
         return Ok(());
     }
-    say!("Building test image {reference} from {base} ...");
+    engine.notices().send(Notice::BuildingImage { reference: reference.to_string(), base: base.to_string() });
     let context = tempfile::Builder::new().prefix("pymaccounter-build-").tempdir()?;
     recipe.write_context(context.path())?;
     let command = engine.build_command(context.path(), reference, base, base::is_offline(base));
@@ -200,6 +204,7 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
     let built = logged::run_logged(
         command,
         engine.debug(),
+        engine.notices(),
         "building",
         |line| layers.observe(line),
         |tail| {
@@ -214,7 +219,7 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
         let mut created = layers.created;
         created.reverse();
         if let Err(error) = engine.remove_layers(&created) {
-            say!("warning: could not remove the failed build's layers: {error:#}");
+            engine.notices().send(Notice::LayersLeft { error: format!("{error:#}") });
         }
     }
     built

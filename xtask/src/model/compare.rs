@@ -12,26 +12,17 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use crate::model::limits::{MAX_MEMORY_BYTES, MAX_TIMEOUT_SECS};
+use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
+use crate::model::result::BaselineRecord;
 use crate::model::result::ModuleResult;
-use crate::model::schema::{BaselineRecord, JobRecord, ResultRecord};
-use crate::model::status::Tally;
-use crate::model::status::{Execution, Status};
-
-/// What a measure counts, and so how its values read and parse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    Bytes,
-    Seconds,
-}
+use crate::model::schema::{JobRecord, ResultRecord};
+use crate::model::status::{Execution, Status, Tally};
+use crate::model::units;
 
 /// One measure of a result, lower being better.
 pub struct Measure {
-    /// Its name in `--threshold` and `--min-delta` (`rss=5%`).
-    pub key: &'static str,
-    /// The result record's field that holds it (also its key in `baseline`).
-    pub field: &'static str,
-    /// How a person calls it.
-    pub label: &'static str,
+    pub id: MeasureId,
     pub unit: Unit,
     /// Changes smaller than this are noise unless `--min-delta` says otherwise.
     pub default_floor: f64,
@@ -43,34 +34,26 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// Every measure results are compared on, in the order reports show them.
 pub const MEASURES: [Measure; 4] = [
     Measure {
-        key: "rss",
-        field: "peak_rss_bytes",
-        label: "peak RSS",
+        id: MeasureId::Rss,
         unit: Unit::Bytes,
         default_floor: MIB,
         value: |r| r.peak_rss_bytes.map(|b| b as f64),
     },
     Measure {
-        key: "container",
-        field: "container_peak_bytes",
-        label: "container peak",
+        id: MeasureId::Container,
         unit: Unit::Bytes,
         // The cgroup also counts page cache, which moves by a few MiB.
         default_floor: 4.0 * MIB,
         value: |r| r.container_peak_bytes.map(|b| b as f64),
     },
     Measure {
-        key: "heap",
-        field: "memray_peak_memory_bytes",
-        label: "memray peak heap",
+        id: MeasureId::Heap,
         unit: Unit::Bytes,
         default_floor: MIB,
         value: |r| r.memray.as_ref().and_then(|m| m.peak_memory_bytes).map(|b| b as f64),
     },
     Measure {
-        key: "duration",
-        field: "duration_s",
-        label: "duration",
+        id: MeasureId::Duration,
         unit: Unit::Seconds,
         default_floor: 0.5,
         value: |r| Some(r.duration_s),
@@ -80,53 +63,29 @@ pub const MEASURES: [Measure; 4] = [
 /// The threshold every measure has unless `--threshold` says otherwise.
 pub const DEFAULT_THRESHOLD_PERCENT: f64 = 10.0;
 
+/// The row of `MEASURES` of a measure.
+pub fn measure_of(id: MeasureId) -> &'static Measure {
+    MEASURES.iter().find(|m| m.id == id).expect("every measure is in MEASURES")
+}
+
 pub fn measure(key: &str) -> Option<&'static Measure> {
-    MEASURES.iter().find(|m| m.key == key)
+    MEASURES.iter().find(|m| m.id.key() == key)
 }
 
 fn measure_keys() -> String {
-    MEASURES.iter().map(|m| m.key).collect::<Vec<_>>().join(", ")
+    MEASURES.iter().map(|m| m.id.key()).collect::<Vec<_>>().join(", ")
 }
 
 impl Unit {
-    /// `8.1 MiB`, `1.23 s`.
-    pub fn format(self, value: f64) -> String {
-        match self {
-            Unit::Bytes => crate::report::human_bytes(value.max(0.0).round() as u64),
-            Unit::Seconds => format!("{value:.2} s"),
-        }
-    }
-
-    /// A signed change: `+1.0 MiB`, `-0.25 s`.
-    pub fn format_change(self, change: f64) -> String {
-        let sign = if change < 0.0 { "-" } else { "+" };
-        format!("{sign}{}", self.format(change.abs()))
-    }
-
-    /// A value with its unit's suffix: `1MiB`, `512k`, `0.5s`, `200ms`.
-    /// `None` when the suffix is not this unit's.
+    /// A value with its unit's suffix (`1MiB`, `512k`, `0.5s`, `200ms`), read
+    /// by the grammar of `units.rs`. `None` when the suffix is not this unit's.
     fn parse(self, text: &str) -> Option<Result<f64, String>> {
-        let text = text.trim();
-        let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-        let (number, suffix) = text.split_at(split);
-        let multiplier = match self {
-            Unit::Bytes => match suffix.trim().to_ascii_lowercase().as_str() {
-                "b" => 1.0,
-                "k" | "kb" | "kib" => 1024.0,
-                "m" | "mb" | "mib" => MIB,
-                "g" | "gb" | "gib" => MIB * 1024.0,
-                _ => return None,
-            },
-            Unit::Seconds => match suffix.trim() {
-                "s" => 1.0,
-                "ms" => 0.001,
-                _ => return None,
-            },
-        };
-        Some(match number.parse::<f64>() {
-            Ok(value) if value.is_finite() => Ok(value * multiplier),
-            _ => Err(format!("{text:?} is not a number with a unit")),
-        })
+        match self {
+            Unit::Bytes => units::has_size_unit(text)
+                .then(|| units::parse_size(text, 0, MAX_MEMORY_BYTES).map(|b| b as f64)),
+            Unit::Seconds => units::has_duration_unit(text)
+                .then(|| units::parse_duration(text, 0.0, MAX_TIMEOUT_SECS as f64)),
+        }
     }
 
     fn example(self) -> &'static str {
@@ -137,18 +96,10 @@ impl Unit {
     }
 }
 
-/// How much a measure may grow before it is a regression.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Threshold {
-    Percent(f64),
-    /// Shown, never a regression.
-    Off,
-}
-
 /// One item of `--threshold`: `10%` (every measure) or `rss=5%`, `duration=off`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThresholdItem {
-    pub measure: Option<&'static str>,
+    pub measure: Option<MeasureId>,
     pub threshold: Threshold,
 }
 
@@ -169,7 +120,7 @@ impl FromStr for ThresholdItem {
                 _ => return Err(format!("{value:?}: a threshold is a percentage of 0% or more, or off")),
             }
         };
-        Ok(ThresholdItem { measure: measure.map(|m| m.key), threshold })
+        Ok(ThresholdItem { measure: measure.map(|m| m.id), threshold })
     }
 }
 
@@ -177,7 +128,7 @@ impl FromStr for ThresholdItem {
 /// (`2MiB`, `1s`) for every measure of that unit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloorItem {
-    pub measure: Option<&'static str>,
+    pub measure: Option<MeasureId>,
     pub unit: Unit,
     pub value: f64,
 }
@@ -189,9 +140,9 @@ impl FromStr for FloorItem {
         let (measure, value) = split_item(text)?;
         if let Some(measure) = measure {
             let parsed = measure.unit.parse(value).unwrap_or_else(|| {
-                Err(format!("{value:?}: the floor of {} is {}", measure.key, measure.unit.example()))
+                Err(format!("{value:?}: the floor of {} is {}", measure.id.key(), measure.unit.example()))
             })?;
-            return Ok(FloorItem { measure: Some(measure.key), unit: measure.unit, value: parsed });
+            return Ok(FloorItem { measure: Some(measure.id), unit: measure.unit, value: parsed });
         }
         for unit in [Unit::Bytes, Unit::Seconds] {
             if let Some(parsed) = unit.parse(value) {
@@ -240,14 +191,14 @@ impl Gate {
         for named in [false, true] {
             for item in thresholds.iter().filter(|i| i.measure.is_some() == named) {
                 for (i, m) in MEASURES.iter().enumerate() {
-                    if item.measure.is_none_or(|key| key == m.key) {
+                    if item.measure.is_none_or(|id| id == m.id) {
                         gate.thresholds[i] = item.threshold;
                     }
                 }
             }
             for item in floors.iter().filter(|i| i.measure.is_some() == named) {
                 for (i, m) in MEASURES.iter().enumerate() {
-                    if item.measure.is_none_or(|key| key == m.key) && item.unit == m.unit {
+                    if item.measure.is_none_or(|id| id == m.id) && item.unit == m.unit {
                         gate.floors[i] = item.value;
                     }
                 }
@@ -257,7 +208,7 @@ impl Gate {
     }
 
     fn index(measure: &Measure) -> usize {
-        MEASURES.iter().position(|m| m.key == measure.key).expect("a measure of MEASURES")
+        MEASURES.iter().position(|m| m.id == measure.id).expect("a measure of MEASURES")
     }
 
     pub fn threshold(&self, measure: &Measure) -> Threshold {
@@ -283,25 +234,6 @@ impl Gate {
             Verdict::Within
         }
     }
-
-    /// `peak RSS: +10% and 1.0 MiB; duration: off`, for report headings.
-    pub fn describe(&self) -> String {
-        let parts: Vec<String> = MEASURES
-            .iter()
-            .map(|m| match self.threshold(m) {
-                Threshold::Off => format!("{}: off", m.key),
-                Threshold::Percent(p) => {
-                    format!("{}: +{}% and {}", m.key, trim_float(p), m.unit.format(self.floor(m)))
-                }
-            })
-            .collect();
-        parts.join("; ")
-    }
-}
-
-fn trim_float(value: f64) -> String {
-    let text = format!("{value:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// How one measure's change counts against the gate.
@@ -324,13 +256,13 @@ pub struct Delta {
 
 impl std::fmt::Debug for Measure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.key)
+        f.write_str(self.id.key())
     }
 }
 
 impl PartialEq for Measure {
     fn eq(&self, other: &Measure) -> bool {
-        self.key == other.key
+        self.id == other.id
     }
 }
 
@@ -345,31 +277,6 @@ impl Delta {
             }
         } else {
             self.after / self.before
-        }
-    }
-
-    /// `×2.00`, `×0.95`, `new`.
-    pub fn ratio_text(&self) -> String {
-        let ratio = self.ratio();
-        if ratio.is_infinite() {
-            "from 0".to_string()
-        } else {
-            format!("×{ratio:.2}")
-        }
-    }
-
-    /// `10.0 MiB → 20.0 MiB`.
-    pub fn values_text(&self) -> String {
-        format!("{} → {}", self.measure.unit.format(self.before), self.measure.unit.format(self.after))
-    }
-
-    /// `+12.5%` (or `+1.0 MiB` when the baseline was 0).
-    pub fn percent_text(&self) -> String {
-        let ratio = self.ratio();
-        if ratio.is_infinite() {
-            self.measure.unit.format_change(self.after - self.before)
-        } else {
-            format!("{:+.1}%", (ratio - 1.0) * 100.0)
         }
     }
 }
@@ -415,7 +322,7 @@ impl Pair<'_> {
 }
 
 fn tally_of(record: &ResultRecord) -> Tally {
-    record.counted_as.unwrap_or_else(|| record.status.tally())
+    record.counted_as
 }
 
 /// Two sets of results, paired.
@@ -500,26 +407,19 @@ pub fn compare<'a>(
     Ok(Comparison { pairs, only_base, only_new })
 }
 
-/// Why a result regressed: each measure beyond its gate, with both values.
-pub fn regression_reason(deltas: &[Delta], gate: &Gate) -> Option<String> {
-    let over: Vec<String> = deltas
+/// Each measure beyond its gate, with both values and the gate.
+pub fn regressions(deltas: &[Delta], gate: &Gate) -> Vec<Regression> {
+    deltas
         .iter()
         .filter(|d| d.verdict == Verdict::Regressed)
-        .map(|d| {
-            let limit = match gate.threshold(d.measure) {
-                Threshold::Percent(p) => format!("+{}%", trim_float(p)),
-                Threshold::Off => "off".to_string(),
-            };
-            format!(
-                "{} {} ({}, over {limit} and {})",
-                d.measure.label,
-                d.values_text(),
-                d.percent_text(),
-                d.measure.unit.format(gate.floor(d.measure))
-            )
+        .map(|d| Regression {
+            measure: d.measure.id,
+            before: d.before,
+            after: d.after,
+            threshold: gate.threshold(d.measure),
+            floor: gate.floor(d.measure),
         })
-        .collect();
-    (!over.is_empty()).then(|| format!("regressed against the baseline: {}", over.join("; ")))
+        .collect()
 }
 
 /// A baseline report, read before a run, and the gate its results are judged by.
@@ -579,8 +479,9 @@ impl Baseline {
         if result.status() != Status::Pass {
             return;
         }
-        if let Some(reason) = regression_reason(&deltas(base, &record, &self.gate), &self.gate) {
-            result.execution = Execution::Regressed { reason };
+        let measures = regressions(&deltas(base, &record, &self.gate), &self.gate);
+        if !measures.is_empty() {
+            result.execution = Execution::Regressed { measures };
         }
     }
 }
@@ -588,8 +489,7 @@ impl Baseline {
 impl BaselineRecord {
     /// The status and the measures of a baseline's result.
     pub fn of(record: &ResultRecord) -> BaselineRecord {
-        let values =
-            MEASURES.iter().filter_map(|m| (m.value)(record).map(|v| (m.field.to_string(), v))).collect();
+        let values = MEASURES.iter().filter_map(|m| (m.value)(record).map(|v| (m.id, v))).collect();
         BaselineRecord { status: record.status, values }
     }
 }
@@ -599,7 +499,7 @@ pub fn changes(baseline: &BaselineRecord, new: &ResultRecord) -> Vec<Delta> {
     MEASURES
         .iter()
         .filter_map(|measure| {
-            let before = *baseline.values.get(measure.field)?;
+            let before = *baseline.values.get(&measure.id)?;
             let after = (measure.value)(new)?;
             Some(Delta { measure, before, after, verdict: Verdict::Within })
         })
@@ -617,7 +517,11 @@ mod tests {
             python_malloc: malloc.map(str::to_string),
             python: Some("3.11".into()),
         };
-        ResultRecord { status, ..ResultRecord::passed(job, secs, (peak_mib * MIB) as u64) }
+        ResultRecord {
+            status,
+            counted_as: status.tally(),
+            ..ResultRecord::passed(job, secs, (peak_mib * MIB) as u64)
+        }
     }
 
     #[test]
@@ -731,7 +635,7 @@ mod tests {
         let mut new = base.clone();
         new.peak_rss_bytes = None;
         let deltas = deltas(&base, &new, &Gate::default());
-        assert_eq!(deltas.iter().map(|d| d.measure.key).collect::<Vec<_>>(), ["duration"]);
+        assert_eq!(deltas.iter().map(|d| d.measure.id).collect::<Vec<_>>(), [MeasureId::Duration]);
     }
 
     #[test]
@@ -745,16 +649,20 @@ mod tests {
     }
 
     #[test]
-    fn the_reason_names_the_measure_and_both_values() {
+    fn a_regression_holds_the_measure_both_values_and_the_gate() {
         let gate = Gate::default();
         let base = record("test_a.py", None, Status::Pass, 10.0, 1.0);
         let new = record("test_a.py", None, Status::Pass, 20.0, 1.0);
-        let reason = regression_reason(&deltas(&base, &new, &gate), &gate).unwrap();
-        assert_eq!(
-            reason,
-            "regressed against the baseline: peak RSS 10.0 MiB → 20.0 MiB (+100.0%, over +10% and 1.0 MiB)"
-        );
-        assert_eq!(regression_reason(&deltas(&base, &base, &gate), &gate), None);
+        let found = regressions(&deltas(&base, &new, &gate), &gate);
+        let expected = Regression {
+            measure: MeasureId::Rss,
+            before: 10.0 * MIB,
+            after: 20.0 * MIB,
+            threshold: Threshold::Percent(10.0),
+            floor: MIB,
+        };
+        assert_eq!(found, [expected]);
+        assert!(regressions(&deltas(&base, &base, &gate), &gate).is_empty());
     }
 
     fn module_result(peak_mib: f64) -> ModuleResult {
@@ -781,9 +689,12 @@ mod tests {
         let mut doubled = module_result(20.0);
         baseline.judge(&mut doubled);
         assert_eq!(doubled.status(), Status::Regressed);
-        let reason = doubled.execution.reason().unwrap();
-        assert!(reason.contains("peak RSS 10.0 MiB → 20.0 MiB"), "{reason}");
-        assert_eq!(doubled.baseline.as_ref().unwrap().values["peak_rss_bytes"], 10.0 * MIB);
+        let Execution::Regressed { measures } = &doubled.execution else { panic!("{:?}", doubled.execution) };
+        assert_eq!(
+            (measures[0].measure, measures[0].before, measures[0].after),
+            (MeasureId::Rss, 10.0 * MIB, 20.0 * MIB)
+        );
+        assert_eq!(doubled.baseline.as_ref().unwrap().values[&MeasureId::Rss], 10.0 * MIB);
 
         let mut same = module_result(10.2);
         baseline.judge(&mut same);
@@ -810,19 +721,8 @@ mod tests {
         let baseline =
             Baseline::new(vec![record("test_a.py", None, Status::Pass, 1.0, 1.0)], Gate::default()).unwrap();
         let mut failed = module_result(50.0);
-        failed.execution = Execution::Failed { exit_code: 1, reason: None };
+        failed.execution = Execution::Failed { exit_code: 1, why: None };
         baseline.judge(&mut failed);
         assert_eq!(failed.status(), Status::Fail);
-    }
-
-    #[test]
-    fn ratios_and_changes_read_well() {
-        let rss = measure("rss").unwrap();
-        let delta = Delta { measure: rss, before: 0.0, after: 2.0 * MIB, verdict: Verdict::Regressed };
-        assert!(delta.ratio().is_infinite());
-        assert_eq!(delta.percent_text(), "+2.0 MiB");
-        let delta = Delta { measure: rss, before: 4.0 * MIB, after: 3.0 * MIB, verdict: Verdict::Within };
-        assert_eq!((delta.ratio_text(), delta.percent_text()), ("×0.75".to_string(), "-25.0%".to_string()));
-        assert_eq!(Gate::default().describe(), "rss: +10% and 1.0 MiB; container: +10% and 4.0 MiB; heap: +10% and 1.0 MiB; duration: +10% and 0.50 s");
     }
 }

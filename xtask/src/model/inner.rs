@@ -4,11 +4,94 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The test framework a module's tests are written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Framework {
+    Unittest,
+    Pytest,
+}
+
+/// What runs a module in its container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Harness {
+    #[default]
+    Script,
+    Unittest,
+    Pytest,
+}
+
+/// How one test ended, in pytest's words (unittest's map onto them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestOutcome {
+    Passed,
+    Failed,
+    Error,
+    Skipped,
+    Xfailed,
+    Xpassed,
+}
+
+/// Where a result's test counts came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CountsSource {
+    /// Our harness ran the framework and reported each test.
+    #[serde(rename = "harness")]
+    Harness,
+    /// A script ran its own tests; the counts were read from the summary it printed.
+    #[serde(rename = "unittest summary")]
+    UnittestSummary,
+    #[serde(rename = "pytest summary")]
+    PytestSummary,
+}
+
+impl Framework {
+    pub fn name(self) -> &'static str {
+        match self {
+            Framework::Unittest => "unittest",
+            Framework::Pytest => "pytest",
+        }
+    }
+}
+
+impl Harness {
+    pub fn name(self) -> &'static str {
+        match self {
+            Harness::Script => "script",
+            Harness::Unittest => "unittest",
+            Harness::Pytest => "pytest",
+        }
+    }
+
+    /// The framework it runs, when it runs one.
+    pub fn framework(self) -> Option<Framework> {
+        match self {
+            Harness::Script => None,
+            Harness::Unittest => Some(Framework::Unittest),
+            Harness::Pytest => Some(Framework::Pytest),
+        }
+    }
+}
+
+impl TestOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            TestOutcome::Passed => "passed",
+            TestOutcome::Failed => "failed",
+            TestOutcome::Error => "error",
+            TestOutcome::Skipped => "skipped",
+            TestOutcome::Xfailed => "xfailed",
+            TestOutcome::Xpassed => "xpassed",
+        }
+    }
+}
+
 /// The harness's report (`xtask/container/harness.py`, its trailer line).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InnerReport {
-    /// `unittest`, `pytest` or `script`.
-    pub harness: String,
+    pub harness: Harness,
     #[serde(default)]
     pub tests: Vec<InnerTest>,
     #[serde(default)]
@@ -20,17 +103,16 @@ pub struct InnerReport {
     pub hunt_leaks: Option<LeakHunt>,
     #[serde(default)]
     pub error: Option<String>,
-    /// For a module no harness ran: the framework (`unittest`, `pytest`)
-    /// whose summary its output ended with; the counts were read from it.
+    /// For a module no harness ran: the framework whose summary its output
+    /// ended with; the counts were read from it.
     #[serde(default)]
-    pub summary_of: Option<String>,
+    pub summary_of: Option<Framework>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InnerTest {
     pub name: String,
-    /// `passed`, `failed`, `error`, `skipped`, `xfailed` or `xpassed`.
-    pub outcome: String,
+    pub outcome: TestOutcome,
     #[serde(default)]
     pub message: Option<String>,
     #[serde(default)]
@@ -68,27 +150,35 @@ pub struct LeakHunt {
     pub failed_run: Option<u32>,
 }
 
+/// What can leak under `--hunt-leaks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakKind {
+    References,
+    MemoryBlocks,
+    FileDescriptors,
+}
+
 impl InnerReport {
     /// Whether its counts say something: a framework ran tests, here or in
     /// a script that printed their summary (a plain script's zero counts,
     /// from the leak hunt, do not).
     pub fn has_counts(&self) -> bool {
-        self.harness != "script" || self.summary_of.is_some()
+        self.harness != Harness::Script || self.summary_of.is_some()
     }
 
-    /// Where the counts came from: `harness`, or `unittest summary` /
-    /// `pytest summary` read from a script's output.
-    pub fn counts_source(&self) -> Option<String> {
-        match &self.summary_of {
-            Some(framework) => Some(format!("{framework} summary")),
-            None => self.has_counts().then(|| "harness".to_string()),
+    /// Where the counts came from: the harness, or a script's own summary.
+    pub fn counts_source(&self) -> Option<CountsSource> {
+        match self.summary_of {
+            Some(Framework::Unittest) => Some(CountsSource::UnittestSummary),
+            Some(Framework::Pytest) => Some(CountsSource::PytestSummary),
+            None => self.has_counts().then_some(CountsSource::Harness),
         }
     }
 }
 
 impl InnerTest {
     pub fn failed(&self) -> bool {
-        matches!(self.outcome.as_str(), "failed" | "error")
+        matches!(self.outcome, TestOutcome::Failed | TestOutcome::Error)
     }
 }
 
@@ -122,24 +212,27 @@ impl InnerCounts {
 impl LeakHunt {
     /// CPython's regrtest rule: references or memory blocks leak when every
     /// measured delta is at least 1; file descriptors when any delta is not 0.
-    /// `None` when nothing leaked, else what leaked, in words.
-    pub fn leaks(&self) -> Option<String> {
+    /// What leaked, with its deltas; empty when nothing did (or a run failed).
+    pub fn leaks(&self) -> Vec<(LeakKind, &[i64])> {
         if self.failed_run.is_some() {
-            return None;
+            return Vec::new();
         }
         let every_run_grew = |deltas: &[i64]| !deltas.is_empty() && deltas.iter().all(|d| *d >= 1);
         let mut found = Vec::new();
         if let Some(refs) = self.refs.as_deref().filter(|d| every_run_grew(d)) {
-            found.push(format!("references {refs:?}"));
+            found.push((LeakKind::References, refs));
         }
         if every_run_grew(&self.blocks) {
-            found.push(format!("memory blocks {:?}", self.blocks));
+            found.push((LeakKind::MemoryBlocks, self.blocks.as_slice()));
         }
         if self.fds.iter().any(|d| *d != 0) {
-            found.push(format!("file descriptors {:?}", self.fds));
+            found.push((LeakKind::FileDescriptors, self.fds.as_slice()));
         }
-        (!found.is_empty())
-            .then(|| format!("{} over {} runs after {} warm-ups", found.join(", "), self.runs, self.warmups))
+        found
+    }
+
+    pub fn leaked(&self) -> bool {
+        !self.leaks().is_empty()
     }
 }
 
@@ -153,30 +246,27 @@ mod tests {
 
     #[test]
     fn refs_and_blocks_leak_only_when_every_run_grew() {
-        assert!(hunt(Some(vec![1, 1, 1]), vec![0, 0, 0], vec![0, 0, 0])
-            .leaks()
-            .unwrap()
-            .contains("references"));
-        assert!(hunt(Some(vec![1, 0, 1]), vec![0, 0, 0], vec![0, 0, 0]).leaks().is_none());
-        assert!(hunt(None, vec![2, 5, 1], vec![0, 0, 0])
-            .leaks()
-            .unwrap()
-            .contains("memory blocks [2, 5, 1]"));
-        assert!(hunt(None, vec![3, 0, 0], vec![0, 0, 0]).leaks().is_none(), "a cache that stops growing");
-        assert!(hunt(None, vec![-1, -1, -1], vec![0, 0, 0]).leaks().is_none());
+        let kinds = |h: LeakHunt| h.leaks().iter().map(|(kind, _)| *kind).collect::<Vec<_>>();
+        assert_eq!(kinds(hunt(Some(vec![1, 1, 1]), vec![0, 0, 0], vec![0, 0, 0])), [LeakKind::References]);
+        assert!(!hunt(Some(vec![1, 0, 1]), vec![0, 0, 0], vec![0, 0, 0]).leaked());
+        let blocks = hunt(None, vec![2, 5, 1], vec![0, 0, 0]);
+        assert_eq!(blocks.leaks(), [(LeakKind::MemoryBlocks, &[2, 5, 1][..])]);
+        assert!(!hunt(None, vec![3, 0, 0], vec![0, 0, 0]).leaked(), "a cache that stops growing");
+        assert!(!hunt(None, vec![-1, -1, -1], vec![0, 0, 0]).leaked());
     }
 
     #[test]
     fn any_descriptor_delta_is_a_leak() {
-        assert!(hunt(None, vec![0, 0, 0], vec![0, 1, 0]).leaks().unwrap().contains("file descriptors"));
-        assert!(hunt(None, vec![0, 0, 0], vec![0, -1, 0]).leaks().is_some());
+        let fds = hunt(None, vec![0, 0, 0], vec![0, 1, 0]);
+        assert_eq!(fds.leaks(), [(LeakKind::FileDescriptors, &[0, 1, 0][..])]);
+        assert!(hunt(None, vec![0, 0, 0], vec![0, -1, 0]).leaked());
     }
 
     #[test]
     fn a_failed_run_gives_no_verdict() {
         let mut failed = hunt(Some(vec![]), vec![], vec![]);
         failed.failed_run = Some(1);
-        assert!(failed.leaks().is_none());
+        assert!(!failed.leaked());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Checked ranges of the numeric options: a value outside them is a usage
 //! error naming the range, never a panic or an engine error later.
 
+use crate::model::units::parse_size;
+
 /// Most modules at a time (`--jobs`).
 pub const MAX_JOBS: i64 = 1024;
 /// Most runs of a job (`--repeat`).
@@ -30,33 +32,14 @@ impl MemoryLimit {
     }
 }
 
-/// Docker's size syntax (`512m`, `1g`), or `none`.
+/// A size (`512m`, `1.5g`, see `units.rs`), or `none`.
 pub fn parse_memory(text: &str) -> Result<MemoryLimit, String> {
     if text.trim().eq_ignore_ascii_case("none") {
         return Ok(MemoryLimit::Unlimited);
     }
-    parse_size(text, MIN_MEMORY_BYTES).map(MemoryLimit::Bytes).map_err(|e| format!("{e}; or none"))
-}
-
-/// Docker's size syntax (`512m`, `1g`, `65536`): bytes from `min` to 1 TiB.
-pub fn parse_size(text: &str, min: u64) -> Result<u64, String> {
-    let text = text.trim().to_ascii_lowercase();
-    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(digits_end);
-    let multiplier: u64 = match unit {
-        "" | "b" => 1,
-        "k" | "kb" => 1 << 10,
-        "m" | "mb" => 1 << 20,
-        "g" | "gb" => 1 << 30,
-        _ => return Err(format!("unknown unit {unit:?}: use b, k, m or g (e.g. 512m, 1g)")),
-    };
-    let lowest = if min >= 1 << 20 { format!("{}m", min >> 20) } else { min.to_string() };
-    let range = format!("a size from {lowest} to 1024g");
-    let number: u64 = digits.parse().map_err(|_| format!("expected a size like 512m or 1g: {range}"))?;
-    match number.checked_mul(multiplier) {
-        Some(bytes) if (min..=MAX_MEMORY_BYTES).contains(&bytes) => Ok(bytes),
-        _ => Err(format!("out of range: {range}")),
-    }
+    parse_size(text, MIN_MEMORY_BYTES, MAX_MEMORY_BYTES)
+        .map(MemoryLimit::Bytes)
+        .map_err(|e| format!("{e}; or none"))
 }
 
 #[cfg(test)]
@@ -69,8 +52,8 @@ mod tests {
         assert_eq!(parse_memory("512M").unwrap(), MemoryLimit::Bytes(512 << 20));
         assert_eq!(parse_memory("1024g").unwrap(), MemoryLimit::Bytes(1 << 40));
         assert_eq!(parse_memory("none").unwrap(), MemoryLimit::Unlimited);
-        for bad in ["", "lots", "1t", "-1g", "1.5g", "1k", "1025g", "99999999999999g", "18446744073709551615"]
-        {
+        assert_eq!(parse_memory("1.5g").unwrap(), MemoryLimit::Bytes(3 << 29));
+        for bad in ["", "lots", "-1g", "1k", "1025g", "99999999999999g", "18446744073709551615"] {
             assert!(parse_memory(bad).is_err(), "{bad} should be refused");
         }
     }

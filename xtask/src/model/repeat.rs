@@ -3,42 +3,14 @@
 //! their range, the worst status, and `flaky` for a mix of pass and fail.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::compare::MEASURES;
-use crate::model::inner::InnerReport;
 use crate::model::job::Job;
-use crate::model::memray::MemraySummary;
-use crate::model::result::ModuleResult;
-use crate::model::status::{Execution, Status, Tally};
-use crate::runner::capture::Captured;
-
-/// One run of a job in its own container.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attempt {
-    /// 1-based, as the container was told in `PYMACCOUNTER_ATTEMPT`.
-    pub number: usize,
-    pub execution: Execution,
-    pub duration: Duration,
-    pub peak_rss_bytes: Option<u64>,
-    pub container_peak_bytes: Option<u64>,
-    pub stdout: Captured,
-    pub stderr: Captured,
-    pub inner: Option<InnerReport>,
-    pub memray: Option<MemraySummary>,
-    /// When its container started, and the memory limit it ran under.
-    pub started_at: SystemTime,
-    pub memory_limit_bytes: Option<u64>,
-}
-
-impl Attempt {
-    /// Whether `--retries` runs the job again after this attempt.
-    pub fn wants_retry(&self) -> bool {
-        self.execution.tally() == Tally::Failed
-    }
-}
+use crate::model::measure::MeasureId;
+use crate::model::result::{Attempt, ModuleResult};
+use crate::model::status::{AttemptEnding, Execution, Status, Tally};
 
 /// The lowest and highest value of a measure over the attempts that count.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -61,11 +33,13 @@ pub fn combine(job: Job, attempts: Vec<Attempt>, tolerate_flaky: bool) -> Module
         (attempts[0].execution.clone(), &attempts[0])
     } else if passes > 0 && !failures.is_empty() {
         let first = failures[0];
-        let why = first.execution.reason().unwrap_or_else(|| first.execution.status().to_string());
         let execution = Execution::Flaky {
             passed: passes,
             attempts: attempts.len(),
-            failure: format!("attempt {}: {why}", first.number),
+            first_failure: Box::new(AttemptEnding {
+                attempt: first.number,
+                execution: first.execution.clone(),
+            }),
             tolerated: tolerate_flaky,
         };
         (execution, first)
@@ -108,6 +82,11 @@ pub fn measured(attempts: &[Attempt]) -> Vec<&Attempt> {
     }
 }
 
+/// The median of measurements that exist (a benchmark's rounds): 0 for none.
+pub fn median_of(values: &[f64]) -> f64 {
+    median(values.to_vec()).unwrap_or(0.0)
+}
+
 /// The middle value; the mean of the two middle ones for an even count.
 pub fn median(mut values: Vec<f64>) -> Option<f64> {
     if values.is_empty() {
@@ -119,8 +98,8 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
 }
 
 /// The range of peak RSS and duration over the attempts that count, keyed
-/// by the result field each median is in; empty for a job that ran once.
-pub fn spread(attempts: &[Attempt]) -> BTreeMap<String, Range> {
+/// by the measure each median is; empty for a job that ran once.
+pub fn spread(attempts: &[Attempt]) -> BTreeMap<MeasureId, Range> {
     let counted = measured(attempts);
     let mut spread = BTreeMap::new();
     if attempts.len() < 2 {
@@ -128,38 +107,25 @@ pub fn spread(attempts: &[Attempt]) -> BTreeMap<String, Range> {
     }
     let ranges = [
         (
-            "peak_rss_bytes",
+            MeasureId::Rss,
             counted.iter().filter_map(|a| a.peak_rss_bytes.map(|b| b as f64)).collect::<Vec<_>>(),
         ),
-        ("duration_s", counted.iter().map(|a| a.duration.as_secs_f64()).collect()),
+        (MeasureId::Duration, counted.iter().map(|a| a.duration.as_secs_f64()).collect()),
     ];
     for (field, values) in ranges {
         if let (Some(min), Some(max)) =
             (values.iter().copied().reduce(f64::min), values.iter().copied().reduce(f64::max))
         {
-            spread.insert(field.to_string(), Range { min, max });
+            spread.insert(field, Range { min, max });
         }
     }
     spread
 }
 
-/// `3 attempts: pass, fail, pass; peak RSS 8.0 MiB–8.2 MiB; duration 0.41 s–0.52 s`, for a person.
-pub fn describe(attempts: &[Attempt]) -> String {
-    let statuses: Vec<String> = attempts.iter().map(|a| a.execution.status().to_string()).collect();
-    let mut text = format!("{} attempts: {}", attempts.len(), statuses.join(", "));
-    let spread = spread(attempts);
-    for measure in &MEASURES {
-        if let Some(range) = spread.get(measure.field) {
-            let (min, max) = (measure.unit.format(range.min), measure.unit.format(range.max));
-            text.push_str(&format!("; {} {min}–{max}", measure.label));
-        }
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::captured::Captured;
     use crate::model::job::Variant;
 
     fn job() -> Job {
@@ -183,7 +149,7 @@ mod tests {
     }
 
     fn failed() -> Execution {
-        Execution::Failed { exit_code: 1, reason: None }
+        Execution::Failed { exit_code: 1, why: None }
     }
 
     #[test]
@@ -206,10 +172,10 @@ mod tests {
         assert_eq!(result.duration, Duration::from_secs(2));
         assert_eq!(result.attempts.len(), 3);
         let spread = spread(&result.attempts);
-        assert_eq!(spread["peak_rss_bytes"], Range { min: (10u64 << 20) as f64, max: (30u64 << 20) as f64 });
-        assert_eq!(spread["duration_s"], Range { min: 1.0, max: 3.0 });
+        assert_eq!(spread[&MeasureId::Rss], Range { min: (10u64 << 20) as f64, max: (30u64 << 20) as f64 });
+        assert_eq!(spread[&MeasureId::Duration], Range { min: 1.0, max: 3.0 });
         assert_eq!(
-            describe(&attempts),
+            crate::report::words::attempts(&attempts),
             "3 attempts: pass, pass, pass; peak RSS 10.0 MiB–30.0 MiB; duration 1.00 s–3.00 s"
         );
     }
@@ -220,7 +186,10 @@ mod tests {
         let result = combine(job(), attempts.clone(), false);
         assert_eq!(result.status(), Status::Flaky);
         assert_eq!(result.tally(), Tally::Failed);
-        assert_eq!(result.execution.reason().unwrap(), "passed 1 of 2 attempts; attempt 1: exit code 1");
+        let Execution::Flaky { first_failure, .. } = &result.execution else {
+            panic!("{:?}", result.execution)
+        };
+        assert_eq!((first_failure.attempt, first_failure.execution.clone()), (1, failed()));
         assert_eq!(result.stdout.text(), "attempt 1\n", "the failing attempt's output");
         assert_eq!(result.peak_rss_bytes, Some(10 << 20), "measures of the pass only");
         assert_eq!(combine(job(), attempts, true).tally(), Tally::Passed);
@@ -250,6 +219,6 @@ mod tests {
     fn only_failures_are_retried() {
         assert!(attempt(1, failed(), 1, 1.0).wants_retry());
         assert!(!attempt(1, Execution::Passed, 1, 1.0).wants_retry());
-        assert!(!attempt(1, Execution::Skipped { reason: None }, 1, 1.0).wants_retry());
+        assert!(!attempt(1, Execution::Skipped { why: None }, 1, 1.0).wants_retry());
     }
 }

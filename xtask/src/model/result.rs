@@ -1,15 +1,18 @@
 //! What a run produced: one result per finished job, the jobs that did not
 //! run, and the counts the closing line and the exit code are made of.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
+use crate::model::captured::Captured;
 use crate::model::inner::{InnerCounts, InnerReport};
 use crate::model::job::Job;
+use crate::model::measure::MeasureId;
 use crate::model::memray::MemraySummary;
-use crate::model::repeat::Attempt;
-use crate::model::schema::BaselineRecord;
 use crate::model::status::{Execution, Status, Tally};
-use crate::runner::capture::Captured;
 
 /// One finished job: a module under one variant, in its own container.
 #[derive(Debug, Clone)]
@@ -93,6 +96,38 @@ impl ModuleResult {
     }
 }
 
+/// One run of a job in its own container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    /// 1-based, as the container was told in `PYMACCOUNTER_ATTEMPT`.
+    pub number: usize,
+    pub execution: Execution,
+    pub duration: Duration,
+    pub peak_rss_bytes: Option<u64>,
+    pub container_peak_bytes: Option<u64>,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    pub inner: Option<InnerReport>,
+    pub memray: Option<MemraySummary>,
+    /// When its container started, and the memory limit it ran under.
+    pub started_at: SystemTime,
+    pub memory_limit_bytes: Option<u64>,
+}
+
+impl Attempt {
+    /// Whether `--retries` runs the job again after this attempt.
+    pub fn wants_retry(&self) -> bool {
+        self.execution.tally() == Tally::Failed
+    }
+}
+
+/// What a baseline said about a job: its status and its measures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineRecord {
+    pub status: Status,
+    #[serde(flatten)]
+    pub values: BTreeMap<MeasureId, f64>,
+}
 /// How a run ended.
 pub struct Outcome {
     pub run_id: String,
@@ -177,6 +212,18 @@ impl Outcome {
         Counts::of(&self.results)
     }
 
+    /// The run's exit code: 0 when everything ran and passed or skipped,
+    /// 130 when it was interrupted, else 1 (a merged run's too).
+    pub fn exit_code(&self) -> i32 {
+        if self.interrupted {
+            EXIT_INTERRUPTED
+        } else if self.succeeded() {
+            EXIT_PASSED
+        } else {
+            EXIT_FAILED
+        }
+    }
+
     /// Whether every job ran and passed or skipped.
     pub fn succeeded(&self) -> bool {
         self.not_run.is_empty() && self.results.iter().all(|r| r.tally() != Tally::Failed)
@@ -222,6 +269,51 @@ pub fn rfc3339_utc(time: SystemTime) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
+/// `2024-05-01T12:34:56.789Z`: the same, to the millisecond (a result's start).
+pub fn rfc3339_utc_millis(time: SystemTime) -> String {
+    let millis = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
+    let seconds = rfc3339_utc(time);
+    format!("{}.{millis:03}Z", seconds.trim_end_matches('Z'))
+}
+
+/// The time an RFC 3339 UTC stamp of ours names (`…Z`, with or without
+/// milliseconds); `None` for anything else.
+pub fn parse_rfc3339_utc(text: &str) -> Option<SystemTime> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let number = |part: &str| part.parse::<u64>().ok();
+    let mut date = date.splitn(3, '-').map(number);
+    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
+    let (time, millis) = match time.split_once('.') {
+        Some((time, fraction)) if fraction.len() == 3 => (time, number(fraction)?),
+        Some(_) => return None,
+        None => (time, 0),
+    };
+    let mut time = time.splitn(3, ':').map(number);
+    let (hour, minute, second) = (time.next()??, time.next()??, time.next()??);
+    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_millis(millis))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of
+/// `civil_from_days`, after Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year / 400;
+    let year_of_era = year % 400;
+    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
 /// Hinnant's `civil_from_days`, for days on or after the epoch).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -252,6 +344,20 @@ mod tests {
         assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z", "2100 has no leap day");
         assert_eq!(at(1_735_689_599), "2024-12-31T23:59:59Z");
         assert_eq!(rfc3339_utc(UNIX_EPOCH - Duration::from_secs(5)), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn stamps_read_back_to_the_millisecond() {
+        for seconds in [0, 951_782_400, 951_868_799, 1_709_251_199, 4_107_542_399] {
+            let time = UNIX_EPOCH + Duration::from_millis(seconds * 1000 + 789);
+            assert_eq!(parse_rfc3339_utc(&rfc3339_utc_millis(time)), Some(time));
+            let whole = UNIX_EPOCH + Duration::from_secs(seconds);
+            assert_eq!(parse_rfc3339_utc(&rfc3339_utc(whole)), Some(whole));
+        }
+        for bad in ["", "2024-03-01", "2024-03-01T00:00:00", "2024-13-01T00:00:00Z", "2024-03-01T00:00:00.5Z"]
+        {
+            assert_eq!(parse_rfc3339_utc(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,27 +1,33 @@
 //! The JSON report's schema: written by `--report-json`, read back by the
-//! tasks that compare or merge reports. One set of types for both ways.
+//! tasks that compare or merge reports. One set of types for both ways, and
+//! lossless: a result written and read back is the result it was (the
+//! facts of its ending included), so merging shards loses nothing. The
+//! schema file `xtask/schema/report.schema.json` describes the same shape;
+//! the tests validate every report they write against it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::error::usage;
-use std::time::Duration;
-
-use crate::model::inner::{InnerCounts, InnerReport, InnerTest, LeakHunt};
+use crate::model::captured::Captured;
+use crate::model::inner::{CountsSource, Framework, Harness, InnerCounts, InnerReport, InnerTest, LeakHunt};
 use crate::model::job::{Job, PythonMalloc, PythonVersion, Variant};
+use crate::model::measure::MeasureId;
 use crate::model::memray::MemraySummary;
-use crate::model::repeat::{self, Attempt, Range};
-use crate::model::result::{rfc3339_utc, ModuleResult, Outcome, RunInfo};
+use crate::model::repeat::{self, Range};
+use crate::model::result::{
+    parse_rfc3339_utc, rfc3339_utc, Attempt, BaselineRecord, ModuleResult, Outcome, RunInfo,
+};
 use crate::model::status::{Execution, Status, Tally};
-use crate::runner::capture::Captured;
 
-/// Bumped whenever a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Bumped whenever a field changes meaning or goes away (adding one does not).
+pub const SCHEMA_VERSION: u32 = 3;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub run_id: String,
@@ -40,15 +46,39 @@ pub struct Report {
     pub run: Option<RunRecord>,
 }
 
+/// The run options a report records: those that decide what ran and how it
+/// was judged (merge-reports refuses shards that differ in one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunOption {
+    TestDir,
+    PythonMalloc,
+    Python,
+    Timeout,
+    Memory,
+    Network,
+    BaseImage,
+    Repeat,
+    Retries,
+    FlakyResult,
+    Skip,
+    Baseline,
+    Gate,
+    Harness,
+    HuntLeaks,
+    Memray,
+}
+
 /// The run itself: how it was asked for (the options that decide what ran
-/// and how it was judged, as given, defaults filled in; the partition), when,
+/// and how it was judged, typed, defaults filled in; the partition), when,
 /// and what it ran on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RunRecord {
     /// `K/N` of `--partition`, when the run was one shard of several.
     pub partition: Option<String>,
-    pub options: BTreeMap<String, String>,
+    /// Each value as JSON types it: numbers, lists, strings, `null` for none.
+    pub options: BTreeMap<RunOption, serde_json::Value>,
     pub run_id: String,
     /// RFC 3339, UTC: when the runner started the first module.
     pub started_at: String,
@@ -61,6 +91,9 @@ pub struct RunRecord {
     /// One per test image (one per Python version).
     pub images: Vec<ImageRecord>,
     pub host_cpus: Option<usize>,
+    /// Every test dir of the shards a merged report holds (one for a plain run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub test_dirs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,68 +126,61 @@ pub struct JobRecord {
     pub python: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One result. `execution` holds the facts of how it ended and is what is
+/// read back; `status`, `counted_as`, `exit_code`, `signal` and `reason` say
+/// the same for readers of the file (`reason` in words, from `report/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultRecord {
     #[serde(flatten)]
     pub job: JobRecord,
     pub status: Status,
+    /// How it counts: its status's tally, except a `flaky` under `--flaky-result pass`.
+    pub counted_as: Tally,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub reason: Option<String>,
-    /// The deadline a `timeout` was killed at.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_s: Option<u64>,
+    pub execution: Execution,
+    /// RFC 3339, UTC, to the millisecond: when its container started.
+    pub started_at: String,
     pub duration_s: f64,
     pub peak_rss_bytes: Option<u64>,
     /// The container's peak as its cgroup accounts it (files in /tmp count).
-    #[serde(default)]
     pub container_peak_bytes: Option<u64>,
+    /// The container's memory limit; null when unlimited.
+    pub memory_limit_bytes: Option<u64>,
     pub stdout: String,
     pub stderr: String,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
-    /// `unittest`, `pytest` or `script` when the harness ran the module.
-    #[serde(default)]
-    pub harness: Option<String>,
+    /// What ran it when a harness did (`script` for a script that printed
+    /// its own test summary or was leak-hunted), else null.
+    pub harness: Option<Harness>,
     /// The tests its framework ran (empty for plain scripts).
-    #[serde(default)]
     pub tests: Vec<InnerTest>,
-    #[serde(default)]
+    /// The tests list was cut (the counts are whole).
+    pub tests_truncated: bool,
     pub test_counts: Option<InnerCounts>,
-    /// `harness`, or `unittest summary` / `pytest summary` when the counts
-    /// were read from the end of a script's own output.
-    #[serde(default)]
-    pub test_counts_from: Option<String>,
+    pub test_counts_from: Option<CountsSource>,
+    /// What the harness said went wrong, in the framework's words.
+    pub harness_error: Option<String>,
     /// Per-run deltas of `--hunt-leaks`.
-    #[serde(default)]
     pub hunt_leaks: Option<LeakHunt>,
-    /// The container's memory limit; null when unlimited.
-    #[serde(default)]
-    pub memory_limit_bytes: Option<u64>,
     /// What memray recorded (`--memray`).
-    #[serde(default)]
     pub memray: Option<MemraySummary>,
-    /// The module's declared `max-peak-rss`, when it went past it (`over-budget`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_peak_rss_bytes: Option<u64>,
     /// The baseline's result for the same job (`run --baseline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineRecord>,
-    /// How it counts (`passed`, `failed`, `skipped`): its status's tally,
-    /// except a `flaky` under `--flaky-result pass`.
-    #[serde(default)]
-    pub counted_as: Option<Tally>,
     /// Every attempt, when the job ran more than once (`--repeat`, `--retries`);
     /// the result's measures are then medians.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<AttemptRecord>,
-    /// The range of each median over the attempts (keyed by its field).
+    /// The range of each median over the attempts.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub spread: BTreeMap<String, Range>,
+    pub spread: BTreeMap<MeasureId, Range>,
 }
 
 /// One attempt of a job that ran more than once.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     /// 1-based, as `PYMACCOUNTER_ATTEMPT` told the container.
     pub attempt: usize,
@@ -162,26 +188,19 @@ pub struct AttemptRecord {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_s: Option<u64>,
+    pub execution: Execution,
+    pub started_at: String,
     pub duration_s: f64,
     pub peak_rss_bytes: Option<u64>,
+    pub container_peak_bytes: Option<u64>,
+    pub memory_limit_bytes: Option<u64>,
     pub stdout: String,
     pub stderr: String,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
 }
 
-/// What a baseline said about a job: its status and its measures, keyed by
-/// the result field each measure is read from (`peak_rss_bytes`, `duration_s`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BaselineRecord {
-    pub status: Status,
-    #[serde(flatten)]
-    pub values: BTreeMap<String, f64>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
@@ -209,6 +228,12 @@ impl JobRecord {
             variant: Variant { python_malloc: python_malloc.map_err(why)?, python: python.map_err(why)? },
             image: String::new(),
         })
+    }
+
+    /// `python` filled in, when no version was asked for, with the one its image runs.
+    fn in_run(mut self, run: &RunInfo, job: &Job) -> JobRecord {
+        self.python = run.python_for(job).map(str::to_string);
+        self
     }
 }
 
@@ -244,50 +269,98 @@ impl RunRecord {
     }
 }
 
-impl JobRecord {
-    /// `python` filled in, when no version was asked for, with the one its image runs.
-    fn in_run(mut self, run: &RunInfo, job: &Job) -> JobRecord {
-        self.python = run.python_for(job).map(str::to_string);
-        self
+impl RunRecord {
+    /// The test dirs the record's results come from: those of a merged
+    /// report, else its own `test-dir` option.
+    pub fn test_dirs(&self) -> Vec<String> {
+        if !self.test_dirs.is_empty() {
+            return self.test_dirs.clone();
+        }
+        self.options
+            .get(&RunOption::TestDir)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+            .into_iter()
+            .collect()
     }
 }
 
 impl ResultRecord {
+    pub fn of(result: &ModuleResult) -> ResultRecord {
+        let inner = result.inner.as_ref();
+        ResultRecord {
+            job: JobRecord::of(&result.job),
+            status: result.status(),
+            counted_as: result.tally(),
+            exit_code: result.execution.exit_code(),
+            signal: result.execution.signal(),
+            // Words come from `report/` (`words::fill_reasons`).
+            reason: None,
+            execution: result.execution.clone(),
+            started_at: rfc3339_utc_millis(result.started_at),
+            duration_s: seconds(result.duration),
+            peak_rss_bytes: result.peak_rss_bytes,
+            container_peak_bytes: result.container_peak_bytes,
+            memory_limit_bytes: result.memory_limit_bytes,
+            stdout: result.stdout.text(),
+            stderr: result.stderr.text(),
+            stdout_bytes: result.stdout.total_bytes,
+            stderr_bytes: result.stderr.total_bytes,
+            harness: inner.map(|i| i.harness),
+            tests: inner.map(|i| i.tests.clone()).unwrap_or_default(),
+            tests_truncated: inner.is_some_and(|i| i.truncated),
+            test_counts: result.test_counts(),
+            test_counts_from: inner.and_then(InnerReport::counts_source),
+            harness_error: inner.and_then(|i| i.error.clone()),
+            hunt_leaks: inner.and_then(|i| i.hunt_leaks.clone()),
+            memray: result.memray.clone(),
+            baseline: result.baseline.clone(),
+            attempts: result.attempts.iter().map(AttemptRecord::of).collect(),
+            spread: repeat::spread(&result.attempts),
+        }
+    }
+
     /// `python` filled in, when no version was asked for, with the one its image runs.
     fn in_run(mut self, run: &RunInfo, job: &Job) -> ResultRecord {
         self.job = self.job.in_run(run, job);
         self
     }
 
-    pub fn of(result: &ModuleResult) -> ResultRecord {
-        ResultRecord {
-            job: JobRecord::of(&result.job),
-            status: result.status(),
-            exit_code: result.execution.exit_code(),
-            signal: result.execution.signal(),
-            reason: result.execution.reason(),
-            timeout_s: result.execution.timeout_secs(),
-            duration_s: seconds(result.duration),
-            peak_rss_bytes: result.peak_rss_bytes,
-            container_peak_bytes: result.container_peak_bytes,
-            stdout: result.stdout.text(),
-            stderr: result.stderr.text(),
-            stdout_bytes: result.stdout.total_bytes,
-            stderr_bytes: result.stderr.total_bytes,
-            // A script whose summary was read ran without the harness.
-            harness: result.inner.as_ref().filter(|i| i.summary_of.is_none()).map(|i| i.harness.clone()),
-            tests: result.inner.as_ref().map(|i| i.tests.clone()).unwrap_or_default(),
-            test_counts: result.test_counts(),
-            test_counts_from: result.inner.as_ref().and_then(|i| i.counts_source()),
-            hunt_leaks: result.inner.as_ref().and_then(|i| i.hunt_leaks.clone()),
-            memory_limit_bytes: result.memory_limit_bytes,
-            memray: result.memray.clone(),
-            max_peak_rss_bytes: result.execution.budget_bytes(),
-            baseline: result.baseline.clone(),
-            counted_as: Some(result.tally()),
-            attempts: result.attempts.iter().map(AttemptRecord::of).collect(),
-            spread: repeat::spread(&result.attempts),
-        }
+    /// What the harness reported, back (a script's own summary included).
+    fn inner(&self) -> Option<InnerReport> {
+        let harness = self.harness?;
+        Some(InnerReport {
+            harness,
+            tests: self.tests.clone(),
+            counts: self.test_counts.unwrap_or_default(),
+            truncated: self.tests_truncated,
+            hunt_leaks: self.hunt_leaks.clone(),
+            error: self.harness_error.clone(),
+            summary_of: match self.test_counts_from {
+                Some(CountsSource::UnittestSummary) => Some(Framework::Unittest),
+                Some(CountsSource::PytestSummary) => Some(Framework::Pytest),
+                Some(CountsSource::Harness) | None => None,
+            },
+        })
+    }
+
+    /// The result back, as the `index`-th of a run (for merge-reports).
+    pub fn result(&self, index: usize) -> Result<ModuleResult, String> {
+        Ok(ModuleResult {
+            job: self.job.job(index)?,
+            execution: self.execution.clone(),
+            started_at: parse_rfc3339_utc(&self.started_at).unwrap_or(std::time::UNIX_EPOCH),
+            duration: Duration::from_secs_f64(self.duration_s.max(0.0)),
+            peak_rss_bytes: self.peak_rss_bytes,
+            container_peak_bytes: self.container_peak_bytes,
+            memory_limit_bytes: self.memory_limit_bytes,
+            stdout: Captured::from_report(&self.stdout, self.stdout_bytes),
+            stderr: Captured::from_report(&self.stderr, self.stderr_bytes),
+            inner: self.inner(),
+            memray: self.memray.clone(),
+            baseline: self.baseline.clone(),
+            attempts: self.attempts.iter().map(AttemptRecord::attempt).collect(),
+        })
     }
 }
 
@@ -298,10 +371,13 @@ impl AttemptRecord {
             status: attempt.execution.status(),
             exit_code: attempt.execution.exit_code(),
             signal: attempt.execution.signal(),
-            reason: attempt.execution.reason(),
-            timeout_s: attempt.execution.timeout_secs(),
+            reason: None,
+            execution: attempt.execution.clone(),
+            started_at: rfc3339_utc_millis(attempt.started_at),
             duration_s: seconds(attempt.duration),
             peak_rss_bytes: attempt.peak_rss_bytes,
+            container_peak_bytes: attempt.container_peak_bytes,
+            memory_limit_bytes: attempt.memory_limit_bytes,
             stdout: attempt.stdout.text(),
             stderr: attempt.stderr.text(),
             stdout_bytes: attempt.stdout.total_bytes,
@@ -311,59 +387,29 @@ impl AttemptRecord {
 
     /// The attempt back (merge-reports).
     fn attempt(&self) -> Attempt {
-        let facts = Facts {
-            status: self.status,
-            exit_code: self.exit_code,
-            signal: self.signal,
-            reason: self.reason.clone(),
-            timeout_s: self.timeout_s,
-            duration_s: self.duration_s,
-            attempts: &[],
-            counted_as: None,
-            peak_rss_bytes: self.peak_rss_bytes,
-            container_peak_bytes: None,
-            max_peak_rss_bytes: None,
-        };
         Attempt {
             number: self.attempt,
-            execution: Execution::from_record(&facts),
+            execution: self.execution.clone(),
             duration: Duration::from_secs_f64(self.duration_s.max(0.0)),
             peak_rss_bytes: self.peak_rss_bytes,
-            container_peak_bytes: None,
-            stdout: captured(&self.stdout, self.stdout_bytes),
-            stderr: captured(&self.stderr, self.stderr_bytes),
+            container_peak_bytes: self.container_peak_bytes,
+            stdout: Captured::from_report(&self.stdout, self.stdout_bytes),
+            stderr: Captured::from_report(&self.stderr, self.stderr_bytes),
             inner: None,
             memray: None,
-            started_at: std::time::UNIX_EPOCH,
-            memory_limit_bytes: None,
+            started_at: parse_rfc3339_utc(&self.started_at).unwrap_or(std::time::UNIX_EPOCH),
+            memory_limit_bytes: self.memory_limit_bytes,
         }
     }
 }
 
-/// What a record says about how a job ended, for `Execution::from_record`.
-pub struct Facts<'a> {
-    pub status: Status,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub reason: Option<String>,
-    pub timeout_s: Option<u64>,
-    pub duration_s: f64,
-    pub attempts: &'a [AttemptRecord],
-    pub counted_as: Option<Tally>,
-    pub peak_rss_bytes: Option<u64>,
-    pub container_peak_bytes: Option<u64>,
-    /// The declared `max-peak-rss` an over-budget result went past.
-    pub max_peak_rss_bytes: Option<u64>,
-}
-
 /// Seconds, to the millisecond.
-fn seconds(duration: Duration) -> f64 {
+pub fn seconds(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
-/// Output kept whole, as a report holds it.
-fn captured(text: &str, total_bytes: u64) -> Captured {
-    Captured::from_report(text, total_bytes)
+fn rfc3339_utc_millis(time: std::time::SystemTime) -> String {
+    crate::model::result::rfc3339_utc_millis(time)
 }
 
 /// A plain pass of `job`, for tests to adjust with struct update syntax.
@@ -373,71 +419,32 @@ impl ResultRecord {
         ResultRecord {
             job,
             status: Status::Pass,
+            counted_as: Tally::Passed,
             exit_code: Some(0),
             signal: None,
             reason: None,
-            timeout_s: None,
+            execution: Execution::Passed,
+            started_at: "2024-03-01T00:00:00.000Z".into(),
             duration_s,
             peak_rss_bytes: Some(peak_rss_bytes),
             container_peak_bytes: None,
+            memory_limit_bytes: None,
             stdout: String::new(),
             stderr: String::new(),
             stdout_bytes: 0,
             stderr_bytes: 0,
             harness: None,
             tests: Vec::new(),
+            tests_truncated: false,
             test_counts: None,
             test_counts_from: None,
+            harness_error: None,
             hunt_leaks: None,
-            memory_limit_bytes: None,
             memray: None,
-            max_peak_rss_bytes: None,
             baseline: None,
-            counted_as: None,
             attempts: Vec::new(),
             spread: Default::default(),
         }
-    }
-}
-
-impl ResultRecord {
-    /// The result back, as the `index`-th of a run (for merge-reports).
-    pub fn result(&self, index: usize) -> Result<ModuleResult, String> {
-        let facts = Facts {
-            status: self.status,
-            exit_code: self.exit_code,
-            signal: self.signal,
-            reason: self.reason.clone(),
-            timeout_s: self.timeout_s,
-            duration_s: self.duration_s,
-            attempts: &self.attempts,
-            counted_as: self.counted_as,
-            peak_rss_bytes: self.peak_rss_bytes,
-            container_peak_bytes: self.container_peak_bytes,
-            max_peak_rss_bytes: self.max_peak_rss_bytes,
-        };
-        let inner = self.harness.as_ref().map(|harness| InnerReport {
-            harness: harness.clone(),
-            tests: self.tests.clone(),
-            counts: self.test_counts.unwrap_or_default(),
-            hunt_leaks: self.hunt_leaks.clone(),
-            ..InnerReport::default()
-        });
-        Ok(ModuleResult {
-            job: self.job.job(index)?,
-            execution: Execution::from_record(&facts),
-            duration: Duration::from_secs_f64(self.duration_s.max(0.0)),
-            peak_rss_bytes: self.peak_rss_bytes,
-            container_peak_bytes: self.container_peak_bytes,
-            stdout: captured(&self.stdout, self.stdout_bytes),
-            stderr: captured(&self.stderr, self.stderr_bytes),
-            inner,
-            memray: self.memray.clone(),
-            started_at: std::time::UNIX_EPOCH,
-            memory_limit_bytes: self.memory_limit_bytes,
-            baseline: self.baseline.clone(),
-            attempts: self.attempts.iter().map(AttemptRecord::attempt).collect(),
-        })
     }
 }
 
@@ -466,21 +473,26 @@ impl Report {
         }
     }
 
-    /// Reads a report, refusing other schema versions with a clear message.
+    /// Reads a report of this version or of version 2 (upgraded on the way),
+    /// refusing others with a clear message.
     pub fn read(path: &Path) -> Result<Report> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| usage(format!("cannot read the report {}: {e}", path.display())))?;
-        let value: serde_json::Value =
+        let mut value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| usage(format!("{} is not JSON: {e}", path.display())))?;
         let version = value.get("schema_version").and_then(serde_json::Value::as_u64);
-        if version != Some(u64::from(SCHEMA_VERSION)) {
-            let found =
-                version.map_or("none (a report from before versioning)".to_string(), |v| v.to_string());
-            return Err(usage(format!(
-                "{}: report schema version {found}; this runner reads version {SCHEMA_VERSION}: \
-                 run the tests again to get a current report",
-                path.display()
-            )));
+        match version {
+            Some(3) => {}
+            Some(2) => crate::model::schema_v2::upgrade(&mut value),
+            _ => {
+                let found =
+                    version.map_or("none (a report from before versioning)".to_string(), |v| v.to_string());
+                return Err(usage(format!(
+                    "{}: report schema version {found}; this runner reads versions 2 and {SCHEMA_VERSION}: \
+                     run the tests again to get a current report",
+                    path.display()
+                )));
+            }
         }
         serde_json::from_value(value)
             .map_err(|e| usage(format!("{} does not follow the report schema: {e}", path.display())))
@@ -492,83 +504,205 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
-    use crate::model::job::PythonMalloc;
+    use crate::model::inner::{Harness, TestOutcome};
+    use crate::model::measure::{Regression, Threshold};
+    use crate::model::memray::AllocationSite;
     use crate::model::result::ImageInfo;
+    use crate::model::status::{AttemptEnding, FailureCause, FrameworkStop, SkipCause};
 
-    fn outcome() -> Outcome {
-        let endings = [
-            Execution::Passed,
-            Execution::Skipped { reason: None },
-            Execution::Failed { exit_code: 3, reason: None },
-            Execution::TimedOut { after_secs: 7 },
-            // The report's peak RSS is the module's own peak the reason names.
-            Execution::OomKilled { container_peak: None, process_peak: Some(20480) },
-            Execution::Crashed { signal: 11 },
-            Execution::Regressed { reason: "regressed against the baseline: peak RSS 1 → 2".into() },
-        ];
-        let results = endings
-            .into_iter()
-            .enumerate()
-            .map(|(index, execution)| ModuleResult {
-                started_at: std::time::UNIX_EPOCH,
-                job: Job {
-                    index,
-                    module: format!("test_{index}.py"),
-                    variant: Variant {
-                        python_malloc: Some(PythonMalloc::Malloc),
-                        python: "3.13".parse().ok(),
-                    },
-                    image: String::new(),
-                },
-                duration: Duration::from_millis(1234),
-                peak_rss_bytes: Some(4096 * (index as u64 + 1)),
-                ..ModuleResult::sample("", execution, "out\n", "err\n")
-            })
-            .collect();
-        Outcome {
-            run: Default::default(),
-            started_at: std::time::UNIX_EPOCH,
-            wall_time: std::time::Duration::ZERO,
-            module_args: Vec::new(),
-            env: Vec::new(),
-            run_id: "r".into(),
-            results,
-            not_run: Vec::new(),
-            interrupted: false,
-            fail_fast_tripped: false,
-            engine_error: None,
+    fn hunt() -> LeakHunt {
+        LeakHunt {
+            warmups: 3,
+            runs: 3,
+            debug_build: true,
+            refs: Some(vec![1, 1, 1]),
+            blocks: vec![2, 2, 2],
+            fds: vec![0, 0, 0],
+            failed_run: None,
         }
+    }
+
+    /// One ending of each status, with the facts it can carry: the match is
+    /// exhaustive, so a new status cannot be left out of the round trip.
+    fn ending(status: Status) -> Vec<Execution> {
+        match status {
+            Status::Pass => vec![Execution::Passed],
+            Status::Skip => vec![
+                Execution::Skipped { why: None },
+                Execution::Skipped { why: Some(SkipCause::LeakInvisibleHere) },
+            ],
+            Status::Fail => vec![
+                Execution::Failed { exit_code: 3, why: None },
+                Execution::Failed {
+                    exit_code: 1,
+                    why: Some(FailureCause::TestsFailed {
+                        failed: 2,
+                        total: 5,
+                        names: vec!["t::a".into(), "t::b".into()],
+                    }),
+                },
+                Execution::Failed {
+                    exit_code: 2,
+                    why: Some(FailureCause::FrameworkStopped {
+                        framework: Framework::Pytest,
+                        stop: FrameworkStop::Interrupted,
+                        error: Some("ImportError".into()),
+                    }),
+                },
+                Execution::Failed { exit_code: 0, why: Some(FailureCause::NoHarnessReport) },
+                Execution::Failed {
+                    exit_code: 0,
+                    why: Some(FailureCause::TestsNotRun { framework: Framework::Unittest }),
+                },
+                Execution::Failed { exit_code: 1, why: Some(FailureCause::LeakHuntRunFailed { run: 2 }) },
+                Execution::Failed { exit_code: 0, why: Some(FailureCause::ExpectedLeakNotFound) },
+                Execution::Failed {
+                    exit_code: 1,
+                    why: Some(FailureCause::HarnessError { error: "boom".into() }),
+                },
+            ],
+            Status::Timeout => vec![Execution::TimedOut { after_secs: 7 }],
+            Status::Oom => {
+                vec![Execution::OomKilled { container_peak: Some(1 << 30), process_peak: Some(20480) }]
+            }
+            Status::Crash => vec![Execution::Crashed { signal: 11 }],
+            Status::Leak => vec![Execution::Leaked { hunt: hunt() }],
+            Status::OverBudget => vec![Execution::OverBudget { peak_bytes: 2 << 20, budget_bytes: 1 << 20 }],
+            Status::Regressed => vec![Execution::Regressed {
+                measures: vec![Regression {
+                    measure: MeasureId::Rss,
+                    before: 1e6,
+                    after: 3e6,
+                    threshold: Threshold::Percent(10.0),
+                    floor: 1048576.0,
+                }],
+            }],
+            Status::Flaky => vec![Execution::Flaky {
+                passed: 1,
+                attempts: 2,
+                first_failure: Box::new(AttemptEnding {
+                    attempt: 1,
+                    execution: Execution::Crashed { signal: 6 },
+                }),
+                tolerated: true,
+            }],
+        }
+    }
+
+    fn attempt(number: usize, execution: Execution) -> Attempt {
+        Attempt {
+            number,
+            execution,
+            duration: Duration::from_millis(100 * number as u64),
+            peak_rss_bytes: Some(number as u64 * 4096),
+            container_peak_bytes: Some(number as u64 * 8192),
+            stdout: Captured::from_text(&format!("attempt {number}\n")),
+            stderr: Captured::default(),
+            inner: None,
+            memray: None,
+            started_at: UNIX_EPOCH + Duration::from_millis(1_709_251_200_000 + number as u64),
+            memory_limit_bytes: Some(1 << 30),
+        }
+    }
+
+    /// Results of every status, with counts from a harness, from a script's
+    /// unittest and pytest summaries, attempts, a baseline, memray figures
+    /// and output cut in the middle.
+    fn outcome() -> Outcome {
+        let mut results = Vec::new();
+        for status in Status::ALL {
+            for execution in ending(status) {
+                let index = results.len();
+                let mut result =
+                    ModuleResult::sample(&format!("dir/test_{index}.py"), execution, "out\n", "err\n");
+                result.job.index = index;
+                result.job.variant =
+                    Variant { python_malloc: Some(PythonMalloc::Malloc), python: "3.13".parse().ok() };
+                result.started_at = UNIX_EPOCH + Duration::from_millis(1_709_251_200_123);
+                result.duration = Duration::from_millis(1234);
+                result.peak_rss_bytes = Some(4096 * (index as u64 + 1));
+                result.container_peak_bytes = Some(8192);
+                result.memory_limit_bytes = Some(1 << 30);
+                results.push(result);
+            }
+        }
+        results[0].inner = Some(InnerReport {
+            harness: Harness::Pytest,
+            tests: vec![InnerTest {
+                name: "t::a".into(),
+                outcome: TestOutcome::Failed,
+                message: Some("assert".into()),
+                duration_s: 0.5,
+            }],
+            counts: InnerCounts { passed: 3, failed: 1, ..InnerCounts::default() },
+            truncated: true,
+            hunt_leaks: Some(hunt()),
+            error: Some("an error".into()),
+            summary_of: None,
+        });
+        for (result, framework) in results[1..3].iter_mut().zip([Framework::Unittest, Framework::Pytest]) {
+            result.inner = Some(InnerReport {
+                harness: Harness::Script,
+                counts: InnerCounts { passed: 6, skipped: 1, ..InnerCounts::default() },
+                summary_of: Some(framework),
+                ..InnerReport::default()
+            });
+        }
+        results[3].attempts =
+            vec![attempt(1, Execution::Crashed { signal: 6 }), attempt(2, Execution::Passed)];
+        results[4].baseline = Some(BaselineRecord {
+            status: Status::Pass,
+            values: [(MeasureId::Rss, 1e6), (MeasureId::Duration, 1.0)].into_iter().collect(),
+        });
+        results[5].memray = Some(MemraySummary {
+            peak_memory_bytes: Some(1 << 20),
+            total_allocations: Some(10),
+            total_bytes_allocated: Some(2 << 20),
+            python_allocator: Some("pymalloc".into()),
+            top_allocations_by_size: vec![AllocationSite {
+                location: Some("f:a.py:1".into()),
+                size_bytes: Some(100),
+            }],
+            flamegraph: "allocations".into(),
+            flamegraph_path: Some("memray/x.html".into()),
+        });
+        let long: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+        let spill = tempfile::tempdir().unwrap().keep().join("spill");
+        results[6].stdout = crate::runner::capture::capture(long.as_bytes(), spill, 1 << 20, |_| {}).unwrap();
+        assert!(results[6].stdout.was_cut());
+        let mut outcome = Outcome::empty("r".into());
+        outcome.results = results;
+        outcome.started_at = UNIX_EPOCH + Duration::from_secs(1_709_251_200);
+        outcome
+    }
+
+    fn read_back(report: &Report) -> Report {
+        let text = serde_json::to_string(report).unwrap();
+        let read: Report = serde_json::from_str(&text).unwrap();
+        let results = read.results.iter().enumerate().map(|(i, r)| r.result(i).unwrap()).collect();
+        Report::of(&Outcome { results, ..outcome() })
     }
 
     #[test]
     fn every_result_reads_back_as_it_was_written() {
         let written = Report::of(&outcome());
-        let text = serde_json::to_string(&written).unwrap();
-        let read: Report = serde_json::from_str(&text).unwrap();
-        let results: Vec<ModuleResult> =
-            read.results.iter().enumerate().map(|(i, r)| r.result(i).unwrap()).collect();
-        for (again, original) in results.iter().zip(&outcome().results) {
-            assert_eq!(again.execution, original.execution);
-            assert_eq!(again.job, original.job);
+        let again = read_back(&written);
+        for (a, b) in again.results.iter().zip(&written.results) {
+            assert_eq!(a, b, "{}", b.job.module);
         }
-        let rebuilt = Outcome { results, ..outcome() };
-        assert_eq!(
-            serde_json::to_value(Report::of(&rebuilt)).unwrap(),
-            serde_json::to_value(&written).unwrap()
-        );
+        assert_eq!(again, written);
+        assert_eq!(read_back(&again), written, "and again");
     }
 
     #[test]
-    fn a_report_without_the_newer_fields_still_reads() {
-        let mut value = serde_json::to_value(Report::of(&outcome())).unwrap();
-        for result in value["results"].as_array_mut().unwrap() {
-            result.as_object_mut().unwrap().remove("timeout_s");
+    fn a_script_summary_keeps_its_counts_through_a_report() {
+        let written = Report::of(&outcome());
+        let read: Report = serde_json::from_str(&serde_json::to_string(&written).unwrap()).unwrap();
+        for (index, source) in [(1, CountsSource::UnittestSummary), (2, CountsSource::PytestSummary)] {
+            let result = read.results[index].result(index).unwrap();
+            assert_eq!(result.test_counts().map(|c| c.passed), Some(6));
+            assert_eq!(ResultRecord::of(&result).test_counts_from, Some(source));
         }
-        value.as_object_mut().unwrap().remove("run");
-        let read: Report = serde_json::from_value(value).unwrap();
-        assert!(read.run.is_none());
-        let timeout = read.results[3].result(3).unwrap();
-        assert_eq!(timeout.execution, Execution::TimedOut { after_secs: 1 }, "from its duration");
     }
 
     fn run_outcome() -> Outcome {
@@ -619,18 +753,36 @@ mod tests {
     }
 
     #[test]
-    fn reports_round_trip_and_older_ones_without_a_run_still_read() {
-        let report = Report::of(&run_outcome());
-        let text = serde_json::to_string(&report).unwrap();
-        let back: Report = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.run, report.run);
-        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
-        old.as_object_mut().unwrap().remove("run");
-        for result in old["results"].as_array_mut().unwrap() {
-            result.as_object_mut().unwrap().remove("memory_limit_bytes");
-        }
-        let old: Report = serde_json::from_value(old).unwrap();
-        assert!(old.run.is_none());
-        assert_eq!(old.results[1].memory_limit_bytes, None);
+    fn a_version_2_report_still_reads() {
+        let v2 = serde_json::json!({
+            "schema_version": 2, "run_id": "old", "interrupted": false, "not_run": [],
+            "summary": {"passed": 1, "failed": 2, "skipped": 0, "not_run": 0},
+            "run": {"options": {"python": "3.11,3.13", "timeout": "300", "memory": "none", "skip": ""}},
+            "results": [
+                {"module": "test_a.py", "python_malloc": null, "python": "3.11", "status": "pass", "exit_code": 0,
+                 "signal": null, "reason": null, "duration_s": 1.0, "peak_rss_bytes": 100, "stdout": "", "stderr": "",
+                 "stdout_bytes": 0, "stderr_bytes": 0, "test_counts": {"passed": 3}, "test_counts_from": "unittest summary"},
+                {"module": "test_b.py", "python_malloc": null, "python": "3.11", "status": "timeout", "exit_code": null,
+                 "signal": null, "reason": "killed", "timeout_s": 5, "duration_s": 5.2, "peak_rss_bytes": null,
+                 "stdout": "", "stderr": "", "stdout_bytes": 0, "stderr_bytes": 0},
+                {"module": "test_c.py", "python_malloc": null, "python": "3.11", "status": "crash", "exit_code": null,
+                 "signal": 11, "reason": "x", "duration_s": 1.0, "peak_rss_bytes": null,
+                 "stdout": "", "stderr": "", "stdout_bytes": 0, "stderr_bytes": 0}
+            ]
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.json");
+        std::fs::write(&path, v2.to_string()).unwrap();
+        let report = Report::read(&path).unwrap();
+        assert_eq!(report.results[0].result(0).unwrap().test_counts().map(|c| c.passed), Some(3));
+        assert_eq!(report.results[1].execution, Execution::TimedOut { after_secs: 5 });
+        assert_eq!(report.results[2].execution, Execution::Crashed { signal: 11 });
+        let options = &report.run.unwrap().options;
+        assert_eq!(options[&RunOption::Python], serde_json::json!(["3.11", "3.13"]));
+        assert_eq!(
+            (&options[&RunOption::Timeout], &options[&RunOption::Memory]),
+            (&serde_json::json!(300), &serde_json::Value::Null)
+        );
+        assert_eq!(options[&RunOption::Skip], serde_json::json!([]));
     }
 }

@@ -7,20 +7,31 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::schema::Facts;
+use crate::model::inner::{Framework, LeakHunt};
+use crate::model::measure::Regression;
 
 /// How one job ended, with the facts that ending has (the way nextest's
 /// `ExecutionResult` carries them): a pass cannot hold a signal, a crash
-/// always does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// always does. Facts only: `report/words.rs` says them in words. Written
+/// into the JSON report as it is (tagged by `ending`) and read back whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "ending", rename_all = "kebab-case")]
 pub enum Execution {
     /// Exit code 0.
     Passed,
     /// Exit code 77: the module says it does not apply here (or the runner
     /// knows it cannot judge it here, and says why).
-    Skipped { reason: Option<String> },
-    /// Any other exit code of a module that ran.
-    Failed { exit_code: i32, reason: Option<String> },
+    Skipped {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<SkipCause>,
+    },
+    /// Any other exit code of a module that ran, or a verdict against one
+    /// that exited 0 (`why` then says what was wrong).
+    Failed {
+        exit_code: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<FailureCause>,
+    },
     /// Still running at its deadline; killed.
     TimedOut { after_secs: u64 },
     /// Killed by the container's memory limit (the engine says so), with
@@ -28,18 +39,75 @@ pub enum Execution {
     OomKilled { container_peak: Option<u64>, process_peak: Option<u64> },
     /// Killed by a signal (segfault, abort).
     Crashed { signal: i32 },
-    /// Ran and passed, but leaked under `--hunt-leaks` by CPython's rule;
-    /// `deltas` says what leaked and by how much.
-    Leaked { deltas: String },
+    /// Ran and passed, but leaked under `--hunt-leaks` by CPython's rule
+    /// (the hunt's deltas say what leaked and by how much).
+    Leaked { hunt: LeakHunt },
     /// Ran and passed, but its peak RSS passed the module's declared `max-peak-rss`.
     OverBudget { peak_bytes: u64, budget_bytes: u64 },
-    /// Passed, but a measure grew beyond its threshold and floor against
-    /// `--baseline`; the reason names each such measure with both values.
-    Regressed { reason: String },
-    /// Passed and failed across the attempts of `--repeat` or `--retries`.
-    /// `failure` says which attempt failed first and how; `tolerated` is
-    /// `--flaky-result pass` (then it counts as passed).
-    Flaky { passed: usize, attempts: usize, failure: String, tolerated: bool },
+    /// Passed, but measures grew beyond their threshold and floor against `--baseline`.
+    Regressed { measures: Vec<Regression> },
+    /// Passed and failed across the attempts of `--repeat` or `--retries`:
+    /// how the first failing attempt ended; `tolerated` is `--flaky-result
+    /// pass` (then it counts as passed).
+    Flaky { passed: usize, attempts: usize, first_failure: Box<AttemptEnding>, tolerated: bool },
+}
+
+/// How one attempt of a job ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptEnding {
+    /// 1-based.
+    pub attempt: usize,
+    pub execution: Execution,
+}
+
+/// Why a module that ran was judged failed, beyond its exit code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "kebab-case")]
+pub enum FailureCause {
+    /// Tests of the framework failed (`names`: the first of them, in order).
+    TestsFailed { failed: u64, total: u64, names: Vec<String> },
+    /// The framework ended with one of its own exit codes, `error` its words.
+    FrameworkStopped {
+        framework: Framework,
+        stop: FrameworkStop,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The harness ran it and said why it failed (an import error, say).
+    HarnessError { error: String },
+    /// The harness was to report and did not: the module ended the interpreter itself.
+    NoHarnessReport,
+    /// It defines tests of `framework` and ran as a script that runs none.
+    TestsNotRun { framework: Framework },
+    /// A run of the leak hunt failed (1-based): the hunt has no verdict.
+    LeakHuntRunFailed { run: u32 },
+    /// It declares `expect = leak`, and the hunt found none.
+    ExpectedLeakNotFound,
+}
+
+/// The framework exit codes that mean something other than "tests failed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FrameworkStop {
+    /// pytest's 2: interrupted (a collection error, Ctrl-C).
+    Interrupted,
+    /// pytest's 3.
+    InternalError,
+    /// 4: a bad command line (or a conftest that failed to import).
+    UsageError,
+    /// 5: no tests were collected.
+    NoTestsCollected,
+}
+
+/// Why the runner skipped a module that did not skip itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "kebab-case")]
+pub enum SkipCause {
+    /// It declares `expect = leak`, and this interpreter cannot show the
+    /// leak (a release build counts no references, plain malloc no blocks).
+    LeakInvisibleHere,
+    /// The project's `requires-python` leaves this Python out.
+    PythonNotSupported { requires_python: String },
 }
 
 /// A status name, as shown and as written in reports.
@@ -75,57 +143,8 @@ impl Execution {
     pub fn from_exit_code(exit_code: i32) -> Execution {
         match exit_code {
             0 => Execution::Passed,
-            SKIP_EXIT_CODE => Execution::Skipped { reason: None },
-            code => Execution::Failed { exit_code: code, reason: None },
-        }
-    }
-
-    /// How a job ended, rebuilt from a report's record of it (merge-reports).
-    pub fn from_record(record: &Facts) -> Execution {
-        match record.status {
-            Status::Pass => Execution::Passed,
-            Status::Skip => Execution::Skipped { reason: record.reason.clone() },
-            Status::Fail => {
-                let exit_code = record.exit_code.unwrap_or(1);
-                // A reason that only repeats the exit code is the default one.
-                let reason = record.reason.clone().filter(|r| *r != format!("exit code {exit_code}"));
-                Execution::Failed { exit_code, reason }
-            }
-            Status::Timeout => Execution::TimedOut {
-                // Reports before timeout_s: it was killed at about its duration.
-                after_secs: record.timeout_s.unwrap_or(record.duration_s as u64),
-            },
-            Status::Oom => Execution::OomKilled {
-                container_peak: record.container_peak_bytes,
-                process_peak: record.peak_rss_bytes,
-            },
-            Status::Leak => {
-                let reason = record.reason.clone().unwrap_or_default();
-                let deltas = reason.strip_prefix("leaks under --hunt-leaks: ").unwrap_or(&reason).to_string();
-                Execution::Leaked { deltas }
-            }
-            Status::OverBudget => Execution::OverBudget {
-                peak_bytes: record.peak_rss_bytes.unwrap_or(0),
-                budget_bytes: record.max_peak_rss_bytes.unwrap_or(0),
-            },
-            Status::Crash => Execution::Crashed { signal: record.signal.unwrap_or(9) },
-            Status::Regressed => Execution::Regressed { reason: record.reason.clone().unwrap_or_default() },
-            Status::Flaky => {
-                let passed = record.attempts.iter().filter(|a| a.status == Status::Pass).count();
-                let failure = record.attempts.iter().find(|a| a.status.tally() == Tally::Failed).map_or(
-                    String::new(),
-                    |a| {
-                        let why = a.reason.clone().unwrap_or_else(|| a.status.to_string());
-                        format!("attempt {}: {why}", a.attempt)
-                    },
-                );
-                Execution::Flaky {
-                    passed,
-                    attempts: record.attempts.len(),
-                    failure,
-                    tolerated: record.counted_as == Some(Tally::Passed),
-                }
-            }
+            SKIP_EXIT_CODE => Execution::Skipped { why: None },
+            code => Execution::Failed { exit_code: code, why: None },
         }
     }
 
@@ -147,38 +166,6 @@ impl Execution {
         }
     }
 
-    /// The declared `max-peak-rss` an over-budget result went past.
-    pub fn budget_bytes(&self) -> Option<u64> {
-        match self {
-            Execution::OverBudget { budget_bytes, .. } => Some(*budget_bytes),
-            Execution::Passed
-            | Execution::Skipped { .. }
-            | Execution::Failed { .. }
-            | Execution::TimedOut { .. }
-            | Execution::OomKilled { .. }
-            | Execution::Crashed { .. }
-            | Execution::Leaked { .. }
-            | Execution::Regressed { .. }
-            | Execution::Flaky { .. } => None,
-        }
-    }
-
-    /// The deadline a timed-out job was killed at.
-    pub fn timeout_secs(&self) -> Option<u64> {
-        match self {
-            Execution::TimedOut { after_secs } => Some(*after_secs),
-            Execution::Passed
-            | Execution::Skipped { .. }
-            | Execution::Failed { .. }
-            | Execution::OomKilled { .. }
-            | Execution::Crashed { .. }
-            | Execution::Leaked { .. }
-            | Execution::OverBudget { .. }
-            | Execution::Regressed { .. }
-            | Execution::Flaky { .. } => None,
-        }
-    }
-
     pub fn status(&self) -> Status {
         match self {
             Execution::Passed => Status::Pass,
@@ -191,6 +178,23 @@ impl Execution {
             Execution::OverBudget { .. } => Status::OverBudget,
             Execution::Regressed { .. } => Status::Regressed,
             Execution::Flaky { .. } => Status::Flaky,
+        }
+    }
+
+    /// The exit code of a failure nothing has explained yet (a harness may know why).
+    pub fn unexplained_failure(&self) -> Option<i32> {
+        match self {
+            Execution::Failed { exit_code, why: None } => Some(*exit_code),
+            Execution::Passed
+            | Execution::Skipped { .. }
+            | Execution::Failed { why: Some(_), .. }
+            | Execution::TimedOut { .. }
+            | Execution::OomKilled { .. }
+            | Execution::Crashed { .. }
+            | Execution::Leaked { .. }
+            | Execution::OverBudget { .. }
+            | Execution::Regressed { .. }
+            | Execution::Flaky { .. } => None,
         }
     }
 
@@ -222,48 +226,6 @@ impl Execution {
             | Execution::OverBudget { .. }
             | Execution::Regressed { .. }
             | Execution::Flaky { .. } => None,
-        }
-    }
-
-    /// Why it did not pass, in words; `None` for a pass (and a skip the module itself chose).
-    pub fn reason(&self) -> Option<String> {
-        match self {
-            Execution::Passed => None,
-            Execution::Skipped { reason } => reason.clone(),
-            Execution::Failed { exit_code, reason } => {
-                Some(reason.clone().unwrap_or_else(|| format!("exit code {exit_code}")))
-            }
-            Execution::TimedOut { after_secs } => Some(format!("killed after the timeout ({after_secs} s)")),
-            Execution::OomKilled { container_peak, process_peak } => {
-                let mut reason = "killed by the container's memory limit".to_string();
-                if let Some(container) = container_peak {
-                    reason.push_str(&format!(
-                        ", which the container reached at {}",
-                        crate::report::human_bytes(*container)
-                    ));
-                }
-                if let Some(process) = process_peak {
-                    reason.push_str(&format!(
-                        "; the module's own peak RSS was {}",
-                        crate::report::human_bytes(*process)
-                    ));
-                }
-                reason.push_str(" (files written to /tmp and /scratch count toward the limit too)");
-                Some(reason)
-            }
-            Execution::Crashed { signal } => {
-                Some(format!("killed by signal {} ({signal})", signal_name(*signal)))
-            }
-            Execution::Leaked { deltas } => Some(format!("leaks under --hunt-leaks: {deltas}")),
-            Execution::OverBudget { peak_bytes, budget_bytes } => Some(format!(
-                "peak RSS {} is over the module's max-peak-rss of {}",
-                crate::report::human_bytes(*peak_bytes),
-                crate::report::human_bytes(*budget_bytes)
-            )),
-            Execution::Regressed { reason } => Some(reason.clone()),
-            Execution::Flaky { passed, attempts, failure, .. } => {
-                Some(format!("passed {passed} of {attempts} attempts; {failure}"))
-            }
         }
     }
 }
@@ -364,25 +326,6 @@ impl fmt::Display for Status {
     }
 }
 
-pub fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => "signal",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,13 +363,12 @@ mod tests {
         let flaky = |tolerated| Execution::Flaky {
             passed: 1,
             attempts: 2,
-            failure: "attempt 1: exit code 1".into(),
+            first_failure: Box::new(AttemptEnding { attempt: 1, execution: Execution::from_exit_code(1) }),
             tolerated,
         };
         assert_eq!(flaky(false).tally(), Tally::Failed);
         assert_eq!(flaky(true).tally(), Tally::Passed);
         assert_eq!(flaky(true).status(), Status::Flaky);
-        assert_eq!(flaky(true).reason().unwrap(), "passed 1 of 2 attempts; attempt 1: exit code 1");
         let mut by_severity = Status::ALL;
         by_severity.sort_by_key(|s| s.severity());
         assert_eq!(by_severity[0], Status::Pass);
@@ -437,8 +379,7 @@ mod tests {
     fn each_ending_carries_only_its_own_facts() {
         let crash = Execution::Crashed { signal: 11 };
         assert_eq!((crash.exit_code(), crash.signal()), (None, Some(11)));
-        assert!(crash.reason().unwrap().contains("SIGSEGV"));
-        assert_eq!((Execution::Passed.signal(), Execution::Passed.reason()), (None, None));
+        assert_eq!(Execution::Passed.signal(), None);
         let timeout = Execution::TimedOut { after_secs: 5 };
         assert_eq!((timeout.exit_code(), timeout.signal()), (None, None));
     }

@@ -125,12 +125,12 @@ impl Project {
         Ok(wanted)
     }
 
-    /// Why a Python version cannot run the project (`requires-python`), if it cannot.
+    /// The project's `requires-python` when it leaves out Python `version` (`X.Y`).
     pub fn refuses_python(&self, version: &str) -> Option<String> {
         let spec = self.metadata.requires_python.as_deref()?;
         match specifier::allows(spec, version) {
             Ok(true) => None,
-            Ok(false) => Some(format!("the project requires Python {spec}")),
+            Ok(false) => Some(spec.to_string()),
             // A specifier we cannot read is left to the installer to judge.
             Err(_) => None,
         }
@@ -277,7 +277,7 @@ dev = ["pytest"]
         let wanted = project.check(Wanted { extras: vec!["fast_math".into()], ..Wanted::default() }).unwrap();
         assert_eq!((wanted.extras, wanted.groups), (vec!["fast-math".to_string()], vec![]));
         assert_eq!(project.check(Wanted::default()).unwrap().groups, ["dev"], "dev by default");
-        assert_eq!(project.refuses_python("3.9").unwrap(), "the project requires Python >=3.10");
+        assert_eq!(project.refuses_python("3.9").unwrap(), ">=3.10");
         assert_eq!(project.refuses_python("3.13"), None);
         let missing = Wanted { requirements: vec![temp.path().join("nope.txt")], ..Wanted::default() };
         assert!(project.check(missing).is_err());

@@ -6,9 +6,11 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::model::compare::{label, Comparison, Delta, Gate, Measure, Pair, Threshold, Verdict, MEASURES};
+use crate::model::compare::{label, Comparison, Delta, Gate, Measure, Pair, Verdict, MEASURES};
+use crate::model::measure::Threshold;
 use crate::model::schema::{JobRecord, ResultRecord};
 use crate::model::status::Status;
+use crate::report::words;
 
 /// Bumped whenever a field of the JSON output changes meaning or goes away.
 pub const COMPARE_SCHEMA_VERSION: u32 = 1;
@@ -41,12 +43,14 @@ pub fn closing_line(comparison: &Comparison) -> String {
 fn shown_measures(comparison: &Comparison) -> Vec<&'static Measure> {
     MEASURES
         .iter()
-        .filter(|m| comparison.pairs.iter().any(|p| p.deltas.iter().any(|d| d.measure.key == m.key)))
+        .filter(|m| {
+            comparison.pairs.iter().any(|p| p.deltas.iter().any(|d| d.measure.id.key() == m.id.key()))
+        })
         .collect()
 }
 
 fn delta_for<'a>(pair: &'a Pair, key: &str) -> Option<&'a Delta> {
-    pair.deltas.iter().find(|d| d.measure.key == key)
+    pair.deltas.iter().find(|d| d.measure.id.key() == key)
 }
 
 fn status_text(pair: &Pair) -> String {
@@ -59,7 +63,7 @@ fn status_text(pair: &Pair) -> String {
 
 /// `10.0 MiB → 20.0 MiB ×2.00`.
 fn cell(delta: Option<&Delta>) -> String {
-    delta.map_or("-".to_string(), |d| format!("{} {}", d.values_text(), d.ratio_text()))
+    delta.map_or("-".to_string(), |d| format!("{} {}", words::values_text(d), words::ratio_text(d)))
 }
 
 fn mark(pair: &Pair) -> &'static str {
@@ -74,17 +78,17 @@ fn mark(pair: &Pair) -> &'static str {
 
 /// Plain text: a heading, one aligned line per pair, the one-sided results, the closing line.
 pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
-    let mut out = format!("compare {} → {}\ngate: {}\n\n", sides.base, sides.new, gate.describe());
+    let mut out = format!("compare {} → {}\ngate: {}\n\n", sides.base, sides.new, words::gate(gate));
     let measures = shown_measures(comparison);
     let mut rows: Vec<Vec<String>> = vec![{
         let mut header = vec!["result".to_string(), "status".to_string()];
-        header.extend(measures.iter().map(|m| m.label.to_string()));
+        header.extend(measures.iter().map(|m| words::measure_label(m.id).to_string()));
         header.push(String::new());
         header
     }];
     for pair in &comparison.pairs {
         let mut row = vec![label(&pair.new.job), status_text(pair)];
-        row.extend(measures.iter().map(|m| cell(delta_for(pair, m.key))));
+        row.extend(measures.iter().map(|m| cell(delta_for(pair, m.id.key()))));
         row.push(mark(pair).to_string());
         rows.push(row);
     }
@@ -127,13 +131,13 @@ pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
         sides.base,
         sides.new,
         closing_line(comparison),
-        gate.describe()
+        words::gate(gate)
     );
     let measures = shown_measures(comparison);
     if !comparison.pairs.is_empty() {
         out.push_str("| result | status |");
         for measure in &measures {
-            let _ = write!(out, " {} |", measure.label);
+            let _ = write!(out, " {} |", words::measure_label(measure.id));
         }
         out.push_str(" |\n|---|---|");
         out.push_str(&"---:|".repeat(measures.len()));
@@ -141,7 +145,7 @@ pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
         for pair in &comparison.pairs {
             let _ = write!(out, "| `{}` | {} |", label(&pair.new.job), status_text(pair));
             for measure in &measures {
-                let text = match delta_for(pair, measure.key) {
+                let text = match delta_for(pair, measure.id.key()) {
                     Some(d) if d.verdict == Verdict::Regressed => format!("**{}**", cell(Some(d))),
                     other => cell(other),
                 };
@@ -197,7 +201,7 @@ struct JsonPair<'a> {
 #[derive(Serialize)]
 struct JsonDelta {
     measure: &'static str,
-    field: &'static str,
+    field: crate::model::measure::MeasureId,
     before: f64,
     after: f64,
     /// `null` when the baseline was 0.
@@ -223,7 +227,7 @@ pub fn json(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
         gate: MEASURES
             .iter()
             .map(|m| JsonGate {
-                measure: m.key,
+                measure: m.id.key(),
                 threshold_percent: match gate.threshold(m) {
                     Threshold::Percent(p) => Some(p),
                     Threshold::Off => None,
@@ -244,8 +248,8 @@ pub fn json(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
                     .deltas
                     .iter()
                     .map(|d| JsonDelta {
-                        measure: d.measure.key,
-                        field: d.measure.field,
+                        measure: d.measure.id.key(),
+                        field: d.measure.id,
                         before: d.before,
                         after: d.after,
                         ratio: Some(d.ratio()).filter(|r| r.is_finite()),

@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 
 use crate::model::result::Outcome;
 use crate::model::status::Tally;
-use crate::report::{sanitize, Row};
+use crate::report::{words, Row};
+use crate::sanitize;
 
 pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
     let mut text = format!("### pymaccounter: {}\n\n", sanitize::markdown_cell(test_dir));
@@ -47,7 +48,9 @@ pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
         .results
         .iter()
         .filter(|r| r.status() == crate::model::status::Status::Regressed)
-        .filter_map(|r| r.execution.reason().map(|reason| format!("- `{}`: {reason}\n", r.job.label())))
+        .filter_map(|r| {
+            words::reason(&r.execution).map(|reason| format!("- `{}`: {reason}\n", r.job.label()))
+        })
         .collect();
     if !reasons.is_empty() {
         text.push_str("Regressions:\n\n");
@@ -76,7 +79,7 @@ pub fn annotations(outcome: &Outcome, test_dir: &str) -> Vec<String> {
         .map(|r| {
             let stderr = r.stderr.text();
             let last_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-            let reason = r.execution.reason().unwrap_or_else(|| "did not pass".into());
+            let reason = words::reason(&r.execution).unwrap_or_else(|| "did not pass".into());
             format!(
                 "::error file={},title={}::{}",
                 sanitize::workflow_property(&format!("{test_dir}/{}", r.job.module)),
@@ -95,7 +98,7 @@ mod tests {
     use crate::model::status::Execution;
 
     fn outcome(module: &str, stderr: &str) -> Outcome {
-        let failed = Execution::Failed { exit_code: 1, reason: None };
+        let failed = Execution::Failed { exit_code: 1, why: None };
         let result = ModuleResult::sample(module, failed, "", stderr);
         let mut outcome = Outcome::empty("r".into());
         outcome.not_run = vec![result.job.clone()];

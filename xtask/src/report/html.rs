@@ -22,14 +22,16 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::model::inner::TestOutcome;
 use crate::model::inner::{InnerReport, LeakHunt};
+use crate::model::measure::MeasureId;
 use crate::model::memray::MemraySummary;
 use crate::model::result::{rfc3339_utc, ModuleResult, Outcome};
 use crate::model::status::Tally;
-use crate::report::{human_bytes, sanitize, FileReport, ReportContext, Row};
+use crate::report::{human_bytes, words, FileReport, ReportContext, Row};
+use crate::sanitize;
 
-pub const REPORT: FileReport =
-    FileReport { flag: "report-html", path: |args| args.report_html.as_deref(), write };
+pub const REPORT: FileReport = FileReport { flag: "report-html", path: |args| args.html.as_deref(), write };
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// A memory limit is drawn on the chart's scale when it is at most this many
@@ -339,7 +341,7 @@ fn bar_row(index: usize, result: &ModuleResult, scale: &Scale, matrix: bool) -> 
         Some(width) => format!("<div class=\"bar\" style=\"width: {width:.2}%\"></div>"),
         None => String::new(),
     };
-    let baseline_peak = result.baseline.as_ref().and_then(|b| b.values.get("peak_rss_bytes")).copied();
+    let baseline_peak = result.baseline.as_ref().and_then(|b| b.values.get(&MeasureId::Rss)).copied();
     let baseline = match baseline_peak.and_then(|b| scale.percent(b as u64).map(|at| (b, at))) {
         Some((before, at)) => format!(
             "<div class=\"baseline\" style=\"left: {at:.2}%\" title=\"baseline {}\"></div>",
@@ -553,12 +555,12 @@ fn inner_tests(inner: &InnerReport) -> String {
     }
     let source = match &inner.summary_of {
         Some(framework) => {
-            format!(" (read from the {} summary the script printed)", sanitize::html(framework))
+            format!(" (read from the {} summary the script printed)", sanitize::html(framework.name()))
         }
-        None => format!(" ({})", sanitize::html(&inner.harness)),
+        None => format!(" ({})", sanitize::html(inner.harness.name())),
     };
     let mut out = format!("<h3>Tests</h3>\n<p>{}{source}</p>\n", sanitize::html(&inner.counts.summary()));
-    let notable: Vec<_> = inner.tests.iter().filter(|t| t.outcome != "passed").collect();
+    let notable: Vec<_> = inner.tests.iter().filter(|t| t.outcome != TestOutcome::Passed).collect();
     if !notable.is_empty() {
         out.push_str("<div class=\"scroll\"><table class=\"inner\"><thead><tr><th>test</th><th>outcome</th><th>message</th></tr></thead><tbody>\n");
         let (failing, others): (Vec<_>, Vec<_>) = notable.into_iter().partition(|t| t.failed());
@@ -568,7 +570,7 @@ fn inner_tests(inner: &InnerReport) -> String {
                 "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td><pre>{}</pre></td></tr>",
                 if test.failed() { "failed" } else { "skipped" },
                 sanitize::html(&test.name),
-                sanitize::html(&test.outcome),
+                sanitize::html(test.outcome.name()),
                 sanitize::html(test.message.as_deref().unwrap_or(""))
             );
         }
@@ -604,7 +606,10 @@ fn leak_hunt(hunt: &LeakHunt) -> String {
         deltas(&hunt.blocks),
         deltas(&hunt.fds)
     );
-    let verdict = hunt.leaks().unwrap_or_else(|| "no leak by CPython's rule".into());
+    let verdict = match hunt.leaked() {
+        true => words::leaks(hunt),
+        false => "no leak by CPython's rule".to_string(),
+    };
     let _ = writeln!(out, "<p>{}</p>", sanitize::html(&verdict));
     out
 }
@@ -870,7 +875,7 @@ mod tests {
         let page = render(
             &outcome(vec![
                 result("test_a.py", Execution::Passed, Some(10)),
-                result("test_b.py", Execution::Skipped { reason: None }, Some(8)),
+                result("test_b.py", Execution::Skipped { why: None }, Some(8)),
                 result(
                     "test_c.py",
                     Execution::OomKilled { container_peak: None, process_peak: None },
@@ -926,14 +931,14 @@ mod tests {
 
     #[test]
     fn table_rows_carry_what_they_sort_by() {
-        let mut failed = result("test_b.py", Execution::Failed { exit_code: 1, reason: None }, Some(9));
+        let mut failed = result("test_b.py", Execution::Failed { exit_code: 1, why: None }, Some(9));
         failed.duration = Duration::from_millis(1_500);
         failed.inner = Some(InnerReport {
-            harness: "unittest".into(),
+            harness: crate::model::inner::Harness::Unittest,
             counts: InnerCounts { passed: 2, failed: 1, ..InnerCounts::default() },
             tests: vec![InnerTest {
                 name: "test_x".into(),
-                outcome: "failed".into(),
+                outcome: TestOutcome::Failed,
                 message: Some("AssertionError: 1 != 2".into()),
                 duration_s: 0.0,
             }],
@@ -1001,25 +1006,25 @@ mod tests {
 
     #[test]
     fn details_show_leak_deltas_summaries_and_stream_tails() {
-        let mut hunted =
-            result("test_a.py", Execution::Leaked { deltas: "memory blocks [1, 2, 1]".into() }, Some(9));
+        let hunt = LeakHunt {
+            warmups: 3,
+            runs: 3,
+            blocks: vec![1, 2, 1],
+            fds: vec![0, 0, 0],
+            ..LeakHunt::default()
+        };
+        let mut hunted = result("test_a.py", Execution::Leaked { hunt: hunt.clone() }, Some(9));
         hunted.inner = Some(InnerReport {
-            harness: "script".into(),
-            hunt_leaks: Some(LeakHunt {
-                warmups: 3,
-                runs: 3,
-                blocks: vec![1, 2, 1],
-                fds: vec![0, 0, 0],
-                ..LeakHunt::default()
-            }),
+            harness: crate::model::inner::Harness::Script,
+            hunt_leaks: Some(hunt),
             ..InnerReport::default()
         });
         let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
-        hunted.stderr = crate::runner::capture::Captured::from_text(&long);
+        hunted.stderr = crate::model::captured::Captured::from_text(&long);
         let mut counted = result("test_b.py", Execution::Passed, Some(9));
         counted.inner = crate::harness::summary::read(
-            &crate::runner::capture::Captured::from_text(""),
-            &crate::runner::capture::Captured::from_text("Ran 4 tests in 0.01s\n\nOK (skipped=1)\n"),
+            &crate::model::captured::Captured::from_text(""),
+            &crate::model::captured::Captured::from_text("Ran 4 tests in 0.01s\n\nOK (skipped=1)\n"),
         );
         let page = render(&outcome(vec![hunted, counted]), "t");
         assert!(page.contains("<tr><th>memory blocks</th><td>+1, +2, +1</td></tr>"), "{page}");
@@ -1039,10 +1044,13 @@ mod tests {
         let hostile = "<script>alert(1)</script>\x1b[31m\u{ffff}&\"'";
         let mut r = result(
             &format!("test_{hostile}.py"),
-            Execution::Failed { exit_code: 1, reason: Some(hostile.into()) },
+            Execution::Failed {
+                exit_code: 1,
+                why: Some(crate::model::status::FailureCause::HarnessError { error: hostile.into() }),
+            },
             Some(9),
         );
-        r.stdout = crate::runner::capture::Captured::from_text(hostile);
+        r.stdout = crate::model::captured::Captured::from_text(hostile);
         let mut o = outcome(vec![r]);
         o.run.args.push(hostile.into());
         o.env.push(("K".into(), hostile.into()));

@@ -2,25 +2,76 @@
 
 use std::io::IsTerminal;
 
+use crate::model::choice::Choice;
+use crate::model::event::{Event, Notice, Notices};
 use crate::model::inner::LeakHunt;
 use crate::model::memray::MemraySummary;
-use crate::model::repeat;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::Tally;
 use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
-use crate::report::{human_bytes, sanitize, Row};
-use crate::runner::Event;
+use crate::report::{human_bytes, words, Row};
+use crate::sanitize;
 
 /// What the block of a module that passed (or skipped) shows; the block of
 /// one that did not pass always shows both streams and the reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SuccessOutput {
-    /// Its stdout
     Stdout,
-    /// Its stdout, then its stderr (unittest's "Ran N tests ... OK")
     Both,
-    /// The heading only
     None,
+}
+
+impl Choice for SuccessOutput {
+    const ALL: &'static [SuccessOutput] = &[SuccessOutput::Stdout, SuccessOutput::Both, SuccessOutput::None];
+
+    fn name(self) -> &'static str {
+        match self {
+            SuccessOutput::Stdout => "stdout",
+            SuccessOutput::Both => "both",
+            SuccessOutput::None => "none",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            SuccessOutput::Stdout => "Its stdout",
+            SuccessOutput::Both => "Its stdout, then its stderr (unittest's \"Ran N tests ... OK\")",
+            SuccessOutput::None => "The heading only",
+        }
+    }
+}
+
+/// The notices of engine calls and image builds, as a person sees them:
+/// command lines and build logs with `--debug` (else a build's latest line
+/// on the status line), the notes always.
+pub fn notices(debug: bool) -> Notices {
+    let status_line = std::sync::Mutex::new(StatusLine::new());
+    // The fallback note is said once per base (watch would repeat it each round).
+    let fallbacks_said = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    Notices::to(move |notice| {
+        match notice {
+        Notice::Command(line) if debug => say!("$ {}", sanitize::terminal_line(line)),
+        Notice::CommandStderr(text) if debug => say!("{}", sanitize::terminal(text)),
+        Notice::Command(_) | Notice::CommandStderr(_) => {}
+        Notice::LogLine { line, .. } if debug => say!("{}", sanitize::terminal_line(line)),
+        Notice::LogLine { task, line } => {
+            let status_line = status_line.lock().unwrap_or_else(|e| e.into_inner());
+            status_line.show(&format!("{task}: {}", sanitize::terminal_line(line)));
+        }
+        Notice::LogEnded => status_line.lock().unwrap_or_else(|e| e.into_inner()).clear(),
+        Notice::OfflineFallback { wanted, offline, suite } => {
+            if fallbacks_said.lock().unwrap_or_else(|e| e.into_inner()).insert(wanted.clone()) {
+                say!("note: {wanted} is not available here (no registry?); using the offline base {offline} (Debian {suite})");
+            }
+        }
+        Notice::BuildingBase { image, suite, mirror, packages } => say!(
+            "Building offline base {image} from Debian {suite} ({mirror}: {packages}); this takes about a minute ..."
+        ),
+        Notice::BuiltBase { image } => say!("Built offline base {image}."),
+        Notice::BuildingImage { reference, base } => say!("Building test image {reference} from {base} ..."),
+        Notice::LayersLeft { error } => say!("warning: could not remove the failed build's layers: {error}"),
+    }
+    })
 }
 
 pub struct Human {
@@ -126,7 +177,7 @@ impl Human {
             block.push_str(&sanitize::terminal(&memray_lines(memray)));
         }
         if !result.attempts.is_empty() {
-            block.push_str(&format!("({})\n", repeat::describe(&result.attempts)));
+            block.push_str(&format!("({})\n", crate::report::words::attempts(&result.attempts)));
         }
         let status = result.status();
         if !passed || self.success_output == SuccessOutput::Both {
@@ -136,21 +187,21 @@ impl Human {
                 push_text(&mut block, &sanitize::terminal(&stderr));
             }
             for test in result.inner.iter().flat_map(|i| &i.tests).filter(|t| t.failed()) {
-                let message = test.message.as_deref().unwrap_or(&test.outcome);
+                let message = test.message.as_deref().unwrap_or(test.outcome.name());
                 block.push_str(&sanitize::terminal(&format!(
                     "{} {}: {message}\n",
-                    test.outcome.to_uppercase(),
+                    test.outcome.name().to_uppercase(),
                     test.name
                 )));
             }
         }
         // A skip says why, last, as a failure does.
-        if let (Tally::Skipped, Some(reason)) = (result.tally(), result.execution.reason()) {
+        if let (Tally::Skipped, Some(reason)) = (result.tally(), words::reason(&result.execution)) {
             let label = paint_status(status, &status.name().to_uppercase(), self.colour);
             block.push_str(&format!("{label}: {}\n", sanitize::terminal(&reason)));
         }
         if !passed {
-            let reason = result.execution.reason().unwrap_or_else(|| "did not pass".into());
+            let reason = words::reason(&result.execution).unwrap_or_else(|| "did not pass".into());
             let reason = sanitize::terminal(&reason);
             let status = paint_status(status, &status.name().to_uppercase(), self.colour);
             block.push_str(&format!("{status}: {reason}\n"));
@@ -283,9 +334,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::model::captured::Captured;
     use crate::model::job::{Job, PythonMalloc, Variant};
     use crate::model::status::Execution;
-    use crate::runner::capture::Captured;
 
     fn plain() -> Human {
         Human {
@@ -341,7 +392,7 @@ mod tests {
             let block = human.render_block(&result("test_a.py", execution, "Ran 3 tests\n\nOK\n"));
             block.lines().skip(1).map(str::to_string).collect::<Vec<_>>()
         };
-        for execution in [Execution::Passed, Execution::Skipped { reason: None }] {
+        for execution in [Execution::Passed, Execution::Skipped { why: None }] {
             assert_eq!(shown(SuccessOutput::Stdout, execution.clone()), [heading, "45"]);
             assert_eq!(
                 shown(SuccessOutput::Both, execution.clone()),
@@ -350,13 +401,14 @@ mod tests {
             assert_eq!(shown(SuccessOutput::None, execution), [heading]);
         }
         // A skip's reason is the runner's line: it stays, last, whatever is shown.
-        let skipped = Execution::Skipped { reason: Some("no mimalloc here".into()) };
+        let skipped = Execution::Skipped { why: Some(crate::model::status::SkipCause::LeakInvisibleHere) };
+        let skip_line = format!("SKIP: {}", words::reason(&skipped).unwrap());
         assert_eq!(
             shown(SuccessOutput::Both, skipped.clone()),
-            [heading, "45", "--- stderr ---", "Ran 3 tests", "", "OK", "SKIP: no mimalloc here"]
+            [heading, "45", "--- stderr ---", "Ran 3 tests", "", "OK", &skip_line]
         );
-        assert_eq!(shown(SuccessOutput::None, skipped), [heading, "SKIP: no mimalloc here"]);
-        let failed = Execution::Failed { exit_code: 1, reason: None };
+        assert_eq!(shown(SuccessOutput::None, skipped), [heading, &skip_line]);
+        let failed = Execution::Failed { exit_code: 1, why: None };
         for success_output in [SuccessOutput::Stdout, SuccessOutput::Both, SuccessOutput::None] {
             assert_eq!(
                 shown(success_output, failed.clone()),
@@ -367,14 +419,14 @@ mod tests {
 
     #[test]
     fn a_failing_block_adds_stderr_and_the_reason() {
-        let failed = Execution::Failed { exit_code: 1, reason: None };
+        let failed = Execution::Failed { exit_code: 1, why: None };
         let block = plain().render_block(&result("test_a.py", failed, "AssertionError: no\n"));
         assert!(block.ends_with("--- stderr ---\nAssertionError: no\nFAIL: exit code 1\n"), "{block}");
     }
 
     #[test]
     fn module_text_and_names_cannot_act_on_the_terminal() {
-        let failed = Execution::Failed { exit_code: 1, reason: None };
+        let failed = Execution::Failed { exit_code: 1, why: None };
         let mut r = result("test_\x1b]0;t\x07.py", failed, "\x1b[2J\rFAKE\n");
         r.stdout = Captured::from_text("\x1b[?25lhidden\u{9b}\n\tindented\n");
         let block = plain().render_block(&r);
@@ -411,7 +463,7 @@ mod tests {
             run_id: "r1".into(),
             results: vec![
                 result("test_a.py", Execution::Passed, ""),
-                result("test_b.py", Execution::Skipped { reason: None }, ""),
+                result("test_b.py", Execution::Skipped { why: None }, ""),
                 result("test_c.py", Execution::OomKilled { container_peak: None, process_peak: None }, ""),
             ],
             not_run: vec![job("test_d.py", None)],

@@ -6,19 +6,25 @@ use anyhow::{Context, Result};
 
 use crate::model::result::Outcome;
 use crate::model::schema::Report;
-use crate::report::{FileReport, ReportContext};
+use crate::report::{words, FileReport, ReportContext};
 
-pub const REPORT: FileReport =
-    FileReport { flag: "report-json", path: |args| args.report_json.as_deref(), write };
+pub const REPORT: FileReport = FileReport { flag: "report-json", path: |args| args.json.as_deref(), write };
 
 pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(&report(outcome, context))?;
+    std::fs::write(path, text + "\n")
+        .with_context(|| format!("cannot write the JSON report to {}", path.display()))
+}
+
+/// The report as written: the outcome's facts, the run as it was asked for
+/// (options, partition, the test dirs of merged shards), reasons in words.
+pub fn report(outcome: &Outcome, context: &ReportContext) -> Report {
     let mut report = Report::of(outcome);
-    // The run task adds how the run was asked for (options, partition).
     if let (Some(run), Some(asked)) = (&mut report.run, context.run) {
         run.partition = asked.partition.clone();
         run.options = asked.options.clone();
+        run.test_dirs = asked.test_dirs.clone();
     }
-    let text = serde_json::to_string_pretty(&report)?;
-    std::fs::write(path, text + "\n")
-        .with_context(|| format!("cannot write the JSON report to {}", path.display()))
+    words::fill_reasons(&mut report);
+    report
 }

@@ -8,11 +8,12 @@ use anyhow::{Context, Result};
 use quick_xml::events::{BytesCData, BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
-use crate::model::inner::InnerTest;
-use crate::model::repeat::Attempt;
+use crate::model::inner::{InnerTest, TestOutcome};
+use crate::model::result::Attempt;
 use crate::model::result::{rfc3339_utc, ModuleResult, Outcome, RunInfo};
 use crate::model::status::{Status, Tally};
-use crate::report::{sanitize, FileReport, ReportContext};
+use crate::report::{words, FileReport, ReportContext};
+use crate::sanitize;
 
 pub const REPORT: FileReport = FileReport { flag: "junit", path: |args| args.junit.as_deref(), write };
 
@@ -83,7 +84,7 @@ fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, run: &RunInfo) -> 
     let tally = result.tally();
     let failures = usize::from(tally == Tally::Failed) + inner.iter().filter(|t| t.failed()).count();
     let skipped = usize::from(tally == Tally::Skipped)
-        + inner.iter().filter(|t| matches!(t.outcome.as_str(), "skipped" | "xfailed")).count();
+        + inner.iter().filter(|t| matches!(t.outcome, TestOutcome::Skipped | TestOutcome::Xfailed)).count();
     let name = sanitize::xml(&result.job.label()).into_owned();
     let (tests, failures, skipped) =
         ((1 + inner.len()).to_string(), failures.to_string(), skipped.to_string());
@@ -144,19 +145,19 @@ fn inner_testcase(writer: &mut Writer<Vec<u8>>, test: &InnerTest, classname: &st
         ("time", time.as_str()),
     ]);
     writer.write_event(Event::Start(case))?;
-    let message = sanitize::xml(test.message.as_deref().unwrap_or(&test.outcome)).into_owned();
-    match test.outcome.as_str() {
-        "failed" | "error" => {
+    let message = sanitize::xml(test.message.as_deref().unwrap_or(test.outcome.name())).into_owned();
+    match test.outcome {
+        TestOutcome::Failed | TestOutcome::Error => {
             let failure = BytesStart::new("failure")
-                .with_attributes([("message", message.as_str()), ("type", test.outcome.as_str())]);
+                .with_attributes([("message", message.as_str()), ("type", test.outcome.name())]);
             writer.write_event(Event::Empty(failure))?;
         }
-        "skipped" | "xfailed" => {
+        TestOutcome::Skipped | TestOutcome::Xfailed => {
             writer.write_event(Event::Empty(
                 BytesStart::new("skipped").with_attributes([("message", message.as_str())]),
             ))?;
         }
-        _ => {}
+        TestOutcome::Passed | TestOutcome::Xpassed => {}
     }
     writer.write_event(Event::End(BytesEnd::new("testcase")))?;
     Ok(())
@@ -184,7 +185,7 @@ fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
             ))?;
         }
         Tally::Failed => {
-            let reason = result.execution.reason().unwrap_or_else(|| status.to_string());
+            let reason = words::reason(&result.execution).unwrap_or_else(|| status.to_string());
             let reason = sanitize::xml(&reason).into_owned();
             let failure = BytesStart::new("failure")
                 .with_attributes([("message", reason.as_str()), ("type", status.name())]);
@@ -214,7 +215,7 @@ fn reruns(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
     };
     for attempt in shown {
         let status = attempt.execution.status();
-        let message = attempt.execution.reason().unwrap_or_else(|| status.to_string());
+        let message = words::reason(&attempt.execution).unwrap_or_else(|| status.to_string());
         let message = sanitize::xml(&format!("attempt {}: {message}", attempt.number)).into_owned();
         let element =
             BytesStart::new(tag).with_attributes([("message", message.as_str()), ("type", status.name())]);
@@ -298,8 +299,8 @@ mod tests {
         counted.peak_rss_bytes = Some(9 << 20);
         counted.memory_limit_bytes = Some(256 << 20);
         counted.inner = crate::harness::summary::read(
-            &crate::runner::capture::Captured::from_text(""),
-            &crate::runner::capture::Captured::from_text("Ran 3 tests in 0.1s\n\nOK (skipped=1)\n"),
+            &crate::model::captured::Captured::from_text(""),
+            &crate::model::captured::Captured::from_text("Ran 3 tests in 0.1s\n\nOK (skipped=1)\n"),
         );
         let mut other = result("test_other.py", Execution::Passed, "", "");
         other.duration = Duration::from_secs(4);
@@ -335,10 +336,13 @@ mod tests {
         let outcome = Outcome {
             run_id: "r".into(),
             results: vec![
-                result(&format!("test_{hostile}.py"), Execution::Skipped { reason: None }, hostile, ""),
+                result(&format!("test_{hostile}.py"), Execution::Skipped { why: None }, hostile, ""),
                 result(
                     "test_f.py",
-                    Execution::Failed { exit_code: 1, reason: Some(format!("exit code 1{hostile}")) },
+                    Execution::Failed {
+                        exit_code: 1,
+                        why: Some(crate::model::status::FailureCause::HarnessError { error: hostile.into() }),
+                    },
                     hostile,
                     hostile,
                 ),
@@ -377,8 +381,8 @@ mod tests {
             duration: std::time::Duration::from_secs(1),
             peak_rss_bytes: Some(1 << 20),
             container_peak_bytes: None,
-            stdout: crate::runner::capture::Captured::from_text("out\n"),
-            stderr: crate::runner::capture::Captured::from_text(&format!("err {number}\n")),
+            stdout: crate::model::captured::Captured::from_text("out\n"),
+            stderr: crate::model::captured::Captured::from_text(&format!("err {number}\n")),
             inner: None,
             memray: None,
         }
@@ -398,7 +402,7 @@ mod tests {
     }
 
     fn failed() -> Execution {
-        Execution::Failed { exit_code: 1, reason: None }
+        Execution::Failed { exit_code: 1, why: None }
     }
 
     #[test]

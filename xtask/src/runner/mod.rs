@@ -3,8 +3,6 @@
 //! it never formats anything for a person.
 
 pub mod capture;
-pub mod owner;
-pub mod signals;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,15 +23,18 @@ use crate::harness::{
     classify, container_command, judge, may_be_oom, summary, take_container_peak, take_inner_report,
     take_measurement, ModuleSetup, ATTEMPT_VARIABLE,
 };
+use crate::model::captured::Captured;
 use crate::model::compare::Baseline;
+use crate::model::event::Event;
 use crate::model::inner::InnerReport;
-use crate::model::job::Job;
+use crate::model::job::{Job, PythonMalloc};
 use crate::model::memray::MemraySummary;
-use crate::model::repeat::{self, Attempt};
+use crate::model::repeat;
+use crate::model::result::Attempt;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::{Execution, Tally};
-use crate::runner::capture::{capture, spill_path, Captured};
-use crate::runner::signals::Interrupt;
+use crate::runner::capture::{capture, spill_path};
+use crate::signals::Interrupt;
 
 /// Everything the runner needs to know, decided before it starts.
 pub struct Plan {
@@ -86,16 +87,6 @@ pub struct MemrayPlan {
     pub work: PathBuf,
     /// The flame graphs, one file per job.
     pub flamegraphs: PathBuf,
-}
-
-/// What happens during a run, in the order it happens.
-pub enum Event<'a> {
-    Started(&'a Job),
-    /// A piece of a module's stderr (only with `live_stderr`).
-    Stderr(&'a Job, &'a [u8]),
-    Finished(&'a ModuleResult),
-    /// The user asked to stop; running containers are being removed.
-    Interrupting,
 }
 
 enum Message {
@@ -523,12 +514,7 @@ fn ending(
     } else {
         let oom_killed =
             may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&spec.name, &spec.host_dir)?;
-        match classify(code, &measurement, oom_killed) {
-            Execution::OomKilled { process_peak, .. } => {
-                Execution::OomKilled { container_peak: container_peak_bytes, process_peak }
-            }
-            other => other,
-        }
+        classify(code, &measurement, oom_killed, container_peak_bytes)
     };
     let inner = take_inner_report(&mut ran.stderr);
     let blocks_counted = job.variant.python_malloc.is_none_or(|m| m.counts_blocks());
@@ -543,7 +529,7 @@ fn ending(
 fn collect_memray(shared: &Shared, job: &Job, tag: &str, folder: &Path) -> Result<Option<MemraySummary>> {
     let plan = shared.plan;
     // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
-    let leaks = job.variant.python_malloc.is_some_and(|m| m.as_str() == "malloc");
+    let leaks = job.variant.python_malloc == Some(PythonMalloc::Malloc);
     let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, job, tag));
     memray::collect(shared.engine, &job.image, &plan.container.user, folder, leaks, flamegraph.as_deref())
 }

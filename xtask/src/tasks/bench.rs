@@ -139,7 +139,9 @@ fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String
     );
     emit(&mut report, &line);
 
-    let cache = median(&(0..5).map(|_| time(|| build_image(runner).map(drop))).collect::<Result<Vec<_>>>()?);
+    let cache = crate::model::repeat::median_of(
+        &(0..5).map(|_| time(|| build_image(runner).map(drop))).collect::<Result<Vec<_>>>()?,
+    );
     let line = format!(
         "\nCache check, nothing changed (`xtask build-image`, whole process, median of 5): **{:.0} ms** (goal: under 100 ms; no `build` call).",
         cache * 1000.0
@@ -147,12 +149,12 @@ fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String
     emit(&mut report, &line);
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let via_cargo = median(
+    let via_cargo = crate::model::repeat::median_of(
         &(0..5)
             .map(|_| time(|| quiet_status(Command::new(&cargo).args(["xtask", "list"]))))
             .collect::<Result<Vec<_>>>()?,
     );
-    let direct = median(
+    let direct = crate::model::repeat::median_of(
         &(0..5)
             .map(|_| time(|| quiet_status(Command::new(runner).arg("list"))))
             .collect::<Result<Vec<_>>>()?,
@@ -208,9 +210,9 @@ fn compare(
     Ok(format!(
         "| {name} ({} modules) | {:.2} s | {:.2} s | **{:.3}** | {lowest:.2}–{highest:.2} | ≤ {goal:.2} |",
         modules.len(),
-        median(&ours),
-        median(&raw),
-        median(&ratios)
+        crate::model::repeat::median_of(&ours),
+        crate::model::repeat::median_of(&raw),
+        crate::model::repeat::median_of(&ratios)
     ))
 }
 
@@ -265,9 +267,9 @@ fn edit_loop(runner: &Path, root: &Path, template: &Path, python: &str, rounds: 
     let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
     Ok(format!(
         "| `--python {python}` | {:.2} s | {:.2} s | **{:.2}** | {lowest:.2}–{highest:.2} | ≤ 1.30 |",
-        median(&unchanged),
-        median(&after_edit),
-        median(&ratios)
+        crate::model::repeat::median_of(&unchanged),
+        crate::model::repeat::median_of(&after_edit),
+        crate::model::repeat::median_of(&ratios)
     ))
 }
 
@@ -306,7 +308,8 @@ fn memray_cost(runner: &Path, root: &Path, rounds: usize) -> Result<String> {
             plain.push(run(false)?);
         }
     }
-    let (plain, profiled) = (median(&plain), median(&profiled));
+    let (plain, profiled) =
+        (crate::model::repeat::median_of(&plain), crate::model::repeat::median_of(&profiled));
     Ok(format!(
         "\n## `--memray`\n\nThe project's {modules} modules on Python 3.13, `-j 1`, {} rounds alternating: \
          **{:.2} s** per module with `--memray` against {:.2} s without (**+{:.2} s**, ×{:.2}): memray's \
@@ -423,17 +426,6 @@ fn time(mut work: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len().is_multiple_of(2) {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    } else {
-        sorted[mid]
-    }
-}
-
 fn machine_summary(engine: &Engine) -> String {
     let date = Command::new("date")
         .arg("-u")
@@ -458,10 +450,4 @@ fn machine_summary(engine: &Engine) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(super::median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(super::median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-    }
-}
+mod tests {}

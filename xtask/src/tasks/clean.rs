@@ -4,9 +4,10 @@
 
 use anyhow::Result;
 
+use crate::engine::owner;
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
 use crate::error::EXIT_PASSED;
-use crate::runner::{capture, owner};
+use crate::runner::capture;
 
 pub struct CleanOptions<'a> {
     pub run: Option<&'a str>,
@@ -30,11 +31,9 @@ pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
     if !live.is_empty() {
         out!("left {} container(s) of runs still going (--force removes them too)", live.len());
     }
-    // Test dirs copied for a remote engine: `pymaccounter-RUN-tests`.
-    let volume_is_live = |name: &str| {
-        let run = name.strip_prefix("pymaccounter-").and_then(|n| n.strip_suffix("-tests")).unwrap_or("");
-        !options.force && owner::run_is_alive(run)
-    };
+    // Test dirs copied for a remote engine.
+    let volume_is_live =
+        |name: &str| !options.force && owner::run_of_test_dir_volume(name).is_some_and(owner::run_is_alive);
     let volumes: Vec<String> =
         engine.volumes_with_label(&label)?.into_iter().filter(|v| !volume_is_live(v)).collect();
     engine.remove_volumes(&volumes)?;

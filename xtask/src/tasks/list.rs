@@ -54,7 +54,7 @@ pub fn list(test_dir: Option<&Path>, as_json: bool) -> Result<i32> {
                     entry.declarations.iter().map(|(k, v)| format!("{k} = {v}")).collect();
                 line.push_str(&format!("  ({})", declared.join("; ")));
             }
-            text.push_str(&crate::report::sanitize::terminal_line(&line));
+            text.push_str(&crate::sanitize::terminal_line(&line));
             text.push('\n');
         }
         text

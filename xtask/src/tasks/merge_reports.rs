@@ -7,17 +7,18 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
+use serde_json::Value;
 
-use crate::cli::ReportArgs;
-use crate::error::{usage, EXIT_FAILED, EXIT_PASSED};
+use crate::error::usage;
 use crate::model::compare::{key_of, label, Key};
 use crate::model::result::Outcome;
-use crate::model::schema::{Report, RunRecord};
+use crate::model::schema::{Report, RunOption, RunRecord};
 use crate::report::human::{Human, SuccessOutput};
 use crate::report::ReportContext;
+use crate::report::ReportPaths;
 use crate::tasks::run::{check_reports, write_reports};
 
-pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportArgs) -> Result<i32> {
+pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportPaths) -> Result<i32> {
     check_reports(reports)?;
     let mut shards = Vec::new();
     for path in paths {
@@ -25,8 +26,8 @@ pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportArgs) -> Re
     }
     let run = agreed_run(&shards, force).map_err(usage)?;
     let outcome = merge(&shards).map_err(usage)?;
-    let test_dir = run.as_ref().and_then(|r| r.options.get("test-dir")).cloned();
-    let test_dir = test_dir.unwrap_or_else(|| "merged reports".to_string());
+    let test_dirs = run.as_ref().map(|r| r.test_dirs.join(", ")).filter(|dirs| !dirs.is_empty());
+    let test_dir = test_dirs.unwrap_or_else(|| "merged reports".to_string());
     say!(
         "merged {} shard(s): {} result(s), {} not run",
         shards.len(),
@@ -35,7 +36,7 @@ pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportArgs) -> Re
     );
     Human::new(&test_dir, false, SuccessOutput::Stdout, 0).summary(&outcome);
     write_reports(&outcome, reports, &ReportContext { test_dir: &test_dir, run: run.as_ref() })?;
-    Ok(if outcome.succeeded() && !outcome.interrupted { EXIT_PASSED } else { EXIT_FAILED })
+    Ok(outcome.exit_code())
 }
 
 struct Shard {
@@ -46,7 +47,7 @@ struct Shard {
 /// Options that only choose which cells of the matrix run, like
 /// `--partition`: CI may split a run along them too (one job per Python
 /// version), so shards may differ in them; the merged run holds them all.
-const SELECTION_OPTIONS: [&str; 2] = ["python", "python-malloc"];
+const SELECTION_OPTIONS: [RunOption; 2] = [RunOption::Python, RunOption::PythonMalloc];
 
 /// The run options every shard shares. Shards that differ in any other than
 /// the partition and `SELECTION_OPTIONS`, or that record none, are refused
@@ -79,36 +80,52 @@ fn agreed_run(shards: &[Shard], force: bool) -> Result<Option<RunRecord>, String
     Ok(first.map(|(_, run)| {
         let mut options = run.options.clone();
         for key in SELECTION_OPTIONS {
-            options.insert(key.to_string(), union(shards, key));
+            options.insert(key, union(shards, key));
         }
-        RunRecord { partition: None, options, ..run.clone() }
+        let mut test_dirs: Vec<String> = Vec::new();
+        for dir in shards.iter().filter_map(|s| s.report.run.as_ref()).flat_map(RunRecord::test_dirs) {
+            if !test_dirs.contains(&dir) {
+                test_dirs.push(dir);
+            }
+        }
+        RunRecord { partition: None, options, test_dirs, ..run.clone() }
     }))
 }
 
-/// Every value the shards gave an option, in order (`3.9,3.11`).
-fn union(shards: &[Shard], key: &str) -> String {
-    let mut values: Vec<&str> = Vec::new();
+/// Every value the shards gave a list option, in order (`["3.9", "3.11"]`).
+fn union(shards: &[Shard], key: RunOption) -> Value {
+    let mut values: Vec<Value> = Vec::new();
     for run in shards.iter().filter_map(|s| s.report.run.as_ref()) {
-        for value in run.options.get(key).into_iter().flat_map(|v| v.split(',')).filter(|v| !v.is_empty()) {
+        let given = run.options.get(&key).and_then(Value::as_array).cloned().unwrap_or_default();
+        for value in given {
             if !values.contains(&value) {
                 values.push(value);
             }
         }
     }
-    values.join(",")
+    Value::Array(values)
 }
 
 /// The first option two runs disagree on, in words (selection options aside).
-fn difference(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Option<String> {
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    let differs = |k: &&String| !SELECTION_OPTIONS.contains(&k.as_str()) && a.get(*k) != b.get(*k);
+fn difference(a: &BTreeMap<RunOption, Value>, b: &BTreeMap<RunOption, Value>) -> Option<String> {
+    let keys: std::collections::BTreeSet<&RunOption> = a.keys().chain(b.keys()).collect();
+    let differs = |k: &&RunOption| !SELECTION_OPTIONS.contains(k) && a.get(*k) != b.get(*k);
     keys.into_iter().find(differs).map(|k| {
-        let show = |v: Option<&String>| match v {
+        let show = |v: Option<&Value>| match v {
             None => "(not recorded)".to_string(),
-            Some(v) if v.is_empty() => "(unset)".to_string(),
-            Some(v) => v.clone(),
+            Some(Value::Null) => "(unset)".to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(items)) if items.is_empty() => "(unset)".to_string(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().map_or(i.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(","),
+            Some(other) => other.to_string(),
         };
-        format!("--{k} {} vs {}", show(a.get(k)), show(b.get(k)))
+        let name =
+            serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        format!("--{name} {} vs {}", show(a.get(k)), show(b.get(k)))
     })
 }
 
@@ -121,8 +138,10 @@ fn check_partitions(shards: &[Shard]) -> Result<(), String> {
     for shard in shards {
         let Some(run) = &shard.report.run else { continue };
         let Some(partition) = run.partition.as_deref() else { continue };
-        let selection: Vec<String> =
-            SELECTION_OPTIONS.iter().map(|k| run.options.get(*k).cloned().unwrap_or_default()).collect();
+        let selection: Vec<String> = SELECTION_OPTIONS
+            .iter()
+            .map(|k| run.options.get(k).map_or(String::new(), Value::to_string))
+            .collect();
         if let Some(other) = seen.insert((selection.clone(), partition.to_string()), &shard.name) {
             return Err(format!("{other} and {} are both partition {partition} of the same run", shard.name));
         }
@@ -195,13 +214,13 @@ mod tests {
                 ResultRecord::passed(job, 1.0, 1 << 20)
             })
             .collect();
-        let options = [("python".to_string(), python.to_string())].into_iter().collect();
+        let options = [(RunOption::Python, serde_json::json!([python]))].into_iter().collect();
         Shard {
             name: name.into(),
             report: Report {
                 module_args: Vec::new(),
                 env: Vec::new(),
-                schema_version: 2,
+                schema_version: 3,
                 run_id: name.into(),
                 results,
                 not_run: Vec::new(),
@@ -238,9 +257,9 @@ mod tests {
             shard("b", Some("2/2"), &["test_b.py"], "3.13"),
         ];
         let run = agreed_run(&shards, false).unwrap().unwrap();
-        assert_eq!(run.options["python"], "3.11,3.13");
+        assert_eq!(run.options[&RunOption::Python], serde_json::json!(["3.11", "3.13"]));
         let mut slow = shard("c", Some("2/2"), &["test_b.py"], "3.11");
-        slow.report.run.as_mut().unwrap().options.insert("timeout".into(), "9".into());
+        slow.report.run.as_mut().unwrap().options.insert(RunOption::Timeout, serde_json::json!(9));
         let shards = [shard("a", Some("1/2"), &["test_a.py"], "3.11"), slow];
         let error = agreed_run(&shards, false).unwrap_err();
         assert!(error.contains("different options: --timeout (not recorded) vs 9"), "{error}");

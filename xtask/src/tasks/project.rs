@@ -58,7 +58,7 @@ pub fn plan(dir: &TestDir, options: &RunArgs) -> Result<Option<ProjectPlan>> {
 pub struct Environments {
     /// What the jobs of each image run in, and what it installed (for the report).
     pub ready: HashMap<String, (JobEnvironment, Installed)>,
-    /// Images whose Python the project's `requires-python` leaves out, and why.
+    /// Images whose Python the project's `requires-python` (the value) leaves out.
     pub refused: HashMap<String, String>,
 }
 
@@ -74,7 +74,7 @@ pub fn environments(
         let python = version.unwrap_or(PythonVersion::DEFAULT);
         let xy = python.row().map_or_else(|| python.to_string(), |r| r.version.to_string());
         if let Some(reason) = plan.project.refuses_python(&xy) {
-            environments.refused.insert(image.reference.clone(), format!("Python {python}: {reason}"));
+            environments.refused.insert(image.reference.clone(), reason);
             continue;
         }
         let (name, interpreter) = match version {

@@ -8,23 +8,25 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{BaselineArgs, FlakyResult, ReportArgs, RunArgs};
+use crate::cli::{BaselineArgs, FlakyResult, RunArgs};
 use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
+use crate::engine::owner;
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
-use crate::error::{usage, Interrupted, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
+use crate::error::{usage, Interrupted};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
-use crate::model::compare::Baseline;
+use crate::model::choice::Choice;
+use crate::model::compare::{Baseline, MEASURES};
 use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::{ImageInfo, ModuleResult, Outcome, RunInfo};
-use crate::model::schema::{JobRecord, Report, RunRecord};
-use crate::model::status::Execution;
+use crate::model::schema::{JobRecord, Report, RunOption, RunRecord};
+use crate::model::status::{Execution, SkipCause};
 use crate::modules::{apply_skip, expand_selection, parse_selection, TestDir};
-use crate::report::{self, github, human::Human, ReportContext};
-use crate::runner::signals::Interrupt;
+use crate::report::{self, github, human::Human, ReportContext, ReportPaths};
+use crate::runner::capture;
 use crate::runner::{self, MemrayPlan, Plan};
-use crate::runner::{capture, owner};
+use crate::signals::Interrupt;
 
 /// Runs the named modules, or every module when `tests` is `None`.
 pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
@@ -48,7 +50,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // is stopped and its layers removed (exit 130); a run's containers are
     // removed and its summary printed.
     let interrupt = Interrupt::install()?;
-    let engine = Engine::find(&options.engine)?;
+    let engine = crate::tasks::engine(&options.engine)?;
     check_engine(&engine, options)?;
     run_selected(&engine, &dir, prepared, options, &interrupt)
 }
@@ -111,7 +113,7 @@ pub fn run_selected(
         return Err(usage("the project's requires-python leaves out every Python of the run"));
     }
     // Report headers cost engine calls: asked only when a report file will show them.
-    let mut info = match report::requested(&options.reports).is_empty() {
+    let mut info = match report::requested(&options.reports.paths()).is_empty() {
         true => RunInfo::default(),
         false => run_info(engine, &images, !options.isolation.base.base_image.is_empty()),
     };
@@ -149,8 +151,9 @@ pub fn run_selected(
     let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
     outcome.run = info;
     for job in skipped {
-        let reason = environments.refused[&job.image].clone();
-        outcome.results.push(ModuleResult::not_run(job, Execution::Skipped { reason: Some(reason) }));
+        let requires_python = environments.refused[&job.image].clone();
+        let why = Some(SkipCause::PythonNotSupported { requires_python });
+        outcome.results.push(ModuleResult::not_run(job, Execution::Skipped { why }));
     }
     if let Mount::Volume { name, .. } = &tests {
         engine.remove_volumes(std::slice::from_ref(name))?;
@@ -170,7 +173,7 @@ pub fn run_selected(
 
 /// The options no flag parser can check alone, checked before anything starts.
 pub fn check_options(options: &RunArgs) -> Result<()> {
-    check_reports(&options.reports)?;
+    check_reports(&options.reports.paths())?;
     check_matrix(options)
 }
 
@@ -262,7 +265,7 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
                 let path = dir.shown(&name);
                 notes.push(format!(
                     "warning: {}: not run, its file name is not valid UTF-8 (rename it)",
-                    crate::report::sanitize::terminal_line(&path)
+                    crate::sanitize::terminal_line(&path)
                 ));
             }
             dir.test_modules()?
@@ -456,7 +459,7 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
     if !engine.is_remote()? {
         return Ok(Mount::Bind { source: tests, target });
     }
-    let name = format!("pymaccounter-{run_id}-tests");
+    let name = owner::test_dir_volume(run_id);
     let labels = [format!("{PROJECT_LABEL}=1"), format!("{RUN_LABEL}={run_id}")];
     say!("note: the engine is remote; copying {} into the volume {name}", dir.display);
     engine.volume_with_copy_of(&name, &tests, image, &labels)?;
@@ -509,7 +512,7 @@ fn plan(
         spill_cap: options.reports.max_output,
         memray: options.harness.memray.then(|| MemrayPlan {
             // Next to the reports (where the HTML report links them), else in the run's folder.
-            flamegraphs: report::requested(&options.reports).first().map_or_else(
+            flamegraphs: report::requested(&options.reports.paths()).first().map_or_else(
                 || memray_work.clone(),
                 |(_, path)| {
                     path.parent()
@@ -556,61 +559,58 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
     human.summary(outcome);
     let run = run_record(options, dir);
     let context = ReportContext { test_dir: &dir.display, run: Some(&run) };
-    write_reports(outcome, &options.reports, &context)?;
-    Ok(exit_code(outcome))
+    write_reports(outcome, &options.reports.paths(), &context)?;
+    Ok(outcome.exit_code())
 }
 
 /// The options that decide what ran and how it was judged, as given with
 /// defaults filled in (not -j, --fail-fast, --debug, the engine or report
 /// paths), and the partition: shards of one run agree on all but the partition.
 fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
-    fn list<T: ToString>(values: &[T]) -> String {
-        values.iter().map(T::to_string).collect::<Vec<_>>().join(",")
-    }
-    fn value_name(value: impl clap::ValueEnum) -> String {
-        value.to_possible_value().map_or(String::new(), |v| v.get_name().to_string())
+    use serde_json::{json, Value};
+    fn names<T: ToString>(values: &[T]) -> Value {
+        json!(values.iter().map(T::to_string).collect::<Vec<_>>())
     }
     let isolation = &options.isolation;
-    let mut given: Vec<(&str, String)> = vec![
-        ("test-dir", dir.display.clone()),
+    let mut given: Vec<(RunOption, Value)> = vec![
+        (RunOption::TestDir, json!(dir.display)),
         (
-            "python-malloc",
-            options.matrix.python_malloc.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+            RunOption::PythonMalloc,
+            json!(options.matrix.python_malloc.iter().map(|m| m.as_str()).collect::<Vec<_>>()),
         ),
-        ("python", list(&options.matrix.python)),
-        ("timeout", isolation.timeout.to_string()),
-        ("memory", isolation.memory.bytes().map_or("none".to_string(), |b| b.to_string())),
-        ("network", isolation.network.clone()),
-        ("base-image", isolation.base.describe()),
-        ("repeat", options.execution.repeat.to_string()),
-        ("retries", options.execution.retries.to_string()),
-        ("flaky-result", value_name(options.execution.flaky_result)),
-        ("skip", list(&options.selection.skip)),
+        (RunOption::Python, names(&options.matrix.python)),
+        (RunOption::Timeout, json!(isolation.timeout)),
+        (RunOption::Memory, json!(isolation.memory.bytes())),
+        (RunOption::Network, json!(isolation.network)),
+        (RunOption::BaseImage, json!(isolation.base.describe())),
+        (RunOption::Repeat, json!(options.execution.repeat)),
+        (RunOption::Retries, json!(options.execution.retries)),
+        (RunOption::FlakyResult, json!(options.execution.flaky_result.name())),
+        (RunOption::Skip, names(&options.selection.skip)),
+        (RunOption::Harness, json!(options.harness.harness.name())),
+        (RunOption::HuntLeaks, json!(options.harness.hunt_leaks.map(|h| h.to_string()))),
+        (RunOption::Memray, json!(options.harness.memray)),
     ];
     if let Some(baseline) = &options.baseline.baseline {
-        given.push(("baseline", baseline.display().to_string()));
-        given.push(("gate", options.baseline.gate.gate().describe()));
+        let gate = options.baseline.gate.gate();
+        let measures: serde_json::Map<String, Value> = MEASURES
+            .iter()
+            .map(|m| {
+                (m.id.key().to_string(), json!({"threshold": gate.threshold(m), "floor": gate.floor(m)}))
+            })
+            .collect();
+        given.push((RunOption::Baseline, json!(baseline.display().to_string())));
+        given.push((RunOption::Gate, Value::Object(measures)));
     }
     RunRecord {
         partition: options.selection.partition.map(|p| p.to_string()),
-        options: given.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        options: given.into_iter().collect(),
         ..RunRecord::default()
     }
 }
 
-/// 0 when everything ran and passed or skipped, 130 when interrupted, else 1.
-pub fn exit_code(outcome: &Outcome) -> i32 {
-    if outcome.interrupted {
-        EXIT_INTERRUPTED
-    } else if outcome.succeeded() {
-        EXIT_PASSED
-    } else {
-        EXIT_FAILED
-    }
-}
-
 /// Every file and CI report asked for; each is written even when the run failed.
-pub fn write_reports(outcome: &Outcome, reports: &ReportArgs, context: &ReportContext) -> Result<()> {
+pub fn write_reports(outcome: &Outcome, reports: &ReportPaths, context: &ReportContext) -> Result<()> {
     let mut failures = Vec::new();
     for (report, path) in report::requested(reports) {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
@@ -634,7 +634,7 @@ pub fn write_reports(outcome: &Outcome, reports: &ReportArgs, context: &ReportCo
 }
 
 /// Checks, before anything runs, that each report can be written where asked.
-pub fn check_reports(reports: &ReportArgs) -> Result<()> {
+pub fn check_reports(reports: &ReportPaths) -> Result<()> {
     for (report, path) in report::requested(reports) {
         check_writable(report.flag, path)?;
     }
@@ -679,6 +679,7 @@ fn available_cpus() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
     use crate::model::job::Variant;
     use crate::model::result::ModuleResult;
     use crate::model::status::Execution;
@@ -711,19 +712,19 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_contract() {
         use Execution::*;
-        assert_eq!(exit_code(&outcome(&[Passed, Skipped { reason: None }], 0, false)), EXIT_PASSED);
-        assert_eq!(exit_code(&outcome(&[Skipped { reason: None }], 0, false)), EXIT_PASSED);
+        assert_eq!(outcome(&[Passed, Skipped { why: None }], 0, false).exit_code(), EXIT_PASSED);
+        assert_eq!(outcome(&[Skipped { why: None }], 0, false).exit_code(), EXIT_PASSED);
         let failures = [
-            Failed { exit_code: 1, reason: None },
+            Failed { exit_code: 1, why: None },
             TimedOut { after_secs: 1 },
             OomKilled { container_peak: None, process_peak: None },
             Crashed { signal: 11 },
         ];
         for failed in failures {
-            assert_eq!(exit_code(&outcome(&[Passed, failed], 0, false)), EXIT_FAILED);
+            assert_eq!(outcome(&[Passed, failed], 0, false).exit_code(), EXIT_FAILED);
         }
-        assert_eq!(exit_code(&outcome(&[Passed], 2, false)), EXIT_FAILED, "fail-fast left modules");
-        assert_eq!(exit_code(&outcome(&[Passed], 1, true)), EXIT_INTERRUPTED);
+        assert_eq!(outcome(&[Passed], 2, false).exit_code(), EXIT_FAILED, "fail-fast left modules");
+        assert_eq!(outcome(&[Passed], 1, true).exit_code(), EXIT_INTERRUPTED);
     }
 
     #[test]

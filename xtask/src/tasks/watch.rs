@@ -13,11 +13,10 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::cli::RunArgs;
-use crate::engine::Engine;
 use crate::error::EXIT_INTERRUPTED;
 use crate::modules::{is_test_module, TestDir};
 use crate::report;
-use crate::runner::signals::Interrupt;
+use crate::signals::Interrupt;
 use crate::tasks::run::{check_engine, check_options, prepare, run_selected, select_modules};
 
 /// Quiet time after the last change before a round starts: one save by an
@@ -44,7 +43,7 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
     // One flag for the whole loop: an image build and the runner stop a
     // round on it, and the wait between rounds ends on it.
     let interrupt = Interrupt::install()?;
-    let engine = Engine::find(&options.engine)?;
+    let engine = crate::tasks::engine(&options.engine)?;
     check_engine(&engine, options)?;
     let root = dir.path.canonicalize()?;
     let (sender, events) = mpsc::channel();
@@ -189,7 +188,7 @@ fn to_rerun(changed: &BTreeSet<PathBuf>, selection: &[String]) -> Vec<String> {
 /// The report files a round writes: when they are in the test dir, writing
 /// them must not start the next round.
 fn report_paths(options: &RunArgs) -> Vec<PathBuf> {
-    report::requested(&options.reports)
+    report::requested(&options.reports.paths())
         .into_iter()
         .filter_map(|(_, path)| {
             let absolute = std::path::absolute(path).ok()?;

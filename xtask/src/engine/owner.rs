@@ -10,6 +10,16 @@ pub fn new_run_id() -> String {
     format!("{:x}-{:05x}", std::process::id(), nanos >> 12)
 }
 
+/// The volume a run copies the test dir into for a remote engine.
+pub fn test_dir_volume(run_id: &str) -> String {
+    format!("pymaccounter-{run_id}-tests")
+}
+
+/// The run a test dir's volume belongs to.
+pub fn run_of_test_dir_volume(name: &str) -> Option<&str> {
+    name.strip_prefix("pymaccounter-").and_then(|n| n.strip_suffix("-tests"))
+}
+
 /// This process, as `HOST:PID:START` (START, the kernel's start time of the
 /// process, tells a live owner from a later process that got its pid).
 pub fn this_process() -> String {

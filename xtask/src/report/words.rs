@@ -1,0 +1,360 @@
+//! The one place that turns facts into words: why a result did not pass,
+//! what leaked, how a measure moved, what a gate allows, sizes and times.
+//! Every renderer (the terminal, the JSON report's `reason`, JUnit, HTML,
+//! the step summary, `compare`) asks here, so a fact reads the same
+//! everywhere and is said once.
+
+use crate::model::compare::{measure_of, Delta, Gate, Verdict, MEASURES};
+use crate::model::inner::{LeakHunt, LeakKind};
+use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
+use crate::model::repeat;
+use crate::model::result::Attempt;
+use crate::model::schema::Report;
+use crate::model::status::{Execution, FailureCause, FrameworkStop, SkipCause};
+
+/// `8.1 MiB`: binary units, one decimal.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+pub fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => "signal",
+    }
+}
+
+/// Why it did not pass, in words; `None` for a pass (and a skip the module itself chose).
+pub fn reason(execution: &Execution) -> Option<String> {
+    match execution {
+        Execution::Passed => None,
+        Execution::Skipped { why } => why.as_ref().map(skip_cause),
+        Execution::Failed { exit_code, why: None } => Some(format!("exit code {exit_code}")),
+        Execution::Failed { exit_code, why: Some(why) } => Some(failure_cause(why, *exit_code)),
+        Execution::TimedOut { after_secs } => Some(format!("killed after the timeout ({after_secs} s)")),
+        Execution::OomKilled { container_peak, process_peak } => {
+            let mut reason = "killed by the container's memory limit".to_string();
+            if let Some(container) = container_peak {
+                reason.push_str(&format!(", which the container reached at {}", human_bytes(*container)));
+            }
+            if let Some(process) = process_peak {
+                reason.push_str(&format!("; the module's own peak RSS was {}", human_bytes(*process)));
+            }
+            reason.push_str(" (files written to /tmp and /scratch count toward the limit too)");
+            Some(reason)
+        }
+        Execution::Crashed { signal } => {
+            Some(format!("killed by signal {} ({signal})", signal_name(*signal)))
+        }
+        Execution::Leaked { hunt } => Some(format!("leaks under --hunt-leaks: {}", leaks(hunt))),
+        Execution::OverBudget { peak_bytes, budget_bytes } => Some(format!(
+            "peak RSS {} is over the module's max-peak-rss of {}",
+            human_bytes(*peak_bytes),
+            human_bytes(*budget_bytes)
+        )),
+        Execution::Regressed { measures } => Some(regressions(measures)),
+        Execution::Flaky { passed, attempts, first_failure, .. } => {
+            let why = reason(&first_failure.execution)
+                .unwrap_or_else(|| first_failure.execution.status().to_string());
+            Some(format!("passed {passed} of {attempts} attempts; attempt {}: {why}", first_failure.attempt))
+        }
+    }
+}
+
+fn skip_cause(cause: &SkipCause) -> String {
+    match cause {
+        SkipCause::LeakInvisibleHere => "declares `expect = leak`, which this interpreter cannot show: a release \
+                                         build counts no references and PYTHONMALLOC=malloc no memory blocks (use \
+                                         a -dbg Python or pymalloc)"
+            .to_string(),
+        SkipCause::PythonNotSupported { requires_python } => {
+            format!("the project requires Python {requires_python}")
+        }
+    }
+}
+
+fn failure_cause(cause: &FailureCause, exit_code: i32) -> String {
+    match cause {
+        FailureCause::TestsFailed { failed, total, names } => {
+            let mut text = format!("{failed} of {total} tests failed");
+            if !names.is_empty() {
+                text.push_str(&format!(": {}", names.join(", ")));
+                let unnamed = failed.saturating_sub(names.len() as u64);
+                if unnamed > 0 {
+                    text.push_str(&format!(" and {unnamed} more"));
+                }
+            }
+            text
+        }
+        FailureCause::FrameworkStopped { framework, stop, error } => {
+            let what = match stop {
+                FrameworkStop::Interrupted => format!("{} was interrupted", framework.name()),
+                FrameworkStop::InternalError => format!("{} hit an internal error", framework.name()),
+                FrameworkStop::UsageError => format!("{} reported a usage error", framework.name()),
+                FrameworkStop::NoTestsCollected => "no tests ran: the framework collected none".to_string(),
+            };
+            let detail = error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+            format!("{what} (exit code {exit_code}){detail}")
+        }
+        FailureCause::HarnessError { error } => format!("{error} (exit code {exit_code})"),
+        FailureCause::NoHarnessReport => {
+            "the harness reported nothing: did the module end the interpreter itself (os._exit)?".to_string()
+        }
+        FailureCause::TestsNotRun { framework } => {
+            let name = framework.name();
+            format!("defines {name} tests but ran none as a script: run it with --harness {name} (or --harness auto)")
+        }
+        FailureCause::LeakHuntRunFailed { run } => {
+            format!("failed on run {run} of the leak hunt (exit code {exit_code})")
+        }
+        FailureCause::ExpectedLeakNotFound => {
+            "declares `expect = leak`, and --hunt-leaks found no leak".to_string()
+        }
+    }
+}
+
+/// `references [1, 1, 1], memory blocks [2, 2, 2] over 3 runs after 3 warm-ups`.
+pub fn leaks(hunt: &LeakHunt) -> String {
+    let found: Vec<String> = hunt
+        .leaks()
+        .iter()
+        .map(|(kind, deltas)| {
+            let what = match kind {
+                LeakKind::References => "references",
+                LeakKind::MemoryBlocks => "memory blocks",
+                LeakKind::FileDescriptors => "file descriptors",
+            };
+            format!("{what} {deltas:?}")
+        })
+        .collect();
+    format!("{} over {} runs after {} warm-ups", found.join(", "), hunt.runs, hunt.warmups)
+}
+
+/// `regressed against the baseline: peak RSS 10.0 MiB → 20.0 MiB (+100.0%, over +10% and 1.0 MiB)`.
+pub fn regressions(measures: &[Regression]) -> String {
+    let over: Vec<String> = measures
+        .iter()
+        .map(|r| {
+            let measure = measure_of(r.measure);
+            let delta = Delta { measure, before: r.before, after: r.after, verdict: Verdict::Regressed };
+            format!(
+                "{} {} ({}, over {} and {})",
+                measure_label(r.measure),
+                values_text(&delta),
+                percent_text(&delta),
+                threshold_text(r.threshold),
+                format_value(measure.unit, r.floor)
+            )
+        })
+        .collect();
+    format!("regressed against the baseline: {}", over.join("; "))
+}
+
+fn threshold_text(threshold: Threshold) -> String {
+    match threshold {
+        Threshold::Percent(p) => format!("+{}%", trim_float(p)),
+        Threshold::Off => "off".to_string(),
+    }
+}
+
+/// How a person calls a measure.
+pub fn measure_label(id: MeasureId) -> &'static str {
+    match id {
+        MeasureId::Rss => "peak RSS",
+        MeasureId::Container => "container peak",
+        MeasureId::Heap => "memray peak heap",
+        MeasureId::Duration => "duration",
+    }
+}
+
+/// `8.1 MiB`, `1.23 s`.
+pub fn format_value(unit: Unit, value: f64) -> String {
+    match unit {
+        Unit::Bytes => human_bytes(value.max(0.0).round() as u64),
+        Unit::Seconds => format!("{value:.2} s"),
+    }
+}
+
+/// A signed change: `+1.0 MiB`, `-0.25 s`.
+pub fn format_change(unit: Unit, change: f64) -> String {
+    let sign = if change < 0.0 { "-" } else { "+" };
+    format!("{sign}{}", format_value(unit, change.abs()))
+}
+
+/// `×2.00`, `×0.95`, `from 0`.
+pub fn ratio_text(delta: &Delta) -> String {
+    let ratio = delta.ratio();
+    if ratio.is_infinite() {
+        "from 0".to_string()
+    } else {
+        format!("×{ratio:.2}")
+    }
+}
+
+/// `10.0 MiB → 20.0 MiB`.
+pub fn values_text(delta: &Delta) -> String {
+    let unit = delta.measure.unit;
+    format!("{} → {}", format_value(unit, delta.before), format_value(unit, delta.after))
+}
+
+/// `+12.5%` (or `+1.0 MiB` when the baseline was 0).
+pub fn percent_text(delta: &Delta) -> String {
+    let ratio = delta.ratio();
+    if ratio.is_infinite() {
+        format_change(delta.measure.unit, delta.after - delta.before)
+    } else {
+        format!("{:+.1}%", (ratio - 1.0) * 100.0)
+    }
+}
+
+/// `rss: +10% and 1.0 MiB; duration: off`, for report headings.
+pub fn gate(gate: &Gate) -> String {
+    let parts: Vec<String> = MEASURES
+        .iter()
+        .map(|m| match gate.threshold(m) {
+            Threshold::Off => format!("{}: off", m.id.key()),
+            Threshold::Percent(p) => {
+                format!("{}: +{}% and {}", m.id.key(), trim_float(p), format_value(m.unit, gate.floor(m)))
+            }
+        })
+        .collect();
+    parts.join("; ")
+}
+
+fn trim_float(value: f64) -> String {
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// `3 attempts: pass, fail, pass; peak RSS 8.0 MiB–8.2 MiB; duration 0.41 s–0.52 s`.
+pub fn attempts(attempts: &[Attempt]) -> String {
+    let statuses: Vec<String> = attempts.iter().map(|a| a.execution.status().to_string()).collect();
+    let mut text = format!("{} attempts: {}", attempts.len(), statuses.join(", "));
+    let spread = repeat::spread(attempts);
+    for measure in &MEASURES {
+        if let Some(range) = spread.get(&measure.id) {
+            let (min, max) = (format_value(measure.unit, range.min), format_value(measure.unit, range.max));
+            text.push_str(&format!("; {} {min}–{max}", measure_label(measure.id)));
+        }
+    }
+    text
+}
+
+/// The report's `reason` fields, said from each record's facts.
+pub fn fill_reasons(report: &mut Report) {
+    for result in &mut report.results {
+        result.reason = reason(&result.execution);
+        for attempt in &mut result.attempts {
+            attempt.reason = reason(&attempt.execution);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::compare::measure;
+    use crate::model::inner::Framework;
+    use crate::model::status::AttemptEnding;
+
+    const MIB: f64 = 1024.0 * 1024.0;
+
+    #[test]
+    fn bytes_read_as_binary_units() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(8 * 1024 * 1024 + 100 * 1024), "8.1 MiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+
+    #[test]
+    fn the_reason_names_the_measure_both_values_and_the_gate() {
+        let regression = Regression {
+            measure: MeasureId::Rss,
+            before: 10.0 * MIB,
+            after: 20.0 * MIB,
+            threshold: Threshold::Percent(10.0),
+            floor: MIB,
+        };
+        assert_eq!(
+            reason(&Execution::Regressed { measures: vec![regression] }).unwrap(),
+            "regressed against the baseline: peak RSS 10.0 MiB → 20.0 MiB (+100.0%, over +10% and 1.0 MiB)"
+        );
+    }
+
+    #[test]
+    fn ratios_and_changes_read_well() {
+        let rss = measure("rss").unwrap();
+        let delta = Delta { measure: rss, before: 0.0, after: 2.0 * MIB, verdict: Verdict::Regressed };
+        assert!(delta.ratio().is_infinite());
+        assert_eq!(percent_text(&delta), "+2.0 MiB");
+        let delta = Delta { measure: rss, before: 4.0 * MIB, after: 3.0 * MIB, verdict: Verdict::Within };
+        assert_eq!((ratio_text(&delta), percent_text(&delta)), ("×0.75".to_string(), "-25.0%".to_string()));
+        assert_eq!(
+            gate(&Gate::default()),
+            "rss: +10% and 1.0 MiB; container: +10% and 4.0 MiB; heap: +10% and 1.0 MiB; duration: +10% and 0.50 s"
+        );
+    }
+
+    #[test]
+    fn each_fact_of_a_framework_failure_is_said_once() {
+        let stopped = |error: Option<&str>| Execution::Failed {
+            exit_code: 2,
+            why: Some(FailureCause::FrameworkStopped {
+                framework: Framework::Pytest,
+                stop: FrameworkStop::Interrupted,
+                error: error.map(str::to_string),
+            }),
+        };
+        assert_eq!(reason(&stopped(None)).unwrap(), "pytest was interrupted (exit code 2)");
+        let with_error = reason(&stopped(Some("ImportError: no module named x (test_a.py)"))).unwrap();
+        assert_eq!(
+            with_error,
+            "pytest was interrupted (exit code 2): ImportError: no module named x (test_a.py)"
+        );
+        for text in [reason(&stopped(None)).unwrap(), with_error] {
+            assert_eq!(text.matches("interrupted").count(), 1, "{text}");
+            assert_eq!(text.matches("exit code").count(), 1, "{text}");
+        }
+        let failed = Execution::Failed {
+            exit_code: 1,
+            why: Some(FailureCause::TestsFailed { failed: 3, total: 9, names: vec!["test_a".into()] }),
+        };
+        assert_eq!(reason(&failed).unwrap(), "3 of 9 tests failed: test_a and 2 more");
+    }
+
+    #[test]
+    fn a_flaky_result_names_its_first_failure() {
+        let flaky = Execution::Flaky {
+            passed: 1,
+            attempts: 2,
+            first_failure: Box::new(AttemptEnding { attempt: 1, execution: Execution::from_exit_code(1) }),
+            tolerated: false,
+        };
+        assert_eq!(reason(&flaky).unwrap(), "passed 1 of 2 attempts; attempt 1: exit code 1");
+        assert!(reason(&Execution::Crashed { signal: 11 }).unwrap().contains("SIGSEGV"));
+        assert_eq!(reason(&Execution::Passed), None);
+    }
+}
