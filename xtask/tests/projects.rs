@@ -1,0 +1,257 @@
+//! Real projects (issue 20): the project under test, its dependencies and
+//! its configuration in every container. On the real engine and the real
+//! index (through the host): environments are resolved and downloaded on the
+//! host and installed in a `--network none` container.
+//!
+//! The shared environment cache is `target/pymaccounter-test-cache`: a warm
+//! cache makes these tests a few seconds each; a cold one adds about a
+//! minute per environment (uv's bootstrap, numpy's wheel).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{copy_tree, path_str, project_root, read_json, require_engine, xtask, Finished};
+
+fn shared_cache() -> PathBuf {
+    project_root().join("target/pymaccounter-test-cache")
+}
+
+/// A fixture project copied outside the repository (never under a `.git`).
+fn project(name: &str) -> tempfile::TempDir {
+    let copy = tempfile::Builder::new().prefix("pymaccounter-project-").tempdir().unwrap();
+    copy_tree(&project_root().join("xtask/tests/fixtures").join(name), copy.path());
+    copy
+}
+
+fn run_all(tests: &Path, cache: &Path, extra: &[&str]) -> (Finished, serde_json::Value) {
+    let report = tempfile::tempdir().unwrap();
+    let json = report.path().join("r.json");
+    let mut args = vec![
+        "run-all-tests",
+        "--test-dir",
+        path_str(tests),
+        "--cache-dir",
+        path_str(cache),
+        "--report-json",
+        path_str(&json),
+    ];
+    args.extend(extra);
+    let finished = xtask(&args);
+    let report = if json.exists() { read_json(&json) } else { serde_json::Value::Null };
+    (finished, report)
+}
+
+fn packages(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["run"]["images"][0]["packages"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .map(|p| {
+                    (p["name"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The environment folder (in the cache) whose record lists all of `lines`.
+fn environment_with(cache: &Path, lines: &[&str]) -> PathBuf {
+    let envs = std::fs::read_dir(cache.join("envs")).unwrap();
+    envs.filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|dir| {
+            let listed = std::fs::read_to_string(dir.join("installed.txt")).unwrap_or_default();
+            dir.join("ready").is_file() && lines.iter().all(|l| listed.lines().any(|x| x == *l))
+        })
+        .expect("the run's environment is in the cache")
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+/// The counts of one plain `pytest` over the test dir in one container of
+/// the same image with the same environment (the reference the runner must match).
+fn plain_pytest_counts(image: &str, project: &Path, env_dir: &Path, tests: &Path) -> String {
+    let in_container = format!("/opt/pymaccounter-env/{}", env_dir.file_name().unwrap().to_str().unwrap());
+    let root = path_str(project);
+    let output = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--label",
+        "pymaccounter=1",
+        "--user",
+        "65534:65534",
+        "--workdir",
+        "/tmp",
+        "--env",
+        "HOME=/tmp",
+        "--mount",
+        &format!("type=bind,source={root},target={root},readonly"),
+        "--mount",
+        &format!("type=bind,source={},target={in_container},readonly", path_str(env_dir)),
+        image,
+        &format!("{in_container}/venv/bin/python"),
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        path_str(tests),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let last = stdout.lines().last().unwrap_or_default().to_string();
+    // "5 passed, 1 xfailed in 1.2s" → "5 passed, 1 xfailed"
+    last.split(" in ").next().unwrap().trim_matches('=').trim().to_string()
+}
+
+fn counts_line(result: &serde_json::Value) -> String {
+    let counts = &result["test_counts"];
+    let mut parts = Vec::new();
+    for key in ["failed", "passed", "skipped", "xfailed", "xpassed", "errors"] {
+        let n = counts[key].as_u64().unwrap_or(0);
+        if n > 0 {
+            let word = if key == "errors" && n == 1 { "error" } else { key };
+            parts.push(format!("{n} {word}"));
+        }
+    }
+    parts.join(", ")
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_src_layout_project_runs_with_its_conftest_configuration_and_dependencies() {
+    require_engine();
+    let project = project("src-project");
+    let tests = project.path().join("tests");
+    let cache = shared_cache();
+    let (run, report) = run_all(&tests, &cache, &["--group", "test"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let result = &report["results"][0];
+    assert_eq!(counts_line(result), "5 passed, 1 xfailed", "{}", run.dump());
+
+    let installed = packages(&report);
+    let has = |name: &str, version: Option<&str>| {
+        installed.iter().any(|(n, v)| n == name && version.is_none_or(|want| v == want))
+    };
+    assert!(has("demo", Some("0.1.0")) && has("numpy", None) && has("hypothesis", None), "{installed:?}");
+    assert!(has("packaging", Some("24.1")) && has("pytest", None), "{installed:?}");
+
+    // The base does carry an older Debian copy of packaging, which lost.
+    let base = report["run"]["images"][0]["base"].as_str().unwrap();
+    let debian = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        base,
+        "python3",
+        "-c",
+        "import packaging; print(packaging.__version__)",
+    ]);
+    let debian = String::from_utf8_lossy(&debian.stdout).trim().to_string();
+    assert!(!debian.is_empty() && debian != "24.1", "the base's own packaging is {debian:?}");
+
+    // One plain pytest over the test dir with the same environment counts the same.
+    let image = report["run"]["images"][0]["image"].as_str().unwrap();
+    let env_dir = environment_with(&cache, &["demo==0.1.0", "packaging==24.1"]);
+    assert_eq!(plain_pytest_counts(image, project.path(), &env_dir, &tests), "5 passed, 1 xfailed");
+
+    // The project was built from a copy: nothing was written into it.
+    let mut left: Vec<String> = std::fs::read_dir(project.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["conftest.py", "pyproject.toml", "src", "tests"]);
+
+    // Warm: nothing rebuilt, no installer call.
+    let (again, _) = run_all(&tests, &cache, &["--group", "test"]);
+    assert_eq!(again.code, 0, "{}", again.dump());
+    assert!(!again.stderr.contains("Building the environment"), "{}", again.dump());
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_lock_decides_the_versions_and_a_warm_run_needs_no_installer() {
+    require_engine();
+    let project = project("locked-project");
+    let tests = project.path().join("tests");
+    let cache = tempfile::tempdir().unwrap();
+    let (run, report) = run_all(&tests, cache.path(), &[]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(packages(&report).contains(&("iniconfig".into(), "2.0.0".into())), "{:?}", packages(&report));
+
+    // The installer gone (and no Python, pip or uv on PATH): the cached environment still runs.
+    let tools = cache.path().join("tools");
+    std::fs::rename(&tools, cache.path().join("tools-away")).unwrap();
+    let mut command = common::xtask_command(&[
+        "run-all-tests",
+        "--test-dir",
+        path_str(&tests),
+        "--cache-dir",
+        path_str(cache.path()),
+    ]);
+    let cargo_bin = Path::new(&std::env::var("HOME").unwrap()).join(".cargo/bin");
+    command.env("PATH", format!("/usr/bin:/bin:{}", cargo_bin.display()));
+    let warm = Finished::from_command(&mut command);
+    assert_eq!(warm.code, 0, "{}", warm.dump());
+    assert!(!warm.stderr.contains("Building the environment"), "{}", warm.dump());
+    assert_eq!(warm.last_line(), "1 passed, 0 failed", "{}", warm.dump());
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_base_with_python_but_no_pytest_runs_pytest_files() {
+    require_engine();
+    let offline = xtask(&["base-image", "--python", "3.11"]);
+    assert_eq!(offline.code, 0, "{}", offline.dump());
+    let base = offline.stdout.lines().last().unwrap().trim().to_string();
+    // Like python:X.Y-slim: Python, and no pytest at all.
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!(
+            "FROM {base}\nRUN dpkg --purge --force-depends python3-pytest && ! python3 -c 'import pytest'\n\
+             LABEL pymaccounter=1\n"
+        ),
+    )
+    .unwrap();
+    let image = "pymaccounter-test-python-only:latest";
+    let built = docker(&["build", "--network", "none", "-q", "-t", image, path_str(context.path())]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+
+    let project = project("src-project");
+    let tests = project.path().join("tests");
+    let (run, report) = run_all(&tests, &shared_cache(), &["--group", "test", "--base-image", image]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert_eq!(counts_line(&report["results"][0]), "5 passed, 1 xfailed", "{}", run.dump());
+
+    // Without the project's environment that base cannot run pytest files: exit 3, said so.
+    let (alone, _) = run_all(&tests, &shared_cache(), &["--no-project", "--base-image", image]);
+    assert_eq!(alone.code, 3, "{}", alone.dump());
+    assert!(alone.stderr.contains("has no pytest"), "{}", alone.dump());
+}
+
+#[test]
+fn bad_project_choices_exit_2_before_anything_starts() {
+    let project = project("src-project");
+    let tests = project.path().join("tests");
+    let cache = tempfile::tempdir().unwrap();
+    let (unknown, _) = run_all(&tests, cache.path(), &["--group", "docs"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.dump());
+    assert!(unknown.stderr.contains("no dependency group `docs` (it has: test)"), "{}", unknown.dump());
+    let (extra, _) = run_all(&tests, cache.path(), &["--extra", "fast"]);
+    assert_eq!(extra.code, 2, "{}", extra.dump());
+    let missing = project.path().join("nope.txt");
+    let (requirements, _) = run_all(&tests, cache.path(), &["--requirements", path_str(&missing)]);
+    assert_eq!(requirements.code, 2, "{}", requirements.dump());
+    assert!(requirements.stderr.contains("nope.txt: no such file"), "{}", requirements.dump());
+    let elsewhere = common::empty_test_dir();
+    let (no_project, _) = run_all(&tests, cache.path(), &["--project", path_str(elsewhere.path())]);
+    assert_eq!(no_project.code, 2, "{}", no_project.dump());
+    assert!(!cache.path().join("envs").exists(), "nothing was built");
+}
