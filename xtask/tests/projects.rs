@@ -255,3 +255,33 @@ fn bad_project_choices_exit_2_before_anything_starts() {
     assert_eq!(no_project.code, 2, "{}", no_project.dump());
     assert!(!cache.path().join("envs").exists(), "nothing was built");
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_package_no_index_has_is_exit_2_and_an_unreachable_index_exit_3() {
+    require_engine();
+    let project = project("locked-project");
+    std::fs::remove_file(project.path().join("uv.lock")).unwrap();
+    let tests = project.path().join("tests");
+    let cache = shared_cache();
+    let (missing, _) = run_all(&tests, &cache, &["--with", "pymaccounter-no-such-package-anywhere"]);
+    assert_eq!(missing.code, 2, "{}", missing.dump());
+    assert!(missing.stderr.contains("pymaccounter-no-such-package-anywhere"), "{}", missing.dump());
+
+    // Port 9 (discard) on loopback: nothing answers there.
+    let mut command = common::xtask_command(&[
+        "run-all-tests",
+        "--test-dir",
+        path_str(&tests),
+        "--cache-dir",
+        path_str(&cache),
+        "--with",
+        "iniconfig==2.0.0",
+    ]);
+    command
+        .env("UV_INDEX_URL", "http://127.0.0.1:9/simple")
+        .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple");
+    let unreachable = Finished::from_command(&mut command);
+    assert_eq!(unreachable.code, 3, "{}", unreachable.dump());
+    assert!(unreachable.stderr.contains("UV_INDEX_URL"), "the fix is named: {}", unreachable.dump());
+}
