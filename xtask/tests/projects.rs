@@ -285,3 +285,26 @@ fn a_package_no_index_has_is_exit_2_and_an_unreachable_index_exit_3() {
     assert_eq!(unreachable.code, 3, "{}", unreachable.dump());
     assert!(unreachable.stderr.contains("UV_INDEX_URL"), "the fix is named: {}", unreachable.dump());
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_base_rebuilt_under_the_same_name_gets_a_new_test_image() {
+    require_engine();
+    let offline = xtask(&["base-image", "--python", "3.11"]);
+    assert_eq!(offline.code, 0, "{}", offline.dump());
+    let base = offline.stdout.lines().last().unwrap().trim().to_string();
+    let name = "pymaccounter-test-rebased:latest";
+    let test_image_of = |generation: &str| {
+        let context = tempfile::tempdir().unwrap();
+        let dockerfile = format!("FROM {base}\nLABEL pymaccounter=1 generation={generation}\n");
+        std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+        let built = docker(&["build", "--network", "none", "-q", "-t", name, path_str(context.path())]);
+        assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+        let image = xtask(&["build-image", "--base-image", name]);
+        assert_eq!(image.code, 0, "{}", image.dump());
+        image.stdout.lines().last().unwrap().to_string()
+    };
+    let first = test_image_of("1");
+    assert_eq!(test_image_of("1"), first, "the same base, the same test image");
+    assert_ne!(test_image_of("2"), first, "a new base id under the old name");
+}

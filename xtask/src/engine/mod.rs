@@ -205,10 +205,16 @@ impl Engine {
         Ok(output.lines().map(str::to_string).collect())
     }
 
-    /// The tags present locally for an image repository (one call for many cache checks).
-    pub fn local_tags(&self, repository: &str) -> Result<Vec<String>> {
-        let output = self.stdout_of(&["images", "--format", "{{.Tag}}", repository])?;
-        Ok(output.lines().map(str::to_string).collect())
+    /// Every local image's `REPOSITORY:TAG` and id, in one call (untagged ones left out).
+    pub fn local_images(&self) -> Result<Vec<(String, String)>> {
+        let output =
+            self.stdout_of(&["images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"])?;
+        Ok(output
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(reference, _)| !reference.contains("<none>"))
+            .map(|(reference, id)| (reference.to_string(), id.trim().to_string()))
+            .collect())
     }
 
     /// Whether an image is present locally; an unreachable engine is an error, not a "no".

@@ -86,7 +86,7 @@ pub fn environments(
             name,
             interpreter,
             image: image.reference.clone(),
-            base_id: engine.image_id(&image.base)?.unwrap_or_default(),
+            base_id: image.base_id.clone().unwrap_or_default(),
         };
         let installed = environment::ensure(engine, &plan.project, &plan.wanted, &target, &plan.cache)?;
         let job = JobEnvironment {
