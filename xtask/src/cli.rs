@@ -764,10 +764,22 @@ mod tests {
     }
 
     #[test]
-    fn engine_comes_from_the_environment_too() {
+    fn the_engine_comes_from_its_flag_or_the_environment() {
         let Task::Clean { engine, .. } = try_parse_from(&["clean", "--engine", "podman"]).unwrap() else {
             panic!()
         };
         assert_eq!(engine.kind, EngineKind::Podman);
+        // Setting the variable here would race the other tests' parses: the
+        // declaration is what clap reads it from (tests/runner_logic.rs runs it).
+        for task in ["run", "run-all-tests", "watch", "clean", "build-image", "base-image", "bench"] {
+            let task = command().find_subcommand(task).unwrap().clone();
+            let flag = task.get_arguments().find(|a| a.get_long() == Some("engine")).unwrap();
+            assert_eq!(
+                flag.get_env().and_then(|e| e.to_str()),
+                Some("PYMACCOUNTER_ENGINE"),
+                "{}",
+                task.get_name()
+            );
+        }
     }
 }

@@ -34,7 +34,7 @@ impl TestDir {
     }
 
     /// Every `.py` file directly in the directory whose name is UTF-8, sorted
-    /// (what goes into the image). Other names are left out: see `non_utf8_modules`.
+    /// (the modules a selection can name). Other names are left out: see `non_utf8_modules`.
     pub fn python_files(&self) -> Result<Vec<String>> {
         let mut names: Vec<String> =
             self.python_entries()?.into_iter().filter_map(|name| name.into_string().ok()).collect();
@@ -45,7 +45,7 @@ impl TestDir {
     /// `test_*.py` files whose names are not valid UTF-8, shown lossily (U+FFFD
     /// for the bad bytes). They are not run: a module's name is text in every
     /// report and in the container's command. The caller says so and runs the
-    /// others; `.py` helpers with such names are simply left out of the image.
+    /// others (helpers with such names are still in the mounted dir, as on disk).
     pub fn non_utf8_modules(&self) -> Result<Vec<String>> {
         let mut names: Vec<String> = self
             .python_entries()?

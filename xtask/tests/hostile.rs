@@ -14,14 +14,9 @@ use common::*;
 /// The default cap on a spill file (`capture::DEFAULT_SPILL_CAP`).
 const SPILL_CAP: u64 = 64 * 1024 * 1024;
 
+/// `run_with_report` with `--debug` (engine command lines, live stderr).
 fn run_json(dir: &Path, args: &[&str]) -> (Finished, serde_json::Value) {
-    let report = tempfile::tempdir().unwrap();
-    let json = report.path().join("report.json");
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--debug", "--test-dir", path_str(dir), "--report-json", path_str(&json)]);
-    let run = xtask(&all);
-    let report = read_json(&json);
-    (run, report)
+    run_with_report(dir, &[args, &["--debug"]].concat())
 }
 
 #[test]

@@ -5,13 +5,9 @@ mod common;
 
 use common::*;
 
+/// The report in `out/` of the test dir, so that flame graphs land next to it.
 fn run_json(dir: &tempfile::TempDir, args: &[&str]) -> (Finished, serde_json::Value) {
-    let report = dir.path().join("out/report.json");
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--test-dir", path_str(dir.path()), "--report-json", path_str(&report)]);
-    let run = xtask(&all);
-    let json = read_json(&report);
-    (run, json)
+    run_with_report_at(dir.path(), &dir.path().join("out/report.json"), args)
 }
 
 #[test]

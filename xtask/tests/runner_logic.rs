@@ -315,3 +315,21 @@ fn a_mix_of_pass_and_fail_under_repeat_is_flaky() {
     assert_eq!(a["status"], "flaky");
     assert_eq!(a["reason"], "passed 2 of 3 attempts; attempt 2: exit code 1");
 }
+
+#[test]
+fn the_engine_variable_chooses_the_engine_as_the_flag_does() {
+    let run = |value: &str| {
+        Finished::from_command(
+            xtask_command(&["clean", "--containers-only"])
+                .env("PYMACCOUNTER_ENGINE", value)
+                .env_remove("PYMACCOUNTER_ENGINE_PROGRAM")
+                .env("PATH", "/nonexistent"),
+        )
+    };
+    let podman = run("podman");
+    assert_eq!(podman.code, 3, "{}", podman.dump());
+    assert!(podman.stderr.contains("`podman` was not found on PATH"), "{}", podman.dump());
+    let bogus = run("bogus");
+    assert_eq!(bogus.code, 2, "{}", bogus.dump());
+    assert!(bogus.stderr.contains("bogus"), "{}", bogus.dump());
+}

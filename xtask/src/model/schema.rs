@@ -694,6 +694,37 @@ mod tests {
         assert_eq!(read_back(&again), written, "and again");
     }
 
+    /// Panics, saying where, when `report` does not follow the JSON Schema file.
+    pub fn assert_follows_the_schema_file(report: &serde_json::Value) {
+        let path = crate::project_root().join("xtask/schema/report.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut schemas = boon::Schemas::new();
+        let mut compiler = boon::Compiler::new();
+        compiler.add_resource("report.schema.json", schema).unwrap();
+        let index = compiler.compile("report.schema.json", &mut schemas).expect("the schema compiles");
+        if let Err(error) = schemas.validate(report, index) {
+            panic!("{report:#}\ndoes not follow {}:\n{error:#}", path.display());
+        }
+    }
+
+    #[test]
+    fn reports_of_every_ending_follow_the_schema_file() {
+        let mut report = Report::of(&outcome());
+        report.run.as_mut().unwrap().options =
+            [(RunOption::Python, serde_json::json!(["3.13"])), (RunOption::Memory, serde_json::Value::Null)]
+                .into_iter()
+                .collect();
+        for result in &mut report.results {
+            result.reason = Some("words".into());
+        }
+        assert_follows_the_schema_file(&serde_json::to_value(&report).unwrap());
+        let mut broken = serde_json::to_value(&report).unwrap();
+        broken["results"][0]["execution"] = serde_json::json!({"ending": "vanished"});
+        let compiles = std::panic::catch_unwind(|| assert_follows_the_schema_file(&broken));
+        assert!(compiles.is_err(), "the schema refuses an unknown ending");
+    }
+
     #[test]
     fn a_script_summary_keeps_its_counts_through_a_report() {
         let written = Report::of(&outcome());

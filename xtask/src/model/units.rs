@@ -87,7 +87,7 @@ pub fn has_duration_unit(text: &str) -> bool {
 /// `6m`, `1024g`, `0`: a bound written as the grammar reads it.
 fn size_text(bytes: u64) -> String {
     for (unit, shift) in [("t", 40), ("g", 30), ("m", 20), ("k", 10)] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }

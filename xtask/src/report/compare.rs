@@ -11,6 +11,7 @@ use crate::model::measure::Threshold;
 use crate::model::schema::{JobRecord, ResultRecord};
 use crate::model::status::Status;
 use crate::report::words;
+use crate::sanitize;
 
 /// Bumped whenever a field of the JSON output changes meaning or goes away.
 pub const COMPARE_SCHEMA_VERSION: u32 = 1;
@@ -87,7 +88,7 @@ pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
         header
     }];
     for pair in &comparison.pairs {
-        let mut row = vec![label(&pair.new.job), status_text(pair)];
+        let mut row = vec![sanitize::terminal_line(&label(&pair.new.job)).into_owned(), status_text(pair)];
         row.extend(measures.iter().map(|m| cell(delta_for(pair, m.id.key()))));
         row.push(mark(pair).to_string());
         rows.push(row);
@@ -100,8 +101,9 @@ pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
-    one_sided(&mut out, "only in the baseline", &comparison.only_base, |l| format!("  {l}\n"));
-    one_sided(&mut out, "only in the new report", &comparison.only_new, |l| format!("  {l}\n"));
+    let plain = |l: &str| format!("  {}\n", sanitize::terminal_line(l));
+    one_sided(&mut out, "only in the baseline", &comparison.only_base, plain);
+    one_sided(&mut out, "only in the new report", &comparison.only_new, plain);
     out.push('\n');
     out.push_str(&closing_line(comparison));
     out.push('\n');
@@ -143,7 +145,12 @@ pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
         out.push_str(&"---:|".repeat(measures.len()));
         out.push_str("---|\n");
         for pair in &comparison.pairs {
-            let _ = write!(out, "| `{}` | {} |", label(&pair.new.job), status_text(pair));
+            let _ = write!(
+                out,
+                "| {} | {} |",
+                sanitize::markdown_code_cell(&label(&pair.new.job)),
+                status_text(pair)
+            );
             for measure in &measures {
                 let text = match delta_for(pair, measure.id.key()) {
                     Some(d) if d.verdict == Verdict::Regressed => format!("**{}**", cell(Some(d))),
@@ -161,8 +168,9 @@ pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
             let _ = writeln!(out, " {flag} |");
         }
     }
-    one_sided(&mut out, "Only in the baseline", &comparison.only_base, |l| format!("- `{l}`\n"));
-    one_sided(&mut out, "Only in the new report", &comparison.only_new, |l| format!("- `{l}`\n"));
+    let item = |l: &str| format!("- {}\n", sanitize::markdown_code_cell(l));
+    one_sided(&mut out, "Only in the baseline", &comparison.only_base, item);
+    one_sided(&mut out, "Only in the new report", &comparison.only_new, item);
     out.push('\n');
     out
 }
@@ -269,4 +277,26 @@ pub fn json(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
         },
     };
     serde_json::to_string_pretty(&value).expect("plain data serialises") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_names_are_made_safe_in_every_format() {
+        use crate::model::schema::{JobRecord, ResultRecord};
+        let hostile = "test_\x1b[2J\n### owned <img src=x>|`.py";
+        let job = JobRecord { module: hostile.into(), python_malloc: None, python: None };
+        let base = [ResultRecord::passed(job.clone(), 1.0, 1 << 20)];
+        let other = JobRecord { module: format!("{hostile}2"), ..job.clone() };
+        let new = [ResultRecord::passed(job, 1.0, 1 << 20), ResultRecord::passed(other, 1.0, 1 << 20)];
+        let comparison = crate::model::compare::compare(&base, &new, &Gate::default()).unwrap();
+        let sides = Sides { base: "a.json", new: "b.json" };
+        let text = text(&comparison, &Gate::default(), &sides);
+        assert!(!text.contains('\x1b'), "{text}");
+        let markdown = markdown(&comparison, &Gate::default(), &sides);
+        assert!(!markdown.contains("\n### owned"), "no heading injected:\n{markdown}");
+        assert!(!markdown.contains('\x1b'), "{markdown}");
+    }
 }

@@ -130,9 +130,28 @@ pub fn containers_of_run(run_id: &str) -> Vec<String> {
     String::from_utf8_lossy(&output.stdout).lines().map(str::to_string).collect()
 }
 
-/// The JSON report written by a run.
+/// The JSON report written by a run, checked against the report's JSON
+/// Schema (`xtask/schema/report.schema.json`): every report a test reads is.
 pub fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("report written")).expect("report is JSON")
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("report written"))
+            .expect("report is JSON");
+    assert_valid_report(&report);
+    report
+}
+
+/// Panics, saying where, when `report` does not follow the report's JSON Schema.
+pub fn assert_valid_report(report: &serde_json::Value) {
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&schema_path).unwrap()).unwrap();
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.add_resource("report.schema.json", schema).unwrap();
+    let index = compiler.compile("report.schema.json", &mut schemas).expect("the report schema compiles");
+    if let Err(error) = schemas.validate(report, index) {
+        panic!("the report does not follow {}:\n{error:#}", schema_path.display());
+    }
 }
 
 /// The result for a module in a JSON report.
@@ -160,16 +179,21 @@ pub fn assert_valid_junit(junit: &Path) {
     assert!(output.status.success(), "{} is not valid JUnit:\n{stderr}", junit.display());
 }
 
-/// Runs xtask on a test dir with a JSON report (written in the dir); `args`
-/// may end with `--` and module arguments. The run, and the report.
+/// Runs xtask on a test dir with a JSON report (written in a folder of its
+/// own); `args` may end with `--` and module arguments. The run, and the report.
 pub fn run_with_report(dir: &Path, args: &[&str]) -> (Finished, serde_json::Value) {
-    let report = dir.join("report.json");
+    let out = tempfile::tempdir().unwrap();
+    run_with_report_at(dir, &out.path().join("report.json"), args)
+}
+
+/// `run_with_report`, the report written at `report`.
+pub fn run_with_report_at(dir: &Path, report: &Path, args: &[&str]) -> (Finished, serde_json::Value) {
     let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
     let mut all: Vec<&str> = args[..split].to_vec();
-    all.extend(["--test-dir", path_str(dir), "--report-json", path_str(&report)]);
+    all.extend(["--test-dir", path_str(dir), "--report-json", path_str(report)]);
     all.extend(&args[split..]);
     let run = xtask(&all);
-    let json = read_json(&report);
+    let json = read_json(report);
     (run, json)
 }
 
