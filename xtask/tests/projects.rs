@@ -18,10 +18,16 @@ fn shared_cache() -> PathBuf {
     project_root().join("target/pymaccounter-test-cache")
 }
 
-/// A fixture project copied outside the repository (never under a `.git`).
-fn project(name: &str) -> tempfile::TempDir {
-    let copy = tempfile::Builder::new().prefix("pymaccounter-project-").tempdir().unwrap();
-    copy_tree(&project_root().join("xtask/tests/fixtures").join(name), copy.path());
+/// A fresh copy of a fixture project at a fixed place per test under
+/// `target/` (the environment's key holds the project's path, since its
+/// editable install points there: a fixed place keeps the cache warm).
+fn project(name: &str, test: &str) -> PathBuf {
+    let copy = project_root().join("target/pymaccounter-test-projects").join(test);
+    if copy.exists() {
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+    std::fs::create_dir_all(&copy).unwrap();
+    copy_tree(&project_root().join("xtask/tests/fixtures").join(name), &copy);
     copy
 }
 
@@ -56,14 +62,18 @@ fn packages(report: &serde_json::Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The environment folder (in the cache) whose record lists all of `lines`.
-fn environment_with(cache: &Path, lines: &[&str]) -> PathBuf {
+/// The environment folder (in the cache) whose editable install points at `project`.
+fn environment_of(cache: &Path, project: &Path) -> PathBuf {
     let envs = std::fs::read_dir(cache.join("envs")).unwrap();
-    envs.filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|dir| {
-            let listed = std::fs::read_to_string(dir.join("installed.txt")).unwrap_or_default();
-            dir.join("ready").is_file() && lines.iter().all(|l| listed.lines().any(|x| x == *l))
+    let points_at_project = |dir: &Path| {
+        let site = dir.join("venv/lib/python3.11/site-packages");
+        std::fs::read_dir(site).into_iter().flatten().flatten().any(|entry| {
+            entry.path().extension().is_some_and(|e| e == "pth")
+                && std::fs::read_to_string(entry.path()).unwrap_or_default().contains(path_str(project))
         })
+    };
+    envs.filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|dir| dir.join("ready").is_file() && points_at_project(dir))
         .expect("the run's environment is in the cache")
 }
 
@@ -125,8 +135,8 @@ fn counts_line(result: &serde_json::Value) -> String {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_src_layout_project_runs_with_its_conftest_configuration_and_dependencies() {
     require_engine();
-    let project = project("src-project");
-    let tests = project.path().join("tests");
+    let project = project("src-project", "acceptance");
+    let tests = project.join("tests");
     let cache = shared_cache();
     let (run, report) = run_all(&tests, &cache, &["--group", "test"]);
     assert_eq!(run.code, 0, "{}", run.dump());
@@ -157,11 +167,11 @@ fn a_src_layout_project_runs_with_its_conftest_configuration_and_dependencies() 
 
     // One plain pytest over the test dir with the same environment counts the same.
     let image = report["run"]["images"][0]["image"].as_str().unwrap();
-    let env_dir = environment_with(&cache, &["demo==0.1.0", "packaging==24.1"]);
-    assert_eq!(plain_pytest_counts(image, project.path(), &env_dir, &tests), "5 passed, 1 xfailed");
+    let env_dir = environment_of(&cache, &project);
+    assert_eq!(plain_pytest_counts(image, &project, &env_dir, &tests), "5 passed, 1 xfailed");
 
     // The project was built from a copy: nothing was written into it.
-    let mut left: Vec<String> = std::fs::read_dir(project.path())
+    let mut left: Vec<String> = std::fs::read_dir(&project)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -178,8 +188,8 @@ fn a_src_layout_project_runs_with_its_conftest_configuration_and_dependencies() 
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_lock_decides_the_versions_and_a_warm_run_needs_no_installer() {
     require_engine();
-    let project = project("locked-project");
-    let tests = project.path().join("tests");
+    let project = project("locked-project", "lock");
+    let tests = project.join("tests");
     let cache = tempfile::tempdir().unwrap();
     let (run, report) = run_all(&tests, cache.path(), &[]);
     assert_eq!(run.code, 0, "{}", run.dump());
@@ -224,8 +234,8 @@ fn a_base_with_python_but_no_pytest_runs_pytest_files() {
     let built = docker(&["build", "--network", "none", "-q", "-t", image, path_str(context.path())]);
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
 
-    let project = project("src-project");
-    let tests = project.path().join("tests");
+    let project = project("src-project", "python-only-base");
+    let tests = project.join("tests");
     let (run, report) = run_all(&tests, &shared_cache(), &["--group", "test", "--base-image", image]);
     assert_eq!(run.code, 0, "{}", run.dump());
     assert_eq!(counts_line(&report["results"][0]), "5 passed, 1 xfailed", "{}", run.dump());
@@ -238,15 +248,15 @@ fn a_base_with_python_but_no_pytest_runs_pytest_files() {
 
 #[test]
 fn bad_project_choices_exit_2_before_anything_starts() {
-    let project = project("src-project");
-    let tests = project.path().join("tests");
+    let project = project("src-project", "bad-choices");
+    let tests = project.join("tests");
     let cache = tempfile::tempdir().unwrap();
     let (unknown, _) = run_all(&tests, cache.path(), &["--group", "docs"]);
     assert_eq!(unknown.code, 2, "{}", unknown.dump());
     assert!(unknown.stderr.contains("no dependency group `docs` (it has: test)"), "{}", unknown.dump());
     let (extra, _) = run_all(&tests, cache.path(), &["--extra", "fast"]);
     assert_eq!(extra.code, 2, "{}", extra.dump());
-    let missing = project.path().join("nope.txt");
+    let missing = project.join("nope.txt");
     let (requirements, _) = run_all(&tests, cache.path(), &["--requirements", path_str(&missing)]);
     assert_eq!(requirements.code, 2, "{}", requirements.dump());
     assert!(requirements.stderr.contains("nope.txt: no such file"), "{}", requirements.dump());
@@ -260,9 +270,9 @@ fn bad_project_choices_exit_2_before_anything_starts() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_package_no_index_has_is_exit_2_and_an_unreachable_index_exit_3() {
     require_engine();
-    let project = project("locked-project");
-    std::fs::remove_file(project.path().join("uv.lock")).unwrap();
-    let tests = project.path().join("tests");
+    let project = project("locked-project", "index-errors");
+    std::fs::remove_file(project.join("uv.lock")).unwrap();
+    let tests = project.join("tests");
     let cache = shared_cache();
     let (missing, _) = run_all(&tests, &cache, &["--with", "pymaccounter-no-such-package-anywhere"]);
     assert_eq!(missing.code, 2, "{}", missing.dump());
