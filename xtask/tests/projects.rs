@@ -240,6 +240,14 @@ fn a_base_with_python_but_no_pytest_runs_pytest_files() {
     assert_eq!(run.code, 0, "{}", run.dump());
     assert_eq!(counts_line(&report["results"][0]), "5 passed, 1 xfailed", "{}", run.dump());
 
+    // --memray too: memray comes from the index into the environment, on a 3.11 base.
+    let (profiled, report) =
+        run_all(&tests, &shared_cache(), &["--group", "test", "--base-image", image, "--memray"]);
+    assert_eq!(profiled.code, 0, "{}", profiled.dump());
+    let memray = &report["results"][0]["memray"];
+    assert!(memray["peak_memory_bytes"].as_u64().unwrap_or(0) > 1 << 20, "{}", profiled.dump());
+    assert!(packages(&report).iter().any(|(name, _)| name == "memray"), "{:?}", packages(&report));
+
     // Without the project's environment that base cannot run pytest files: exit 3, said so.
     let (alone, _) = run_all(&tests, &shared_cache(), &["--no-project", "--base-image", image]);
     assert_eq!(alone.code, 3, "{}", alone.dump());

@@ -313,10 +313,10 @@ impl Engine {
         &self,
         image: &str,
         user: &str,
-        mount: &container::Mount,
+        mounts: &[container::Mount],
         command: &[&str],
     ) -> Result<bool> {
-        let mount = container::mount_arg(mount);
+        let mounts: Vec<String> = mounts.iter().map(container::mount_arg).collect();
         let owner = owner_label();
         let mut args = vec![
             "run",
@@ -330,7 +330,10 @@ impl Engine {
             "--label",
             &owner,
         ];
-        args.extend(["--mount", &mount, image]);
+        for mount in &mounts {
+            args.extend(["--mount", mount]);
+        }
+        args.push(image);
         args.extend(command);
         let output = self.output_of(&args)?;
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -47,16 +47,20 @@ pub fn collect(
     folder: &Path,
     leaks: bool,
     flamegraph_to: Option<&Path>,
+    environment: Option<(&str, &[Mount])>,
 ) -> Result<Option<MemraySummary>> {
     if !folder.join("capture.bin").is_file() {
         return Ok(None);
     }
-    let mount = Mount::Output { source: folder.to_path_buf(), target: FOLDER.to_string() };
-    let mut command = vec!["python3", COLLECTOR, CAPTURE];
+    let mut mounts = vec![Mount::Output { source: folder.to_path_buf(), target: FOLDER.to_string() }];
+    // With a project's environment memray is there (from the index), not in the base.
+    let python = environment.map_or("python3", |(python, _)| python);
+    mounts.extend(environment.into_iter().flat_map(|(_, extra)| extra.iter().cloned()));
+    let mut command = vec![python, COLLECTOR, CAPTURE];
     if leaks {
         command.push("--leaks");
     }
-    if !engine.run_helper(image, user, &mount, &command)? {
+    if !engine.run_helper(image, user, &mounts, &command)? {
         return Ok(None);
     }
     let text = fs::read_to_string(folder.join("summary.json"))?;

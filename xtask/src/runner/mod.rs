@@ -531,7 +531,17 @@ fn collect_memray(shared: &Shared, job: &Job, tag: &str, folder: &Path) -> Resul
     // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
     let leaks = job.variant.python_malloc == Some(PythonMalloc::Malloc);
     let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, job, tag));
-    memray::collect(shared.engine, &job.image, &plan.container.user, folder, leaks, flamegraph.as_deref())
+    let environment =
+        plan.environments.get(&job.image).map(|e| (e.interpreter.as_str(), e.mounts.as_slice()));
+    memray::collect(
+        shared.engine,
+        &job.image,
+        &plan.container.user,
+        folder,
+        leaks,
+        flamegraph.as_deref(),
+        environment,
+    )
 }
 
 /// Waits for the engine CLI to end; past the deadline, or when the run is

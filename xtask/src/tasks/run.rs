@@ -71,6 +71,12 @@ pub fn prepare(modules: Vec<String>, dir: &TestDir, options: &RunArgs) -> Result
     let setups = module_setups(&modules, dir, &user, options)?;
     let baseline = read_baseline(&options.baseline)?;
     let project = super::project::plan(dir, options)?;
+    if project.is_none() {
+        let versions = &options.matrix.python;
+        for version in versions.iter().copied().chain(versions.is_empty().then_some(PythonVersion::DEFAULT)) {
+            check_base_has_memray(options, version)?;
+        }
+    }
     Ok(Prepared { modules, user, setups, baseline, project })
 }
 
@@ -229,12 +235,24 @@ fn check_matrix(options: &RunArgs) -> Result<()> {
                 with(|p| p.mimalloc).join(", ")
             )));
         }
-        if options.harness.memray && !version.row().is_some_and(|r| r.memray) {
-            return Err(usage(format!(
-                "--memray: the base of Python {version} has no memray; it runs on {} (Debian's python3-memray)",
-                with(|p| p.memray).join(", ")
-            )));
+        // A project's environment brings memray from the index (checked again when none is found).
+        if options.project.no_project {
+            check_base_has_memray(options, *version)?;
         }
+    }
+    Ok(())
+}
+
+/// Without a project's environment, `--memray` needs a base with Debian's memray.
+pub fn check_base_has_memray(options: &RunArgs, version: PythonVersion) -> Result<()> {
+    if options.harness.memray && !version.row().is_some_and(|r| r.memray) {
+        let with: Vec<&str> =
+            crate::model::pythons::PYTHONS.iter().filter(|p| p.memray).map(|p| p.name).collect();
+        return Err(usage(format!(
+            "--memray: the base of Python {version} has no memray; it runs on {} (Debian's python3-memray), \
+             or on any Python with a project's environment (memray then comes from the index)",
+            with.join(", ")
+        )));
     }
     Ok(())
 }
