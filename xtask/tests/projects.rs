@@ -326,3 +326,138 @@ fn a_base_rebuilt_under_the_same_name_gets_a_new_test_image() {
     assert_eq!(test_image_of("1"), first, "the same base, the same test image");
     assert_ne!(test_image_of("2"), first, "a new base id under the old name");
 }
+
+/// A real project's source archive from PyPI, downloaded once into
+/// `target/pypi-sdists` and unpacked afresh under `target/`.
+fn pypi_project(requirement: &str, folder: &str) -> PathBuf {
+    let sdists = project_root().join("target/pypi-sdists");
+    let archive = sdists.join(format!("{folder}.tar.gz"));
+    if !archive.is_file() {
+        let fetched = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                requirement,
+                "--dest",
+            ])
+            .arg(&sdists)
+            .output()
+            .unwrap();
+        assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    }
+    let place = project_root().join("target/pymaccounter-test-projects/pypi");
+    let root = place.join(folder);
+    if root.exists() {
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+    std::fs::create_dir_all(&place).unwrap();
+    let unpacked = Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&place).status().unwrap();
+    assert!(unpacked.success());
+    let opened = Command::new("chmod").args(["-R", "a+rX"]).arg(&root).status().unwrap();
+    assert!(opened.success());
+    root
+}
+
+/// Per test file (relative to the project root), pytest's outcome counts
+/// from one plain `pytest -v` over the test dir in one container.
+fn plain_pytest_per_file(
+    image: &str,
+    project: &Path,
+    env_dir: &Path,
+    tests: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
+    let in_container = format!("/opt/pymaccounter-env/{}", env_dir.file_name().unwrap().to_str().unwrap());
+    let root = path_str(project);
+    let output = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--label",
+        "pymaccounter=1",
+        "--user",
+        "65534:65534",
+        "--tmpfs",
+        "/scratch:rw,exec,mode=1777",
+        "--workdir",
+        root,
+        "--env",
+        "HOME=/tmp",
+        "--mount",
+        &format!("type=bind,source={root},target={root},readonly"),
+        "--mount",
+        &format!("type=bind,source={},target={in_container},readonly", path_str(env_dir)),
+        image,
+        &format!("{in_container}/venv/bin/python"),
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-v",
+        "--tb=no",
+        "-o",
+        "console_output_style=classic",
+        "--basetemp",
+        "/scratch/t",
+        tests,
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut counts: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
+        Default::default();
+    for line in stdout.lines() {
+        let Some((node, rest)) = line.split_once(' ') else { continue };
+        let Some((file, _)) = node.split_once("::") else { continue };
+        let outcome = match rest.split_whitespace().next() {
+            Some("PASSED") => "passed",
+            Some("FAILED") => "failed",
+            Some("SKIPPED") => "skipped",
+            Some("XFAIL") => "xfailed",
+            Some("XPASS") => "xpassed",
+            Some("ERROR") => "errors",
+            _ => continue,
+        };
+        *counts.entry(file.to_string()).or_default().entry(outcome.to_string()).or_default() += 1;
+    }
+    assert!(
+        !counts.is_empty(),
+        "plain pytest ran nothing:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    counts
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn attrs_own_suite_counts_per_file_as_one_plain_pytest_run() {
+    // src layout, a root conftest.py, pytest configuration in pyproject.toml
+    // (strict markers, xfail_strict, filterwarnings), its test extra.
+    require_engine();
+    let root = pypi_project("attrs==24.2.0", "attrs-24.2.0");
+    let tests = root.join("tests");
+    let cache = shared_cache();
+    let (run, report) = run_all(&tests, &cache, &["--extra", "tests"]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.dump());
+    let mut ours: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
+        Default::default();
+    for result in report["results"].as_array().unwrap() {
+        let file = format!("tests/{}", result["module"].as_str().unwrap());
+        let counts = result["test_counts"].as_object().unwrap();
+        let nonzero =
+            counts.iter().filter_map(|(k, v)| v.as_u64().filter(|n| *n > 0).map(|n| (k.clone(), n)));
+        ours.insert(file, nonzero.collect());
+    }
+    assert!(ours.len() > 20, "{}", run.dump());
+    let image = report["run"]["images"][0]["image"].as_str().unwrap();
+    let env_dir = environment_of(&cache, &root);
+    let mut plain = plain_pytest_per_file(image, &root, &env_dir, "tests");
+    // The runner runs Python files; pytest-mypy-plugins' test_mypy.yml is not one.
+    plain.retain(|file, _| file.ends_with(".py"));
+    // Files where pytest collected nothing are not in its -v output.
+    ours.retain(|file, counts| !counts.is_empty() || plain.contains_key(file));
+    assert_eq!(ours, plain, "per-file counts: runner (left) vs plain pytest (right)");
+}

@@ -100,7 +100,8 @@ impl Installed {
 /// The per-user cache: `--cache-dir`, else `$XDG_CACHE_HOME/pymaccounter`, else `~/.cache/pymaccounter`.
 pub fn cache_dir(given: Option<&Path>) -> PathBuf {
     if let Some(dir) = given {
-        return dir.to_path_buf();
+        // Absolute: the installer runs in other folders.
+        return std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     }
     let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
     let home = || std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"));
