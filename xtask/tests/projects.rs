@@ -383,9 +383,9 @@ fn plain_pytest_per_file(
         "--user",
         "65534:65534",
         "--tmpfs",
-        "/scratch:rw,exec,mode=1777",
+        "/scratch:rw,exec,mode=1777,uid=65534,gid=65534",
         "--workdir",
-        root,
+        "/scratch",
         "--env",
         "HOME=/tmp",
         "--mount",
@@ -398,30 +398,43 @@ fn plain_pytest_per_file(
         "pytest",
         "-p",
         "no:cacheprovider",
-        "-v",
+        "-rA",
         "--tb=no",
         "-o",
         "console_output_style=classic",
         "--basetemp",
         "/scratch/t",
-        tests,
+        "--continue-on-collection-errors",
+        &format!("{root}/{tests}"),
     ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
+    // Run from writable scratch as the runner does: pytest names files relative to it.
+    let root_name = format!("{}/", project.file_name().unwrap().to_str().unwrap());
+    let relative = |file: &str| file.rsplit_once(root_name.as_str()).map_or(file, |(_, f)| f).to_string();
     let mut counts: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
         Default::default();
-    for line in stdout.lines() {
-        let Some((node, rest)) = line.split_once(' ') else { continue };
-        let Some((file, _)) = node.split_once("::") else { continue };
-        let outcome = match rest.split_whitespace().next() {
-            Some("PASSED") => "passed",
-            Some("FAILED") => "failed",
-            Some("SKIPPED") => "skipped",
-            Some("XFAIL") => "xfailed",
-            Some("XPASS") => "xpassed",
-            Some("ERROR") => "errors",
+    // pytest's short summary (-rA): `OUTCOME tests/f.py::id[ - reason]`, a
+    // collection error as `ERROR tests/f.py - reason`, skips grouped as
+    // `SKIPPED [N] tests/f.py:LINE: reason`. Ids may hold spaces; files do not.
+    let summary = stdout.lines().skip_while(|l| !l.contains("short test summary info"));
+    for line in summary {
+        let Some((word, rest)) = line.split_once(' ') else { continue };
+        let outcome = match word {
+            "PASSED" => "passed",
+            "FAILED" => "failed",
+            "SKIPPED" => "skipped",
+            "XFAIL" => "xfailed",
+            "XPASS" => "xpassed",
+            "ERROR" => "errors",
             _ => continue,
         };
-        *counts.entry(file.to_string()).or_default().entry(outcome.to_string()).or_default() += 1;
+        let (n, location) = match rest.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+            Some((n, location)) => (n.parse::<u64>().unwrap(), location),
+            None => (1, rest),
+        };
+        let file = location.split(['[', ' ']).next().unwrap();
+        let file = file.split("::").next().unwrap().split(':').next().unwrap();
+        *counts.entry(relative(file)).or_default().entry(outcome.to_string()).or_default() += n;
     }
     assert!(
         !counts.is_empty(),
@@ -442,15 +455,7 @@ fn attrs_own_suite_counts_per_file_as_one_plain_pytest_run() {
     let cache = shared_cache();
     let (run, report) = run_all(&tests, &cache, &["--extra", "tests"]);
     assert!(run.code == 0 || run.code == 1, "{}", run.dump());
-    let mut ours: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
-        Default::default();
-    for result in report["results"].as_array().unwrap() {
-        let file = format!("tests/{}", result["module"].as_str().unwrap());
-        let counts = result["test_counts"].as_object().unwrap();
-        let nonzero =
-            counts.iter().filter_map(|(k, v)| v.as_u64().filter(|n| *n > 0).map(|n| (k.clone(), n)));
-        ours.insert(file, nonzero.collect());
-    }
+    let mut ours = runner_per_file(&report, "tests");
     assert!(ours.len() > 20, "{}", run.dump());
     let image = report["run"]["images"][0]["image"].as_str().unwrap();
     let env_dir = environment_of(&cache, &root);
@@ -459,5 +464,44 @@ fn attrs_own_suite_counts_per_file_as_one_plain_pytest_run() {
     plain.retain(|file, _| file.ends_with(".py"));
     // Files where pytest collected nothing are not in its -v output.
     ours.retain(|file, counts| !counts.is_empty() || plain.contains_key(file));
+    assert_eq!(ours, plain, "per-file counts: runner (left) vs plain pytest (right)");
+}
+
+type PerFile = std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>;
+
+/// Per test file (as `prefix/module`), the runner's nonzero counts.
+fn runner_per_file(report: &serde_json::Value, prefix: &str) -> PerFile {
+    let mut ours = PerFile::default();
+    for result in report["results"].as_array().unwrap() {
+        let file = format!("{prefix}/{}", result["module"].as_str().unwrap());
+        let counts = result["test_counts"].as_object().unwrap();
+        let nonzero =
+            counts.iter().filter_map(|(k, v)| v.as_u64().filter(|n| *n > 0).map(|n| (k.clone(), n)));
+        ours.insert(file, nonzero.collect());
+    }
+    ours
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn dateutil_own_suite_counts_per_file_as_one_plain_pytest_run() {
+    // setuptools with setup.cfg metadata and [tool:pytest] (filterwarnings =
+    // error, xfail_strict), setuptools_scm, src layout, a requirements file.
+    // Its test files use relative imports (tests/ is a package): pytest runs them.
+    require_engine();
+    let root = pypi_project("python-dateutil==2.9.0.post0", "python-dateutil-2.9.0.post0");
+    let tests = root.join("tests");
+    let cache = shared_cache();
+    let requirements = root.join("requirements-dev.txt");
+    let (run, report) =
+        run_all(&tests, &cache, &["--requirements", path_str(&requirements), "--harness", "pytest"]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.dump());
+    let ours = runner_per_file(&report, "tests");
+    assert!(ours.len() >= 10, "{}", run.dump());
+    let image = report["run"]["images"][0]["image"].as_str().unwrap();
+    let env_dir = environment_of(&cache, &root);
+    let mut plain = plain_pytest_per_file(image, &root, &env_dir, "tests");
+    // The runner takes the test dir's top-level files (tests/property/ is not among them).
+    plain.retain(|file, _| ours.contains_key(file));
     assert_eq!(ours, plain, "per-file counts: runner (left) vs plain pytest (right)");
 }
