@@ -505,3 +505,36 @@ fn dateutil_own_suite_counts_per_file_as_one_plain_pytest_run() {
     plain.retain(|file, _| ours.contains_key(file));
     assert_eq!(ours, plain, "per-file counts: runner (left) vs plain pytest (right)");
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_python_outside_requires_python_gives_skipped_jobs_saying_why() {
+    require_engine();
+    let project = project_root().join("target/pymaccounter-test-projects/requires-python");
+    if project.exists() {
+        std::fs::remove_dir_all(&project).unwrap();
+    }
+    std::fs::create_dir_all(project.join("tests")).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"modern\"\nversion = \"1.0\"\nrequires-python = \">=3.12\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("tests/test_modern.py"),
+        "import sys\n\n\ndef test_new_enough():\n    assert sys.version_info >= (3, 12)\n",
+    )
+    .unwrap();
+    let tests = project.join("tests");
+    copy_tree(&tests.clone(), &tests); // opens the folder to the containers' user
+    let (run, report) = run_all(&tests, &shared_cache(), &["--python", "3.11,3.14"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let by_python = |python: &str| {
+        report["results"].as_array().unwrap().iter().find(|r| r["python"] == python).cloned().unwrap()
+    };
+    assert_eq!(by_python("3.14")["status"], "pass", "{}", run.dump());
+    let skipped = by_python("3.11");
+    assert_eq!(skipped["status"], "skip", "{}", run.dump());
+    assert!(skipped["reason"].as_str().unwrap().contains(">=3.12"), "{skipped}");
+    assert!(run.last_line().contains("1 skipped"), "{}", run.dump());
+}

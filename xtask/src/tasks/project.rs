@@ -68,6 +68,12 @@ pub fn environments(
     plan: &ProjectPlan,
     images: &[(Option<PythonVersion>, TestImage)],
 ) -> Result<Environments> {
+    if engine.is_remote()? {
+        // The environment and the project are bind-mounted from this machine's disk.
+        return Err(crate::error::usage(
+            "a project's environment needs a local engine for now: with a remote engine, use --no-project",
+        ));
+    }
     environment::prune(&plan.cache);
     let mut environments = Environments::default();
     for (version, image) in images {

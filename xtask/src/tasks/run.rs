@@ -113,8 +113,12 @@ pub fn run_selected(
         }
     };
     // Jobs of a Python the project does not support are skipped, not run.
-    let (skipped, jobs): (Vec<Job>, Vec<Job>) =
+    let (mut skipped, mut jobs): (Vec<Job>, Vec<Job>) =
         jobs.into_iter().partition(|j| environments.refused.contains_key(&j.image));
+    // The runner indexes its jobs from 0: those that run first, then the skipped.
+    for (index, job) in jobs.iter_mut().chain(skipped.iter_mut()).enumerate() {
+        job.index = index;
+    }
     if jobs.is_empty() {
         return Err(usage("the project's requires-python leaves out every Python of the run"));
     }
