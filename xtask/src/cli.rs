@@ -3,6 +3,7 @@
 //! else. Values clap can check alone are checked here, so a bad flag exits 2
 //! before any work starts; tasks receive typed values.
 
+use crate::report::terminal::ColourChoice;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -25,6 +26,9 @@ use crate::report::human::SuccessOutput;
 pub struct Cli {
     #[command(subcommand)]
     pub task: Task,
+    /// Colour the output: auto (a terminal, NO_COLOR and FORCE_COLOR as usual), always or never
+    #[arg(long, global = true, value_name = "WHEN", value_enum, default_value = "auto")]
+    pub color: ColourChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,7 +141,8 @@ pub enum Task {
     /// Compare two JSON reports: per result, each measure before → after; exit 1 on a regression
     #[command(after_help = format!(
         "A change is a regression when it is beyond both its threshold and its floor, or when a \
-         result that passed no longer does. Exit codes: 0 no regression, 1 a regression, 2 bad input.\n\n{}",
+         result that passed no longer does. Exit codes: 0 no regression, 1 a regression, 2 bad input \
+         or nothing paired (0 compared).\n\n{}",
         examples(&[
             "compare main.json report.json",
             "compare main.json report.json --threshold rss=5%,duration=off --format markdown",
@@ -160,7 +165,8 @@ pub enum Task {
     /// Merge the JSON reports of --partition shards into one report set
     #[command(after_help = format!(
         "Shards must come from runs with the same options (all but --partition) and hold no result \
-         twice. Exit codes: 0 every result passed or skipped, 1 otherwise, 2 bad input.\n\n{}",
+         twice. Exit codes: 0 every result passed or skipped, 1 otherwise or a partition is missing \
+         (unless --allow-partial), 2 bad input.\n\n{}",
         examples(&["merge-reports shard-1/report.json shard-2/report.json --report-html all.html --junit all.xml"])
     ))]
     MergeReports {
@@ -170,6 +176,10 @@ pub enum Task {
         /// Merge shards even when their runs' options differ
         #[arg(long)]
         force: bool,
+        /// Accept a set with a partition missing (a shard's job died): exit by the merged results
+        /// instead of 1
+        #[arg(long)]
+        allow_partial: bool,
         #[command(flatten)]
         reports: ReportArgs,
     },
@@ -204,6 +214,8 @@ pub struct RunArgs {
     pub baseline: BaselineArgs,
     #[command(flatten)]
     pub reports: ReportArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Arguments given to every module run (after `--`): to the script, or to unittest or pytest
@@ -313,7 +325,7 @@ macro_rules! value_enum_from_choice {
     )*};
 }
 
-value_enum_from_choice!(EngineKind, SuccessOutput, crate::harness::declarations::HarnessChoice);
+value_enum_from_choice!(EngineKind, SuccessOutput, ColourChoice, crate::harness::declarations::HarnessChoice);
 
 /// `--flaky-result`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -425,6 +437,13 @@ pub struct ReportArgs {
     /// Write a self-contained HTML page with a peak-memory chart here
     #[arg(long, value_name = "PATH")]
     pub report_html: Option<PathBuf>,
+}
+
+/// What a run keeps and shows of each module's output (not merge-reports:
+/// its shards' output is already what it is).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
     /// What the block of a module that passed or skipped shows (one that failed shows both)
     #[arg(long, value_name = "WHICH", value_enum, default_value_t = SuccessOutput::Stdout)]
     pub success_output: SuccessOutput,
@@ -465,7 +484,7 @@ pub struct GateArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub threshold: Vec<ThresholdItem>,
     /// Changes smaller than this are noise, whatever their ratio: per measure (rss=2MiB,duration=1s)
-    /// or a size or time for every measure in that unit [default: rss=1MiB,duration=0.5s]
+    /// or a size or time for every measure in that unit [default: rss=1MiB,container=4MiB,heap=1MiB,duration=0.5s]
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub min_delta: Vec<FloorItem>,
 }
@@ -493,7 +512,8 @@ pub struct EngineArgs {
     /// Container engine CLI to use
     #[arg(long = "engine", env = "PYMACCOUNTER_ENGINE", default_value = "docker", value_enum)]
     pub kind: EngineKind,
-    /// Show each engine command line, the full build log and module stderr as it comes
+    /// Show each engine command line and the full log of image builds (and, for runs, module
+    /// stderr as it comes)
     #[arg(long)]
     pub debug: bool,
 }
@@ -550,7 +570,9 @@ pub fn command() -> clap::Command {
 
 /// Parses the process's arguments; clap prints help or a usage error (exit 2) itself.
 pub fn parse() -> Task {
-    Cli::parse().task
+    let cli = Cli::parse();
+    crate::report::terminal::choose_colour(cli.color);
+    cli.task
 }
 
 #[cfg(test)]
@@ -598,7 +620,7 @@ mod tests {
                 assert_eq!(options.isolation.timeout, 300);
                 assert_eq!(options.isolation.memory, MemoryLimit::Bytes(1 << 30));
                 assert_eq!(options.isolation.network, "none");
-                assert_eq!(options.reports.success_output, SuccessOutput::Stdout);
+                assert_eq!(options.output.success_output, SuccessOutput::Stdout);
             }
             other => panic!("parsed as {other:?}"),
         }
@@ -613,7 +635,7 @@ mod tests {
         let Task::Watch { tests, options } = try_parse_from(&args).unwrap() else { panic!() };
         assert_eq!(tests, ["test_gc*", "test_a.py"]);
         assert_eq!(options.selection.skip, ["test_gc_b.py"]);
-        assert_eq!(options.reports.success_output, SuccessOutput::Both);
+        assert_eq!(options.output.success_output, SuccessOutput::Both);
     }
 
     #[test]
@@ -668,12 +690,12 @@ mod tests {
     #[test]
     fn the_output_cap_defaults_to_captures_own() {
         let Task::RunAllTests { options } = try_parse_from(&["run-all-tests"]).unwrap() else { panic!() };
-        assert_eq!(options.reports.max_output, crate::runner::capture::DEFAULT_SPILL_CAP);
+        assert_eq!(options.output.max_output, crate::runner::capture::DEFAULT_SPILL_CAP);
         let Task::RunAllTests { options } = try_parse_from(&["run-all-tests", "--max-output", "0"]).unwrap()
         else {
             panic!()
         };
-        assert_eq!(options.reports.max_output, 0);
+        assert_eq!(options.output.max_output, 0);
         assert!(try_parse_from(&["run-all-tests", "--max-output", "2t"]).is_err());
     }
 
@@ -754,12 +776,15 @@ mod tests {
         assert_eq!((options.execution.repeat, options.execution.retries), (3, 1));
         assert_eq!(options.execution.flaky_result, FlakyResult::Pass);
         assert_eq!(options.baseline.baseline, Some(PathBuf::from("b.json")));
-        let Task::MergeReports { shards, force, reports } =
+        let Task::MergeReports { shards, force, allow_partial, reports } =
             try_parse_from(&["merge-reports", "a.json", "b.json", "--junit", "all.xml"]).unwrap()
         else {
             panic!()
         };
         assert_eq!((shards.len(), force, reports.junit), (2, false, Some(PathBuf::from("all.xml"))));
+        assert!(!allow_partial);
+        let partial = try_parse_from(&["merge-reports", "a.json", "--allow-partial"]).unwrap();
+        assert!(matches!(partial, Task::MergeReports { allow_partial: true, .. }));
         assert_eq!(try_parse_from(&["merge-reports"]).unwrap_err().exit_code(), 2);
     }
 

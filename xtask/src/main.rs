@@ -19,8 +19,10 @@ macro_rules! out {
 }
 
 mod cli;
+mod discovery;
 mod engine;
 mod error;
+mod glob;
 mod harness;
 mod image;
 mod model;
@@ -75,8 +77,8 @@ fn dispatch(task: Task) -> Result<i32> {
             tasks::bench::bench(&tasks::engine(&engine)?, &options)
         }
         Task::Compare { base, new, gate, format } => tasks::compare::compare(&base, &new, &gate, format),
-        Task::MergeReports { shards, force, reports } => {
-            tasks::merge_reports::merge_reports(&shards, force, &reports.paths())
+        Task::MergeReports { shards, force, allow_partial, reports } => {
+            tasks::merge_reports::merge_reports(&shards, force, allow_partial, &reports.paths())
         }
         Task::Completions { shell } => {
             // Completion scripts need a one-word command name; see README.

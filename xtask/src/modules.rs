@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::error::usage;
+use crate::discovery::Rules;
+use crate::glob::{is_glob, path_matches};
 use crate::sanitize::terminal_line;
 
 /// A directory of test modules, with the spelling the user gave it (for messages).
@@ -84,16 +86,18 @@ impl TestDir {
         Ok(String::from_utf8_lossy(&source).into_owned())
     }
 
-    /// The test modules: `test_*.py`, sorted by name.
+    /// The test modules, found as the project's runner finds them
+    /// (`discovery.rs`): paths relative to the dir, sorted.
     pub fn test_modules(&self) -> Result<Vec<String>> {
-        Ok(test_modules_of(&self.python_files()?))
+        self.rules()?.test_files(&self.path.canonicalize()?)
+    }
+
+    /// How this dir's test files are found.
+    pub fn rules(&self) -> Result<Rules> {
+        Rules::of(&self.path.canonicalize()?)
     }
 }
 
-/// Whether a file name (top level of the test dir) is that of a test module.
-pub fn is_test_module(name: &str) -> bool {
-    name.starts_with("test_") && name.ends_with(".py")
-}
 
 /// The modules named on the command line: one JSON list, or plain names.
 pub fn parse_selection(args: &[String]) -> Result<Vec<String>> {
@@ -132,26 +136,31 @@ fn parse_json_list(text: &str) -> Result<Vec<String>> {
 }
 
 /// The modules the names select, in the order named: a plain name must be a
-/// `.py` file of the test dir, named once; a glob (`*`, `?`, `[...]`) selects
-/// every test module it matches, sorted, and must match at least one. A
-/// module selected twice (by overlapping globs) runs once.
+/// `.py` file of the test dir, named by its path relative to it
+/// (`property/test_x.py`), once; a glob (`*` within a folder, `**` across
+/// folders, `?`, `[...]`) selects every test module it matches, sorted, and
+/// must match at least one. A module selected twice (by overlapping globs)
+/// runs once.
 pub fn expand_selection(names: &[String], dir: &TestDir) -> Result<Vec<String>> {
     let available = dir.python_files()?;
-    let modules = test_modules_of(&available);
+    let modules = dir.test_modules()?;
     let mut selected: Vec<String> = Vec::new();
     let mut problems = Vec::new();
-    for (position, name) in names.iter().enumerate() {
+    for (position, given) in names.iter().enumerate() {
+        let name = &given.strip_prefix("./").unwrap_or(given).to_string();
         // Shown with control characters escaped: names reach the terminal.
         let shown = terminal_line(name);
-        if name.contains('/') || name.contains('\\') || name.starts_with('.') {
-            problems
-                .push(format!("{shown}: give a module name, not a path (use --test-dir for the directory)"));
+        let leaves_the_dir = name.starts_with('/') || name.split('/').any(|part| part == ".." || part.is_empty());
+        if leaves_the_dir || name.contains('\\') {
+            problems.push(format!(
+                "{shown}: name a module by its path inside the test dir (property/test_x.py; use --test-dir for another directory)"
+            ));
         } else if name.starts_with('-') {
             problems.push(format!(
                 "{shown}: a module name cannot start with '-' (python3 would read it as an option)"
             ));
         } else if is_glob(name) {
-            let matched: Vec<&String> = modules.iter().filter(|m| glob_matches(name, m)).collect();
+            let matched: Vec<&String> = modules.iter().filter(|m| path_matches(name, m)).collect();
             if matched.is_empty() {
                 let message =
                     format!("'{name}' matches no module in {}; {}", dir.display, hint(name, &modules));
@@ -166,8 +175,8 @@ pub fn expand_selection(names: &[String], dir: &TestDir) -> Result<Vec<String>> 
             problems.push(format!("{shown}: named twice"));
         } else if !name.ends_with(".py") {
             problems.push(terminal_line(&not_a_py_name(name, &available, &modules, dir)).into_owned());
-        } else if !available.contains(name) {
-            problems.push(unknown_module(name, &available, dir));
+        } else if !available.contains(name) && !(name.contains('/') && nested_python_file(dir, name)) {
+            problems.push(unknown_module(name, &modules_and(&available, &modules), dir));
         } else if !selected.contains(name) {
             selected.push(name.clone());
         }
@@ -179,29 +188,41 @@ pub fn expand_selection(names: &[String], dir: &TestDir) -> Result<Vec<String>> 
     }
 }
 
+/// Whether `name` (a path with a folder) is a `.py` file inside the test dir.
+fn nested_python_file(dir: &TestDir, name: &str) -> bool {
+    let (Ok(root), Ok(file)) = (dir.path.canonicalize(), dir.path.join(name).canonicalize()) else {
+        return false;
+    };
+    file.starts_with(root) && file.is_file()
+}
+
+/// The names suggestions are chosen from: top-level files and every test module.
+fn modules_and(available: &[String], modules: &[String]) -> Vec<String> {
+    let mut all: Vec<String> = available.iter().chain(modules).cloned().collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
 /// Leaves out the modules any `--skip` pattern (a name or a glob) matches;
 /// also returns one warning per pattern that matched none of them.
 pub fn apply_skip(modules: Vec<String>, patterns: &[String]) -> (Vec<String>, Vec<String>) {
     let mut warnings = Vec::new();
     for pattern in patterns {
-        if !modules.iter().any(|m| glob_matches(pattern, m)) {
+        if !modules.iter().any(|m| path_matches(pattern, m)) {
             let warning = format!("--skip {pattern} matches no selected module; {}", hint(pattern, &modules));
             warnings.push(terminal_line(&warning).into_owned());
         }
     }
-    let kept = modules.into_iter().filter(|m| !patterns.iter().any(|p| glob_matches(p, m))).collect();
+    let kept = modules.into_iter().filter(|m| !patterns.iter().any(|p| path_matches(p, m))).collect();
     (kept, warnings)
-}
-
-fn test_modules_of(files: &[String]) -> Vec<String> {
-    files.iter().filter(|n| is_test_module(n)).cloned().collect()
 }
 
 /// What to say after a pattern that matched nothing: the same pattern with
 /// `.py` when that would match, else where to look.
 fn hint(pattern: &str, modules: &[String]) -> String {
     let with_py = format!("{pattern}.py");
-    if !pattern.ends_with(".py") && modules.iter().any(|m| glob_matches(&with_py, m)) {
+    if !pattern.ends_with(".py") && modules.iter().any(|m| path_matches(&with_py, m)) {
         format!("did you mean {with_py}?")
     } else {
         "see `cargo xtask list`".to_string()
@@ -245,84 +266,6 @@ fn unknown_module(name: &str, available: &[String], dir: &TestDir) -> String {
         }
     };
     format!("{}: no such module in {}; {hint}", terminal_line(name), terminal_line(&dir.display))
-}
-
-/// Whether a name is a shell-style pattern rather than a plain name: it has
-/// a `*`, a `?` or a `[` closed by a `]` (an unclosed `[` stands for itself).
-pub fn is_glob(name: &str) -> bool {
-    name.contains(['*', '?']) || name.find('[').is_some_and(|open| name[open + 1..].contains(']'))
-}
-
-/// Shell-style matching of a whole name: `*` matches any run of characters,
-/// `?` any one, `[abc]` / `[a-z]` one of a set, `[!abc]` (or `[^abc]`) one not
-/// in it; a `[` that is never closed stands for itself. Module names hold no
-/// `/`, so `*` needs no special case for it.
-pub fn glob_matches(pattern: &str, name: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let name: Vec<char> = name.chars().collect();
-    let (mut p, mut n) = (0, 0);
-    // Where to resume after the latest `*`: the pattern after it, and the
-    // name position it has swallowed up to.
-    let mut resume: Option<(usize, usize)> = None;
-    while n < name.len() {
-        let step = match pattern.get(p) {
-            Some('*') => {
-                resume = Some((p + 1, n));
-                p += 1;
-                continue;
-            }
-            Some('?') => Some(1),
-            Some('[') => match char_class(&pattern[p..], name[n]) {
-                Some((matched, length)) => matched.then_some(length),
-                None => (name[n] == '[').then_some(1),
-            },
-            Some(&literal) => (literal == name[n]).then_some(1),
-            None => None,
-        };
-        match (step, resume) {
-            (Some(length), _) => {
-                p += length;
-                n += 1;
-            }
-            // Let the latest `*` swallow one more character and try again.
-            (None, Some((after_star, swallowed))) => {
-                resume = Some((after_star, swallowed + 1));
-                p = after_star;
-                n = swallowed + 1;
-            }
-            (None, None) => return false,
-        }
-    }
-    pattern[p..].iter().all(|&c| c == '*')
-}
-
-/// Matches `c` against the class that opens `pattern` (`[` ...): whether it
-/// matched and the class's length, or `None` when no `]` closes it.
-fn char_class(pattern: &[char], c: char) -> Option<(bool, usize)> {
-    let mut i = 1;
-    let negated = matches!(pattern.get(i), Some('!' | '^'));
-    if negated {
-        i += 1;
-    }
-    let mut matched = false;
-    let mut first = true;
-    loop {
-        let &start = pattern.get(i)?;
-        if start == ']' && !first {
-            return Some((matched != negated, i + 1));
-        }
-        first = false;
-        match (pattern.get(i + 1), pattern.get(i + 2)) {
-            (Some('-'), Some(&end)) if end != ']' => {
-                matched |= start <= c && c <= end;
-                i += 3;
-            }
-            _ => {
-                matched |= start == c;
-                i += 1;
-            }
-        }
-    }
 }
 
 /// The first line of a module's docstring, or "" when it has none.
@@ -461,42 +404,6 @@ mod tests {
                 "--skip test_rss matches no selected module; did you mean test_rss.py?",
             ]
         );
-    }
-
-    #[test]
-    fn glob_matching_follows_the_shell() {
-        let cases = [
-            ("test_gc*", "test_gc_cycles.py", true),
-            ("test_gc*", "test_refcount.py", false),
-            ("*", "", true),
-            ("*", "anything", true),
-            ("", "", true),
-            ("", "a", false),
-            ("a*b*c", "aXbYc", true),
-            ("a*b*c", "abcab", false),
-            ("*a*b", "xxaxxbxxb", true),
-            ("*.py", "test.py.bak", false),
-            ("test_?.py", "test_a.py", true),
-            ("test_?.py", "test_ab.py", false),
-            ("?", "é", true),
-            ("test_[ab].py", "test_b.py", true),
-            ("test_[ab].py", "test_c.py", false),
-            ("test_[a-c].py", "test_b.py", true),
-            ("test_[a-c].py", "test_d.py", false),
-            ("test_[!a-c].py", "test_d.py", true),
-            ("test_[^a-c].py", "test_a.py", false),
-            ("test_[]].py", "test_].py", true),
-            ("test_[a-].py", "test_-.py", true),
-            ("test_[.py", "test_[.py", true),
-            ("test_[.py", "test_a.py", false),
-            ("**x", "abx", true),
-            ("test_*_*.py", "test_gc_a.py", true),
-        ];
-        for (pattern, name, expected) in cases {
-            assert_eq!(glob_matches(pattern, name), expected, "{pattern:?} vs {name:?}");
-        }
-        assert!(is_glob("test_*") && is_glob("t?") && is_glob("[ab]") && !is_glob("test_a.py"));
-        assert!(!is_glob("test_[2J.py") && !is_glob("test_]x[.py"));
     }
 
     #[test]

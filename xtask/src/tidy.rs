@@ -456,3 +456,60 @@ fn the_ending_check_sees_arms_guards_and_lets() {
     )
     .is_empty());
 }
+
+/// Nothing below `tasks/` prints for people but the renderers of `report/`:
+/// the runner emits events and the engine and image builds notices.
+#[test]
+fn only_renderers_print_below_the_tasks() {
+    let architecture = read("ARCHITECTURE.md");
+    let layers = layers(&architecture);
+    let mut offenders = Vec::new();
+    for (file, source) in sources() {
+        let below_tasks = rank_of(&layers, &file).is_some_and(|rank| rank < 4);
+        if below_tasks && !file.starts_with("report/") {
+            for (number, line) in code_of(&source).lines().enumerate() {
+                if ["say!(", "out!(", "print_quietly("].iter().any(|m| line.contains(m)) {
+                    offenders.push(format!("{file}:{}", number + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "send a Notice or an Event instead of printing at:\n{}",
+        offenders.join("\n")
+    );
+}
+
+/// README's run options table and `run --help` name the same options.
+#[test]
+fn the_readme_options_table_matches_the_run_flags() {
+    let readme = read("README.md");
+    let section = readme.split("### Run options").nth(1).expect("README has a Run options section");
+    let table: Vec<&str> =
+        section.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect();
+    let run = crate::cli::command().find_subcommand("run").unwrap().clone();
+    let flags: Vec<String> = run
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|l| *l != "help")
+        .map(str::to_string)
+        .collect();
+    for flag in &flags {
+        let named = table
+            .iter()
+            .any(|row| row.contains(&format!("`--{flag}")) || row.contains(&format!(", --{flag}")));
+        assert!(named, "README's run options table has no row for --{flag}");
+    }
+    for row in &table[2..] {
+        let first = row.split('|').nth(1).unwrap_or("");
+        for named in first.split('`').skip(1).step_by(2).filter_map(|cell| cell.strip_prefix("--")) {
+            let name = named.split([' ', '=']).next().unwrap_or("");
+            let known = flags.iter().any(|f| f == name)
+                || run
+                    .get_arguments()
+                    .any(|a| a.get_all_aliases().is_some_and(|aliases| aliases.contains(&name)));
+            assert!(name.is_empty() || known, "README names --{name}, which `run` does not take");
+        }
+    }
+}

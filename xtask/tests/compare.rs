@@ -127,6 +127,64 @@ fn bad_input_exits_2_with_a_short_message() {
     }
 }
 
+#[test]
+fn reports_that_pair_nothing_exit_2_not_0() {
+    // A matrix report against a plain one: every result is one-sided, so a
+    // gate on it would pass having compared nothing.
+    let temp = tempfile::tempdir().unwrap();
+    let plain = write(temp.path(), "plain.json", &report(&[("test_a.py", 10, 1.0), ("test_b.py", 10, 1.0)]));
+    let mut matrix = report(&[("test_a.py", 10, 1.0), ("test_b.py", 10, 1.0)]);
+    for result in matrix["results"].as_array_mut().unwrap() {
+        result["python_malloc"] = json!("malloc");
+    }
+    let matrix = write(temp.path(), "matrix.json", &matrix);
+    for format in ["text", "markdown", "json"] {
+        let run = compare(&plain, &matrix, &["--format", format]);
+        assert_eq!(run.code, 2, "{format}: {}", run.dump());
+        assert!(run.stderr.contains("nothing to compare"), "{format}: {}", run.dump());
+        assert!(run.stderr.contains("--python-malloc"), "says what pairs results: {}", run.dump());
+    }
+    let text = compare(&plain, &matrix, &[]);
+    assert!(text.stdout.contains("(0 compared)"), "the comparison is still shown: {}", text.dump());
+    assert!(text.stdout.contains("only in the baseline (2)"), "{}", text.dump());
+    // One pair is enough to be a comparison.
+    let one = write(temp.path(), "one.json", &report(&[("test_a.py", 10, 1.0)]));
+    let run = compare(&plain, &one, &[]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+}
+
+/// A report of `report`'s results written by one `--partition` shard.
+fn shard(dir: &Path, partition: &str, results: &[(&str, u64, f64)]) -> PathBuf {
+    let mut value = report(results);
+    value["run"] = json!({"partition": partition, "options": {"python": "3.11", "timeout": "300"}});
+    write(dir, &format!("shard-{}.json", partition.replace('/', "-of-")), &value)
+}
+
+#[test]
+fn a_merged_set_with_a_partition_missing_exits_1_unless_allowed() {
+    let temp = tempfile::tempdir().unwrap();
+    let first = shard(temp.path(), "1/3", &[("test_a.py", 10, 1.0)]);
+    let third = shard(temp.path(), "3/3", &[("test_c.py", 10, 1.0)]);
+    let merged = temp.path().join("merged.json");
+    let partial =
+        xtask(&["merge-reports", path_str(&first), path_str(&third), "--report-json", path_str(&merged)]);
+    assert_eq!(partial.code, 1, "every merged result passed, but 2/3 is missing: {}", partial.dump());
+    assert!(partial.stderr.contains("error: no shard of partition 2/3"), "{}", partial.dump());
+    assert!(partial.stderr.contains("--allow-partial"), "{}", partial.dump());
+    assert_eq!(partial.last_line(), "2 passed, 0 failed", "the closing line stays last: {}", partial.dump());
+    assert_eq!(read_json(&merged)["summary"]["passed"], 2, "the partial set is still written");
+
+    let allowed = xtask(&["merge-reports", path_str(&first), path_str(&third), "--allow-partial"]);
+    assert_eq!(allowed.code, 0, "{}", allowed.dump());
+    assert!(allowed.stderr.contains("note: no shard of partition 2/3"), "{}", allowed.dump());
+
+    let second = shard(temp.path(), "2/3", &[("test_b.py", 10, 1.0)]);
+    let whole = xtask(&["merge-reports", path_str(&first), path_str(&second), path_str(&third)]);
+    assert_eq!(whole.code, 0, "{}", whole.dump());
+    assert!(!whole.stderr.contains("no shard of partition"), "{}", whole.dump());
+    assert_eq!(whole.last_line(), "3 passed, 0 failed");
+}
+
 /// A copy of the `baseline` fixture, and a folder for reports outside it.
 struct Growing {
     dir: tempfile::TempDir,
@@ -268,6 +326,32 @@ fn a_bad_baseline_stops_the_run_before_it_starts() {
     assert!(run.stderr.contains("add --baseline"), "{}", run.dump());
 }
 
+/// The results of a report without what differs between two runs by nature
+/// (times, durations, memory figures, output that carries them), sorted by module.
+fn comparable(report: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut results: Vec<serde_json::Value> = report["results"].as_array().unwrap().clone();
+    for result in &mut results {
+        let record = result.as_object_mut().unwrap();
+        for by_nature in [
+            "started_at",
+            "duration_s",
+            "peak_rss_bytes",
+            "container_peak_bytes",
+            "stdout",
+            "stderr",
+            "stdout_bytes",
+            "stderr_bytes",
+        ] {
+            record.remove(by_nature);
+        }
+        for test in record.get_mut("tests").and_then(|t| t.as_array_mut()).into_iter().flatten() {
+            test.as_object_mut().unwrap().remove("duration_s");
+        }
+    }
+    results.sort_by_key(|r| r["module"].to_string());
+    results
+}
+
 /// (module, status, exit code, reason) of every result, sorted.
 fn result_set(report: &serde_json::Value) -> Vec<(String, String, String, String)> {
     let mut set: Vec<_> = report["results"]
@@ -292,6 +376,9 @@ fn result_set(report: &serde_json::Value) -> Vec<(String, String, String, String
 fn merged_shards_of_a_3_way_partition_are_the_whole_run() {
     require_engine();
     let dir = fixture("mixed");
+    // A script that runs its own unittest tests: its counts come from the summary it prints.
+    let own = project_root().join("xtask/tests/fixtures/reports/test_own_unittest.py");
+    std::fs::copy(own, dir.path().join("test_own_unittest.py")).unwrap();
     let out = tempfile::tempdir().unwrap();
     let whole = out.path().join("whole.json");
     let run =
@@ -334,8 +421,16 @@ fn merged_shards_of_a_3_way_partition_are_the_whole_run() {
     assert_eq!(result_set(&merged_report), result_set(&read_json(&whole)));
     assert_eq!(merged_report["summary"], read_json(&whole)["summary"]);
     assert_eq!(merged_report["run"]["partition"], serde_json::Value::Null);
-    assert_eq!(std::fs::read_to_string(&junit).unwrap().matches("<testcase").count(), 3);
-    assert!(std::fs::read_to_string(&html).unwrap().contains("1 passed, 1 failed, 1 skipped"));
+    // Field for field, all that does not differ between two runs by nature.
+    assert_eq!(comparable(&merged_report), comparable(&read_json(&whole)));
+    let own = result_for(&merged_report, "test_own_unittest.py");
+    assert_eq!(own["test_counts_from"], "unittest summary", "{own:#}");
+    assert_eq!(
+        (own["test_counts"]["passed"].as_u64(), own["test_counts"]["skipped"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(std::fs::read_to_string(&junit).unwrap().matches("<testcase").count(), 4);
+    assert!(std::fs::read_to_string(&html).unwrap().contains("2 passed, 1 failed, 1 skipped"));
 
     // A shard twice, or a shard of another run, is refused.
     let twice = xtask(&["merge-reports", path_str(&shards[0]), path_str(&shards[0])]);

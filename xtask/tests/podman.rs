@@ -14,13 +14,67 @@ fn require_podman() {
         works,
         "podman is not installed: apt-get install podman (bash .ci/run does it), or set {SKIP_VARIABLE}=1"
     );
+    static HANDED: std::sync::Once = std::sync::Once::new();
+    HANDED.call_once(hand_podman_the_offline_base);
+}
+
+/// Whether Podman enforces `--memory` for this user: rootless Podman on
+/// cgroups v1 ignores it (and only says so on the container's stderr).
+fn podman_limits_memory() -> bool {
+    let info = Command::new("podman")
+        .args(["info", "--format", "{{.Host.CgroupsVersion}} {{.Host.Security.Rootless}}"])
+        .output()
+        .unwrap();
+    assert!(info.status.success(), "podman info: {}", String::from_utf8_lossy(&info.stderr));
+    String::from_utf8_lossy(&info.stdout).trim() != "v1 true"
+}
+
+/// Where Podman cannot limit memory, a run with a limit is an environment
+/// failure before any container starts.
+fn assert_refused_for_memory(run: &Finished) {
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(run.stderr.contains("podman cannot limit a container's memory here"), "{}", run.dump());
+    assert!(run.stderr.contains("--memory none"), "{}", run.dump());
+    assert!(!run.stderr.contains("podman run"), "nothing may start:\n{}", run.dump());
+}
+
+/// Podman keeps an image store of its own, one per user: where Docker has
+/// the offline 3.11 base (machines with no registry), it is copied into the
+/// store of whoever runs the tests, so that a non-root user's run need not
+/// debootstrap one (which needs root). Where Docker has none, Podman pulls
+/// `python:3.11-slim` itself, or the test says why it cannot.
+fn hand_podman_the_offline_base() {
+    // Prints the base's reference when it exists (it builds one only as root).
+    let base = xtask(&["base-image", "--python", "3.11"]);
+    if base.code != 0 {
+        return;
+    }
+    let reference = base.last_line().to_string();
+    let exists = Command::new("podman").args(["image", "exists", &reference]).status().unwrap();
+    if exists.success() {
+        return;
+    }
+    let loaded = Command::new("bash")
+        .args(["-c", "set -o pipefail; docker save \"$1\" | podman load --quiet", "bash", &reference])
+        .output()
+        .unwrap();
+    assert!(
+        loaded.status.success(),
+        "handing {reference} from Docker to Podman: {}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
 }
 
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn podman_runs_the_baseline_module() {
     require_podman();
-    let run = xtask(&["run", r#"["test_baseline.py"]"#, "--engine", "podman"]);
+    let mut args = vec!["run", r#"["test_baseline.py"]"#, "--engine", "podman"];
+    if !podman_limits_memory() {
+        assert_refused_for_memory(&xtask(&[&args[..], &["--debug"]].concat()));
+        args.extend(["--memory", "none"]);
+    }
+    let run = xtask(&args);
     assert_eq!(run.code, 0, "{}", run.dump());
     assert!(run.stdout.contains("Hello from pymaccounter"), "{}", run.dump());
     assert_eq!(run.last_line(), "1 passed, 0 failed");
@@ -30,6 +84,13 @@ fn podman_runs_the_baseline_module() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn podman_reports_oom_and_failures_and_leaves_nothing() {
     require_podman();
+    if !podman_limits_memory() {
+        // The memory eater below would take the whole machine: refused up front.
+        let run =
+            xtask(&["run", r#"["test_baseline.py"]"#, "--engine", "podman", "--memory", "64m", "--debug"]);
+        assert_refused_for_memory(&run);
+        return;
+    }
     let dir = fixture("misbehaving");
     std::fs::copy(
         project_root().join("xtask/tests/fixtures/mixed/test_fails.py"),

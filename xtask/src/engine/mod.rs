@@ -145,6 +145,18 @@ impl Engine {
         Ok(false)
     }
 
+    /// Whether the engine would run a container with `--memory` and not
+    /// limit it: rootless Podman on cgroups v1 (it only warns, on the
+    /// container's stderr).
+    pub fn ignores_memory_limits(&self) -> Result<bool> {
+        if self.kind != EngineKind::Podman {
+            return Ok(false);
+        }
+        let info =
+            self.stdout_of(&["info", "--format", "{{.Host.CgroupsVersion}} {{.Host.Security.Rootless}}"])?;
+        Ok(info.trim() == "v1 true")
+    }
+
     /// A volume holding a copy of `dir`, for an engine that cannot see it.
     /// Filled through a created (never started) container of `image`; when
     /// the copy fails, the volume goes too.

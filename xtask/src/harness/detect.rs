@@ -52,7 +52,7 @@ pub fn detect(source: &str) -> Detection {
     let mut unittest = false;
     let mut pytest = false;
     let mut test_cases: HashSet<String> = HashSet::new();
-    for line in logical_lines(source).iter().filter(|line| line.indent == 0) {
+    for line in module_level_lines(&logical_lines(source)) {
         let text = line.text.as_str();
         if is_main_guard(text) {
             main_guard = true;
@@ -86,6 +86,32 @@ pub fn detect(source: &str) -> Detection {
         (false, Some(Framework::Pytest)) => Harness::Pytest,
     };
     Detection { harness, defines_tests }
+}
+
+/// The lines that run when the module is imported, at any depth of its
+/// top-level statements: inside `if`/`else`, `try`/`except`/`finally` and
+/// `with` blocks too (tests defined under `if sys.version_info >= …` are
+/// tests), but not inside functions, classes or the `__main__` guard.
+fn module_level_lines(lines: &[LogicalLine]) -> Vec<&LogicalLine> {
+    // The open blocks: their indent and whether lines inside them run at import.
+    let mut open: Vec<(usize, bool)> = Vec::new();
+    let mut kept = Vec::new();
+    for line in lines {
+        while open.last().is_some_and(|(indent, _)| *indent >= line.indent) {
+            open.pop();
+        }
+        let at_module_level = open.iter().all(|(_, transparent)| *transparent);
+        if at_module_level {
+            kept.push(line);
+        }
+        if line.text.ends_with(':') {
+            let word = line.text.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or("");
+            let transparent = matches!(word, "if" | "elif" | "else" | "try" | "except" | "finally" | "with")
+                && !is_main_guard(&line.text);
+            open.push((line.indent, at_module_level && transparent));
+        }
+    }
+    kept
 }
 
 /// One logical line of Python: physical lines joined inside brackets and after a
@@ -475,5 +501,17 @@ mod tests {
                 LogicalLine { indent: 2, text: "b = 'x#y'".to_string() },
             ]
         );
+    }
+
+    #[test]
+    fn tests_defined_inside_an_if_or_a_try_are_tests() {
+        let source = "import sys\nimport unittest\nif sys.version_info >= (3, 8):\n    class TestNew(unittest.TestCase):\n        def test_x(self):\n            pass\nelse:\n    pass\n";
+        assert_eq!(detect(source).harness, Harness::Unittest);
+        let pytest = "try:\n    import numpy\nexcept ImportError:\n    numpy = None\nelse:\n    def test_numpy():\n        assert numpy\n";
+        assert_eq!(detect(pytest).harness, Harness::Pytest);
+        let nested = "def helper():\n    def test_inner():\n        pass\n    return test_inner\n";
+        assert_eq!(detect(nested).harness, Harness::Script, "a function's inner def is no test");
+        let guarded = "if __name__ == '__main__':\n    def test_in_guard():\n        pass\n    test_in_guard()\n";
+        assert_eq!(detect(guarded).defines_tests, None);
     }
 }

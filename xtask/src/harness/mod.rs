@@ -68,11 +68,15 @@ pub struct ModuleSetup {
 impl ModuleSetup {
     /// A module's setup. The command line's explicit `--harness` and
     /// `--hunt-leaks` win over the module's declarations, which win over `auto`.
+    /// In a pytest project `auto` is pytest for every test file, as the
+    /// project's own `pytest` runs them (TestCase classes, package-relative
+    /// imports and all); elsewhere it reads the module (`detect.rs`).
     pub fn of(
         source: &str,
         file: &str,
         harness: HarnessChoice,
         hunt: Option<HuntLeaks>,
+        pytest_project: bool,
     ) -> Result<ModuleSetup> {
         let declarations = declarations::parse(source, file)?;
         let detection = detect::detect(source);
@@ -81,6 +85,7 @@ impl ModuleSetup {
             (chosen, _) => chosen,
         };
         let harness = match choice {
+            HarnessChoice::Auto if pytest_project => Harness::Pytest,
             HarnessChoice::Auto => detection.harness,
             HarnessChoice::Script => Harness::Script,
             HarnessChoice::Unittest => Harness::Unittest,
@@ -404,11 +409,11 @@ mod tests {
     }
 
     fn script() -> ModuleSetup {
-        ModuleSetup::of("print(1)\n", "test_a.py", HarnessChoice::Auto, None).unwrap()
+        ModuleSetup::of("print(1)\n", "test_a.py", HarnessChoice::Auto, None, false).unwrap()
     }
 
     fn setup(source: &str, choice: HarnessChoice, hunt: Option<HuntLeaks>) -> ModuleSetup {
-        ModuleSetup::of(source, "test_a.py", choice, hunt).unwrap()
+        ModuleSetup::of(source, "test_a.py", choice, hunt, false).unwrap()
     }
 
     const PYTEST_FILE: &str = "def test_fails():\n    assert 1 == 2\n";
@@ -449,7 +454,7 @@ mod tests {
             setup(hunt, HarnessChoice::Auto, None).hunt_leaks,
             Some(HuntLeaks { warmups: 1, runs: 2 })
         );
-        assert!(ModuleSetup::of(PYTEST_FILE, "t.py", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT)).is_err());
+        assert!(ModuleSetup::of(PYTEST_FILE, "t.py", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT), false).is_err());
     }
 
     #[test]

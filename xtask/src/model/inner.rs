@@ -115,6 +115,9 @@ pub struct InnerTest {
     pub outcome: TestOutcome,
     #[serde(default)]
     pub message: Option<String>,
+    /// The failure's traceback, bounded (a marker says where it was cut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceback: Option<String>,
     #[serde(default)]
     pub duration_s: f64,
 }
@@ -180,6 +183,10 @@ impl InnerTest {
     pub fn failed(&self) -> bool {
         matches!(self.outcome, TestOutcome::Failed | TestOutcome::Error)
     }
+
+    pub fn skipped(&self) -> bool {
+        matches!(self.outcome, TestOutcome::Skipped | TestOutcome::Xfailed)
+    }
 }
 
 impl InnerCounts {
@@ -192,7 +199,7 @@ impl InnerCounts {
         let parts: Vec<String> = [
             (self.passed, "passed"),
             (self.failed, "failed"),
-            (self.errors, "errors"),
+            (self.errors, if self.errors == 1 { "error" } else { "errors" }),
             (self.skipped, "skipped"),
             (self.xfailed, "xfailed"),
             (self.xpassed, "xpassed"),

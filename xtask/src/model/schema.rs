@@ -152,8 +152,8 @@ pub struct ResultRecord {
     pub stderr: String,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
-    /// What ran it when a harness did (`script` for a script that printed
-    /// its own test summary or was leak-hunted), else null.
+    /// What ran it when our harness did (`script` for a leak-hunted script);
+    /// null for a plain script, also one whose own test summary gave the counts.
     pub harness: Option<Harness>,
     /// The tests its framework ran (empty for plain scripts).
     pub tests: Vec<InnerTest>,
@@ -306,7 +306,8 @@ impl ResultRecord {
             stderr: result.stderr.text(),
             stdout_bytes: result.stdout.total_bytes,
             stderr_bytes: result.stderr.total_bytes,
-            harness: inner.map(|i| i.harness),
+            // A script whose summary was read ran without the harness.
+            harness: inner.filter(|i| i.summary_of.is_none()).map(|i| i.harness),
             tests: inner.map(|i| i.tests.clone()).unwrap_or_default(),
             tests_truncated: inner.is_some_and(|i| i.truncated),
             test_counts: result.test_counts(),
@@ -328,7 +329,11 @@ impl ResultRecord {
 
     /// What the harness reported, back (a script's own summary included).
     fn inner(&self) -> Option<InnerReport> {
-        let harness = self.harness?;
+        let harness = match (self.harness, self.test_counts_from) {
+            (Some(harness), _) => harness,
+            (None, Some(CountsSource::UnittestSummary | CountsSource::PytestSummary)) => Harness::Script,
+            (None, _) => return None,
+        };
         Some(InnerReport {
             harness,
             tests: self.tests.clone(),
@@ -629,6 +634,7 @@ mod tests {
         results[0].inner = Some(InnerReport {
             harness: Harness::Pytest,
             tests: vec![InnerTest {
+                traceback: Some("Traceback".into()),
                 name: "t::a".into(),
                 outcome: TestOutcome::Failed,
                 message: Some("assert".into()),

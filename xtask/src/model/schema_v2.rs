@@ -66,14 +66,6 @@ fn upgrade_result(result: &mut Map<String, Value>) {
         result.entry(key).or_insert(Value::Null);
     }
     result.entry("tests").or_insert(json!([]));
-    // v2 wrote no harness for a script whose own summary gave the counts.
-    let from_summary = matches!(
-        result.get("test_counts_from").and_then(Value::as_str),
-        Some("unittest summary" | "pytest summary")
-    );
-    if from_summary && result["harness"].is_null() {
-        result.insert("harness".into(), json!("script"));
-    }
     if let Some(attempts) = result.get_mut("attempts").and_then(Value::as_array_mut) {
         for attempt in attempts.iter_mut().filter_map(Value::as_object_mut) {
             let status = attempt.get("status").and_then(Value::as_str).unwrap_or("fail").to_string();

@@ -198,6 +198,24 @@ impl Execution {
         }
     }
 
+    /// Whether its failing tests say all there is to say about it: a failed
+    /// module whose framework reported the tests that failed.
+    pub fn explained_by_its_tests(&self) -> bool {
+        match self {
+            Execution::Failed { why: Some(FailureCause::TestsFailed { .. }), .. } => true,
+            Execution::Passed
+            | Execution::Skipped { .. }
+            | Execution::Failed { .. }
+            | Execution::TimedOut { .. }
+            | Execution::OomKilled { .. }
+            | Execution::Crashed { .. }
+            | Execution::Leaked { .. }
+            | Execution::OverBudget { .. }
+            | Execution::Regressed { .. }
+            | Execution::Flaky { .. } => false,
+        }
+    }
+
     /// The module's own exit code, when it exited by itself.
     pub fn exit_code(&self) -> Option<i32> {
         match self {

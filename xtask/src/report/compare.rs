@@ -10,6 +10,7 @@ use crate::model::compare::{label, Comparison, Delta, Gate, Measure, Pair, Verdi
 use crate::model::measure::Threshold;
 use crate::model::schema::{JobRecord, ResultRecord};
 use crate::model::status::Status;
+use crate::report::table::{self, Column};
 use crate::report::words;
 use crate::sanitize;
 
@@ -77,30 +78,35 @@ fn mark(pair: &Pair) -> &'static str {
     }
 }
 
-/// Plain text: a heading, one aligned line per pair, the one-sided results, the closing line.
-pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
-    let mut out = format!("compare {} → {}\ngate: {}\n\n", sides.base, sides.new, words::gate(gate));
+/// Plain text: a heading, one line per pair (wrapped within its cells to
+/// fit `width`), the one-sided results, the closing line.
+pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides, width: usize) -> String {
+    let heading = format!("compare {} → {}", sides.base, sides.new);
+    let gate_line = format!("gate: {}", words::gate(gate));
+    let mut out = String::new();
+    for line in [heading, gate_line] {
+        for piece in table::wrap(&sanitize::terminal_line(&line), width) {
+            out.push_str(&piece);
+            out.push('\n');
+        }
+    }
+    out.push('\n');
     let measures = shown_measures(comparison);
-    let mut rows: Vec<Vec<String>> = vec![{
-        let mut header = vec!["result".to_string(), "status".to_string()];
-        header.extend(measures.iter().map(|m| words::measure_label(m.id).to_string()));
-        header.push(String::new());
-        header
-    }];
-    for pair in &comparison.pairs {
-        let mut row = vec![sanitize::terminal_line(&label(&pair.new.job)).into_owned(), status_text(pair)];
-        row.extend(measures.iter().map(|m| cell(delta_for(pair, m.id.key()))));
-        row.push(mark(pair).to_string());
-        rows.push(row);
-    }
-    let columns = rows[0].len();
-    let widths: Vec<usize> =
-        (0..columns).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    for row in &rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(text, width)| pad(text, *width)).collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+    let mut columns = vec![Column::first_to_narrow("result"), Column::left("status")];
+    columns.extend(measures.iter().map(|m| Column::flexible(words::measure_label(m.id))));
+    columns.push(Column::left(""));
+    let rows: Vec<Vec<String>> = comparison
+        .pairs
+        .iter()
+        .map(|pair| {
+            let mut row =
+                vec![sanitize::terminal_line(&label(&pair.new.job)).into_owned(), status_text(pair)];
+            row.extend(measures.iter().map(|m| cell(delta_for(pair, m.id.key()))));
+            row.push(mark(pair).to_string());
+            row
+        })
+        .collect();
+    out.push_str(&table::render(&columns, &rows, width, &|_, _, cell| cell));
     let plain = |l: &str| format!("  {}\n", sanitize::terminal_line(l));
     one_sided(&mut out, "only in the baseline", &comparison.only_base, plain);
     one_sided(&mut out, "only in the new report", &comparison.only_new, plain);
@@ -108,11 +114,6 @@ pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
     out.push_str(&closing_line(comparison));
     out.push('\n');
     out
-}
-
-fn pad(text: &str, width: usize) -> String {
-    let len = text.chars().count();
-    format!("{text}{}", " ".repeat(width.saturating_sub(len)))
 }
 
 fn one_sided(out: &mut String, title: &str, records: &[&ResultRecord], line: impl Fn(&str) -> String) {
@@ -293,10 +294,49 @@ mod tests {
         let new = [ResultRecord::passed(job, 1.0, 1 << 20), ResultRecord::passed(other, 1.0, 1 << 20)];
         let comparison = crate::model::compare::compare(&base, &new, &Gate::default()).unwrap();
         let sides = Sides { base: "a.json", new: "b.json" };
-        let text = text(&comparison, &Gate::default(), &sides);
+        let text = text(&comparison, &Gate::default(), &sides, 80);
         assert!(!text.contains('\x1b'), "{text}");
         let markdown = markdown(&comparison, &Gate::default(), &sides);
         assert!(!markdown.contains("\n### owned"), "no heading injected:\n{markdown}");
         assert!(!markdown.contains('\x1b'), "{markdown}");
+    }
+
+    #[test]
+    fn the_text_fits_80_columns_and_keeps_every_name_and_status() {
+        use crate::model::schema::{JobRecord, ResultRecord};
+        let modules = [
+            "property/strategies/test_a_rather_long_module_name_for_strategies.py",
+            "unit/parsers/isoparser/test_isoparser_with_timezone_offsets.py",
+        ];
+        let (mut base, mut new) = (Vec::new(), Vec::new());
+        for module in modules {
+            for malloc in ["pymalloc", "malloc"] {
+                for python in ["3.13", "3.14-dbg"] {
+                    let job = JobRecord {
+                        module: module.into(),
+                        python_malloc: Some(malloc.into()),
+                        python: Some(python.into()),
+                    };
+                    let mut before = ResultRecord::passed(job.clone(), 1.0, 10 << 20);
+                    before.container_peak_bytes = Some(30 << 20);
+                    let mut after = ResultRecord::passed(job, 2.5, 25 << 20);
+                    after.container_peak_bytes = Some(31 << 20);
+                    base.push(before);
+                    new.push(after);
+                }
+            }
+        }
+        let comparison = crate::model::compare::compare(&base, &new, &Gate::default()).unwrap();
+        let sides =
+            Sides { base: "target/reports/main/report.json", new: "target/reports/pr-1234/report.json" };
+        let text = text(&comparison, &Gate::default(), &sides, 80);
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "{} columns: {line}\n{text}", line.chars().count());
+        }
+        let names: String = text.lines().map(|l| l.split("  ").next().unwrap_or("").trim()).collect();
+        for module in modules {
+            assert!(names.contains(module), "{module} unreadable:\n{text}");
+        }
+        assert_eq!(text.matches("REGRESSED").count(), 8, "{text}");
     }
 }

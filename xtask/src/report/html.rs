@@ -937,6 +937,7 @@ mod tests {
             harness: crate::model::inner::Harness::Unittest,
             counts: InnerCounts { passed: 2, failed: 1, ..InnerCounts::default() },
             tests: vec![InnerTest {
+                traceback: None,
                 name: "test_x".into(),
                 outcome: TestOutcome::Failed,
                 message: Some("AssertionError: 1 != 2".into()),

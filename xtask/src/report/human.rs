@@ -1,14 +1,13 @@
 //! What a person at a terminal (or reading a CI log) sees.
 
-use std::io::IsTerminal;
-
 use crate::model::choice::Choice;
 use crate::model::event::{Event, Notice, Notices};
 use crate::model::inner::LeakHunt;
 use crate::model::memray::MemraySummary;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::status::Tally;
-use crate::report::terminal::{colour_stdout, paint_status, StatusLine};
+use crate::report::table::{self, Column};
+use crate::report::terminal::{colour_stdout, paint_status, paint_tally, terminal_width, StatusLine};
 use crate::report::{human_bytes, words, Row};
 use crate::sanitize;
 
@@ -83,7 +82,13 @@ pub struct Human {
     status_line: StatusLine,
     total: usize,
     finished: usize,
-    running: Vec<String>,
+    /// Finished jobs that counted as failed, so far.
+    failed: usize,
+    /// The start of a line of live stderr (`--debug`) whose end has not come yet, per job.
+    partial_lines: std::collections::HashMap<usize, Vec<u8>>,
+    /// Running jobs, with when each started.
+    running: Vec<(String, std::time::Instant)>,
+    started: std::time::Instant,
     /// On GitHub Actions, a token that switches workflow commands off around
     /// module output, so a module printing `::error::` or `::add-mask::`
     /// lines cannot speak to the runner of the workflow.
@@ -101,7 +106,10 @@ impl Human {
             status_line: StatusLine::new(),
             total,
             finished: 0,
+            failed: 0,
+            partial_lines: Default::default(),
             running: Vec::new(),
+            started: std::time::Instant::now(),
             stop_commands: (std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")).then(stop_token),
         }
     }
@@ -114,30 +122,55 @@ impl Human {
                 if self.live_stderr {
                     say!("started {label}");
                 }
-                self.running.push(label);
+                self.running.push((label, std::time::Instant::now()));
             }
             Event::Stderr(job, chunk) => {
                 let label = sanitize::terminal_line(&job.label()).into_owned();
-                for line in String::from_utf8_lossy(chunk).lines() {
-                    say!("[{label}] {}", sanitize::terminal_line(line));
+                let pending = self.partial_lines.entry(job.index).or_default();
+                for line in whole_lines(pending, chunk) {
+                    say!("[{label}] {}", sanitize::terminal_line(&line));
                 }
             }
             Event::Finished(result) => {
                 let label = sanitize::terminal_line(&result.job.label()).into_owned();
-                self.running.retain(|r| *r != label);
+                if let Some(rest) = self.partial_lines.remove(&result.job.index).filter(|r| !r.is_empty()) {
+                    let rest = String::from_utf8_lossy(&rest).into_owned();
+                    if !is_protocol_line(&rest) {
+                        say!("[{label}] {}", sanitize::terminal_line(&rest));
+                    }
+                }
+                self.running.retain(|(r, _)| *r != label);
                 self.finished += 1;
+                self.failed += usize::from(result.tally() == Tally::Failed);
                 self.module_block(result);
             }
             Event::Interrupting => say!("Interrupted: stopping and removing this run's containers ..."),
         }
         if !self.running.is_empty() {
-            self.status_line.show(&format!(
-                "[{}/{}] running: {}",
-                self.finished,
-                self.total,
-                self.running.join(", ")
-            ));
+            self.status_line.show(&self.progress(std::time::Instant::now()));
         }
+    }
+
+    /// `[3/18 4.2s] 2 passed, 1 failed; running: test_b.py 12s, test_c.py`:
+    /// a module running for 10 s or more says for how long.
+    fn progress(&self, now: std::time::Instant) -> String {
+        let running: Vec<String> = self
+            .running
+            .iter()
+            .map(|(label, since)| match now.duration_since(*since).as_secs() {
+                secs @ 10.. => format!("{label} {secs}s"),
+                _ => label.clone(),
+            })
+            .collect();
+        format!(
+            "[{}/{} {:.1}s] {} passed, {} failed; running: {}",
+            self.finished,
+            self.total,
+            now.duration_since(self.started).as_secs_f64(),
+            self.finished - self.failed,
+            self.failed,
+            running.join(", ")
+        )
     }
 
     fn module_block(&self, result: &ModuleResult) {
@@ -215,47 +248,86 @@ impl Human {
     }
 
     /// The summary table, what did not run, and the closing line (last).
+    /// The table fits the terminal: a column nobody needs (the allocator
+    /// when no matrix ran) is left out, and long names wrap in their cell.
     fn render_summary(&self, outcome: &Outcome) -> String {
         let mut out = String::new();
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
-        let with_python = outcome.results.iter().any(|r| r.job.variant.python.is_some());
-        let python_width =
-            outcome.results.iter().map(|r| r.job.variant.python_version().len()).max().unwrap_or(6).max(6);
-        let with_baseline = outcome.results.iter().any(|r| r.baseline.is_some());
-        let modules: Vec<String> =
-            outcome.results.iter().map(|r| sanitize::terminal_line(&r.job.module).into_owned()).collect();
-        let module_width = modules.iter().map(|m| m.chars().count()).max().unwrap_or(6).max(6);
-        let mut header = format!("{:<module_width$}  {:<14}", "module", "allocator");
-        if with_python {
-            header.push_str(&format!("  {:<python_width$}", "python"));
+        let rows: Vec<Row> = outcome.results.iter().map(Row::of).collect();
+        let any = |has: &dyn Fn(&ModuleResult) -> bool| outcome.results.iter().any(has);
+        let with_allocator = any(&|r| r.job.variant.python_malloc.is_some());
+        let with_python = any(&|r| r.job.variant.python.is_some());
+        let with_tests = any(&|r| r.test_counts().is_some());
+        let with_baseline = any(&|r| r.baseline.is_some());
+        // The module's name wraps only when nothing else will do: then it
+        // gets a line of its own (below).
+        let mut columns = vec![Column::left("module")];
+        if with_allocator {
+            columns.push(Column::left("allocator"));
         }
-        header.push_str(&format!("  {:<11}  {:>9}  {:>11}", "status", "duration", "peak memory"));
-        let with_tests = outcome.results.iter().any(|r| r.test_counts().is_some());
+        if with_python {
+            columns.push(Column::left("python"));
+        }
+        let status_column = columns.len();
+        columns.extend([Column::left("status"), Column::right("duration"), Column::right("peak memory")]);
         if with_tests {
-            header.push_str(&format!("  {:<20}", "tests"));
+            columns.push(Column::flexible("tests"));
         }
         if with_baseline {
-            header.push_str("  vs baseline");
+            columns.push(Column::flexible("vs baseline"));
         }
-        header.push('\n');
-        out.push_str(&header);
-        for (result, module) in outcome.results.iter().zip(&modules) {
-            let row = Row::of(result);
-            let mut line = format!("{module:<module_width$}  {:<14}", row.allocator);
-            if with_python {
-                line.push_str(&format!("  {:<python_width$}", row.python));
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| {
+                let mut cells = vec![sanitize::terminal_line(row.module).into_owned()];
+                if with_allocator {
+                    cells.push(row.allocator.to_string());
+                }
+                if with_python {
+                    cells.push(row.python.to_string());
+                }
+                cells.extend([row.status.name().to_string(), row.duration.clone(), row.peak.clone()]);
+                if with_tests {
+                    cells.push(row.tests.clone().unwrap_or_default());
+                }
+                if with_baseline {
+                    cells.push(row.vs_baseline.clone().unwrap_or_default());
+                }
+                cells
+            })
+            .collect();
+        if table::fits(&columns, &cells, self.width) {
+            let paint = |row: Option<usize>, column: usize, cell: String| match row {
+                Some(row) if column == status_column => paint_status(rows[row].status, &cell, self.colour),
+                _ => cell,
+            };
+            out.push_str(&table::render(&columns, &cells, self.width, &paint));
+        } else {
+            // Too wide for one line a row: each module's name on a line of its
+            // own, its variants' rows below it (the empty first column indents them).
+            let mut columns = columns;
+            columns[0] = Column::left("");
+            let variants: Vec<Vec<String>> =
+                cells.iter().map(|c| [vec![String::new()], c[1..].to_vec()].concat()).collect();
+            let paint = |row: Option<usize>, column: usize, cell: String| match row {
+                Some(row) if column == status_column => paint_status(rows[row].status, &cell, self.colour),
+                _ => cell,
+            };
+            let laid = table::lay_out(&columns, &variants, self.width, &paint);
+            out.push_str(&format!("module\n{}", laid[0].concat()));
+            let mut previous: Option<&str> = None;
+            for (index, lines) in laid[1..].iter().enumerate() {
+                let module = cells[index][0].as_str();
+                if previous != Some(module) {
+                    for piece in table::wrap(module, self.width) {
+                        out.push_str(&piece);
+                        out.push('\n');
+                    }
+                    previous = Some(module);
+                }
+                out.push_str(&lines.concat());
             }
-            let status = paint_status(row.status, &format!("{:<11}", row.status.name()), self.colour);
-            line.push_str(&format!("  {status}  {:>9}  {:>11}", row.duration, row.peak));
-            if with_tests {
-                line.push_str(&format!("  {:<20}", row.tests.as_deref().unwrap_or("")));
-            }
-            if let Some(change) = &row.vs_baseline {
-                line.push_str(&format!("  {change}"));
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
         }
         if !outcome.not_run.is_empty() {
             let why = if outcome.interrupted {
@@ -269,10 +341,37 @@ impl Human {
                 outcome.not_run.iter().map(|j| sanitize::terminal_line(&j.label()).into_owned()).collect();
             out.push_str(&format!("{} not run ({why}): {}\n", names.len(), names.join(", ")));
         }
-        out.push_str(&outcome.counts().closing_line());
+        // The wall time on its own line: the closing line stays `N passed, N
+        // failed` alone, as CI systems read it.
+        let jobs = outcome.results.len() + outcome.not_run.len();
+        out.push_str(&format!("{jobs} job(s) in {:.2}s\n", outcome.wall_time.as_secs_f64()));
+        let counts = outcome.counts();
+        let tally =
+            if counts.failed > 0 || !outcome.not_run.is_empty() { Tally::Failed } else { Tally::Passed };
+        out.push_str(&paint_tally(tally, &counts.closing_line(), self.colour));
         out.push('\n');
         out
     }
+}
+
+/// The whole lines `chunk` ends (after what `pending` held), as text,
+/// without the runner's own protocol lines; what follows the last newline
+/// stays in `pending` for the next chunk.
+fn whole_lines(pending: &mut Vec<u8>, chunk: &[u8]) -> Vec<String> {
+    pending.extend_from_slice(chunk);
+    let Some(end) = pending.iter().rposition(|b| *b == b'\n') else {
+        return Vec::new();
+    };
+    let complete: Vec<u8> = pending.drain(..=end).collect();
+    String::from_utf8_lossy(&complete).lines().filter(|l| !is_protocol_line(l)).map(str::to_string).collect()
+}
+
+/// A line the container's wrapper and GNU time add to stderr for the runner
+/// (the module's own copy of one is still in its captured output).
+fn is_protocol_line(line: &str) -> bool {
+    line.starts_with("@@pymac")
+        || line.starts_with("Command exited with non-zero status ")
+        || line.starts_with("Command terminated by signal ")
 }
 
 /// A token no module can guess: it reaches no container.
@@ -321,14 +420,6 @@ fn push_text(block: &mut String, text: &str) {
     }
 }
 
-/// The terminal's width, or 80 when stdout is not a terminal.
-fn terminal_width() -> usize {
-    if !std::io::stdout().is_terminal() {
-        return 80;
-    }
-    terminal_size::terminal_size().map_or(80, |(width, _)| usize::from(width.0).clamp(20, 400))
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -348,7 +439,10 @@ mod tests {
             status_line: StatusLine::disabled(),
             total: 2,
             finished: 0,
+            failed: 0,
+            partial_lines: Default::default(),
             running: Vec::new(),
+            started: std::time::Instant::now(),
             stop_commands: None,
         }
     }
@@ -480,5 +574,87 @@ mod tests {
         );
         assert_eq!(lines[5], "1 not run (--fail-fast): test_d.py");
         assert_eq!(*lines.last().unwrap(), "1 passed, 1 failed, 1 skipped");
+    }
+
+    /// Results of a realistic run: a matrix of Pythons and allocators over
+    /// long nested module names, with test counts and a failure.
+    pub fn realistic_outcome() -> Outcome {
+        use crate::model::inner::{Harness, InnerCounts, InnerReport};
+        let modules = [
+            "property/strategies/test_a_rather_long_module_name_for_strategies.py",
+            "unit/parsers/isoparser/test_isoparser_with_timezone_offsets.py",
+            "test_short.py",
+        ];
+        let mut outcome = Outcome::empty("r".into());
+        for (index, module) in modules.iter().enumerate() {
+            for malloc in [PythonMalloc::Pymalloc, PythonMalloc::Malloc] {
+                for python in ["3.13", "3.14-dbg"] {
+                    let execution = if index == 1 && python == "3.14-dbg" {
+                        Execution::Failed { exit_code: 1, why: None }
+                    } else {
+                        Execution::Passed
+                    };
+                    let mut r = result(module, execution, "");
+                    r.job.variant = Variant { python_malloc: Some(malloc), python: python.parse().ok() };
+                    r.inner = Some(InnerReport {
+                        harness: Harness::Pytest,
+                        counts: InnerCounts {
+                            passed: 612,
+                            failed: 8,
+                            skipped: 21,
+                            xfailed: 3,
+                            ..InnerCounts::default()
+                        },
+                        ..InnerReport::default()
+                    });
+                    outcome.results.push(r);
+                }
+            }
+        }
+        outcome
+    }
+
+    fn println_for_eyes(text: &str) {
+        if std::env::var_os("SHOW_TABLES").is_some() {
+            use std::io::Write as _;
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+    }
+
+    /// The first column's text of each line, joined: what a reader reads as names.
+    pub fn first_column(text: &str) -> String {
+        text.lines().map(|l| l.split("  ").next().unwrap_or("").trim()).collect()
+    }
+
+    #[test]
+    fn the_summary_fits_80_columns_and_keeps_every_name_and_status() {
+        let outcome = realistic_outcome();
+        let summary = plain().render_summary(&outcome);
+        for line in summary.lines() {
+            assert!(line.chars().count() <= 80, "{} columns: {line}\n{summary}", line.chars().count());
+        }
+        println_for_eyes(&summary);
+        let names = first_column(&summary);
+        for result in &outcome.results {
+            assert!(names.contains(&result.job.module), "{} unreadable:\n{summary}", result.job.module);
+        }
+        assert_eq!(summary.matches(" fail ").count() + summary.matches(" fail\n").count(), 2, "{summary}");
+        assert!(summary.contains("3.14-dbg") && summary.contains("pymalloc"), "{summary}");
+        assert_eq!(summary.lines().last(), Some("10 passed, 2 failed"));
+        let plain_run = plain().render_summary(&Outcome {
+            results: vec![result("test_a.py", Execution::Passed, "")],
+            ..Outcome::empty("r".into())
+        });
+        assert!(!plain_run.contains("allocator"), "no matrix, no allocator column:\n{plain_run}");
+    }
+
+    #[test]
+    fn live_stderr_shows_whole_lines_without_the_protocol() {
+        let mut pending = Vec::new();
+        assert!(whole_lines(&mut pending, b"Tra").is_empty());
+        assert_eq!(whole_lines(&mut pending, b"ceback\n  File x\nAsser"), ["Traceback", "  File x"]);
+        let end = b"tionError\nCommand exited with non-zero status 1\n@@pymaccounter exit=1 peak_rss_kib=9\n";
+        assert_eq!(whole_lines(&mut pending, end), ["AssertionError"]);
+        assert!(pending.is_empty());
     }
 }

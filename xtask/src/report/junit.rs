@@ -1,6 +1,11 @@
 //! `--junit`: JUnit XML as CI systems read it: one `testsuite` per result
 //! (module × variant) with its figures as properties, holding the module's
-//! own `testcase` and one per test its framework ran.
+//! own `testcase` and one per test its framework ran. A test's case is
+//! classed by the module and its variant (`test_x.py [malloc, 3.13]`), so
+//! the same test under four variants is four cases, not one shown four
+//! times; errors are `<error>`, failures `<failure>` with the traceback, and
+//! every total is the count of the elements below it. A module that failed
+//! only because tests failed is not counted again: its tests' cases say it.
 
 use std::path::Path;
 
@@ -26,18 +31,20 @@ const STDERR_TAIL_LINES: usize = 40;
 pub fn render(outcome: &Outcome, suite_name: &str) -> Result<Vec<u8>> {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let counts = outcome.counts();
-    let cases: usize =
-        outcome.results.iter().map(|r| 1 + inner_tests(r).len()).sum::<usize>() + outcome.not_run.len();
-    let inner_failures: usize =
-        outcome.results.iter().map(|r| inner_tests(r).iter().filter(|t| t.failed()).count()).sum();
-    let tests = cases.to_string();
-    let failures = (counts.failed + inner_failures).to_string();
+    let mut totals = outcome.results.iter().map(Totals::of).fold(Totals::default(), Totals::add);
+    totals.tests += outcome.not_run.len();
+    let (tests, failures, errors) =
+        (totals.tests.to_string(), totals.failures.to_string(), totals.errors.to_string());
     // The run's wall time: modules run side by side, so not the sum of their times.
     let time = format!("{:.3}", outcome.wall_time.as_secs_f64());
     let suite_name = &*sanitize::xml(suite_name);
-    let attributes =
-        [("name", suite_name), ("tests", &tests), ("failures", &failures), ("errors", "0"), ("time", &time)];
+    let attributes = [
+        ("name", suite_name),
+        ("tests", &tests),
+        ("failures", &failures),
+        ("errors", &errors),
+        ("time", &time),
+    ];
     writer.write_event(Event::Start(BytesStart::new("testsuites").with_attributes(attributes)))?;
     // One suite per result: the module's own case, then its inner tests.
     for result in &outcome.results {
@@ -77,24 +84,81 @@ fn inner_tests(result: &ModuleResult) -> &[InnerTest] {
     result.inner.as_ref().map_or(&[], |inner| inner.tests.as_slice())
 }
 
+/// The cases of a suite, and how many of them fail, err or skip.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Totals {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+impl Totals {
+    fn of(result: &ModuleResult) -> Totals {
+        let inner = inner_tests(result);
+        let own = module_case(result);
+        Totals {
+            tests: 1 + inner.len(),
+            failures: usize::from(own == ModuleCase::Failed)
+                + inner.iter().filter(|t| t.outcome == TestOutcome::Failed).count(),
+            errors: inner.iter().filter(|t| t.outcome == TestOutcome::Error).count(),
+            skipped: usize::from(own == ModuleCase::Skipped) + inner.iter().filter(|t| t.skipped()).count(),
+        }
+    }
+
+    fn add(self, other: Totals) -> Totals {
+        Totals {
+            tests: self.tests + other.tests,
+            failures: self.failures + other.failures,
+            errors: self.errors + other.errors,
+            skipped: self.skipped + other.skipped,
+        }
+    }
+}
+
+/// How the module's own case reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModuleCase {
+    Passed,
+    Skipped,
+    Failed,
+}
+
+fn module_case(result: &ModuleResult) -> ModuleCase {
+    match result.tally() {
+        Tally::Passed => ModuleCase::Passed,
+        Tally::Skipped => ModuleCase::Skipped,
+        // Its failing tests' cases carry the failure; counting the module too
+        // would say one failure twice.
+        Tally::Failed
+            if result.execution.explained_by_its_tests()
+                && inner_tests(result).iter().any(|t| t.failed()) =>
+        {
+            ModuleCase::Passed
+        }
+        Tally::Failed => ModuleCase::Failed,
+    }
+}
+
 /// A result's suite: its figures as properties (the schema allows them on
 /// suites, not on cases), its own case, and one case per inner test.
 fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, run: &RunInfo) -> Result<()> {
     let inner = inner_tests(result);
-    let tally = result.tally();
-    let failures = usize::from(tally == Tally::Failed) + inner.iter().filter(|t| t.failed()).count();
-    let skipped = usize::from(tally == Tally::Skipped)
-        + inner.iter().filter(|t| matches!(t.outcome, TestOutcome::Skipped | TestOutcome::Xfailed)).count();
+    let totals = Totals::of(result);
     let name = sanitize::xml(&result.job.label()).into_owned();
-    let (tests, failures, skipped) =
-        ((1 + inner.len()).to_string(), failures.to_string(), skipped.to_string());
+    let (tests, failures, errors, skipped) = (
+        totals.tests.to_string(),
+        totals.failures.to_string(),
+        totals.errors.to_string(),
+        totals.skipped.to_string(),
+    );
     let time = format!("{:.3}", result.duration.as_secs_f64());
     let timestamp = rfc3339_utc(result.started_at);
     let attributes = [
         ("name", name.as_str()),
         ("tests", &tests),
         ("failures", &failures),
-        ("errors", "0"),
+        ("errors", &errors),
         ("skipped", &skipped),
         ("time", &time),
         ("timestamp", &timestamp),
@@ -108,7 +172,8 @@ fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, run: &RunInfo) -> 
     }
     writer.write_event(Event::End(BytesEnd::new("properties")))?;
     testcase(writer, result)?;
-    let classname = sanitize::xml(&result.job.module).into_owned();
+    // The variant in the class: one test under four variants is four cases.
+    let classname = sanitize::xml(&result.job.label()).into_owned();
     for test in inner {
         inner_testcase(writer, test, &classname)?;
     }
@@ -148,9 +213,17 @@ fn inner_testcase(writer: &mut Writer<Vec<u8>>, test: &InnerTest, classname: &st
     let message = sanitize::xml(test.message.as_deref().unwrap_or(test.outcome.name())).into_owned();
     match test.outcome {
         TestOutcome::Failed | TestOutcome::Error => {
-            let failure = BytesStart::new("failure")
+            let tag = if test.outcome == TestOutcome::Error { "error" } else { "failure" };
+            let element = BytesStart::new(tag)
                 .with_attributes([("message", message.as_str()), ("type", test.outcome.name())]);
-            writer.write_event(Event::Empty(failure))?;
+            match test.traceback.as_deref().filter(|t| !t.is_empty()) {
+                Some(traceback) => {
+                    writer.write_event(Event::Start(element))?;
+                    writer.write_event(Event::Text(BytesText::new(&sanitize::xml(traceback))))?;
+                    writer.write_event(Event::End(BytesEnd::new(tag)))?;
+                }
+                None => writer.write_event(Event::Empty(element))?,
+            }
         }
         TestOutcome::Skipped | TestOutcome::Xfailed => {
             writer.write_event(Event::Empty(
@@ -175,16 +248,16 @@ fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
     ]);
     writer.write_event(Event::Start(case))?;
     let status = result.status();
-    match result.tally() {
-        Tally::Passed => {}
-        Tally::Skipped => {
+    match module_case(result) {
+        ModuleCase::Passed => {}
+        ModuleCase::Skipped => {
             let stdout = result.stdout.text();
             let message = sanitize::xml(stdout.lines().last().unwrap_or("skipped")).into_owned();
             writer.write_event(Event::Empty(
                 BytesStart::new("skipped").with_attributes([("message", message.as_str())]),
             ))?;
         }
-        Tally::Failed => {
+        ModuleCase::Failed => {
             let reason = words::reason(&result.execution).unwrap_or_else(|| status.to_string());
             let reason = sanitize::xml(&reason).into_owned();
             let failure = BytesStart::new("failure")
@@ -403,6 +476,57 @@ mod tests {
 
     fn failed() -> Execution {
         Execution::Failed { exit_code: 1, why: None }
+    }
+
+    fn test(name: &str, outcome: TestOutcome, traceback: Option<&str>) -> InnerTest {
+        InnerTest {
+            name: name.into(),
+            outcome,
+            message: Some(format!("{name} message")),
+            traceback: traceback.map(str::to_string),
+            duration_s: 0.1,
+        }
+    }
+
+    #[test]
+    fn cases_are_unique_per_variant_errors_are_errors_and_totals_are_the_elements() {
+        use crate::model::inner::{Harness, InnerReport};
+        use crate::model::job::{PythonMalloc, Variant};
+        use crate::model::status::FailureCause;
+        let mut outcome = Outcome::empty("r".into());
+        for malloc in [PythonMalloc::Malloc, PythonMalloc::Pymalloc] {
+            let why =
+                FailureCause::TestsFailed { failed: 2, total: 3, names: vec!["t::a".into(), "t::b".into()] };
+            let mut r = result("test_x.py", Execution::Failed { exit_code: 1, why: Some(why) }, "", "");
+            r.job.variant = Variant { python_malloc: Some(malloc), python: "3.13".parse().ok() };
+            r.inner = Some(InnerReport {
+                harness: Harness::Pytest,
+                tests: vec![
+                    test(
+                        "t::a",
+                        TestOutcome::Failed,
+                        Some("Traceback (most recent call last):\n  assert 1 == 2"),
+                    ),
+                    test("t::b", TestOutcome::Error, None),
+                    test("t::c", TestOutcome::Passed, None),
+                ],
+                ..InnerReport::default()
+            });
+            outcome.results.push(r);
+        }
+        outcome.results.push(result("test_crash.py", Execution::Crashed { signal: 11 }, "", ""));
+        let xml = String::from_utf8(render(&outcome, SUITE).unwrap()).unwrap();
+        let run = attributes_of(&xml, "testsuites");
+        assert_eq!(
+            (get(&run, "tests"), get(&run, "failures"), get(&run, "errors")),
+            (Some("9"), Some("3"), Some("2")),
+            "2 failed tests, 1 crashed module, 2 errors: {xml}"
+        );
+        assert_eq!(xml.matches("<failure").count(), 3, "{xml}");
+        assert_eq!(xml.matches("<error").count(), 2, "{xml}");
+        assert!(xml.contains(r#"<testcase name="t::a" classname="test_x.py [malloc, 3.13]""#), "{xml}");
+        assert!(xml.contains(r#"<testcase name="t::a" classname="test_x.py [pymalloc, 3.13]""#), "{xml}");
+        assert!(xml.contains("Traceback (most recent call last):\n  assert 1 == 2</failure>"), "{xml}");
     }
 
     #[test]

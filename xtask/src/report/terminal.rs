@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
 
+use crate::model::choice::Choice;
 use crate::model::status::{Status, Tally};
 
 /// A status line redrawn in place on stderr (nothing when stderr is not a terminal).
@@ -44,9 +45,76 @@ impl StatusLine {
     }
 }
 
-/// Whether stdout gets colours.
+/// The terminal's width, or 80 when stdout is not a terminal (what every
+/// table fits).
+pub fn terminal_width() -> usize {
+    if !std::io::stdout().is_terminal() {
+        return 80;
+    }
+    terminal_size::terminal_size().map_or(80, |(width, _)| usize::from(width.0).clamp(20, 400))
+}
+
+/// `--color`: colour when stdout is a terminal, always, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColourChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl Choice for ColourChoice {
+    const ALL: &'static [ColourChoice] = &[ColourChoice::Auto, ColourChoice::Always, ColourChoice::Never];
+
+    fn name(self) -> &'static str {
+        match self {
+            ColourChoice::Auto => "auto",
+            ColourChoice::Always => "always",
+            ColourChoice::Never => "never",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            ColourChoice::Auto => "When stdout is a terminal (NO_COLOR turns it off, FORCE_COLOR on)",
+            ColourChoice::Always => "Also into files and CI logs",
+            ColourChoice::Never => "Plain text",
+        }
+    }
+}
+
+static COLOUR_CHOICE: std::sync::OnceLock<ColourChoice> = std::sync::OnceLock::new();
+
+/// The process's `--color`, set once by the command line.
+pub fn choose_colour(choice: ColourChoice) {
+    let _ = COLOUR_CHOICE.set(choice);
+}
+
+/// Whether stdout gets colours: `--color`, else `NO_COLOR` and `FORCE_COLOR`
+/// (as cargo, pytest and most CLIs read them), else whether it is a terminal.
 pub fn colour_stdout() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    match COLOUR_CHOICE.get().copied().unwrap_or_default() {
+        ColourChoice::Always => true,
+        ColourChoice::Never => false,
+        ColourChoice::Auto if set("NO_COLOR") => false,
+        ColourChoice::Auto if set("FORCE_COLOR") => true,
+        ColourChoice::Auto => std::io::stdout().is_terminal(),
+    }
+}
+
+/// A whole line in the colour of how the run went.
+pub fn paint_tally(tally: Tally, text: &str, colour: bool) -> String {
+    if !colour {
+        return text.to_string();
+    }
+    let colour = match tally {
+        Tally::Passed => AnsiColor::Green,
+        Tally::Skipped => AnsiColor::Yellow,
+        Tally::Failed => AnsiColor::Red,
+    };
+    let style = Style::new().fg_color(Some(colour.into())).bold();
+    format!("{style}{text}{style:#}")
 }
 
 /// A status word, coloured when `colour` is on.

@@ -1,5 +1,6 @@
 //! `cargo xtask compare BASE.json NEW.json`: pairs two reports' results and
-//! prints their deltas; exit 1 when something regressed.
+//! prints their deltas; exit 1 when something regressed, 2 when nothing
+//! paired (a gate that compared nothing must not pass).
 
 use std::path::Path;
 
@@ -19,10 +20,17 @@ pub fn compare(base: &Path, new: &Path, gate: &GateArgs, format: CompareFormat) 
     let (base_name, new_name) = (base.display().to_string(), new.display().to_string());
     let sides = Sides { base: &base_name, new: &new_name };
     let output = match format {
-        CompareFormat::Text => text(&comparison, &gate, &sides),
+        CompareFormat::Text => text(&comparison, &gate, &sides, crate::report::terminal::terminal_width()),
         CompareFormat::Markdown => markdown(&comparison, &gate, &sides),
         CompareFormat::Json => json(&comparison, &gate, &sides),
     };
     crate::print_quietly(output.as_bytes());
+    if comparison.pairs.is_empty() {
+        return Err(usage(format!(
+            "nothing to compare: no result of {new_name} pairs with one of {base_name} (results pair by \
+             module, Python version and allocator: were both made with the same --python and \
+             --python-malloc?)"
+        )));
+    }
     Ok(if comparison.regressions() > 0 { EXIT_FAILED } else { EXIT_PASSED })
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask merge-reports A.json B.json ...`: the JSON reports of
 //! `--partition` shards become one report set (JSON, JUnit, HTML, step
 //! summary, through the same writers as a run), with the closing line and
-//! the exit code of the whole.
+//! the exit code of the whole. A set with a partition missing is not the
+//! whole run: it exits 1 unless `--allow-partial`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::error::usage;
+use crate::error::{usage, EXIT_FAILED, EXIT_PASSED};
 use crate::model::compare::{key_of, label, Key};
 use crate::model::result::Outcome;
 use crate::model::schema::{Report, RunOption, RunRecord};
@@ -18,13 +19,19 @@ use crate::report::ReportContext;
 use crate::report::ReportPaths;
 use crate::tasks::run::{check_reports, write_reports};
 
-pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportPaths) -> Result<i32> {
+pub fn merge_reports(
+    paths: &[PathBuf],
+    force: bool,
+    allow_partial: bool,
+    reports: &ReportPaths,
+) -> Result<i32> {
     check_reports(reports)?;
     let mut shards = Vec::new();
     for path in paths {
         shards.push(Shard { name: path.display().to_string(), report: Report::read(path)? });
     }
     let run = agreed_run(&shards, force).map_err(usage)?;
+    let missing = check_partitions(&shards).map_err(usage)?;
     let outcome = merge(&shards).map_err(usage)?;
     let test_dirs = run.as_ref().map(|r| r.test_dirs.join(", ")).filter(|dirs| !dirs.is_empty());
     let test_dir = test_dirs.unwrap_or_else(|| "merged reports".to_string());
@@ -34,9 +41,17 @@ pub fn merge_reports(paths: &[PathBuf], force: bool, reports: &ReportPaths) -> R
         outcome.results.len(),
         outcome.not_run.len()
     );
+    let partial = !missing.is_empty();
+    for missing in &missing {
+        let (what, advice) =
+            if allow_partial { ("note", "") } else { ("error", " (--allow-partial accepts a partial set)") };
+        say!("{what}: no shard of partition {missing}: the merged report is not the whole run{advice}");
+    }
     Human::new(&test_dir, false, SuccessOutput::Stdout, 0).summary(&outcome);
     write_reports(&outcome, reports, &ReportContext { test_dir: &test_dir, run: run.as_ref() })?;
-    Ok(outcome.exit_code())
+    let code = outcome.exit_code();
+    // A partial set is no passed gate; an interruption keeps its own code.
+    Ok(if partial && !allow_partial && code == EXIT_PASSED { EXIT_FAILED } else { code })
 }
 
 struct Shard {
@@ -51,8 +66,7 @@ const SELECTION_OPTIONS: [RunOption; 2] = [RunOption::Python, RunOption::PythonM
 
 /// The run options every shard shares. Shards that differ in any other than
 /// the partition and `SELECTION_OPTIONS`, or that record none, are refused
-/// unless `force`; two shards of one cell of the split always are. Missing
-/// partitions are noted.
+/// unless `force`.
 fn agreed_run(shards: &[Shard], force: bool) -> Result<Option<RunRecord>, String> {
     let hint = "(--force merges them anyway)";
     let mut first: Option<(&str, &RunRecord)> = None;
@@ -76,7 +90,6 @@ fn agreed_run(shards: &[Shard], force: bool) -> Result<Option<RunRecord>, String
             }
         }
     }
-    check_partitions(shards)?;
     Ok(first.map(|(_, run)| {
         let mut options = run.options.clone();
         for key in SELECTION_OPTIONS {
@@ -111,17 +124,10 @@ fn difference(a: &BTreeMap<RunOption, Value>, b: &BTreeMap<RunOption, Value>) ->
     let keys: std::collections::BTreeSet<&RunOption> = a.keys().chain(b.keys()).collect();
     let differs = |k: &&RunOption| !SELECTION_OPTIONS.contains(k) && a.get(*k) != b.get(*k);
     keys.into_iter().find(differs).map(|k| {
-        let show = |v: Option<&Value>| match v {
+        let show = |v: Option<&Value>| match v.map(plain) {
             None => "(not recorded)".to_string(),
-            Some(Value::Null) => "(unset)".to_string(),
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(items)) if items.is_empty() => "(unset)".to_string(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| i.as_str().map_or(i.to_string(), str::to_string))
-                .collect::<Vec<_>>()
-                .join(","),
-            Some(other) => other.to_string(),
+            Some(text) if text.is_empty() => "(unset)".to_string(),
+            Some(text) => text,
         };
         let name =
             serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
@@ -129,19 +135,27 @@ fn difference(a: &BTreeMap<RunOption, Value>, b: &BTreeMap<RunOption, Value>) ->
     })
 }
 
+/// An option's value as given on a command line (`3.9,3.11`); empty when unset.
+fn plain(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(plain).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
 /// Two shards of one cell of the split (same partition and selection) are
-/// refused; partitions missing from a set are noted.
-fn check_partitions(shards: &[Shard]) -> Result<(), String> {
+/// refused; the partitions missing from a set are returned (`2/3 (of 3.11)`).
+fn check_partitions(shards: &[Shard]) -> Result<Vec<String>, String> {
     // (selection, partition) → shard; selection → (part, parts) seen.
     let mut seen: BTreeMap<(Vec<String>, String), &str> = BTreeMap::new();
     let mut parts: BTreeMap<Vec<String>, Vec<(usize, usize)>> = BTreeMap::new();
     for shard in shards {
         let Some(run) = &shard.report.run else { continue };
         let Some(partition) = run.partition.as_deref() else { continue };
-        let selection: Vec<String> = SELECTION_OPTIONS
-            .iter()
-            .map(|k| run.options.get(k).map_or(String::new(), Value::to_string))
-            .collect();
+        let selection: Vec<String> =
+            SELECTION_OPTIONS.iter().map(|k| run.options.get(k).map_or(String::new(), plain)).collect();
         if let Some(other) = seen.insert((selection.clone(), partition.to_string()), &shard.name) {
             return Err(format!("{other} and {} are both partition {partition} of the same run", shard.name));
         }
@@ -151,6 +165,7 @@ fn check_partitions(shards: &[Shard]) -> Result<(), String> {
             parts.entry(selection).or_default().push((k, n));
         }
     }
+    let mut missing_sets = Vec::new();
     for (selection, parts) in parts {
         let n = parts[0].1;
         if parts.iter().any(|&(_, other)| other != n) {
@@ -161,13 +176,10 @@ fn check_partitions(shards: &[Shard]) -> Result<(), String> {
         if !missing.is_empty() {
             let of = selection.iter().filter(|v| !v.is_empty()).cloned().collect::<Vec<_>>().join(" ");
             let of = if of.is_empty() { String::new() } else { format!(" (of {of})") };
-            say!(
-                "note: no shard of partition {}{of}: the merged report is not the whole run",
-                missing.join(", ")
-            );
+            missing_sets.push(format!("{}{of}", missing.join(", ")));
         }
     }
-    Ok(())
+    Ok(missing_sets)
 }
 
 /// One outcome of every shard's results, sorted by module (as an unpartitioned
@@ -275,14 +287,32 @@ mod tests {
             shard("a", Some("1/2"), &["test_a.py"], "3.11"),
             shard("b", Some("1/2"), &["test_b.py"], "3.11"),
         ];
-        assert!(agreed_run(&shards, true).unwrap_err().contains("both partition 1/2"));
+        assert!(check_partitions(&shards).unwrap_err().contains("both partition 1/2"));
         let other_python = [
             shard("a", Some("1/2"), &["test_a.py"], "3.11"),
             shard("b", Some("1/2"), &["test_a.py"], "3.13"),
         ];
         assert!(agreed_run(&other_python, false).is_ok(), "a matrix split is not a duplicate");
+        assert!(check_partitions(&other_python).is_ok(), "a matrix split is not a duplicate");
         let twice = [shard("a", None, &["test_a.py"], "3.11"), shard("b", None, &["test_a.py"], "3.11")];
         let Err(error) = merge(&twice) else { panic!("a duplicate was merged") };
         assert!(error.contains("test_a.py is in both a and b"), "{error}");
+    }
+
+    #[test]
+    fn missing_partitions_are_named_per_cell_of_the_matrix() {
+        let whole = [
+            shard("a", Some("1/2"), &["test_a.py"], "3.11"),
+            shard("b", Some("2/2"), &["test_b.py"], "3.11"),
+        ];
+        assert_eq!(check_partitions(&whole).unwrap(), Vec::<String>::new());
+        let partial = [
+            shard("a", Some("1/3"), &["test_a.py"], "3.11"),
+            shard("b", Some("1/3"), &["test_a.py"], "3.13"),
+            shard("c", Some("3/3"), &["test_c.py"], "3.13"),
+        ];
+        assert_eq!(check_partitions(&partial).unwrap(), ["2/3, 3/3 (of 3.11)", "2/3 (of 3.13)"]);
+        let unpartitioned = [shard("a", None, &["test_a.py"], "3.11")];
+        assert_eq!(check_partitions(&unpartitioned).unwrap(), Vec::<String>::new());
     }
 }

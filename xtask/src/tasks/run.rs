@@ -12,7 +12,7 @@ use crate::cli::{BaselineArgs, FlakyResult, RunArgs};
 use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
 use crate::engine::owner;
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
-use crate::error::{usage, Interrupted};
+use crate::error::{environment, usage, Interrupted};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
@@ -42,7 +42,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
         say!("note: partition {partition} holds no module");
         let mut outcome = Outcome::empty(owner::new_run_id());
         outcome.run = RunInfo { args: given_args(), host_cpus: available_cpus(), ..RunInfo::default() };
-        let human = Human::new(&dir.display, false, options.reports.success_output, 0);
+        let human = Human::new(&dir.display, false, options.output.success_output, 0);
         return finish(&outcome, options, &dir, &human);
     }
 
@@ -102,6 +102,7 @@ pub fn run_selected(
     interrupt: &Interrupt,
 ) -> Result<i32> {
     let Prepared { modules, user, setups, baseline, project } = prepared;
+    check_memory_is_limited(engine, options, &setups)?;
     let run_id = owner::new_run_id();
     let (jobs, images) = jobs_with_images(engine, &modules, options)?;
     // The project's environments bring pytest from the index; without one the image must have it.
@@ -157,7 +158,7 @@ pub fn run_selected(
     plan.environments = environments.ready.into_iter().map(|(image, (job, _))| (image, job)).collect();
     say!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human =
-        Human::new(&dir.display, options.engine.debug, options.reports.success_output, plan.jobs.len());
+        Human::new(&dir.display, options.engine.debug, options.output.success_output, plan.jobs.len());
     let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
     outcome.run = info;
     for job in skipped {
@@ -179,6 +180,39 @@ pub fn run_selected(
         }
         None => Ok(code),
     }
+}
+
+/// A memory limit the engine would not enforce is an environment failure,
+/// before anything starts: the module would run unbounded on the host.
+fn check_memory_is_limited(
+    engine: &Engine,
+    options: &RunArgs,
+    setups: &HashMap<String, ModuleSetup>,
+) -> Result<()> {
+    let mut declared: Vec<&str> = setups
+        .iter()
+        .filter(|(_, s)| s.declarations.memory.is_some_and(|m| m.bytes().is_some()))
+        .map(|(module, _)| module.as_str())
+        .collect();
+    declared.sort_unstable();
+    if (options.isolation.memory.bytes().is_none() && declared.is_empty())
+        || !engine.ignores_memory_limits()?
+    {
+        return Ok(());
+    }
+    let mut ways = Vec::new();
+    if options.isolation.memory.bytes().is_some() {
+        ways.push("with --memory none".to_string());
+    }
+    if !declared.is_empty() {
+        ways.push(format!("without the `memory` declaration of {}", declared.join(", ")));
+    }
+    let unless = format!("{} to run without a limit", ways.join(" and "));
+    Err(environment(format!(
+        "{} cannot limit a container's memory here (rootless, on cgroups v1): run as root, on a \
+         cgroups v2 host, with --engine docker, or {unless}",
+        engine.name()
+    )))
 }
 
 /// The options no flag parser can check alone, checked before anything starts.
@@ -367,11 +401,13 @@ fn module_setups(
     options: &RunArgs,
 ) -> Result<HashMap<String, ModuleSetup>> {
     let mut setups = HashMap::new();
+    let pytest_project = dir.rules()?.pytest_project;
     for module in modules {
         let shown = dir.shown(module);
         let source = dir.read_module(module)?;
         user.check_can_read(&dir.path.join(module), &shown, 0o4)?;
-        let setup = ModuleSetup::of(&source, &shown, options.harness.harness, options.harness.hunt_leaks)?;
+        let (harness, hunt) = (options.harness.harness, options.harness.hunt_leaks);
+        let setup = ModuleSetup::of(&source, &shown, harness, hunt, pytest_project)?;
         setups.insert(module.clone(), setup);
     }
     Ok(setups)
@@ -531,7 +567,7 @@ fn plan(
         tests_in_container,
         setups,
         module_args: options.module_args.clone(),
-        spill_cap: options.reports.max_output,
+        spill_cap: options.output.max_output,
         memray: options.harness.memray.then(|| MemrayPlan {
             // Next to the reports (where the HTML report links them), else in the run's folder.
             flamegraphs: report::requested(&options.reports.paths()).first().map_or_else(

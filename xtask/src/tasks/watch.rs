@@ -14,7 +14,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::cli::RunArgs;
 use crate::error::EXIT_INTERRUPTED;
-use crate::modules::{is_test_module, TestDir};
+use crate::modules::TestDir;
 use crate::report;
 use crate::signals::Interrupt;
 use crate::tasks::run::{check_engine, check_options, prepare, run_selected, select_modules};
@@ -89,7 +89,7 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
             };
             // Chosen again: a new module a glob matches joins, a deleted one leaves.
             match select_modules(tests, &dir, options) {
-                Ok(selected) => modules = to_rerun(&changed, &selected.modules),
+                Ok(selected) => modules = to_rerun(&changed, &selected.modules, &dir.test_modules()?),
                 Err(error) => {
                     say!("error: {error:#}");
                     announce();
@@ -151,34 +151,38 @@ fn is_change(kind: &EventKind) -> bool {
 }
 
 /// A changed path relative to the test dir, unless it is noise: hidden files
-/// and folders, editors' backup and swap files (vim also probes with a file
-/// named 4913), Python's bytecode caches.
+/// and folders, editors' backup, swap and temporary files (vim also probes
+/// with a file named 4913; `sed -i` writes `sedXXXXXX`, Emacs `#file#`,
+/// JetBrains `file___jb_tmp___`), Python's bytecode caches.
 fn relevant(path: &Path, root: &Path) -> Option<PathBuf> {
     let relative = path.strip_prefix(root).ok()?;
-    let noise = relative.components().any(|part| {
-        let name = part.as_os_str().to_string_lossy();
-        name.starts_with('.')
-            || name.ends_with('~')
-            || name == "__pycache__"
-            || name == "4913"
-            || [".swp", ".swx", ".pyc"].iter().any(|end| name.ends_with(end))
-    });
+    let noise = relative.components().any(|part| is_noise(&part.as_os_str().to_string_lossy()));
     (!noise).then(|| relative.to_path_buf())
+}
+
+fn is_noise(name: &str) -> bool {
+    let sed_temporary =
+        name.len() == 9 && name.starts_with("sed") && name[3..].chars().all(|c| c.is_ascii_alphanumeric());
+    name.starts_with('.')
+        || name.ends_with('~')
+        || (name.starts_with('#') && name.ends_with('#'))
+        || sed_temporary
+        || name == "__pycache__"
+        || name == "4913"
+        || [".swp", ".swx", ".pyc", ".tmp", "___jb_tmp___", "___jb_old___"]
+            .iter()
+            .any(|end| name.ends_with(end))
 }
 
 /// The modules to run for these changes: each selected module whose own file
 /// changed; every selected module when anything else in the dir changed.
 /// A module that is not selected changing runs nothing.
-fn to_rerun(changed: &BTreeSet<PathBuf>, selection: &[String]) -> Vec<String> {
+fn to_rerun(changed: &BTreeSet<PathBuf>, selection: &[String], modules: &[String]) -> Vec<String> {
     let mut own = Vec::new();
     for path in changed {
-        let top_level = match path.components().count() {
-            1 => path.to_str(),
-            _ => None,
-        };
-        match top_level {
+        match path.to_str() {
             Some(name) if selection.iter().any(|m| m == name) => own.push(name),
-            Some(name) if is_test_module(name) => {}
+            Some(name) if modules.iter().any(|m| m == name) => {}
             _ => return selection.to_vec(),
         }
     }
@@ -226,20 +230,25 @@ mod tests {
 
     #[test]
     fn a_changed_module_runs_alone() {
-        assert_eq!(to_rerun(&changes(&["test_b.py"]), &selection()), ["test_b.py"]);
-        assert_eq!(to_rerun(&changes(&["test_c.py", "test_a.py"]), &selection()), ["test_a.py", "test_c.py"]);
+        assert_eq!(to_rerun(&changes(&["test_b.py"]), &selection(), &all()), ["test_b.py"]);
+        assert_eq!(to_rerun(&changes(&["test_c.py", "test_a.py"]), &selection(), &all()), ["test_a.py", "test_c.py"]);
     }
 
     #[test]
     fn any_other_file_runs_every_selected_module() {
         for other in ["helper.py", "data.txt", "pkg/__init__.py", "pkg", "data/test_x.py", ""] {
-            assert_eq!(to_rerun(&changes(&["test_a.py", other]), &selection()), selection(), "{other:?}");
+            assert_eq!(to_rerun(&changes(&["test_a.py", other]), &selection(), &all()), selection(), "{other:?}");
         }
     }
 
     #[test]
     fn a_module_outside_the_selection_runs_nothing() {
-        assert!(to_rerun(&changes(&["test_unselected.py"]), &selection()).is_empty());
+        assert!(to_rerun(&changes(&["test_unselected.py"]), &selection(), &all()).is_empty());
+    }
+
+    /// Every test module of the dir, selected or not.
+    fn all() -> Vec<String> {
+        [selection(), vec!["test_unselected.py".to_string(), "sub/test_nested.py".to_string()]].concat()
     }
 
     #[test]
@@ -247,6 +256,9 @@ mod tests {
         let root = Path::new("/w/tests");
         for noise in [
             "/w/tests/.test_a.py.swp",
+            "/w/tests/sedAb12Zq",
+            "/w/tests/#test_a.py#",
+            "/w/tests/test_a.py___jb_tmp___",
             "/w/tests/test_a.py~",
             "/w/tests/4913",
             "/w/tests/__pycache__/helper.cpython-311.pyc",

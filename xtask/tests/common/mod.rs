@@ -164,18 +164,61 @@ pub fn result_for<'a>(report: &'a serde_json::Value, module: &str) -> &'a serde_
         .unwrap_or_else(|| panic!("no result for {module} in {report:#}"))
 }
 
+/// The xmlschema the JUnit check installs (pinned: a new release must not
+/// change what the tests accept).
+const XMLSCHEMA: &str = "xmlschema==4.3.2";
+
+/// A Python with xmlschema, for any user: a venv in cargo's target dir, made
+/// from PyPI on first use (the host's own site-packages are never asked, so a
+/// non-root user with no packages runs the tests as root does). Test
+/// processes racing to make it each build one aside and move theirs into
+/// place; the first rename wins.
+fn xmlschema_python() -> &'static Path {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let venv = tmp.join(format!("venv-{}", XMLSCHEMA.replace("==", "-")));
+        let python = venv.join("bin/python3");
+        if python.exists() {
+            return python;
+        }
+        let building = tempfile::Builder::new().prefix("venv-building-").tempdir_in(tmp).unwrap();
+        let made = Command::new("python3").args(["-m", "venv"]).arg(building.path()).output();
+        let made = made.expect("python3 runs (the JUnit check needs it on the host)");
+        assert!(made.status.success(), "python3 -m venv: {}", String::from_utf8_lossy(&made.stderr));
+        let pip = building.path().join("bin/pip");
+        let installed = Command::new(&pip)
+            .args(["install", "--quiet", "--disable-pip-version-check", XMLSCHEMA])
+            .output()
+            .expect("the venv's pip runs");
+        assert!(
+            installed.status.success(),
+            "installing {XMLSCHEMA} from PyPI for the JUnit check: {}",
+            String::from_utf8_lossy(&installed.stderr)
+        );
+        let built = building.keep();
+        if std::fs::rename(&built, &venv).is_err() {
+            // Another test process got there first.
+            let _ = std::fs::remove_dir_all(&built);
+        }
+        assert!(python.exists(), "{} was not made", python.display());
+        python
+    })
+}
+
 /// Validates a JUnit file against the common JUnit schema (junit-10.xsd, see
-/// tests/schemas) with Python's xmlschema on the host; panics with the reason.
+/// tests/schemas) with Python's xmlschema (see `xmlschema_python`); panics with the reason.
 pub fn assert_valid_junit(junit: &Path) {
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/junit-10.xsd");
     let script = "import sys, xmlschema\nxmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])\n";
-    let output =
-        Command::new("python3").arg("-c").arg(script).arg(&schema).arg(junit).output().expect("python3 runs");
+    let output = Command::new(xmlschema_python())
+        .arg("-c")
+        .arg(script)
+        .arg(&schema)
+        .arg(junit)
+        .output()
+        .expect("the venv's python3 runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("No module named 'xmlschema'"),
-        "the JUnit check needs Python's xmlschema on the host: pip install xmlschema (.ci/run does it)"
-    );
     assert!(output.status.success(), "{} is not valid JUnit:\n{stderr}", junit.display());
 }
 

@@ -472,6 +472,10 @@ class ScriptMode(HarnessCase):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # Python turns SIGINT into KeyboardInterrupt only when it starts
+            # with SIGINT at its default, as in a container; tests started in
+            # the background (`cmd &` in a script, CI) inherit it ignored.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.assertEqual(process.stdout.readline(), "ready\n")
         time.sleep(0.2)
