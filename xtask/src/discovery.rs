@@ -18,7 +18,8 @@ use crate::error::usage;
 use crate::glob::glob_matches;
 
 /// pytest's default `norecursedirs`.
-const DEFAULT_NORECURSE: [&str; 9] = ["*.egg", ".*", "_darcs", "build", "CVS", "dist", "node_modules", "venv", "{arch}"];
+const DEFAULT_NORECURSE: [&str; 9] =
+    ["*.egg", ".*", "_darcs", "build", "CVS", "dist", "node_modules", "venv", "{arch}"];
 /// Folders never searched whatever the configuration: caches and virtual
 /// environments (pytest skips a folder holding a virtual environment too).
 const NEVER_SEARCHED: [&str; 3] = ["__pycache__", "site-packages", ".venv"];
@@ -81,7 +82,13 @@ impl Rules {
         Ok(rules)
     }
 
-    fn apply(&mut self, dir: &Path, file: &Path, options: &[(String, Vec<String>)], test_dir: &Path) -> Result<()> {
+    fn apply(
+        &mut self,
+        dir: &Path,
+        file: &Path,
+        options: &[(String, Vec<String>)],
+        test_dir: &Path,
+    ) -> Result<()> {
         self.rootdir = dir.to_path_buf();
         // pytest's own default once a configuration exists.
         self.python_files = vec!["test_*.py".into(), "*_test.py".into()];
@@ -99,7 +106,10 @@ impl Rules {
             }
         }
         if self.python_files.is_empty() {
-            return Err(usage(format!("{}: python_files is empty: no file could be a test file", file.display())));
+            return Err(usage(format!(
+                "{}: python_files is empty: no file could be a test file",
+                file.display()
+            )));
         }
         Ok(())
     }
@@ -245,7 +255,8 @@ fn ini_section(text: &str, section: &str) -> Option<Vec<(String, Vec<String>)>> 
                 last.1.extend(trimmed.split_whitespace().map(str::to_string));
             }
             (_, Some((key, value))) => {
-                options.push((key.trim().to_string(), value.split_whitespace().map(str::to_string).collect()));
+                options
+                    .push((key.trim().to_string(), value.split_whitespace().map(str::to_string).collect()));
             }
             _ => {}
         }
@@ -257,14 +268,17 @@ fn ini_section(text: &str, section: &str) -> Option<Vec<(String, Vec<String>)>> 
 fn pyproject_options(text: &str, file: &Path) -> Result<Option<Vec<(String, Vec<String>)>>> {
     let value: toml::Table =
         toml::from_str(text).map_err(|e| usage(format!("{} is not valid TOML: {e}", file.display())))?;
-    let Some(options) = value.get("tool").and_then(|t| t.get("pytest")).and_then(|p| p.get("ini_options")) else {
+    let Some(options) = value.get("tool").and_then(|t| t.get("pytest")).and_then(|p| p.get("ini_options"))
+    else {
         return Ok(None);
     };
     let Some(options) = options.as_table() else { return Ok(None) };
     let words = |value: &toml::Value| -> Vec<String> {
         match value {
             toml::Value::String(s) => s.split_whitespace().map(str::to_string).collect(),
-            toml::Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            toml::Value::Array(items) => {
+                items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect()
+            }
             toml::Value::Boolean(b) => vec![b.to_string()],
             toml::Value::Integer(i) => vec![i.to_string()],
             toml::Value::Float(f) => vec![f.to_string()],
@@ -280,14 +294,21 @@ fn declares_pytest(text: &str) -> bool {
     let names_pytest = |list: Option<&toml::Value>| {
         list.and_then(toml::Value::as_array).is_some_and(|items| {
             items.iter().filter_map(toml::Value::as_str).any(|spec| {
-                let name: String = spec.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+                let name: String = spec
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
                 name.eq_ignore_ascii_case("pytest")
             })
         })
     };
-    let tables = [value.get("dependency-groups"), value.get("project").and_then(|p| p.get("optional-dependencies"))];
-    let declared =
-        tables.into_iter().flatten().filter_map(toml::Value::as_table).any(|t| t.values().any(|v| names_pytest(Some(v))));
+    let tables =
+        [value.get("dependency-groups"), value.get("project").and_then(|p| p.get("optional-dependencies"))];
+    let declared = tables
+        .into_iter()
+        .flatten()
+        .filter_map(toml::Value::as_table)
+        .any(|t| t.values().any(|v| names_pytest(Some(v))));
     declared
 }
 
@@ -380,7 +401,8 @@ mod tests {
         let rules = Rules::of(&tests).unwrap();
         assert!(rules.pytest_project);
         assert_eq!(rules.test_files(&tests).unwrap(), ["a_test.py"], "pytest's default python_files");
-        let declared = tree(&[("pyproject.toml", "[dependency-groups]\ntest = [\"pytest>=8\", \"hypothesis\"]\n")]);
+        let declared =
+            tree(&[("pyproject.toml", "[dependency-groups]\ntest = [\"pytest>=8\", \"hypothesis\"]\n")]);
         assert!(Rules::of(&declared.path().canonicalize().unwrap()).unwrap().pytest_project);
         let other = tree(&[("pyproject.toml", "[dependency-groups]\ntest = [\"pytest-cov\"]\n")]);
         assert!(!Rules::of(&other.path().canonicalize().unwrap()).unwrap().pytest_project);
@@ -388,7 +410,8 @@ mod tests {
 
     #[test]
     fn ini_sections_read_continuations_and_skip_comments() {
-        let text = "[pytest]\n# a comment\naddopts = -ra\n    --ignore=x\nxfail_strict = true\n[other]\nkey = v\n";
+        let text =
+            "[pytest]\n# a comment\naddopts = -ra\n    --ignore=x\nxfail_strict = true\n[other]\nkey = v\n";
         let options = ini_section(text, "pytest").unwrap();
         assert_eq!(options[0], ("addopts".to_string(), vec!["-ra".to_string(), "--ignore=x".to_string()]));
         assert_eq!(options.len(), 2);

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::error::usage;
 use crate::discovery::Rules;
+use crate::error::usage;
 use crate::glob::{is_glob, path_matches};
 use crate::sanitize::terminal_line;
 
@@ -98,7 +98,6 @@ impl TestDir {
     }
 }
 
-
 /// The modules named on the command line: one JSON list, or plain names.
 pub fn parse_selection(args: &[String]) -> Result<Vec<String>> {
     let names = match args {
@@ -150,7 +149,8 @@ pub fn expand_selection(names: &[String], dir: &TestDir) -> Result<Vec<String>> 
         let name = &given.strip_prefix("./").unwrap_or(given).to_string();
         // Shown with control characters escaped: names reach the terminal.
         let shown = terminal_line(name);
-        let leaves_the_dir = name.starts_with('/') || name.split('/').any(|part| part == ".." || part.is_empty());
+        let leaves_the_dir =
+            name.starts_with('/') || name.split('/').any(|part| part == ".." || part.is_empty());
         if leaves_the_dir || name.contains('\\') {
             problems.push(format!(
                 "{shown}: name a module by its path inside the test dir (property/test_x.py; use --test-dir for another directory)"

@@ -511,7 +511,8 @@ mod tests {
         assert_eq!(detect(pytest).harness, Harness::Pytest);
         let nested = "def helper():\n    def test_inner():\n        pass\n    return test_inner\n";
         assert_eq!(detect(nested).harness, Harness::Script, "a function's inner def is no test");
-        let guarded = "if __name__ == '__main__':\n    def test_in_guard():\n        pass\n    test_in_guard()\n";
+        let guarded =
+            "if __name__ == '__main__':\n    def test_in_guard():\n        pass\n    test_in_guard()\n";
         assert_eq!(detect(guarded).defines_tests, None);
     }
 }

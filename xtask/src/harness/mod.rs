@@ -454,7 +454,8 @@ mod tests {
             setup(hunt, HarnessChoice::Auto, None).hunt_leaks,
             Some(HuntLeaks { warmups: 1, runs: 2 })
         );
-        assert!(ModuleSetup::of(PYTEST_FILE, "t.py", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT), false).is_err());
+        assert!(ModuleSetup::of(PYTEST_FILE, "t.py", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT), false)
+            .is_err());
     }
 
     #[test]

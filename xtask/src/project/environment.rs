@@ -31,6 +31,7 @@ use super::{Project, Wanted};
 use crate::engine::container::Mount;
 use crate::engine::Engine;
 use crate::error::{environment, usage};
+use crate::model::event::{Notice, Notices};
 
 /// Changes whenever what an environment holds or how it is laid out changes.
 const FORMAT: &str = "pymaccounter-env-1";
@@ -129,7 +130,10 @@ pub fn ensure(
     if let Some(packages) = read_ready(&dir) {
         return Ok(Installed { packages, ..installed });
     }
-    say!("Building the environment of {} for Python {} ...", project.root.display(), target.name);
+    engine.notices().send(Notice::BuildingEnvironment {
+        project: project.root.display().to_string(),
+        python: target.name.clone(),
+    });
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     }
@@ -218,7 +222,7 @@ fn build(
     cache: &Path,
     installed: &Installed,
 ) -> Result<Vec<(String, String)>> {
-    let tools = Tools::ensure(cache)?;
+    let tools = Tools::ensure(cache, engine.notices())?;
     let work = tempfile::Builder::new().prefix("build-").tempdir_in(cache)?;
     let copy = work.path().join("project");
     copy_project(&project.root, &copy)?;
@@ -252,13 +256,13 @@ struct Tools {
 }
 
 impl Tools {
-    fn ensure(cache: &Path) -> Result<Tools> {
+    fn ensure(cache: &Path, notices: &Notices) -> Result<Tools> {
         let venv = cache.join("tools");
         let (uv, pip) = (venv.join("bin/uv"), venv.join("bin/pip"));
         if !(uv.is_file() && pip.is_file()) {
             let _lock = crate::image::lock::host_lock("env-tools")?;
             if !(uv.is_file() && pip.is_file()) {
-                say!("Installing uv into {} (pip install uv) ...", venv.display());
+                notices.send(Notice::InstallingInstaller { folder: venv.display().to_string() });
                 let fix = "install Python 3 with venv and pip on this machine (Debian: apt-get install \
                            python3-venv), or check that pip can reach its index";
                 let created = Command::new("python3").arg("-m").arg("venv").arg(&venv).output();

@@ -231,13 +231,20 @@ mod tests {
     #[test]
     fn a_changed_module_runs_alone() {
         assert_eq!(to_rerun(&changes(&["test_b.py"]), &selection(), &all()), ["test_b.py"]);
-        assert_eq!(to_rerun(&changes(&["test_c.py", "test_a.py"]), &selection(), &all()), ["test_a.py", "test_c.py"]);
+        assert_eq!(
+            to_rerun(&changes(&["test_c.py", "test_a.py"]), &selection(), &all()),
+            ["test_a.py", "test_c.py"]
+        );
     }
 
     #[test]
     fn any_other_file_runs_every_selected_module() {
         for other in ["helper.py", "data.txt", "pkg/__init__.py", "pkg", "data/test_x.py", ""] {
-            assert_eq!(to_rerun(&changes(&["test_a.py", other]), &selection(), &all()), selection(), "{other:?}");
+            assert_eq!(
+                to_rerun(&changes(&["test_a.py", other]), &selection(), &all()),
+                selection(),
+                "{other:?}"
+            );
         }
     }
 
