@@ -21,7 +21,8 @@ use crate::report::human::SuccessOutput;
     bin_name = "cargo xtask",
     about = "Run pymaccounter's Python memory demonstrations, each in its own fresh container.",
     after_help = examples(&["run-all-tests", "run '[\"test_baseline.py\"]' --debug", "list"]),
-    arg_required_else_help = true
+    arg_required_else_help = true,
+    version
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -63,21 +64,29 @@ pub enum Task {
     #[command(after_help = format!(
         "Runs the modules whose files changed, or every selected module when another file \
          changed (a helper, a data file). Without TESTS, every test_*.py module.\n\n{}",
-        examples(&["watch", "watch 'test_gc*' --success-output both", "watch test_refcount.py --debug"])
+        examples(&["watch", "watch 'test_gc*' -v", "watch test_refcount.py --debug"])
     ))]
     Watch {
         /// Module names or shell-style globs, as for `run` [default: every module]
         #[arg(value_name = "TESTS")]
         tests: Vec<String>,
+        /// Clear the screen before each round after the first (cargo watch's -c)
+        #[arg(short = 'c', long)]
+        clear: bool,
         #[command(flatten)]
         options: RunArgs,
     },
     /// List the test modules with the first line of each one's docstring
     #[command(after_help = examples(&["list", "list --json"]))]
     List {
+        /// Module paths or globs, as `run` takes them (every module without)
+        #[arg(value_name = "TESTS")]
+        tests: Vec<String>,
         #[command(flatten)]
         dir: TestDirArg,
-        /// Print a JSON list of {"module", "summary"} objects
+        #[command(flatten)]
+        selection: SelectionArgs,
+        /// Print a JSON list of {"module", "summary", "harness", "declarations"} objects
         #[arg(long)]
         json: bool,
     },
@@ -273,6 +282,13 @@ pub struct TestDirArg {
     /// Directory holding the test modules [default: python_tests of this repository]
     #[arg(long = "test-dir", alias = "test_dir", value_name = "DIR")]
     pub test_dir: Option<PathBuf>,
+    /// Read option defaults from this file ([tool.pymaccounter] of a pyproject.toml, or a
+    /// pymaccounter.toml) [default: found from the test dir, or the current directory, upward]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Use the configuration's [tool.pymaccounter.profile.NAME] over its plain keys
+    #[arg(long, value_name = "NAME", env = "PYMACCOUNTER_PROFILE")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -289,9 +305,15 @@ pub struct SelectionArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Execution")]
 pub struct ExecutionArgs {
-    /// Start no new module after the first one that did not pass
-    #[arg(long)]
+    /// Start no new module after the first one that did not pass (pytest's -x, --exitfirst)
+    #[arg(long, short = 'x', visible_alias = "exitfirst", overrides_with = "no_fail_fast")]
     pub fail_fast: bool,
+    /// Start no new module after N did not pass (pytest's --maxfail)
+    #[arg(long, value_name = "N", visible_alias = "maxfail", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_fail: Option<u32>,
+    /// Run every module whatever fails (the default; undoes --fail-fast and --max-fail)
+    #[arg(long, overrides_with = "fail_fast")]
+    pub no_fail_fast: bool,
     /// Modules run at the same time [default: available CPUs]
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS))]
     pub jobs: Option<u16>,
@@ -444,14 +466,54 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// What the block of a module that passed or skipped shows (one that failed shows both)
-    #[arg(long, value_name = "WHICH", value_enum, default_value_t = SuccessOutput::Stdout)]
+    /// When a passing (or skipped) module's output shows, as nextest's flag (a failing one's
+    /// always shows, in its block)
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "immediate")]
     pub success_output: SuccessOutput,
+    /// Quieter: a passing module's block is its heading only (pytest's -q)
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Louder: a passing module's block shows its stderr after its stdout (pytest's -v)
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Stream every module's stdout and stderr as they come, prefixed by its name (pytest's -s)
+    #[arg(short = 's', long)]
+    pub no_capture: bool,
     /// Most of each output stream of a module kept on disk (its spill file under
     /// target/pymaccounter/runs/) once it outgrows the 64 KiB kept in memory; past it the
     /// stream is still read, its tail kept, and the cut says how much was dropped
     #[arg(long, value_name = "SIZE", default_value = "64m", value_parser = parse_output_cap)]
     pub max_output: u64,
+}
+
+impl OutputArgs {
+    /// How the run shows modules' output; `debug` streams stderr too.
+    pub fn showing(&self, debug: bool) -> crate::report::human::Showing {
+        use crate::report::human::{Showing, Shown};
+        let shown = match (self.quiet, self.verbose) {
+            (true, _) => Shown::None,
+            (false, true) => Shown::Both,
+            (false, false) => Shown::Stdout,
+        };
+        Showing {
+            shown,
+            when: self.success_output,
+            live_stderr: debug || self.no_capture,
+            live_stdout: self.no_capture,
+        }
+    }
+}
+
+impl ExecutionArgs {
+    /// After how many failures no new module starts; `None`: never.
+    pub fn max_failures(&self) -> Option<usize> {
+        match (self.no_fail_fast, self.max_fail, self.fail_fast) {
+            (true, _, _) => None,
+            (false, Some(n), _) => Some(n as usize),
+            (false, None, true) => Some(1),
+            (false, None, false) => None,
+        }
+    }
 }
 
 impl ReportArgs {
@@ -570,9 +632,88 @@ pub fn command() -> clap::Command {
 
 /// Parses the process's arguments; clap prints help or a usage error (exit 2) itself.
 pub fn parse() -> Task {
-    let cli = Cli::parse();
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = match with_config(Cli::command(), &args) {
+        Ok(command) => command,
+        Err(error) => {
+            say!("error: {error}");
+            std::process::exit(crate::error::EXIT_USAGE);
+        }
+    };
+    let matches = command.get_matches_from(&args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     crate::report::terminal::choose_colour(cli.color);
     cli.task
+}
+
+/// The tasks a committed configuration sets defaults for.
+const CONFIGURED_TASKS: [&str; 4] = ["run", "run-all-tests", "watch", "list"];
+
+/// The command with the configuration's values as its defaults (so the
+/// command line and the environment still win), for the task `args` name.
+/// An error names the file, the line and the key.
+fn with_config(command: clap::Command, args: &[std::ffi::OsString]) -> Result<clap::Command, String> {
+    use crate::config::{Config, Search, Takes};
+    // A first look at the command line: which task, which test dir and
+    // configuration. A bad command line is left for the real parse to report.
+    // `--help` would end the first look before the task's options are read.
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let looked: Vec<&std::ffi::OsString> =
+        args[..end].iter().filter(|a| *a != "--help" && *a != "-h").chain(&args[end..]).collect();
+    let Ok(matches) = command.clone().ignore_errors(true).try_get_matches_from(looked) else {
+        return Ok(command);
+    };
+    let Some((task, given)) = matches.subcommand().filter(|(task, _)| CONFIGURED_TASKS.contains(task)) else {
+        return Ok(command);
+    };
+    let path = |id: &str| given.try_get_one::<PathBuf>(id).ok().flatten().cloned();
+    let (test_dir, named) = (path("test_dir"), path("config"));
+    let profile = given.try_get_one::<String>("profile").ok().flatten().cloned();
+    let subcommand = command.find_subcommand(task).expect("a task of the command").clone();
+    let run = command.find_subcommand("run").expect("run is a task").clone();
+    let takes = |key: &str| {
+        if ["config", "profile", "help"].contains(&key) {
+            return None;
+        }
+        let flag = |of: &clap::Command| of.get_arguments().find(|a| a.get_long() == Some(key)).cloned();
+        let Some(arg) = flag(&subcommand) else {
+            // A run option `list` has no use for is no error.
+            return flag(&run).map(|_| Takes::NotHere);
+        };
+        Some(match arg.get_action() {
+            clap::ArgAction::SetTrue | clap::ArgAction::SetFalse => Takes::Switch,
+            clap::ArgAction::Append => Takes::Several,
+            _ if arg.get_value_delimiter().is_some() => Takes::Several,
+            _ => Takes::One,
+        })
+    };
+    let search =
+        Search { named: named.as_deref(), test_dir: test_dir.as_deref(), profile: profile.as_deref() };
+    let config = Config::find(&search, &takes)?;
+    let Some(file) = config.file.clone() else {
+        return Ok(command);
+    };
+    let from = match &config.profile {
+        Some(profile) => format!("{} (profile {profile})", file.display()),
+        None => file.display().to_string(),
+    };
+    let given: Vec<String> =
+        config.values.iter().map(|(key, values)| format!("{key} = {}", values.join(","))).collect();
+    Ok(command.mut_subcommand(task, |mut sub| {
+        for (key, values) in &config.values {
+            let id =
+                sub.get_arguments().find(|a| a.get_long() == Some(key.as_str())).map(|a| a.get_id().clone());
+            if let Some(id) = id {
+                // clap's defaults are 'static: the few values of a config live as long as the process.
+                let values: Vec<&'static str> =
+                    values.iter().map(|v| &*Box::leak(v.clone().into_boxed_str())).collect();
+                sub = sub.mut_arg(id, |arg| arg.default_values(values));
+            }
+        }
+        let after = sub.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+        sub.after_help(format!("Defaults from {from}: {}\n\n{after}", given.join("; ")))
+    }))
 }
 
 #[cfg(test)]
@@ -620,7 +761,8 @@ mod tests {
                 assert_eq!(options.isolation.timeout, 300);
                 assert_eq!(options.isolation.memory, MemoryLimit::Bytes(1 << 30));
                 assert_eq!(options.isolation.network, "none");
-                assert_eq!(options.output.success_output, SuccessOutput::Stdout);
+                assert_eq!(options.output.success_output, SuccessOutput::Immediate);
+                assert!(!options.output.quiet && !options.output.verbose);
             }
             other => panic!("parsed as {other:?}"),
         }
@@ -628,14 +770,16 @@ mod tests {
 
     #[test]
     fn watch_takes_optional_tests_and_the_run_options() {
-        let Task::Watch { tests, options } = try_parse_from(&["watch"]).unwrap() else { panic!() };
+        let Task::Watch { tests, options, .. } = try_parse_from(&["watch"]).unwrap() else { panic!() };
         assert!(tests.is_empty());
         assert!(options.selection.skip.is_empty());
-        let args = ["watch", "test_gc*", "test_a.py", "--skip", "test_gc_b.py", "--success-output", "both"];
-        let Task::Watch { tests, options } = try_parse_from(&args).unwrap() else { panic!() };
+        let args =
+            ["watch", "test_gc*", "test_a.py", "--skip", "test_gc_b.py", "-v", "--success-output", "final"];
+        let Task::Watch { tests, options, .. } = try_parse_from(&args).unwrap() else { panic!() };
         assert_eq!(tests, ["test_gc*", "test_a.py"]);
         assert_eq!(options.selection.skip, ["test_gc_b.py"]);
-        assert_eq!(options.output.success_output, SuccessOutput::Both);
+        assert_eq!(options.output.success_output, SuccessOutput::Final);
+        assert_eq!(options.output.showing(false).shown, crate::report::human::Shown::Both);
     }
 
     #[test]

@@ -24,6 +24,9 @@ const DEFAULT_NORECURSE: [&str; 9] =
 /// environments (pytest skips a folder holding a virtual environment too).
 const NEVER_SEARCHED: [&str; 3] = ["__pycache__", "site-packages", ".venv"];
 
+/// A configuration section's options, each value split into words.
+type Options = Vec<(String, Vec<String>)>;
+
 /// How a test dir's test files are found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
@@ -199,7 +202,7 @@ impl Rules {
 
 /// The pytest configuration of a folder, in pytest's order of files, with
 /// each option's words.
-fn pytest_config_in(dir: &Path) -> Result<Option<(PathBuf, Vec<(String, Vec<String>)>)>> {
+fn pytest_config_in(dir: &Path) -> Result<Option<(PathBuf, Options)>> {
     for (name, section) in [("pytest.ini", "pytest"), (".pytest.ini", "pytest")] {
         let file = dir.join(name);
         if file.is_file() {
@@ -231,8 +234,8 @@ fn read(file: &Path) -> Result<String> {
 
 /// The options of one section of an ini file, each value split into words
 /// (continuation lines are more words), or `None` without that section.
-fn ini_section(text: &str, section: &str) -> Option<Vec<(String, Vec<String>)>> {
-    let mut options: Vec<(String, Vec<String>)> = Vec::new();
+fn ini_section(text: &str, section: &str) -> Option<Options> {
+    let mut options: Options = Vec::new();
     let mut inside = false;
     let mut seen = false;
     for line in text.lines() {
@@ -265,7 +268,7 @@ fn ini_section(text: &str, section: &str) -> Option<Vec<(String, Vec<String>)>> 
 }
 
 /// `[tool.pytest.ini_options]` of a pyproject.toml, values as words.
-fn pyproject_options(text: &str, file: &Path) -> Result<Option<Vec<(String, Vec<String>)>>> {
+fn pyproject_options(text: &str, file: &Path) -> Result<Option<Options>> {
     let value: toml::Table =
         toml::from_str(text).map_err(|e| usage(format!("{} is not valid TOML: {e}", file.display())))?;
     let Some(options) = value.get("tool").and_then(|t| t.get("pytest")).and_then(|p| p.get("ini_options"))

@@ -19,6 +19,7 @@ macro_rules! out {
 }
 
 mod cli;
+mod config;
 mod discovery;
 mod engine;
 mod error;
@@ -57,8 +58,10 @@ fn dispatch(task: Task) -> Result<i32> {
     match task {
         Task::Run { tests, options } => tasks::run::run(Some(&tests), &options),
         Task::RunAllTests { options } => tasks::run::run(None, &options),
-        Task::Watch { tests, options } => tasks::watch::watch(&tests, &options),
-        Task::List { dir, json } => tasks::list::list(dir.test_dir.as_deref(), json),
+        Task::Watch { tests, clear, options } => tasks::watch::watch(&tests, &options, clear),
+        Task::List { tests, dir, selection, json } => {
+            tasks::list::list(&tests, dir.test_dir.as_deref(), &selection, json)
+        }
         Task::BuildImage { base, python, engine } => tasks::images::build_image(
             &tasks::engine(&engine)?,
             base.for_version(python.python),

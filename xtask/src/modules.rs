@@ -175,7 +175,7 @@ pub fn expand_selection(names: &[String], dir: &TestDir) -> Result<Vec<String>> 
             problems.push(format!("{shown}: named twice"));
         } else if !name.ends_with(".py") {
             problems.push(terminal_line(&not_a_py_name(name, &available, &modules, dir)).into_owned());
-        } else if !available.contains(name) && !(name.contains('/') && nested_python_file(dir, name)) {
+        } else if !available.contains(name) && (!name.contains('/') || !nested_python_file(dir, name)) {
             problems.push(unknown_module(name, &modules_and(&available, &modules), dir));
         } else if !selected.contains(name) {
             selected.push(name.clone());

@@ -144,7 +144,8 @@ fn reports_say_what_the_run_was_and_read_a_scripts_own_test_counts() {
     assert_eq!(run.last_line(), "1 passed, 1 failed");
     // The summary table's tests column shows the scripts' own counts.
     assert!(run.stdout.contains("2 passed, 1 skipped"), "{}", run.stdout);
-    assert!(run.stdout.contains("1 passed, 1 failed, 1 errors"), "{}", run.stdout);
+    assert!(run.stdout.contains("1 passed, 1 failed, 1 error"), "{}", run.stdout);
+    assert!(!run.stdout.contains("1 errors"), "one error is an error: {}", run.stdout);
 
     // JSON: the run object, python for every result, counts read from unittest's summary.
     let report = read_json(&json);
@@ -215,7 +216,7 @@ fn reports_say_what_the_run_was_and_read_a_scripts_own_test_counts() {
             "{stamp} before the run's start {started}"
         );
     }
-    assert!(xml.contains(r#"<property name="tests" value="1 passed, 1 failed, 1 errors"/>"#), "{xml}");
+    assert!(xml.contains(r#"<property name="tests" value="1 passed, 1 failed, 1 error"/>"#), "{xml}");
     assert!(xml.contains(r#"<property name="memory_limit_bytes" value="67108864"/>"#), "{xml}");
     assert!(xml.contains(r#"<property name="python" value="3.11"/>"#), "{xml}");
 
@@ -246,7 +247,7 @@ fn reports_say_what_the_run_was_and_read_a_scripts_own_test_counts() {
     for hook in ["id=\"filter\"", "id=\"tally\"", "id=\"results-table\"", "dataset[key]"] {
         assert!(page.contains(hook), "the table's script hook {hook} is missing");
     }
-    assert!(page.contains("1 passed, 1 failed, 1 errors (read from the unittest summary the script printed)"));
+    assert!(page.contains("1 passed, 1 failed, 1 error (read from the unittest summary the script printed)"));
     assert!(page.contains("AssertionError: 4 != 5 : a failure the counts must show"), "the stderr tail");
 }
 

@@ -333,3 +333,69 @@ fn the_engine_variable_chooses_the_engine_as_the_flag_does() {
     assert_eq!(bogus.code, 2, "{}", bogus.dump());
     assert!(bogus.stderr.contains("bogus"), "{}", bogus.dump());
 }
+
+#[test]
+fn max_fail_stops_after_that_many_failures_and_no_fail_fast_undoes_it() {
+    let failing = "#!/bin/sh\nexit 1\n";
+    let fake = Fake::new(&[
+        ("test_a.py", failing),
+        ("test_b.py", failing),
+        ("test_c.py", failing),
+        ("test_d.py", failing),
+    ]);
+    let ran = |args: &[&str]| {
+        let report = fake.dir.path().join("r.json");
+        let run =
+            fake.run(&[&["run-all-tests", "-j", "1", "--report-json", path_str(&report)], args].concat());
+        let report = read_json(&report);
+        (run, report["results"].as_array().unwrap().len(), report["not_run"].as_array().unwrap().len())
+    };
+    let (run, results, not_run) = ran(&["--max-fail", "2"]);
+    assert_eq!((results, not_run), (2, 2), "{}", run.dump());
+    let (run, results, _) = ran(&["-x"]);
+    assert_eq!(results, 1, "-x is pytest's --exitfirst: {}", run.dump());
+    let (run, results, _) = ran(&["--exitfirst", "--no-fail-fast"]);
+    assert_eq!(results, 4, "the last of the two wins: {}", run.dump());
+    let (run, results, _) = ran(&["--maxfail", "3"]);
+    assert_eq!(results, 3, "{}", run.dump());
+}
+
+#[test]
+fn a_committed_configuration_sets_defaults_the_command_line_and_environment_override() {
+    let fake = Fake::new(&[("test_a.py", "#!/bin/sh\nexit 0\n"), ("test_b.py", "#!/bin/sh\nexit 0\n")]);
+    std::fs::write(
+        fake.dir.path().join("pyproject.toml"),
+        "[tool.pymaccounter]\ntimeout = 60\nskip = [\"test_b.py\"]\npython-malloc = [\"malloc\"]\n\n\
+         [tool.pymaccounter.profile.ci]\ntimeout = 90\n",
+    )
+    .unwrap();
+    let options = |args: &[&str], profile: Option<&str>| {
+        let report = fake.dir.path().join("r.json");
+        let mut command =
+            fake.command(&[&["run-all-tests", "--report-json", path_str(&report)], args].concat());
+        if let Some(profile) = profile {
+            command.env("PYMACCOUNTER_PROFILE", profile);
+        }
+        let run = Finished::from_command(&mut command);
+        assert_eq!(run.code, 0, "{}", run.dump());
+        let report = read_json(&report);
+        (report["run"]["options"].clone(), report["results"].as_array().unwrap().len())
+    };
+    let (plain, results) = options(&[], None);
+    assert_eq!(
+        (plain["timeout"].as_u64(), results),
+        (Some(60), 1),
+        "timeout and skip from the file: {plain}"
+    );
+    assert_eq!(plain["python-malloc"], serde_json::json!(["malloc"]), "typed: a list");
+    assert_eq!(options(&[], Some("ci")).0["timeout"], 90, "the profile over the plain keys");
+    assert_eq!(options(&["--timeout", "5"], Some("ci")).0["timeout"], 5, "the command line over both");
+    assert_eq!(options(&["--profile", "ci"], None).0["timeout"], 90);
+
+    std::fs::write(fake.dir.path().join("pyproject.toml"), "[tool.pymaccounter]\ntimeout = 60\ntimout = 5\n")
+        .unwrap();
+    let bad = fake.run(&["run-all-tests"]);
+    assert_eq!(bad.code, 2, "{}", bad.dump());
+    assert!(bad.stderr.contains("pyproject.toml:3: timout: not an option of this task"), "{}", bad.dump());
+    assert!(!bad.stderr.contains("run "), "nothing started: {}", bad.dump());
+}

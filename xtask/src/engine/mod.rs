@@ -495,6 +495,12 @@ impl Engine {
             "--rm".into(),
             "--network".into(),
             "none".into(),
+            // Podman's defaults exceed what this kind of machine allows; the
+            // same limits for every engine keep the loops alike.
+            "--ulimit".into(),
+            "nofile=1024:1024".into(),
+            "--ulimit".into(),
+            "nproc=4096:4096".into(),
             "--mount".into(),
             mount.into(),
             "--workdir".into(),

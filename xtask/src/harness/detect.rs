@@ -1,6 +1,6 @@
 //! How `--harness auto` chooses a module's harness, from its source, without running it.
 //!
-//! The rule, in this order (only top-level lines count, that is lines at column 0;
+//! The rule, in this order (only module-level lines count, see below;
 //! text inside comments and inside string literals, triple-quoted ones included, is
 //! ignored; a statement spread over several lines by brackets or backslashes is read
 //! as one line):
@@ -9,15 +9,22 @@
 //!    `if` comparing `__name__` with the string `"__main__"`, in either order, either
 //!    quote, with or without spaces and parentheses (`if __name__ == "__main__":`,
 //!    `if '__main__' == __name__:`, `if (__name__=='__main__'):`). It runs its own code.
-//! 2. Otherwise, a module that defines unittest test cases runs under unittest: a
+//! 2. Otherwise, a module that defines pytest tests runs under pytest: a function whose
+//!    name starts with `test` (`def test_x`, `async def test_x`; pytest's default
+//!    `python_functions = test` prefix), a class whose name starts with `Test` that is
+//!    not a TestCase, or a fixture (`@pytest.fixture`, with or without arguments). So
+//!    does a module of TestCases that imports pytest. pytest runs TestCase classes
+//!    too, so a module mixing both runs all its tests.
+//! 3. Otherwise, a module that defines unittest test cases runs under unittest: a
 //!    class whose bases name `TestCase` or `IsolatedAsyncioTestCase` (bare or dotted,
 //!    such as `unittest.TestCase`), or a class of the module deriving from such a
 //!    class; or a `load_tests` function (unittest's load_tests protocol).
-//! 3. Otherwise, a module that defines pytest tests runs under pytest: a function whose
-//!    name starts with `test` (`def test_x`, `async def test_x`; pytest's default
-//!    `python_functions = test` prefix), a class whose name starts with `Test`, or a
-//!    fixture (`@pytest.fixture`, with or without arguments).
 //! 4. Otherwise it runs as a script.
+//!
+//! Lines count at any depth of the module's top-level statements (inside `if`,
+//! `try` and `with` blocks), not inside functions, classes or the main guard.
+//! In a pytest project (`discovery.rs`) none of this applies: every test file
+//! runs under pytest, as the project's own `pytest` runs it.
 //!
 //! `defines_tests` says which framework's tests the module defines by rules 2 and 3,
 //! whatever its guard: a script with a main guard that defines `test_helper` still
@@ -51,6 +58,7 @@ pub fn detect(source: &str) -> Detection {
     let mut main_guard = false;
     let mut unittest = false;
     let mut pytest = false;
+    let mut uses_pytest = false;
     let mut test_cases: HashSet<String> = HashSet::new();
     for line in module_level_lines(&logical_lines(source)) {
         let text = line.text.as_str();
@@ -71,12 +79,17 @@ pub fn detect(source: &str) -> Detection {
             }
         } else if is_pytest_fixture(text) {
             pytest = true;
+        } else if imports_pytest(text) {
+            uses_pytest = true;
         }
     }
-    let defines_tests = if unittest {
-        Some(Framework::Unittest)
-    } else if pytest {
+    // pytest runs TestCase classes too: a module that mixes them with plain
+    // test functions, or whose TestCases use pytest (`pytest.raises`,
+    // marks), needs pytest to run them all.
+    let defines_tests = if pytest || (unittest && uses_pytest) {
         Some(Framework::Pytest)
+    } else if unittest {
+        Some(Framework::Unittest)
     } else {
         None
     };
@@ -86,6 +99,16 @@ pub fn detect(source: &str) -> Detection {
         (false, Some(Framework::Pytest)) => Harness::Pytest,
     };
     Detection { harness, defines_tests }
+}
+
+/// `import pytest` or `from pytest import …` (a module that uses pytest's API).
+fn imports_pytest(text: &str) -> bool {
+    let words: Vec<&str> = text.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    match words.as_slice() {
+        ["import", names @ ..] => names.iter().any(|n| *n == "pytest" || n.starts_with("pytest.")),
+        ["from", module, "import", ..] => *module == "pytest" || module.starts_with("pytest."),
+        _ => false,
+    }
 }
 
 /// The lines that run when the module is imported, at any depth of its
@@ -399,10 +422,13 @@ mod tests {
     }
 
     #[test]
-    fn unittest_wins_over_pytest_style_names() {
+    fn a_test_case_with_plain_test_functions_runs_under_pytest_which_runs_both() {
         let source = format!("{UNITTEST}\ndef test_helper():\n    pass\n");
-        assert_eq!(detect(&source).defines_tests, Some(Framework::Unittest));
-        assert_eq!(harness(&source), Harness::Unittest);
+        assert_eq!(detect(&source).defines_tests, Some(Framework::Pytest));
+        assert_eq!(harness(&source), Harness::Pytest);
+        let marked = format!("import pytest\n{UNITTEST}");
+        assert_eq!(harness(&marked), Harness::Pytest, "its TestCases use pytest");
+        assert_eq!(harness(UNITTEST), Harness::Unittest, "TestCases alone run under unittest");
     }
 
     #[test]

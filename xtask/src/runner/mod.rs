@@ -41,7 +41,8 @@ pub struct Plan {
     pub jobs: Vec<Job>,
     pub parallelism: usize,
     pub timeout: Duration,
-    pub fail_fast: bool,
+    /// After this many jobs failed no new one starts (`--fail-fast`, `--max-fail`).
+    pub max_failures: Option<usize>,
     /// What every container of the run shares (its run id among it).
     pub container: ContainerTemplate,
     /// Where the test dir is inside the containers.
@@ -60,6 +61,8 @@ pub struct Plan {
     pub host_dirs: PathBuf,
     /// Stream module stderr as it arrives.
     pub live_stderr: bool,
+    /// Its stdout too (`-s`).
+    pub live_stdout: bool,
     /// Each result is judged against it as it finishes (`--baseline`).
     pub baseline: Option<Baseline>,
     /// Runs of each job, each in a fresh container (`--repeat`).
@@ -92,6 +95,7 @@ pub struct MemrayPlan {
 enum Message {
     Started(usize),
     Stderr(usize, Vec<u8>),
+    Stdout(usize, Vec<u8>),
     Finished(Box<ModuleResult>),
     EngineError(anyhow::Error),
 }
@@ -109,6 +113,8 @@ struct Shared<'a> {
     next_job: AtomicUsize,
     /// No new job starts once set (fail-fast, engine error).
     no_new_jobs: AtomicBool,
+    /// Jobs that failed so far.
+    failures: AtomicUsize,
     /// Running jobs stop too (engine error).
     abort: AtomicBool,
     /// Containers created, and those the reaper has removed already.
@@ -140,6 +146,7 @@ pub fn execute(
         interrupt,
         next_job: AtomicUsize::new(0),
         no_new_jobs: AtomicBool::new(false),
+        failures: AtomicUsize::new(0),
         abort: AtomicBool::new(false),
         containers: Mutex::new(Vec::new()),
         removed: Mutex::new(Vec::new()),
@@ -179,7 +186,9 @@ pub fn execute(
     Outcome {
         run_id: plan.container.run_id.clone(),
         interrupted: interrupt.is_set(),
-        fail_fast_tripped: plan.fail_fast && results.iter().any(|r| r.tally() == Tally::Failed),
+        fail_fast_tripped: plan
+            .max_failures
+            .is_some_and(|most| results.iter().filter(|r| r.tally() == Tally::Failed).count() >= most),
         results,
         not_run,
         engine_error,
@@ -223,6 +232,7 @@ fn collect(
         match message {
             Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
             Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
+            Message::Stdout(index, chunk) => on_event(Event::Stdout(&plan.jobs[index], &chunk)),
             Message::Finished(result) => {
                 on_event(Event::Finished(&result));
                 let index = result.job.index;
@@ -299,8 +309,11 @@ fn work(shared: &Shared, sender: &mpsc::SyncSender<Message>, to_reaper: &mpsc::S
                     baseline.judge(&mut result);
                 }
                 // Set here, before this worker looks for its next job.
-                if shared.plan.fail_fast && result.tally() == Tally::Failed {
-                    shared.no_new_jobs.store(true, Ordering::SeqCst);
+                if result.tally() == Tally::Failed {
+                    let failures = shared.failures.fetch_add(1, Ordering::SeqCst) + 1;
+                    if shared.plan.max_failures.is_some_and(|most| failures >= most) {
+                        shared.no_new_jobs.store(true, Ordering::SeqCst);
+                    }
                 }
                 let _ = sender.send(Message::Finished(Box::new(result)));
             }
@@ -452,7 +465,14 @@ fn run_container(
     };
     let (stdout, stderr, status, timed_out) = thread::scope(|scope| {
         let stdout_spill = spill("stdout");
-        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, plan.spill_cap, |_| {}));
+        let live_stdout = plan.live_stdout;
+        let stdout = scope.spawn(move || {
+            capture(stdout_reader, stdout_spill, plan.spill_cap, |chunk| {
+                if live_stdout {
+                    let _ = sender.send(Message::Stdout(job.index, chunk.to_vec()));
+                }
+            })
+        });
         let stderr_spill = spill("stderr");
         let live = plan.live_stderr;
         let stderr = scope.spawn(move || {

@@ -6,10 +6,12 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
+use crate::cli::SelectionArgs;
 use crate::error::EXIT_PASSED;
 use crate::harness::declarations::HarnessChoice;
 use crate::harness::{harness_name, ModuleSetup};
 use crate::modules::{docstring_summary, TestDir};
+use crate::tasks::run::select_modules;
 
 struct Entry {
     module: String,
@@ -52,11 +54,21 @@ fn shorten(text: &str, room: usize) -> String {
     format!("{}…", kept.trim_end())
 }
 
-pub fn list(test_dir: Option<&Path>, as_json: bool) -> Result<i32> {
+/// The modules `run` would take with the same selection (names, globs,
+/// `--skip`, `--partition`), so that a selection can be previewed.
+pub fn list(
+    tests: &[String],
+    test_dir: Option<&Path>,
+    selection: &SelectionArgs,
+    as_json: bool,
+) -> Result<i32> {
     let dir = TestDir::resolve(test_dir)?;
+    let tests = (!tests.is_empty()).then_some(tests);
+    let selected = select_modules(tests, &dir, selection)?;
+    selected.print_notes();
     let mut entries = Vec::new();
     let pytest_project = dir.rules()?.pytest_project;
-    for module in dir.test_modules()? {
+    for module in selected.modules {
         let source = dir.read_module(&module)?;
         let setup = ModuleSetup::of(&source, &dir.shown(&module), HarnessChoice::Auto, None, pytest_project)?;
         entries.push(Entry {

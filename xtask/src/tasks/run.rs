@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{BaselineArgs, FlakyResult, RunArgs};
+use crate::cli::{BaselineArgs, FlakyResult, RunArgs, SelectionArgs};
 use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
 use crate::engine::owner;
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
@@ -21,7 +21,7 @@ use crate::model::compare::{Baseline, MEASURES};
 use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::{ImageInfo, ModuleResult, Outcome, RunInfo};
 use crate::model::schema::{JobRecord, Report, RunOption, RunRecord};
-use crate::model::status::{Execution, SkipCause};
+use crate::model::status::{Execution, SkipCause, Tally};
 use crate::modules::{apply_skip, expand_selection, parse_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext, ReportPaths};
 use crate::runner::capture;
@@ -32,7 +32,7 @@ use crate::signals::Interrupt;
 pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // Everything the user typed is checked before anything starts.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
-    let selected = select_modules(tests, &dir, options)?;
+    let selected = select_modules(tests, &dir, &options.selection)?;
     selected.print_notes();
     check_options(options)?;
     let prepared = prepare(selected.modules, &dir, options)?;
@@ -42,7 +42,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
         say!("note: partition {partition} holds no module");
         let mut outcome = Outcome::empty(owner::new_run_id());
         outcome.run = RunInfo { args: given_args(), host_cpus: available_cpus(), ..RunInfo::default() };
-        let human = Human::new(&dir.display, false, options.output.success_output, 0);
+        let human = Human::new(&dir.display, options.output.showing(false), 0);
         return finish(&outcome, options, &dir, &human);
     }
 
@@ -52,7 +52,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     let interrupt = Interrupt::install()?;
     let engine = crate::tasks::engine(&options.engine)?;
     check_engine(&engine, options)?;
-    run_selected(&engine, &dir, prepared, options, &interrupt)
+    run_selected(&engine, &dir, prepared, options, &interrupt).map(|round| round.code)
 }
 
 /// A run's modules with what was read from them before anything starts:
@@ -94,13 +94,20 @@ pub fn check_engine(engine: &Engine, options: &RunArgs) -> Result<()> {
 /// round: the images, the runner, each module's block as it finishes, the
 /// summary and the reports; returns the exit code. An engine error comes
 /// back as the error, after the summary.
+/// What one run (a round of `watch`) ended with: its exit code, and how
+/// each job counted, by its label.
+pub struct Round {
+    pub code: i32,
+    pub tallies: Vec<(String, Tally)>,
+}
+
 pub fn run_selected(
     engine: &Engine,
     dir: &TestDir,
     prepared: Prepared,
     options: &RunArgs,
     interrupt: &Interrupt,
-) -> Result<i32> {
+) -> Result<Round> {
     let Prepared { modules, user, setups, baseline, project } = prepared;
     check_memory_is_limited(engine, options, &setups)?;
     let run_id = owner::new_run_id();
@@ -157,8 +164,7 @@ pub fn run_selected(
     let mut plan = plan(jobs, setups, placement, options, run_id, baseline);
     plan.environments = environments.ready.into_iter().map(|(image, (job, _))| (image, job)).collect();
     say!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
-    let mut human =
-        Human::new(&dir.display, options.engine.debug, options.output.success_output, plan.jobs.len());
+    let mut human = Human::new(&dir.display, options.output.showing(options.engine.debug), plan.jobs.len());
     let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
     outcome.run = info;
     for job in skipped {
@@ -178,7 +184,10 @@ pub fn run_selected(
                  removes what the run left"
             )))
         }
-        None => Ok(code),
+        None => {
+            let tallies = outcome.results.iter().map(|r| (r.job.label(), r.tally())).collect();
+            Ok(Round { code, tallies })
+        }
     }
 }
 
@@ -312,7 +321,11 @@ impl Selected {
 
 /// The modules to run: those named (checked, globs expanded) or all, less
 /// those `--skip` matches, then the partition's share.
-pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs) -> Result<Selected> {
+pub fn select_modules(
+    tests: Option<&[String]>,
+    dir: &TestDir,
+    selection: &SelectionArgs,
+) -> Result<Selected> {
     let mut notes = Vec::new();
     let modules = match tests {
         Some(args) => expand_selection(&parse_selection(args)?, dir)?,
@@ -331,7 +344,7 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
         return Err(usage(format!("no test_*.py modules in {}", dir.display)));
     }
     let before = modules.len();
-    let (modules, warnings) = apply_skip(modules, &options.selection.skip);
+    let (modules, warnings) = apply_skip(modules, &selection.skip);
     notes.extend(warnings.into_iter().map(|w| format!("warning: {w}")));
     if modules.is_empty() {
         return Err(usage("--skip leaves no module to run"));
@@ -339,7 +352,7 @@ pub fn select_modules(tests: Option<&[String]>, dir: &TestDir, options: &RunArgs
     if modules.len() < before {
         notes.push(format!("note: --skip leaves out {} module(s)", before - modules.len()));
     }
-    let modules = match options.selection.partition {
+    let modules = match selection.partition {
         Some(partition) => partition.select(&modules),
         None => modules,
     };
@@ -560,9 +573,10 @@ fn plan(
     Plan {
         parallelism: options.execution.jobs.map_or_else(available_cpus, usize::from),
         timeout: Duration::from_secs(options.isolation.timeout),
-        fail_fast: options.execution.fail_fast,
+        max_failures: options.execution.max_failures(),
         spill_dir: run_dir,
-        live_stderr: options.engine.debug,
+        live_stderr: options.engine.debug || options.output.no_capture,
+        live_stdout: options.output.no_capture,
         host_dirs,
         tests_in_container,
         setups,
