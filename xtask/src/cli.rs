@@ -216,6 +216,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub matrix: MatrixArgs,
     #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
     pub harness: HarnessArgs,
     #[command(flatten)]
     pub baseline: BaselineArgs,
@@ -228,6 +230,34 @@ pub struct RunArgs {
     /// Arguments given to every module run (after `--`): to the script, or to unittest or pytest
     #[arg(last = true, value_name = "ARGS", allow_hyphen_values = true)]
     pub module_args: Vec<String>,
+}
+
+/// The project under test and its Python environment (issue 20).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Project")]
+pub struct ProjectArgs {
+    /// The project root [default: the nearest folder above the test dir with pyproject.toml,
+    /// setup.cfg or setup.py, up to a repository's top]
+    #[arg(long, value_name = "DIR", conflicts_with = "no_project")]
+    pub project: Option<PathBuf>,
+    /// Run the test dir alone: no project, no environment (the image's own Python and pytest)
+    #[arg(long)]
+    pub no_project: bool,
+    /// Install this dependency group of the project (PEP 735, repeatable) [default: `dev` when it has one]
+    #[arg(long, value_name = "NAME")]
+    pub group: Vec<String>,
+    /// Install the project with this extra (optional dependencies, repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub extra: Vec<String>,
+    /// Install the requirements of this file too (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub requirements: Vec<PathBuf>,
+    /// Install this requirement too, e.g. --with 'numpy<2' (repeatable)
+    #[arg(long = "with", value_name = "SPEC")]
+    pub with: Vec<String>,
+    /// Where environments are cached [default: $XDG_CACHE_HOME/pymaccounter, else ~/.cache/pymaccounter]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,7 @@ mod harness;
 mod image;
 mod model;
 mod modules;
+mod project;
 mod report;
 mod runner;
 mod sanitize;

@@ -58,6 +58,15 @@ pub enum Notice {
     LayersLeft {
         error: String,
     },
+    /// A project's environment is being built for a Python.
+    BuildingEnvironment {
+        project: String,
+        python: String,
+    },
+    /// The installer (uv) is being installed into the cache.
+    InstallingInstaller {
+        folder: String,
+    },
 }
 
 /// Where notices go: a renderer the task chose (`report::human::notices`),

@@ -112,6 +112,10 @@ pub fn notices(debug: bool) -> Notices {
         Notice::BuiltBase { image } => say!("Built offline base {image}."),
         Notice::BuildingImage { reference, base } => say!("Building test image {reference} from {base} ..."),
         Notice::LayersLeft { error } => say!("warning: could not remove the failed build's layers: {error}"),
+        Notice::BuildingEnvironment { project, python } => {
+            say!("Building the environment of {project} for Python {python} ...")
+        }
+        Notice::InstallingInstaller { folder } => say!("Installing uv into {folder} (pip install uv) ..."),
     }
     })
 }

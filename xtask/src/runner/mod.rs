@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
-use crate::engine::container::{ContainerSpec, ContainerTemplate};
+use crate::engine::container::{ContainerSpec, ContainerTemplate, Mount};
 use crate::engine::kinds::RUN_FAILED_EXIT;
 use crate::engine::Engine;
 use crate::error::environment;
@@ -71,6 +71,17 @@ pub struct Plan {
     pub retries: usize,
     /// A flaky result counts as passed (`--flaky-result pass`).
     pub tolerate_flaky: bool,
+    /// The project's environment of each test image (by reference), when it has one.
+    pub environments: HashMap<String, JobEnvironment>,
+}
+
+/// A Python environment the jobs of one image run in: its interpreter
+/// replaces the image's, its folder is mounted, its variables set.
+#[derive(Debug, Clone)]
+pub struct JobEnvironment {
+    pub interpreter: String,
+    pub mounts: Vec<Mount>,
+    pub env: Vec<(String, String)>,
 }
 
 /// Where `--memray` puts things.
@@ -428,6 +439,11 @@ fn job_container<'a>(
     let module_path = plan.tests_in_container.join(&job.module);
     // Without a --python matrix the image's own `python3` runs it.
     let interpreter = job.variant.python.map_or("python3", |p| p.interpreter());
+    let environment = plan.environments.get(&job.image);
+    let interpreter = environment.map_or(interpreter, |e| e.interpreter.as_str());
+    if let Some(environment) = environment {
+        env.splice(0..0, environment.env.iter().cloned());
+    }
     let mut spec = plan.container.container(
         format!("pymaccounter-{}-{tag}", plan.container.run_id),
         job.image.clone(),
@@ -447,6 +463,7 @@ fn job_container<'a>(
         spec.mounts.push(memray::capture_mount(folders, &plan.container.user)?);
         spec.max_file_bytes = Some(memray::CAPTURE_CAP);
     }
+    spec.mounts.extend(environment.iter().flat_map(|e| e.mounts.iter().cloned()));
     spec.memory = Some(setup.declarations.memory_under(plan.container.memory));
     spec.input = Some(nonce()?);
     std::fs::create_dir_all(&spec.host_dir)?;
@@ -597,7 +614,11 @@ fn collect_memray(
     }
     // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
     let leaks = job.variant.python_malloc == Some(PythonMalloc::Malloc);
-    let (mounts, command) = memray::collector(folders, &plan.container.user, leaks)?;
+    // With a project's environment memray is there (from the index), not in the base.
+    let environment = plan.environments.get(&job.image);
+    let python = environment.map_or("python3", |e| e.interpreter.as_str());
+    let (mut mounts, command) = memray::collector(folders, &plan.container.user, leaks, python)?;
+    mounts.extend(environment.iter().flat_map(|e| e.mounts.iter().cloned()));
     let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, &job.label(), tag));
     let flamegraph = flamegraph.expect("collect_memray runs with --memray");
     let tag = format!("{tag}-memray");
