@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 
 use crate::engine::container::{ContainerSpec, ContainerTemplate, Mount};
-use crate::engine::kinds::RUN_FAILED_EXIT;
+use crate::engine::kinds::CANNOT_START_EXITS;
 use crate::engine::Engine;
 use crate::error::environment;
 use crate::harness::memray;
@@ -570,13 +570,21 @@ fn ending(
     let timed_out = ran.timed_out || measurement.timed_out;
     let execution = if timed_out {
         Execution::TimedOut { after_secs: timeout.as_secs() }
-    } else if code == RUN_FAILED_EXIT && !measurement.ran {
-        // Only a container the wrapper never reported from is the engine's failure.
-        return Err(environment(format!(
-            "the engine could not run {}: {}",
-            job.label(),
-            ran.stderr.text().trim()
-        )));
+    } else if CANNOT_START_EXITS.contains(&code) && !measurement.ran {
+        // Only a container the wrapper never reported from is the engine's
+        // failure: the first start stops the run (every other would fail alike).
+        let said = ran.stderr.text();
+        let runtime = ["OCI runtime", "oci runtime", "crun", "runc"].iter().any(|w| said.contains(w));
+        let fix = if runtime {
+            format!(
+                "; the engine's OCI runtime cannot start containers here: see `{} info` for the runtime \
+                 in use, and choose one that works on this machine (crun refuses cgroups v1 hybrid mode: runc does not)",
+                shared.engine.name()
+            )
+        } else {
+            String::new()
+        };
+        return Err(environment(format!("the engine could not run {}: {}{fix}", job.label(), said.trim())));
     } else {
         let oom_killed =
             may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&spec.name, &spec.host_dir)?;
