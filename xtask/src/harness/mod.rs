@@ -265,11 +265,18 @@ fn framework_failure(
     if let Some(run) = inner.and_then(|i| i.hunt_leaks.as_ref()).and_then(|h| h.failed_run) {
         return Some(FailureCause::LeakHuntRunFailed { run });
     }
+    // pytest's own words for a stop: the harness's error, else the first
+    // test that errored (a collection error names its file and exception).
+    let first_error = inner.and_then(|i| i.tests.iter().find(|t| t.failed())).map(|t| match &t.message {
+        Some(message) => format!("{}: {message}", t.name),
+        None => t.name.clone(),
+    });
+    let said = error.clone().or(first_error);
     let stopped = |stop| {
         setup.harness.framework().map(|framework| FailureCause::FrameworkStopped {
             framework,
             stop,
-            error: error.clone(),
+            error: said.clone(),
         })
     };
     let failed = inner.map_or(0, |i| i.counts.failed + i.counts.errors);
