@@ -64,12 +64,15 @@ pub enum Task {
     #[command(after_help = format!(
         "Runs the modules whose files changed, or every selected module when another file \
          changed (a helper, a data file). Without TESTS, every test_*.py module.\n\n{}",
-        examples(&["watch", "watch 'test_gc*' --success-output both", "watch test_refcount.py --debug"])
+        examples(&["watch", "watch 'test_gc*' -v", "watch test_refcount.py --debug"])
     ))]
     Watch {
         /// Module names or shell-style globs, as for `run` [default: every module]
         #[arg(value_name = "TESTS")]
         tests: Vec<String>,
+        /// Clear the screen before each round after the first (cargo watch's -c)
+        #[arg(short = 'c', long)]
+        clear: bool,
         #[command(flatten)]
         options: RunArgs,
     },
@@ -213,6 +216,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub matrix: MatrixArgs,
     #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
     pub harness: HarnessArgs,
     #[command(flatten)]
     pub baseline: BaselineArgs,
@@ -225,6 +230,34 @@ pub struct RunArgs {
     /// Arguments given to every module run (after `--`): to the script, or to unittest or pytest
     #[arg(last = true, value_name = "ARGS", allow_hyphen_values = true)]
     pub module_args: Vec<String>,
+}
+
+/// The project under test and its Python environment (issue 20).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Project")]
+pub struct ProjectArgs {
+    /// The project root [default: the nearest folder above the test dir with pyproject.toml,
+    /// setup.cfg or setup.py, up to a repository's top]
+    #[arg(long, value_name = "DIR", conflicts_with = "no_project")]
+    pub project: Option<PathBuf>,
+    /// Run the test dir alone: no project, no environment (the image's own Python and pytest)
+    #[arg(long)]
+    pub no_project: bool,
+    /// Install this dependency group of the project (PEP 735, repeatable) [default: `dev` when it has one]
+    #[arg(long, value_name = "NAME")]
+    pub group: Vec<String>,
+    /// Install the project with this extra (optional dependencies, repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub extra: Vec<String>,
+    /// Install the requirements of this file too (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub requirements: Vec<PathBuf>,
+    /// Install this requirement too, e.g. --with 'numpy<2' (repeatable)
+    #[arg(long = "with", value_name = "SPEC")]
+    pub with: Vec<String>,
+    /// Where environments are cached [default: $XDG_CACHE_HOME/pymaccounter, else ~/.cache/pymaccounter]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -433,14 +466,42 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// What the block of a module that passed or skipped shows (one that failed shows both)
-    #[arg(long, value_name = "WHICH", value_enum, default_value_t = SuccessOutput::Stdout)]
+    /// When a passing (or skipped) module's output shows, as nextest's flag (a failing one's
+    /// always shows, in its block)
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "immediate")]
     pub success_output: SuccessOutput,
+    /// Quieter: a passing module's block is its heading only (pytest's -q)
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Louder: a passing module's block shows its stderr after its stdout (pytest's -v)
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Stream every module's stdout and stderr as they come, prefixed by its name (pytest's -s)
+    #[arg(short = 's', long)]
+    pub no_capture: bool,
     /// Most of each output stream of a module kept on disk (its spill file under
     /// target/pymaccounter/runs/) once it outgrows the 64 KiB kept in memory; past it the
     /// stream is still read, its tail kept, and the cut says how much was dropped
     #[arg(long, value_name = "SIZE", default_value = "64m", value_parser = parse_output_cap)]
     pub max_output: u64,
+}
+
+impl OutputArgs {
+    /// How the run shows modules' output; `debug` streams stderr too.
+    pub fn showing(&self, debug: bool) -> crate::report::human::Showing {
+        use crate::report::human::{Showing, Shown};
+        let shown = match (self.quiet, self.verbose) {
+            (true, _) => Shown::None,
+            (false, true) => Shown::Both,
+            (false, false) => Shown::Stdout,
+        };
+        Showing {
+            shown,
+            when: self.success_output,
+            live_stderr: debug || self.no_capture,
+            live_stdout: self.no_capture,
+        }
+    }
 }
 
 impl ExecutionArgs {
@@ -700,7 +761,8 @@ mod tests {
                 assert_eq!(options.isolation.timeout, 300);
                 assert_eq!(options.isolation.memory, MemoryLimit::Bytes(1 << 30));
                 assert_eq!(options.isolation.network, "none");
-                assert_eq!(options.output.success_output, SuccessOutput::Stdout);
+                assert_eq!(options.output.success_output, SuccessOutput::Immediate);
+                assert!(!options.output.quiet && !options.output.verbose);
             }
             other => panic!("parsed as {other:?}"),
         }
@@ -708,14 +770,16 @@ mod tests {
 
     #[test]
     fn watch_takes_optional_tests_and_the_run_options() {
-        let Task::Watch { tests, options } = try_parse_from(&["watch"]).unwrap() else { panic!() };
+        let Task::Watch { tests, options, .. } = try_parse_from(&["watch"]).unwrap() else { panic!() };
         assert!(tests.is_empty());
         assert!(options.selection.skip.is_empty());
-        let args = ["watch", "test_gc*", "test_a.py", "--skip", "test_gc_b.py", "--success-output", "both"];
-        let Task::Watch { tests, options } = try_parse_from(&args).unwrap() else { panic!() };
+        let args =
+            ["watch", "test_gc*", "test_a.py", "--skip", "test_gc_b.py", "-v", "--success-output", "final"];
+        let Task::Watch { tests, options, .. } = try_parse_from(&args).unwrap() else { panic!() };
         assert_eq!(tests, ["test_gc*", "test_a.py"]);
         assert_eq!(options.selection.skip, ["test_gc_b.py"]);
-        assert_eq!(options.output.success_output, SuccessOutput::Both);
+        assert_eq!(options.output.success_output, SuccessOutput::Final);
+        assert_eq!(options.output.showing(false).shown, crate::report::human::Shown::Both);
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod harness;
 mod image;
 mod model;
 mod modules;
+mod project;
 mod report;
 mod runner;
 mod sanitize;
@@ -58,7 +59,7 @@ fn dispatch(task: Task) -> Result<i32> {
     match task {
         Task::Run { tests, options } => tasks::run::run(Some(&tests), &options),
         Task::RunAllTests { options } => tasks::run::run(None, &options),
-        Task::Watch { tests, options } => tasks::watch::watch(&tests, &options),
+        Task::Watch { tests, clear, options } => tasks::watch::watch(&tests, &options, clear),
         Task::List { tests, dir, selection, json } => {
             tasks::list::list(&tests, dir.test_dir.as_deref(), &selection, json)
         }

@@ -114,27 +114,25 @@ fn success_output_chooses_what_a_passing_block_shows() {
         "\"\"\"Fails.\"\"\"\nimport sys\nprint('stdout of the broken module')\n\
          print('stderr of the broken module', file=sys.stderr)\nsys.exit(3)\n",
     );
-    let run = |mode: Option<&str>| {
-        let mut args = vec!["run-all-tests", "--test-dir", path_str(dir.path())];
-        if let Some(mode) = mode {
-            args.extend(["--success-output", mode]);
-        }
-        let run = xtask(&args);
+    let run = |mode: &[&str]| {
+        let run = xtask(&[&["run-all-tests", "--test-dir", path_str(dir.path())], mode].concat());
         assert_eq!(run.code, 1, "{}", run.dump());
         run
     };
     for (mode, stdout_shown, stderr_shown) in [
-        (None, true, false),
-        (Some("stdout"), true, false),
-        (Some("both"), true, true),
-        (Some("none"), false, false),
+        (&[][..], true, false),
+        (&["--success-output", "immediate"][..], true, false),
+        (&["-v"][..], true, true),
+        (&["--verbose"][..], true, true),
+        (&["-q"][..], false, false),
+        (&["--success-output", "never"][..], false, false),
     ] {
         let run = run(mode);
         let passing = block_of(&run.stdout, "test_unit.py");
         assert_eq!(passing.contains("stdout of the unit module"), stdout_shown, "{mode:?}:\n{passing}");
         assert_eq!(passing.contains("Ran 1 test"), stderr_shown, "{mode:?}:\n{passing}");
         assert_eq!(passing.contains("--- stderr ---"), stderr_shown, "{mode:?}:\n{passing}");
-        if mode == Some("none") {
+        if !stdout_shown {
             assert_eq!(passing.lines().count(), 1, "only the heading:\n{passing}");
         }
         // A module that did not pass always shows both streams and why.
@@ -143,8 +141,18 @@ fn success_output_chooses_what_a_passing_block_shows() {
             assert!(failing.contains(shown), "{mode:?}: {shown:?} missing:\n{failing}");
         }
     }
-    let bad = xtask(&["run-all-tests", "--success-output", "all", "--test-dir", path_str(dir.path())]);
-    assert_eq!(bad.code, 2, "{}", bad.dump());
+    let bad = xtask(&["run-all-tests", "--success-output", "both", "--test-dir", path_str(dir.path())]);
+    assert_eq!(bad.code, 2, "nextest's values only: {}", bad.dump());
+    // -s streams each module's output as it comes, prefixed by its name.
+    let streamed = run(&["-s", "-j", "1"]);
+    assert!(streamed.stdout.contains("[test_broken.py] stdout of the broken module"), "{}", streamed.dump());
+    assert!(streamed.stderr.contains("[test_broken.py] stderr of the broken module"), "{}", streamed.dump());
+    // final: a passing block after every module, before the summary.
+    let last = run(&["--success-output", "final"]);
+    let (unit, table) =
+        (last.stdout.find("stdout of the unit module").unwrap(), last.stdout.find("═").unwrap());
+    let broken = last.stdout.find("Test results for").unwrap();
+    assert!(broken < unit && unit < table, "{}", last.dump());
 }
 
 /// `cargo xtask watch` running as a child, its output collected as it comes.

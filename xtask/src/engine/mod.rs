@@ -320,10 +320,16 @@ impl Engine {
         Ok(output.lines().map(str::to_string).collect())
     }
 
-    /// The tags present locally for an image repository (one call for many cache checks).
-    pub fn local_tags(&self, repository: &str) -> Result<Vec<String>> {
-        let output = self.stdout_of(&["images", "--format", "{{.Tag}}", repository])?;
-        Ok(output.lines().map(str::to_string).collect())
+    /// Every local image's `REPOSITORY:TAG` and id, in one call (untagged ones left out).
+    pub fn local_images(&self) -> Result<Vec<(String, String)>> {
+        let output =
+            self.stdout_of(&["images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"])?;
+        Ok(output
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(reference, _)| !reference.contains("<none>"))
+            .map(|(reference, id)| (reference.to_string(), id.trim().to_string()))
+            .collect())
     }
 
     /// Whether an image is present locally; an unreachable engine is an error, not a "no".
@@ -448,6 +454,59 @@ impl Engine {
         Ok((args.iter().map(|a| a.to_string()).collect(), output?))
     }
 
+    /// Runs a tool (the environment's installer) in a throwaway, hardened
+    /// container of `image`: no network, no capabilities, a read-only root
+    /// with a tmpfs `/tmp`, as `user`, with `mounts`. Its output, whatever its
+    /// exit; an engine that does not answer is an error.
+    pub fn run_tool(
+        &self,
+        image: &str,
+        user: &str,
+        mounts: &[container::Mount],
+        env: &[(String, String)],
+        command: &[String],
+    ) -> Result<std::process::Output> {
+        let owner = owner_label();
+        let mut args: Vec<String> = [
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--tmpfs",
+            "/tmp:rw,exec,nosuid,nodev,mode=1777",
+            "--workdir",
+            "/tmp",
+            "--label",
+            PROJECT_LABEL,
+            "--label",
+            &owner,
+            "--user",
+            user,
+        ]
+        .map(str::to_string)
+        .to_vec();
+        for mount in mounts {
+            args.extend(["--mount".into(), container::mount_arg(mount)]);
+        }
+        for (key, value) in env {
+            args.extend(["--env".into(), format!("{key}={value}")]);
+        }
+        args.push(image.to_string());
+        args.extend(command.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = self.output_of(&args)?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
+            return Err(self.failure(&args, &stderr));
+        }
+        Ok(output)
+    }
+
     /// Whether a command succeeds in a throwaway container of `image` (no network).
     pub fn image_runs(&self, image: &str, command: &[&str]) -> Result<bool> {
         let (args, output) = self.run_throwaway(image, command)?;
@@ -515,6 +574,12 @@ impl Engine {
             "--rm".into(),
             "--network".into(),
             "none".into(),
+            // Podman's defaults exceed what this kind of machine allows; the
+            // same limits for every engine keep the loops alike.
+            "--ulimit".into(),
+            "nofile=1024:1024".into(),
+            "--ulimit".into(),
+            "nproc=4096:4096".into(),
             "--mount".into(),
             mount.into(),
             "--workdir".into(),

@@ -92,7 +92,12 @@ pub fn has_capture(folders: &Folders) -> bool {
 /// The collector's mounts and command: the capture read-only, a fresh folder
 /// to write into. `leaks` asks for the leaks flame graph (meaningful when
 /// pymalloc was off).
-pub fn collector(folders: &Folders, user: &str, leaks: bool) -> Result<(Vec<Mount>, Vec<String>)> {
+pub fn collector(
+    folders: &Folders,
+    user: &str,
+    leaks: bool,
+    python: &str,
+) -> Result<(Vec<Mount>, Vec<String>)> {
     fs::create_dir_all(&folders.out)?;
     if is_root() {
         let (uid, gid) = parse_user(user);
@@ -103,7 +108,7 @@ pub fn collector(folders: &Folders, user: &str, leaks: bool) -> Result<(Vec<Moun
         Mount::Bind { source: folders.capture.clone(), target: FOLDER.to_string() },
         Mount::Output { source: folders.out.clone(), target: OUT.to_string() },
     ];
-    let mut command: Vec<String> = ["python3", COLLECTOR, CAPTURE, OUT].map(str::to_string).to_vec();
+    let mut command: Vec<String> = [python, COLLECTOR, CAPTURE, OUT].map(str::to_string).to_vec();
     if leaks {
         command.push("--leaks".into());
     }

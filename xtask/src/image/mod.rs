@@ -3,8 +3,8 @@
 //! as it is on disk, so editing a module builds nothing).
 //!
 //! The tag is a hash of the Dockerfile, the files under `xtask/container/`
-//! and the base image's name: an unchanged recipe finds its image with one
-//! cheap engine call.
+//! and the base image's id (its name when the engine has no id for it): an
+//! unchanged recipe finds its image with one cheap engine call.
 
 pub mod base;
 pub mod lock;
@@ -47,7 +47,7 @@ impl Recipe {
         Ok(Recipe { dockerfile, files })
     }
 
-    /// `pymaccounter-tests:<hash>` for this content on this base.
+    /// `pymaccounter-tests:<hash>` for this content on this base (its id, so a rebuilt base counts).
     pub fn reference(&self, base_image: &str) -> String {
         let mut hasher = Xxh3::new();
         for part in [self.dockerfile.as_slice(), base_image.as_bytes()] {
@@ -101,17 +101,26 @@ fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Test images present locally, read once per run.
 pub struct LocalImages {
-    tags: Vec<String>,
+    /// `REPOSITORY:TAG` and image id of every local image.
+    images: Vec<(String, String)>,
 }
 
 impl LocalImages {
     pub fn read(engine: &Engine) -> Result<LocalImages> {
-        Ok(LocalImages { tags: engine.local_tags(TEST_REPOSITORY)? })
+        Ok(LocalImages { images: engine.local_images()? })
     }
 
     fn has(&self, reference: &str) -> bool {
-        let tag = reference.rsplit(':').next().unwrap_or_default();
-        self.tags.iter().any(|t| t == tag)
+        self.images.iter().any(|(r, _)| r == reference)
+    }
+
+    /// The id of a local image (a name without a tag means `:latest`).
+    fn id_of(&self, image: &str) -> Option<String> {
+        let tagged = match image.rsplit_once(':') {
+            Some((_, tag)) if !tag.contains('/') => image.to_string(),
+            _ => format!("{image}:latest"),
+        };
+        self.images.iter().find(|(r, _)| *r == tagged).map(|(_, id)| id.clone())
     }
 }
 
@@ -120,11 +129,13 @@ impl LocalImages {
 pub struct TestImage {
     pub reference: String,
     pub base: String,
+    /// The base's image id, when the engine has it.
+    pub base_id: Option<String>,
 }
 
 impl TestImage {
-    fn new(reference: String, base: &str) -> TestImage {
-        TestImage { reference, base: base.to_string() }
+    fn new(reference: String, base: &str, base_id: Option<String>) -> TestImage {
+        TestImage { reference, base: base.to_string(), base_id }
     }
 
     /// Whether its base is one of our offline bases (which have pytest).
@@ -144,12 +155,24 @@ pub fn ensure(
     explicit_base: Option<&str>,
     python: PythonVersion,
 ) -> Result<TestImage> {
+    // The tag hashes the base's id, not its name: a base rebuilt under the
+    // same name gets a new test image.
+    let id_of = |base: &str| -> Result<Option<String>> {
+        match local.id_of(base) {
+            Some(id) => Ok(Some(id)),
+            None => engine.image_id(base),
+        }
+    };
     if let Some(base) = explicit_base {
-        let reference = recipe.reference(base);
+        let mut id = id_of(base)?;
+        if id.is_none() && engine.pull(base)? {
+            id = engine.image_id(base)?;
+        }
+        let reference = recipe.reference(id.as_deref().unwrap_or(base));
         if !local.has(&reference) {
             build(engine, recipe, base, &reference)?;
         }
-        return Ok(TestImage::new(reference, base));
+        return Ok(TestImage::new(reference, base, id));
     }
     let Some(row) = python.row() else {
         return Err(crate::error::usage(format!(
@@ -158,10 +181,13 @@ pub fn ensure(
     };
     let online_base = row.registry_base();
     let offline_base = base::reference(row);
-    let online = recipe.reference(&online_base);
-    let offline = recipe.reference(&offline_base);
-    if local.has(&online) {
-        return Ok(TestImage::new(online, &online_base));
+    let online_id = local.id_of(&online_base);
+    let offline_id = local.id_of(&offline_base);
+    if let Some(id) = &online_id {
+        let online = recipe.reference(id);
+        if local.has(&online) {
+            return Ok(TestImage::new(online, &online_base, online_id));
+        }
     }
     // A debug build is in no registry: its "registry base" is the offline one.
     let in_registry = online_base != offline_base;
@@ -172,22 +198,32 @@ pub fn ensure(
             suite: row.suite.to_string(),
         })
     };
-    if local.has(&offline) {
-        if in_registry {
-            fallback();
+    if let Some(id) = &offline_id {
+        let offline = recipe.reference(id);
+        if local.has(&offline) {
+            if in_registry {
+                fallback();
+            }
+            return Ok(TestImage::new(offline, &offline_base, offline_id));
         }
-        return Ok(TestImage::new(offline, &offline_base));
     }
-    if in_registry && (engine.image_exists(&online_base)? || engine.pull(&online_base)?) {
-        build(engine, recipe, &online_base, &online)?;
-        return Ok(TestImage::new(online, &online_base));
+    if in_registry && (online_id.is_some() || engine.pull(&online_base)?) {
+        if let Some(id) = engine.image_id(&online_base)? {
+            let online = recipe.reference(&id);
+            build(engine, recipe, &online_base, &online)?;
+            return Ok(TestImage::new(online, &online_base, Some(id)));
+        }
     }
     if in_registry {
         fallback();
     }
-    base::build(engine, row, false)?;
+    if offline_id.is_none() {
+        base::build(engine, row, false)?;
+    }
+    let id = engine.image_id(&offline_base)?;
+    let offline = recipe.reference(id.as_deref().unwrap_or(&offline_base));
     build(engine, recipe, &offline_base, &offline)?;
-    Ok(TestImage::new(offline, &offline_base))
+    Ok(TestImage::new(offline, &offline_base, id))
 }
 
 fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Result<()> {

@@ -13,6 +13,8 @@ pub enum Event<'a> {
     Started(&'a Job),
     /// A piece of a module's stderr (only with `live_stderr`).
     Stderr(&'a Job, &'a [u8]),
+    /// A piece of a module's stdout (only with `live_stdout`).
+    Stdout(&'a Job, &'a [u8]),
     Finished(&'a ModuleResult),
     /// The user asked to stop; running containers are being removed.
     Interrupting,
@@ -55,6 +57,15 @@ pub enum Notice {
     /// Layers a failed build left could not be removed.
     LayersLeft {
         error: String,
+    },
+    /// A project's environment is being built for a Python.
+    BuildingEnvironment {
+        project: String,
+        python: String,
+    },
+    /// The installer (uv) is being installed into the cache.
+    InstallingInstaller {
+        folder: String,
     },
 }
 

@@ -45,6 +45,25 @@ impl ModuleResult {
         self.execution.status()
     }
 
+    /// A job decided without running it (a Python the project does not support).
+    pub fn not_run(job: Job, execution: Execution) -> ModuleResult {
+        ModuleResult {
+            job,
+            execution,
+            started_at: SystemTime::now(),
+            duration: Duration::ZERO,
+            peak_rss_bytes: None,
+            container_peak_bytes: None,
+            memory_limit_bytes: None,
+            stdout: Captured::from_text(""),
+            stderr: Captured::from_text(""),
+            inner: None,
+            memray: None,
+            baseline: None,
+            attempts: Vec::new(),
+        }
+    }
+
     /// A result for tests: the module ended as `execution` says, printing `stdout` and `stderr`.
     #[cfg(test)]
     pub fn sample(module: &str, execution: Execution, stdout: &str, stderr: &str) -> ModuleResult {
@@ -158,6 +177,8 @@ pub struct ImageInfo {
     /// The base image as named, and its id (a tag can move, an id cannot).
     pub base: String,
     pub base_id: Option<String>,
+    /// What the project's environment installed for it (name, version), sorted; empty without one.
+    pub packages: Vec<(String, String)>,
 }
 
 impl RunInfo {

@@ -106,6 +106,16 @@ pub struct ImageRecord {
     pub base_id: Option<String>,
     /// The test image built on it.
     pub image: String,
+    /// What the project's environment installed for this Python.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageRecord>,
+}
+
+/// One installed distribution.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageRecord {
+    pub name: String,
+    pub version: String,
 }
 
 /// Which cell of the matrix a record is about.
@@ -246,6 +256,11 @@ impl RunRecord {
                     base: i.base.clone(),
                     base_id: i.base_id.clone(),
                     image: i.reference.clone(),
+                    packages: i
+                        .packages
+                        .iter()
+                        .map(|(name, version)| PackageRecord { name: name.clone(), version: version.clone() })
+                        .collect(),
                 })
                 .collect(),
             host_cpus: Some(run.host_cpus).filter(|n| *n > 0),
@@ -767,6 +782,7 @@ mod tests {
                 reference: "i".into(),
                 base: "python:3.12-slim".into(),
                 base_id: Some("sha256:abc".into()),
+                packages: vec![("numpy".into(), "2.3.1".into())],
             }],
             host_cpus: 2,
         };
@@ -790,6 +806,8 @@ mod tests {
         );
         assert_eq!(run["images"][0]["base_id"], "sha256:abc");
         assert_eq!(run["images"][0]["image"], "i");
+        assert_eq!(run["images"][0]["packages"][0]["name"], "numpy", "what the environment installed");
+        assert_eq!(run["images"][0]["packages"][0]["version"], "2.3.1");
         assert_eq!(run["host_cpus"], 2);
     }
 

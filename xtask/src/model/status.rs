@@ -110,6 +110,8 @@ pub enum SkipCause {
     /// It declares `expect = leak`, and this interpreter cannot show the
     /// leak (a release build counts no references, plain malloc no blocks).
     LeakInvisibleHere,
+    /// The project's `requires-python` leaves this Python out.
+    PythonNotSupported { requires_python: String },
 }
 
 /// A status name, as shown and as written in reports.

@@ -824,6 +824,7 @@ mod tests {
                 reference: "i".into(),
                 base: "pymaccounter-base:python-3.11".into(),
                 base_id: Some("sha256:0123456789abcdef".into()),
+                packages: Vec::new(),
             }],
             host_cpus: 2,
         };

@@ -13,29 +13,73 @@ use crate::sanitize;
 
 /// What the block of a module that passed (or skipped) shows; the block of
 /// one that did not pass always shows both streams and the reason.
+/// What the block of a module that passed (or skipped) shows (`-q`, `-v`);
+/// the block of one that did not pass always shows both streams and the reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SuccessOutput {
+pub enum Shown {
+    /// Its stdout (the default: a demonstration's output is what it shows).
     Stdout,
+    /// Its stdout, then its stderr (`-v`; unittest's "Ran N tests ... OK").
     Both,
+    /// The heading only (`-q`).
     None,
 }
 
+/// When the output of a module that passed is shown: nextest's
+/// `--success-output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuccessOutput {
+    Immediate,
+    Final,
+    ImmediateFinal,
+    Never,
+}
+
 impl Choice for SuccessOutput {
-    const ALL: &'static [SuccessOutput] = &[SuccessOutput::Stdout, SuccessOutput::Both, SuccessOutput::None];
+    const ALL: &'static [SuccessOutput] = &[
+        SuccessOutput::Immediate,
+        SuccessOutput::Final,
+        SuccessOutput::ImmediateFinal,
+        SuccessOutput::Never,
+    ];
 
     fn name(self) -> &'static str {
         match self {
-            SuccessOutput::Stdout => "stdout",
-            SuccessOutput::Both => "both",
-            SuccessOutput::None => "none",
+            SuccessOutput::Immediate => "immediate",
+            SuccessOutput::Final => "final",
+            SuccessOutput::ImmediateFinal => "immediate-final",
+            SuccessOutput::Never => "never",
         }
     }
 
     fn help(self) -> &'static str {
         match self {
-            SuccessOutput::Stdout => "Its stdout",
-            SuccessOutput::Both => "Its stdout, then its stderr (unittest's \"Ran N tests ... OK\")",
-            SuccessOutput::None => "The heading only",
+            SuccessOutput::Immediate => "In its block, as it finishes",
+            SuccessOutput::Final => "After every module finished, before the summary",
+            SuccessOutput::ImmediateFinal => "Both as it finishes and at the end",
+            SuccessOutput::Never => "Never: its block is the heading only",
+        }
+    }
+}
+
+/// How a run shows modules' output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Showing {
+    pub shown: Shown,
+    pub when: SuccessOutput,
+    /// Stream stderr as it comes (`--debug`, `-s`), and stdout too (`-s`).
+    pub live_stderr: bool,
+    pub live_stdout: bool,
+}
+
+impl Showing {
+    /// The default: passing modules' stdout in their blocks, nothing live.
+    pub fn plain() -> Showing {
+        Showing {
+            shown: Shown::Stdout,
+            when: SuccessOutput::Immediate,
+            live_stderr: false,
+            live_stdout: false,
         }
     }
 }
@@ -68,6 +112,10 @@ pub fn notices(debug: bool) -> Notices {
         Notice::BuiltBase { image } => say!("Built offline base {image}."),
         Notice::BuildingImage { reference, base } => say!("Building test image {reference} from {base} ..."),
         Notice::LayersLeft { error } => say!("warning: could not remove the failed build's layers: {error}"),
+        Notice::BuildingEnvironment { project, python } => {
+            say!("Building the environment of {project} for Python {python} ...")
+        }
+        Notice::InstallingInstaller { folder } => say!("Installing uv into {folder} (pip install uv) ..."),
     }
     })
 }
@@ -75,16 +123,19 @@ pub fn notices(debug: bool) -> Notices {
 pub struct Human {
     test_dir: String,
     width: usize,
-    live_stderr: bool,
-    success_output: SuccessOutput,
+    showing: Showing,
+    /// Blocks of passing modules kept for the end (`--success-output final`).
+    deferred: Vec<String>,
     colour: bool,
     status_line: StatusLine,
     total: usize,
     finished: usize,
     /// Finished jobs that counted as failed, so far.
     failed: usize,
-    /// The start of a line of live stderr (`--debug`) whose end has not come yet, per job.
+    /// The start of a line of live stderr (`--debug`, `-s`) whose end has not come yet, per job.
     partial_lines: std::collections::HashMap<usize, Vec<u8>>,
+    /// The same for live stdout (`-s`).
+    partial_stdout: std::collections::HashMap<usize, Vec<u8>>,
     /// Running jobs, with when each started.
     running: Vec<(String, std::time::Instant)>,
     started: std::time::Instant,
@@ -95,18 +146,19 @@ pub struct Human {
 }
 
 impl Human {
-    pub fn new(test_dir: &str, live_stderr: bool, success_output: SuccessOutput, total: usize) -> Human {
+    pub fn new(test_dir: &str, showing: Showing, total: usize) -> Human {
         Human {
             test_dir: test_dir.to_string(),
             width: terminal_width(),
-            live_stderr,
-            success_output,
+            showing,
+            deferred: Vec::new(),
             colour: colour_stdout(),
             status_line: StatusLine::new(),
             total,
             finished: 0,
             failed: 0,
             partial_lines: Default::default(),
+            partial_stdout: Default::default(),
             running: Vec::new(),
             started: std::time::Instant::now(),
             stop_commands: (std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")).then(stop_token),
@@ -118,10 +170,17 @@ impl Human {
         match event {
             Event::Started(job) => {
                 let label = sanitize::terminal_line(&job.label()).into_owned();
-                if self.live_stderr {
+                if self.showing.live_stderr {
                     say!("started {label}");
                 }
                 self.running.push((label, std::time::Instant::now()));
+            }
+            Event::Stdout(job, chunk) => {
+                let label = sanitize::terminal_line(&job.label()).into_owned();
+                let pending = self.partial_stdout.entry(job.index).or_default();
+                for line in whole_lines(pending, chunk) {
+                    out!("[{label}] {}", sanitize::terminal_line(&line));
+                }
             }
             Event::Stderr(job, chunk) => {
                 let label = sanitize::terminal_line(&job.label()).into_owned();
@@ -172,7 +231,34 @@ impl Human {
         )
     }
 
-    fn module_block(&self, result: &ModuleResult) {
+    /// What a passing block shows: `-q`/`-v`, and nothing with `--success-output never`.
+    fn shown(&self) -> Shown {
+        match self.showing.when {
+            SuccessOutput::Never => Shown::None,
+            SuccessOutput::Immediate | SuccessOutput::Final | SuccessOutput::ImmediateFinal => {
+                self.showing.shown
+            }
+        }
+    }
+
+    fn module_block(&mut self, result: &ModuleResult) {
+        let passed = result.tally() != Tally::Failed;
+        let (now, later) = match self.showing.when {
+            _ if !passed => (true, false),
+            SuccessOutput::Immediate | SuccessOutput::Never => (true, false),
+            SuccessOutput::Final => (false, true),
+            SuccessOutput::ImmediateFinal => (true, true),
+        };
+        if later {
+            self.deferred.push(self.render_block(result));
+        }
+        if !now {
+            return;
+        }
+        self.print_block(result);
+    }
+
+    fn print_block(&self, result: &ModuleResult) {
         crate::print_quietly(self.render_block(result).as_bytes());
     }
 
@@ -199,7 +285,8 @@ impl Human {
         // Counted as passed or skipped (a tolerated flaky result too): what
         // --success-output asks for; anything counted as failed shows all.
         let passed = result.tally() != Tally::Failed;
-        if !passed || self.success_output != SuccessOutput::None {
+        let shown = self.shown();
+        if !passed || shown != Shown::None {
             push_text(&mut block, &sanitize::terminal(&result.stdout.text()));
         }
         if let Some(hunt) = result.inner.as_ref().and_then(|i| i.hunt_leaks.as_ref()) {
@@ -212,7 +299,7 @@ impl Human {
             block.push_str(&format!("({})\n", crate::report::words::attempts(&result.attempts)));
         }
         let status = result.status();
-        if !passed || self.success_output == SuccessOutput::Both {
+        if !passed || shown == Shown::Both {
             let stderr = result.stderr.text();
             if !stderr.trim().is_empty() {
                 block.push_str("--- stderr ---\n");
@@ -243,6 +330,9 @@ impl Human {
 
     pub fn summary(&self, outcome: &Outcome) {
         self.status_line.clear();
+        for block in &self.deferred {
+            crate::print_quietly(block.as_bytes());
+        }
         crate::print_quietly(self.render_summary(outcome).as_bytes());
     }
 
@@ -432,14 +522,15 @@ mod tests {
         Human {
             test_dir: "python_tests".into(),
             width: 80,
-            live_stderr: false,
-            success_output: SuccessOutput::Stdout,
+            showing: Showing::plain(),
+            deferred: Vec::new(),
             colour: false,
             status_line: StatusLine::disabled(),
             total: 2,
             finished: 0,
             failed: 0,
             partial_lines: Default::default(),
+            partial_stdout: Default::default(),
             running: Vec::new(),
             started: std::time::Instant::now(),
             stop_commands: None,
@@ -478,33 +569,45 @@ mod tests {
     }
 
     #[test]
+    fn never_and_final_decide_when_a_passing_block_shows() {
+        let mut human =
+            Human { showing: Showing { when: SuccessOutput::Never, ..Showing::plain() }, ..plain() };
+        let block = human.render_block(&result("test_a.py", Execution::Passed, ""));
+        assert_eq!(block.lines().count(), 2, "rule and heading only: {block}");
+        human.showing.when = SuccessOutput::Final;
+        human.module_block(&result("test_a.py", Execution::Passed, ""));
+        human.module_block(&result("test_b.py", Execution::Failed { exit_code: 1, why: None }, ""));
+        assert_eq!(human.deferred.len(), 1, "the pass waits for the end, the failure does not");
+    }
+
+    #[test]
     fn success_output_chooses_what_a_passing_or_skipped_block_shows() {
         let heading = "Test results for python_tests/test_a.py:";
-        let shown = |success_output, execution| {
-            let human = Human { success_output, ..plain() };
+        let shown = |shown, execution| {
+            let human = Human { showing: Showing { shown, ..Showing::plain() }, ..plain() };
             let block = human.render_block(&result("test_a.py", execution, "Ran 3 tests\n\nOK\n"));
             block.lines().skip(1).map(str::to_string).collect::<Vec<_>>()
         };
         for execution in [Execution::Passed, Execution::Skipped { why: None }] {
-            assert_eq!(shown(SuccessOutput::Stdout, execution.clone()), [heading, "45"]);
+            assert_eq!(shown(Shown::Stdout, execution.clone()), [heading, "45"]);
             assert_eq!(
-                shown(SuccessOutput::Both, execution.clone()),
+                shown(Shown::Both, execution.clone()),
                 [heading, "45", "--- stderr ---", "Ran 3 tests", "", "OK"]
             );
-            assert_eq!(shown(SuccessOutput::None, execution), [heading]);
+            assert_eq!(shown(Shown::None, execution), [heading]);
         }
         // A skip's reason is the runner's line: it stays, last, whatever is shown.
         let skipped = Execution::Skipped { why: Some(crate::model::status::SkipCause::LeakInvisibleHere) };
         let skip_line = format!("SKIP: {}", words::reason(&skipped).unwrap());
         assert_eq!(
-            shown(SuccessOutput::Both, skipped.clone()),
+            shown(Shown::Both, skipped.clone()),
             [heading, "45", "--- stderr ---", "Ran 3 tests", "", "OK", &skip_line]
         );
-        assert_eq!(shown(SuccessOutput::None, skipped), [heading, &skip_line]);
+        assert_eq!(shown(Shown::None, skipped), [heading, &skip_line]);
         let failed = Execution::Failed { exit_code: 1, why: None };
-        for success_output in [SuccessOutput::Stdout, SuccessOutput::Both, SuccessOutput::None] {
+        for shown_ in [Shown::Stdout, Shown::Both, Shown::None] {
             assert_eq!(
-                shown(success_output, failed.clone()),
+                shown(shown_, failed.clone()),
                 [heading, "45", "--- stderr ---", "Ran 3 tests", "", "OK", "FAIL: exit code 1"]
             );
         }

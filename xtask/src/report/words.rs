@@ -90,6 +90,9 @@ fn skip_cause(cause: &SkipCause) -> String {
                                          build counts no references and PYTHONMALLOC=malloc no memory blocks (use \
                                          a -dbg Python or pymalloc)"
             .to_string(),
+        SkipCause::PythonNotSupported { requires_python } => {
+            format!("the project requires Python {requires_python}")
+        }
     }
 }
 

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
-use crate::engine::container::{ContainerSpec, ContainerTemplate};
-use crate::engine::kinds::RUN_FAILED_EXIT;
+use crate::engine::container::{ContainerSpec, ContainerTemplate, Mount};
+use crate::engine::kinds::CANNOT_START_EXITS;
 use crate::engine::Engine;
 use crate::error::environment;
 use crate::harness::memray;
@@ -61,6 +61,8 @@ pub struct Plan {
     pub host_dirs: PathBuf,
     /// Stream module stderr as it arrives.
     pub live_stderr: bool,
+    /// Its stdout too (`-s`).
+    pub live_stdout: bool,
     /// Each result is judged against it as it finishes (`--baseline`).
     pub baseline: Option<Baseline>,
     /// Runs of each job, each in a fresh container (`--repeat`).
@@ -69,6 +71,17 @@ pub struct Plan {
     pub retries: usize,
     /// A flaky result counts as passed (`--flaky-result pass`).
     pub tolerate_flaky: bool,
+    /// The project's environment of each test image (by reference), when it has one.
+    pub environments: HashMap<String, JobEnvironment>,
+}
+
+/// A Python environment the jobs of one image run in: its interpreter
+/// replaces the image's, its folder is mounted, its variables set.
+#[derive(Debug, Clone)]
+pub struct JobEnvironment {
+    pub interpreter: String,
+    pub mounts: Vec<Mount>,
+    pub env: Vec<(String, String)>,
 }
 
 /// Where `--memray` puts things.
@@ -82,6 +95,7 @@ pub struct MemrayPlan {
 enum Message {
     Started(usize),
     Stderr(usize, Vec<u8>),
+    Stdout(usize, Vec<u8>),
     Finished(Box<ModuleResult>),
     EngineError(anyhow::Error),
 }
@@ -228,6 +242,7 @@ fn collect(
         match message {
             Message::Started(index) => on_event(Event::Started(&plan.jobs[index])),
             Message::Stderr(index, chunk) => on_event(Event::Stderr(&plan.jobs[index], &chunk)),
+            Message::Stdout(index, chunk) => on_event(Event::Stdout(&plan.jobs[index], &chunk)),
             Message::Finished(result) => {
                 on_event(Event::Finished(&result));
                 let index = result.job.index;
@@ -424,6 +439,11 @@ fn job_container<'a>(
     let module_path = plan.tests_in_container.join(&job.module);
     // Without a --python matrix the image's own `python3` runs it.
     let interpreter = job.variant.python.map_or("python3", |p| p.interpreter());
+    let environment = plan.environments.get(&job.image);
+    let interpreter = environment.map_or(interpreter, |e| e.interpreter.as_str());
+    if let Some(environment) = environment {
+        env.splice(0..0, environment.env.iter().cloned());
+    }
     let mut spec = plan.container.container(
         format!("pymaccounter-{}-{tag}", plan.container.run_id),
         job.image.clone(),
@@ -443,6 +463,7 @@ fn job_container<'a>(
         spec.mounts.push(memray::capture_mount(folders, &plan.container.user)?);
         spec.max_file_bytes = Some(memray::CAPTURE_CAP);
     }
+    spec.mounts.extend(environment.iter().flat_map(|e| e.mounts.iter().cloned()));
     spec.memory = Some(setup.declarations.memory_under(plan.container.memory));
     spec.input = Some(nonce()?);
     std::fs::create_dir_all(&spec.host_dir)?;
@@ -484,7 +505,14 @@ fn run_container(
     };
     let (stdout, stderr, status, timed_out) = thread::scope(|scope| {
         let stdout_spill = spill("stdout");
-        let stdout = scope.spawn(move || capture(stdout_reader, stdout_spill, plan.spill_cap, |_| {}));
+        let live_stdout = plan.live_stdout;
+        let stdout = scope.spawn(move || {
+            capture(stdout_reader, stdout_spill, plan.spill_cap, |chunk| {
+                if live_stdout {
+                    let _ = sender.send(Message::Stdout(job.index, chunk.to_vec()));
+                }
+            })
+        });
         let stderr_spill = spill("stderr");
         let live = plan.live_stderr;
         let stderr = scope.spawn(move || {
@@ -542,13 +570,21 @@ fn ending(
     let timed_out = ran.timed_out || measurement.timed_out;
     let execution = if timed_out {
         Execution::TimedOut { after_secs: timeout.as_secs() }
-    } else if code == RUN_FAILED_EXIT && !measurement.ran {
-        // Only a container the wrapper never reported from is the engine's failure.
-        return Err(environment(format!(
-            "the engine could not run {}: {}",
-            job.label(),
-            ran.stderr.text().trim()
-        )));
+    } else if CANNOT_START_EXITS.contains(&code) && !measurement.ran {
+        // Only a container the wrapper never reported from is the engine's
+        // failure: the first start stops the run (every other would fail alike).
+        let said = ran.stderr.text();
+        let runtime = ["OCI runtime", "oci runtime", "crun", "runc"].iter().any(|w| said.contains(w));
+        let fix = if runtime {
+            format!(
+                "; the engine's OCI runtime cannot start containers here: see `{} info` for the runtime \
+                 in use, and choose one that works on this machine (crun refuses cgroups v1 hybrid mode: runc does not)",
+                shared.engine.name()
+            )
+        } else {
+            String::new()
+        };
+        return Err(environment(format!("the engine could not run {}: {}{fix}", job.label(), said.trim())));
     } else {
         let oom_killed =
             may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&spec.name, &spec.host_dir)?;
@@ -586,7 +622,11 @@ fn collect_memray(
     }
     // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
     let leaks = job.variant.python_malloc == Some(PythonMalloc::Malloc);
-    let (mounts, command) = memray::collector(folders, &plan.container.user, leaks)?;
+    // With a project's environment memray is there (from the index), not in the base.
+    let environment = plan.environments.get(&job.image);
+    let python = environment.map_or("python3", |e| e.interpreter.as_str());
+    let (mut mounts, command) = memray::collector(folders, &plan.container.user, leaks, python)?;
+    mounts.extend(environment.iter().flat_map(|e| e.mounts.iter().cloned()));
     let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, &job.label(), tag));
     let flamegraph = flamegraph.expect("collect_memray runs with --memray");
     let tag = format!("{tag}-memray");

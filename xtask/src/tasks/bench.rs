@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineKind};
+use crate::model::choice::Choice;
+
+/// How the bench tells the runner it starts which engine to use.
+const ENGINE_VARIABLE: &str = "PYMACCOUNTER_ENGINE";
 use crate::error::EXIT_PASSED;
 use crate::modules::TestDir;
 
@@ -32,12 +36,18 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     let _ = writeln!(report, "# Benchmarks\n");
     let command = if options.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" };
     let _ = writeln!(report, "Produced by `{command}` on {}.\n", machine_summary(engine));
+    // Every engine that answers, each against its own raw loop.
+    let engines: Vec<Engine> = EngineKind::ALL
+        .iter()
+        .filter_map(|kind| Engine::find(*kind, false, crate::report::human::notices(false)).ok())
+        .filter(|e| e.server_version().is_ok())
+        .collect();
     let sections = [
-        runner_vs_raw(engine, &runner, scratch.path(), options)?,
-        scaling(&runner, scratch.path(), options)?,
+        runner_vs_raw(&engines, &runner, scratch.path(), options)?,
+        scaling(engine, &runner, scratch.path(), options)?,
         edit_loops(&runner, scratch.path(), options)?,
         memray_cost(&runner, scratch.path(), options.rounds.min(5))?,
-        costs(&runner, scratch.path(), options)?,
+        costs(engine, &runner, scratch.path(), options)?,
     ];
     for section in sections {
         report.push_str(&section);
@@ -59,35 +69,51 @@ fn emit(section: &mut String, line: &str) {
     section.push('\n');
 }
 
-fn runner_vs_raw(engine: &Engine, runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String> {
+fn runner_vs_raw(
+    engines: &[Engine],
+    runner: &Path,
+    scratch: &Path,
+    options: &BenchOptions,
+) -> Result<String> {
     let trivial = generate_trivial(scratch, "trivial24", 24)?;
+    let single = generate_trivial(scratch, "single", 1)?;
     let own = TestDir::resolve(None)?;
+    let names: Vec<&str> = engines.iter().map(Engine::name).collect();
     let mut report = format!(
-        "## Runner vs raw engine\n\n{} rounds, interleaved, who goes first alternating; raw = `ls | xargs -P {jobs} -I{{}} {} run --rm --network none IMAGE sh -c '{}' sh {{}}`; \
-         runner = `xtask run-all-tests -j {jobs}` (the built binary, without cargo's start).\n\n\
-         | modules | runner median | raw median | median ratio | ratios seen | goal |\n|---|---:|---:|---:|---:|---:|\n",
+        "## Runner vs raw engine\n\nEach engine that answers ({}), against its own raw loop. {} rounds, interleaved, \
+         who goes first alternating; raw = `ls | xargs -P {jobs} -I{{}} ENGINE run --rm --network none \
+         --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 --mount type=bind,src=DIR,dst=DIR -w DIR IMAGE sh -c '{}' sh {{}}` \
+         (every raw run must exit 0, or the bench stops); runner = `xtask run-all-tests -j {jobs}` (the built binary, \
+         without cargo's start). The single module is one container each way.\n\n\
+         | engine | modules | runner median | raw median | median ratio | ratios seen | goal |\n|---|---|---:|---:|---:|---:|---:|\n",
+        names.join(", "),
         options.rounds,
-        engine.name(),
         crate::engine::RAW_MODULE_COMMAND,
         jobs = options.jobs,
     );
-    for (name, dir, goal) in [("(a) 24 trivial", &trivial, 1.10), ("(b) the project's own", &own.path, 1.25)]
-    {
-        emit(&mut report, &compare(engine, runner, dir, options, name, goal)?);
+    for engine in engines {
+        for (name, dir, goal) in [
+            ("(a) 24 trivial", &trivial, 1.10),
+            ("(b) the project's own", &own.path, 1.10),
+            ("(c) a single module", &single, 1.15),
+        ] {
+            let row = compare(engine, runner, dir, options, name, goal)?;
+            emit(&mut report, &format!("| {} {row}", engine.name()));
+        }
     }
     Ok(report)
 }
 
-fn scaling(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String> {
+fn scaling(engine: &Engine, runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String> {
     let mut report = format!(
         "\n## Scaling (runner alone, `-j {}`)\n\n| modules | wall time | per module | runner peak RSS |\n|---:|---:|---:|---:|\n",
         options.jobs
     );
     let sizes: &[usize] = if options.quick { &[24] } else { &[24, 96, 200] };
-    build_image(runner)?;
+    build_image(runner, engine)?;
     for &count in sizes {
         let dir = generate_trivial(scratch, &format!("trivial{count}"), count)?;
-        let (elapsed, peak) = run_runner(runner, &dir, options.jobs, true)?;
+        let (elapsed, peak) = run_runner(runner, engine, &dir, options.jobs, true)?;
         let row = format!(
             "| {count} | {:.2} s | {:.0} ms | {} |",
             elapsed.as_secs_f64(),
@@ -123,7 +149,7 @@ fn edit_loops(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<S
 }
 
 /// The runner's own costs: memory under a flood, the cache check, cargo's start, the cold build.
-fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String> {
+fn costs(engine: &Engine, runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String> {
     let mut report = String::new();
     let flood = scratch.join("flood");
     std::fs::create_dir_all(&flood)?;
@@ -131,8 +157,8 @@ fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String
         flood.join("test_flood.py"),
         "import sys\nfor _ in range(1_000_000):\n    sys.stdout.write('x' * 99 + '\\n')\n",
     )?;
-    build_image(runner)?;
-    let (_, flood_peak) = run_runner(runner, &flood, 1, true)?;
+    build_image(runner, engine)?;
+    let (_, flood_peak) = run_runner(runner, engine, &flood, 1, true)?;
     let line = format!(
         "\n## The runner's own costs\n\nRunner peak RSS while one module prints 100 MB: **{}** (goal: under 64 MiB).",
         flood_peak.map_or("-".into(), crate::report::human_bytes)
@@ -140,7 +166,7 @@ fn costs(runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String
     emit(&mut report, &line);
 
     let cache = crate::model::repeat::median_of(
-        &(0..5).map(|_| time(|| build_image(runner).map(drop))).collect::<Result<Vec<_>>>()?,
+        &(0..5).map(|_| time(|| build_image(runner, engine).map(drop))).collect::<Result<Vec<_>>>()?,
     );
     let line = format!(
         "\nCache check, nothing changed (`xtask build-image`, whole process, median of 5): **{:.0} ms** (goal: under 100 ms; no `build` call).",
@@ -182,10 +208,11 @@ fn compare(
     name: &str,
     goal: f64,
 ) -> Result<String> {
-    let image = build_image(runner)?;
+    let image = build_image(runner, engine)?;
     let modules = TestDir::resolve(Some(dir))?.test_modules()?;
     let dir = &dir.canonicalize()?;
-    let time_runner = || run_runner(runner, dir, options.jobs, false).map(|(took, _)| took.as_secs_f64());
+    let time_runner =
+        || run_runner(runner, engine, dir, options.jobs, false).map(|(took, _)| took.as_secs_f64());
     let time_raw = || run_raw(engine, &image, dir, &modules, options.jobs).map(|took| took.as_secs_f64());
     // One untimed pass of each warms the engine's caches.
     time_runner()?;
@@ -335,8 +362,12 @@ fn generate_trivial(root: &Path, name: &str, count: usize) -> Result<PathBuf> {
 }
 
 /// `xtask build-image`; the test image's reference.
-fn build_image(runner: &Path) -> Result<String> {
-    let output = Command::new(runner).arg("build-image").stderr(Stdio::inherit()).output()?;
+fn build_image(runner: &Path, engine: &Engine) -> Result<String> {
+    let output = Command::new(runner)
+        .arg("build-image")
+        .env(ENGINE_VARIABLE, engine.name())
+        .stderr(Stdio::inherit())
+        .output()?;
     if !output.status.success() {
         bail!("build-image failed");
     }
@@ -344,9 +375,16 @@ fn build_image(runner: &Path) -> Result<String> {
 }
 
 /// One `run-all-tests`; its wall time and, when asked, the runner's own peak RSS.
-fn run_runner(runner: &Path, dir: &Path, jobs: usize, measure: bool) -> Result<(Duration, Option<u64>)> {
+fn run_runner(
+    runner: &Path,
+    engine: &Engine,
+    dir: &Path,
+    jobs: usize,
+    measure: bool,
+) -> Result<(Duration, Option<u64>)> {
     let mut command = Command::new(runner);
     command.args(["run-all-tests", "-j", &jobs.to_string(), "--test-dir"]).arg(dir);
+    command.env(ENGINE_VARIABLE, engine.name());
     command.stdout(Stdio::null()).stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = command.spawn()?;

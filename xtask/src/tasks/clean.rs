@@ -61,6 +61,9 @@ pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
     }
     engine.remove_images(&images)?;
     out!("removed {} image(s)", images.len());
+    let cache = crate::project::environment::cache_dir(None);
+    let environments = crate::project::environment::clean(&cache)?;
+    out!("removed {environments} cached environment(s) from {}", cache.display());
     Ok(EXIT_PASSED)
 }
 

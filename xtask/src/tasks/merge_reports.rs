@@ -14,7 +14,7 @@ use crate::error::{usage, EXIT_FAILED, EXIT_PASSED};
 use crate::model::compare::{key_of, label, Key};
 use crate::model::result::Outcome;
 use crate::model::schema::{Report, RunOption, RunRecord};
-use crate::report::human::{Human, SuccessOutput};
+use crate::report::human::{Human, Showing};
 use crate::report::ReportContext;
 use crate::report::ReportPaths;
 use crate::tasks::run::{check_report_targets, check_reports, write_reports};
@@ -61,7 +61,7 @@ pub fn merge_reports(
             if allow_partial { ("note", "") } else { ("error", " (--allow-partial accepts a partial set)") };
         say!("{what}: no shard of partition {missing}: the merged report is not the whole run{advice}");
     }
-    Human::new(&test_dir, false, SuccessOutput::Stdout, 0).summary(&outcome);
+    Human::new(&test_dir, Showing::plain(), 0).summary(&outcome);
     write_reports(&outcome, reports, &ReportContext { test_dir: &test_dir, run: run.as_ref() })?;
     let code = outcome.exit_code();
     // A partial set is no passed gate; an interruption keeps its own code.

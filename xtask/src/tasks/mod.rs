@@ -6,6 +6,7 @@ pub mod compare;
 pub mod images;
 pub mod list;
 pub mod merge_reports;
+pub mod project;
 pub mod run;
 pub mod watch;
 

@@ -19,8 +19,9 @@ use crate::image::{self, LocalImages, Recipe, TestImage};
 use crate::model::choice::Choice;
 use crate::model::compare::{Baseline, MEASURES};
 use crate::model::job::{self, Job, PythonVersion};
-use crate::model::result::{ImageInfo, Outcome, RunInfo};
+use crate::model::result::{ImageInfo, ModuleResult, Outcome, RunInfo};
 use crate::model::schema::{JobRecord, Report, RunOption, RunRecord};
+use crate::model::status::{Execution, SkipCause, Tally};
 use crate::modules::{apply_skip, expand_selection, parse_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext, ReportPaths};
 use crate::runner::capture;
@@ -42,7 +43,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
         say!("note: partition {partition} holds no module");
         let mut outcome = Outcome::empty(owner::new_run_id());
         outcome.run = RunInfo { args: given_args(), host_cpus: available_cpus(), ..RunInfo::default() };
-        let human = Human::new(&dir.display, false, options.output.success_output, 0);
+        let human = Human::new(&dir.display, options.output.showing(false), 0);
         return finish(&outcome, options, &dir, &human);
     }
 
@@ -52,7 +53,7 @@ pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     let interrupt = Interrupt::install()?;
     let engine = crate::tasks::engine(&options.engine)?;
     check_engine(&engine, options)?;
-    run_selected(&engine, &dir, prepared, options, &interrupt)
+    run_selected(&engine, &dir, prepared, options, &interrupt).map(|round| round.code)
 }
 
 /// A run's modules with what was read from them before anything starts:
@@ -62,6 +63,7 @@ pub struct Prepared {
     user: ContainerUser,
     setups: HashMap<String, ModuleSetup>,
     baseline: Option<Baseline>,
+    project: Option<super::project::ProjectPlan>,
 }
 
 /// Reads the modules' sources and the baseline (bad ones → usage errors naming them).
@@ -69,7 +71,14 @@ pub fn prepare(modules: Vec<String>, dir: &TestDir, options: &RunArgs) -> Result
     let user = ContainerUser::for_test_dir(dir)?;
     let setups = module_setups(&modules, dir, &user, options)?;
     let baseline = read_baseline(&options.baseline)?;
-    Ok(Prepared { modules, user, setups, baseline })
+    let project = super::project::plan(dir, options)?;
+    if project.is_none() {
+        let versions = &options.matrix.python;
+        for version in versions.iter().copied().chain(versions.is_empty().then_some(PythonVersion::DEFAULT)) {
+            check_base_has_memray(options, version)?;
+        }
+    }
+    Ok(Prepared { modules, user, setups, baseline, project })
 }
 
 /// What can only be checked once the engine is known.
@@ -86,23 +95,52 @@ pub fn check_engine(engine: &Engine, options: &RunArgs) -> Result<()> {
 /// round: the images, the runner, each module's block as it finishes, the
 /// summary and the reports; returns the exit code. An engine error comes
 /// back as the error, after the summary.
+/// What one run (a round of `watch`) ended with: its exit code, and how
+/// each job counted, by its label.
+pub struct Round {
+    pub code: i32,
+    pub tallies: Vec<(String, Tally)>,
+}
+
 pub fn run_selected(
     engine: &Engine,
     dir: &TestDir,
     prepared: Prepared,
     options: &RunArgs,
     interrupt: &Interrupt,
-) -> Result<i32> {
-    let Prepared { modules, user, setups, baseline } = prepared;
+) -> Result<Round> {
+    let Prepared { modules, user, setups, baseline, project } = prepared;
     check_memory_is_limited(engine, options, &setups)?;
     let run_id = owner::new_run_id();
     let (jobs, images) = jobs_with_images(engine, &modules, options)?;
-    check_images_have_pytest(engine, &jobs, &images, &setups)?;
+    // The project's environments bring pytest from the index; without one the image must have it.
+    let environments = match &project {
+        Some(project) => super::project::environments(engine, project, &images)?,
+        None => {
+            check_images_have_pytest(engine, &jobs, &images, &setups)?;
+            super::project::Environments::default()
+        }
+    };
+    // Jobs of a Python the project does not support are skipped, not run.
+    let (mut skipped, mut jobs): (Vec<Job>, Vec<Job>) =
+        jobs.into_iter().partition(|j| environments.refused.contains_key(&j.image));
+    // The runner indexes its jobs from 0: those that run first, then the skipped.
+    for (index, job) in jobs.iter_mut().chain(skipped.iter_mut()).enumerate() {
+        job.index = index;
+    }
+    if jobs.is_empty() {
+        return Err(usage("the project's requires-python leaves out every Python of the run"));
+    }
     // Report headers cost engine calls: asked only when a report file will show them.
-    let info = match report::requested(&options.reports.paths()).is_empty() {
+    let mut info = match report::requested(&options.reports.paths()).is_empty() {
         true => RunInfo::default(),
         false => run_info(engine, &images, !options.isolation.base.base_image.is_empty()),
     };
+    for image in &mut info.images {
+        if let Some((_, installed)) = environments.ready.get(&image.reference) {
+            image.packages = installed.packages.clone();
+        }
+    }
     if interrupt.is_set() {
         return Err(Interrupted("getting the test images".into()).into());
     }
@@ -118,13 +156,23 @@ pub fn run_selected(
             say!("note: {new} of {} job(s) have no result in the baseline", jobs.len());
         }
     }
-    let placement = Placement { tests: tests.clone(), user, host_dirs: host_dirs.path().to_path_buf() };
-    let plan = plan(jobs, setups, placement, options, run_id, baseline);
+    let placement = Placement {
+        tests: tests.clone(),
+        project: project.as_ref().map(super::project::root_mount),
+        user,
+        host_dirs: host_dirs.path().to_path_buf(),
+    };
+    let mut plan = plan(jobs, setups, placement, options, run_id, baseline);
+    plan.environments = environments.ready.into_iter().map(|(image, (job, _))| (image, job)).collect();
     say!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
-    let mut human =
-        Human::new(&dir.display, options.engine.debug, options.output.success_output, plan.jobs.len());
+    let mut human = Human::new(&dir.display, options.output.showing(options.engine.debug), plan.jobs.len());
     let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
     outcome.run = info;
+    for job in skipped {
+        let requires_python = environments.refused[&job.image].clone();
+        let why = Some(SkipCause::PythonNotSupported { requires_python });
+        outcome.results.push(ModuleResult::not_run(job, Execution::Skipped { why }));
+    }
     if let Mount::Volume { name, .. } = &tests {
         // Said with the run's other engine trouble, after its reports are written.
         if let Err(error) = engine.remove_volumes(std::slice::from_ref(name)) {
@@ -153,7 +201,10 @@ pub fn run_selected(
                  removes what the run left"
             )))
         }
-        None => Ok(code),
+        None => {
+            let tallies = outcome.results.iter().map(|r| (r.job.label(), r.tally())).collect();
+            Ok(Round { code, tallies })
+        }
     }
 }
 
@@ -271,12 +322,24 @@ fn check_matrix(options: &RunArgs) -> Result<()> {
                 with(|p| p.mimalloc).join(", ")
             )));
         }
-        if options.harness.memray && !version.row().is_some_and(|r| r.memray) {
-            return Err(usage(format!(
-                "--memray: the base of Python {version} has no memray; it runs on {} (Debian's python3-memray)",
-                with(|p| p.memray).join(", ")
-            )));
+        // A project's environment brings memray from the index (checked again when none is found).
+        if options.project.no_project {
+            check_base_has_memray(options, *version)?;
         }
+    }
+    Ok(())
+}
+
+/// Without a project's environment, `--memray` needs a base with Debian's memray.
+pub fn check_base_has_memray(options: &RunArgs, version: PythonVersion) -> Result<()> {
+    if options.harness.memray && !version.row().is_some_and(|r| r.memray) {
+        let with: Vec<&str> =
+            crate::model::pythons::PYTHONS.iter().filter(|p| p.memray).map(|p| p.name).collect();
+        return Err(usage(format!(
+            "--memray: the base of Python {version} has no memray; it runs on {} (Debian's python3-memray), \
+             or on any Python with a project's environment (memray then comes from the index)",
+            with.join(", ")
+        )));
     }
     Ok(())
 }
@@ -485,6 +548,7 @@ fn run_info(engine: &Engine, images: &[VersionImage], explicit_base: bool) -> Ru
                 reference: image.reference.clone(),
                 base: image.base.clone(),
                 base_id: engine.image_id(&image.base).ok().flatten(),
+                packages: Vec::new(),
             }
         })
         .collect();
@@ -521,6 +585,8 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
 /// Where and as whom the modules run.
 struct Placement {
     tests: Mount,
+    /// The project root, when there is one.
+    project: Option<Mount>,
     user: ContainerUser,
     host_dirs: PathBuf,
 }
@@ -533,7 +599,7 @@ fn plan(
     run_id: String,
     baseline: Option<Baseline>,
 ) -> Plan {
-    let Placement { tests, user, host_dirs } = placement;
+    let Placement { tests, project, user, host_dirs } = placement;
     let tests_in_container = PathBuf::from(match &tests {
         Mount::Bind { target, .. } | Mount::Volume { target, .. } | Mount::Output { target, .. } => target,
     });
@@ -541,7 +607,7 @@ fn plan(
         network: options.isolation.network.clone(),
         memory: options.isolation.memory,
         user: user.id(),
-        mounts: vec![tests],
+        mounts: project.into_iter().chain([tests]).collect(),
         scratch_dirs: vec![SCRATCH_DIR.to_string(), TMP_DIR.to_string()],
         env: options.isolation.env.clone(),
         owner: owner::this_process(),
@@ -554,7 +620,8 @@ fn plan(
         timeout: Duration::from_secs(options.isolation.timeout),
         max_failures: options.execution.max_failures(),
         spill_dir: run_dir,
-        live_stderr: options.engine.debug,
+        live_stderr: options.engine.debug || options.output.no_capture,
+        live_stdout: options.output.no_capture,
         host_dirs,
         tests_in_container,
         setups,
@@ -571,6 +638,7 @@ fn plan(
         repeat: options.execution.repeat.into(),
         retries: options.execution.retries.into(),
         tolerate_flaky: options.execution.flaky_result == FlakyResult::Pass,
+        environments: HashMap::new(),
     }
 }
 

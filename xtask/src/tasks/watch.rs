@@ -14,6 +14,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::cli::RunArgs;
 use crate::error::EXIT_INTERRUPTED;
+use crate::model::status::Tally;
 use crate::modules::TestDir;
 use crate::report;
 use crate::signals::Interrupt;
@@ -30,7 +31,7 @@ const TICK: Duration = Duration::from_millis(50);
 type Events = mpsc::Receiver<notify::Result<notify::Event>>;
 
 /// Watches until Ctrl-C (or SIGTERM), which ends it with exit code 130.
-pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
+pub fn watch(tests: &[String], options: &RunArgs, clear_screen: bool) -> Result<i32> {
     let tests = (!tests.is_empty()).then_some(tests);
     // Bad input is refused before anything starts, as for `run`.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
@@ -62,6 +63,8 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
         say!("note: this partition holds no module; waiting for one");
     }
     let mut any_round_ran = false;
+    // How each job counted in its latest round: a partial rerun keeps the others' word.
+    let mut standing: std::collections::BTreeMap<String, Tally> = Default::default();
     loop {
         if !modules.is_empty() {
             // Read again each round: an edit may change a module's harness or declarations.
@@ -69,6 +72,9 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
                 Some(prepared) => Ok(prepared),
                 None => prepare(modules.clone(), &dir, options),
             };
+            if any_round_ran && clear_screen {
+                out!("\x1b[2J\x1b[H");
+            }
             let round = prepared.and_then(|p| run_selected(&engine, &dir, p, options, &interrupt));
             match round {
                 // The first round failing (no engine, no image) ends watch
@@ -77,7 +83,13 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
                 // Later, an error is one round's (a module being edited, the
                 // engine restarting): say it and keep watching.
                 Err(error) => say!("error: {error:#}"),
-                Ok(_) => {}
+                Ok(round) => {
+                    let partial = any_round_ran && round.tallies.len() < standing.len();
+                    standing.extend(round.tallies);
+                    if partial {
+                        say!("{}", standing_line(&standing));
+                    }
+                }
             }
             any_round_ran = true;
         }
@@ -103,6 +115,22 @@ pub fn watch(tests: &[String], options: &RunArgs) -> Result<i32> {
                 say!("changed: {}; running {} module(s)", describe(&changed), modules.len());
             }
         }
+    }
+}
+
+/// `watch: 2 still failing: test_b.py, test_c.py (16 passing)`, after a
+/// round that ran only some of the jobs.
+fn standing_line(standing: &std::collections::BTreeMap<String, Tally>) -> String {
+    let failing: Vec<&str> =
+        standing.iter().filter(|(_, t)| **t == Tally::Failed).map(|(label, _)| label.as_str()).collect();
+    let others = standing.len() - failing.len();
+    match failing.as_slice() {
+        [] => format!("watch: everything passes now ({others} job(s))"),
+        _ => format!(
+            "watch: {} still failing: {} ({others} passing or skipped)",
+            failing.len(),
+            crate::sanitize::terminal_line(&failing.join(", "))
+        ),
     }
 }
 
@@ -271,6 +299,21 @@ mod tests {
     /// Every test module of the dir, selected or not.
     fn all() -> Vec<String> {
         [selection(), vec!["test_unselected.py".to_string(), "sub/test_nested.py".to_string()]].concat()
+    }
+
+    #[test]
+    fn the_standing_says_what_still_fails_after_a_partial_round() {
+        let mut standing: std::collections::BTreeMap<String, Tally> = Default::default();
+        standing.insert("test_a.py".into(), Tally::Passed);
+        standing.insert("test_b.py".into(), Tally::Failed);
+        standing.insert("test_c.py".into(), Tally::Failed);
+        assert_eq!(
+            standing_line(&standing),
+            "watch: 2 still failing: test_b.py, test_c.py (1 passing or skipped)"
+        );
+        standing.insert("test_b.py".into(), Tally::Passed);
+        standing.insert("test_c.py".into(), Tally::Skipped);
+        assert_eq!(standing_line(&standing), "watch: everything passes now (3 job(s))");
     }
 
     #[test]

@@ -1,0 +1,712 @@
+//! A project's Python environment for one Python version: resolved and
+//! downloaded on the host (which reaches the index), installed inside a
+//! `--network none` container of the test image (so that source archives,
+//! the project's own among them, are built by the interpreter that will run
+//! them), cached under a key of everything that decides it, and mounted
+//! read-only into every module's container.
+//!
+//! The steps, all with uv except the download (uv has no `download`):
+//! 1. `uv pip compile` the project (or its `uv.lock` through `uv export`),
+//!    the groups, extras, requirements files and `--with` specs, and the
+//!    runner's tools (pytest, memray), for the target's Python version and
+//!    platform: one resolution, so the project's own pins win;
+//! 2. `pip download --no-deps` of exactly those pins for that platform, then
+//!    of the build backends that the source archives and the project need;
+//! 3. in the container: `uv venv` (no system site-packages: a Debian copy can
+//!    never shadow a pin), `uv pip install --no-index --find-links`, then the
+//!    project editable from a temporary copy mounted at the project's own
+//!    path, so that the installed paths point at the mounted source and the
+//!    user's tree is never written.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use xxhash_rust::xxh3::Xxh3;
+
+use super::{Project, Wanted};
+use crate::engine::container::Mount;
+use crate::engine::Engine;
+use crate::error::{environment, usage};
+use crate::model::event::{Notice, Notices};
+
+/// Changes whenever what an environment holds or how it is laid out changes.
+const FORMAT: &str = "pymaccounter-env-1";
+/// Where environments appear inside containers (never under a home folder,
+/// which the modules' user may not be allowed to cross).
+pub const CONTAINER_ROOT: &str = "/opt/pymaccounter-env";
+/// Where the installer (uv's folder) appears inside the install container.
+const TOOLS_IN_CONTAINER: &str = "/opt/pymaccounter-tools";
+/// Environments unused this long are pruned.
+const KEEP_UNUSED: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Set in the index settings' part of the key and passed to both uv and pip.
+const INDEX_VARIABLES: [&str; 6] = [
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_INDEX",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+];
+
+/// The interpreter and image one environment is for.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `X.Y`.
+    pub version: String,
+    /// As `--python` names it (`3.11`, `3.11-dbg`).
+    pub name: String,
+    /// The interpreter command in the image.
+    pub interpreter: String,
+    /// The test image the installer runs in.
+    pub image: String,
+    /// The base image's id: a rebuilt base gets a new environment.
+    pub base_id: String,
+}
+
+/// An installed environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    /// On the host.
+    pub dir: PathBuf,
+    /// The same folder inside containers.
+    pub in_container: String,
+    /// Name and version of every installed distribution, sorted.
+    pub packages: Vec<(String, String)>,
+}
+
+impl Installed {
+    /// The environment's interpreter, inside a container.
+    pub fn python(&self) -> String {
+        format!("{}/venv/bin/python", self.in_container)
+    }
+
+    pub fn mount(&self) -> Mount {
+        Mount::Bind { source: self.dir.clone(), target: self.in_container.clone() }
+    }
+
+    /// Variables that make the environment the one a module's subprocesses find too.
+    pub fn variables(&self) -> Vec<(String, String)> {
+        let bin = format!("{}/venv/bin", self.in_container);
+        vec![
+            ("VIRTUAL_ENV".into(), format!("{}/venv", self.in_container)),
+            ("PATH".into(), format!("{bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")),
+        ]
+    }
+}
+
+/// The per-user cache: `--cache-dir`, else `$XDG_CACHE_HOME/pymaccounter`, else `~/.cache/pymaccounter`.
+pub fn cache_dir(given: Option<&Path>) -> PathBuf {
+    if let Some(dir) = given {
+        // Absolute: the installer runs in other folders.
+        return std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    }
+    let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let home = || std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"));
+    xdg.or_else(home).unwrap_or_else(std::env::temp_dir).join("pymaccounter")
+}
+
+/// The environment for `target`, from the cache when nothing that decides
+/// it changed (no installer call), else built.
+pub fn ensure(
+    engine: &Engine,
+    project: &Project,
+    wanted: &Wanted,
+    target: &Target,
+    cache: &Path,
+) -> Result<Installed> {
+    let key = key(project, wanted, target)?;
+    let id = format!("{}-{key}", target.name);
+    let dir = cache.join("envs").join(&id);
+    let installed =
+        Installed { dir: dir.clone(), in_container: format!("{CONTAINER_ROOT}/{id}"), packages: vec![] };
+    if let Some(packages) = read_ready(&dir) {
+        return Ok(Installed { packages, ..installed });
+    }
+    let _lock = crate::image::lock::host_lock(&format!("env-{id}"))?;
+    if let Some(packages) = read_ready(&dir) {
+        return Ok(Installed { packages, ..installed });
+    }
+    engine.notices().send(Notice::BuildingEnvironment {
+        project: project.root.display().to_string(),
+        python: target.name.clone(),
+    });
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let built = build(engine, project, wanted, target, cache, &installed);
+    match built {
+        Ok(packages) => {
+            let listed: String = packages.iter().map(|(n, v)| format!("{n}=={v}\n")).collect();
+            fs::write(dir.join("installed.txt"), listed)?;
+            fs::write(dir.join("ready"), &key)?;
+            Ok(Installed { packages, ..installed })
+        }
+        Err(error) => {
+            let _ = fs::remove_dir_all(&dir);
+            Err(error)
+        }
+    }
+}
+
+/// The packages of a finished environment (and marks it used, for pruning).
+fn read_ready(dir: &Path) -> Option<Vec<(String, String)>> {
+    let ready = dir.join("ready");
+    if !ready.is_file() {
+        return None;
+    }
+    let _ = fs::File::options().append(true).open(&ready).and_then(|f| f.set_modified(SystemTime::now()));
+    let text = fs::read_to_string(dir.join("installed.txt")).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| l.split_once("=="))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+/// Everything that decides an environment, hashed: the project's declared
+/// dependencies and lock, the choices, the Python and its platform, the
+/// base's id, the index settings. Not the project's source (it is mounted).
+fn key(project: &Project, wanted: &Wanted, target: &Target) -> Result<String> {
+    let mut hasher = Xxh3::new();
+    let mut part = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    part(FORMAT.as_bytes());
+    part(project.root.as_os_str().as_encoded_bytes());
+    for file in ["pyproject.toml", "setup.cfg", "setup.py", "uv.lock", "pylock.toml", "uv.toml"] {
+        part(file.as_bytes());
+        part(&fs::read(project.root.join(file)).unwrap_or_default());
+    }
+    for file in &wanted.requirements {
+        part(file.as_os_str().as_encoded_bytes());
+        part(&fs::read(file).with_context(|| format!("cannot read {}", file.display()))?);
+    }
+    for list in [&wanted.groups, &wanted.extras, &wanted.with] {
+        part(list.join("\n").as_bytes());
+    }
+    part(&[u8::from(wanted.memray)]);
+    for value in [&target.version, &target.name, &target.interpreter, &target.base_id, &platform()] {
+        part(value.as_bytes());
+    }
+    for variable in INDEX_VARIABLES {
+        part(std::env::var(variable).unwrap_or_default().as_bytes());
+    }
+    Ok(format!("{:016x}", hasher.digest()))
+}
+
+/// uv's name of the containers' platform (the engine's machine is taken to be this one).
+fn platform() -> String {
+    format!("{}-manylinux_2_28", std::env::consts::ARCH)
+}
+
+/// pip's platform tags for the same: every manylinux glibc up to 2.28.
+fn pip_platforms() -> Vec<String> {
+    let arch = std::env::consts::ARCH;
+    let mut tags: Vec<String> = (5..=28).map(|minor| format!("manylinux_2_{minor}_{arch}")).collect();
+    tags.extend(["manylinux2014", "manylinux2010", "manylinux1"].map(|t| format!("{t}_{arch}")));
+    tags
+}
+
+fn build(
+    engine: &Engine,
+    project: &Project,
+    wanted: &Wanted,
+    target: &Target,
+    cache: &Path,
+    installed: &Installed,
+) -> Result<Vec<(String, String)>> {
+    let tools = Tools::ensure(cache, engine.notices())?;
+    let work = tempfile::Builder::new().prefix("build-").tempdir_in(cache)?;
+    let copy = work.path().join("project");
+    copy_project(&project.root, &copy)?;
+    let pinned = installed.dir.join("requirements.txt");
+    compile(&tools, project, wanted, target, &copy, work.path(), &pinned)?;
+    let dist = work.path().join("dist");
+    fs::create_dir(&dist)?;
+    tools.download(&pinned, &target.version, &dist)?;
+    let mut backends: Vec<String> = project.metadata.build_requires.clone();
+    backends.extend(["wheel".to_string(), "editables".to_string()]);
+    for sdist in sdists(&dist)? {
+        backends.extend(super::build_requires_of(sdist_pyproject(&sdist).as_deref()));
+    }
+    backends.sort();
+    backends.dedup();
+    let build_in = work.path().join("build.in");
+    fs::write(&build_in, backends.join("\n") + "\n")?;
+    let build_txt = work.path().join("build.txt");
+    tools.compile(&[build_in.as_os_str().into()], target, &copy, &build_txt, false)?;
+    tools.download(&build_txt, &target.version, &dist)?;
+    install(engine, project, target, &tools, &copy, &dist, installed)
+}
+
+/// The installer's own environment under the cache (`pip install uv`): uv,
+/// and pip for the one thing uv has no command for (downloading files).
+struct Tools {
+    uv: PathBuf,
+    pip: PathBuf,
+    /// `--index-url` both get when only the other's setting names one.
+    index: Vec<String>,
+}
+
+impl Tools {
+    fn ensure(cache: &Path, notices: &Notices) -> Result<Tools> {
+        let venv = cache.join("tools");
+        let (uv, pip) = (venv.join("bin/uv"), venv.join("bin/pip"));
+        if !(uv.is_file() && pip.is_file()) {
+            let _lock = crate::image::lock::host_lock("env-tools")?;
+            if !(uv.is_file() && pip.is_file()) {
+                notices.send(Notice::InstallingInstaller { folder: venv.display().to_string() });
+                let fix = "install Python 3 with venv and pip on this machine (Debian: apt-get install \
+                           python3-venv), or check that pip can reach its index";
+                let created = Command::new("python3").arg("-m").arg("venv").arg(&venv).output();
+                check_ran(created, "python3 -m venv", fix)?;
+                let installed = Command::new(&pip).args(["install", "--quiet", "uv"]).output();
+                check_ran(installed, "pip install uv", fix)?;
+            }
+        }
+        Ok(Tools { uv, pip, index: index_url().into_iter().collect() })
+    }
+
+    /// `uv pip compile INPUTS` for the target, into `output`.
+    fn compile(
+        &self,
+        inputs: &[std::ffi::OsString],
+        target: &Target,
+        dir: &Path,
+        output: &Path,
+        hashes: bool,
+    ) -> Result<()> {
+        let mut command = Command::new(&self.uv);
+        command.current_dir(dir).args(["pip", "compile", "--quiet", "--no-header", "--no-annotate"]);
+        command.args(["--python-version", &target.version, "--python-platform", &platform()]);
+        command.arg("--output-file").arg(output).args(inputs);
+        if hashes {
+            command.arg("--generate-hashes");
+        }
+        if let Some(url) = self.index.first().filter(|_| std::env::var_os("UV_INDEX_URL").is_none()) {
+            command.args(["--index-url", url]);
+        }
+        let result = command.output().context("cannot run uv")?;
+        judge_resolution(result, target)
+    }
+
+    /// `pip download --no-deps` of pinned requirements for the target's platform.
+    fn download(&self, pinned: &Path, version: &str, dest: &Path) -> Result<()> {
+        let abi = format!("cp{}", version.replace('.', ""));
+        let mut command = Command::new(&self.pip);
+        command.args([
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+        ]);
+        command.args(["--python-version", version, "--implementation", "cp", "--abi", &abi]);
+        for tag in pip_platforms() {
+            command.args(["--platform", &tag]);
+        }
+        command.arg("--dest").arg(dest).arg("--requirement").arg(pinned);
+        if let Ok(url) = std::env::var("UV_INDEX_URL").or_else(|_| std::env::var("UV_DEFAULT_INDEX")) {
+            if std::env::var_os("PIP_INDEX_URL").is_none() {
+                command.args(["--index-url", &url]);
+            }
+        }
+        let result = command.output().context("cannot run pip")?;
+        if result.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        if unreachable(&stderr) {
+            return Err(index_unreachable(&stderr));
+        }
+        Err(usage(format!("downloading the pinned packages failed:\n{}", tail(&stderr, 15))))
+    }
+}
+
+/// The index URL set for one installer only (pip's config, or uv's
+/// variables), so the other asks the same index.
+fn index_url() -> Option<String> {
+    for variable in ["UV_INDEX_URL", "UV_DEFAULT_INDEX", "PIP_INDEX_URL"] {
+        if let Ok(url) = std::env::var(variable) {
+            if !url.is_empty() {
+                return Some(url);
+            }
+        }
+    }
+    // pip.conf's index-url (pip config reads every file pip would).
+    let output =
+        Command::new("python3").args(["-m", "pip", "config", "get", "global.index-url"]).output().ok()?;
+    let url = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (output.status.success() && !url.is_empty()).then_some(url)
+}
+
+fn check_ran(result: std::io::Result<Output>, what: &str, fix: &str) -> Result<()> {
+    match result {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => Err(environment(format!(
+            "`{what}` failed ({fix}):\n{}",
+            tail(&String::from_utf8_lossy(&output.stderr), 10)
+        ))),
+        Err(error) => Err(environment(format!("cannot run `{what}`: {error} ({fix})"))),
+    }
+}
+
+/// What uv's resolution said: an index it cannot reach is exit 3, anything
+/// else it refused (no such package, no version for this Python, an unknown
+/// group) is the user's input, exit 2.
+fn judge_resolution(result: Output, target: &Target) -> Result<()> {
+    if result.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    if unreachable(&stderr) {
+        return Err(index_unreachable(&stderr));
+    }
+    Err(usage(format!(
+        "the project's dependencies cannot be resolved for Python {} ({}):\n{}",
+        target.name,
+        platform(),
+        tail(&stderr, 20)
+    )))
+}
+
+fn unreachable(stderr: &str) -> bool {
+    [
+        "error sending request",
+        "dns error",
+        "Connection refused",
+        "connection error",
+        "NewConnectionError",
+        "Failed to establish",
+        "Network is unreachable",
+        "timed out",
+        "Max retries exceeded",
+    ]
+    .iter()
+    .any(|needle| stderr.contains(needle))
+}
+
+fn index_unreachable(stderr: &str) -> anyhow::Error {
+    environment(format!(
+        "the package index cannot be reached from this machine: set UV_INDEX_URL and PIP_INDEX_URL to a \
+         reachable mirror (or its pip.conf / uv.toml), or run once where it can be reached (environments \
+         are cached):\n{}",
+        tail(stderr, 8)
+    ))
+}
+
+/// The last `lines` lines of a message, without blank ones.
+fn tail(text: &str, lines: usize) -> String {
+    let kept: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    kept[kept.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Resolves what the environment pins into `pinned` (hashed).
+fn compile(
+    tools: &Tools,
+    project: &Project,
+    wanted: &Wanted,
+    target: &Target,
+    copy: &Path,
+    work: &Path,
+    pinned: &Path,
+) -> Result<()> {
+    let mut inputs: Vec<std::ffi::OsString> = Vec::new();
+    if project.metadata.uv_lock {
+        // The lock decides: exported for exactly what was asked, then compiled
+        // for this Python (which keeps its pins and evaluates its markers).
+        let locked = work.join("locked.txt");
+        let mut export = Command::new(&tools.uv);
+        export.current_dir(copy).args(["export", "--quiet", "--frozen", "--no-emit-project", "--no-header"]);
+        export
+            .args(["--format", "requirements-txt", "--no-default-groups"])
+            .arg("--output-file")
+            .arg(&locked);
+        for group in &wanted.groups {
+            export.args(["--group", group]);
+        }
+        for extra in &wanted.extras {
+            export.args(["--extra", extra]);
+        }
+        let result = export.output().context("cannot run uv")?;
+        if !result.status.success() {
+            return Err(usage(format!(
+                "uv.lock of {} cannot be read:\n{}",
+                project.root.display(),
+                tail(&String::from_utf8_lossy(&result.stderr), 10)
+            )));
+        }
+        inputs.push(locked.into());
+    } else {
+        let source =
+            super::PROJECT_FILES.iter().find(|f| copy.join(f).is_file()).copied().unwrap_or("pyproject.toml");
+        inputs.push(source.into());
+        for extra in &wanted.extras {
+            inputs.extend(["--extra".into(), extra.into()]);
+        }
+        for group in &wanted.groups {
+            inputs.extend(["--group".into(), format!("pyproject.toml:{group}").into()]);
+        }
+    }
+    for file in &wanted.requirements {
+        inputs.push(file.into());
+    }
+    // The runner's tools, in the same resolution: a pin of the project wins.
+    let mut tools_in: Vec<String> = vec!["pytest".into()];
+    if wanted.memray {
+        tools_in.push("memray".into());
+    }
+    tools_in.extend(wanted.with.iter().cloned());
+    let tools_file = work.join("tools.in");
+    fs::write(&tools_file, tools_in.join("\n") + "\n")?;
+    inputs.push(tools_file.into());
+    tools.compile(&inputs, target, copy, pinned, true)
+}
+
+/// Source archives among the downloads.
+fn sdists(dist: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dist)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.ends_with(".tar.gz") || name.ends_with(".zip") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The top-level `pyproject.toml` of an sdist (`tar` reads it; a zip is left to PEP 517's default).
+fn sdist_pyproject(sdist: &Path) -> Option<String> {
+    if !sdist.to_string_lossy().ends_with(".tar.gz") {
+        return None;
+    }
+    let output = Command::new("tar")
+        .args(["-xzOf"])
+        .arg(sdist)
+        .args(["--wildcards", "--no-wildcards-match-slash", "*/pyproject.toml"])
+        .output()
+        .ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Copies the project for building, without what never belongs to a build
+/// (version control, virtual environments, caches, earlier build output).
+pub fn copy_project(from: &Path, to: &Path) -> Result<()> {
+    const LEFT_OUT: [&str; 12] = [
+        ".git",
+        ".hg",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        "target",
+        "node_modules",
+        "__pycache__",
+        "build",
+        ".pytest_cache",
+        ".mypy_cache",
+    ];
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name_str = name.to_string_lossy();
+        if LEFT_OUT.contains(&name_str.as_ref()) || name_str.ends_with(".egg-info") {
+            continue;
+        }
+        let (source, dest) = (entry.path(), to.join(&name));
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&source)?, &dest)?;
+        } else if kind.is_dir() {
+            copy_project(&source, &dest)?;
+        } else if kind.is_file() {
+            fs::copy(&source, &dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// The container's part: a venv of the target interpreter, the pinned
+/// packages from the downloads alone, the project editable; what got installed.
+fn install(
+    engine: &Engine,
+    project: &Project,
+    target: &Target,
+    tools: &Tools,
+    copy: &Path,
+    dist: &Path,
+    installed: &Installed,
+) -> Result<Vec<(String, String)>> {
+    let root = project.root.to_string_lossy().into_owned();
+    let dist_in = dist.to_string_lossy().into_owned();
+    let uv_dir = tools.uv.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mounts = [
+        Mount::Bind { source: uv_dir, target: TOOLS_IN_CONTAINER.into() },
+        Mount::Bind { source: dist.to_path_buf(), target: dist_in.clone() },
+        Mount::Output { source: installed.dir.clone(), target: installed.in_container.clone() },
+        Mount::Output { source: copy.to_path_buf(), target: root.clone() },
+    ];
+    let env_dir = &installed.in_container;
+    let mut variables: Vec<(String, String)> = [
+        ("HOME", "/tmp"),
+        ("UV_CACHE_DIR", "/tmp/uv-cache"),
+        ("UV_LINK_MODE", "copy"),
+        ("UV_NO_CONFIG", "1"),
+        ("UV_PYTHON_DOWNLOADS", "never"),
+        ("ENV_DIR", env_dir),
+        ("DIST", &dist_in),
+        ("PROJECT", &root),
+        ("PY", &target.interpreter),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .to_vec();
+    if let Some(name) = &project.metadata.name {
+        if !project.root.join("PKG-INFO").is_file() {
+            // A checkout's version comes from version control, which the copy leaves out.
+            let variable = name.to_uppercase().replace(['-', '.'], "_");
+            variables.push((
+                format!("SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{variable}"),
+                "0.0.0+pymaccounter".into(),
+            ));
+        }
+    }
+    let script = r#"set -e
+uv=/opt/pymaccounter-tools/uv
+"$uv" venv --quiet --python "$PY" "$ENV_DIR/venv"
+py="$ENV_DIR/venv/bin/python"
+"$uv" pip install --quiet --python "$py" --no-index --find-links "$DIST" --no-deps --compile-bytecode -r "$ENV_DIR/requirements.txt"
+echo "@@project" >&2
+"$uv" pip install --quiet --python "$py" --no-index --find-links "$DIST" --no-deps -e "$PROJECT"
+"$uv" pip list --quiet --python "$py" --format json > "$ENV_DIR/installed.json"
+"#;
+    let command: Vec<String> = ["/bin/sh", "-c", script].map(str::to_string).to_vec();
+    let owner = fs::metadata(&installed.dir)?;
+    let user = format!("{}:{}", owner.uid(), owner.gid());
+    let output = engine.run_tool(&target.image, &user, &mounts, &variables, &command)?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(install_failure(&stderr, target));
+    }
+    let listed = fs::read_to_string(installed.dir.join("installed.json"))?;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&listed).context("uv pip list's output")?;
+    let mut packages: Vec<(String, String)> = rows
+        .iter()
+        .filter_map(|r| Some((r.get("name")?.as_str()?.to_string(), r.get("version")?.as_str()?.to_string())))
+        .collect();
+    packages.sort();
+    Ok(packages)
+}
+
+/// Why the install in the container failed, in the user's terms: the project
+/// does not build, or a package without a wheel for this Python needs a
+/// compiler the image lacks (named), or the installer's own words.
+fn install_failure(stderr: &str, target: &Target) -> anyhow::Error {
+    let project_step = stderr.contains("@@project");
+    let failed_build = stderr.lines().find_map(|line| {
+        let at = line.find("Failed to build `")?;
+        let rest = &line[at + "Failed to build `".len()..];
+        Some(rest[..rest.find('`')?].to_string())
+    });
+    let needs_compiler = ["gcc", "cc: not found", "C compiler", "unable to execute", "Unknown compiler"]
+        .iter()
+        .any(|needle| stderr.contains(needle));
+    let trimmed = tail(&stderr.replace("@@project\n", ""), 20);
+    match (failed_build, project_step) {
+        (Some(package), false) if needs_compiler => usage(format!(
+            "{package} has no wheel for Python {} ({}) and its source needs a C compiler, which the test \
+             image has not: pin a version with a wheel for it, or leave that Python out of --python",
+            target.name,
+            platform()
+        )),
+        (Some(package), false) => {
+            usage(format!("building {package} for Python {} failed:\n{trimmed}", target.name))
+        }
+        (_, true) => usage(format!("the project does not build for Python {}:\n{trimmed}", target.name)),
+        (None, false) => {
+            environment(format!("installing the environment for Python {} failed:\n{trimmed}", target.name))
+        }
+    }
+}
+
+/// Removes environments unused for a month (never one being built: those hold a lock).
+pub fn prune(cache: &Path) {
+    let Ok(entries) = fs::read_dir(cache.join("envs")) else { return };
+    for entry in entries.flatten() {
+        let ready = entry.path().join("ready");
+        let unused = fs::metadata(&ready)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > KEEP_UNUSED);
+        if unused {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Removes every cached environment and the installer (`clean`).
+pub fn clean(cache: &Path) -> Result<usize> {
+    let mut removed = 0;
+    if let Ok(entries) = fs::read_dir(cache.join("envs")) {
+        for entry in entries.flatten() {
+            fs::remove_dir_all(entry.path())
+                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_copy_leaves_out_what_never_belongs_to_a_build() {
+        let temp = tempfile::tempdir().unwrap();
+        let from = temp.path().join("p");
+        for dir in ["src/pkg/__pycache__", ".git", ".venv", "pkg.egg-info", "tests"] {
+            fs::create_dir_all(from.join(dir)).unwrap();
+        }
+        fs::write(from.join("src/pkg/__init__.py"), "x = 1").unwrap();
+        fs::write(from.join("pyproject.toml"), "").unwrap();
+        copy_project(&from, &temp.path().join("c")).unwrap();
+        let copy = temp.path().join("c");
+        assert!(copy.join("src/pkg/__init__.py").is_file() && copy.join("pyproject.toml").is_file());
+        for gone in ["src/pkg/__pycache__", ".git", ".venv", "pkg.egg-info"] {
+            assert!(!copy.join(gone).exists(), "{gone}");
+        }
+        assert!(copy.join("tests").is_dir());
+    }
+
+    #[test]
+    fn resolution_errors_are_told_apart() {
+        assert!(unreachable(
+            "error: Failed to fetch: `https://x/simple/numpy/`\n  Caused by: error sending request"
+        ));
+        assert!(!unreachable("No solution found when resolving dependencies"));
+        let error = install_failure(
+            "@@x\n  × Failed to build `cfoo==1.0`\n  error: command 'x86_64-linux-gnu-gcc' failed: No such file",
+            &Target {
+                version: "3.11".into(),
+                name: "3.11".into(),
+                interpreter: "python3.11".into(),
+                image: "i".into(),
+                base_id: "b".into(),
+            },
+        );
+        assert!(error.to_string().starts_with("cfoo==1.0 has no wheel for Python 3.11"), "{error}");
+        assert!(error.downcast_ref::<crate::error::Usage>().is_some());
+    }
+}
