@@ -146,6 +146,19 @@ fn a_module_ends_at_its_deadline_even_when_the_runner_was_killed() {
     require_engine();
     let dir = fixture("misbehaving");
     let (mut child, id, _lines) = start_hanging_run(&dir, &["--timeout", "4"]);
+    // The engine keeps no copy of what the module prints: the runner captures it.
+    for container in running_containers_of_run(&id) {
+        let format = "{{.HostConfig.LogConfig.Type}}";
+        let inspect = std::process::Command::new("docker")
+            .args(["container", "inspect", "--format", format, &container])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&inspect.stdout).trim(),
+            "none",
+            "{container} logs through the engine"
+        );
+    }
     let killed_at = std::time::Instant::now();
     signal_group(&child, "-KILL");
     let _ = child.wait();

@@ -36,7 +36,7 @@ pub struct ContainerTemplate {
     pub owner: String,
     pub network: String,
     pub memory: MemoryLimit,
-    /// `UID:GID` the module runs as: never root.
+    /// `UID:GID` the module runs as: the test dir's owner (root included: every capability is dropped).
     pub user: String,
     /// Read-only mounts (the test dir).
     pub mounts: Vec<Mount>,
