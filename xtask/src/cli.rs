@@ -129,6 +129,12 @@ pub enum Task {
         /// Also remove what runs still going own (they will fail)
         #[arg(long)]
         force: bool,
+        /// Every user's containers and images, not only yours (on an engine others share)
+        #[arg(long)]
+        all_users: bool,
+        /// Say what would be removed, and remove nothing
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         engine: EngineArgs,
     },

@@ -108,6 +108,8 @@ pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> 
         format!("{RUN_LABEL}={}", template.run_id),
         "--label".into(),
         format!("{OWNER_LABEL}={}", template.owner),
+        "--label".into(),
+        crate::engine::user_label(),
         "--network".into(),
         template.network.clone(),
         "--read-only".into(),

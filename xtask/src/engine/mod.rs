@@ -34,6 +34,16 @@ pub const RUN_LABEL: &str = "pymaccounter.run";
 pub const OWNER_LABEL: &str = "pymaccounter.owner";
 /// Label telling test images from offline base images and module containers.
 pub const KIND_LABEL: &str = "pymaccounter.kind";
+/// Label naming the user (uid) whose command made a container or an image:
+/// `clean` removes only its own user's, on an engine others share.
+pub const USER_LABEL: &str = "pymaccounter.user";
+
+/// `pymaccounter.user=<uid>` of this process.
+pub fn user_label() -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid());
+    format!("{USER_LABEL}={uid}")
+}
 
 /// Set to 1 when the engine cannot see this host's files although its
 /// address looks local (the test dir is then copied into a volume).
@@ -360,6 +370,8 @@ impl Engine {
             &format!("{PROJECT_LABEL}=1"),
             "--label",
             &format!("{KIND_LABEL}=test"),
+            "--label",
+            &user_label(),
             // Intermediate containers go even when a step fails.
             "--force-rm",
             "--tag",
