@@ -306,6 +306,10 @@ pub struct SelectionArgs {
     /// Run only part K of N of the modules (by sorted name), e.g. for CI jobs
     #[arg(long, value_name = "K/N")]
     pub partition: Option<Partition>,
+    /// Run only the modules that did not pass in this test dir's last run (all when none
+    /// failed), as pytest's --lf
+    #[arg(long, visible_alias = "lf")]
+    pub last_failed: bool,
 }
 
 #[derive(Debug, Args)]

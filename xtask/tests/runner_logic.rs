@@ -417,3 +417,28 @@ fn a_committed_configuration_sets_defaults_the_command_line_and_environment_over
     assert!(bad.stderr.contains("pymaccounter.toml:2: timout: not an option of this task"), "{}", bad.dump());
     assert!(!bad.stderr.contains("run "), "nothing started: {}", bad.dump());
 }
+
+#[test]
+fn last_failed_runs_what_did_not_pass_last_time_then_everything() {
+    let fake = Fake::new(&[("test_a.py", "#!/bin/sh\nexit 0\n"), ("test_b.py", "#!/bin/sh\nexit 1\n")]);
+    let ran = |args: &[&str]| {
+        let report = fake.dir.path().join("r.json");
+        let run = fake.run(&[&["run-all-tests", "--report-json", path_str(&report)], args].concat());
+        let report = read_json(&report);
+        let modules: Vec<String> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["module"].as_str().unwrap().to_string())
+            .collect();
+        (run, modules)
+    };
+    assert_eq!(ran(&[]).1, ["test_a.py", "test_b.py"]);
+    let (run, modules) = ran(&["--lf"]);
+    assert_eq!(modules, ["test_b.py"], "{}", run.dump());
+    std::fs::write(fake.dir.path().join("test_b.py"), "#!/bin/sh\nexit 0\n").unwrap();
+    assert_eq!(ran(&["--last-failed"]).1, ["test_b.py"]);
+    let (run, modules) = ran(&["--lf"]);
+    assert_eq!(modules, ["test_a.py", "test_b.py"], "nothing failed: everything runs: {}", run.dump());
+    assert!(run.stderr.contains("nothing failed last time"), "{}", run.dump());
+}

@@ -399,11 +399,59 @@ pub fn select_modules(
     if modules.len() < before {
         notes.push(format!("note: --skip leaves out {} module(s)", before - modules.len()));
     }
+    let modules = match selection.last_failed {
+        true => last_failed(dir, modules, &mut notes),
+        false => modules,
+    };
     let modules = match selection.partition {
         Some(partition) => partition.select(&modules),
         None => modules,
     };
     Ok(Selected { modules, notes })
+}
+
+/// Where a test dir's last run left the modules that did not pass.
+fn last_failed_file(dir: &TestDir) -> Option<std::path::PathBuf> {
+    let canonical = dir.path.canonicalize().ok()?;
+    let key = xxhash_rust::xxh3::xxh3_64(canonical.as_os_str().as_encoded_bytes());
+    Some(crate::project_root().join(format!("target/pymaccounter/last-failed/{key:016x}.json")))
+}
+
+/// `--last-failed`: the modules of `modules` that did not pass last time, or
+/// all of them (saying so) when none failed or no run was remembered.
+fn last_failed(dir: &TestDir, modules: Vec<String>, notes: &mut Vec<String>) -> Vec<String> {
+    let remembered: Vec<String> = last_failed_file(dir)
+        .and_then(|file| std::fs::read(file).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let failed: Vec<String> = modules.iter().filter(|m| remembered.contains(m)).cloned().collect();
+    if failed.is_empty() {
+        notes.push("note: --last-failed: nothing failed last time; running every selected module".into());
+        return modules;
+    }
+    notes.push(format!("note: --last-failed: {} module(s) did not pass last time", failed.len()));
+    failed
+}
+
+/// Remembers which modules of a run did not pass, for the next `--last-failed`:
+/// a module that passed now is forgotten, one that did not run is kept.
+fn remember_failures(dir: &TestDir, outcome: &Outcome) {
+    let Some(file) = last_failed_file(dir) else { return };
+    let mut failed: Vec<String> =
+        std::fs::read(&file).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+    for result in &outcome.results {
+        failed.retain(|m| *m != result.job.module);
+    }
+    for result in outcome.results.iter().filter(|r| r.tally() == Tally::Failed) {
+        failed.push(result.job.module.clone());
+    }
+    failed.extend(outcome.not_run.iter().map(|j| j.module.clone()));
+    failed.sort();
+    failed.dedup();
+    if let Some(folder) = file.parent() {
+        let _ = std::fs::create_dir_all(folder);
+    }
+    let _ = std::fs::write(&file, serde_json::to_vec(&failed).unwrap_or_default());
 }
 
 /// Who the modules run as: the owner of the test dir, as if they ran their
@@ -676,6 +724,7 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
         }
     }
     human.summary(outcome);
+    remember_failures(dir, outcome);
     let run = run_record(options, dir);
     let context = ReportContext { test_dir: &dir.display, run: Some(&run) };
     write_reports(outcome, &options.reports.paths(), &context)?;
