@@ -186,11 +186,12 @@ class Report:
             return text.replace("@", "\\u0040")
 
         tests = unique_names(self.tests)
-        encoded = [dump(test) for test in tests]
+        # Without tracebacks first: as many tests as fit (failures and errors
+        # before the others, which is what a reader needs), then the
+        # tracebacks of the kept failures while room remains. The list keeps
+        # the run's order, and the counts stay whole.
+        encoded = [dump({k: v for k, v in t.items() if k != "traceback"}) for t in tests]
         room = TRAILER_LIMIT - len(TRAILER_MARKER) - len(dump(body))
-        # When everything does not fit, failures and errors go first (they
-        # are what a reader needs), then the others in order; the list keeps
-        # the run's order either way, and the counts stay whole.
         failing = [i for i, t in enumerate(tests) if t["outcome"] in ("failed", "error")]
         others = [i for i, t in enumerate(tests) if t["outcome"] not in ("failed", "error")]
         kept = []
@@ -200,6 +201,11 @@ class Report:
                 continue
             used += len(encoded[index]) + 1
             kept.append(index)
+        for index in [i for i in failing if i in kept and tests[i].get("traceback")]:
+            full = dump(tests[index])
+            if used - len(encoded[index]) + len(full) <= room:
+                used += len(full) - len(encoded[index])
+                encoded[index] = full
         kept.sort()
         body["truncated"] = len(kept) < len(encoded)
         head = dump(body)
