@@ -218,3 +218,28 @@ fn a_base_per_version_serves_a_matrix_and_a_version_outside_the_table() {
     assert!(refused.stderr.contains("--base-image 3.12=IMAGE"), "{}", refused.stderr);
     assert!(!refused.stderr.contains("$ docker"), "{}", refused.stderr);
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_module_finds_its_user_in_the_account_database() {
+    use std::os::unix::fs::MetadataExt as _;
+    require_engine();
+    let dir = empty_test_dir();
+    std::fs::write(
+        dir.path().join("test_whoami.py"),
+        "import grp, os, pwd\nprint(pwd.getpwuid(os.getuid()).pw_uid, grp.getgrgid(os.getgid()).gr_gid)\n",
+    )
+    .unwrap();
+    // Owned by a user no image names: root gives the dir away; anyone else is one already.
+    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+        let owner = "4321:4321";
+        let status =
+            std::process::Command::new("chown").args(["-R", owner]).arg(dir.path()).status().unwrap();
+        assert!(status.success());
+    }
+    let owner = std::fs::metadata(dir.path()).unwrap();
+    let (run, report) = run_with_report(dir.path(), &["run", "test_whoami.py"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let result = result_for(&report, "test_whoami.py");
+    assert_eq!(result["stdout"], format!("{} {}\n", owner.uid(), owner.gid()), "{result:#}");
+}

@@ -156,6 +156,7 @@ pub fn run_selected(
             say!("note: {new} of {} job(s) have no result in the baseline", jobs.len());
         }
     }
+    let names = user.account_files(host_dirs.path(), engine.is_remote()?)?;
     let placement = Placement {
         tests: tests.clone(),
         project: project.as_ref().map(super::project::root_mount),
@@ -163,6 +164,7 @@ pub fn run_selected(
         host_dirs: host_dirs.path().to_path_buf(),
     };
     let mut plan = plan(jobs, setups, placement, options, run_id, baseline);
+    plan.container.mounts.extend(names);
     plan.environments = environments.ready.into_iter().map(|(image, (job, _))| (image, job)).collect();
     say!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human = Human::new(&dir.display, options.output.showing(options.engine.debug), plan.jobs.len());
@@ -454,6 +456,9 @@ fn remember_failures(dir: &TestDir, outcome: &Outcome) {
     let _ = std::fs::write(&file, serde_json::to_vec(&failed).unwrap_or_default());
 }
 
+/// nobody's uid, which every image names.
+const NOBODY_UID: u32 = 65534;
+
 /// Who the modules run as: the owner of the test dir, as if they ran their
 /// own tests, root included (with every capability dropped, root is bound by
 /// file modes like any user: a dir `mktemp -d` made for root just runs).
@@ -472,6 +477,34 @@ impl ContainerUser {
 
     fn id(&self) -> String {
         format!("{}:{}", self.uid, self.gid)
+    }
+
+    /// `/etc/passwd` and `/etc/group` naming this user, mounted over the
+    /// image's when the image cannot know it (any uid but root's and
+    /// nobody's): a module calling `pwd.getpwuid(os.getuid())`, as
+    /// CPython's own tests do, finds its user as it would on its host. None
+    /// for a remote engine, which cannot see these files.
+    fn account_files(&self, folder: &Path, remote: bool) -> Result<Vec<Mount>> {
+        if remote || [0, NOBODY_UID].contains(&self.uid) {
+            return Ok(Vec::new());
+        }
+        let (uid, gid) = (self.uid, self.gid);
+        let passwd = format!(
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
+             tester:x:{uid}:{gid}:the test dir's owner:/tmp:/bin/sh\n"
+        );
+        let mut group = "root:x:0:\nnogroup:x:65534:\n".to_string();
+        if ![0, NOBODY_UID].contains(&gid) {
+            group.push_str(&format!("tester:x:{gid}:\n"));
+        }
+        let mut mounts = Vec::new();
+        for (name, text) in [("passwd", passwd), ("group", group)] {
+            let source = folder.join(format!("etc-{name}"));
+            std::fs::write(&source, text)?;
+            std::fs::set_permissions(&source, std::fs::Permissions::from_mode(0o644))?;
+            mounts.push(Mount::Bind { source, target: format!("/etc/{name}") });
+        }
+        Ok(mounts)
     }
 
     /// The permission bits (`r` = 4, `x` = 1) this user needs on `path`, or a usage error naming it.
