@@ -8,7 +8,8 @@ CPython 3.9 and newer, release or debug builds (python3.11d).
 
 Invocation:
 
-    python3 harness.py --mode unittest|pytest|script [--hunt-leaks W:R] MODULE_PATH [ARGS...]
+    python3 harness.py --mode unittest|pytest|script [--hunt-leaks W:R] [--report-fd N]
+                       MODULE_PATH [ARGS...]
 
 The module's directory becomes sys.path[0] and sys.argv is [MODULE_PATH, *ARGS]. The
 module is loaded by path, so file names holding dots (test_a.b.py) work.
@@ -44,7 +45,12 @@ Exit codes:
   130  KeyboardInterrupt in modes script and unittest
   N    under --mode script, the script's own SystemExit code
 
-Trailer: the last thing written to stderr, after every other output has been flushed and
+--report-fd N writes the trailer to file descriptor N instead of stderr: the runner's
+container gives the harness a descriptor of an unlinked file, a channel the module's
+printed lines and written files never reach, so no line the module prints can pass for
+the verdict, and a module that ends the interpreter early leaves no verdict at all.
+
+Trailer: the last thing written to stderr (or to --report-fd), after every other output has been flushed and
 after the interpreter's shutdown work (non-daemon threads joined, atexit handlers run), is
 one line `@@pymaccounter-harness ` followed by compact ASCII JSON in which every "@" is
 escaped as \\u0040, so the marker occurs exactly once on that line. If the module left
@@ -61,8 +67,11 @@ import time
 import traceback
 
 TRAILER_MARKER = "@@pymaccounter-harness "
+# The runner keeps the last 32 KiB of stderr apart: the trailer fits in it.
+# Failing tests go first when the list must be cut (their tracebacks too).
 TRAILER_LIMIT = 24 * 1024 - 1  # bytes, the newline included
 MESSAGE_LIMIT = 1000
+TRACEBACK_LIMIT = 1500
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -129,6 +138,20 @@ def one_liner(exc):
     return clip(name + ": " + text if text else name)
 
 
+def unique_names(tests):
+    """The tests with every name made unique: a second and later test of the
+    same name (equal TestCases, duplicate parametrize ids) gets ` [2]`, ` [3]`."""
+    seen = {}
+    named = []
+    for test in tests:
+        name = test["name"]
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            test = dict(test, name="%s [%d]" % (name, seen[name]))
+        named.append(test)
+    return named
+
+
 def count(tests):
     """The counts object of the trailer for a list of test entries."""
     counts = {key: 0 for key in COUNT_KEYS.values()}
@@ -162,26 +185,35 @@ class Report:
             text = json.dumps(value, separators=(",", ":"), ensure_ascii=True)
             return text.replace("@", "\\u0040")
 
-        encoded = [dump(test) for test in self.tests]
+        tests = unique_names(self.tests)
+        encoded = [dump(test) for test in tests]
         room = TRAILER_LIMIT - len(TRAILER_MARKER) - len(dump(body))
-        kept = 0
+        # When everything does not fit, failures and errors go first (they
+        # are what a reader needs), then the others in order; the list keeps
+        # the run's order either way, and the counts stay whole.
+        failing = [i for i, t in enumerate(tests) if t["outcome"] in ("failed", "error")]
+        others = [i for i, t in enumerate(tests) if t["outcome"] not in ("failed", "error")]
+        kept = []
         used = 0
-        for text in encoded:
-            used += len(text) + 1
-            if used > room:
-                break
-            kept += 1
-        body["truncated"] = kept < len(encoded)
+        for index in failing + others:
+            if used + len(encoded[index]) + 1 > room:
+                continue
+            used += len(encoded[index]) + 1
+            kept.append(index)
+        kept.sort()
+        body["truncated"] = len(kept) < len(encoded)
         head = dump(body)
         cut = head.index('"tests":[') + len('"tests":[')
-        return TRAILER_MARKER + head[:cut] + ",".join(encoded[:kept]) + head[cut:]
+        return TRAILER_MARKER + head[:cut] + ",".join(encoded[i] for i in kept) + head[cut:]
 
 
 # --------------------------------------------------------------------------- arguments
 
 
 def parse_arguments(argv):
-    """(mode, hunt or None, module_path, args) from the harness's own argv."""
+    """(mode, hunt or None, module_path, args) from the harness's own argv; --report-fd
+    sets REPORT_FD."""
+    global REPORT_FD
     mode = None
     hunt = None
     index = 0
@@ -193,7 +225,7 @@ def parse_arguments(argv):
         if not arg.startswith("--"):
             break
         name, has_value, value = arg.partition("=")
-        if name not in ("--mode", "--hunt-leaks"):
+        if name not in ("--mode", "--hunt-leaks", "--report-fd"):
             raise UsageError("unknown harness option %r" % arg)
         if not has_value:
             index += 1
@@ -204,6 +236,10 @@ def parse_arguments(argv):
             if value not in ("unittest", "pytest", "script"):
                 raise UsageError("--mode must be unittest, pytest or script, not %r" % value)
             mode = value
+        elif name == "--report-fd":
+            if not value.isdigit():
+                raise UsageError("--report-fd must be a file descriptor number, not %r" % value)
+            REPORT_FD = int(value)
         else:
             hunt = parse_hunt(value)
         index += 1
@@ -622,7 +658,10 @@ def unittest_classes():
             return ident[len(prefix) :] if ident.startswith(prefix) else ident
 
         def _entry(self, test):
-            entry = self._by_test.get(test)
+            # By identity, from startTest to stopTest: equal TestCase objects
+            # (one method, many instances from a load_tests) are as many tests
+            # as unittest runs, and the suite still frees each test after it ran.
+            entry = self._by_test.get(id(test))
             if entry is None:
                 entry = {
                     "name": self._name(test),
@@ -630,25 +669,27 @@ def unittest_classes():
                     "message": None,
                     "duration_s": 0.0,
                 }
-                self._by_test[test] = entry
+                self._by_test[id(test)] = entry
                 self.entries.append(entry)
             return entry
 
-        def _set(self, test, outcome, message):
+        def _set(self, test, outcome, message, err=None):
             entry = self._entry(test)
             if entry["outcome"] is None or RANK[outcome] > RANK[entry["outcome"]]:
                 entry["outcome"] = outcome
                 entry["message"] = clip(message)
+                if err is not None:
+                    entry["traceback"] = clip(self._exc_info_to_string(err, test).rstrip(), TRACEBACK_LIMIT)
 
         def startTest(self, test):
             self._entry(test)
-            self._started[test] = time.perf_counter()
+            self._started[id(test)] = time.perf_counter()
             super().startTest(test)
 
         def stopTest(self, test):
             super().stopTest(test)
             entry = self._entry(test)
-            started = self._started.pop(test, None)
+            started = self._started.pop(id(test), None)
             if started is not None:
                 entry["duration_s"] = round(time.perf_counter() - started, 6)
             failing = entry.pop("_subtests", None)
@@ -661,6 +702,7 @@ def unittest_classes():
             if entry["outcome"] is None:
                 # Started and stopped with no verdict: unittest counts it as run.
                 entry["outcome"] = "passed"
+            self._by_test.pop(id(test), None)
 
         def addSuccess(self, test):
             super().addSuccess(test)
@@ -668,11 +710,11 @@ def unittest_classes():
 
         def addFailure(self, test, err):
             super().addFailure(test, err)
-            self._set(test, "failed", one_liner(err[1]))
+            self._set(test, "failed", one_liner(err[1]), err)
 
         def addError(self, test, err):
             super().addError(test, err)
-            self._set(test, "error", one_liner(err[1]))
+            self._set(test, "error", one_liner(err[1]), err)
 
         def addSkip(self, test, reason):
             super().addSkip(test, reason)
@@ -825,21 +867,32 @@ def pytest_collector(pytest):
 
     class Collector:
         def __init__(self):
-            self.entries = {}
+            # One entry per test pytest runs, in order: two tests with one
+            # node id (duplicate parametrize ids) are two entries.
+            self.entries = []
+            self.current = {}
             self.messages = {}
 
-        def entry(self, nodeid):
-            entry = self.entries.get(nodeid)
-            if entry is None:
-                entry = {"name": name_of(nodeid), "outcome": None, "message": None, "duration_s": 0.0}
-                self.entries[nodeid] = entry
+        def new_entry(self, nodeid):
+            entry = {"name": name_of(nodeid), "outcome": None, "message": None, "duration_s": 0.0}
+            self.entries.append(entry)
+            self.current[nodeid] = entry
             return entry
 
-        def merge(self, nodeid, outcome, message):
-            entry = self.entry(nodeid)
+        def entry(self, nodeid):
+            return self.current.get(nodeid) or self.new_entry(nodeid)
+
+        def pytest_runtest_logstart(self, nodeid, location):
+            self.new_entry(nodeid)
+
+        def merge(self, nodeid, outcome, message, report=None, entry=None):
+            entry = entry or self.entry(nodeid)
             if entry["outcome"] is None or RANK[outcome] > RANK[entry["outcome"]]:
                 entry["outcome"] = outcome
                 entry["message"] = clip(message)
+                text = getattr(report, "longreprtext", "") if report is not None else ""
+                if outcome in ("failed", "error") and text:
+                    entry["traceback"] = clip(text.rstrip(), TRACEBACK_LIMIT)
 
         @pytest.hookimpl(hookwrapper=True)
         def pytest_runtest_makereport(self, item, call):
@@ -885,14 +938,16 @@ def pytest_collector(pytest):
             message = self.message(report)
             if xfail and outcome in ("xfailed", "xpassed") and report.wasxfail:
                 message = report.wasxfail
-            self.merge(report.nodeid, outcome, message)
+            self.merge(report.nodeid, outcome, message, report)
 
         def pytest_collectreport(self, report):
             if report.failed:
-                self.merge(report.nodeid, "error", self.message(report))
+                # A collection error: the file (or class) that could not be collected.
+                entry = self.new_entry(report.nodeid)
+                self.merge(report.nodeid, "error", self.message(report), report, entry)
 
         def tests(self):
-            return [entry for entry in self.entries.values() if entry["outcome"] is not None]
+            return [entry for entry in self.entries if entry["outcome"] is not None]
 
     return Collector()
 
@@ -925,14 +980,51 @@ def run_pytest(module_path, args, hunt, report):
         # stem turns into a package path; importlib mode imports it by path instead.
         arguments.append("--import-mode=importlib")
     collector = pytest_collector(pytest)
+    said = Tee(sys.stderr)
+    sys.stderr = said
     try:
         code = int(pytest.main(arguments + list(args), plugins=[collector]))
     finally:
+        sys.stderr = said.stream
         report.tests = collector.tests()
         shutil.rmtree(scratch, ignore_errors=True)
     # The exit code is the verdict (the runner names it); `error` is kept for
-    # what only pytest knows: the collection errors it printed.
+    # what only pytest knows: a conftest that failed to import (pytest says so
+    # before any plugin of ours sees a test).
+    if code == EXIT_USAGE:
+        report.error = conftest_failure(said.lines)
     return code
+
+
+class Tee:
+    """A stream that writes through and keeps the last lines written."""
+
+    def __init__(self, stream, keep=200):
+        self.stream = stream
+        self.lines = []
+        self.keep = keep
+        self.partial = ""
+
+    def write(self, text):
+        self.partial += text
+        *whole, self.partial = self.partial.split("\n")
+        self.lines = (self.lines + whole)[-self.keep :]
+        return self.stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def conftest_failure(lines):
+    """`ModuleNotFoundError: No module named 'x' (in /p/conftest.py)` from pytest's
+    "ImportError while loading conftest" report, or None."""
+    for index, line in enumerate(lines):
+        if line.startswith("ImportError while loading conftest '"):
+            path = line[len("ImportError while loading conftest '") :].rstrip(".").rstrip("'")
+            errors = [l[1:].strip() for l in lines[index + 1 :] if l.startswith("E ")]
+            what = errors[-1] if errors else "ImportError"
+            return clip("%s (in %s)" % (what, path))
+    return None
 
 
 # --------------------------------------------------------------------------- main
@@ -954,8 +1046,12 @@ def shut_down_like_python():
     gc.collect()
 
 
+REPORT_FD = 2
+
+
 def write_trailer(report):
-    """Flushes every stream, then writes the trailer straight to file descriptor 2."""
+    """Flushes every stream, then writes the trailer straight to REPORT_FD (stderr
+    unless --report-fd named another)."""
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         if stream is not None:
             try:
@@ -965,7 +1061,7 @@ def write_trailer(report):
     data = (report.trailer_line() + "\n").encode("ascii")
     while data:
         try:
-            written = os.write(2, data)
+            written = os.write(REPORT_FD, data)
         except InterruptedError:
             continue
         except OSError:

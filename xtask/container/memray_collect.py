@@ -1,11 +1,12 @@
 """Collects what memray recorded of one module, inside the test image.
 
 Run by the runner in a second container after the module's own ended, with
-the folder holding memray's capture file mounted writable:
+the folder holding memray's capture file mounted read-only and a fresh
+folder, which the module never saw, to write into:
 
-    python3 memray_collect.py CAPTURE_FILE [--leaks]
+    python3 memray_collect.py CAPTURE_FILE OUT_FOLDER [--leaks]
 
-It writes next to the capture file:
+It writes into OUT_FOLDER:
 - summary.json: peak heap, allocation totals, the allocator that ran and the
   five largest allocation sites (what the runner reports);
 - flamegraph.html: memray's flame graph (its leaks flame graph with
@@ -86,9 +87,8 @@ def summary_of(stats):
 
 
 def main(argv):
-    capture = argv[0]
-    leaks = "--leaks" in argv[1:]
-    folder = os.path.dirname(os.path.abspath(capture))
+    capture, folder = argv[0], argv[1]
+    leaks = "--leaks" in argv[2:]
     stats_path = os.path.join(folder, "stats.json")
     flamegraph = os.path.join(folder, "flamegraph.html")
     memray("stats", "--json", "--force", "-o", stats_path, capture)

@@ -129,6 +129,12 @@ pub enum Task {
         /// Also remove what runs still going own (they will fail)
         #[arg(long)]
         force: bool,
+        /// Every user's containers and images, not only yours (on an engine others share)
+        #[arg(long)]
+        all_users: bool,
+        /// Say what would be removed, and remove nothing
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -301,6 +307,10 @@ pub struct SelectionArgs {
     /// Run only part K of N of the modules (by sorted name), e.g. for CI jobs
     #[arg(long, value_name = "K/N")]
     pub partition: Option<Partition>,
+    /// Run only the modules that did not pass in this test dir's last run (all when none
+    /// failed), as pytest's --lf
+    #[arg(long, visible_alias = "lf")]
+    pub last_failed: bool,
 }
 
 #[derive(Debug, Args)]

@@ -159,6 +159,11 @@ impl Rules {
         }
         let mut names: Vec<String> = found
             .into_iter()
+            // A link is a module only when it leads to a file inside the test
+            // dir: the containers see nothing else (`TestDir::outside_links` says so).
+            .filter(|p| {
+                !p.is_symlink() || fs::canonicalize(p).is_ok_and(|t| t.starts_with(test_dir) && t.is_file())
+            })
             .filter_map(|p| p.strip_prefix(test_dir).ok().and_then(|r| r.to_str().map(str::to_string)))
             .collect();
         names.sort();

@@ -18,6 +18,19 @@ pub struct Environment(pub String);
 #[derive(Debug)]
 pub struct Interrupted(pub String);
 
+/// Ctrl-C, SIGTERM or SIGHUP stopped the task while the engine did not
+/// answer: what the message names may be left. Exit code 130.
+#[derive(Debug)]
+pub struct Abandoned(pub String);
+
+impl fmt::Display for Abandoned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Abandoned {}
+
 impl fmt::Display for Usage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -61,7 +74,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 pub fn exit_code_for(error: &anyhow::Error) -> i32 {
     if error.downcast_ref::<Usage>().is_some() {
         EXIT_USAGE
-    } else if error.downcast_ref::<Interrupted>().is_some() {
+    } else if error.downcast_ref::<Interrupted>().is_some() || error.downcast_ref::<Abandoned>().is_some() {
         EXIT_INTERRUPTED
     } else {
         EXIT_ENVIRONMENT
@@ -79,5 +92,7 @@ mod tests {
         assert_eq!(exit_code_for(&anyhow::anyhow!("io")), EXIT_ENVIRONMENT);
         assert_eq!(exit_code_for(&usage("bad").context("while parsing")), EXIT_USAGE);
         assert_eq!(exit_code_for(&Interrupted("building".into()).into()), EXIT_INTERRUPTED);
+        let abandoned: anyhow::Error = Abandoned("rm got no answer".into()).into();
+        assert_eq!(exit_code_for(&abandoned.context("run 1 stopped")), EXIT_INTERRUPTED);
     }
 }

@@ -47,7 +47,8 @@ fn main() -> ExitCode {
     let code = match dispatch(cli::parse()) {
         Ok(code) => code,
         Err(error) => {
-            say!("error: {error:#}");
+            // Errors may quote module names and report contents: made safe once, here.
+            say!("error: {}", sanitize::terminal(&format!("{error:#}")));
             error::exit_code_for(&error)
         }
     };
@@ -70,9 +71,10 @@ fn dispatch(task: Task) -> Result<i32> {
         Task::BaseImage { python, force, engine } => {
             tasks::images::base_image(&tasks::engine(&engine)?, python.python, force)
         }
-        Task::Clean { run, containers_only, keep_base, force, engine } => {
+        Task::Clean { run, containers_only, keep_base, force, all_users, dry_run, engine } => {
+            let run = run.as_deref();
             let options =
-                tasks::clean::CleanOptions { run: run.as_deref(), containers_only, keep_base, force };
+                tasks::clean::CleanOptions { run, containers_only, keep_base, force, all_users, dry_run };
             tasks::clean::clean(&tasks::engine(&engine)?, &options)
         }
         Task::Bench { rounds, jobs, quick, engine } => {

@@ -59,7 +59,33 @@ impl TestDir {
         Ok(names)
     }
 
-    /// Names of the regular files ending in `.py` directly in the directory, as the OS gives them.
+    /// `test_*.py` links whose file is outside the test dir (or missing): the
+    /// containers see the test dir alone, so they cannot run; the caller says so.
+    pub fn outside_links(&self) -> Result<Vec<String>> {
+        let entries = fs::read_dir(&self.path)
+            .with_context(|| format!("cannot read test dir {}", self.path.display()))?;
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| name.starts_with("test_") && name.ends_with(".py") && !self.links_inside(name))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Whether the link `name` leads to a regular file inside the test dir
+    /// (which the containers see, at the same path, so the link works there).
+    fn links_inside(&self, name: &str) -> bool {
+        let (Ok(dir), Ok(target)) = (fs::canonicalize(&self.path), fs::canonicalize(self.path.join(name)))
+        else {
+            return false;
+        };
+        target.starts_with(&dir) && target.is_file()
+    }
+
+    /// Names of the regular files ending in `.py` directly in the directory
+    /// (or links to one inside it), as the OS gives them.
     fn python_entries(&self) -> Result<Vec<OsString>> {
         let mut names = Vec::new();
         let entries = fs::read_dir(&self.path)
@@ -67,7 +93,14 @@ impl TestDir {
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot read test dir {}", self.path.display()))?;
             let name = entry.file_name();
-            if name.as_bytes().ends_with(b".py") && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let kind = entry.file_type();
+            let link_inside = || {
+                kind.as_ref().is_ok_and(|t| t.is_symlink())
+                    && name.to_str().is_some_and(|n| self.links_inside(n))
+            };
+            if name.as_bytes().ends_with(b".py")
+                && (kind.as_ref().is_ok_and(|t| t.is_file()) || link_inside())
+            {
                 names.push(name);
             }
         }
@@ -265,6 +298,13 @@ fn unknown_module(name: &str, available: &[String], dir: &TestDir) -> String {
             format!("did you mean {}?", names.join(", "))
         }
     };
+    if fs::symlink_metadata(dir.path.join(&with_py)).is_ok_and(|m| m.file_type().is_symlink()) {
+        return format!(
+            "{}: links to a file outside {} (or to none), which the containers do not see: copy the file in",
+            terminal_line(&with_py),
+            terminal_line(&dir.display)
+        );
+    }
     format!("{}: no such module in {}; {hint}", terminal_line(name), terminal_line(&dir.display))
 }
 
@@ -416,6 +456,20 @@ mod tests {
         let (_temp, dir) = dir_with(&["test_b.py", "helper.py", "test_a.gc.py", "test_c.txt"]);
         assert_eq!(dir.test_modules().unwrap(), ["test_a.gc.py", "test_b.py"]);
         assert_eq!(dir.python_files().unwrap(), ["helper.py", "test_a.gc.py", "test_b.py"]);
+    }
+
+    #[test]
+    fn links_inside_the_test_dir_are_modules_and_links_out_of_it_are_named() {
+        let (temp, dir) = dir_with(&["test_real.py"]);
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("x.py"), "").unwrap();
+        std::os::unix::fs::symlink("test_real.py", temp.path().join("test_alias.py")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("x.py"), temp.path().join("test_out.py")).unwrap();
+        std::os::unix::fs::symlink("missing.py", temp.path().join("test_dangling.py")).unwrap();
+        assert_eq!(dir.test_modules().unwrap(), ["test_alias.py", "test_real.py"]);
+        assert_eq!(dir.outside_links().unwrap(), ["test_dangling.py", "test_out.py"]);
+        let error = expand_selection(&["test_out.py".to_string()], &dir).unwrap_err().to_string();
+        assert!(error.contains("links to a file outside"), "{error}");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use common::*;
 
 #[test]
@@ -178,4 +180,20 @@ fn bad_input_exits_2_and_starts_nothing() {
     }
     let typo = xtask(&["run", "test_pases.py", "--test-dir", test_dir]);
     assert!(typo.stderr.contains("did you mean test_passes.py"), "{}", typo.dump());
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn clean_dry_run_says_what_would_go_and_removes_nothing() {
+    require_engine();
+    let images = || {
+        let out =
+            Command::new("docker").args(["images", "-q", "--filter", "label=pymaccounter"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let before = images();
+    let run = xtask(&["clean", "--dry-run", "--all-users"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(run.stdout.lines().all(|l| l.starts_with("would ")), "{}", run.dump());
+    assert_eq!(images(), before, "nothing removed");
 }

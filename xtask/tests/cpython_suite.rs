@@ -135,7 +135,8 @@ fn suite_image() -> String {
 
 /// The package's whole `test` folder, copied out of the image into a temp
 /// folder, keeping its name (test_cmd_line runs `-m unittest test/FILE`
-/// from its parent); owned by root, so the modules run as `nobody`.
+/// from its parent); the folder is given to `nobody`, so the modules run as
+/// an ordinary user, as CPython's suite expects of a non-root run.
 fn copy_of_the_suite(image: &str) -> (tempfile::TempDir, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let parent = empty_test_dir();
@@ -150,6 +151,7 @@ fn copy_of_the_suite(image: &str) -> (tempfile::TempDir, PathBuf) {
     docker(&["rm", &holder]);
     assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
     for module in SAMPLE {
         assert!(dir.join(module).is_file(), "{module} is not in {SUITE_DIR}");
     }

@@ -113,3 +113,44 @@ fn modules_are_named_by_path_and_globs_cross_folders_only_with_a_double_star() {
     assert_eq!(escaping.code, 2, "{}", escaping.dump());
     assert!(escaping.stderr.contains("inside the test dir"), "{}", escaping.dump());
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn every_test_counts_and_errors_are_named_as_what_they_are() {
+    require_engine();
+    let dir = fixture("counts");
+    let junit = dir.path().join("out.xml");
+    let (run, report) = run_with_report(dir.path(), &["run-all-tests", "--junit", path_str(&junit)]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let many = result_for(&report, "test_many_parametrized.py");
+    assert_eq!(counts(many), (1700, 300, 0), "2,000 tests, duplicate ids included: {}", many["test_counts"]);
+    let image = report["run"]["images"][0]["image"].as_str().unwrap().to_string();
+    assert_eq!(counts(many), pytest_says(&image, dir.path(), "test_many_parametrized.py"));
+    let failing_listed =
+        many["tests"].as_array().unwrap().iter().filter(|t| t["outcome"] == "failed").count();
+    assert!(failing_listed > 0, "{many:#}");
+    assert!(many["reason"].as_str().unwrap().starts_with("300 of 2000 tests failed"), "{}", many["reason"]);
+    let equal = result_for(&report, "test_equal_cases.py");
+    assert_eq!(
+        counts(equal),
+        (5000, 0, 0),
+        "5,000 equal TestCases are 5,000 tests: {}",
+        equal["test_counts"]
+    );
+    let collection = result_for(&report, "test_collection_error.py");
+    let reason = collection["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ModuleNotFoundError") && reason.contains("test_collection_error.py"),
+        "a collection error names the exception and the file: {reason}"
+    );
+    assert_eq!(reason.matches("interrupted").count(), 1, "{reason}");
+    assert_valid_junit(&junit);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<error"), "errors are <error>: {}", &xml[..xml.len().min(2000)]);
+
+    let broken = fixture("broken_conftest");
+    let (run, report) = run_with_report(broken.path(), &["run-all-tests"]);
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let reason = result_for(&report, "test_fine.py")["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("a_module_the_conftest_needs") && reason.contains("conftest.py"), "{reason}");
+}

@@ -161,63 +161,6 @@ fn two_runs_at_once_do_not_collide() {
     assert_ne!(ids[0], ids[1], "two runs shared a run id");
 }
 
-/// Starts a run of the hanging module in its own process group; returns it
-/// with its run id once its container is running.
-fn start_hanging_run(dir: &tempfile::TempDir, extra: &[&str]) -> (Child, String, mpsc::Receiver<String>) {
-    let mut args =
-        vec!["run", "test_hangs.py", "--debug", "--timeout", "120", "--test-dir", path_str(dir.path())];
-    args.extend(extra);
-    let mut child =
-        xtask_command(&args).process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let (lines_sender, lines) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let _ = lines_sender.send(line.unwrap_or_default());
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut id = None;
-    while Instant::now() < deadline {
-        if id.is_none() {
-            if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
-                id = run_id(&line);
-            }
-            continue;
-        }
-        let running = Command::new("docker")
-            .args(["ps", "--quiet", "--filter", &format!("label=pymaccounter.run={}", id.as_ref().unwrap())])
-            .output()
-            .unwrap();
-        if !running.stdout.is_empty() {
-            return (child, id.unwrap(), lines);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the hanging module's container never started");
-}
-
-fn signal_group(child: &Child, signal: &str) {
-    let status = Command::new("kill").args([signal, "--", &format!("-{}", child.id())]).status().unwrap();
-    assert!(status.success());
-}
-
-fn wait_at_most(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the runner did not stop within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn check_interrupted_run(mut child: Child, id: &str, signals: &[&str]) {
     for (i, signal) in signals.iter().enumerate() {
         if i > 0 {

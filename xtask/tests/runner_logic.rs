@@ -164,6 +164,25 @@ fn an_engine_that_cannot_start_a_container_stops_the_run_with_exit_3() {
 }
 
 #[test]
+fn a_runtime_that_cannot_start_a_container_stops_the_run_at_the_first_start() {
+    let modules: Vec<(String, String)> =
+        (0..6).map(|i| (format!("test_{i}.py"), "# FAKE_RUNTIME_FAILS\n".to_string())).collect();
+    let modules: Vec<(&str, &str)> = modules.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
+    let fake = Fake::new(&modules);
+    let run = fake.run(&["run-all-tests", "-j", "1"]);
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(
+        run.stderr.contains("cgroups in hybrid mode not supported"),
+        "the engine's words: {}",
+        run.dump()
+    );
+    assert!(run.stderr.contains("OCI runtime cannot start containers"), "and the fix: {}", run.dump());
+    let starts = fake.log().iter().filter(|l| l.starts_with("run ")).count();
+    assert_eq!(starts, 1, "one start, not six failed modules: {:?}", fake.log());
+    assert_eq!(fake.live_containers(), Vec::<String>::new());
+}
+
+#[test]
 fn a_test_dir_copy_that_fails_leaves_no_volume() {
     // The fake knows no `create`, so filling the volume fails after it was made.
     let fake = Fake::new(&[("test_a.py", "echo a\n")]);
@@ -363,10 +382,10 @@ fn max_fail_stops_after_that_many_failures_and_no_fail_fast_undoes_it() {
 #[test]
 fn a_committed_configuration_sets_defaults_the_command_line_and_environment_override() {
     let fake = Fake::new(&[("test_a.py", "#!/bin/sh\nexit 0\n"), ("test_b.py", "#!/bin/sh\nexit 0\n")]);
+    // A pymaccounter.toml: a pyproject.toml would make the dir a project to install.
     std::fs::write(
-        fake.dir.path().join("pyproject.toml"),
-        "[tool.pymaccounter]\ntimeout = 60\nskip = [\"test_b.py\"]\npython-malloc = [\"malloc\"]\n\n\
-         [tool.pymaccounter.profile.ci]\ntimeout = 90\n",
+        fake.dir.path().join("pymaccounter.toml"),
+        "timeout = 60\nskip = [\"test_b.py\"]\npython-malloc = [\"malloc\"]\n\n[profile.ci]\ntimeout = 90\n",
     )
     .unwrap();
     let options = |args: &[&str], profile: Option<&str>| {
@@ -392,10 +411,34 @@ fn a_committed_configuration_sets_defaults_the_command_line_and_environment_over
     assert_eq!(options(&["--timeout", "5"], Some("ci")).0["timeout"], 5, "the command line over both");
     assert_eq!(options(&["--profile", "ci"], None).0["timeout"], 90);
 
-    std::fs::write(fake.dir.path().join("pyproject.toml"), "[tool.pymaccounter]\ntimeout = 60\ntimout = 5\n")
-        .unwrap();
+    std::fs::write(fake.dir.path().join("pymaccounter.toml"), "timeout = 60\ntimout = 5\n").unwrap();
     let bad = fake.run(&["run-all-tests"]);
     assert_eq!(bad.code, 2, "{}", bad.dump());
-    assert!(bad.stderr.contains("pyproject.toml:3: timout: not an option of this task"), "{}", bad.dump());
+    assert!(bad.stderr.contains("pymaccounter.toml:2: timout: not an option of this task"), "{}", bad.dump());
     assert!(!bad.stderr.contains("run "), "nothing started: {}", bad.dump());
+}
+
+#[test]
+fn last_failed_runs_what_did_not_pass_last_time_then_everything() {
+    let fake = Fake::new(&[("test_a.py", "#!/bin/sh\nexit 0\n"), ("test_b.py", "#!/bin/sh\nexit 1\n")]);
+    let ran = |args: &[&str]| {
+        let report = fake.dir.path().join("r.json");
+        let run = fake.run(&[&["run-all-tests", "--report-json", path_str(&report)], args].concat());
+        let report = read_json(&report);
+        let modules: Vec<String> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["module"].as_str().unwrap().to_string())
+            .collect();
+        (run, modules)
+    };
+    assert_eq!(ran(&[]).1, ["test_a.py", "test_b.py"]);
+    let (run, modules) = ran(&["--lf"]);
+    assert_eq!(modules, ["test_b.py"], "{}", run.dump());
+    std::fs::write(fake.dir.path().join("test_b.py"), "#!/bin/sh\nexit 0\n").unwrap();
+    assert_eq!(ran(&["--last-failed"]).1, ["test_b.py"]);
+    let (run, modules) = ran(&["--lf"]);
+    assert_eq!(modules, ["test_a.py", "test_b.py"], "nothing failed: everything runs: {}", run.dump());
+    assert!(run.stderr.contains("nothing failed last time"), "{}", run.dump());
 }

@@ -164,8 +164,12 @@ struct Watching {
 
 impl Watching {
     fn start(args: &[&str]) -> Watching {
+        Watching::start_with(xtask_command(args))
+    }
+
+    fn start_with(mut command: std::process::Command) -> Watching {
         use std::io::Read;
-        let mut child = xtask_command(args)
+        let mut child = command
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -289,6 +293,42 @@ fn watch_reruns_what_changed_and_ctrl_c_ends_it() {
     for run in runs {
         assert_eq!(containers_of_run(&run), Vec::<String>::new(), "run {run} left containers");
     }
+}
+
+/// Reports, flame graphs and the step summary written into the test dir are
+/// the run's own output: none of them starts another round.
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn nothing_a_watch_round_writes_into_the_test_dir_starts_another() {
+    require_engine();
+    let dir = dir_of(&["test_quick.py"]);
+    let html = dir.path().join("r.html");
+    let json = dir.path().join("out/r.json");
+    let mut command = xtask_command(&[
+        "watch",
+        "--python",
+        "3.13",
+        "--memray",
+        "--test-dir",
+        path_str(dir.path()),
+        "--report-html",
+        path_str(&html),
+        "--report-json",
+        path_str(&json),
+    ]);
+    command.env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", dir.path().join("summary.md"));
+    let mut watch = Watching::start_with(command);
+    watch.wait_for("the first round", |out, err| {
+        out.lines().last() == Some("1 passed, 0 failed") && err.contains("watching ")
+    });
+    assert!(
+        dir.path().join("out/memray").is_dir() && dir.path().join("summary.md").is_file(),
+        "{}",
+        watch.dump()
+    );
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(watch.interrupt(), 130, "{}", watch.dump());
+    assert_eq!(closing_lines(&watch.stdout()), 1, "its own output started a round:\n{}", watch.dump());
 }
 
 #[test]

@@ -36,7 +36,7 @@ pub struct ContainerTemplate {
     pub owner: String,
     pub network: String,
     pub memory: MemoryLimit,
-    /// `UID:GID` the module runs as: never root.
+    /// `UID:GID` the module runs as: the test dir's owner (root included: every capability is dropped).
     pub user: String,
     /// Read-only mounts (the test dir).
     pub mounts: Vec<Mount>,
@@ -58,6 +58,11 @@ pub struct ContainerSpec<'a> {
     pub memory: Option<MemoryLimit>,
     /// Mounts of this job alone (its output folder).
     pub mounts: Vec<Mount>,
+    /// The largest file a process may write (set with a writable host mount,
+    /// whose disk no memory limit bounds).
+    pub max_file_bytes: Option<u64>,
+    /// Written to the container's stdin (the wrapper's nonce), which is then closed.
+    pub input: Option<String>,
     /// Where the engine CLI runs on the host: podman's conmon leaves its
     /// `oom` marker in its working directory, so each container gets its own.
     pub host_dir: PathBuf,
@@ -80,6 +85,8 @@ impl ContainerTemplate {
             command,
             memory: None,
             mounts: Vec::new(),
+            max_file_bytes: None,
+            input: None,
             host_dir,
         }
     }
@@ -101,6 +108,8 @@ pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> 
         format!("{RUN_LABEL}={}", template.run_id),
         "--label".into(),
         format!("{OWNER_LABEL}={}", template.owner),
+        "--label".into(),
+        crate::engine::user_label(),
         "--network".into(),
         template.network.clone(),
         "--read-only".into(),
@@ -118,7 +127,17 @@ pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> 
         "nofile=1024:1024".into(),
         "--ulimit".into(),
         "nproc=4096:4096".into(),
+        // The runner captures the output itself: the engine keeps no copy
+        // (a json-file log grows with the output, unbounded by default).
+        "--log-driver".into(),
+        "none".into(),
     ];
+    if spec.input.is_some() {
+        args.push("--interactive".into());
+    }
+    if let Some(bytes) = spec.max_file_bytes {
+        args.extend(["--ulimit".into(), format!("fsize={bytes}:{bytes}")]);
+    }
     for (position, dir) in template.scratch_dirs.iter().enumerate() {
         let mut options = TMPFS_OPTIONS.to_string();
         if position == 0 && conventions.workdir_tmpfs_needs_owner {
@@ -214,6 +233,13 @@ mod tests {
         assert!(has_pair(&args, "--label", "pymaccounter.run=r1"));
         assert!(has_pair(&args, "--label", "pymaccounter.owner=host:1:2"));
         assert!(!args.contains(&"--rm".to_string()), "the runner inspects before removing");
+        assert!(has_pair(&args, "--log-driver", "none"), "the engine keeps no copy of the output");
+        assert!(!args.iter().any(|a| a.starts_with("fsize=")));
+        let template = template();
+        let mut spec = template.container("n".into(), "i".into(), vec![], vec![], "/tmp".into());
+        spec.max_file_bytes = Some(1 << 30);
+        let args = run_args(&spec, crate::engine::EngineKind::Docker.conventions());
+        assert!(has_pair(&args, "--ulimit", "fsize=1073741824:1073741824"));
     }
 
     #[test]

@@ -54,6 +54,12 @@ pub struct Conventions {
 /// the measurement trailer: only a module that ran has one.
 pub const RUN_FAILED_EXIT: i32 = 125;
 
+/// Exit codes of a container that never started: the engine's own failure
+/// (125), or its OCI runtime's (126: cannot execute, 127: not found), as
+/// docker and podman report them. With no word from the wrapper (which is
+/// PID 1 of every container), such a code is the engine's, never a module's.
+pub const CANNOT_START_EXITS: [i32; 3] = [RUN_FAILED_EXIT, 126, 127];
+
 /// The exit code the engine reports for a container whose first process was
 /// killed by a signal: 128 + the signal, as shells do.
 pub fn killed_by_signal_exit(signal: i32) -> i32 {

@@ -13,11 +13,14 @@ pub mod owner;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use xshell::{cmd, Shell};
 
-use crate::error::environment;
+use crate::error::{environment, Abandoned};
 use crate::model::event::{Notice, Notices};
 use container::{run_args, ContainerSpec};
 pub use kinds::EngineKind;
@@ -31,6 +34,16 @@ pub const RUN_LABEL: &str = "pymaccounter.run";
 pub const OWNER_LABEL: &str = "pymaccounter.owner";
 /// Label telling test images from offline base images and module containers.
 pub const KIND_LABEL: &str = "pymaccounter.kind";
+/// Label naming the user (uid) whose command made a container or an image:
+/// `clean` removes only its own user's, on an engine others share.
+pub const USER_LABEL: &str = "pymaccounter.user";
+
+/// `pymaccounter.user=<uid>` of this process.
+pub fn user_label() -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid());
+    format!("{USER_LABEL}={uid}")
+}
 
 /// Set to 1 when the engine cannot see this host's files although its
 /// address looks local (the test dir is then copied into a volume).
@@ -48,7 +61,40 @@ pub struct Engine {
     kind: EngineKind,
     debug: bool,
     notices: Notices,
+    /// A call got no answer in time: later calls fail at once instead of
+    /// each waiting as long again.
+    unanswering: AtomicBool,
 }
+
+/// The longest a short engine call (inspect, rm, ps, images) may take.
+const CALL_DEADLINE: Duration = Duration::from_secs(120);
+/// Once Ctrl-C or SIGTERM asked the run to stop: the cleanup of an engine
+/// that hangs ends soon, naming what is left.
+const CALL_DEADLINE_STOPPING: Duration = Duration::from_secs(10);
+/// A throwaway helper container (asking an image something) is hardened and
+/// limited like a module's: it runs the image's code, and nothing of it is logged.
+const HELPER_HARDENING: [&str; 17] = [
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+    "--pids-limit",
+    "128",
+    "--memory",
+    "536870912",
+    "--memory-swap",
+    "536870912",
+    "--log-driver",
+    "none",
+    "--label",
+    "pymaccounter.kind=helper",
+];
+
+/// A call whose work grows with its input: a pull, a copy of the test dir.
+const LONG_CALL_DEADLINE: Duration = Duration::from_secs(3600);
 
 impl Engine {
     /// Finds the engine program on PATH (or takes the one named by `PYMACCOUNTER_ENGINE_PROGRAM`).
@@ -65,7 +111,7 @@ impl Engine {
                 ))
             })?,
         };
-        Ok(Engine { program, kind, debug, notices })
+        Ok(Engine { program, kind, debug, notices, unanswering: AtomicBool::new(false) })
     }
 
     pub fn name(&self) -> &'static str {
@@ -88,17 +134,84 @@ impl Engine {
     /// Runs a short engine command to its end and returns what it printed,
     /// whether it succeeded or not.
     fn output_of(&self, args: &[&str]) -> Result<std::process::Output> {
+        self.output_within(args, CALL_DEADLINE)
+    }
+
+    /// `output_of` for a call that may take up to `limit` (a pull, a copy).
+    fn output_within(&self, args: &[&str], limit: Duration) -> Result<std::process::Output> {
         // A shell per call keeps `Engine` shareable between worker threads.
         let shell = Shell::new()?;
         let program = &self.program;
         let command = cmd!(shell, "{program} {args...}").quiet().ignore_status();
-        self.notices.send(Notice::Command(command.to_string()));
-        Ok(command.output()?)
+        let line = command.to_string();
+        self.notices.send(Notice::Command(line.clone()));
+        if self.unanswering.load(Ordering::SeqCst) {
+            return Err(self.no_answer(&line, None));
+        }
+        let mut command = std::process::Command::from(command);
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Its own process group: Ctrl-C reaches the runner alone, which decides.
+        command.process_group(0);
+        let mut child = command.spawn()?;
+        let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
+        let started = Instant::now();
+        let mut deadline = started + limit;
+        let mut interrupted = false;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            let now = Instant::now();
+            if !interrupted && crate::signals::Interrupt::requested() {
+                // Stopping: a call the engine does not answer must not hold the run.
+                interrupted = true;
+                deadline = deadline.min(now + CALL_DEADLINE_STOPPING);
+            }
+            if now >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                self.unanswering.store(true, Ordering::SeqCst);
+                return Err(self.no_answer(&line, Some(now - started)));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        Ok(std::process::Output { status, stdout, stderr })
+    }
+
+    /// The error of a call the engine did not answer in time (`after`), or of
+    /// one not made because an earlier call got no answer.
+    fn no_answer(&self, line: &str, after: Option<Duration>) -> anyhow::Error {
+        let waited = match after {
+            Some(after) => format!("got no answer in {} s", after.as_secs()),
+            None => "was not made: an earlier call got no answer".to_string(),
+        };
+        let message = format!("`{line}` {waited}: the {} engine hangs", self.name());
+        match crate::signals::Interrupt::requested() {
+            true => Abandoned(message).into(),
+            false => environment(message),
+        }
     }
 
     /// Runs a short engine command that must succeed; its stdout.
     fn stdout_of(&self, args: &[&str]) -> Result<String> {
-        let output = self.output_of(args)?;
+        self.stdout_within(args, CALL_DEADLINE)
+    }
+
+    /// `stdout_of` for a call that may take up to `deadline`.
+    fn stdout_within(&self, args: &[&str], deadline: Duration) -> Result<String> {
+        let output = self.output_within(args, deadline)?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
@@ -195,7 +308,7 @@ impl Engine {
         let mut copy = vec!["cp"];
         copy.extend(self.conventions().copy_keeping_owners);
         copy.extend([source.as_str(), &target]);
-        let copied = created.and_then(|_| self.stdout_of(&copy));
+        let copied = created.and_then(|_| self.stdout_within(&copy, LONG_CALL_DEADLINE));
         self.remove_containers(&[holder])?;
         copied.map(drop)
     }
@@ -236,7 +349,7 @@ impl Engine {
 
     /// Tries to pull an image; `false` when the registry cannot be reached or has no such image.
     pub fn pull(&self, image: &str) -> Result<bool> {
-        let output = self.output_of(&["pull", "--quiet", image])?;
+        let output = self.output_within(&["pull", "--quiet", image], LONG_CALL_DEADLINE)?;
         Ok(output.status.success())
     }
 
@@ -257,6 +370,8 @@ impl Engine {
             &format!("{PROJECT_LABEL}=1"),
             "--label",
             &format!("{KIND_LABEL}=test"),
+            "--label",
+            &user_label(),
             // Intermediate containers go even when a step fails.
             "--force-rm",
             "--tag",
@@ -301,7 +416,8 @@ impl Engine {
     /// The `run` command for one module's container, attached, not removed on exit
     /// (the runner asks how it ended before removing it).
     pub fn run_command(&self, spec: &ContainerSpec) -> duct::Expression {
-        self.streaming(run_args(spec, self.conventions()).into_iter().map(OsString::from).collect())
+        let args = run_args(spec, self.conventions()).into_iter().map(OsString::from).collect();
+        self.streaming_with_input(args, spec.input.as_ref().map(|input| format!("{input}\n")))
             .dir(&spec.host_dir)
             // Own process group: Ctrl-C reaches the runner alone, which then
             // removes the containers itself instead of racing the engine CLI
@@ -314,48 +430,40 @@ impl Engine {
 
     /// A long-running engine command, its pipes left to the caller.
     fn streaming(&self, args: Vec<OsString>) -> duct::Expression {
-        self.notices.send(Notice::Command(format!("{} {}", self.name(), display_args(&args))));
-        // In the runner's process group: Ctrl-C during a build stops both.
-        duct::cmd(&self.program, args).stdin_null().unchecked()
+        self.streaming_with_input(args, None)
     }
 
-    /// Runs a helper command in a throwaway container of `image` (no network,
-    /// as `user`, with `mount`), its output on our stderr; whether it succeeded.
-    pub fn run_helper(
-        &self,
-        image: &str,
-        user: &str,
-        mounts: &[container::Mount],
-        command: &[&str],
-    ) -> Result<bool> {
-        let mounts: Vec<String> = mounts.iter().map(container::mount_arg).collect();
-        let owner = owner_label();
-        let mut args = vec![
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--user",
-            user,
-            "--label",
-            PROJECT_LABEL,
-            "--label",
-            &owner,
-        ];
-        for mount in &mounts {
-            args.extend(["--mount", mount]);
+    /// A long-running engine command reading `input` (else nothing) on stdin.
+    fn streaming_with_input(&self, args: Vec<OsString>, input: Option<String>) -> duct::Expression {
+        self.notices.send(Notice::Command(format!("{} {}", self.name(), display_args(&args))));
+        // In the runner's process group: Ctrl-C during a build stops both.
+        let command = duct::cmd(&self.program, args);
+        // duct's innermost redirection wins: stdin is set once, here.
+        match input {
+            Some(input) => command.stdin_bytes(input),
+            None => command.stdin_null(),
         }
+        .unchecked()
+    }
+
+    /// Runs `command` in a throwaway helper container of `image`: hardened,
+    /// named, removed when it ends, and removed by name when the call's
+    /// deadline passes (killing the CLI alone would leave it running).
+    fn run_throwaway(&self, image: &str, command: &[&str]) -> Result<(Vec<String>, std::process::Output)> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name =
+            format!("pymaccounter-helper-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+        let owner = owner_label();
+        let mut args = vec!["run", "--rm", "--name", &name, "--network", "none", "--label", PROJECT_LABEL];
+        args.extend(["--label", &owner]);
+        args.extend(HELPER_HARDENING);
         args.push(image);
         args.extend(command);
-        let output = self.output_of(&args)?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !output.status.success() {
-            if mentions(&stderr, self.conventions().unreachable) {
-                return Err(self.failure(&args, &stderr));
-            }
-            self.notices.send(Notice::CommandStderr(stderr.trim_end().to_string()));
+        let output = self.output_of(&args);
+        if output.is_err() {
+            let _ = self.remove_containers(std::slice::from_ref(&name));
         }
-        Ok(output.status.success())
+        Ok((args.iter().map(|a| a.to_string()).collect(), output?))
     }
 
     /// Runs a tool (the environment's installer) in a throwaway, hardened
@@ -413,13 +521,10 @@ impl Engine {
 
     /// Whether a command succeeds in a throwaway container of `image` (no network).
     pub fn image_runs(&self, image: &str, command: &[&str]) -> Result<bool> {
-        let owner = owner_label();
-        let mut args =
-            vec!["run", "--rm", "--network", "none", "--label", PROJECT_LABEL, "--label", &owner, image];
-        args.extend(command);
-        let output = self.output_of(&args)?;
+        let (args, output) = self.run_throwaway(image, command)?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             return Err(self.failure(&args, &stderr));
         }
         Ok(output.status.success())
@@ -448,24 +553,10 @@ impl Engine {
     /// container (no network); `None` when it printed no such version.
     pub fn python_version(&self, image: &str) -> Result<Option<String>> {
         let script = "import sys;print('%d.%d' % sys.version_info[:2])";
-        let owner = owner_label();
-        let args = [
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--label",
-            PROJECT_LABEL,
-            "--label",
-            &owner,
-            image,
-            "python3",
-            "-c",
-            script,
-        ];
-        let output = self.output_of(&args)?;
+        let (args, output) = self.run_throwaway(image, &["python3", "-c", script])?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             return Err(self.failure(&args, &stderr));
         }
         let stdout = String::from_utf8_lossy(&output.stdout);

@@ -10,6 +10,17 @@ pub fn new_run_id() -> String {
     format!("{:x}-{:05x}", std::process::id(), nanos >> 12)
 }
 
+/// A run's temporary folder (each job's engine CLI works in it) is
+/// `<temp dir>/pymaccounter-run-<run id>-<random>`, so that `clean` can find
+/// what a killed run left there.
+pub const TEMP_PREFIX: &str = "pymaccounter-run-";
+
+/// The run id in a temporary folder's name, when it is one of ours.
+pub fn run_of_temp_folder(name: &str) -> Option<&str> {
+    let (run, random) = name.strip_prefix(TEMP_PREFIX)?.rsplit_once('-')?;
+    (!run.is_empty() && !random.is_empty()).then_some(run)
+}
+
 /// The volume a run copies the test dir into for a remote engine.
 pub fn test_dir_volume(run_id: &str) -> String {
     format!("pymaccounter-{run_id}-tests")
@@ -64,6 +75,14 @@ fn start_time(pid: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_folders_name_their_run() {
+        let id = new_run_id();
+        assert_eq!(run_of_temp_folder(&format!("{TEMP_PREFIX}{id}-a1B2c3")), Some(id.as_str()));
+        assert_eq!(run_of_temp_folder("pymaccounter-run-"), None);
+        assert_eq!(run_of_temp_folder("other-1-2"), None);
+    }
 
     #[test]
     fn this_process_is_alive_and_a_dead_one_is_not() {

@@ -10,7 +10,10 @@
 //! # pymaccounter: harness = pytest
 //! ```
 //!
-//! An unknown key or a bad value is a usage error naming the file and line.
+//! An unknown key or a bad value is a usage error naming the file and line;
+//! a key given twice names both lines. `timeout` and `memory` are ceilings
+//! a module may lower, never raise: the command line (or its default) is the
+//! operator's limit.
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,6 +24,7 @@ use crate::error::usage;
 use crate::model::choice::Choice;
 use crate::model::limits::{parse_memory, MemoryLimit, MAX_MEMORY_BYTES, MAX_TIMEOUT_SECS};
 use crate::model::units::{parse_duration, parse_size};
+use std::time::Duration;
 
 const PREFIX: &str = "pymaccounter:";
 
@@ -117,6 +121,8 @@ pub struct Declarations {
 /// Reads the declarations of a module's source; `file` names it in errors.
 pub fn parse(source: &str, file: &str) -> Result<Declarations> {
     let mut declarations = Declarations::default();
+    // Where each key was first declared: a second one is an error, not a silent override.
+    let mut seen: Vec<(String, usize)> = Vec::new();
     for (number, line) in source.lines().enumerate() {
         let line = line.trim();
         if !line.is_empty() && !line.starts_with('#') {
@@ -130,6 +136,13 @@ pub fn parse(source: &str, file: &str) -> Result<Declarations> {
             .split_once('=')
             .map(|(k, v)| (k.trim(), v.trim()))
             .ok_or_else(|| usage(format!("{at}: expected `# pymaccounter: key = value`")))?;
+        if let Some((_, first)) = seen.iter().find(|(k, _)| k == key) {
+            return Err(usage(format!(
+                "{at}: {key} is declared twice (lines {first} and {}): keep one",
+                number + 1
+            )));
+        }
+        seen.push((key.to_string(), number + 1));
         declarations.set(key, value).map_err(|why| usage(format!("{at}: {key}: {why}")))?;
         declarations.written.push((key.to_string(), value.to_string()));
     }
@@ -137,6 +150,23 @@ pub fn parse(source: &str, file: &str) -> Result<Declarations> {
 }
 
 impl Declarations {
+    /// The module's timeout under the operator's: a declaration only lowers it.
+    pub fn timeout_under(&self, ceiling: Duration) -> Duration {
+        self.timeout.map_or(ceiling, |secs| Duration::from_secs(secs).min(ceiling))
+    }
+
+    /// The module's memory limit under the operator's (`Unlimited` is the
+    /// highest): a declaration only lowers it.
+    pub fn memory_under(&self, ceiling: MemoryLimit) -> MemoryLimit {
+        match (self.memory, ceiling) {
+            (Some(MemoryLimit::Bytes(declared)), MemoryLimit::Bytes(limit)) => {
+                MemoryLimit::Bytes(declared.min(limit))
+            }
+            (Some(declared @ MemoryLimit::Bytes(_)), MemoryLimit::Unlimited) => declared,
+            (Some(MemoryLimit::Unlimited) | None, ceiling) => ceiling,
+        }
+    }
+
     fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
             "max-peak-rss" => self.max_peak_rss = Some(parse_size(value, 1, MAX_MEMORY_BYTES)?),
@@ -204,6 +234,38 @@ mod tests {
             assert!(error.downcast_ref::<crate::error::Usage>().is_some(), "{source}");
             assert!(error.to_string().starts_with(&format!("test_x.py:{line}: ")), "{source}: {error}");
         }
+    }
+
+    #[test]
+    fn a_key_declared_twice_names_both_lines() {
+        let error =
+            parse("# pymaccounter: timeout = 5\n#\n# pymaccounter: timeout = 9\n", "t.py").unwrap_err();
+        assert!(error.downcast_ref::<crate::error::Usage>().is_some());
+        assert!(
+            error.to_string().starts_with("t.py:3: timeout is declared twice (lines 1 and 3)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn limits_declared_are_ceilings_the_operator_sets() {
+        let of = |source: &str| parse(source, "t.py").unwrap();
+        let five = Duration::from_secs(5);
+        assert_eq!(of("# pymaccounter: timeout = 604800\n").timeout_under(five), five);
+        assert_eq!(of("# pymaccounter: timeout = 2\n").timeout_under(five), Duration::from_secs(2));
+        assert_eq!(of("").timeout_under(five), five);
+        let limit = MemoryLimit::Bytes(256 << 20);
+        assert_eq!(of("# pymaccounter: memory = none\n").memory_under(limit), limit);
+        assert_eq!(of("# pymaccounter: memory = 2g\n").memory_under(limit), limit);
+        assert_eq!(of("# pymaccounter: memory = 64m\n").memory_under(limit), MemoryLimit::Bytes(64 << 20));
+        assert_eq!(
+            of("# pymaccounter: memory = 64m\n").memory_under(MemoryLimit::Unlimited),
+            MemoryLimit::Bytes(64 << 20)
+        );
+        assert_eq!(
+            of("# pymaccounter: memory = none\n").memory_under(MemoryLimit::Unlimited),
+            MemoryLimit::Unlimited
+        );
     }
 
     #[test]

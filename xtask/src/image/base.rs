@@ -78,7 +78,7 @@ pub fn build(engine: &Engine, python: &Python, force: bool) -> Result<bool> {
     prune(&rootfs);
     let changes = [
         "ENV LANG=C.UTF-8".to_string(),
-        format!("LABEL {PROJECT_LABEL}=1 {KIND_LABEL}=base"),
+        format!("LABEL {PROJECT_LABEL}=1 {KIND_LABEL}=base {}", crate::engine::user_label()),
         format!("CMD [\"{}\"]", python.interpreter),
     ];
     engine.import(&rootfs, &image, &changes)?;

@@ -94,9 +94,15 @@ impl Captured {
     pub fn truncate_end(&mut self, len: usize) {
         let len = len.min(self.end.len());
         self.end.truncate(self.end.len() - len);
-        let kept = if self.was_cut() { &mut self.tail } else { &mut self.head };
-        kept.truncate(kept.len().saturating_sub(len));
         self.total_bytes -= len as u64;
+        // The tail ends where the stream did: it loses the removed bytes (all
+        // of it when they were more). The head loses what now lies past the end
+        // (a trailer longer than the tail may reach into it).
+        self.tail.truncate(self.tail.len().saturating_sub(len));
+        if self.head.len() as u64 > self.total_bytes {
+            self.head.truncate(self.total_bytes as usize);
+            self.tail.clear();
+        }
         if self.spilled_bytes > self.total_bytes {
             self.spilled_bytes = self.total_bytes;
             if let (Some(path), None) = (&self.spill_path, &self.spill_error) {

@@ -60,6 +60,37 @@ pub const MEASURES: [Measure; 4] = [
     },
 ];
 
+/// The largest value of a unit the runner itself can record: a size up to the
+/// largest memory limit, a duration up to the longest timeout (plus the
+/// minute a container may take to end). Anything beyond was not measured.
+fn largest(unit: Unit) -> f64 {
+    match unit {
+        Unit::Bytes => MAX_MEMORY_BYTES as f64,
+        Unit::Seconds => (MAX_TIMEOUT_SECS + 60) as f64,
+    }
+}
+
+/// Every measured value of a report's results lies where the runner's own
+/// would: a value outside is named (result and field), never compared.
+pub fn check_ranges(records: &[ResultRecord]) -> Result<(), String> {
+    for (index, record) in records.iter().enumerate() {
+        for measure in &MEASURES {
+            let Some(value) = (measure.value)(record) else { continue };
+            let most = largest(measure.unit);
+            if !(value.is_finite() && (0.0..=most).contains(&value)) {
+                let field = serde_json::to_value(measure.id).ok().and_then(|v| v.as_str().map(String::from));
+                let shown = if value.abs() < 1e15 { value.to_string() } else { format!("{value:e}") };
+                return Err(format!(
+                    "results[{index}] ({}): {} = {shown} is outside what the runner records (0 to {most})",
+                    label(&record.job),
+                    field.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The threshold every measure has unless `--threshold` says otherwise.
 pub const DEFAULT_THRESHOLD_PERCENT: f64 = 10.0;
 

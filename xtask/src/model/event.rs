@@ -26,8 +26,6 @@ pub enum Event<'a> {
 pub enum Notice {
     /// A command line about to run (an engine call, debootstrap).
     Command(String),
-    /// What a helper command said on stderr when it failed.
-    CommandStderr(String),
     /// A line of a long command's log; `task` names the command (`building`).
     LogLine {
         task: &'static str,

@@ -453,6 +453,10 @@ impl ResultRecord {
     }
 }
 
+/// The largest report `Report::read` takes: a run's own holds at most some
+/// 130 KiB of output per result.
+pub const MAX_REPORT_BYTES: u64 = 512 << 20;
+
 impl Report {
     pub fn of(outcome: &Outcome) -> Report {
         let counts = outcome.counts();
@@ -481,8 +485,26 @@ impl Report {
     /// Reads a report of this version or of version 2 (upgraded on the way),
     /// refusing others with a clear message.
     pub fn read(path: &Path) -> Result<Report> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| usage(format!("cannot read the report {}: {e}", path.display())))?;
+        let cannot = |e: std::io::Error| usage(format!("cannot read the report {}: {e}", path.display()));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let size = file.metadata().map_err(cannot)?.len();
+        if size > MAX_REPORT_BYTES {
+            return Err(usage(format!(
+                "{} is {size} bytes, more than the {MAX_REPORT_BYTES} bytes a report may be (its own runs write far less)",
+                path.display()
+            )));
+        }
+        // A current report streams straight into its types (no whole-file
+        // text, no JSON tree: memory in proportion to what it holds); the
+        // tree is built only to upgrade an older schema or say what is wrong.
+        let current: Result<Report, _> = serde_json::from_reader(std::io::BufReader::new(file));
+        if let Ok(report) = current.as_ref() {
+            if report.schema_version == SCHEMA_VERSION {
+                return current.map_err(|e| usage(e.to_string()));
+            }
+        }
+        drop(current);
+        let text = std::fs::read_to_string(path).map_err(cannot)?;
         let mut value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| usage(format!("{} is not JSON: {e}", path.display())))?;
         let version = value.get("schema_version").and_then(serde_json::Value::as_u64);

@@ -83,6 +83,10 @@ pub enum FailureCause {
     LeakHuntRunFailed { run: u32 },
     /// It declares `expect = leak`, and the hunt found none.
     ExpectedLeakNotFound,
+    /// It declares `max-peak-rss`, and no peak was measured: no pass.
+    PeakNotMeasured,
+    /// `--memray`'s recording of it could not be used (`problem`: what was wrong).
+    MemrayUnusable { problem: String },
 }
 
 /// The framework exit codes that mean something other than "tests failed".

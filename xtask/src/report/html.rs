@@ -48,7 +48,8 @@ pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<
     let page = render(outcome, &title);
     // Flame graphs saved next to the report are linked relative to it, so the folder can move.
     let page = page.replace(&format!("href=\"{}/", folder.display()), "href=\"");
-    std::fs::write(path, page).with_context(|| format!("cannot write the HTML report to {}", path.display()))
+    super::write_atomically(path, page.as_bytes())
+        .with_context(|| format!("cannot write the HTML report to {}", path.display()))
 }
 
 pub fn render(outcome: &Outcome, title: &str) -> String {

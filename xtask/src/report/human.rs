@@ -94,8 +94,7 @@ pub fn notices(debug: bool) -> Notices {
     Notices::to(move |notice| {
         match notice {
         Notice::Command(line) if debug => say!("$ {}", sanitize::terminal_line(line)),
-        Notice::CommandStderr(text) if debug => say!("{}", sanitize::terminal(text)),
-        Notice::Command(_) | Notice::CommandStderr(_) => {}
+        Notice::Command(_) => {}
         Notice::LogLine { line, .. } if debug => say!("{}", sanitize::terminal_line(line)),
         Notice::LogLine { task, line } => {
             let status_line = status_line.lock().unwrap_or_else(|e| e.into_inner());

@@ -12,7 +12,7 @@ pub const REPORT: FileReport = FileReport { flag: "report-json", path: |args| ar
 
 pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<()> {
     let text = serde_json::to_string_pretty(&report(outcome, context))?;
-    std::fs::write(path, text + "\n")
+    super::write_atomically(path, (text + "\n").as_bytes())
         .with_context(|| format!("cannot write the JSON report to {}", path.display()))
 }
 

@@ -325,7 +325,7 @@ fn stderr_tail(result: &ModuleResult) -> String {
 }
 
 pub fn write(outcome: &Outcome, _context: &ReportContext, path: &Path) -> Result<()> {
-    std::fs::write(path, render(outcome, SUITE)?)
+    super::write_atomically(path, &render(outcome, SUITE)?)
         .with_context(|| format!("cannot write the JUnit report to {}", path.display()))
 }
 

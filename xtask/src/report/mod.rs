@@ -53,6 +53,29 @@ pub struct FileReport {
 /// Every report file format.
 pub const FILE_REPORTS: [FileReport; 3] = [json::REPORT, junit::REPORT, html::REPORT];
 
+/// Writes a report whole or not at all: into a temporary file in the same
+/// folder, then renamed over the path (a full disk leaves the old report, not
+/// a truncated one). A link at the path (only one within its own folder is
+/// allowed, see `tasks::run`) is written through, never replaced.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let path = match std::fs::read_link(path) {
+        Ok(target) if target.components().count() == 1 => path.with_file_name(target),
+        _ => path.to_path_buf(),
+    };
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut temporary = tempfile::Builder::new().prefix(".pymaccounter-report-").tempfile_in(folder)?;
+    std::io::Write::write_all(&mut temporary, bytes)?;
+    temporary.as_file().sync_all()?;
+    // Readable as a report written in place would be (tempfile makes it 0600).
+    let mode = std::fs::metadata(&path).map(|m| m.permissions()).unwrap_or_else(|_| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::Permissions::from_mode(0o644)
+    });
+    temporary.as_file().set_permissions(mode)?;
+    temporary.persist(&path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// The report files asked for, with their paths.
 pub fn requested(args: &ReportPaths) -> Vec<(&'static FileReport, &Path)> {
     FILE_REPORTS.iter().filter_map(|report| (report.path)(args).map(|path| (report, path))).collect()
@@ -133,5 +156,21 @@ mod tests {
             ..ModuleResult::sample("test_a.py", Execution::Passed, "", "")
         };
         assert_eq!(Row::of(&result).vs_baseline.as_deref(), Some("rss +50.0%, duration -25.0%"));
+    }
+
+    #[test]
+    fn reports_are_replaced_whole_and_links_in_their_folder_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let link = dir.path().join("latest.json");
+        std::os::unix::fs::symlink("report.json", &link).unwrap();
+        write_atomically(&link, b"three").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays");
+        assert_eq!(std::fs::read(&path).unwrap(), b"three");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
     }
 }

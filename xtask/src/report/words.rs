@@ -133,6 +133,10 @@ fn failure_cause(cause: &FailureCause, exit_code: i32) -> String {
         FailureCause::ExpectedLeakNotFound => {
             "declares `expect = leak`, and --hunt-leaks found no leak".to_string()
         }
+        FailureCause::PeakNotMeasured => {
+            "declares max-peak-rss, and no peak was measured: the budget cannot be checked".to_string()
+        }
+        FailureCause::MemrayUnusable { problem } => format!("--memray: {problem}"),
     }
 }
 

@@ -5,7 +5,7 @@
 pub mod capture;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -15,13 +15,13 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 
 use crate::engine::container::{ContainerSpec, ContainerTemplate, Mount};
-use crate::engine::kinds::RUN_FAILED_EXIT;
+use crate::engine::kinds::CANNOT_START_EXITS;
 use crate::engine::Engine;
 use crate::error::environment;
 use crate::harness::memray;
 use crate::harness::{
-    classify, container_command, judge, may_be_oom, summary, take_container_peak, take_inner_report,
-    take_measurement, ModuleSetup, ATTEMPT_VARIABLE,
+    classify, container_command, judge, may_be_oom, nonce, summary, take_measurement, ModuleSetup,
+    ATTEMPT_VARIABLE,
 };
 use crate::model::captured::Captured;
 use crate::model::compare::Baseline;
@@ -32,7 +32,7 @@ use crate::model::memray::MemraySummary;
 use crate::model::repeat;
 use crate::model::result::Attempt;
 use crate::model::result::{ModuleResult, Outcome};
-use crate::model::status::{Execution, Tally};
+use crate::model::status::{Execution, FailureCause, Tally};
 use crate::runner::capture::{capture, spill_path};
 use crate::signals::Interrupt;
 
@@ -103,6 +103,10 @@ enum Message {
 /// Messages from workers the main thread has not handled yet, at most.
 const MESSAGES_IN_FLIGHT: usize = 64;
 
+/// How long past a module's deadline the runner waits for its container to
+/// end by itself (which it does at the deadline) before removing it.
+const ENGINE_GRACE: Duration = Duration::from_secs(30);
+
 /// How often a waiting worker looks at the stop flags.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -172,8 +176,14 @@ pub fn execute(
     let created = shared.containers.into_inner().unwrap_or_else(|e| e.into_inner());
     let left: Vec<String> = created.into_iter().filter(|c| !removed.contains(c)).collect();
     let Progress { finished, mut engine_error, .. } = progress;
-    if let Err(error) = reaped.and_then(|()| remove_leftovers(engine, plan, &left, interrupt.is_set())) {
-        engine_error.get_or_insert(error);
+    // Tried even when the reaper failed: what cannot be removed is named.
+    let cleaned = remove_leftovers(engine, plan, &left, interrupt.is_set());
+    for error in [reaped.err(), cleaned.err()].into_iter().flatten() {
+        engine_error = Some(match engine_error.take() {
+            // The first error stays the cause; what is left is said with it.
+            Some(first) => first.context(format!("{error:#}")),
+            None => error,
+        });
     }
     let mut results = Vec::new();
     let mut not_run = Vec::new();
@@ -281,7 +291,10 @@ fn reap(shared: &Shared, queue: mpsc::Receiver<String>) -> Result<()> {
 /// label, in case one was being created as we stopped.
 fn remove_leftovers(engine: &Engine, plan: &Plan, created: &[String], interrupted: bool) -> Result<()> {
     if !created.is_empty() {
-        engine.remove_containers(created)?;
+        // Named when the engine cannot remove them: the user can, later.
+        engine
+            .remove_containers(created)
+            .with_context(|| format!("containers left: {}", created.join(", ")))?;
     }
     if interrupted {
         let label = format!("{}={}", crate::engine::RUN_LABEL, plan.container.run_id);
@@ -368,16 +381,33 @@ fn run_job(
     // The first attempt keeps the plain name; later ones add their number.
     let tag = if attempt == 1 { job.index.to_string() } else { format!("{}-{attempt}", job.index) };
     let setup = &plan.setups[&job.module];
-    let (spec, memray_folder) = job_container(plan, job, attempt, &tag)?;
-    let timeout = setup.declarations.timeout.map_or(plan.timeout, Duration::from_secs);
-    let Some(mut ran) = run_container(shared, job, &spec, &tag, timeout, sender)? else {
+    let timeout = setup.declarations.timeout_under(plan.timeout);
+    let (spec, memray_folders) = job_container(plan, job, attempt, &tag, timeout)?;
+    // The container ends itself at its deadline; the runner's own is a
+    // backstop for an engine that does not deliver that end.
+    let Some(mut ran) = run_container(shared, job, &spec, &tag, timeout + ENGINE_GRACE, sender)? else {
         return Ok(None);
     };
-    let ending = ending(shared, job, setup, &spec, &mut ran, timeout)?;
+    let mut ending = ending(shared, job, setup, &spec, &mut ran, timeout)?;
     // Asked everything the engine knows about it: the container can go.
     let _ = to_reaper.send(spec.name.clone());
-    let memray = match &memray_folder {
-        Some(folder) => collect_memray(shared, job, &tag, folder)?,
+    let memray = match &memray_folders {
+        Some(folders) => {
+            let collected = collect_memray(shared, job, &tag, folders, timeout, sender, to_reaper);
+            folders.remove();
+            match collected? {
+                None => return Ok(None),
+                Some(Ok(summary)) => summary,
+                Some(Err(why)) => {
+                    // memray's output is the module's: bad content fails this module alone.
+                    if ending.execution.tally() != Tally::Failed {
+                        let why = Some(FailureCause::MemrayUnusable { problem: why });
+                        ending.execution = Execution::Failed { exit_code: 0, why };
+                    }
+                    None
+                }
+            }
+        }
         None => None,
     };
     Ok(Some(Attempt {
@@ -395,13 +425,14 @@ fn run_job(
     }))
 }
 
-/// An attempt's container, and its memray folder with `--memray`.
+/// An attempt's container, and its memray folders with `--memray`.
 fn job_container<'a>(
     plan: &'a Plan,
     job: &Job,
     attempt: usize,
     tag: &str,
-) -> Result<(ContainerSpec<'a>, Option<PathBuf>)> {
+    timeout: Duration,
+) -> Result<(ContainerSpec<'a>, Option<memray::Folders>)> {
     let setup = &plan.setups[&job.module];
     let mut env = vec![(ATTEMPT_VARIABLE.to_string(), attempt.to_string())];
     env.extend(job.variant.python_malloc.map(|m| ("PYTHONMALLOC".to_string(), m.as_str().to_string())));
@@ -417,17 +448,26 @@ fn job_container<'a>(
         format!("pymaccounter-{}-{tag}", plan.container.run_id),
         job.image.clone(),
         env,
-        container_command(interpreter, &module_path, setup, &plan.module_args, plan.memray.is_some()),
+        container_command(
+            interpreter,
+            &module_path,
+            setup,
+            &plan.module_args,
+            plan.memray.is_some(),
+            timeout,
+        ),
         plan.host_dirs.join(tag),
     );
-    let memray_folder = plan.memray.as_ref().map(|memray| memray.work.join(tag));
-    if let Some(folder) = &memray_folder {
-        spec.mounts.push(memray::output_mount(folder)?);
+    let memray_folders = plan.memray.as_ref().map(|memray| memray::Folders::of(&memray.work, tag));
+    if let Some(folders) = &memray_folders {
+        spec.mounts.push(memray::capture_mount(folders, &plan.container.user)?);
+        spec.max_file_bytes = Some(memray::CAPTURE_CAP);
     }
     spec.mounts.extend(environment.iter().flat_map(|e| e.mounts.iter().cloned()));
-    spec.memory = setup.declarations.memory;
+    spec.memory = Some(setup.declarations.memory_under(plan.container.memory));
+    spec.input = Some(nonce()?);
     std::fs::create_dir_all(&spec.host_dir)?;
-    Ok((spec, memray_folder))
+    Ok((spec, memray_folders))
 }
 
 /// What a container printed and how its engine CLI ended.
@@ -520,49 +560,105 @@ fn ending(
 ) -> Result<Ending> {
     let exit_code = ran.status.code();
     let code = exit_code.unwrap_or(-1);
-    let container_peak_bytes = take_container_peak(&mut ran.stderr);
-    let measurement = take_measurement(&mut ran.stderr, exit_code);
-    let execution = if ran.timed_out {
+    let nonce = spec.input.as_deref().unwrap_or_default();
+    let mut measurement = take_measurement(&mut ran.stderr, nonce, exit_code);
+    let container_peak_bytes = measurement.container_peak_bytes;
+    // The module's own time, from its start: a slow engine is not the module's.
+    if let Some(elapsed) = measurement.elapsed {
+        ran.duration = elapsed;
+    }
+    let timed_out = ran.timed_out || measurement.timed_out;
+    let execution = if timed_out {
         Execution::TimedOut { after_secs: timeout.as_secs() }
-    } else if code == RUN_FAILED_EXIT && !measurement.ran {
-        // Only a container GNU time never reported from is the engine's failure.
-        return Err(environment(format!(
-            "the engine could not run {}: {}",
-            job.label(),
-            ran.stderr.text().trim()
-        )));
+    } else if CANNOT_START_EXITS.contains(&code) && !measurement.ran {
+        // Only a container the wrapper never reported from is the engine's
+        // failure: the first start stops the run (every other would fail alike).
+        let said = ran.stderr.text();
+        let runtime = ["OCI runtime", "oci runtime", "crun", "runc"].iter().any(|w| said.contains(w));
+        let fix = if runtime {
+            format!(
+                "; the engine's OCI runtime cannot start containers here: see `{} info` for the runtime \
+                 in use, and choose one that works on this machine (crun refuses cgroups v1 hybrid mode: runc does not)",
+                shared.engine.name()
+            )
+        } else {
+            String::new()
+        };
+        return Err(environment(format!("the engine could not run {}: {}{fix}", job.label(), said.trim())));
     } else {
         let oom_killed =
             may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&spec.name, &spec.host_dir)?;
         classify(code, &measurement, oom_killed, container_peak_bytes)
     };
-    let inner = take_inner_report(&mut ran.stderr);
+    let inner = measurement.inner.take();
     let blocks_counted = job.variant.python_malloc.is_none_or(|m| m.counts_blocks());
-    let execution = judge(execution, setup, inner.as_ref(), measurement.peak_rss_bytes, blocks_counted);
+    // Judged on the larger peak: a module can lower its own high-water mark
+    // (/proc/self/clear_refs), not its cgroup's.
+    let judged_peak =
+        measurement.peak_rss_bytes.map(|process| process.max(container_peak_bytes.unwrap_or(0)));
+    let execution = judge(execution, setup, inner.as_ref(), judged_peak, blocks_counted);
     // Judged first: a harness that reported nothing is not excused by a summary line.
     let inner = inner.or_else(|| summary::read(&ran.stdout, &ran.stderr));
-    let peak_rss_bytes = if ran.timed_out { None } else { measurement.peak_rss_bytes };
+    let peak_rss_bytes = if timed_out { None } else { measurement.peak_rss_bytes };
     Ok(Ending { execution, peak_rss_bytes, container_peak_bytes, inner })
 }
 
-/// memray's summary and flame graph of an attempt, collected in a second container.
-fn collect_memray(shared: &Shared, job: &Job, tag: &str, folder: &Path) -> Result<Option<MemraySummary>> {
+/// memray's summary and flame graph of an attempt, collected in a second
+/// container, hardened, limited, labelled and deadlined like the module's.
+/// `None` when the run was stopped meanwhile; an inner error is why this
+/// module's recording could not be used.
+fn collect_memray(
+    shared: &Shared,
+    job: &Job,
+    tag: &str,
+    folders: &memray::Folders,
+    timeout: Duration,
+    sender: &mpsc::SyncSender<Message>,
+    to_reaper: &mpsc::Sender<String>,
+) -> Result<Option<Result<Option<MemraySummary>, String>>> {
     let plan = shared.plan;
+    if !memray::has_capture(folders) {
+        return Ok(Some(Ok(None)));
+    }
     // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
     let leaks = job.variant.python_malloc == Some(PythonMalloc::Malloc);
-    let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, job, tag));
-    let environment =
-        plan.environments.get(&job.image).map(|e| (e.interpreter.as_str(), e.mounts.as_slice()));
-    memray::collect(
-        shared.engine,
-        &job.image,
-        &plan.container.user,
-        folder,
-        leaks,
-        flamegraph.as_deref(),
-        environment,
-    )
+    // With a project's environment memray is there (from the index), not in the base.
+    let environment = plan.environments.get(&job.image);
+    let python = environment.map_or("python3", |e| e.interpreter.as_str());
+    let (mut mounts, command) = memray::collector(folders, &plan.container.user, leaks, python)?;
+    mounts.extend(environment.iter().flat_map(|e| e.mounts.iter().cloned()));
+    let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, &job.label(), tag));
+    let flamegraph = flamegraph.expect("collect_memray runs with --memray");
+    let tag = format!("{tag}-memray");
+    let mut spec = plan.container.container(
+        format!("pymaccounter-{}-{tag}", plan.container.run_id),
+        job.image.clone(),
+        Vec::new(),
+        command,
+        plan.host_dirs.join(&tag),
+    );
+    spec.mounts = mounts;
+    std::fs::create_dir_all(&spec.host_dir)?;
+    // A capture is read in a minute or so; the module's own timeout when longer.
+    let deadline = timeout.max(COLLECT_AT_LEAST);
+    let ran = run_container(shared, job, &spec, &tag, deadline, sender);
+    let _ = to_reaper.send(spec.name.clone());
+    let Some(ran) = ran? else {
+        return Ok(None);
+    };
+    if ran.timed_out {
+        return Ok(Some(Err(format!("memray's collector did not finish within {} s", deadline.as_secs()))));
+    }
+    if !ran.status.success() {
+        let stderr = ran.stderr.text();
+        let last = stderr.trim_end().lines().last().unwrap_or("").to_string();
+        return Ok(Some(Err(format!("memray could not read the capture: {last}"))));
+    }
+    Ok(Some(memray::read_outputs(folders, &flamegraph).map(Some)))
 }
+
+/// The least time the memray collector gets.
+const COLLECT_AT_LEAST: Duration = Duration::from_secs(60);
 
 /// Waits for the engine CLI to end; past the deadline, or when the run is
 /// stopping, removes the container, which ends it. Returns (status, timed out).

@@ -14,13 +14,21 @@ pub struct CleanOptions<'a> {
     pub containers_only: bool,
     pub keep_base: bool,
     pub force: bool,
+    /// Every user's, not only this user's (on an engine others share).
+    pub all_users: bool,
+    /// Say what would go, remove nothing.
+    pub dry_run: bool,
 }
 
 pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
-    let label = match options.run {
-        Some(id) => format!("{RUN_LABEL}={id}"),
-        None => PROJECT_LABEL.to_string(),
+    let label = match (options.run, options.all_users) {
+        (Some(id), _) => format!("{RUN_LABEL}={id}"),
+        (None, true) => PROJECT_LABEL.to_string(),
+        (None, false) => crate::engine::user_label(),
     };
+    if options.dry_run {
+        return dry_run(engine, options, &label);
+    }
     let (live, dead): (Vec<_>, Vec<_>) = engine
         .containers_and_owners(&label)?
         .into_iter()
@@ -46,6 +54,8 @@ pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
     };
     let folders = capture::remove_runs(&runs_dir, spare)?;
     out!("removed {} output folder(s) of past runs", folders.len());
+    let temporary = remove_temp_folders(&spare);
+    out!("removed {temporary} temporary folder(s) of past runs");
     if options.run.is_some() {
         return Ok(EXIT_PASSED);
     }
@@ -53,14 +63,70 @@ pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
         out!("kept the images: runs still going use them");
         return Ok(EXIT_PASSED);
     }
-    let mut images = engine.images_with_label(&format!("{KIND_LABEL}=test"))?;
-    if !options.keep_base {
-        images.extend(engine.images_with_label(&format!("{KIND_LABEL}=base"))?);
-    }
+    let images = images_to_remove(engine, options)?;
     engine.remove_images(&images)?;
     out!("removed {} image(s)", images.len());
     let cache = crate::project::environment::cache_dir(None);
     let environments = crate::project::environment::clean(&cache)?;
     out!("removed {environments} cached environment(s) from {}", cache.display());
     Ok(EXIT_PASSED)
+}
+
+/// The images `clean` removes: test images (and the offline bases unless
+/// `--keep-base`), this user's only unless `--all-users`.
+fn images_to_remove(engine: &Engine, options: &CleanOptions) -> Result<Vec<String>> {
+    let mut images = engine.images_with_label(&format!("{KIND_LABEL}=test"))?;
+    if !options.keep_base {
+        images.extend(engine.images_with_label(&format!("{KIND_LABEL}=base"))?);
+    }
+    if !options.all_users {
+        let mine = engine.images_with_label(&crate::engine::user_label())?;
+        images.retain(|image| mine.contains(image));
+    }
+    Ok(images)
+}
+
+/// What `clean` would remove, removing nothing.
+fn dry_run(engine: &Engine, options: &CleanOptions, label: &str) -> Result<i32> {
+    let (live, dead): (Vec<_>, Vec<_>) = engine
+        .containers_and_owners(label)?
+        .into_iter()
+        .partition(|(_, process)| !options.force && !process.is_empty() && owner::is_alive(process));
+    for (container, _) in &dead {
+        out!("would remove container {container}");
+    }
+    for volume in engine.volumes_with_label(label)? {
+        out!("would remove volume {volume}");
+    }
+    if !live.is_empty() {
+        out!("would leave {} container(s) of runs still going", live.len());
+    }
+    if options.containers_only || options.run.is_some() {
+        return Ok(EXIT_PASSED);
+    }
+    if live.is_empty() {
+        for image in images_to_remove(engine, options)? {
+            out!("would remove image {image}");
+        }
+    }
+    let runs_dir = crate::project_root().join(capture::RUNS_DIR);
+    out!("would remove the output folders of past runs in {}", runs_dir.display());
+    Ok(EXIT_PASSED)
+}
+
+/// Removes the temporary folders of runs that are over (a run killed with
+/// SIGKILL leaves its own behind); the number removed.
+fn remove_temp_folders(spare: &impl Fn(&str) -> bool) -> usize {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(run) = name.to_str().and_then(owner::run_of_temp_folder) else { continue };
+        // Only folders (never a link someone planted under that name).
+        let is_folder = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_folder && !spare(run) && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }

@@ -15,8 +15,13 @@ use crate::report::compare::{json, markdown, text, Sides};
 pub fn compare(base: &Path, new: &Path, gate: &GateArgs, format: CompareFormat) -> Result<i32> {
     let base_report = Report::read(base)?;
     let new_report = Report::read(new)?;
+    for (path, report) in [(base, &base_report), (new, &new_report)] {
+        compare::check_ranges(&report.results)
+            .map_err(|e| usage(crate::sanitize::terminal_line(&format!("{}: {e}", path.display()))))?;
+    }
     let gate = gate.gate();
-    let comparison = compare::compare(&base_report.results, &new_report.results, &gate).map_err(usage)?;
+    let comparison = compare::compare(&base_report.results, &new_report.results, &gate)
+        .map_err(|e| usage(crate::sanitize::terminal_line(&e)))?;
     let (base_name, new_name) = (base.display().to_string(), new.display().to_string());
     let sides = Sides { base: &base_name, new: &new_name };
     let output = match format {

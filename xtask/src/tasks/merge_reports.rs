@@ -17,7 +17,7 @@ use crate::model::schema::{Report, RunOption, RunRecord};
 use crate::report::human::{Human, Showing};
 use crate::report::ReportContext;
 use crate::report::ReportPaths;
-use crate::tasks::run::{check_reports, write_reports};
+use crate::tasks::run::{check_report_targets, check_reports, write_reports};
 
 pub fn merge_reports(
     paths: &[PathBuf],
@@ -26,13 +26,27 @@ pub fn merge_reports(
     reports: &ReportPaths,
 ) -> Result<i32> {
     check_reports(reports)?;
+    check_report_targets(reports, None, None)?;
+    // Nor may a merged report overwrite a shard it is made of.
+    for (report, path) in crate::report::requested(reports) {
+        let target = std::fs::canonicalize(path).ok();
+        if target.is_some() && paths.iter().any(|shard| std::fs::canonicalize(shard).ok() == target) {
+            return Err(crate::error::usage(format!(
+                "--{} {}: is one of the shards being merged: write the merged report elsewhere",
+                report.flag,
+                path.display()
+            )));
+        }
+    }
     let mut shards = Vec::new();
     for path in paths {
         shards.push(Shard { name: path.display().to_string(), report: Report::read(path)? });
     }
-    let run = agreed_run(&shards, force).map_err(usage)?;
-    let missing = check_partitions(&shards).map_err(usage)?;
-    let outcome = merge(&shards).map_err(usage)?;
+    // The messages quote module names and file names: one line each, controls visible.
+    let refuse = |message: String| usage(crate::sanitize::terminal_line(&message));
+    let run = agreed_run(&shards, force).map_err(refuse)?;
+    let missing = check_partitions(&shards).map_err(refuse)?;
+    let outcome = merge(&shards).map_err(refuse)?;
     let test_dirs = run.as_ref().map(|r| r.test_dirs.join(", ")).filter(|dirs| !dirs.is_empty());
     let test_dir = test_dirs.unwrap_or_else(|| "merged reports".to_string());
     say!(

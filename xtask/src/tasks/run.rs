@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::cli::{BaselineArgs, FlakyResult, RunArgs, SelectionArgs};
-use crate::engine::container::{ContainerTemplate, Mount, NOBODY};
+use crate::engine::container::{ContainerTemplate, Mount};
 use crate::engine::owner;
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{environment, usage, Interrupted};
@@ -32,9 +32,10 @@ use crate::signals::Interrupt;
 pub fn run(tests: Option<&[String]>, options: &RunArgs) -> Result<i32> {
     // Everything the user typed is checked before anything starts.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
+    check_test_dir_path(&dir)?;
     let selected = select_modules(tests, &dir, &options.selection)?;
     selected.print_notes();
-    check_options(options)?;
+    check_options(options, &dir)?;
     let prepared = prepare(selected.modules, &dir, options)?;
     if prepared.modules.is_empty() {
         // Only a partition can be empty (an empty test dir is refused above).
@@ -147,7 +148,7 @@ pub fn run_selected(
     if let Err(error) = capture::prune_runs(&runs_dir, capture::KEEP_RUNS, owner::run_is_alive) {
         say!("warning: {error:#}");
     }
-    let host_dirs = tempfile::Builder::new().prefix("pymaccounter-run-").tempdir()?;
+    let host_dirs = tempfile::Builder::new().prefix(&format!("{}{run_id}-", owner::TEMP_PREFIX)).tempdir()?;
     let tests = tests_mount(engine, dir, &run_id, &jobs[0].image)?;
     if let Some(baseline) = &baseline {
         let new = jobs.iter().filter(|j| !baseline.has(&JobRecord::of(j))).count();
@@ -173,10 +174,26 @@ pub fn run_selected(
         outcome.results.push(ModuleResult::not_run(job, Execution::Skipped { why }));
     }
     if let Mount::Volume { name, .. } = &tests {
-        engine.remove_volumes(std::slice::from_ref(name))?;
+        // Said with the run's other engine trouble, after its reports are written.
+        if let Err(error) = engine.remove_volumes(std::slice::from_ref(name)) {
+            let left = format!("volume left: {name}: {error:#}");
+            outcome.engine_error = Some(match outcome.engine_error.take() {
+                Some(first) => first.context(left),
+                None => error.context(format!("volume left: {name}")),
+            });
+        }
     }
     let code = finish(&outcome, options, dir, &human)?;
     match outcome.engine_error {
+        Some(error) if outcome.interrupted => {
+            let id = &outcome.run_id;
+            // Exit 130 whatever the engine did: the user asked to stop, and was answered.
+            Err(crate::error::Abandoned(format!(
+                "run {id} interrupted while the engine did not answer: {error:#}; once it answers, \
+                 `cargo xtask clean --run {id}` removes what the run left"
+            ))
+            .into())
+        }
         Some(error) => {
             let id = &outcome.run_id;
             Err(error.context(format!(
@@ -225,9 +242,32 @@ fn check_memory_is_limited(
 }
 
 /// The options no flag parser can check alone, checked before anything starts.
-pub fn check_options(options: &RunArgs) -> Result<()> {
-    check_reports(&options.reports.paths())?;
+pub fn check_options(options: &RunArgs, dir: &TestDir) -> Result<()> {
+    let reports = options.reports.paths();
+    check_reports(&reports)?;
+    check_report_targets(&reports, Some(&dir.path), options.baseline.baseline.as_deref())?;
     check_matrix(options)
+}
+
+/// The test dir is mounted at its own path in each container: a newline in
+/// it cannot be said to the engine, and a dir the containers' own scratch
+/// folders would cover (`/tmp`, `/scratch`, or a folder holding them) would
+/// be hidden there.
+pub fn check_test_dir_path(dir: &TestDir) -> Result<()> {
+    let path = std::fs::canonicalize(&dir.path).unwrap_or_else(|_| dir.path.clone());
+    let shown = crate::sanitize::terminal_line(&dir.display).into_owned();
+    if path.to_string_lossy().contains(['\n', '\r']) {
+        return Err(usage(format!("test dir {shown}: its path holds a line break, which the engine's mount syntax cannot carry: rename it")));
+    }
+    if let Some(covered) =
+        [SCRATCH_DIR, TMP_DIR].into_iter().find(|scratch| Path::new(scratch).starts_with(&path))
+    {
+        return Err(usage(format!(
+            "test dir {shown}: the containers' own {covered} (fresh scratch space) would hide it: \
+             put the tests in a folder of their own (e.g. `mktemp -d`)"
+        )));
+    }
+    Ok(())
 }
 
 /// The matrix must name each version and allocator once, and a single
@@ -337,6 +377,13 @@ pub fn select_modules(
                     crate::sanitize::terminal_line(&path)
                 ));
             }
+            for name in dir.outside_links()? {
+                notes.push(format!(
+                    "warning: {}: not run, it links to a file outside the test dir, which the containers \
+                     do not see (copy the file in)",
+                    crate::sanitize::terminal_line(&dir.shown(&name))
+                ));
+            }
             dir.test_modules()?
         }
     };
@@ -352,6 +399,10 @@ pub fn select_modules(
     if modules.len() < before {
         notes.push(format!("note: --skip leaves out {} module(s)", before - modules.len()));
     }
+    let modules = match selection.last_failed {
+        true => last_failed(dir, modules, &mut notes),
+        false => modules,
+    };
     let modules = match selection.partition {
         Some(partition) => partition.select(&modules),
         None => modules,
@@ -359,8 +410,53 @@ pub fn select_modules(
     Ok(Selected { modules, notes })
 }
 
+/// Where a test dir's last run left the modules that did not pass.
+fn last_failed_file(dir: &TestDir) -> Option<std::path::PathBuf> {
+    let canonical = dir.path.canonicalize().ok()?;
+    let key = xxhash_rust::xxh3::xxh3_64(canonical.as_os_str().as_encoded_bytes());
+    Some(crate::project_root().join(format!("target/pymaccounter/last-failed/{key:016x}.json")))
+}
+
+/// `--last-failed`: the modules of `modules` that did not pass last time, or
+/// all of them (saying so) when none failed or no run was remembered.
+fn last_failed(dir: &TestDir, modules: Vec<String>, notes: &mut Vec<String>) -> Vec<String> {
+    let remembered: Vec<String> = last_failed_file(dir)
+        .and_then(|file| std::fs::read(file).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let failed: Vec<String> = modules.iter().filter(|m| remembered.contains(m)).cloned().collect();
+    if failed.is_empty() {
+        notes.push("note: --last-failed: nothing failed last time; running every selected module".into());
+        return modules;
+    }
+    notes.push(format!("note: --last-failed: {} module(s) did not pass last time", failed.len()));
+    failed
+}
+
+/// Remembers which modules of a run did not pass, for the next `--last-failed`:
+/// a module that passed now is forgotten, one that did not run is kept.
+fn remember_failures(dir: &TestDir, outcome: &Outcome) {
+    let Some(file) = last_failed_file(dir) else { return };
+    let mut failed: Vec<String> =
+        std::fs::read(&file).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+    for result in &outcome.results {
+        failed.retain(|m| *m != result.job.module);
+    }
+    for result in outcome.results.iter().filter(|r| r.tally() == Tally::Failed) {
+        failed.push(result.job.module.clone());
+    }
+    failed.extend(outcome.not_run.iter().map(|j| j.module.clone()));
+    failed.sort();
+    failed.dedup();
+    if let Some(folder) = file.parent() {
+        let _ = std::fs::create_dir_all(folder);
+    }
+    let _ = std::fs::write(&file, serde_json::to_vec(&failed).unwrap_or_default());
+}
+
 /// Who the modules run as: the owner of the test dir, as if they ran their
-/// own tests; `nobody` (65534) when root owns it (never root).
+/// own tests, root included (with every capability dropped, root is bound by
+/// file modes like any user: a dir `mktemp -d` made for root just runs).
 struct ContainerUser {
     uid: u32,
     gid: u32,
@@ -369,10 +465,7 @@ struct ContainerUser {
 impl ContainerUser {
     fn for_test_dir(dir: &TestDir) -> Result<ContainerUser> {
         let metadata = std::fs::metadata(&dir.path)?;
-        let user = match metadata.uid() {
-            0 => ContainerUser { uid: NOBODY, gid: NOBODY },
-            uid => ContainerUser { uid, gid: metadata.gid() },
-        };
+        let user = ContainerUser { uid: metadata.uid(), gid: metadata.gid() };
         user.check_can_read(&dir.path, &dir.display, 0o5)?;
         Ok(user)
     }
@@ -397,8 +490,8 @@ impl ContainerUser {
         }
         let what = if needed & 0o1 != 0 { "o+rx" } else { "o+r" };
         Err(usage(format!(
-            "{shown} cannot be read by the containers' user {} (modules run as the test dir's owner, or \
-             as 65534 when root owns it): chmod {what} it",
+            "{shown} cannot be read by the containers' user {} (modules run as the test dir's owner, \
+             with no capabilities): chmod {what} it",
             self.id()
         )))
     }
@@ -584,15 +677,7 @@ fn plan(
         spill_cap: options.output.max_output,
         memray: options.harness.memray.then(|| MemrayPlan {
             // Next to the reports (where the HTML report links them), else in the run's folder.
-            flamegraphs: report::requested(&options.reports.paths()).first().map_or_else(
-                || memray_work.clone(),
-                |(_, path)| {
-                    path.parent()
-                        .filter(|p| !p.as_os_str().is_empty())
-                        .unwrap_or(Path::new("."))
-                        .join("memray")
-                },
-            ),
+            flamegraphs: flamegraph_folder(options).unwrap_or_else(|| memray_work.clone()),
             work: memray_work,
         }),
         container,
@@ -603,6 +688,14 @@ fn plan(
         tolerate_flaky: options.execution.flaky_result == FlakyResult::Pass,
         environments: HashMap::new(),
     }
+}
+
+/// Where `--memray`'s flame graphs go when a report is asked for: `memray/`
+/// next to the first report (the HTML report links them there).
+pub fn flamegraph_folder(options: &RunArgs) -> Option<PathBuf> {
+    report::requested(&options.reports.paths()).first().map(|(_, path)| {
+        path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("memray")
+    })
 }
 
 /// The `--baseline` report, read before anything starts (bad input → exit 2).
@@ -616,6 +709,8 @@ fn read_baseline(args: &BaselineArgs) -> Result<Option<Baseline>> {
         return Ok(None);
     };
     let report = Report::read(path)?;
+    crate::model::compare::check_ranges(&report.results)
+        .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
     let baseline = Baseline::new(report.results, args.gate.gate())
         .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
     Ok(Some(baseline))
@@ -629,6 +724,7 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
         }
     }
     human.summary(outcome);
+    remember_failures(dir, outcome);
     let run = run_record(options, dir);
     let context = ReportContext { test_dir: &dir.display, run: Some(&run) };
     write_reports(outcome, &options.reports.paths(), &context)?;
@@ -713,9 +809,62 @@ pub fn check_reports(reports: &ReportPaths) -> Result<()> {
     Ok(())
 }
 
-/// A report path must name a file in a directory that exists or can be made.
+/// Where a report path really writes: its folder made absolute and links in
+/// it resolved, so that two spellings of one file compare equal.
+fn report_target(path: &Path) -> PathBuf {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let folder = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    let name = path.file_name().map(PathBuf::from).unwrap_or_default();
+    match std::fs::read_link(path) {
+        // A link within its own folder (the only kind check_writable lets through).
+        Ok(target) => folder.join(target.file_name().map(PathBuf::from).unwrap_or(name)),
+        Err(_) => folder.join(name),
+    }
+}
+
+/// No report overwrites a module of the test dir, another report, or the
+/// baseline it is judged against: each is refused before anything starts.
+pub fn check_report_targets(
+    reports: &ReportPaths,
+    test_dir: Option<&Path>,
+    baseline: Option<&Path>,
+) -> Result<()> {
+    let test_dir = test_dir.and_then(|dir| std::fs::canonicalize(dir).ok());
+    let baseline = baseline.map(report_target);
+    let mut seen: Vec<(&str, PathBuf)> = Vec::new();
+    for (report, path) in report::requested(reports) {
+        let refuse = |why: String| usage(format!("--{} {}: {why}", report.flag, path.display()));
+        let target = report_target(path);
+        if let Some((other, _)) = seen.iter().find(|(_, t)| *t == target) {
+            return Err(refuse(format!("--{other} writes the same file: give each report its own path")));
+        }
+        if baseline.as_ref() == Some(&target) {
+            return Err(refuse(
+                "is the --baseline file the run is judged against: write the report elsewhere".into(),
+            ));
+        }
+        let in_test_dir = test_dir.as_ref().is_some_and(|dir| target.starts_with(dir));
+        if in_test_dir && target.extension().is_some_and(|e| e == "py") {
+            return Err(refuse("is a module of the test dir, which a run never edits".into()));
+        }
+        seen.push((report.flag, target));
+    }
+    Ok(())
+}
+
+/// A report path must name a file in a directory that exists or can be made,
+/// and not be a link out of that directory (the report would land elsewhere).
 fn check_writable(flag: &str, path: &Path) -> Result<()> {
     let refuse = |why: String| usage(format!("--{flag} {}: {why}", path.display()));
+    if let Ok(target) = std::fs::read_link(path) {
+        let within = target.components().count() == 1 && target.file_name().is_some();
+        if !within {
+            return Err(refuse(format!(
+                "is a symbolic link to {}: a report is written only in its own folder",
+                target.display()
+            )));
+        }
+    }
     if path.as_os_str().to_string_lossy().ends_with('/') || path.is_dir() {
         return Err(refuse("is a directory; name a file".into()));
     }

@@ -18,7 +18,9 @@ use crate::model::status::Tally;
 use crate::modules::TestDir;
 use crate::report;
 use crate::signals::Interrupt;
-use crate::tasks::run::{check_engine, check_options, prepare, run_selected, select_modules};
+use crate::tasks::run::{
+    check_engine, check_options, check_test_dir_path, prepare, run_selected, select_modules,
+};
 
 /// Quiet time after the last change before a round starts: one save by an
 /// editor (write a temp file, rename it, set its mode) is several events.
@@ -33,9 +35,10 @@ pub fn watch(tests: &[String], options: &RunArgs, clear_screen: bool) -> Result<
     let tests = (!tests.is_empty()).then_some(tests);
     // Bad input is refused before anything starts, as for `run`.
     let dir = TestDir::resolve(options.dir.test_dir.as_deref())?;
+    check_test_dir_path(&dir)?;
     let selected = select_modules(tests, &dir, &options.selection)?;
     selected.print_notes();
-    check_options(options)?;
+    check_options(options, &dir)?;
     // The first round's modules are read now: a bad one is exit 2, as for `run`.
     let mut first = match selected.modules.is_empty() {
         true => None,
@@ -96,7 +99,7 @@ pub fn watch(tests: &[String], options: &RunArgs, clear_screen: bool) -> Result<
         announce();
         modules = Vec::new();
         while modules.is_empty() {
-            let Some(changed) = wait_for_changes(&events, &interrupt, &root, &report_paths(options))? else {
+            let Some(changed) = wait_for_changes(&events, &interrupt, &root, &outputs(options))? else {
                 return Ok(EXIT_INTERRUPTED);
             };
             // Chosen again: a new module a glob matches joins, a deleted one leaves.
@@ -150,7 +153,12 @@ fn wait_for_changes(
                 // Events were lost (the kernel's queue overflowed): anything may have changed.
                 let paths = if event.need_rescan() { vec![root.to_path_buf()] } else { event.paths };
                 if is_change(&event.kind) || event.attrs.flag().is_some() {
-                    for path in paths.iter().filter(|p| !ignored.contains(p)) {
+                    // What the run itself writes (reports, flame graphs, and the
+                    // folders it made to hold them) is no change.
+                    let written = |p: &PathBuf| {
+                        ignored.iter().any(|i| p.starts_with(i) || (i.starts_with(p) && p.as_path() != root))
+                    };
+                    for path in paths.iter().filter(|p| !written(p)) {
                         if let Some(relative) = relevant(path, root) {
                             changed.insert(relative);
                             last_change = Instant::now();
@@ -217,12 +225,19 @@ fn to_rerun(changed: &BTreeSet<PathBuf>, selection: &[String], modules: &[String
     selection.iter().filter(|m| own.contains(&m.as_str())).cloned().collect()
 }
 
-/// The report files a round writes: when they are in the test dir, writing
-/// them must not start the next round.
-fn report_paths(options: &RunArgs) -> Vec<PathBuf> {
-    report::requested(&options.reports.paths())
+/// What a round writes (its report files, the step summary, `--memray`'s
+/// flame graph folder): when it is in the test dir, writing it must not
+/// start the next round. Each as the watcher names it (folders resolved).
+fn outputs(options: &RunArgs) -> Vec<PathBuf> {
+    let mut written: Vec<PathBuf> =
+        report::requested(&options.reports.paths()).into_iter().map(|(_, path)| path.to_path_buf()).collect();
+    written.extend(std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from));
+    if options.harness.memray {
+        written.extend(crate::tasks::run::flamegraph_folder(options));
+    }
+    written
         .into_iter()
-        .filter_map(|(_, path)| {
+        .filter_map(|path| {
             let absolute = std::path::absolute(path).ok()?;
             let parent = absolute.parent()?.canonicalize().ok()?;
             Some(parent.join(absolute.file_name()?))
@@ -372,9 +387,19 @@ mod tests {
         let crate::cli::Task::Watch { options, .. } = crate::cli::try_parse_from(&args).unwrap() else {
             panic!()
         };
-        assert!(report_paths(&options).is_empty(), "no such folder yet");
+        assert!(outputs(&options).is_empty(), "no such folder yet");
         std::fs::create_dir(temp.path().join("sub")).unwrap();
-        assert_eq!(report_paths(&options), [temp.path().canonicalize().unwrap().join("r.json")]);
+        assert_eq!(outputs(&options), [temp.path().canonicalize().unwrap().join("r.json")]);
+        let memray = ["watch", "--test-dir", dir, "--memray", "--report-html", &report];
+        let crate::cli::Task::Watch { options, .. } = crate::cli::try_parse_from(&memray).unwrap() else {
+            panic!()
+        };
+        let root = temp.path().canonicalize().unwrap();
+        assert_eq!(
+            outputs(&options),
+            [root.join("r.json"), root.join("memray")],
+            "the flame graphs' folder too"
+        );
     }
 
     #[test]

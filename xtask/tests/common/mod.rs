@@ -3,8 +3,14 @@
 
 #![allow(dead_code)]
 
+pub mod second_engine;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// Set to 1 to skip the tests that need a container engine (CI never sets it).
 pub const SKIP_VARIABLE: &str = "PYMACCOUNTER_SKIP_ENGINE_TESTS";
@@ -79,7 +85,7 @@ pub fn fixture(name: &str) -> tempfile::TempDir {
 }
 
 /// Copies a folder's contents, keeping symlinks as symlinks, and opens the
-/// copy to every user (modules run as `nobody` when root owns the test dir).
+/// copy to every user, as a checkout is.
 pub fn copy_tree(from: &Path, to: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -276,4 +282,63 @@ pub fn run_as_ci_with_every_report(dir: &Path) -> (Finished, EveryReport) {
         .env("GITHUB_STEP_SUMMARY", &reports.summary),
     );
     (run, reports)
+}
+
+/// Starts a run of the hanging module in its own process group; returns it
+/// with its run id once its container is running.
+pub fn start_hanging_run(dir: &tempfile::TempDir, extra: &[&str]) -> (Child, String, mpsc::Receiver<String>) {
+    let mut args = vec!["run", "test_hangs.py", "--debug", "--test-dir", path_str(dir.path())];
+    if !extra.contains(&"--timeout") {
+        args.extend(["--timeout", "120"]);
+    }
+    args.extend(extra);
+    let mut child =
+        xtask_command(&args).process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (lines_sender, lines) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let _ = lines_sender.send(line.unwrap_or_default());
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut id = None;
+    while Instant::now() < deadline {
+        if id.is_none() {
+            if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+                id = run_id(&line);
+            }
+            continue;
+        }
+        let running = Command::new("docker")
+            .args(["ps", "--quiet", "--filter", &format!("label=pymaccounter.run={}", id.as_ref().unwrap())])
+            .output()
+            .unwrap();
+        if !running.stdout.is_empty() {
+            return (child, id.unwrap(), lines);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the hanging module's container never started");
+}
+
+pub fn signal_group(child: &Child, signal: &str) {
+    let status = Command::new("kill").args([signal, "--", &format!("-{}", child.id())]).status().unwrap();
+    assert!(status.success());
+}
+
+pub fn wait_at_most(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the runner did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
