@@ -242,8 +242,9 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Project")]
 pub struct ProjectArgs {
-    /// The project root [default: the nearest folder above the test dir with pyproject.toml,
-    /// setup.cfg or setup.py, up to a repository's top]
+    /// The project root [default: the nearest folder above the test dir declaring a package
+    /// (setup.py, pyproject.toml's [project] or [build-system], setup.cfg's [metadata]), up to a
+    /// repository's top]
     #[arg(long, value_name = "DIR", conflicts_with = "no_project")]
     pub project: Option<PathBuf>,
     /// Run the test dir alone: no project, no environment (the image's own Python and pytest)

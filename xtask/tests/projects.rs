@@ -62,7 +62,7 @@ fn packages(report: &serde_json::Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The environment folder (in the cache) whose editable install points at `project`.
+/// The environment folder (in the cache) the last run of `project` used.
 fn environment_of(cache: &Path, project: &Path) -> PathBuf {
     let envs = std::fs::read_dir(cache.join("envs")).unwrap();
     let points_at_project = |dir: &Path| {
@@ -72,8 +72,11 @@ fn environment_of(cache: &Path, project: &Path) -> PathBuf {
                 && std::fs::read_to_string(entry.path()).unwrap_or_default().contains(path_str(project))
         })
     };
+    // Several may (an older base's); the run just used, and so touched, its own.
+    let used = |dir: &PathBuf| std::fs::metadata(dir.join("ready")).and_then(|m| m.modified()).ok();
     envs.filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|dir| dir.join("ready").is_file() && points_at_project(dir))
+        .filter(|dir| dir.join("ready").is_file() && points_at_project(dir))
+        .max_by_key(used)
         .expect("the run's environment is in the cache")
 }
 
@@ -113,6 +116,7 @@ fn plain_pytest_counts(image: &str, project: &Path, env_dir: &Path, tests: &Path
         path_str(tests),
     ]);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!stdout.is_empty(), "plain pytest printed nothing: {}", String::from_utf8_lossy(&output.stderr));
     let last = stdout.lines().last().unwrap_or_default().to_string();
     // "5 passed, 1 xfailed in 1.2s" → "5 passed, 1 xfailed"
     last.split(" in ").next().unwrap().trim_matches('=').trim().to_string()

@@ -141,7 +141,7 @@ impl Project {
 /// filesystem root or at the top of a repository (a folder holding `.git`).
 pub fn find_root(start: &Path) -> Option<PathBuf> {
     for dir in start.ancestors() {
-        if PROJECT_FILES.iter().any(|f| dir.join(f).is_file()) {
+        if declares_a_project(dir) {
             return Some(dir.to_path_buf());
         }
         if dir.join(".git").exists() {
@@ -149,6 +149,22 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// Whether a folder holds a package's declaration: a `setup.py`, a
+/// `pyproject.toml` with `[project]` or `[build-system]`, a `setup.cfg` with
+/// `[metadata]` or `[options]`. A file holding only tools' settings
+/// (`[tool.pytest.ini_options]`, `[tool.pymaccounter]`, `[flake8]`) is no project.
+fn declares_a_project(dir: &Path) -> bool {
+    if dir.join("setup.py").is_file() {
+        return true;
+    }
+    let has_line = |file: &str, headers: &[&str]| {
+        fs::read_to_string(dir.join(file))
+            .is_ok_and(|text| text.lines().any(|line| headers.contains(&line.trim())))
+    };
+    has_line("pyproject.toml", &["[project]", "[build-system]"])
+        || has_line("setup.cfg", &["[metadata]", "[options]"])
 }
 
 /// PEP 503 normalization, which extras and group names follow (PEP 685, PEP 735).
@@ -232,15 +248,18 @@ mod tests {
         fs::create_dir_all(top.join("repo/pkg/tests/deep")).unwrap();
         fs::create_dir(top.join("repo/.git")).unwrap();
         assert_eq!(find_root(&top.join("repo/pkg/tests/deep")), None, "stops at .git");
-        fs::write(top.join("repo/pyproject.toml"), "").unwrap();
+        fs::write(top.join("repo/pyproject.toml"), "[tool.pytest.ini_options]\n").unwrap();
+        assert_eq!(find_root(&top.join("repo/pkg/tests/deep")), None, "tools' settings alone are no project");
+        fs::write(top.join("repo/pyproject.toml"), "[project]\nname = \"p\"\n").unwrap();
         assert_eq!(find_root(&top.join("repo/pkg/tests/deep")), Some(top.join("repo")));
         fs::write(top.join("repo/pkg/setup.py"), "").unwrap();
         assert_eq!(find_root(&top.join("repo/pkg/tests/deep")), Some(top.join("repo/pkg")));
         // Above a repository's top is another project: never reached.
         fs::remove_file(top.join("repo/pyproject.toml")).unwrap();
         fs::remove_file(top.join("repo/pkg/setup.py")).unwrap();
-        fs::write(top.join("setup.cfg"), "").unwrap();
+        fs::write(top.join("setup.cfg"), "[metadata]\nname = p\n").unwrap();
         assert_eq!(find_root(&top.join("repo/pkg")), None);
+        assert_eq!(find_root(top), Some(top.to_path_buf()));
     }
 
     #[test]
