@@ -32,6 +32,7 @@ mod project;
 mod report;
 mod runner;
 mod sanitize;
+mod scratch;
 mod signals;
 mod tasks;
 #[cfg(test)]

@@ -19,6 +19,7 @@ use anyhow::Result;
 use super::taken::read_regular;
 use crate::engine::container::Mount;
 use crate::model::memray::MemraySummary;
+use crate::scratch::TempFile;
 
 /// The capture folder inside the module's container.
 pub const FOLDER: &str = "/memray";
@@ -146,9 +147,9 @@ pub fn read_outputs(folders: &Folders, flamegraph_to: &Path) -> Result<MemraySum
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent)?;
-    let mut temporary = tempfile::NamedTempFile::new_in(parent)?;
+    let mut temporary = TempFile::new_in(parent, ".pymaccounter-")?;
     std::io::Write::write_all(&mut temporary, bytes)?;
-    temporary.persist(path).map_err(|e| e.error)?;
+    temporary.persist(path)?;
     Ok(())
 }
 

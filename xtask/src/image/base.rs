@@ -9,6 +9,7 @@ use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL};
 use crate::error::environment;
 use crate::model::event::Notice;
 use crate::model::pythons::Python;
+use crate::scratch::TempDir;
 
 const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 /// debootstrap's script for every Debian suite (its per-suite scripts are links
@@ -50,7 +51,7 @@ pub fn build(engine: &Engine, python: &Python, force: bool) -> Result<bool> {
         mirror: mirror.clone(),
         packages: packages.clone(),
     });
-    let workdir = tempfile::Builder::new().prefix("pymaccounter-rootfs-").tempdir()?;
+    let workdir = TempDir::new("pymaccounter-rootfs-")?;
     let rootfs = workdir.path().join("rootfs");
     let command = duct::cmd!(
         debootstrap,

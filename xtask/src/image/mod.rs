@@ -20,6 +20,7 @@ use crate::engine::{BuildLayers, Engine};
 use crate::error::environment;
 use crate::model::event::Notice;
 use crate::model::job::PythonVersion;
+use crate::scratch::TempDir;
 
 pub const TEST_REPOSITORY: &str = "pymaccounter-tests";
 
@@ -233,7 +234,7 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
         return Ok(());
     }
     engine.notices().send(Notice::BuildingImage { reference: reference.to_string(), base: base.to_string() });
-    let context = tempfile::Builder::new().prefix("pymaccounter-build-").tempdir()?;
+    let context = TempDir::new("pymaccounter-build-")?;
     recipe.write_context(context.path())?;
     let command = engine.build_command(context.path(), reference, base, base::is_offline(base));
     let mut layers = BuildLayers::default();

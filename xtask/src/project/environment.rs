@@ -32,6 +32,7 @@ use crate::engine::container::Mount;
 use crate::engine::Engine;
 use crate::error::{environment, usage};
 use crate::model::event::{Notice, Notices};
+use crate::scratch::TempDir;
 
 /// Changes whenever what an environment holds or how it is laid out changes.
 const FORMAT: &str = "pymaccounter-env-1";
@@ -223,7 +224,7 @@ fn build(
     installed: &Installed,
 ) -> Result<Vec<(String, String)>> {
     let tools = Tools::ensure(cache, engine.notices())?;
-    let work = tempfile::Builder::new().prefix("build-").tempdir_in(cache)?;
+    let work = TempDir::new_in(cache, "build-")?;
     let copy = work.path().join("project");
     copy_project(&project.root, &copy)?;
     let pinned = installed.dir.join("requirements.txt");

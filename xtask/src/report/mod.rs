@@ -26,6 +26,7 @@ use crate::model::compare::changes;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::schema::{ResultRecord, RunRecord};
 use crate::model::status::{Status, Tally};
+use crate::scratch::TempFile;
 
 /// What a report file needs besides the outcome.
 pub struct ReportContext<'a> {
@@ -63,16 +64,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         _ => path.to_path_buf(),
     };
     let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut temporary = tempfile::Builder::new().prefix(".pymaccounter-report-").tempfile_in(folder)?;
+    let mut temporary = TempFile::new_in(folder, ".pymaccounter-report-")?;
     std::io::Write::write_all(&mut temporary, bytes)?;
     temporary.as_file().sync_all()?;
-    // Readable as a report written in place would be (tempfile makes it 0600).
+    // Readable as a report written in place would be (a temporary file is 0600).
     let mode = std::fs::metadata(&path).map(|m| m.permissions()).unwrap_or_else(|_| {
         use std::os::unix::fs::PermissionsExt;
         std::fs::Permissions::from_mode(0o644)
     });
     temporary.as_file().set_permissions(mode)?;
-    temporary.persist(&path).map_err(|e| e.error)?;
+    temporary.persist(&path)?;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ impl StatusLine {
     pub fn new() -> StatusLine {
         let stderr = std::io::stderr();
         let enabled = stderr.is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
-        let width = terminal_size::terminal_size_of(&stderr).map_or(80, |(w, _)| usize::from(w.0));
+        let width = columns_of(libc::STDERR_FILENO).unwrap_or(80);
         StatusLine { enabled, width }
     }
 
@@ -51,7 +51,15 @@ pub fn terminal_width() -> usize {
     if !std::io::stdout().is_terminal() {
         return 80;
     }
-    terminal_size::terminal_size().map_or(80, |(width, _)| usize::from(width.0).clamp(20, 400))
+    columns_of(libc::STDOUT_FILENO).map_or(80, |width| width.clamp(20, 400))
+}
+
+/// The column count of the terminal open on `fd`, when it is one and says.
+fn columns_of(fd: libc::c_int) -> Option<usize> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one winsize into the struct it is given.
+    let answered = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
+    (answered && size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
 /// `--color`: colour when stdout is a terminal, always, or never.

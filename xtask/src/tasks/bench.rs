@@ -21,6 +21,7 @@ use crate::model::choice::Choice;
 const ENGINE_VARIABLE: &str = "PYMACCOUNTER_ENGINE";
 use crate::error::EXIT_PASSED;
 use crate::modules::TestDir;
+use crate::scratch::TempDir;
 
 pub struct BenchOptions {
     pub rounds: usize,
@@ -31,7 +32,7 @@ pub struct BenchOptions {
 
 pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     let runner = std::env::current_exe()?;
-    let scratch = tempfile::Builder::new().prefix("pymaccounter-bench-").tempdir()?;
+    let scratch = TempDir::new("pymaccounter-bench-")?;
     let mut report = String::new();
     let _ = writeln!(report, "# Benchmarks\n");
     let command = if options.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" };

@@ -26,6 +26,7 @@ use crate::modules::{apply_skip, expand_selection, parse_selection, TestDir};
 use crate::report::{self, github, human::Human, ReportContext, ReportPaths};
 use crate::runner::capture;
 use crate::runner::{self, MemrayPlan, Plan};
+use crate::scratch::{TempDir, TempFile};
 use crate::signals::Interrupt;
 
 /// Runs the named modules, or every module when `tests` is `None`.
@@ -148,7 +149,7 @@ pub fn run_selected(
     if let Err(error) = capture::prune_runs(&runs_dir, capture::KEEP_RUNS, owner::run_is_alive) {
         say!("warning: {error:#}");
     }
-    let host_dirs = tempfile::Builder::new().prefix(&format!("{}{run_id}-", owner::TEMP_PREFIX)).tempdir()?;
+    let host_dirs = TempDir::new(&format!("{}{run_id}-", owner::TEMP_PREFIX))?;
     let tests = tests_mount(engine, dir, &run_id, &jobs[0].image)?;
     if let Some(baseline) = &baseline {
         let new = jobs.iter().filter(|j| !baseline.has(&JobRecord::of(j))).count();
@@ -916,7 +917,7 @@ fn check_writable(flag: &str, path: &Path) -> Result<()> {
     if !existing.is_dir() {
         return Err(refuse(format!("{} is not a directory", existing.display())));
     }
-    let probe = tempfile::Builder::new().prefix(".pymaccounter-probe-").tempfile_in(existing);
+    let probe = TempFile::new_in(existing, ".pymaccounter-probe-");
     if let Err(error) = probe {
         return Err(refuse(format!("cannot write in {}: {error}", existing.display())));
     }
