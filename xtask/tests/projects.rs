@@ -542,3 +542,29 @@ fn a_python_outside_requires_python_gives_skipped_jobs_saying_why() {
     assert!(skipped["reason"].as_str().unwrap().contains(">=3.12"), "{skipped}");
     assert!(run.last_line().contains("1 skipped"), "{}", run.dump());
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn opt_einsum_own_suite_inside_its_flat_package_counts_per_file_as_one_plain_pytest_run() {
+    // Flat layout (the package at the root, no src/), its tests inside the
+    // package (opt_einsum/tests/, a subpackage), hatchling with hatch-vcs
+    // from an sdist (the version from PKG-INFO), numpy for the tests (which
+    // `importorskip` it: without numpy nearly all of them would skip).
+    require_engine();
+    let root = pypi_project("opt_einsum==3.4.0", "opt_einsum-3.4.0");
+    let tests = root.join("opt_einsum/tests");
+    let cache = shared_cache();
+    let (run, report) = run_all(&tests, &cache, &["--with", "numpy"]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.dump());
+    let installed = packages(&report);
+    assert!(installed.iter().any(|(name, _)| name == "numpy"), "{installed:?}");
+    assert!(installed.contains(&("opt-einsum".into(), "3.4.0".into())), "{installed:?}");
+    let ours = runner_per_file(&report, "opt_einsum/tests");
+    assert_eq!(ours.len(), 8, "{}", run.dump());
+    let passed: u64 = ours.values().filter_map(|c| c.get("passed")).sum();
+    assert!(passed > 7000, "numpy was there: {ours:?}");
+    let image = report["run"]["images"][0]["image"].as_str().unwrap();
+    let env_dir = environment_of(&cache, &root);
+    let plain = plain_pytest_per_file(image, &root, &env_dir, "opt_einsum/tests");
+    assert_eq!(ours, plain, "per-file counts: runner (left) vs plain pytest (right)");
+}
