@@ -47,7 +47,9 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.9",
         suite: "bullseye",
         interpreter: "python3.9",
-        packages: &["python3", "time", "python3-pytest"],
+        // uv inspects a Debian Python older than 3.10 through distutils,
+        // which Debian ships apart: without it no environment installs.
+        packages: &["python3", "time", "python3-pytest", "python3-distutils"],
         debug_build: false,
         memray: false,
         mimalloc: false,
@@ -87,7 +89,14 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.9",
         suite: "bullseye",
         interpreter: "python3.9d",
-        packages: &["python3", "time", "python3-pytest", "python3.9-dbg", "libpython3.9-dbg"],
+        packages: &[
+            "python3",
+            "time",
+            "python3-pytest",
+            "python3-distutils",
+            "python3.9-dbg",
+            "libpython3.9-dbg",
+        ],
         debug_build: true,
         memray: false,
         mimalloc: false,
@@ -200,6 +209,9 @@ mod tests {
                 assert!(p.packages.contains(&format!("python{}-dbg", p.version).as_str()), "{}", p.name);
             }
             assert_eq!(p.memray, p.packages.contains(&"python3-memray"), "{}", p.name);
+            // uv cannot inspect a Debian Python before 3.10 without distutils.
+            let old = p.version.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()).unwrap() < 10;
+            assert_eq!(old, p.packages.contains(&"python3-distutils"), "{}", p.name);
         }
     }
 
