@@ -55,7 +55,9 @@ after the interpreter's shutdown work (non-daemon threads joined, atexit handler
 one line `@@pymaccounter-harness ` followed by compact ASCII JSON in which every "@" is
 escaped as \\u0040, so the marker occurs exactly once on that line. If the module left
 stderr without a final newline, the marker follows its text on the same line: read the
-last line and split it at the marker. The line stays under 24 KiB; past that the test
+last line and split it at the marker. Under --mode pytest it also holds "pytest":
+{"version", "path"}: the version of the pytest that ran and the folder it was imported
+from (the project's environment, Debian's dist-packages, or the image's own). The line stays under 24 KiB; past that the test
 list is cut and "truncated" is true (the counts stay complete).
 """
 
@@ -168,6 +170,8 @@ class Report:
         self.tests = []
         self.hunt_leaks = None
         self.error = None
+        # Under --mode pytest: the pytest that ran, {"version", "path"} (its package folder).
+        self.pytest = None
 
     def trailer_line(self):
         """The trailer, marker included, newline excluded, under TRAILER_LIMIT bytes."""
@@ -180,6 +184,8 @@ class Report:
             "hunt_leaks": self.hunt_leaks,
             "error": clip(self.error),
         }
+        if self.pytest is not None:
+            body["pytest"] = self.pytest
 
         def dump(value):
             text = json.dumps(value, separators=(",", ":"), ensure_ascii=True)
@@ -972,6 +978,11 @@ def run_pytest(module_path, args, hunt, report):
         report.error = "pytest is not installed in this image (Debian: python3-pytest)"
         say("%s; importing it failed: %s" % (report.error, one_liner(exc)))
         return EXIT_USAGE
+    # Read before any test runs (a test could patch the module later).
+    report.pytest = {
+        "version": clip(str(getattr(pytest, "__version__", "unknown"))),
+        "path": clip(os.path.dirname(os.path.abspath(getattr(pytest, "__file__", None) or "?"))),
+    }
     import shutil
     import tempfile
 

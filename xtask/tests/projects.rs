@@ -154,6 +154,19 @@ fn a_src_layout_project_runs_with_its_conftest_configuration_and_dependencies() 
     assert!(has("demo", Some("0.1.0")) && has("numpy", None) && has("hypothesis", None), "{installed:?}");
     assert!(has("packaging", Some("24.1")) && has("pytest", None), "{installed:?}");
 
+    // Which pytest ran, and from where: the environment's, said in the report and on the terminal.
+    let pytest_version = installed.iter().find(|(n, _)| n == "pytest").unwrap().1.clone();
+    let pytest = &result["pytest"];
+    assert_eq!(
+        (pytest["version"].as_str(), pytest["from"].as_str()),
+        (Some(&*pytest_version), Some("environment"))
+    );
+    assert!(pytest["path"].as_str().unwrap().starts_with("/opt/pymaccounter-env/"), "{pytest}");
+    assert_eq!(report["run"]["images"][0]["pytest"], *pytest);
+    let line =
+        format!("pytest {pytest_version}, from the project's environment (resolved from the package index)");
+    assert!(run.stdout.lines().any(|l| l == line), "{}", run.dump());
+
     // The base does carry an older Debian copy of packaging, which lost.
     let base = report["run"]["images"][0]["base"].as_str().unwrap();
     let debian = docker(&[
@@ -256,6 +269,41 @@ fn a_base_with_python_but_no_pytest_runs_pytest_files() {
     let (alone, _) = run_all(&tests, &shared_cache(), &["--no-project", "--base-image", image]);
     assert_eq!(alone.code, 3, "{}", alone.dump());
     assert!(alone.stderr.contains("has no pytest"), "{}", alone.dump());
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn without_a_project_an_offline_base_runs_debians_pytest_and_says_so() {
+    require_engine();
+    let dir = common::empty_test_dir();
+    std::fs::write(dir.path().join("test_plain.py"), "def test_one():\n    assert 1 + 1 == 2\n").unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let (run, report) = run_all(dir.path(), cache.path(), &["--no-project", "--python", "3.9"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let base = report["run"]["images"][0]["base"].as_str().unwrap();
+    let debian = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        base,
+        "python3",
+        "-c",
+        "import pytest; print(pytest.__version__)",
+    ]);
+    let debian = String::from_utf8_lossy(&debian.stdout).trim().to_string();
+    assert!(debian.starts_with("6."), "bullseye's pytest is 6.x, not {debian:?}");
+    let pytest = &report["results"][0]["pytest"];
+    assert_eq!(
+        (pytest["version"].as_str(), pytest["from"].as_str()),
+        (Some(&*debian), Some("debian")),
+        "{pytest}"
+    );
+    assert_eq!(pytest["path"], "/usr/lib/python3/dist-packages/pytest");
+    assert_eq!(report["run"]["images"][0]["pytest"], *pytest);
+    let line = format!("pytest {debian}, Debian's python3-pytest in the base image");
+    assert!(run.stdout.lines().any(|l| l == line), "{}", run.dump());
+    assert!(!cache.path().join("envs").exists(), "no environment without a project");
 }
 
 #[test]

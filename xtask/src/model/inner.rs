@@ -107,6 +107,47 @@ pub struct InnerReport {
     /// ended with; the counts were read from it.
     #[serde(default)]
     pub summary_of: Option<Framework>,
+    /// Under the pytest harness: the pytest that ran.
+    #[serde(default)]
+    pub pytest: Option<PytestRan>,
+}
+
+/// Where projects' environments appear inside containers (never under a
+/// home folder, which the modules' user may not be allowed to cross).
+pub const ENVIRONMENTS_IN_CONTAINER: &str = "/opt/pymaccounter-env";
+/// Where Debian's python3-pytest lives (the offline bases').
+const DEBIAN_DIST_PACKAGES: &str = "/usr/lib/python3/dist-packages/";
+
+/// The pytest a module ran under, as the harness found it imported: its
+/// version and the folder of its package, inside the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PytestRan {
+    pub version: String,
+    pub path: String,
+}
+
+/// Where a pytest came from, told by the folder it was imported from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PytestSource {
+    /// The project's environment: resolved from the package index (or the project's lock).
+    Environment,
+    /// Debian's python3-pytest in the base (the offline bases carry it).
+    Debian,
+    /// The base image's own copy, installed by whoever built the image.
+    Image,
+}
+
+impl PytestRan {
+    pub fn source(&self) -> PytestSource {
+        if self.path.starts_with(&format!("{ENVIRONMENTS_IN_CONTAINER}/")) {
+            PytestSource::Environment
+        } else if self.path.starts_with(DEBIAN_DIST_PACKAGES) {
+            PytestSource::Debian
+        } else {
+            PytestSource::Image
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

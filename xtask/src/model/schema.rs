@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::usage;
 use crate::model::captured::Captured;
-use crate::model::inner::{CountsSource, Framework, Harness, InnerCounts, InnerReport, InnerTest, LeakHunt};
+use crate::model::inner::{
+    CountsSource, Framework, Harness, InnerCounts, InnerReport, InnerTest, LeakHunt, PytestRan, PytestSource,
+};
 use crate::model::job::{Job, PythonMalloc, PythonVersion, Variant};
 use crate::model::measure::MeasureId;
 use crate::model::memray::MemraySummary;
@@ -109,6 +111,29 @@ pub struct ImageRecord {
     /// What the project's environment installed for this Python.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<PackageRecord>,
+    /// The pytest its modules ran under (the first pytest-run result's), when any did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pytest: Option<PytestRecord>,
+}
+
+/// The pytest that ran: its version, the folder it was imported from inside
+/// the container, and what that folder says of where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PytestRecord {
+    pub version: String,
+    pub path: String,
+    /// Told by `path`; written for readers, recomputed when read back.
+    pub from: PytestSource,
+}
+
+impl PytestRecord {
+    pub fn of(ran: &PytestRan) -> PytestRecord {
+        PytestRecord { version: ran.version.clone(), path: ran.path.clone(), from: ran.source() }
+    }
+
+    fn ran(&self) -> PytestRan {
+        PytestRan { version: self.version.clone(), path: self.path.clone() }
+    }
 }
 
 /// One installed distribution.
@@ -167,6 +192,9 @@ pub struct ResultRecord {
     pub hunt_leaks: Option<LeakHunt>,
     /// What memray recorded (`--memray`).
     pub memray: Option<MemraySummary>,
+    /// The pytest the module ran under (the pytest harness only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pytest: Option<PytestRecord>,
     /// The baseline's result for the same job (`run --baseline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineRecord>,
@@ -261,6 +289,12 @@ impl RunRecord {
                         .iter()
                         .map(|(name, version)| PackageRecord { name: name.clone(), version: version.clone() })
                         .collect(),
+                    pytest: outcome
+                        .results
+                        .iter()
+                        .filter(|r| r.job.image == i.reference)
+                        .find_map(|r| r.inner.as_ref()?.pytest.as_ref())
+                        .map(PytestRecord::of),
                 })
                 .collect(),
             host_cpus: Some(run.host_cpus).filter(|n| *n > 0),
@@ -315,6 +349,7 @@ impl ResultRecord {
             harness_error: inner.and_then(|i| i.error.clone()),
             hunt_leaks: inner.and_then(|i| i.hunt_leaks.clone()),
             memray: result.memray.clone(),
+            pytest: inner.and_then(|i| i.pytest.as_ref()).map(PytestRecord::of),
             baseline: result.baseline.clone(),
             attempts: result.attempts.iter().map(AttemptRecord::of).collect(),
             spread: repeat::spread(&result.attempts),
@@ -346,6 +381,7 @@ impl ResultRecord {
                 Some(CountsSource::PytestSummary) => Some(Framework::Pytest),
                 Some(CountsSource::Harness) | None => None,
             },
+            pytest: self.pytest.as_ref().map(PytestRecord::ran),
         })
     }
 
@@ -446,6 +482,7 @@ impl ResultRecord {
             harness_error: None,
             hunt_leaks: None,
             memray: None,
+            pytest: None,
             baseline: None,
             attempts: Vec::new(),
             spread: Default::default(),
@@ -667,6 +704,10 @@ mod tests {
             hunt_leaks: Some(hunt()),
             error: Some("an error".into()),
             summary_of: None,
+            pytest: Some(PytestRan {
+                version: "8.4.2".into(),
+                path: "/opt/pymaccounter-env/3.13-k/venv/lib/python3.13/site-packages/pytest".into(),
+            }),
         });
         for (result, framework) in results[1..3].iter_mut().zip([Framework::Unittest, Framework::Pytest]) {
             result.inner = Some(InnerReport {
@@ -769,6 +810,15 @@ mod tests {
         asked.job.variant = Variant { python: Some("3.13".parse().unwrap()), python_malloc: None };
         let mut plain = ModuleResult::sample("test_b.py", Execution::Passed, "", "");
         plain.memory_limit_bytes = Some(256 << 20);
+        plain.job.image = "i".into();
+        plain.inner = Some(InnerReport {
+            harness: Harness::Pytest,
+            pytest: Some(PytestRan {
+                version: "7.2.1".into(),
+                path: "/usr/lib/python3/dist-packages/pytest".into(),
+            }),
+            ..InnerReport::default()
+        });
         let mut outcome = Outcome::empty("run-1".into());
         outcome.results = vec![asked, plain];
         outcome.started_at = UNIX_EPOCH + Duration::from_secs(1_709_251_200);
@@ -808,6 +858,12 @@ mod tests {
         assert_eq!(run["images"][0]["image"], "i");
         assert_eq!(run["images"][0]["packages"][0]["name"], "numpy", "what the environment installed");
         assert_eq!(run["images"][0]["packages"][0]["version"], "2.3.1");
+        let pytest = serde_json::json!({
+            "version": "7.2.1", "path": "/usr/lib/python3/dist-packages/pytest", "from": "debian"
+        });
+        assert_eq!(run["images"][0]["pytest"], pytest, "the pytest its modules ran under");
+        assert_eq!(value["results"][1]["pytest"], pytest);
+        assert!(value["results"][0].get("pytest").is_none(), "none for a module pytest did not run");
         assert_eq!(run["host_cpus"], 2);
     }
 

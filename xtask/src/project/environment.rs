@@ -36,9 +36,8 @@ use crate::scratch::TempDir;
 
 /// Changes whenever what an environment holds or how it is laid out changes.
 const FORMAT: &str = "pymaccounter-env-1";
-/// Where environments appear inside containers (never under a home folder,
-/// which the modules' user may not be allowed to cross).
-pub const CONTAINER_ROOT: &str = "/opt/pymaccounter-env";
+/// Where environments appear inside containers.
+pub const CONTAINER_ROOT: &str = crate::model::inner::ENVIRONMENTS_IN_CONTAINER;
 /// Where the installer (uv's folder) appears inside the install container.
 const TOOLS_IN_CONTAINER: &str = "/opt/pymaccounter-tools";
 /// Environments unused this long are pruned.

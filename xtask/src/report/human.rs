@@ -430,6 +430,19 @@ impl Human {
                 outcome.not_run.iter().map(|j| sanitize::terminal_line(&j.label()).into_owned()).collect();
             out.push_str(&format!("{} not run ({why}): {}\n", names.len(), names.join(", ")));
         }
+        // Which pytest ran, once per Python version (the first module's word for it).
+        let mut pytests: Vec<(Option<String>, crate::model::inner::PytestRan)> = Vec::new();
+        for result in &outcome.results {
+            let Some(pytest) = result.inner.as_ref().and_then(|i| i.pytest.clone()) else { continue };
+            let python = result.job.variant.python.map(|p| p.to_string());
+            if !pytests.iter().any(|(seen, _)| *seen == python) {
+                pytests.push((python, pytest));
+            }
+        }
+        if let Some(line) = words::pytest_ran(&pytests) {
+            out.push_str(&sanitize::terminal_line(&line));
+            out.push('\n');
+        }
         // The wall time on its own line: the closing line stays `N passed, N
         // failed` alone, as CI systems read it.
         let jobs = outcome.results.len() + outcome.not_run.len();

@@ -5,7 +5,7 @@
 //! everywhere and is said once.
 
 use crate::model::compare::{measure_of, Delta, Gate, Verdict, MEASURES};
-use crate::model::inner::{LeakHunt, LeakKind};
+use crate::model::inner::{LeakHunt, LeakKind, PytestRan, PytestSource};
 use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
 use crate::model::repeat;
 use crate::model::result::Attempt;
@@ -267,6 +267,44 @@ pub fn attempts(attempts: &[Attempt]) -> String {
     text
 }
 
+/// Where a pytest came from, in words.
+pub fn pytest_source(ran: &PytestRan) -> String {
+    match ran.source() {
+        PytestSource::Environment => {
+            "from the project's environment (resolved from the package index)".into()
+        }
+        PytestSource::Debian => "Debian's python3-pytest in the base image".into(),
+        PytestSource::Image => format!("the base image's own, in {}", ran.path),
+    }
+}
+
+/// `pytest 8.4.2, from the project's environment (…)`: which pytest the run's
+/// pytest modules ran under. `ran` holds one entry per Python version (its
+/// label, `None` when the run named none); the same pytest on several is said once.
+pub fn pytest_ran(ran: &[(Option<String>, PytestRan)]) -> Option<String> {
+    // (version, where from) → the Pythons that ran it.
+    let mut said: Vec<(&str, String, Vec<&str>)> = Vec::new();
+    for (python, pytest) in ran {
+        let from = pytest_source(pytest);
+        match said.iter_mut().find(|(version, source, _)| *version == pytest.version && *source == from) {
+            Some((_, _, pythons)) => pythons.extend(python.as_deref()),
+            None => said.push((&pytest.version, from, python.as_deref().into_iter().collect())),
+        }
+    }
+    let parts: Vec<String> = said
+        .iter()
+        .map(|(version, from, pythons)| {
+            let on = if said.len() > 1 && !pythons.is_empty() {
+                format!(" (Python {})", pythons.join(", "))
+            } else {
+                String::new()
+            };
+            format!("pytest {version}{on}, {from}")
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// The report's `reason` fields, said from each record's facts.
 pub fn fill_reasons(report: &mut Report) {
     for result in &mut report.results {
@@ -285,6 +323,31 @@ mod tests {
     use crate::model::status::AttemptEnding;
 
     const MIB: f64 = 1024.0 * 1024.0;
+
+    #[test]
+    fn which_pytest_ran_is_said_once_per_pytest() {
+        let ran = |version: &str, path: &str| PytestRan { version: version.into(), path: path.into() };
+        let env = ran("8.4.2", "/opt/pymaccounter-env/3.11-abc/venv/lib/python3.11/site-packages/pytest");
+        let debian = ran("6.2.5", "/usr/lib/python3/dist-packages/pytest");
+        let own = ran("8.0.0", "/usr/local/lib/python3.12/site-packages/pytest");
+        assert_eq!(
+            pytest_ran(&[(None, env.clone())]).unwrap(),
+            "pytest 8.4.2, from the project's environment (resolved from the package index)"
+        );
+        let other_env =
+            ran("8.4.2", "/opt/pymaccounter-env/3.13-def/venv/lib/python3.13/site-packages/pytest");
+        assert_eq!(
+            pytest_ran(&[(Some("3.11".into()), env.clone()), (Some("3.13".into()), other_env)]).unwrap(),
+            "pytest 8.4.2, from the project's environment (resolved from the package index)",
+            "the same pytest on two Pythons"
+        );
+        assert_eq!(
+            pytest_ran(&[(Some("3.9".into()), debian), (Some("3.12".into()), own)]).unwrap(),
+            "pytest 6.2.5 (Python 3.9), Debian's python3-pytest in the base image; \
+             pytest 8.0.0 (Python 3.12), the base image's own, in /usr/local/lib/python3.12/site-packages/pytest"
+        );
+        assert_eq!(pytest_ran(&[]), None, "no module ran under pytest");
+    }
 
     #[test]
     fn bytes_read_as_binary_units() {

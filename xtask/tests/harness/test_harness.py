@@ -539,6 +539,12 @@ class PytestMode(HarnessCase):
             run.trailer["counts"],
             {"passed": 2, "failed": 2, "errors": 0, "skipped": 1, "xfailed": 1, "xpassed": 0},
         )
+        # Which pytest ran: the one this interpreter imports, and its package's folder.
+        version, folder = subprocess.run(
+            [PYTHON, "-c", "import os, pytest; print(pytest.__version__); print(os.path.dirname(pytest.__file__))"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()
+        self.assertEqual(run.trailer["pytest"], {"version": version, "path": folder})
         # Nothing written beside the module (no cache, no __pycache__, no basetemp),
         # nothing left in the scratch directory either.
         self.assertEqual(self.snapshot(), before)
