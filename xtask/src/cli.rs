@@ -115,7 +115,7 @@ pub enum Task {
         engine: EngineArgs,
     },
     /// Remove containers and images this project created (e.g. after a killed run)
-    #[command(after_help = examples(&["clean", "clean --keep-base"]))]
+    #[command(after_help = examples(&["clean", "clean --keep-base", "clean --cache-dir ci-cache --dry-run"]))]
     Clean {
         /// Only the containers of this run (the id every run prints)
         #[arg(long = "run", value_name = "RUN_ID")]
@@ -135,6 +135,10 @@ pub enum Task {
         /// Say what would be removed, and remove nothing
         #[arg(long)]
         dry_run: bool,
+        /// Also empty this cache of environments (what a run's --cache-dir named; repeatable);
+        /// the per-user one is always emptied
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Vec<PathBuf>,
         #[command(flatten)]
         engine: EngineArgs,
     },

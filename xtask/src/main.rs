@@ -72,10 +72,18 @@ fn dispatch(task: Task) -> Result<i32> {
         Task::BaseImage { python, force, engine } => {
             tasks::images::base_image(&tasks::engine(&engine)?, python.python, force)
         }
-        Task::Clean { run, containers_only, keep_base, force, all_users, dry_run, engine } => {
+        Task::Clean { run, containers_only, keep_base, force, all_users, dry_run, cache_dir, engine } => {
             let run = run.as_deref();
-            let options =
-                tasks::clean::CleanOptions { run, containers_only, keep_base, force, all_users, dry_run };
+            let cache_dirs = &cache_dir;
+            let options = tasks::clean::CleanOptions {
+                run,
+                containers_only,
+                keep_base,
+                force,
+                all_users,
+                dry_run,
+                cache_dirs,
+            };
             tasks::clean::clean(&tasks::engine(&engine)?, &options)
         }
         Task::Bench { rounds, jobs, quick, engine } => {

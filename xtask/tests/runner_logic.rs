@@ -442,3 +442,57 @@ fn last_failed_runs_what_did_not_pass_last_time_then_everything() {
     assert_eq!(modules, ["test_a.py", "test_b.py"], "nothing failed: everything runs: {}", run.dump());
     assert!(run.stderr.contains("nothing failed last time"), "{}", run.dump());
 }
+
+#[test]
+fn clean_empties_the_per_user_cache_and_every_cache_dir_named_and_dry_run_lists_them() {
+    let (home, named) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let user_cache = home.path().join("pymaccounter");
+    let mut environments = Vec::new();
+    for (cache, name) in
+        [(&user_cache, "3.11-0123456789abcdef"), (&named.path().to_path_buf(), "3.13-fedcba9876543210")]
+    {
+        let env = cache.join("envs").join(name);
+        std::fs::create_dir_all(env.join("venv/bin")).unwrap();
+        std::fs::write(env.join("ready"), "key").unwrap();
+        std::fs::create_dir_all(cache.join("tools/bin")).unwrap();
+        environments.push(env);
+    }
+    let state = tempfile::tempdir().unwrap();
+    let clean = |extra: &[&str]| {
+        let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-engine");
+        let mut args = vec!["clean", "--keep-base", "--cache-dir", path_str(named.path())];
+        args.extend(extra);
+        let mut command = xtask_command(&args);
+        command
+            .env("PYMACCOUNTER_ENGINE_PROGRAM", fake)
+            .env("FAKE_ENGINE_STATE", state.path())
+            .env("XDG_CACHE_HOME", home.path())
+            .env_remove("DOCKER_HOST");
+        Finished::from_command(&mut command)
+    };
+
+    let dry = clean(&["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.dump());
+    for env in &environments {
+        assert!(
+            dry.stdout.contains(&format!("would remove environment {}", env.display())),
+            "{}",
+            dry.dump()
+        );
+        assert!(env.is_dir(), "a dry run removes nothing");
+    }
+    assert!(
+        dry.stdout.contains(&format!("would remove the installer {}", named.path().join("tools").display())),
+        "{}",
+        dry.dump()
+    );
+
+    let run = clean(&[]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    for cache in [&user_cache, &named.path().to_path_buf()] {
+        let said = format!("removed 1 cached environment(s) and the installer from {}", cache.display());
+        assert!(run.stdout.lines().any(|l| l == said), "{}", run.dump());
+        assert!(!cache.join("tools").exists(), "{}", run.dump());
+    }
+    assert!(environments.iter().all(|env| !env.exists()), "{}", run.dump());
+}

@@ -17,6 +17,23 @@ fn lock_dir() -> PathBuf {
 
 /// An exclusive lock named `name`, held until the returned file is dropped.
 pub fn host_lock(name: &str) -> Result<File> {
+    let (file, path) = open(name)?;
+    file.lock().map_err(|e| environment(format!("cannot lock {}: {e}", path.display())))?;
+    Ok(file)
+}
+
+/// The lock named `name` when no one holds it now (`None` when someone does), without waiting.
+pub fn try_host_lock(name: &str) -> Result<Option<File>> {
+    let (file, path) = open(name)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(environment(format!("cannot lock {}: {e}", path.display()))),
+    }
+}
+
+/// The lock file named `name`, created when missing.
+fn open(name: &str) -> Result<(File, PathBuf)> {
     let dir = lock_dir();
     let problem = |what: &str, path: &std::path::Path, error: std::io::Error| {
         environment(format!("cannot {what} {}: {error}", path.display()))
@@ -37,8 +54,7 @@ pub fn host_lock(name: &str) -> Result<File> {
         // Another user's lock file: a read-only handle locks just as well.
         Err(_) => File::open(&path).map_err(|e| problem("open the lock file", &path, e))?,
     };
-    file.lock().map_err(|e| problem("lock", &path, e))?;
-    Ok(file)
+    Ok((file, path))
 }
 
 #[cfg(test)]
@@ -52,7 +68,9 @@ mod tests {
         let path = lock_dir().join(&name);
         let other = File::open(&path).unwrap();
         assert!(other.try_lock().is_err(), "a second lock must wait");
+        assert!(try_host_lock(&name).unwrap().is_none(), "held elsewhere");
         drop(held);
+        assert!(try_host_lock(&name).unwrap().is_some());
         assert!(other.try_lock().is_ok());
         let _ = fs::remove_file(path);
     }

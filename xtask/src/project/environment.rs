@@ -655,17 +655,59 @@ pub fn prune(cache: &Path) {
     }
 }
 
-/// Removes every cached environment and the installer (`clean`).
-pub fn clean(cache: &Path) -> Result<usize> {
-    let mut removed = 0;
-    if let Ok(entries) = fs::read_dir(cache.join("envs")) {
-        for entry in entries.flatten() {
-            fs::remove_dir_all(entry.path())
-                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-            removed += 1;
+/// What `clean` finds in a cache: each environment's folder, and the
+/// installer's (`tools`), which goes only when no environment is being built.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cached {
+    pub environments: Vec<PathBuf>,
+    pub installer: Option<PathBuf>,
+}
+
+/// The environments (and the installer) cached in `cache`, sorted.
+pub fn cached(cache: &Path) -> Cached {
+    let mut environments: Vec<PathBuf> = fs::read_dir(cache.join("envs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    environments.sort();
+    let tools = cache.join("tools");
+    Cached { environments, installer: tools.is_dir().then_some(tools) }
+}
+
+/// What `clean` did to a cache: the environments it removed (and the
+/// installer, when it went), and those it left because a run is building them now.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    pub removed: Vec<PathBuf>,
+    pub installer: Option<PathBuf>,
+    pub being_built: Vec<PathBuf>,
+}
+
+/// Removes every environment cached in `cache`, and the installer, except
+/// what a run is building now (it holds that environment's lock).
+pub fn clean(cache: &Path) -> Result<Cleaned> {
+    let found = cached(cache);
+    let mut cleaned = Cleaned::default();
+    for dir in found.environments {
+        let id = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        // Held while removing: a run that wants it now waits, then builds it afresh.
+        let Some(_lock) = crate::image::lock::try_host_lock(&format!("env-{id}"))? else {
+            cleaned.being_built.push(dir);
+            continue;
+        };
+        fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        cleaned.removed.push(dir);
+    }
+    if let Some(tools) = found.installer.filter(|_| cleaned.being_built.is_empty()) {
+        if let Some(_lock) = crate::image::lock::try_host_lock("env-tools")? {
+            fs::remove_dir_all(&tools).with_context(|| format!("cannot remove {}", tools.display()))?;
+            cleaned.installer = Some(tools);
         }
     }
-    Ok(removed)
+    Ok(cleaned)
 }
 
 #[cfg(test)]
@@ -688,6 +730,39 @@ mod tests {
             assert!(!copy.join(gone).exists(), "{gone}");
         }
         assert!(copy.join("tests").is_dir());
+    }
+
+    #[test]
+    fn clean_removes_every_environment_and_the_installer_but_not_one_being_built() {
+        let temp = tempfile::tempdir().unwrap();
+        let cache = temp.path();
+        let names = [format!("3.11-{}a", std::process::id()), format!("3.13-{}b", std::process::id())];
+        for name in &names {
+            fs::create_dir_all(cache.join("envs").join(name).join("venv/bin")).unwrap();
+            fs::write(cache.join("envs").join(name).join("ready"), "k").unwrap();
+        }
+        fs::create_dir_all(cache.join("tools/bin")).unwrap();
+        let found = cached(cache);
+        assert_eq!(found.environments, names.iter().map(|n| cache.join("envs").join(n)).collect::<Vec<_>>());
+        assert_eq!(found.installer, Some(cache.join("tools")));
+
+        // One is being built: it stays, and so does the installer it uses.
+        let building = crate::image::lock::host_lock(&format!("env-{}", names[1])).unwrap();
+        let cleaned = clean(cache).unwrap();
+        assert_eq!(cleaned.removed, [cache.join("envs").join(&names[0])]);
+        assert_eq!(cleaned.being_built, [cache.join("envs").join(&names[1])]);
+        assert_eq!(cleaned.installer, None);
+        assert!(cache.join("tools").is_dir());
+        drop(building);
+        let cleaned = clean(cache).unwrap();
+        assert_eq!(cleaned.removed, [cache.join("envs").join(&names[1])]);
+        assert_eq!(cleaned.installer, Some(cache.join("tools")));
+        assert_eq!(cached(cache), Cached::default());
+        assert_eq!(
+            clean(&cache.join("nothing-here")).unwrap(),
+            Cleaned::default(),
+            "no cache, nothing to do"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use anyhow::Result;
 use crate::engine::owner;
 use crate::engine::{Engine, KIND_LABEL, PROJECT_LABEL, RUN_LABEL};
 use crate::error::EXIT_PASSED;
+use crate::project::environment;
 use crate::runner::capture;
 
 pub struct CleanOptions<'a> {
@@ -18,6 +19,8 @@ pub struct CleanOptions<'a> {
     pub all_users: bool,
     /// Say what would go, remove nothing.
     pub dry_run: bool,
+    /// Caches of environments besides the per-user one (run's `--cache-dir`).
+    pub cache_dirs: &'a [std::path::PathBuf],
 }
 
 pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
@@ -60,16 +63,34 @@ pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
         return Ok(EXIT_PASSED);
     }
     if !live.is_empty() {
-        out!("kept the images: runs still going use them");
+        out!("kept the images and the cached environments: runs still going use them");
         return Ok(EXIT_PASSED);
     }
     let images = images_to_remove(engine, options)?;
     engine.remove_images(&images)?;
     out!("removed {} image(s)", images.len());
-    let cache = crate::project::environment::cache_dir(None);
-    let environments = crate::project::environment::clean(&cache)?;
-    out!("removed {environments} cached environment(s) from {}", cache.display());
+    for cache in caches(options) {
+        let cleaned = environment::clean(&cache)?;
+        let installer = if cleaned.installer.is_some() { " and the installer" } else { "" };
+        out!("removed {} cached environment(s){installer} from {}", cleaned.removed.len(), cache.display());
+        if !cleaned.being_built.is_empty() {
+            out!("left {} environment(s) that runs are building now", cleaned.being_built.len());
+        }
+    }
     Ok(EXIT_PASSED)
+}
+
+/// The caches of environments `clean` empties: the per-user one, and each
+/// `--cache-dir` (once each).
+fn caches(options: &CleanOptions) -> Vec<std::path::PathBuf> {
+    let mut caches = vec![environment::cache_dir(None)];
+    for dir in options.cache_dirs {
+        let cache = environment::cache_dir(Some(dir));
+        if !caches.contains(&cache) {
+            caches.push(cache);
+        }
+    }
+    caches
 }
 
 /// The images `clean` removes: test images (and the offline bases unless
@@ -104,13 +125,24 @@ fn dry_run(engine: &Engine, options: &CleanOptions, label: &str) -> Result<i32> 
     if options.containers_only || options.run.is_some() {
         return Ok(EXIT_PASSED);
     }
-    if live.is_empty() {
-        for image in images_to_remove(engine, options)? {
-            out!("would remove image {image}");
-        }
-    }
     let runs_dir = crate::project_root().join(capture::RUNS_DIR);
     out!("would remove the output folders of past runs in {}", runs_dir.display());
+    if !live.is_empty() {
+        out!("would keep the images and the cached environments: runs still going use them");
+        return Ok(EXIT_PASSED);
+    }
+    for image in images_to_remove(engine, options)? {
+        out!("would remove image {image}");
+    }
+    for cache in caches(options) {
+        let found = environment::cached(&cache);
+        for dir in &found.environments {
+            out!("would remove environment {}", dir.display());
+        }
+        if let Some(tools) = &found.installer {
+            out!("would remove the installer {}", tools.display());
+        }
+    }
     Ok(EXIT_PASSED)
 }
 
