@@ -12,6 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::watching::{closing_lines, Watching};
 use common::{copy_tree, path_str, project_root, read_json, require_engine, xtask, Finished};
 
 fn shared_cache() -> PathBuf {
@@ -615,4 +616,70 @@ fn opt_einsum_own_suite_inside_its_flat_package_counts_per_file_as_one_plain_pyt
     let env_dir = environment_of(&cache, &root);
     let plain = plain_pytest_per_file(image, &root, &env_dir, "opt_einsum/tests");
     assert_eq!(ours, plain, "per-file counts: runner (left) vs plain pytest (right)");
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn watch_rebuilds_the_environment_when_a_dependency_file_changes_and_not_for_the_source() {
+    require_engine();
+    let project = project_root().join("target/pymaccounter-test-projects/watch");
+    if project.exists() {
+        std::fs::remove_dir_all(&project).unwrap();
+    }
+    std::fs::create_dir_all(project.join("src/mini")).unwrap();
+    std::fs::create_dir_all(project.join("tests")).unwrap();
+    let pyproject = |pin: &str| {
+        format!(
+            "[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n\
+             [project]\nname = \"mini\"\nversion = \"0.1.0\"\ndependencies = [\"iniconfig=={pin}\"]\n"
+        )
+    };
+    std::fs::write(project.join("pyproject.toml"), pyproject("2.0.0")).unwrap();
+    std::fs::write(project.join("src/mini/__init__.py"), "VALUE = 1\n").unwrap();
+    std::fs::write(project.join("README.md"), "mini\n").unwrap();
+    // A script: its output is shown, and it runs with the environment's interpreter.
+    std::fs::write(
+        project.join("tests/test_mini.py"),
+        "from importlib.metadata import version\n\nimport mini\n\n\
+         print('iniconfig', version('iniconfig'), 'value', mini.VALUE)\n",
+    )
+    .unwrap();
+    let tests = project.join("tests");
+    let cache = shared_cache();
+    let mut watch =
+        Watching::start(&["watch", "--test-dir", path_str(&tests), "--cache-dir", path_str(&cache)]);
+    watch.wait_for("the first round", |out, err| closing_lines(out) == 1 && err.contains("watching "));
+    assert!(watch.stdout().contains("iniconfig 2.0.0 value 1"), "{}", watch.dump());
+    assert!(
+        watch.stderr().contains(&format!("and the project {} (dependency files", project.display())),
+        "{}",
+        watch.dump()
+    );
+
+    // The package's source edited: the tests run again, and nothing is rebuilt.
+    let (out_before, err_before) = (watch.stdout().len(), watch.stderr().len());
+    std::fs::write(project.join("src/mini/__init__.py"), "VALUE = 2\n").unwrap();
+    watch.wait_for("the round after the source edit", |out, _| closing_lines(out) == 2);
+    assert!(watch.stdout()[out_before..].contains("iniconfig 2.0.0 value 2"), "{}", watch.dump());
+    let round = watch.stderr()[err_before..].to_string();
+    assert!(round.contains("changed: ") && round.contains("src/mini/__init__.py"), "{}", watch.dump());
+    assert!(!round.contains("Building the environment"), "a source edit rebuilt:\n{}", watch.dump());
+
+    // A file that decides nothing starts no round.
+    std::fs::write(project.join("README.md"), "mini, edited\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(closing_lines(&watch.stdout()), 2, "README.md started a round:\n{}", watch.dump());
+
+    // A dependency changed in pyproject.toml: the next round runs in the environment it now decides.
+    let (out_before, err_before) = (watch.stdout().len(), watch.stderr().len());
+    std::fs::write(project.join("pyproject.toml"), pyproject("2.1.0")).unwrap();
+    watch.wait_for("the round after the dependency change", |out, _| closing_lines(out) == 3);
+    assert!(watch.stdout()[out_before..].contains("iniconfig 2.1.0 value 2"), "{}", watch.dump());
+    let round = watch.stderr()[err_before..].to_string();
+    assert!(
+        round.contains(&format!("changed: {}", project.join("pyproject.toml").display())),
+        "{}",
+        watch.dump()
+    );
+    assert_eq!(watch.interrupt(), 130, "{}", watch.dump());
 }

@@ -40,6 +40,10 @@ const FORMAT: &str = "pymaccounter-env-1";
 pub const CONTAINER_ROOT: &str = crate::model::inner::ENVIRONMENTS_IN_CONTAINER;
 /// Where the installer (uv's folder) appears inside the install container.
 const TOOLS_IN_CONTAINER: &str = "/opt/pymaccounter-tools";
+/// The project root's files that decide its environment (with the
+/// `--requirements` files): part of the key, and what `watch` rebuilds it for.
+pub const DEPENDENCY_FILES: [&str; 6] =
+    ["pyproject.toml", "setup.cfg", "setup.py", "uv.lock", "pylock.toml", "uv.toml"];
 /// Environments unused this long are pruned.
 const KEEP_UNUSED: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Set in the index settings' part of the key and passed to both uv and pip.
@@ -180,7 +184,7 @@ fn key(project: &Project, wanted: &Wanted, target: &Target) -> Result<String> {
     };
     part(FORMAT.as_bytes());
     part(project.root.as_os_str().as_encoded_bytes());
-    for file in ["pyproject.toml", "setup.cfg", "setup.py", "uv.lock", "pylock.toml", "uv.toml"] {
+    for file in DEPENDENCY_FILES {
         part(file.as_bytes());
         part(&fs::read(project.root.join(file)).unwrap_or_default());
     }

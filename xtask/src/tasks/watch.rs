@@ -1,7 +1,11 @@
 //! `cargo xtask watch`: the local loop. Runs the selection as `run` does,
 //! then, after every batch of saves in the test dir, runs again the modules
 //! whose files changed, or every selected module when another file changed
-//! (a helper, a data file, a package in a subfolder); until Ctrl-C.
+//! (a helper, a data file, a package in a subfolder); until Ctrl-C. With a
+//! project, the files above the test dir that decide what the tests run
+//! against count too: its dependency files (the environment's key, so the
+//! next round rebuilds the environment), pytest's configuration and conftest
+//! files, and the package's source (which rebuilds nothing: it is mounted).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,7 @@ use crate::cli::RunArgs;
 use crate::error::EXIT_INTERRUPTED;
 use crate::model::status::Tally;
 use crate::modules::TestDir;
+use crate::project::environment;
 use crate::report;
 use crate::signals::Interrupt;
 use crate::tasks::run::{
@@ -49,14 +54,21 @@ pub fn watch(tests: &[String], options: &RunArgs, clear_screen: bool) -> Result<
     let interrupt = Interrupt::install()?;
     let engine = crate::tasks::engine(&options.engine)?;
     check_engine(&engine, options)?;
-    let root = dir.path.canonicalize()?;
+    let scope = Scope::of(&dir, options)?;
     let (sender, events) = mpsc::channel();
     // Watching starts before the first round: a save during a round counts.
     let mut watcher = notify::recommended_watcher(sender).context("cannot watch for file changes")?;
-    watcher
-        .watch(&root, RecursiveMode::Recursive)
-        .with_context(|| format!("cannot watch {} for changes", dir.display))?;
-    let announce = || say!("watching {} for changes (Ctrl-C to stop)", dir.display);
+    scope.watch(&mut watcher, &dir.display)?;
+    let announce = || {
+        match &scope.project {
+        None => say!("watching {} for changes (Ctrl-C to stop)", dir.display),
+        Some(project) => say!(
+            "watching {} and the project {} (dependency files, configuration, source) for changes (Ctrl-C to stop)",
+            dir.display,
+            project.root.display()
+        ),
+    }
+    };
 
     let mut modules = selected.modules;
     if modules.is_empty() {
@@ -99,7 +111,7 @@ pub fn watch(tests: &[String], options: &RunArgs, clear_screen: bool) -> Result<
         announce();
         modules = Vec::new();
         while modules.is_empty() {
-            let Some(changed) = wait_for_changes(&events, &interrupt, &root, &outputs(options))? else {
+            let Some(changed) = wait_for_changes(&events, &interrupt, &scope, &outputs(options))? else {
                 return Ok(EXIT_INTERRUPTED);
             };
             // Chosen again: a new module a glob matches joins, a deleted one leaves.
@@ -134,14 +146,129 @@ fn standing_line(standing: &std::collections::BTreeMap<String, Tally>) -> String
     }
 }
 
-/// Waits for changes in the test dir, then for a quiet `DEBOUNCE`; returns
-/// the changed paths (relative to the dir), or `None` when interrupted.
+/// What a watch looks at: every file of the test dir, and with a project the
+/// files above it that decide what its tests run against.
+struct Scope {
+    /// The test dir, canonical.
+    tests: PathBuf,
+    project: Option<ProjectScope>,
+}
+
+struct ProjectScope {
+    root: PathBuf,
+    /// The folders from the test dir's parent up to the project root: their
+    /// dependency files, pytest's configuration, conftest and other `.py` files.
+    above: Vec<PathBuf>,
+    /// The package's source trees (`src/`, or a flat layout's package
+    /// folders at the root): every file in them.
+    sources: Vec<PathBuf>,
+    /// The `--requirements` files.
+    requirements: Vec<PathBuf>,
+}
+
+/// Besides the dependency files, what in a folder above the test dir changes what pytest does.
+const CONFIGURATION_FILES: [&str; 3] = ["pytest.ini", "tox.ini", "conftest.py"];
+
+impl Scope {
+    fn of(dir: &TestDir, options: &RunArgs) -> Result<Scope> {
+        let tests = dir.path.canonicalize()?;
+        let plan = super::project::plan(dir, options)?;
+        let project = plan.map(|plan| {
+            let root = plan.project.root;
+            let mut above: Vec<PathBuf> = match tests.strip_prefix(&root) {
+                Ok(_) => tests
+                    .ancestors()
+                    .skip(1)
+                    .take_while(|a| a.starts_with(&root))
+                    .map(Path::to_path_buf)
+                    .collect(),
+                Err(_) => vec![root.clone()],
+            };
+            above.dedup();
+            let mut sources: Vec<PathBuf> = Vec::new();
+            if root.join("src").is_dir() {
+                sources.push(root.join("src"));
+            }
+            // A flat layout's packages: folders at the root holding an `__init__.py`.
+            for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !is_noise(&name)
+                    && path.join("__init__.py").is_file()
+                    && entry.file_type().is_ok_and(|t| t.is_dir())
+                {
+                    sources.push(path);
+                }
+            }
+            sources.sort();
+            ProjectScope { root, above, sources, requirements: plan.wanted.requirements }
+        });
+        Ok(Scope { tests, project })
+    }
+
+    /// Only the test dir (no project).
+    #[cfg(test)]
+    fn tests_only(tests: &Path) -> Scope {
+        Scope { tests: tests.to_path_buf(), project: None }
+    }
+
+    fn watch(&self, watcher: &mut impl Watcher, shown: &str) -> Result<()> {
+        watcher
+            .watch(&self.tests, RecursiveMode::Recursive)
+            .with_context(|| format!("cannot watch {shown} for changes"))?;
+        let Some(project) = &self.project else { return Ok(()) };
+        let folders = project.above.iter().map(|d| (d.as_path(), RecursiveMode::NonRecursive));
+        let sources = project.sources.iter().map(|d| (d.as_path(), RecursiveMode::Recursive));
+        let requirements =
+            project.requirements.iter().filter_map(|f| f.parent()).map(|d| (d, RecursiveMode::NonRecursive));
+        for (folder, mode) in folders.chain(sources).chain(requirements) {
+            // The test dir is what must be watched; the project's files are a help.
+            if let Err(error) = watcher.watch(folder, mode) {
+                say!("warning: cannot watch {} for changes: {error}", folder.display());
+            }
+        }
+        Ok(())
+    }
+
+    /// A changed path that counts: relative to the test dir when in it,
+    /// else, for a project's file, the whole path; `None` for noise (hidden
+    /// files and folders, editors' backup, swap and temporary files, Python's
+    /// bytecode caches) and for files outside what is watched.
+    fn relevant(&self, path: &Path) -> Option<PathBuf> {
+        let clean = |relative: &Path| {
+            !relative.components().any(|part| is_noise(&part.as_os_str().to_string_lossy()))
+        };
+        if let Ok(relative) = path.strip_prefix(&self.tests) {
+            return clean(relative).then(|| relative.to_path_buf());
+        }
+        let project = self.project.as_ref()?;
+        if project.requirements.iter().any(|file| file == path) {
+            return Some(path.to_path_buf());
+        }
+        for source in &project.sources {
+            if let Ok(relative) = path.strip_prefix(source) {
+                return (clean(relative) && !relative.as_os_str().is_empty()).then(|| path.to_path_buf());
+            }
+        }
+        let name = path.file_name()?.to_str()?;
+        let counts = environment::DEPENDENCY_FILES.contains(&name)
+            || CONFIGURATION_FILES.contains(&name)
+            || (name.ends_with(".py") && !is_noise(name));
+        (counts && path.parent().is_some_and(|parent| project.above.iter().any(|a| a == parent)))
+            .then(|| path.to_path_buf())
+    }
+}
+
+/// Waits for changes in the scope, then for a quiet `DEBOUNCE`; returns the
+/// changed paths (relative to the test dir; a project's file whole), or
+/// `None` when interrupted.
 fn wait_for_changes(
     events: &Events,
     interrupt: &Interrupt,
-    root: &Path,
+    scope: &Scope,
     ignored: &[PathBuf],
 ) -> Result<Option<BTreeSet<PathBuf>>> {
+    let root = scope.tests.as_path();
     let mut changed = BTreeSet::new();
     let mut last_change = Instant::now();
     loop {
@@ -159,7 +286,7 @@ fn wait_for_changes(
                         ignored.iter().any(|i| p.starts_with(i) || (i.starts_with(p) && p.as_path() != root))
                     };
                     for path in paths.iter().filter(|p| !written(p)) {
-                        if let Some(relative) = relevant(path, root) {
+                        if let Some(relative) = scope.relevant(path) {
                             changed.insert(relative);
                             last_change = Instant::now();
                         }
@@ -186,16 +313,10 @@ fn is_change(kind: &EventKind) -> bool {
     }
 }
 
-/// A changed path relative to the test dir, unless it is noise: hidden files
-/// and folders, editors' backup, swap and temporary files (vim also probes
-/// with a file named 4913; `sed -i` writes `sedXXXXXX`, Emacs `#file#`,
-/// JetBrains `file___jb_tmp___`), Python's bytecode caches.
-fn relevant(path: &Path, root: &Path) -> Option<PathBuf> {
-    let relative = path.strip_prefix(root).ok()?;
-    let noise = relative.components().any(|part| is_noise(&part.as_os_str().to_string_lossy()));
-    (!noise).then(|| relative.to_path_buf())
-}
-
+/// A file or folder name that is noise: hidden, editors' backup, swap and
+/// temporary files (vim also probes with a file named 4913; `sed -i` writes
+/// `sedXXXXXX`, Emacs `#file#`, JetBrains `file___jb_tmp___`), Python's
+/// bytecode caches.
 fn is_noise(name: &str) -> bool {
     let sed_temporary =
         name.len() == 9 && name.starts_with("sed") && name[3..].chars().all(|c| c.is_ascii_alphanumeric());
@@ -319,6 +440,7 @@ mod tests {
     #[test]
     fn editor_and_python_noise_is_not_a_change() {
         let root = Path::new("/w/tests");
+        let scope = Scope::tests_only(root);
         for noise in [
             "/w/tests/.test_a.py.swp",
             "/w/tests/sedAb12Zq",
@@ -331,11 +453,57 @@ mod tests {
             "/w/tests/pkg/mod.pyc",
             "/elsewhere/test_a.py",
         ] {
-            assert_eq!(relevant(Path::new(noise), root), None, "{noise}");
+            assert_eq!(scope.relevant(Path::new(noise)), None, "{noise}");
         }
-        assert_eq!(relevant(Path::new("/w/tests/test_a.py"), root), Some(PathBuf::from("test_a.py")));
-        assert_eq!(relevant(Path::new("/w/tests/pkg/util.py"), root), Some(PathBuf::from("pkg/util.py")));
-        assert_eq!(relevant(root, root), Some(PathBuf::new()));
+        assert_eq!(scope.relevant(Path::new("/w/tests/test_a.py")), Some(PathBuf::from("test_a.py")));
+        assert_eq!(scope.relevant(Path::new("/w/tests/pkg/util.py")), Some(PathBuf::from("pkg/util.py")));
+        assert_eq!(scope.relevant(root), Some(PathBuf::new()));
+    }
+
+    #[test]
+    fn a_projects_dependency_files_configuration_and_source_count_and_nothing_else_above() {
+        let scope = Scope {
+            tests: PathBuf::from("/p/pkg/tests"),
+            project: Some(ProjectScope {
+                root: PathBuf::from("/p"),
+                above: vec![PathBuf::from("/p/pkg"), PathBuf::from("/p")],
+                sources: vec![PathBuf::from("/p/src"), PathBuf::from("/p/pkg")],
+                requirements: vec![PathBuf::from("/elsewhere/req.txt")],
+            }),
+        };
+        for counts in [
+            "/p/pyproject.toml",
+            "/p/uv.lock",
+            "/p/pylock.toml",
+            "/p/setup.cfg",
+            "/p/setup.py",
+            "/p/conftest.py",
+            "/p/pytest.ini",
+            "/p/tox.ini",
+            "/p/single_module.py",
+            "/p/src/demo/core.py",
+            "/p/src/demo/data/table.csv",
+            "/p/pkg/module.py",
+            "/elsewhere/req.txt",
+        ] {
+            assert_eq!(scope.relevant(Path::new(counts)), Some(PathBuf::from(counts)), "{counts}");
+        }
+        for ignored in [
+            "/p/README.md",
+            "/p/report.json",
+            "/p/.pyproject.toml.swp",
+            "/p/src/demo/__pycache__/core.cpython-311.pyc",
+            "/p/src/.hidden/x.py",
+            "/p/src",
+            "/p/docs/conf.py",
+            "/elsewhere/other.txt",
+        ] {
+            assert_eq!(scope.relevant(Path::new(ignored)), None, "{ignored}");
+        }
+        assert_eq!(scope.relevant(Path::new("/p/pkg/tests/test_a.py")), Some(PathBuf::from("test_a.py")));
+        // A project's file is no module: it runs every selected one.
+        let changed = [PathBuf::from("/p/pyproject.toml")].into_iter().collect();
+        assert_eq!(to_rerun(&changed, &selection(), &all()), selection());
     }
 
     #[test]
@@ -370,12 +538,12 @@ mod tests {
             })
         };
         let started = Instant::now();
-        let changed = wait_for_changes(&events, &interrupt, &root, &[]).unwrap().unwrap();
+        let changed = wait_for_changes(&events, &interrupt, &Scope::tests_only(&root), &[]).unwrap().unwrap();
         assert!(started.elapsed() >= DEBOUNCE, "returned before a quiet spell");
         assert_eq!(changed, changes(&["helper.py", "test_a.py"]));
         let _sender = writer.join().unwrap();
         interrupt.raise();
-        assert_eq!(wait_for_changes(&events, &interrupt, &root, &[]).unwrap(), None);
+        assert_eq!(wait_for_changes(&events, &interrupt, &Scope::tests_only(&root), &[]).unwrap(), None);
     }
 
     #[test]

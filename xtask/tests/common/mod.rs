@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod second_engine;
+pub mod watching;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
