@@ -233,6 +233,45 @@ fn a_lock_decides_the_versions_and_a_warm_run_needs_no_installer() {
 
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_pylock_decides_the_versions_and_its_hashes_the_files() {
+    // PEP 751: iniconfig 2.0.0 pinned, while the index's newest is later.
+    require_engine();
+    let project = project("pylock-project", "pylock");
+    let tests = project.join("tests");
+    let cache = shared_cache();
+    let (run, report) = run_all(&tests, &cache, &[]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(packages(&report).contains(&("iniconfig".into(), "2.0.0".into())), "{:?}", packages(&report));
+
+    // Without the lock the same project gets a later release: the lock, not the project, chose 2.0.0.
+    let unlocked = self::project("pylock-project", "pylock-unlocked");
+    std::fs::remove_file(unlocked.join("pylock.toml")).unwrap();
+    let (free, free_report) = run_all(&unlocked.join("tests"), &cache, &[]);
+    assert_eq!(free.code, 1, "the test wants 2.0.0: {}", free.dump());
+    let version = packages(&free_report).into_iter().find(|(n, _)| n == "iniconfig").unwrap().1;
+    assert_ne!(version, "2.0.0", "{}", free.dump());
+
+    // Files whose hashes the lock does not record are refused before anything runs
+    // (with only the wheel's hash wrong, pip takes the sdist, whose hash the lock has).
+    let tampered = self::project("pylock-project", "pylock-tampered");
+    let mut lock = std::fs::read_to_string(tampered.join("pylock.toml")).unwrap();
+    for hash in [
+        "b6a85871a79d2e3b22d2d1b94ac2824226a63c6b741c88f7ae975f18b6778374",
+        "2d91e135bf72d31a410b17c16da610a82cb55f6b0477d1a902134b24a455b8b3",
+    ] {
+        assert!(lock.contains(hash));
+        lock = lock.replace(hash, &"0".repeat(64));
+    }
+    std::fs::write(tampered.join("pylock.toml"), lock).unwrap();
+    let (refused, _) = run_all(&tampered.join("tests"), &cache, &[]);
+    assert_eq!(refused.code, 2, "{}", refused.dump());
+    let said = format!("without the hashes {} records", tampered.join("pylock.toml").display());
+    assert!(refused.stderr.contains(&said), "{}", refused.dump());
+    assert!(!refused.stderr.contains("run "), "nothing started: {}", refused.dump());
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_base_with_python_but_no_pytest_runs_pytest_files() {
     require_engine();
     let offline = xtask(&["base-image", "--python", "3.11"]);

@@ -234,7 +234,18 @@ fn build(
     compile(&tools, project, wanted, target, &copy, work.path(), &pinned)?;
     let dist = work.path().join("dist");
     fs::create_dir(&dist)?;
-    tools.download(&pinned, &target.version, &dist)?;
+    tools.download(&pinned, &target.version, &dist).map_err(|error| {
+        let lock =
+            project.metadata.lock_file().filter(|_| format!("{error}").contains("DO NOT MATCH THE HASHES"));
+        match lock {
+            Some(lock) => usage(format!(
+                "the index serves files without the hashes {} records for them (a lock made for other \
+                 files, or an index serving other ones):\n{error}",
+                project.root.join(lock).display()
+            )),
+            None => error,
+        }
+    })?;
     let mut backends: Vec<String> = project.metadata.build_requires.clone();
     backends.extend(["wheel".to_string(), "editables".to_string()]);
     for sdist in sdists(&dist)? {
@@ -264,7 +275,7 @@ impl Tools {
         let venv = cache.join("tools");
         let (uv, pip) = (venv.join("bin/uv"), venv.join("bin/pip"));
         if !(uv.is_file() && pip.is_file()) {
-            let _lock = crate::image::lock::host_lock("env-tools")?;
+            let _lock = crate::image::lock::host_lock(&tools_lock(cache))?;
             if !(uv.is_file() && pip.is_file()) {
                 notices.send(Notice::InstallingInstaller { folder: venv.display().to_string() });
                 let fix = "install Python 3 with venv and pip on this machine (Debian: apt-get install \
@@ -333,6 +344,11 @@ impl Tools {
         }
         Err(usage(format!("downloading the pinned packages failed:\n{}", tail(&stderr, 15))))
     }
+}
+
+/// The lock held while a cache's installer is installed (or removed): one per cache.
+fn tools_lock(cache: &Path) -> String {
+    format!("env-tools-{:016x}", xxhash_rust::xxh3::xxh3_64(cache.as_os_str().as_encoded_bytes()))
 }
 
 /// The index URL set for one installer only (pip's config, or uv's
@@ -424,6 +440,8 @@ fn compile(
     pinned: &Path,
 ) -> Result<()> {
     let mut inputs: Vec<std::ffi::OsString> = Vec::new();
+    // What a lock pins, as requirements: its hashes are kept through the resolution.
+    let mut locked_text: Option<String> = None;
     if project.metadata.uv_lock {
         // The lock decides: exported for exactly what was asked, then compiled
         // for this Python (which keeps its pins and evaluates its markers).
@@ -448,8 +466,21 @@ fn compile(
                 tail(&String::from_utf8_lossy(&result.stderr), 10)
             )));
         }
+        locked_text = fs::read_to_string(&locked).ok();
         inputs.push(locked.into());
     } else {
+        if project.metadata.pylock {
+            // The lock's pins are requirements of the resolution (`==`: they win),
+            // beside the project and what was asked of it.
+            let shown = project.root.join("pylock.toml").display().to_string();
+            let text = fs::read_to_string(copy.join("pylock.toml"))
+                .map_err(|e| usage(format!("{shown}: cannot be read: {e}")))?;
+            let lines = super::locks::pylock_requirements(&text, &shown, project.metadata.name.as_deref())?;
+            let locked = work.join("locked.txt");
+            fs::write(&locked, &lines)?;
+            inputs.push(locked.into());
+            locked_text = Some(lines);
+        }
         let source =
             super::PROJECT_FILES.iter().find(|f| copy.join(f).is_file()).copied().unwrap_or("pyproject.toml");
         inputs.push(source.into());
@@ -472,7 +503,13 @@ fn compile(
     let tools_file = work.join("tools.in");
     fs::write(&tools_file, tools_in.join("\n") + "\n")?;
     inputs.push(tools_file.into());
-    tools.compile(&inputs, target, copy, pinned, true)
+    tools.compile(&inputs, target, copy, pinned, true)?;
+    if let Some(locked) = locked_text {
+        // uv writes the index's hashes; pip must get exactly the files the lock names.
+        let compiled = fs::read_to_string(pinned)?;
+        fs::write(pinned, super::locks::keep_locked_hashes(&compiled, &locked))?;
+    }
+    Ok(())
 }
 
 /// Source archives among the downloads.
@@ -706,7 +743,7 @@ pub fn clean(cache: &Path) -> Result<Cleaned> {
         cleaned.removed.push(dir);
     }
     if let Some(tools) = found.installer.filter(|_| cleaned.being_built.is_empty()) {
-        if let Some(_lock) = crate::image::lock::try_host_lock("env-tools")? {
+        if let Some(_lock) = crate::image::lock::try_host_lock(&tools_lock(cache))? {
             fs::remove_dir_all(&tools).with_context(|| format!("cannot remove {}", tools.display()))?;
             cleaned.installer = Some(tools);
         }

@@ -5,6 +5,7 @@
 //! `environment.rs` turns them into an installed environment.
 
 pub mod environment;
+pub mod locks;
 pub mod specifier;
 
 use std::fs;
@@ -61,6 +62,8 @@ pub struct Metadata {
     pub build_requires: Vec<String>,
     /// `uv.lock` lies beside it.
     pub uv_lock: bool,
+    /// `pylock.toml` (PEP 751) lies beside it (a `uv.lock` wins over it).
+    pub pylock: bool,
 }
 
 impl Project {
@@ -186,12 +189,22 @@ pub fn normalize(name: &str) -> String {
 }
 
 impl Metadata {
+    /// The lock that decides the environment's versions: `uv.lock`, else `pylock.toml`.
+    pub fn lock_file(&self) -> Option<&'static str> {
+        match (self.uv_lock, self.pylock) {
+            (true, _) => Some("uv.lock"),
+            (false, true) => Some("pylock.toml"),
+            (false, false) => None,
+        }
+    }
+
     pub fn read(root: &Path) -> Result<Metadata> {
         let uv_lock = root.join("uv.lock").is_file();
+        let pylock = root.join("pylock.toml").is_file();
         let path = root.join("pyproject.toml");
         let default_build = vec!["setuptools>=40.8.0".to_string()];
         if !path.is_file() {
-            return Ok(Metadata { build_requires: default_build, uv_lock, ..Metadata::default() });
+            return Ok(Metadata { build_requires: default_build, uv_lock, pylock, ..Metadata::default() });
         }
         let text = fs::read_to_string(&path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
         let table: toml::Table =
@@ -221,6 +234,7 @@ impl Metadata {
             groups: keys(table.get("dependency-groups")),
             build_requires,
             uv_lock,
+            pylock,
         })
     }
 }
