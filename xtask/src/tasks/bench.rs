@@ -608,7 +608,7 @@ fn project_costs(engine: &Engine, runner: &Path, scratch: &Path, options: &Bench
         .map(|_| time(|| super::project::environments(engine, &plan_in(cache.clone()), &images).map(drop)))
         .collect::<Result<Vec<_>>>()?;
     let line = format!(
-        "\nEnvironment, warm (nothing changed; what every run checks, median of 5): **{:.0} ms** (goal: under 100 ms; \
+        "\nEnvironment, warm (nothing changed; what every run checks, median of 5): **{:.1} ms** (goal: under 100 ms; \
          no installer call).",
         median(&checks) * 1000.0
     );
