@@ -272,6 +272,83 @@ fn a_pylock_decides_the_versions_and_its_hashes_the_files() {
 
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn code_to_compile_needs_a_base_with_a_compiler_else_exit_2_naming_the_package() {
+    // The test images have no compiler: a project's own C extension, and a
+    // dependency with no wheel for the Python (only its C source), are refused;
+    // on a base with a compiler the dependency builds.
+    require_engine();
+    let project = project("c-extension-project", "c-extension");
+    let (own, _) = run_all(&project.join("tests"), &shared_cache(), &[]);
+    assert_eq!(own.code, 2, "{}", own.dump());
+    // Named by its folder: a setup.py's name is known only by running it.
+    let said = format!("the project {} has code to compile, which needs a C compiler", project.display());
+    assert!(own.stderr.contains(&said), "{}", own.dump());
+    assert!(own.stderr.contains("--base-image with a C compiler and Python's headers"), "{}", own.dump());
+    assert!(!own.stderr.contains("\nrun "), "nothing started: {}", own.dump());
+
+    // netifaces 0.11.0 ships Linux wheels up to CPython 3.9 only.
+    let pure = self::project("locked-project", "c-dependency");
+    std::fs::write(
+        pure.join("tests/test_netifaces.py"),
+        "import netifaces\n\n\ndef test_the_extension_works():\n    assert 'lo' in netifaces.interfaces()\n",
+    )
+    .unwrap();
+    let (dependency, _) = run_all(&pure.join("tests"), &shared_cache(), &["--with", "netifaces==0.11.0"]);
+    assert_eq!(dependency.code, 2, "{}", dependency.dump());
+    let said =
+        "netifaces==0.11.0 has no wheel for Python 3.11 (x86_64-manylinux_2_28), and building it from \
+                its source needs a C compiler";
+    assert!(dependency.stderr.contains(said), "{}", dependency.dump());
+    assert!(!dependency.stderr.contains("\nrun "), "nothing started: {}", dependency.dump());
+
+    // The fix the message names: a base with a C compiler and Python's headers.
+    let builder = builder_base();
+    let with_compiler = ["--with", "netifaces==0.11.0", "--base-image", builder.as_str()];
+    let (built, report) = run_all(&pure.join("tests"), &shared_cache(), &with_compiler);
+    assert_eq!(built.code, 0, "{}", built.dump());
+    assert!(packages(&report).contains(&("netifaces".into(), "0.11.0".into())), "{:?}", packages(&report));
+    // A project's own compiled modules would be built in the copy, which the
+    // editable install does not point at: refused rather than failing its imports.
+    let (own, _) = run_all(&project.join("tests"), &shared_cache(), &["--base-image", builder.as_str()]);
+    assert_eq!(own.code, 2, "{}", own.dump());
+    let said = format!(
+        "the project {} builds compiled modules (cext/_speed.cpython-311-x86_64-linux-gnu.so)",
+        project.display()
+    );
+    assert!(own.stderr.contains(&said), "{}", own.dump());
+}
+
+/// The offline 3.11 base with gcc and Python's headers (Debian's archive
+/// through the engine's default network), built once per base id.
+fn builder_base() -> String {
+    let offline = xtask(&["base-image", "--python", "3.11"]);
+    assert_eq!(offline.code, 0, "{}", offline.dump());
+    let base = offline.stdout.lines().last().unwrap().trim().to_string();
+    let id = docker(&["image", "inspect", "--format", "{{.Id}}", &base]);
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    let dockerfile = format!(
+        "FROM {base}\nRUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev python3-dev \
+         && rm -rf /var/lib/apt/lists/*\nLABEL pymaccounter=1\n"
+    );
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&(&id, &dockerfile), &mut hasher);
+    let tag = format!("pymaccounter-test-c-builder:3.11-{:016x}", std::hash::Hasher::finish(&hasher));
+    if docker(&["image", "inspect", &tag]).status.success() {
+        return tag;
+    }
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+    let built = docker(&["build", "--force-rm", "-q", "-t", &tag, path_str(context.path())]);
+    assert!(
+        built.status.success(),
+        "building {tag} needs the Debian archive (the engine's default network): {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    tag
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_base_with_python_but_no_pytest_runs_pytest_files() {
     require_engine();
     let offline = xtask(&["base-image", "--python", "3.11"]);

@@ -637,7 +637,22 @@ echo "@@project" >&2
     let output = engine.run_tool(&target.image, &user, &mounts, &variables, &command)?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        return Err(install_failure(&stderr, target));
+        return Err(install_failure(&stderr, project, target));
+    }
+    let built = compiled_in_copy(copy, &project.root, Path::new(""))?;
+    if !built.is_empty() {
+        let shown: Vec<String> = built.iter().take(3).map(|p| p.display().to_string()).collect();
+        return Err(usage(format!(
+            "the project {} builds compiled modules ({}{}): its editable install points at the source folder \
+             that every module's container mounts, and the build ran in a copy (your tree is never written), \
+             so they would not be found. Not supported yet: build them in place for Python {} yourself \
+             (e.g. `python{} setup.py build_ext --inplace`), so that the mounted source holds them",
+            project.root.display(),
+            shown.join(", "),
+            if built.len() > 3 { ", …" } else { "" },
+            target.name,
+            target.version,
+        )));
     }
     let listed = fs::read_to_string(installed.dir.join("installed.json"))?;
     let rows: Vec<serde_json::Value> = serde_json::from_str(&listed).context("uv pip list's output")?;
@@ -649,35 +664,88 @@ echo "@@project" >&2
     Ok(packages)
 }
 
-/// Why the install in the container failed, in the user's terms: the project
-/// does not build, or a package without a wheel for this Python needs a
-/// compiler the image lacks (named), or the installer's own words.
-fn install_failure(stderr: &str, target: &Target) -> anyhow::Error {
+/// Compiled extension modules (`*.so`) the project's build left in its copy
+/// that the project's own tree does not hold at the same place (relative paths).
+fn compiled_in_copy(copy: &Path, root: &Path, below: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(copy.join(below))? {
+        let entry = entry?;
+        let relative = below.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            found.extend(compiled_in_copy(copy, root, &relative)?);
+        } else if kind.is_file()
+            && relative.extension().is_some_and(|e| e == "so")
+            && !root.join(&relative).exists()
+        {
+            found.push(relative);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Why the install in the container failed, in the user's terms: a package
+/// without a wheel for this Python whose source needs a compiler the test
+/// image lacks (named), the project's own code needing one, a package or the
+/// project that does not build (the backend's words, trimmed), or the
+/// installer's own words.
+fn install_failure(stderr: &str, project: &Project, target: &Target) -> anyhow::Error {
     let project_step = stderr.contains("@@project");
     let failed_build = stderr.lines().find_map(|line| {
         let at = line.find("Failed to build `")?;
         let rest = &line[at + "Failed to build `".len()..];
         Some(rest[..rest.find('`')?].to_string())
     });
-    let needs_compiler = ["gcc", "cc: not found", "C compiler", "unable to execute", "Unknown compiler"]
-        .iter()
-        .any(|needle| stderr.contains(needle));
     let trimmed = tail(&stderr.replace("@@project\n", ""), 20);
-    match (failed_build, project_step) {
-        (Some(package), false) if needs_compiler => usage(format!(
-            "{package} has no wheel for Python {} ({}) and its source needs a C compiler, which the test \
-             image has not: pin a version with a wheel for it, or leave that Python out of --python",
-            target.name,
-            platform()
+    let python = &target.name;
+    let base = format!(
+        "a --base-image with {} and Python's headers (e.g. `python:{}` rather than `-slim`; Debian: \
+         build-essential and python3-dev)",
+        "{compiler}", target.version
+    );
+    match (failed_build, project_step, missing_compiler(stderr)) {
+        (Some(package), false, Some(compiler)) => usage(format!(
+            "{package} has no wheel for Python {python} ({}), and building it from its source needs {compiler}, \
+             which the test image has not: pin a version of it with a wheel for this Python, leave {python} \
+             out of --python, or name {}",
+            platform(),
+            base.replace("{compiler}", compiler)
         )),
-        (Some(package), false) => {
-            usage(format!("building {package} for Python {} failed:\n{trimmed}", target.name))
-        }
-        (_, true) => usage(format!("the project does not build for Python {}:\n{trimmed}", target.name)),
-        (None, false) => {
-            environment(format!("installing the environment for Python {} failed:\n{trimmed}", target.name))
+        (Some(package), false, None) => usage(format!("building {package} for Python {python} failed:\n{trimmed}")),
+        (_, true, Some(compiler)) => usage(format!(
+            "the project {} has code to compile, which needs {compiler}, and the test image has none (the \
+             project is built inside the image its modules run in, for Python {python}): name {}",
+            project.metadata.name.as_deref().map_or_else(|| project.root.display().to_string(), str::to_string),
+            base.replace("{compiler}", compiler)
+        )),
+        (_, true, None) => usage(format!("the project does not build for Python {python}:\n{trimmed}")),
+        (None, false, _) => {
+            environment(format!("installing the environment for Python {python} failed:\n{trimmed}"))
         }
     }
+}
+
+/// The compiler a failed build looked for and did not find, as setuptools
+/// (`No such file or directory: 'x86_64-linux-gnu-gcc'`, `unable to execute`),
+/// a shell (`gcc: not found`), meson (`Unknown compiler(s)`), CMake
+/// (`No CMAKE_C_COMPILER could be found`) and setuptools-rust or maturin say it.
+fn missing_compiler(stderr: &str) -> Option<&'static str> {
+    let missing =
+        |line: &str| ["No such file", "not found", "unable to execute"].iter().any(|m| line.contains(m));
+    let c_compiler =
+        |line: &str| ["gcc", "cc'", "cc:", "g++", "c++", "clang"].iter().any(|c| line.contains(c));
+    let mut found = None;
+    for line in stderr.lines() {
+        if line.contains("can't find Rust compiler") || (missing(line) && line.contains("cargo")) {
+            found = found.or(Some("a Rust compiler (cargo)"));
+        }
+        let build_tool = ["Unknown compiler", "CMAKE_C_COMPILER", "CMAKE_CXX_COMPILER"];
+        if (missing(line) && c_compiler(line)) || build_tool.iter().any(|t| line.contains(t)) {
+            return Some("a C compiler");
+        }
+    }
+    found
 }
 
 /// Removes environments unused for a month (never one being built: those hold a lock).
@@ -807,22 +875,71 @@ mod tests {
     }
 
     #[test]
+    fn compiled_modules_the_build_left_in_the_copy_are_found() {
+        let temp = tempfile::tempdir().unwrap();
+        let (root, copy) = (temp.path().join("p"), temp.path().join("c"));
+        for dir in [&root, &copy] {
+            fs::create_dir_all(dir.join("pkg/sub")).unwrap();
+            fs::write(dir.join("pkg/__init__.py"), "").unwrap();
+            fs::write(dir.join("pkg/shipped.cpython-311-x86_64-linux-gnu.so"), "").unwrap();
+        }
+        assert!(compiled_in_copy(&copy, &root, Path::new("")).unwrap().is_empty());
+        fs::write(copy.join("pkg/sub/_speed.cpython-311-x86_64-linux-gnu.so"), "").unwrap();
+        fs::write(copy.join("pkg/sub/notes.txt"), "").unwrap();
+        assert_eq!(
+            compiled_in_copy(&copy, &root, Path::new("")).unwrap(),
+            [PathBuf::from("pkg/sub/_speed.cpython-311-x86_64-linux-gnu.so")]
+        );
+    }
+
+    #[test]
     fn resolution_errors_are_told_apart() {
         assert!(unreachable(
             "error: Failed to fetch: `https://x/simple/numpy/`\n  Caused by: error sending request"
         ));
         assert!(!unreachable("No solution found when resolving dependencies"));
+        let target = Target {
+            version: "3.11".into(),
+            name: "3.11".into(),
+            interpreter: "python3.11".into(),
+            image: "i".into(),
+            base_id: "b".into(),
+        };
+        let project = Project {
+            root: PathBuf::from("/p"),
+            metadata: super::super::Metadata { name: Some("cext".into()), ..Default::default() },
+        };
         let error = install_failure(
             "@@x\n  × Failed to build `cfoo==1.0`\n  error: command 'x86_64-linux-gnu-gcc' failed: No such file",
-            &Target {
-                version: "3.11".into(),
-                name: "3.11".into(),
-                interpreter: "python3.11".into(),
-                image: "i".into(),
-                base_id: "b".into(),
-            },
+            &project,
+            &target,
         );
-        assert!(error.to_string().starts_with("cfoo==1.0 has no wheel for Python 3.11"), "{error}");
+        let said = error.to_string();
+        assert!(said.starts_with("cfoo==1.0 has no wheel for Python 3.11"), "{said}");
+        assert!(
+            said.contains("needs a C compiler") && said.contains("`python:3.11` rather than `-slim`"),
+            "{said}"
+        );
         assert!(error.downcast_ref::<crate::error::Usage>().is_some());
+        let own = install_failure(
+            "@@project\n  running build_ext\n  error: [Errno 2] No such file or directory: 'x86_64-linux-gnu-gcc'",
+            &project,
+            &target,
+        );
+        assert!(
+            own.to_string().starts_with("the project cext has code to compile, which needs a C compiler"),
+            "{own}"
+        );
+        for (words, compiler) in [
+            ("/bin/sh: 1: cc: not found", Some("a C compiler")),
+            ("unable to execute 'gcc': No such file or directory", Some("a C compiler")),
+            ("../meson.build:1:0: ERROR: Unknown compiler(s): [['cc'], ['gcc']]", Some("a C compiler")),
+            ("CMake Error: No CMAKE_CXX_COMPILER could be found.", Some("a C compiler")),
+            ("error: can't find Rust compiler", Some("a Rust compiler (cargo)")),
+            ("src/x.c:3:10: error: 'y' undeclared (first use in this function)", None),
+            ("ModuleNotFoundError: No module named 'numpy'", None),
+        ] {
+            assert_eq!(missing_compiler(words), compiler, "{words}");
+        }
     }
 }
