@@ -62,6 +62,7 @@ list is cut and "truncated" is true (the counts stay complete).
 import gc
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -168,12 +169,16 @@ class Report:
         self.tests = []
         self.hunt_leaks = None
         self.error = None
+        # Tests -k left out (they are not among `tests`).
+        self.deselected = 0
         # pytest would leave the file out of its folder's collection here.
         self.not_collected = False
 
     def trailer_line(self):
         """The trailer, marker included, newline excluded, under TRAILER_LIMIT bytes."""
         counts = count(self.tests)
+        if self.deselected:
+            counts["deselected"] = self.deselected
         body = {
             "harness": self.harness,
             "tests": [],
@@ -222,7 +227,7 @@ class Report:
 def parse_arguments(argv):
     """(mode, hunt or None, module_path, args) from the harness's own argv; --report-fd
     sets REPORT_FD."""
-    global REPORT_FD
+    global REPORT_FD, KEYWORD
     mode = None
     hunt = None
     index = 0
@@ -234,7 +239,7 @@ def parse_arguments(argv):
         if not arg.startswith("--"):
             break
         name, has_value, value = arg.partition("=")
-        if name not in ("--mode", "--hunt-leaks", "--report-fd"):
+        if name not in ("--mode", "--hunt-leaks", "--report-fd", "--keyword"):
             raise UsageError("unknown harness option %r" % arg)
         if not has_value:
             index += 1
@@ -245,6 +250,9 @@ def parse_arguments(argv):
             if value not in ("unittest", "pytest", "script"):
                 raise UsageError("--mode must be unittest, pytest or script, not %r" % value)
             mode = value
+        elif name == "--keyword":
+            keyword_matcher(value)  # a bad expression is a usage error here
+            KEYWORD = value
         elif name == "--report-fd":
             if not value.isdigit():
                 raise UsageError("--report-fd must be a file descriptor number, not %r" % value)
@@ -257,6 +265,82 @@ def parse_arguments(argv):
     if index >= len(argv):
         raise UsageError("MODULE_PATH is missing")
     return mode, hunt, argv[index], list(argv[index + 1 :])
+
+
+def keyword_matcher(expression):
+    """pytest's -k grammar (`or`, `and`, `not`, parentheses; a name matches a
+    case-insensitive substring of any keyword): a function of the keywords."""
+    tokens = re.findall(r"[()]|[^\s()]+", expression)
+    position = [0]
+
+    def peek():
+        return tokens[position[0]] if position[0] < len(tokens) else None
+
+    def take():
+        position[0] += 1
+        return tokens[position[0] - 1]
+
+    def either():
+        left = both()
+        while peek() == "or":
+            take()
+            left = (lambda a, b: lambda words: a(words) or b(words))(left, both())
+        return left
+
+    def both():
+        left = negation()
+        while peek() == "and":
+            take()
+            left = (lambda a, b: lambda words: a(words) and b(words))(left, negation())
+        return left
+
+    def negation():
+        token = peek()
+        if token is None or token in (")", "and", "or"):
+            raise UsageError("bad -k expression %r" % expression)
+        take()
+        if token == "not":
+            inner = negation()
+            return lambda words: not inner(words)
+        if token == "(":
+            inner = either()
+            if peek() != ")":
+                raise UsageError("bad -k expression %r" % expression)
+            take()
+            return inner
+        name = token.lower()
+        return lambda words: any(name in word.lower() for word in words)
+
+    matcher = either()
+    if peek() is not None:
+        raise UsageError("bad -k expression %r" % expression)
+    return matcher
+
+
+def select_by_keyword(suite, module_path):
+    """The suite's tests that -k selects, and how many it left out. A test's
+    keywords, as pytest gives a TestCase's: method, class, file name."""
+    import unittest
+
+    if KEYWORD is None:
+        return suite, 0
+    matcher = keyword_matcher(KEYWORD)
+    kept, left_out = [], 0
+
+    def walk(node):
+        nonlocal left_out
+        if isinstance(node, unittest.TestSuite):
+            for child in node:
+                walk(child)
+            return
+        words = [getattr(node, "_testMethodName", str(node)), type(node).__name__, os.path.basename(module_path)]
+        if matcher(words):
+            kept.append(node)
+        else:
+            left_out += 1
+
+    walk(suite)
+    return unittest.TestSuite(kept), left_out
 
 
 def parse_hunt(value):
@@ -810,9 +894,13 @@ def run_unittest(module_path, args, hunt, report):
         if getattr(program, "durations", None) is not None:
             options["durations"] = program.durations
         runner = unittest.TextTestRunner(**options)
-        return runner.run(program.test)
+        suite, report.deselected = select_by_keyword(program.test, module_path)
+        return runner.run(suite)
 
     def verdict(result):
+        if result.testsRun == 0 and not result.skipped and report.deselected:
+            say("-k %r deselects all %d tests" % (KEYWORD, report.deselected))
+            return EXIT_SKIP
         if result.testsRun == 0 and not result.skipped:
             return EXIT_NO_TESTS
         return EXIT_OK if result.wasSuccessful() else EXIT_FAILED
@@ -881,6 +969,10 @@ def pytest_collector(pytest):
             self.entries = []
             self.current = {}
             self.messages = {}
+            self.deselected = 0
+
+        def pytest_deselected(self, items):
+            self.deselected += len(items)
 
         def new_entry(self, nodeid):
             entry = {"name": name_of(nodeid), "outcome": None, "message": None, "duration_s": 0.0}
@@ -983,6 +1075,8 @@ def run_pytest(module_path, args, hunt, report):
     sys.dont_write_bytecode = True
     scratch = tempfile.mkdtemp(prefix="pymaccounter-pytest-")
     arguments = [module_path, "-p", "no:cacheprovider", "--basetemp", os.path.join(scratch, "t")]
+    if KEYWORD is not None:
+        arguments += ["-k", KEYWORD]
     stem = os.path.basename(module_path)
     if "." in (stem[:-3] if stem.endswith(".py") else stem):
         # pytest's default import mode imports the file by its name, which a dot in the
@@ -997,7 +1091,11 @@ def run_pytest(module_path, args, hunt, report):
     finally:
         sys.stderr = said.stream
         report.tests = collector.tests()
+        report.deselected = collector.deselected
         shutil.rmtree(scratch, ignore_errors=True)
+    if code == 5 and report.deselected and not report.tests:
+        say("-k %r deselects all %d tests" % (KEYWORD, report.deselected))
+        return EXIT_SKIP
     if report.not_collected:
         say("the project's pytest configuration leaves %s out of its collection here" % module_path)
         return EXIT_SKIP
@@ -1096,6 +1194,8 @@ def shut_down_like_python():
 
 
 REPORT_FD = 2
+# -k EXPR (--keyword): the tests to run, or None for all.
+KEYWORD = None
 
 
 def write_trailer(report):

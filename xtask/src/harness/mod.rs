@@ -83,6 +83,8 @@ pub struct ModuleSetup {
     pub unrun_tests: Option<Framework>,
     pub hunt_leaks: Option<HuntLeaks>,
     pub declarations: Declarations,
+    /// `-k EXPR`: the harness runs only the tests it selects.
+    pub keyword: Option<String>,
 }
 
 impl ModuleSetup {
@@ -122,7 +124,7 @@ impl ModuleSetup {
                  (drop hunt-leaks for it, or --skip it)"
             )));
         }
-        Ok(ModuleSetup { harness, unrun_tests, hunt_leaks, declarations })
+        Ok(ModuleSetup { harness, unrun_tests, hunt_leaks, declarations, keyword: None })
     }
 
     /// Whether the harness script runs the module (else the interpreter runs it directly).
@@ -175,6 +177,9 @@ pub fn container_command(
         if let Some(hunt) = setup.hunt_leaks {
             command.extend(["--hunt-leaks".into(), hunt.to_string()]);
         }
+        if let Some(expression) = setup.keyword.as_ref().filter(|_| setup.harness != Harness::Script) {
+            command.extend(["--keyword".into(), expression.clone()]);
+        }
     }
     command.push(module_path.to_string_lossy().into_owned());
     command.extend(args.iter().cloned());
@@ -210,6 +215,15 @@ pub fn judge(
             return Execution::Failed { exit_code: 0, why: framework_failure(setup, 1, inner) };
         }
         return judge_pass(setup, inner, peak, blocks_counted);
+    }
+    // -k selected none of its tests: deselected, which is no "ran none".
+    if let (Some(expression), Some(inner)) = (&setup.keyword, inner) {
+        let none_selected = inner.counts.deselected > 0 && inner.counts.total() == 0;
+        if execution.status() == Status::Skip && none_selected {
+            return Execution::Skipped {
+                why: Some(SkipCause::Deselected { expression: expression.clone() }),
+            };
+        }
     }
     // pytest given the file by name runs it; collecting its folder would not.
     if execution.status() == Status::Skip

@@ -140,6 +140,13 @@ pub struct InnerCounts {
     pub xfailed: u64,
     #[serde(default)]
     pub xpassed: u64,
+    /// Tests `-k` left out (not in `total`: they did not run).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deselected: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Per-run deltas after the warm-up runs (`--hunt-leaks WARMUPS:RUNS`).
@@ -207,6 +214,7 @@ impl InnerCounts {
             (self.skipped, "skipped"),
             (self.xfailed, "xfailed"),
             (self.xpassed, "xpassed"),
+            (self.deselected, "deselected"),
         ]
         .iter()
         .filter(|(n, _)| *n > 0)
