@@ -411,12 +411,21 @@ class RegrtestState:
             self.zip_cache = None
         self.abcs = {}
         for abc in self._abc_classes():
-            for cls in abc.__subclasses__() + [abc]:
+            for cls in self._with_subclasses(abc):
                 self.abcs[cls] = _get_dump(cls)[0]
         self.argv = sys.argv[:]
         self.path = sys.path[:]
         self.cwd = os.getcwd()
         self.streams = (sys.stdin, sys.stdout, sys.stderr)
+
+    @staticmethod
+    def _with_subclasses(abc):
+        """The ABC and those of its direct subclasses that are ABCs themselves: an
+        extension type may subclass one without ABCMeta (pyarrow's KeyValueMetadata
+        subclasses Mapping), and has no registry or caches of its own to restore."""
+        import abc as abc_module
+
+        return [cls for cls in abc.__subclasses__() if isinstance(cls, abc_module.ABCMeta)] + [abc]
 
     @staticmethod
     def _abc_classes():
@@ -449,7 +458,7 @@ class RegrtestState:
             zipimport._zip_directory_cache.clear()
             zipimport._zip_directory_cache.update(self.zip_cache)
         for abc in self._abc_classes():
-            for cls in abc.__subclasses__() + [abc]:
+            for cls in self._with_subclasses(abc):
                 for ref in self.abcs.get(cls, ()):
                     registered = ref()
                     if registered is not None:
