@@ -150,6 +150,9 @@ pub enum Task {
         /// Skip the 96- and 200-module runs and the cold build
         #[arg(long)]
         quick: bool,
+        /// Run these sections only, and print them without writing BENCHMARKS.md
+        #[arg(long, value_delimiter = ',', value_name = "SECTIONS")]
+        only: Vec<BenchSection>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -962,4 +965,15 @@ mod tests {
             );
         }
     }
+}
+
+/// A part of `bench`, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchSection {
+    Raw,
+    Scaling,
+    Edit,
+    Memray,
+    Project,
+    Costs,
 }

@@ -78,8 +78,9 @@ fn dispatch(task: Task) -> Result<i32> {
                 tasks::clean::CleanOptions { run, containers_only, keep_base, force, all_users, dry_run };
             tasks::clean::clean(&tasks::engine(&engine)?, &options)
         }
-        Task::Bench { rounds, jobs, quick, engine } => {
-            let options = tasks::bench::BenchOptions { rounds: rounds.into(), jobs: jobs.into(), quick };
+        Task::Bench { rounds, jobs, quick, only, engine } => {
+            let options =
+                tasks::bench::BenchOptions { rounds: rounds.into(), jobs: jobs.into(), quick, only };
             tasks::bench::bench(&tasks::engine(&engine)?, &options)
         }
         Task::Compare { base, new, gate, format } => tasks::compare::compare(&base, &new, &gate, format),

@@ -569,41 +569,37 @@ impl Engine {
         Ok((output.status.success() && is_version).then(|| version.to_string()))
     }
 
-    /// The benchmark's baseline: module names on stdin, `jobs` plain
-    /// `run --rm` calls at a time, no runner in between.
-    pub fn baseline_loop(&self, image: &str, tests: &Path, jobs: usize) -> duct::Expression {
-        let program = self.program.as_os_str().to_owned();
-        let mount = container::mount_arg(&container::Mount::Bind {
-            source: tests.to_path_buf(),
-            target: tests.display().to_string(),
-        });
-        let args: Vec<OsString> = vec![
+    /// The benchmark's baseline, no runner in between: `xargs -P JOBS` of one
+    /// bare `run --rm --network none` per line of its input: the container runs `sh -c SCRIPT sh LINE`, with `mounts` and
+    /// the same ulimits for every engine (Podman's defaults exceed what this
+    /// kind of machine allows).
+    pub fn raw_loop(
+        &self,
+        image: &str,
+        mounts: &[container::Mount],
+        workdir: &str,
+        jobs: usize,
+        script: &str,
+    ) -> duct::Expression {
+        let mut args: Vec<OsString> = vec![
             "-P".into(),
             jobs.to_string().into(),
             "-I{}".into(),
-            program,
+            self.program.as_os_str().to_owned(),
             "run".into(),
             "--rm".into(),
             "--network".into(),
             "none".into(),
-            // Podman's defaults exceed what this kind of machine allows; the
-            // same limits for every engine keep the loops alike.
             "--ulimit".into(),
             "nofile=1024:1024".into(),
             "--ulimit".into(),
             "nproc=4096:4096".into(),
-            "--mount".into(),
-            mount.into(),
-            "--workdir".into(),
-            tests.as_os_str().to_owned(),
-            image.into(),
-            // Exit 77 is a module's declared skip, not a failed loop.
-            "sh".into(),
-            "-c".into(),
-            RAW_MODULE_COMMAND.into(),
-            "sh".into(),
-            "{}".into(),
         ];
+        for mount in mounts {
+            args.extend(["--mount".into(), container::mount_arg(mount).into()]);
+        }
+        args.extend(["--workdir".into(), workdir.into(), image.into()]);
+        args.extend(["sh", "-c", script, "sh", "{}"].map(OsString::from));
         duct::cmd("xargs", args)
     }
 

@@ -14,8 +14,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::engine::{Engine, EngineKind};
+use super::project::ProjectPlan;
+use crate::cli::BenchSection;
+use crate::engine::container::Mount;
+use crate::engine::{Engine, EngineKind, RAW_MODULE_COMMAND};
+use crate::image::{self, LocalImages, Recipe};
 use crate::model::choice::Choice;
+use crate::model::job::PythonVersion;
+use crate::project::{Choice as ProjectChoice, Project, Wanted};
 
 /// How the bench tells the runner it starts which engine to use.
 const ENGINE_VARIABLE: &str = "PYMACCOUNTER_ENGINE";
@@ -28,6 +34,8 @@ pub struct BenchOptions {
     pub jobs: usize,
     /// Skip the slow parts (scaling to 200 modules, the cold build).
     pub quick: bool,
+    /// These sections only (all when empty), and BENCHMARKS.md left as it is.
+    pub only: Vec<BenchSection>,
 }
 
 pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
@@ -43,13 +51,29 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
         .filter_map(|kind| Engine::find(*kind, false, crate::report::human::notices(false)).ok())
         .filter(|e| e.server_version().is_ok())
         .collect();
-    let sections = [
-        runner_vs_raw(&engines, &runner, scratch.path(), options)?,
-        scaling(engine, &runner, scratch.path(), options)?,
-        edit_loops(&runner, scratch.path(), options)?,
-        memray_cost(&runner, scratch.path(), options.rounds.min(5))?,
-        costs(engine, &runner, scratch.path(), options)?,
-    ];
+    let wanted = |section: BenchSection| options.only.is_empty() || options.only.contains(&section);
+    let mut sections = Vec::new();
+    if wanted(BenchSection::Raw) {
+        sections.push(runner_vs_raw(&engines, &runner, scratch.path(), options)?);
+    }
+    if wanted(BenchSection::Scaling) {
+        sections.push(scaling(engine, &runner, scratch.path(), options)?);
+    }
+    if wanted(BenchSection::Edit) {
+        sections.push(edit_loops(&runner, scratch.path(), options)?);
+    }
+    if wanted(BenchSection::Memray) {
+        sections.push(memray_cost(&runner, scratch.path(), options.rounds.min(5))?);
+    }
+    if wanted(BenchSection::Project) {
+        sections.push(project_costs(engine, &runner, scratch.path(), options)?);
+    }
+    if wanted(BenchSection::Costs) {
+        sections.push(costs(engine, &runner, scratch.path(), options)?);
+    }
+    if !options.only.is_empty() {
+        return Ok(EXIT_PASSED);
+    }
     for section in sections {
         report.push_str(&section);
     }
@@ -89,19 +113,23 @@ fn runner_vs_raw(
          | engine | modules | runner median | raw median | median ratio | ratios seen | goal |\n|---|---|---:|---:|---:|---:|---:|\n",
         names.join(", "),
         options.rounds,
-        crate::engine::RAW_MODULE_COMMAND,
+        RAW_MODULE_COMMAND,
         jobs = options.jobs,
     );
+    let many = generate_many_tests(scratch, TRIVIAL_TESTS)?;
+    let many_name = format!("(d) {TRIVIAL_TESTS} trivial pytest tests in one file");
     for engine in engines {
-        for (name, dir, goal) in [
-            ("(a) 24 trivial", &trivial, 1.10),
-            ("(b) the project's own", &own.path, 1.10),
-            ("(c) a single module", &single, 1.15),
+        for (name, dir, goal, script) in [
+            ("(a) 24 trivial", &trivial, 1.10, RAW_MODULE_COMMAND),
+            ("(b) the project's own", &own.path, 1.10, RAW_MODULE_COMMAND),
+            ("(c) a single module", &single, 1.15, RAW_MODULE_COMMAND),
+            (many_name.as_str(), &many, 1.10, RAW_PYTEST_COMMAND),
         ] {
-            let row = compare(engine, runner, dir, options, name, goal)?;
+            let row = compare(engine, runner, dir, options, name, goal, script)?;
             emit(&mut report, &format!("| {} {row}", engine.name()));
         }
     }
+    let _ = writeln!(report, "\nThe raw side of (d) runs `{RAW_PYTEST_COMMAND}`.");
     Ok(report)
 }
 
@@ -208,13 +236,15 @@ fn compare(
     options: &BenchOptions,
     name: &str,
     goal: f64,
+    script: &str,
 ) -> Result<String> {
     let image = build_image(runner, engine)?;
     let modules = TestDir::resolve(Some(dir))?.test_modules()?;
     let dir = &dir.canonicalize()?;
     let time_runner =
         || run_runner(runner, engine, dir, options.jobs, false).map(|(took, _)| took.as_secs_f64());
-    let time_raw = || run_raw(engine, &image, dir, &modules, options.jobs).map(|took| took.as_secs_f64());
+    let time_raw =
+        || run_raw(engine, &image, dir, &modules, options.jobs, script).map(|took| took.as_secs_f64());
     // One untimed pass of each warms the engine's caches.
     time_runner()?;
     time_raw()?;
@@ -350,6 +380,25 @@ fn memray_cost(runner: &Path, root: &Path, rounds: usize) -> Result<String> {
     ))
 }
 
+/// How many tests the one-file row holds.
+const TRIVIAL_TESTS: usize = 10_000;
+/// The raw side of that row: pytest as a user would call it in a container.
+const RAW_PYTEST_COMMAND: &str = r#"python3 -m pytest -q -p no:cacheprovider "$1""#;
+
+/// One pytest file of `count` trivial parametrized tests.
+fn generate_many_tests(root: &Path, count: usize) -> Result<PathBuf> {
+    let dir = root.join("many-tests");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("test_many.py"),
+        format!(
+            "\"\"\"{count} tests that pass at once.\"\"\"\nimport pytest\n\n\n\
+             @pytest.mark.parametrize('i', range({count}))\ndef test_trivial(i):\n    pass\n"
+        ),
+    )?;
+    Ok(dir)
+}
+
 fn generate_trivial(root: &Path, name: &str, count: usize) -> Result<PathBuf> {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir)?;
@@ -424,10 +473,19 @@ fn high_water_mark(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
 }
 
-fn run_raw(engine: &Engine, image: &str, dir: &Path, modules: &[String], jobs: usize) -> Result<Duration> {
+fn run_raw(
+    engine: &Engine,
+    image: &str,
+    dir: &Path,
+    modules: &[String],
+    jobs: usize,
+    script: &str,
+) -> Result<Duration> {
     let started = Instant::now();
-    let output =
-        engine.baseline_loop(image, dir, jobs).stdin_bytes(modules.join("\n")).stdout_null().run()?;
+    let mount = Mount::Bind { source: dir.to_path_buf(), target: dir.display().to_string() };
+    let workdir = dir.display().to_string();
+    let loop_ = engine.raw_loop(image, &[mount], &workdir, jobs, script);
+    let output = loop_.stdin_bytes(modules.join("\n")).stdout_null().run()?;
     if !output.status.success() {
         bail!("the raw loop failed");
     }
@@ -486,6 +544,252 @@ fn machine_summary(engine: &Engine) -> String {
         engine.name(),
         engine.server_version().unwrap_or_else(|_| "?".into())
     )
+}
+
+/// The real project the bench installs and runs: a pure-Python suite from
+/// its source archive (src layout, a root conftest, its `tests` extra).
+const REAL_PROJECT: (&str, &str, &str) = ("attrs==24.2.0", "attrs-24.2.0", "tests");
+
+/// A real project's environment and suite: the environment's cold build
+/// against uv installing the same set on the host, the check a run makes
+/// when nothing changed, and the suite under the runner against a raw loop
+/// of the same pytest call per file.
+fn project_costs(engine: &Engine, runner: &Path, scratch: &Path, options: &BenchOptions) -> Result<String> {
+    let (requirement, folder, extra) = REAL_PROJECT;
+    let root = fetch_sdist(scratch, requirement, folder)?;
+    let tests = root.join("tests");
+    let mut report = format!(
+        "\n## A project's environment and suite\n\n`{requirement}` from its source archive, `--extra {extra}`, \
+         Python {}, on {}.\n\n",
+        PythonVersion::DEFAULT,
+        engine.name()
+    );
+    // One full run warms the installer's own venv (kept for every round) and the images.
+    let warm = scratch.join("env-warm");
+    let suite = |cache: &Path| -> Result<f64> {
+        time(|| {
+            let mut command = Command::new(runner);
+            command.args(["run-all-tests", "-j", &options.jobs.to_string(), "--extra", extra, "--test-dir"]);
+            command.arg(&tests).arg("--cache-dir").arg(cache).env(ENGINE_VARIABLE, engine.name());
+            let output = command.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
+            // The suite's own failures are its business; the runner's are not.
+            if output.status.code().is_none_or(|c| c > 1) {
+                bail!(
+                    "the runner failed on {}:\n{}",
+                    tests.display(),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            Ok(())
+        })
+    };
+    suite(&warm)?;
+
+    let project =
+        Project::find(&tests, &ProjectChoice::At(root.clone()))?.context("the project is not found")?;
+    let wanted = project.check(Wanted { extras: vec![extra.into()], ..Wanted::default() })?;
+    let image =
+        image::ensure(engine, &Recipe::load()?, &LocalImages::read(engine)?, None, PythonVersion::DEFAULT)?;
+    let images = [(None, image)];
+    let plan_in = |cache: PathBuf| ProjectPlan { project: project.clone(), wanted: wanted.clone(), cache };
+
+    // Cold: empty caches on both sides (uv's own cache in the round's
+    // folder, pip's off), the installer's venv shared.
+    let rounds = options.rounds.clamp(1, 3);
+    let (mut ours, mut uv, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let cache = scratch.join(format!("env-cold-{round}"));
+        std::fs::create_dir_all(&cache)?;
+        std::os::unix::fs::symlink(warm.join("tools"), cache.join("tools"))?;
+        let ours_once = || {
+            with_cold_caches(&cache.join("uv-cache"), || {
+                time(|| super::project::environments(engine, &plan_in(cache.clone()), &images).map(drop))
+            })
+        };
+        let uv_once = || {
+            with_cold_caches(&cache.join("uv-cache-host"), || {
+                time(|| {
+                    uv_install_on_host(&warm.join("tools/bin/uv"), &root, extra, &cache.join("host-venv"))
+                })
+            })
+        };
+        let (a, b) = if round % 2 == 0 {
+            let a = ours_once()?;
+            (a, uv_once()?)
+        } else {
+            let b = uv_once()?;
+            (ours_once()?, b)
+        };
+        say!("environment round {}: runner {a:.2} s, uv on the host {b:.2} s", round + 1);
+        ours.push(a);
+        uv.push(b);
+        ratios.push(a / b);
+    }
+    let median = crate::model::repeat::median_of;
+    let line = format!(
+        "Environment, cold (resolve, download, install; empty caches): **{:.2} s** against {:.2} s for \
+         `uv venv && uv pip install -e .[{extra}] pytest` on the host, median of {rounds}: **×{:.2}** \
+         (goal: ≤ 1.2×). The runner resolves for the container's Python, downloads with pip and installs in a \
+         `--network none` container of the test image.",
+        median(&ours),
+        median(&uv),
+        median(&ratios)
+    );
+    emit(&mut report, &line);
+
+    let cache = scratch.join("env-cold-0");
+    let checks = (0..5)
+        .map(|_| time(|| super::project::environments(engine, &plan_in(cache.clone()), &images).map(drop)))
+        .collect::<Result<Vec<_>>>()?;
+    let line = format!(
+        "\nEnvironment, warm (nothing changed; what every run checks, median of 5): **{:.1} ms** (goal: under 100 ms; \
+         no installer call).",
+        median(&checks) * 1000.0
+    );
+    emit(&mut report, &line);
+
+    let row =
+        suite_vs_raw(engine, &tests, &root, &plan_in(cache.clone()), &images, options, || suite(&cache))?;
+    emit(&mut report, &row);
+    Ok(report)
+}
+
+/// The suite under the runner against `xargs -P N docker run --rm` of the
+/// same pytest call per test file, with the same environment mounted.
+fn suite_vs_raw(
+    engine: &Engine,
+    tests: &Path,
+    root: &Path,
+    plan: &ProjectPlan,
+    images: &[(Option<PythonVersion>, crate::image::TestImage)],
+    options: &BenchOptions,
+    runner: impl Fn() -> Result<f64>,
+) -> Result<String> {
+    let environments = super::project::environments(engine, plan, images)?;
+    let (job, _) = environments.ready.values().next().context("no environment")?;
+    let modules = TestDir::resolve(Some(tests))?.test_modules()?;
+    let root_text = root.display().to_string();
+    let mut mounts = job.mounts.clone();
+    mounts.push(Mount::Bind { source: root.to_path_buf(), target: root_text.clone() });
+    // pytest's exit 1 is failed tests and 5 none collected: the suite's business.
+    let script = format!(
+        "cd /tmp && {} -m pytest -p no:cacheprovider -q {}/\"$1\"; code=$?; [ $code -le 1 ] || [ $code -eq 5 ]",
+        job.interpreter,
+        tests.display()
+    );
+    let image = &images[0].1.reference;
+    let raw = || {
+        time(|| {
+            let output = engine
+                .raw_loop(image, &mounts, &root_text, options.jobs, &script)
+                .stdin_bytes(modules.join("\n"))
+                .stdout_null()
+                .stderr_capture()
+                .unchecked()
+                .run()?;
+            if !output.status.success() {
+                bail!("the raw pytest loop failed:\n{}", String::from_utf8_lossy(&output.stderr));
+            }
+            Ok(())
+        })
+    };
+    raw()?;
+    let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..options.rounds.clamp(1, 5) {
+        let (a, b) = if round % 2 == 0 {
+            let a = runner()?;
+            (a, raw()?)
+        } else {
+            let b = raw()?;
+            (runner()?, b)
+        };
+        say!("project suite round {}: runner {a:.2} s, raw {b:.2} s", round + 1);
+        ours.push(a);
+        theirs.push(b);
+        ratios.push(a / b);
+    }
+    let median = crate::model::repeat::median_of;
+    Ok(format!(
+        "\nIts suite ({} test files, `-j {}`), runner against a raw loop of `python -m pytest -p no:cacheprovider -q FILE` \
+         per file (same image, environment and project mounted), medians of {}: **{:.2} s** against {:.2} s, \
+         **×{:.3}** (goal: ≤ 1.15×).",
+        modules.len(),
+        options.jobs,
+        ours.len(),
+        median(&ours),
+        median(&theirs),
+        median(&ratios)
+    ))
+}
+
+/// `work` with uv's cache in `uv_cache` (a fresh folder) and pip's off.
+fn with_cold_caches<T>(uv_cache: &Path, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    // The bench is one thread here; the variables go back as they were.
+    let saved: Vec<_> = ["UV_CACHE_DIR", "PIP_NO_CACHE_DIR"].map(|v| (v, std::env::var_os(v))).into();
+    std::env::set_var("UV_CACHE_DIR", uv_cache);
+    std::env::set_var("PIP_NO_CACHE_DIR", "1");
+    let result = work();
+    for (variable, value) in saved {
+        match value {
+            Some(value) => std::env::set_var(variable, value),
+            None => std::env::remove_var(variable),
+        }
+    }
+    result
+}
+
+/// What a user of uv would run for the same set, on the host's Python.
+fn uv_install_on_host(uv: &Path, root: &Path, extra: &str, venv: &Path) -> Result<()> {
+    let created = Command::new(uv).args(["venv", "--quiet", "--python", "python3"]).arg(venv).output()?;
+    if !created.status.success() {
+        bail!("uv venv failed:\n{}", String::from_utf8_lossy(&created.stderr));
+    }
+    let installed = Command::new(uv)
+        .args(["pip", "install", "--quiet", "--python"])
+        .arg(venv.join("bin/python"))
+        .arg("-e")
+        .arg(format!("{}[{extra}]", root.display()))
+        .arg("pytest")
+        .output()?;
+    if !installed.status.success() {
+        bail!("uv pip install failed:\n{}", String::from_utf8_lossy(&installed.stderr));
+    }
+    Ok(())
+}
+
+/// A project's source archive from the index, unpacked under `scratch`.
+fn fetch_sdist(scratch: &Path, requirement: &str, folder: &str) -> Result<PathBuf> {
+    let dest = scratch.join("sdists");
+    let fetched = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            requirement,
+            "--dest",
+        ])
+        .arg(&dest)
+        .output()
+        .context("cannot run python3 -m pip")?;
+    if !fetched.status.success() {
+        bail!("pip download {requirement} failed:\n{}", String::from_utf8_lossy(&fetched.stderr));
+    }
+    let archive = dest.join(format!("{folder}.tar.gz"));
+    let unpacked = Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(scratch).status()?;
+    if !unpacked.success() {
+        bail!("cannot unpack {}", archive.display());
+    }
+    let root = scratch.join(folder);
+    // The modules' user in the containers is not this one.
+    let opened = Command::new("chmod").args(["-R", "a+rX"]).arg(scratch).status()?;
+    if !opened.success() {
+        bail!("cannot open {} to other users", scratch.display());
+    }
+    Ok(root)
 }
 
 #[cfg(test)]
