@@ -30,7 +30,9 @@ unittest: a freshly loaded suite, the module imported once as regrtest does). Af
 run it restores what regrtest's -R restores, clears the caches regrtest clears, collects
 garbage, and reads sys.gettotalrefcount() (debug builds), sys.getallocatedblocks() and
 the number of open file descriptors. It reports the deltas of the last R runs; the
-verdict is the caller's.
+verdict is the caller's. On a debug build it also names the release-built extension
+modules loaded by the end (release_extensions): their references escape
+sys.gettotalrefcount(), so the reference deltas are not to be trusted then.
 
 Exit codes:
   0    every test passed (skips and expected failures allowed); the script exited 0
@@ -73,6 +75,10 @@ TRAILER_MARKER = "@@pymaccounter-harness "
 TRAILER_LIMIT = 24 * 1024 - 1  # bytes, the newline included
 MESSAGE_LIMIT = 1000
 TRACEBACK_LIMIT = 1500
+# Release-built extension modules named in the trailer, at most (all are counted),
+# and the characters of each name.
+EXTENSIONS_NAMED = 8
+EXTENSION_NAME_LIMIT = 120
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -492,12 +498,21 @@ class RegrtestState:
             self.zip_cache = None
         self.abcs = {}
         for abc in self._abc_classes():
-            for cls in abc.__subclasses__() + [abc]:
+            for cls in self._with_subclasses(abc):
                 self.abcs[cls] = _get_dump(cls)[0]
         self.argv = sys.argv[:]
         self.path = sys.path[:]
         self.cwd = os.getcwd()
         self.streams = (sys.stdin, sys.stdout, sys.stderr)
+
+    @staticmethod
+    def _with_subclasses(abc):
+        """The ABC and those of its direct subclasses that are ABCs themselves: an
+        extension type may subclass one without ABCMeta (pyarrow's KeyValueMetadata
+        subclasses Mapping), and has no registry or caches of its own to restore."""
+        import abc as abc_module
+
+        return [cls for cls in abc.__subclasses__() if isinstance(cls, abc_module.ABCMeta)] + [abc]
 
     @staticmethod
     def _abc_classes():
@@ -530,7 +545,7 @@ class RegrtestState:
             zipimport._zip_directory_cache.clear()
             zipimport._zip_directory_cache.update(self.zip_cache)
         for abc in self._abc_classes():
-            for cls in abc.__subclasses__() + [abc]:
+            for cls in self._with_subclasses(abc):
                 for ref in self.abcs.get(cls, ()):
                     registered = ref()
                     if registered is not None:
@@ -608,6 +623,75 @@ def gc_collect():
     gc.collect()
 
 
+def release_extensions():
+    """On a debug build, the extension modules loaded in this process that were built
+    for the release interpreter, as {"count": N, "names": [the first few, sorted]};
+    None on a release build or when there is none.
+
+    Debian's python3.X-dbg imports release-ABI extension modules (the wheels of numpy,
+    pyarrow, pandas are), but their Py_INCREF and Py_DECREF are the release build's,
+    which leave sys.gettotalrefcount() alone: while one is loaded the reference deltas
+    cannot be trusted (a clean numpy loop shows tens of references per run).
+
+    An extension module is this interpreter's own when its file ends in its own
+    EXT_SUFFIX (`.cpython-311d-x86_64-linux-gnu.so`), else release-built. Two sources:
+    the extension modules of sys.modules (a plain `.so` too), and the files mapped into
+    the process (/proc/self/maps), since a loaded extension module stays mapped even
+    when it was dropped from sys.modules; among mapped files only names with an ABI
+    tag count (`.cpython-*.so`, `.abi3*.so`), as plain libraries end in `.so` too.
+    Called after the last run: extension modules are never unloaded, so those loaded
+    before the runs and during them are all there."""
+    if not hasattr(sys, "gettotalrefcount"):
+        return None
+    import importlib.machinery
+    import sysconfig
+
+    own = sysconfig.get_config_var("EXT_SUFFIX") or importlib.machinery.EXTENSION_SUFFIXES[0]
+    modules = []
+    for name, module in list(sys.modules.items()):
+        try:
+            loader = getattr(module, "__loader__", None)
+            if isinstance(loader, importlib.machinery.ExtensionFileLoader):
+                modules.append((str(name), str(loader.path)))
+        except Exception:  # an odd object in sys.modules must not break the hunt
+            continue
+    mapped = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.rstrip("\n").split(None, 5)
+                if len(fields) == 6 and fields[5].startswith("/"):
+                    mapped.append(fields[5])
+    except OSError:
+        pass
+    return classify_extensions(modules, mapped, own)
+
+
+def classify_extensions(modules, mapped, own):
+    """release_extensions' rule on given facts: `modules` are (name, path) of loaded
+    extension modules, `mapped` the paths of mapped files, `own` the interpreter's
+    EXT_SUFFIX."""
+    deleted = " (deleted)"
+    names = {}
+    for name, path in modules:
+        if not path.endswith(own):
+            names[path] = name
+    for path in mapped:
+        if path.endswith(deleted):
+            path = path[: -len(deleted)]
+        base = path.rsplit("/", 1)[-1]
+        if path in names or path.endswith(own) or not base.endswith(".so"):
+            continue
+        stem = base[: -len(".so")]
+        tag = stem.rsplit(".", 1)[-1] if "." in stem else ""
+        if tag.startswith(("cpython-", "abi3")):
+            names[path] = base
+    if not names:
+        return None
+    listed = sorted(set(clip(name, EXTENSION_NAME_LIMIT) for name in names.values()))
+    return {"count": len(names), "names": listed[:EXTENSIONS_NAMED]}
+
+
 def hunt_leaks(run_once, warmups, runs, report):
     """Calls run_once(number) warmups+runs times, measuring after each call.
 
@@ -623,6 +707,7 @@ def hunt_leaks(run_once, warmups, runs, report):
         "blocks": [],
         "fds": [],
         "failed_run": None,
+        "release_extensions": None,
     }
     report.hunt_leaks = leaks
     say(
@@ -677,6 +762,15 @@ def hunt_leaks(run_once, warmups, runs, report):
     if debug_build:
         leaks["refs"] = ref_deltas[warmups:]
         refs_text = "references %s, " % leaks["refs"]
+        untrusted = release_extensions()
+        leaks["release_extensions"] = untrusted
+        if untrusted:
+            refs_text = "references %s (not trusted: %d release-built extension module%s loaded, %s), " % (
+                leaks["refs"],
+                untrusted["count"],
+                "" if untrusted["count"] == 1 else "s",
+                ", ".join(untrusted["names"]),
+            )
     else:
         refs_text = ""
         say(

@@ -542,7 +542,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
-    use crate::model::inner::{Harness, TestOutcome};
+    use crate::model::inner::{Harness, ReleaseExtensions, TestOutcome};
     use crate::model::measure::{Regression, Threshold};
     use crate::model::memray::AllocationSite;
     use crate::model::result::ImageInfo;
@@ -557,6 +557,10 @@ mod tests {
             blocks: vec![2, 2, 2],
             fds: vec![0, 0, 0],
             failed_run: None,
+            release_extensions: Some(ReleaseExtensions {
+                count: 2,
+                names: vec!["numpy._core._multiarray_umath".into()],
+            }),
         }
     }
 

@@ -682,6 +682,22 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
     Ok(Mount::Volume { name, target })
 }
 
+fn mount_target(mount: &Mount) -> &str {
+    match mount {
+        Mount::Bind { target, .. } | Mount::Volume { target, .. } | Mount::Output { target, .. } => target,
+    }
+}
+
+/// The project root's mount, then the test dir's; the root's alone when the
+/// test dir is the project root (a flat project with its test files at the
+/// top), which the engine would refuse as a duplicate mount point.
+fn tree_mounts(project: Option<Mount>, tests: Mount) -> Vec<Mount> {
+    match project {
+        Some(root) if mount_target(&root) == mount_target(&tests) => vec![root],
+        root => root.into_iter().chain([tests]).collect(),
+    }
+}
+
 /// Where and as whom the modules run.
 struct Placement {
     tests: Mount,
@@ -700,14 +716,12 @@ fn plan(
     baseline: Option<Baseline>,
 ) -> Plan {
     let Placement { tests, project, user, host_dirs } = placement;
-    let tests_in_container = PathBuf::from(match &tests {
-        Mount::Bind { target, .. } | Mount::Volume { target, .. } | Mount::Output { target, .. } => target,
-    });
+    let tests_in_container = PathBuf::from(mount_target(&tests));
     let container = ContainerTemplate {
         network: options.isolation.network.clone(),
         memory: options.isolation.memory,
         user: user.id(),
-        mounts: project.into_iter().chain([tests]).collect(),
+        mounts: tree_mounts(project, tests),
         scratch_dirs: vec![SCRATCH_DIR.to_string(), TMP_DIR.to_string()],
         env: options.isolation.env.clone(),
         owner: owner::this_process(),
@@ -1003,6 +1017,16 @@ mod tests {
         }
         assert_eq!(outcome(&[Passed], 2, false).exit_code(), EXIT_FAILED, "fail-fast left modules");
         assert_eq!(outcome(&[Passed], 1, true).exit_code(), EXIT_INTERRUPTED);
+    }
+
+    #[test]
+    fn a_test_dir_that_is_the_project_root_is_mounted_once() {
+        let bind = |path: &str| Mount::Bind { source: PathBuf::from(path), target: path.to_string() };
+        let targets =
+            |mounts: Vec<Mount>| mounts.iter().map(|m| mount_target(m).to_string()).collect::<Vec<_>>();
+        assert_eq!(targets(tree_mounts(Some(bind("/p")), bind("/p"))), ["/p"]);
+        assert_eq!(targets(tree_mounts(Some(bind("/p")), bind("/p/tests"))), ["/p", "/p/tests"]);
+        assert_eq!(targets(tree_mounts(None, bind("/t"))), ["/t"]);
     }
 
     #[test]
