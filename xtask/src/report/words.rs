@@ -5,7 +5,7 @@
 //! everywhere and is said once.
 
 use crate::model::compare::{measure_of, Delta, Gate, Verdict, MEASURES};
-use crate::model::inner::{LeakHunt, LeakKind};
+use crate::model::inner::{InnerCounts, LeakHunt, LeakKind};
 use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
 use crate::model::repeat;
 use crate::model::result::Attempt;
@@ -48,6 +48,16 @@ pub fn signal_name(signal: i32) -> &'static str {
 }
 
 /// Why it did not pass, in words; `None` for a pass (and a skip the module itself chose).
+/// The tests cell of a result: its counts (`3 passed, 1 failed`), or what
+/// left the whole module unrun when that was the selection.
+pub fn tests_cell(execution: &Execution, counts: Option<InnerCounts>) -> Option<String> {
+    match (execution, counts) {
+        (Execution::Skipped { why: Some(SkipCause::Deselected { .. }) }, None) => Some("deselected".into()),
+        (Execution::Skipped { why: Some(SkipCause::NotCollected) }, _) => Some("not collected".into()),
+        (_, counts) => counts.map(|c| c.summary()),
+    }
+}
+
 pub fn reason(execution: &Execution) -> Option<String> {
     match execution {
         Execution::Passed => None,
