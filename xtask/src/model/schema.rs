@@ -24,7 +24,7 @@ use crate::model::repeat::{self, Range};
 use crate::model::result::{
     parse_rfc3339_utc, rfc3339_utc, Attempt, BaselineRecord, ModuleResult, Outcome, RunInfo,
 };
-use crate::model::status::{Execution, Status, Tally};
+use crate::model::status::{Execution, SkipCause, Status, Tally};
 
 /// Bumped whenever a field changes meaning or goes away (adding one does not).
 pub const SCHEMA_VERSION: u32 = 3;
@@ -69,6 +69,7 @@ pub enum RunOption {
     Harness,
     HuntLeaks,
     Memray,
+    Keyword,
 }
 
 /// The run itself: how it was asked for (the options that decide what ran
@@ -234,6 +235,13 @@ pub struct Summary {
     pub failed: usize,
     pub skipped: usize,
     pub not_run: usize,
+    /// Modules `-k` left out whole (not among `skipped`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deselected: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl JobRecord {
@@ -376,6 +384,8 @@ impl ResultRecord {
             truncated: self.tests_truncated,
             hunt_leaks: self.hunt_leaks.clone(),
             error: self.harness_error.clone(),
+            // Said once, by the ending.
+            not_collected: self.execution == Execution::Skipped { why: Some(SkipCause::NotCollected) },
             summary_of: match self.test_counts_from {
                 Some(CountsSource::UnittestSummary) => Some(Framework::Unittest),
                 Some(CountsSource::PytestSummary) => Some(Framework::Pytest),
@@ -511,6 +521,7 @@ impl Report {
                 passed: counts.passed,
                 failed: counts.failed,
                 skipped: counts.skipped,
+                deselected: counts.deselected,
                 not_run: outcome.not_run.len(),
             },
             module_args: outcome.module_args.clone(),
@@ -568,7 +579,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
-    use crate::model::inner::{Harness, TestOutcome};
+    use crate::model::inner::{Harness, ReleaseExtensions, TestOutcome};
     use crate::model::measure::{Regression, Threshold};
     use crate::model::memray::AllocationSite;
     use crate::model::result::ImageInfo;
@@ -583,6 +594,10 @@ mod tests {
             blocks: vec![2, 2, 2],
             fds: vec![0, 0, 0],
             failed_run: None,
+            release_extensions: Some(ReleaseExtensions {
+                count: 2,
+                names: vec!["numpy._core._multiarray_umath".into()],
+            }),
         }
     }
 
@@ -594,6 +609,10 @@ mod tests {
             Status::Skip => vec![
                 Execution::Skipped { why: None },
                 Execution::Skipped { why: Some(SkipCause::LeakInvisibleHere) },
+                Execution::Skipped { why: Some(SkipCause::NotCollected) },
+                Execution::Skipped {
+                    why: Some(SkipCause::Deselected { expression: "gc and not slow".into() }),
+                },
             ],
             Status::Fail => vec![
                 Execution::Failed { exit_code: 3, why: None },
@@ -703,12 +722,19 @@ mod tests {
             truncated: true,
             hunt_leaks: Some(hunt()),
             error: Some("an error".into()),
+            not_collected: false,
             summary_of: None,
             pytest: Some(PytestRan {
                 version: "8.4.2".into(),
                 path: "/opt/pymaccounter-env/3.13-k/venv/lib/python3.13/site-packages/pytest".into(),
             }),
         });
+        // pytest's verdict on a file its configuration leaves out here.
+        let not_collected = Execution::Skipped { why: Some(SkipCause::NotCollected) };
+        let left_out =
+            results.iter_mut().find(|r| r.execution == not_collected).expect("every ending is there");
+        left_out.inner =
+            Some(InnerReport { harness: Harness::Pytest, not_collected: true, ..InnerReport::default() });
         for (result, framework) in results[1..3].iter_mut().zip([Framework::Unittest, Framework::Pytest]) {
             result.inner = Some(InnerReport {
                 harness: Harness::Script,
