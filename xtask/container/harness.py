@@ -9,7 +9,7 @@ CPython 3.9 and newer, release or debug builds (python3.11d).
 Invocation:
 
     python3 harness.py --mode unittest|pytest|script [--hunt-leaks W:R] [--report-fd N]
-                       MODULE_PATH [ARGS...]
+                       [--report-all] MODULE_PATH [ARGS...]
 
 The module's directory becomes sys.path[0] and sys.argv is [MODULE_PATH, *ARGS]. The
 module is loaded by path, so file names holding dots (test_a.b.py) work.
@@ -57,6 +57,13 @@ escaped as \\u0040, so the marker occurs exactly once on that line. If the modul
 stderr without a final newline, the marker follows its text on the same line: read the
 last line and split it at the marker. The line stays under 24 KiB; past that the test
 list is cut and "truncated" is true (the counts stay complete).
+
+--report-all lifts the 24 KiB bound: every test is in the line, each with its message
+and its failure's traceback (each bounded: TRACEBACK_LIMIT characters, a marker line
+saying how much was cut). The runner passes it when the wrapper copies the line into a
+mounted file rather than onto stderr. Only past REPORT_ALL_LIMIT bytes (tens of
+thousands of failing tests with long tracebacks) are tracebacks, then passing tests,
+dropped, and "truncated" is true; the counts stay complete.
 """
 
 import gc
@@ -70,8 +77,12 @@ TRAILER_MARKER = "@@pymaccounter-harness "
 # The runner keeps the last 32 KiB of stderr apart: the trailer fits in it.
 # Failing tests go first when the list must be cut (their tracebacks too).
 TRAILER_LIMIT = 24 * 1024 - 1  # bytes, the newline included
+# With --report-all (the verdict leaves through a mounted file): the whole list, up to
+# this many bytes; the runner reads at most 64 MiB of that file.
+REPORT_ALL_LIMIT = 48 * 1024 * 1024
+REPORT_ALL = False
 MESSAGE_LIMIT = 1000
-TRACEBACK_LIMIT = 1500
+TRACEBACK_LIMIT = 8000
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -114,6 +125,17 @@ def clip(text, limit=MESSAGE_LIMIT):
     if text is None or len(text) <= limit:
         return text
     return text[: limit - 1] + "\u2026"
+
+
+def clip_traceback(text):
+    """A traceback bounded to TRACEBACK_LIMIT characters: its head and its tail (where
+    the exception is), with a marker line in between saying how much was cut."""
+    if text is None or len(text) <= TRACEBACK_LIMIT:
+        return text
+    keep = TRACEBACK_LIMIT - 80
+    head, tail = text[: keep // 2], text[-(keep - keep // 2) :]
+    cut = len(text) - len(head) - len(tail)
+    return "%s\n[... pymaccounter cut %d of %d characters ...]\n%s" % (head, cut, len(text), tail)
 
 
 def first_line(text):
@@ -186,6 +208,8 @@ class Report:
             return text.replace("@", "\\u0040")
 
         tests = unique_names(self.tests)
+        if REPORT_ALL:
+            return self.whole_line(body, tests, dump)
         # Without tracebacks first: as many tests as fit (failures and errors
         # before the others, which is what a reader needs), then the
         # tracebacks of the kept failures while room remains. The list keeps
@@ -212,14 +236,47 @@ class Report:
         cut = head.index('"tests":[') + len('"tests":[')
         return TRAILER_MARKER + head[:cut] + ",".join(encoded[i] for i in kept) + head[cut:]
 
+    def whole_line(self, body, tests, dump):
+        """The trailer with every test, tracebacks included, under REPORT_ALL_LIMIT
+        bytes: past it (never for a real file's tests), tracebacks go first, then
+        passing tests, and "truncated" says so."""
+        encoded = [dump(t) for t in tests]
+        room = REPORT_ALL_LIMIT - len(TRAILER_MARKER) - len(dump(body)) - 16
+        used = sum(len(e) + 1 for e in encoded)
+        if used > room:
+            body["truncated"] = True
+            for index in reversed(range(len(tests))):
+                if used <= room:
+                    break
+                if tests[index].get("traceback"):
+                    short = dump({k: v for k, v in tests[index].items() if k != "traceback"})
+                    used += len(short) - len(encoded[index])
+                    encoded[index] = short
+            for index in reversed(range(len(tests))):
+                if used <= room:
+                    break
+                if tests[index]["outcome"] not in ("failed", "error") and encoded[index]:
+                    used -= len(encoded[index]) + 1
+                    encoded[index] = None
+            for index in reversed(range(len(tests))):
+                if used <= room:
+                    break
+                if encoded[index]:
+                    used -= len(encoded[index]) + 1
+                    encoded[index] = None
+        head = dump(body)
+        cut = head.index('"tests":[') + len('"tests":[')
+        kept = ",".join(e for e in encoded if e)
+        return TRAILER_MARKER + head[:cut] + kept + head[cut:]
+
 
 # --------------------------------------------------------------------------- arguments
 
 
 def parse_arguments(argv):
     """(mode, hunt or None, module_path, args) from the harness's own argv; --report-fd
-    sets REPORT_FD."""
-    global REPORT_FD
+    sets REPORT_FD, --report-all REPORT_ALL."""
+    global REPORT_FD, REPORT_ALL
     mode = None
     hunt = None
     index = 0
@@ -230,6 +287,10 @@ def parse_arguments(argv):
             break
         if not arg.startswith("--"):
             break
+        if arg == "--report-all":
+            REPORT_ALL = True
+            index += 1
+            continue
         name, has_value, value = arg.partition("=")
         if name not in ("--mode", "--hunt-leaks", "--report-fd"):
             raise UsageError("unknown harness option %r" % arg)
@@ -685,7 +746,7 @@ def unittest_classes():
                 entry["outcome"] = outcome
                 entry["message"] = clip(message)
                 if err is not None:
-                    entry["traceback"] = clip(self._exc_info_to_string(err, test).rstrip(), TRACEBACK_LIMIT)
+                    entry["traceback"] = clip_traceback(self._exc_info_to_string(err, test).rstrip())
 
         def startTest(self, test):
             self._entry(test)
@@ -898,7 +959,7 @@ def pytest_collector(pytest):
                 entry["message"] = clip(message)
                 text = getattr(report, "longreprtext", "") if report is not None else ""
                 if outcome in ("failed", "error") and text:
-                    entry["traceback"] = clip(text.rstrip(), TRACEBACK_LIMIT)
+                    entry["traceback"] = clip_traceback(text.rstrip())
 
         @pytest.hookimpl(hookwrapper=True)
         def pytest_runtest_makereport(self, item, call):
