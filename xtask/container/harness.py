@@ -58,6 +58,14 @@ stderr without a final newline, the marker follows its text on the same line: re
 last line and split it at the marker. The line stays under 24 KiB; past that the test
 list is cut and "truncated" is true (the counts stay complete).
 
+--kill-strays (the runner's containers only: never where other processes of the user
+live) SIGKILLs, once the module's code and the interpreter's shutdown work are done and
+before the trailer is written, every process but this one and its ancestors (the
+container's wrapper, timeout, GNU time), and waits until they are dead: a child the
+module left running cannot rewrite the trailer after it was written. The trailer's file
+(--report-fd) is emptied before it is written, so what such a child wrote there before
+goes too.
+
 --report-all lifts the 24 KiB bound: every test is in the line, each with its message
 and its failure's traceback (each bounded: TRACEBACK_LIMIT characters, a marker line
 saying how much was cut). The runner passes it when the wrapper copies the line into a
@@ -81,6 +89,7 @@ TRAILER_LIMIT = 24 * 1024 - 1  # bytes, the newline included
 # this many bytes; the runner reads at most 64 MiB of that file.
 REPORT_ALL_LIMIT = 48 * 1024 * 1024
 REPORT_ALL = False
+KILL_STRAYS = False
 MESSAGE_LIMIT = 1000
 TRACEBACK_LIMIT = 8000
 
@@ -275,8 +284,8 @@ class Report:
 
 def parse_arguments(argv):
     """(mode, hunt or None, module_path, args) from the harness's own argv; --report-fd
-    sets REPORT_FD, --report-all REPORT_ALL."""
-    global REPORT_FD, REPORT_ALL
+    sets REPORT_FD, --report-all REPORT_ALL, --kill-strays KILL_STRAYS."""
+    global REPORT_FD, REPORT_ALL, KILL_STRAYS
     mode = None
     hunt = None
     index = 0
@@ -287,8 +296,11 @@ def parse_arguments(argv):
             break
         if not arg.startswith("--"):
             break
-        if arg == "--report-all":
-            REPORT_ALL = True
+        if arg in ("--report-all", "--kill-strays"):
+            if arg == "--report-all":
+                REPORT_ALL = True
+            else:
+                KILL_STRAYS = True
             index += 1
             continue
         name, has_value, value = arg.partition("=")
@@ -1116,6 +1128,52 @@ def shut_down_like_python():
 REPORT_FD = 2
 
 
+def process_state(pid):
+    """(state letter, parent pid) of a process from /proc, or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as file:
+            data = file.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = data.rsplit(")", 1)[-1].split()
+    try:
+        return fields[0], int(fields[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def kill_strays():
+    """SIGKILLs every process but this one and its ancestors, again until none is
+    left alive (zombies are dead: they run no code), for at most a few seconds."""
+    import signal
+
+    keep = {os.getpid()}
+    pid = os.getpid()
+    while pid > 1:
+        state = process_state(pid)
+        if state is None:
+            break
+        pid = state[1]
+        keep.add(pid)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        alive = False
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) in keep:
+                continue
+            state = process_state(int(name))
+            if state is None or state[0] in ("Z", "X"):
+                continue
+            alive = True
+            try:
+                os.kill(int(name), signal.SIGKILL)
+            except OSError:
+                pass
+        if not alive:
+            return
+        time.sleep(0.001)
+
+
 def write_trailer(report):
     """Flushes every stream, then writes the trailer straight to REPORT_FD (stderr
     unless --report-fd named another)."""
@@ -1126,6 +1184,12 @@ def write_trailer(report):
             except Exception:
                 pass
     data = (report.trailer_line() + "\n").encode("ascii")
+    if REPORT_FD != 2:
+        try:
+            os.ftruncate(REPORT_FD, 0)
+            os.lseek(REPORT_FD, 0, os.SEEK_SET)
+        except OSError:
+            pass
     while data:
         try:
             written = os.write(REPORT_FD, data)
@@ -1180,6 +1244,11 @@ def entry_point():
         code = EXIT_KEYBOARD_INTERRUPT
     except BaseException:
         traceback.print_exc()
+    if KILL_STRAYS:
+        try:
+            kill_strays()
+        except BaseException:
+            traceback.print_exc()
     write_trailer(REPORT)
     os._exit(code)
 

@@ -217,6 +217,7 @@ pub fn container_command(
     if setup.uses_harness() {
         command.extend([HARNESS_SCRIPT.to_string(), "--mode".into(), harness_name(setup.harness).into()]);
         command.extend(["--report-fd".into(), REPORT_FD.into()]);
+        command.push("--kill-strays".into());
         if verdict == VerdictChannel::File {
             command.push("--report-all".into());
         }
@@ -571,6 +572,7 @@ mod tests {
                 "pytest",
                 "--report-fd",
                 "4",
+                "--kill-strays",
                 "--report-all",
                 "/t/test_a.py",
                 "-k",
@@ -589,7 +591,17 @@ mod tests {
         );
         assert_eq!(
             &command[8..],
-            [HARNESS_SCRIPT, "--mode", "script", "--report-fd", "4", "--hunt-leaks", "3:3", "m.py"]
+            [
+                HARNESS_SCRIPT,
+                "--mode",
+                "script",
+                "--report-fd",
+                "4",
+                "--kill-strays",
+                "--hunt-leaks",
+                "3:3",
+                "m.py"
+            ]
         );
         let plain = container_command(
             "python3",
