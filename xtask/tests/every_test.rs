@@ -32,7 +32,7 @@ fn framework_says(image: &str, dir: &std::path::Path, framework: &[&str]) -> Str
         .expect("docker runs");
     let text =
         String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-    text.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").to_string()
+    text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").to_string()
 }
 
 /// The value before `word` in a summary (`3000 failed`, `failures=40`).
