@@ -147,3 +147,34 @@ fn nothing_a_module_does_to_the_verdict_file_forges_its_verdict() {
     let run_id = report["run_id"].as_str().unwrap();
     assert_eq!(containers_of_run(run_id), Vec::<String>::new());
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_remote_engine_keeps_the_bounded_stderr_verdict_with_whole_counts() {
+    require_engine();
+    // The local engine taken for a remote one: the tests go into a volume,
+    // and no host file can be mounted, so the verdict is the stderr line.
+    let dir = fixture("counts");
+    let out = tempfile::tempdir().unwrap();
+    let report_path = out.path().join("report.json");
+    let run = Finished::from_command(
+        xtask_command(&[
+            "run",
+            "test_many_parametrized.py",
+            "--test-dir",
+            path_str(dir.path()),
+            "--report-json",
+            path_str(&report_path),
+        ])
+        .env("PYMACCOUNTER_REMOTE_ENGINE", "1"),
+    );
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let report = read_json(&report_path);
+    let many = result_for(&report, "test_many_parametrized.py");
+    assert_eq!(counts(many), (1700, 300, 0), "the counts stay whole: {}", many["test_counts"]);
+    assert_eq!(many["tests_truncated"], true, "{}", many["tests_truncated"]);
+    let tests = tests_of(many);
+    assert!(!tests.is_empty() && tests.len() < 2000, "{}", tests.len());
+    assert!(tests.iter().all(|t| t["outcome"] == "failed"), "failing tests go first");
+    assert!(!many["stderr"].as_str().unwrap().contains("@@pymaccounter"), "the line is taken off stderr");
+}
