@@ -199,6 +199,8 @@ class Report:
         self.tests = []
         self.hunt_leaks = None
         self.error = None
+        # pytest would leave the file out of its folder's collection here.
+        self.not_collected = False
 
     def trailer_line(self):
         """The trailer, marker included, newline excluded, under TRAILER_LIMIT bytes."""
@@ -210,6 +212,7 @@ class Report:
             "truncated": False,
             "hunt_leaks": self.hunt_leaks,
             "error": clip(self.error),
+            "not_collected": self.not_collected,
         }
 
         def dump(value):
@@ -1062,17 +1065,57 @@ def run_pytest(module_path, args, hunt, report):
     said = Tee(sys.stderr)
     sys.stderr = said
     try:
-        code = int(pytest.main(arguments + list(args), plugins=[collector]))
+        plugins = [collector, LeftOutByProject(pytest, module_path, report)]
+        code = int(pytest.main(arguments + list(args), plugins=plugins))
     finally:
         sys.stderr = said.stream
         report.tests = collector.tests()
         shutil.rmtree(scratch, ignore_errors=True)
+    if report.not_collected:
+        say("the project's pytest configuration leaves %s out of its collection here" % module_path)
+        return EXIT_SKIP
     # The exit code is the verdict (the runner names it); `error` is kept for
     # what only pytest knows: a conftest that failed to import (pytest says so
     # before any plugin of ours sees a test).
     if code == EXIT_USAGE:
         report.error = conftest_failure(said.lines)
     return code
+
+
+class LeftOutByProject:
+    """pytest collects a file named on its command line even where the
+    project's conftest (`collect_ignore`, `collect_ignore_glob`, a
+    `pytest_ignore_collect` hook) or `--ignore` leaves it out of a folder's
+    collection, as when its tests only apply to some Python versions. Before
+    anything is collected (the file is not even imported), ask that hook as
+    a folder's collection would; if it says so, collect nothing."""
+
+    def __init__(self, pytest, module_path, report):
+        self.pytest = pytest
+        self.path = os.path.abspath(module_path)
+        self.report = report
+
+    def ignored(self, session):
+        config = session.config
+        major = int(self.pytest.__version__.split(".")[0])
+        if major >= 7:
+            import pathlib
+
+            path = pathlib.Path(self.path)
+            hook = session.gethookproxy(path)
+            return hook.pytest_ignore_collect(collection_path=path, config=config)
+        import py  # pytest 6 speaks py.path
+
+        path = py.path.local(self.path)
+        return session.gethookproxy(path).pytest_ignore_collect(path=path, config=config)
+
+    def pytest_collection(self, session):
+        if not self.ignored(session):
+            return None
+        self.report.not_collected = True
+        session.items = []
+        session.testscollected = 0
+        return True
 
 
 class Tee:

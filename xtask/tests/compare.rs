@@ -326,32 +326,6 @@ fn a_bad_baseline_stops_the_run_before_it_starts() {
     assert!(run.stderr.contains("add --baseline"), "{}", run.dump());
 }
 
-/// The results of a report without what differs between two runs by nature
-/// (times, durations, memory figures, output that carries them), sorted by module.
-fn comparable(report: &serde_json::Value) -> Vec<serde_json::Value> {
-    let mut results: Vec<serde_json::Value> = report["results"].as_array().unwrap().clone();
-    for result in &mut results {
-        let record = result.as_object_mut().unwrap();
-        for by_nature in [
-            "started_at",
-            "duration_s",
-            "peak_rss_bytes",
-            "container_peak_bytes",
-            "stdout",
-            "stderr",
-            "stdout_bytes",
-            "stderr_bytes",
-        ] {
-            record.remove(by_nature);
-        }
-        for test in record.get_mut("tests").and_then(|t| t.as_array_mut()).into_iter().flatten() {
-            test.as_object_mut().unwrap().remove("duration_s");
-        }
-    }
-    results.sort_by_key(|r| r["module"].to_string());
-    results
-}
-
 /// (module, status, exit code, reason) of every result, sorted.
 fn result_set(report: &serde_json::Value) -> Vec<(String, String, String, String)> {
     let mut set: Vec<_> = report["results"]
@@ -422,7 +396,7 @@ fn merged_shards_of_a_3_way_partition_are_the_whole_run() {
     assert_eq!(merged_report["summary"], read_json(&whole)["summary"]);
     assert_eq!(merged_report["run"]["partition"], serde_json::Value::Null);
     // Field for field, all that does not differ between two runs by nature.
-    assert_eq!(comparable(&merged_report), comparable(&read_json(&whole)));
+    assert_eq!(comparable_results(&merged_report), comparable_results(&read_json(&whole)));
     let own = result_for(&merged_report, "test_own_unittest.py");
     assert_eq!(own["test_counts_from"], "unittest summary", "{own:#}");
     assert_eq!(

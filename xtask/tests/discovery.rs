@@ -154,3 +154,65 @@ fn every_test_counts_and_errors_are_named_as_what_they_are() {
     let reason = result_for(&report, "test_fine.py")["reason"].as_str().unwrap().to_string();
     assert!(reason.contains("a_module_the_conftest_needs") && reason.contains("conftest.py"), "{reason}");
 }
+
+/// What pytest collecting the whole folder runs, per file: `file → passed`
+/// (files it leaves out are absent), in a plain container of `image`.
+fn pytest_over_folder(image: &str, dir: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    let dir = path_str(dir);
+    let output = Command::new("docker")
+        .args(["run", "--rm", "--network", "none", "-e", "PYTHONDONTWRITEBYTECODE=1", "-v"])
+        .arg(format!("{dir}:{dir}:ro"))
+        .args(["-w", dir, image, "python3", "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-q", "."])
+        .output()
+        .expect("docker runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut passed = std::collections::BTreeMap::new();
+    for line in stdout.lines().filter_map(|l| l.strip_prefix("PASSED ")) {
+        let file = line.split("::").next().unwrap().to_string();
+        *passed.entry(file).or_insert(0) += 1;
+    }
+    assert!(!passed.is_empty(), "pytest ran nothing:\n{stdout}");
+    passed
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn files_the_projects_conftest_leaves_out_are_skipped_saying_so_on_that_python_only() {
+    require_engine();
+    let dir = fixture("collect_ignore");
+    let (run, report) = run_with_report(dir.path(), &["run-all-tests", "--python", "3.9,3.11"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let result = |module: &str, python: &str| {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["module"] == module && r["python"] == python)
+            .unwrap_or_else(|| panic!("no result for {module} on {python}: {report:#}"))
+            .clone()
+    };
+    let left_out = |module: &str, python: &str| {
+        let r = result(module, python);
+        r["status"] == "skip" && r["execution"]["why"]["cause"] == "not-collected"
+    };
+    // Below 3.10 the conftest leaves the pattern-matching file out (it would not even compile).
+    assert!(left_out("test_match_statement.py", "3.9"), "{report:#}");
+    assert_eq!(result("test_match_statement.py", "3.11")["status"], "pass", "{report:#}");
+    // collect_ignore_glob leaves the scratch file out everywhere: its failing test never runs.
+    assert!(left_out("test_notes_scratch.py", "3.9") && left_out("test_notes_scratch.py", "3.11"));
+    assert!(run.stdout.contains("does not collect it on this Python"), "{}", run.dump());
+
+    // Per file and Python, what ran is what pytest collecting the folder runs.
+    for (index, python) in ["3.9", "3.11"].into_iter().enumerate() {
+        let image = report["run"]["images"][index]["image"].as_str().unwrap();
+        let expected = pytest_over_folder(image, dir.path());
+        let mut ours = std::collections::BTreeMap::new();
+        for r in report["results"].as_array().unwrap().iter().filter(|r| r["python"] == python) {
+            let passed = r["test_counts"]["passed"].as_u64().unwrap_or(0);
+            if passed > 0 {
+                ours.insert(r["module"].as_str().unwrap().to_string(), passed);
+            }
+        }
+        assert_eq!(ours, expected, "Python {python}: the runner (left) vs pytest over the folder (right)");
+    }
+}

@@ -469,6 +469,28 @@ fn attrs_own_suite_counts_per_file_as_one_plain_pytest_run() {
     // Files where pytest collected nothing are not in its -v output.
     ours.retain(|file, counts| !counts.is_empty() || plain.contains_key(file));
     assert_eq!(ours, plain, "per-file counts: runner (left) vs plain pytest (right)");
+
+    // Three shards of the same run, merged, are the whole run.
+    let out = tempfile::tempdir().unwrap();
+    let mut shards = Vec::new();
+    for part in 1..=3 {
+        let partition = format!("{part}/3");
+        let (run, shard) = run_all(&tests, &cache, &["--extra", "tests", "--partition", &partition]);
+        assert!(run.code == 0 || run.code == 1, "{}", run.dump());
+        let path = out.path().join(format!("shard-{part}.json"));
+        std::fs::write(&path, serde_json::to_vec(&shard).unwrap()).unwrap();
+        shards.push(path);
+    }
+    let merged = out.path().join("merged.json");
+    let mut args = vec!["merge-reports"];
+    args.extend(shards.iter().map(|s| path_str(s)));
+    args.extend(["--report-json", path_str(&merged)]);
+    let merge = xtask(&args);
+    assert_eq!(merge.code, run.code, "{}", merge.dump());
+    assert_eq!(merge.last_line(), run.last_line(), "{}", merge.dump());
+    let merged = read_json(&merged);
+    assert_eq!(merged["summary"], report["summary"]);
+    common::assert_same_results(&merged, &report);
 }
 
 type PerFile = std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>;

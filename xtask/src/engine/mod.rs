@@ -569,17 +569,8 @@ impl Engine {
         Ok((output.status.success() && is_version).then(|| version.to_string()))
     }
 
-    /// The benchmark's baseline: module names on stdin, `jobs` plain
-    /// `run --rm` calls at a time, no runner in between.
-    pub fn baseline_loop(&self, image: &str, tests: &Path, jobs: usize) -> duct::Expression {
-        let mount =
-            container::Mount::Bind { source: tests.to_path_buf(), target: tests.display().to_string() };
-        // Exit 77 is a module's declared skip, not a failed loop.
-        self.raw_loop(image, &[mount], &tests.display().to_string(), jobs, RAW_MODULE_COMMAND)
-    }
-
-    /// `xargs -P JOBS` of one bare `run --rm --network none` per line of its
-    /// input: the container runs `sh -c SCRIPT sh LINE`, with `mounts` and
+    /// The benchmark's baseline, no runner in between: `xargs -P JOBS` of one
+    /// bare `run --rm --network none` per line of its input: the container runs `sh -c SCRIPT sh LINE`, with `mounts` and
     /// the same ulimits for every engine (Podman's defaults exceed what this
     /// kind of machine allows).
     pub fn raw_loop(

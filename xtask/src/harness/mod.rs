@@ -301,6 +301,13 @@ pub fn judge(
         }
         return judge_pass(setup, inner, peak, blocks_counted);
     }
+    // pytest given the file by name runs it; collecting its folder would not.
+    if execution.status() == Status::Skip
+        && setup.harness == Harness::Pytest
+        && inner.is_some_and(|i| i.not_collected)
+    {
+        return Execution::Skipped { why: Some(SkipCause::NotCollected) };
+    }
     match execution.unexplained_failure() {
         Some(exit_code) if harnessed => {
             Execution::Failed { exit_code, why: framework_failure(setup, exit_code, inner) }

@@ -105,6 +105,10 @@ pub struct InnerReport {
     pub hunt_leaks: Option<LeakHunt>,
     #[serde(default)]
     pub error: Option<String>,
+    /// pytest's configuration leaves the file out of its folder's
+    /// collection on this Python (the harness then ran nothing and exited 77).
+    #[serde(default)]
+    pub not_collected: bool,
     /// For a module no harness ran: the framework whose summary its output
     /// ended with; the counts were read from it.
     #[serde(default)]

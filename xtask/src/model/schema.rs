@@ -22,7 +22,7 @@ use crate::model::repeat::{self, Range};
 use crate::model::result::{
     parse_rfc3339_utc, rfc3339_utc, Attempt, BaselineRecord, ModuleResult, Outcome, RunInfo,
 };
-use crate::model::status::{Execution, Status, Tally};
+use crate::model::status::{Execution, SkipCause, Status, Tally};
 
 /// Bumped whenever a field changes meaning or goes away (adding one does not).
 pub const SCHEMA_VERSION: u32 = 3;
@@ -341,6 +341,8 @@ impl ResultRecord {
             truncated: self.tests_truncated,
             hunt_leaks: self.hunt_leaks.clone(),
             error: self.harness_error.clone(),
+            // Said once, by the ending.
+            not_collected: self.execution == Execution::Skipped { why: Some(SkipCause::NotCollected) },
             summary_of: match self.test_counts_from {
                 Some(CountsSource::UnittestSummary) => Some(Framework::Unittest),
                 Some(CountsSource::PytestSummary) => Some(Framework::Pytest),
@@ -557,6 +559,7 @@ mod tests {
             Status::Skip => vec![
                 Execution::Skipped { why: None },
                 Execution::Skipped { why: Some(SkipCause::LeakInvisibleHere) },
+                Execution::Skipped { why: Some(SkipCause::NotCollected) },
             ],
             Status::Fail => vec![
                 Execution::Failed { exit_code: 3, why: None },
@@ -666,8 +669,15 @@ mod tests {
             truncated: true,
             hunt_leaks: Some(hunt()),
             error: Some("an error".into()),
+            not_collected: false,
             summary_of: None,
         });
+        // pytest's verdict on a file its configuration leaves out here.
+        let not_collected = Execution::Skipped { why: Some(SkipCause::NotCollected) };
+        let left_out =
+            results.iter_mut().find(|r| r.execution == not_collected).expect("every ending is there");
+        left_out.inner =
+            Some(InnerReport { harness: Harness::Pytest, not_collected: true, ..InnerReport::default() });
         for (result, framework) in results[1..3].iter_mut().zip([Framework::Unittest, Framework::Pytest]) {
             result.inner = Some(InnerReport {
                 harness: Harness::Script,

@@ -112,6 +112,10 @@ pub enum SkipCause {
     LeakInvisibleHere,
     /// The project's `requires-python` leaves this Python out.
     PythonNotSupported { requires_python: String },
+    /// pytest, collecting the module's folder on this Python, would leave
+    /// the file out: the project's conftest (`collect_ignore`,
+    /// `pytest_ignore_collect`) or `--ignore` says so.
+    NotCollected,
 }
 
 /// A status name, as shown and as written in reports.

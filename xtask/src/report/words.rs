@@ -93,6 +93,9 @@ fn skip_cause(cause: &SkipCause) -> String {
         SkipCause::PythonNotSupported { requires_python } => {
             format!("the project requires Python {requires_python}")
         }
+        SkipCause::NotCollected => "pytest does not collect it on this Python: the project's conftest \
+                                    (collect_ignore, pytest_ignore_collect) leaves it out"
+            .to_string(),
     }
 }
 

@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use super::project::ProjectPlan;
 use crate::cli::BenchSection;
 use crate::engine::container::Mount;
-use crate::engine::{Engine, EngineKind};
+use crate::engine::{Engine, EngineKind, RAW_MODULE_COMMAND};
 use crate::image::{self, LocalImages, Recipe};
 use crate::model::choice::Choice;
 use crate::model::job::PythonVersion;
@@ -113,19 +113,23 @@ fn runner_vs_raw(
          | engine | modules | runner median | raw median | median ratio | ratios seen | goal |\n|---|---|---:|---:|---:|---:|---:|\n",
         names.join(", "),
         options.rounds,
-        crate::engine::RAW_MODULE_COMMAND,
+        RAW_MODULE_COMMAND,
         jobs = options.jobs,
     );
+    let many = generate_many_tests(scratch, TRIVIAL_TESTS)?;
+    let many_name = format!("(d) {TRIVIAL_TESTS} trivial pytest tests in one file");
     for engine in engines {
-        for (name, dir, goal) in [
-            ("(a) 24 trivial", &trivial, 1.10),
-            ("(b) the project's own", &own.path, 1.10),
-            ("(c) a single module", &single, 1.15),
+        for (name, dir, goal, script) in [
+            ("(a) 24 trivial", &trivial, 1.10, RAW_MODULE_COMMAND),
+            ("(b) the project's own", &own.path, 1.10, RAW_MODULE_COMMAND),
+            ("(c) a single module", &single, 1.15, RAW_MODULE_COMMAND),
+            (many_name.as_str(), &many, 1.10, RAW_PYTEST_COMMAND),
         ] {
-            let row = compare(engine, runner, dir, options, name, goal)?;
+            let row = compare(engine, runner, dir, options, name, goal, script)?;
             emit(&mut report, &format!("| {} {row}", engine.name()));
         }
     }
+    let _ = writeln!(report, "\nThe raw side of (d) runs `{RAW_PYTEST_COMMAND}`.");
     Ok(report)
 }
 
@@ -232,13 +236,15 @@ fn compare(
     options: &BenchOptions,
     name: &str,
     goal: f64,
+    script: &str,
 ) -> Result<String> {
     let image = build_image(runner, engine)?;
     let modules = TestDir::resolve(Some(dir))?.test_modules()?;
     let dir = &dir.canonicalize()?;
     let time_runner =
         || run_runner(runner, engine, dir, options.jobs, false).map(|(took, _)| took.as_secs_f64());
-    let time_raw = || run_raw(engine, &image, dir, &modules, options.jobs).map(|took| took.as_secs_f64());
+    let time_raw =
+        || run_raw(engine, &image, dir, &modules, options.jobs, script).map(|took| took.as_secs_f64());
     // One untimed pass of each warms the engine's caches.
     time_runner()?;
     time_raw()?;
@@ -374,6 +380,25 @@ fn memray_cost(runner: &Path, root: &Path, rounds: usize) -> Result<String> {
     ))
 }
 
+/// How many tests the one-file row holds.
+const TRIVIAL_TESTS: usize = 10_000;
+/// The raw side of that row: pytest as a user would call it in a container.
+const RAW_PYTEST_COMMAND: &str = r#"python3 -m pytest -q -p no:cacheprovider "$1""#;
+
+/// One pytest file of `count` trivial parametrized tests.
+fn generate_many_tests(root: &Path, count: usize) -> Result<PathBuf> {
+    let dir = root.join("many-tests");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("test_many.py"),
+        format!(
+            "\"\"\"{count} tests that pass at once.\"\"\"\nimport pytest\n\n\n\
+             @pytest.mark.parametrize('i', range({count}))\ndef test_trivial(i):\n    pass\n"
+        ),
+    )?;
+    Ok(dir)
+}
+
 fn generate_trivial(root: &Path, name: &str, count: usize) -> Result<PathBuf> {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir)?;
@@ -448,10 +473,19 @@ fn high_water_mark(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
 }
 
-fn run_raw(engine: &Engine, image: &str, dir: &Path, modules: &[String], jobs: usize) -> Result<Duration> {
+fn run_raw(
+    engine: &Engine,
+    image: &str,
+    dir: &Path,
+    modules: &[String],
+    jobs: usize,
+    script: &str,
+) -> Result<Duration> {
     let started = Instant::now();
-    let output =
-        engine.baseline_loop(image, dir, jobs).stdin_bytes(modules.join("\n")).stdout_null().run()?;
+    let mount = Mount::Bind { source: dir.to_path_buf(), target: dir.display().to_string() };
+    let workdir = dir.display().to_string();
+    let loop_ = engine.raw_loop(image, &[mount], &workdir, jobs, script);
+    let output = loop_.stdin_bytes(modules.join("\n")).stdout_null().run()?;
     if !output.status.success() {
         bail!("the raw loop failed");
     }

@@ -342,3 +342,97 @@ pub fn wait_at_most(child: &mut Child, limit: Duration) -> std::process::ExitSta
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The results of a report without what differs between two runs by nature
+/// (times, durations, memory figures, output that carries them), sorted by module.
+pub fn comparable_results(report: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut results: Vec<serde_json::Value> = report["results"].as_array().unwrap().clone();
+    for result in &mut results {
+        let record = result.as_object_mut().unwrap();
+        for by_nature in [
+            "started_at",
+            "duration_s",
+            "peak_rss_bytes",
+            "container_peak_bytes",
+            "stdout",
+            "stderr",
+            "stdout_bytes",
+            "stderr_bytes",
+        ] {
+            record.remove(by_nature);
+        }
+        for test in record.get_mut("tests").and_then(|t| t.as_array_mut()).into_iter().flatten() {
+            let test = test.as_object_mut().unwrap();
+            test.remove("duration_s");
+            // Object addresses in a traceback differ between two runs by nature.
+            if let Some(serde_json::Value::String(traceback)) = test.get_mut("traceback") {
+                *traceback = without_addresses(traceback);
+            }
+        }
+    }
+    results.sort_by_key(|r| r["module"].to_string());
+    results
+}
+
+/// Asserts two reports' comparable results are equal, naming each module
+/// and field that differs (the whole lists are too long to read).
+pub fn assert_same_results(left: &serde_json::Value, right: &serde_json::Value) {
+    let (left, right) = (comparable_results(left), comparable_results(right));
+    let module = |r: &serde_json::Value| r["module"].to_string();
+    let mut differences = Vec::new();
+    if left.iter().map(module).ne(right.iter().map(module)) {
+        differences.push(format!(
+            "modules differ: {:?} vs {:?}",
+            left.iter().map(module).collect::<Vec<_>>(),
+            right.iter().map(module).collect::<Vec<_>>()
+        ));
+    }
+    for (a, b) in left.iter().zip(&right) {
+        let keys: std::collections::BTreeSet<&String> =
+            a.as_object().unwrap().keys().chain(b.as_object().unwrap().keys()).collect();
+        for key in keys {
+            if let (Some(serde_json::Value::Array(x)), Some(serde_json::Value::Array(y))) =
+                (a.get(key), b.get(key))
+            {
+                // Lists (the tests): the first entry that differs, and the lengths.
+                if let Some(i) = (0..x.len().max(y.len())).find(|&i| x.get(i) != y.get(i)) {
+                    differences.push(format!(
+                        "{} {key}[{i}] (of {} vs {}): {:?} vs {:?}",
+                        module(a),
+                        x.len(),
+                        y.len(),
+                        x.get(i),
+                        y.get(i)
+                    ));
+                }
+                continue;
+            }
+            if a.get(key) != b.get(key) {
+                let shown = |v: Option<&serde_json::Value>| {
+                    let text = v.map_or("(absent)".into(), |v| v.to_string());
+                    text.chars().take(300).collect::<String>()
+                };
+                differences.push(format!(
+                    "{} {key}: {} vs {}",
+                    module(a),
+                    shown(a.get(key)),
+                    shown(b.get(key))
+                ));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "results differ:\n{}", differences.join("\n"));
+}
+
+/// `0x7f3a…` addresses as `0x…`.
+fn without_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("0x") {
+        out.push_str(&rest[..at + 2]);
+        rest = rest[at + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+        out.push('…');
+    }
+    out.push_str(rest);
+    out
+}
