@@ -114,7 +114,7 @@ fn nothing_a_module_does_to_the_verdict_file_forges_its_verdict() {
     let started = std::time::Instant::now();
     let (run, report) = run_with_report(dir.path(), &["run-all-tests", "--timeout", "60"]);
     assert_eq!(run.code, 1, "{}", run.dump());
-    // Planted (with the wrapper's nonce when the kernel let the module read
+    // Planted (with the wrapper's nonce had the module been able to read
     // it), then replacing attempted: the verdict is the harness's.
     let planter = result_for(&report, "test_plants_and_replaces.py");
     assert_eq!(planter["status"], "fail", "{planter:#}");
@@ -123,6 +123,8 @@ fn nothing_a_module_does_to_the_verdict_file_forges_its_verdict() {
     assert_eq!(names, ["test_plants_then_fails", "test_passes"], "{planter:#}");
     let stdout = planter["stdout"].as_str().unwrap();
     assert!(stdout.contains("forger: ['planted'"), "it did plant: {stdout}");
+    // PID 1 runs an execute-only shell: not dumpable, its memory (the nonce) unreadable.
+    assert!(stdout.contains("stolen: no"), "{stdout}");
     // The file is a mount point alone: it cannot be removed or replaced.
     assert!(stdout.contains("'planted', 'OSError', 'OSError', 'OSError'"), "{stdout}");
     // Planted, then the interpreter ended early: no verdict, no pass.

@@ -111,6 +111,11 @@ const HARNESS_MARKER: &[u8] = b"@@pymaccounter-harness ";
 /// The descriptor the harness writes its verdict to (`--report-fd`).
 const REPORT_FD: &str = "4";
 
+/// The wrapper's shell in the test image: a copy of `/bin/sh` that is
+/// execute-only (see `Dockerfile`), so the wrapper is not dumpable and no
+/// module reads its nonce from `/proc/1/mem`.
+pub const WRAPPER_SHELL: &str = "/opt/pymaccounter-sh";
+
 /// The harness script in the test image (from `xtask/container/`).
 pub const HARNESS_SCRIPT: &str = "/opt/pymaccounter/harness.py";
 
@@ -204,7 +209,7 @@ pub fn container_command(
     };
     let deadline = timeout.as_secs().max(1).to_string();
     let mut command: Vec<String> =
-        vec!["/bin/sh".into(), "-c".into(), WRAPPER.into(), "sh".into(), deadline, report.into()];
+        vec![WRAPPER_SHELL.into(), "-c".into(), WRAPPER.into(), "sh".into(), deadline, report.into()];
     command.extend([interpreter.to_string(), "-u".into()]);
     if memray {
         // --no-compress: compressing writes a second file beside the
@@ -568,7 +573,7 @@ mod tests {
             minute,
             VerdictChannel::File,
         );
-        assert_eq!(&command[..6], ["/bin/sh", "-c", WRAPPER, "sh", "60", "file"]);
+        assert_eq!(&command[..6], [WRAPPER_SHELL, "-c", WRAPPER, "sh", "60", "file"]);
         assert_eq!(
             &command[6..],
             [
