@@ -30,7 +30,9 @@ unittest: a freshly loaded suite, the module imported once as regrtest does). Af
 run it restores what regrtest's -R restores, clears the caches regrtest clears, collects
 garbage, and reads sys.gettotalrefcount() (debug builds), sys.getallocatedblocks() and
 the number of open file descriptors. It reports the deltas of the last R runs; the
-verdict is the caller's.
+verdict is the caller's. On a debug build it also names the release-built extension
+modules loaded by the end (release_extensions): their references escape
+sys.gettotalrefcount(), so the reference deltas are not to be trusted then.
 
 Exit codes:
   0    every test passed (skips and expected failures allowed); the script exited 0
@@ -77,6 +79,7 @@ dropped, and "truncated" is true; the counts stay complete.
 import gc
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -92,6 +95,10 @@ REPORT_ALL = False
 KILL_STRAYS = False
 MESSAGE_LIMIT = 1000
 TRACEBACK_LIMIT = 8000
+# Release-built extension modules named in the trailer, at most (all are counted),
+# and the characters of each name.
+EXTENSIONS_NAMED = 8
+EXTENSION_NAME_LIMIT = 120
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -199,12 +206,16 @@ class Report:
         self.tests = []
         self.hunt_leaks = None
         self.error = None
+        # Tests -k left out (they are not among `tests`).
+        self.deselected = 0
         # pytest would leave the file out of its folder's collection here.
         self.not_collected = False
 
     def trailer_line(self):
         """The trailer, marker included, newline excluded, under TRAILER_LIMIT bytes."""
         counts = count(self.tests)
+        if self.deselected:
+            counts["deselected"] = self.deselected
         body = {
             "harness": self.harness,
             "tests": [],
@@ -287,8 +298,8 @@ class Report:
 
 def parse_arguments(argv):
     """(mode, hunt or None, module_path, args) from the harness's own argv; --report-fd
-    sets REPORT_FD, --report-all REPORT_ALL, --kill-strays KILL_STRAYS."""
-    global REPORT_FD, REPORT_ALL, KILL_STRAYS
+    sets REPORT_FD, --keyword KEYWORD, --report-all REPORT_ALL, --kill-strays KILL_STRAYS."""
+    global REPORT_FD, KEYWORD, REPORT_ALL, KILL_STRAYS
     mode = None
     hunt = None
     index = 0
@@ -307,7 +318,7 @@ def parse_arguments(argv):
             index += 1
             continue
         name, has_value, value = arg.partition("=")
-        if name not in ("--mode", "--hunt-leaks", "--report-fd"):
+        if name not in ("--mode", "--hunt-leaks", "--report-fd", "--keyword"):
             raise UsageError("unknown harness option %r" % arg)
         if not has_value:
             index += 1
@@ -318,6 +329,9 @@ def parse_arguments(argv):
             if value not in ("unittest", "pytest", "script"):
                 raise UsageError("--mode must be unittest, pytest or script, not %r" % value)
             mode = value
+        elif name == "--keyword":
+            keyword_matcher(value)  # a bad expression is a usage error here
+            KEYWORD = value
         elif name == "--report-fd":
             if not value.isdigit():
                 raise UsageError("--report-fd must be a file descriptor number, not %r" % value)
@@ -330,6 +344,82 @@ def parse_arguments(argv):
     if index >= len(argv):
         raise UsageError("MODULE_PATH is missing")
     return mode, hunt, argv[index], list(argv[index + 1 :])
+
+
+def keyword_matcher(expression):
+    """pytest's -k grammar (`or`, `and`, `not`, parentheses; a name matches a
+    case-insensitive substring of any keyword): a function of the keywords."""
+    tokens = re.findall(r"[()]|[^\s()]+", expression)
+    position = [0]
+
+    def peek():
+        return tokens[position[0]] if position[0] < len(tokens) else None
+
+    def take():
+        position[0] += 1
+        return tokens[position[0] - 1]
+
+    def either():
+        left = both()
+        while peek() == "or":
+            take()
+            left = (lambda a, b: lambda words: a(words) or b(words))(left, both())
+        return left
+
+    def both():
+        left = negation()
+        while peek() == "and":
+            take()
+            left = (lambda a, b: lambda words: a(words) and b(words))(left, negation())
+        return left
+
+    def negation():
+        token = peek()
+        if token is None or token in (")", "and", "or"):
+            raise UsageError("bad -k expression %r" % expression)
+        take()
+        if token == "not":
+            inner = negation()
+            return lambda words: not inner(words)
+        if token == "(":
+            inner = either()
+            if peek() != ")":
+                raise UsageError("bad -k expression %r" % expression)
+            take()
+            return inner
+        name = token.lower()
+        return lambda words: any(name in word.lower() for word in words)
+
+    matcher = either()
+    if peek() is not None:
+        raise UsageError("bad -k expression %r" % expression)
+    return matcher
+
+
+def select_by_keyword(suite, module_path):
+    """The suite's tests that -k selects, and how many it left out. A test's
+    keywords, as pytest gives a TestCase's: method, class, file name."""
+    import unittest
+
+    if KEYWORD is None:
+        return suite, 0
+    matcher = keyword_matcher(KEYWORD)
+    kept, left_out = [], 0
+
+    def walk(node):
+        nonlocal left_out
+        if isinstance(node, unittest.TestSuite):
+            for child in node:
+                walk(child)
+            return
+        words = [getattr(node, "_testMethodName", str(node)), type(node).__name__, os.path.basename(module_path)]
+        if matcher(words):
+            kept.append(node)
+        else:
+            left_out += 1
+
+    walk(suite)
+    return unittest.TestSuite(kept), left_out
 
 
 def parse_hunt(value):
@@ -481,12 +571,21 @@ class RegrtestState:
             self.zip_cache = None
         self.abcs = {}
         for abc in self._abc_classes():
-            for cls in abc.__subclasses__() + [abc]:
+            for cls in self._with_subclasses(abc):
                 self.abcs[cls] = _get_dump(cls)[0]
         self.argv = sys.argv[:]
         self.path = sys.path[:]
         self.cwd = os.getcwd()
         self.streams = (sys.stdin, sys.stdout, sys.stderr)
+
+    @staticmethod
+    def _with_subclasses(abc):
+        """The ABC and those of its direct subclasses that are ABCs themselves: an
+        extension type may subclass one without ABCMeta (pyarrow's KeyValueMetadata
+        subclasses Mapping), and has no registry or caches of its own to restore."""
+        import abc as abc_module
+
+        return [cls for cls in abc.__subclasses__() if isinstance(cls, abc_module.ABCMeta)] + [abc]
 
     @staticmethod
     def _abc_classes():
@@ -519,7 +618,7 @@ class RegrtestState:
             zipimport._zip_directory_cache.clear()
             zipimport._zip_directory_cache.update(self.zip_cache)
         for abc in self._abc_classes():
-            for cls in abc.__subclasses__() + [abc]:
+            for cls in self._with_subclasses(abc):
                 for ref in self.abcs.get(cls, ()):
                     registered = ref()
                     if registered is not None:
@@ -597,6 +696,75 @@ def gc_collect():
     gc.collect()
 
 
+def release_extensions():
+    """On a debug build, the extension modules loaded in this process that were built
+    for the release interpreter, as {"count": N, "names": [the first few, sorted]};
+    None on a release build or when there is none.
+
+    Debian's python3.X-dbg imports release-ABI extension modules (the wheels of numpy,
+    pyarrow, pandas are), but their Py_INCREF and Py_DECREF are the release build's,
+    which leave sys.gettotalrefcount() alone: while one is loaded the reference deltas
+    cannot be trusted (a clean numpy loop shows tens of references per run).
+
+    An extension module is this interpreter's own when its file ends in its own
+    EXT_SUFFIX (`.cpython-311d-x86_64-linux-gnu.so`), else release-built. Two sources:
+    the extension modules of sys.modules (a plain `.so` too), and the files mapped into
+    the process (/proc/self/maps), since a loaded extension module stays mapped even
+    when it was dropped from sys.modules; among mapped files only names with an ABI
+    tag count (`.cpython-*.so`, `.abi3*.so`), as plain libraries end in `.so` too.
+    Called after the last run: extension modules are never unloaded, so those loaded
+    before the runs and during them are all there."""
+    if not hasattr(sys, "gettotalrefcount"):
+        return None
+    import importlib.machinery
+    import sysconfig
+
+    own = sysconfig.get_config_var("EXT_SUFFIX") or importlib.machinery.EXTENSION_SUFFIXES[0]
+    modules = []
+    for name, module in list(sys.modules.items()):
+        try:
+            loader = getattr(module, "__loader__", None)
+            if isinstance(loader, importlib.machinery.ExtensionFileLoader):
+                modules.append((str(name), str(loader.path)))
+        except Exception:  # an odd object in sys.modules must not break the hunt
+            continue
+    mapped = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.rstrip("\n").split(None, 5)
+                if len(fields) == 6 and fields[5].startswith("/"):
+                    mapped.append(fields[5])
+    except OSError:
+        pass
+    return classify_extensions(modules, mapped, own)
+
+
+def classify_extensions(modules, mapped, own):
+    """release_extensions' rule on given facts: `modules` are (name, path) of loaded
+    extension modules, `mapped` the paths of mapped files, `own` the interpreter's
+    EXT_SUFFIX."""
+    deleted = " (deleted)"
+    names = {}
+    for name, path in modules:
+        if not path.endswith(own):
+            names[path] = name
+    for path in mapped:
+        if path.endswith(deleted):
+            path = path[: -len(deleted)]
+        base = path.rsplit("/", 1)[-1]
+        if path in names or path.endswith(own) or not base.endswith(".so"):
+            continue
+        stem = base[: -len(".so")]
+        tag = stem.rsplit(".", 1)[-1] if "." in stem else ""
+        if tag.startswith(("cpython-", "abi3")):
+            names[path] = base
+    if not names:
+        return None
+    listed = sorted(set(clip(name, EXTENSION_NAME_LIMIT) for name in names.values()))
+    return {"count": len(names), "names": listed[:EXTENSIONS_NAMED]}
+
+
 def hunt_leaks(run_once, warmups, runs, report):
     """Calls run_once(number) warmups+runs times, measuring after each call.
 
@@ -612,6 +780,7 @@ def hunt_leaks(run_once, warmups, runs, report):
         "blocks": [],
         "fds": [],
         "failed_run": None,
+        "release_extensions": None,
     }
     report.hunt_leaks = leaks
     say(
@@ -666,6 +835,15 @@ def hunt_leaks(run_once, warmups, runs, report):
     if debug_build:
         leaks["refs"] = ref_deltas[warmups:]
         refs_text = "references %s, " % leaks["refs"]
+        untrusted = release_extensions()
+        leaks["release_extensions"] = untrusted
+        if untrusted:
+            refs_text = "references %s (not trusted: %d release-built extension module%s loaded, %s), " % (
+                leaks["refs"],
+                untrusted["count"],
+                "" if untrusted["count"] == 1 else "s",
+                ", ".join(untrusted["names"]),
+            )
     else:
         refs_text = ""
         say(
@@ -883,9 +1061,13 @@ def run_unittest(module_path, args, hunt, report):
         if getattr(program, "durations", None) is not None:
             options["durations"] = program.durations
         runner = unittest.TextTestRunner(**options)
-        return runner.run(program.test)
+        suite, report.deselected = select_by_keyword(program.test, module_path)
+        return runner.run(suite)
 
     def verdict(result):
+        if result.testsRun == 0 and not result.skipped and report.deselected:
+            say("-k %r deselects all %d tests" % (KEYWORD, report.deselected))
+            return EXIT_SKIP
         if result.testsRun == 0 and not result.skipped:
             return EXIT_NO_TESTS
         return EXIT_OK if result.wasSuccessful() else EXIT_FAILED
@@ -954,6 +1136,10 @@ def pytest_collector(pytest):
             self.entries = []
             self.current = {}
             self.messages = {}
+            self.deselected = 0
+
+        def pytest_deselected(self, items):
+            self.deselected += len(items)
 
         def new_entry(self, nodeid):
             entry = {"name": name_of(nodeid), "outcome": None, "message": None, "duration_s": 0.0}
@@ -1056,6 +1242,8 @@ def run_pytest(module_path, args, hunt, report):
     sys.dont_write_bytecode = True
     scratch = tempfile.mkdtemp(prefix="pymaccounter-pytest-")
     arguments = [module_path, "-p", "no:cacheprovider", "--basetemp", os.path.join(scratch, "t")]
+    if KEYWORD is not None:
+        arguments += ["-k", KEYWORD]
     stem = os.path.basename(module_path)
     if "." in (stem[:-3] if stem.endswith(".py") else stem):
         # pytest's default import mode imports the file by its name, which a dot in the
@@ -1070,7 +1258,11 @@ def run_pytest(module_path, args, hunt, report):
     finally:
         sys.stderr = said.stream
         report.tests = collector.tests()
+        report.deselected = collector.deselected
         shutil.rmtree(scratch, ignore_errors=True)
+    if code == 5 and report.deselected and not report.tests:
+        say("-k %r deselects all %d tests" % (KEYWORD, report.deselected))
+        return EXIT_SKIP
     if report.not_collected:
         say("the project's pytest configuration leaves %s out of its collection here" % module_path)
         return EXIT_SKIP
@@ -1169,6 +1361,8 @@ def shut_down_like_python():
 
 
 REPORT_FD = 2
+# -k EXPR (--keyword): the tests to run, or None for all.
+KEYWORD = None
 
 
 def process_state(pid):

@@ -314,6 +314,14 @@ pub struct SelectionArgs {
     /// failed), as pytest's --lf
     #[arg(long, visible_alias = "lf")]
     pub last_failed: bool,
+    /// Only the tests whose names match EXPR, as pytest's -k: substrings of a test's file,
+    /// folder, class or function name, joined by and/or/not, e.g. -k 'gc and not slow'
+    #[arg(short = 'k', value_name = "EXPR", value_parser = parse_keyword)]
+    pub keyword: Option<String>,
+}
+
+fn parse_keyword(text: &str) -> Result<String, String> {
+    crate::keyword::Expression::parse(text).map(|_| text.to_string())
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ mod error;
 mod glob;
 mod harness;
 mod image;
+mod keyword;
 mod model;
 mod modules;
 mod project;

@@ -277,12 +277,7 @@ fn partitions_split_run_all_tests_without_overlap() {
         let run = xtask(&["run-all-tests", "--partition", part, "--report-json", path_str(&json)]);
         assert_eq!(run.code, 0, "{}", run.dump());
         let report = read_json(&json);
-        let modules: Vec<String> = report["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["module"].as_str().unwrap().to_string())
-            .collect();
+        let modules = modules_of(&report);
         assert!(!modules.is_empty());
         seen.extend(modules);
     }

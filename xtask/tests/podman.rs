@@ -124,3 +124,53 @@ fn podman_reports_oom_and_failures_and_leaves_nothing() {
         .unwrap();
     assert!(left.stdout.is_empty(), "podman containers left: {}", String::from_utf8_lossy(&left.stdout));
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_runtime_that_cannot_start_containers_stops_the_run_after_the_first_start() {
+    require_podman();
+    // A private containers.conf whose OCI runtime fails as crun does on
+    // cgroups hybrid mode: this Podman only, never the machine's.
+    let place = tempfile::tempdir().unwrap();
+    let runtime = place.path().join("failing-runtime");
+    std::fs::write(&runtime, "#!/bin/sh\necho 'cgroups in hybrid mode not supported' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&runtime, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let conf = place.path().join("containers.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[engine]\nruntime = \"failing\"\n\n[engine.runtimes]\nfailing = [\"{}\"]\n",
+            runtime.display()
+        ),
+    )
+    .unwrap();
+    let dir = empty_test_dir();
+    for name in ["test_a.py", "test_b.py", "test_c.py"] {
+        std::fs::write(dir.path().join(name), "print('never runs')\n").unwrap();
+    }
+    let mut command = xtask_command(&[
+        "run-all-tests",
+        "--test-dir",
+        path_str(dir.path()),
+        "--engine",
+        "podman",
+        "-j",
+        "1",
+        "--memory",
+        "none",
+        "--debug",
+    ]);
+    command.env("CONTAINERS_CONF", &conf);
+    let run = Finished::from_command(&mut command);
+    assert_eq!(run.code, 3, "{}", run.dump());
+    assert!(
+        run.stderr.contains("cgroups in hybrid mode not supported"),
+        "the engine's words: {}",
+        run.dump()
+    );
+    assert!(run.stderr.contains("OCI runtime"), "the fix: {}", run.dump());
+    // One start tried, then the run stopped: the other modules never started.
+    let starts = run.stderr.lines().filter(|l| l.starts_with("$ podman run ")).count();
+    assert_eq!(starts, 1, "{}", run.dump());
+    assert!(run.stdout.contains("not run"), "{}", run.dump());
+}

@@ -425,12 +425,7 @@ fn last_failed_runs_what_did_not_pass_last_time_then_everything() {
         let report = fake.dir.path().join("r.json");
         let run = fake.run(&[&["run-all-tests", "--report-json", path_str(&report)], args].concat());
         let report = read_json(&report);
-        let modules: Vec<String> = report["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["module"].as_str().unwrap().to_string())
-            .collect();
+        let modules = modules_of(&report);
         (run, modules)
     };
     assert_eq!(ran(&[]).1, ["test_a.py", "test_b.py"]);

@@ -385,3 +385,46 @@ fn watch_ends_when_its_first_round_cannot_run() {
     assert!(ended.stderr.contains("the engine could not run test_a.py"), "{}", ended.dump());
     assert!(!ended.stderr.contains("watching "), "{}", ended.dump());
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn k_selects_tests_as_pytest_does_and_counts_deselected_modules_apart() {
+    require_engine();
+    let dir = fixture("keyword");
+    let (run, report) = run_with_report(dir.path(), &["run-all-tests", "-k", "gc"]);
+    assert_eq!(run.code, 0, "every test -k leaves out would fail: {}", run.dump());
+    assert_eq!(run.last_line(), "3 passed, 0 failed, 2 deselected", "{}", run.dump());
+    let counts = |module: &str| result_for(&report, module)["test_counts"].clone();
+    // pytest's own -k, and the harness's over unittest tests: one kept, one deselected.
+    for module in ["test_pytest_mixed.py", "test_unittest_mixed.py"] {
+        assert_eq!(counts(module)["passed"], 1, "{module}: {report:#}");
+        assert_eq!(counts(module)["deselected"], 1, "{module}: {report:#}");
+        assert_eq!(result_for(&report, module)["status"], "pass");
+    }
+    // Every test left out, or a script whose path does not match: deselected, never "ran none".
+    for module in ["test_pytest_other.py", "test_rss_script.py"] {
+        let result = result_for(&report, module);
+        assert_eq!(result["status"], "skip", "{module}: {result:#}");
+        assert_eq!(result["execution"]["why"]["cause"], "deselected", "{module}: {result:#}");
+        assert_eq!(result["execution"]["why"]["expression"], "gc", "{module}: {result:#}");
+    }
+    let never_ran = result_for(&report, "test_rss_script.py");
+    assert!(never_ran["peak_rss_bytes"].is_null() && never_ran["stdout_bytes"] == 0, "{never_ran:#}");
+    assert_eq!(report["summary"]["deselected"], 2);
+    assert_eq!(report["summary"]["skipped"], 0);
+    assert_eq!(report["run"]["options"]["keyword"], "gc");
+
+    // `list -k` previews what runs: the script -k leaves out is not there.
+    let listed = xtask(&["list", "--test-dir", path_str(dir.path()), "-k", "gc"]);
+    assert_eq!(listed.code, 0, "{}", listed.dump());
+    assert!(!listed.stdout.contains("test_rss_script.py"), "{}", listed.dump());
+    assert!(listed.stdout.contains("test_gc_script.py"), "{}", listed.dump());
+
+    // Selecting nothing at all is bad input, said after the run; a bad expression, before.
+    let nothing = xtask(&["run-all-tests", "--test-dir", path_str(dir.path()), "-k", "no_such_name"]);
+    assert_eq!(nothing.code, 2, "{}", nothing.dump());
+    assert!(nothing.stderr.contains("selects no test"), "{}", nothing.dump());
+    let bad = xtask(&["run-all-tests", "--test-dir", path_str(dir.path()), "-k", "gc and"]);
+    assert_eq!(bad.code, 2, "{}", bad.dump());
+    assert!(bad.stderr.contains("-k") && run_id(&bad.stderr).is_none(), "{}", bad.dump());
+}

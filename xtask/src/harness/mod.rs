@@ -128,6 +128,8 @@ pub struct ModuleSetup {
     pub unrun_tests: Option<Framework>,
     pub hunt_leaks: Option<HuntLeaks>,
     pub declarations: Declarations,
+    /// `-k EXPR`: the harness runs only the tests it selects.
+    pub keyword: Option<String>,
 }
 
 impl ModuleSetup {
@@ -167,7 +169,7 @@ impl ModuleSetup {
                  (drop hunt-leaks for it, or --skip it)"
             )));
         }
-        Ok(ModuleSetup { harness, unrun_tests, hunt_leaks, declarations })
+        Ok(ModuleSetup { harness, unrun_tests, hunt_leaks, declarations, keyword: None })
     }
 
     /// Whether the harness script runs the module (else the interpreter runs it directly).
@@ -229,6 +231,9 @@ pub fn container_command(
         if let Some(hunt) = setup.hunt_leaks {
             command.extend(["--hunt-leaks".into(), hunt.to_string()]);
         }
+        if let Some(expression) = setup.keyword.as_ref().filter(|_| setup.harness != Harness::Script) {
+            command.extend(["--keyword".into(), expression.clone()]);
+        }
     }
     command.push(module_path.to_string_lossy().into_owned());
     command.extend(args.iter().cloned());
@@ -273,7 +278,9 @@ fn parse_verdict(bytes: &[u8], nonce: &str) -> Result<Option<InnerReport>, Strin
     }
     let line = body.strip_suffix(b"\n").unwrap_or(body);
     let json = line.strip_prefix(HARNESS_MARKER).ok_or("the verdict is not the harness's")?;
-    serde_json::from_slice(json).map(Some).map_err(|e| format!("the verdict is not the harness's: {e}"))
+    serde_json::from_slice(json)
+        .map(|inner| Some(bounded(inner)))
+        .map_err(|e| format!("the verdict is not the harness's: {e}"))
 }
 
 /// A fresh nonce for one container: 128 random bits, in hex.
@@ -306,6 +313,15 @@ pub fn judge(
         }
         return judge_pass(setup, inner, peak, blocks_counted);
     }
+    // -k selected none of its tests: deselected, which is no "ran none".
+    if let (Some(expression), Some(inner)) = (&setup.keyword, inner) {
+        let none_selected = inner.counts.deselected > 0 && inner.counts.total() == 0;
+        if execution.status() == Status::Skip && none_selected {
+            return Execution::Skipped {
+                why: Some(SkipCause::Deselected { expression: expression.clone() }),
+            };
+        }
+    }
     // pytest given the file by name runs it; collecting its folder would not.
     if execution.status() == Status::Skip
         && setup.harness == Harness::Pytest
@@ -333,9 +349,10 @@ fn judge_pass(
     if setup.hunt_leaks.is_some() {
         let hunt = inner.and_then(|i| i.hunt_leaks.as_ref());
         let leaked = hunt.filter(|hunt| hunt.leaked());
-        // A release build counts no references, and plain malloc no blocks:
-        // a reference leak it expects cannot be seen, which is no failure.
-        let blind = hunt.is_some_and(|h| h.refs.is_none()) && !blocks_counted;
+        // A release build counts no references (and release-built extension
+        // modules make a debug build's untrustworthy), and plain malloc no
+        // blocks: a leak it expects cannot be seen, which is no failure.
+        let blind = hunt.is_some_and(|h| h.judged_refs().is_none()) && !blocks_counted;
         match (leaked, setup.declarations.expect_leak) {
             (Some(hunt), false) => return Execution::Leaked { hunt: hunt.clone() },
             (None, true) if blind => return Execution::Skipped { why: Some(SkipCause::LeakInvisibleHere) },
@@ -474,12 +491,19 @@ fn parse_trailer(end: &[u8], nonce: &str, container_exit: i32) -> Option<(usize,
             let line = &verdict[from + verdict_marker.len()..];
             let json = line.strip_prefix(HARNESS_MARKER).unwrap_or(line);
             if !json.contains(&b'\n') {
-                measurement.inner = serde_json::from_slice(json).ok();
+                measurement.inner = serde_json::from_slice(json).ok().map(bounded);
                 cut = from;
             }
         }
     }
     Some((cut, measurement))
+}
+
+/// What the harness said, within what a report may hold (the line itself
+/// is bounded by the captured stream's end window).
+fn bounded(mut inner: InnerReport) -> InnerReport {
+    inner.hunt_leaks = inner.hunt_leaks.map(|hunt| hunt.bounded());
+    inner
 }
 
 /// `12.34` (GNU time's `%e`): a duration.
@@ -795,6 +819,69 @@ mod tests {
         assert!(crate::report::words::reason(&blind).unwrap().contains("PYTHONMALLOC=malloc"), "{blind:?}");
         let seeing = judge(Execution::Passed, &expected, Some(&quiet), None, true);
         assert_eq!(seeing.status(), crate::model::status::Status::Fail);
+    }
+
+    #[test]
+    fn release_built_extensions_on_a_debug_build_leave_references_out_of_the_verdict() {
+        use crate::model::inner::{LeakHunt, ReleaseExtensions};
+        let numpy =
+            || Some(ReleaseExtensions { count: 3, names: vec!["numpy._core._multiarray_umath".into()] });
+        let report = |refs: i64, blocks: i64, release_extensions| InnerReport {
+            harness: Harness::Script,
+            hunt_leaks: Some(LeakHunt {
+                warmups: 3,
+                runs: 3,
+                debug_build: true,
+                refs: Some(vec![refs; 3]),
+                blocks: vec![blocks; 3],
+                fds: vec![0; 3],
+                failed_run: None,
+                release_extensions,
+            }),
+            ..Default::default()
+        };
+        let hunting = setup("print(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
+        assert_eq!(
+            judge_(Execution::Passed, &hunting, Some(&report(28, 0, numpy())), None),
+            Execution::Passed
+        );
+        let keeps = judge_(Execution::Passed, &hunting, Some(&report(12, 1, numpy())), None);
+        let reason = crate::report::words::reason(&keeps).unwrap();
+        assert!(
+            reason.starts_with("leaks under --hunt-leaks: memory blocks [1, 1, 1] over 3 runs"),
+            "{reason}"
+        );
+        assert!(
+            reason
+                .contains("references [12, 12, 12] not judged: 3 release-built extension modules are loaded"),
+            "the reason shows the references and says why they were left out: {reason}"
+        );
+        let trusted = judge_(Execution::Passed, &hunting, Some(&report(1, 0, None)), None);
+        assert_eq!(trusted.status(), crate::model::status::Status::Leak);
+        // An expected leak that only references could show, under plain malloc, cannot be seen.
+        let expected =
+            setup("# pymaccounter: expect = leak\nprint(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
+        let blind = judge(Execution::Passed, &expected, Some(&report(5, 0, numpy())), None, false);
+        assert_eq!(blind, Execution::Skipped { why: Some(SkipCause::LeakInvisibleHere) });
+    }
+
+    #[test]
+    fn what_the_harness_says_of_extensions_is_bounded_when_read() {
+        let names: Vec<String> = (0..50).map(|i| format!("\"m{i}{}\"", "x".repeat(300))).collect();
+        let verdict = format!(
+            r#"{{"harness":"script","hunt_leaks":{{"warmups":1,"runs":1,"debug_build":true,"refs":[1],"blocks":[0],"fds":[0],"release_extensions":{{"count":0,"names":[{}]}}}}}}"#,
+            names.join(",")
+        );
+        let stderr = format!("@@pymaccounter-{NONCE} harness {verdict}\n{}", wrapper(0, None, 1));
+        let (measurement, _) = measure(&stderr, 0);
+        let hunt = measurement.inner.unwrap().hunt_leaks.unwrap();
+        let extensions = hunt.release_extensions.as_ref().unwrap();
+        assert_eq!(extensions.names.len(), crate::model::inner::ReleaseExtensions::NAMED);
+        assert!(extensions
+            .names
+            .iter()
+            .all(|n| n.len() <= crate::model::inner::ReleaseExtensions::NAME_CHARS));
+        assert!(hunt.refs_untrusted(), "names with a count of 0 still count as loaded");
     }
 
     #[test]

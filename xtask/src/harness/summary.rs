@@ -275,7 +275,7 @@ mod tests {
         assert_eq!(pytest_of(&line("=== 2 passed, 1 failed in 0.12s ===")), Some(counts(2, 1, 0, 0)));
         assert_eq!(
             pytest_of(&line("========== 1 failed, 3 passed, 2 skipped, 1 xfailed, 1 xpassed, 2 warnings, 1 error in 1.50s ==========")),
-            Some(InnerCounts { passed: 3, failed: 1, errors: 1, skipped: 2, xfailed: 1, xpassed: 1 })
+            Some(InnerCounts { passed: 3, failed: 1, errors: 1, skipped: 2, xfailed: 1, xpassed: 1, deselected: 0 })
         );
         assert_eq!(pytest_of(&line("2 passed in 0.01s")), Some(counts(2, 0, 0, 0)), "-q has no rule");
         assert_eq!(pytest_of(&line("==== 4 passed in 75.20s (0:01:15) ====")), Some(counts(4, 0, 0, 0)));

@@ -108,7 +108,21 @@ pub struct LocalImages {
 
 impl LocalImages {
     pub fn read(engine: &Engine) -> Result<LocalImages> {
-        Ok(LocalImages { images: engine.local_images()? })
+        Ok(LocalImages::of(engine.local_images()?))
+    }
+
+    /// Podman lists an image built or loaded without a registry as
+    /// `localhost/NAME:TAG`, which it also answers to as `NAME:TAG`: both
+    /// names are kept, so that a present image costs no `inspect` or `pull`.
+    fn of(listed: Vec<(String, String)>) -> LocalImages {
+        let mut images = Vec::with_capacity(listed.len());
+        for (reference, id) in listed {
+            if let Some(short) = reference.strip_prefix("localhost/") {
+                images.push((short.to_string(), id.clone()));
+            }
+            images.push((reference, id));
+        }
+        LocalImages { images }
     }
 
     fn has(&self, reference: &str) -> bool {
@@ -265,6 +279,17 @@ fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn podmans_localhost_names_are_known_by_their_own_names_too() {
+        let local = LocalImages::of(vec![
+            ("localhost/pymaccounter-base:python-3.11-abc".into(), "sha256:1".into()),
+            ("docker.io/library/python:3.11-slim".into(), "sha256:2".into()),
+        ]);
+        assert_eq!(local.id_of("pymaccounter-base:python-3.11-abc").as_deref(), Some("sha256:1"));
+        assert!(local.has("localhost/pymaccounter-base:python-3.11-abc"));
+        assert_eq!(local.id_of("python:3.11-slim"), None, "only localhost/ is the engine's own");
+    }
 
     fn recipe(files: &[(&str, &str)]) -> Recipe {
         Recipe {

@@ -142,6 +142,13 @@ pub struct InnerCounts {
     pub xfailed: u64,
     #[serde(default)]
     pub xpassed: u64,
+    /// Tests `-k` left out (not in `total`: they did not run).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deselected: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Per-run deltas after the warm-up runs (`--hunt-leaks WARMUPS:RUNS`).
@@ -157,6 +164,41 @@ pub struct LeakHunt {
     /// The run (1-based) that failed, when one did: no verdict then.
     #[serde(default)]
     pub failed_run: Option<u32>,
+    /// On a debug build, the release-built extension modules that were
+    /// loaded (numpy's, pyarrow's wheels): their references escape
+    /// `sys.gettotalrefcount()`, so the reference deltas are not trusted
+    /// and the verdict rests on memory blocks and descriptors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_extensions: Option<ReleaseExtensions>,
+}
+
+/// Release-built extension modules loaded in a debug interpreter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseExtensions {
+    /// How many were loaded.
+    pub count: u32,
+    /// The first few (by module name, else file name), sorted.
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+impl ReleaseExtensions {
+    /// Names kept, at most, and the characters of each: what a harness
+    /// reported is bounded whatever it sent.
+    pub const NAMED: usize = 8;
+    pub const NAME_CHARS: usize = 120;
+
+    /// Within the bounds above; the count at least the names kept.
+    pub fn bounded(mut self) -> ReleaseExtensions {
+        self.names.truncate(Self::NAMED);
+        for name in &mut self.names {
+            if let Some((at, _)) = name.char_indices().nth(Self::NAME_CHARS) {
+                name.truncate(at);
+            }
+        }
+        self.count = self.count.max(self.names.len() as u32);
+        self
+    }
 }
 
 /// What can leak under `--hunt-leaks`.
@@ -209,6 +251,7 @@ impl InnerCounts {
             (self.skipped, "skipped"),
             (self.xfailed, "xfailed"),
             (self.xpassed, "xpassed"),
+            (self.deselected, "deselected"),
         ]
         .iter()
         .filter(|(n, _)| *n > 0)
@@ -225,6 +268,7 @@ impl InnerCounts {
 impl LeakHunt {
     /// CPython's regrtest rule: references or memory blocks leak when every
     /// measured delta is at least 1; file descriptors when any delta is not 0.
+    /// References are judged only where they can be trusted ([`Self::judged_refs`]).
     /// What leaked, with its deltas; empty when nothing did (or a run failed).
     pub fn leaks(&self) -> Vec<(LeakKind, &[i64])> {
         if self.failed_run.is_some() {
@@ -232,7 +276,7 @@ impl LeakHunt {
         }
         let every_run_grew = |deltas: &[i64]| !deltas.is_empty() && deltas.iter().all(|d| *d >= 1);
         let mut found = Vec::new();
-        if let Some(refs) = self.refs.as_deref().filter(|d| every_run_grew(d)) {
+        if let Some(refs) = self.judged_refs().filter(|d| every_run_grew(d)) {
             found.push((LeakKind::References, refs));
         }
         if every_run_grew(&self.blocks) {
@@ -247,6 +291,23 @@ impl LeakHunt {
     pub fn leaked(&self) -> bool {
         !self.leaks().is_empty()
     }
+
+    /// Whether the reference deltas were measured but cannot be trusted:
+    /// release-built extension modules were loaded in the debug interpreter.
+    pub fn refs_untrusted(&self) -> bool {
+        self.refs.is_some() && self.release_extensions.as_ref().is_some_and(|r| r.count > 0)
+    }
+
+    /// The reference deltas the verdict may use: measured (a debug build) and trusted.
+    pub fn judged_refs(&self) -> Option<&[i64]> {
+        self.refs.as_deref().filter(|_| !self.refs_untrusted())
+    }
+
+    /// Within what a report may hold, whatever a harness sent.
+    pub fn bounded(mut self) -> LeakHunt {
+        self.release_extensions = self.release_extensions.map(ReleaseExtensions::bounded);
+        self
+    }
 }
 
 #[cfg(test)]
@@ -254,7 +315,65 @@ mod tests {
     use super::*;
 
     fn hunt(refs: Option<Vec<i64>>, blocks: Vec<i64>, fds: Vec<i64>) -> LeakHunt {
-        LeakHunt { warmups: 3, runs: 3, debug_build: refs.is_some(), refs, blocks, fds, failed_run: None }
+        LeakHunt {
+            warmups: 3,
+            runs: 3,
+            debug_build: refs.is_some(),
+            refs,
+            blocks,
+            fds,
+            failed_run: None,
+            release_extensions: None,
+        }
+    }
+
+    fn numpy_loaded() -> Option<ReleaseExtensions> {
+        Some(ReleaseExtensions { count: 1, names: vec!["numpy._core._multiarray_umath".into()] })
+    }
+
+    #[test]
+    fn release_built_extensions_leave_the_verdict_to_blocks_and_descriptors() {
+        // A clean numpy loop on 3.11-dbg: references grow, nothing else does.
+        let clean = LeakHunt {
+            release_extensions: numpy_loaded(),
+            ..hunt(Some(vec![28, 28, 28]), vec![0; 3], vec![0; 3])
+        };
+        assert!(clean.refs_untrusted());
+        assert_eq!(clean.judged_refs(), None);
+        assert!(!clean.leaked(), "untrusted references are no leak");
+        // Keeping one array per run still leaks, by its memory block.
+        let keeps = LeakHunt {
+            release_extensions: numpy_loaded(),
+            ..hunt(Some(vec![12, 12, 12]), vec![1; 3], vec![0; 3])
+        };
+        assert_eq!(keeps.leaks(), [(LeakKind::MemoryBlocks, &[1, 1, 1][..])]);
+        let fds = LeakHunt {
+            release_extensions: numpy_loaded(),
+            ..hunt(Some(vec![0; 3]), vec![0; 3], vec![1, 0, 0])
+        };
+        assert_eq!(fds.leaks(), [(LeakKind::FileDescriptors, &[1, 0, 0][..])]);
+        // Nothing loaded, or a count of none: references are judged as ever.
+        let none = ReleaseExtensions { count: 0, names: vec![] };
+        let trusted =
+            LeakHunt { release_extensions: Some(none), ..hunt(Some(vec![1, 1, 1]), vec![0; 3], vec![0; 3]) };
+        assert!(!trusted.refs_untrusted());
+        assert_eq!(trusted.leaks(), [(LeakKind::References, &[1, 1, 1][..])]);
+        // A release build measures no references: nothing to distrust.
+        let release = LeakHunt { release_extensions: numpy_loaded(), ..hunt(None, vec![0; 3], vec![0; 3]) };
+        assert!(!release.refs_untrusted());
+    }
+
+    #[test]
+    fn what_a_harness_says_of_extensions_is_bounded() {
+        let sent = ReleaseExtensions {
+            count: 2,
+            names: (0..100).map(|i| format!("m{i}{}", "é".repeat(500))).collect(),
+        };
+        let kept = LeakHunt { release_extensions: Some(sent), ..LeakHunt::default() }.bounded();
+        let kept = kept.release_extensions.unwrap();
+        assert_eq!(kept.names.len(), ReleaseExtensions::NAMED);
+        assert!(kept.names.iter().all(|n| n.chars().count() == ReleaseExtensions::NAME_CHARS), "{kept:?}");
+        assert_eq!(kept.count, ReleaseExtensions::NAMED as u32, "never fewer than the names kept");
     }
 
     #[test]

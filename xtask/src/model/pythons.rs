@@ -14,6 +14,8 @@
 //!   ABI) loads in the debug interpreters too, so the `-dbg` rows get it;
 //! - `PYTHONMALLOC=mimalloc` (and `mimalloc_debug`) works on 3.13 and 3.14,
 //!   debug builds included; 3.9 and 3.11 stop at start-up ("unknown allocator");
+//! - bullseye's 3.9 ships `distutils` apart (`python3-distutils`), and uv
+//!   cannot use a 3.9 interpreter without it: a project's environment needs it;
 //! - forky's `python3` is 3.14 today; `python3.14` is named so the row keeps
 //!   its interpreter when testing's default moves on.
 
@@ -47,7 +49,7 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.9",
         suite: "bullseye",
         interpreter: "python3.9",
-        packages: &["python3", "time", "python3-pytest"],
+        packages: &["python3", "time", "python3-pytest", "python3-distutils"],
         debug_build: false,
         memray: false,
         mimalloc: false,
@@ -87,7 +89,14 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.9",
         suite: "bullseye",
         interpreter: "python3.9d",
-        packages: &["python3", "time", "python3-pytest", "python3.9-dbg", "libpython3.9-dbg"],
+        packages: &[
+            "python3",
+            "time",
+            "python3-pytest",
+            "python3-distutils",
+            "python3.9-dbg",
+            "libpython3.9-dbg",
+        ],
         debug_build: true,
         memray: false,
         mimalloc: false,
@@ -200,6 +209,13 @@ mod tests {
                 assert!(p.packages.contains(&format!("python{}-dbg", p.version).as_str()), "{}", p.name);
             }
             assert_eq!(p.memray, p.packages.contains(&"python3-memray"), "{}", p.name);
+            if p.suite == "bullseye" {
+                assert!(
+                    p.packages.contains(&"python3-distutils"),
+                    "uv needs it for {}'s environments",
+                    p.name
+                );
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED};
+use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_USAGE};
 use crate::model::captured::Captured;
 use crate::model::inner::{InnerCounts, InnerReport};
 use crate::model::job::Job;
@@ -213,15 +213,23 @@ impl Outcome {
     }
 
     /// The run's exit code: 0 when everything ran and passed or skipped,
-    /// 130 when it was interrupted, else 1 (a merged run's too).
+    /// 130 when it was interrupted, 2 when `-k` selected nothing at all (a
+    /// selection that matches nothing is bad input), else 1 (a merged run's too).
     pub fn exit_code(&self) -> i32 {
         if self.interrupted {
             EXIT_INTERRUPTED
+        } else if self.selected_nothing() {
+            EXIT_USAGE
         } else if self.succeeded() {
             EXIT_PASSED
         } else {
             EXIT_FAILED
         }
+    }
+
+    /// Whether `-k` left out every module of the run.
+    pub fn selected_nothing(&self) -> bool {
+        !self.results.is_empty() && self.results.iter().all(|r| r.execution.is_deselected())
     }
 
     /// Whether every job ran and passed or skipped.
@@ -236,6 +244,8 @@ pub struct Counts {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Modules `-k` left out whole: skipped, and counted apart.
+    pub deselected: usize,
 }
 
 impl Counts {
@@ -244,6 +254,7 @@ impl Counts {
         for result in results {
             match result.tally() {
                 Tally::Passed => counts.passed += 1,
+                Tally::Skipped if result.execution.is_deselected() => counts.deselected += 1,
                 Tally::Skipped => counts.skipped += 1,
                 Tally::Failed => counts.failed += 1,
             }
@@ -256,6 +267,9 @@ impl Counts {
         let mut line = format!("{} passed, {} failed", self.passed, self.failed);
         if self.skipped > 0 {
             line.push_str(&format!(", {} skipped", self.skipped));
+        }
+        if self.deselected > 0 {
+            line.push_str(&format!(", {} deselected", self.deselected));
         }
         line
     }
@@ -362,10 +376,14 @@ mod tests {
 
     #[test]
     fn closing_line_mentions_skips_only_when_there_are_some() {
-        assert_eq!(Counts { passed: 4, failed: 0, skipped: 0 }.closing_line(), "4 passed, 0 failed");
+        assert_eq!(Counts { passed: 4, ..Counts::default() }.closing_line(), "4 passed, 0 failed");
         assert_eq!(
-            Counts { passed: 1, failed: 1, skipped: 1 }.closing_line(),
+            Counts { passed: 1, failed: 1, skipped: 1, deselected: 0 }.closing_line(),
             "1 passed, 1 failed, 1 skipped"
+        );
+        assert_eq!(
+            Counts { passed: 1, failed: 0, skipped: 1, deselected: 2 }.closing_line(),
+            "1 passed, 0 failed, 1 skipped, 2 deselected"
         );
     }
 }

@@ -67,6 +67,7 @@ pub enum RunOption {
     Harness,
     HuntLeaks,
     Memray,
+    Keyword,
 }
 
 /// The run itself: how it was asked for (the options that decide what ran
@@ -206,6 +207,13 @@ pub struct Summary {
     pub failed: usize,
     pub skipped: usize,
     pub not_run: usize,
+    /// Modules `-k` left out whole (not among `skipped`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deselected: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl JobRecord {
@@ -476,6 +484,7 @@ impl Report {
                 passed: counts.passed,
                 failed: counts.failed,
                 skipped: counts.skipped,
+                deselected: counts.deselected,
                 not_run: outcome.not_run.len(),
             },
             module_args: outcome.module_args.clone(),
@@ -533,7 +542,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
-    use crate::model::inner::{Harness, TestOutcome};
+    use crate::model::inner::{Harness, ReleaseExtensions, TestOutcome};
     use crate::model::measure::{Regression, Threshold};
     use crate::model::memray::AllocationSite;
     use crate::model::result::ImageInfo;
@@ -548,6 +557,10 @@ mod tests {
             blocks: vec![2, 2, 2],
             fds: vec![0, 0, 0],
             failed_run: None,
+            release_extensions: Some(ReleaseExtensions {
+                count: 2,
+                names: vec!["numpy._core._multiarray_umath".into()],
+            }),
         }
     }
 
@@ -560,6 +573,9 @@ mod tests {
                 Execution::Skipped { why: None },
                 Execution::Skipped { why: Some(SkipCause::LeakInvisibleHere) },
                 Execution::Skipped { why: Some(SkipCause::NotCollected) },
+                Execution::Skipped {
+                    why: Some(SkipCause::Deselected { expression: "gc and not slow".into() }),
+                },
             ],
             Status::Fail => vec![
                 Execution::Failed { exit_code: 3, why: None },

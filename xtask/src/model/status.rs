@@ -116,6 +116,8 @@ pub enum SkipCause {
     /// the file out: the project's conftest (`collect_ignore`,
     /// `pytest_ignore_collect`) or `--ignore` says so.
     NotCollected,
+    /// `-k EXPR` selects none of its tests (nor, for a script, its name).
+    Deselected { expression: String },
 }
 
 /// A status name, as shown and as written in reports.
@@ -147,6 +149,11 @@ pub enum Tally {
 pub const SKIP_EXIT_CODE: i32 = 77;
 
 impl Execution {
+    /// Whether `-k` left the whole module out (counted apart from skips).
+    pub fn is_deselected(&self) -> bool {
+        matches!(self, Execution::Skipped { why: Some(SkipCause::Deselected { .. }) })
+    }
+
     /// How a module that ran to its end did, from its exit code alone.
     pub fn from_exit_code(exit_code: i32) -> Execution {
         match exit_code {

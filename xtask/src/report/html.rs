@@ -596,9 +596,10 @@ fn leak_hunt(hunt: &LeakHunt) -> String {
         return out;
     }
     let deltas = |values: &[i64]| values.iter().map(|v| format!("{v:+}")).collect::<Vec<_>>().join(", ");
-    let refs = match &hunt.refs {
-        Some(refs) => deltas(refs),
-        None => "not measured (a release build has no sys.gettotalrefcount; use a -dbg Python)".into(),
+    let refs = match (&hunt.refs, words::untrusted_refs(hunt)) {
+        (Some(refs), Some(why)) => format!("{} (not trusted: {})", deltas(refs), sanitize::html(&why)),
+        (Some(refs), None) => deltas(refs),
+        (None, _) => "not measured (a release build has no sys.gettotalrefcount; use a -dbg Python)".into(),
     };
     let _ = writeln!(
         out,
@@ -607,11 +608,7 @@ fn leak_hunt(hunt: &LeakHunt) -> String {
         deltas(&hunt.blocks),
         deltas(&hunt.fds)
     );
-    let verdict = match hunt.leaked() {
-        true => words::leaks(hunt),
-        false => "no leak by CPython's rule".to_string(),
-    };
-    let _ = writeln!(out, "<p>{}</p>", sanitize::html(&verdict));
+    let _ = writeln!(out, "<p>{}</p>", sanitize::html(&words::hunt_verdict(hunt)));
     out
 }
 
@@ -1004,6 +1001,38 @@ mod tests {
         ] {
             assert!(page.contains(part), "{part} missing in {page}");
         }
+    }
+
+    #[test]
+    fn untrusted_references_are_shown_marked_and_left_out_of_the_verdict() {
+        let hunt = LeakHunt {
+            warmups: 3,
+            runs: 3,
+            debug_build: true,
+            refs: Some(vec![28, 28, 28]),
+            blocks: vec![0; 3],
+            fds: vec![0; 3],
+            release_extensions: Some(crate::model::inner::ReleaseExtensions {
+                count: 2,
+                names: vec!["<b>numpy</b>".into()],
+            }),
+            ..LeakHunt::default()
+        };
+        let section = leak_hunt(&hunt);
+        assert!(
+            section.contains("<td>+28, +28, +28 (not trusted: 2 release-built extension modules"),
+            "{section}"
+        );
+        assert!(
+            section.contains("&lt;b&gt;numpy&lt;/b&gt; and 1 more") && !section.contains("<b>"),
+            "{section}"
+        );
+        assert!(
+            section.contains(
+                "no leak by CPython&#39;s rule on memory blocks and file descriptors; references not judged"
+            ),
+            "{section}"
+        );
     }
 
     #[test]

@@ -472,9 +472,10 @@ fn stop_token() -> String {
 
 /// `leak hunt 3:3: references [0, 0, 0], memory blocks [...], file descriptors [...]`.
 fn leak_hunt_line(hunt: &LeakHunt) -> String {
-    let refs = match &hunt.refs {
-        Some(refs) => format!("{refs:?}"),
-        None => "not measured (release build: no sys.gettotalrefcount; use a -dbg Python)".into(),
+    let refs = match (&hunt.refs, words::untrusted_refs(hunt)) {
+        (Some(refs), Some(why)) => format!("{refs:?} (not trusted: {})", sanitize::terminal_line(&why)),
+        (Some(refs), None) => format!("{refs:?}"),
+        (None, _) => "not measured (release build: no sys.gettotalrefcount; use a -dbg Python)".into(),
     };
     match hunt.failed_run {
         Some(run) => format!("leak hunt {}:{}: stopped, run {run} failed\n", hunt.warmups, hunt.runs),
@@ -611,6 +612,28 @@ mod tests {
                 [heading, "45", "--- stderr ---", "Ran 3 tests", "", "OK", "FAIL: exit code 1"]
             );
         }
+    }
+
+    #[test]
+    fn untrusted_references_are_shown_marked_and_made_safe() {
+        use crate::model::inner::ReleaseExtensions;
+        let hunt = LeakHunt {
+            warmups: 3,
+            runs: 3,
+            debug_build: true,
+            refs: Some(vec![28, 28, 28]),
+            blocks: vec![0; 3],
+            fds: vec![0; 3],
+            failed_run: None,
+            release_extensions: Some(ReleaseExtensions { count: 1, names: vec!["np\x1b[2J".into()] }),
+        };
+        let line = leak_hunt_line(&hunt);
+        assert!(
+            line.starts_with("leak hunt 3:3: references [28, 28, 28] (not trusted: 1 release-built"),
+            "{line}"
+        );
+        assert!(!line.contains('\x1b'), "a module's name reaches the terminal made safe: {line:?}");
+        assert!(line.ends_with("memory blocks [0, 0, 0], file descriptors [0, 0, 0]\n"), "{line}");
     }
 
     #[test]

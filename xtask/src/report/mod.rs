@@ -111,7 +111,7 @@ impl<'a> Row<'a> {
             duration: format!("{:.2}s", result.duration.as_secs_f64()),
             peak: result.peak_rss_bytes.map_or("-".to_string(), human_bytes),
             reason: words::reason(&result.execution),
-            tests: result.test_counts().map(|c| c.summary()),
+            tests: words::tests_cell(&result.execution, result.test_counts()),
             vs_baseline: result.baseline.as_ref().map(|baseline| {
                 let changes = changes(baseline, &ResultRecord::of(result));
                 let parts: Vec<String> = changes

@@ -5,7 +5,7 @@
 //! everywhere and is said once.
 
 use crate::model::compare::{measure_of, Delta, Gate, Verdict, MEASURES};
-use crate::model::inner::{LeakHunt, LeakKind};
+use crate::model::inner::{InnerCounts, LeakHunt, LeakKind};
 use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
 use crate::model::repeat;
 use crate::model::result::Attempt;
@@ -48,6 +48,16 @@ pub fn signal_name(signal: i32) -> &'static str {
 }
 
 /// Why it did not pass, in words; `None` for a pass (and a skip the module itself chose).
+/// The tests cell of a result: its counts (`3 passed, 1 failed`), or what
+/// left the whole module unrun when that was the selection.
+pub fn tests_cell(execution: &Execution, counts: Option<InnerCounts>) -> Option<String> {
+    match (execution, counts) {
+        (Execution::Skipped { why: Some(SkipCause::Deselected { .. }) }, None) => Some("deselected".into()),
+        (Execution::Skipped { why: Some(SkipCause::NotCollected) }, _) => Some("not collected".into()),
+        (_, counts) => counts.map(|c| c.summary()),
+    }
+}
+
 pub fn reason(execution: &Execution) -> Option<String> {
     match execution {
         Execution::Passed => None,
@@ -87,11 +97,15 @@ pub fn reason(execution: &Execution) -> Option<String> {
 fn skip_cause(cause: &SkipCause) -> String {
     match cause {
         SkipCause::LeakInvisibleHere => "declares `expect = leak`, which this interpreter cannot show: a release \
-                                         build counts no references and PYTHONMALLOC=malloc no memory blocks (use \
-                                         a -dbg Python or pymalloc)"
+                                         build counts no references (nor can a debug build where release-built \
+                                         extension modules are loaded) and PYTHONMALLOC=malloc no memory blocks \
+                                         (use a -dbg Python or pymalloc)"
             .to_string(),
         SkipCause::PythonNotSupported { requires_python } => {
             format!("the project requires Python {requires_python}")
+        }
+        SkipCause::Deselected { expression } => {
+            format!("-k '{expression}' deselects it: none of its tests (a script: its path) match")
         }
         SkipCause::NotCollected => "pytest does not collect it on this Python: the project's conftest \
                                     (collect_ignore, pytest_ignore_collect) leaves it out"
@@ -157,7 +171,46 @@ pub fn leaks(hunt: &LeakHunt) -> String {
             format!("{what} {deltas:?}")
         })
         .collect();
-    format!("{} over {} runs after {} warm-ups", found.join(", "), hunt.runs, hunt.warmups)
+    let mut text = format!("{} over {} runs after {} warm-ups", found.join(", "), hunt.runs, hunt.warmups);
+    if let (Some(refs), Some(why)) = (&hunt.refs, untrusted_refs(hunt)) {
+        text.push_str(&format!("; references {refs:?} not judged: {why}"));
+    }
+    text
+}
+
+/// Why a hunt's reference deltas are not trusted, when they are not:
+/// `2 release-built extension modules are loaded (numpy._core._multiarray_umath,
+/// numpy.linalg._umath_linalg), whose references a debug build does not count`.
+pub fn untrusted_refs(hunt: &LeakHunt) -> Option<String> {
+    let extensions = hunt.release_extensions.as_ref().filter(|_| hunt.refs_untrusted())?;
+    let count = extensions.count as usize;
+    let (what, are) = match count {
+        1 => ("extension module", "is"),
+        _ => ("extension modules", "are"),
+    };
+    let mut names = extensions.names.join(", ");
+    let unnamed = count.saturating_sub(extensions.names.len());
+    if unnamed > 0 {
+        names.push_str(&format!(" and {unnamed} more"));
+    }
+    let named = if names.is_empty() { String::new() } else { format!(" ({names})") };
+    Some(format!(
+        "{count} release-built {what} {are} loaded{named}, whose references a debug build does not count"
+    ))
+}
+
+/// CPython's verdict on a finished hunt: what leaked, or that nothing did
+/// (on which measures, when references were left out).
+pub fn hunt_verdict(hunt: &LeakHunt) -> String {
+    if hunt.leaked() {
+        return leaks(hunt);
+    }
+    match untrusted_refs(hunt) {
+        Some(why) => format!(
+            "no leak by CPython's rule on memory blocks and file descriptors; references not judged: {why}"
+        ),
+        None => "no leak by CPython's rule".to_string(),
+    }
 }
 
 /// `regressed against the baseline: peak RSS 10.0 MiB → 20.0 MiB (+100.0%, over +10% and 1.0 MiB)`.

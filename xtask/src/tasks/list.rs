@@ -7,9 +7,12 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::SelectionArgs;
+use crate::error::usage;
 use crate::error::EXIT_PASSED;
 use crate::harness::declarations::HarnessChoice;
 use crate::harness::{harness_name, ModuleSetup};
+use crate::keyword::{module_keywords, Expression};
+use crate::model::inner::Harness;
 use crate::modules::{docstring_summary, TestDir};
 use crate::tasks::run::select_modules;
 
@@ -68,9 +71,15 @@ pub fn list(
     selected.print_notes();
     let mut entries = Vec::new();
     let pytest_project = dir.rules()?.pytest_project;
+    let keyword = selection.keyword.as_deref().map(Expression::parse).transpose().map_err(usage)?;
     for module in selected.modules {
         let source = dir.read_module(&module)?;
         let setup = ModuleSetup::of(&source, &dir.shown(&module), HarnessChoice::Auto, None, pytest_project)?;
+        // As `run` does: a script -k does not select by its path never runs.
+        let selects = |k: &Expression| k.matches(&module_keywords(&module));
+        if setup.harness == Harness::Script && keyword.as_ref().is_some_and(|k| !selects(k)) {
+            continue;
+        }
         entries.push(Entry {
             summary: docstring_summary(&source),
             harness: harness_name(setup.harness),

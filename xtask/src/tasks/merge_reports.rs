@@ -251,7 +251,7 @@ mod tests {
                 results,
                 not_run: Vec::new(),
                 interrupted: false,
-                summary: Summary { passed: modules.len(), failed: 0, skipped: 0, not_run: 0 },
+                summary: Summary { passed: modules.len(), failed: 0, skipped: 0, not_run: 0, deselected: 0 },
                 run: Some(RunRecord {
                     partition: partition.map(str::to_string),
                     options,

@@ -16,6 +16,7 @@ use crate::error::{environment, usage, Interrupted};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, VerdictChannel, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
+use crate::keyword::{module_keywords, Expression};
 use crate::model::choice::Choice;
 use crate::model::compare::{Baseline, MEASURES};
 use crate::model::job::{self, Job, PythonVersion};
@@ -122,15 +123,25 @@ pub fn run_selected(
             super::project::Environments::default()
         }
     };
-    // Jobs of a Python the project does not support are skipped, not run.
+    // Jobs of a Python the project does not support are skipped, not run;
+    // so are scripts whose path -k does not select (they have no tests to pass it to).
+    let keyword = options.selection.keyword.as_deref().map(Expression::parse).transpose().map_err(usage)?;
+    let deselected = |job: &Job| {
+        keyword.as_ref().is_some_and(|k| {
+            setups[&job.module].harness == Harness::Script && !k.matches(&module_keywords(&job.module))
+        })
+    };
     let (mut skipped, mut jobs): (Vec<Job>, Vec<Job>) =
-        jobs.into_iter().partition(|j| environments.refused.contains_key(&j.image));
+        jobs.into_iter().partition(|j| environments.refused.contains_key(&j.image) || deselected(j));
     // The runner indexes its jobs from 0: those that run first, then the skipped.
     for (index, job) in jobs.iter_mut().chain(skipped.iter_mut()).enumerate() {
         job.index = index;
     }
-    if jobs.is_empty() {
+    if jobs.is_empty() && skipped.iter().all(|j| environments.refused.contains_key(&j.image)) {
         return Err(usage("the project's requires-python leaves out every Python of the run"));
+    }
+    if jobs.is_empty() {
+        return Err(usage("-k selects no module: nothing would run"));
     }
     // Report headers cost engine calls: asked only when a report file will show them.
     let mut info = match report::requested(&options.reports.paths()).is_empty() {
@@ -172,9 +183,15 @@ pub fn run_selected(
     let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
     outcome.run = info;
     for job in skipped {
-        let requires_python = environments.refused[&job.image].clone();
-        let why = Some(SkipCause::PythonNotSupported { requires_python });
-        outcome.results.push(ModuleResult::not_run(job, Execution::Skipped { why }));
+        let why = match environments.refused.get(&job.image) {
+            Some(requires_python) => {
+                SkipCause::PythonNotSupported { requires_python: requires_python.clone() }
+            }
+            None => {
+                SkipCause::Deselected { expression: options.selection.keyword.clone().unwrap_or_default() }
+            }
+        };
+        outcome.results.push(ModuleResult::not_run(job, Execution::Skipped { why: Some(why) }));
     }
     if let Mount::Volume { name, .. } = &tests {
         // Said with the run's other engine trouble, after its reports are written.
@@ -547,7 +564,8 @@ fn module_setups(
         let source = dir.read_module(module)?;
         user.check_can_read(&dir.path.join(module), &shown, 0o4)?;
         let (harness, hunt) = (options.harness.harness, options.harness.hunt_leaks);
-        let setup = ModuleSetup::of(&source, &shown, harness, hunt, pytest_project)?;
+        let mut setup = ModuleSetup::of(&source, &shown, harness, hunt, pytest_project)?;
+        setup.keyword = options.selection.keyword.clone();
         setups.insert(module.clone(), setup);
     }
     Ok(setups)
@@ -664,6 +682,22 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
     Ok(Mount::Volume { name, target })
 }
 
+fn mount_target(mount: &Mount) -> &str {
+    match mount {
+        Mount::Bind { target, .. } | Mount::Volume { target, .. } | Mount::Output { target, .. } => target,
+    }
+}
+
+/// The project root's mount, then the test dir's; the root's alone when the
+/// test dir is the project root (a flat project with its test files at the
+/// top), which the engine would refuse as a duplicate mount point.
+fn tree_mounts(project: Option<Mount>, tests: Mount) -> Vec<Mount> {
+    match project {
+        Some(root) if mount_target(&root) == mount_target(&tests) => vec![root],
+        root => root.into_iter().chain([tests]).collect(),
+    }
+}
+
 /// Where and as whom the modules run.
 struct Placement {
     tests: Mount,
@@ -682,9 +716,7 @@ fn plan(
     baseline: Option<Baseline>,
 ) -> Plan {
     let Placement { tests, project, user, host_dirs } = placement;
-    let tests_in_container = PathBuf::from(match &tests {
-        Mount::Bind { target, .. } | Mount::Volume { target, .. } | Mount::Output { target, .. } => target,
-    });
+    let tests_in_container = PathBuf::from(mount_target(&tests));
     // The tests are in a volume exactly when the engine is remote, which
     // cannot mount a host file either.
     let verdict = match &tests {
@@ -695,7 +727,7 @@ fn plan(
         network: options.isolation.network.clone(),
         memory: options.isolation.memory,
         user: user.id(),
-        mounts: project.into_iter().chain([tests]).collect(),
+        mounts: tree_mounts(project, tests),
         scratch_dirs: vec![SCRATCH_DIR.to_string(), TMP_DIR.to_string()],
         env: options.isolation.env.clone(),
         owner: owner::this_process(),
@@ -769,6 +801,10 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
     let run = run_record(options, dir);
     let context = ReportContext { test_dir: &dir.display, run: Some(&run) };
     write_reports(outcome, &options.reports.paths(), &context)?;
+    if outcome.selected_nothing() {
+        let expression = options.selection.keyword.as_deref().unwrap_or_default();
+        say!("error: -k '{expression}' selects no test of any module");
+    }
     Ok(outcome.exit_code())
 }
 
@@ -799,6 +835,7 @@ fn run_record(options: &RunArgs, dir: &TestDir) -> RunRecord {
         (RunOption::Harness, json!(options.harness.harness.name())),
         (RunOption::HuntLeaks, json!(options.harness.hunt_leaks.map(|h| h.to_string()))),
         (RunOption::Memray, json!(options.harness.memray)),
+        (RunOption::Keyword, json!(options.selection.keyword)),
     ];
     if let Some(baseline) = &options.baseline.baseline {
         let gate = options.baseline.gate.gate();
@@ -987,6 +1024,16 @@ mod tests {
         }
         assert_eq!(outcome(&[Passed], 2, false).exit_code(), EXIT_FAILED, "fail-fast left modules");
         assert_eq!(outcome(&[Passed], 1, true).exit_code(), EXIT_INTERRUPTED);
+    }
+
+    #[test]
+    fn a_test_dir_that_is_the_project_root_is_mounted_once() {
+        let bind = |path: &str| Mount::Bind { source: PathBuf::from(path), target: path.to_string() };
+        let targets =
+            |mounts: Vec<Mount>| mounts.iter().map(|m| mount_target(m).to_string()).collect::<Vec<_>>();
+        assert_eq!(targets(tree_mounts(Some(bind("/p")), bind("/p"))), ["/p"]);
+        assert_eq!(targets(tree_mounts(Some(bind("/p")), bind("/p/tests"))), ["/p", "/p/tests"]);
+        assert_eq!(targets(tree_mounts(None, bind("/t"))), ["/t"]);
     }
 
     #[test]

@@ -436,3 +436,8 @@ fn without_addresses(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// The module of each result of a report, in the report's order.
+pub fn modules_of(report: &serde_json::Value) -> Vec<String> {
+    report["results"].as_array().unwrap().iter().map(|r| r["module"].as_str().unwrap().to_string()).collect()
+}

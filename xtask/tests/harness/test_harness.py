@@ -447,12 +447,67 @@ class HuntLeaks(HarnessCase):
         self.assertEqual(run.trailer["hunt_leaks"]["failed_run"], 1)
         self.assertEqual(run.test("TestArithmetic.test_multiplies")["outcome"], "failed")
 
+    def test_release_extensions_are_named_on_a_debug_build_only(self):
+        run = self.hunt("import json, decimal\n")
+        self.assertCode(run, 0)
+        # The interpreter's own extension modules (its lib-dynload) never count.
+        self.assertIsNone(run.trailer["hunt_leaks"]["release_extensions"])
+        self.assertNotIn("not trusted", run.output)
+
+
     def test_bad_spec_is_a_usage_error(self):
         path = self.write("module.py", "pass\n")
         for spec in ("3", "a:b", "2:0", "-1:3"):
             run = self.harness("--mode", "script", "--hunt-leaks", spec, path)
             self.assertCode(run, 4)
             self.assertIn("--hunt-leaks", run.trailer["error"])
+
+
+def load_harness():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pymaccounter_harness", HARNESS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ReleaseExtensions(unittest.TestCase):
+    """The rule that tells a release-built extension module in a debug interpreter."""
+
+    OWN = ".cpython-311d-x86_64-linux-gnu.so"
+    SITE = "/env/lib/python3.11/site-packages/"
+
+    def classify(self, modules, mapped):
+        return load_harness().classify_extensions(modules, mapped, self.OWN)
+
+    def test_the_interpreters_own_suffix_is_trusted(self):
+        own = "/usr/lib/python3.11/lib-dynload/_json" + self.OWN
+        self.assertIsNone(self.classify([("_json", own)], [own, "/usr/lib/libc.so.6"]))
+
+    def test_release_tagged_and_plain_extension_modules_are_named(self):
+        numpy = self.SITE + "numpy/_core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so"
+        plain = self.SITE + "handmade.so"
+        found = self.classify(
+            [("numpy._core._multiarray_umath", numpy), ("handmade", plain)],
+            [numpy, plain, self.SITE + "numpy.libs/libscipy_openblas64_-6bb31eeb.so"],
+        )
+        # The plain library beside numpy is no extension module: not counted.
+        self.assertEqual(found, {"count": 2, "names": ["handmade", "numpy._core._multiarray_umath"]})
+
+    def test_mapped_modules_dropped_from_sys_modules_still_count(self):
+        dropped = self.SITE + "pyarrow/lib.cpython-311-x86_64-linux-gnu.so (deleted)"
+        limited = self.SITE + "x/_speedups.abi3.so"
+        found = self.classify([], [dropped, limited, "/usr/lib/x86_64-linux-gnu/libz.so.1.2.13"])
+        self.assertEqual(found["count"], 2)
+        self.assertEqual(found["names"], ["_speedups.abi3.so", "lib.cpython-311-x86_64-linux-gnu.so"])
+
+    def test_the_names_are_bounded_and_the_count_whole(self):
+        paths = [self.SITE + "m%02d%s.cpython-311-x86_64-linux-gnu.so" % (i, "x" * 200) for i in range(20)]
+        found = self.classify([], paths)
+        self.assertEqual(found["count"], 20)
+        self.assertEqual(len(found["names"]), 8)
+        self.assertTrue(all(len(name) <= 120 for name in found["names"]), found["names"])
 
 
 class ScriptMode(HarnessCase):
