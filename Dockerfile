@@ -20,4 +20,10 @@ RUN test -x /usr/bin/time || \
 # behaves as elsewhere).
 ENV HOME=/tmp
 
+# The shell each container's first process runs (the runner's wrapper), execute-only:
+# the kernel makes a process running a file it cannot read non-dumpable, so a module
+# (the same user, no capabilities) can neither read that process's memory, which holds
+# the container's nonce, nor open its descriptors through /proc/1.
+RUN cp /bin/sh /opt/pymaccounter-sh && chmod 0111 /opt/pymaccounter-sh
+
 COPY container/ /opt/pymaccounter/

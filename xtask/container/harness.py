@@ -9,7 +9,7 @@ CPython 3.9 and newer, release or debug builds (python3.11d).
 Invocation:
 
     python3 harness.py --mode unittest|pytest|script [--hunt-leaks W:R] [--report-fd N]
-                       MODULE_PATH [ARGS...]
+                       [--report-all] MODULE_PATH [ARGS...]
 
 The module's directory becomes sys.path[0] and sys.argv is [MODULE_PATH, *ARGS]. The
 module is loaded by path, so file names holding dots (test_a.b.py) work.
@@ -61,6 +61,21 @@ last line and split it at the marker. Under --mode pytest it also holds "pytest"
 {"version", "path"}: the version of the pytest that ran and the folder it was imported
 from (the project's environment, Debian's dist-packages, or the image's own). The line stays under 24 KiB; past that the test
 list is cut and "truncated" is true (the counts stay complete).
+
+--kill-strays (the runner's containers only: never where other processes of the user
+live) SIGKILLs, once the module's code and the interpreter's shutdown work are done and
+before the trailer is written, every process but this one and its ancestors (the
+container's wrapper, timeout, GNU time), and waits until they are dead: a child the
+module left running cannot rewrite the trailer after it was written. The trailer's file
+(--report-fd) is emptied before it is written, so what such a child wrote there before
+goes too.
+
+--report-all lifts the 24 KiB bound: every test is in the line, each with its message
+and its failure's traceback (each bounded: TRACEBACK_LIMIT characters, a marker line
+saying how much was cut). The runner passes it when the wrapper copies the line into a
+mounted file rather than onto stderr. Only past REPORT_ALL_LIMIT bytes (tens of
+thousands of failing tests with long tracebacks) are tracebacks, then passing tests,
+dropped, and "truncated" is true; the counts stay complete.
 """
 
 import gc
@@ -75,8 +90,13 @@ TRAILER_MARKER = "@@pymaccounter-harness "
 # The runner keeps the last 32 KiB of stderr apart: the trailer fits in it.
 # Failing tests go first when the list must be cut (their tracebacks too).
 TRAILER_LIMIT = 24 * 1024 - 1  # bytes, the newline included
+# With --report-all (the verdict leaves through a mounted file): the whole list, up to
+# this many bytes; the runner reads at most 64 MiB of that file.
+REPORT_ALL_LIMIT = 48 * 1024 * 1024
+REPORT_ALL = False
+KILL_STRAYS = False
 MESSAGE_LIMIT = 1000
-TRACEBACK_LIMIT = 1500
+TRACEBACK_LIMIT = 8000
 # Release-built extension modules named in the trailer, at most (all are counted),
 # and the characters of each name.
 EXTENSIONS_NAMED = 8
@@ -123,6 +143,17 @@ def clip(text, limit=MESSAGE_LIMIT):
     if text is None or len(text) <= limit:
         return text
     return text[: limit - 1] + "\u2026"
+
+
+def clip_traceback(text):
+    """A traceback bounded to TRACEBACK_LIMIT characters: its head and its tail (where
+    the exception is), with a marker line in between saying how much was cut."""
+    if text is None or len(text) <= TRACEBACK_LIMIT:
+        return text
+    keep = TRACEBACK_LIMIT - 80
+    head, tail = text[: keep // 2], text[-(keep - keep // 2) :]
+    cut = len(text) - len(head) - len(tail)
+    return "%s\n[... pymaccounter cut %d of %d characters ...]\n%s" % (head, cut, len(text), tail)
 
 
 def first_line(text):
@@ -206,6 +237,8 @@ class Report:
             return text.replace("@", "\\u0040")
 
         tests = unique_names(self.tests)
+        if REPORT_ALL:
+            return self.whole_line(body, tests, dump)
         # Without tracebacks first: as many tests as fit (failures and errors
         # before the others, which is what a reader needs), then the
         # tracebacks of the kept failures while room remains. The list keeps
@@ -232,14 +265,47 @@ class Report:
         cut = head.index('"tests":[') + len('"tests":[')
         return TRAILER_MARKER + head[:cut] + ",".join(encoded[i] for i in kept) + head[cut:]
 
+    def whole_line(self, body, tests, dump):
+        """The trailer with every test, tracebacks included, under REPORT_ALL_LIMIT
+        bytes: past it (never for a real file's tests), tracebacks go first, then
+        passing tests, and "truncated" says so."""
+        encoded = [dump(t) for t in tests]
+        room = REPORT_ALL_LIMIT - len(TRAILER_MARKER) - len(dump(body)) - 16
+        used = sum(len(e) + 1 for e in encoded)
+        if used > room:
+            body["truncated"] = True
+            for index in reversed(range(len(tests))):
+                if used <= room:
+                    break
+                if tests[index].get("traceback"):
+                    short = dump({k: v for k, v in tests[index].items() if k != "traceback"})
+                    used += len(short) - len(encoded[index])
+                    encoded[index] = short
+            for index in reversed(range(len(tests))):
+                if used <= room:
+                    break
+                if tests[index]["outcome"] not in ("failed", "error") and encoded[index]:
+                    used -= len(encoded[index]) + 1
+                    encoded[index] = None
+            for index in reversed(range(len(tests))):
+                if used <= room:
+                    break
+                if encoded[index]:
+                    used -= len(encoded[index]) + 1
+                    encoded[index] = None
+        head = dump(body)
+        cut = head.index('"tests":[') + len('"tests":[')
+        kept = ",".join(e for e in encoded if e)
+        return TRAILER_MARKER + head[:cut] + kept + head[cut:]
+
 
 # --------------------------------------------------------------------------- arguments
 
 
 def parse_arguments(argv):
     """(mode, hunt or None, module_path, args) from the harness's own argv; --report-fd
-    sets REPORT_FD."""
-    global REPORT_FD, KEYWORD
+    sets REPORT_FD, --keyword KEYWORD, --report-all REPORT_ALL, --kill-strays KILL_STRAYS."""
+    global REPORT_FD, KEYWORD, REPORT_ALL, KILL_STRAYS
     mode = None
     hunt = None
     index = 0
@@ -250,6 +316,13 @@ def parse_arguments(argv):
             break
         if not arg.startswith("--"):
             break
+        if arg in ("--report-all", "--kill-strays"):
+            if arg == "--report-all":
+                REPORT_ALL = True
+            else:
+                KILL_STRAYS = True
+            index += 1
+            continue
         name, has_value, value = arg.partition("=")
         if name not in ("--mode", "--hunt-leaks", "--report-fd", "--keyword"):
             raise UsageError("unknown harness option %r" % arg)
@@ -872,7 +945,7 @@ def unittest_classes():
                 entry["outcome"] = outcome
                 entry["message"] = clip(message)
                 if err is not None:
-                    entry["traceback"] = clip(self._exc_info_to_string(err, test).rstrip(), TRACEBACK_LIMIT)
+                    entry["traceback"] = clip_traceback(self._exc_info_to_string(err, test).rstrip())
 
         def startTest(self, test):
             self._entry(test)
@@ -1093,7 +1166,7 @@ def pytest_collector(pytest):
                 entry["message"] = clip(message)
                 text = getattr(report, "longreprtext", "") if report is not None else ""
                 if outcome in ("failed", "error") and text:
-                    entry["traceback"] = clip(text.rstrip(), TRACEBACK_LIMIT)
+                    entry["traceback"] = clip_traceback(text.rstrip())
 
         @pytest.hookimpl(hookwrapper=True)
         def pytest_runtest_makereport(self, item, call):
@@ -1303,6 +1376,52 @@ REPORT_FD = 2
 KEYWORD = None
 
 
+def process_state(pid):
+    """(state letter, parent pid) of a process from /proc, or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as file:
+            data = file.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = data.rsplit(")", 1)[-1].split()
+    try:
+        return fields[0], int(fields[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def kill_strays():
+    """SIGKILLs every process but this one and its ancestors, again until none is
+    left alive (zombies are dead: they run no code), for at most a few seconds."""
+    import signal
+
+    keep = {os.getpid()}
+    pid = os.getpid()
+    while pid > 1:
+        state = process_state(pid)
+        if state is None:
+            break
+        pid = state[1]
+        keep.add(pid)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        alive = False
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) in keep:
+                continue
+            state = process_state(int(name))
+            if state is None or state[0] in ("Z", "X"):
+                continue
+            alive = True
+            try:
+                os.kill(int(name), signal.SIGKILL)
+            except OSError:
+                pass
+        if not alive:
+            return
+        time.sleep(0.001)
+
+
 def write_trailer(report):
     """Flushes every stream, then writes the trailer straight to REPORT_FD (stderr
     unless --report-fd named another)."""
@@ -1313,6 +1432,12 @@ def write_trailer(report):
             except Exception:
                 pass
     data = (report.trailer_line() + "\n").encode("ascii")
+    if REPORT_FD != 2:
+        try:
+            os.ftruncate(REPORT_FD, 0)
+            os.lseek(REPORT_FD, 0, os.SEEK_SET)
+        except OSError:
+            pass
     while data:
         try:
             written = os.write(REPORT_FD, data)
@@ -1367,6 +1492,11 @@ def entry_point():
         code = EXIT_KEYBOARD_INTERRUPT
     except BaseException:
         traceback.print_exc()
+    if KILL_STRAYS:
+        try:
+            kill_strays()
+        except BaseException:
+            traceback.print_exc()
     write_trailer(REPORT)
     os._exit(code)
 

@@ -11,8 +11,13 @@
 //! (`timeout`, inside the container: it holds even when the runner is gone),
 //! the wrapper kills whatever the module left running, then writes one line
 //! last on stderr, carrying the nonce: the exit status, GNU time's figures,
-//! the cgroup's peak, and before it the harness's verdict (also read from an
-//! unlinked file). This file owns that contract both ways.
+//! the cgroup's peak. The harness's verdict (every test of the file) is also
+//! written into an unlinked file; the wrapper copies it, once nothing but
+//! itself is left alive, into a file the runner mounts (`VERDICT_FILE`),
+//! behind a header carrying the nonce and the verdict's length; the runner
+//! reads that file as untrusted (`read_verdict`). A remote engine cannot
+//! mount a host file: there the verdict is a line before the wrapper's last
+//! one, bounded to 24 KiB. This file owns that contract both ways.
 
 pub mod declarations;
 pub mod detect;
@@ -25,6 +30,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::engine::container::Mount;
 use crate::engine::kinds::killed_by_signal_exit;
 use crate::error::usage;
 use crate::model::captured::Captured;
@@ -46,30 +52,69 @@ pub const ATTEMPT_VARIABLE: &str = "PYMACCOUNTER_ATTEMPT";
 const TIMED_OUT_STATUS: i32 = 124;
 
 /// The container's command around the module: `sh -c WRAPPER sh SECONDS
-/// report|- COMMAND...`. `report` opens descriptor 4 for the harness's
-/// verdict. The cgroup's peak is `memory.peak` on cgroup v2,
+/// file|report|- COMMAND...`. `file` and `report` open descriptor 4 for the
+/// harness's verdict; `file` copies it into `VERDICT_FILE` (opened on
+/// descriptor 6 before the module starts, and closed for the module, so a
+/// path the module replaced or a mode it changed is not what the wrapper
+/// writes through), `report` prints it on stderr. The header at the file's
+/// start is written after everything else in the container was killed,
+/// through the wrapper's own descriptor, at offset 0: what the module wrote
+/// into the file before is overwritten or lies past the length the header
+/// gives. The cgroup's peak is `memory.peak` on cgroup v2,
 /// `memory.max_usage_in_bytes` on v1: the module's process, its children and
 /// files in the tmpfs folders (what the memory limit acts on), which no
 /// module can reset.
 const WRAPPER: &str = r#"read -r nonce && [ -n "$nonce" ] || exit 125
 deadline=$1; report=$2; shift 2
 f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 5<>"$f"; rm -f "$f"
-if [ "$report" = report ]; then f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 4<>"$f"; rm -f "$f"; fi
-timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null
+if [ "$report" != - ]; then f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 4<>"$f"; rm -f "$f"; fi
+if [ "$report" = file ]; then exec 6<>/.pymaccounter-verdict || exit 125; fi
+timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&-
 status=$?
 kill -s KILL -- -1 2>/dev/null
 measured=$(tail -n 1 /proc/self/fd/5)
 peak=$(cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes 2>/dev/null)
-if [ "$report" = report ]; then
+if [ "$report" = file ]; then
+  size=$(wc -c </proc/self/fd/4)
+  { printf '@@pymaccounter-%s harness %s\n' "$nonce" "$size"; cat /proc/self/fd/4; } >&6
+elif [ "$report" = report ]; then
   verdict=$(cat /proc/self/fd/4)
   [ -n "$verdict" ] && printf '@@pymaccounter-%s harness %s\n' "$nonce" "$verdict" >&2
 fi
 printf '@@pymaccounter-%s status=%s cgroup_peak=%s time=%s\n' "$nonce" "$status" "$peak" "$measured" >&2
 exit $status"#;
+/// Where the wrapper copies the harness's verdict, inside the container: one
+/// host file mounted alone (a mount point, which the module can neither
+/// remove nor replace, with no folder around it to add files to).
+pub const VERDICT_FILE: &str = "/.pymaccounter-verdict";
+/// The verdict file's name in the attempt's host folder.
+const VERDICT_NAME: &str = "verdict";
+/// The most of the verdict file the runner reads (the harness keeps its
+/// verdict under 48 MiB: `REPORT_ALL_LIMIT` in `harness.py`).
+pub const VERDICT_CAP: u64 = 64 << 20;
+/// The largest file a module with a verdict file may write (its container's
+/// file size limit, as with memray's capture): the file is on the host's
+/// disk, which no memory limit bounds.
+pub const VERDICT_WRITE_CAP: u64 = 1 << 30;
+
+/// How the harness's verdict leaves the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerdictChannel {
+    /// A host file mounted at `VERDICT_FILE`: every test (a local engine).
+    File,
+    /// A line on stderr before the wrapper's, at most 24 KiB (a remote
+    /// engine, which cannot mount a host file).
+    Stderr,
+}
 /// What the harness's verdict line starts with (then JSON).
 const HARNESS_MARKER: &[u8] = b"@@pymaccounter-harness ";
 /// The descriptor the harness writes its verdict to (`--report-fd`).
 const REPORT_FD: &str = "4";
+
+/// The wrapper's shell in the test image: a copy of `/bin/sh` that is
+/// execute-only (see `Dockerfile`), so the wrapper is not dumpable and no
+/// module reads its nonce from `/proc/1/mem`.
+pub const WRAPPER_SHELL: &str = "/opt/pymaccounter-sh";
 
 /// The harness script in the test image (from `xtask/container/`).
 pub const HARNESS_SCRIPT: &str = "/opt/pymaccounter/harness.py";
@@ -128,7 +173,7 @@ impl ModuleSetup {
     }
 
     /// Whether the harness script runs the module (else the interpreter runs it directly).
-    fn uses_harness(&self) -> bool {
+    pub fn uses_harness(&self) -> bool {
         self.harness != Harness::Script || self.hunt_leaks.is_some()
     }
 }
@@ -157,11 +202,16 @@ pub fn container_command(
     args: &[String],
     memray: bool,
     timeout: Duration,
+    verdict: VerdictChannel,
 ) -> Vec<String> {
-    let report = if setup.uses_harness() { "report" } else { "-" };
+    let report = match (setup.uses_harness(), verdict) {
+        (false, _) => "-",
+        (true, VerdictChannel::File) => "file",
+        (true, VerdictChannel::Stderr) => "report",
+    };
     let deadline = timeout.as_secs().max(1).to_string();
     let mut command: Vec<String> =
-        vec!["/bin/sh".into(), "-c".into(), WRAPPER.into(), "sh".into(), deadline, report.into()];
+        vec![WRAPPER_SHELL.into(), "-c".into(), WRAPPER.into(), "sh".into(), deadline, report.into()];
     command.extend([interpreter.to_string(), "-u".into()]);
     if memray {
         // --no-compress: compressing writes a second file beside the
@@ -174,6 +224,10 @@ pub fn container_command(
     if setup.uses_harness() {
         command.extend([HARNESS_SCRIPT.to_string(), "--mode".into(), harness_name(setup.harness).into()]);
         command.extend(["--report-fd".into(), REPORT_FD.into()]);
+        command.push("--kill-strays".into());
+        if verdict == VerdictChannel::File {
+            command.push("--report-all".into());
+        }
         if let Some(hunt) = setup.hunt_leaks {
             command.extend(["--hunt-leaks".into(), hunt.to_string()]);
         }
@@ -184,6 +238,49 @@ pub fn container_command(
     command.push(module_path.to_string_lossy().into_owned());
     command.extend(args.iter().cloned());
     command
+}
+
+/// Creates an attempt's empty verdict file in its host folder and returns
+/// its mount. Writable by anyone inside (the container's user may map to
+/// any host user); on the host it sits in the runner's private folder.
+pub fn verdict_mount(host_dir: &Path) -> Result<Mount> {
+    use std::os::unix::fs::PermissionsExt;
+    let source = host_dir.join(VERDICT_NAME);
+    std::fs::write(&source, b"")?;
+    std::fs::set_permissions(&source, std::fs::Permissions::from_mode(0o666))?;
+    Ok(Mount::Output { source, target: VERDICT_FILE.to_string() })
+}
+
+/// The harness's verdict from an attempt's verdict file, then the file
+/// removed (a module may have filled it up to `VERDICT_WRITE_CAP`). Trusted
+/// only behind the wrapper's header: this container's nonce and the
+/// verdict's length, at the file's start. `Ok(None)`: the harness wrote no
+/// verdict (it never got to its end); `Err`: the file is not what the
+/// wrapper writes, which is no verdict either.
+pub fn read_verdict(host_dir: &Path, nonce: &str) -> Result<Option<InnerReport>, String> {
+    let path = host_dir.join(VERDICT_NAME);
+    let bytes = taken::read_regular(&path, VERDICT_CAP);
+    let _ = std::fs::remove_file(&path);
+    parse_verdict(&bytes?, nonce)
+}
+
+fn parse_verdict(bytes: &[u8], nonce: &str) -> Result<Option<InnerReport>, String> {
+    let header = format!("@@pymaccounter-{nonce} harness ");
+    let rest = bytes.strip_prefix(header.as_bytes()).ok_or("the verdict file lacks the wrapper's header")?;
+    let end = rest.iter().position(|&b| b == b'\n').ok_or("the verdict file's header is cut")?;
+    let size: usize = std::str::from_utf8(&rest[..end])
+        .ok()
+        .and_then(|text| digits(text.trim()))
+        .ok_or("the verdict file's header gives no length")?;
+    let body = rest[end + 1..].get(..size).ok_or("the verdict file is shorter than its header says")?;
+    if size == 0 {
+        return Ok(None);
+    }
+    let line = body.strip_suffix(b"\n").unwrap_or(body);
+    let json = line.strip_prefix(HARNESS_MARKER).ok_or("the verdict is not the harness's")?;
+    serde_json::from_slice(json)
+        .map(|inner| Some(bounded(inner)))
+        .map_err(|e| format!("the verdict is not the harness's: {e}"))
 }
 
 /// A fresh nonce for one container: 128 random bits, in hex.
@@ -498,8 +595,9 @@ mod tests {
             &["-k".into(), "x".into()],
             false,
             minute,
+            VerdictChannel::File,
         );
-        assert_eq!(&command[..6], ["/bin/sh", "-c", WRAPPER, "sh", "60", "report"]);
+        assert_eq!(&command[..6], [WRAPPER_SHELL, "-c", WRAPPER, "sh", "60", "file"]);
         assert_eq!(
             &command[6..],
             [
@@ -510,19 +608,55 @@ mod tests {
                 "pytest",
                 "--report-fd",
                 "4",
+                "--kill-strays",
+                "--report-all",
                 "/t/test_a.py",
                 "-k",
                 "x"
             ]
         );
         let hunting = setup("print(1)\n", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT));
-        let command = container_command("python3", Path::new("m.py"), &hunting, &[], false, minute);
+        let command = container_command(
+            "python3",
+            Path::new("m.py"),
+            &hunting,
+            &[],
+            false,
+            minute,
+            VerdictChannel::Stderr,
+        );
         assert_eq!(
             &command[8..],
-            [HARNESS_SCRIPT, "--mode", "script", "--report-fd", "4", "--hunt-leaks", "3:3", "m.py"]
+            [
+                HARNESS_SCRIPT,
+                "--mode",
+                "script",
+                "--report-fd",
+                "4",
+                "--kill-strays",
+                "--hunt-leaks",
+                "3:3",
+                "m.py"
+            ]
         );
-        let plain = container_command("python3", Path::new("m.py"), &script(), &["-v".into()], false, minute);
-        let profiled = container_command("python3", Path::new("m.py"), &script(), &[], true, minute);
+        let plain = container_command(
+            "python3",
+            Path::new("m.py"),
+            &script(),
+            &["-v".into()],
+            false,
+            minute,
+            VerdictChannel::File,
+        );
+        let profiled = container_command(
+            "python3",
+            Path::new("m.py"),
+            &script(),
+            &[],
+            true,
+            minute,
+            VerdictChannel::File,
+        );
         assert_eq!(
             &profiled[8..],
             [
@@ -542,6 +676,39 @@ mod tests {
             ["60", "-", "python3", "-u", "m.py", "-v"],
             "a script gets no verdict channel"
         );
+    }
+
+    #[test]
+    fn the_verdict_file_is_trusted_only_behind_the_wrappers_header() {
+        let verdict = r#"@@pymaccounter-harness {"harness":"pytest","counts":{"passed":2}}"#;
+        let file = |header: &str, body: &str| format!("{header}{body}").into_bytes();
+        let good = format!("@@pymaccounter-{NONCE} harness {}\n", verdict.len() + 1);
+        let read = parse_verdict(&file(&good, &format!("{verdict}\n")), NONCE).unwrap().unwrap();
+        assert_eq!(read.counts.passed, 2);
+        // What the module left past the length the header gives is not read.
+        let trailing = parse_verdict(&file(&good, &format!("{verdict}\n{{\"junk\"")), NONCE);
+        assert_eq!(trailing.unwrap().unwrap().counts.passed, 2);
+        // No verdict: the harness never got to its end.
+        let empty = format!("@@pymaccounter-{NONCE} harness 0\n");
+        assert_eq!(parse_verdict(&file(&empty, verdict), NONCE), Ok(None));
+        let other = "ffffffffffffffffffffffffffffffff";
+        for forged in [
+            file("", verdict),
+            file(&format!("@@pymaccounter-{other} harness {}\n", verdict.len()), verdict),
+            file(&format!("@@pymaccounter-{NONCE} harness {}\n", verdict.len() + 50), verdict),
+            file(&format!("@@pymaccounter-{NONCE} harness x\n"), verdict),
+            file(&format!("@@pymaccounter-{NONCE} harness 5\n"), "{}{}{"),
+            file(&format!("@@pymaccounter-{NONCE} harness "), ""),
+        ] {
+            assert!(parse_verdict(&forged, NONCE).is_err(), "{}", String::from_utf8_lossy(&forged));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mount = verdict_mount(dir.path()).unwrap();
+        assert_eq!(mount, Mount::Output { source: dir.path().join("verdict"), target: VERDICT_FILE.into() });
+        assert!(read_verdict(dir.path(), NONCE).unwrap_err().contains("header"));
+        assert!(!dir.path().join("verdict").exists(), "read once, then removed");
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("verdict")).unwrap();
+        assert!(read_verdict(dir.path(), NONCE).unwrap_err().contains("symbolic link"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What a test framework reported from inside a module's container: its
 //! tests and their outcomes, and the leak hunt's measurements. Read from the
-//! harness's last stderr line; written into the JSON report as it came.
+//! verdict file the container's wrapper writes (or, on a remote engine, a
+//! line before its last one on stderr); written into the JSON report as it came.
 
 use serde::{Deserialize, Serialize};
 
@@ -96,7 +97,8 @@ pub struct InnerReport {
     pub tests: Vec<InnerTest>,
     #[serde(default)]
     pub counts: InnerCounts,
-    /// The tests list was cut to keep the line short (the counts are whole).
+    /// The tests list was cut (the counts are whole): only on a remote
+    /// engine's 24 KiB line, or past 48 MiB of verdict.
     #[serde(default)]
     pub truncated: bool,
     #[serde(default)]

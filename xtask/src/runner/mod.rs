@@ -20,8 +20,8 @@ use crate::engine::Engine;
 use crate::error::environment;
 use crate::harness::memray;
 use crate::harness::{
-    classify, container_command, judge, may_be_oom, nonce, summary, take_measurement, ModuleSetup,
-    ATTEMPT_VARIABLE,
+    classify, container_command, judge, may_be_oom, nonce, read_verdict, summary, take_measurement,
+    verdict_mount, ModuleSetup, VerdictChannel, ATTEMPT_VARIABLE, VERDICT_WRITE_CAP,
 };
 use crate::model::captured::Captured;
 use crate::model::compare::Baseline;
@@ -55,6 +55,9 @@ pub struct Plan {
     pub spill_cap: u64,
     /// With `--memray`: where recordings and flame graphs go.
     pub memray: Option<MemrayPlan>,
+    /// How harnessed modules' verdicts leave their containers: a mounted
+    /// file (every test) with a local engine, stderr with a remote one.
+    pub verdict: VerdictChannel,
     /// Where outputs too long to keep in memory are written.
     pub spill_dir: PathBuf,
     /// Where each job's engine CLI runs (a fresh, temporary directory).
@@ -455,9 +458,15 @@ fn job_container<'a>(
             &plan.module_args,
             plan.memray.is_some(),
             timeout,
+            plan.verdict,
         ),
         plan.host_dirs.join(tag),
     );
+    std::fs::create_dir_all(&spec.host_dir)?;
+    if setup.uses_harness() && plan.verdict == VerdictChannel::File {
+        spec.mounts.push(verdict_mount(&spec.host_dir)?);
+        spec.max_file_bytes = Some(VERDICT_WRITE_CAP);
+    }
     let memray_folders = plan.memray.as_ref().map(|memray| memray::Folders::of(&memray.work, tag));
     if let Some(folders) = &memray_folders {
         spec.mounts.push(memray::capture_mount(folders, &plan.container.user)?);
@@ -466,7 +475,6 @@ fn job_container<'a>(
     spec.mounts.extend(environment.iter().flat_map(|e| e.mounts.iter().cloned()));
     spec.memory = Some(setup.declarations.memory_under(plan.container.memory));
     spec.input = Some(nonce()?);
-    std::fs::create_dir_all(&spec.host_dir)?;
     Ok((spec, memray_folders))
 }
 
@@ -562,6 +570,13 @@ fn ending(
     let code = exit_code.unwrap_or(-1);
     let nonce = spec.input.as_deref().unwrap_or_default();
     let mut measurement = take_measurement(&mut ran.stderr, nonce, exit_code);
+    if setup.uses_harness() && shared.plan.verdict == VerdictChannel::File {
+        // Only the file counts (a verdict-like line on stderr is the
+        // module's), and only when the wrapper reported: it writes the file
+        // after everything else in the container was killed.
+        let read = read_verdict(&spec.host_dir, nonce);
+        measurement.inner = if measurement.ran { read.ok().flatten() } else { None };
+    }
     let container_peak_bytes = measurement.container_peak_bytes;
     // The module's own time, from its start: a slow engine is not the module's.
     if let Some(elapsed) = measurement.elapsed {

@@ -14,7 +14,7 @@ use crate::engine::owner;
 use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{environment, usage, Interrupted};
 use crate::harness::detect::Harness;
-use crate::harness::{ModuleSetup, SCRATCH_DIR, TMP_DIR};
+use crate::harness::{ModuleSetup, VerdictChannel, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
 use crate::keyword::{module_keywords, Expression};
 use crate::model::choice::Choice;
@@ -717,6 +717,12 @@ fn plan(
 ) -> Plan {
     let Placement { tests, project, user, host_dirs } = placement;
     let tests_in_container = PathBuf::from(mount_target(&tests));
+    // The tests are in a volume exactly when the engine is remote, which
+    // cannot mount a host file either.
+    let verdict = match &tests {
+        Mount::Bind { .. } | Mount::Output { .. } => VerdictChannel::File,
+        Mount::Volume { .. } => VerdictChannel::Stderr,
+    };
     let container = ContainerTemplate {
         network: options.isolation.network.clone(),
         memory: options.isolation.memory,
@@ -741,6 +747,7 @@ fn plan(
         setups,
         module_args: options.module_args.clone(),
         spill_cap: options.output.max_output,
+        verdict,
         memray: options.harness.memray.then(|| MemrayPlan {
             // Next to the reports (where the HTML report links them), else in the run's folder.
             flamegraphs: flamegraph_folder(options).unwrap_or_else(|| memray_work.clone()),

@@ -48,7 +48,8 @@ class Run:
         before, _, payload = last.partition(MARKER)
         self.text_before_marker = before
         self.trailer = json.loads(payload)
-        assert len(last.encode()) + 1 < 24 * 1024, "trailer over 24 KiB"
+        if "--report-all" not in done.args:
+            assert len(last.encode()) + 1 < 24 * 1024, "trailer over 24 KiB"
         # Everything before the trailer: what a user sees.
         self.output = "\n".join(lines[:-2] + [before])
 
@@ -271,6 +272,38 @@ class UnittestMode(HarnessCase):
         self.assertLess(len(run.trailer["tests"]), 400)
         self.assertGreater(len(run.trailer["tests"]), 10)
         self.assertEqual(len(run.trailer["tests"][0]["message"]), 1000)
+
+
+    def test_report_all_keeps_every_test_and_bounds_each_traceback(self):
+        path = self.write(
+            "test_many_all.py",
+            """\
+            import unittest
+            class T(unittest.TestCase):
+                def test_ok(self):
+                    pass
+            for i in range(400):
+                def test(self, i=i):
+                    self.fail("x" * 2000)
+                setattr(T, "test_%03d" % i, test)
+            def deep(self):
+                raise ValueError("bottom" + "y" * 20000 + "end")
+            T.test_deep = deep
+            """,
+        )
+        run = self.harness("--mode", "unittest", "--report-all", path, "-q")
+        self.assertCode(run, 1)
+        self.assertFalse(run.trailer["truncated"])
+        self.assertEqual(run.trailer["counts"]["failed"], 400)
+        self.assertEqual(run.trailer["counts"]["errors"], 1)
+        self.assertEqual(len(run.trailer["tests"]), 402)
+        failing = [t for t in run.trailer["tests"] if t["outcome"] == "failed"]
+        self.assertTrue(all("AssertionError" in t["traceback"] for t in failing))
+        deep = run.test("T.test_deep")
+        self.assertLessEqual(len(deep["traceback"]), 8000)
+        self.assertIn("[... pymaccounter cut ", deep["traceback"])
+        self.assertTrue(deep["traceback"].startswith("Traceback (most recent call last):"))
+        self.assertTrue(deep["traceback"].endswith("yyyend"), deep["traceback"][-200:])
 
 
 def deltas_all(values, predicate):
