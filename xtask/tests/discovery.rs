@@ -120,10 +120,29 @@ fn every_test_counts_and_errors_are_named_as_what_they_are() {
     require_engine();
     let dir = fixture("counts");
     let junit = dir.path().join("out.xml");
-    let (run, report) = run_with_report(dir.path(), &["run-all-tests", "--junit", path_str(&junit)]);
+    let html = dir.path().join("out.html");
+    let (run, report) = run_with_report(
+        dir.path(),
+        &["run-all-tests", "--junit", path_str(&junit), "--report-html", path_str(&html)],
+    );
     assert_eq!(run.code, 1, "{}", run.dump());
     let many = result_for(&report, "test_many_parametrized.py");
     assert_eq!(counts(many), (1700, 300, 0), "2,000 tests, duplicate ids included: {}", many["test_counts"]);
+    // The same counts in every renderer: the terminal's table, JUnit's properties, the HTML page.
+    let row = run.stdout.lines().find(|l| l.starts_with("test_many_parametrized.py ")).unwrap_or_default();
+    assert!(row.ends_with("1700 passed, 300 failed"), "the terminal row: {row:?}\n{}", run.dump());
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let suite =
+        xml.split("<testsuite ").find(|s| s.starts_with("name=\"test_many_parametrized.py\"")).unwrap();
+    for (name, value) in [("tests_passed", "1700"), ("tests_failed", "300")] {
+        assert!(
+            suite.contains(&format!("<property name=\"{name}\" value=\"{value}\"/>")),
+            "{name}: {suite:.2000}"
+        );
+    }
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("1700 passed, 300 failed"), "the HTML report shows the counts");
+    assert!(page.contains("5000 passed"), "the HTML report shows the counts");
     let image = report["run"]["images"][0]["image"].as_str().unwrap().to_string();
     assert_eq!(counts(many), pytest_says(&image, dir.path(), "test_many_parametrized.py"));
     let failing_listed =
