@@ -439,8 +439,8 @@ impl Human {
                 pytests.push((python, pytest));
             }
         }
-        if let Some(line) = words::pytest_ran(&pytests) {
-            out.push_str(&sanitize::terminal_line(&line));
+        for line in words::pytest_ran(&pytests).iter().flat_map(|said| said.lines()) {
+            out.push_str(&sanitize::terminal_line(line));
             out.push('\n');
         }
         // The wall time on its own line: the closing line stays `N passed, N

@@ -358,7 +358,8 @@ pub fn pytest_ran(ran: &[(Option<String>, PytestRan)]) -> Option<String> {
             format!("pytest {version}{on}, {from}")
         })
         .collect();
-    (!parts.is_empty()).then(|| parts.join("; "))
+    // One line each: two would not fit 80 columns on one.
+    (!parts.is_empty()).then(|| parts.join("\n"))
 }
 
 /// The report's `reason` fields, said from each record's facts.
@@ -399,7 +400,7 @@ mod tests {
         );
         assert_eq!(
             pytest_ran(&[(Some("3.9".into()), debian), (Some("3.12".into()), own)]).unwrap(),
-            "pytest 6.2.5 (Python 3.9), Debian's python3-pytest in the base image; \
+            "pytest 6.2.5 (Python 3.9), Debian's python3-pytest in the base image\n\
              pytest 8.0.0 (Python 3.12), the base image's own, in /usr/local/lib/python3.12/site-packages/pytest"
         );
         assert_eq!(pytest_ran(&[]), None, "no module ran under pytest");
