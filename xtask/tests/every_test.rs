@@ -177,6 +177,8 @@ fn a_remote_engine_keeps_the_bounded_stderr_verdict_with_whole_counts() {
     assert_eq!(many["tests_truncated"], true, "{}", many["tests_truncated"]);
     let tests = tests_of(many);
     assert!(!tests.is_empty() && tests.len() < 2000, "{}", tests.len());
-    assert!(tests.iter().all(|t| t["outcome"] == "failed"), "failing tests go first");
+    // Failures are kept before any passing test: a pass is there only once all 300 are.
+    let failed = tests.iter().filter(|t| t["outcome"] == "failed").count();
+    assert!(failed == 300 || failed == tests.len(), "failing tests go first: {failed} of {}", tests.len());
     assert!(!many["stderr"].as_str().unwrap().contains("@@pymaccounter"), "the line is taken off stderr");
 }
