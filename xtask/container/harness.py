@@ -249,8 +249,13 @@ class Report:
         others = [i for i, t in enumerate(tests) if t["outcome"] not in ("failed", "error")]
         kept = []
         used = 0
+        failure_left_out = False
         for index in failing + others:
+            # Once a failure is left out, no other test takes the room it lacked.
+            if failure_left_out and tests[index]["outcome"] not in ("failed", "error"):
+                break
             if used + len(encoded[index]) + 1 > room:
+                failure_left_out |= tests[index]["outcome"] in ("failed", "error")
                 continue
             used += len(encoded[index]) + 1
             kept.append(index)
