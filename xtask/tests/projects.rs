@@ -626,9 +626,7 @@ fn attrs_own_suite_counts_per_file_as_one_plain_pytest_run() {
     assert!(run.code == 0 || run.code == 1, "{}", run.dump());
     let mut ours = runner_per_file(&report, "tests");
     assert!(ours.len() > 20, "{}", run.dump());
-    let image = report["run"]["images"][0]["image"].as_str().unwrap();
-    let env_dir = environment_of(&cache, &root);
-    let mut plain = plain_pytest_per_file(image, &root, &env_dir, "tests");
+    let mut plain = plain_pytest_of_run(&report, &cache, &root, "tests");
     // The runner runs Python files; pytest-mypy-plugins' test_mypy.yml is not one.
     plain.retain(|file, _| file.ends_with(".py"));
     // Files where pytest collected nothing are not in its -v output.
@@ -656,6 +654,12 @@ fn attrs_own_suite_counts_per_file_as_one_plain_pytest_run() {
     let merged = read_json(&merged);
     assert_eq!(merged["summary"], report["summary"]);
     common::assert_same_results(&merged, &report);
+}
+
+/// `plain_pytest_per_file` in the image and environment the run just used.
+fn plain_pytest_of_run(report: &serde_json::Value, cache: &Path, root: &Path, tests: &str) -> PerFile {
+    let image = report["run"]["images"][0]["image"].as_str().unwrap();
+    plain_pytest_per_file(image, root, &environment_of(cache, root), tests)
 }
 
 type PerFile = std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>;
@@ -689,9 +693,7 @@ fn dateutil_own_suite_counts_per_file_as_one_plain_pytest_run() {
     assert!(run.code == 0 || run.code == 1, "{}", run.dump());
     let ours = runner_per_file(&report, "tests");
     assert!(ours.len() >= 10, "{}", run.dump());
-    let image = report["run"]["images"][0]["image"].as_str().unwrap();
-    let env_dir = environment_of(&cache, &root);
-    let mut plain = plain_pytest_per_file(image, &root, &env_dir, "tests");
+    let mut plain = plain_pytest_of_run(&report, &cache, &root, "tests");
     // The runner takes the test dir's top-level files (tests/property/ is not among them).
     plain.retain(|file, _| ours.contains_key(file));
     assert_eq!(ours, plain, "per-file counts: runner (left) vs plain pytest (right)");
@@ -750,9 +752,7 @@ fn opt_einsum_own_suite_inside_its_flat_package_counts_per_file_as_one_plain_pyt
     assert_eq!(ours.len(), 8, "{}", run.dump());
     let passed: u64 = ours.values().filter_map(|c| c.get("passed")).sum();
     assert!(passed > 7000, "numpy was there: {ours:?}");
-    let image = report["run"]["images"][0]["image"].as_str().unwrap();
-    let env_dir = environment_of(&cache, &root);
-    let plain = plain_pytest_per_file(image, &root, &env_dir, "opt_einsum/tests");
+    let plain = plain_pytest_of_run(&report, &cache, &root, "opt_einsum/tests");
     assert_eq!(ours, plain, "per-file counts: runner (left) vs plain pytest (right)");
 }
 
