@@ -172,6 +172,14 @@ impl ModuleSetup {
         Ok(ModuleSetup { harness, unrun_tests, hunt_leaks, declarations, keyword: None })
     }
 
+    /// Whether `-k` leaves the module out before it starts: a script has no
+    /// tests to pass the expression to, so its path is what must match.
+    pub fn deselected_by(&self, keyword: Option<&crate::keyword::Expression>, module: &str) -> bool {
+        keyword.is_some_and(|k| {
+            self.harness == Harness::Script && !k.matches(&crate::keyword::module_keywords(module))
+        })
+    }
+
     /// Whether the harness script runs the module (else the interpreter runs it directly).
     pub fn uses_harness(&self) -> bool {
         self.harness != Harness::Script || self.hunt_leaks.is_some()

@@ -11,8 +11,7 @@ use crate::error::usage;
 use crate::error::EXIT_PASSED;
 use crate::harness::declarations::HarnessChoice;
 use crate::harness::{harness_name, ModuleSetup};
-use crate::keyword::{module_keywords, Expression};
-use crate::model::inner::Harness;
+use crate::keyword::Expression;
 use crate::modules::{docstring_summary, TestDir};
 use crate::tasks::run::select_modules;
 
@@ -76,8 +75,7 @@ pub fn list(
         let source = dir.read_module(&module)?;
         let setup = ModuleSetup::of(&source, &dir.shown(&module), HarnessChoice::Auto, None, pytest_project)?;
         // As `run` does: a script -k does not select by its path never runs.
-        let selects = |k: &Expression| k.matches(&module_keywords(&module));
-        if setup.harness == Harness::Script && keyword.as_ref().is_some_and(|k| !selects(k)) {
+        if setup.deselected_by(keyword.as_ref(), &module) {
             continue;
         }
         entries.push(Entry {

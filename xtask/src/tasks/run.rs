@@ -16,7 +16,7 @@ use crate::error::{environment, usage, Interrupted};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, VerdictChannel, SCRATCH_DIR, TMP_DIR};
 use crate::image::{self, LocalImages, Recipe, TestImage};
-use crate::keyword::{module_keywords, Expression};
+use crate::keyword::Expression;
 use crate::model::choice::Choice;
 use crate::model::compare::{Baseline, MEASURES};
 use crate::model::job::{self, Job, PythonVersion};
@@ -126,11 +126,7 @@ pub fn run_selected(
     // Jobs of a Python the project does not support are skipped, not run;
     // so are scripts whose path -k does not select (they have no tests to pass it to).
     let keyword = options.selection.keyword.as_deref().map(Expression::parse).transpose().map_err(usage)?;
-    let deselected = |job: &Job| {
-        keyword.as_ref().is_some_and(|k| {
-            setups[&job.module].harness == Harness::Script && !k.matches(&module_keywords(&job.module))
-        })
-    };
+    let deselected = |job: &Job| setups[&job.module].deselected_by(keyword.as_ref(), &job.module);
     let (mut skipped, mut jobs): (Vec<Job>, Vec<Job>) =
         jobs.into_iter().partition(|j| environments.refused.contains_key(&j.image) || deselected(j));
     // The runner indexes its jobs from 0: those that run first, then the skipped.
