@@ -80,10 +80,12 @@ fn every_container_is_removed_by_the_end_of_the_run() {
     assert_eq!(run.last_line(), "6 passed, 0 failed");
     let started = fake.started();
     assert_eq!(started.len(), 6, "{:?}", fake.log());
-    let removals: Vec<String> = fake.log().into_iter().filter(|l| l.starts_with("rm ")).collect();
+    // Each is started with `--rm` (the engine removes it as it ends) or removed by name.
+    let removals: Vec<String> =
+        fake.log().into_iter().filter(|l| l.starts_with("rm ") || l.starts_with("autoremoved ")).collect();
     for name in &started {
         assert!(
-            removals.iter().any(|l| l.split(' ').any(|n| n == name)),
+            removals.iter().any(|l| l.split(' ').skip(1).any(|n| n == name)),
             "{name} never removed: {removals:?}"
         );
     }

@@ -92,12 +92,15 @@ impl ContainerTemplate {
     }
 }
 
-/// The `run` arguments (without the program), attached and not removed on
-/// exit: the runner asks how it ended before removing it.
+/// The `run` arguments (without the program), attached, and removed by the
+/// engine when it ends (`--rm`: the CLI returns once it is gone, so no
+/// removal call follows each module). What the runner needs to know of its
+/// end comes from the wrapper's line, the memory limit's kills included.
 pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> {
     let template = spec.template;
     let mut args: Vec<String> = vec![
         "run".into(),
+        "--rm".into(),
         "--name".into(),
         spec.name.clone(),
         "--label".into(),

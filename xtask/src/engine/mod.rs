@@ -623,27 +623,12 @@ impl Engine {
         duct::cmd("xargs", args)
     }
 
-    /// Whether the engine saw the container's memory limit kill it.
-    ///
-    /// The engine records the kernel's OOM event asynchronously, so on a busy
-    /// machine it can land just after the container's exit: ask a few times.
-    pub fn was_oom_killed(&self, container: &str, host_dir: &Path) -> Result<bool> {
-        if let Some(marker) = self.conventions().oom_marker_file {
-            if host_dir.join(marker).exists() {
-                return Ok(true);
-            }
-        }
-        for attempt in 0..5 {
-            if attempt > 0 {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            let output =
-                self.stdout_of(&["container", "inspect", "--format", "{{.State.OOMKilled}}", container])?;
-            if output.trim() == "true" {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+    /// Whether the engine's monitor left its word that the memory limit
+    /// killed the container (podman's conmon writes an `oom` file in its
+    /// working directory); engines without one leave it to the wrapper's
+    /// count of the cgroup's OOM kills.
+    pub fn left_oom_marker(&self, host_dir: &Path) -> bool {
+        self.conventions().oom_marker_file.is_some_and(|marker| host_dir.join(marker).exists())
     }
 
     /// Force-removes containers (running ones are killed); already-gone ones are fine.

@@ -63,7 +63,11 @@ const TIMED_OUT_STATUS: i32 = 124;
 /// gives. The cgroup's peak is `memory.peak` on cgroup v2,
 /// `memory.max_usage_in_bytes` on v1: the module's process, its children and
 /// files in the tmpfs folders (what the memory limit acts on), which no
-/// module can reset.
+/// module can reset. The kernel's count of OOM kills in the container's
+/// cgroup (`oom_kill` in v2's `memory.events`, v1's `memory.oom_control`)
+/// tells a kill by the memory limit from any other SIGKILL, so the engine
+/// need not be asked after the container is gone (it is run with `--rm`).
+/// Both are read with the shell's own `read`: no process to start.
 const WRAPPER: &str = r#"read -r nonce && [ -n "$nonce" ] || exit 125
 deadline=$1; report=$2; shift 2
 f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 5<>"$f"; rm -f "$f"
@@ -73,7 +77,11 @@ timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M
 status=$?
 kill -s KILL -- -1 2>/dev/null
 measured=$(tail -n 1 /proc/self/fd/5)
-peak=$(cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes 2>/dev/null)
+cg=/sys/fs/cgroup; peak=; ooms=
+{ read -r peak <$cg/memory.peak || read -r peak <$cg/memory/memory.max_usage_in_bytes; } 2>/dev/null
+for f in $cg/memory.events $cg/memory/memory.oom_control; do
+  [ -r $f ] && while read -r key value; do [ "$key" = oom_kill ] && ooms=$value; done <$f
+done
 if [ "$report" = file ]; then
   size=$(wc -c </proc/self/fd/4)
   { printf '@@pymaccounter-%s harness %s\n' "$nonce" "$size"; cat /proc/self/fd/4; } >&6
@@ -81,7 +89,7 @@ elif [ "$report" = report ]; then
   verdict=$(cat /proc/self/fd/4)
   [ -n "$verdict" ] && printf '@@pymaccounter-%s harness %s\n' "$nonce" "$verdict" >&2
 fi
-printf '@@pymaccounter-%s status=%s cgroup_peak=%s time=%s\n' "$nonce" "$status" "$peak" "$measured" >&2
+printf '@@pymaccounter-%s status=%s cgroup_peak=%s oom_kills=%s time=%s\n' "$nonce" "$status" "$peak" "$ooms" "$measured" >&2
 exit $status"#;
 /// Where the wrapper copies the harness's verdict, inside the container: one
 /// host file mounted alone (a mount point, which the module can neither
@@ -430,6 +438,9 @@ pub struct Measurement {
     pub container_peak_bytes: Option<u64>,
     /// The signal that killed the module, as GNU time saw it.
     pub signal: Option<i32>,
+    /// How many processes the container's memory limit killed (the kernel's
+    /// count, read by the wrapper); `None` where the cgroup does not say.
+    pub oom_kills: Option<u64>,
     /// The wrapper's line was found and agrees with the container's exit code:
     /// the module ran, so the exit code is the module's (never the engine's).
     pub ran: bool,
@@ -467,12 +478,15 @@ fn parse_trailer(end: &[u8], nonce: &str, container_exit: i32) -> Option<(usize,
     let line = std::str::from_utf8(&body[at + marker.len()..]).ok()?;
     let rest = line.strip_prefix("status=")?;
     let (status, rest) = rest.split_once(" cgroup_peak=")?;
-    let (cgroup, time) = rest.split_once(" time=")?;
+    let (cgroup, rest) = rest.split_once(" oom_kills=")?;
+    let (oom_kills, time) = rest.split_once(" time=")?;
     if digits::<i32>(status)? != container_exit {
         return None;
     }
+    // Empty where the cgroup keeps no count; anything else must be one.
+    let oom_kills = if oom_kills.is_empty() { None } else { Some(digits(oom_kills)?) };
     let mut measurement =
-        Measurement { container_peak_bytes: digits(cgroup), ran: true, ..Measurement::default() };
+        Measurement { container_peak_bytes: digits(cgroup), oom_kills, ran: true, ..Measurement::default() };
     match time.split(' ').collect::<Vec<_>>()[..] {
         [exit, peak, elapsed] => {
             let (exit, peak): (i32, u64) = (digits(exit)?, digits(peak)?);
@@ -551,9 +565,11 @@ pub fn classify(
     Execution::from_exit_code(exit_code)
 }
 
-/// Whether an exit code could mean the memory limit's SIGKILL (then we ask the engine).
-pub fn may_be_oom(exit_code: i32, measurement: &Measurement) -> bool {
-    exit_code == killed_by_signal_exit(9) || measurement.signal == Some(9)
+/// Whether the memory limit killed the module: a SIGKILL, and the cgroup
+/// counted an OOM kill (or the engine left its own word: `oom_marker`).
+pub fn oom_killed(exit_code: i32, measurement: &Measurement, oom_marker: bool) -> bool {
+    let killed = exit_code == killed_by_signal_exit(9) || measurement.signal == Some(9);
+    killed && (measurement.oom_kills.is_some_and(|kills| kills > 0) || oom_marker)
 }
 
 #[cfg(test)]
@@ -570,7 +586,7 @@ mod tests {
             Some(signal) => (killed_by_signal_exit(signal), 0),
             None => (code, code),
         };
-        format!("@@pymaccounter-{NONCE} status={status} cgroup_peak=4440064 time={exit} {peak_kib} 1.25\n")
+        format!("@@pymaccounter-{NONCE} status={status} cgroup_peak=4440064 oom_kills=0 time={exit} {peak_kib} 1.25\n")
     }
 
     fn judge_(
@@ -951,7 +967,7 @@ mod tests {
 
     #[test]
     fn the_containers_deadline_leaves_no_figures() {
-        let line = format!("@@pymaccounter-{NONCE} status=124 cgroup_peak=77 time=\n");
+        let line = format!("@@pymaccounter-{NONCE} status=124 cgroup_peak=77 oom_kills= time=\n");
         let (m, rest) = measure(&format!("still going\n{line}"), 124);
         assert!(m.ran && m.timed_out, "{m:?}");
         assert_eq!(
@@ -984,16 +1000,16 @@ mod tests {
         let other = "ffffffffffffffffffffffffffffffff";
         for text in [
             // Another nonce, the old format, GNU time's own lines.
-            format!("@@pymaccounter-{other} status=0 cgroup_peak=1 time=0 1 0.01\n"),
+            format!("@@pymaccounter-{other} status=0 cgroup_peak=1 oom_kills= time=0 1 0.01\n"),
             "Command terminated by signal 11\n@@pymaccounter exit=0 peak_rss_kib=1\n".to_string(),
             // Not at the very end.
             format!("{}more output\n", wrapper(0, None, 5)),
             wrapper(0, None, 5).trim_end().to_string(),
             // Malformed figures.
-            format!("@@pymaccounter-{NONCE} status=0 cgroup_peak=1 time=0 -5 0.01\n"),
-            format!("@@pymaccounter-{NONCE} status=0 cgroup_peak=1 time=0 5\n"),
-            format!("@@pymaccounter-{NONCE} status=+0 cgroup_peak=1 time=0 5 0.01\n"),
-            format!("@@pymaccounter-{NONCE} status=0 cgroup_peak=1 time=0 99999999999999999999999 0.01\n"),
+            format!("@@pymaccounter-{NONCE} status=0 cgroup_peak=1 oom_kills= time=0 -5 0.01\n"),
+            format!("@@pymaccounter-{NONCE} status=0 cgroup_peak=1 oom_kills= time=0 5\n"),
+            format!("@@pymaccounter-{NONCE} status=+0 cgroup_peak=1 oom_kills= time=0 5 0.01\n"),
+            format!("@@pymaccounter-{NONCE} status=0 cgroup_peak=1 oom_kills= time=0 99999999999999999999999 0.01\n"),
             String::new(),
         ] {
             let (m, rest) = measure(&text, 0);
@@ -1003,7 +1019,7 @@ mod tests {
         // A status the container's exit code contradicts.
         assert_eq!(measure(&wrapper(0, None, 5), 1).0, Measurement::default());
         // Figures that contradict the status.
-        let odd = format!("@@pymaccounter-{NONCE} status=3 cgroup_peak=1 time=0 5 0.01\n");
+        let odd = format!("@@pymaccounter-{NONCE} status=3 cgroup_peak=1 oom_kills= time=0 5 0.01\n");
         assert_eq!(measure(&odd, 3).0, Measurement::default());
         let mut stderr = Captured::from_text(&wrapper(0, None, 9));
         assert_eq!(take_measurement(&mut stderr, NONCE, None), Measurement::default());
@@ -1011,7 +1027,7 @@ mod tests {
 
     #[test]
     fn an_unknown_cgroup_peak_is_no_figure() {
-        let line = format!("@@pymaccounter-{NONCE} status=0 cgroup_peak= time=0 5 0.01\n");
+        let line = format!("@@pymaccounter-{NONCE} status=0 cgroup_peak= oom_kills= time=0 5 0.01\n");
         let (m, rest) = measure(&line, 0);
         assert_eq!((m.container_peak_bytes, m.peak_rss_bytes, rest.as_str()), (None, Some(5 * 1024), ""));
     }
@@ -1083,6 +1099,26 @@ mod tests {
         assert_eq!(classify(77, &none, false, None).status(), Status::Skip);
         assert_eq!(classify(137, &none, true, None).status(), Status::Oom);
         assert_eq!(classify(139, &segv, false, None), Execution::Crashed { signal: 11 });
-        assert!(may_be_oom(137, &none) && !may_be_oom(1, &none));
+        // Only a SIGKILL the cgroup counted as an OOM kill (or the engine's marker) is one.
+        let counted = Measurement { oom_kills: Some(1), ..Measurement::default() };
+        let uncounted = Measurement { oom_kills: Some(0), ..Measurement::default() };
+        assert!(oom_killed(137, &counted, false) && !oom_killed(1, &counted, false));
+        assert!(!oom_killed(137, &uncounted, false) && !oom_killed(137, &none, false));
+        assert!(oom_killed(137, &none, true) && !oom_killed(0, &none, true));
+    }
+
+    #[test]
+    fn the_wrapper_line_carries_the_cgroups_oom_kills() {
+        let line = |kills: &str| {
+            format!("@@pymaccounter-{NONCE} status=137 cgroup_peak=5 oom_kills={kills} time=0 2048 0.50\n")
+        };
+        let measure = |text: String| {
+            let mut stderr = Captured::from_text(&text);
+            take_measurement(&mut stderr, NONCE, Some(137))
+        };
+        let killed = measure(line("1"));
+        assert!(killed.ran && killed.oom_kills == Some(1) && killed.signal == Some(9), "{killed:?}");
+        assert_eq!(measure(line("")).oom_kills, None, "a cgroup that does not count");
+        assert!(!measure(line("-1")).ran, "not a count: the line is not the wrapper's");
     }
 }

@@ -20,7 +20,7 @@ use crate::engine::Engine;
 use crate::error::environment;
 use crate::harness::memray;
 use crate::harness::{
-    classify, container_command, judge, may_be_oom, nonce, read_verdict, summary, take_measurement,
+    classify, container_command, judge, nonce, oom_killed, read_verdict, summary, take_measurement,
     verdict_mount, ModuleSetup, VerdictChannel, ATTEMPT_VARIABLE, VERDICT_WRITE_CAP,
 };
 use crate::model::captured::Captured;
@@ -124,20 +124,15 @@ struct Shared<'a> {
     failures: AtomicUsize,
     /// Running jobs stop too (engine error).
     abort: AtomicBool,
-    /// Containers created, and those the reaper has removed already.
-    containers: Mutex<Vec<String>>,
-    removed: Mutex<Vec<String>>,
+    /// Containers started whose engine CLI has not ended by itself: each is
+    /// started with `--rm`, so one whose CLI ended is gone; the rest are
+    /// removed by name when the run ends.
+    running: Mutex<Vec<String>>,
 }
 
 impl Shared<'_> {
     fn stopping(&self) -> bool {
         self.interrupt.is_set() || self.abort.load(Ordering::SeqCst)
-    }
-
-    /// Whether no job is left to start: the last containers are running.
-    fn all_started(&self) -> bool {
-        self.next_job.load(Ordering::SeqCst) >= self.plan.jobs.len()
-            || self.no_new_jobs.load(Ordering::SeqCst)
     }
 }
 
@@ -155,33 +150,25 @@ pub fn execute(
         no_new_jobs: AtomicBool::new(false),
         failures: AtomicUsize::new(0),
         abort: AtomicBool::new(false),
-        containers: Mutex::new(Vec::new()),
-        removed: Mutex::new(Vec::new()),
+        running: Mutex::new(Vec::new()),
     };
     let (started_at, started) = (SystemTime::now(), Instant::now());
     let mut progress = Progress { finished: vec![None; plan.jobs.len()], ..Progress::default() };
-    let reaped = thread::scope(|scope| {
+    thread::scope(|scope| {
         // Bounded: a module flooding its stderr under --debug waits for the
         // terminal instead of piling up in the runner's memory.
         let (sender, receiver) = mpsc::sync_channel(MESSAGES_IN_FLIGHT);
-        let (to_reaper, reaper_queue) = mpsc::channel();
-        let reaper = scope.spawn(|| reap(&shared, reaper_queue));
         for _ in 0..plan.parallelism.min(plan.jobs.len()).max(1) {
-            let (sender, to_reaper) = (sender.clone(), to_reaper.clone());
+            let sender = sender.clone();
             let shared = &shared;
-            scope.spawn(move || work(shared, &sender, &to_reaper));
+            scope.spawn(move || work(shared, &sender));
         }
-        drop((sender, to_reaper));
+        drop(sender);
         collect(&shared, &receiver, &mut on_event, &mut progress);
-        reaper.join().expect("the reaper panicked")
     });
-    let removed = shared.removed.into_inner().unwrap_or_else(|e| e.into_inner());
-    let created = shared.containers.into_inner().unwrap_or_else(|e| e.into_inner());
-    let left: Vec<String> = created.into_iter().filter(|c| !removed.contains(c)).collect();
+    let left = shared.running.into_inner().unwrap_or_else(|e| e.into_inner());
     let Progress { finished, mut engine_error, .. } = progress;
-    // Tried even when the reaper failed: what cannot be removed is named.
-    let cleaned = remove_leftovers(engine, plan, &left, interrupt.is_set());
-    for error in [reaped.err(), cleaned.err()].into_iter().flatten() {
+    if let Err(error) = remove_leftovers(engine, plan, &left, interrupt.is_set()) {
         engine_error = Some(match engine_error.take() {
             // The first error stays the cause; what is left is said with it.
             Some(first) => first.context(format!("{error:#}")),
@@ -260,38 +247,10 @@ fn collect(
     }
 }
 
-/// Containers removed per engine call: each call is a CLI start competing
-/// with the modules for CPU, so the reaper waits for a few.
-const REAP_BATCH: usize = 8;
-
-/// Removes finished containers while the run goes on, in batches, so that
-/// removal overlaps with the modules still running. Once the last jobs have
-/// started, each goes as soon as it is done, leaving little for the end.
-fn reap(shared: &Shared, queue: mpsc::Receiver<String>) -> Result<()> {
-    let mut batch = Vec::new();
-    loop {
-        let closed = match queue.recv() {
-            Ok(name) => {
-                batch.push(name);
-                batch.extend(queue.try_iter());
-                false
-            }
-            Err(_) => true,
-        };
-        let due = batch.len() >= REAP_BATCH || closed || shared.all_started();
-        if due && !batch.is_empty() {
-            shared.engine.remove_containers(&batch)?;
-            shared.removed.lock().unwrap_or_else(|e| e.into_inner()).append(&mut batch);
-        }
-        if closed {
-            return Ok(());
-        }
-    }
-}
-
-/// Removes what the reaper did not (containers of jobs that were stopped or
-/// failed), and after an interruption also any container with the run's
-/// label, in case one was being created as we stopped.
+/// Removes the containers whose engine CLI did not end by itself (jobs
+/// stopped by a deadline, an interruption or an engine error), and after an
+/// interruption also any container with the run's label, in case one was
+/// being created as we stopped.
 fn remove_leftovers(engine: &Engine, plan: &Plan, created: &[String], interrupted: bool) -> Result<()> {
     if !created.is_empty() {
         // Named when the engine cannot remove them: the user can, later.
@@ -309,7 +268,7 @@ fn remove_leftovers(engine: &Engine, plan: &Plan, created: &[String], interrupte
     Ok(())
 }
 
-fn work(shared: &Shared, sender: &mpsc::SyncSender<Message>, to_reaper: &mpsc::Sender<String>) {
+fn work(shared: &Shared, sender: &mpsc::SyncSender<Message>) {
     loop {
         if shared.stopping() || shared.no_new_jobs.load(Ordering::SeqCst) {
             return;
@@ -319,7 +278,7 @@ fn work(shared: &Shared, sender: &mpsc::SyncSender<Message>, to_reaper: &mpsc::S
             return;
         };
         let _ = sender.send(Message::Started(index));
-        match run_attempts(shared, job, sender, to_reaper) {
+        match run_attempts(shared, job, sender) {
             Ok(Some(mut result)) => {
                 if let Some(baseline) = &shared.plan.baseline {
                     baseline.judge(&mut result);
@@ -349,7 +308,6 @@ fn run_attempts(
     shared: &Shared,
     job: &Job,
     sender: &mpsc::SyncSender<Message>,
-    to_reaper: &mpsc::Sender<String>,
 ) -> Result<Option<ModuleResult>> {
     let plan = shared.plan;
     let mut attempts = Vec::new();
@@ -358,7 +316,7 @@ fn run_attempts(
             if !attempts.is_empty() && shared.stopping() {
                 return Ok(None);
             }
-            let Some(attempt) = run_job(shared, job, attempts.len() + 1, sender, to_reaper)? else {
+            let Some(attempt) = run_job(shared, job, attempts.len() + 1, sender)? else {
                 return Ok(None);
             };
             let again = attempt.wants_retry();
@@ -378,7 +336,6 @@ fn run_job(
     job: &Job,
     attempt: usize,
     sender: &mpsc::SyncSender<Message>,
-    to_reaper: &mpsc::Sender<String>,
 ) -> Result<Option<Attempt>> {
     let plan = shared.plan;
     // The first attempt keeps the plain name; later ones add their number.
@@ -392,11 +349,9 @@ fn run_job(
         return Ok(None);
     };
     let mut ending = ending(shared, job, setup, &spec, &mut ran, timeout)?;
-    // Asked everything the engine knows about it: the container can go.
-    let _ = to_reaper.send(spec.name.clone());
     let memray = match &memray_folders {
         Some(folders) => {
-            let collected = collect_memray(shared, job, &tag, folders, timeout, sender, to_reaper);
+            let collected = collect_memray(shared, job, &tag, folders, timeout, sender);
             folders.remove();
             match collected? {
                 None => return Ok(None),
@@ -503,7 +458,8 @@ fn run_container(
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
     let spill = |stream: &str| spill_path(&plan.spill_dir, tag, &job.module, stream);
     let (started_at, started) = (SystemTime::now(), Instant::now());
-    shared.containers.lock().unwrap_or_else(|e| e.into_inner()).push(spec.name.clone());
+    let running = || shared.running.lock().unwrap_or_else(|e| e.into_inner());
+    running().push(spec.name.clone());
     let handle = {
         // The expression owns the pipes' write ends: drop it once started so
         // the readers see the end of the streams when the container ends.
@@ -536,7 +492,13 @@ fn run_container(
             // scope waits for a container nobody could remove.
             let _ = handle.kill();
         }
-        let (status, timed_out) = waited?;
+        let (status, timed_out, removed_by_us) = waited?;
+        let engine_failed = status.code().is_some_and(|code| CANNOT_START_EXITS.contains(&code));
+        if !removed_by_us && !engine_failed {
+            // Ended by itself: `--rm` has removed it (the CLI waits for that);
+            // one the engine could not start may be left created.
+            running().retain(|name| name != &spec.name);
+        }
         drop(handle);
         let stdout = stdout.join().expect("stdout reader panicked")?;
         let stderr = stderr.join().expect("stderr reader panicked")?;
@@ -601,8 +563,7 @@ fn ending(
         };
         return Err(environment(format!("the engine could not run {}: {}{fix}", job.label(), said.trim())));
     } else {
-        let oom_killed =
-            may_be_oom(code, &measurement) && shared.engine.was_oom_killed(&spec.name, &spec.host_dir)?;
+        let oom_killed = oom_killed(code, &measurement, shared.engine.left_oom_marker(&spec.host_dir));
         classify(code, &measurement, oom_killed, container_peak_bytes)
     };
     let inner = measurement.inner.take();
@@ -629,7 +590,6 @@ fn collect_memray(
     folders: &memray::Folders,
     timeout: Duration,
     sender: &mpsc::SyncSender<Message>,
-    to_reaper: &mpsc::Sender<String>,
 ) -> Result<Option<Result<Option<MemraySummary>, String>>> {
     let plan = shared.plan;
     if !memray::has_capture(folders) {
@@ -656,9 +616,7 @@ fn collect_memray(
     std::fs::create_dir_all(&spec.host_dir)?;
     // A capture is read in a minute or so; the module's own timeout when longer.
     let deadline = timeout.max(COLLECT_AT_LEAST);
-    let ran = run_container(shared, job, &spec, &tag, deadline, sender);
-    let _ = to_reaper.send(spec.name.clone());
-    let Some(ran) = ran? else {
+    let Some(ran) = run_container(shared, job, &spec, &tag, deadline, sender)? else {
         return Ok(None);
     };
     if ran.timed_out {
@@ -676,13 +634,14 @@ fn collect_memray(
 const COLLECT_AT_LEAST: Duration = Duration::from_secs(60);
 
 /// Waits for the engine CLI to end; past the deadline, or when the run is
-/// stopping, removes the container, which ends it. Returns (status, timed out).
+/// stopping, removes the container, which ends it. Returns (status, timed
+/// out, whether it was removed from here).
 fn wait_with_deadline(
     shared: &Shared,
     handle: &duct::Handle,
     container: &str,
     deadline: Instant,
-) -> Result<(std::process::ExitStatus, bool)> {
+) -> Result<(std::process::ExitStatus, bool, bool)> {
     let mut timed_out = false;
     let mut last_removal: Option<Instant> = None;
     loop {
@@ -690,7 +649,7 @@ fn wait_with_deadline(
         let slice =
             if last_removal.is_some() { POLL } else { deadline.saturating_duration_since(now).min(POLL) };
         if let Some(output) = handle.wait_timeout(slice)? {
-            return Ok((output.status, timed_out));
+            return Ok((output.status, timed_out, last_removal.is_some()));
         }
         let now = Instant::now();
         let must_stop = shared.stopping() || now >= deadline;
