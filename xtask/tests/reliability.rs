@@ -353,3 +353,87 @@ fn an_empty_partition_writes_empty_reports_and_names_itself() {
     assert_eq!(read_json(&report)["results"].as_array().unwrap().len(), 0);
     assert!(junit.exists(), "the JUnit file is written too");
 }
+
+/// A filesystem of its own, `size` bytes of tmpfs, unmounted when dropped.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn new(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mount a small tmpfs (needs root)");
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+/// On a full disk the reports of an earlier run stay whole: each is written
+/// into a temporary file beside it and renamed only once complete, so what
+/// cannot be written leaves the old file (and no temporary one) behind, and
+/// the run says which reports it could not write (exit 3).
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+#[cfg_attr(not_root, ignore = "mounts a small tmpfs: needs root")]
+fn a_full_disk_leaves_the_earlier_reports_whole() {
+    require_engine();
+    let dir = empty_test_dir();
+    // Enough output that each new report is larger than the old one.
+    std::fs::write(dir.path().join("test_small.py"), "print('small')\n").unwrap();
+    std::fs::write(dir.path().join("test_large.py"), "print('x' * 60000)\n").unwrap();
+    let disk = SmallDisk::new("256k");
+    let reports = |folder: &std::path::Path| {
+        ["report.json", "junit.xml", "report.html"].map(|name| folder.join(name).display().to_string())
+    };
+    let [json, junit, html] = reports(disk.0.path());
+    let run_with = |module: &str| {
+        xtask(&[
+            "run",
+            module,
+            "--test-dir",
+            path_str(dir.path()),
+            "--report-json",
+            &json,
+            "--junit",
+            &junit,
+            "--report-html",
+            &html,
+        ])
+    };
+    let first = run_with("test_small.py");
+    assert_eq!(first.code, 0, "{}", first.dump());
+    let before: Vec<Vec<u8>> = [&json, &junit, &html].iter().map(|p| std::fs::read(p).unwrap()).collect();
+    // Fill the disk but for a little room.
+    let filler = disk.0.path().join("filler");
+    let free = |path: &std::path::Path| {
+        let output = Command::new("df").args(["--output=avail", "-B1"]).arg(path).output().unwrap();
+        String::from_utf8_lossy(&output.stdout).lines().nth(1).unwrap().trim().parse::<u64>().unwrap()
+    };
+    let room = free(disk.0.path()).saturating_sub(8 << 10);
+    std::fs::write(&filler, vec![0u8; room as usize]).unwrap();
+
+    let second = run_with("test_large.py");
+    assert_eq!(second.code, 3, "reports not written are an environment failure: {}", second.dump());
+    assert!(second.stderr.contains("some reports were not written"), "{}", second.dump());
+    let after: Vec<Vec<u8>> = [&json, &junit, &html].iter().map(|p| std::fs::read(p).unwrap()).collect();
+    for ((path, old), new) in [&json, &junit, &html].iter().zip(&before).zip(&after) {
+        assert!(old == new, "{path} changed on a full disk ({} bytes, was {})", new.len(), old.len());
+    }
+    let left: Vec<String> = std::fs::read_dir(disk.0.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".pymaccounter-report-"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "temporary files left on the full disk");
+    // The old JSON is still a report that reads back.
+    let report: serde_json::Value = serde_json::from_slice(&before[0]).unwrap();
+    assert_eq!(result_for(&report, "test_small.py")["status"], "pass");
+}

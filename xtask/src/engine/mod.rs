@@ -74,6 +74,9 @@ pub struct Engine {
     /// A call got no answer in time: later calls fail at once instead of
     /// each waiting as long again.
     unanswering: AtomicBool,
+    /// The run going on (`attach_run`): the helper containers it starts carry
+    /// its label too, so `clean --run ID` finds them like its modules'.
+    run: std::sync::Mutex<Option<String>>,
 }
 
 /// The longest a short engine call (inspect, rm, ps, images) may take.
@@ -121,11 +124,27 @@ impl Engine {
                 ))
             })?,
         };
-        Ok(Engine { program, kind, debug, notices, unanswering: AtomicBool::new(false) })
+        let (unanswering, run) = (AtomicBool::new(false), std::sync::Mutex::new(None));
+        Ok(Engine { program, kind, debug, notices, unanswering, run })
     }
 
     pub fn name(&self) -> &'static str {
         self.kind.name()
+    }
+
+    /// From now on helper containers belong to this run (each round of `watch` is one).
+    pub fn attach_run(&self, run_id: &str) {
+        *self.run.lock().unwrap_or_else(|e| e.into_inner()) = Some(run_id.to_string());
+    }
+
+    /// The labels of a helper container (image probes, the environment's
+    /// installer): the project's, its owner process, and the run's when one is going.
+    fn helper_labels(&self) -> Vec<String> {
+        let mut labels = vec![PROJECT_LABEL.to_string(), owner_label()];
+        if let Some(run) = self.run.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            labels.push(format!("{RUN_LABEL}={run}"));
+        }
+        labels.into_iter().flat_map(|label| ["--label".to_string(), label]).collect()
     }
 
     fn conventions(&self) -> &'static Conventions {
@@ -473,9 +492,9 @@ impl Engine {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let name =
             format!("pymaccounter-helper-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-        let owner = owner_label();
-        let mut args = vec!["run", "--rm", "--name", &name, "--network", "none", "--label", PROJECT_LABEL];
-        args.extend(["--label", &owner]);
+        let labels = self.helper_labels();
+        let mut args = vec!["run", "--rm", "--name", &name, "--network", "none"];
+        args.extend(labels.iter().map(String::as_str));
         args.extend(HELPER_HARDENING);
         args.push(image);
         args.extend(command);
@@ -498,7 +517,6 @@ impl Engine {
         env: &[(String, String)],
         command: &[String],
     ) -> Result<std::process::Output> {
-        let owner = owner_label();
         let mut args: Vec<String> = [
             "run",
             "--rm",
@@ -513,15 +531,12 @@ impl Engine {
             "/tmp:rw,exec,nosuid,nodev,mode=1777",
             "--workdir",
             "/tmp",
-            "--label",
-            PROJECT_LABEL,
-            "--label",
-            &owner,
             "--user",
             user,
         ]
         .map(str::to_string)
         .to_vec();
+        args.extend(self.helper_labels());
         for mount in mounts {
             args.extend(["--mount".into(), container::mount_arg(mount)]);
         }
@@ -702,6 +717,28 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn helper_containers_carry_the_runs_label_once_a_run_is_attached() {
+        let engine = Engine {
+            program: PathBuf::from("docker"),
+            kind: EngineKind::Docker,
+            debug: false,
+            notices: Notices::to(|_| {}),
+            unanswering: AtomicBool::new(false),
+            run: std::sync::Mutex::new(None),
+        };
+        let run_labels = |engine: &Engine| -> Vec<String> {
+            engine.helper_labels().into_iter().filter(|l| l.starts_with(RUN_LABEL)).collect()
+        };
+        assert!(engine.helper_labels().contains(&PROJECT_LABEL.to_string()));
+        assert_eq!(run_labels(&engine), Vec::<String>::new(), "no run yet (build-image, list)");
+        engine.attach_run("1a2b-00001");
+        assert_eq!(run_labels(&engine), vec![format!("{RUN_LABEL}=1a2b-00001")]);
+        // Each round of `watch` is a run of its own.
+        engine.attach_run("1a2b-00002");
+        assert_eq!(run_labels(&engine), vec![format!("{RUN_LABEL}=1a2b-00002")]);
+    }
 
     #[test]
     fn image_references_follow_the_engines_grammar() {

@@ -114,6 +114,7 @@ pub fn run_selected(
     let Prepared { modules, user, setups, baseline, project } = prepared;
     check_memory_is_limited(engine, options, &setups)?;
     let run_id = owner::new_run_id();
+    engine.attach_run(&run_id);
     let (jobs, images) = jobs_with_images(engine, &modules, options)?;
     // The project's environments bring pytest from the index; without one the image must have it.
     let environments = match &project {
