@@ -197,3 +197,72 @@ fn clean_dry_run_says_what_would_go_and_removes_nothing() {
     assert!(run.stdout.lines().all(|l| l.starts_with("would ")), "{}", run.dump());
     assert_eq!(images(), before, "nothing removed");
 }
+
+/// A run starts its containers with the test images the last such run used
+/// while it asks the engine whether they are still right, and no module
+/// starts before the answer. A base rebuilt under the same name makes that
+/// guess wrong: the module must not run in the old image; the run starts
+/// again on the new one.
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_remembered_test_image_that_went_stale_is_never_run() {
+    require_engine();
+    let offline = xtask(&["base-image", "--python", "3.11"]);
+    assert_eq!(offline.code, 0, "{}", offline.dump());
+    let base = offline.stdout.lines().last().unwrap().trim().to_string();
+    let name = format!("pymaccounter-test-guessed-{}:latest", std::process::id());
+    let rebuild = |generation: &str| {
+        let context = tempfile::tempdir().unwrap();
+        let dockerfile = format!(
+            "FROM {base}\nRUN echo {generation} > /generation\nLABEL pymaccounter=1 generation={generation}\n"
+        );
+        std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+        let built = Command::new("docker")
+            .args(["build", "--network", "none", "-q", "-t", &name])
+            .arg(context.path())
+            .output()
+            .unwrap();
+        assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    };
+    let dir = empty_test_dir();
+    std::fs::write(
+        dir.path().join("test_generation.py"),
+        "print('generation', open('/generation').read())\n",
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        let mut command = xtask_command(&[
+            "run-all-tests",
+            "--test-dir",
+            path_str(dir.path()),
+            "--base-image",
+            &name,
+            "--debug",
+        ]);
+        Finished::from_command(command.env("XDG_CACHE_HOME", cache.path()))
+    };
+    rebuild("1");
+    // The first run builds the test image, the next finds it listed and remembers it.
+    for _ in 0..2 {
+        let first = run();
+        assert_eq!(first.code, 0, "{}", first.dump());
+        assert!(first.stdout.contains("generation 1"), "{}", first.dump());
+    }
+    // Remembered: this run starts its container before asking the engine.
+    let second = run();
+    assert_eq!(second.code, 0, "{}", second.dump());
+    assert!(second.stdout.contains("generation 1"), "{}", second.dump());
+    let started = second.stderr.find("$ docker run").expect("a container started");
+    let asked = second.stderr.find(" images ").expect("the engine was asked for its images");
+    assert!(started < asked, "the container did not start first:\n{}", second.dump());
+
+    rebuild("2");
+    let third = run();
+    assert_eq!(third.code, 0, "{}", third.dump());
+    assert!(third.stdout.contains("generation 2"), "ran in the new image: {}", third.dump());
+    assert!(!third.stdout.contains("generation 1"), "the stale image's module never ran: {}", third.dump());
+    let runs = third.stderr.lines().filter(|l| l.starts_with("run ")).count();
+    assert_eq!(runs, 2, "the stale guess was dropped and the run made again:\n{}", third.dump());
+    let _ = Command::new("docker").args(["rmi", "--force", &name]).output();
+}

@@ -101,6 +101,11 @@ pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> 
     let mut args: Vec<String> = vec![
         "run".into(),
         "--rm".into(),
+        // Test images are built here, never fetched: a missing one (a guess
+        // that went stale, see `image::known`) is an error, not a pull of
+        // whatever a registry holds under that name.
+        "--pull".into(),
+        "never".into(),
         "--name".into(),
         spec.name.clone(),
         "--label".into(),
@@ -235,7 +240,8 @@ mod tests {
         assert!(has_pair(&args, "--memory-swap", "1073741824"));
         assert!(has_pair(&args, "--label", "pymaccounter.run=r1"));
         assert!(has_pair(&args, "--label", "pymaccounter.owner=host:1:2"));
-        assert!(!args.contains(&"--rm".to_string()), "the runner inspects before removing");
+        assert!(args.contains(&"--rm".to_string()), "the engine removes it as it ends");
+        assert!(has_pair(&args, "--pull", "never"), "a test image is never fetched");
         assert!(has_pair(&args, "--log-driver", "none"), "the engine keeps no copy of the output");
         assert!(!args.iter().any(|a| a.starts_with("fsize=")));
         let template = template();

@@ -132,6 +132,11 @@ impl Engine {
         self.kind.name()
     }
 
+    /// The engine's CLI program (two programs are two engines, even of one kind).
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
     /// From now on helper containers belong to this run (each round of `watch` is one).
     pub fn attach_run(&self, run_id: &str) {
         *self.run.lock().unwrap_or_else(|e| e.into_inner()) = Some(run_id.to_string());
@@ -452,37 +457,37 @@ impl Engine {
         Err(self.failure(&args, &String::from_utf8_lossy(&output.stderr)))
     }
 
-    /// The `run` command for one module's container, attached, not removed on exit
-    /// (the runner asks how it ended before removing it).
-    pub fn run_command(&self, spec: &ContainerSpec) -> duct::Expression {
+    /// The `run` command for one module's container, attached and removed
+    /// when it ends. Its stdin is `stdin` (the runner writes the wrapper's
+    /// nonce there when the module may start), else nothing.
+    pub fn run_command(&self, spec: &ContainerSpec, stdin: Option<std::io::PipeReader>) -> duct::Expression {
         let args = run_args(spec, self.conventions()).into_iter().map(OsString::from).collect();
-        self.streaming_with_input(args, spec.input.as_ref().map(|input| format!("{input}\n")))
-            .dir(&spec.host_dir)
-            // Own process group: Ctrl-C reaches the runner alone, which then
-            // removes the containers itself instead of racing the engine CLI
-            // (which would forward the signal into the module).
-            .before_spawn(|command| {
-                command.process_group(0);
-                Ok(())
-            })
+        let command = self.streaming_without_stdin(args);
+        match stdin {
+            Some(stdin) => command.stdin_file(stdin),
+            None => command.stdin_null(),
+        }
+        .dir(&spec.host_dir)
+        // Own process group: Ctrl-C reaches the runner alone, which then
+        // removes the containers itself instead of racing the engine CLI
+        // (which would forward the signal into the module).
+        .before_spawn(|command| {
+            command.process_group(0);
+            Ok(())
+        })
     }
 
     /// A long-running engine command, its pipes left to the caller.
     fn streaming(&self, args: Vec<OsString>) -> duct::Expression {
-        self.streaming_with_input(args, None)
+        self.streaming_without_stdin(args).stdin_null()
     }
 
-    /// A long-running engine command reading `input` (else nothing) on stdin.
-    fn streaming_with_input(&self, args: Vec<OsString>, input: Option<String>) -> duct::Expression {
+    /// A long-running engine command; the caller sets its stdin (duct's
+    /// innermost redirection would win over the caller's).
+    fn streaming_without_stdin(&self, args: Vec<OsString>) -> duct::Expression {
         self.notices.send(Notice::Command(format!("{} {}", self.name(), display_args(&args))));
         // In the runner's process group: Ctrl-C during a build stops both.
-        let command = duct::cmd(&self.program, args);
-        // duct's innermost redirection wins: stdin is set once, here.
-        match input {
-            Some(input) => command.stdin_bytes(input),
-            None => command.stdin_null(),
-        }
-        .unchecked()
+        duct::cmd(&self.program, args).unchecked()
     }
 
     /// Runs `command` in a throwaway helper container of `image`: hardened,

@@ -7,6 +7,7 @@
 //! unchanged recipe finds its image with one cheap engine call.
 
 pub mod base;
+pub mod known;
 pub mod lock;
 pub mod logged;
 
@@ -140,7 +141,7 @@ impl LocalImages {
 }
 
 /// A test image and the base it was built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TestImage {
     pub reference: String,
     pub base: String,
@@ -159,6 +160,47 @@ impl TestImage {
     }
 }
 
+/// The test image `ensure` would pick from what the engine has, without
+/// asking it anything more, pulling or building: `None` when it would.
+pub fn decide(
+    recipe: &Recipe,
+    local: &LocalImages,
+    explicit_base: Option<&str>,
+    python: PythonVersion,
+) -> Option<TestImage> {
+    let built_on = |base: &str| {
+        let id = local.id_of(base)?;
+        let reference = recipe.reference(&id);
+        local.has(&reference).then(|| TestImage::new(reference, base, Some(id)))
+    };
+    if let Some(base) = explicit_base {
+        return built_on(base);
+    }
+    let row = python.row()?;
+    built_on(&row.registry_base()).or_else(|| built_on(&base::reference(row)))
+}
+
+/// Says that the registry's base was not there and the offline one is used
+/// instead, when `image` is on the offline base of a version that has a
+/// registry base and none was named.
+pub fn announce_fallback(
+    engine: &Engine,
+    explicit_base: Option<&str>,
+    python: PythonVersion,
+    image: &TestImage,
+) {
+    let Some(row) = python.row().filter(|_| explicit_base.is_none()) else { return };
+    let (online_base, offline_base) = (row.registry_base(), base::reference(row));
+    // A debug build is in no registry: its "registry base" is the offline one.
+    if online_base != offline_base && image.base == offline_base {
+        engine.notices().send(Notice::OfflineFallback {
+            wanted: online_base,
+            offline: offline_base,
+            suite: row.suite.to_string(),
+        });
+    }
+}
+
 /// The test image for one Python version, built only when missing.
 ///
 /// With no explicit base, the registry's `python:X.Y-slim` is preferred; when
@@ -170,6 +212,10 @@ pub fn ensure(
     explicit_base: Option<&str>,
     python: PythonVersion,
 ) -> Result<TestImage> {
+    if let Some(image) = decide(recipe, local, explicit_base, python) {
+        announce_fallback(engine, explicit_base, python, &image);
+        return Ok(image);
+    }
     // The tag hashes the base's id, not its name: a base rebuilt under the
     // same name gets a new test image.
     let id_of = |base: &str| -> Result<Option<String>> {
@@ -198,30 +244,8 @@ pub fn ensure(
     let offline_base = base::reference(row);
     let online_id = local.id_of(&online_base);
     let offline_id = local.id_of(&offline_base);
-    if let Some(id) = &online_id {
-        let online = recipe.reference(id);
-        if local.has(&online) {
-            return Ok(TestImage::new(online, &online_base, online_id));
-        }
-    }
     // A debug build is in no registry: its "registry base" is the offline one.
     let in_registry = online_base != offline_base;
-    let fallback = || {
-        engine.notices().send(Notice::OfflineFallback {
-            wanted: online_base.clone(),
-            offline: offline_base.clone(),
-            suite: row.suite.to_string(),
-        })
-    };
-    if let Some(id) = &offline_id {
-        let offline = recipe.reference(id);
-        if local.has(&offline) {
-            if in_registry {
-                fallback();
-            }
-            return Ok(TestImage::new(offline, &offline_base, offline_id));
-        }
-    }
     if in_registry && (online_id.is_some() || engine.pull(&online_base)?) {
         if let Some(id) = engine.image_id(&online_base)? {
             let online = recipe.reference(&id);
@@ -229,16 +253,15 @@ pub fn ensure(
             return Ok(TestImage::new(online, &online_base, Some(id)));
         }
     }
-    if in_registry {
-        fallback();
-    }
     if offline_id.is_none() {
         base::build(engine, row, false)?;
     }
     let id = engine.image_id(&offline_base)?;
     let offline = recipe.reference(id.as_deref().unwrap_or(&offline_base));
-    build(engine, recipe, &offline_base, &offline)?;
-    Ok(TestImage::new(offline, &offline_base, id))
+    let image = TestImage::new(offline, &offline_base, id);
+    announce_fallback(engine, None, python, &image);
+    build(engine, recipe, &offline_base, &image.reference)?;
+    Ok(image)
 }
 
 fn build(engine: &Engine, recipe: &Recipe, base: &str, reference: &str) -> Result<()> {

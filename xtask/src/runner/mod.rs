@@ -5,6 +5,7 @@
 pub mod capture;
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -23,6 +24,7 @@ use crate::harness::{
     classify, container_command, judge, nonce, oom_killed, read_verdict, summary, take_measurement,
     verdict_mount, ModuleSetup, VerdictChannel, ATTEMPT_VARIABLE, VERDICT_WRITE_CAP,
 };
+use crate::image::known::ImageCheck;
 use crate::model::captured::Captured;
 use crate::model::compare::Baseline;
 use crate::model::event::Event;
@@ -76,6 +78,10 @@ pub struct Plan {
     pub tolerate_flaky: bool,
     /// The project's environment of each test image (by reference), when it has one.
     pub environments: HashMap<String, JobEnvironment>,
+    /// The test images were guessed (the ones the last such run used): no
+    /// module starts before the engine confirms them; when it does not, the
+    /// run stops with nothing run, and is made again.
+    pub image_check: Option<ImageCheck>,
 }
 
 /// A Python environment the jobs of one image run in: its interpreter
@@ -456,6 +462,12 @@ fn run_container(
     let plan = shared.plan;
     let (stdout_reader, stdout_writer) = std::io::pipe()?;
     let (stderr_reader, stderr_writer) = std::io::pipe()?;
+    // The wrapper waits for its nonce before it starts the module: written
+    // once the container is on its way and the images are confirmed.
+    let (stdin_reader, mut stdin_writer) = match &spec.input {
+        Some(_) => std::io::pipe().map(|(reader, writer)| (Some(reader), Some(writer)))?,
+        None => (None, None),
+    };
     let spill = |stream: &str| spill_path(&plan.spill_dir, tag, &job.module, stream);
     let (started_at, started) = (SystemTime::now(), Instant::now());
     let running = || shared.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -463,10 +475,30 @@ fn run_container(
     let handle = {
         // The expression owns the pipes' write ends: drop it once started so
         // the readers see the end of the streams when the container ends.
-        let expression =
-            shared.engine.run_command(spec).stdout_file(stdout_writer).stderr_file(stderr_writer);
+        let expression = shared
+            .engine
+            .run_command(spec, stdin_reader)
+            .stdout_file(stdout_writer)
+            .stderr_file(stderr_writer);
         expression.start().with_context(|| format!("cannot start `{}`", shared.engine.name()))?
     };
+    let go = match &plan.image_check {
+        Some(check) => check.holds(shared.engine),
+        None => Ok(true),
+    };
+    match (&go, stdin_writer.as_mut(), &spec.input) {
+        (Ok(true), Some(writer), Some(nonce)) => {
+            // A wrapper that already ended (the engine failed) is told by its exit code.
+            let _ = writeln!(writer, "{nonce}");
+        }
+        (Ok(true), ..) => {}
+        _ => {
+            // No nonce: the wrapper ends at once (125), the module never ran.
+            shared.no_new_jobs.store(true, Ordering::SeqCst);
+            shared.abort.store(true, Ordering::SeqCst);
+        }
+    }
+    drop(stdin_writer);
     let (stdout, stderr, status, timed_out) = thread::scope(|scope| {
         let stdout_spill = spill("stdout");
         let live_stdout = plan.live_stdout;
@@ -504,6 +536,7 @@ fn run_container(
         let stderr = stderr.join().expect("stderr reader panicked")?;
         anyhow::Ok((stdout, stderr, status, timed_out))
     })?;
+    go?;
     if shared.stopping() && !timed_out {
         return Ok(None);
     }

@@ -15,6 +15,7 @@ use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
 use crate::error::{environment, usage, Interrupted};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, VerdictChannel, SCRATCH_DIR, TMP_DIR};
+use crate::image::known::{self, ImageCheck, KnownImages};
 use crate::image::{self, LocalImages, Recipe, TestImage};
 use crate::keyword::Expression;
 use crate::model::choice::Choice;
@@ -111,11 +112,34 @@ pub fn run_selected(
     options: &RunArgs,
     interrupt: &Interrupt,
 ) -> Result<Round> {
+    let modules = prepared.modules.clone();
+    match run_prepared(engine, dir, prepared, options, interrupt, true)? {
+        Some(round) => Ok(round),
+        // The images remembered were not the right ones any more (no module
+        // started): once more, asking the engine first.
+        None => {
+            let prepared = prepare(modules, dir, options)?;
+            let round = run_prepared(engine, dir, prepared, options, interrupt, false)?;
+            Ok(round.expect("a run that asks the engine first guesses nothing"))
+        }
+    }
+}
+
+/// `run_selected`, guessing the images when `guess`: `None` when the guess
+/// was wrong and nothing ran.
+fn run_prepared(
+    engine: &Engine,
+    dir: &TestDir,
+    prepared: Prepared,
+    options: &RunArgs,
+    interrupt: &Interrupt,
+    guess: bool,
+) -> Result<Option<Round>> {
     let Prepared { modules, user, setups, baseline, project } = prepared;
     check_memory_is_limited(engine, options, &setups)?;
     let run_id = owner::new_run_id();
     engine.attach_run(&run_id);
-    let (jobs, images) = jobs_with_images(engine, &modules, options)?;
+    let (jobs, images, image_check) = jobs_with_images(engine, &modules, options, guess)?;
     // The project's environments bring pytest from the index; without one the image must have it.
     let environments = match &project {
         Some(project) => super::project::environments(engine, project, &images)?,
@@ -175,9 +199,13 @@ pub fn run_selected(
     let mut plan = plan(jobs, setups, placement, options, run_id, baseline);
     plan.container.mounts.extend(names);
     plan.environments = environments.ready.into_iter().map(|(image, (job, _))| (image, job)).collect();
+    plan.image_check = image_check;
     say!("run {}: {} job(s), {} at a time", plan.container.run_id, plan.jobs.len(), plan.parallelism);
     let mut human = Human::new(&dir.display, options.output.showing(options.engine.debug), plan.jobs.len());
     let mut outcome = runner::execute(engine, &plan, interrupt, |event| human.event(&event));
+    if plan.image_check.as_ref().is_some_and(ImageCheck::failed) {
+        return Ok(None);
+    }
     outcome.run = info;
     for job in skipped {
         let why = match environments.refused.get(&job.image) {
@@ -220,7 +248,7 @@ pub fn run_selected(
         }
         None => {
             let tallies = outcome.results.iter().map(|r| (r.job.label(), r.tally())).collect();
-            Ok(Round { code, tallies })
+            Ok(Some(Round { code, tallies }))
         }
     }
 }
@@ -600,28 +628,60 @@ fn check_images_have_pytest(
 type VersionImage = (Option<PythonVersion>, TestImage);
 
 /// The test image of every Python version asked for, and the jobs running in them.
+///
+/// With `guess`, the images the last such run used are taken at once (when
+/// remembered) and checked while the first containers start: the `ImageCheck`
+/// that comes back holds the modules until the engine confirms them.
 fn jobs_with_images(
     engine: &Engine,
     modules: &[String],
     options: &RunArgs,
-) -> Result<(Vec<Job>, Vec<VersionImage>)> {
+    guess: bool,
+) -> Result<(Vec<Job>, Vec<VersionImage>, Option<ImageCheck>)> {
     let recipe = Recipe::load()?;
-    let local = LocalImages::read(engine)?;
     let versions: Vec<Option<PythonVersion>> = if options.matrix.python.is_empty() {
         vec![None]
     } else {
         options.matrix.python.iter().copied().map(Some).collect()
     };
-    let mut images = Vec::new();
-    for version in &versions {
-        let python = version.unwrap_or(PythonVersion::DEFAULT);
-        let base = options.isolation.base.for_version(python);
-        images.push(image::ensure(engine, &recipe, &local, base, python)?);
-    }
+    let wanted: known::Wanted = versions
+        .iter()
+        .map(|v| {
+            let python = v.unwrap_or(PythonVersion::DEFAULT);
+            (python, options.isolation.base.for_version(python).map(str::to_string))
+        })
+        .collect();
+    let cache = crate::project::environment::cache_dir(options.project.cache_dir.as_deref());
+    let known = KnownImages::new(&cache, engine, &recipe, &wanted);
+    let (images, check) = match known.load(&wanted).filter(|_| guess) {
+        Some(images) => {
+            for ((python, base), image) in wanted.iter().zip(&images) {
+                image::announce_fallback(engine, base.as_deref(), *python, image);
+            }
+            let check = ImageCheck::new(recipe, wanted, images.clone(), known);
+            (images, Some(check))
+        }
+        None => {
+            let local = LocalImages::read(engine)?;
+            let mut images = Vec::new();
+            for (python, base) in &wanted {
+                images.push(image::ensure(engine, &recipe, &local, base.as_deref(), *python)?);
+            }
+            // Remembered only when the engine's list already shows them (not
+            // just built or pulled): a guess the next check could not confirm is none.
+            let listed = wanted.iter().zip(&images).all(|((python, base), image)| {
+                image::decide(&recipe, &local, base.as_deref(), *python).as_ref() == Some(image)
+            });
+            if listed {
+                known.store(&images);
+            }
+            (images, None)
+        }
+    };
     let by_version: Vec<(Option<PythonVersion>, String)> =
         versions.iter().zip(&images).map(|(v, image)| (*v, image.reference.clone())).collect();
     let jobs = job::expand(modules, &options.matrix.python_malloc, &by_version);
-    Ok((jobs, versions.into_iter().zip(images).collect()))
+    Ok((jobs, versions.into_iter().zip(images).collect(), check))
 }
 
 /// What the reports' headers say about the run: the arguments as given, the
@@ -757,6 +817,7 @@ fn plan(
         retries: options.execution.retries.into(),
         tolerate_flaky: options.execution.flaky_result == FlakyResult::Pass,
         environments: HashMap::new(),
+        image_check: None,
     }
 }
 
