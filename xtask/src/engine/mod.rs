@@ -86,7 +86,10 @@ const CALL_DEADLINE: Duration = Duration::from_secs(120);
 const CALL_DEADLINE_STOPPING: Duration = Duration::from_secs(10);
 /// A throwaway helper container (asking an image something) is hardened and
 /// limited like a module's: it runs the image's code, and nothing of it is logged.
-const HELPER_HARDENING: [&str; 17] = [
+const HELPER_HARDENING: [&str; 19] = [
+    // Only test images are asked: built here, never fetched.
+    "--pull",
+    "never",
     "--read-only",
     "--tmpfs",
     "/tmp",

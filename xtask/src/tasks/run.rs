@@ -139,6 +139,9 @@ fn run_prepared(
     check_memory_is_limited(engine, options, &setups)?;
     let run_id = owner::new_run_id();
     engine.attach_run(&run_id);
+    // Guessed only where nothing else is made from the images before the
+    // modules start (a project's environment, a remote engine's copy).
+    let guess = guess && project.is_none() && !engine.is_remote()?;
     let (jobs, images, image_check) = jobs_with_images(engine, &modules, options, guess)?;
     // The project's environments bring pytest from the index; without one the image must have it.
     let environments = match &project {
