@@ -63,20 +63,22 @@ const TIMED_OUT_STATUS: i32 = 124;
 /// gives. The cgroup's peak is `memory.peak` on cgroup v2,
 /// `memory.max_usage_in_bytes` on v1: the module's process, its children and
 /// files in the tmpfs folders (what the memory limit acts on), which no
-/// module can reset. The kernel's count of OOM kills in the container's
+/// module can reset. Nothing runs before the wrapper in a fresh `/tmp`, so
+/// its unlinked files need no random names; what it reads it reads with the
+/// shell's own `read`: each process it spares is a few ms per container. The kernel's count of OOM kills in the container's
 /// cgroup (`oom_kill` in v2's `memory.events`, v1's `memory.oom_control`)
 /// tells a kill by the memory limit from any other SIGKILL, so the engine
 /// need not be asked after the container is gone (it is run with `--rm`).
 /// Both are read with the shell's own `read`: no process to start.
 const WRAPPER: &str = r#"read -r nonce && [ -n "$nonce" ] || exit 125
 deadline=$1; report=$2; shift 2
-f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 5<>"$f"; rm -f "$f"
-if [ "$report" != - ]; then f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 4<>"$f"; rm -f "$f"; fi
+exec 5<>/tmp/.pymaccounter-time || exit 125; rm -f /tmp/.pymaccounter-time
+if [ "$report" != - ]; then exec 4<>/tmp/.pymaccounter-verdict || exit 125; rm -f /tmp/.pymaccounter-verdict; fi
 if [ "$report" = file ]; then exec 6<>/.pymaccounter-verdict || exit 125; fi
 timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&-
 status=$?
 kill -s KILL -- -1 2>/dev/null
-measured=$(tail -n 1 /proc/self/fd/5)
+measured=; while IFS= read -r line; do measured=$line; done <&5
 cg=/sys/fs/cgroup; peak=; ooms=
 { read -r peak <$cg/memory.peak || read -r peak <$cg/memory/memory.max_usage_in_bytes; } 2>/dev/null
 for f in $cg/memory.events $cg/memory/memory.oom_control; do
