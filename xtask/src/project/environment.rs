@@ -192,6 +192,11 @@ fn key(project: &Project, wanted: &Wanted, target: &Target) -> Result<String> {
         part(file.as_os_str().as_encoded_bytes());
         part(&fs::read(file).with_context(|| format!("cannot read {}", file.display()))?);
     }
+    // What they include (a missing one is the installer's to report).
+    for file in super::locks::requirement_files(&wanted.requirements) {
+        part(file.as_os_str().as_encoded_bytes());
+        part(&fs::read(&file).unwrap_or_default());
+    }
     for list in [&wanted.groups, &wanted.extras, &wanted.with] {
         part(list.join("\n").as_bytes());
     }
@@ -1014,5 +1019,31 @@ mod tests {
         ] {
             assert_eq!(missing_compiler(words), compiler, "{words}");
         }
+    }
+
+    #[test]
+    fn changing_a_file_a_requirements_file_includes_changes_the_key() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().to_path_buf();
+        fs::write(root.join("pyproject.toml"), "[project]\nname = \"p\"\n").unwrap();
+        fs::write(root.join("test.txt"), "-r base.txt\n-c pins.txt\n").unwrap();
+        fs::write(root.join("base.txt"), "hypothesis\n").unwrap();
+        fs::write(root.join("pins.txt"), "hypothesis==6.100.0\n").unwrap();
+        let project = Project { root: root.clone(), metadata: super::super::Metadata::default() };
+        let wanted = Wanted { requirements: vec![root.join("test.txt")], ..Wanted::default() };
+        let target = Target {
+            version: "3.11".into(),
+            name: "3.11".into(),
+            interpreter: "python3.11".into(),
+            image: "i".into(),
+            base_id: "b".into(),
+        };
+        let first = key(&project, &wanted, &target).unwrap();
+        assert_eq!(key(&project, &wanted, &target).unwrap(), first, "nothing changed");
+        fs::write(root.join("base.txt"), "hypothesis\nnumpy\n").unwrap();
+        let second = key(&project, &wanted, &target).unwrap();
+        assert_ne!(second, first, "an included requirements file");
+        fs::write(root.join("pins.txt"), "hypothesis==6.101.0\n").unwrap();
+        assert_ne!(key(&project, &wanted, &target).unwrap(), second, "an included constraints file");
     }
 }
