@@ -5,19 +5,26 @@
 //! them), cached under a key of everything that decides it, and mounted
 //! read-only into every module's container.
 //!
-//! The steps, all with uv except the download (uv has no `download`):
-//! 1. `uv pip compile` the project (or its `uv.lock` through `uv export`),
-//!    the groups, extras, requirements files and `--with` specs, and the
-//!    runner's tools (pytest, memray), for the target's Python version and
-//!    platform: one resolution, so the project's own pins win;
-//! 2. `pip download --no-deps` of exactly those pins for that platform, then
-//!    of the build backends that the source archives and the project need;
-//! 3. in the container: `uv venv` (no system site-packages: a Debian copy can
-//!    never shadow a pin), `uv pip install --no-index --find-links`, then the
-//!    project editable from a temporary copy mounted at the project's own
-//!    path, so that the installed paths point at the mounted source and the
-//!    user's tree is never written.
+//! The steps, all with uv:
+//! 1. on the host, one `uv pip install --target --no-build` for the
+//!    target's Python version and platform of the project (or its lock's
+//!    pins), the groups, extras, requirements files, `--with` specs and the
+//!    runner's tools (pytest, memray): one resolution (the project's own pins
+//!    win) whose downloads run in parallel with it, into uv's cache under the
+//!    runner's; beside it, the project's build backends the same way;
+//! 2. in the container: `uv venv` (no system site-packages: a Debian copy
+//!    can never shadow a pin), `uv pip install --offline` of exactly those
+//!    pins from that cache, then the project editable from a temporary copy
+//!    mounted at the project's own path, so that the installed paths point at
+//!    the mounted source and the user's tree is never written.
+//!
+//! When the one pass cannot do it alone (a package with no wheel for the
+//! target, whose source the container must build; a project whose
+//! dependencies only its build tells), the longer way: `uv pip compile`,
+//! `pip download` of the hashed pins and of the build backends into a
+//! folder, and the container installs from that folder alone.
 
+use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -40,6 +47,8 @@ const FORMAT: &str = "pymaccounter-env-1";
 pub const CONTAINER_ROOT: &str = crate::model::inner::ENVIRONMENTS_IN_CONTAINER;
 /// Where the installer (uv's folder) appears inside the install container.
 const TOOLS_IN_CONTAINER: &str = "/opt/pymaccounter-tools";
+/// Where uv's cache (`Tools::downloads`) appears inside the install container.
+const DOWNLOADS_IN_CONTAINER: &str = "/opt/pymaccounter-downloads";
 /// The project root's files that decide its environment (with the
 /// `--requirements` files): part of the key, and what `watch` rebuilds it for.
 pub const DEPENDENCY_FILES: [&str; 6] =
@@ -192,6 +201,11 @@ fn key(project: &Project, wanted: &Wanted, target: &Target) -> Result<String> {
         part(file.as_os_str().as_encoded_bytes());
         part(&fs::read(file).with_context(|| format!("cannot read {}", file.display()))?);
     }
+    // What they include (a missing one is the installer's to report).
+    for file in super::locks::requirement_files(&wanted.requirements) {
+        part(file.as_os_str().as_encoded_bytes());
+        part(&fs::read(&file).unwrap_or_default());
+    }
     for list in [&wanted.groups, &wanted.extras, &wanted.with] {
         part(list.join("\n").as_bytes());
     }
@@ -230,11 +244,74 @@ fn build(
     let work = TempDir::new_in(cache, "build-")?;
     let copy = work.path().join("project");
     copy_project(&project.root, &copy)?;
+    let (inputs, locked) = inputs(&tools, project, wanted, &copy, work.path())?;
+    let mut backends: Vec<String> = project.metadata.build_requires.clone();
+    backends.extend(["wheel".to_string(), "editables".to_string()]);
+    // The project's build backends, resolved for the target into uv's cache
+    // while the set is: the container's build finds them there.
+    let backends_in = work.path().join("backends.in");
+    fs::write(&backends_in, backends.join("\n") + "\n")?;
+    let backends_args = [OsString::from("-r"), backends_in.into_os_string()];
+    let backends_fetch = tools.fetch(&backends_args, target, &copy, &work.path().join("backends"), false)?;
+    let set = tools.fetch(&inputs.for_install(), target, &copy, &work.path().join("site"), true)?;
+    let set = judge_fetch(set.wait_with_output().context("cannot run uv")?, target)?;
+    judge_resolution(backends_fetch.wait_with_output().context("cannot run uv")?, target)?;
     let pinned = installed.dir.join("requirements.txt");
-    compile(&tools, project, wanted, target, &copy, work.path(), &pinned)?;
     let dist = work.path().join("dist");
     fs::create_dir(&dist)?;
-    tools.download(&pinned, &target.version, &dist).map_err(|error| {
+    let source = if set {
+        fs::write(&pinned, pins_in(&work.path().join("site"), project.metadata.name.as_deref())?)?;
+        Source::Cache
+    } else {
+        // Something in the set has no wheel for the target, or the project's
+        // dependencies are known only by building it: the longer way.
+        compile(&tools, &inputs, locked.as_deref(), target, &copy, &pinned)?;
+        download_with_backends(&tools, project, target, &copy, &pinned, &dist, backends)?;
+        Source::Folder
+    };
+    install(engine, project, target, &tools, &copy, &dist, source, installed)
+}
+
+/// Where the install container finds the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// uv's cache, filled on the host for the target (`--offline`).
+    Cache,
+    /// A folder of downloaded files (`--no-index --find-links`).
+    Folder,
+}
+
+/// `name==version` of every distribution uv installed into `site` (the
+/// project itself left out: it is installed from its source).
+fn pins_in(site: &Path, project: Option<&str>) -> Result<String> {
+    let project = project.map(super::normalize);
+    let mut pins = Vec::new();
+    for entry in fs::read_dir(site).with_context(|| format!("cannot read {}", site.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let Some((name, version)) = name.strip_suffix(".dist-info").and_then(|n| n.rsplit_once('-')) else {
+            continue;
+        };
+        if project.as_deref() != Some(super::normalize(name).as_str()) {
+            pins.push(format!("{name}=={version}\n"));
+        }
+    }
+    pins.sort();
+    Ok(pins.concat())
+}
+
+/// The set's files by the longer way: pip downloads exactly the pins
+/// (hashed) for the target's platform, then the build backends the project
+/// and the source archives among them need.
+fn download_with_backends(
+    tools: &Tools,
+    project: &Project,
+    target: &Target,
+    copy: &Path,
+    pinned: &Path,
+    dist: &Path,
+    mut backends: Vec<String>,
+) -> Result<()> {
+    tools.download(pinned, &target.version, dist).map_err(|error| {
         let lock =
             project.metadata.lock_file().filter(|_| format!("{error}").contains("DO NOT MATCH THE HASHES"));
         match lock {
@@ -246,19 +323,18 @@ fn build(
             None => error,
         }
     })?;
-    let mut backends: Vec<String> = project.metadata.build_requires.clone();
-    backends.extend(["wheel".to_string(), "editables".to_string()]);
-    for sdist in sdists(&dist)? {
+    for sdist in sdists(dist)? {
         backends.extend(super::build_requires_of(sdist_pyproject(&sdist).as_deref()));
     }
     backends.sort();
     backends.dedup();
-    let build_in = work.path().join("build.in");
+    let work = dist.parent().unwrap_or(dist);
+    let build_in = work.join("build.in");
     fs::write(&build_in, backends.join("\n") + "\n")?;
-    let build_txt = work.path().join("build.txt");
-    tools.compile(&[build_in.as_os_str().into()], target, &copy, &build_txt, false)?;
-    tools.download(&build_txt, &target.version, &dist)?;
-    install(engine, project, target, &tools, &copy, &dist, installed)
+    let build_txt = work.join("build.txt");
+    let build_inputs = Inputs { files: vec![build_in.into_os_string()], ..Inputs::default() };
+    tools.compile(&build_inputs, target, copy, &build_txt, false)?;
+    tools.download(&build_txt, &target.version, dist)
 }
 
 /// The installer's own environment under the cache (`pip install uv`): uv,
@@ -266,6 +342,8 @@ fn build(
 struct Tools {
     uv: PathBuf,
     pip: PathBuf,
+    /// uv's cache (`<cache>/uv`): filled on the host, read by the install container.
+    downloads: PathBuf,
     /// `--index-url` both get when only the other's setting names one.
     index: Vec<String>,
 }
@@ -286,30 +364,61 @@ impl Tools {
                 check_ran(installed, "pip install uv", fix)?;
             }
         }
-        Ok(Tools { uv, pip, index: index_url().into_iter().collect() })
+        Ok(Tools { uv, pip, downloads: cache.join("uv"), index: index_url().into_iter().collect() })
+    }
+
+    /// uv, with uv's cache under the runner's, for the target's Python and
+    /// platform, in `dir` (the project's copy: its `uv.toml` counts).
+    fn uv_for(&self, subcommand: &[&str], target: &Target, dir: &Path) -> Command {
+        let mut command = Command::new(&self.uv);
+        command.current_dir(dir).args(subcommand).env("UV_CACHE_DIR", &self.downloads);
+        command.args(["--python-version", &target.version, "--python-platform", &platform()]);
+        if let Some(url) = self.index.first().filter(|_| std::env::var_os("UV_INDEX_URL").is_none()) {
+            command.args(["--index-url", url]);
+        }
+        command
     }
 
     /// `uv pip compile INPUTS` for the target, into `output`.
     fn compile(
         &self,
-        inputs: &[std::ffi::OsString],
+        inputs: &Inputs,
         target: &Target,
         dir: &Path,
         output: &Path,
         hashes: bool,
     ) -> Result<()> {
-        let mut command = Command::new(&self.uv);
-        command.current_dir(dir).args(["pip", "compile", "--quiet", "--no-header", "--no-annotate"]);
-        command.args(["--python-version", &target.version, "--python-platform", &platform()]);
-        command.arg("--output-file").arg(output).args(inputs);
+        let mut command =
+            self.uv_for(&["pip", "compile", "--quiet", "--no-header", "--no-annotate"], target, dir);
+        command.arg("--output-file").arg(output).args(inputs.for_compile());
         if hashes {
             command.arg("--generate-hashes");
         }
-        if let Some(url) = self.index.first().filter(|_| std::env::var_os("UV_INDEX_URL").is_none()) {
-            command.args(["--index-url", url]);
-        }
         let result = command.output().context("cannot run uv")?;
         judge_resolution(result, target)
+    }
+
+    /// Started: uv resolves `args` for the target and downloads the files
+    /// into its cache, in one pass and in parallel, as `uv pip install`
+    /// does; what it installs into `site` (links into the cache, for the
+    /// target's platform, never run) tells what was chosen. With
+    /// `wheels_only`, nothing is built on this machine (a source archive is
+    /// built by the interpreter that runs it, in the container).
+    fn fetch(
+        &self,
+        args: &[OsString],
+        target: &Target,
+        dir: &Path,
+        site: &Path,
+        wheels_only: bool,
+    ) -> Result<std::process::Child> {
+        let mut command = self.uv_for(&["pip", "install", "--quiet", "--link-mode", "symlink"], target, dir);
+        command.arg("--target").arg(site).args(args);
+        if wheels_only {
+            command.arg("--no-build");
+        }
+        command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+        command.stderr(std::process::Stdio::piped()).spawn().context("cannot run uv")
     }
 
     /// `pip download --no-deps` of pinned requirements for the target's
@@ -452,6 +561,18 @@ fn judge_resolution(result: Output, target: &Target) -> Result<()> {
     )))
 }
 
+/// Whether the one-pass fetch got the whole set: an index it cannot reach
+/// is exit 3; anything else it refused (a package with no wheel for the
+/// target, a project whose dependencies only a build tells) is left to the
+/// longer way, whose resolution says what is wrong in the user's terms.
+fn judge_fetch(result: Output, target: &Target) -> Result<bool> {
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    if !result.status.success() && unreachable(&stderr) {
+        return judge_resolution(result, target).map(|()| false);
+    }
+    Ok(result.status.success())
+}
+
 fn unreachable(stderr: &str) -> bool {
     [
         "error sending request",
@@ -483,17 +604,67 @@ fn tail(text: &str, lines: usize) -> String {
     kept[kept.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Resolves what the environment pins into `pinned` (hashed).
+/// What uv resolves for an environment: files (requirements, a lock's
+/// pins, the project's own declaration) and the extras and groups of it.
+#[derive(Debug, Default)]
+struct Inputs {
+    files: Vec<OsString>,
+    extras: Vec<String>,
+    groups: Vec<String>,
+}
+
+impl Inputs {
+    /// As `uv pip compile` takes them (files are positional).
+    fn for_compile(&self) -> Vec<OsString> {
+        let mut args = self.files.clone();
+        args.extend(self.flags());
+        args
+    }
+
+    /// As `uv pip install` takes them (`-r FILE`).
+    fn for_install(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = self.files.iter().flat_map(|f| ["-r".into(), f.clone()]).collect();
+        args.extend(self.flags());
+        args
+    }
+
+    fn flags(&self) -> Vec<OsString> {
+        let extras = self.extras.iter().flat_map(|e| ["--extra".into(), e.into()]);
+        let groups =
+            self.groups.iter().flat_map(|g| ["--group".into(), format!("pyproject.toml:{g}").into()]);
+        extras.chain(groups).collect()
+    }
+}
+
+/// Resolves `inputs` into `pinned` (hashed), with the hashes a lock
+/// records (`locked`, as requirements) in place of the index's.
 fn compile(
+    tools: &Tools,
+    inputs: &Inputs,
+    locked: Option<&str>,
+    target: &Target,
+    copy: &Path,
+    pinned: &Path,
+) -> Result<()> {
+    tools.compile(inputs, target, copy, pinned, true)?;
+    if let Some(locked) = locked {
+        // uv writes the index's hashes; pip must get exactly the files the lock names.
+        let compiled = fs::read_to_string(pinned)?;
+        fs::write(pinned, super::locks::keep_locked_hashes(&compiled, locked))?;
+    }
+    Ok(())
+}
+
+/// What decides the environment, as uv's inputs, and what a lock pins (as
+/// requirements, whose hashes are kept through a resolution).
+fn inputs(
     tools: &Tools,
     project: &Project,
     wanted: &Wanted,
-    target: &Target,
     copy: &Path,
     work: &Path,
-    pinned: &Path,
-) -> Result<()> {
-    let mut inputs: Vec<std::ffi::OsString> = Vec::new();
+) -> Result<(Inputs, Option<String>)> {
+    let mut inputs = Inputs::default();
     // What a lock pins, as requirements: its hashes are kept through the resolution.
     let mut locked_text: Option<String> = None;
     if project.metadata.uv_lock {
@@ -521,7 +692,7 @@ fn compile(
             )));
         }
         locked_text = fs::read_to_string(&locked).ok();
-        inputs.push(locked.into());
+        inputs.files.push(locked.into());
     } else {
         if project.metadata.pylock {
             // The lock's pins are requirements of the resolution (`==`: they win),
@@ -532,21 +703,17 @@ fn compile(
             let lines = super::locks::pylock_requirements(&text, &shown, project.metadata.name.as_deref())?;
             let locked = work.join("locked.txt");
             fs::write(&locked, &lines)?;
-            inputs.push(locked.into());
+            inputs.files.push(locked.into());
             locked_text = Some(lines);
         }
         let source =
             super::PROJECT_FILES.iter().find(|f| copy.join(f).is_file()).copied().unwrap_or("pyproject.toml");
-        inputs.push(source.into());
-        for extra in &wanted.extras {
-            inputs.extend(["--extra".into(), extra.into()]);
-        }
-        for group in &wanted.groups {
-            inputs.extend(["--group".into(), format!("pyproject.toml:{group}").into()]);
-        }
+        inputs.files.push(source.into());
+        inputs.extras.clone_from(&wanted.extras);
+        inputs.groups.clone_from(&wanted.groups);
     }
     for file in &wanted.requirements {
-        inputs.push(file.into());
+        inputs.files.push(file.into());
     }
     // The runner's tools, in the same resolution: a pin of the project wins.
     let mut tools_in: Vec<String> = vec!["pytest".into()];
@@ -556,14 +723,8 @@ fn compile(
     tools_in.extend(wanted.with.iter().cloned());
     let tools_file = work.join("tools.in");
     fs::write(&tools_file, tools_in.join("\n") + "\n")?;
-    inputs.push(tools_file.into());
-    tools.compile(&inputs, target, copy, pinned, true)?;
-    if let Some(locked) = locked_text {
-        // uv writes the index's hashes; pip must get exactly the files the lock names.
-        let compiled = fs::read_to_string(pinned)?;
-        fs::write(pinned, super::locks::keep_locked_hashes(&compiled, &locked))?;
-    }
-    Ok(())
+    inputs.files.push(tools_file.into());
+    Ok((inputs, locked_text))
 }
 
 /// Source archives among the downloads.
@@ -641,31 +802,52 @@ fn install(
     tools: &Tools,
     copy: &Path,
     dist: &Path,
+    source: Source,
     installed: &Installed,
 ) -> Result<Vec<(String, String)>> {
     let root = project.root.to_string_lossy().into_owned();
     let dist_in = dist.to_string_lossy().into_owned();
     let uv_dir = tools.uv.parent().unwrap_or(Path::new("/")).to_path_buf();
+    fs::create_dir_all(&tools.downloads)
+        .with_context(|| format!("cannot create {}", tools.downloads.display()))?;
     let mounts = [
         Mount::Bind { source: uv_dir, target: TOOLS_IN_CONTAINER.into() },
         Mount::Bind { source: dist.to_path_buf(), target: dist_in.clone() },
+        // Written: uv keeps what it builds there (source archives' wheels, build environments).
+        Mount::Output { source: tools.downloads.clone(), target: DOWNLOADS_IN_CONTAINER.into() },
         Mount::Output { source: installed.dir.clone(), target: installed.in_container.clone() },
         Mount::Output { source: copy.to_path_buf(), target: root.clone() },
     ];
+    // From the cache, exactly the files chosen on the host: the same index
+    // (the cache is per index) and the same platform; or from the folder alone.
+    let platform = platform();
+    let from: [&str; 3] = match source {
+        Source::Cache => ["--offline", "--python-platform", &platform],
+        Source::Folder => ["--no-index", "--find-links", &dist_in],
+    };
     let env_dir = &installed.in_container;
     let mut variables: Vec<(String, String)> = [
         ("HOME", "/tmp"),
-        ("UV_CACHE_DIR", "/tmp/uv-cache"),
-        ("UV_LINK_MODE", "copy"),
+        ("UV_CACHE_DIR", DOWNLOADS_IN_CONTAINER),
         ("UV_NO_CONFIG", "1"),
         ("UV_PYTHON_DOWNLOADS", "never"),
         ("ENV_DIR", env_dir),
-        ("DIST", &dist_in),
         ("PROJECT", &root),
         ("PY", &target.interpreter),
+        ("FROM1", from[0]),
+        ("FROM2", from[1]),
+        ("FROM3", from[2]),
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .to_vec();
+    for variable in INDEX_VARIABLES.iter().filter(|v| v.starts_with("UV_")) {
+        if let Ok(value) = std::env::var(variable) {
+            variables.push((variable.to_string(), value));
+        }
+    }
+    if let Some(url) = tools.index.first().filter(|_| std::env::var_os("UV_INDEX_URL").is_none()) {
+        variables.push(("UV_INDEX_URL".into(), url.clone()));
+    }
     if let Some(name) = &project.metadata.name {
         if !project.root.join("PKG-INFO").is_file() {
             // A checkout's version comes from version control, which the copy leaves out.
@@ -680,9 +862,9 @@ fn install(
 uv=/opt/pymaccounter-tools/uv
 "$uv" venv --quiet --python "$PY" "$ENV_DIR/venv"
 py="$ENV_DIR/venv/bin/python"
-"$uv" pip install --quiet --python "$py" --no-index --find-links "$DIST" --no-deps --compile-bytecode -r "$ENV_DIR/requirements.txt"
+"$uv" pip install --quiet --python "$py" "$FROM1" "$FROM2" "$FROM3" --no-deps --compile-bytecode -r "$ENV_DIR/requirements.txt"
 echo "@@project" >&2
-"$uv" pip install --quiet --python "$py" --no-index --find-links "$DIST" --no-deps -e "$PROJECT"
+"$uv" pip install --quiet --python "$py" "$FROM1" "$FROM2" "$FROM3" --no-deps -e "$PROJECT"
 "$uv" pip list --quiet --python "$py" --format json > "$ENV_DIR/installed.json"
 "#;
     let command: Vec<String> = ["/bin/sh", "-c", script].map(str::to_string).to_vec();
@@ -866,7 +1048,10 @@ pub fn clean(cache: &Path) -> Result<Cleaned> {
     }
     if let Some(tools) = found.installer.filter(|_| cleaned.being_built.is_empty()) {
         if let Some(_lock) = crate::image::lock::try_host_lock(&tools_lock(cache))? {
-            fs::remove_dir_all(&tools).with_context(|| format!("cannot remove {}", tools.display()))?;
+            // uv's cache goes with uv: both are made again by the next build.
+            for dir in [&tools, &cache.join("uv")].into_iter().filter(|d| d.is_dir()) {
+                fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+            }
             cleaned.installer = Some(tools);
         }
     }
@@ -924,6 +1109,7 @@ mod tests {
             fs::write(cache.join("envs").join(name).join("ready"), "k").unwrap();
         }
         fs::create_dir_all(cache.join("tools/bin")).unwrap();
+        fs::create_dir_all(cache.join("uv/archive-v0")).unwrap();
         let found = cached(cache);
         assert_eq!(found.environments, names.iter().map(|n| cache.join("envs").join(n)).collect::<Vec<_>>());
         assert_eq!(found.installer, Some(cache.join("tools")));
@@ -939,6 +1125,7 @@ mod tests {
         let cleaned = clean(cache).unwrap();
         assert_eq!(cleaned.removed, [cache.join("envs").join(&names[1])]);
         assert_eq!(cleaned.installer, Some(cache.join("tools")));
+        assert!(!cache.join("uv").exists(), "uv's cache goes with the installer");
         assert_eq!(cached(cache), Cached::default());
         assert_eq!(
             clean(&cache.join("nothing-here")).unwrap(),
@@ -1014,5 +1201,31 @@ mod tests {
         ] {
             assert_eq!(missing_compiler(words), compiler, "{words}");
         }
+    }
+
+    #[test]
+    fn changing_a_file_a_requirements_file_includes_changes_the_key() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().to_path_buf();
+        fs::write(root.join("pyproject.toml"), "[project]\nname = \"p\"\n").unwrap();
+        fs::write(root.join("test.txt"), "-r base.txt\n-c pins.txt\n").unwrap();
+        fs::write(root.join("base.txt"), "hypothesis\n").unwrap();
+        fs::write(root.join("pins.txt"), "hypothesis==6.100.0\n").unwrap();
+        let project = Project { root: root.clone(), metadata: super::super::Metadata::default() };
+        let wanted = Wanted { requirements: vec![root.join("test.txt")], ..Wanted::default() };
+        let target = Target {
+            version: "3.11".into(),
+            name: "3.11".into(),
+            interpreter: "python3.11".into(),
+            image: "i".into(),
+            base_id: "b".into(),
+        };
+        let first = key(&project, &wanted, &target).unwrap();
+        assert_eq!(key(&project, &wanted, &target).unwrap(), first, "nothing changed");
+        fs::write(root.join("base.txt"), "hypothesis\nnumpy\n").unwrap();
+        let second = key(&project, &wanted, &target).unwrap();
+        assert_ne!(second, first, "an included requirements file");
+        fs::write(root.join("pins.txt"), "hypothesis==6.101.0\n").unwrap();
+        assert_ne!(key(&project, &wanted, &target).unwrap(), second, "an included constraints file");
     }
 }

@@ -5,6 +5,8 @@
 //! files the lock names or fails.
 
 use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -122,6 +124,50 @@ fn entries(text: &str) -> Vec<Result<Pinned, String>> {
         .collect()
 }
 
+/// The requirements files an environment reads: `given`, and every file
+/// they include (`-r`/`--requirement`, `-c`/`--constraint`, relative to the
+/// including file), each once. An included file changes what is installed
+/// as much as a given one, so each is part of the environment's key (and
+/// watched). URLs are left to the installer.
+pub fn requirement_files(given: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = Vec::new();
+    let mut pending: Vec<PathBuf> = given.to_vec();
+    while let Some(file) = pending.pop() {
+        if found.contains(&file) {
+            continue;
+        }
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let folder = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        for entry in entries(&text) {
+            let Err(line) = entry else { continue };
+            if let Some(included) = included_file(&line) {
+                if !included.contains("://") {
+                    pending.push(folder.join(included));
+                }
+            }
+        }
+        found.push(file);
+    }
+    found
+}
+
+/// The file an option line includes: `-r F`, `-rF`, `--requirement F`,
+/// `--requirement=F`, and the same for `-c`/`--constraint`.
+fn included_file(line: &str) -> Option<&str> {
+    let line = line.split(" #").next().unwrap_or_default().trim();
+    for option in ["--requirement", "--constraint", "-r", "-c"] {
+        if let Some(rest) = line.strip_prefix(option) {
+            let rest = rest.strip_prefix('=').unwrap_or(rest).trim();
+            // `-r` must not take `--requirements-something` apart.
+            let long_prefix = option.len() == 2 && line.starts_with("--");
+            if !rest.is_empty() && !long_prefix {
+                return Some(rest);
+            }
+        }
+    }
+    None
+}
+
 /// `compiled` (a resolution's pinned, hashed requirements) with the hashes
 /// of every package `locked` pins at the same version and records hashes
 /// for: the lock's, not the index's.
@@ -222,5 +268,26 @@ directory = { path = ".", editable = true }
         // A version the lock does not pin keeps the index's hashes.
         let newer = "iniconfig==2.1.0 \\\n    --hash=sha256:new\n";
         assert_eq!(keep_locked_hashes(newer, &locked), newer);
+    }
+
+    #[test]
+    fn included_requirements_and_constraints_are_found_once_relative_to_their_file() {
+        let temp = tempfile::tempdir().unwrap();
+        let top = temp.path();
+        fs::create_dir_all(top.join("req/more")).unwrap();
+        fs::write(
+            top.join("req/test.txt"),
+            "-r base.txt\n--constraint=more/pins.txt  # pins\n-r https://example.org/r.txt\nhypothesis\n",
+        )
+        .unwrap();
+        fs::write(top.join("req/base.txt"), "--requirement test.txt\nnumpy\n").unwrap();
+        fs::write(top.join("req/more/pins.txt"), "-cother.txt\nnumpy==2.0\n").unwrap();
+        let files = requirement_files(&[top.join("req/test.txt")]);
+        let mut names: Vec<String> =
+            files.iter().map(|f| f.strip_prefix(top).unwrap().display().to_string()).collect();
+        names.sort();
+        assert_eq!(names, ["req/base.txt", "req/more/other.txt", "req/more/pins.txt", "req/test.txt"]);
+        assert_eq!(included_file("--require-hashes"), None);
+        assert_eq!(included_file("-e ."), None);
     }
 }

@@ -629,7 +629,8 @@ fn project_costs(engine: &Engine, runner: &Path, scratch: &Path, options: &Bench
     let line = format!(
         "Environment, cold (resolve, download, install; empty caches): **{:.2} s** against {:.2} s for \
          `uv venv && uv pip install -e .[{extra}] pytest` on the host, median of {rounds}: **×{:.2}** \
-         (goal: ≤ 1.2×). The runner resolves for the container's Python, downloads with pip and installs in a \
+         (goal: ≤ 1.2×). The runner resolves and downloads for the container's Python in one uv pass on the \
+         host, then installs from uv's cache (bytecode compiled, as the environment is mounted read-only) in a \
          `--network none` container of the test image.",
         median(&ours),
         median(&uv),

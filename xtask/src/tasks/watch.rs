@@ -201,7 +201,8 @@ impl Scope {
                 }
             }
             sources.sort();
-            ProjectScope { root, above, sources, requirements: plan.wanted.requirements }
+            let requirements = crate::project::locks::requirement_files(&plan.wanted.requirements);
+            ProjectScope { root, above, sources, requirements }
         });
         Ok(Scope { tests, project })
     }
