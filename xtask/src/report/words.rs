@@ -9,7 +9,7 @@ use crate::model::inner::{InnerCounts, LeakHunt, LeakKind, PytestRan, PytestSour
 use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
 use crate::model::repeat;
 use crate::model::result::Attempt;
-use crate::model::schema::Report;
+use crate::model::schema::ResultRecord;
 use crate::model::status::{Execution, FailureCause, FrameworkStop, SkipCause};
 
 /// `8.1 MiB`: binary units, one decimal.
@@ -363,12 +363,18 @@ pub fn pytest_ran(ran: &[(Option<String>, PytestRan)]) -> Option<String> {
 }
 
 /// The report's `reason` fields, said from each record's facts.
-pub fn fill_reasons(report: &mut Report) {
+#[cfg(test)]
+pub fn fill_reasons(report: &mut crate::model::schema::Report) {
     for result in &mut report.results {
-        result.reason = reason(&result.execution);
-        for attempt in &mut result.attempts {
-            attempt.reason = reason(&attempt.execution);
-        }
+        fill_reason(result);
+    }
+}
+
+/// A record's `reason`, and its attempts', in words.
+pub fn fill_reason(result: &mut ResultRecord) {
+    result.reason = reason(&result.execution);
+    for attempt in &mut result.attempts {
+        attempt.reason = reason(&attempt.execution);
     }
 }
 

@@ -795,7 +795,7 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
     human.summary(outcome);
     remember_failures(dir, outcome);
     let run = run_record(options, dir);
-    let context = ReportContext { test_dir: &dir.display, run: Some(&run) };
+    let context = ReportContext { test_dir: &dir.display, run: Some(&run), wholes: None };
     write_reports(outcome, &options.reports.paths(), &context)?;
     if outcome.selected_nothing() {
         let expression = options.selection.keyword.as_deref().unwrap_or_default();
