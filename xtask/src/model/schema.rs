@@ -527,7 +527,10 @@ pub const MAX_REPORT_BYTES: u64 = 16 << 30;
 impl Report {
     #[cfg(test)]
     pub fn of(outcome: &Outcome) -> Report {
-        Report { results: outcome.results.iter().map(|r| ResultRecord::in_run_of(r, &outcome.run)).collect(), ..Report::head_of(outcome) }
+        Report {
+            results: outcome.results.iter().map(|r| ResultRecord::in_run_of(r, &outcome.run)).collect(),
+            ..Report::head_of(outcome)
+        }
     }
 
     /// Everything but the results (which `report::json` streams one by one).
@@ -777,9 +780,10 @@ mod streaming {
             let mut index = 0;
             // Just past the `[`, then past each record's `}`.
             let mut end = self.read.get();
-            while let Some(record) = seq.next_element::<ResultRecord>().map_err(|e| {
-                A::Error::custom(format!("results[{index}]: {e}"))
-            })? {
+            while let Some(record) = seq
+                .next_element::<ResultRecord>()
+                .map_err(|e| A::Error::custom(format!("results[{index}]: {e}")))?
+            {
                 let start = std::mem::replace(&mut end, self.read.get());
                 (self.each)(record, start..end).map_err(|()| A::Error::custom("refused"))?;
                 index += 1;

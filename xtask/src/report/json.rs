@@ -93,9 +93,35 @@ impl Serialize for Results<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.outcome.results.len()))?;
         for index in 0..self.outcome.results.len() {
-            let whole = self.context.whole(self.outcome, index).map_err(|e| S::Error::custom(format!("{e:#}")))?;
+            let whole =
+                self.context.whole(self.outcome, index).map_err(|e| S::Error::custom(format!("{e:#}")))?;
             seq.serialize_element(&record(&whole, self.outcome))?;
         }
         seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::result::ModuleResult;
+    use crate::model::status::Execution;
+
+    #[test]
+    fn the_streamed_report_is_the_report_in_memory_written_out() {
+        let mut outcome = Outcome::empty("run-1".into());
+        outcome.results = vec![
+            ModuleResult::sample("test_a.py", Execution::Passed, "out\n", ""),
+            ModuleResult::sample("test_b.py", Execution::Crashed { signal: 11 }, "", "segfault\n"),
+        ];
+        outcome.env = vec![("K".into(), "v".into())];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let run = RunRecord { partition: Some("1/2".into()), ..RunRecord::default() };
+        let context = ReportContext { test_dir: "t", run: Some(&run), wholes: None };
+        write(&outcome, &context, &path).unwrap();
+        let expected = serde_json::to_string_pretty(&report(&outcome, &context)).unwrap() + "\n";
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
+        assert!(expected.contains("\"reason\": \"killed by signal SIGSEGV (11)\""), "{expected}");
     }
 }

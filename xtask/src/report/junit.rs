@@ -40,7 +40,12 @@ pub fn render(outcome: &Outcome, suite_name: &str) -> Result<Vec<u8>> {
 
 /// The report as a stream, one result whole at a time: once for the
 /// totals the root element carries, once for the suites.
-pub fn render_to(out: &mut dyn Write, outcome: &Outcome, context: &ReportContext, suite_name: &str) -> Result<()> {
+pub fn render_to(
+    out: &mut dyn Write,
+    outcome: &Outcome,
+    context: &ReportContext,
+    suite_name: &str,
+) -> Result<()> {
     let mut totals = Totals::default();
     context.each_whole(outcome, |result| {
         totals = totals.add(Totals::of(result));

@@ -60,7 +60,11 @@ impl ReportContext<'_> {
     }
 
     /// Every result whole, in order, one at a time.
-    pub fn each_whole(&self, outcome: &Outcome, mut each: impl FnMut(&ModuleResult) -> Result<()>) -> Result<()> {
+    pub fn each_whole(
+        &self,
+        outcome: &Outcome,
+        mut each: impl FnMut(&ModuleResult) -> Result<()>,
+    ) -> Result<()> {
         for index in 0..outcome.results.len() {
             let whole = self.whole(outcome, index)?;
             each(&whole)?;

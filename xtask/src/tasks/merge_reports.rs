@@ -223,7 +223,13 @@ enum Place {
 }
 
 impl Merging {
-    fn add(&mut self, shard: usize, name: &str, record: ResultRecord, span: Option<Range<u64>>) -> Result<(), String> {
+    fn add(
+        &mut self,
+        shard: usize,
+        name: &str,
+        record: ResultRecord,
+        span: Option<Range<u64>>,
+    ) -> Result<(), String> {
         self.claim(&record.job, name)?;
         let place = match span {
             Some(span) => Place::InFile { shard, span },
@@ -270,7 +276,10 @@ impl Merging {
             outcome.not_run.push(job.job(first + index).map_err(|e| format!("{name}: {e}"))?);
         }
         outcome.interrupted = shards.iter().any(|s| s.report.interrupted);
-        let files = paths.iter().map(|p| std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))).collect::<Result<_, _>>()?;
+        let files = paths
+            .iter()
+            .map(|p| std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display())))
+            .collect::<Result<_, _>>()?;
         Ok((outcome, Spread { files, paths: paths.to_vec(), places }))
     }
 }
@@ -302,7 +311,65 @@ impl Wholes for Spread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::schema::{JobRecord, ResultRecord, Summary};
+    use crate::model::schema::Summary;
+
+    /// Shards held in memory, merged.
+    fn merge(shards: &[Shard]) -> Result<Outcome, String> {
+        let mut merging = Merging::default();
+        for (number, shard) in shards.iter().enumerate() {
+            for record in &shard.report.results {
+                merging.add(number, &shard.name, record.clone(), None)?;
+            }
+            merging.add_not_run(&shard.name, &shard.report.not_run)?;
+        }
+        merging.finish(shards, &[]).map(|(outcome, _)| outcome)
+    }
+
+    #[test]
+    fn merged_results_are_held_slim_and_read_back_whole_from_their_shards() {
+        use crate::model::status::Execution;
+        let dir = tempfile::tempdir().unwrap();
+        let mut paths = Vec::new();
+        for (name, modules) in [("a", ["test_b.py", "test_d.py"]), ("b", ["test_a.py", "test_c.py"])] {
+            let mut outcome = Outcome::empty(name.into());
+            for module in modules {
+                let stdout = format!("{module} says {}\n", "x".repeat(5000));
+                let mut result = ModuleResult::sample(module, Execution::Passed, &stdout, "err,]}\n");
+                result.job.index = outcome.results.len();
+                outcome.results.push(result);
+            }
+            let path = dir.path().join(format!("{name}.json"));
+            let context = ReportContext { test_dir: "t", run: None, wholes: None };
+            crate::report::json::write(&outcome, &context, &path).unwrap();
+            paths.push(path);
+        }
+        let mut merging = Merging::default();
+        let mut shards = Vec::new();
+        for (number, path) in paths.iter().enumerate() {
+            let name = path.display().to_string();
+            let report = Report::read_each(path, |record, span| {
+                assert!(span.is_some(), "a current report's records have their place in the file");
+                merging.add(number, &name, record, span)
+            })
+            .unwrap();
+            shards.push(Shard { name, report });
+        }
+        let (outcome, wholes) = merging.finish(&shards, &paths).unwrap();
+        let modules: Vec<&str> = outcome.results.iter().map(|r| r.job.module.as_str()).collect();
+        assert_eq!(modules, ["test_a.py", "test_b.py", "test_c.py", "test_d.py"]);
+        for (index, result) in outcome.results.iter().enumerate() {
+            assert_eq!(result.stdout.text(), "", "held slim");
+            assert_eq!(
+                result.stdout.total_bytes as usize,
+                result.job.module.len() + 7 + 5000,
+                "its size stays"
+            );
+            let whole = wholes.whole(index).unwrap();
+            assert_eq!(whole.job.module, result.job.module);
+            assert_eq!(whole.stdout.text(), format!("{} says {}\n", result.job.module, "x".repeat(5000)));
+            assert_eq!(whole.stderr.text(), "err,]}\n");
+        }
+    }
 
     fn shard(name: &str, partition: Option<&str>, modules: &[&str], python: &str) -> Shard {
         let results = modules

@@ -62,7 +62,8 @@ pub fn section(runner: &Path) -> Result<String> {
         MALLOCS.len(),
     );
     let merged = dir.join("merged.json");
-    let json_only = measure(Command::new(runner).arg("merge-reports").args(&shards).arg("--report-json").arg(&merged))?;
+    let json_only =
+        measure(Command::new(runner).arg("merge-reports").args(&shards).arg("--report-json").arg(&merged))?;
     row(&mut report, "merge-reports --report-json", &json_only, size(&merged), "")?;
     let (junit, html) = (dir.join("merged.xml"), dir.join("merged.html"));
     let all = measure(
@@ -158,7 +159,8 @@ fn measure(command: &mut Command) -> Result<Measured> {
 
 /// Seconds headless Chromium takes to load the page and run its script, when one is installed.
 fn chromium_load(page: &Path) -> Option<f64> {
-    let chromium = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|n| which::which(n).ok())?;
+    let chromium =
+        ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|n| which::which(n).ok())?;
     let started = Instant::now();
     let status = Command::new(chromium)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
@@ -217,7 +219,8 @@ fn shard_outcome(python: &str, part: usize) -> Outcome {
 
 /// A small deterministic hash, so every figure differs and the set is the same each time.
 fn mix(a: usize, b: usize) -> u64 {
-    let mut x = (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut x =
+        (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     x ^= x >> 29;
     x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x ^ (x >> 32)
@@ -236,7 +239,8 @@ pub fn synthetic_result(index: usize, module: usize, python: &str, malloc: &str)
     let roll = seed % 1000;
     let failing = (roll < 20).then_some(seed as usize % test_count);
     let peak = (24u64 << 20) + (seed >> 8) % (180 << 20);
-    let tests: Vec<InnerTest> = (0..test_count).map(|t| synthetic_test(&name, t, failing == Some(t))).collect();
+    let tests: Vec<InnerTest> =
+        (0..test_count).map(|t| synthetic_test(&name, t, failing == Some(t))).collect();
     let passed = tests.iter().filter(|t| t.outcome == TestOutcome::Passed).count() as u64;
     let counts = InnerCounts { passed, failed: test_count as u64 - passed, ..InnerCounts::default() };
     let execution = match (roll, failing) {
@@ -304,9 +308,15 @@ fn synthetic_stdout(file: &str, tests: &[InnerTest], seed: u64) -> String {
     }
     out.push_str(" [100%]\n\n");
     for line in 0..8 {
-        let _ = writeln!(out, "allocated block {line}: {} bytes in {} objects", seed % 99_991 * line, seed % 997);
+        let _ =
+            writeln!(out, "allocated block {line}: {} bytes in {} objects", seed % 99_991 * line, seed % 997);
     }
-    let _ = writeln!(out, "========================= {} passed in {:.2}s =========================", tests.len(), 0.5);
+    let _ = writeln!(
+        out,
+        "========================= {} passed in {:.2}s =========================",
+        tests.len(),
+        0.5
+    );
     out
 }
 
