@@ -555,11 +555,26 @@ impl Report {
         }
     }
 
-    /// Reads a report of this version or of version 2 (upgraded on the way),
-    /// refusing others with a clear message.
+    /// Reads a report whole (tests; the tasks read it slimmed or a record at a time).
+    #[cfg(test)]
     pub fn read(path: &Path) -> Result<Report> {
         let mut results = Vec::new();
         let mut report = Report::read_each(path, |record, _| {
+            results.push(record);
+            Ok(())
+        })?;
+        report.results = results;
+        Ok(report)
+    }
+
+    /// Reads a report of this version or of version 2 (upgraded on the way),
+    /// refusing others with a clear message, its results slimmed as they are parsed
+    /// (`ResultRecord::slim`): what `compare` and `--baseline` need, in
+    /// memory in proportion to the results' count, not to their outputs.
+    pub fn read_slim(path: &Path) -> Result<Report> {
+        let mut results = Vec::new();
+        let mut report = Report::read_each(path, |mut record, _| {
+            record.slim();
             results.push(record);
             Ok(())
         })?;
@@ -1144,5 +1159,41 @@ mod tests {
             (&serde_json::json!(300), &serde_json::Value::Null)
         );
         assert_eq!(options[&RunOption::Skip], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_report_reads_a_record_at_a_time_each_with_its_place_in_the_file() {
+        let outcome = outcome();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&Report::of(&outcome)).unwrap()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut count = 0;
+        let head = Report::read_each(&path, |record, span| {
+            let span = span.expect("a current report's place");
+            let again = record_at(&bytes[span.start as usize..span.end as usize]).unwrap();
+            assert_eq!(again, record, "the span holds the record");
+            count += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((count, head.results.len()), (outcome.results.len(), 0));
+        let refused = Report::read_each(&path, |_, _| Err("no, thanks".into())).unwrap_err();
+        assert_eq!(refused.to_string(), "no, thanks");
+        // Slim: the outputs and the tests' list go, the rest stays.
+        let slim = Report::read_slim(&path).unwrap();
+        let whole = Report::read(&path).unwrap();
+        assert_eq!(slim.results.len(), whole.results.len());
+        for (slim, whole) in slim.results.iter().zip(&whole.results) {
+            assert!(slim.stdout.is_empty() && slim.stderr.is_empty() && slim.tests.is_empty());
+            assert_eq!(
+                (slim.stdout_bytes, &slim.test_counts, &slim.execution),
+                (whole.stdout_bytes, &whole.test_counts, &whole.execution)
+            );
+        }
+        assert!(
+            whole.results.iter().any(|r| !r.stdout.is_empty() && !r.tests.is_empty()),
+            "the sample has both"
+        );
     }
 }

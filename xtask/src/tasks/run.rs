@@ -777,7 +777,7 @@ fn read_baseline(args: &BaselineArgs) -> Result<Option<Baseline>> {
         }
         return Ok(None);
     };
-    let report = Report::read(path)?;
+    let report = Report::read_slim(path)?;
     crate::model::compare::check_ranges(&report.results)
         .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
     let baseline = Baseline::new(report.results, args.gate.gate())
