@@ -988,4 +988,6 @@ pub enum BenchSection {
     Memray,
     Project,
     Costs,
+    /// merge-reports, compare and the HTML page on 256 synthetic shards (no engine needed)
+    Shards,
 }

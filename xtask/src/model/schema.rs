@@ -370,6 +370,25 @@ impl ResultRecord {
         self
     }
 
+    /// The record of a result of `run`, as a report holds it.
+    pub fn in_run_of(result: &ModuleResult, run: &RunInfo) -> ResultRecord {
+        ResultRecord::of(result).in_run(run, &result.job)
+    }
+
+    /// What is left when only the measures, the status and the summary
+    /// matter (`compare`, `--baseline`, merge-reports' overview): the
+    /// outputs and the tests' list, the bulk of a record, are dropped (their
+    /// byte counts and the test counts stay). A new bulky field goes here too.
+    pub fn slim(&mut self) {
+        self.stdout = String::new();
+        self.stderr = String::new();
+        self.tests = Vec::new();
+        for attempt in &mut self.attempts {
+            attempt.stdout = String::new();
+            attempt.stderr = String::new();
+        }
+    }
+
     /// What the harness reported, back (a script's own summary included).
     fn inner(&self) -> Option<InnerReport> {
         let harness = match (self.harness, self.test_counts_from) {
@@ -500,21 +519,27 @@ impl ResultRecord {
     }
 }
 
-/// The largest report `Report::read` takes: a run's own holds at most some
-/// 130 KiB of output per result.
-pub const MAX_REPORT_BYTES: u64 = 512 << 20;
+/// The largest report `Report::read` takes. Reports are read a result at a
+/// time (`Report::read_each`), so size costs time, not memory; this only
+/// refuses what no run of the runner's could have written.
+pub const MAX_REPORT_BYTES: u64 = 16 << 30;
 
 impl Report {
+    #[cfg(test)]
     pub fn of(outcome: &Outcome) -> Report {
+        Report {
+            results: outcome.results.iter().map(|r| ResultRecord::in_run_of(r, &outcome.run)).collect(),
+            ..Report::head_of(outcome)
+        }
+    }
+
+    /// Everything but the results (which `report::json` streams one by one).
+    pub fn head_of(outcome: &Outcome) -> Report {
         let counts = outcome.counts();
         Report {
             schema_version: SCHEMA_VERSION,
             run_id: outcome.run_id.clone(),
-            results: outcome
-                .results
-                .iter()
-                .map(|r| ResultRecord::of(r).in_run(&outcome.run, &r.job))
-                .collect(),
+            results: Vec::new(),
             not_run: outcome.not_run.iter().map(|j| JobRecord::of(j).in_run(&outcome.run, j)).collect(),
             interrupted: outcome.interrupted,
             summary: Summary {
@@ -530,9 +555,43 @@ impl Report {
         }
     }
 
-    /// Reads a report of this version or of version 2 (upgraded on the way),
-    /// refusing others with a clear message.
+    /// Reads a report whole (tests; the tasks read it slimmed or a record at a time).
+    #[cfg(test)]
     pub fn read(path: &Path) -> Result<Report> {
+        let mut results = Vec::new();
+        let mut report = Report::read_each(path, |record, _| {
+            results.push(record);
+            Ok(())
+        })?;
+        report.results = results;
+        Ok(report)
+    }
+
+    /// Reads a report of this version or of version 2 (upgraded on the way),
+    /// refusing others with a clear message, its results slimmed as they are parsed
+    /// (`ResultRecord::slim`): what `compare` and `--baseline` need, in
+    /// memory in proportion to the results' count, not to their outputs.
+    pub fn read_slim(path: &Path) -> Result<Report> {
+        let mut results = Vec::new();
+        let mut report = Report::read_each(path, |mut record, _| {
+            record.slim();
+            results.push(record);
+            Ok(())
+        })?;
+        report.results = results;
+        Ok(report)
+    }
+
+    /// Reads a report, handing its results to `each` one at a time as they
+    /// are parsed (the report returned has none): memory in proportion to
+    /// what `each` keeps, not to the file. With each record comes the span
+    /// of the file that holds it (perhaps after a comma and blanks: see
+    /// `record_at`), or `None` for a version-2 report, read whole and
+    /// upgraded first (only old, small ones are).
+    pub fn read_each(
+        path: &Path,
+        mut each: impl FnMut(ResultRecord, Option<std::ops::Range<u64>>) -> Result<(), String>,
+    ) -> Result<Report> {
         let cannot = |e: std::io::Error| usage(format!("cannot read the report {}: {e}", path.display()));
         let file = std::fs::File::open(path).map_err(cannot)?;
         let size = file.metadata().map_err(cannot)?.len();
@@ -542,19 +601,37 @@ impl Report {
                 path.display()
             )));
         }
-        // A current report streams straight into its types (no whole-file
-        // text, no JSON tree: memory in proportion to what it holds); the
-        // tree is built only to upgrade an older schema or say what is wrong.
-        let current: Result<Report, _> = serde_json::from_reader(std::io::BufReader::new(file));
-        if let Ok(report) = current.as_ref() {
-            if report.schema_version == SCHEMA_VERSION {
-                return current.map_err(|e| usage(e.to_string()));
-            }
+        let mut refused = None;
+        let mut delivered = 0usize;
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counting = streaming::Counting { inner: std::io::BufReader::new(file), read: read.clone() };
+        let mut deserializer = serde_json::Deserializer::from_reader(counting);
+        let streamed = serde::de::DeserializeSeed::deserialize(
+            streaming::Streamed {
+                each: &mut |record, span| {
+                    delivered += 1;
+                    each(record, Some(span)).map_err(|e| refused = Some(e))
+                },
+                read: &read,
+            },
+            &mut deserializer,
+        )
+        .and_then(|report| deserializer.end().map(|()| report));
+        if let Some(refusal) = refused {
+            return Err(usage(refusal));
         }
-        drop(current);
+        match streamed {
+            Ok(report) => return Ok(report),
+            Err(e) if delivered > 0 => {
+                return Err(usage(format!("{} does not follow the report schema: {e}", path.display())))
+            }
+            // An older version (the tree upgrades it), or not a report (the tree says what is wrong).
+            Err(_) => {}
+        }
         let text = std::fs::read_to_string(path).map_err(cannot)?;
         let mut value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| usage(format!("{} is not JSON: {e}", path.display())))?;
+        drop(text);
         let version = value.get("schema_version").and_then(serde_json::Value::as_u64);
         match version {
             Some(3) => {}
@@ -569,8 +646,165 @@ impl Report {
                 )));
             }
         }
-        serde_json::from_value(value)
-            .map_err(|e| usage(format!("{} does not follow the report schema: {e}", path.display())))
+        let mut report: Report = serde_json::from_value(value)
+            .map_err(|e| usage(format!("{} does not follow the report schema: {e}", path.display())))?;
+        for record in std::mem::take(&mut report.results) {
+            each(record, None).map_err(usage)?;
+        }
+        Ok(report)
+    }
+}
+
+/// A record back from the span `Report::read_each` gave for it.
+pub fn record_at(bytes: &[u8]) -> serde_json::Result<ResultRecord> {
+    let start = bytes.iter().position(|b| !(b.is_ascii_whitespace() || *b == b',')).unwrap_or(bytes.len());
+    serde_json::from_slice(&bytes[start..])
+}
+
+/// A current report parsed field by field, its `results` one record at a
+/// time into a callback; a `schema_version` other than this one stops it at
+/// once (the caller then reads the file as a tree, to upgrade or refuse it).
+mod streaming {
+    use std::cell::Cell;
+    use std::fmt;
+    use std::ops::Range;
+    use std::rc::Rc;
+
+    use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::Deserializer;
+
+    use super::{Report, ResultRecord, Summary, SCHEMA_VERSION};
+
+    pub const NOT_CURRENT: &str = "not a current report";
+
+    type Each<'a> = &'a mut dyn FnMut(ResultRecord, Range<u64>) -> Result<(), ()>;
+
+    pub struct Streamed<'a> {
+        pub each: Each<'a>,
+        /// Bytes the parser has taken from the file so far.
+        pub read: &'a Cell<u64>,
+    }
+
+    /// Counts the bytes the parser takes: serde_json reads a byte at a time
+    /// and, after an object's `}`, holds none ahead, so the count then is
+    /// where the record ends.
+    pub struct Counting<R> {
+        pub inner: R,
+        pub read: Rc<Cell<u64>>,
+    }
+
+    impl<R: std::io::Read> std::io::Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.set(self.read.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Streamed<'_> {
+        type Value = Report;
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Report, D::Error> {
+            deserializer.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Streamed<'_> {
+        type Value = Report;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a pymaccounter report")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Report, A::Error> {
+            let mut report = Report {
+                schema_version: 0,
+                run_id: String::new(),
+                results: Vec::new(),
+                not_run: Vec::new(),
+                interrupted: false,
+                summary: Summary { passed: 0, failed: 0, skipped: 0, not_run: 0, deselected: 0 },
+                module_args: Vec::new(),
+                env: Vec::new(),
+                run: None,
+            };
+            let mut seen = [false; 5];
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "schema_version" => {
+                        report.schema_version = map.next_value()?;
+                        if report.schema_version != SCHEMA_VERSION {
+                            return Err(A::Error::custom(NOT_CURRENT));
+                        }
+                        seen[0] = true;
+                    }
+                    "results" if seen[0] => {
+                        map.next_value_seed(Records { each: self.each, read: self.read })?;
+                        seen[1] = true;
+                    }
+                    // Results before the version: the version decides how to read them.
+                    "results" => return Err(A::Error::custom(NOT_CURRENT)),
+                    "run_id" => report.run_id = map.next_value()?,
+                    "not_run" => {
+                        report.not_run = map.next_value()?;
+                        seen[2] = true;
+                    }
+                    "interrupted" => {
+                        report.interrupted = map.next_value()?;
+                        seen[3] = true;
+                    }
+                    "summary" => {
+                        report.summary = map.next_value()?;
+                        seen[4] = true;
+                    }
+                    "module_args" => report.module_args = map.next_value()?,
+                    "env" => report.env = map.next_value()?,
+                    "run" => report.run = map.next_value()?,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            let names = ["schema_version", "results", "not_run", "interrupted", "summary"];
+            if let Some(missing) = seen.iter().position(|s| !s) {
+                return Err(A::Error::missing_field(names[missing]));
+            }
+            Ok(report)
+        }
+    }
+
+    struct Records<'a> {
+        each: Each<'a>,
+        read: &'a Cell<u64>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Records<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Records<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of results")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut index = 0;
+            // Just past the `[`, then past each record's `}`.
+            let mut end = self.read.get();
+            while let Some(record) = seq
+                .next_element::<ResultRecord>()
+                .map_err(|e| A::Error::custom(format!("results[{index}]: {e}")))?
+            {
+                let start = std::mem::replace(&mut end, self.read.get());
+                (self.each)(record, start..end).map_err(|()| A::Error::custom("refused"))?;
+                index += 1;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -925,5 +1159,41 @@ mod tests {
             (&serde_json::json!(300), &serde_json::Value::Null)
         );
         assert_eq!(options[&RunOption::Skip], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_report_reads_a_record_at_a_time_each_with_its_place_in_the_file() {
+        let outcome = outcome();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&Report::of(&outcome)).unwrap()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut count = 0;
+        let head = Report::read_each(&path, |record, span| {
+            let span = span.expect("a current report's place");
+            let again = record_at(&bytes[span.start as usize..span.end as usize]).unwrap();
+            assert_eq!(again, record, "the span holds the record");
+            count += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((count, head.results.len()), (outcome.results.len(), 0));
+        let refused = Report::read_each(&path, |_, _| Err("no, thanks".into())).unwrap_err();
+        assert_eq!(refused.to_string(), "no, thanks");
+        // Slim: the outputs and the tests' list go, the rest stays.
+        let slim = Report::read_slim(&path).unwrap();
+        let whole = Report::read(&path).unwrap();
+        assert_eq!(slim.results.len(), whole.results.len());
+        for (slim, whole) in slim.results.iter().zip(&whole.results) {
+            assert!(slim.stdout.is_empty() && slim.stderr.is_empty() && slim.tests.is_empty());
+            assert_eq!(
+                (slim.stdout_bytes, &slim.test_counts, &slim.execution),
+                (whole.stdout_bytes, &whole.test_counts, &whole.execution)
+            );
+        }
+        assert!(
+            whole.results.iter().any(|r| !r.stdout.is_empty() && !r.tests.is_empty()),
+            "the sample has both"
+        );
     }
 }

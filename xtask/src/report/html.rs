@@ -1,22 +1,33 @@
 //! `--report-html`: one self-contained page a person reads (no network
-//! fetch: no URL, no `src=`, no `@import`, no `url(...)`), in four parts,
-//! each drawn by its own function:
+//! fetch: no URL, no `src=`, no `@import`, no `url(...)`), at any scale
+//! (160,000 results make a page of a few MB), what a person needs first:
 //!
 //! - `header`: the run's date, wall time, command line, engine, Python
 //!   versions and base images, memory limits, and the closing line;
-//! - `chart`: peak RSS per result as bars drawn with HTML and CSS (so the
-//!   chart reflows on a phone), coloured by how the status counts (passed,
-//!   skipped, failed; the status is also written next to a bar that did not
-//!   pass), the variant written as the bar's label, the memory limit as a
-//!   line, and an axis in MiB with gridlines;
-//! - `table`: the results, sortable and filterable by a small inline script
-//!   (rows carry `data-*` values to sort by);
-//! - `details`: per result a collapsible block with the reason, the inner
-//!   tests, the leak hunt's deltas, and the tails of stdout and stderr.
+//! - `left_out`: what the page did not show in full (past its caps), and
+//!   where the rest is;
+//! - `attention`: failures and regressions, one line per failure (a module
+//!   failing alike under four variants is one line naming the four);
+//! - `peaks`: the largest peaks;
+//! - `matrix`: modules × variants (Python × allocator side by side), each
+//!   cell the result's RSS, container peak and memray heap as three bars on
+//!   one scale, coloured by how its status counts, with the baseline's RSS as
+//!   a tick; a roll-up per module across its variants;
+//! - `table`: the results, sortable and filterable by a small inline
+//!   script; past `TABLE_ROWS` the rows are built from compact data
+//!   embedded in the script (every result's figures, strings said once);
+//! - `details`: per result (those shown, past the caps) a collapsible block
+//!   with the reason, the inner tests, the leak hunt's deltas, memray's
+//!   figures and the tails of stdout and stderr; a failure's tests and
+//!   streams once, its other variants pointing there.
+//!
+//! Results come slimmed from merge-reports (no outputs): a details block
+//! reads its result whole through `ReportContext::whole`.
 //!
 //! The page is also well-formed XML (void elements closed, the script in a
 //! CDATA section), which lets tests parse it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -34,25 +45,42 @@ use crate::sanitize;
 pub const REPORT: FileReport = FileReport { flag: "report-html", path: |args| args.html.as_deref(), write };
 
 const MIB: f64 = 1024.0 * 1024.0;
-/// A memory limit is drawn on the chart's scale when it is at most this many
-/// times the largest peak; further out it would squeeze every bar to a sliver.
-const LIMIT_ON_SCALE: f64 = 2.0;
 /// Lines of each stream kept in a result's details.
 const TAIL_LINES: usize = 40;
 /// ... and at most this many characters of them.
 const TAIL_CHARS: usize = 8000;
+/// The caps that keep the page under 25 MB and quick to open at any scale;
+/// what they leave out is said (`left_out`) and stays reachable (the filter
+/// searches the embedded data; the JSON report holds everything).
+const ATTENTION_ROWS: usize = 200;
+const PEAK_ROWS: usize = 10;
+const MATRIX_MODULES: usize = 200;
+const TABLE_ROWS: usize = 2_000;
+const DETAILS: usize = 300;
+/// Bytes of details blocks at most (outputs and tests' lists are the bulk).
+const DETAILS_BYTES: usize = 6 << 20;
+/// Results in the embedded data at most (about 50 bytes each).
+const DATA_ROWS: usize = 250_000;
 
 pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<()> {
     let title = format!("pymaccounter: {}", context.test_dir);
     let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let page = render(outcome, &title);
+    let page = render_with(outcome, context, &title)?;
     // Flame graphs saved next to the report are linked relative to it, so the folder can move.
     let page = page.replace(&format!("href=\"{}/", folder.display()), "href=\"");
     super::write_atomically(path, page.as_bytes())
         .with_context(|| format!("cannot write the HTML report to {}", path.display()))
 }
 
+/// The page of an outcome whose results are whole (tests).
+#[cfg(test)]
 pub fn render(outcome: &Outcome, title: &str) -> String {
+    let context = ReportContext { test_dir: "", run: None, wholes: None };
+    render_with(outcome, &context, title).expect("whole results")
+}
+
+pub fn render_with(outcome: &Outcome, context: &ReportContext, title: &str) -> Result<String> {
+    let plan = Plan::of(outcome);
     let mut page = String::new();
     let _ = write!(
         page,
@@ -62,14 +90,159 @@ pub fn render(outcome: &Outcome, title: &str) -> String {
         sanitize::html(title)
     );
     page.push_str(&header(outcome, title));
+    let mut data = String::new();
     if !outcome.results.is_empty() {
-        page.push_str(&chart(outcome));
-        page.push_str(&table(outcome));
-        page.push_str(&details(outcome));
+        let details = details(outcome, context, &plan)?;
+        page.push_str(&left_out(outcome, &plan, details.shown));
+        page.push_str(&attention(outcome, &plan));
+        page.push_str(&peaks(outcome, &plan));
+        page.push_str(&matrix(outcome, &plan));
+        page.push_str(&table(outcome, &plan));
+        page.push_str(&details.html);
+        if plan.table.len() < outcome.results.len() {
+            data = embedded_data(outcome);
+        }
     }
     page.push_str(&not_run(outcome));
-    let _ = write!(page, "<script>/*<![CDATA[*/{SCRIPT}/*]]>*/</script>\n</body>\n</html>\n");
-    page
+    let data = if data.is_empty() { "{}".to_string() } else { data };
+    let _ = write!(
+        page,
+        "<script>/*<![CDATA[*/\nvar DATA = {data};\n{SCRIPT}/*]]>*/</script>\n</body>\n</html>\n"
+    );
+    Ok(page)
+}
+
+/// What the page shows of a large outcome, decided once: the failures
+/// grouped, the largest peaks, the modules of the matrix, the table's rows,
+/// and which results get a details block.
+struct Plan {
+    /// Failures alike (module, status, reason): result indexes, first detailed.
+    failures: Vec<Vec<usize>>,
+    /// Results by their larger peak, largest first.
+    peaks: Vec<usize>,
+    /// The modules of the matrix, in order, with their results.
+    modules: Vec<(String, Vec<usize>)>,
+    modules_in_all: usize,
+    /// The variants, columns of the matrix.
+    variants: Vec<String>,
+    /// The table's rows.
+    table: Vec<usize>,
+    /// Results with a details block (before the byte budget).
+    details: Vec<usize>,
+    /// For a result whose failure another's details show: that one.
+    same_failure: BTreeMap<usize, usize>,
+    scale: Scale,
+}
+
+impl Plan {
+    fn of(outcome: &Outcome) -> Plan {
+        let results = &outcome.results;
+        let failures = failure_groups(results);
+        let mut peaks: Vec<usize> = (0..results.len()).filter(|&i| reached(&results[i]).is_some()).collect();
+        peaks.sort_by_key(|&i| std::cmp::Reverse(reached(&results[i])));
+        peaks.truncate(PEAK_ROWS);
+        let (modules, modules_in_all) = matrix_modules(results);
+        let mut variants: Vec<String> = Vec::new();
+        for result in results {
+            let label = variant_label(result);
+            if !variants.contains(&label) {
+                variants.push(label);
+            }
+        }
+        let table = table_rows(results);
+        let mut details: Vec<usize> = if results.len() <= DETAILS {
+            (0..results.len()).collect()
+        } else {
+            failures.iter().map(|group| group[0]).take(DETAILS).chain(peaks.iter().copied()).collect()
+        };
+        details.sort_unstable();
+        details.dedup();
+        let same_failure = failures
+            .iter()
+            .flat_map(|group| group[1..].iter().map(move |&other| (other, group[0])))
+            .collect();
+        Plan {
+            failures,
+            peaks,
+            modules,
+            modules_in_all,
+            variants,
+            table,
+            details,
+            same_failure,
+            scale: Scale::of(results),
+        }
+    }
+}
+
+/// Failing results grouped by module, status and reason, in order of first appearance.
+fn failure_groups(results: &[ModuleResult]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut by_key: BTreeMap<(&str, &str, Option<String>), usize> = BTreeMap::new();
+    for (index, result) in results.iter().enumerate().filter(|(_, r)| r.tally() == Tally::Failed) {
+        let key = (result.job.module.as_str(), result.status().name(), words::reason(&result.execution));
+        match by_key.get(&key) {
+            Some(&group) => groups[group].push(index),
+            None => {
+                by_key.insert(key, groups.len());
+                groups.push(vec![index]);
+            }
+        }
+    }
+    groups
+}
+
+/// The memory a result reached: its RSS peak, else (a timeout, whose
+/// process peak GNU time could not give) its container's.
+fn reached(result: &ModuleResult) -> Option<u64> {
+    result.peak_rss_bytes.or(result.container_peak_bytes)
+}
+
+/// memray's heap peak, when memray ran. (Another heap figure goes here too.)
+fn heap(result: &ModuleResult) -> Option<u64> {
+    result.memray.as_ref().and_then(|m| m.peak_memory_bytes)
+}
+
+/// `3.13 malloc`-like label of a result's variant; empty without a matrix.
+fn variant_label(result: &ModuleResult) -> String {
+    result.job.variant.short().unwrap_or_default()
+}
+
+/// The matrix's modules: all of them in order when they fit; else those with
+/// a failure first, then the largest peaks. And how many there are in all.
+fn matrix_modules(results: &[ModuleResult]) -> (Vec<(String, Vec<usize>)>, usize) {
+    let mut modules: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut at: BTreeMap<&str, usize> = BTreeMap::new();
+    for (index, result) in results.iter().enumerate() {
+        match at.get(result.job.module.as_str()) {
+            Some(&m) => modules[m].1.push(index),
+            None => {
+                at.insert(&result.job.module, modules.len());
+                modules.push((result.job.module.clone(), vec![index]));
+            }
+        }
+    }
+    let all = modules.len();
+    if all > MATRIX_MODULES {
+        let key = |(_, members): &(String, Vec<usize>)| {
+            let failed = members.iter().any(|&i| results[i].tally() == Tally::Failed);
+            let largest = members.iter().filter_map(|&i| reached(&results[i])).max().unwrap_or(0);
+            (!failed, std::cmp::Reverse(largest))
+        };
+        modules.sort_by_key(key);
+        modules.truncate(MATRIX_MODULES);
+    }
+    (modules, all)
+}
+
+/// The table's rows: all when they fit, else failures first, then the largest peaks.
+fn table_rows(results: &[ModuleResult]) -> Vec<usize> {
+    let mut rows: Vec<usize> = (0..results.len()).collect();
+    if rows.len() > TABLE_ROWS {
+        rows.sort_by_key(|&i| (tally_rank(results[i].tally()), std::cmp::Reverse(reached(&results[i]))));
+        rows.truncate(TABLE_ROWS);
+    }
+    rows
 }
 
 /// The CSS class of a status: how it counts.
@@ -219,165 +392,282 @@ fn memory_limits(results: &[ModuleResult]) -> String {
     text
 }
 
-/// The chart's scale: the axis's end and its step, both in bytes.
-struct Scale {
-    end: f64,
-    step: f64,
-}
-
-impl Scale {
-    /// Ends at a whole number of 1-2-5 steps (in MiB) past the largest peak,
-    /// and past any limit close enough to it to be drawn.
-    fn of(results: &[ModuleResult]) -> Scale {
-        let peak = results.iter().filter_map(|r| r.peak_rss_bytes).max().unwrap_or(0) as f64;
-        let near_limit = results
-            .iter()
-            .filter_map(|r| r.memory_limit_bytes)
-            .map(|l| l as f64)
-            .filter(|l| peak > 0.0 && *l <= peak * LIMIT_ON_SCALE)
-            .fold(0.0, f64::max);
-        let top = peak.max(near_limit).max(MIB);
-        // At most six steps: 1-2-5 steps of at least a sixth of the top.
-        let raw = top / MIB / 6.0;
-        let magnitude = 10f64.powf(raw.log10().floor());
-        let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|s| *s >= raw).unwrap_or(raw);
-        let step = step.max(0.5) * MIB;
-        Scale { end: (top / step).ceil() * step, step }
-    }
-
-    fn ticks(&self) -> usize {
-        (self.end / self.step).round() as usize
-    }
-
-    /// Where a value sits, in percent of the track, or `None` beyond the axis.
-    fn percent(&self, bytes: u64) -> Option<f64> {
-        let at = bytes as f64 / self.end * 100.0;
-        (at <= 100.0).then_some(at)
+/// What the page leaves out past its caps, and where the rest is.
+fn left_out(outcome: &Outcome, plan: &Plan, detailed: usize) -> String {
+    let results = outcome.results.len();
+    let shown = words::ShownOfAll {
+        failures: (plan.failures.len().min(ATTENTION_ROWS), plan.failures.len()),
+        modules: (plan.modules.len(), plan.modules_in_all),
+        rows: (plan.table.len(), results),
+        searchable: results.min(DATA_ROWS),
+        details: (detailed, results),
+    };
+    match words::left_out(&shown) {
+        Some(text) => format!("<p id=\"left-out\" class=\"notice\">{}</p>\n", sanitize::html(&text)),
+        None => String::new(),
     }
 }
 
-/// `2`, `0.5`, `1024`: a tick's label in MiB.
-fn mib_label(bytes: f64) -> String {
-    let mib = bytes / MIB;
-    if mib.fract() == 0.0 {
-        format!("{mib:.0}")
-    } else {
-        format!("{mib:.1}")
+/// Failures and regressions first: one line per failure, naming its variants.
+fn attention(outcome: &Outcome, plan: &Plan) -> String {
+    let mut out = String::from("<section id=\"attention\">\n<h2>Needs attention</h2>\n");
+    if plan.failures.is_empty() {
+        out.push_str("<p>Nothing failed or regressed.</p>\n</section>\n");
+        return out;
     }
-}
-
-/// Peak RSS per result, grouped by module.
-fn chart(outcome: &Outcome) -> String {
-    let results = &outcome.results;
-    let scale = Scale::of(results);
-    let matrix = results.iter().any(|r| r.job.variant.short().is_some());
-    let mut out = String::from("<section id=\"chart\" aria-label=\"Peak memory per result\">\n<h2>Peak memory (RSS) per result</h2>\n");
-    out.push_str(&legend(results, &scale));
-    let layout = if matrix { "variants" } else { "modules" };
-    let _ = writeln!(out, "<div class=\"chart {layout}\" style=\"--ticks: {}\">", scale.ticks());
-    out.push_str(&axis(&scale));
-    let mut previous: Option<&str> = None;
-    for (index, result) in results.iter().enumerate() {
-        if matrix && previous != Some(result.job.module.as_str()) {
-            let _ = writeln!(
-                out,
-                "<div class=\"module\" data-module=\"{0}\">{0}</div>",
-                sanitize::html(&result.job.module)
-            );
-        }
-        previous = Some(&result.job.module);
-        out.push_str(&bar_row(index, result, &scale, matrix));
+    out.push_str(
+        "<div class=\"scroll\"><table class=\"attention\"><thead><tr><th>module</th><th>status</th>\
+         <th>reason</th><th>variants</th></tr></thead><tbody>\n",
+    );
+    for group in plan.failures.iter().take(ATTENTION_ROWS) {
+        out.push_str(&attention_row(outcome, group));
     }
-    out.push_str(&axis(&scale));
-    out.push_str("</div>\n</section>\n");
+    out.push_str("</tbody></table></div>\n</section>\n");
     out
 }
 
-/// What the colours, the line and the labels mean; limits beyond the scale are named here.
-fn legend(results: &[ModuleResult], scale: &Scale) -> String {
+fn attention_row(outcome: &Outcome, group: &[usize]) -> String {
+    let first = &outcome.results[group[0]];
+    let row = Row::of(first);
+    let variants: Vec<String> = group
+        .iter()
+        .map(|&i| variant_label(&outcome.results[i]))
+        .filter(|v| !v.is_empty())
+        .map(|v| sanitize::html(&v))
+        .collect();
+    format!(
+        "<tr class=\"failed\"><td class=\"module\"><a href=\"#result-{index}\">{module}</a></td>\
+         <td><span class=\"status\">{status}</span></td><td class=\"reason\">{reason}</td><td>{variants}</td></tr>\n",
+        index = group[0],
+        module = sanitize::html(&first.job.module),
+        status = row.status.name(),
+        reason = sanitize::html(row.reason.as_deref().unwrap_or("")),
+        variants = variants.join("; "),
+    )
+}
+
+/// The largest peaks, with each figure the result has.
+fn peaks(outcome: &Outcome, plan: &Plan) -> String {
+    let mut out = String::from(
+        "<section id=\"peaks\">\n<h2>Largest peaks</h2>\n<div class=\"scroll\"><table class=\"peaks\"><thead><tr>\
+         <th>module</th><th>variant</th><th>status</th><th class=\"num\">RSS</th><th class=\"num\">container</th>\
+         <th class=\"num\">heap (memray)</th><th class=\"num\">limit</th></tr></thead><tbody>\n",
+    );
+    let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
+    for &index in &plan.peaks {
+        let result = &outcome.results[index];
+        let row = Row::of(result);
+        let _ = writeln!(
+            out,
+            "<tr class=\"{class}\"><td class=\"module\"><a href=\"#result-{index}\">{module}</a></td><td>{variant}</td>\
+             <td><span class=\"status\">{status}</span></td><td class=\"num\">{rss}</td><td class=\"num\">{container}</td>\
+             <td class=\"num\">{heap}</td><td class=\"num\">{limit}</td></tr>",
+            class = tally_class(row.tally),
+            module = sanitize::html(&result.job.module),
+            variant = sanitize::html(&variant_label(result)),
+            status = row.status.name(),
+            rss = peak_text(result),
+            container = bytes(result.container_peak_bytes),
+            heap = bytes(heap(result)),
+            limit = limit_text(result.memory_limit_bytes),
+        );
+    }
+    out.push_str("</tbody></table></div>\n</section>\n");
+    out
+}
+
+/// A result's RSS peak in words; one without (a timeout: GNU time was cut
+/// short) says what its container had reached.
+fn peak_text(result: &ModuleResult) -> String {
+    match (result.peak_rss_bytes, result.container_peak_bytes) {
+        (Some(peak), _) => human_bytes(peak),
+        (None, Some(reached)) => format!("{} reached (container)", human_bytes(reached)),
+        (None, None) => "-".into(),
+    }
+}
+
+/// Modules × variants: a row per module, a column per variant (Python ×
+/// allocator side by side), and a roll-up of the module across them.
+fn matrix(outcome: &Outcome, plan: &Plan) -> String {
+    let mut out = String::from(
+        "<section id=\"matrix\" aria-label=\"Memory per module and variant\">\n<h2>Memory per module and variant</h2>\n",
+    );
+    out.push_str(&legend(outcome, &plan.scale));
+    out.push_str("<div class=\"scroll\"><table class=\"matrix\"><thead><tr><th class=\"module\">module</th><th>across variants</th>");
+    for variant in &plan.variants {
+        out.push_str(&variant_heading(variant));
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    for (module, members) in &plan.modules {
+        out.push_str(&matrix_row(outcome, plan, module, members));
+    }
+    out.push_str("</tbody></table></div>\n</section>\n");
+    out
+}
+
+/// A variant's heading on two lines (Python over allocator), so it reads on a phone.
+fn variant_heading(variant: &str) -> String {
+    if variant.is_empty() {
+        return "<th class=\"variant\">peak (MiB)</th>".into();
+    }
+    let lines: Vec<String> = variant.split(", ").map(|part| sanitize::html(part)).collect();
+    format!("<th class=\"variant\">{}</th>", lines.join("<br/>"))
+}
+
+fn matrix_row(outcome: &Outcome, plan: &Plan, module: &str, members: &[usize]) -> String {
+    let mut out = format!(
+        "<tr data-module=\"{0}\"><th class=\"module\" scope=\"row\">{0}</th>{1}",
+        sanitize::html(module),
+        roll_up(outcome, members)
+    );
+    for variant in &plan.variants {
+        match members.iter().find(|&&i| variant_label(&outcome.results[i]) == *variant) {
+            Some(&index) => out.push_str(&cell(outcome, plan, index)),
+            None => out.push_str("<td class=\"cell none\"></td>"),
+        }
+    }
+    out.push_str("</tr>\n");
+    out
+}
+
+/// A module across its variants: how many passed, and its peaks' range.
+fn roll_up(outcome: &Outcome, members: &[usize]) -> String {
+    let results: Vec<&ModuleResult> = members.iter().map(|&i| &outcome.results[i]).collect();
+    let passed = results.iter().filter(|r| r.tally() == Tally::Passed).count();
+    let failed = results.iter().filter(|r| r.tally() == Tally::Failed).count();
+    let worst = if failed > 0 {
+        Tally::Failed
+    } else if passed == results.len() {
+        Tally::Passed
+    } else {
+        Tally::Skipped
+    };
+    let peaks: Vec<u64> = results.iter().filter_map(|r| reached(r)).collect();
+    let range = match (peaks.iter().min(), peaks.iter().max()) {
+        (Some(low), Some(high)) if low != high => format!("{}–{}", human_bytes(*low), human_bytes(*high)),
+        (Some(only), _) => human_bytes(*only),
+        _ => "-".into(),
+    };
+    format!(
+        "<td class=\"rollup {class}\"><span class=\"status\">{}</span><br/>{range}</td>",
+        sanitize::html(&words::roll_up(passed, failed, results.len())),
+        class = tally_class(worst),
+    )
+}
+
+/// One result in the matrix: RSS, container peak and heap as bars on the
+/// page's scale, the baseline's RSS as a tick; its RSS in MiB and its status.
+fn cell(outcome: &Outcome, plan: &Plan, index: usize) -> String {
+    let result = &outcome.results[index];
+    let row = Row::of(result);
+    let scale = &plan.scale;
+    let bar = |class: &str, bytes: Option<u64>| match bytes.map(|b| scale.percent(b)) {
+        Some(width) => format!("<i class=\"{class}\" style=\"width: {width:.1}%\"></i>"),
+        None => String::new(),
+    };
+    let baseline = baseline_rss(result).map_or(String::new(), |b| {
+        format!("<i class=\"base\" style=\"left: {:.1}%\"></i>", scale.percent(b))
+    });
+    let value = match (result.peak_rss_bytes, reached(result)) {
+        (Some(peak), _) => mib_text(peak),
+        (None, Some(reached)) => format!("≥{}", mib_text(reached)),
+        (None, None) => "-".into(),
+    };
+    let status = match row.tally {
+        Tally::Passed => String::new(),
+        _ => format!("<span class=\"status\">{}</span>", row.status.name()),
+    };
+    let inner = format!(
+        "<span class=\"bars\">{}{}{}{baseline}</span><span class=\"num\">{value}</span>{status}",
+        bar("rss", result.peak_rss_bytes),
+        bar("ctr", result.container_peak_bytes),
+        bar("heap", heap(result)),
+    );
+    let title = sanitize::html(&cell_title(result, &row));
+    let body = if plan.details.contains(&index) {
+        format!("<a href=\"#result-{index}\" title=\"{title}\">{inner}</a>")
+    } else {
+        format!("<span title=\"{title}\">{inner}</span>")
+    };
+    format!("<td class=\"cell {}\" data-index=\"{index}\">{body}</td>", tally_class(row.tally))
+}
+
+fn cell_title(result: &ModuleResult, row: &Row) -> String {
+    let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
+    let mut title = format!(
+        "{}: {} · RSS {} · container {} · heap {}",
+        result.job.label(),
+        row.status.name(),
+        peak_text(result),
+        bytes(result.container_peak_bytes),
+        bytes(heap(result))
+    );
+    if let Some(reason) = &row.reason {
+        let _ = write!(title, " · {reason}");
+    }
+    title
+}
+
+/// The baseline's RSS peak for a result (`--baseline`).
+fn baseline_rss(result: &ModuleResult) -> Option<u64> {
+    result.baseline.as_ref().and_then(|b| b.values.get(&MeasureId::Rss)).map(|b| b.round() as u64)
+}
+
+/// `42.1`: bytes in MiB.
+fn mib_text(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / MIB)
+}
+
+/// What the bars, the tick and the colours mean, and the scale.
+fn legend(outcome: &Outcome, scale: &Scale) -> String {
+    let results = &outcome.results;
     let mut out = String::from("<ul class=\"legend\">\n");
     for (class, words) in
-        [("passed", "passed"), ("skipped", "skipped"), ("failed", "failed (status written after the bar)")]
+        [("passed", "passed"), ("skipped", "skipped"), ("failed", "failed (status written)")]
     {
         let _ = writeln!(out, "<li><span class=\"swatch {class}\"></span>{words}</li>");
     }
-    let mut off_scale: Vec<u64> =
-        results.iter().filter_map(|r| r.memory_limit_bytes).filter(|l| scale.percent(*l).is_none()).collect();
-    off_scale.sort_unstable();
-    off_scale.dedup();
-    let on_scale = results.iter().filter_map(|r| r.memory_limit_bytes).any(|l| scale.percent(l).is_some());
-    if on_scale {
-        out.push_str("<li><span class=\"swatch line\"></span>memory limit</li>\n");
+    out.push_str("<li><span class=\"swatch rss\"></span>RSS peak (the number, in MiB)</li>\n");
+    out.push_str("<li><span class=\"swatch ctr\"></span>container peak (cgroup)</li>\n");
+    if results.iter().any(|r| heap(r).is_some()) {
+        out.push_str(
+            "<li><span class=\"swatch heap\"></span>heap peak (memray; RSS then includes memray)</li>\n",
+        );
     }
-    if !off_scale.is_empty() {
-        let limits: Vec<String> = off_scale.into_iter().map(human_bytes).collect();
-        let _ = writeln!(out, "<li>memory limit {} (beyond the scale)</li>", limits.join(", "));
+    if results.iter().any(|r| baseline_rss(r).is_some()) {
+        out.push_str("<li><span class=\"swatch base\"></span>baseline RSS peak</li>\n");
     }
-    if results.iter().any(|r| r.memory_limit_bytes.is_none()) {
-        out.push_str("<li>some containers had no memory limit</li>\n");
-    }
+    out.push_str("<li>≥: a timeout, the memory it had reached</li>\n");
+    let _ = writeln!(out, "<li>bars scaled to {}</li>", human_bytes(scale.end as u64));
     out.push_str("</ul>\n");
     out
 }
 
-/// Tick labels over the track, in MiB.
-fn axis(scale: &Scale) -> String {
-    let mut out = String::from("<div class=\"axis\"><div class=\"label\"></div><div class=\"ticks\">");
-    for tick in 0..=scale.ticks() {
-        let at = tick as f64 * scale.step;
-        let _ = write!(out, "<span style=\"left: {:.2}%\">{}</span>", at / scale.end * 100.0, mib_label(at));
-    }
-    out.push_str("</div><div class=\"value\">MiB</div></div>\n");
-    out
+/// The bars' scale: its end, in bytes.
+struct Scale {
+    end: f64,
 }
 
-/// One result's bar: its label (the variant in a matrix, else the module),
-/// the bar, its limit line, and its value (with the status when it did not pass).
-fn bar_row(index: usize, result: &ModuleResult, scale: &Scale, matrix: bool) -> String {
-    let row = Row::of(result);
-    let tally = row.tally;
-    let label =
-        if matrix { result.job.variant.short().unwrap_or_default() } else { result.job.module.clone() };
-    let bar = match result.peak_rss_bytes.and_then(|p| scale.percent(p)) {
-        Some(width) => format!("<div class=\"bar\" style=\"width: {width:.2}%\"></div>"),
-        None => String::new(),
-    };
-    let baseline_peak = result.baseline.as_ref().and_then(|b| b.values.get(&MeasureId::Rss)).copied();
-    let baseline = match baseline_peak.and_then(|b| scale.percent(b as u64).map(|at| (b, at))) {
-        Some((before, at)) => format!(
-            "<div class=\"baseline\" style=\"left: {at:.2}%\" title=\"baseline {}\"></div>",
-            human_bytes(before.round() as u64)
-        ),
-        None => String::new(),
-    };
-    let limit = match result.memory_limit_bytes.and_then(|l| scale.percent(l).map(|at| (l, at))) {
-        Some((bytes, at)) => format!(
-            "<div class=\"limit\" style=\"left: {at:.2}%\" title=\"memory limit {}\"></div>",
-            human_bytes(bytes)
-        ),
-        None => String::new(),
-    };
-    let status = match tally {
-        Tally::Passed => String::new(),
-        Tally::Skipped | Tally::Failed => format!(" <span class=\"status\">{}</span>", row.status.name()),
-    };
-    let value = if result.peak_rss_bytes.is_some() { row.peak.clone() } else { "not measured".into() };
-    format!(
-        "<div class=\"row {class}\" data-index=\"{index}\" data-module=\"{module}\">\
-         <div class=\"label\" title=\"{title}\">{label}</div>\
-         <div class=\"track\">{bar}{baseline}{limit}</div>\
-         <div class=\"value\"><a href=\"#result-{index}\">{value}</a>{status}</div></div>\n",
-        class = tally_class(tally),
-        module = sanitize::html(&result.job.module),
-        title = sanitize::html(&format!("{}: {}, {}", result.job.label(), value, row.status.name())),
-        label = sanitize::html(&label),
-    )
+impl Scale {
+    /// The largest figure any bar shows.
+    fn of(results: &[ModuleResult]) -> Scale {
+        let figures =
+            results.iter().flat_map(|r| [r.peak_rss_bytes, r.container_peak_bytes, heap(r), baseline_rss(r)]);
+        let top = figures.flatten().max().unwrap_or(0) as f64;
+        Scale { end: top.max(MIB) }
+    }
+
+    /// Where a value sits, in percent of the track (at most 100).
+    fn percent(&self, bytes: u64) -> f64 {
+        (bytes as f64 / self.end * 100.0).min(100.0)
+    }
 }
 
 /// The results table: every column sorts (by the row's `data-*` values), and
-/// a text box and a status list filter the rows (and the chart's bars and
-/// the details). On a phone each row becomes a small card.
-fn table(outcome: &Outcome) -> String {
+/// a text box and a status list filter the rows (and the matrix's rows and
+/// the details); past `TABLE_ROWS` the script builds the rows the filter
+/// finds from the embedded data. On a phone each row becomes a small card.
+fn table(outcome: &Outcome, plan: &Plan) -> String {
     let with_tests = outcome.results.iter().any(|r| r.test_counts().is_some());
     let mut out = String::from(
         "<section id=\"results\">\n<h2>Results</h2>\n<div class=\"controls\">\
@@ -394,8 +684,8 @@ fn table(outcome: &Outcome) -> String {
         );
     }
     out.push_str("</tr></thead>\n<tbody>\n");
-    for (index, result) in outcome.results.iter().enumerate() {
-        out.push_str(&table_row(outcome, index, result, with_tests));
+    for &index in &plan.table {
+        out.push_str(&table_row(outcome, index, &outcome.results[index], with_tests));
     }
     out.push_str("</tbody>\n</table>\n</div>\n</section>\n");
     out
@@ -438,7 +728,7 @@ fn table_row(outcome: &Outcome, index: usize, result: &ModuleResult, with_tests:
             ),
         ),
         ("duration", format!("{:.3}", result.duration.as_secs_f64()), row.duration.clone()),
-        ("peak", number(result.peak_rss_bytes).to_string(), row.peak.clone()),
+        ("peak", number(reached(result)).to_string(), peak_text(result)),
         ("limit", number(result.memory_limit_bytes).to_string(), limit_text(result.memory_limit_bytes)),
         ("tests", number(tests_total).to_string(), sanitize::html(row.tests.as_deref().unwrap_or(""))),
         ("reason", reason.clone(), reason),
@@ -460,28 +750,64 @@ fn table_row(outcome: &Outcome, index: usize, result: &ModuleResult, with_tests:
     out
 }
 
-/// A collapsible block per result; those that failed start open.
-fn details(outcome: &Outcome) -> String {
-    let mut out = String::from("<section id=\"details\">\n<h2>Details</h2>\n");
-    for (index, result) in outcome.results.iter().enumerate() {
-        out.push_str(&result_details(outcome, index, result));
-    }
-    out.push_str("</section>\n");
-    out
+/// The details blocks of the results the plan details, each read whole,
+/// until `DETAILS_BYTES`; and how many there are.
+struct Details {
+    html: String,
+    shown: usize,
 }
 
-fn result_details(outcome: &Outcome, index: usize, result: &ModuleResult) -> String {
+fn details(outcome: &Outcome, context: &ReportContext, plan: &Plan) -> Result<Details> {
+    let mut html = String::from("<section id=\"details\">\n<h2>Details</h2>\n");
+    let mut shown = 0;
+    for &index in &plan.details {
+        if html.len() > DETAILS_BYTES {
+            break;
+        }
+        let whole = context.whole(outcome, index)?;
+        html.push_str(&result_details(outcome, plan, index, &whole));
+        shown += 1;
+    }
+    html.push_str("</section>\n");
+    Ok(Details { html, shown })
+}
+
+fn result_details(outcome: &Outcome, plan: &Plan, index: usize, result: &ModuleResult) -> String {
     let row = Row::of(result);
     let tally = row.tally;
     let open = if tally == Tally::Failed { " open=\"open\"" } else { "" };
     let mut out = format!(
         "<details id=\"result-{index}\" class=\"{class}\" data-index=\"{index}\"{open}>\n\
-         <summary><span class=\"status\">{status}</span> <strong>{label}</strong> · {peak}</summary>\n<dl>\n",
+         <summary><span class=\"status\">{status}</span> <strong>{label}</strong> · {peak}</summary>\n",
         class = tally_class(tally),
         status = row.status.name(),
         label = sanitize::html(&result.job.label()),
-        peak = row.peak,
+        peak = peak_text(result),
     );
+    out.push_str(&facts(outcome, result, &row));
+    out.push_str(&timeline(result));
+    if let Some(change) = &row.vs_baseline {
+        let _ = writeln!(out, "<p class=\"baseline\">vs baseline: {}</p>", sanitize::html(change));
+    }
+    if let Some(memray) = &result.memray {
+        out.push_str(&memray_details(memray));
+    }
+    // A failure's tests and streams once: its other variants point there.
+    if let Some(first) = plan.same_failure.get(&index) {
+        let _ = writeln!(
+            out,
+            "<p class=\"same\">The same failure as <a href=\"#result-{first}\">{}</a>: its tests and output are there.</p>",
+            sanitize::html(&outcome.results[*first].job.label())
+        );
+    } else {
+        out.push_str(&failure_evidence(result));
+    }
+    out.push_str("</details>\n");
+    out
+}
+
+/// The result's facts as a definition list.
+fn facts(outcome: &Outcome, result: &ModuleResult, row: &Row) -> String {
     let mut facts =
         vec![("status", format!("{} ({})", row.status.name(), sanitize::html(row.status.meaning())))];
     if let Some(reason) = &row.reason {
@@ -493,24 +819,33 @@ fn result_details(outcome: &Outcome, index: usize, result: &ModuleResult) -> Str
     if let Some(signal) = result.execution.signal() {
         facts.push(("signal", signal.to_string()));
     }
+    let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
     facts.extend([
         ("started", time_element(result.started_at)),
         ("duration", row.duration.clone()),
-        ("peak RSS", row.peak.clone()),
+        ("peak RSS", peak_text(result)),
+        ("container peak", bytes(result.container_peak_bytes)),
         ("memory limit", limit_text(result.memory_limit_bytes)),
         ("python", sanitize::html(python_of(outcome, result))),
         ("allocator", row.allocator.to_string()),
     ]);
+    let mut out = String::from("<dl>\n");
     for (term, value) in facts {
         let _ = writeln!(out, "<dt>{term}</dt><dd>{value}</dd>");
     }
     out.push_str("</dl>\n");
-    if let Some(change) = &row.vs_baseline {
-        let _ = writeln!(out, "<p class=\"baseline\">vs baseline: {}</p>", sanitize::html(change));
-    }
-    if let Some(memray) = &result.memray {
-        out.push_str(&memray_details(memray));
-    }
+    out
+}
+
+/// The result's memory over time. The per-result timeline
+/// (`report::timeline::svg`, an inline SVG) goes here; nothing until then.
+fn timeline(_result: &ModuleResult) -> String {
+    String::new()
+}
+
+/// The inner tests, the leak hunt and the streams' tails.
+fn failure_evidence(result: &ModuleResult) -> String {
+    let mut out = String::new();
     if let Some(inner) = &result.inner {
         out.push_str(&inner_tests(inner));
         if let Some(hunt) = &inner.hunt_leaks {
@@ -520,8 +855,54 @@ fn result_details(outcome: &Outcome, index: usize, result: &ModuleResult) -> Str
     for (name, captured) in [("stdout", &result.stdout), ("stderr", &result.stderr)] {
         out.push_str(&stream_tail(name, &captured.text(), captured.total_bytes));
     }
-    out.push_str("</details>\n");
     out
+}
+
+/// Every result's figures for the script, as a JavaScript value: strings
+/// said once (modules, variants, statuses, reasons), each result a short
+/// array `[module, variant, status, tally rank, RSS, container, heap,
+/// milliseconds, reason, details]` (`-1` for none), failures first.
+fn embedded_data(outcome: &Outcome) -> String {
+    let mut strings: [Vec<String>; 4] = Default::default();
+    let mut at: [BTreeMap<String, usize>; 4] = Default::default();
+    let mut intern = |table: usize, text: String| -> usize {
+        *at[table].entry(text.clone()).or_insert_with(|| {
+            strings[table].push(text);
+            strings[table].len() - 1
+        })
+    };
+    let number = |value: Option<u64>| value.map_or(-1, |v| v as i64);
+    let mut order: Vec<usize> = (0..outcome.results.len()).collect();
+    order.sort_by_key(|&i| tally_rank(outcome.results[i].tally()));
+    order.truncate(DATA_ROWS);
+    let mut rows = String::new();
+    for index in order {
+        let result = &outcome.results[index];
+        let reason = words::reason(&result.execution).unwrap_or_default();
+        let _ = write!(
+            rows,
+            "[{},{},{},{},{},{},{},{},{},{}],",
+            intern(0, result.job.module.clone()),
+            intern(1, variant_label(result)),
+            intern(2, result.status().name().to_string()),
+            tally_rank(result.tally()),
+            number(result.peak_rss_bytes),
+            number(result.container_peak_bytes),
+            number(heap(result)),
+            result.duration.as_millis(),
+            intern(3, reason),
+            index,
+        );
+    }
+    rows.pop();
+    let [modules, variants, statuses, reasons] =
+        strings.map(|s| serde_json::to_string(&s).unwrap_or_default());
+    // Inside a script: no `<` or `>` (no `</script>`, no `]]>`), no line separators.
+    let data = format!("{{\"modules\":{modules},\"variants\":{variants},\"statuses\":{statuses},\"reasons\":{reasons},\"rows\":[{rows}]}}");
+    data.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 /// memray's figures, its largest allocation sites and a link to the flame graph.
@@ -644,12 +1025,12 @@ fn not_run(outcome: &Outcome) -> String {
 }
 
 const STYLE: &str = r#"
-:root { --pass: #2e7d32; --skip: #8d8d8d; --fail: #c62828; --grid: #e3e3e3; --ink: #1f1f1f; --muted: #5f5f5f; --paper: #fff; --line: #6a1b9a; --link: #1a56b0; }
+:root { --pass: #2e7d32; --skip: #8d8d8d; --fail: #c62828; --grid: #e3e3e3; --ink: #1f1f1f; --muted: #5f5f5f; --paper: #fff; --link: #1a56b0; --ctr: #9aa7b8; --heap: #1565c0; --baseline: #111; --notice: #fff4d6; }
 @media (prefers-color-scheme: dark) {
-  :root { --pass: #66bb6a; --skip: #9e9e9e; --fail: #ef5350; --grid: #3a3a3a; --ink: #e8e8e8; --muted: #a8a8a8; --paper: #161616; --line: #ce93d8; --link: #8ab4f8; }
+  :root { --pass: #66bb6a; --skip: #9e9e9e; --fail: #ef5350; --grid: #3a3a3a; --ink: #e8e8e8; --muted: #a8a8a8; --paper: #161616; --link: #8ab4f8; --ctr: #5c6878; --heap: #64b5f6; --baseline: #fafafa; --notice: #3a3222; }
 }
 * { box-sizing: border-box; }
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; padding: 1.2em; max-width: 78em; color: var(--ink); background: var(--paper); }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; padding: 1.2em; max-width: 96em; color: var(--ink); background: var(--paper); }
 h1 { font-size: 1.5em; margin: 0 0 0.3em; overflow-wrap: anywhere; }
 h2 { font-size: 1.2em; margin: 1.6em 0 0.6em; }
 h3 { font-size: 1em; margin: 1em 0 0.3em; }
@@ -658,47 +1039,52 @@ code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monosp
 code { overflow-wrap: anywhere; }
 .verdict { font-size: 1.15em; font-weight: 600; margin: 0 0 0.8em; }
 .verdict.passed { color: var(--pass); } .verdict.failed { color: var(--fail); }
+.notice { background: var(--notice); padding: 0.5em 0.8em; border-radius: 4px; }
 dl.run, details dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.15em 1em; margin: 0; }
 dt { color: var(--muted); } dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
 .id { color: var(--muted); font-family: ui-monospace, monospace; font-size: 0.85em; }
 .legend { list-style: none; padding: 0; margin: 0 0 0.8em; display: flex; flex-wrap: wrap; gap: 0.3em 1.4em; color: var(--muted); }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.35em; vertical-align: -0.1em; border-radius: 2px; }
-.swatch.passed, .chart .passed .bar { background: var(--pass); }
-.swatch.skipped, .chart .skipped .bar { background: repeating-linear-gradient(135deg, var(--skip) 0 3px, transparent 3px 6px); border: 1px solid var(--skip); }
-.swatch.failed, .chart .failed .bar { background: var(--fail); }
-.swatch.line { width: 0; border-left: 2px dashed var(--line); border-radius: 0; }
-.chart { display: grid; grid-template-columns: minmax(4em, max-content) minmax(10em, 1fr) max-content; column-gap: 0.6em; align-items: stretch; }
-.chart .row, .chart .axis { display: contents; }
-.chart .row[hidden], .chart .module[hidden] { display: none; }
-.chart .label { max-width: 24em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; text-align: right; padding: 2px 0; }
-.chart .module { grid-column: 1 / -1; font-weight: 600; margin-top: 0.5em; overflow-wrap: anywhere; }
-.chart .track { position: relative; min-height: 1.5em; background-image: linear-gradient(to right, var(--grid) 1px, transparent 1px); background-size: calc(100% / var(--ticks)) 100%; border-right: 1px solid var(--grid); }
-.chart .bar { position: absolute; left: 0; top: 0.2em; bottom: 0.2em; min-width: 2px; border-radius: 0 2px 2px 0; }
-.chart .baseline { position: absolute; top: -2px; bottom: -2px; width: 0; border-left: 3px solid var(--text, #222); }
-.chart .limit { position: absolute; top: 0; bottom: 0; width: 0; border-left: 2px dashed var(--line); }
-.chart .value { white-space: nowrap; font-variant-numeric: tabular-nums; padding: 2px 0; }
-.chart .value a { color: inherit; text-decoration: none; }
-.chart .value .status, .chart .failed .label { color: var(--fail); font-weight: 600; }
-.chart .skipped .value .status { color: var(--muted); }
-.chart .axis .ticks { position: relative; height: 1.3em; color: var(--muted); font-size: 0.8em; }
-.chart .axis .ticks span { position: absolute; transform: translateX(-50%); }
-.chart .axis .value { color: var(--muted); font-size: 0.8em; padding: 0 0 0 0.8em; }
+.swatch.passed { background: var(--pass); } .swatch.failed { background: var(--fail); }
+.swatch.skipped { background: repeating-linear-gradient(135deg, var(--skip) 0 3px, transparent 3px 6px); border: 1px solid var(--skip); }
+.swatch.rss { background: var(--ink); height: 0.5em; vertical-align: 0.1em; }
+.swatch.ctr { background: var(--ctr); height: 0.35em; vertical-align: 0.15em; }
+.swatch.heap { background: var(--heap); height: 0.35em; vertical-align: 0.15em; }
+.swatch.base { width: 0; border-left: 3px solid var(--baseline); border-radius: 0; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; }
+th, td { padding: 0.3em 0.6em; border-bottom: 1px solid var(--grid); text-align: left; vertical-align: top; }
+th { white-space: nowrap; }
+.num, th.duration, th.peak, th.limit, td.duration, td.peak, td.limit { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.module, th.module { overflow-wrap: anywhere; white-space: normal; }
+.status { font-weight: 600; }
+tr.passed .status, .passed > .status, details.passed > summary .status { color: var(--pass); }
+tr.skipped .status, .skipped > .status, details.skipped > summary .status { color: var(--muted); }
+tr.failed .status, .failed .status, details.failed > summary .status { color: var(--fail); }
+table.matrix { font-size: 0.9em; }
+table.matrix th.variant { text-align: center; white-space: nowrap; font-weight: 600; }
+table.matrix th.module { position: sticky; left: 0; background: var(--paper); font-weight: 600; min-width: 10em; max-width: 22em; }
+table.matrix td.cell { min-width: 6.5em; padding: 0.25em 0.4em; }
+table.matrix td.cell a, table.matrix td.cell > span { display: block; color: inherit; text-decoration: none; }
+table.matrix td.rollup { white-space: nowrap; color: var(--muted); }
+.bars { display: block; position: relative; height: 1.1em; background-image: linear-gradient(to right, var(--grid) 1px, transparent 1px); background-size: 25% 100%; border-right: 1px solid var(--grid); }
+.bars i { position: absolute; left: 0; min-width: 2px; border-radius: 0 2px 2px 0; }
+.bars .rss { top: 0; height: 45%; background: var(--pass); }
+.skipped .bars .rss { background: var(--skip); } .failed .bars .rss { background: var(--fail); }
+.bars .ctr { top: 50%; height: 22%; background: var(--ctr); }
+.bars .heap { top: 76%; height: 22%; background: var(--heap); }
+.bars .base { top: -2px; bottom: -2px; width: 0; min-width: 0; border-left: 3px solid var(--baseline); border-radius: 0; }
+td.cell .num { font-variant-numeric: tabular-nums; }
+td.cell .status { margin-left: 0.3em; font-size: 0.85em; }
 .controls { display: flex; flex-wrap: wrap; gap: 0.5em 1.2em; align-items: center; margin-bottom: 0.6em; }
 .controls input, .controls select { font: inherit; padding: 0.2em 0.4em; }
 #shown { color: var(--muted); }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; }
-th, td { padding: 0.3em 0.7em; border-bottom: 1px solid var(--grid); text-align: left; vertical-align: top; }
-th { white-space: nowrap; }
-th.duration, th.peak, th.limit, td.duration, td.peak, td.limit { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.reason { min-width: 16em; } td.tests { white-space: nowrap; }
+#results-table { width: 100%; }
+#results-table td.reason { min-width: 14em; overflow-wrap: anywhere; } #results-table td.tests { min-width: 7em; }
+#results-table td.module { max-width: 24em; }
 th button { font: inherit; font-weight: 600; color: inherit; background: none; border: 0; padding: 0; cursor: pointer; }
 th[aria-sort="ascending"] button::after { content: " \25B2"; } th[aria-sort="descending"] button::after { content: " \25BC"; }
-.status { font-weight: 600; }
-tr.passed .status, details.passed > summary .status { color: var(--pass); }
-tr.skipped .status, details.skipped > summary .status { color: var(--muted); }
-tr.failed .status, details.failed > summary .status { color: var(--fail); }
-#results-table tr[hidden], details[hidden] { display: none; }
+#results-table tr[hidden], details[hidden], table.matrix tr[hidden] { display: none; }
 details { border: 1px solid var(--grid); border-left: 4px solid var(--pass); border-radius: 4px; padding: 0.4em 0.8em; margin: 0.5em 0; }
 details.skipped { border-left-color: var(--skip); } details.failed { border-left-color: var(--fail); }
 summary { cursor: pointer; overflow-wrap: anywhere; }
@@ -706,11 +1092,11 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
 pre.stream { background: color-mix(in srgb, var(--grid) 40%, transparent); padding: 0.5em; border-radius: 4px; max-height: 28em; overflow: auto; }
 @media (max-width: 640px) {
   body { padding: 0.8em; font-size: 14px; }
-  .chart.modules { grid-template-columns: minmax(6em, 1fr) max-content; }
-  .chart.modules .label { grid-column: 1 / -1; text-align: left; max-width: none; padding: 0.3em 0 0; }
-  .chart.modules .axis .label { display: none; }
-  .chart.variants .label { max-width: 7em; }
   dl.run, details dl { grid-template-columns: 1fr; } dd { margin-bottom: 0.3em; }
+  table.matrix th.module { min-width: 7em; max-width: 9em; }
+  table.matrix td.cell { min-width: 4.2em; }
+  table.matrix td.rollup { display: none; }
+  table.matrix th:nth-child(2) { display: none; }
   #results-table, #results-table thead, #results-table tbody { display: block; }
   #results-table thead tr { display: flex; flex-wrap: wrap; gap: 0.2em 0.9em; padding-bottom: 0.4em; border-bottom: 2px solid var(--grid); }
   #results-table thead tr::before { content: "Sort by"; color: var(--muted); }
@@ -718,7 +1104,7 @@ pre.stream { background: color-mix(in srgb, var(--grid) 40%, transparent); paddi
   #results-table tbody tr { display: flex; flex-wrap: wrap; gap: 0 0.9em; padding: 0.4em 0; border-bottom: 1px solid var(--grid); }
   #results-table tbody tr[hidden] { display: none; }
   #results-table td { border: 0; padding: 0; min-width: 0; }
-  #results-table td.module { flex-basis: 100%; font-weight: 600; overflow-wrap: anywhere; }
+  #results-table td.module { flex-basis: 100%; max-width: none; font-weight: 600; overflow-wrap: anywhere; }
   #results-table td.reason { flex-basis: 100%; min-width: 0; color: var(--muted); }
   #results-table td:empty { display: none; }
   #results-table td.python::before { content: "Python "; }
@@ -727,33 +1113,98 @@ pre.stream { background: color-mix(in srgb, var(--grid) 40%, transparent); paddi
 }
 "#;
 
-const SCRIPT: &str = r#"
+/// The table's sorting and filtering. `DATA` (set before it) is empty when
+/// the table holds every result; else the filter builds its rows from it
+/// (at most 500; text only, through `textContent`).
+const SCRIPT: &str = r##"
 (function () {
   var table = document.getElementById("results-table");
   if (!table) { return; }
   var body = table.tBodies[0];
-  var rows = Array.prototype.slice.call(body.rows);
+  var served = Array.prototype.slice.call(body.rows);
+  var rows = served;
   var filter = document.getElementById("filter");
   var tally = document.getElementById("tally");
   var shown = document.getElementById("shown");
+  var keys = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) { return th.dataset.key; });
+  var TALLY = ["failed", "skipped", "passed"];
+  var LIMIT = 500;
   var each = function (selector, action) { Array.prototype.forEach.call(document.querySelectorAll(selector), action); };
+  function mib(bytes) { return bytes < 0 ? "-" : (bytes / 1048576).toFixed(1) + " MiB"; }
+  function built(r) {
+    var variant = DATA.variants[r[1]].split(", ");
+    var values = { module: DATA.modules[r[0]], allocator: variant[0] || "", python: variant[1] || "",
+      rank: r[3], duration: (r[7] / 1000).toFixed(3), peak: r[4] >= 0 ? r[4] : r[5], limit: -1, tests: -1,
+      reason: DATA.reasons[r[8]] };
+    var texts = { rank: DATA.statuses[r[2]], duration: (r[7] / 1000).toFixed(2) + "s",
+      peak: r[4] >= 0 ? mib(r[4]) : (r[5] >= 0 ? mib(r[5]) + " reached (container)" : "-"), limit: "", tests: "" };
+    var tr = document.createElement("tr");
+    tr.className = TALLY[r[3]];
+    tr.dataset.index = r[9];
+    tr.dataset.tally = TALLY[r[3]];
+    keys.forEach(function (key) {
+      tr.dataset[key] = values[key];
+      var td = document.createElement("td");
+      td.className = key;
+      var text = key in texts ? texts[key] : String(values[key]);
+      if (key === "module" && document.getElementById("result-" + r[9])) {
+        var a = document.createElement("a");
+        a.href = "#result-" + r[9];
+        a.textContent = text;
+        td.appendChild(a);
+      } else if (key === "rank") {
+        var span = document.createElement("span");
+        span.className = "status";
+        span.textContent = text;
+        td.appendChild(span);
+      } else {
+        td.textContent = text;
+      }
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+  function search(text) {
+    var found = [];
+    var total = 0;
+    DATA.rows.forEach(function (r) {
+      if (tally.value && TALLY[r[3]] !== tally.value) { return; }
+      var words = (DATA.modules[r[0]] + " " + DATA.variants[r[1]] + " " + DATA.statuses[r[2]] + " " + DATA.reasons[r[8]]).toLowerCase();
+      if (text && words.indexOf(text) === -1) { return; }
+      total += 1;
+      if (found.length < LIMIT) { found.push(built(r)); }
+    });
+    return { rows: found, total: total };
+  }
   function apply() {
     var text = filter.value.trim().toLowerCase();
     var visible = {};
     var count = 0;
-    rows.forEach(function (row) {
-      var keep = (!tally.value || row.dataset.tally === tally.value) &&
-        (!text || row.textContent.toLowerCase().indexOf(text) !== -1);
-      row.hidden = !keep;
-      if (keep) { visible[row.dataset.index] = true; count += 1; }
+    var total = null;
+    if (DATA.rows && (text || tally.value)) {
+      var result = search(text);
+      rows = result.rows;
+      total = result.total;
+      body.textContent = "";
+      rows.forEach(function (row) { body.appendChild(row); visible[row.dataset.index] = true; });
+      count = rows.length;
+    } else {
+      if (rows !== served) { rows = served; body.textContent = ""; rows.forEach(function (row) { body.appendChild(row); }); }
+      rows.forEach(function (row) {
+        var keep = (!tally.value || row.dataset.tally === tally.value) &&
+          (!text || row.textContent.toLowerCase().indexOf(text) !== -1);
+        row.hidden = !keep;
+        if (keep) { visible[row.dataset.index] = true; count += 1; }
+      });
+    }
+    var filtering = text || tally.value;
+    each("#details details", function (item) { item.hidden = filtering && !visible[item.dataset.index]; });
+    each("table.matrix tbody tr", function (tr) {
+      tr.hidden = text && tr.dataset.module.toLowerCase().indexOf(text) === -1;
     });
-    var modules = {};
-    each(".chart .row, #details details", function (item) {
-      item.hidden = !visible[item.dataset.index];
-      if (!item.hidden) { modules[item.dataset.module] = true; }
-    });
-    each(".chart .module", function (heading) { heading.hidden = !modules[heading.dataset.module]; });
-    shown.textContent = count + " of " + rows.length + " shown";
+    var all = DATA.rows ? DATA.rows.length : served.length;
+    shown.textContent = total === null ? count + " of " + (filtering ? served.length : all) + " shown"
+      : count + " of " + total + " found (" + all + " results)";
   }
   filter.addEventListener("input", apply);
   tally.addEventListener("change", apply);
@@ -783,7 +1234,7 @@ const SCRIPT: &str = r#"
   openTarget();
   apply();
 })();
-"#;
+"##;
 
 #[cfg(test)]
 mod tests {
@@ -866,65 +1317,6 @@ mod tests {
 
     fn attribute<'a>(attributes: &'a [(String, String)], key: &str) -> &'a str {
         attributes.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str())
-    }
-
-    #[test]
-    fn bars_are_coloured_by_how_the_status_counts_and_say_it_when_not_a_pass() {
-        let page = render(
-            &outcome(vec![
-                result("test_a.py", Execution::Passed, Some(10)),
-                result("test_b.py", Execution::Skipped { why: None }, Some(8)),
-                result(
-                    "test_c.py",
-                    Execution::OomKilled { container_peak: None, process_peak: None },
-                    Some(63),
-                ),
-            ]),
-            "t",
-        );
-        let all = elements(&page);
-        let rows: Vec<String> =
-            with_class(&all, "row").iter().map(|a| attribute(a, "class").to_string()).collect();
-        assert_eq!(rows, ["row passed", "row skipped", "row failed"]);
-        assert_eq!(with_class(&all, "bar").len(), 3);
-        assert!(page.contains("63.0 MiB</a> <span class=\"status\">oom</span>"), "{page}");
-        assert!(page.contains("8.0 MiB</a> <span class=\"status\">skip</span>"));
-        assert!(!page.contains("10.0 MiB</a> <span"), "a pass needs no word");
-    }
-
-    #[test]
-    fn the_axis_is_in_mib_with_a_gridline_per_tick_and_the_limit_on_it() {
-        let page = render(&outcome(vec![result("test_a.py", Execution::Passed, Some(40))]), "t");
-        // 40 MiB and a 64 MiB limit: steps of 20 MiB up to 80.
-        assert!(page.contains("style=\"--ticks: 4\""), "{page}");
-        for (tick, at) in [("0", "0.00"), ("20", "25.00"), ("80", "100.00")] {
-            assert!(page.contains(&format!("<span style=\"left: {at}%\">{tick}</span>")), "{tick}");
-        }
-        assert!(page.contains("<div class=\"value\">MiB</div>"));
-        assert!(page.contains("<div class=\"bar\" style=\"width: 50.00%\"></div>"));
-        assert!(page
-            .contains("<div class=\"limit\" style=\"left: 80.00%\" title=\"memory limit 64.0 MiB\"></div>"));
-        // A limit far past every peak stays off the scale, named in the legend.
-        let mut small = result("test_a.py", Execution::Passed, Some(7));
-        small.memory_limit_bytes = Some(1 << 30);
-        let page = render(&outcome(vec![small]), "t");
-        assert!(!page.contains("<div class=\"limit\""));
-        assert!(page.contains("memory limit 1.0 GiB (beyond the scale)"));
-    }
-
-    #[test]
-    fn variants_are_labels_under_their_module_not_colours() {
-        let mut a = result("test_a.py", Execution::Passed, Some(10));
-        a.job.variant = Variant { python_malloc: Some(PythonMalloc::Malloc), python: None };
-        let mut b = result("test_a.py", Execution::Passed, Some(12));
-        b.job.variant = Variant { python_malloc: Some(PythonMalloc::Pymalloc), python: None };
-        let page = render(&outcome(vec![a, b]), "t");
-        assert_eq!(
-            page.matches("<div class=\"module\" data-module=\"test_a.py\">test_a.py</div>").count(),
-            1
-        );
-        assert!(page.contains(">malloc</div>") && page.contains(">pymalloc</div>"), "{page}");
-        assert_eq!(page.matches("class=\"row passed\"").count(), 2, "the same colour for both");
     }
 
     #[test]
@@ -1094,15 +1486,165 @@ mod tests {
         }
     }
 
+    fn variant(result: &mut ModuleResult, malloc: PythonMalloc, python: &str) {
+        result.job.variant = Variant { python_malloc: Some(malloc), python: Some(python.parse().unwrap()) };
+    }
+
     #[test]
-    fn scales_end_on_a_whole_step() {
-        for (peak_mib, ticks, end_mib) in [(7.3, 4, 8.0), (40.0, 4, 40.0), (1000.0, 5, 1000.0), (0.2, 2, 1.0)]
-        {
-            let mut r = result("test_a.py", Execution::Passed, None);
-            r.peak_rss_bytes = Some((peak_mib * MIB) as u64);
-            r.memory_limit_bytes = None;
-            let scale = Scale::of(&[r]);
-            assert_eq!((scale.ticks(), scale.end / MIB), (ticks, end_mib), "{peak_mib}");
+    fn the_matrix_puts_variants_side_by_side_with_three_bars_and_a_roll_up() {
+        let mut results = Vec::new();
+        for (module, malloc, python, execution, peak) in [
+            ("test_a.py", PythonMalloc::Malloc, "3.11", Execution::Passed, 10),
+            ("test_a.py", PythonMalloc::Pymalloc, "3.13", Execution::Skipped { why: None }, 8),
+            (
+                "test_b.py",
+                PythonMalloc::Malloc,
+                "3.11",
+                Execution::OomKilled { container_peak: None, process_peak: None },
+                63,
+            ),
+        ] {
+            let mut r = result(module, execution, Some(peak));
+            variant(&mut r, malloc, python);
+            r.container_peak_bytes = Some((peak + 2) << 20);
+            results.push(r);
         }
+        results[0].memray = Some(MemraySummary {
+            peak_memory_bytes: Some(4 << 20),
+            total_allocations: None,
+            total_bytes_allocated: None,
+            python_allocator: None,
+            top_allocations_by_size: Vec::new(),
+            flamegraph: "allocations".into(),
+            flamegraph_path: None,
+        });
+        let page = render(&outcome(results), "t");
+        let all = elements(&page);
+        let cells: Vec<String> =
+            with_class(&all, "cell").iter().map(|a| attribute(a, "class").to_string()).collect();
+        // Two modules × two variants: test_b.py has no result under the second.
+        assert_eq!(cells, ["cell passed", "cell skipped", "cell failed", "cell none"]);
+        assert!(
+            page.contains(
+                "<th class=\"variant\">malloc<br/>3.11</th><th class=\"variant\">pymalloc<br/>3.13</th>"
+            ),
+            "{page}"
+        );
+        assert_eq!(with_class(&all, "rss").len(), 3 + 1, "an RSS bar per result, and the legend's");
+        assert_eq!(with_class(&all, "ctr").len(), 3 + 1);
+        assert_eq!(with_class(&all, "heap").len(), 1 + 1, "memray's heap where it ran");
+        // The scale ends at the largest figure: test_b.py's container, 65 MiB.
+        assert!(page.contains("<i class=\"rss\" style=\"width: 96.9%\"></i>"), "{page}");
+        assert!(page.contains("<span class=\"num\">63.0</span><span class=\"status\">oom</span>"));
+        assert!(page.contains("<span class=\"num\">10.0</span></a></td>"), "a pass needs no word");
+        assert!(page.contains("<td class=\"rollup skipped\"><span class=\"status\">1 passed of 2</span><br/>8.0 MiB–10.0 MiB</td>"), "{page}");
+        assert!(page.contains("<td class=\"rollup failed\"><span class=\"status\">1 failed of 1</span>"));
+    }
+
+    #[test]
+    fn a_failure_alike_across_variants_is_one_line_and_its_evidence_shown_once() {
+        let failing = || Execution::Failed {
+            exit_code: 1,
+            why: Some(crate::model::status::FailureCause::TestsFailed {
+                failed: 1,
+                total: 2,
+                names: vec!["t::x".into()],
+            }),
+        };
+        let mut results = Vec::new();
+        for (malloc, text) in
+            [(PythonMalloc::Malloc, "first output"), (PythonMalloc::Pymalloc, "second output")]
+        {
+            let mut r = result("test_a.py", failing(), Some(9));
+            variant(&mut r, malloc, "3.11");
+            r.stdout = crate::model::captured::Captured::from_text(text);
+            results.push(r);
+        }
+        let page = render(&outcome(results), "t");
+        let attention =
+            page.split("<section id=\"attention\">").nth(1).unwrap().split("</section>").next().unwrap();
+        assert_eq!(attention.matches("<tr class=\"failed\">").count(), 1, "{attention}");
+        assert!(page.contains("<td>malloc, 3.11; pymalloc, 3.11</td>"), "both variants named");
+        assert!(page.contains("first output") && !page.contains("second output"), "the evidence once");
+        assert!(page.contains("The same failure as <a href=\"#result-0\">test_a.py [malloc, 3.11]</a>"));
+        assert_eq!(page.matches("<details ").count(), 2, "each result keeps its own facts");
+    }
+
+    #[test]
+    fn a_timeout_shows_the_memory_it_had_reached() {
+        let mut timed_out = result("test_a.py", Execution::TimedOut { after_secs: 5 }, None);
+        timed_out.container_peak_bytes = Some(48 << 20);
+        let page = render(&outcome(vec![timed_out]), "t");
+        assert!(
+            page.contains("<span class=\"num\">≥48.0</span><span class=\"status\">timeout</span>"),
+            "{page}"
+        );
+        assert!(page.contains("<td class=\"peak\">48.0 MiB reached (container)</td>"), "{page}");
+        assert!(page.contains("<dt>peak RSS</dt><dd>48.0 MiB reached (container)</dd>"));
+    }
+
+    #[test]
+    fn the_baseline_tick_has_a_legend_entry_and_a_colour_in_both_themes() {
+        let mut r = result("test_a.py", Execution::Passed, Some(10));
+        r.baseline = Some(crate::model::result::BaselineRecord {
+            status: crate::model::status::Status::Pass,
+            values: [(MeasureId::Rss, (8u64 << 20) as f64)].into_iter().collect(),
+        });
+        let page = render(&outcome(vec![r]), "t");
+        assert!(page.contains("<i class=\"base\" style=\"left: 80.0%\"></i>"), "{page}");
+        assert!(page.contains("<span class=\"swatch base\"></span>baseline RSS peak"));
+        // Every colour the style uses is defined, in the light theme and the dark one.
+        let (light, dark) = STYLE.split_once("@media (prefers-color-scheme: dark)").unwrap();
+        let dark = dark.split('}').next().unwrap();
+        for used in STYLE.split("var(--").skip(1).map(|rest| rest.split(')').next().unwrap()) {
+            assert!(light.contains(&format!("--{used}:")), "--{used} has no light value");
+            assert!(dark.contains(&format!("--{used}:")), "--{used} has no dark value");
+        }
+    }
+
+    #[test]
+    fn a_large_outcome_is_capped_says_what_it_left_out_and_embeds_every_result() {
+        let results: Vec<ModuleResult> = (0..3_000)
+            .map(|i| {
+                let execution =
+                    if i % 100 == 7 { Execution::Crashed { signal: 11 } } else { Execution::Passed };
+                let mut r = result(&format!("test_{i:04}.py"), execution, Some(1 + (i % 97) as u64));
+                r.job.index = i;
+                r.stdout = crate::model::captured::Captured::from_text(&"output line\n".repeat(200));
+                r
+            })
+            .collect();
+        let page = render(&outcome(results), "t");
+        let all = elements(&page);
+        let rows =
+            all.iter().filter(|(name, a)| name == "tr" && !attribute(a, "data-index").is_empty()).count();
+        assert_eq!(rows, TABLE_ROWS);
+        assert_eq!(all.iter().filter(|(name, _)| name == "details").count(), 30 + PEAK_ROWS);
+        let matrix_row = |(name, a): &&(String, Vec<(String, String)>)| {
+            name == "tr" && !attribute(a, "data-module").is_empty() && attribute(a, "data-index").is_empty()
+        };
+        assert_eq!(all.iter().filter(matrix_row).count(), MATRIX_MODULES);
+        assert!(page.contains(
+            "3000 results: this page shows 200 of 3000 modules in the matrix (those with a failure first, then the \
+             largest peaks), 2000 of 3000 results as rows of the table (failures first, then the largest peaks) and \
+             40 of 3000 results with details (the failures and the largest peaks); the filter finds any result; \
+             every output and test is in the JSON report."
+        ), "{}", &page[..3000]);
+        // The matrix starts with the modules that failed.
+        let first = all.iter().find(matrix_row).unwrap();
+        let number: usize = attribute(&first.1, "data-module")[5..9].parse().unwrap();
+        assert_eq!(number % 100, 7, "a failing module");
+        let data = page.split("var DATA = ").nth(1).unwrap().split(";\n").next().unwrap();
+        let data: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(data["rows"].as_array().unwrap().len(), 3_000, "the filter can find every result");
+        assert_eq!(data["rows"][0][2], 0, "failures first");
+    }
+
+    #[test]
+    fn nothing_is_left_out_of_a_small_outcome() {
+        let page = render(&outcome(vec![result("test_a.py", Execution::Passed, Some(10))]), "t");
+        assert!(!page.contains("id=\"left-out\""));
+        assert!(page.contains("var DATA = {};"), "no embedded data: the table holds every row");
+        assert!(page.contains("<p>Nothing failed or regressed.</p>"));
     }
 }

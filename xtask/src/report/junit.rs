@@ -7,6 +7,7 @@
 //! every total is the count of the elements below it. A module that failed
 //! only because tests failed is not counted again: its tests' cases say it.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -28,11 +29,31 @@ const SUITE: &str = "pymaccounter";
 /// Lines of stderr kept in a failure's body.
 const STDERR_TAIL_LINES: usize = 40;
 
+/// The whole report in memory (tests).
+#[cfg(test)]
 pub fn render(outcome: &Outcome, suite_name: &str) -> Result<Vec<u8>> {
-    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
-    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let mut totals = outcome.results.iter().map(Totals::of).fold(Totals::default(), Totals::add);
+    let mut out = Vec::new();
+    let context = ReportContext { test_dir: "", run: None, wholes: None };
+    render_to(&mut out, outcome, &context, suite_name)?;
+    Ok(out)
+}
+
+/// The report as a stream, one result whole at a time: once for the
+/// totals the root element carries, once for the suites.
+pub fn render_to(
+    out: &mut dyn Write,
+    outcome: &Outcome,
+    context: &ReportContext,
+    suite_name: &str,
+) -> Result<()> {
+    let mut totals = Totals::default();
+    context.each_whole(outcome, |result| {
+        totals = totals.add(Totals::of(result));
+        Ok(())
+    })?;
     totals.tests += outcome.not_run.len();
+    let mut writer = Writer::new_with_indent(out, b' ', 2);
+    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let (tests, failures, errors) =
         (totals.tests.to_string(), totals.failures.to_string(), totals.errors.to_string());
     // The run's wall time: modules run side by side, so not the sum of their times.
@@ -47,9 +68,7 @@ pub fn render(outcome: &Outcome, suite_name: &str) -> Result<Vec<u8>> {
     ];
     writer.write_event(Event::Start(BytesStart::new("testsuites").with_attributes(attributes)))?;
     // One suite per result: the module's own case, then its inner tests.
-    for result in &outcome.results {
-        suite(&mut writer, result, &outcome.run)?;
-    }
+    context.each_whole(outcome, |result| suite(&mut writer, result, &outcome.run))?;
     if !outcome.not_run.is_empty() {
         let count = outcome.not_run.len().to_string();
         let timestamp = rfc3339_utc(outcome.started_at);
@@ -75,9 +94,8 @@ pub fn render(outcome: &Outcome, suite_name: &str) -> Result<Vec<u8>> {
         writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
     }
     writer.write_event(Event::End(BytesEnd::new("testsuites")))?;
-    let mut xml = writer.into_inner();
-    xml.push(b'\n');
-    Ok(xml)
+    writer.into_inner().write_all(b"\n")?;
+    Ok(())
 }
 
 fn inner_tests(result: &ModuleResult) -> &[InnerTest] {
@@ -142,7 +160,7 @@ fn module_case(result: &ModuleResult) -> ModuleCase {
 
 /// A result's suite: its figures as properties (the schema allows them on
 /// suites, not on cases), its own case, and one case per inner test.
-fn suite(writer: &mut Writer<Vec<u8>>, result: &ModuleResult, run: &RunInfo) -> Result<()> {
+fn suite(writer: &mut Writer<&mut dyn Write>, result: &ModuleResult, run: &RunInfo) -> Result<()> {
     let inner = inner_tests(result);
     let totals = Totals::of(result);
     let name = sanitize::xml(&result.job.label()).into_owned();
@@ -201,7 +219,7 @@ fn properties(result: &ModuleResult, run: &RunInfo) -> Vec<(&'static str, String
     properties
 }
 
-fn inner_testcase(writer: &mut Writer<Vec<u8>>, test: &InnerTest, classname: &str) -> Result<()> {
+fn inner_testcase(writer: &mut Writer<&mut dyn Write>, test: &InnerTest, classname: &str) -> Result<()> {
     let name = sanitize::xml(&test.name).into_owned();
     let time = format!("{:.3}", test.duration_s);
     let case = BytesStart::new("testcase").with_attributes([
@@ -237,7 +255,7 @@ fn inner_testcase(writer: &mut Writer<Vec<u8>>, test: &InnerTest, classname: &st
 }
 
 /// The module's own case: its status, reason and output.
-fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
+fn testcase(writer: &mut Writer<&mut dyn Write>, result: &ModuleResult) -> Result<()> {
     let name = sanitize::xml(&result.job.label()).into_owned();
     let classname = sanitize::xml(&result.job.module).into_owned();
     let time = format!("{:.3}", result.duration.as_secs_f64());
@@ -277,7 +295,7 @@ fn testcase(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
 /// Maven Surefire) write them: `flakyFailure` when the job passed in the end
 /// or is flaky, `rerunFailure` for the earlier failures of one that failed
 /// (its last failure is the `failure` element).
-fn reruns(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
+fn reruns(writer: &mut Writer<&mut dyn Write>, result: &ModuleResult) -> Result<()> {
     let failed: Vec<&Attempt> =
         result.attempts.iter().filter(|a| a.execution.tally() == Tally::Failed).collect();
     let flaky = result.status() == Status::Flaky || result.tally() != Tally::Failed;
@@ -300,7 +318,7 @@ fn reruns(writer: &mut Writer<Vec<u8>>, result: &ModuleResult) -> Result<()> {
 }
 
 /// `system-out` and `system-err`, each when not empty.
-fn output(writer: &mut Writer<Vec<u8>>, stdout: &str, stderr: &str) -> Result<()> {
+fn output(writer: &mut Writer<&mut dyn Write>, stdout: &str, stderr: &str) -> Result<()> {
     for (tag, text) in [("system-out", stdout), ("system-err", stderr)] {
         if !text.is_empty() {
             writer.write_event(Event::Start(BytesStart::new(tag)))?;
@@ -324,9 +342,11 @@ fn stderr_tail(result: &ModuleResult) -> String {
     lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
 }
 
-pub fn write(outcome: &Outcome, _context: &ReportContext, path: &Path) -> Result<()> {
-    super::write_atomically(path, &render(outcome, SUITE)?)
-        .with_context(|| format!("cannot write the JUnit report to {}", path.display()))
+pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<()> {
+    super::write_atomically_with(path, |out| {
+        render_to(out, outcome, context, SUITE).map_err(std::io::Error::other)
+    })
+    .with_context(|| format!("cannot write the JUnit report to {}", path.display()))
 }
 
 #[cfg(test)]

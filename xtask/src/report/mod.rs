@@ -18,6 +18,8 @@ pub mod words;
 
 pub use words::human_bytes;
 
+use std::borrow::Cow;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -34,6 +36,41 @@ pub struct ReportContext<'a> {
     pub test_dir: &'a str,
     /// How the run was asked for (written into the JSON report).
     pub run: Option<&'a RunRecord>,
+    /// Where the whole results are when the outcome holds them slimmed
+    /// (merge-reports); `None`: the outcome's results are whole.
+    pub wholes: Option<&'a dyn Wholes>,
+}
+
+/// The whole results of an outcome that holds them slimmed (outputs and
+/// tests' lists dropped, `ResultRecord::slim`), read back one at a time as a
+/// writer needs them: merge-reports keeps 160,000 results' outputs on disk,
+/// not in memory.
+pub trait Wholes {
+    /// The `index`-th result of the outcome, whole.
+    fn whole(&self, index: usize) -> Result<ModuleResult>;
+}
+
+impl ReportContext<'_> {
+    /// The `index`-th result whole: the outcome's own, or read back.
+    pub fn whole<'o>(&self, outcome: &'o Outcome, index: usize) -> Result<Cow<'o, ModuleResult>> {
+        match self.wholes {
+            None => Ok(Cow::Borrowed(&outcome.results[index])),
+            Some(wholes) => wholes.whole(index).map(Cow::Owned),
+        }
+    }
+
+    /// Every result whole, in order, one at a time.
+    pub fn each_whole(
+        &self,
+        outcome: &Outcome,
+        mut each: impl FnMut(&ModuleResult) -> Result<()>,
+    ) -> Result<()> {
+        for index in 0..outcome.results.len() {
+            let whole = self.whole(outcome, index)?;
+            each(&whole)?;
+        }
+        Ok(())
+    }
 }
 
 /// Where each report file asked for goes.
@@ -59,13 +96,24 @@ pub const FILE_REPORTS: [FileReport; 3] = [json::REPORT, junit::REPORT, html::RE
 /// a truncated one). A link at the path (only one within its own folder is
 /// allowed, see `tasks::run`) is written through, never replaced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |out| out.write_all(bytes))
+}
+
+/// `write_atomically`, the content streamed by `write` (buffered).
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let path = match std::fs::read_link(path) {
         Ok(target) if target.components().count() == 1 => path.with_file_name(target),
         _ => path.to_path_buf(),
     };
     let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut temporary = TempFile::new_in(folder, ".pymaccounter-report-")?;
-    std::io::Write::write_all(&mut temporary, bytes)?;
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut temporary);
+    write(&mut buffered)?;
+    buffered.flush()?;
+    drop(buffered);
     temporary.as_file().sync_all()?;
     // Readable as a report written in place would be (a temporary file is 0600).
     let mode = std::fs::metadata(&path).map(|m| m.permissions()).unwrap_or_else(|_| {

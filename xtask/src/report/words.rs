@@ -9,7 +9,7 @@ use crate::model::inner::{InnerCounts, LeakHunt, LeakKind, PytestRan, PytestSour
 use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
 use crate::model::repeat;
 use crate::model::result::Attempt;
-use crate::model::schema::Report;
+use crate::model::schema::ResultRecord;
 use crate::model::status::{Execution, FailureCause, FrameworkStop, SkipCause};
 
 /// `8.1 MiB`: binary units, one decimal.
@@ -363,12 +363,66 @@ pub fn pytest_ran(ran: &[(Option<String>, PytestRan)]) -> Option<String> {
 }
 
 /// The report's `reason` fields, said from each record's facts.
-pub fn fill_reasons(report: &mut Report) {
+/// What a report page shows of each part, out of how many: `(shown, all)`.
+pub struct ShownOfAll {
+    pub failures: (usize, usize),
+    pub modules: (usize, usize),
+    pub rows: (usize, usize),
+    /// Results the page's filter can find.
+    pub searchable: usize,
+    pub details: (usize, usize),
+}
+
+/// What a page left out past its caps and where the rest is; `None` when it shows everything.
+pub fn left_out(shown: &ShownOfAll) -> Option<String> {
+    let part =
+        |(shown, all): (usize, usize), what: &str| (shown < all).then(|| format!("{shown} of {all} {what}"));
+    let mut parts: Vec<String> = [
+        part(shown.failures, "failures (the first by module)"),
+        part(shown.modules, "modules in the matrix (those with a failure first, then the largest peaks)"),
+        part(shown.rows, "results as rows of the table (failures first, then the largest peaks)"),
+        part(shown.details, "results with details (the failures and the largest peaks)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let (_, all) = shown.rows;
+    let search = if shown.searchable < all {
+        format!("the filter finds any of the first {} results (failures first)", shown.searchable)
+    } else {
+        "the filter finds any result".to_string()
+    };
+    let last = parts.pop().unwrap_or_default();
+    let list = if parts.is_empty() { last } else { format!("{} and {last}", parts.join(", ")) };
+    Some(format!(
+        "{all} results: this page shows {list}; {search}; every output and test is in the JSON report."
+    ))
+}
+
+/// A module across its variants: `4 passed`, `1 failed of 4`.
+pub fn roll_up(passed: usize, failed: usize, all: usize) -> String {
+    match (passed, failed) {
+        (p, 0) if p == all => format!("{all} passed"),
+        (_, 0) => format!("{passed} passed of {all}"),
+        (_, f) => format!("{f} failed of {all}"),
+    }
+}
+
+#[cfg(test)]
+pub fn fill_reasons(report: &mut crate::model::schema::Report) {
     for result in &mut report.results {
-        result.reason = reason(&result.execution);
-        for attempt in &mut result.attempts {
-            attempt.reason = reason(&attempt.execution);
-        }
+        fill_reason(result);
+    }
+}
+
+/// A record's `reason`, and its attempts', in words.
+pub fn fill_reason(result: &mut ResultRecord) {
+    result.reason = reason(&result.execution);
+    for attempt in &mut result.attempts {
+        attempt.reason = reason(&attempt.execution);
     }
 }
 

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+mod shards;
+
 use super::project::ProjectPlan;
 use crate::cli::BenchSection;
 use crate::engine::container::Mount;
@@ -70,6 +72,9 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     }
     if wanted(BenchSection::Costs) {
         sections.push(costs(engine, &runner, scratch.path(), options)?);
+    }
+    if wanted(BenchSection::Shards) {
+        sections.push(shards::section(&runner)?);
     }
     if !options.only.is_empty() {
         return Ok(EXIT_PASSED);

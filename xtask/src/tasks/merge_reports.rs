@@ -5,6 +5,8 @@
 //! whole run: it exits 1 unless `--allow-partial`.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -12,11 +14,10 @@ use serde_json::Value;
 
 use crate::error::{usage, EXIT_FAILED, EXIT_PASSED};
 use crate::model::compare::{key_of, label, Key};
-use crate::model::result::Outcome;
-use crate::model::schema::{Report, RunOption, RunRecord};
+use crate::model::result::{ModuleResult, Outcome};
+use crate::model::schema::{JobRecord, Report, ResultRecord, RunOption, RunRecord};
 use crate::report::human::{Human, Showing};
-use crate::report::ReportContext;
-use crate::report::ReportPaths;
+use crate::report::{ReportContext, ReportPaths, Wholes};
 use crate::tasks::run::{check_report_targets, check_reports, write_reports};
 
 pub fn merge_reports(
@@ -38,15 +39,19 @@ pub fn merge_reports(
             )));
         }
     }
-    let mut shards = Vec::new();
-    for path in paths {
-        shards.push(Shard { name: path.display().to_string(), report: Report::read(path)? });
-    }
     // The messages quote module names and file names: one line each, controls visible.
     let refuse = |message: String| usage(crate::sanitize::terminal_line(&message));
+    let mut shards = Vec::new();
+    let mut merging = Merging::default();
+    for (number, path) in paths.iter().enumerate() {
+        let name = path.display().to_string();
+        let report = Report::read_each(path, |record, span| merging.add(number, &name, record, span))?;
+        merging.add_not_run(&name, &report.not_run).map_err(refuse)?;
+        shards.push(Shard { name, report });
+    }
     let run = agreed_run(&shards, force).map_err(refuse)?;
     let missing = check_partitions(&shards).map_err(refuse)?;
-    let outcome = merge(&shards).map_err(refuse)?;
+    let (outcome, wholes) = merging.finish(&shards, paths).map_err(refuse)?;
     let test_dirs = run.as_ref().map(|r| r.test_dirs.join(", ")).filter(|dirs| !dirs.is_empty());
     let test_dir = test_dirs.unwrap_or_else(|| "merged reports".to_string());
     say!(
@@ -62,7 +67,8 @@ pub fn merge_reports(
         say!("{what}: no shard of partition {missing}: the merged report is not the whole run{advice}");
     }
     Human::new(&test_dir, Showing::plain(), 0).summary(&outcome);
-    write_reports(&outcome, reports, &ReportContext { test_dir: &test_dir, run: run.as_ref() })?;
+    let context = ReportContext { test_dir: &test_dir, run: run.as_ref(), wholes: Some(&wholes) };
+    write_reports(&outcome, reports, &context)?;
     let code = outcome.exit_code();
     // A partial set is no passed gate; an interruption keeps its own code.
     Ok(if partial && !allow_partial && code == EXIT_PASSED { EXIT_FAILED } else { code })
@@ -196,41 +202,174 @@ fn check_partitions(shards: &[Shard]) -> Result<Vec<String>, String> {
     Ok(missing_sets)
 }
 
-/// One outcome of every shard's results, sorted by module (as an unpartitioned
-/// run of the same modules lists them); a result in two shards is refused.
-fn merge(shards: &[Shard]) -> Result<Outcome, String> {
-    let mut seen: BTreeMap<Key, &str> = BTreeMap::new();
-    let mut records = Vec::new();
-    let mut not_run = Vec::new();
-    for shard in shards {
-        let report = &shard.report;
-        for job in report.results.iter().map(|r| &r.job).chain(&report.not_run) {
-            if let Some(other) = seen.insert(key_of(job), &shard.name) {
-                return Err(format!("{} is in both {other} and {}", label(job), shard.name));
-            }
+/// The shards' results as they are read: each one slimmed (outputs and
+/// tests' lists dropped: `ResultRecord::slim`) for the summary and the
+/// reports' overviews, with where its whole record lies in its shard's file,
+/// which the report writers read back one at a time. A result in two shards
+/// is refused.
+#[derive(Default)]
+struct Merging {
+    seen: BTreeMap<Key, String>,
+    results: Vec<(ModuleResult, Place)>,
+    not_run: Vec<(String, JobRecord)>,
+}
+
+/// Where a result's whole record is.
+enum Place {
+    /// Bytes `span` of shard `shard`'s file.
+    InFile { shard: usize, span: Range<u64> },
+    /// Held whole (an older report's, upgraded in memory).
+    Held(Box<ResultRecord>),
+}
+
+impl Merging {
+    fn add(
+        &mut self,
+        shard: usize,
+        name: &str,
+        record: ResultRecord,
+        span: Option<Range<u64>>,
+    ) -> Result<(), String> {
+        self.claim(&record.job, name)?;
+        let place = match span {
+            Some(span) => Place::InFile { shard, span },
+            None => Place::Held(Box::new(record.clone())),
+        };
+        let mut slim = record;
+        slim.slim();
+        let result = slim.result(0).map_err(|e| format!("{name}: {e}"))?;
+        self.results.push((result, place));
+        Ok(())
+    }
+
+    fn add_not_run(&mut self, name: &str, jobs: &[JobRecord]) -> Result<(), String> {
+        for job in jobs {
+            self.claim(job, name)?;
+            self.not_run.push((name.to_string(), job.clone()));
         }
-        records.extend(report.results.iter().map(|r| (&shard.name, r)));
-        not_run.extend(report.not_run.iter().map(|j| (&shard.name, j)));
+        Ok(())
     }
-    records.sort_by(|a, b| a.1.job.module.cmp(&b.1.job.module));
-    not_run.sort_by(|a, b| a.1.module.cmp(&b.1.module));
-    let mut outcome =
-        Outcome::empty(shards.iter().map(|s| s.report.run_id.as_str()).collect::<Vec<_>>().join("+"));
-    for (index, (name, record)) in records.into_iter().enumerate() {
-        outcome.results.push(record.result(index).map_err(|e| format!("{name}: {e}"))?);
+
+    fn claim(&mut self, job: &JobRecord, name: &str) -> Result<(), String> {
+        match self.seen.insert(key_of(job), name.to_string()) {
+            Some(other) => Err(format!("{} is in both {other} and {name}", label(job))),
+            None => Ok(()),
+        }
     }
-    let first = outcome.results.len();
-    for (index, (name, job)) in not_run.into_iter().enumerate() {
-        outcome.not_run.push(job.job(first + index).map_err(|e| format!("{name}: {e}"))?);
+
+    /// One outcome of every shard's results, sorted by module (as an
+    /// unpartitioned run of the same modules lists them), and where each is whole.
+    fn finish(mut self, shards: &[Shard], paths: &[PathBuf]) -> Result<(Outcome, Spread), String> {
+        // Stable: a module's results keep their shards' order.
+        self.results.sort_by(|a, b| a.0.job.module.cmp(&b.0.job.module));
+        self.not_run.sort_by(|a, b| a.1.module.cmp(&b.1.module));
+        let mut outcome =
+            Outcome::empty(shards.iter().map(|s| s.report.run_id.as_str()).collect::<Vec<_>>().join("+"));
+        let mut places = Vec::with_capacity(self.results.len());
+        for (index, (mut result, place)) in self.results.into_iter().enumerate() {
+            result.job.index = index;
+            outcome.results.push(result);
+            places.push(place);
+        }
+        let first = outcome.results.len();
+        for (index, (name, job)) in self.not_run.into_iter().enumerate() {
+            outcome.not_run.push(job.job(first + index).map_err(|e| format!("{name}: {e}"))?);
+        }
+        outcome.interrupted = shards.iter().any(|s| s.report.interrupted);
+        let files = paths
+            .iter()
+            .map(|p| std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display())))
+            .collect::<Result<_, _>>()?;
+        Ok((outcome, Spread { files, paths: paths.to_vec(), places }))
     }
-    outcome.interrupted = shards.iter().any(|s| s.report.interrupted);
-    Ok(outcome)
+}
+
+/// The merged results' whole records, spread over the shards' files.
+struct Spread {
+    files: Vec<std::fs::File>,
+    paths: Vec<PathBuf>,
+    places: Vec<Place>,
+}
+
+impl Wholes for Spread {
+    fn whole(&self, index: usize) -> anyhow::Result<ModuleResult> {
+        let record = match &self.places[index] {
+            Place::Held(record) => record.result(index),
+            Place::InFile { shard, span } => {
+                let mut bytes = vec![0; (span.end - span.start) as usize];
+                self.files[*shard].read_exact_at(&mut bytes, span.start)?;
+                let record = crate::model::schema::record_at(&bytes).map_err(|e| {
+                    anyhow::anyhow!("{} changed while it was merged: {e}", self.paths[*shard].display())
+                })?;
+                record.result(index)
+            }
+        };
+        record.map_err(anyhow::Error::msg)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::schema::{JobRecord, ResultRecord, Summary};
+    use crate::model::schema::Summary;
+
+    /// Shards held in memory, merged.
+    fn merge(shards: &[Shard]) -> Result<Outcome, String> {
+        let mut merging = Merging::default();
+        for (number, shard) in shards.iter().enumerate() {
+            for record in &shard.report.results {
+                merging.add(number, &shard.name, record.clone(), None)?;
+            }
+            merging.add_not_run(&shard.name, &shard.report.not_run)?;
+        }
+        merging.finish(shards, &[]).map(|(outcome, _)| outcome)
+    }
+
+    #[test]
+    fn merged_results_are_held_slim_and_read_back_whole_from_their_shards() {
+        use crate::model::status::Execution;
+        let dir = tempfile::tempdir().unwrap();
+        let mut paths = Vec::new();
+        for (name, modules) in [("a", ["test_b.py", "test_d.py"]), ("b", ["test_a.py", "test_c.py"])] {
+            let mut outcome = Outcome::empty(name.into());
+            for module in modules {
+                let stdout = format!("{module} says {}\n", "x".repeat(5000));
+                let mut result = ModuleResult::sample(module, Execution::Passed, &stdout, "err,]}\n");
+                result.job.index = outcome.results.len();
+                outcome.results.push(result);
+            }
+            let path = dir.path().join(format!("{name}.json"));
+            let context = ReportContext { test_dir: "t", run: None, wholes: None };
+            crate::report::json::write(&outcome, &context, &path).unwrap();
+            paths.push(path);
+        }
+        let mut merging = Merging::default();
+        let mut shards = Vec::new();
+        for (number, path) in paths.iter().enumerate() {
+            let name = path.display().to_string();
+            let report = Report::read_each(path, |record, span| {
+                assert!(span.is_some(), "a current report's records have their place in the file");
+                merging.add(number, &name, record, span)
+            })
+            .unwrap();
+            shards.push(Shard { name, report });
+        }
+        let (outcome, wholes) = merging.finish(&shards, &paths).unwrap();
+        let modules: Vec<&str> = outcome.results.iter().map(|r| r.job.module.as_str()).collect();
+        assert_eq!(modules, ["test_a.py", "test_b.py", "test_c.py", "test_d.py"]);
+        for (index, result) in outcome.results.iter().enumerate() {
+            assert_eq!(result.stdout.text(), "", "held slim");
+            assert_eq!(
+                result.stdout.total_bytes as usize,
+                result.job.module.len() + 7 + 5000,
+                "its size stays"
+            );
+            let whole = wholes.whole(index).unwrap();
+            assert_eq!(whole.job.module, result.job.module);
+            assert_eq!(whole.stdout.text(), format!("{} says {}\n", result.job.module, "x".repeat(5000)));
+            assert_eq!(whole.stderr.text(), "err,]}\n");
+        }
+    }
 
     fn shard(name: &str, partition: Option<&str>, modules: &[&str], python: &str) -> Shard {
         let results = modules

@@ -842,7 +842,7 @@ fn read_baseline(args: &BaselineArgs) -> Result<Option<Baseline>> {
         }
         return Ok(None);
     };
-    let report = Report::read(path)?;
+    let report = Report::read_slim(path)?;
     crate::model::compare::check_ranges(&report.results)
         .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
     let baseline = Baseline::new(report.results, args.gate.gate())
@@ -860,7 +860,7 @@ fn finish(outcome: &Outcome, options: &RunArgs, dir: &TestDir, human: &Human) ->
     human.summary(outcome);
     remember_failures(dir, outcome);
     let run = run_record(options, dir);
-    let context = ReportContext { test_dir: &dir.display, run: Some(&run) };
+    let context = ReportContext { test_dir: &dir.display, run: Some(&run), wholes: None };
     write_reports(outcome, &options.reports.paths(), &context)?;
     if outcome.selected_nothing() {
         let expression = options.selection.keyword.as_deref().unwrap_or_default();
