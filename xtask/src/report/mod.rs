@@ -153,6 +153,7 @@ mod tests {
                 values: [(MeasureId::Rss, (20u64 << 20) as f64), (MeasureId::Duration, 2.0)]
                     .into_iter()
                     .collect(),
+                memory_series: None,
             }),
             ..ModuleResult::sample("test_a.py", Execution::Passed, "", "")
         };
