@@ -1068,7 +1068,7 @@ mod tests {
         );
         let (m, rest) = measure(&text, 0);
         assert_eq!(
-            (m.inner.unwrap().counts.passed, m.memory_series.unwrap().len(), rest.as_str()),
+            (m.inner.unwrap().counts.passed, m.memory_series.unwrap().t_ms.len(), rest.as_str()),
             (1, 2, "")
         );
         // Whatever a module wrote into the sampler's file is all or nothing,

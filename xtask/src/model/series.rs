@@ -25,10 +25,6 @@ pub struct MemorySeries {
 }
 
 impl MemorySeries {
-    pub fn len(&self) -> usize {
-        self.t_ms.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.t_ms.is_empty()
     }
@@ -49,19 +45,30 @@ impl MemorySeries {
         rss.max(self.cgroup_bytes.iter().flatten().copied().max().unwrap_or(0))
     }
 
-    /// The module's RSS in `n` equal slices of its run, each slice's maximum
-    /// (`None` for a slice no bucket ends in), for a sparkline.
-    pub fn rss_in_slices(&self, n: usize) -> Vec<Option<u64>> {
-        let mut slices = vec![None; n];
+    /// The module's RSS in `n` equal slices of its run, each the largest of
+    /// the buckets ending in it; a slice no bucket ends in lies inside the
+    /// next bucket, and takes its value. Empty for an empty series.
+    pub fn rss_in_slices(&self, n: usize) -> Vec<u64> {
+        let mut slices: Vec<Option<u64>> = vec![None; n];
         let end = u64::from(self.t_ms.last().copied().unwrap_or(0)).max(1);
-        if n == 0 {
-            return slices;
+        if n == 0 || self.is_empty() {
+            return Vec::new();
         }
         for (&t, &rss) in self.t_ms.iter().zip(&self.rss_bytes) {
             let at = ((u64::from(t) * n as u64).div_ceil(end) as usize).clamp(1, n) - 1;
             slices[at] = Some(slices[at].map_or(rss, |v: u64| v.max(rss)));
         }
-        slices
+        let mut next = 0;
+        let mut filled: Vec<u64> = slices
+            .into_iter()
+            .rev()
+            .map(|slice| {
+                next = slice.unwrap_or(next);
+                next
+            })
+            .collect();
+        filled.reverse();
+        filled
     }
 }
 
@@ -80,11 +87,11 @@ mod tests {
     #[test]
     fn slices_keep_each_ones_maximum() {
         let s = series(&[(10, 1), (20, 9), (30, 2), (40, 3)]);
-        assert_eq!(s.rss_in_slices(2), vec![Some(9), Some(3)]);
-        assert_eq!(s.rss_in_slices(8), vec![None, Some(1), None, Some(9), None, Some(2), None, Some(3)]);
+        assert_eq!(s.rss_in_slices(2), [9, 3]);
+        assert_eq!(s.rss_in_slices(8), [1, 1, 9, 9, 2, 2, 3, 3], "a slice takes the bucket it lies in");
         assert_eq!(s.max_bytes(), 10);
         assert!(s.is_well_formed());
         assert!(!series(&[(20, 1), (10, 1)]).is_well_formed());
-        assert_eq!(MemorySeries::default().rss_in_slices(3), vec![None; 3]);
+        assert!(MemorySeries::default().rss_in_slices(3).is_empty());
     }
 }

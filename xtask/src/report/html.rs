@@ -508,6 +508,11 @@ fn result_details(outcome: &Outcome, index: usize, result: &ModuleResult) -> Str
     if let Some(change) = &row.vs_baseline {
         let _ = writeln!(out, "<p class=\"baseline\">vs baseline: {}</p>", sanitize::html(change));
     }
+    if let Some(series) = &result.memory_series {
+        let baseline = result.baseline.as_ref().and_then(|b| b.memory_series.as_ref());
+        let svg = super::timeline::svg(series, result.memory_limit_bytes, baseline);
+        let _ = write!(out, "<h3>memory over time</h3>\n{svg}");
+    }
     if let Some(memray) = &result.memray {
         out.push_str(&memray_details(memray));
     }

@@ -14,6 +14,7 @@ pub mod json;
 pub mod junit;
 pub mod table;
 pub mod terminal;
+pub mod timeline;
 pub mod words;
 
 pub use words::human_bytes;
