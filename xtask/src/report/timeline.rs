@@ -156,7 +156,7 @@ fn nice_step(raw: f64) -> f64 {
 
 fn legend(limit: Option<u64>, limit_shown: bool, baseline: bool) -> String {
     let mut items = vec![
-        ("var(--link,#1a56b0)", "", "RSS of the module's processes".to_string()),
+        ("var(--link,#1a56b0)", "", "module RSS".to_string()),
         ("var(--muted,#5f5f5f)", "5 3", "container (cgroup)".to_string()),
     ];
     if baseline {
@@ -167,7 +167,7 @@ fn legend(limit: Option<u64>, limit_shown: bool, baseline: bool) -> String {
             items.push(("var(--line,#6a1b9a)", "6 4", format!("limit {}", human_bytes(l))))
         }
         Some(l) => {
-            items.push(("var(--line,#6a1b9a)", "6 4", format!("limit {} (above the chart)", human_bytes(l))))
+            items.push(("var(--line,#6a1b9a)", "6 4", format!("limit {} (off the scale)", human_bytes(l))))
         }
         None => {}
     }
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn a_far_limit_is_named_not_drawn_and_nothing_is_drawn_of_nothing() {
         let page = svg(&rise_and_fall(), Some(64 << 30), None);
-        assert!(!page.contains("class=\"limit\"") && page.contains("limit 64.0 GiB (above the chart)"));
+        assert!(!page.contains("class=\"limit\"") && page.contains("limit 64.0 GiB (off the scale)"));
         assert!(!page.contains("class=\"baseline\""));
         assert_eq!(svg(&MemorySeries::default(), None, None), "");
     }
