@@ -77,29 +77,41 @@ def record(t_ms, rss, cgroup):
     return ("%09d,%010d,%s;" % (min(t_ms, 999999999), min(rss, 9999999999), cg)).encode()
 
 
+WIDTH = len(record(0, 0, 0))
+
+
+class Buckets:
+    """The buckets so far, mirrored into the file on descriptor `out`."""
+
+    def __init__(self, out, cap=CAP):
+        self.out, self.cap, self.buckets = out, cap, []
+
+    def add(self, t_ms, rss, cgroup):
+        """A sample as a new bucket; True when the buckets were merged first
+        (the caller then samples half as often)."""
+        merged = len(self.buckets) == self.cap
+        if merged:
+            pairs = zip(self.buckets[0::2], self.buckets[1::2])
+            self.buckets = [[b[0], max(a[1], b[1]), None if None in (a[2], b[2]) else max(a[2], b[2])] for a, b in pairs]
+            # Rewritten whole, then cut to its new length.
+            os.pwrite(self.out, b"".join(record(*b) for b in self.buckets), 0)
+            os.ftruncate(self.out, len(self.buckets) * WIDTH)
+        self.buckets.append([t_ms, rss, cgroup])
+        os.pwrite(self.out, record(t_ms, rss, cgroup), (len(self.buckets) - 1) * WIDTH)
+        return merged
+
+
 def main():
     own = os.getpid()
     cgroup = open_cgroup()
     start = time.monotonic()
     period = PERIOD_MS / 1000
-    buckets = []  # [t_ms, rss_kib, cgroup_kib or None]
-    width = len(record(0, 0, 0))
+    buckets = Buckets(OUT)
     while True:
         rss = module_rss_kib(own)
         cg = cgroup_kib(cgroup)
-        t_ms = int((time.monotonic() - start) * 1000)
-        if len(buckets) == CAP:
-            merged = []
-            for i in range(0, CAP, 2):
-                a, b = buckets[i], buckets[i + 1]
-                c = None if a[2] is None or b[2] is None else max(a[2], b[2])
-                merged.append([b[0], max(a[1], b[1]), c])
-            buckets = merged
+        if buckets.add(int((time.monotonic() - start) * 1000), rss, cg):
             period *= 2
-            os.pwrite(OUT, b"".join(record(*b) for b in buckets), 0)
-            os.ftruncate(OUT, len(buckets) * width)
-        buckets.append([t_ms, rss, cg])
-        os.pwrite(OUT, record(t_ms, rss, cg), (len(buckets) - 1) * width)
         time.sleep(period)
 
 

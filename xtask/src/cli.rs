@@ -988,4 +988,5 @@ pub enum BenchSection {
     Memray,
     Project,
     Costs,
+    Series,
 }

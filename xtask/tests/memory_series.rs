@@ -115,7 +115,12 @@ fn a_rise_and_fall_is_in_the_series_the_terminal_and_the_page() {
         assert_rises_and_falls(result_for(&report, module));
     }
     // The terminal block: a sparkline that is high, then low, and its words.
-    let line = run.stdout.lines().find(|l| l.starts_with("memory ")).expect(&run.dump()).to_string();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("memory "))
+        .unwrap_or_else(|| panic!("{}", run.dump()))
+        .to_string();
     let spark: String = line.chars().skip("memory ".len()).take_while(|c| *c != ' ').collect();
     assert!(spark.contains('█') && spark.ends_with('▁'), "{line}");
     assert!(line.contains(" RSS peak 2") && line.chars().count() <= 80, "{line}");
@@ -159,4 +164,28 @@ fn the_baselines_curve_is_kept_and_drawn_and_merged_reports_keep_series() {
     let merged = read_json(&merged);
     assert_eq!(result_for(&merged, "test_rise_and_fall.py")["memory_series"], result["memory_series"]);
     assert_eq!(result_for(&merged, "test_rise_and_fall.py")["baseline"]["memory_series"], *baseline);
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_remote_engines_run_gets_the_same_series_beside_its_verdict_line() {
+    require_engine();
+    // As for a remote engine: the test dir copied into a volume, and the
+    // harness's verdict a line on stderr right before the sampler's.
+    let dir = fixture("memory_series");
+    let out = output_folder("remote");
+    let json = out.join("report.json");
+    let run = Finished::from_command(
+        xtask_command(&["run", "test_rise_and_fall_unittest.py", "--test-dir", path_str(dir.path())])
+            .args(["--report-json", path_str(&json)])
+            .env("PYMACCOUNTER_REMOTE_ENGINE", "1"),
+    );
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(run.stderr.contains("copying"), "{}", run.dump());
+    let report = read_json(&json);
+    assert_valid_report(&report);
+    let result = result_for(&report, "test_rise_and_fall_unittest.py");
+    assert_eq!(result["test_counts"]["passed"], 1, "the verdict line still reads: {result:#}");
+    assert_rises_and_falls(result);
+    assert!(!result["stderr"].as_str().unwrap().contains("@@pymaccounter"), "{result:#}");
 }

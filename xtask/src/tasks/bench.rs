@@ -68,6 +68,9 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     if wanted(BenchSection::Project) {
         sections.push(project_costs(engine, &runner, scratch.path(), options)?);
     }
+    if wanted(BenchSection::Series) {
+        sections.push(series_cost(engine, &runner, scratch.path(), options)?);
+    }
     if wanted(BenchSection::Costs) {
         sections.push(costs(engine, &runner, scratch.path(), options)?);
     }
@@ -379,6 +382,127 @@ fn memray_cost(runner: &Path, root: &Path, rounds: usize) -> Result<String> {
         profiled / plain
     ))
 }
+
+/// What sampling memory over time costs: the same modules with the sampler
+/// and without (`--env PYMACCOUNTER_MEMORY_SERIES=off`), alternating who goes
+/// first. Two figures: the CPU time of everything in each module's container
+/// (its cgroup's, read by the module as it ends: the engine's own CPU, which
+/// the sampler does not change, left out, so the share is an upper bound),
+/// and the wall time of the whole run, paired.
+fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptions) -> Result<String> {
+    let dir = root.join("series-cost");
+    std::fs::create_dir_all(&dir)?;
+    for (name, body) in SERIES_MODULES {
+        std::fs::write(dir.join(name), format!("\"\"\"A bench module.\"\"\"\n{body}\n{CGROUP_CPU}"))?;
+    }
+    let out = root.join("series-reports");
+    std::fs::create_dir_all(&out)?;
+    let run = |sampling: bool| -> Result<(f64, Vec<(String, f64)>)> {
+        let report = out.join(if sampling { "on.json" } else { "off.json" });
+        let mut command = Command::new(runner);
+        command.args(["run-all-tests", "-j", &options.jobs.to_string(), "--test-dir"]).arg(&dir);
+        command.arg("--report-json").arg(&report).env(ENGINE_VARIABLE, engine.name());
+        if !sampling {
+            command.args(["--env", "PYMACCOUNTER_MEMORY_SERIES=off"]);
+        }
+        let started = Instant::now();
+        let output = command.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
+        let took = started.elapsed().as_secs_f64();
+        if !output.status.success() {
+            bail!("the series benchmark failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        }
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+        let mut cpu = Vec::new();
+        for result in json["results"].as_array().into_iter().flatten() {
+            let has_series = !result["memory_series"].is_null();
+            if has_series != sampling {
+                bail!("{}: a series {}expected", result["module"], if sampling { "" } else { "un" });
+            }
+            let stdout = result["stdout"].as_str().unwrap_or_default();
+            let ns =
+                stdout.lines().find_map(|l| l.strip_prefix("cgroup_cpu_ns=")?.trim().parse::<f64>().ok());
+            let ns = ns.with_context(|| format!("no CPU figure from {}", result["module"]))?;
+            cpu.push((result["module"].as_str().unwrap_or_default().to_string(), ns / 1e6));
+        }
+        Ok((took, cpu))
+    };
+    run(true)?;
+    run(false)?;
+    let rounds = options.rounds.max(3);
+    let (mut walls, mut cpus) =
+        (Vec::new(), std::collections::BTreeMap::<String, (Vec<f64>, Vec<f64>)>::new());
+    for round in 0..rounds {
+        let (on, off) = if round % 2 == 0 {
+            let on = run(true)?;
+            (on, run(false)?)
+        } else {
+            let off = run(false)?;
+            (run(true)?, off)
+        };
+        say!("series round {}: with {:.2} s, without {:.2} s", round + 1, on.0, off.0);
+        walls.push((on.0, off.0));
+        for (sampling, (_, figures)) in [(true, on), (false, off)] {
+            for (module, ms) in figures {
+                let entry = cpus.entry(module).or_default();
+                if sampling {
+                    entry.0.push(ms)
+                } else {
+                    entry.1.push(ms)
+                }
+            }
+        }
+    }
+    let median = crate::model::repeat::median_of;
+    let mut report = format!(
+        "\n## Memory over time (the sampler)\n\n{} modules, `-j {}`, {rounds} rounds alternating, with the sampler \
+         and with `--env PYMACCOUNTER_MEMORY_SERIES=off`. CPU: everything in the module's container (its cgroup's \
+         CPU time, read as the module ends), median per module; the engine's own CPU per container is not in it, \
+         so the share is larger than the share of the run.\n\n\
+         | module | CPU without | CPU with | sampler | share |\n|---|---:|---:|---:|---:|\n",
+        SERIES_MODULES.len(),
+        options.jobs
+    );
+    for (module, (on, off)) in &cpus {
+        let (on, off) = (median(on), median(off));
+        emit(
+            &mut report,
+            &format!(
+                "| `{module}` | {off:.1} ms | {on:.1} ms | +{:.1} ms | {:+.1} % |",
+                on - off,
+                (on / off - 1.0) * 100.0
+            ),
+        );
+    }
+    let ratios: Vec<f64> = walls.iter().map(|(on, off)| on / off).collect();
+    let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    emit(
+        &mut report,
+        &format!(
+            "\nWhole run, wall time: **{:.2} s** with the sampler against {:.2} s without, median of the paired ratios \
+             **{:.3}** (seen {lowest:.3}–{highest:.3}; goal ≤ 1.03).",
+            median(&walls.iter().map(|w| w.0).collect::<Vec<_>>()),
+            median(&walls.iter().map(|w| w.1).collect::<Vec<_>>()),
+            median(&ratios)
+        ),
+    );
+    Ok(report)
+}
+
+/// The series benchmark's modules: short, sleeping, busy, allocating.
+const SERIES_MODULES: [(&str, &str); 4] = [
+    ("test_trivial.py", "print('ok')"),
+    ("test_sleeps.py", "import time\ntime.sleep(1)"),
+    ("test_busy.py", "total = 0\nfor i in range(6_000_000):\n    total += i"),
+    (
+        "test_allocates.py",
+        "import mmap, time\nb = mmap.mmap(-1, 200 << 20)\nfor o in range(0, 200 << 20, 4096):\n    b[o] = 1\n\
+         time.sleep(0.5)\nb.close()\ntime.sleep(0.5)",
+    ),
+];
+/// Each bench module ends by printing its container's CPU time so far (cgroup v1 or v2).
+const CGROUP_CPU: &str = "def _cpu_ns():\n    try:\n        return int(open('/sys/fs/cgroup/cpuacct/cpuacct.usage').read())\n    \
+    except OSError:\n        for line in open('/sys/fs/cgroup/cpu.stat'):\n            if line.startswith('usage_usec'):\n                \
+    return int(line.split()[1]) * 1000\nprint('cgroup_cpu_ns=%d' % _cpu_ns())\n";
 
 /// How many tests the one-file row holds.
 const TRIVIAL_TESTS: usize = 10_000;
