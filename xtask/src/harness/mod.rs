@@ -507,13 +507,16 @@ fn parse_trailer(end: &[u8], nonce: &str, container_exit: i32) -> Option<(usize,
         _ => return None,
     }
     let mut cut = at;
-    // The sampler's line, right before the status line (untrusted content).
+    // The sampler's line, right before the status line (untrusted content);
+    // it starts mid-line after output that did not end with a newline.
     let series_marker = format!("@@pymaccounter-{nonce} series ");
     if let Some(before) = body[..at].strip_suffix(b"\n") {
-        let from = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        if let Some(records) = before[from..].strip_prefix(series_marker.as_bytes()) {
-            measurement.memory_series = parse_series(records);
-            cut = from;
+        if let Some(from) = rfind(before, series_marker.as_bytes()) {
+            let records = &before[from + series_marker.len()..];
+            if !records.contains(&b'\n') {
+                measurement.memory_series = parse_series(records);
+                cut = from;
+            }
         }
     }
     let verdict_marker = format!("@@pymaccounter-{nonce} harness ");
@@ -1062,6 +1065,9 @@ mod tests {
         assert_eq!(series.rss_bytes, [1 << 20, 200 << 20]);
         assert_eq!(series.cgroup_bytes, [Some(2 << 20), None]);
         assert_eq!((m.peak_rss_bytes, rest.as_str()), (Some(5 * 1024), "out\n"));
+        // After output with no final newline, the line starts mid-line.
+        let (m, rest) = measure(&format!("no newline{series_line}{}", wrapper(0, None, 5)), 0);
+        assert_eq!((m.memory_series.map(|s| s.t_ms), rest.as_str()), (Some(vec![10, 20]), "no newline"));
         // On a remote engine the verdict comes before it.
         let verdict = r#"{"harness":"unittest","counts":{"passed":1}}"#;
         let text = format!(

@@ -385,19 +385,22 @@ fn memray_cost(runner: &Path, root: &Path, rounds: usize) -> Result<String> {
 
 /// What sampling memory over time costs: the same modules with the sampler
 /// and without (`--env PYMACCOUNTER_MEMORY_SERIES=off`), alternating who goes
-/// first. Two figures: the CPU time of everything in each module's container
-/// (its cgroup's, read by the module as it ends: the engine's own CPU, which
-/// the sampler does not change, left out, so the share is an upper bound),
-/// and the wall time of the whole run, paired.
+/// first. Three figures per module, read by the module itself as it ends:
+/// the sampler's own CPU time so far (its `schedstat`), the CPU time of
+/// everything in its container (its cgroup's; the engine's own CPU per
+/// container, which the sampler does not change, is not in it), with and
+/// without; and the whole run's wall time, paired.
 fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptions) -> Result<String> {
     let dir = root.join("series-cost");
     std::fs::create_dir_all(&dir)?;
     for (name, body) in SERIES_MODULES {
-        std::fs::write(dir.join(name), format!("\"\"\"A bench module.\"\"\"\n{body}\n{CGROUP_CPU}"))?;
+        std::fs::write(dir.join(name), format!("\"\"\"A bench module.\"\"\"\n{body}\n{CPU_FIGURES}"))?;
     }
     let out = root.join("series-reports");
     std::fs::create_dir_all(&out)?;
-    let run = |sampling: bool| -> Result<(f64, Vec<(String, f64)>)> {
+    // One run: its wall time, and per module (container CPU ms, sampler CPU ms).
+    type Figures = (f64, Vec<(String, f64, f64)>);
+    let run = |sampling: bool| -> Result<Figures> {
         let report = out.join(if sampling { "on.json" } else { "off.json" });
         let mut command = Command::new(runner);
         command.args(["run-all-tests", "-j", &options.jobs.to_string(), "--test-dir"]).arg(&dir);
@@ -412,25 +415,27 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
             bail!("the series benchmark failed:\n{}", String::from_utf8_lossy(&output.stderr));
         }
         let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
-        let mut cpu = Vec::new();
+        let mut figures = Vec::new();
         for result in json["results"].as_array().into_iter().flatten() {
-            let has_series = !result["memory_series"].is_null();
-            if has_series != sampling {
-                bail!("{}: a series {}expected", result["module"], if sampling { "" } else { "un" });
+            let module = result["module"].as_str().unwrap_or_default().to_string();
+            if result["memory_series"].is_null() == sampling {
+                bail!("{module}: a series {}expected", if sampling { "" } else { "un" });
             }
             let stdout = result["stdout"].as_str().unwrap_or_default();
-            let ns =
-                stdout.lines().find_map(|l| l.strip_prefix("cgroup_cpu_ns=")?.trim().parse::<f64>().ok());
-            let ns = ns.with_context(|| format!("no CPU figure from {}", result["module"]))?;
-            cpu.push((result["module"].as_str().unwrap_or_default().to_string(), ns / 1e6));
+            let figure = |key: &str| {
+                let found = stdout.lines().find_map(|l| l.strip_prefix(key)?.trim().parse::<f64>().ok());
+                found.map(|ns| ns / 1e6).with_context(|| format!("no {key} from {module}"))
+            };
+            figures.push((module.clone(), figure("cgroup_cpu_ns=")?, figure("sampler_cpu_ns=")?));
         }
-        Ok((took, cpu))
+        Ok((took, figures))
     };
     run(true)?;
     run(false)?;
     let rounds = options.rounds.max(3);
-    let (mut walls, mut cpus) =
-        (Vec::new(), std::collections::BTreeMap::<String, (Vec<f64>, Vec<f64>)>::new());
+    let mut walls = Vec::new();
+    // Per module: container CPU with, without, and the sampler's own.
+    let mut cpus = std::collections::BTreeMap::<String, [Vec<f64>; 3]>::new();
     for round in 0..rounds {
         let (on, off) = if round % 2 == 0 {
             let on = run(true)?;
@@ -441,36 +446,31 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
         };
         say!("series round {}: with {:.2} s, without {:.2} s", round + 1, on.0, off.0);
         walls.push((on.0, off.0));
-        for (sampling, (_, figures)) in [(true, on), (false, off)] {
-            for (module, ms) in figures {
-                let entry = cpus.entry(module).or_default();
-                if sampling {
-                    entry.0.push(ms)
-                } else {
-                    entry.1.push(ms)
-                }
-            }
+        for (module, container, sampler) in on.1 {
+            let entry = cpus.entry(module).or_default();
+            entry[0].push(container);
+            entry[2].push(sampler);
+        }
+        for (module, container, _) in off.1 {
+            cpus.entry(module).or_default()[1].push(container);
         }
     }
     let median = crate::model::repeat::median_of;
     let mut report = format!(
         "\n## Memory over time (the sampler)\n\n{} modules, `-j {}`, {rounds} rounds alternating, with the sampler \
-         and with `--env PYMACCOUNTER_MEMORY_SERIES=off`. CPU: everything in the module's container (its cgroup's \
-         CPU time, read as the module ends), median per module; the engine's own CPU per container is not in it, \
-         so the share is larger than the share of the run.\n\n\
-         | module | CPU without | CPU with | sampler | share |\n|---|---:|---:|---:|---:|\n",
+         and with `--env PYMACCOUNTER_MEMORY_SERIES=off`; medians. The sampler's own CPU time (its `schedstat`, read \
+         as the module ends), and the CPU time of everything in the module's container (its cgroup's: the module, \
+         the wrapper, `timeout`, GNU time, the sampler; not the engine's own CPU per container, about 0.3 s here, \
+         which the sampler does not change).\n\n\
+         | module | sampler's own CPU | container CPU without | with | difference |\n|---|---:|---:|---:|---:|\n",
         SERIES_MODULES.len(),
         options.jobs
     );
-    for (module, (on, off)) in &cpus {
-        let (on, off) = (median(on), median(off));
+    for (module, [on, off, sampler]) in &cpus {
+        let (on, off, sampler) = (median(on), median(off), median(sampler));
         emit(
             &mut report,
-            &format!(
-                "| `{module}` | {off:.1} ms | {on:.1} ms | +{:.1} ms | {:+.1} % |",
-                on - off,
-                (on / off - 1.0) * 100.0
-            ),
+            &format!("| `{module}` | {sampler:.1} ms | {off:.1} ms | {on:.1} ms | {:+.1} ms |", on - off),
         );
     }
     let ratios: Vec<f64> = walls.iter().map(|(on, off)| on / off).collect();
@@ -499,10 +499,34 @@ const SERIES_MODULES: [(&str, &str); 4] = [
          time.sleep(0.5)\nb.close()\ntime.sleep(0.5)",
     ),
 ];
-/// Each bench module ends by printing its container's CPU time so far (cgroup v1 or v2).
-const CGROUP_CPU: &str = "def _cpu_ns():\n    try:\n        return int(open('/sys/fs/cgroup/cpuacct/cpuacct.usage').read())\n    \
-    except OSError:\n        for line in open('/sys/fs/cgroup/cpu.stat'):\n            if line.startswith('usage_usec'):\n                \
-    return int(line.split()[1]) * 1000\nprint('cgroup_cpu_ns=%d' % _cpu_ns())\n";
+/// How each bench module ends: printing its container's CPU time so far
+/// (cgroup v1 or v2) and its sampler's (0 when none runs).
+const CPU_FIGURES: &str = r#"
+import os
+
+
+def _container_ns():
+    try:
+        return int(open("/sys/fs/cgroup/cpuacct/cpuacct.usage").read())
+    except OSError:
+        for line in open("/sys/fs/cgroup/cpu.stat"):
+            if line.startswith("usage_usec"):
+                return int(line.split()[1]) * 1000
+
+
+def _sampler_ns():
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if b"memory_sampler" in open("/proc/%s/cmdline" % pid, "rb").read():
+                return int(open("/proc/%s/schedstat" % pid).read().split()[0])
+        except OSError:
+            pass
+    return 0
+
+
+print("sampler_cpu_ns=%d" % _sampler_ns())
+print("cgroup_cpu_ns=%d" % _container_ns())
+"#;
 
 /// How many tests the one-file row holds.
 const TRIVIAL_TESTS: usize = 10_000;
