@@ -189,3 +189,30 @@ fn a_remote_engines_run_gets_the_same_series_beside_its_verdict_line() {
     assert_rises_and_falls(result);
     assert!(!result["stderr"].as_str().unwrap().contains("@@pymaccounter"), "{result:#}");
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn podman_gets_the_same_series() {
+    require_engine();
+    let works = Command::new("podman").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(works, "podman is not installed: apt-get install podman (bash .ci/run does it)");
+    let dir = fixture("memory_series");
+    let out = output_folder("podman");
+    let json = out.join("report.json");
+    let run = Finished::from_command(
+        xtask_command(&[
+            "run",
+            "test_rise_and_fall.py",
+            "--engine",
+            "podman",
+            "--test-dir",
+            path_str(dir.path()),
+        ])
+        .args(["--report-json", path_str(&json)])
+        .env_remove("CONTAINER_HOST"),
+    );
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let report = read_json(&json);
+    assert_valid_report(&report);
+    assert_rises_and_falls(result_for(&report, "test_rise_and_fall.py"));
+}
