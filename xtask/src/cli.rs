@@ -990,4 +990,6 @@ pub enum BenchSection {
     Costs,
     /// merge-reports, compare and the HTML page on 256 synthetic shards (no engine needed)
     Shards,
+    /// the memory sampler's cost (modules with and without it)
+    Series,
 }

@@ -13,3 +13,14 @@ fn the_harness_passes_its_own_tests() {
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("\nOK"), "{stderr}");
 }
+
+/// The memory sampler (`xtask/container/memory_sampler.py`): its buckets,
+/// and a real run beside an allocating process in a PID namespace of its own.
+#[test]
+fn the_memory_sampler_passes_its_own_tests() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/harness/test_memory_sampler.py");
+    let output = Command::new("python3").arg(&tests).output().expect("python3 runs on the host");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("\nOK"), "{stderr}");
+}

@@ -35,6 +35,7 @@ use crate::engine::kinds::killed_by_signal_exit;
 use crate::error::usage;
 use crate::model::captured::Captured;
 use crate::model::inner::{Framework, InnerReport};
+use crate::model::series::MemorySeries;
 use crate::model::status::{Execution, FailureCause, FrameworkStop, SkipCause, Status};
 use declarations::{Declarations, HarnessChoice, HuntLeaks};
 use detect::Harness;
@@ -75,9 +76,19 @@ deadline=$1; report=$2; shift 2
 exec 5<>/tmp/.pymaccounter-time || exit 125; rm -f /tmp/.pymaccounter-time
 if [ "$report" != - ]; then exec 4<>/tmp/.pymaccounter-verdict || exit 125; rm -f /tmp/.pymaccounter-verdict; fi
 if [ "$report" = file ]; then exec 6<>/.pymaccounter-verdict || exit 125; fi
-timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&-
+# Memory series (issue 24): the sampler (memory_sampler.py) writes into an
+# unlinked file on descriptor 7, which the module does not get, until kill -1
+# ends it; its records (4 KiB at most, only its characters) go on a line
+# before the status line. No python3 in the image, or --env
+# PYMACCOUNTER_MEMORY_SERIES=off: no sampler, no series.
+exec 7<>/tmp/.pymaccounter-series || exit 125; rm -f /tmp/.pymaccounter-series
+[ "${PYMACCOUNTER_MEMORY_SERIES-}" = off ] ||
+  python3 -I -S /opt/pymaccounter/memory_sampler.py >&7 2>/dev/null </dev/null 4>&- 5>&- 6>&- &
+timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&- 7>&-
 status=$?
 kill -s KILL -- -1 2>/dev/null
+series=$(head -c 4096 /proc/self/fd/7)
+case $series in *[!0-9,\;-]*) series= ;; esac
 measured=; while IFS= read -r line; do measured=$line; done <&5
 cg=/sys/fs/cgroup; peak=; ooms=
 { read -r peak <$cg/memory.peak || read -r peak <$cg/memory/memory.max_usage_in_bytes; } 2>/dev/null
@@ -91,6 +102,7 @@ elif [ "$report" = report ]; then
   verdict=$(cat /proc/self/fd/4)
   [ -n "$verdict" ] && printf '@@pymaccounter-%s harness %s\n' "$nonce" "$verdict" >&2
 fi
+[ -n "$series" ] && printf '@@pymaccounter-%s series %s\n' "$nonce" "$series" >&2
 printf '@@pymaccounter-%s status=%s cgroup_peak=%s oom_kills=%s time=%s\n' "$nonce" "$status" "$peak" "$ooms" "$measured" >&2
 exit $status"#;
 /// Where the wrapper copies the harness's verdict, inside the container: one
@@ -452,6 +464,8 @@ pub struct Measurement {
     pub elapsed: Option<Duration>,
     /// The harness's verdict, when it wrote one.
     pub inner: Option<InnerReport>,
+    /// The module's memory over time, as its sampler wrote it (never judged).
+    pub memory_series: Option<MemorySeries>,
 }
 
 /// Splits the wrapper's lines off the end of stderr. `container_exit` is the
@@ -509,8 +523,20 @@ fn parse_trailer(end: &[u8], nonce: &str, container_exit: i32) -> Option<(usize,
         _ => return None,
     }
     let mut cut = at;
+    // The sampler's line, right before the status line (untrusted content);
+    // it starts mid-line after output that did not end with a newline.
+    let series_marker = format!("@@pymaccounter-{nonce} series ");
+    if let Some(before) = body[..at].strip_suffix(b"\n") {
+        if let Some(from) = rfind(before, series_marker.as_bytes()) {
+            let records = &before[from + series_marker.len()..];
+            if !records.contains(&b'\n') {
+                measurement.memory_series = parse_series(records);
+                cut = from;
+            }
+        }
+    }
     let verdict_marker = format!("@@pymaccounter-{nonce} harness ");
-    if let Some(verdict) = body[..at].strip_suffix(b"\n") {
+    if let Some(verdict) = body[..cut].strip_suffix(b"\n") {
         if let Some(from) = rfind(verdict, verdict_marker.as_bytes()) {
             let line = &verdict[from + verdict_marker.len()..];
             let json = line.strip_prefix(HARNESS_MARKER).unwrap_or(line);
@@ -521,6 +547,26 @@ fn parse_trailer(end: &[u8], nonce: &str, container_exit: i32) -> Option<(usize,
         }
     }
     Some((cut, measurement))
+}
+
+/// The sampler's records, `TTTTTTTTT,RRRRRRRRRR,CCCCCCCCCC;` each: a bucket's
+/// end in ms, the module's RSS and the cgroup's memory in KiB (`-` when
+/// unknown). A module could have written them, so all or nothing: every
+/// record whole, at most `MAX_POINTS`, time never going back; else no series.
+fn parse_series(records: &[u8]) -> Option<MemorySeries> {
+    let text = std::str::from_utf8(records).ok()?.strip_suffix(';')?;
+    let mut series = MemorySeries::default();
+    for record in text.split(';') {
+        let [t, rss, cgroup] = record.split(',').collect::<Vec<_>>()[..] else { return None };
+        if t.len() != 9 || rss.len() != 10 || cgroup.len() != 10 {
+            return None;
+        }
+        series.t_ms.push(digits(t)?);
+        series.rss_bytes.push(digits::<u64>(rss)? * 1024);
+        let unknown = cgroup.bytes().all(|b| b == b'-');
+        series.cgroup_bytes.push(if unknown { None } else { Some(digits::<u64>(cgroup)? * 1024) });
+    }
+    series.is_well_formed().then_some(series)
 }
 
 /// What the harness said, within what a report may hold (the line itself
@@ -1025,6 +1071,54 @@ mod tests {
         assert_eq!(measure(&odd, 3).0, Measurement::default());
         let mut stderr = Captured::from_text(&wrapper(0, None, 9));
         assert_eq!(take_measurement(&mut stderr, NONCE, None), Measurement::default());
+    }
+
+    #[test]
+    fn the_samplers_line_gives_a_series_and_never_a_verdict() {
+        let records = "000000010,0000001024,0000002048;000000020,0000204800,----------;";
+        let series_line = format!("@@pymaccounter-{NONCE} series {records}\n");
+        let (m, rest) = measure(&format!("out\n{series_line}{}", wrapper(0, None, 5)), 0);
+        let series = m.memory_series.expect("a series");
+        assert_eq!(series.t_ms, [10, 20]);
+        assert_eq!(series.rss_bytes, [1 << 20, 200 << 20]);
+        assert_eq!(series.cgroup_bytes, [Some(2 << 20), None]);
+        assert_eq!((m.peak_rss_bytes, rest.as_str()), (Some(5 * 1024), "out\n"));
+        // After output with no final newline, the line starts mid-line.
+        let (m, rest) = measure(&format!("no newline{series_line}{}", wrapper(0, None, 5)), 0);
+        assert_eq!((m.memory_series.map(|s| s.t_ms), rest.as_str()), (Some(vec![10, 20]), "no newline"));
+        // On a remote engine the verdict comes before it.
+        let verdict = r#"{"harness":"unittest","counts":{"passed":1}}"#;
+        let text = format!(
+            "@@pymaccounter-{NONCE} harness @@pymaccounter-harness {verdict}\n{series_line}{}",
+            wrapper(0, None, 5)
+        );
+        let (m, rest) = measure(&text, 0);
+        assert_eq!(
+            (m.inner.unwrap().counts.passed, m.memory_series.unwrap().t_ms.len(), rest.as_str()),
+            (1, 2, "")
+        );
+        // Whatever a module wrote into the sampler's file is all or nothing,
+        // and never touches the figures the verdict is made of.
+        let too_many = "000000001,0000000001,0000000001;".repeat(crate::model::series::MAX_POINTS + 1);
+        for bad in [
+            "000000020,0000000001,0000000001;000000010,0000000001,0000000001;",
+            "000000010,0000000001,0000000001",
+            "000000010,0000000001;",
+            "00000010,0000000001,0000000001;",
+            "000000010,-000000001,0000000001;",
+            "000000010,0000000001,00000000x1;",
+            "",
+            too_many.as_str(),
+        ] {
+            let line = format!("@@pymaccounter-{NONCE} series {bad}\n");
+            let (m, rest) = measure(&format!("{line}{}", wrapper(0, None, 5)), 0);
+            assert_eq!(m.memory_series, None, "{bad}");
+            assert_eq!((m.peak_rss_bytes, m.ran, rest.as_str()), (Some(5 * 1024), true, ""), "{bad}");
+        }
+        // Another nonce's series line is the module's text.
+        let forged = format!("@@pymaccounter-ffffffffffffffffffffffffffffffff series {records}\n");
+        let (m, rest) = measure(&format!("{forged}{}", wrapper(0, None, 5)), 0);
+        assert_eq!((m.memory_series, rest), (None, forged));
     }
 
     #[test]

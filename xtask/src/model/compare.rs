@@ -521,7 +521,7 @@ impl BaselineRecord {
     /// The status and the measures of a baseline's result.
     pub fn of(record: &ResultRecord) -> BaselineRecord {
         let values = MEASURES.iter().filter_map(|m| (m.value)(record).map(|v| (m.id, v))).collect();
-        BaselineRecord { status: record.status, values }
+        BaselineRecord { status: record.status, values, memory_series: record.memory_series.clone() }
     }
 }
 

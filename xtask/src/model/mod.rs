@@ -15,5 +15,6 @@ pub mod repeat;
 pub mod result;
 pub mod schema;
 pub mod schema_v2;
+pub mod series;
 pub mod status;
 pub mod units;

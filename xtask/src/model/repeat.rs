@@ -63,6 +63,7 @@ pub fn combine(job: Job, attempts: Vec<Attempt>, tolerate_flaky: bool) -> Module
         stderr: shown.stderr.clone(),
         inner: shown.inner.clone(),
         memray: shown.memray.clone(),
+        memory_series: shown.memory_series.clone(),
         started_at: attempts[0].started_at,
         memory_limit_bytes: shown.memory_limit_bytes,
         execution,
@@ -139,6 +140,11 @@ mod tests {
             container_peak_bytes: None,
             inner: None,
             memray: None,
+            memory_series: Some(crate::model::series::MemorySeries {
+                t_ms: vec![number as u32],
+                rss_bytes: vec![peak_mib << 20],
+                cgroup_bytes: vec![None],
+            }),
             number,
             execution,
             duration: Duration::from_secs_f64(secs),
@@ -191,6 +197,8 @@ mod tests {
         };
         assert_eq!((first_failure.attempt, first_failure.execution.clone()), (1, failed()));
         assert_eq!(result.stdout.text(), "attempt 1\n", "the failing attempt's output");
+        let series = result.memory_series.as_ref().expect("the shown attempt's series");
+        assert_eq!(series.t_ms, [1], "the series of the attempt whose output is shown");
         assert_eq!(result.peak_rss_bytes, Some(10 << 20), "measures of the pass only");
         assert_eq!(combine(job(), attempts, true).tally(), Tally::Passed);
     }

@@ -12,6 +12,7 @@ use crate::model::inner::{InnerCounts, InnerReport};
 use crate::model::job::Job;
 use crate::model::measure::MeasureId;
 use crate::model::memray::MemraySummary;
+use crate::model::series::MemorySeries;
 use crate::model::status::{Execution, Status, Tally};
 
 /// One finished job: a module under one variant, in its own container.
@@ -34,6 +35,9 @@ pub struct ModuleResult {
     pub inner: Option<InnerReport>,
     /// What memray recorded (`--memray`).
     pub memray: Option<MemraySummary>,
+    /// Its memory over time, when the sampler in its container delivered it
+    /// (of the attempt whose output is shown, when it ran more than once).
+    pub memory_series: Option<MemorySeries>,
     /// The baseline's result for this job (`--baseline`), when it has one.
     pub baseline: Option<BaselineRecord>,
     /// Every attempt, when the job ran more than once (`--repeat`, `--retries`).
@@ -59,6 +63,7 @@ impl ModuleResult {
             stderr: Captured::from_text(""),
             inner: None,
             memray: None,
+            memory_series: None,
             baseline: None,
             attempts: Vec::new(),
         }
@@ -80,6 +85,7 @@ impl ModuleResult {
             stderr: Captured::from_text(stderr),
             inner: None,
             memray: None,
+            memory_series: None,
             baseline: None,
             attempts: Vec::new(),
         }
@@ -109,6 +115,7 @@ pub struct Attempt {
     pub stderr: Captured,
     pub inner: Option<InnerReport>,
     pub memray: Option<MemraySummary>,
+    pub memory_series: Option<MemorySeries>,
     /// When its container started, and the memory limit it ran under.
     pub started_at: SystemTime,
     pub memory_limit_bytes: Option<u64>,
@@ -127,6 +134,9 @@ pub struct BaselineRecord {
     pub status: Status,
     #[serde(flatten)]
     pub values: BTreeMap<MeasureId, f64>,
+    /// The baseline's memory over time, so its curve can be drawn beside this run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_series: Option<MemorySeries>,
 }
 /// How a run ended.
 pub struct Outcome {

@@ -24,6 +24,7 @@ use crate::model::repeat::{self, Range};
 use crate::model::result::{
     parse_rfc3339_utc, rfc3339_utc, Attempt, BaselineRecord, ModuleResult, Outcome, RunInfo,
 };
+use crate::model::series::MemorySeries;
 use crate::model::status::{Execution, SkipCause, Status, Tally};
 
 /// Bumped whenever a field changes meaning or goes away (adding one does not).
@@ -193,6 +194,9 @@ pub struct ResultRecord {
     pub hunt_leaks: Option<LeakHunt>,
     /// What memray recorded (`--memray`).
     pub memray: Option<MemraySummary>,
+    /// Its memory over time (the sampler in its container); null when none came.
+    #[serde(default)]
+    pub memory_series: Option<MemorySeries>,
     /// The pytest the module ran under (the pytest harness only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pytest: Option<PytestRecord>,
@@ -227,6 +231,8 @@ pub struct AttemptRecord {
     pub stderr: String,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
+    #[serde(default)]
+    pub memory_series: Option<MemorySeries>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -357,6 +363,7 @@ impl ResultRecord {
             harness_error: inner.and_then(|i| i.error.clone()),
             hunt_leaks: inner.and_then(|i| i.hunt_leaks.clone()),
             memray: result.memray.clone(),
+            memory_series: result.memory_series.clone(),
             pytest: inner.and_then(|i| i.pytest.as_ref()).map(PytestRecord::of),
             baseline: result.baseline.clone(),
             attempts: result.attempts.iter().map(AttemptRecord::of).collect(),
@@ -428,6 +435,7 @@ impl ResultRecord {
             stderr: Captured::from_report(&self.stderr, self.stderr_bytes),
             inner: self.inner(),
             memray: self.memray.clone(),
+            memory_series: self.memory_series.clone(),
             baseline: self.baseline.clone(),
             attempts: self.attempts.iter().map(AttemptRecord::attempt).collect(),
         })
@@ -452,6 +460,7 @@ impl AttemptRecord {
             stderr: attempt.stderr.text(),
             stdout_bytes: attempt.stdout.total_bytes,
             stderr_bytes: attempt.stderr.total_bytes,
+            memory_series: attempt.memory_series.clone(),
         }
     }
 
@@ -467,6 +476,7 @@ impl AttemptRecord {
             stderr: Captured::from_report(&self.stderr, self.stderr_bytes),
             inner: None,
             memray: None,
+            memory_series: self.memory_series.clone(),
             started_at: parse_rfc3339_utc(&self.started_at).unwrap_or(std::time::UNIX_EPOCH),
             memory_limit_bytes: self.memory_limit_bytes,
         }
@@ -511,6 +521,7 @@ impl ResultRecord {
             harness_error: None,
             hunt_leaks: None,
             memray: None,
+            memory_series: None,
             pytest: None,
             baseline: None,
             attempts: Vec::new(),
@@ -906,6 +917,15 @@ mod tests {
         }
     }
 
+    /// A small memory series (a cgroup figure missing in the middle).
+    fn series(scale: u64) -> MemorySeries {
+        MemorySeries {
+            t_ms: vec![5, 10, 4000],
+            rss_bytes: vec![scale << 20, 200 << 20, 9 << 20],
+            cgroup_bytes: vec![Some(12 << 20), None, Some(15 << 20)],
+        }
+    }
+
     fn attempt(number: usize, execution: Execution) -> Attempt {
         Attempt {
             number,
@@ -917,6 +937,7 @@ mod tests {
             stderr: Captured::default(),
             inner: None,
             memray: None,
+            memory_series: Some(series(number as u64)),
             started_at: UNIX_EPOCH + Duration::from_millis(1_709_251_200_000 + number as u64),
             memory_limit_bytes: Some(1 << 30),
         }
@@ -982,7 +1003,9 @@ mod tests {
         results[4].baseline = Some(BaselineRecord {
             status: Status::Pass,
             values: [(MeasureId::Rss, 1e6), (MeasureId::Duration, 1.0)].into_iter().collect(),
+            memory_series: Some(series(7)),
         });
+        results[4].memory_series = Some(series(3));
         results[5].memray = Some(MemraySummary {
             peak_memory_bytes: Some(1 << 20),
             total_allocations: Some(10),

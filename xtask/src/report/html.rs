@@ -837,10 +837,12 @@ fn facts(outcome: &Outcome, result: &ModuleResult, row: &Row) -> String {
     out
 }
 
-/// The result's memory over time. The per-result timeline
-/// (`report::timeline::svg`, an inline SVG) goes here; nothing until then.
-fn timeline(_result: &ModuleResult) -> String {
-    String::new()
+/// The result's memory over time (with its limit and the baseline's curve), as an inline SVG.
+fn timeline(result: &ModuleResult) -> String {
+    let Some(series) = &result.memory_series else { return String::new() };
+    let baseline = result.baseline.as_ref().and_then(|b| b.memory_series.as_ref());
+    let svg = super::timeline::svg(series, result.memory_limit_bytes, baseline);
+    format!("<h3>memory over time</h3>\n{svg}")
 }
 
 /// The inner tests, the leak hunt and the streams' tails.

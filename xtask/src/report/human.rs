@@ -5,9 +5,12 @@ use crate::model::event::{Event, Notice, Notices};
 use crate::model::inner::LeakHunt;
 use crate::model::memray::MemraySummary;
 use crate::model::result::{ModuleResult, Outcome};
+use crate::model::series::MemorySeries;
 use crate::model::status::Tally;
 use crate::report::table::{self, Column};
-use crate::report::terminal::{colour_stdout, paint_status, paint_tally, terminal_width, StatusLine};
+use crate::report::terminal::{
+    colour_stdout, paint_status, paint_tally, terminal_width, utf8_locale, StatusLine,
+};
 use crate::report::{human_bytes, words, Row};
 use crate::sanitize;
 
@@ -123,6 +126,8 @@ pub fn notices(debug: bool) -> Notices {
 pub struct Human {
     test_dir: String,
     width: usize,
+    /// Block characters for sparklines, else ASCII.
+    utf8: bool,
     showing: Showing,
     /// Blocks of passing modules kept for the end (`--success-output final`).
     deferred: Vec<String>,
@@ -150,6 +155,7 @@ impl Human {
         Human {
             test_dir: test_dir.to_string(),
             width: terminal_width(),
+            utf8: utf8_locale(),
             showing,
             deferred: Vec::new(),
             colour: colour_stdout(),
@@ -294,6 +300,9 @@ impl Human {
         }
         if let Some(memray) = &result.memray {
             block.push_str(&sanitize::terminal(&memray_lines(memray)));
+        }
+        if let Some(series) = result.memory_series.as_ref().filter(|s| !s.is_empty()) {
+            block.push_str(&memory_line(series, self.width, self.utf8));
         }
         if !result.attempts.is_empty() {
             block.push_str(&format!("({})\n", crate::report::words::attempts(&result.attempts)));
@@ -516,6 +525,29 @@ fn memray_lines(memray: &MemraySummary) -> String {
     text
 }
 
+/// `memory ▁▃▆██▇▁▁ RSS peak 207.3 MiB at 1.28 s, 7.6 MiB at 3.55 s`: the
+/// module's RSS over its run as a sparkline (on a scale from 0, so a fall
+/// shows as one), as wide as the line leaves room for, at most 48; ASCII
+/// outside a UTF-8 locale; words alone when fewer than 10 columns are left.
+fn memory_line(series: &MemorySeries, width: usize, utf8: bool) -> String {
+    const BLOCKS: &[char] = &['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    const ASCII: &[char] = &['_', '.', '-', '=', '+', '*', '#'];
+    let said = words::memory_series(series);
+    let room = width.saturating_sub("memory ".len() + 1 + said.chars().count()).min(48);
+    if room < 10 {
+        return format!("memory: {said}\n");
+    }
+    let glyphs = if utf8 { BLOCKS } else { ASCII };
+    let top = series.rss_bytes.iter().copied().max().unwrap_or(0).max(1);
+    let levels = glyphs.len() as u64;
+    let spark: String = series
+        .rss_in_slices(room)
+        .into_iter()
+        .map(|v| glyphs[((v.saturating_mul(levels)).div_ceil(top).clamp(1, levels) - 1) as usize])
+        .collect();
+    format!("memory {spark} {said}\n")
+}
+
 fn push_text(block: &mut String, text: &str) {
     block.push_str(text);
     if !text.is_empty() && !text.ends_with('\n') {
@@ -536,6 +568,7 @@ mod tests {
         Human {
             test_dir: "python_tests".into(),
             width: 80,
+            utf8: true,
             showing: Showing::plain(),
             deferred: Vec::new(),
             colour: false,
@@ -678,6 +711,42 @@ mod tests {
         let summary = plain().render_summary(&outcome);
         assert!(!summary.chars().any(|c| c.is_control() && c != '\n'), "{summary:?}");
         assert!(summary.contains("1 not run (interrupted): test_\\r.py\n"), "{summary}");
+    }
+
+    #[test]
+    fn the_memory_series_is_a_sparkline_that_fits_80_columns() {
+        // 2 s up at 200 MiB, then down to 8 MiB for 2 s, in 40 buckets.
+        let t_ms: Vec<u32> = (1..=40).map(|i| i * 100).collect();
+        let rss_bytes = t_ms.iter().map(|&t| if t <= 2000 { 200 << 20 } else { 8 << 20 }).collect();
+        let series = MemorySeries { cgroup_bytes: vec![None; 40], t_ms, rss_bytes };
+        let with = |utf8: bool, width: usize| {
+            let human = Human { utf8, width, ..plain() };
+            let result = ModuleResult {
+                memory_series: Some(series.clone()),
+                ..result("test_a.py", Execution::Passed, "")
+            };
+            let block = human.render_block(&result);
+            block.lines().find(|l| l.starts_with("memory")).expect("a memory line").to_string()
+        };
+        let line = with(true, 80);
+        println_for_eyes(&line);
+        assert_eq!(line.chars().count(), 80, "{line}");
+        assert!(line.ends_with(" RSS peak 200.0 MiB at 0.10 s, 8.0 MiB at 4.00 s"), "{line}");
+        let spark: String = line.chars().skip("memory ".len()).take_while(|c| *c != ' ').collect();
+        // 25 columns of 160 ms: the 13th holds the last high bucket and keeps its maximum.
+        assert_eq!(spark, format!("{}{}", "█".repeat(13), "▁".repeat(12)), "up half the run, then down");
+        let ascii = with(false, 80);
+        assert!(
+            ascii.is_ascii()
+                && ascii.starts_with(&format!("memory {}{} RSS", "#".repeat(13), "_".repeat(12))),
+            "{ascii}"
+        );
+        assert_eq!(with(true, 200).chars().count(), "memory ".len() + 48 + 1 + 47, "at most 48 wide");
+        assert_eq!(
+            with(true, 60),
+            "memory: RSS peak 200.0 MiB at 0.10 s, 8.0 MiB at 4.00 s",
+            "too narrow: words"
+        );
     }
 
     #[test]

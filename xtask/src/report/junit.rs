@@ -478,6 +478,7 @@ mod tests {
             stderr: crate::model::captured::Captured::from_text(&format!("err {number}\n")),
             inner: None,
             memray: None,
+            memory_series: None,
         }
     }
 

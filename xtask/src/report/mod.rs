@@ -14,6 +14,7 @@ pub mod json;
 pub mod junit;
 pub mod table;
 pub mod terminal;
+pub mod timeline;
 pub mod words;
 
 pub use words::human_bytes;
@@ -201,6 +202,7 @@ mod tests {
                 values: [(MeasureId::Rss, (20u64 << 20) as f64), (MeasureId::Duration, 2.0)]
                     .into_iter()
                     .collect(),
+                memory_series: None,
             }),
             ..ModuleResult::sample("test_a.py", Execution::Passed, "", "")
         };

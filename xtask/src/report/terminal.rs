@@ -62,6 +62,17 @@ fn columns_of(fd: libc::c_int) -> Option<usize> {
     (answered && size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
+/// Whether the locale's characters are UTF-8 (`LC_ALL`, else `LC_CTYPE`,
+/// else `LANG`, the first one set, as the C library reads them).
+pub fn utf8_locale() -> bool {
+    let locale =
+        ["LC_ALL", "LC_CTYPE", "LANG"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    locale.is_some_and(|l| {
+        let l = l.to_ascii_lowercase();
+        l.contains("utf-8") || l.contains("utf8")
+    })
+}
+
 /// `--color`: colour when stdout is a terminal, always, or never.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColourChoice {

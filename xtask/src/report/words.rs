@@ -28,6 +28,23 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// What a memory series shows in one line: its RSS peak and when, and where
+/// it ended (`RSS peak 207.3 MiB at 1.28 s, 7.6 MiB at 3.55 s`).
+pub fn memory_series(series: &crate::model::series::MemorySeries) -> String {
+    let seconds = |ms: u32| format!("{:.2} s", f64::from(ms) / 1000.0);
+    let peak = series.rss_bytes.iter().enumerate().max_by_key(|(i, b)| (**b, std::cmp::Reverse(*i)));
+    match (peak, series.rss_bytes.last(), series.t_ms.last()) {
+        (Some((at, &peak)), Some(&last), Some(&end)) => format!(
+            "RSS peak {} at {}, {} at {}",
+            human_bytes(peak),
+            seconds(series.t_ms[at]),
+            human_bytes(last),
+            seconds(end)
+        ),
+        _ => "no samples".into(),
+    }
+}
+
 pub fn signal_name(signal: i32) -> &'static str {
     match signal {
         1 => "SIGHUP",

@@ -34,6 +34,7 @@ use crate::model::memray::MemraySummary;
 use crate::model::repeat;
 use crate::model::result::Attempt;
 use crate::model::result::{ModuleResult, Outcome};
+use crate::model::series::MemorySeries;
 use crate::model::status::{Execution, FailureCause, Tally};
 use crate::runner::capture::{capture, spill_path};
 use crate::signals::Interrupt;
@@ -386,6 +387,7 @@ fn run_job(
         stderr: ran.stderr,
         inner: ending.inner,
         memray,
+        memory_series: ending.memory_series,
     }))
 }
 
@@ -549,6 +551,8 @@ struct Ending {
     peak_rss_bytes: Option<u64>,
     container_peak_bytes: Option<u64>,
     inner: Option<InnerReport>,
+    /// Never judged: what the module's sampler said, untrusted, for the reports.
+    memory_series: Option<MemorySeries>,
 }
 
 /// Reads the trailers off stderr (cgroup, GNU time, harness) and judges the
@@ -609,7 +613,8 @@ fn ending(
     // Judged first: a harness that reported nothing is not excused by a summary line.
     let inner = inner.or_else(|| summary::read(&ran.stdout, &ran.stderr));
     let peak_rss_bytes = if timed_out { None } else { measurement.peak_rss_bytes };
-    Ok(Ending { execution, peak_rss_bytes, container_peak_bytes, inner })
+    let memory_series = measurement.memory_series.take();
+    Ok(Ending { execution, peak_rss_bytes, container_peak_bytes, inner, memory_series })
 }
 
 /// memray's summary and flame graph of an attempt, collected in a second

@@ -70,6 +70,9 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     if wanted(BenchSection::Project) {
         sections.push(project_costs(engine, &runner, scratch.path(), options)?);
     }
+    if wanted(BenchSection::Series) {
+        sections.push(series_cost(engine, &runner, scratch.path(), options)?);
+    }
     if wanted(BenchSection::Costs) {
         sections.push(costs(engine, &runner, scratch.path(), options)?);
     }
@@ -384,6 +387,151 @@ fn memray_cost(runner: &Path, root: &Path, rounds: usize) -> Result<String> {
         profiled / plain
     ))
 }
+
+/// What sampling memory over time costs: the same modules with the sampler
+/// and without (`--env PYMACCOUNTER_MEMORY_SERIES=off`), alternating who goes
+/// first. Three figures per module, read by the module itself as it ends:
+/// the sampler's own CPU time so far (its `schedstat`), the CPU time of
+/// everything in its container (its cgroup's; the engine's own CPU per
+/// container, which the sampler does not change, is not in it), with and
+/// without; and the whole run's wall time, paired.
+fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptions) -> Result<String> {
+    let dir = root.join("series-cost");
+    std::fs::create_dir_all(&dir)?;
+    for (name, body) in SERIES_MODULES {
+        std::fs::write(dir.join(name), format!("\"\"\"A bench module.\"\"\"\n{body}\n{CPU_FIGURES}"))?;
+    }
+    let out = root.join("series-reports");
+    std::fs::create_dir_all(&out)?;
+    // One run: its wall time, and per module (container CPU ms, sampler CPU ms).
+    type Figures = (f64, Vec<(String, f64, f64)>);
+    let run = |sampling: bool| -> Result<Figures> {
+        let report = out.join(if sampling { "on.json" } else { "off.json" });
+        let mut command = Command::new(runner);
+        command.args(["run-all-tests", "-j", &options.jobs.to_string(), "--test-dir"]).arg(&dir);
+        command.arg("--report-json").arg(&report).env(ENGINE_VARIABLE, engine.name());
+        if !sampling {
+            command.args(["--env", "PYMACCOUNTER_MEMORY_SERIES=off"]);
+        }
+        let started = Instant::now();
+        let output = command.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
+        let took = started.elapsed().as_secs_f64();
+        if !output.status.success() {
+            bail!("the series benchmark failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        }
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+        let mut figures = Vec::new();
+        for result in json["results"].as_array().into_iter().flatten() {
+            let module = result["module"].as_str().unwrap_or_default().to_string();
+            if result["memory_series"].is_null() == sampling {
+                bail!("{module}: a series {}expected", if sampling { "" } else { "un" });
+            }
+            let stdout = result["stdout"].as_str().unwrap_or_default();
+            let figure = |key: &str| {
+                let found = stdout.lines().find_map(|l| l.strip_prefix(key)?.trim().parse::<f64>().ok());
+                found.map(|ns| ns / 1e6).with_context(|| format!("no {key} from {module}"))
+            };
+            figures.push((module.clone(), figure("cgroup_cpu_ns=")?, figure("sampler_cpu_ns=")?));
+        }
+        Ok((took, figures))
+    };
+    run(true)?;
+    run(false)?;
+    let rounds = options.rounds.max(3);
+    let mut walls = Vec::new();
+    // Per module: container CPU with, without, and the sampler's own.
+    let mut cpus = std::collections::BTreeMap::<String, [Vec<f64>; 3]>::new();
+    for round in 0..rounds {
+        let (on, off) = if round % 2 == 0 {
+            let on = run(true)?;
+            (on, run(false)?)
+        } else {
+            let off = run(false)?;
+            (run(true)?, off)
+        };
+        say!("series round {}: with {:.2} s, without {:.2} s", round + 1, on.0, off.0);
+        walls.push((on.0, off.0));
+        for (module, container, sampler) in on.1 {
+            let entry = cpus.entry(module).or_default();
+            entry[0].push(container);
+            entry[2].push(sampler);
+        }
+        for (module, container, _) in off.1 {
+            cpus.entry(module).or_default()[1].push(container);
+        }
+    }
+    let median = crate::model::repeat::median_of;
+    let mut report = format!(
+        "\n## Memory over time (the sampler)\n\n{} modules, `-j {}`, {rounds} rounds alternating, with the sampler \
+         and with `--env PYMACCOUNTER_MEMORY_SERIES=off`; medians. The sampler's own CPU time (its `schedstat`, read \
+         as the module ends), and the CPU time of everything in the module's container (its cgroup's: the module, \
+         the wrapper, `timeout`, GNU time, the sampler; not the engine's own CPU per container, about 0.3 s here, \
+         which the sampler does not change).\n\n\
+         | module | sampler's own CPU | container CPU without | with | difference |\n|---|---:|---:|---:|---:|\n",
+        SERIES_MODULES.len(),
+        options.jobs
+    );
+    for (module, [on, off, sampler]) in &cpus {
+        let (on, off, sampler) = (median(on), median(off), median(sampler));
+        emit(
+            &mut report,
+            &format!("| `{module}` | {sampler:.1} ms | {off:.1} ms | {on:.1} ms | {:+.1} ms |", on - off),
+        );
+    }
+    let ratios: Vec<f64> = walls.iter().map(|(on, off)| on / off).collect();
+    let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    emit(
+        &mut report,
+        &format!(
+            "\nWhole run, wall time: **{:.2} s** with the sampler against {:.2} s without, median of the paired ratios \
+             **{:.3}** (seen {lowest:.3}–{highest:.3}; goal ≤ 1.03).",
+            median(&walls.iter().map(|w| w.0).collect::<Vec<_>>()),
+            median(&walls.iter().map(|w| w.1).collect::<Vec<_>>()),
+            median(&ratios)
+        ),
+    );
+    Ok(report)
+}
+
+/// The series benchmark's modules: short, sleeping, busy, allocating.
+const SERIES_MODULES: [(&str, &str); 4] = [
+    ("test_trivial.py", "print('ok')"),
+    ("test_sleeps.py", "import time\ntime.sleep(1)"),
+    ("test_busy.py", "total = 0\nfor i in range(6_000_000):\n    total += i"),
+    (
+        "test_allocates.py",
+        "import mmap, time\nb = mmap.mmap(-1, 200 << 20)\nfor o in range(0, 200 << 20, 4096):\n    b[o] = 1\n\
+         time.sleep(0.5)\nb.close()\ntime.sleep(0.5)",
+    ),
+];
+/// How each bench module ends: printing its container's CPU time so far
+/// (cgroup v1 or v2) and its sampler's (0 when none runs).
+const CPU_FIGURES: &str = r#"
+import os
+
+
+def _container_ns():
+    try:
+        return int(open("/sys/fs/cgroup/cpuacct/cpuacct.usage").read())
+    except OSError:
+        for line in open("/sys/fs/cgroup/cpu.stat"):
+            if line.startswith("usage_usec"):
+                return int(line.split()[1]) * 1000
+
+
+def _sampler_ns():
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if b"memory_sampler" in open("/proc/%s/cmdline" % pid, "rb").read():
+                return int(open("/proc/%s/schedstat" % pid).read().split()[0])
+        except OSError:
+            pass
+    return 0
+
+
+print("sampler_cpu_ns=%d" % _sampler_ns())
+print("cgroup_cpu_ns=%d" % _container_ns())
+"#;
 
 /// How many tests the one-file row holds.
 const TRIVIAL_TESTS: usize = 10_000;

@@ -23,6 +23,7 @@ use crate::model::job::{Job, PythonMalloc, PythonVersion, Variant};
 use crate::model::memray::{AllocationSite, MemraySummary};
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::schema::{RunOption, RunRecord};
+use crate::model::series::{MemorySeries, MAX_POINTS};
 use crate::model::status::{Execution, FailureCause};
 use crate::report::ReportContext;
 
@@ -285,8 +286,24 @@ pub fn synthetic_result(index: usize, module: usize, python: &str, malloc: &str)
             ..InnerReport::default()
         }),
         memray: (seed % 10 == 0).then(|| synthetic_memray(peak, seed)),
+        memory_series: Some(synthetic_series(peak, seed)),
         baseline: None,
         attempts: Vec::new(),
+    }
+}
+
+/// A full series (the sampler's most buckets): a rise to the peak, a plateau, a fall.
+fn synthetic_series(peak: u64, seed: u64) -> MemorySeries {
+    let n = MAX_POINTS as u64;
+    let at = |i: u64| match i * 3 / n {
+        0 => (8 << 20) + (peak - (8 << 20)) * i * 3 / n,
+        1 => peak - (seed >> 3) % (1 << 20),
+        _ => (12 << 20) + (peak - (12 << 20)) * (n - i) / n,
+    };
+    MemorySeries {
+        t_ms: (1..=n).map(|i| (i * (40 + seed % 60)) as u32).collect(),
+        rss_bytes: (0..n).map(at).collect(),
+        cgroup_bytes: (0..n).map(|i| Some(at(i) + (6 << 20))).collect(),
     }
 }
 

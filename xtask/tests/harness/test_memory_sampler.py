@@ -1,0 +1,115 @@
+"""Tests of memory_sampler.py on the host (stdlib unittest): its buckets and their file,
+and one real run of it beside a process that allocates and frees, in a fresh PID
+namespace when `unshare` can make one (else those tests skip, saying so).
+
+Run with `python3 xtask/tests/harness/test_memory_sampler.py`.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONTAINER = os.path.join(HERE, "..", "..", "container")
+SAMPLER = os.path.join(CONTAINER, "memory_sampler.py")
+sys.path.insert(0, CONTAINER)
+
+import memory_sampler  # noqa: E402
+
+
+def parse(data):
+    """The file's records as (t_ms, rss_kib, cgroup_kib or None), checking their width."""
+    text = data.decode()
+    assert text.endswith(";"), text[-40:]
+    out = []
+    for rec in text[:-1].split(";"):
+        t, rss, cg = rec.split(",")
+        assert (len(t), len(rss), len(cg)) == (9, 10, 10), rec
+        out.append((int(t), int(rss), None if cg == "-" * 10 else int(cg)))
+    return out
+
+
+class BucketsTest(unittest.TestCase):
+    def setUp(self):
+        self.file = tempfile.TemporaryFile()
+        self.buckets = memory_sampler.Buckets(self.file.fileno(), cap=8)
+        self.addCleanup(self.file.close)
+
+    def contents(self):
+        self.file.seek(0)
+        return parse(self.file.read())
+
+    def test_the_file_holds_every_bucket_so_far(self):
+        for t in range(5):
+            self.assertFalse(self.buckets.add(t * 5, 100 + t, 200 + t))
+        self.assertEqual(self.contents(), [(t * 5, 100 + t, 200 + t) for t in range(5)])
+
+    def test_a_full_buffer_merges_neighbours_keeping_the_maximum_and_the_peak_survives(self):
+        merges = 0
+        for i in range(100):
+            rss = 5000 if i == 37 else i
+            cgroup = None if i == 60 else 2 * i
+            merges += self.buckets.add(i * 10, rss, cgroup)
+        records = self.contents()
+        self.assertLessEqual(len(records), 8)
+        self.assertGreaterEqual(len(records), 4)
+        self.assertGreater(merges, 3, "the period doubled each time")
+        self.assertEqual(max(r[1] for r in records), 5000, "the spike survives every merge")
+        times = [r[0] for r in records]
+        self.assertEqual(times, sorted(times))
+        self.assertEqual(times[-1], 990, "the last bucket ends at the last sample")
+        self.assertIn(None, [r[2] for r in records], "an unknown cgroup figure stays unknown")
+        self.assertEqual(os.fstat(self.file.fileno()).st_size, len(records) * memory_sampler.WIDTH)
+
+    def test_figures_too_large_for_a_record_are_capped_not_spilled(self):
+        self.buckets.add(10**12, 10**13, 10**14)
+        self.assertEqual(self.contents(), [(999999999, 9999999999, 9999999999)])
+
+
+def can_unshare():
+    done = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
+    return done.returncode == 0
+
+
+@unittest.skipUnless(can_unshare(), "needs `unshare --pid --mount-proc` (root, or user namespaces)")
+class RealRunTest(unittest.TestCase):
+    """The sampler beside a process that allocates 100 MiB and frees it, in a PID
+    namespace whose first process plays the wrapper, as in a container."""
+
+    def test_it_sees_the_rise_and_the_fall_and_not_itself(self):
+        allocate = (
+            "import mmap, time\n"
+            "b = mmap.mmap(-1, 100 << 20)\n"
+            "for o in range(0, 100 << 20, 4096): b[o] = 1\n"
+            "time.sleep(0.5)\nb.close()\ntime.sleep(0.5)\n"
+        )
+        with tempfile.TemporaryFile() as out:
+            script = (
+                '%s -I -S %s >&3 & s=$!; %s -c "$ALLOCATE"; kill -KILL $s; wait'
+                % (sys.executable, SAMPLER, sys.executable)
+            )
+            subprocess.run(
+                ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script],
+                pass_fds=(out.fileno(),),
+                env=dict(os.environ, ALLOCATE=allocate),
+                stdin=subprocess.DEVNULL,
+                check=True,
+                preexec_fn=lambda: os.dup2(out.fileno(), 3),
+            )
+            out.seek(0)
+            records = parse(out.read())
+        rss = [r[1] for r in records]
+        peak = rss.index(max(rss))
+        self.assertGreater(max(rss), 95 * 1024, rss)
+        # After the fall: the allocating interpreter alone (about 10 MiB), not
+        # the sampler's own interpreter (as much again) nor the namespace's first shell.
+        print("sampled RSS, KiB:", rss[peak:][-3:], file=sys.stderr)
+        self.assertLess(min(rss[peak:]), 16 * 1024, "it falls after the peak: %s" % rss)
+        self.assertGreater(records[-1][0], 900, "it samples until it is killed")
+
+
+if __name__ == "__main__":
+    unittest.main()
