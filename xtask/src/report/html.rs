@@ -1591,6 +1591,7 @@ mod tests {
         r.baseline = Some(crate::model::result::BaselineRecord {
             status: crate::model::status::Status::Pass,
             values: [(MeasureId::Rss, (8u64 << 20) as f64)].into_iter().collect(),
+            memory_series: None,
         });
         let page = render(&outcome(vec![r]), "t");
         assert!(page.contains("<i class=\"base\" style=\"left: 80.0%\"></i>"), "{page}");
