@@ -254,11 +254,11 @@ fn build(
     let backends_args = [OsString::from("-r"), backends_in.into_os_string()];
     let backends_fetch = tools.fetch(&backends_args, target, &copy, &work.path().join("backends"), false)?;
     let set = tools.fetch(&inputs.for_install(), target, &copy, &work.path().join("site"), true)?;
-    let set = judge_fetch(set.wait_with_output().context("cannot run uv")?, target)?;
-    judge_resolution(backends_fetch.wait_with_output().context("cannot run uv")?, target)?;
+    // Both waited for before either is judged: neither outlives the build.
+    let (set, backends_fetched) = (set.wait_with_output(), backends_fetch.wait_with_output());
+    let set = judge_fetch(set.context("cannot run uv")?, target)?;
+    judge_resolution(backends_fetched.context("cannot run uv")?, target)?;
     let pinned = installed.dir.join("requirements.txt");
-    let dist = work.path().join("dist");
-    fs::create_dir(&dist)?;
     let source = if set {
         fs::write(&pinned, pins_in(&work.path().join("site"), project.metadata.name.as_deref())?)?;
         Source::Cache
@@ -266,19 +266,21 @@ fn build(
         // Something in the set has no wheel for the target, or the project's
         // dependencies are known only by building it: the longer way.
         compile(&tools, &inputs, locked.as_deref(), target, &copy, &pinned)?;
+        let dist = work.path().join("dist");
+        fs::create_dir(&dist)?;
         download_with_backends(&tools, project, target, &copy, &pinned, &dist, backends)?;
-        Source::Folder
+        Source::Folder(dist)
     };
-    install(engine, project, target, &tools, &copy, &dist, source, installed)
+    install(engine, project, target, &tools, &copy, &source, installed)
 }
 
 /// Where the install container finds the files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
     /// uv's cache, filled on the host for the target (`--offline`).
     Cache,
     /// A folder of downloaded files (`--no-index --find-links`).
-    Folder,
+    Folder(PathBuf),
 }
 
 /// `name==version` of every distribution uv installed into `site` (the
@@ -801,18 +803,15 @@ fn install(
     target: &Target,
     tools: &Tools,
     copy: &Path,
-    dist: &Path,
-    source: Source,
+    source: &Source,
     installed: &Installed,
 ) -> Result<Vec<(String, String)>> {
     let root = project.root.to_string_lossy().into_owned();
-    let dist_in = dist.to_string_lossy().into_owned();
     let uv_dir = tools.uv.parent().unwrap_or(Path::new("/")).to_path_buf();
     fs::create_dir_all(&tools.downloads)
         .with_context(|| format!("cannot create {}", tools.downloads.display()))?;
-    let mounts = [
+    let mut mounts = vec![
         Mount::Bind { source: uv_dir, target: TOOLS_IN_CONTAINER.into() },
-        Mount::Bind { source: dist.to_path_buf(), target: dist_in.clone() },
         // Written: uv keeps what it builds there (source archives' wheels, build environments).
         Mount::Output { source: tools.downloads.clone(), target: DOWNLOADS_IN_CONTAINER.into() },
         Mount::Output { source: installed.dir.clone(), target: installed.in_container.clone() },
@@ -821,9 +820,13 @@ fn install(
     // From the cache, exactly the files chosen on the host: the same index
     // (the cache is per index) and the same platform; or from the folder alone.
     let platform = platform();
-    let from: [&str; 3] = match source {
-        Source::Cache => ["--offline", "--python-platform", &platform],
-        Source::Folder => ["--no-index", "--find-links", &dist_in],
+    let from: [String; 3] = match source {
+        Source::Cache => ["--offline".into(), "--python-platform".into(), platform],
+        Source::Folder(dist) => {
+            let dist_in = dist.to_string_lossy().into_owned();
+            mounts.push(Mount::Bind { source: dist.clone(), target: dist_in.clone() });
+            ["--no-index".into(), "--find-links".into(), dist_in]
+        }
     };
     let env_dir = &installed.in_container;
     let mut variables: Vec<(String, String)> = [
@@ -834,9 +837,9 @@ fn install(
         ("ENV_DIR", env_dir),
         ("PROJECT", &root),
         ("PY", &target.interpreter),
-        ("FROM1", from[0]),
-        ("FROM2", from[1]),
-        ("FROM3", from[2]),
+        ("FROM1", &from[0]),
+        ("FROM2", &from[1]),
+        ("FROM3", &from[2]),
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .to_vec();
