@@ -259,19 +259,25 @@ fn build(
     let set = judge_fetch(set.context("cannot run uv")?, target)?;
     judge_resolution(backends_fetched.context("cannot run uv")?, target)?;
     let pinned = installed.dir.join("requirements.txt");
-    let source = if set {
+    if set {
         fs::write(&pinned, pins_in(&work.path().join("site"), project.metadata.name.as_deref())?)?;
-        Source::Cache
-    } else {
-        // Something in the set has no wheel for the target, or the project's
-        // dependencies are known only by building it: the longer way.
-        compile(&tools, &inputs, locked.as_deref(), target, &copy, &pinned)?;
-        let dist = work.path().join("dist");
-        fs::create_dir(&dist)?;
-        download_with_backends(&tools, project, target, &copy, &pinned, &dist, backends)?;
-        Source::Folder(dist)
-    };
-    install(engine, project, target, &tools, &copy, &source, installed)
+        if let Some(packages) = install(engine, project, target, &tools, &copy, &Source::Cache, installed)? {
+            return Ok(packages);
+        }
+        // The container's uv found something missing from the cache (an
+        // index only the project's own uv settings name, a backend chosen
+        // otherwise for the real interpreter): the longer way.
+        let venv = installed.dir.join("venv");
+        fs::remove_dir_all(&venv).with_context(|| format!("cannot remove {}", venv.display()))?;
+    }
+    // Something in the set has no wheel for the target, or the project's
+    // dependencies are known only by building it: the longer way.
+    compile(&tools, &inputs, locked.as_deref(), target, &copy, &pinned)?;
+    let dist = work.path().join("dist");
+    fs::create_dir(&dist)?;
+    download_with_backends(&tools, project, target, &copy, &pinned, &dist, backends)?;
+    let installed = install(engine, project, target, &tools, &copy, &Source::Folder(dist), installed)?;
+    installed.context("the install from downloaded files asked for the network")
 }
 
 /// Where the install container finds the files.
@@ -796,7 +802,8 @@ pub fn copy_project(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// The container's part: a venv of the target interpreter, the pinned
-/// packages from the downloads alone, the project editable; what got installed.
+/// packages from `source` alone, the project editable; what got installed,
+/// or `None` when uv's cache lacked something the install asked for.
 fn install(
     engine: &Engine,
     project: &Project,
@@ -805,7 +812,7 @@ fn install(
     copy: &Path,
     source: &Source,
     installed: &Installed,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Option<Vec<(String, String)>>> {
     let root = project.root.to_string_lossy().into_owned();
     let uv_dir = tools.uv.parent().unwrap_or(Path::new("/")).to_path_buf();
     fs::create_dir_all(&tools.downloads)
@@ -876,6 +883,9 @@ echo "@@project" >&2
     let output = engine.run_tool(&target.image, &user, &mounts, &variables, &command)?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
+        if *source == Source::Cache && stderr.contains("Network connectivity is disabled") {
+            return Ok(None);
+        }
         return Err(install_failure(&stderr, project, target));
     }
     let built = compiled_in_copy(copy, &project.root, Path::new(""))?;
@@ -900,7 +910,7 @@ echo "@@project" >&2
         .filter_map(|r| Some((r.get("name")?.as_str()?.to_string(), r.get("version")?.as_str()?.to_string())))
         .collect();
     packages.sort();
-    Ok(packages)
+    Ok(Some(packages))
 }
 
 /// Compiled extension modules (`*.so`) the project's build left in its copy
