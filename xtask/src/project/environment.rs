@@ -252,12 +252,13 @@ fn build(
     let backends_in = work.path().join("backends.in");
     fs::write(&backends_in, backends.join("\n") + "\n")?;
     let backends_args = [OsString::from("-r"), backends_in.into_os_string()];
-    let backends_fetch = tools.fetch(&backends_args, target, &copy, &work.path().join("backends"), false)?;
-    let set = tools.fetch(&inputs.for_install(), target, &copy, &work.path().join("site"), true)?;
+    let backends_fetch = tools.fetch(&backends_args, target, &copy, &work.path().join("backends"))?;
+    let set = tools.fetch(&inputs.for_install(), target, &copy, &work.path().join("site"))?;
     // Both waited for before either is judged: neither outlives the build.
     let (set, backends_fetched) = (set.wait_with_output(), backends_fetch.wait_with_output());
-    let set = judge_fetch(set.context("cannot run uv")?, target)?;
-    judge_resolution(backends_fetched.context("cannot run uv")?, target)?;
+    // A backend with no wheel for the target takes the longer way too.
+    let set = judge_fetch(set.context("cannot run uv")?, target)?
+        & judge_fetch(backends_fetched.context("cannot run uv")?, target)?;
     let pinned = installed.dir.join("requirements.txt");
     if set {
         fs::write(&pinned, pins_in(&work.path().join("site"), project.metadata.name.as_deref())?)?;
@@ -409,22 +410,18 @@ impl Tools {
     /// Started: uv resolves `args` for the target and downloads the files
     /// into its cache, in one pass and in parallel, as `uv pip install`
     /// does; what it installs into `site` (links into the cache, for the
-    /// target's platform, never run) tells what was chosen. With
-    /// `wheels_only`, nothing is built on this machine (a source archive is
-    /// built by the interpreter that runs it, in the container).
+    /// target's platform, never run) tells what was chosen. Nothing is
+    /// built on this machine (`--no-build`: a source archive is built by the
+    /// interpreter that runs it, in the container).
     fn fetch(
         &self,
         args: &[OsString],
         target: &Target,
         dir: &Path,
         site: &Path,
-        wheels_only: bool,
     ) -> Result<std::process::Child> {
         let mut command = self.uv_for(&["pip", "install", "--quiet", "--link-mode", "symlink"], target, dir);
-        command.arg("--target").arg(site).args(args);
-        if wheels_only {
-            command.arg("--no-build");
-        }
+        command.arg("--target").arg(site).arg("--no-build").args(args);
         command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
         command.stderr(std::process::Stdio::piped()).spawn().context("cannot run uv")
     }
