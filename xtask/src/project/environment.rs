@@ -252,33 +252,42 @@ fn build(
     let backends_in = work.path().join("backends.in");
     fs::write(&backends_in, backends.join("\n") + "\n")?;
     let backends_args = [OsString::from("-r"), backends_in.into_os_string()];
-    let backends_fetch = tools.fetch(&backends_args, target, &copy, &work.path().join("backends"), false)?;
-    let set = tools.fetch(&inputs.for_install(), target, &copy, &work.path().join("site"), true)?;
-    let set = judge_fetch(set.wait_with_output().context("cannot run uv")?, target)?;
-    judge_resolution(backends_fetch.wait_with_output().context("cannot run uv")?, target)?;
+    let backends_fetch = tools.fetch(&backends_args, target, &copy, &work.path().join("backends"))?;
+    let set = tools.fetch(&inputs.for_install(), target, &copy, &work.path().join("site"))?;
+    // Both waited for before either is judged: neither outlives the build.
+    let (set, backends_fetched) = (set.wait_with_output(), backends_fetch.wait_with_output());
+    // A backend with no wheel for the target takes the longer way too.
+    let set = judge_fetch(set.context("cannot run uv")?, target)?
+        & judge_fetch(backends_fetched.context("cannot run uv")?, target)?;
     let pinned = installed.dir.join("requirements.txt");
+    if set {
+        fs::write(&pinned, pins_in(&work.path().join("site"), project.metadata.name.as_deref())?)?;
+        if let Some(packages) = install(engine, project, target, &tools, &copy, &Source::Cache, installed)? {
+            return Ok(packages);
+        }
+        // The container's uv found something missing from the cache (an
+        // index only the project's own uv settings name, a backend chosen
+        // otherwise for the real interpreter): the longer way.
+        let venv = installed.dir.join("venv");
+        fs::remove_dir_all(&venv).with_context(|| format!("cannot remove {}", venv.display()))?;
+    }
+    // Something in the set has no wheel for the target, or the project's
+    // dependencies are known only by building it: the longer way.
+    compile(&tools, &inputs, locked.as_deref(), target, &copy, &pinned)?;
     let dist = work.path().join("dist");
     fs::create_dir(&dist)?;
-    let source = if set {
-        fs::write(&pinned, pins_in(&work.path().join("site"), project.metadata.name.as_deref())?)?;
-        Source::Cache
-    } else {
-        // Something in the set has no wheel for the target, or the project's
-        // dependencies are known only by building it: the longer way.
-        compile(&tools, &inputs, locked.as_deref(), target, &copy, &pinned)?;
-        download_with_backends(&tools, project, target, &copy, &pinned, &dist, backends)?;
-        Source::Folder
-    };
-    install(engine, project, target, &tools, &copy, &dist, source, installed)
+    download_with_backends(&tools, project, target, &copy, &pinned, &dist, backends)?;
+    let installed = install(engine, project, target, &tools, &copy, &Source::Folder(dist), installed)?;
+    installed.context("the install from downloaded files asked for the network")
 }
 
 /// Where the install container finds the files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
     /// uv's cache, filled on the host for the target (`--offline`).
     Cache,
     /// A folder of downloaded files (`--no-index --find-links`).
-    Folder,
+    Folder(PathBuf),
 }
 
 /// `name==version` of every distribution uv installed into `site` (the
@@ -401,22 +410,18 @@ impl Tools {
     /// Started: uv resolves `args` for the target and downloads the files
     /// into its cache, in one pass and in parallel, as `uv pip install`
     /// does; what it installs into `site` (links into the cache, for the
-    /// target's platform, never run) tells what was chosen. With
-    /// `wheels_only`, nothing is built on this machine (a source archive is
-    /// built by the interpreter that runs it, in the container).
+    /// target's platform, never run) tells what was chosen. Nothing is
+    /// built on this machine (`--no-build`: a source archive is built by the
+    /// interpreter that runs it, in the container).
     fn fetch(
         &self,
         args: &[OsString],
         target: &Target,
         dir: &Path,
         site: &Path,
-        wheels_only: bool,
     ) -> Result<std::process::Child> {
         let mut command = self.uv_for(&["pip", "install", "--quiet", "--link-mode", "symlink"], target, dir);
-        command.arg("--target").arg(site).args(args);
-        if wheels_only {
-            command.arg("--no-build");
-        }
+        command.arg("--target").arg(site).arg("--no-build").args(args);
         command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
         command.stderr(std::process::Stdio::piped()).spawn().context("cannot run uv")
     }
@@ -794,25 +799,23 @@ pub fn copy_project(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// The container's part: a venv of the target interpreter, the pinned
-/// packages from the downloads alone, the project editable; what got installed.
+/// packages from `source` alone, the project editable; what got installed,
+/// or `None` when uv's cache lacked something the install asked for.
 fn install(
     engine: &Engine,
     project: &Project,
     target: &Target,
     tools: &Tools,
     copy: &Path,
-    dist: &Path,
-    source: Source,
+    source: &Source,
     installed: &Installed,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Option<Vec<(String, String)>>> {
     let root = project.root.to_string_lossy().into_owned();
-    let dist_in = dist.to_string_lossy().into_owned();
     let uv_dir = tools.uv.parent().unwrap_or(Path::new("/")).to_path_buf();
     fs::create_dir_all(&tools.downloads)
         .with_context(|| format!("cannot create {}", tools.downloads.display()))?;
-    let mounts = [
+    let mut mounts = vec![
         Mount::Bind { source: uv_dir, target: TOOLS_IN_CONTAINER.into() },
-        Mount::Bind { source: dist.to_path_buf(), target: dist_in.clone() },
         // Written: uv keeps what it builds there (source archives' wheels, build environments).
         Mount::Output { source: tools.downloads.clone(), target: DOWNLOADS_IN_CONTAINER.into() },
         Mount::Output { source: installed.dir.clone(), target: installed.in_container.clone() },
@@ -821,9 +824,13 @@ fn install(
     // From the cache, exactly the files chosen on the host: the same index
     // (the cache is per index) and the same platform; or from the folder alone.
     let platform = platform();
-    let from: [&str; 3] = match source {
-        Source::Cache => ["--offline", "--python-platform", &platform],
-        Source::Folder => ["--no-index", "--find-links", &dist_in],
+    let from: [String; 3] = match source {
+        Source::Cache => ["--offline".into(), "--python-platform".into(), platform],
+        Source::Folder(dist) => {
+            let dist_in = dist.to_string_lossy().into_owned();
+            mounts.push(Mount::Bind { source: dist.clone(), target: dist_in.clone() });
+            ["--no-index".into(), "--find-links".into(), dist_in]
+        }
     };
     let env_dir = &installed.in_container;
     let mut variables: Vec<(String, String)> = [
@@ -834,9 +841,9 @@ fn install(
         ("ENV_DIR", env_dir),
         ("PROJECT", &root),
         ("PY", &target.interpreter),
-        ("FROM1", from[0]),
-        ("FROM2", from[1]),
-        ("FROM3", from[2]),
+        ("FROM1", &from[0]),
+        ("FROM2", &from[1]),
+        ("FROM3", &from[2]),
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .to_vec();
@@ -873,6 +880,9 @@ echo "@@project" >&2
     let output = engine.run_tool(&target.image, &user, &mounts, &variables, &command)?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
+        if *source == Source::Cache && stderr.contains("Network connectivity is disabled") {
+            return Ok(None);
+        }
         return Err(install_failure(&stderr, project, target));
     }
     let built = compiled_in_copy(copy, &project.root, Path::new(""))?;
@@ -897,7 +907,7 @@ echo "@@project" >&2
         .filter_map(|r| Some((r.get("name")?.as_str()?.to_string(), r.get("version")?.as_str()?.to_string())))
         .collect();
     packages.sort();
-    Ok(packages)
+    Ok(Some(packages))
 }
 
 /// Compiled extension modules (`*.so`) the project's build left in its copy
