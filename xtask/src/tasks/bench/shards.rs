@@ -228,7 +228,7 @@ fn mix(a: usize, b: usize) -> u64 {
 
 /// One result as a real pytest-run module's: its output, its tests, its ending and figures.
 pub fn synthetic_result(index: usize, module: usize, python: &str, malloc: &str) -> ModuleResult {
-    let seed = mix(module, index ^ python.len() ^ malloc.len() * 31);
+    let seed = mix(module, index ^ python.len() ^ (malloc.len() * 31));
     let name = format!("pkg{:02}/sub{:02}/test_feature_{module:05}.py", module % 40, module % 13);
     let variant = Variant {
         python_malloc: Some(malloc.parse::<PythonMalloc>().expect("an allocator")),
@@ -284,7 +284,7 @@ pub fn synthetic_result(index: usize, module: usize, python: &str, malloc: &str)
             }),
             ..InnerReport::default()
         }),
-        memray: (seed % 10 == 0).then(|| synthetic_memray(peak, seed)),
+        memray: seed.is_multiple_of(10).then(|| synthetic_memray(peak, seed)),
         baseline: None,
         attempts: Vec::new(),
     }
@@ -312,7 +312,7 @@ fn synthetic_stdout(file: &str, tests: &[InnerTest], seed: u64) -> String {
         out.push(if test.failed() { 'F' } else { '.' });
     }
     out.push_str(" [100%]\n\n");
-    for line in 0..8 {
+    for line in 0..24 {
         let _ =
             writeln!(out, "allocated block {line}: {} bytes in {} objects", seed % 99_991 * line, seed % 997);
     }
@@ -353,5 +353,56 @@ fn synthetic_memray(peak: u64, seed: u64) -> MemraySummary {
             .collect(),
         flamegraph: "allocations".into(),
         flamegraph_path: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An outcome of `count` generated results across every variant, as a merged report holds them.
+    fn generated(count: usize) -> Outcome {
+        let mut outcome = Outcome::empty("generated".into());
+        let variants = PYTHONS.iter().flat_map(|p| MALLOCS.iter().map(move |m| (*p, *m)));
+        let variants: Vec<(&str, &str)> = variants.collect();
+        for index in 0..count {
+            let (python, malloc) = variants[index % variants.len()];
+            outcome.results.push(synthetic_result(index, index / variants.len(), python, malloc));
+        }
+        outcome
+    }
+
+    /// The page's size bound at any scale: everything but the embedded
+    /// data is capped (failures, matrix modules, table rows, details), and the
+    /// data holds a row of a few tens of bytes per result, at most
+    /// `DATA_ROWS` of them. Checked on 16,000 generated results (fast).
+    #[test]
+    fn the_html_page_stays_under_25_mb_however_many_results() {
+        let outcome = generated(16_000);
+        let context = ReportContext { test_dir: "tests", run: None, wholes: None };
+        let page = crate::report::html::render_with(&outcome, &context, "t").unwrap();
+        let data = page.split("var DATA = ").nth(1).unwrap().split(";\n").next().unwrap();
+        let rows = serde_json::from_str::<serde_json::Value>(data).unwrap()["rows"].as_array().unwrap().len();
+        assert_eq!(rows, 16_000, "every result is searchable");
+        let per_row = data.len() as f64 / rows as f64;
+        let capped = page.len() - data.len();
+        assert!(per_row < 64.0, "{per_row:.1} bytes of data per result");
+        assert!(capped < 12 << 20, "{capped} bytes besides the data");
+        let most = capped as f64 + per_row * 250_000.0;
+        assert!(most < GOAL_PAGE as f64, "{most:.0} bytes at the data's cap");
+        assert!(page.contains("16000 results: this page shows"), "it says what it left out");
+    }
+
+    #[test]
+    fn a_generated_result_is_what_a_pytest_run_writes() {
+        let result = synthetic_result(3, 17, "3.13", "malloc");
+        assert_eq!(result.job.label(), "pkg17/sub04/test_feature_00017.py [malloc, 3.13]");
+        let inner = result.inner.as_ref().unwrap();
+        assert!((12..=30).contains(&inner.tests.len()));
+        assert_eq!(inner.counts.total() as usize, inner.tests.len());
+        assert!(result.stdout.total_bytes > 1000, "a pytest session's output: {}", result.stdout.total_bytes);
+        let record = crate::model::schema::ResultRecord::of(&result);
+        let size = serde_json::to_string_pretty(&record).unwrap().len();
+        assert!((3_000..12_000).contains(&size), "{size} bytes");
     }
 }
