@@ -46,7 +46,7 @@ pub fn merge_reports(
     for (number, path) in paths.iter().enumerate() {
         let name = path.display().to_string();
         let report = Report::read_each(path, |record, span| merging.add(number, &name, record, span))?;
-        merging.add_not_run(&name, &report.not_run).map_err(refuse)?;
+        merging.add_not_run(number, &name, &report.not_run).map_err(refuse)?;
         shards.push(Shard { name, report });
     }
     let run = agreed_run(&shards, force).map_err(refuse)?;
@@ -209,7 +209,9 @@ fn check_partitions(shards: &[Shard]) -> Result<Vec<String>, String> {
 /// is refused.
 #[derive(Default)]
 struct Merging {
-    seen: BTreeMap<Key, String>,
+    /// Each result's cell, and the number of the shard that holds it.
+    seen: BTreeMap<Key, usize>,
+    names: Vec<String>,
     results: Vec<(ModuleResult, Place)>,
     not_run: Vec<(String, JobRecord)>,
 }
@@ -230,7 +232,7 @@ impl Merging {
         record: ResultRecord,
         span: Option<Range<u64>>,
     ) -> Result<(), String> {
-        self.claim(&record.job, name)?;
+        self.claim(&record.job, shard, name)?;
         let place = match span {
             Some(span) => Place::InFile { shard, span },
             None => Place::Held(Box::new(record.clone())),
@@ -242,17 +244,21 @@ impl Merging {
         Ok(())
     }
 
-    fn add_not_run(&mut self, name: &str, jobs: &[JobRecord]) -> Result<(), String> {
+    fn add_not_run(&mut self, shard: usize, name: &str, jobs: &[JobRecord]) -> Result<(), String> {
         for job in jobs {
-            self.claim(job, name)?;
+            self.claim(job, shard, name)?;
             self.not_run.push((name.to_string(), job.clone()));
         }
         Ok(())
     }
 
-    fn claim(&mut self, job: &JobRecord, name: &str) -> Result<(), String> {
-        match self.seen.insert(key_of(job), name.to_string()) {
-            Some(other) => Err(format!("{} is in both {other} and {name}", label(job))),
+    fn claim(&mut self, job: &JobRecord, shard: usize, name: &str) -> Result<(), String> {
+        if self.names.len() <= shard {
+            self.names.resize(shard + 1, String::new());
+            self.names[shard] = name.to_string();
+        }
+        match self.seen.insert(key_of(job), shard) {
+            Some(other) => Err(format!("{} is in both {} and {name}", label(job), self.names[other])),
             None => Ok(()),
         }
     }
@@ -320,7 +326,7 @@ mod tests {
             for record in &shard.report.results {
                 merging.add(number, &shard.name, record.clone(), None)?;
             }
-            merging.add_not_run(&shard.name, &shard.report.not_run)?;
+            merging.add_not_run(number, &shard.name, &shard.report.not_run)?;
         }
         merging.finish(shards, &[]).map(|(outcome, _)| outcome)
     }
