@@ -112,11 +112,17 @@ fn a_mixed_run_writes_every_report() {
     assert_eq!(elements.get("details"), Some(&3), "one details block per result");
     let dom = html_dom(html);
     // The views a person reads first, then the table and the details.
-    let sections: Vec<&str> = dom["sections"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let sections: Vec<&str> =
+        dom["sections"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     assert_eq!(sections, ["attention", "peaks", "matrix", "results", "details"]);
     let cells: Vec<&str> = dom["cells"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    assert_eq!(cells, ["cell failed", "cell passed", "cell skipped"], "a matrix cell per result, coloured by tally");
-    let attention = page.split("<section id=\"attention\">").nth(1).unwrap().split("</section>").next().unwrap();
+    assert_eq!(
+        cells,
+        ["cell failed", "cell passed", "cell skipped"],
+        "a matrix cell per result, coloured by tally"
+    );
+    let attention =
+        page.split("<section id=\"attention\">").nth(1).unwrap().split("</section>").next().unwrap();
     assert!(attention.contains("test_fails.py") && !attention.contains("test_passes.py"), "{attention}");
     assert!(page.contains("<i class=\"rss\"") && page.contains("<i class=\"ctr\""), "RSS and container bars");
     assert!(!page.contains("id=\"left-out\""), "a small run is shown whole");

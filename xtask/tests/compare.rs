@@ -262,7 +262,10 @@ fn a_doubled_allocation_is_regressed_against_its_baseline() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<i class=\"base\" style=\"left: "), "{page}");
     assert!(page.contains("<span class=\"swatch base\"></span>baseline RSS peak"));
-    assert!(page.contains("<section id=\"attention\">") && page.contains(">regressed</span>"), "a regression needs attention");
+    assert!(
+        page.contains("<section id=\"attention\">") && page.contains(">regressed</span>"),
+        "a regression needs attention"
+    );
     assert!(std::fs::read_to_string(&summary).unwrap().contains("| vs baseline |"));
 
     // `compare` on the two reports agrees, with or without judging duration.

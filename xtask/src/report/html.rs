@@ -1142,8 +1142,11 @@ const SCRIPT: &str = r##"
   var each = function (selector, action) { Array.prototype.forEach.call(document.querySelectorAll(selector), action); };
   function mib(bytes) { return bytes < 0 ? "-" : (bytes / 1048576).toFixed(1) + " MiB"; }
   function built(r) {
-    var variant = DATA.variants[r[1]].split(", ");
-    var values = { module: DATA.modules[r[0]], allocator: variant[0] || "", python: variant[1] || "",
+    var parts = DATA.variants[r[1]].split(", ");
+    var version = function (part) { return /^[0-9]/.test(part); };
+    var python = parts.filter(version)[0] || "";
+    var allocator = parts.filter(function (part) { return part && !version(part); })[0] || "default";
+    var values = { module: DATA.modules[r[0]], allocator: allocator, python: python,
       rank: r[3], duration: (r[7] / 1000).toFixed(3), peak: r[4] >= 0 ? r[4] : r[5], limit: -1, tests: -1,
       reason: DATA.reasons[r[8]] };
     var texts = { rank: DATA.statuses[r[2]], duration: (r[7] / 1000).toFixed(2) + "s",
