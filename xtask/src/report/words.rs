@@ -402,6 +402,11 @@ pub fn left_out(shown: &ShownOfAll) -> Option<String> {
     ))
 }
 
+/// Under a table cut short: how many results it does not list, and where they are.
+pub fn more_results(count: usize) -> String {
+    format!("… and {count} more results, not listed here (failures are listed first): the JSON and HTML reports hold every one.")
+}
+
 /// A module across its variants: `4 passed`, `1 failed of 4`, `2 skipped of 4`.
 pub fn roll_up(passed: usize, failed: usize, all: usize) -> String {
     match (passed, failed) {
