@@ -317,10 +317,10 @@ fn header(outcome: &Outcome, title: &str) -> String {
     item(
         "started",
         format!(
-            "{}, ran {:.1} s (wall time) · run <code>{}</code>",
+            "{}, ran {:.1} s (wall time) · run {}",
             time_element(outcome.started_at),
             outcome.wall_time.as_secs_f64(),
-            sanitize::html(&outcome.run_id)
+            run_id(&outcome.run_id)
         ),
     );
     if !run.args.is_empty() {
@@ -366,6 +366,20 @@ fn header(outcome: &Outcome, title: &str) -> String {
     }
     out.push_str("</dl>\n</header>\n");
     out
+}
+
+/// The run's id; a merged run's (its shards' ids joined) cut short, whole in its title.
+fn run_id(id: &str) -> String {
+    const SHOWN: usize = 80;
+    match id.char_indices().nth(SHOWN) {
+        None => format!("<code>{}</code>", sanitize::html(id)),
+        Some((cut, _)) => format!(
+            "<code title=\"{}\">{}…</code> ({} shards)",
+            sanitize::html(id),
+            sanitize::html(&id[..cut]),
+            id.split('+').count()
+        ),
+    }
 }
 
 /// The limits the results ran under: the most common one, and the modules with another.
