@@ -36,7 +36,7 @@ fn assert_fetches_nothing(page: &str) {
 
 /// What a browser's parser sees in the HTML report, read with Python's
 /// html.parser on the host: the sort keys of the table's headings, each
-/// result row's attributes, the chart rows' classes, and any attribute that
+/// result row's attributes, the matrix cells' classes, the sections, and any attribute that
 /// could make the browser fetch something.
 fn html_dom(path: &std::path::Path) -> serde_json::Value {
     let script = r##"
@@ -46,7 +46,7 @@ from html.parser import HTMLParser
 class Page(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.found = {"sort_keys": [], "rows": [], "chart_rows": [], "fetching": [], "scripts": 0}
+        self.found = {"sort_keys": [], "rows": [], "cells": [], "sections": [], "fetching": [], "scripts": 0}
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -55,8 +55,10 @@ class Page(HTMLParser):
             self.found["sort_keys"].append(a["data-key"])
         if tag == "tr" and "data-index" in a:
             self.found["rows"].append(a)
-        if tag == "div" and "row" in classes:
-            self.found["chart_rows"].append(a["class"])
+        if tag == "td" and "cell" in classes:
+            self.found["cells"].append(a["class"])
+        if tag == "section" and "id" in a:
+            self.found["sections"].append(a["id"])
         if tag == "script":
             self.found["scripts"] += 1
         for name, value in attrs:
@@ -109,8 +111,21 @@ fn a_mixed_run_writes_every_report() {
     let elements = element_counts(&page);
     assert_eq!(elements.get("details"), Some(&3), "one details block per result");
     let dom = html_dom(html);
-    let bars: Vec<&str> = dom["chart_rows"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    assert_eq!(bars, ["row failed", "row passed", "row skipped"], "one bar per result, coloured by tally");
+    // The views a person reads first, then the table and the details.
+    let sections: Vec<&str> =
+        dom["sections"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(sections, ["attention", "peaks", "matrix", "results", "details"]);
+    let cells: Vec<&str> = dom["cells"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(
+        cells,
+        ["cell failed", "cell passed", "cell skipped"],
+        "a matrix cell per result, coloured by tally"
+    );
+    let attention =
+        page.split("<section id=\"attention\">").nth(1).unwrap().split("</section>").next().unwrap();
+    assert!(attention.contains("test_fails.py") && !attention.contains("test_passes.py"), "{attention}");
+    assert!(page.contains("<i class=\"rss\"") && page.contains("<i class=\"ctr\""), "RSS and container bars");
+    assert!(!page.contains("id=\"left-out\""), "a small run is shown whole");
 
     let markdown = std::fs::read_to_string(summary).unwrap();
     assert_eq!(markdown.lines().filter(|l| l.starts_with("| `test_")).count(), 3, "{markdown}");

@@ -258,7 +258,14 @@ fn a_doubled_allocation_is_regressed_against_its_baseline() {
     let after = result["peak_rss_bytes"].as_f64().unwrap();
     assert!(after - before > 15.0 * MIB as f64, "{before} → {after}");
     assert_eq!(result_for(&read_json(&base), "test_grows.py")["peak_rss_bytes"].as_f64(), Some(before));
-    assert!(std::fs::read_to_string(&html).unwrap().contains("<div class=\"baseline\""));
+    // The baseline's RSS is a tick in the matrix's cell, and the legend says so.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<i class=\"base\" style=\"left: "), "{page}");
+    assert!(page.contains("<span class=\"swatch base\"></span>baseline RSS peak"));
+    assert!(
+        page.contains("<section id=\"attention\">") && page.contains(">regressed</span>"),
+        "a regression needs attention"
+    );
     assert!(std::fs::read_to_string(&summary).unwrap().contains("| vs baseline |"));
 
     // `compare` on the two reports agrees, with or without judging duration.

@@ -11,6 +11,20 @@ use crate::model::status::Tally;
 use crate::report::{words, Row};
 use crate::sanitize;
 
+/// Rows of the step summary at most: GitHub refuses a summary over 1 MiB,
+/// and a merged CI run can hold 160,000 results.
+const STEP_ROWS: usize = 500;
+
+/// The results the step summary lists: all of them when they fit, else failures first.
+fn listed(outcome: &Outcome) -> Vec<&crate::model::result::ModuleResult> {
+    let mut results: Vec<_> = outcome.results.iter().collect();
+    if results.len() > STEP_ROWS {
+        results.sort_by_key(|r| r.tally() != Tally::Failed);
+        results.truncate(STEP_ROWS);
+    }
+    results
+}
+
 pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
     let mut text = format!("### pymaccounter: {}\n\n", sanitize::markdown_cell(test_dir));
     let with_baseline = outcome.results.iter().any(|r| r.baseline.is_some());
@@ -19,7 +33,8 @@ pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
         "| module | allocator | python | status | duration | peak memory |{extra_head}\n"
     ));
     text.push_str(&format!("|---|---|---|---|---:|---:|{extra_rule}\n"));
-    for result in &outcome.results {
+    let listed = listed(outcome);
+    for result in &listed {
         let row = Row::of(result);
         let icon = match row.tally {
             Tally::Passed => "✅",
@@ -42,6 +57,9 @@ pub fn step_summary(outcome: &Outcome, test_dir: &str) -> String {
     }
     for job in &outcome.not_run {
         text.push_str(&format!("| {} | | | not run | | |\n", sanitize::markdown_code_cell(&job.label())));
+    }
+    if listed.len() < outcome.results.len() {
+        text.push_str(&format!("\n{}\n", words::more_results(outcome.results.len() - listed.len())));
     }
     text.push_str(&format!("\n**{}**\n\n", outcome.counts().closing_line()));
     let reasons: Vec<String> = outcome
@@ -125,5 +143,26 @@ mod tests {
         assert!(!lines[0].contains(['\r', '\n', '\x1b']), "{:?}", lines[0]);
         assert!(lines[0].starts_with("::error file=dir/test_x%2Cy%3Az.py,title="), "{}", lines[0]);
         assert!(lines[0].ends_with("::exit code 1%0A\\x1b[2Jboom"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn a_step_summary_of_a_huge_run_lists_failures_first_and_stays_under_github_s_limit() {
+        let mut big = Outcome::empty("r".into());
+        for i in 0..20_000 {
+            let execution =
+                if i % 1000 == 999 { Execution::Crashed { signal: 11 } } else { Execution::Passed };
+            big.results.push(ModuleResult::sample(&format!("pkg/test_module_{i:05}.py"), execution, "", ""));
+        }
+        let summary = step_summary(&big, "dir");
+        assert!(summary.len() < 1 << 20, "{} bytes", summary.len());
+        let rows: Vec<&str> = summary.lines().filter(|l| l.starts_with("| `")).collect();
+        assert_eq!(rows.len(), STEP_ROWS);
+        assert!(
+            rows[..20].iter().all(|r| r.contains("crash")) && !rows[20].contains("crash"),
+            "{}",
+            rows[20]
+        );
+        assert!(summary.contains("… and 19500 more results, not listed here"), "{summary:.300}");
+        assert!(summary.contains("**19980 passed, 20 failed**"));
     }
 }

@@ -317,10 +317,10 @@ fn header(outcome: &Outcome, title: &str) -> String {
     item(
         "started",
         format!(
-            "{}, ran {:.1} s (wall time) · run <code>{}</code>",
+            "{}, ran {:.1} s (wall time) · run {}",
             time_element(outcome.started_at),
             outcome.wall_time.as_secs_f64(),
-            sanitize::html(&outcome.run_id)
+            run_id(&outcome.run_id)
         ),
     );
     if !run.args.is_empty() {
@@ -366,6 +366,20 @@ fn header(outcome: &Outcome, title: &str) -> String {
     }
     out.push_str("</dl>\n</header>\n");
     out
+}
+
+/// The run's id; a merged run's (its shards' ids joined) cut short, whole in its title.
+fn run_id(id: &str) -> String {
+    const SHOWN: usize = 80;
+    match id.char_indices().nth(SHOWN) {
+        None => format!("<code>{}</code>", sanitize::html(id)),
+        Some((cut, _)) => format!(
+            "<code title=\"{}\">{}…</code> ({} shards)",
+            sanitize::html(id),
+            sanitize::html(&id[..cut]),
+            id.split('+').count()
+        ),
+    }
 }
 
 /// The limits the results ran under: the most common one, and the modules with another.
@@ -416,7 +430,7 @@ fn attention(outcome: &Outcome, plan: &Plan) -> String {
         return out;
     }
     out.push_str(
-        "<div class=\"scroll\"><table class=\"attention\"><thead><tr><th>module</th><th>status</th>\
+        "<div class=\"scroll\"><table class=\"attention cards\"><thead><tr><th>module</th><th>status</th>\
          <th>reason</th><th>variants</th></tr></thead><tbody>\n",
     );
     for group in plan.failures.iter().take(ATTENTION_ROWS) {
@@ -449,7 +463,7 @@ fn attention_row(outcome: &Outcome, group: &[usize]) -> String {
 /// The largest peaks, with each figure the result has.
 fn peaks(outcome: &Outcome, plan: &Plan) -> String {
     let mut out = String::from(
-        "<section id=\"peaks\">\n<h2>Largest peaks</h2>\n<div class=\"scroll\"><table class=\"peaks\"><thead><tr>\
+        "<section id=\"peaks\">\n<h2>Largest peaks</h2>\n<div class=\"scroll\"><table class=\"peaks cards\"><thead><tr>\
          <th>module</th><th>variant</th><th>status</th><th class=\"num\">RSS</th><th class=\"num\">container</th>\
          <th class=\"num\">heap (memray)</th><th class=\"num\">limit</th></tr></thead><tbody>\n",
     );
@@ -510,7 +524,7 @@ fn variant_heading(variant: &str) -> String {
     if variant.is_empty() {
         return "<th class=\"variant\">peak (MiB)</th>".into();
     }
-    let lines: Vec<String> = variant.split(", ").map(|part| sanitize::html(part)).collect();
+    let lines: Vec<String> = variant.split(", ").map(sanitize::html).collect();
     format!("<th class=\"variant\">{}</th>", lines.join("<br/>"))
 }
 
@@ -627,7 +641,9 @@ fn legend(outcome: &Outcome, scale: &Scale) -> String {
     {
         let _ = writeln!(out, "<li><span class=\"swatch {class}\"></span>{words}</li>");
     }
-    out.push_str("<li><span class=\"swatch rss\"></span>RSS peak (the number, in MiB)</li>\n");
+    out.push_str(
+        "<li><span class=\"swatch rss\"></span>RSS peak, coloured by status (the number, in MiB)</li>\n",
+    );
     out.push_str("<li><span class=\"swatch ctr\"></span>container peak (cgroup)</li>\n");
     if results.iter().any(|r| heap(r).is_some()) {
         out.push_str(
@@ -1049,7 +1065,7 @@ dt { color: var(--muted); } dd { margin: 0; min-width: 0; overflow-wrap: anywher
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.35em; vertical-align: -0.1em; border-radius: 2px; }
 .swatch.passed { background: var(--pass); } .swatch.failed { background: var(--fail); }
 .swatch.skipped { background: repeating-linear-gradient(135deg, var(--skip) 0 3px, transparent 3px 6px); border: 1px solid var(--skip); }
-.swatch.rss { background: var(--ink); height: 0.5em; vertical-align: 0.1em; }
+.swatch.rss { background: var(--pass); height: 0.5em; vertical-align: 0.1em; }
 .swatch.ctr { background: var(--ctr); height: 0.35em; vertical-align: 0.15em; }
 .swatch.heap { background: var(--heap); height: 0.35em; vertical-align: 0.15em; }
 .swatch.base { width: 0; border-left: 3px solid var(--baseline); border-radius: 0; }
@@ -1058,12 +1074,12 @@ table { border-collapse: collapse; }
 th, td { padding: 0.3em 0.6em; border-bottom: 1px solid var(--grid); text-align: left; vertical-align: top; }
 th { white-space: nowrap; }
 .num, th.duration, th.peak, th.limit, td.duration, td.peak, td.limit { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.module, th.module { overflow-wrap: anywhere; white-space: normal; }
+td.module, th.module, td.reason { overflow-wrap: anywhere; white-space: normal; }
 .status { font-weight: 600; }
 tr.passed .status, .passed > .status, details.passed > summary .status { color: var(--pass); }
 tr.skipped .status, .skipped > .status, details.skipped > summary .status { color: var(--muted); }
 tr.failed .status, .failed .status, details.failed > summary .status { color: var(--fail); }
-table.matrix { font-size: 0.9em; }
+table.matrix { font-size: 0.9em; width: 100%; }
 table.matrix th.variant { text-align: center; white-space: nowrap; font-weight: 600; }
 table.matrix th.module { position: sticky; left: 0; background: var(--paper); font-weight: 600; min-width: 10em; max-width: 22em; }
 table.matrix td.cell { min-width: 6.5em; padding: 0.25em 0.4em; }
@@ -1083,7 +1099,8 @@ td.cell .status { margin-left: 0.3em; font-size: 0.85em; }
 #shown { color: var(--muted); }
 #results-table { width: 100%; }
 #results-table td.reason { min-width: 14em; overflow-wrap: anywhere; } #results-table td.tests { min-width: 7em; }
-#results-table td.module { max-width: 24em; }
+#results-table td.module { min-width: 18em; max-width: 28em; }
+table.attention td.module { min-width: 14em; }
 th button { font: inherit; font-weight: 600; color: inherit; background: none; border: 0; padding: 0; cursor: pointer; }
 th[aria-sort="ascending"] button::after { content: " \25B2"; } th[aria-sort="descending"] button::after { content: " \25BC"; }
 #results-table tr[hidden], details[hidden], table.matrix tr[hidden] { display: none; }
@@ -1099,6 +1116,13 @@ pre.stream { background: color-mix(in srgb, var(--grid) 40%, transparent); paddi
   table.matrix td.cell { min-width: 4.2em; }
   table.matrix td.rollup { display: none; }
   table.matrix th:nth-child(2) { display: none; }
+  table.cards, table.cards tbody { display: block; } table.cards thead { display: none; }
+  table.cards tr { display: flex; flex-wrap: wrap; gap: 0 0.8em; padding: 0.4em 0; border-bottom: 1px solid var(--grid); }
+  table.cards td { border: 0; padding: 0; min-width: 0; }
+  table.cards td.module, table.cards td.reason { flex-basis: 100%; min-width: 0; }
+  table.peaks td.num::before { color: var(--muted); }
+  table.peaks td:nth-child(4)::before { content: "RSS "; } table.peaks td:nth-child(5)::before { content: "container "; }
+  table.peaks td:nth-child(6)::before { content: "heap "; } table.peaks td:nth-child(7)::before { content: "limit "; }
   #results-table, #results-table thead, #results-table tbody { display: block; }
   #results-table thead tr { display: flex; flex-wrap: wrap; gap: 0.2em 0.9em; padding-bottom: 0.4em; border-bottom: 2px solid var(--grid); }
   #results-table thead tr::before { content: "Sort by"; color: var(--muted); }
@@ -1134,8 +1158,11 @@ const SCRIPT: &str = r##"
   var each = function (selector, action) { Array.prototype.forEach.call(document.querySelectorAll(selector), action); };
   function mib(bytes) { return bytes < 0 ? "-" : (bytes / 1048576).toFixed(1) + " MiB"; }
   function built(r) {
-    var variant = DATA.variants[r[1]].split(", ");
-    var values = { module: DATA.modules[r[0]], allocator: variant[0] || "", python: variant[1] || "",
+    var parts = DATA.variants[r[1]].split(", ");
+    var version = function (part) { return /^[0-9]/.test(part); };
+    var python = parts.filter(version)[0] || "";
+    var allocator = parts.filter(function (part) { return part && !version(part); })[0] || "default";
+    var values = { module: DATA.modules[r[0]], allocator: allocator, python: python,
       rank: r[3], duration: (r[7] / 1000).toFixed(3), peak: r[4] >= 0 ? r[4] : r[5], limit: -1, tests: -1,
       reason: DATA.reasons[r[8]] };
     var texts = { rank: DATA.statuses[r[2]], duration: (r[7] / 1000).toFixed(2) + "s",
@@ -1539,7 +1566,7 @@ mod tests {
         assert!(page.contains("<i class=\"rss\" style=\"width: 96.9%\"></i>"), "{page}");
         assert!(page.contains("<span class=\"num\">63.0</span><span class=\"status\">oom</span>"));
         assert!(page.contains("<span class=\"num\">10.0</span></a></td>"), "a pass needs no word");
-        assert!(page.contains("<td class=\"rollup skipped\"><span class=\"status\">1 passed of 2</span><br/>8.0 MiB–10.0 MiB</td>"), "{page}");
+        assert!(page.contains("<td class=\"rollup skipped\"><span class=\"status\">1 skipped of 2</span><br/>8.0 MiB–10.0 MiB</td>"), "{page}");
         assert!(page.contains("<td class=\"rollup failed\"><span class=\"status\">1 failed of 1</span>"));
     }
 

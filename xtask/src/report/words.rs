@@ -419,11 +419,16 @@ pub fn left_out(shown: &ShownOfAll) -> Option<String> {
     ))
 }
 
-/// A module across its variants: `4 passed`, `1 failed of 4`.
+/// Under a table cut short: how many results it does not list, and where they are.
+pub fn more_results(count: usize) -> String {
+    format!("… and {count} more results, not listed here (failures are listed first): the JSON and HTML reports hold every one.")
+}
+
+/// A module across its variants: `4 passed`, `1 failed of 4`, `2 skipped of 4`.
 pub fn roll_up(passed: usize, failed: usize, all: usize) -> String {
     match (passed, failed) {
         (p, 0) if p == all => format!("{all} passed"),
-        (_, 0) => format!("{passed} passed of {all}"),
+        (p, 0) => format!("{} skipped of {all}", all - p),
         (_, f) => format!("{f} failed of {all}"),
     }
 }
@@ -551,5 +556,40 @@ mod tests {
         assert_eq!(reason(&flaky).unwrap(), "passed 1 of 2 attempts; attempt 1: exit code 1");
         assert!(reason(&Execution::Crashed { signal: 11 }).unwrap().contains("SIGSEGV"));
         assert_eq!(reason(&Execution::Passed), None);
+    }
+
+    #[test]
+    fn a_module_rolls_up_across_its_variants() {
+        assert_eq!(roll_up(4, 0, 4), "4 passed");
+        assert_eq!(roll_up(2, 0, 4), "2 skipped of 4");
+        assert_eq!(roll_up(0, 0, 4), "4 skipped of 4");
+        assert_eq!(roll_up(2, 1, 4), "1 failed of 4");
+    }
+
+    #[test]
+    fn the_left_out_notice_names_each_capped_part_and_where_the_rest_is() {
+        let everything = ShownOfAll {
+            failures: (3, 3),
+            modules: (5, 5),
+            rows: (20, 20),
+            searchable: 20,
+            details: (20, 20),
+        };
+        assert_eq!(left_out(&everything), None);
+        let capped = ShownOfAll {
+            failures: (200, 950),
+            modules: (200, 8000),
+            rows: (2000, 300_000),
+            searchable: 250_000,
+            details: (210, 300_000),
+        };
+        assert_eq!(
+            left_out(&capped).unwrap(),
+            "300000 results: this page shows 200 of 950 failures (the first by module), 200 of 8000 modules in the \
+             matrix (those with a failure first, then the largest peaks), 2000 of 300000 results as rows of the table \
+             (failures first, then the largest peaks) and 210 of 300000 results with details (the failures and the \
+             largest peaks); the filter finds any of the first 250000 results (failures first); every output and test \
+             is in the JSON report."
+        );
     }
 }
