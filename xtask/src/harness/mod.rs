@@ -69,11 +69,26 @@ deadline=$1; report=$2; shift 2
 f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 5<>"$f"; rm -f "$f"
 if [ "$report" != - ]; then f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 4<>"$f"; rm -f "$f"; fi
 if [ "$report" = file ]; then exec 6<>/.pymaccounter-verdict || exit 125; fi
-timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&-
+# --memray (these two blocks; see harness/memray.rs): the runner mounted this file. fd 9 takes
+# memray's start-up notes; the capture is summarised once nothing of the module's runs, with none
+# of the wrapper's descriptors open, and the summary copied behind a nonce-carrying header.
+memray=; if [ -e /.pymaccounter-memray ]; then memray=1
+  exec 8<>/.pymaccounter-memray || exit 125
+  f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 9<>"$f"; rm -f "$f"
+fi
+timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&- 8>&-
 status=$?
 kill -s KILL -- -1 2>/dev/null
 measured=$(tail -n 1 /proc/self/fd/5)
 peak=$(cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes 2>/dev/null)
+if [ -n "$memray" ]; then
+  f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 7<>"$f"; rm -f "$f"
+  timeout -k 2 60 "$1" -I /opt/pymaccounter/memray_summary.py /memray/capture.bin /proc/self/fd/9 \
+    </dev/null >&7 2>&7 4>&- 5>&- 6>&- 8>&-
+  summarised=$?
+  kill -s KILL -- -1 2>/dev/null
+  { printf '@@pymaccounter-%s memray %s %s\n' "$nonce" "$summarised" "$(wc -c </proc/self/fd/7)"; cat /proc/self/fd/7; } >&8
+fi
 if [ "$report" = file ]; then
   size=$(wc -c </proc/self/fd/4)
   { printf '@@pymaccounter-%s harness %s\n' "$nonce" "$size"; cat /proc/self/fd/4; } >&6
@@ -198,7 +213,8 @@ pub fn harness_name(harness: Harness) -> &'static str {
 /// deadline, GNU time running the interpreter on the module (a script as
 /// `python3 -u module.py` would), or on the harness, which runs the module's
 /// tests or hunts its leaks. `args` follow the module. With `memray`, memray
-/// runs the module (or the harness) and records into `memray::CAPTURE`.
+/// runs the module (or the harness) through `memray::LAUNCHER`, which records into
+/// `memray::CAPTURE`.
 /// `-u`: what the module printed before a crash, a kill or its deadline
 /// reaches the runner; unlike `PYTHONUNBUFFERED` in the environment, the
 /// Pythons it starts keep their usual buffering (CPython's test_cmd_line
@@ -222,12 +238,7 @@ pub fn container_command(
         vec![WRAPPER_SHELL.into(), "-c".into(), WRAPPER.into(), "sh".into(), deadline, report.into()];
     command.extend([interpreter.to_string(), "-u".into()]);
     if memray {
-        // --no-compress: compressing writes a second file beside the
-        // capture, and the capture's folder is not writable for the module.
-        command.extend(
-            ["-m", "memray", "run", "--quiet", "--force", "--no-compress", "--output", memray::CAPTURE]
-                .map(str::to_string),
-        );
+        command.extend(memray::launcher().map(str::to_string));
     }
     if setup.uses_harness() {
         command.extend([HARNESS_SCRIPT.to_string(), "--mode".into(), harness_name(setup.harness).into()]);
@@ -665,20 +676,7 @@ mod tests {
             minute,
             VerdictChannel::File,
         );
-        assert_eq!(
-            &profiled[8..],
-            [
-                "-m",
-                "memray",
-                "run",
-                "--quiet",
-                "--force",
-                "--no-compress",
-                "--output",
-                memray::CAPTURE,
-                "m.py"
-            ]
-        );
+        assert_eq!(&profiled[8..], [memray::LAUNCHER, memray::CAPTURE, "9", "m.py"]);
         assert_eq!(
             &plain[4..],
             ["60", "-", "python3", "-u", "m.py", "-v"],
