@@ -120,7 +120,13 @@ def main(argv):
     except Exception as error:  # memray's words for a capture it cannot read
         result = {"error": text("%s: %s" % (type(error).__name__, error))}
     log.seek(0)
-    notes.extend(text(line) for line in log.read(MAX_NOTES).decode("utf-8", "replace").splitlines() if line.strip())
+    logged = [text(line) for line in log.read(MAX_NOTES).decode("utf-8", "replace").splitlines() if line.strip()]
+    # memray's reader logs a record it cannot parse and stops there: figures
+    # from part of a capture are no figures.
+    errors = [line for line in logged if line.startswith("Memray ERROR")]
+    if errors and "error" not in result:
+        result = {"error": errors[0]}
+    notes.extend(logged)
     result["notes"] = notes
     result["profiler_rss_bytes"] = profiler
     json.dump(result, out)
