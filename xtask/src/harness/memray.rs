@@ -184,8 +184,11 @@ fn parse_summary(bytes: &[u8], nonce: &str) -> Result<Recorded, String> {
     };
     match status {
         0 => {}
-        124 | 137 => {
+        124 => {
             return Err(format!("memray could not read the capture within {} s", SUMMARY_DEADLINE.as_secs()))
+        }
+        137 => {
+            return Err("memray's summary was killed (the container's memory limit, or its deadline)".into())
         }
         _ => return Err(format!("memray could not read the capture (exit {status}): {}", said())),
     }
@@ -291,6 +294,7 @@ mod tests {
             "{failed}"
         );
         assert!(parse_summary(&file(124, ""), NONCE).unwrap_err().contains("within 60 s"));
+        assert!(parse_summary(&file(137, ""), NONCE).unwrap_err().contains("memory limit"));
         let error = parse_summary(&file(0, r#"{"error": "OSError: not a capture", "notes": []}"#), NONCE);
         assert!(error.unwrap_err().contains("memray could not read the capture: OSError"));
         assert!(parse_summary(&file(0, "[1,2]"), NONCE).is_err());
