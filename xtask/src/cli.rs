@@ -986,6 +986,8 @@ pub enum BenchSection {
     Scaling,
     Edit,
     Memray,
+    /// `--memray` against a raw `docker run … python3 -m memray run` of the same modules.
+    MemrayRaw,
     Project,
     Costs,
     /// merge-reports, compare and the HTML page on 256 synthetic shards (no engine needed)

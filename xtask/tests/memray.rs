@@ -1,5 +1,6 @@
 //! `--memray`: where memory went, per module, from memray in the module's
-//! own container (Python 3.13 and 3.14 bases carry Debian's python3-memray).
+//! own container (Python 3.13 and 3.14 bases carry Debian's python3-memray),
+//! summarised there once the module ended; flame graphs in a real browser.
 
 mod common;
 
@@ -29,15 +30,168 @@ fn memray_reports_the_heap_peak_the_allocator_and_a_flame_graph() {
     assert_eq!(memray["flamegraph"], "leaks", "malloc gets the leaks flame graph: {memray:#}");
     let top = memray["top_allocations_by_size"].as_array().unwrap();
     assert!(top[0]["location"].as_str().unwrap().contains("test_fifty_mib.py:2"), "{memray:#}");
-    let flamegraph = std::path::PathBuf::from(memray["flamegraph_path"].as_str().unwrap());
-    assert!(
-        flamegraph.starts_with(dir.path().join("out/memray")),
-        "saved next to the reports: {flamegraph:?}"
-    );
+    // Relative to the report, so the folder works as a CI artifact.
+    let relative = memray["flamegraph_path"].as_str().unwrap();
+    assert!(relative.starts_with("memray/") && relative.ends_with(".svg"), "{memray:#}");
+    let flamegraph = dir.path().join("out").join(relative);
     let page = std::fs::read_to_string(&flamegraph).unwrap();
-    assert!(!page.contains("\"/usr/share/"), "the image's local scripts are inlined");
+    assert!(page.contains("<g class=\"own\"><title>fifty_mib ("), "the module's own frame, apart:\n{page}");
+    assert!(!page.contains("href") && !page.contains("src="), "nothing loaded from elsewhere");
+    let profiler = memray["profiler_rss_bytes"].as_u64().expect("memray's own RSS measured");
+    assert!(profiler > 1 << 20 && profiler < result["peak_rss_bytes"].as_u64().unwrap(), "{result:#}");
     assert!(run.stdout.contains("memray: peak heap 50.0 MiB"), "{}", run.dump());
+    assert!(run.stdout.contains("which includes memray itself"), "{}", run.dump());
     assert!(run.stdout.contains("test_fifty_mib.py:2"), "top sites in the block:\n{}", run.stdout);
+    assert!(!run.stderr.contains("Correcting symbol") && !run.stdout.contains("Correcting symbol"));
+    assert!(
+        !result["stderr"].as_str().unwrap().contains("Memray WARNING"),
+        "memray's noise is not the module's"
+    );
+}
+
+/// Every module of the project's own test dir passes, or skips with its
+/// reason, under `--memray`: memray's start-up leaves no garbage a module's
+/// `gc.collect()` would find, and its warnings are not the module's stderr.
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn the_projects_own_modules_pass_under_memray_on_every_version_with_it() {
+    require_engine();
+    let out = tempfile::tempdir().unwrap();
+    let report_path = out.path().join("report.json");
+    let run = xtask(&[
+        "run-all-tests",
+        "--python",
+        "3.13,3.14",
+        "--memray",
+        "--report-json",
+        path_str(&report_path),
+    ]);
+    let report = read_json(&report_path);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    for result in report["results"].as_array().unwrap() {
+        let status = result["status"].as_str().unwrap();
+        // A module skips itself saying why (`SKIP: ...`), or the runner says it.
+        let said = result["reason"].is_string() || result["stdout"].as_str().unwrap().contains("SKIP: ");
+        assert!(status == "pass" || (status == "skip" && said), "{result:#}");
+        assert!(result["memray"]["peak_memory_bytes"].as_u64().is_some(), "{result:#}");
+        assert!(!result["stderr"].as_str().unwrap().contains("Memray WARNING"), "{result:#}");
+    }
+    assert_eq!(report["results"].as_array().unwrap().len(), 2 * 18, "{report:#}");
+}
+
+/// The flame graph in a real browser engine with the network cut: it draws
+/// the module's own frame, and no request leaves (a page that does load a
+/// script from elsewhere is caught by the same check).
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn a_flame_graph_renders_offline_in_chromium() {
+    require_engine();
+    let browser = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("this test needs Chromium (apt-get install chromium)");
+    let dir = fixture("memray");
+    let (run, report) = run_json(&dir, &["run", "test_fifty_mib.py", "--python", "3.14", "--memray"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let relative =
+        result_for(&report, "test_fifty_mib.py")["memray"]["flamegraph_path"].as_str().unwrap().to_string();
+    let flamegraph = dir.path().join("out").join(relative);
+    let out = project_root().join("target/test-output/memray");
+    std::fs::create_dir_all(&out).unwrap();
+    let screenshot = out.join("flamegraph.png");
+    let (dom, requests) = open_offline(browser, &flamegraph, Some(&screenshot));
+    assert_eq!(requests, Vec::<String>::new(), "no request leaves the page");
+    assert!(dom.contains("<g class=\"own\"><title>fifty_mib ("), "the module's frame is drawn:\n{dom}");
+    assert!(dom.contains(">fifty_mib</text>"), "and labelled:\n{dom}");
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 1000, "a screenshot in {}", out.display());
+    // The check can fail: a page that loads a script from elsewhere is seen.
+    let online = dir.path().join("online.html");
+    std::fs::write(&online, "<html><script src=\"http://cdn.example.com/d3.js\"></script></html>").unwrap();
+    let (_, requests) = open_offline(browser, &online, None);
+    assert!(
+        requests.iter().any(|r| r.contains("cdn.example.com")),
+        "the proxy sees a CDN script: {requests:?}"
+    );
+}
+
+/// The hosts Chromium itself calls on start (sign-in, updates, safe
+/// browsing): not the page's requests.
+const BROWSER_OWN: [&str; 3] = [".google.com", ".googleapis.com", ".gvt1.com"];
+
+/// Opens `page` in headless Chromium with every request sent to a local
+/// proxy that refuses it and notes it; returns the DOM and the requests the
+/// page made (the browser's own calls to its vendor left out).
+fn open_offline(
+    browser: &str,
+    page: &std::path::Path,
+    screenshot: Option<&std::path::Path>,
+) -> (String, Vec<String>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    proxy.set_nonblocking(true).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let listener = {
+        let (seen, done) = (seen.clone(), done.clone());
+        std::thread::spawn(move || loop {
+            match proxy.accept() {
+                Ok((mut stream, _)) => {
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+                    let mut first = [0u8; 512];
+                    let n = stream.read(&mut first).unwrap_or(0);
+                    let line = String::from_utf8_lossy(&first[..n]).lines().next().unwrap_or("").to_string();
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    seen.lock().unwrap().push(line);
+                }
+                Err(_) if done.load(Ordering::SeqCst) => break,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        })
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(browser);
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,400",
+        &format!("--user-data-dir={}", profile.path().display()),
+        &format!("--proxy-server=http://127.0.0.1:{port}"),
+        "--proxy-bypass-list=<-loopback>",
+    ]);
+    match screenshot {
+        Some(path) => command.arg(format!("--screenshot={}", path.display())),
+        None => command.arg("--dump-dom"),
+    };
+    command.arg(format!("file://{}", page.display()));
+    let output = command.output().unwrap();
+    // Late connections are still queued for the listener: give it a moment.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    done.store(true, Ordering::SeqCst);
+    listener.join().unwrap();
+    let requests: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| !BROWSER_OWN.iter().any(|host| line.contains(host)))
+        .cloned()
+        .collect();
+    if screenshot.is_some() {
+        // The DOM as well, in a second run (headless mode takes one of the two at a time).
+        let (dom, more) = open_offline(browser, page, None);
+        return (dom, requests.into_iter().chain(more).collect());
+    }
+    (String::from_utf8_lossy(&output.stdout).into_owned(), requests)
 }
 
 #[test]

@@ -68,11 +68,17 @@ fn what_a_module_leaves_in_memrays_folder_is_bounded_and_never_trusted() {
     let planted = result_for(&report, "test_plants_links.py");
     assert_eq!(planted["status"], "pass", "{planted:#}");
     assert!(planted["stdout"].as_str().unwrap().contains("planted: nothing"), "{planted:#}");
-    let flamegraph = planted["memray"]["flamegraph_path"].as_str().expect("collected as usual");
-    let page = std::fs::read_to_string(flamegraph).unwrap();
+    let flamegraph = planted["memray"]["flamegraph_path"].as_str().expect("summarised as usual");
+    let page = std::fs::read_to_string(out.path().join(flamegraph)).unwrap();
     let shadow = std::fs::read_to_string("/etc/shadow").unwrap_or_default();
     let secret = shadow.lines().next().unwrap_or("no shadow here");
-    assert!(page.contains("<html") && !page.contains(secret), "a flame graph, no host file");
+    assert!(page.contains("<svg") && !page.contains(secret), "a flame graph, no host file");
+    // Its summary file is one the module may write, and the wrapper's header alone counts.
+    let forger = result_for(&report, "test_forges_summary.py");
+    assert_eq!(forger["status"], "pass", "{forger:#}");
+    assert!(forger["stdout"].as_str().unwrap().contains("wrote a summary"), "{forger:#}");
+    let heap = forger["memray"]["peak_memory_bytes"].as_u64().unwrap();
+    assert!(heap > 8 << 20 && heap != 1, "memray's figure, not the forged one: {forger:#}");
     // The capture is capped (or memray gives up on a capture written under it): 1.5 GiB never lands.
     let filled = result_for(&report, "test_fills_capture.py");
     let stdout = filled["stdout"].as_str().unwrap();
@@ -83,12 +89,16 @@ fn what_a_module_leaves_in_memrays_folder_is_bounded_and_never_trusted() {
     assert_eq!(corrupt["status"], "fail", "{corrupt:#}");
     assert!(corrupt["reason"].as_str().unwrap().contains("--memray: memray could not read"), "{corrupt:#}");
     assert_eq!(result_for(&report, "test_plain.py")["status"], "pass", "the others go on");
+    // Code planted where Python looks (user site-packages under HOME) never runs in the summary.
+    let planter = result_for(&report, "test_plants_usercustomize.py");
+    assert_eq!(planter["status"], "pass", "{planter:#}");
+    assert!(planter["memray"]["peak_memory_bytes"].as_u64().unwrap() > 1 << 20, "{planter:#}");
     // Nothing the modules wrote stays on the host but the flame graphs the reports link.
     let run_id = report["run_id"].as_str().unwrap();
     let work = project_root().join("target/pymaccounter/runs").join(run_id).join("memray");
     let left = files_under(&work);
-    assert!(left.iter().all(|(path, _)| path.extension().is_some_and(|e| e == "html")), "{left:?}");
-    assert_eq!(containers_of_run(run_id), Vec::<String>::new(), "the collectors' containers went too");
+    assert!(left.iter().all(|(path, _)| path.extension().is_some_and(|e| e == "svg")), "{left:?}");
+    assert_eq!(containers_of_run(run_id), Vec::<String>::new());
 }
 
 #[test]

@@ -76,6 +76,13 @@ deadline=$1; report=$2; shift 2
 exec 5<>/tmp/.pymaccounter-time || exit 125; rm -f /tmp/.pymaccounter-time
 if [ "$report" != - ]; then exec 4<>/tmp/.pymaccounter-verdict || exit 125; rm -f /tmp/.pymaccounter-verdict; fi
 if [ "$report" = file ]; then exec 6<>/.pymaccounter-verdict || exit 125; fi
+# --memray (these two blocks; see harness/memray.rs): the runner mounted this file. fd 9 takes
+# memray's start-up notes; the capture is summarised once nothing of the module's runs, with none
+# of the wrapper's descriptors open, and the summary copied behind a nonce-carrying header.
+memray=; if [ -e /.pymaccounter-memray ]; then memray=1
+  exec 8<>/.pymaccounter-memray || exit 125
+  exec 9<>/tmp/.pymaccounter-memray-notes || exit 125; rm -f /tmp/.pymaccounter-memray-notes
+fi
 # Memory series (issue 24): the sampler (memory_sampler.py) writes into an
 # unlinked file on descriptor 7, which the module does not get, until kill -1
 # ends it; its records (4 KiB at most, only its characters) go on a line
@@ -83,8 +90,8 @@ if [ "$report" = file ]; then exec 6<>/.pymaccounter-verdict || exit 125; fi
 # PYMACCOUNTER_MEMORY_SERIES=off: no sampler, no series.
 exec 7<>/tmp/.pymaccounter-series || exit 125; rm -f /tmp/.pymaccounter-series
 [ "${PYMACCOUNTER_MEMORY_SERIES-}" = off ] ||
-  python3 -I -S /opt/pymaccounter/memory_sampler.py >&7 2>/dev/null </dev/null 4>&- 5>&- 6>&- &
-timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&- 7>&-
+  python3 -I -S /opt/pymaccounter/memory_sampler.py >&7 2>/dev/null </dev/null 4>&- 5>&- 6>&- 8>&- 9>&- &
+timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&- 7>&- 8>&-
 status=$?
 kill -s KILL -- -1 2>/dev/null
 series=$(head -c 4096 /proc/self/fd/7)
@@ -95,6 +102,14 @@ cg=/sys/fs/cgroup; peak=; ooms=
 for f in $cg/memory.events $cg/memory/memory.oom_control; do
   [ -r $f ] && while read -r key value; do [ "$key" = oom_kill ] && ooms=$value; done <$f
 done
+if [ -n "$memray" ]; then
+  exec 3<>/tmp/.pymaccounter-memray-summary || exit 125; rm -f /tmp/.pymaccounter-memray-summary
+  timeout -k 2 60 "$1" -I /opt/pymaccounter/memray_summary.py /memray/capture.bin /proc/self/fd/9 \
+    </dev/null >&3 2>&3 4>&- 5>&- 6>&- 7>&- 8>&-
+  summarised=$?
+  kill -s KILL -- -1 2>/dev/null
+  { printf '@@pymaccounter-%s memray %s %s\n' "$nonce" "$summarised" "$(wc -c </proc/self/fd/3)"; cat /proc/self/fd/3; } >&8
+fi
 if [ "$report" = file ]; then
   size=$(wc -c </proc/self/fd/4)
   { printf '@@pymaccounter-%s harness %s\n' "$nonce" "$size"; cat /proc/self/fd/4; } >&6
@@ -220,7 +235,8 @@ pub fn harness_name(harness: Harness) -> &'static str {
 /// deadline, GNU time running the interpreter on the module (a script as
 /// `python3 -u module.py` would), or on the harness, which runs the module's
 /// tests or hunts its leaks. `args` follow the module. With `memray`, memray
-/// runs the module (or the harness) and records into `memray::CAPTURE`.
+/// runs the module (or the harness) through `memray::LAUNCHER`, which records into
+/// `memray::CAPTURE`.
 /// `-u`: what the module printed before a crash, a kill or its deadline
 /// reaches the runner; unlike `PYTHONUNBUFFERED` in the environment, the
 /// Pythons it starts keep their usual buffering (CPython's test_cmd_line
@@ -244,12 +260,7 @@ pub fn container_command(
         vec![WRAPPER_SHELL.into(), "-c".into(), WRAPPER.into(), "sh".into(), deadline, report.into()];
     command.extend([interpreter.to_string(), "-u".into()]);
     if memray {
-        // --no-compress: compressing writes a second file beside the
-        // capture, and the capture's folder is not writable for the module.
-        command.extend(
-            ["-m", "memray", "run", "--quiet", "--force", "--no-compress", "--output", memray::CAPTURE]
-                .map(str::to_string),
-        );
+        command.extend(memray::launcher().map(str::to_string));
     }
     if setup.uses_harness() {
         command.extend([HARNESS_SCRIPT.to_string(), "--mode".into(), harness_name(setup.harness).into()]);
@@ -729,20 +740,7 @@ mod tests {
             minute,
             VerdictChannel::File,
         );
-        assert_eq!(
-            &profiled[8..],
-            [
-                "-m",
-                "memray",
-                "run",
-                "--quiet",
-                "--force",
-                "--no-compress",
-                "--output",
-                memray::CAPTURE,
-                "m.py"
-            ]
-        );
+        assert_eq!(&profiled[8..], [memray::LAUNCHER, memray::CAPTURE, "9", "m.py"]);
         assert_eq!(
             &plain[4..],
             ["60", "-", "python3", "-u", "m.py", "-v"],

@@ -1,5 +1,6 @@
 //! What memray recorded of one module (`--memray`): the figures the runner
-//! reports, from `xtask/container/memray_collect.py`'s summary.
+//! reports, from `xtask/container/memray_summary.py`'s summary, and the
+//! allocation stacks its flame graph is drawn from.
 
 use std::path::PathBuf;
 
@@ -11,6 +12,11 @@ pub struct MemraySummary {
     pub peak_memory_bytes: Option<u64>,
     pub total_allocations: Option<u64>,
     pub total_bytes_allocated: Option<u64>,
+    /// The resident memory memray's own import and start added to the
+    /// module's process before the module ran: RSS under `--memray` includes
+    /// it (and memray's tracking buffers, which grow with the module).
+    #[serde(default)]
+    pub profiler_rss_bytes: Option<u64>,
     /// The allocator that really ran (`pymalloc`, `malloc`, …).
     pub python_allocator: Option<String>,
     #[serde(default)]
@@ -27,4 +33,17 @@ pub struct AllocationSite {
     /// `function:file:line`.
     pub location: Option<String>,
     pub size_bytes: Option<u64>,
+}
+
+/// One frame of an allocation's stack: the function, its file, the line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+pub struct Frame(pub String, pub String, pub u32);
+
+/// Allocations that share one stack (root first), as the flame graph draws them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Stack {
+    pub frames: Vec<Frame>,
+    pub bytes: u64,
+    #[serde(default)]
+    pub allocations: u64,
 }

@@ -1010,13 +1010,14 @@ mod tests {
             peak_memory_bytes: Some(1 << 20),
             total_allocations: Some(10),
             total_bytes_allocated: Some(2 << 20),
+            profiler_rss_bytes: Some(20 << 20),
             python_allocator: Some("pymalloc".into()),
             top_allocations_by_size: vec![AllocationSite {
                 location: Some("f:a.py:1".into()),
                 size_bytes: Some(100),
             }],
             flamegraph: "allocations".into(),
-            flamegraph_path: Some("memray/x.html".into()),
+            flamegraph_path: Some("memray/x.svg".into()),
         });
         let long: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
         let spill = tempfile::tempdir().unwrap().keep().join("spill");

@@ -806,7 +806,7 @@ fn result_details(outcome: &Outcome, plan: &Plan, index: usize, result: &ModuleR
         let _ = writeln!(out, "<p class=\"baseline\">vs baseline: {}</p>", sanitize::html(change));
     }
     if let Some(memray) = &result.memray {
-        out.push_str(&memray_details(memray));
+        out.push_str(&memray_details(memray, result.peak_rss_bytes));
     }
     // A failure's tests and streams once: its other variants point there.
     if let Some(first) = plan.same_failure.get(&index) {
@@ -924,13 +924,34 @@ fn embedded_data(outcome: &Outcome) -> String {
 }
 
 /// memray's figures, its largest allocation sites and a link to the flame graph.
-fn memray_details(memray: &MemraySummary) -> String {
+fn memray_details(memray: &MemraySummary, rss: Option<u64>) -> String {
     let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
     let mut out = format!("<h3>memray</h3>\n<p>{}", sanitize::html(&super::memray_figures(memray)));
+    let beside = super::words::heap_beside_rss(memray, rss);
+    let _ = write!(out, "<br/>{}", sanitize::html(&beside));
+    if let (Some(heap), Some(rss)) = (memray.peak_memory_bytes, rss) {
+        // Two bars on one scale (inline styles: this figure is all the page adds for it).
+        let most = heap.max(rss).max(1) as f64;
+        let _ = write!(
+            out,
+            "</p>\n<div class=\"heap-beside-rss\" role=\"img\" aria-label=\"{}\">",
+            sanitize::html(&beside)
+        );
+        for (name, value, colour) in [("heap", heap, "#e8743b"), ("RSS", rss, "#7f8fa6")] {
+            let _ = write!(
+                out,
+                "<div style=\"margin:2px 0;white-space:nowrap\"><span style=\"display:inline-block;width:{:.1}%;\
+                 min-width:2px;height:0.9em;background:{colour};vertical-align:middle\"></span> {name} {}</div>",
+                value as f64 * 70.0 / most,
+                human_bytes(value)
+            );
+        }
+        out.push_str("</div>\n<p>");
+    }
     if let Some(path) = &memray.flamegraph_path {
         let _ = write!(
             out,
-            " · <a class=\"flamegraph\" href=\"{}\">{} flame graph</a> (its plugins load from a CDN)",
+            " · <a class=\"flamegraph\" href=\"{}\">{} flame graph</a>",
             sanitize::html(&path.display().to_string()),
             sanitize::html(&memray.flamegraph)
         );

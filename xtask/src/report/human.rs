@@ -299,7 +299,7 @@ impl Human {
             block.push_str(&leak_hunt_line(hunt));
         }
         if let Some(memray) = &result.memray {
-            block.push_str(&sanitize::terminal(&memray_lines(memray)));
+            block.push_str(&sanitize::terminal(&memray_lines(memray, result.peak_rss_bytes)));
         }
         if let Some(series) = result.memory_series.as_ref().filter(|s| !s.is_empty()) {
             block.push_str(&memory_line(series, self.width, self.utf8));
@@ -509,9 +509,10 @@ fn leak_hunt_line(hunt: &LeakHunt) -> String {
 }
 
 /// memray's figures, its five largest allocation sites and the flame graph.
-fn memray_lines(memray: &MemraySummary) -> String {
+fn memray_lines(memray: &MemraySummary, rss: Option<u64>) -> String {
     let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
     let mut text = format!("memray: {}\n", super::memray_figures(memray));
+    text.push_str(&format!("  {}\n", crate::report::words::heap_beside_rss(memray, rss)));
     for site in &memray.top_allocations_by_size {
         text.push_str(&format!(
             "  {:>10}  {}\n",

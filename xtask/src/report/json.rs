@@ -16,7 +16,10 @@ pub const REPORT: FileReport = FileReport { flag: "report-json", path: |args| ar
 
 pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<()> {
     let head = head(outcome, context);
-    let document = Document::of(&head, Results { outcome, context });
+    // Flame graphs saved next to the report are named relative to it, so the
+    // folder works as a CI artifact wherever it lands.
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let document = Document::of(&head, Results { outcome, context, folder });
     super::write_atomically_with(path, |out| {
         let mut serializer = serde_json::Serializer::pretty(&mut *out);
         document.serialize(&mut serializer).map_err(std::io::Error::other)?;
@@ -87,6 +90,8 @@ impl<'a> Document<'a> {
 struct Results<'a> {
     outcome: &'a Outcome,
     context: &'a ReportContext<'a>,
+    /// The report's folder: flame graph paths are written relative to it.
+    folder: &'a Path,
 }
 
 impl Serialize for Results<'_> {
@@ -95,7 +100,13 @@ impl Serialize for Results<'_> {
         for index in 0..self.outcome.results.len() {
             let whole =
                 self.context.whole(self.outcome, index).map_err(|e| S::Error::custom(format!("{e:#}")))?;
-            seq.serialize_element(&record(&whole, self.outcome))?;
+            let mut record = record(&whole, self.outcome);
+            if let Some(flamegraph) = record.memray.as_mut().and_then(|m| m.flamegraph_path.as_mut()) {
+                if let Ok(relative) = flamegraph.strip_prefix(self.folder) {
+                    *flamegraph = relative.to_path_buf();
+                }
+            }
+            seq.serialize_element(&record)?;
         }
         seq.end()
     }

@@ -7,6 +7,7 @@
 //! field in `ReportPaths`, and its flag on the command line).
 
 pub mod compare;
+pub mod flamegraph;
 pub mod github;
 pub mod html;
 pub mod human;

@@ -45,6 +45,33 @@ pub fn memory_series(series: &crate::model::series::MemorySeries) -> String {
     }
 }
 
+/// The flame graph's root frame, the frame of the stacks the summary left
+/// out, and its search button.
+pub const FLAMEGRAPH_ROOT: &str = "all";
+pub const FLAMEGRAPH_OMITTED: &str = "(smaller stacks)";
+pub const FLAMEGRAPH_SEARCH: &str = "Search";
+
+/// What a flame graph shows (`kind` is the summary's `flamegraph`), of which job.
+pub fn flamegraph_title(kind: &str, job: &str, heap_peak: Option<u64>) -> String {
+    match kind {
+        "leaks" => format!("{job}: memory never freed, by where it was allocated (memray, malloc)"),
+        _ => format!(
+            "{job}: memory held at the heap's peak{}, by where it was allocated (memray)",
+            heap_peak.map_or(String::new(), |b| format!(" ({})", human_bytes(b)))
+        ),
+    }
+}
+
+/// The module's heap beside its RSS, and what RSS under `--memray` holds.
+pub fn heap_beside_rss(memray: &crate::model::memray::MemraySummary, rss: Option<u64>) -> String {
+    let heap = memray.peak_memory_bytes.map_or("-".to_string(), human_bytes);
+    let rss = rss.map_or("-".to_string(), human_bytes);
+    let profiler = memray
+        .profiler_rss_bytes
+        .map_or(String::new(), |b| format!(" (about {} at its start, more as it tracks)", human_bytes(b)));
+    format!("heap peak {heap} (the module's, memray) beside peak RSS {rss}, which includes memray itself{profiler}")
+}
+
 pub fn signal_name(signal: i32) -> &'static str {
     match signal {
         1 => "SIGHUP",

@@ -29,13 +29,14 @@ use crate::model::captured::Captured;
 use crate::model::compare::Baseline;
 use crate::model::event::Event;
 use crate::model::inner::InnerReport;
-use crate::model::job::{Job, PythonMalloc};
+use crate::model::job::Job;
 use crate::model::memray::MemraySummary;
 use crate::model::repeat;
 use crate::model::result::Attempt;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::series::MemorySeries;
 use crate::model::status::{Execution, FailureCause, Tally};
+use crate::report::flamegraph;
 use crate::runner::capture::{capture, spill_path};
 use crate::signals::Interrupt;
 
@@ -350,20 +351,22 @@ fn run_job(
     let setup = &plan.setups[&job.module];
     let timeout = setup.declarations.timeout_under(plan.timeout);
     let (spec, memray_folders) = job_container(plan, job, attempt, &tag, timeout)?;
-    // The container ends itself at its deadline; the runner's own is a
-    // backstop for an engine that does not deliver that end.
-    let Some(mut ran) = run_container(shared, job, &spec, &tag, timeout + ENGINE_GRACE, sender)? else {
+    // The container ends itself at its deadline (and its memray summary at
+    // its own); the runner's own is a backstop for an engine that does not
+    // deliver that end.
+    let summary = if memray_folders.is_some() { memray::SUMMARY_DEADLINE } else { Duration::ZERO };
+    let Some(mut ran) = run_container(shared, job, &spec, &tag, timeout + summary + ENGINE_GRACE, sender)?
+    else {
         return Ok(None);
     };
     let mut ending = ending(shared, job, setup, &spec, &mut ran, timeout)?;
     let memray = match &memray_folders {
         Some(folders) => {
-            let collected = collect_memray(shared, job, &tag, folders, timeout, sender);
+            let recorded = memray_of(shared, job, &tag, folders, &spec, sender);
             folders.remove();
-            match collected? {
-                None => return Ok(None),
-                Some(Ok(summary)) => summary,
-                Some(Err(why)) => {
+            match recorded {
+                Ok(summary) => summary,
+                Err(why) => {
                     // memray's output is the module's: bad content fails this module alone.
                     if ending.execution.tally() != Tally::Failed {
                         let why = Some(FailureCause::MemrayUnusable { problem: why });
@@ -433,6 +436,7 @@ fn job_container<'a>(
     let memray_folders = plan.memray.as_ref().map(|memray| memray::Folders::of(&memray.work, tag));
     if let Some(folders) = &memray_folders {
         spec.mounts.push(memray::capture_mount(folders, &plan.container.user)?);
+        spec.mounts.push(memray::summary_mount(&spec.host_dir)?);
         spec.max_file_bytes = Some(memray::CAPTURE_CAP);
     }
     spec.mounts.extend(environment.iter().flat_map(|e| e.mounts.iter().cloned()));
@@ -617,59 +621,40 @@ fn ending(
     Ok(Ending { execution, peak_rss_bytes, container_peak_bytes, inner, memory_series })
 }
 
-/// memray's summary and flame graph of an attempt, collected in a second
-/// container, hardened, limited, labelled and deadlined like the module's.
-/// `None` when the run was stopped meanwhile; an inner error is why this
-/// module's recording could not be used.
-fn collect_memray(
+/// memray's summary of an attempt (made in its own container once the module
+/// ended) and its flame graph, drawn here. `None` when memray recorded
+/// nothing; an error is why this module's recording cannot be used.
+fn memray_of(
     shared: &Shared,
     job: &Job,
     tag: &str,
     folders: &memray::Folders,
-    timeout: Duration,
+    spec: &ContainerSpec,
     sender: &mpsc::SyncSender<Message>,
-) -> Result<Option<Result<Option<MemraySummary>, String>>> {
+) -> Result<Option<MemraySummary>, String> {
     let plan = shared.plan;
+    let nonce = spec.input.as_deref().unwrap_or_default();
+    let read = memray::read_summary(&spec.host_dir, nonce);
     if !memray::has_capture(folders) {
-        return Ok(Some(Ok(None)));
-    }
-    // The leaks flame graph needs pymalloc off (else whole arenas show as leaks).
-    let leaks = job.variant.python_malloc == Some(PythonMalloc::Malloc);
-    // With a project's environment memray is there (from the index), not in the base.
-    let environment = plan.environments.get(&job.image);
-    let python = environment.map_or("python3", |e| e.interpreter.as_str());
-    let (mut mounts, command) = memray::collector(folders, &plan.container.user, leaks, python)?;
-    mounts.extend(environment.iter().flat_map(|e| e.mounts.iter().cloned()));
-    let flamegraph = plan.memray.as_ref().map(|m| memray::flamegraph_path(&m.flamegraphs, &job.label(), tag));
-    let flamegraph = flamegraph.expect("collect_memray runs with --memray");
-    let tag = format!("{tag}-memray");
-    let mut spec = plan.container.container(
-        format!("pymaccounter-{}-{tag}", plan.container.run_id),
-        job.image.clone(),
-        Vec::new(),
-        command,
-        plan.host_dirs.join(&tag),
-    );
-    spec.mounts = mounts;
-    std::fs::create_dir_all(&spec.host_dir)?;
-    // A capture is read in a minute or so; the module's own timeout when longer.
-    let deadline = timeout.max(COLLECT_AT_LEAST);
-    let Some(ran) = run_container(shared, job, &spec, &tag, deadline, sender)? else {
         return Ok(None);
-    };
-    if ran.timed_out {
-        return Ok(Some(Err(format!("memray's collector did not finish within {} s", deadline.as_secs()))));
     }
-    if !ran.status.success() {
-        let stderr = ran.stderr.text();
-        let last = stderr.trim_end().lines().last().unwrap_or("").to_string();
-        return Ok(Some(Err(format!("memray could not read the capture: {last}"))));
+    let recorded = read?;
+    if plan.live_stderr && !recorded.notes.is_empty() {
+        // memray's own words (its start-up warnings): for --debug, not the module's output.
+        let notes: String = recorded.notes.iter().map(|n| format!("{n}\n")).collect();
+        let _ = sender.send(Message::Stderr(job.index, notes.into_bytes()));
     }
-    Ok(Some(memray::read_outputs(folders, &flamegraph).map(Some)))
+    let mut summary = recorded.summary;
+    let folder = plan.memray.as_ref().map(|m| &m.flamegraphs).expect("memray_of runs with --memray");
+    let path = memray::flamegraph_path(folder, &job.label(), tag);
+    let title =
+        crate::report::words::flamegraph_title(&summary.flamegraph, &job.label(), summary.peak_memory_bytes);
+    let own = plan.tests_in_container.join(&job.module);
+    let page = flamegraph::svg(&title, &recorded.stacks, recorded.omitted_bytes, &own.to_string_lossy());
+    memray::save_flamegraph(&path, &page)?;
+    summary.flamegraph_path = Some(path);
+    Ok(Some(summary))
 }
-
-/// The least time the memray collector gets.
-const COLLECT_AT_LEAST: Duration = Duration::from_secs(60);
 
 /// Waits for the engine CLI to end; past the deadline, or when the run is
 /// stopping, removes the container, which ends it. Returns (status, timed

@@ -67,6 +67,9 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     if wanted(BenchSection::Memray) {
         sections.push(memray_cost(&runner, scratch.path(), options.rounds.min(5))?);
     }
+    if wanted(BenchSection::MemrayRaw) {
+        sections.push(memray_vs_raw(engine, &runner, options.rounds)?);
+    }
     if wanted(BenchSection::Project) {
         sections.push(project_costs(engine, &runner, scratch.path(), options)?);
     }
@@ -379,7 +382,7 @@ fn memray_cost(runner: &Path, root: &Path, rounds: usize) -> Result<String> {
     Ok(format!(
         "\n## `--memray`\n\nThe project's {modules} modules on Python 3.13, `-j 1`, {} rounds alternating: \
          **{:.2} s** per module with `--memray` against {:.2} s without (**+{:.2} s**, ×{:.2}): memray's \
-         recording, then a second container that writes its summary and flame graph.\n",
+         recording, its summary in the module's own container once the module ended, the flame graph drawn by the runner.\n",
         rounds.max(1),
         profiled / modules as f64,
         plain / modules as f64,
@@ -532,6 +535,78 @@ def _sampler_ns():
 print("sampler_cpu_ns=%d" % _sampler_ns())
 print("cgroup_cpu_ns=%d" % _container_ns())
 "#;
+
+/// What the raw side of `memray-raw` runs per module: memray's own CLI, as
+/// a user would call it in a container (its exit status aside: memray's CLI
+/// makes three of the project's modules fail, which is why the runner has its own launcher).
+const RAW_MEMRAY_COMMAND: &str =
+    r#"python3 -m memray run --quiet --force -o /tmp/capture.bin "$1" >/dev/null 2>&1; true"#;
+
+/// `--memray` against a raw loop of `docker run --rm … python3 -m memray run`
+/// of the same modules on the same Python 3.13 test image, both one module
+/// at a time, in paired rounds whose order alternates.
+fn memray_vs_raw(engine: &Engine, runner: &Path, rounds: usize) -> Result<String> {
+    let output = Command::new(runner)
+        .args(["build-image", "--python", "3.13"])
+        .env(ENGINE_VARIABLE, engine.name())
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        bail!("build-image --python 3.13 failed");
+    }
+    let image = String::from_utf8_lossy(&output.stdout).trim().lines().last().unwrap_or_default().to_string();
+    let own = TestDir::resolve(None)?;
+    let modules = own.test_modules()?;
+    let dir = own.path.canonicalize()?;
+    let time_runner = || {
+        time(|| {
+            let mut command = Command::new(runner);
+            command
+                .args(["run-all-tests", "-j", "1", "--python", "3.13", "--memray", "--test-dir"])
+                .arg(&dir);
+            let output = command
+                .env(ENGINE_VARIABLE, engine.name())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()?;
+            if !output.status.success() {
+                bail!("`run-all-tests --memray` failed:\n{}", String::from_utf8_lossy(&output.stderr));
+            }
+            Ok(())
+        })
+    };
+    let time_raw = || run_raw(engine, &image, &dir, &modules, 1, RAW_MEMRAY_COMMAND).map(|t| t.as_secs_f64());
+    time_runner()?;
+    time_raw()?;
+    let (mut ours, mut raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds.max(1) {
+        let (a, b) = if round % 2 == 0 {
+            let a = time_runner()?;
+            (a, time_raw()?)
+        } else {
+            let b = time_raw()?;
+            (time_runner()?, b)
+        };
+        say!("memray-raw round {}: runner {a:.2} s, raw {b:.2} s, ratio {:.3}", round + 1, a / b);
+        ours.push(a);
+        raw.push(b);
+        ratios.push(a / b);
+    }
+    let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let per = |total: f64| total / modules.len() as f64;
+    let (ours, raw) = (crate::model::repeat::median_of(&ours), crate::model::repeat::median_of(&raw));
+    Ok(format!(
+        "\n## `--memray` vs raw memray\n\nThe project's {} modules on Python 3.13, one at a time, {} paired rounds \
+         (order alternating): `xtask run-all-tests -j 1 --memray` (recording, the summary in the module's own container, \
+         the flame graph drawn by the runner) against `ENGINE run --rm … IMAGE sh -c '{RAW_MEMRAY_COMMAND}'` per module. \
+         **{:.2} s** per module against {:.2} s; median ratio **{:.3}** (seen {lowest:.2}–{highest:.2}; goal ≤ 1.30).\n",
+        modules.len(),
+        rounds.max(1),
+        per(ours),
+        per(raw),
+        crate::model::repeat::median_of(&ratios)
+    ))
+}
 
 /// How many tests the one-file row holds.
 const TRIVIAL_TESTS: usize = 10_000;

@@ -377,6 +377,7 @@ fn synthetic_memray(peak: u64, seed: u64) -> MemraySummary {
         peak_memory_bytes: Some(peak / 2),
         total_allocations: Some(10_000 + seed % 90_000),
         total_bytes_allocated: Some(peak * 3),
+        profiler_rss_bytes: Some(37 << 20),
         python_allocator: Some("pymalloc".into()),
         top_allocations_by_size: (0..5)
             .map(|i| AllocationSite {
