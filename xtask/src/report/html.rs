@@ -1563,6 +1563,7 @@ mod tests {
             peak_memory_bytes: Some(4 << 20),
             total_allocations: None,
             total_bytes_allocated: None,
+            profiler_rss_bytes: None,
             python_allocator: None,
             top_allocations_by_size: Vec::new(),
             flamegraph: "allocations".into(),
