@@ -55,6 +55,13 @@ after it, and the test's peak is its rise over the RSS at its start. Since each 
 lowers the mark GNU time reads at exit, the trailer also holds the highest mark read
 before any reset ("peak_rss_bytes"): the file's peak is the larger of the two.
 
+--memray-markers check|unchecked (pytest mode; the module uses pytest-memray's
+limit_memory / limit_leaks): `check` runs pytest with --memray when pytest_memray can be
+imported, and otherwise, like `unchecked` (the runner's --memray already records with
+memray, which runs one tracker at a time), registers the markers and says on stderr why
+they are not checked. A failure over a limit gets pytest-memray's top allocation in its
+message and its list of allocations in its traceback.
+
 --report-fd N writes the trailer to file descriptor N instead of stderr: the runner's
 container gives the harness a descriptor of an unlinked file, a channel the module's
 printed lines and written files never reach, so no line the module prints can pass for
@@ -322,7 +329,7 @@ class Report:
 def parse_arguments(argv):
     """(mode, hunt or None, module_path, args) from the harness's own argv; --report-fd
     sets REPORT_FD, --keyword KEYWORD, --report-all REPORT_ALL, --kill-strays KILL_STRAYS."""
-    global REPORT_FD, KEYWORD, REPORT_ALL, KILL_STRAYS
+    global REPORT_FD, KEYWORD, REPORT_ALL, KILL_STRAYS, MEMRAY_MARKERS
     mode = None
     hunt = None
     index = 0
@@ -341,7 +348,7 @@ def parse_arguments(argv):
             index += 1
             continue
         name, has_value, value = arg.partition("=")
-        if name not in ("--mode", "--hunt-leaks", "--report-fd", "--keyword"):
+        if name not in ("--mode", "--hunt-leaks", "--report-fd", "--keyword", "--memray-markers"):
             raise UsageError("unknown harness option %r" % arg)
         if not has_value:
             index += 1
@@ -352,6 +359,10 @@ def parse_arguments(argv):
             if value not in ("unittest", "pytest", "script"):
                 raise UsageError("--mode must be unittest, pytest or script, not %r" % value)
             mode = value
+        elif name == "--memray-markers":
+            if value not in ("check", "unchecked"):
+                raise UsageError("--memray-markers must be check or unchecked, not %r" % value)
+            MEMRAY_MARKERS = value
         elif name == "--keyword":
             keyword_matcher(value)  # a bad expression is a usage error here
             KEYWORD = value
@@ -964,6 +975,10 @@ class PeakMeter:
 
     def __init__(self):
         self.peak = 0
+        self.status = self.clear = None
+        # The benchmark's switch (`cargo xtask bench --only test-peaks`).
+        if os.environ.get("PYMACCOUNTER_TEST_PEAKS") == "off":
+            return
         try:
             self.status = os.open("/proc/self/status", os.O_RDONLY)
             self.clear = os.open("/proc/self/clear_refs", os.O_WRONLY)
@@ -1388,9 +1403,16 @@ def pytest_collector(pytest):
         def merge(self, nodeid, outcome, message, report=None, entry=None):
             entry = entry or self.entry(nodeid)
             if entry["outcome"] is None or RANK[outcome] > RANK[entry["outcome"]]:
+                text = getattr(report, "longreprtext", "") if report is not None else ""
+                memray = memray_section(report) if outcome in ("failed", "error") else None
+                if memray is not None:
+                    # pytest-memray's limit: its allocations are in a section of the
+                    # report, not in the one-line failure; the top one joins the message.
+                    text = "%s\n%s" % (text.rstrip(), memray["text"])
+                    if memray["top"]:
+                        message = "%s; top allocation: %s" % (message, memray["top"])
                 entry["outcome"] = outcome
                 entry["message"] = clip(message)
-                text = getattr(report, "longreprtext", "") if report is not None else ""
                 if outcome in ("failed", "error") and text:
                     entry["traceback"] = clip_traceback(text.rstrip())
 
@@ -1554,6 +1576,23 @@ def pytest_per_test(pytest, collector, meter, hunter):
     return [Peaks()] if hunter is None else [Peaks(), Hunting()]
 
 
+def memray_section(report):
+    """pytest-memray's section of a failed report ({"text", "top": its first
+    allocation line}), or None."""
+    for title, text in getattr(report, "sections", None) or ():
+        if "memray" in str(title).lower():
+            lines = [line.strip() for line in str(text).splitlines()]
+            after = lines[lines.index("List of allocations:") + 1 :] if "List of allocations:" in lines else []
+            # `- 47.7MiB allocated here:` then the allocating frame's `function:file:line`.
+            after = [line for line in after if line and line != "..."]
+            top = None
+            if after:
+                size = after[0].lstrip("- ").replace(" allocated here:", "").strip()
+                top = "%s at %s" % (size, after[1]) if len(after) > 1 else size
+            return {"text": str(text).rstrip(), "top": top}
+    return None
+
+
 def run_pytest(module_path, args, hunt, report):
     """Runs pytest on the module alone, its temporary files under $TMPDIR."""
     try:
@@ -1582,6 +1621,14 @@ def run_pytest(module_path, args, hunt, report):
         # pytest's default import mode imports the file by its name, which a dot in the
         # stem turns into a package path; importlib mode imports it by path instead.
         arguments.append("--import-mode=importlib")
+    extra_plugins = []
+    if MEMRAY_MARKERS is not None:
+        unchecked = memray_markers_unchecked()
+        if unchecked is None:
+            arguments.append("--memray")
+        else:
+            say("limit_memory / limit_leaks are not checked: " + unchecked)
+            extra_plugins.append(MarkersNotChecked(unchecked))
     collector = pytest_collector(pytest)
     said = Tee(sys.stderr)
     sys.stderr = said
@@ -1589,7 +1636,7 @@ def run_pytest(module_path, args, hunt, report):
         meter = PeakMeter()
         hunter = None if hunt is None else TestHunt(hunt[0], hunt[1], report, meter)
         plugins = [collector, LeftOutByProject(pytest, module_path, report)]
-        plugins += pytest_per_test(pytest, collector, meter, hunter)
+        plugins += pytest_per_test(pytest, collector, meter, hunter) + extra_plugins
         code = int(pytest.main(arguments + list(args), plugins=plugins))
         report.peak_rss_bytes = meter.process_peak()
         if hunter is not None:
@@ -1611,6 +1658,33 @@ def run_pytest(module_path, args, hunt, report):
     if code == EXIT_USAGE:
         report.error = conftest_failure(said.lines)
     return code
+
+
+def memray_markers_unchecked():
+    """Why pytest-memray's markers cannot be checked here, or None when they can."""
+    if MEMRAY_MARKERS == "unchecked":
+        return "--memray records this module with memray already, and memray runs one tracker at a time"
+    try:
+        import pytest_memray  # noqa: F401
+    except ImportError:
+        return (
+            "pytest-memray is not installed here (it comes with a project's environment, "
+            "from the index, on Pythons memray supports)"
+        )
+    return None
+
+
+class MarkersNotChecked:
+    """Registers pytest-memray's markers where it is absent (no unknown-marker
+    warning, no --strict-markers error) and says, on each marked test, that its
+    limit was not checked."""
+
+    def __init__(self, why):
+        self.why = why
+
+    def pytest_configure(self, config):
+        for name in ("limit_memory", "limit_leaks"):
+            config.addinivalue_line("markers", "%s(limit): pytest-memray's, not checked here" % name)
 
 
 class LeftOutByProject:
@@ -1700,6 +1774,9 @@ def shut_down_like_python():
 
 
 REPORT_FD = 2
+# --memray-markers: the module uses pytest-memray's limit_memory / limit_leaks;
+# "check" turns pytest-memray on, "unchecked" (memray already records) says why not.
+MEMRAY_MARKERS = None
 # -k EXPR (--keyword): the tests to run, or None for all.
 KEYWORD = None
 

@@ -989,4 +989,6 @@ pub enum BenchSection {
     Memray,
     Project,
     Costs,
+    /// Per-test peaks on and off on one file of 10,000 trivial tests.
+    TestPeaks,
 }

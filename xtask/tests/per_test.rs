@@ -137,3 +137,101 @@ fn an_expected_leak_is_found_per_test_and_a_release_build_cannot_show_a_referenc
     assert_eq!(blind["status"], "skip", "{blind:#}");
     assert_eq!(blind["execution"]["why"]["cause"], "leak-invisible-here", "{blind:#}");
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn each_test_has_its_own_peak_and_the_files_peak_survives_the_resets() {
+    require_engine();
+    let dir = fixture("per_test");
+    let (run, report) = run_with_report(
+        dir.path(),
+        &["run", "test_peaks_up.py", "test_peaks_down.py", "--python", "3.13", "-v"],
+    );
+    assert_eq!(run.code, 0, "{}", run.dump());
+    const MIB: f64 = (1 << 20) as f64;
+    for (module, names) in [
+        ("test_peaks_up.py", ["test_10_mib", "test_50_mib", "test_100_mib"]),
+        ("test_peaks_down.py", ["Peaks.test_c_10_mib", "Peaks.test_b_50_mib", "Peaks.test_a_100_mib"]),
+    ] {
+        let result = result_for(&report, module);
+        for (name, mib) in names.iter().zip([10.0, 50.0, 100.0]) {
+            let peak = test_named(result, name)["peak_bytes"].as_u64().unwrap() as f64 / MIB;
+            assert!((peak - mib).abs() <= mib * 0.10, "{module} {name}: {peak:.1} MiB for {mib} MiB");
+        }
+        // The file's peak: at least its largest test's on top of the interpreter,
+        // whichever test came last (GNU time alone would read only what followed
+        // the last reset: ~10 MiB above the start in the down order).
+        let file_peak = result["peak_rss_bytes"].as_u64().unwrap() as f64 / MIB;
+        let container = result["container_peak_bytes"].as_u64().unwrap() as f64 / MIB;
+        assert!(file_peak > 105.0, "{module}: the file's peak {file_peak:.1} MiB");
+        assert!(
+            file_peak <= container + 1.0,
+            "{module}: {file_peak:.1} MiB above the cgroup's {container:.1}"
+        );
+    }
+    // The terminal block lists the highest first.
+    assert!(run.stdout.contains("highest test peaks: test_100_mib "), "{}", run.dump());
+    assert!(run.stdout.contains("highest test peaks: Peaks.test_a_100_mib "), "{}", run.dump());
+}
+
+/// A fresh copy of a fixture at a fixed place under `target/`: the
+/// environment's key holds the project's path, so a fixed place keeps the
+/// shared cache (`target/pymaccounter-test-cache`) warm.
+fn fixed_copy(name: &str) -> std::path::PathBuf {
+    let copy = project_root().join("target/pymaccounter-test-projects").join(name);
+    if copy.exists() {
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+    std::fs::create_dir_all(&copy).unwrap();
+    copy_tree(&project_root().join("xtask/tests/fixtures").join(name), &copy);
+    copy
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn pytest_memrays_limit_memory_fails_the_test_over_its_limit() {
+    require_engine();
+    let project = fixed_copy("per_test_memray");
+    let cache = project_root().join("target/pymaccounter-test-cache");
+    let (run, report) = run_with_report(
+        &project,
+        &["run-all-tests", "--cache-dir", path_str(&cache), "--python", "3.13,3.14"],
+    );
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{report:#}");
+    for result in results {
+        assert_eq!(result["status"], "fail", "{result:#}");
+        assert_eq!(result["execution"]["why"]["names"], serde_json::json!(["test_allocates_50_mb"]));
+        let over = test_named(result, "test_allocates_50_mb");
+        assert_eq!(over["outcome"], "failed", "{over:#}");
+        let message = over["message"].as_str().unwrap();
+        assert!(message.starts_with("Test was limited to 10.0MiB but allocated 47.7MiB"), "{message}");
+        assert!(
+            message.contains("; top allocation: 47.7MiB at allocate:")
+                && message.ends_with("test_limits.py:9"),
+            "{message}"
+        );
+        assert!(over["traceback"].as_str().unwrap().contains("List of allocations:"), "{over:#}");
+        assert_eq!(test_named(result, "test_allocates_1_mb")["outcome"], "passed", "{result:#}");
+        assert_eq!(test_named(result, "test_unmarked")["outcome"], "passed", "{result:#}");
+    }
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn without_a_project_the_markers_are_not_checked_and_the_run_says_so() {
+    require_engine();
+    let dir = fixture("per_test");
+    let (run, report) =
+        run_with_report(dir.path(), &["run", "test_limits_no_project.py", "--python", "3.13"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let result = result_for(&report, "test_limits_no_project.py");
+    assert_eq!(test_named(result, "test_allocates_50_mb")["outcome"], "passed", "{result:#}");
+    let stderr = result["stderr"].as_str().unwrap();
+    assert!(
+        stderr.contains("limit_memory / limit_leaks are not checked: pytest-memray is not installed here"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PytestUnknownMarkWarning") && !run.stdout.contains("PytestUnknownMarkWarning"));
+}

@@ -129,6 +129,9 @@ pub struct ModuleSetup {
     pub declarations: Declarations,
     /// `-k EXPR`: the harness runs only the tests it selects.
     pub keyword: Option<String>,
+    /// A pytest module using pytest-memray's `limit_memory` / `limit_leaks`
+    /// markers: its environment gets pytest-memray and the harness turns it on.
+    pub memray_markers: bool,
 }
 
 impl ModuleSetup {
@@ -162,7 +165,8 @@ impl ModuleSetup {
             Harness::Unittest | Harness::Pytest => None,
         };
         let hunt_leaks = hunt.or(declarations.hunt_leaks);
-        Ok(ModuleSetup { harness, unrun_tests, hunt_leaks, declarations, keyword: None })
+        let memray_markers = harness == Harness::Pytest && detect::uses_memray_markers(source);
+        Ok(ModuleSetup { harness, unrun_tests, hunt_leaks, declarations, keyword: None, memray_markers })
     }
 
     /// Whether `-k` leaves the module out before it starts: a script has no
@@ -231,6 +235,11 @@ pub fn container_command(
         }
         if let Some(hunt) = setup.hunt_leaks {
             command.extend(["--hunt-leaks".into(), hunt.to_string()]);
+        }
+        if setup.memray_markers {
+            // Under --memray, memray's own recording is running: pytest-memray
+            // cannot start a second tracker, and the harness says so.
+            command.push(if memray { "--memray-markers=unchecked" } else { "--memray-markers=check" }.into());
         }
         if let Some(expression) = setup.keyword.as_ref().filter(|_| setup.harness != Harness::Script) {
             command.extend(["--keyword".into(), expression.clone()]);
@@ -738,6 +747,22 @@ mod tests {
         let pytest =
             ModuleSetup::of(PYTEST_FILE, "t.py", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT), false);
         assert_eq!(pytest.unwrap().hunt_leaks, Some(HuntLeaks::DEFAULT));
+    }
+
+    #[test]
+    fn pytest_memrays_markers_are_checked_unless_memray_already_records() {
+        let marked = "import pytest\n\n@pytest.mark.limit_memory('10 MB')\ndef test_a():\n    pass\n";
+        let setup = setup(marked, HarnessChoice::Auto, None);
+        assert!(setup.memray_markers);
+        let minute = Duration::from_secs(60);
+        let command = |memray| {
+            container_command("python3", Path::new("m.py"), &setup, &[], memray, minute, VerdictChannel::File)
+        };
+        assert!(command(false).contains(&"--memray-markers=check".to_string()));
+        assert!(command(true).contains(&"--memray-markers=unchecked".to_string()));
+        assert!(!self::setup(PYTEST_FILE, HarnessChoice::Auto, None).memray_markers);
+        // A script that happens to name the marker runs no pytest: nothing to check.
+        assert!(!self::setup(&format!("{marked}test_a()\n"), HarnessChoice::Script, None).memray_markers);
     }
 
     #[test]
