@@ -967,42 +967,54 @@ class TestHunt:
 
 
 class PeakMeter:
-    """Each test's own peak: the process's RSS high-water mark (VmHWM) is reset
-    before the test (writing 5 to /proc/self/clear_refs) and read after it; the
-    test's peak is its increase over the RSS at its start. The process's own peak,
-    which each reset lowers for whoever reads it at exit (GNU time), is kept here
-    across the resets (`peak`). Off where /proc does not allow it."""
+    """Each test's own peak: the process's RSS high-water mark is reset before the
+    test (writing 5 to /proc/self/clear_refs) and read after it; the test's peak is
+    its rise over the RSS at its start. The process's own peak, which each reset
+    lowers for whoever reads it at exit (GNU time), is kept here across the resets
+    (`peak`). Off where /proc does not allow it.
+
+    The mark is read through getrusage (ru_maxrss), a fifth of the cost of
+    /proc/self/status's VmHWM; but ru_maxrss is also at least the mark of the
+    image this process replaced at exec (GNU time's child: small), which no reset
+    lowers, so a reading that does not stay below the one before the reset is
+    taken again from VmHWM."""
 
     def __init__(self):
         self.peak = 0
-        self.status = self.clear = None
+        self.before = 0
+        self.status = self.statm = self.clear = None
         # The benchmark's switch (`cargo xtask bench --only test-peaks`).
         if os.environ.get("PYMACCOUNTER_TEST_PEAKS") == "off":
             return
         try:
+            import resource
+
+            self.getrusage = resource.getrusage
+            self.page = os.sysconf("SC_PAGE_SIZE")
             self.status = os.open("/proc/self/status", os.O_RDONLY)
+            self.statm = os.open("/proc/self/statm", os.O_RDONLY)
             self.clear = os.open("/proc/self/clear_refs", os.O_WRONLY)
             self.start()
-        except OSError:
-            self.status = self.clear = None
+        except (ImportError, OSError, ValueError):
+            self.status = None
 
-    def read(self):
-        """(VmHWM, VmRSS) in bytes."""
-        hwm = rss = 0
+    def maxrss(self):
+        return self.getrusage(0).ru_maxrss * 1024  # RUSAGE_SELF, KiB on Linux
+
+    def vmhwm(self):
         for line in os.pread(self.status, 8192, 0).split(b"\n"):
             if line.startswith(b"VmHWM:"):
-                hwm = int(line.split()[1]) * 1024
-            elif line.startswith(b"VmRSS:"):
-                rss = int(line.split()[1]) * 1024
-        return hwm, rss
+                return int(line.split()[1]) * 1024
+        raise ValueError("no VmHWM")
 
     def start(self):
         """Resets the mark; the RSS now (None when off)."""
         if self.status is None:
             return None
         try:
-            hwm, rss = self.read()
-            self.peak = max(self.peak, hwm)
+            self.before = self.maxrss()
+            self.peak = max(self.peak, self.before)
+            rss = int(os.pread(self.statm, 256, 0).split()[1]) * self.page
             os.write(self.clear, b"5")
         except (OSError, ValueError, IndexError):
             self.status = None  # a test closed our descriptors: no more figures
@@ -1010,23 +1022,25 @@ class PeakMeter:
         return rss
 
     def stop(self, start):
-        """The increase of the peak since start() returned `start` (None when off)."""
+        """The rise of the mark since start() returned `start` (None when off)."""
         if start is None or self.status is None:
             return None
         try:
-            hwm, _ = self.read()
+            mark = self.maxrss()
+            if mark >= self.before:
+                mark = self.vmhwm()
         except (OSError, ValueError, IndexError):
             self.status = None
             return None
-        self.peak = max(self.peak, hwm)
-        return max(0, hwm - start)
+        self.peak = max(self.peak, mark)
+        return max(0, mark - start)
 
     def process_peak(self):
         """The process's peak across every reset so far (None when off)."""
         if self.status is None:
             return None
         try:
-            self.peak = max(self.peak, self.read()[0])
+            self.peak = max(self.peak, self.maxrss(), self.vmhwm())
         except (OSError, ValueError, IndexError):
             pass
         return self.peak or None
