@@ -976,12 +976,13 @@ class PeakMeter:
     The mark is read through getrusage (ru_maxrss), a fifth of the cost of
     /proc/self/status's VmHWM; but ru_maxrss is also at least the mark of the
     image this process replaced at exec (GNU time's child: small), which no reset
-    lowers, so a reading that does not stay below the one before the reset is
-    taken again from VmHWM."""
+    lowers. Right after a reset the mark is the RSS: when ru_maxrss is above it
+    then, that older mark shows through, and this test's mark is read from
+    VmHWM instead."""
 
     def __init__(self):
         self.peak = 0
-        self.before = 0
+        self.trusted = False
         self.status = self.statm = self.clear = None
         # The benchmark's switch (`cargo xtask bench --only test-peaks`).
         if os.environ.get("PYMACCOUNTER_TEST_PEAKS") == "off":
@@ -1012,10 +1013,10 @@ class PeakMeter:
         if self.status is None:
             return None
         try:
-            self.before = self.maxrss()
-            self.peak = max(self.peak, self.before)
+            self.peak = max(self.peak, self.maxrss())
             rss = int(os.pread(self.statm, 256, 0).split()[1]) * self.page
             os.write(self.clear, b"5")
+            self.trusted = self.maxrss() <= rss
         except (OSError, ValueError, IndexError):
             self.status = None  # a test closed our descriptors: no more figures
             return None
@@ -1026,9 +1027,7 @@ class PeakMeter:
         if start is None or self.status is None:
             return None
         try:
-            mark = self.maxrss()
-            if mark >= self.before:
-                mark = self.vmhwm()
+            mark = self.maxrss() if self.trusted else self.vmhwm()
         except (OSError, ValueError, IndexError):
             self.status = None
             return None
