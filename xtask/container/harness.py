@@ -24,10 +24,13 @@ module is loaded by path, so file names holding dots (test_a.b.py) work.
              ARGS), since pytest's default mode cannot import such a name.
   script     the module runs as `python3 MODULE_PATH ARGS` would run it.
 
---hunt-leaks W:R (modes script and unittest) runs the module's code W+R times in this one
-interpreter, each time with fresh module globals (scripts: runpy.run_path as __main__;
-unittest: a freshly loaded suite, the module imported once as regrtest does). After each
-run it restores what regrtest's -R restores, clears the caches regrtest clears, collects
+--hunt-leaks W:R runs the module's code W+R times in this one interpreter: a script each
+time with fresh module globals (runpy.run_path as __main__); under unittest and pytest
+each test W+R times in a row (pytest-leaks' way), its function-level fixtures (setUp,
+function-scoped fixtures) anew each time and wider ones (setUpClass, module- and
+session-scoped fixtures) once, the first run reported as usual, a later run only when it
+fails; the deltas are then each test's ("hunt_leaks" on its entry, "per_test" in the
+hunt). After each run it restores what regrtest's -R restores, clears the caches regrtest clears, collects
 garbage, and reads sys.gettotalrefcount() (debug builds), sys.getallocatedblocks() and
 the number of open file descriptors. It reports the deltas of the last R runs; the
 verdict is the caller's. On a debug build it also names the release-built extension
@@ -39,13 +42,25 @@ Exit codes:
   1    a test failed or errored; the script raised or the module failed to import
   2    pytest was interrupted
   3    pytest's internal error, or an error inside this harness
-  4    usage error: bad harness arguments, framework usage error, pytest missing,
-       --hunt-leaks with pytest
+  4    usage error: bad harness arguments, framework usage error, pytest missing
   5    no tests ran (unittest found none, pytest collected none)
   77   the script (or the module, while unittest imports it) exited 77: skip. A module
        raising unittest.SkipTest while imported is a skipped module: exit 0.
   130  KeyboardInterrupt in modes script and unittest
   N    under --mode script, the script's own SystemExit code
+
+Under unittest and pytest each test's own peak is in its entry ("peak_bytes"): the RSS
+high-water mark (VmHWM) is reset before the test through /proc/self/clear_refs and read
+after it, and the test's peak is its rise over the RSS at its start. Since each reset
+lowers the mark GNU time reads at exit, the trailer also holds the highest mark read
+before any reset ("peak_rss_bytes"): the file's peak is the larger of the two.
+
+--memray-markers check|unchecked (pytest mode; the module uses pytest-memray's
+limit_memory / limit_leaks): `check` runs pytest with --memray when pytest_memray can be
+imported, and otherwise, like `unchecked` (the runner's --memray already records with
+memray, which runs one tracker at a time), registers the markers and says on stderr why
+they are not checked. A failure over a limit gets pytest-memray's top allocation in its
+message and its list of allocations in its traceback.
 
 --report-fd N writes the trailer to file descriptor N instead of stderr: the runner's
 container gives the harness a descriptor of an unlinked file, a channel the module's
@@ -214,6 +229,8 @@ class Report:
         self.not_collected = False
         # Under --mode pytest: the pytest that ran, {"version", "path"} (its package folder).
         self.pytest = None
+        # The process's RSS high-water mark across the per-test resets (PeakMeter).
+        self.peak_rss_bytes = None
 
     def trailer_line(self):
         """The trailer, marker included, newline excluded, under TRAILER_LIMIT bytes."""
@@ -231,6 +248,8 @@ class Report:
         }
         if self.pytest is not None:
             body["pytest"] = self.pytest
+        if self.peak_rss_bytes is not None:
+            body["peak_rss_bytes"] = self.peak_rss_bytes
 
         def dump(value):
             text = json.dumps(value, separators=(",", ":"), ensure_ascii=True)
@@ -310,7 +329,7 @@ class Report:
 def parse_arguments(argv):
     """(mode, hunt or None, module_path, args) from the harness's own argv; --report-fd
     sets REPORT_FD, --keyword KEYWORD, --report-all REPORT_ALL, --kill-strays KILL_STRAYS."""
-    global REPORT_FD, KEYWORD, REPORT_ALL, KILL_STRAYS
+    global REPORT_FD, KEYWORD, REPORT_ALL, KILL_STRAYS, MEMRAY_MARKERS
     mode = None
     hunt = None
     index = 0
@@ -329,7 +348,7 @@ def parse_arguments(argv):
             index += 1
             continue
         name, has_value, value = arg.partition("=")
-        if name not in ("--mode", "--hunt-leaks", "--report-fd", "--keyword"):
+        if name not in ("--mode", "--hunt-leaks", "--report-fd", "--keyword", "--memray-markers"):
             raise UsageError("unknown harness option %r" % arg)
         if not has_value:
             index += 1
@@ -340,6 +359,10 @@ def parse_arguments(argv):
             if value not in ("unittest", "pytest", "script"):
                 raise UsageError("--mode must be unittest, pytest or script, not %r" % value)
             mode = value
+        elif name == "--memray-markers":
+            if value not in ("check", "unchecked"):
+                raise UsageError("--memray-markers must be check or unchecked, not %r" % value)
+            MEMRAY_MARKERS = value
         elif name == "--keyword":
             keyword_matcher(value)  # a bad expression is a usage error here
             KEYWORD = value
@@ -776,29 +799,27 @@ def classify_extensions(modules, mapped, own):
     return {"count": len(names), "names": listed[:EXTENSIONS_NAMED]}
 
 
-def hunt_leaks(run_once, warmups, runs, report):
-    """Calls run_once(number) warmups+runs times, measuring after each call.
+def measured_runs(run_once, total, freeze=False):
+    """Calls run_once(number) for number 1..total in this interpreter, putting back
+    regrtest's state, collecting garbage and measuring after each call. Returns
+    (code, number, refs, blocks, fds): the first non-zero code run_once returned and
+    the run that returned it (0, None when every run went through), and the deltas
+    of every run (refs all 0 on a release build).
 
-    run_once returns an exit code: 0 lets the hunt go on, anything else ends it with
-    that code. Fills report.hunt_leaks and returns the exit code."""
-    total = warmups + runs
-    debug_build = hasattr(sys, "gettotalrefcount")
-    leaks = {
-        "warmups": warmups,
-        "runs": runs,
-        "debug_build": debug_build,
-        "refs": [] if debug_build else None,
-        "blocks": [],
-        "fds": [],
-        "failed_run": None,
-        "release_extensions": None,
-    }
-    report.hunt_leaks = leaks
-    say(
-        "hunting leaks: %d runs in one interpreter (%d warmups, then %d measured)"
-        % (total, warmups, runs)
-    )
+    `freeze` (the per-test hunt): what exists before the runs is moved out of the
+    collector's sight (gc.freeze) until they end, so the collections between runs
+    look at what the runs made only. A debug build's full collection of a pytest
+    process takes about 0.4 s here, and each test needs (runs + 1) * 3 of them."""
+    if freeze:
+        gc.freeze()
+    try:
+        return _measured_runs(run_once, total)
+    finally:
+        if freeze:
+            gc.unfreeze()
 
+
+def _measured_runs(run_once, total):
     # Everything the loop needs exists before it starts, so that measuring allocates
     # nothing that outlives a run: the lists, the ints (regrtest's pool), the callables.
     int_pool = {value: value for value in range(-1000, 1000)}
@@ -820,17 +841,9 @@ def hunt_leaks(run_once, warmups, runs, report):
 
     for number in numbers:
         code = run_once(number)
-        if code != 0:
-            state.restore()
-            if code == EXIT_SKIP:
-                if number > 1:
-                    say("run %d of %d exited 77 (skip)" % (number, total))
-                return code
-            leaks["failed_run"] = number
-            report.error = report.error or "run %d of %d failed (exit %d)" % (number, total, code)
-            say("run %d of %d failed (exit %d); no leak data" % (number, total, code))
-            return code
         state.restore()
+        if code != 0:
+            return code, number, ref_deltas, block_deltas, fd_deltas
         gc_collect()
         blocks_after = getallocatedblocks()
         refs_after = gettotalrefcount()
@@ -840,32 +853,196 @@ def hunt_leaks(run_once, warmups, runs, report):
         block_deltas[index] = pooled(blocks_after - blocks_before, blocks_after - blocks_before)
         fd_deltas[index] = pooled(fds_after - fds_before, fds_after - fds_before)
         blocks_before, refs_before, fds_before = blocks_after, refs_after, fds_after
+    return 0, None, ref_deltas, block_deltas, fd_deltas
 
-    leaks["blocks"] = block_deltas[warmups:]
-    leaks["fds"] = fd_deltas[warmups:]
-    if debug_build:
-        leaks["refs"] = ref_deltas[warmups:]
-        refs_text = "references %s, " % leaks["refs"]
-        untrusted = release_extensions()
-        leaks["release_extensions"] = untrusted
-        if untrusted:
-            refs_text = "references %s (not trusted: %d release-built extension module%s loaded, %s), " % (
-                leaks["refs"],
-                untrusted["count"],
-                "" if untrusted["count"] == 1 else "s",
-                ", ".join(untrusted["names"]),
-            )
-    else:
-        refs_text = ""
+
+def new_hunt(warmups, runs, report, per_test):
+    """The hunt's part of the trailer, empty, set on the report."""
+    debug_build = hasattr(sys, "gettotalrefcount")
+    leaks = {
+        "warmups": warmups,
+        "runs": runs,
+        "debug_build": debug_build,
+        "refs": [] if debug_build else None,
+        "blocks": [],
+        "fds": [],
+        "failed_run": None,
+        "release_extensions": None,
+    }
+    if per_test:
+        leaks["per_test"] = True
+    report.hunt_leaks = leaks
+    return leaks
+
+
+def judged_refs_note(leaks):
+    """On a debug build, release_extensions filled in (after the last run: extension
+    modules are never unloaded) and what the closing line adds to the references:
+    ' (not trusted: ...)' or ''. None on a release build, which measures none."""
+    if not leaks["debug_build"]:
         say(
             "references are not measured: this is a release build "
             "(no sys.gettotalrefcount); run a debug build (python3.X-dbg) for them"
         )
+        return None
+    untrusted = release_extensions()
+    leaks["release_extensions"] = untrusted
+    if not untrusted:
+        return ""
+    return " (not trusted: %d release-built extension module%s loaded, %s)" % (
+        untrusted["count"],
+        "" if untrusted["count"] == 1 else "s",
+        ", ".join(untrusted["names"]),
+    )
+
+
+def hunt_leaks(run_once, warmups, runs, report):
+    """Calls run_once(number) warmups+runs times, measuring after each call.
+
+    run_once returns an exit code: 0 lets the hunt go on, anything else ends it with
+    that code. Fills report.hunt_leaks and returns the exit code."""
+    total = warmups + runs
+    leaks = new_hunt(warmups, runs, report, per_test=False)
+    say(
+        "hunting leaks: %d runs in one interpreter (%d warmups, then %d measured)"
+        % (total, warmups, runs)
+    )
+    code, number, refs, blocks, fds = measured_runs(run_once, total)
+    if code == EXIT_SKIP:
+        if number > 1:
+            say("run %d of %d exited 77 (skip)" % (number, total))
+        return code
+    if code != 0:
+        leaks["failed_run"] = number
+        report.error = report.error or "run %d of %d failed (exit %d)" % (number, total, code)
+        say("run %d of %d failed (exit %d); no leak data" % (number, total, code))
+        return code
+    leaks["blocks"] = blocks[warmups:]
+    leaks["fds"] = fds[warmups:]
+    if leaks["debug_build"]:
+        leaks["refs"] = refs[warmups:]
+    note = judged_refs_note(leaks)
+    words = "" if note is None else "references %s%s, " % (leaks["refs"], note)
     say(
         "deltas of the %d measured runs: %smemory blocks %s, file descriptors %s"
-        % (runs, refs_text, leaks["blocks"], leaks["fds"])
+        % (runs, words, leaks["blocks"], leaks["fds"])
     )
     return EXIT_OK
+
+
+class TestHunt:
+    """The leak hunt per test (unittest and pytest files): each test runs
+    warmups+runs times in a row, function-level fixtures (setUp, function-scoped
+    fixtures) anew each time and wider ones once; its deltas go on its entry. The
+    verdict, per test, is the caller's."""
+
+    def __init__(self, warmups, runs, report, meter):
+        self.meter = meter
+        self.warmups = warmups
+        self.runs = runs
+        self.total = warmups + runs
+        self.leaks = new_hunt(warmups, runs, report, per_test=True)
+        self.hunted = 0
+        say(
+            "hunting leaks per test: each test %d times in a row (%d warmups, then %d measured)"
+            % (self.total, warmups, runs)
+        )
+
+    def hunt(self, run_once):
+        """Runs one test's runs. Returns (code, number, deltas): deltas (the measured
+        runs' refs, blocks, fds) when every run returned 0, else the code and run."""
+        code, number, refs, blocks, fds = measured_runs(run_once, self.total, freeze=True)
+        if code != 0:
+            return code, number, None
+        self.hunted += 1
+        deltas = {"refs": None, "blocks": blocks[self.warmups :], "fds": fds[self.warmups :]}
+        if self.leaks["debug_build"]:
+            deltas["refs"] = refs[self.warmups :]
+        return 0, None, deltas
+
+    def finish(self):
+        note = judged_refs_note(self.leaks)
+        words = "" if note is None else "references%s, " % note
+        say("hunted %d tests; their deltas (%smemory blocks, file descriptors) are in the report" % (self.hunted, words))
+
+
+class PeakMeter:
+    """Each test's own peak: the process's RSS high-water mark is reset before the
+    test (writing 5 to /proc/self/clear_refs) and read after it; the test's peak is
+    its rise over the RSS at its start. The process's own peak, which each reset
+    lowers for whoever reads it at exit (GNU time), is kept here across the resets
+    (`peak`). Off where /proc does not allow it.
+
+    The mark is read through getrusage (ru_maxrss), a fifth of the cost of
+    /proc/self/status's VmHWM; but ru_maxrss is also at least the mark of the
+    image this process replaced at exec (GNU time's child: small), which no reset
+    lowers. Right after a reset the mark is the RSS: when ru_maxrss is above it
+    then, that older mark shows through, and this test's mark is read from
+    VmHWM instead."""
+
+    def __init__(self):
+        self.peak = 0
+        self.trusted = False
+        self.status = self.statm = self.clear = None
+        # The benchmark's switch (`cargo xtask bench --only test-peaks`).
+        if os.environ.get("PYMACCOUNTER_TEST_PEAKS") == "off":
+            return
+        try:
+            import resource
+
+            self.getrusage = resource.getrusage
+            self.page = os.sysconf("SC_PAGE_SIZE")
+            self.status = os.open("/proc/self/status", os.O_RDONLY)
+            self.statm = os.open("/proc/self/statm", os.O_RDONLY)
+            self.clear = os.open("/proc/self/clear_refs", os.O_WRONLY)
+            self.start()
+        except (ImportError, OSError, ValueError):
+            self.status = None
+
+    def maxrss(self):
+        return self.getrusage(0).ru_maxrss * 1024  # RUSAGE_SELF, KiB on Linux
+
+    def vmhwm(self):
+        for line in os.pread(self.status, 8192, 0).split(b"\n"):
+            if line.startswith(b"VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise ValueError("no VmHWM")
+
+    def start(self):
+        """Resets the mark; the RSS now (None when off)."""
+        if self.status is None:
+            return None
+        try:
+            self.peak = max(self.peak, self.maxrss())
+            rss = int(os.pread(self.statm, 256, 0).split()[1]) * self.page
+            os.write(self.clear, b"5")
+            self.trusted = self.maxrss() <= rss
+        except (OSError, ValueError, IndexError):
+            self.status = None  # a test closed our descriptors: no more figures
+            return None
+        return rss
+
+    def stop(self, start):
+        """The rise of the mark since start() returned `start` (None when off)."""
+        if start is None or self.status is None:
+            return None
+        try:
+            mark = self.maxrss() if self.trusted else self.vmhwm()
+        except (OSError, ValueError, IndexError):
+            self.status = None
+            return None
+        self.peak = max(self.peak, mark)
+        return max(0, mark - start)
+
+    def process_peak(self):
+        """The process's peak across every reset so far (None when off)."""
+        if self.status is None:
+            return None
+        try:
+            self.peak = max(self.peak, self.maxrss(), self.vmhwm())
+        except (OSError, ValueError, IndexError):
+            pass
+        return self.peak or None
 
 
 # --------------------------------------------------------------------------- script mode
@@ -914,12 +1091,15 @@ def unittest_classes():
         """unittest's text result that also keeps one entry per test for the trailer."""
 
         module_name = ""  # set per run: stripped from test ids
+        # Takes each test's peak (a PeakMeter), unless the leak hunt does.
+        meter = None
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.entries = []  # in the order tests started
             self._by_test = {}
             self._started = {}
+            self._rss = {}
 
         def _name(self, test):
             ident = test.id()
@@ -955,11 +1135,17 @@ def unittest_classes():
         def startTest(self, test):
             self._entry(test)
             self._started[id(test)] = time.perf_counter()
+            if self.meter is not None:
+                self._rss[id(test)] = self.meter.start()
             super().startTest(test)
 
         def stopTest(self, test):
             super().stopTest(test)
             entry = self._entry(test)
+            if self.meter is not None:
+                peak = self.meter.stop(self._rss.pop(id(test), None))
+                if peak is not None:
+                    entry["peak_bytes"] = peak
             started = self._started.pop(id(test), None)
             if started is not None:
                 entry["duration_s"] = round(time.perf_counter() - started, 6)
@@ -1073,6 +1259,8 @@ def run_unittest(module_path, args, hunt, report):
             options["durations"] = program.durations
         runner = unittest.TextTestRunner(**options)
         suite, report.deselected = select_by_keyword(program.test, module_path)
+        if hunter is not None:
+            repeat_each_test(suite, hunter, unittest)
         return runner.run(suite)
 
     def verdict(result):
@@ -1086,38 +1274,99 @@ def run_unittest(module_path, args, hunt, report):
     def keep(result):
         report.tests = [dict(entry) for entry in result.entries]
 
-    if hunt is None:
-        result = run_suite(sys.stderr, program.verbosity)
-        keep(result)
-        code = verdict(result)
-        if code == EXIT_NO_TESTS:
-            report.error = "no tests ran"
-            say("no tests ran: the module defines no test that was selected")
-        return code
+    meter = PeakMeter()
+    hunter = None if hunt is None else TestHunt(hunt[0], hunt[1], report, meter)
+    # Under the hunt each test's peak covers all its runs: the hunt takes it.
+    RecordingResult.meter = meter if hunter is None else None
+    result = run_suite(sys.stderr, program.verbosity)
+    keep(result)
+    report.peak_rss_bytes = meter.process_peak()
+    if hunter is not None:
+        hunter.finish()
+    code = verdict(result)
+    if code == EXIT_NO_TESTS:
+        report.error = "no tests ran"
+        say("no tests ran: the module defines no test that was selected")
+    return code
 
-    total = sum(hunt)
 
-    def run_once(number):
-        if number == 1:
-            result = run_suite(sys.stderr, program.verbosity)
-        else:
-            program.createTests()
-            stream = io.StringIO()
-            result = run_suite(stream, 0)
-        code = verdict(result)
-        if number == 1 or code != EXIT_OK:
-            keep(result)
-        if code == EXIT_NO_TESTS:
-            report.error = "no tests ran"
-            say("no tests ran: the module defines no test that was selected")
-        elif code != EXIT_OK:
-            report.error = "run %d of %d: tests failed" % (number, total)
-            if number > 1:
-                say("run %d of %d failed; its output:" % (number, total))
-                sys.stderr.write(stream.getvalue())
-        return code
+def repeat_each_test(suite, hunter, unittest):
+    """Makes every test of the suite run hunter.total times in a row when the
+    suite runs it: the suite still sets up classes and modules once around it,
+    the test's own setUp and tearDown run each time. The first run reports into
+    the runner's result as usual; the others into a quiet one, and a failure
+    there fails the test, naming the run."""
 
-    return hunt_leaks(run_once, hunt[0], hunt[1], report)
+    class QuietResult(unittest.TestResult):
+        """Where the later runs report: it keeps failures only (3.12's durations
+        would grow by one per run)."""
+
+        def addDuration(self, test, elapsed):
+            pass
+
+    def walk(node):
+        if isinstance(node, unittest.TestSuite):
+            for child in node:
+                walk(child)
+        elif isinstance(node, unittest.TestCase):
+            # TestCase.__call__ calls self.run: an instance attribute takes its place.
+            node.run = lambda result=None, test=node: repeated(test, result)
+
+    def repeated(test, result):
+        own_run = type(test).run
+        if result is None or not hasattr(result, "entries"):
+            return own_run(test, result)
+        quiet = QuietResult()
+        first = []
+
+        def run_once(number):
+            if number == 1:
+                before = len(result.entries)
+                own_run(test, result)
+                entry = result.entries[before] if len(result.entries) > before else None
+                first.append(entry)
+                if entry is None or entry["outcome"] in ("skipped", "failed", "error"):
+                    return EXIT_SKIP if entry and entry["outcome"] == "skipped" else EXIT_FAILED
+                return EXIT_OK
+            wrong = len(quiet.failures) + len(quiet.errors) + len(quiet.unexpectedSuccesses)
+            own_run(test, quiet)
+            if len(quiet.failures) + len(quiet.errors) + len(quiet.unexpectedSuccesses) == wrong:
+                return EXIT_OK
+            later_run_failed(test, result, first[0], quiet, number, hunter.total)
+            return EXIT_FAILED
+
+        start = hunter.meter.start()
+        code, _, deltas = hunter.hunt(run_once)
+        peak = hunter.meter.stop(start)
+        entry = first[0] if first else None
+        if entry is not None:
+            if deltas is not None:
+                entry["hunt_leaks"] = deltas
+            if peak is not None:
+                entry["peak_bytes"] = peak
+        return result
+
+    walk(suite)
+
+
+def later_run_failed(test, result, entry, quiet, number, total):
+    """A test that passed its first run and failed a later one of the hunt: failed
+    in the runner's result (so the suite is unsuccessful), the run named."""
+    if quiet.errors:
+        outcome, text = "error", quiet.errors[-1][1]
+        result.errors.append((test, text))
+    elif quiet.failures:
+        outcome, text = "failed", quiet.failures[-1][1]
+        result.failures.append((test, text))
+    else:
+        outcome, text = "failed", "unexpected success"
+        result.failures.append((test, text))
+    last = [line for line in text.strip().splitlines() if line.strip()]
+    say("%s failed on run %d of %d of the leak hunt" % (entry["name"] if entry else test.id(), number, total))
+    if entry is not None:
+        entry["outcome"] = outcome
+        entry["message"] = clip("run %d of %d: %s" % (number, total, last[-1] if last else outcome))
+        entry["traceback"] = clip_traceback(text.rstrip())
 
 
 # --------------------------------------------------------------------------- pytest mode
@@ -1167,9 +1416,16 @@ def pytest_collector(pytest):
         def merge(self, nodeid, outcome, message, report=None, entry=None):
             entry = entry or self.entry(nodeid)
             if entry["outcome"] is None or RANK[outcome] > RANK[entry["outcome"]]:
+                text = getattr(report, "longreprtext", "") if report is not None else ""
+                memray = memray_section(report) if outcome in ("failed", "error") else None
+                if memray is not None:
+                    # pytest-memray's limit: its allocations are in a section of the
+                    # report, not in the one-line failure; the top one joins the message.
+                    text = "%s\n%s" % (text.rstrip(), memray["text"])
+                    if memray["top"]:
+                        message = "%s; top allocation: %s" % (message, memray["top"])
                 entry["outcome"] = outcome
                 entry["message"] = clip(message)
-                text = getattr(report, "longreprtext", "") if report is not None else ""
                 if outcome in ("failed", "error") and text:
                     entry["traceback"] = clip_traceback(text.rstrip())
 
@@ -1233,12 +1489,125 @@ def pytest_collector(pytest):
 
 
 
+def pytest_per_test(pytest, collector, meter, hunter):
+    """A pytest plugin that takes each test's peak and, with a hunter, runs each
+    test hunter.total times in a row (pytest-leaks' way): the item's setup, call and
+    teardown each time, its function-scoped fixtures set up anew, wider scopes kept
+    (the runs tear down towards the item's parent), then, once measured, torn down
+    towards the next item as usual. The first run is reported as usual; a later
+    one only when it fails, its message naming the run."""
+    from _pytest.runner import CallInfo, runtestprotocol
+
+    major = int(pytest.__version__.split(".")[0])
+
+    def wider_finalizers(item):
+        """The finalizer lists of the item's wider scopes: the setup state's nodes
+        (pytest 7+: stack, 6: _finalizers) and the fixtures' own."""
+        state = item.session._setupstate
+        stack = getattr(state, "stack", None)
+        if isinstance(stack, dict):
+            lists = [entry[0] for node, entry in stack.items() if node is not item]
+        else:
+            lists = [kept for node, kept in getattr(state, "_finalizers", {}).items() if node is not item]
+        fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", None) or {}
+        for definitions in fixtures.values():
+            for definition in definitions:
+                kept = getattr(definition, "_finalizers", None)
+                if isinstance(kept, list):
+                    lists.append(kept)
+        return [entry for entry in lists if isinstance(entry, list)]
+
+    def run_once(item, number, total, marks):
+        item._report_sections = []
+        if number > 1:
+            # What later runs warn is not reported: pytest would keep every warning.
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                reports = runtestprotocol(item, log=False, nextitem=item.parent)
+        else:
+            reports = runtestprotocol(item, log=True, nextitem=item.parent)
+        # Each request of a wider-scoped fixture adds a finalizer to its scope
+        # (pytest's bookkeeping, which grows with every use): what later runs
+        # added again is dropped, the first run's stay and finish the fixture.
+        if number == 1:
+            marks.extend((kept, len(kept)) for kept in wider_finalizers(item))
+        else:
+            for kept, length in marks:
+                del kept[length:]
+        for report in reports:
+            if report.failed:
+                if number > 1:
+                    item.ihook.pytest_runtest_logreport(report=report)
+                    entry = collector.current.get(item.nodeid)
+                    if entry is not None:
+                        entry["message"] = clip("run %d of %d: %s" % (number, total, entry["message"]))
+                return EXIT_FAILED
+            if report.skipped:
+                return EXIT_SKIP
+        return EXIT_OK
+
+    def tear_down_towards(item, nextitem):
+        """The wider scopes the next item does not share, torn down; an error in
+        that is the item's teardown error, as pytest reports it."""
+        state = item.session._setupstate
+        if major >= 7:
+            work = lambda: state.teardown_exact(nextitem)
+        else:
+            work = lambda: state.teardown_exact(item, nextitem)
+        call = CallInfo.from_call(work, when="teardown", reraise=(pytest.exit.Exception, KeyboardInterrupt))
+        if call.excinfo is not None:
+            report = item.ihook.pytest_runtest_makereport(item=item, call=call)
+            item.ihook.pytest_runtest_logreport(report=report)
+
+    class Peaks:
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_protocol(self, item, nextitem):
+            start = meter.start()
+            yield
+            peak = meter.stop(start)
+            entry = collector.current.get(item.nodeid)
+            if entry is not None and peak is not None:
+                entry["peak_bytes"] = peak
+
+    class Hunting:
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_protocol(self, item, nextitem):
+            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+            total = hunter.total
+            marks = []
+            code, _, deltas = hunter.hunt(lambda number: run_once(item, number, total, marks))
+            tear_down_towards(item, nextitem)
+            entry = collector.current.get(item.nodeid)
+            if entry is not None and deltas is not None:
+                entry["hunt_leaks"] = deltas
+            item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+            return True
+
+    # The peak wraps the whole protocol: under the hunt, all the test's runs.
+    return [Peaks()] if hunter is None else [Peaks(), Hunting()]
+
+
+def memray_section(report):
+    """pytest-memray's section of a failed report ({"text", "top": its first
+    allocation line}), or None."""
+    for title, text in getattr(report, "sections", None) or ():
+        if "memray" in str(title).lower():
+            lines = [line.strip() for line in str(text).splitlines()]
+            after = lines[lines.index("List of allocations:") + 1 :] if "List of allocations:" in lines else []
+            # `- 47.7MiB allocated here:` then the allocating frame's `function:file:line`.
+            after = [line for line in after if line and line != "..."]
+            top = None
+            if after:
+                size = after[0].lstrip("- ").replace(" allocated here:", "").strip()
+                top = "%s at %s" % (size, after[1]) if len(after) > 1 else size
+            return {"text": str(text).rstrip(), "top": top}
+    return None
+
+
 def run_pytest(module_path, args, hunt, report):
     """Runs pytest on the module alone, its temporary files under $TMPDIR."""
-    if hunt is not None:
-        report.error = "--hunt-leaks is not supported with --mode pytest (use unittest or script)"
-        say(report.error)
-        return EXIT_USAGE
     try:
         import pytest
     except ImportError as exc:
@@ -1265,12 +1634,26 @@ def run_pytest(module_path, args, hunt, report):
         # pytest's default import mode imports the file by its name, which a dot in the
         # stem turns into a package path; importlib mode imports it by path instead.
         arguments.append("--import-mode=importlib")
+    extra_plugins = []
+    if MEMRAY_MARKERS is not None:
+        unchecked = memray_markers_unchecked()
+        if unchecked is None:
+            arguments.append("--memray")
+        else:
+            say("limit_memory / limit_leaks are not checked: " + unchecked)
+            extra_plugins.append(MarkersNotChecked(unchecked))
     collector = pytest_collector(pytest)
     said = Tee(sys.stderr)
     sys.stderr = said
     try:
+        meter = PeakMeter()
+        hunter = None if hunt is None else TestHunt(hunt[0], hunt[1], report, meter)
         plugins = [collector, LeftOutByProject(pytest, module_path, report)]
+        plugins += pytest_per_test(pytest, collector, meter, hunter) + extra_plugins
         code = int(pytest.main(arguments + list(args), plugins=plugins))
+        report.peak_rss_bytes = meter.process_peak()
+        if hunter is not None:
+            hunter.finish()
     finally:
         sys.stderr = said.stream
         report.tests = collector.tests()
@@ -1288,6 +1671,33 @@ def run_pytest(module_path, args, hunt, report):
     if code == EXIT_USAGE:
         report.error = conftest_failure(said.lines)
     return code
+
+
+def memray_markers_unchecked():
+    """Why pytest-memray's markers cannot be checked here, or None when they can."""
+    if MEMRAY_MARKERS == "unchecked":
+        return "--memray records this module with memray already, and memray runs one tracker at a time"
+    try:
+        import pytest_memray  # noqa: F401
+    except ImportError:
+        return (
+            "pytest-memray is not installed here (it comes with a project's environment, "
+            "from the index, on Pythons memray supports)"
+        )
+    return None
+
+
+class MarkersNotChecked:
+    """Registers pytest-memray's markers where it is absent (no unknown-marker
+    warning, no --strict-markers error) and says, on each marked test, that its
+    limit was not checked."""
+
+    def __init__(self, why):
+        self.why = why
+
+    def pytest_configure(self, config):
+        for name in ("limit_memory", "limit_leaks"):
+            config.addinivalue_line("markers", "%s(limit): pytest-memray's, not checked here" % name)
 
 
 class LeftOutByProject:
@@ -1377,6 +1787,9 @@ def shut_down_like_python():
 
 
 REPORT_FD = 2
+# --memray-markers: the module uses pytest-memray's limit_memory / limit_leaks;
+# "check" turns pytest-memray on, "unchecked" (memray already records) says why not.
+MEMRAY_MARKERS = None
 # -k EXPR (--keyword): the tests to run, or None for all.
 KEYWORD = None
 

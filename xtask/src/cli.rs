@@ -284,8 +284,9 @@ pub struct HarnessArgs {
     /// needs a Python whose base has memray (3.13, 3.14) and a local engine
     #[arg(long)]
     pub memray: bool,
-    /// Run each module's code WARMUPS+RUNS times in one interpreter and report reference, memory
-    /// block and file descriptor leaks (CPython's regrtest rule; references need a -dbg Python)
+    /// Run each script, or each test of a unittest or pytest file, WARMUPS+RUNS times in one
+    /// interpreter and report reference, memory block and file descriptor leaks (CPython's
+    /// regrtest rule; references need a -dbg Python)
     #[arg(long, value_name = "WARMUPS:RUNS", num_args = 0..=1, default_missing_value = "3:3")]
     pub hunt_leaks: Option<HuntLeaks>,
 }
@@ -994,4 +995,6 @@ pub enum BenchSection {
     Shards,
     /// the memory sampler's cost (modules with and without it)
     Series,
+    /// per-test peaks on and off on one file of 10,000 trivial tests
+    TestPeaks,
 }

@@ -54,6 +54,13 @@ impl Detection {
 }
 
 /// Chooses the harness for a module from its source text (see the module docs).
+/// Whether the module marks tests with pytest-memray's `limit_memory` or
+/// `limit_leaks` (read from its text: `@pytest.mark.limit_memory(...)`,
+/// `pytestmark = pytest.mark.limit_leaks(...)`, `mark.limit_memory` however imported).
+pub fn uses_memray_markers(source: &str) -> bool {
+    source.contains("mark.limit_memory") || source.contains("mark.limit_leaks")
+}
+
 pub fn detect(source: &str) -> Detection {
     let mut main_guard = false;
     let mut unittest = false;

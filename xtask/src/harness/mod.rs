@@ -32,7 +32,6 @@ use anyhow::Result;
 
 use crate::engine::container::Mount;
 use crate::engine::kinds::killed_by_signal_exit;
-use crate::error::usage;
 use crate::model::captured::Captured;
 use crate::model::inner::{Framework, InnerReport};
 use crate::model::series::MemorySeries;
@@ -167,6 +166,9 @@ pub struct ModuleSetup {
     pub declarations: Declarations,
     /// `-k EXPR`: the harness runs only the tests it selects.
     pub keyword: Option<String>,
+    /// A pytest module using pytest-memray's `limit_memory` / `limit_leaks`
+    /// markers: its environment gets pytest-memray and the harness turns it on.
+    pub memray_markers: bool,
 }
 
 impl ModuleSetup {
@@ -200,13 +202,8 @@ impl ModuleSetup {
             Harness::Unittest | Harness::Pytest => None,
         };
         let hunt_leaks = hunt.or(declarations.hunt_leaks);
-        if hunt_leaks.is_some() && harness == Harness::Pytest {
-            return Err(usage(format!(
-                "{file} runs under pytest, and --hunt-leaks hunts in scripts and unittest modules only \
-                 (drop hunt-leaks for it, or --skip it)"
-            )));
-        }
-        Ok(ModuleSetup { harness, unrun_tests, hunt_leaks, declarations, keyword: None })
+        let memray_markers = harness == Harness::Pytest && detect::uses_memray_markers(source);
+        Ok(ModuleSetup { harness, unrun_tests, hunt_leaks, declarations, keyword: None, memray_markers })
     }
 
     /// Whether `-k` leaves the module out before it starts: a script has no
@@ -271,6 +268,11 @@ pub fn container_command(
         }
         if let Some(hunt) = setup.hunt_leaks {
             command.extend(["--hunt-leaks".into(), hunt.to_string()]);
+        }
+        if setup.memray_markers {
+            // Under --memray, memray's own recording is running: pytest-memray
+            // cannot start a second tracker, and the harness says so.
+            command.push(if memray { "--memray-markers=unchecked" } else { "--memray-markers=check" }.into());
         }
         if let Some(expression) = setup.keyword.as_ref().filter(|_| setup.harness != Harness::Script) {
             command.extend(["--keyword".into(), expression.clone()]);
@@ -389,13 +391,18 @@ fn judge_pass(
     }
     if setup.hunt_leaks.is_some() {
         let hunt = inner.and_then(|i| i.hunt_leaks.as_ref());
-        let leaked = hunt.filter(|hunt| hunt.leaked());
+        // Per test (pytest, unittest): the module leaks when a test does.
+        let tests = hunt.and_then(|h| h.leaking_tests(inner.map_or(&[], |i| i.tests.as_slice())));
+        let leaked = hunt.filter(|hunt| match &tests {
+            Some(tests) => tests.leaked > 0,
+            None => hunt.leaked(),
+        });
         // A release build counts no references (and release-built extension
         // modules make a debug build's untrustworthy), and plain malloc no
         // blocks: a leak it expects cannot be seen, which is no failure.
         let blind = hunt.is_some_and(|h| h.judged_refs().is_none()) && !blocks_counted;
         match (leaked, setup.declarations.expect_leak) {
-            (Some(hunt), false) => return Execution::Leaked { hunt: hunt.clone() },
+            (Some(hunt), false) => return Execution::Leaked { hunt: hunt.clone(), tests },
             (None, true) if blind => return Execution::Skipped { why: Some(SkipCause::LeakInvisibleHere) },
             (None, true) => {
                 return Execution::Failed { exit_code: 0, why: Some(FailureCause::ExpectedLeakNotFound) }
@@ -798,8 +805,92 @@ mod tests {
             setup(hunt, HarnessChoice::Auto, None).hunt_leaks,
             Some(HuntLeaks { warmups: 1, runs: 2 })
         );
-        assert!(ModuleSetup::of(PYTEST_FILE, "t.py", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT), false)
-            .is_err());
+        // pytest files are hunted too, per test.
+        let pytest =
+            ModuleSetup::of(PYTEST_FILE, "t.py", HarnessChoice::Auto, Some(HuntLeaks::DEFAULT), false);
+        assert_eq!(pytest.unwrap().hunt_leaks, Some(HuntLeaks::DEFAULT));
+    }
+
+    #[test]
+    fn pytest_memrays_markers_are_checked_unless_memray_already_records() {
+        let marked = "import pytest\n\n@pytest.mark.limit_memory('10 MB')\ndef test_a():\n    pass\n";
+        let setup = setup(marked, HarnessChoice::Auto, None);
+        assert!(setup.memray_markers);
+        let minute = Duration::from_secs(60);
+        let command = |memray| {
+            container_command("python3", Path::new("m.py"), &setup, &[], memray, minute, VerdictChannel::File)
+        };
+        assert!(command(false).contains(&"--memray-markers=check".to_string()));
+        assert!(command(true).contains(&"--memray-markers=unchecked".to_string()));
+        assert!(!self::setup(PYTEST_FILE, HarnessChoice::Auto, None).memray_markers);
+        // A script that happens to name the marker runs no pytest: nothing to check.
+        assert!(!self::setup(&format!("{marked}test_a()\n"), HarnessChoice::Script, None).memray_markers);
+    }
+
+    #[test]
+    fn a_per_test_hunt_names_the_tests_that_leak() {
+        use crate::model::inner::{InnerTest, LeakHunt, ReleaseExtensions, TestDeltas, TestOutcome};
+        let test = |name: &str, refs: i64, blocks: i64| InnerTest {
+            name: name.into(),
+            outcome: TestOutcome::Passed,
+            message: None,
+            traceback: None,
+            duration_s: 0.0,
+            hunt_leaks: Some(TestDeltas {
+                refs: Some(vec![refs; 3]),
+                blocks: vec![blocks; 3],
+                fds: vec![0; 3],
+            }),
+            peak_bytes: None,
+        };
+        let report = |tests: Vec<InnerTest>, release_extensions| InnerReport {
+            harness: Harness::Pytest,
+            hunt_leaks: Some(LeakHunt {
+                warmups: 3,
+                runs: 3,
+                debug_build: true,
+                refs: Some(vec![]),
+                per_test: true,
+                release_extensions,
+                ..LeakHunt::default()
+            }),
+            counts: crate::model::inner::InnerCounts { passed: tests.len() as u64, ..Default::default() },
+            tests,
+            ..Default::default()
+        };
+        let hunting = setup(PYTEST_FILE, HarnessChoice::Pytest, Some(HuntLeaks::DEFAULT));
+        // A cache that fills in the first measured run and stops is no leak.
+        let mut cache = test("test_cache", 0, 0);
+        cache.hunt_leaks.as_mut().unwrap().blocks = vec![3, 0, 0];
+        let clean = report(vec![test("test_a", 0, 0), cache], None);
+        assert_eq!(judge_(Execution::Passed, &hunting, Some(&clean), None), Execution::Passed);
+        let leaky = report(vec![test("test_a", 0, 0), test("test_p[1]", 1, 0), test("test_c", 2, 0)], None);
+        let verdict = judge_(Execution::Passed, &hunting, Some(&leaky), None);
+        let Execution::Leaked { tests: Some(tests), .. } = &verdict else { panic!("{verdict:?}") };
+        assert_eq!((tests.leaked, tests.hunted), (2, 3));
+        assert_eq!(tests.named.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["test_p[1]", "test_c"]);
+        let reason = crate::report::words::reason(&verdict).unwrap();
+        assert!(
+            reason.starts_with("2 of 3 tests leak under --hunt-leaks (each test 3 runs after 3 warm-ups): test_p[1] (references [1, 1, 1]), test_c (references [2, 2, 2])"),
+            "{reason}"
+        );
+        // References not trusted: only blocks and descriptors judge each test.
+        let numpy = Some(ReleaseExtensions { count: 1, names: vec!["numpy".into()] });
+        let untrusted = report(vec![test("test_p[1]", 5, 0), test("test_k", 9, 1)], numpy);
+        let verdict = judge_(Execution::Passed, &hunting, Some(&untrusted), None);
+        let Execution::Leaked { tests: Some(tests), .. } = &verdict else { panic!("{verdict:?}") };
+        assert_eq!(tests.named.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["test_k"]);
+        // expect = leak holds per test too.
+        let expected = setup(
+            &format!("# pymaccounter: expect = leak\n{PYTEST_FILE}"),
+            HarnessChoice::Pytest,
+            Some(HuntLeaks::DEFAULT),
+        );
+        assert_eq!(judge_(Execution::Passed, &expected, Some(&leaky), None), Execution::Passed);
+        assert_eq!(
+            judge_(Execution::Passed, &expected, Some(&clean), None),
+            Execution::Failed { exit_code: 0, why: Some(FailureCause::ExpectedLeakNotFound) }
+        );
     }
 
     #[test]
@@ -907,6 +998,7 @@ mod tests {
                 fds: vec![0; 3],
                 failed_run: None,
                 release_extensions,
+                per_test: false,
             }),
             ..Default::default()
         };

@@ -116,6 +116,11 @@ pub struct InnerReport {
     /// Under the pytest harness: the pytest that ran.
     #[serde(default)]
     pub pytest: Option<PytestRan>,
+    /// The process's RSS high-water mark as the harness read it before each
+    /// per-test reset (which lowers what GNU time reads at exit): the
+    /// file's peak is the larger of the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// Where projects' environments appear inside containers (never under a
@@ -167,6 +172,43 @@ pub struct InnerTest {
     pub traceback: Option<String>,
     #[serde(default)]
     pub duration_s: f64,
+    /// Under a per-test `--hunt-leaks`: the deltas of its measured runs
+    /// (none when a run failed or it skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hunt_leaks: Option<TestDeltas>,
+    /// Its own peak: how far the process's RSS high-water mark rose over
+    /// the RSS at its start while it ran (under the hunt, over all its runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_bytes: Option<u64>,
+}
+
+/// One test's deltas over the measured runs of a per-test leak hunt.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestDeltas {
+    /// `sys.gettotalrefcount()` deltas: only debug builds have it.
+    pub refs: Option<Vec<i64>>,
+    pub blocks: Vec<i64>,
+    pub fds: Vec<i64>,
+}
+
+/// The tests of a per-test hunt that leaked: how many of how many hunted,
+/// and the first few with their deltas.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeakingTests {
+    pub leaked: u64,
+    pub hunted: u64,
+    pub named: Vec<LeakingTest>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeakingTest {
+    pub name: String,
+    pub deltas: TestDeltas,
+}
+
+impl LeakingTests {
+    /// Tests named, at most.
+    pub const NAMED: usize = 10;
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +253,14 @@ pub struct LeakHunt {
     /// and the verdict rests on memory blocks and descriptors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_extensions: Option<ReleaseExtensions>,
+    /// Each test was hunted on its own (pytest and unittest files): the
+    /// deltas are the tests' (`InnerTest::hunt_leaks`), these are empty.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub per_test: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Release-built extension modules loaded in a debug interpreter.
@@ -306,6 +356,26 @@ impl InnerCounts {
     }
 }
 
+/// CPython's regrtest rule on one set of deltas (`refs`: those to judge).
+fn regrtest_rule<'a>(
+    refs: Option<&'a [i64]>,
+    blocks: &'a [i64],
+    fds: &'a [i64],
+) -> Vec<(LeakKind, &'a [i64])> {
+    let every_run_grew = |deltas: &[i64]| !deltas.is_empty() && deltas.iter().all(|d| *d >= 1);
+    let mut found = Vec::new();
+    if let Some(refs) = refs.filter(|d| every_run_grew(d)) {
+        found.push((LeakKind::References, refs));
+    }
+    if every_run_grew(blocks) {
+        found.push((LeakKind::MemoryBlocks, blocks));
+    }
+    if fds.iter().any(|d| *d != 0) {
+        found.push((LeakKind::FileDescriptors, fds));
+    }
+    found
+}
+
 impl LeakHunt {
     /// CPython's regrtest rule: references or memory blocks leak when every
     /// measured delta is at least 1; file descriptors when any delta is not 0.
@@ -315,18 +385,33 @@ impl LeakHunt {
         if self.failed_run.is_some() {
             return Vec::new();
         }
-        let every_run_grew = |deltas: &[i64]| !deltas.is_empty() && deltas.iter().all(|d| *d >= 1);
-        let mut found = Vec::new();
-        if let Some(refs) = self.judged_refs().filter(|d| every_run_grew(d)) {
-            found.push((LeakKind::References, refs));
+        regrtest_rule(self.judged_refs(), &self.blocks, &self.fds)
+    }
+
+    /// What a test of a per-test hunt leaked, by the same rule, its
+    /// references judged only where this hunt trusts them.
+    pub fn test_leaks<'a>(&self, deltas: &'a TestDeltas) -> Vec<(LeakKind, &'a [i64])> {
+        let refs = deltas.refs.as_deref().filter(|_| !self.refs_untrusted());
+        regrtest_rule(refs, &deltas.blocks, &deltas.fds)
+    }
+
+    /// The tests of a per-test hunt that leaked; `None` when the hunt was not per test.
+    pub fn leaking_tests(&self, tests: &[InnerTest]) -> Option<LeakingTests> {
+        if !self.per_test {
+            return None;
         }
-        if every_run_grew(&self.blocks) {
-            found.push((LeakKind::MemoryBlocks, self.blocks.as_slice()));
-        }
-        if self.fds.iter().any(|d| *d != 0) {
-            found.push((LeakKind::FileDescriptors, self.fds.as_slice()));
-        }
-        found
+        let hunted: Vec<(&InnerTest, &TestDeltas)> =
+            tests.iter().filter_map(|t| t.hunt_leaks.as_ref().map(|d| (t, d))).collect();
+        let leaking: Vec<_> = hunted.iter().filter(|(_, d)| !self.test_leaks(d).is_empty()).collect();
+        Some(LeakingTests {
+            leaked: leaking.len() as u64,
+            hunted: hunted.len() as u64,
+            named: leaking
+                .iter()
+                .take(LeakingTests::NAMED)
+                .map(|(t, d)| LeakingTest { name: t.name.clone(), deltas: (*d).clone() })
+                .collect(),
+        })
     }
 
     pub fn leaked(&self) -> bool {
@@ -365,6 +450,7 @@ mod tests {
             fds,
             failed_run: None,
             release_extensions: None,
+            per_test: false,
         }
     }
 

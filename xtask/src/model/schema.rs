@@ -418,6 +418,8 @@ impl ResultRecord {
                 Some(CountsSource::Harness) | None => None,
             },
             pytest: self.pytest.as_ref().map(PytestRecord::ran),
+            // The runner put it into the result's own peak.
+            peak_rss_bytes: None,
         })
     }
 
@@ -824,7 +826,9 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
-    use crate::model::inner::{Harness, ReleaseExtensions, TestOutcome};
+    use crate::model::inner::{
+        Harness, LeakingTest, LeakingTests, ReleaseExtensions, TestDeltas, TestOutcome,
+    };
     use crate::model::measure::{Regression, Threshold};
     use crate::model::memray::AllocationSite;
     use crate::model::result::ImageInfo;
@@ -843,7 +847,12 @@ mod tests {
                 count: 2,
                 names: vec!["numpy._core._multiarray_umath".into()],
             }),
+            per_test: false,
         }
+    }
+
+    fn deltas() -> TestDeltas {
+        TestDeltas { refs: Some(vec![1, 1, 1]), blocks: vec![0, 1, 0], fds: vec![0; 3] }
     }
 
     /// One ending of each status, with the facts it can carry: the match is
@@ -894,7 +903,23 @@ mod tests {
                 vec![Execution::OomKilled { container_peak: Some(1 << 30), process_peak: Some(20480) }]
             }
             Status::Crash => vec![Execution::Crashed { signal: 11 }],
-            Status::Leak => vec![Execution::Leaked { hunt: hunt() }],
+            Status::Leak => vec![
+                Execution::Leaked { hunt: hunt(), tests: None },
+                Execution::Leaked {
+                    hunt: LeakHunt {
+                        refs: Some(vec![]),
+                        blocks: vec![],
+                        fds: vec![],
+                        per_test: true,
+                        ..hunt()
+                    },
+                    tests: Some(LeakingTests {
+                        leaked: 1,
+                        hunted: 5,
+                        named: vec![LeakingTest { name: "test_param[1]".into(), deltas: deltas() }],
+                    }),
+                },
+            ],
             Status::OverBudget => vec![Execution::OverBudget { peak_bytes: 2 << 20, budget_bytes: 1 << 20 }],
             Status::Regressed => vec![Execution::Regressed {
                 measures: vec![Regression {
@@ -972,6 +997,8 @@ mod tests {
                 outcome: TestOutcome::Failed,
                 message: Some("assert".into()),
                 duration_s: 0.5,
+                hunt_leaks: Some(deltas()),
+                peak_bytes: Some(10 << 20),
             }],
             counts: InnerCounts { passed: 3, failed: 1, ..InnerCounts::default() },
             truncated: true,
@@ -983,6 +1010,7 @@ mod tests {
                 version: "8.4.2".into(),
                 path: "/opt/pymaccounter-env/3.13-k/venv/lib/python3.13/site-packages/pytest".into(),
             }),
+            peak_rss_bytes: None,
         });
         // pytest's verdict on a file its configuration leaves out here.
         let not_collected = Execution::Skipped { why: Some(SkipCause::NotCollected) };

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::inner::{Framework, LeakHunt};
+use crate::model::inner::{Framework, LeakHunt, LeakingTests};
 use crate::model::measure::Regression;
 
 /// How one job ended, with the facts that ending has (the way nextest's
@@ -41,7 +41,12 @@ pub enum Execution {
     Crashed { signal: i32 },
     /// Ran and passed, but leaked under `--hunt-leaks` by CPython's rule
     /// (the hunt's deltas say what leaked and by how much).
-    Leaked { hunt: LeakHunt },
+    Leaked {
+        hunt: LeakHunt,
+        /// A per-test hunt's leaking tests (the deltas are theirs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tests: Option<LeakingTests>,
+    },
     /// Ran and passed, but its peak RSS passed the module's declared `max-peak-rss`.
     OverBudget { peak_bytes: u64, budget_bytes: u64 },
     /// Passed, but measures grew beyond their threshold and floor against `--baseline`.
@@ -218,6 +223,8 @@ impl Execution {
     pub fn explained_by_its_tests(&self) -> bool {
         match self {
             Execution::Failed { why: Some(FailureCause::TestsFailed { .. }), .. } => true,
+            // A per-test hunt names its leaking tests.
+            Execution::Leaked { tests: Some(tests), .. } => tests.leaked > 0,
             Execution::Passed
             | Execution::Skipped { .. }
             | Execution::Failed { .. }

@@ -210,6 +210,10 @@ fn key(project: &Project, wanted: &Wanted, target: &Target) -> Result<String> {
         part(list.join("\n").as_bytes());
     }
     part(&[u8::from(wanted.memray)]);
+    // Only when asked: environments made before this choice existed keep their key.
+    if wanted.pytest_memray {
+        part(b"pytest-memray");
+    }
     for value in [&target.version, &target.name, &target.interpreter, &target.base_id, &platform()] {
         part(value.as_bytes());
     }
@@ -724,6 +728,9 @@ fn inputs(
     let mut tools_in: Vec<String> = vec!["pytest".into()];
     if wanted.memray {
         tools_in.push("memray".into());
+    }
+    if wanted.pytest_memray {
+        tools_in.push("pytest-memray".into());
     }
     tools_in.extend(wanted.with.iter().cloned());
     let tools_file = work.join("tools.in");

@@ -39,6 +39,8 @@ pub struct Wanted {
     pub with: Vec<String>,
     /// memray comes from the index too (`--memray`).
     pub memray: bool,
+    /// pytest-memray too: a module uses its `limit_memory` / `limit_leaks` markers.
+    pub pytest_memray: bool,
 }
 
 /// A project found on disk, with what its configuration declares.

@@ -34,7 +34,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::model::inner::TestOutcome;
-use crate::model::inner::{InnerReport, LeakHunt};
+use crate::model::inner::{InnerReport, InnerTest, LeakHunt};
 use crate::model::measure::MeasureId;
 use crate::model::memray::MemraySummary;
 use crate::model::result::{rfc3339_utc, ModuleResult, Outcome};
@@ -867,8 +867,9 @@ fn failure_evidence(result: &ModuleResult) -> String {
     if let Some(inner) = &result.inner {
         out.push_str(&inner_tests(inner));
         if let Some(hunt) = &inner.hunt_leaks {
-            out.push_str(&leak_hunt(hunt));
+            out.push_str(&leak_hunt(hunt, &inner.tests));
         }
+        out.push_str(&test_peaks(&inner.tests));
     }
     for (name, captured) in [("stdout", &result.stdout), ("stderr", &result.stderr)] {
         out.push_str(&stream_tail(name, &captured.text(), captured.total_bytes));
@@ -1008,11 +1009,47 @@ fn inner_tests(inner: &InnerReport) -> String {
     out
 }
 
-/// The leak hunt's per-run deltas and CPython's verdict on them.
-fn leak_hunt(hunt: &LeakHunt) -> String {
+/// The tests with the highest peaks (each test's rise over its start).
+fn test_peaks(tests: &[InnerTest]) -> String {
+    let highest = super::highest_peaks(tests);
+    if highest.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<h3>Highest test peaks</h3>\n<table class=\"deltas\"><tbody>");
+    for (name, peak) in highest {
+        let _ = write!(
+            out,
+            "<tr><th><code>{}</code></th><td>{}</td></tr>",
+            sanitize::html(name),
+            human_bytes(peak)
+        );
+    }
+    out.push_str("</tbody></table>\n");
+    out
+}
+
+/// The leak hunt's per-run deltas and CPython's verdict on them (per test:
+/// each leaking test's deltas).
+fn leak_hunt(hunt: &LeakHunt, tests: &[InnerTest]) -> String {
     let mut out = format!("<h3>Leak hunt {}:{}</h3>\n", hunt.warmups, hunt.runs);
     if let Some(run) = hunt.failed_run {
         let _ = writeln!(out, "<p>Stopped: run {run} failed, so there is no verdict.</p>");
+        return out;
+    }
+    if hunt.per_test {
+        out.push_str("<table class=\"deltas\"><tbody>");
+        for test in tests {
+            if let Some(what) = test.hunt_leaks.as_ref().and_then(|d| words::test_leak(hunt, d)) {
+                let _ = write!(
+                    out,
+                    "<tr><th><code>{}</code> LEAKED</th><td>{}</td></tr>",
+                    sanitize::html(&test.name),
+                    sanitize::html(&what)
+                );
+            }
+        }
+        let _ =
+            writeln!(out, "</tbody></table>\n<p>{}</p>", sanitize::html(&words::hunt_verdict(hunt, tests)));
         return out;
     }
     let deltas = |values: &[i64]| values.iter().map(|v| format!("{v:+}")).collect::<Vec<_>>().join(", ");
@@ -1028,7 +1065,7 @@ fn leak_hunt(hunt: &LeakHunt) -> String {
         deltas(&hunt.blocks),
         deltas(&hunt.fds)
     );
-    let _ = writeln!(out, "<p>{}</p>", sanitize::html(&words::hunt_verdict(hunt)));
+    let _ = writeln!(out, "<p>{}</p>", sanitize::html(&words::hunt_verdict(hunt, tests)));
     out
 }
 
@@ -1382,6 +1419,8 @@ mod tests {
                 outcome: TestOutcome::Failed,
                 message: Some("AssertionError: 1 != 2".into()),
                 duration_s: 0.0,
+                hunt_leaks: None,
+                peak_bytes: None,
             }],
             ..InnerReport::default()
         });
@@ -1460,7 +1499,7 @@ mod tests {
             }),
             ..LeakHunt::default()
         };
-        let section = leak_hunt(&hunt);
+        let section = leak_hunt(&hunt, &[]);
         assert!(
             section.contains("<td>+28, +28, +28 (not trusted: 2 release-built extension modules"),
             "{section}"
@@ -1486,7 +1525,7 @@ mod tests {
             fds: vec![0, 0, 0],
             ..LeakHunt::default()
         };
-        let mut hunted = result("test_a.py", Execution::Leaked { hunt: hunt.clone() }, Some(9));
+        let mut hunted = result("test_a.py", Execution::Leaked { hunt: hunt.clone(), tests: None }, Some(9));
         hunted.inner = Some(InnerReport {
             harness: crate::model::inner::Harness::Script,
             hunt_leaks: Some(hunt),

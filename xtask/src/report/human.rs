@@ -2,7 +2,7 @@
 
 use crate::model::choice::Choice;
 use crate::model::event::{Event, Notice, Notices};
-use crate::model::inner::LeakHunt;
+use crate::model::inner::{InnerTest, LeakHunt};
 use crate::model::memray::MemraySummary;
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::series::MemorySeries;
@@ -295,8 +295,16 @@ impl Human {
         if !passed || shown != Shown::None {
             push_text(&mut block, &sanitize::terminal(&result.stdout.text()));
         }
-        if let Some(hunt) = result.inner.as_ref().and_then(|i| i.hunt_leaks.as_ref()) {
-            block.push_str(&leak_hunt_line(hunt));
+        if let Some(inner) = &result.inner {
+            if let Some(hunt) = &inner.hunt_leaks {
+                block.push_str(&leak_hunt_line(hunt, &inner.tests));
+            }
+            let peaks = super::highest_peaks(&inner.tests);
+            if !peaks.is_empty() && (!passed || shown != Shown::None) {
+                let listed: Vec<String> =
+                    peaks.iter().map(|(n, p)| format!("{n} {}", human_bytes(*p))).collect();
+                block.push_str(&sanitize::terminal(&format!("highest test peaks: {}\n", listed.join(", "))));
+            }
         }
         if let Some(memray) = &result.memray {
             block.push_str(&sanitize::terminal(&memray_lines(memray, result.peak_rss_bytes)));
@@ -492,8 +500,23 @@ fn stop_token() -> String {
     format!("pymaccounter-{:x}-{nanos:x}", std::process::id())
 }
 
-/// `leak hunt 3:3: references [0, 0, 0], memory blocks [...], file descriptors [...]`.
-fn leak_hunt_line(hunt: &LeakHunt) -> String {
+/// `leak hunt 3:3: references [0, 0, 0], memory blocks [...], file descriptors [...]`;
+/// per test, the hunt's verdict and a `LEAKED name: deltas` line per leaking test.
+fn leak_hunt_line(hunt: &LeakHunt, tests: &[InnerTest]) -> String {
+    if hunt.per_test && hunt.failed_run.is_none() {
+        let mut text = format!(
+            "leak hunt {}:{} per test: {}\n",
+            hunt.warmups,
+            hunt.runs,
+            words::per_test_tally(hunt, tests)
+        );
+        for test in tests {
+            if let Some(what) = test.hunt_leaks.as_ref().and_then(|d| words::test_leak(hunt, d)) {
+                text.push_str(&format!("LEAKED {}: {what}\n", test.name));
+            }
+        }
+        return sanitize::terminal(&text).into_owned();
+    }
     let refs = match (&hunt.refs, words::untrusted_refs(hunt)) {
         (Some(refs), Some(why)) => format!("{refs:?} (not trusted: {})", sanitize::terminal_line(&why)),
         (Some(refs), None) => format!("{refs:?}"),
@@ -673,8 +696,9 @@ mod tests {
             fds: vec![0; 3],
             failed_run: None,
             release_extensions: Some(ReleaseExtensions { count: 1, names: vec!["np\x1b[2J".into()] }),
+            per_test: false,
         };
-        let line = leak_hunt_line(&hunt);
+        let line = leak_hunt_line(&hunt, &[]);
         assert!(
             line.starts_with("leak hunt 3:3: references [28, 28, 28] (not trusted: 1 release-built"),
             "{line}"

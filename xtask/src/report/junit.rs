@@ -98,6 +98,12 @@ pub fn render_to(
     Ok(())
 }
 
+/// Whether a test leaked under a per-test hunt.
+fn leaks(result: &ModuleResult, test: &InnerTest) -> bool {
+    let hunt = result.inner.as_ref().and_then(|i| i.hunt_leaks.as_ref());
+    hunt.zip(test.hunt_leaks.as_ref()).is_some_and(|(h, d)| !h.test_leaks(d).is_empty())
+}
+
 fn inner_tests(result: &ModuleResult) -> &[InnerTest] {
     result.inner.as_ref().map_or(&[], |inner| inner.tests.as_slice())
 }
@@ -118,7 +124,10 @@ impl Totals {
         Totals {
             tests: 1 + inner.len(),
             failures: usize::from(own == ModuleCase::Failed)
-                + inner.iter().filter(|t| t.outcome == TestOutcome::Failed).count(),
+                + inner
+                    .iter()
+                    .filter(|t| t.outcome == TestOutcome::Failed || (!t.failed() && leaks(result, t)))
+                    .count(),
             errors: inner.iter().filter(|t| t.outcome == TestOutcome::Error).count(),
             skipped: usize::from(own == ModuleCase::Skipped) + inner.iter().filter(|t| t.skipped()).count(),
         }
@@ -150,7 +159,7 @@ fn module_case(result: &ModuleResult) -> ModuleCase {
         // would say one failure twice.
         Tally::Failed
             if result.execution.explained_by_its_tests()
-                && inner_tests(result).iter().any(|t| t.failed()) =>
+                && inner_tests(result).iter().any(|t| t.failed() || leaks(result, t)) =>
         {
             ModuleCase::Passed
         }
@@ -192,8 +201,10 @@ fn suite(writer: &mut Writer<&mut dyn Write>, result: &ModuleResult, run: &RunIn
     testcase(writer, result)?;
     // The variant in the class: one test under four variants is four cases.
     let classname = sanitize::xml(&result.job.label()).into_owned();
+    let hunt = result.inner.as_ref().and_then(|i| i.hunt_leaks.as_ref());
     for test in inner {
-        inner_testcase(writer, test, &classname)?;
+        let leak = hunt.zip(test.hunt_leaks.as_ref()).and_then(|(h, d)| words::test_leak(h, d));
+        inner_testcase(writer, test, &classname, leak)?;
     }
     writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
     Ok(())
@@ -219,7 +230,13 @@ fn properties(result: &ModuleResult, run: &RunInfo) -> Vec<(&'static str, String
     properties
 }
 
-fn inner_testcase(writer: &mut Writer<&mut dyn Write>, test: &InnerTest, classname: &str) -> Result<()> {
+/// One test's case; `leak`: what it leaked under a per-test hunt (a failure).
+fn inner_testcase(
+    writer: &mut Writer<&mut dyn Write>,
+    test: &InnerTest,
+    classname: &str,
+    leak: Option<String>,
+) -> Result<()> {
     let name = sanitize::xml(&test.name).into_owned();
     let time = format!("{:.3}", test.duration_s);
     let case = BytesStart::new("testcase").with_attributes([
@@ -249,6 +266,12 @@ fn inner_testcase(writer: &mut Writer<&mut dyn Write>, test: &InnerTest, classna
             ))?;
         }
         TestOutcome::Passed | TestOutcome::Xpassed => {}
+    }
+    if let (Some(leak), false) = (leak, test.failed()) {
+        let message = sanitize::xml(&format!("leaks under --hunt-leaks: {leak}")).into_owned();
+        writer.write_event(Event::Empty(
+            BytesStart::new("failure").with_attributes([("message", message.as_str()), ("type", "leak")]),
+        ))?;
     }
     writer.write_event(Event::End(BytesEnd::new("testcase")))?;
     Ok(())
@@ -506,6 +529,8 @@ mod tests {
             message: Some(format!("{name} message")),
             traceback: traceback.map(str::to_string),
             duration_s: 0.1,
+            hunt_leaks: None,
+            peak_bytes: None,
         }
     }
 

@@ -186,6 +186,19 @@ pub fn memray_figures(memray: &crate::model::memray::MemraySummary) -> String {
     )
 }
 
+/// Test peaks shown, at most (the terminal block, the HTML details).
+pub const PEAKS_SHOWN: usize = 5;
+
+/// The tests with the highest peaks, highest first (each test's rise over
+/// its start; tests that rose by nothing are left out).
+pub fn highest_peaks(tests: &[crate::model::inner::InnerTest]) -> Vec<(&str, u64)> {
+    let mut peaks: Vec<(&str, u64)> =
+        tests.iter().filter_map(|t| t.peak_bytes.filter(|p| *p > 0).map(|p| (t.name.as_str(), p))).collect();
+    peaks.sort_by_key(|(_, peak)| std::cmp::Reverse(*peak));
+    peaks.truncate(PEAKS_SHOWN);
+    peaks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

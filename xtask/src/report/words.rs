@@ -5,7 +5,9 @@
 //! everywhere and is said once.
 
 use crate::model::compare::{measure_of, Delta, Gate, Verdict, MEASURES};
-use crate::model::inner::{InnerCounts, LeakHunt, LeakKind, PytestRan, PytestSource};
+use crate::model::inner::{
+    InnerCounts, InnerTest, LeakHunt, LeakKind, LeakingTests, PytestRan, PytestSource, TestDeltas,
+};
 use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
 use crate::model::repeat;
 use crate::model::result::Attempt;
@@ -123,7 +125,8 @@ pub fn reason(execution: &Execution) -> Option<String> {
         Execution::Crashed { signal } => {
             Some(format!("killed by signal {} ({signal})", signal_name(*signal)))
         }
-        Execution::Leaked { hunt } => Some(format!("leaks under --hunt-leaks: {}", leaks(hunt))),
+        Execution::Leaked { hunt, tests: None } => Some(format!("leaks under --hunt-leaks: {}", leaks(hunt))),
+        Execution::Leaked { hunt, tests: Some(tests) } => Some(leaking_tests(hunt, tests)),
         Execution::OverBudget { peak_bytes, budget_bytes } => Some(format!(
             "peak RSS {} is over the module's max-peak-rss of {}",
             human_bytes(*peak_bytes),
@@ -203,8 +206,17 @@ fn failure_cause(cause: &FailureCause, exit_code: i32) -> String {
 
 /// `references [1, 1, 1], memory blocks [2, 2, 2] over 3 runs after 3 warm-ups`.
 pub fn leaks(hunt: &LeakHunt) -> String {
-    let found: Vec<String> = hunt
-        .leaks()
+    let mut text =
+        format!("{} over {} runs after {} warm-ups", kinds(&hunt.leaks()), hunt.runs, hunt.warmups);
+    if let (Some(refs), Some(why)) = (&hunt.refs, untrusted_refs(hunt)) {
+        text.push_str(&format!("; references {refs:?} not judged: {why}"));
+    }
+    text
+}
+
+/// `references [1, 1, 1], memory blocks [2, 2, 2]`.
+fn kinds(found: &[(LeakKind, &[i64])]) -> String {
+    let found: Vec<String> = found
         .iter()
         .map(|(kind, deltas)| {
             let what = match kind {
@@ -215,9 +227,38 @@ pub fn leaks(hunt: &LeakHunt) -> String {
             format!("{what} {deltas:?}")
         })
         .collect();
-    let mut text = format!("{} over {} runs after {} warm-ups", found.join(", "), hunt.runs, hunt.warmups);
-    if let (Some(refs), Some(why)) = (&hunt.refs, untrusted_refs(hunt)) {
-        text.push_str(&format!("; references {refs:?} not judged: {why}"));
+    found.join(", ")
+}
+
+/// What one test of a per-test hunt leaked (`references [1, 1, 1]`), when it did.
+pub fn test_leak(hunt: &LeakHunt, deltas: &TestDeltas) -> Option<String> {
+    let found = hunt.test_leaks(deltas);
+    (!found.is_empty()).then(|| kinds(&found))
+}
+
+/// `1 of 8 tests leaks under --hunt-leaks (each test 3 runs after 3 warm-ups):
+/// test_a (references [1, 1, 1])`.
+pub fn leaking_tests(hunt: &LeakHunt, tests: &LeakingTests) -> String {
+    let verb = if tests.leaked == 1 { "leaks" } else { "leak" };
+    let named: Vec<String> = tests
+        .named
+        .iter()
+        .map(|t| format!("{} ({})", t.name, test_leak(hunt, &t.deltas).unwrap_or_default()))
+        .collect();
+    let mut text = format!(
+        "{} of {} tests {verb} under --hunt-leaks (each test {} runs after {} warm-ups): {}",
+        tests.leaked,
+        tests.hunted,
+        hunt.runs,
+        hunt.warmups,
+        named.join(", ")
+    );
+    let unnamed = tests.leaked.saturating_sub(tests.named.len() as u64);
+    if unnamed > 0 {
+        text.push_str(&format!(" and {unnamed} more"));
+    }
+    if let Some(why) = untrusted_refs(hunt) {
+        text.push_str(&format!("; references not judged: {why}"));
     }
     text
 }
@@ -243,9 +284,28 @@ pub fn untrusted_refs(hunt: &LeakHunt) -> Option<String> {
     ))
 }
 
+/// `2 of 8 tests leak`, `none of 8 tests leaks`, and why references were
+/// not judged when they were not: a per-test hunt's line above its
+/// `LEAKED` lines.
+pub fn per_test_tally(hunt: &LeakHunt, tests: &[InnerTest]) -> String {
+    let leaking = hunt.leaking_tests(tests).unwrap_or_default();
+    let mut text = match leaking.leaked {
+        0 => format!("none of {} tests leaks by CPython's rule", leaking.hunted),
+        1 => format!("1 of {} tests leaks", leaking.hunted),
+        n => format!("{n} of {} tests leak", leaking.hunted),
+    };
+    if let Some(why) = untrusted_refs(hunt) {
+        text.push_str(&format!("; references not judged: {why}"));
+    }
+    text
+}
+
 /// CPython's verdict on a finished hunt: what leaked, or that nothing did
 /// (on which measures, when references were left out).
-pub fn hunt_verdict(hunt: &LeakHunt) -> String {
+pub fn hunt_verdict(hunt: &LeakHunt, tests: &[InnerTest]) -> String {
+    if let Some(leaking) = hunt.leaking_tests(tests).filter(|t| t.leaked > 0) {
+        return leaking_tests(hunt, &leaking);
+    }
     if hunt.leaked() {
         return leaks(hunt);
     }

@@ -76,6 +76,9 @@ pub fn bench(engine: &Engine, options: &BenchOptions) -> Result<i32> {
     if wanted(BenchSection::Series) {
         sections.push(series_cost(engine, &runner, scratch.path(), options)?);
     }
+    if wanted(BenchSection::TestPeaks) {
+        sections.push(test_peaks_cost(&runner, scratch.path(), options.rounds.max(1))?);
+    }
     if wanted(BenchSection::Costs) {
         sections.push(costs(engine, &runner, scratch.path(), options)?);
     }
@@ -606,6 +609,56 @@ fn memray_vs_raw(engine: &Engine, runner: &Path, rounds: usize) -> Result<String
         per(raw),
         crate::model::repeat::median_of(&ratios)
     ))
+}
+
+/// What per-test peaks cost (`PeakMeter` in the harness: a write to
+/// `/proc/self/clear_refs` and a read of `/proc/self/status` per test): one
+/// file of 10,000 trivial pytest tests, `-j 1`, with them and with
+/// `PYMACCOUNTER_TEST_PEAKS=off`, alternating.
+fn test_peaks_cost(runner: &Path, root: &Path, rounds: usize) -> Result<String> {
+    let many = generate_many_tests(root, TRIVIAL_TESTS)?;
+    let run = |peaks: bool| {
+        time(|| {
+            let mut command = Command::new(runner);
+            command.args(["run-all-tests", "-j", "1", "--test-dir"]).arg(&many);
+            if !peaks {
+                command.args(["--env", "PYMACCOUNTER_TEST_PEAKS=off"]);
+            }
+            let output = command.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
+            if !output.status.success() {
+                bail!("the per-test peaks benchmark failed:\n{}", String::from_utf8_lossy(&output.stderr));
+            }
+            Ok(())
+        })
+    };
+    run(false)?;
+    run(true)?;
+    let (mut off, mut on, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (a, b) = if round % 2 == 0 {
+            let a = run(true)?;
+            (a, run(false)?)
+        } else {
+            let b = run(false)?;
+            (run(true)?, b)
+        };
+        say!("test peaks round {}: on {a:.2} s, off {b:.2} s, ratio {:.3}", round + 1, a / b);
+        on.push(a);
+        off.push(b);
+        ratios.push(a / b);
+    }
+    let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let median = crate::model::repeat::median_of;
+    let report = format!(
+        "\n## Per-test peaks\n\nOne file of {TRIVIAL_TESTS} trivial pytest tests, `-j 1`, {rounds} rounds \
+         alternating, each test's peak taken (the default) and not (`--env PYMACCOUNTER_TEST_PEAKS=off`): \
+         **{:.2} s** against {:.2} s, median ratio **×{:.3}** (seen {lowest:.3}–{highest:.3}; goal ≤ 1.10).\n",
+        median(&on),
+        median(&off),
+        median(&ratios)
+    );
+    out!("{}", report.trim());
+    Ok(report)
 }
 
 /// How many tests the one-file row holds.

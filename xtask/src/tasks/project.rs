@@ -24,7 +24,8 @@ pub struct ProjectPlan {
 }
 
 /// Finds the project and checks the choices against it (bad ones → exit 2).
-pub fn plan(dir: &TestDir, options: &RunArgs) -> Result<Option<ProjectPlan>> {
+/// `memray_markers`: a module to run uses pytest-memray's markers.
+pub fn plan(dir: &TestDir, options: &RunArgs, memray_markers: bool) -> Result<Option<ProjectPlan>> {
     let args = &options.project;
     let choice = match (&args.project, args.no_project) {
         (_, true) => Choice::Nothing,
@@ -48,6 +49,7 @@ pub fn plan(dir: &TestDir, options: &RunArgs) -> Result<Option<ProjectPlan>> {
         requirements: args.requirements.clone(),
         with: args.with.clone(),
         memray: options.harness.memray,
+        pytest_memray: memray_markers,
     })?;
     let cache = environment::cache_dir(args.cache_dir.as_deref());
     Ok(Some(ProjectPlan { project, wanted, cache }))

@@ -74,7 +74,8 @@ pub fn prepare(modules: Vec<String>, dir: &TestDir, options: &RunArgs) -> Result
     let user = ContainerUser::for_test_dir(dir)?;
     let setups = module_setups(&modules, dir, &user, options)?;
     let baseline = read_baseline(&options.baseline)?;
-    let project = super::project::plan(dir, options)?;
+    let markers = setups.values().any(|s| s.memray_markers);
+    let project = super::project::plan(dir, options, markers)?;
     if project.is_none() {
         let versions = &options.matrix.python;
         for version in versions.iter().copied().chain(versions.is_empty().then_some(PythonVersion::DEFAULT)) {

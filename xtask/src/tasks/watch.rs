@@ -172,7 +172,8 @@ const CONFIGURATION_FILES: [&str; 3] = ["pytest.ini", "tox.ini", "conftest.py"];
 impl Scope {
     fn of(dir: &TestDir, options: &RunArgs) -> Result<Scope> {
         let tests = dir.path.canonicalize()?;
-        let plan = super::project::plan(dir, options)?;
+        // Only where the project is: what it would install does not matter here.
+        let plan = super::project::plan(dir, options, false)?;
         let project = plan.map(|plan| {
             let root = plan.project.root;
             let mut above: Vec<PathBuf> = match tests.strip_prefix(&root) {

@@ -423,7 +423,8 @@ class HuntLeaks(HarnessCase):
         )
         self.assertCode(leaking, 0)
         self.assertEqual(leaking.names(), ["T.test_keeps"])
-        self.assertTrue(deltas_all(leaking.trailer["hunt_leaks"]["blocks"], lambda d: d >= 1))
+        keeps = leaking.test("T.test_keeps")["hunt_leaks"]
+        self.assertTrue(deltas_all(keeps["blocks"], lambda d: d >= 1), keeps)
         # unittest's report once, not six times.
         self.assertEqual(leaking.output.count("Ran 1 test"), 1)
 
@@ -438,14 +439,78 @@ class HuntLeaks(HarnessCase):
             mode="unittest",
         )
         self.assertCode(stable, 0)
-        self.assertEqual(stable.trailer["hunt_leaks"]["blocks"], [0, 0, 0])
-        self.assertEqual(stable.trailer["hunt_leaks"]["fds"], [0, 0, 0])
+        equal = stable.test("T.test_equal")["hunt_leaks"]
+        self.assertEqual((equal["blocks"], equal["fds"]), ([0, 0, 0], [0, 0, 0]))
 
-    def test_unittest_failure_on_first_run(self):
+    def test_unittest_is_hunted_per_test_and_a_failing_test_has_no_deltas(self):
         run = self.hunt(UNITTEST_ONE_PASS_ONE_FAIL, "2:2", mode="unittest")
         self.assertCode(run, 1)
-        self.assertEqual(run.trailer["hunt_leaks"]["failed_run"], 1)
+        self.assertTrue(run.trailer["hunt_leaks"]["per_test"])
+        self.assertIsNone(run.trailer["hunt_leaks"]["failed_run"])
         self.assertEqual(run.test("TestArithmetic.test_multiplies")["outcome"], "failed")
+        self.assertNotIn("hunt_leaks", run.test("TestArithmetic.test_multiplies"))
+        adds = run.test("TestArithmetic.test_adds")
+        self.assertEqual(adds["hunt_leaks"]["blocks"], [0, 0])
+        self.assertEqual(adds["hunt_leaks"]["fds"], [0, 0])
+        # The runner's result saw each test once.
+        self.assertEqual(run.trailer["counts"]["passed"] + run.trailer["counts"]["failed"], 2)
+
+    def test_unittest_per_test_deltas_point_at_the_leaking_test(self):
+        self.write("leak_keeper.py", "KEPT = []\n")
+        source = textwrap.dedent(
+            """\
+            import os, unittest, leak_keeper
+
+            class T(unittest.TestCase):
+                @classmethod
+                def setUpClass(cls):
+                    cls.shared = os.open(os.devnull, os.O_RDONLY)
+
+                @classmethod
+                def tearDownClass(cls):
+                    os.close(cls.shared)
+
+                def setUp(self):
+                    self.fresh = [object() for _ in range(10)]
+
+                def test_keeps(self):
+                    leak_keeper.KEPT.append(object())
+
+                def test_opens(self):
+                    os.open(os.devnull, os.O_RDONLY)
+
+                def test_clean(self):
+                    self.assertEqual(len(self.fresh), 10)
+            """
+        )
+        run = self.hunt(source, "2:3", mode="unittest")
+        self.assertCode(run, 0)
+        keeps = run.test("T.test_keeps")["hunt_leaks"]
+        self.assertTrue(deltas_all(keeps["blocks"], lambda d: d >= 1), keeps)
+        self.assertEqual(run.test("T.test_opens")["hunt_leaks"]["fds"], [1, 1, 1])
+        clean = run.test("T.test_clean")["hunt_leaks"]
+        self.assertEqual((clean["blocks"], clean["fds"]), ([0, 0, 0], [0, 0, 0]), "setUpClass's descriptor is outside")
+        if DEBUG_BUILD:
+            self.assertEqual(clean["refs"], [0, 0, 0])
+
+    def test_a_later_run_that_fails_fails_the_test_naming_the_run(self):
+        source = textwrap.dedent(
+            """\
+            import unittest
+            RUNS = []
+
+            class T(unittest.TestCase):
+                def test_third_time(self):
+                    RUNS.append(1)
+                    self.assertLess(len(RUNS), 3)
+            """
+        )
+        run = self.hunt(source, "1:3", mode="unittest")
+        self.assertCode(run, 1)
+        test = run.test("T.test_third_time")
+        self.assertEqual(test["outcome"], "failed")
+        self.assertTrue(test["message"].startswith("run 3 of 4: AssertionError"), test["message"])
+        self.assertNotIn("hunt_leaks", test)
 
     def test_release_extensions_are_named_on_a_debug_build_only(self):
         run = self.hunt("import json, decimal\n")
@@ -673,11 +738,78 @@ class PytestMode(HarnessCase):
         self.assertCode(run, 0)
         self.assertEqual(run.names(), ["test_answer"])
 
-    def test_hunt_leaks_is_refused(self):
-        path = self.write("test_pt.py", PYTEST_ONE_PASS_ONE_FAIL)
-        run = self.harness("--mode", "pytest", "--hunt-leaks", "1:1", path)
-        self.assertCode(run, 4)
-        self.assertIn("--hunt-leaks", run.trailer["error"])
+    def test_hunt_leaks_per_test_with_fixtures_of_every_scope(self):
+        self.write("leak_keeper.py", "KEPT = []\n")
+        source = textwrap.dedent(
+            """\
+            import os, pytest, leak_keeper
+            SETUPS = []
+
+            @pytest.fixture(scope="module")
+            def shared():
+                fd = os.open(os.devnull, os.O_RDONLY)
+                yield fd
+                os.close(fd)
+
+            @pytest.fixture
+            def fresh():
+                SETUPS.append(1)
+                yield len(SETUPS)
+                SETUPS.pop()
+
+            def test_clean(shared, fresh):
+                assert fresh == 1
+
+            @pytest.mark.parametrize("n", [0, 1])
+            def test_keeps(n):
+                if n:
+                    leak_keeper.KEPT.append(object())
+
+            def test_third_time_fails():
+                leak_keeper.KEPT.append(None)
+                assert leak_keeper.KEPT.count(None) < 3
+
+            def test_last(shared):
+                pass
+            """
+        )
+        path = self.write("test_pt.py", source)
+        run = self.harness("--mode", "pytest", "--hunt-leaks", "2:3", path)
+        self.assertCode(run, 1)
+        self.assertTrue(run.trailer["hunt_leaks"]["per_test"])
+        clean = run.test("test_clean")["hunt_leaks"]
+        self.assertEqual((clean["blocks"], clean["fds"]), ([0, 0, 0], [0, 0, 0]), clean)
+        kept = run.test("test_keeps[1]")["hunt_leaks"]
+        self.assertTrue(deltas_all(kept["blocks"], lambda d: d >= 1), kept)
+        self.assertEqual(run.test("test_keeps[0]")["hunt_leaks"]["blocks"], [0, 0, 0])
+        failing = run.test("test_third_time_fails")
+        self.assertEqual(failing["outcome"], "failed")
+        self.assertTrue(failing["message"].startswith("run 3 of 5: "), failing["message"])
+        self.assertNotIn("hunt_leaks", failing)
+        # The module fixture's descriptor closes after the last test, outside its runs.
+        self.assertEqual(run.test("test_last")["hunt_leaks"]["fds"], [0, 0, 0])
+        self.assertEqual(run.trailer["counts"], dict(run.trailer["counts"], passed=4, failed=1))
+
+    def test_each_test_has_its_peak_and_the_process_peak_survives_the_resets(self):
+        source = textwrap.dedent(
+            """\
+            def test_small():
+                bytearray(1 << 20)
+
+            def test_big():
+                bytearray(64 << 20)
+
+            def test_none():
+                pass
+            """
+        )
+        path = self.write("test_pt.py", source)
+        run = self.harness("--mode", "pytest", path)
+        self.assertCode(run, 0)
+        big = run.test("test_big")["peak_bytes"]
+        self.assertTrue(60 << 20 < big < 70 << 20, big)
+        self.assertLess(run.test("test_small")["peak_bytes"], 4 << 20)
+        self.assertGreater(run.trailer["peak_rss_bytes"], big)
 
 
 class PytestMissing(HarnessCase):
