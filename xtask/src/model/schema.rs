@@ -384,15 +384,18 @@ impl ResultRecord {
 
     /// What is left when only the measures, the status and the summary
     /// matter (`compare`, `--baseline`, merge-reports' overview): the
-    /// outputs and the tests' list, the bulk of a record, are dropped (their
-    /// byte counts and the test counts stay). A new bulky field goes here too.
+    /// outputs, the tests' list and the memory series, the bulk of a record,
+    /// are dropped (their byte counts and the test counts stay; `--baseline`
+    /// keeps the series, to draw). A new bulky field goes here too.
     pub fn slim(&mut self) {
         self.stdout = String::new();
         self.stderr = String::new();
         self.tests = Vec::new();
+        self.memory_series = None;
         for attempt in &mut self.attempts {
             attempt.stdout = String::new();
             attempt.stderr = String::new();
+            attempt.memory_series = None;
         }
     }
 

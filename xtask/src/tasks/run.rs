@@ -843,7 +843,17 @@ fn read_baseline(args: &BaselineArgs) -> Result<Option<Baseline>> {
         }
         return Ok(None);
     };
-    let report = Report::read_slim(path)?;
+    // Slimmed as compare reads it, but each result's series kept: the
+    // baseline's curve is drawn beside the new one.
+    let mut results = Vec::new();
+    let mut report = Report::read_each(path, |mut record, _| {
+        let series = record.memory_series.take();
+        record.slim();
+        record.memory_series = series;
+        results.push(record);
+        Ok(())
+    })?;
+    report.results = results;
     crate::model::compare::check_ranges(&report.results)
         .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
     let baseline = Baseline::new(report.results, args.gate.gate())
