@@ -38,9 +38,11 @@ pub fn svg(series: &MemorySeries, limit: Option<u64>, baseline: Option<&MemorySe
         .max(1.0);
     let scale = Scale { top, end_ms };
     let title = sanitize::html(&format!("memory over time: {}", words::memory_series(series)));
+    // Inline in HTML, whose parser gives it the SVG namespace: no `xmlns`
+    // (the page holds no URL at all).
     let mut out = format!(
         "<svg class=\"timeline\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\" \
-         role=\"img\" aria-label=\"{title}\" xmlns=\"http://www.w3.org/2000/svg\" \
+         role=\"img\" aria-label=\"{title}\" \
          style=\"max-width:100%;height:auto;font:11px system-ui,sans-serif\">\n<title>{title}</title>\n"
     );
     // Gridlines and their sizes.
