@@ -598,7 +598,8 @@ fn memray_vs_raw(engine: &Engine, runner: &Path, rounds: usize) -> Result<String
     let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
     let per = |total: f64| total / modules.len() as f64;
     let (ours, raw) = (crate::model::repeat::median_of(&ours), crate::model::repeat::median_of(&raw));
-    Ok(format!(
+    let mut section = String::new();
+    emit(&mut section, &format!(
         "\n## `--memray` vs raw memray\n\nThe project's {} modules on Python 3.13, one at a time, {} paired rounds \
          (order alternating): `xtask run-all-tests -j 1 --memray` (recording, the summary in the module's own container, \
          the flame graph drawn by the runner) against `ENGINE run --rm … IMAGE sh -c '{RAW_MEMRAY_COMMAND}'` per module. \
@@ -608,7 +609,8 @@ fn memray_vs_raw(engine: &Engine, runner: &Path, rounds: usize) -> Result<String
         per(ours),
         per(raw),
         crate::model::repeat::median_of(&ratios)
-    ))
+    ));
+    Ok(section)
 }
 
 /// What per-test peaks cost (`PeakMeter` in the harness: a write to
