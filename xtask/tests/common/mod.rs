@@ -359,12 +359,14 @@ pub fn comparable_results(report: &serde_json::Value) -> Vec<serde_json::Value> 
             "stderr",
             "stdout_bytes",
             "stderr_bytes",
+            "memory_series",
         ] {
             record.remove(by_nature);
         }
         for test in record.get_mut("tests").and_then(|t| t.as_array_mut()).into_iter().flatten() {
             let test = test.as_object_mut().unwrap();
             test.remove("duration_s");
+            test.remove("peak_bytes");
             // Object addresses in a traceback differ between two runs by nature.
             if let Some(serde_json::Value::String(traceback)) = test.get_mut("traceback") {
                 *traceback = without_addresses(traceback);
