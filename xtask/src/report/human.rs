@@ -306,11 +306,14 @@ impl Human {
                 block.push_str(&sanitize::terminal(&format!("highest test peaks: {}\n", listed.join(", "))));
             }
         }
-        if let Some(memray) = &result.memray {
-            block.push_str(&sanitize::terminal(&memray_lines(memray, result.peak_rss_bytes)));
-        }
-        if let Some(series) = result.memory_series.as_ref().filter(|s| !s.is_empty()) {
-            block.push_str(&memory_line(series, self.width, self.utf8));
+        // Measures, like the output: a passing block under `-q` is its heading alone.
+        if !passed || shown != Shown::None {
+            if let Some(memray) = &result.memray {
+                block.push_str(&sanitize::terminal(&memray_lines(memray, result.peak_rss_bytes)));
+            }
+            if let Some(series) = result.memory_series.as_ref().filter(|s| !s.is_empty()) {
+                block.push_str(&memory_line(series, self.width, self.utf8));
+            }
         }
         if !result.attempts.is_empty() {
             block.push_str(&format!("({})\n", crate::report::words::attempts(&result.attempts)));

@@ -45,7 +45,11 @@ pub fn merge_reports(
     let mut merging = Merging::default();
     for (number, path) in paths.iter().enumerate() {
         let name = path.display().to_string();
-        let report = Report::read_each(path, |record, span| merging.add(number, &name, record, span))?;
+        let report = Report::read_each(path, |record, span| {
+            merging
+                .add(number, &name, record, span)
+                .map_err(|e| crate::sanitize::terminal_line(&e).into_owned())
+        })?;
         merging.add_not_run(number, &name, &report.not_run).map_err(refuse)?;
         shards.push(Shard { name, report });
     }
