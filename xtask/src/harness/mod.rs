@@ -70,14 +70,14 @@ deadline=$1; report=$2; shift 2
 f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 5<>"$f"; rm -f "$f"
 if [ "$report" != - ]; then f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 4<>"$f"; rm -f "$f"; fi
 if [ "$report" = file ]; then exec 6<>/.pymaccounter-verdict || exit 125; fi
-# Memory series (issue 24): the sampler (memory_sampler.py) writes into an
+# Memory series (issue 24): the sampler (memory_sampler.pl) writes into an
 # unlinked file on descriptor 7, which the module does not get, until kill -1
 # ends it; its records (4 KiB at most, only its characters) go on a line
-# before the status line. No python3 in the image, or --env
+# before the status line. No perl in the image, or --env
 # PYMACCOUNTER_MEMORY_SERIES=off: no sampler, no series.
 f=$(mktemp /tmp/.pymaccounter.XXXXXX) || exit 125; exec 7<>"$f"; rm -f "$f"
 [ "${PYMACCOUNTER_MEMORY_SERIES-}" = off ] ||
-  python3 -I -S /opt/pymaccounter/memory_sampler.py >&7 2>/dev/null </dev/null 4>&- 5>&- 6>&- &
+  { unset PERL5LIB PERL5OPT PERLLIB; exec perl /opt/pymaccounter/memory_sampler.pl; } >&7 2>/dev/null </dev/null 4>&- 5>&- 6>&- &
 timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&- 7>&-
 status=$?
 kill -s KILL -- -1 2>/dev/null
