@@ -13,15 +13,20 @@
 # PID 1 (the wrapper), this sampler, and the `timeout` and GNU `time`
 # processes around the module (their own memory is not the module's), and
 # the container's memory as its cgroup counts it (v2 `memory.current`, v1
-# `memory.usage_in_bytes`; this sampler is in that figure, about 2 MiB).
+# `memory.usage_in_bytes`; this sampler is in that figure, about 5 MiB).
 #
-# Every sample is a bucket, every PERIOD at first; when CAP buckets are full,
-# neighbours are merged keeping each one's maximum (the peak survives) and the
-# period doubles, so a run of any length has between CAP/2 and CAP points and
-# costs fewer samples the longer it runs. The file always holds the buckets so
-# far as fixed-width records, so it is whole whenever the sampler is killed:
-# `TTTTTTTTT,RRRRRRRRRR,CCCCCCCCCC;` = the bucket's end in ms since the
-# sampler started, its maximum RSS and cgroup memory in KiB (`-` when unknown).
+# Samples are taken every PERIOD (5 ms) for the first 100 ms, then every
+# twentieth of the time so far (about 14 samples per doubling of the run:
+# 50 ms apart at 1 s), at most every MAX_PERIOD (1 s, from 20 s on): each
+# sample wakes the sampler, which costs more than what it reads, so a short
+# module gets its curve from few wake-ups and a long one a steady rate.
+# Every sample is a bucket; when CAP buckets are full, neighbours are merged
+# keeping each one's maximum (the peak survives), so a run of any length has
+# at most CAP points, whose widths follow the samples'. The file always holds
+# the buckets so far as fixed-width records, so it is whole whenever the
+# sampler is killed: `TTTTTTTTT,RRRRRRRRRR,CCCCCCCCCC;` = the bucket's end in
+# ms since the sampler started, its maximum RSS and cgroup memory in KiB
+# (`-` when unknown).
 #
 # Time comes from /proc/uptime (the offline bases have no Time::HiRes), which
 # counts hundredths of a second: a sample's time is the later of the previous
@@ -33,6 +38,8 @@
 
 my $CAP = 128;    # MAX_POINTS in xtask/src/model/series.rs; 32-byte records: the wrapper reads 4096 bytes
 my $PERIOD_MS = 5;
+my $SLOWDOWN = 20;
+my $MAX_PERIOD_MS = 1000;
 my $WIDTH = 32;
 my @buckets;      # [t_ms, rss_kib, cgroup_kib or undef]
 
@@ -45,7 +52,7 @@ sub record {
 }
 
 # A sample as a new bucket, mirrored into STDOUT; true when the buckets were
-# merged first (the caller then samples half as often).
+# merged first.
 sub add {
     my ($t, $rss, $cg) = @_;
     my $merged = @buckets == $CAP;
@@ -89,37 +96,63 @@ sub page_kib {
 
 my $page_kib;
 
-# pid -> its open /proc/PID/stat, kept across samples (read afresh each time:
-# two system calls where opening costs six); at most KEPT of them, well
-# within the container's open files limit.
-my %stat;
+# pid -> its open /proc/PID/stat (or statm, once `timeout` and GNU time are
+# known), kept across samples and read afresh each time: two system calls
+# where opening costs six. At most KEPT of them, well within the container's
+# open files limit.
+my %kept;
 my $KEPT = 256;
+# The pids of `timeout` (the wrapper's child) and GNU time (its child), which
+# run the module: their own memory is not the module's. Once both are known,
+# every other process is the module's (it starts under them), so each sample
+# reads only the module's processes' short statm; until then each process's
+# stat says its parent and name.
+my ($timeout, $time);
+
+# The first line of /proc/PID/FILE, read afresh.
+sub proc_line {
+    my ($pid, $file) = @_;
+    my $data = reread($kept{$pid});
+    return $data if defined $data;
+    delete $kept{$pid};    # new, or its old handle is of a process gone (a reused pid)
+    open(my $fh, "<", "/proc/$pid/$file") or return undef;    # gone since the listing
+    $data = reread($fh);
+    $kept{$pid} = $fh if defined $data && keys %kept < $KEPT;
+    return $data;
+}
 
 # The resident set of the module's processes, in KiB.
 sub module_rss_kib {
     my ($proc, $own) = @_;
     rewinddir($proc);
-    my (%ppid, %comm, %rss, %listed);
-    for my $pid (readdir $proc) {
-        next if $pid !~ /^[0-9]+$/ || $pid == 1 || $pid == $own;
-        $listed{$pid} = 1;
-        my $data = reread($stat{$pid});
-        if (!defined $data) {    # new, or its old handle is a process gone (a reused pid)
-            delete $stat{$pid};
-            open(my $fh, "<", "/proc/$pid/stat") or next;    # gone since the listing
-            $data = reread($fh) // next;
-            $stat{$pid} = $fh if keys %stat < $KEPT;
+    my @pids = grep { /^[0-9]+$/ && $_ != 1 && $_ != $own } readdir $proc;
+    my %listed = map { $_ => 1 } @pids;
+    delete @kept{ grep { !$listed{$_} } keys %kept };
+    my $sum = 0;
+    if (defined $time) {
+        for my $pid (@pids) {
+            next if $pid == $timeout || $pid == $time;
+            my $statm = proc_line($pid, "statm") // next;
+            $sum += (split(" ", $statm, 3))[1];
         }
+        return $sum * $page_kib;
+    }
+    my (%ppid, %comm, %rss);
+    for my $pid (@pids) {
+        my $data = proc_line($pid, "stat") // next;
         my $close = rindex($data, ")");
         my @fields = split(" ", substr($data, $close + 2), 23);
         $comm{$pid} = substr($data, index($data, "(") + 1, $close - index($data, "(") - 1);
         ($ppid{$pid}, $rss{$pid}) = @fields[1, 21];
     }
-    delete @stat{ grep { !$listed{$_} } keys %stat };
-    # `timeout` (a child of the wrapper) and GNU time (its child) run the module.
-    my %outer = map { $_ => 1 } grep { $ppid{$_} == 1 && $comm{$_} eq "timeout" } keys %ppid;
-    $outer{$_} = 1 for grep { $outer{ $ppid{$_} } && $comm{$_} eq "time" } keys %ppid;
-    my $sum = 0;
+    my %outer;
+    for my $t (grep { $ppid{$_} == 1 && $comm{$_} eq "timeout" } @pids) {
+        $outer{$t} = 1;
+        for my $g (grep { $ppid{$_} == $t && $comm{$_} eq "time" } @pids) {
+            ($timeout, $time, $outer{$g}) = ($t, $g, 1);
+        }
+    }
+    %kept = () if defined $time;    # stat handles; statm from now on
     $sum += $rss{$_} for grep { !$outer{$_} } keys %rss;
     return $sum * $page_kib;
 }
@@ -147,14 +180,17 @@ sub main {
       or undef $cgroup;
     my $start = uptime_cs($uptime);
     exit 1 unless defined $start;
-    my ($period, $t, $own) = ($PERIOD_MS, 0, $$);
+    my ($t, $own) = (0, $$);
     while (1) {
         my $rss = module_rss_kib($proc, $own);
         my $cg = reread($cgroup);
         $cg = defined $cg && $cg =~ /^([0-9]+)/ ? int(($1 + 1023) / 1024) : undef;
         my $up = (uptime_cs($uptime) - $start) * 10;
         $t = $up > $t ? $up : ($t < $up + 9 ? $t : $up + 9);
-        $period *= 2 if add($t, $rss, $cg);
+        add($t, $rss, $cg);
+        # A twentieth of the time so far, within [PERIOD, MAX_PERIOD] ms.
+        my $period = $t / $SLOWDOWN;
+        $period = $period < $PERIOD_MS ? $PERIOD_MS : $period > $MAX_PERIOD_MS ? $MAX_PERIOD_MS : int($period);
         select(undef, undef, undef, $period / 1000);
         $t += $period;
     }

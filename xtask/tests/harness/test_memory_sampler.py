@@ -17,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CONTAINER = os.path.join(HERE, "..", "..", "container")
 SAMPLER = os.path.join(CONTAINER, "memory_sampler.pl")
 WIDTH = 32  # one record's bytes
+TIME = "/usr/bin/time"  # GNU time, as in the container
 
 
 def parse(data):
@@ -70,7 +71,7 @@ class BucketsTest(unittest.TestCase):
         records = self.contents()
         self.assertLessEqual(len(records), 8)
         self.assertGreaterEqual(len(records), 4)
-        self.assertGreater(merges, 3, "the period doubled each time")
+        self.assertGreater(merges, 3, "it merged each time the buckets were full")
         self.assertEqual(max(r[1] for r in records), 5000, "the spike survives every merge")
         times = [r[0] for r in records]
         self.assertEqual(times, sorted(times))
@@ -90,41 +91,63 @@ def can_unshare():
 
 
 @unittest.skipUnless(can_unshare(), "needs `unshare --pid --mount-proc` (root, or user namespaces)")
+@unittest.skipUnless(os.access(TIME, os.X_OK), "needs GNU time at " + TIME)
 class RealRunTest(unittest.TestCase):
     """The sampler beside a process that allocates 100 MiB and frees it, in a PID
     namespace whose first process plays the wrapper, as in a container."""
 
     def test_it_sees_the_rise_and_the_fall_and_not_itself(self):
+        # As in the container: PID 1 runs `timeout` → GNU time → the module,
+        # which says its own RSS at its peak (VmHWM) on descriptor 4.
         allocate = (
-            "import mmap, time\n"
+            "import mmap, os, time\n"
             "b = mmap.mmap(-1, 100 << 20)\n"
             "for o in range(0, 100 << 20, 4096): b[o] = 1\n"
-            "time.sleep(0.5)\nb.close()\ntime.sleep(0.5)\n"
+            "time.sleep(0.5)\n"
+            "os.write(4, [l for l in open('/proc/self/status', 'rb') if l.startswith(b'VmHWM')][0])\n"
+            "b.close()\ntime.sleep(0.5)\n"
         )
-        with tempfile.TemporaryFile() as out:
-            script = (
-                'perl %s >&3 & s=$!; %s -c "$ALLOCATE"; kill -KILL $s; wait'
-                % (SAMPLER, sys.executable)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as said:
+            script = 'perl %s >&3 4>&- & s=$!; timeout 60 %s -o /dev/null %s -c "$ALLOCATE" 3>&-; kill -KILL $s; wait' % (
+                SAMPLER,
+                TIME,
+                sys.executable,
             )
+
+            def descriptors():
+                os.dup2(out.fileno(), 3)
+                os.dup2(said.fileno(), 4)
+
             subprocess.run(
                 ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script],
-                pass_fds=(out.fileno(),),
+                pass_fds=(out.fileno(), said.fileno()),
                 env=dict(os.environ, ALLOCATE=allocate),
                 stdin=subprocess.DEVNULL,
                 check=True,
-                preexec_fn=lambda: os.dup2(out.fileno(), 3),
+                preexec_fn=descriptors,
             )
             out.seek(0)
             records = parse(out.read())
+            said.seek(0)
+            own_peak = int(said.read().split()[1])
         rss = [r[1] for r in records]
         peak = rss.index(max(rss))
+        times = [r[0] for r in records]
+        self.assertEqual(times, sorted(times), "time never goes back")
         self.assertGreater(max(rss), 95 * 1024, rss)
-        # After the fall: the allocating interpreter alone (about 10 MiB), not
-        # the sampler's own perl (about 5 MiB) nor the namespace's first shell.
+        # The peak is the module's alone: not `timeout` and GNU time around it
+        # (about 2.5 MiB together), nor the sampler's perl (about 5 MiB), nor
+        # the namespace's first shell.
+        self.assertLessEqual(max(rss), own_peak, "the module's peak is %d KiB: %s" % (own_peak, rss))
+        self.assertGreater(max(rss), own_peak - 1024, "the module's peak is %d KiB: %s" % (own_peak, rss))
+        # After the fall: the allocating interpreter alone (about 10 MiB).
         print("sampled RSS, KiB:", rss[peak:][-3:], file=sys.stderr)
         self.assertLess(min(rss[peak:]), 16 * 1024, "it falls after the peak: %s" % rss)
         self.assertGreater(records[-1][0], 900, "it samples until it is killed")
-
+        # Every 5 ms for 100 ms, then a twentieth of the time so far: about 66
+        # samples in 1.1 s (fewer when the host is busy), not one per 5 ms.
+        self.assertLess(len(records), 90, records)
+        self.assertGreater(len(records), 30, records)
 
 if __name__ == "__main__":
     unittest.main()
