@@ -75,12 +75,28 @@ sub add {
     return $merged;
 }
 
-# The first line of an open /proc or cgroup file, read afresh.
+# The start of an open /proc or cgroup file (SIZE bytes at most, 1024 by
+# default), read afresh.
 sub reread {
-    my ($fh) = @_;
+    my ($fh, $size) = @_;
     my $data;
-    return undef unless defined $fh && sysseek($fh, 0, 0) && sysread($fh, $data, 1024);
+    return undef unless defined $fh && sysseek($fh, 0, 0) && sysread($fh, $data, $size // 1024);
     return $data;
+}
+
+# A function listing the container's pids: its cgroup's `cgroup.procs` (a
+# few short lines: cheaper than listing /proc) when that holds this
+# sampler's own pid (so it is the container's cgroup, not a host's seen
+# through an unshared mount), else /proc's numeric entries.
+sub pid_lister {
+    my ($own) = @_;
+    for my $path ("/sys/fs/cgroup/cgroup.procs", "/sys/fs/cgroup/memory/cgroup.procs") {
+        open(my $fh, "<", $path) or next;
+        my $procs = reread($fh, 65536) // next;
+        return sub { split(" ", reread($fh, 65536) // "") } if grep { $_ == $own } split(" ", $procs);
+    }
+    opendir(my $proc, "/proc") or return undef;
+    return sub { rewinddir($proc); grep { /^[0-9]+$/ } readdir $proc };
 }
 
 # The page size in KiB, from the auxiliary vector (AT_PAGESZ) as sysconf
@@ -123,9 +139,8 @@ sub proc_line {
 
 # The resident set of the module's processes, in KiB.
 sub module_rss_kib {
-    my ($proc, $own) = @_;
-    rewinddir($proc);
-    my @pids = grep { /^[0-9]+$/ && $_ != 1 && $_ != $own } readdir $proc;
+    my ($procs, $own) = @_;
+    my @pids = grep { $_ > 1 && $_ != $own } $procs->();    # 0: a process of another pid namespace
     my %listed = map { $_ => 1 } @pids;
     delete @kept{ grep { !$listed{$_} } keys %kept };
     my $sum = 0;
@@ -172,17 +187,18 @@ sub feed {
 
 sub main {
     $page_kib = page_kib();
-    my ($proc, $uptime, $cgroup);
-    opendir($proc, "/proc") or exit 1;
+    my ($uptime, $cgroup);
+    my $own = $$;
+    my $procs = pid_lister($own) or exit 1;
     open($uptime, "<", "/proc/uptime") or exit 1;
     open($cgroup, "<", "/sys/fs/cgroup/memory.current")
       or open($cgroup, "<", "/sys/fs/cgroup/memory/memory.usage_in_bytes")
       or undef $cgroup;
     my $start = uptime_cs($uptime);
     exit 1 unless defined $start;
-    my ($t, $own) = (0, $$);
+    my $t = 0;
     while (1) {
-        my $rss = module_rss_kib($proc, $own);
+        my $rss = module_rss_kib($procs, $own);
         my $cg = reread($cgroup);
         $cg = defined $cg && $cg =~ /^([0-9]+)/ ? int(($1 + 1023) / 1024) : undef;
         my $up = (uptime_cs($uptime) - $start) * 10;
