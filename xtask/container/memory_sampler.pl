@@ -112,26 +112,27 @@ sub page_kib {
 
 my $page_kib;
 
-# pid -> its open /proc/PID/stat (or statm, once `timeout` and GNU time are
-# known), kept across samples and read afresh each time: two system calls
-# where opening costs six. At most KEPT of them, well within the container's
-# open files limit.
+# pid -> its open /proc/PID/stat, kept across samples and read afresh each
+# time: two system calls where opening costs six. At most KEPT of them, well
+# within the container's open files limit. (stat's RSS, not statm's: the
+# kernel counts it as it counts the high-water mark GNU time reports, which
+# statm's exact count can exceed by a few hundred KiB.)
 my %kept;
 my $KEPT = 256;
 # The pids of `timeout` (the wrapper's child) and GNU time (its child), which
 # run the module: their own memory is not the module's. Once both are known,
 # every other process is the module's (it starts under them), so each sample
-# reads only the module's processes' short statm; until then each process's
-# stat says its parent and name.
+# reads only the module's processes; until then each process's stat says
+# its parent and name.
 my ($timeout, $time);
 
-# The first line of /proc/PID/FILE, read afresh.
-sub proc_line {
-    my ($pid, $file) = @_;
+# /proc/PID/stat, read afresh.
+sub stat_line {
+    my ($pid) = @_;
     my $data = reread($kept{$pid});
     return $data if defined $data;
     delete $kept{$pid};    # new, or its old handle is of a process gone (a reused pid)
-    open(my $fh, "<", "/proc/$pid/$file") or return undef;    # gone since the listing
+    open(my $fh, "<", "/proc/$pid/stat") or return undef;    # gone since the listing
     $data = reread($fh);
     $kept{$pid} = $fh if defined $data && keys %kept < $KEPT;
     return $data;
@@ -147,14 +148,14 @@ sub module_rss_kib {
     if (defined $time) {
         for my $pid (@pids) {
             next if $pid == $timeout || $pid == $time;
-            my $statm = proc_line($pid, "statm") // next;
-            $sum += (split(" ", $statm, 3))[1];
+            my $stat = stat_line($pid) // next;
+            $sum += (split(" ", substr($stat, rindex($stat, ")") + 2), 23))[21];
         }
         return $sum * $page_kib;
     }
     my (%ppid, %comm, %rss);
     for my $pid (@pids) {
-        my $data = proc_line($pid, "stat") // next;
+        my $data = stat_line($pid) // next;
         my $close = rindex($data, ")");
         my @fields = split(" ", substr($data, $close + 2), 23);
         $comm{$pid} = substr($data, index($data, "(") + 1, $close - index($data, "(") - 1);
@@ -167,7 +168,6 @@ sub module_rss_kib {
             ($timeout, $time, $outer{$g}) = ($t, $g, 1);
         }
     }
-    %kept = () if defined $time;    # stat handles; statm from now on
     $sum += $rss{$_} for grep { !$outer{$_} } keys %rss;
     return $sum * $page_kib;
 }
