@@ -15,11 +15,12 @@
 # the container's memory as its cgroup counts it (v2 `memory.current`, v1
 # `memory.usage_in_bytes`; this sampler is in that figure, about 5 MiB).
 #
-# Samples are taken every PERIOD (5 ms) for the first 100 ms, then every
-# twentieth of the time so far (about 14 samples per doubling of the run:
-# 50 ms apart at 1 s), at most every MAX_PERIOD (1 s, from 20 s on): each
-# sample wakes the sampler, which costs more than what it reads, so a short
-# module gets its curve from few wake-ups and a long one a steady rate.
+# Samples are taken every PERIOD (10 ms) for the first 80 ms, then every
+# eighth of the time so far (about 6 samples per doubling of the run: 125 ms
+# apart at 1 s), at most every MAX_PERIOD (1 s, from 8 s on): each wake-up
+# costs more than what the sample reads (on a virtual machine a system call
+# after a sleep costs ~10 us; a sample, ~0.3 ms of CPU), so a short module
+# gets its curve from few wake-ups and a long one a steady rate.
 # Every sample is a bucket; when CAP buckets are full, neighbours are merged
 # keeping each one's maximum (the peak survives), so a run of any length has
 # at most CAP points, whose widths follow the samples'. The file always holds
@@ -37,8 +38,8 @@
 # (`-` for an unknown cgroup figure) instead of sampling.
 
 my $CAP = 128;    # MAX_POINTS in xtask/src/model/series.rs; 32-byte records: the wrapper reads 4096 bytes
-my $PERIOD_MS = 5;
-my $SLOWDOWN = 20;
+my $PERIOD_MS = 10;
+my $SLOWDOWN = 8;
 my $MAX_PERIOD_MS = 1000;
 my $WIDTH = 32;
 my @buckets;      # [t_ms, rss_kib, cgroup_kib or undef]
@@ -70,33 +71,16 @@ sub add {
         truncate(STDOUT, @buckets * $WIDTH);
     }
     push @buckets, [$t, $rss, $cg];
-    sysseek(STDOUT, $#buckets * $WIDTH, 0);
-    syswrite(STDOUT, record($t, $rss, $cg));
+    syswrite(STDOUT, record($t, $rss, $cg));    # at the file's end, where the last write left it
     return $merged;
 }
 
-# The start of an open /proc or cgroup file (SIZE bytes at most, 1024 by
-# default), read afresh.
+# The start of an open /proc or cgroup file, read afresh.
 sub reread {
-    my ($fh, $size) = @_;
+    my ($fh) = @_;
     my $data;
-    return undef unless defined $fh && sysseek($fh, 0, 0) && sysread($fh, $data, $size // 1024);
+    return undef unless defined $fh && sysseek($fh, 0, 0) && sysread($fh, $data, 1024);
     return $data;
-}
-
-# A function listing the container's pids: its cgroup's `cgroup.procs` (a
-# few short lines: cheaper than listing /proc) when that holds this
-# sampler's own pid (so it is the container's cgroup, not a host's seen
-# through an unshared mount), else /proc's numeric entries.
-sub pid_lister {
-    my ($own) = @_;
-    for my $path ("/sys/fs/cgroup/cgroup.procs", "/sys/fs/cgroup/memory/cgroup.procs") {
-        open(my $fh, "<", $path) or next;
-        my $procs = reread($fh, 65536) // next;
-        return sub { split(" ", reread($fh, 65536) // "") } if grep { $_ == $own } split(" ", $procs);
-    }
-    opendir(my $proc, "/proc") or return undef;
-    return sub { rewinddir($proc); grep { /^[0-9]+$/ } readdir $proc };
 }
 
 # The page size in KiB, from the auxiliary vector (AT_PAGESZ) as sysconf
@@ -140,8 +124,9 @@ sub stat_line {
 
 # The resident set of the module's processes, in KiB.
 sub module_rss_kib {
-    my ($procs, $own) = @_;
-    my @pids = grep { $_ > 1 && $_ != $own } $procs->();    # 0: a process of another pid namespace
+    my ($proc, $own) = @_;
+    rewinddir($proc);
+    my @pids = grep { /^[0-9]+$/ && $_ != 1 && $_ != $own } readdir $proc;
     my %listed = map { $_ => 1 } @pids;
     delete @kept{ grep { !$listed{$_} } keys %kept };
     my $sum = 0;
@@ -189,7 +174,9 @@ sub main {
     $page_kib = page_kib();
     my ($uptime, $cgroup);
     my $own = $$;
-    my $procs = pid_lister($own) or exit 1;
+    # Not the cgroup's cgroup.procs: on cgroup v1 a reread of an open one
+    # gives the list it gave first (cached while read within a second).
+    opendir(my $proc, "/proc") or exit 1;
     open($uptime, "<", "/proc/uptime") or exit 1;
     open($cgroup, "<", "/sys/fs/cgroup/memory.current")
       or open($cgroup, "<", "/sys/fs/cgroup/memory/memory.usage_in_bytes")
@@ -198,13 +185,13 @@ sub main {
     exit 1 unless defined $start;
     my $t = 0;
     while (1) {
-        my $rss = module_rss_kib($procs, $own);
+        my $rss = module_rss_kib($proc, $own);
         my $cg = reread($cgroup);
         $cg = defined $cg && $cg =~ /^([0-9]+)/ ? int(($1 + 1023) / 1024) : undef;
         my $up = (uptime_cs($uptime) - $start) * 10;
         $t = $up > $t ? $up : ($t < $up + 9 ? $t : $up + 9);
         add($t, $rss, $cg);
-        # A twentieth of the time so far, within [PERIOD, MAX_PERIOD] ms.
+        # An eighth of the time so far, within [PERIOD, MAX_PERIOD] ms.
         my $period = $t / $SLOWDOWN;
         $period = $period < $PERIOD_MS ? $PERIOD_MS : $period > $MAX_PERIOD_MS ? $MAX_PERIOD_MS : int($period);
         select(undef, undef, undef, $period / 1000);
