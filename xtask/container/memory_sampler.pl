@@ -157,11 +157,13 @@ sub module_rss_kib {
     return $sum * $page_kib;
 }
 
+# /proc/uptime in hundredths of a second.
 sub uptime_cs {
     my $up = reread($_[0]);
     return defined $up && $up =~ /^([0-9]+)\.([0-9][0-9])/ ? $1 * 100 + $2 : undef;
 }
 
+# `--feed CAP`: samples from stdin, saying on stderr whether each merged.
 sub feed {
     $CAP = $_[0];
     while (my $line = <STDIN>) {
@@ -188,7 +190,8 @@ sub main {
         my $rss = module_rss_kib($proc, $own);
         my $cg = reread($cgroup);
         $cg = defined $cg && $cg =~ /^([0-9]+)/ ? int(($1 + 1023) / 1024) : undef;
-        my $up = (uptime_cs($uptime) - $start) * 10;
+        my $now = uptime_cs($uptime);
+        my $up = defined $now ? ($now - $start) * 10 : $t;    # unreadable: the sleeps' sum
         $t = $up > $t ? $up : ($t < $up + 9 ? $t : $up + 9);
         add($t, $rss, $cg);
         # An eighth of the time so far, within [PERIOD, MAX_PERIOD] ms.
