@@ -14,8 +14,9 @@ fn the_harness_passes_its_own_tests() {
     assert!(stderr.contains("\nOK"), "{stderr}");
 }
 
-/// The memory sampler (`xtask/container/memory_sampler.py`): its buckets,
-/// and a real run beside an allocating process in a PID namespace of its own.
+/// The memory sampler (`xtask/container/memory_sampler.pl`, on the host's
+/// perl): its buckets, and a real run beside an allocating process under
+/// `timeout` and GNU time in a PID namespace of its own.
 #[test]
 fn the_memory_sampler_passes_its_own_tests() {
     let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/harness/test_memory_sampler.py");

@@ -82,14 +82,14 @@ memray=; if [ -e /.pymaccounter-memray ]; then memray=1
   exec 8<>/.pymaccounter-memray || exit 125
   exec 9<>/tmp/.pymaccounter-memray-notes || exit 125; rm -f /tmp/.pymaccounter-memray-notes
 fi
-# Memory series (issue 24): the sampler (memory_sampler.py) writes into an
+# Memory series (issue 24): the sampler (memory_sampler.pl) writes into an
 # unlinked file on descriptor 7, which the module does not get, until kill -1
 # ends it; its records (4 KiB at most, only its characters) go on a line
-# before the status line. No python3 in the image, or --env
+# before the status line. No perl in the image, or --env
 # PYMACCOUNTER_MEMORY_SERIES=off: no sampler, no series.
 exec 7<>/tmp/.pymaccounter-series || exit 125; rm -f /tmp/.pymaccounter-series
 [ "${PYMACCOUNTER_MEMORY_SERIES-}" = off ] ||
-  python3 -I -S /opt/pymaccounter/memory_sampler.py >&7 2>/dev/null </dev/null 4>&- 5>&- 6>&- 8>&- 9>&- &
+  { unset PERL5LIB PERL5OPT PERLLIB; exec perl /opt/pymaccounter/memory_sampler.pl; } >&7 2>/dev/null </dev/null 4>&- 5>&- 6>&- 8>&- 9>&- &
 timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&- 7>&- 8>&-
 status=$?
 kill -s KILL -- -1 2>/dev/null

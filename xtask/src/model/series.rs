@@ -1,5 +1,5 @@
 //! A module's memory over its run, as the sampler in its container saw it
-//! (`xtask/container/memory_sampler.py`): plain facts, a bounded list of
+//! (`xtask/container/memory_sampler.pl`): plain facts, a bounded list of
 //! buckets, each keeping the largest value sampled in it, so the peak
 //! survives the sampler's downsampling and ours.
 

@@ -528,7 +528,9 @@ def _container_ns():
 def _sampler_ns():
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if b"memory_sampler" in open("/proc/%s/cmdline" % pid, "rb").read():
+            # An argument, not a substring: PID 1's `sh -c` script names it too.
+            args = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+            if any(a.startswith(b"/opt/pymaccounter/memory_sampler") for a in args):
                 return int(open("/proc/%s/schedstat" % pid).read().split()[0])
         except OSError:
             pass
