@@ -37,7 +37,11 @@ fn a_remote_engine_gets_the_test_dir_as_a_volume_and_keeps_nothing() {
         "the copy is not announced:\n{}",
         run.dump()
     );
-    let module_runs: Vec<&str> = run.stderr.lines().filter(|l| l.contains(" run --name ")).collect();
+    let module_runs: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" run --rm ") && l.contains(" --name pymaccounter-"))
+        .collect();
     assert_eq!(module_runs.len(), modules.len(), "{}", run.dump());
     for line in module_runs {
         assert!(line.contains("--mount type=volume,source=pymaccounter-"), "not the volume:\n{line}");
