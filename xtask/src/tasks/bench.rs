@@ -262,29 +262,12 @@ fn compare(
     // One untimed pass of each warms the engine's caches.
     time_runner()?;
     time_raw()?;
-    let (mut ours, mut raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..options.rounds {
-        // Who goes first alternates (A B, B A, ...): a machine that slowly
-        // speeds up or slows down then favours neither side.
-        let (a, b) = if round % 2 == 0 {
-            let a = time_runner()?;
-            (a, time_raw()?)
-        } else {
-            let b = time_raw()?;
-            (time_runner()?, b)
-        };
-        say!("{name} round {}: runner {a:.2} s, raw {b:.2} s, ratio {:.3}", round + 1, a / b);
-        ours.push(a);
-        raw.push(b);
-        ratios.push(a / b);
-    }
-    let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let paired = Paired::run(name, ("runner", "raw"), options.rounds, time_runner, time_raw)?;
+    let (ours, raw, ratio) = paired.medians();
+    let (lowest, highest) = paired.range();
     Ok(format!(
-        "| {name} ({} modules) | {:.2} s | {:.2} s | **{:.3}** | {lowest:.2}–{highest:.2} | ≤ {goal:.2} |",
+        "| {name} ({} modules) | {ours:.2} s | {raw:.2} s | **{ratio:.3}** | {lowest:.2}–{highest:.2} | ≤ {goal:.2} |",
         modules.len(),
-        crate::model::repeat::median_of(&ours),
-        crate::model::repeat::median_of(&raw),
-        crate::model::repeat::median_of(&ratios)
     ))
 }
 
@@ -313,7 +296,7 @@ fn edit_loop(runner: &Path, root: &Path, template: &Path, python: &str, rounds: 
         })
     };
     let mut edits = 0;
-    let mut edited = || {
+    let edited = || {
         edits += 1;
         let mut file = std::fs::OpenOptions::new().append(true).open(&module)?;
         std::io::Write::write_all(&mut file, format!("# edit {edits}\n").as_bytes())?;
@@ -322,26 +305,12 @@ fn edit_loop(runner: &Path, root: &Path, template: &Path, python: &str, rounds: 
     };
     // Untimed: builds whatever the versions need (test images, bases).
     run()?;
-    let (mut unchanged, mut after_edit, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let (same, changed) = if round % 2 == 0 {
-            let same = run()?;
-            (same, edited()?)
-        } else {
-            let changed = edited()?;
-            (run()?, changed)
-        };
-        say!("edit loop {python} round {}: unchanged {same:.2} s, edited {changed:.2} s", round + 1);
-        unchanged.push(same);
-        after_edit.push(changed);
-        ratios.push(changed / same);
-    }
-    let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let label = format!("edit loop {python}");
+    let paired = Paired::run(&label, ("edited", "unchanged"), rounds, edited, run)?;
+    let (after_edit, unchanged, ratio) = paired.medians();
+    let (lowest, highest) = paired.range();
     Ok(format!(
-        "| `--python {python}` | {:.2} s | {:.2} s | **{:.2}** | {lowest:.2}–{highest:.2} | ≤ 1.30 |",
-        crate::model::repeat::median_of(&unchanged),
-        crate::model::repeat::median_of(&after_edit),
-        crate::model::repeat::median_of(&ratios)
+        "| `--python {python}` | {unchanged:.2} s | {after_edit:.2} s | **{ratio:.2}** | {lowest:.2}–{highest:.2} | ≤ 1.30 |"
     ))
 }
 
@@ -583,23 +552,10 @@ fn memray_vs_raw(engine: &Engine, runner: &Path, rounds: usize) -> Result<String
     let time_raw = || run_raw(engine, &image, &dir, &modules, 1, RAW_MEMRAY_COMMAND).map(|t| t.as_secs_f64());
     time_runner()?;
     time_raw()?;
-    let (mut ours, mut raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds.max(1) {
-        let (a, b) = if round % 2 == 0 {
-            let a = time_runner()?;
-            (a, time_raw()?)
-        } else {
-            let b = time_raw()?;
-            (time_runner()?, b)
-        };
-        say!("memray-raw round {}: runner {a:.2} s, raw {b:.2} s, ratio {:.3}", round + 1, a / b);
-        ours.push(a);
-        raw.push(b);
-        ratios.push(a / b);
-    }
-    let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let paired = Paired::run("memray-raw", ("runner", "raw"), rounds.max(1), time_runner, time_raw)?;
+    let (ours, raw, ratio) = paired.medians();
+    let (lowest, highest) = paired.range();
     let per = |total: f64| total / modules.len() as f64;
-    let (ours, raw) = (crate::model::repeat::median_of(&ours), crate::model::repeat::median_of(&raw));
     let mut section = String::new();
     emit(&mut section, &format!(
         "\n## `--memray` vs raw memray\n\nThe project's {} modules on Python 3.13, one at a time, {} paired rounds \
@@ -610,7 +566,7 @@ fn memray_vs_raw(engine: &Engine, runner: &Path, rounds: usize) -> Result<String
         rounds.max(1),
         per(ours),
         per(raw),
-        crate::model::repeat::median_of(&ratios)
+        ratio
     ));
     Ok(section)
 }
@@ -637,32 +593,67 @@ fn test_peaks_cost(runner: &Path, root: &Path, rounds: usize) -> Result<String> 
     };
     run(false)?;
     run(true)?;
-    let (mut off, mut on, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let (a, b) = if round % 2 == 0 {
-            let a = run(true)?;
-            (a, run(false)?)
-        } else {
-            let b = run(false)?;
-            (run(true)?, b)
-        };
-        say!("test peaks round {}: on {a:.2} s, off {b:.2} s, ratio {:.3}", round + 1, a / b);
-        on.push(a);
-        off.push(b);
-        ratios.push(a / b);
-    }
-    let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
-    let median = crate::model::repeat::median_of;
+    let paired = Paired::run("test peaks", ("on", "off"), rounds, || run(true), || run(false))?;
+    let (on, off, ratio) = paired.medians();
+    let (lowest, highest) = paired.range();
     let report = format!(
         "\n## Per-test peaks\n\nOne file of {TRIVIAL_TESTS} trivial pytest tests, `-j 1`, {rounds} rounds \
          alternating, each test's peak taken (the default) and not (`--env PYMACCOUNTER_TEST_PEAKS=off`): \
-         **{:.2} s** against {:.2} s, median ratio **×{:.3}** (seen {lowest:.3}–{highest:.3}; goal ≤ 1.10).\n",
-        median(&on),
-        median(&off),
-        median(&ratios)
+         **{on:.2} s** against {off:.2} s, median ratio **×{ratio:.3}** (seen {lowest:.3}–{highest:.3}; goal ≤ 1.10).\n"
     );
     out!("{}", report.trim());
     Ok(report)
+}
+
+/// Two timed sides measured in paired rounds, who goes first alternating
+/// (A B, B A, ...): a machine that slowly speeds up or slows down then favours
+/// neither. Each round is said as it ends; ratios are A / B.
+struct Paired {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    ratios: Vec<f64>,
+}
+
+impl Paired {
+    fn run(
+        label: &str,
+        sides: (&str, &str),
+        rounds: usize,
+        mut a: impl FnMut() -> Result<f64>,
+        mut b: impl FnMut() -> Result<f64>,
+    ) -> Result<Paired> {
+        let mut paired = Paired { a: Vec::new(), b: Vec::new(), ratios: Vec::new() };
+        for round in 0..rounds {
+            let (x, y) = if round % 2 == 0 {
+                let x = a()?;
+                (x, b()?)
+            } else {
+                let y = b()?;
+                (a()?, y)
+            };
+            say!(
+                "{label} round {}: {} {x:.2} s, {} {y:.2} s, ratio {:.3}",
+                round + 1,
+                sides.0,
+                sides.1,
+                x / y
+            );
+            paired.a.push(x);
+            paired.b.push(y);
+            paired.ratios.push(x / y);
+        }
+        Ok(paired)
+    }
+
+    fn medians(&self) -> (f64, f64, f64) {
+        let median = crate::model::repeat::median_of;
+        (median(&self.a), median(&self.b), median(&self.ratios))
+    }
+
+    /// The lowest and highest ratio seen.
+    fn range(&self) -> (f64, f64) {
+        self.ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)))
+    }
 }
 
 /// How many tests the one-file row holds.
