@@ -63,13 +63,13 @@ const TIMED_OUT_STATUS: i32 = 124;
 /// gives. The cgroup's peak is `memory.peak` on cgroup v2,
 /// `memory.max_usage_in_bytes` on v1: the module's process, its children and
 /// files in the tmpfs folders (what the memory limit acts on), which no
-/// module can reset. Nothing runs before the wrapper in a fresh `/tmp`, so
-/// its unlinked files need no random names; what it reads it reads with the
-/// shell's own `read`: each process it spares is a few ms per container. The kernel's count of OOM kills in the container's
+/// module can reset. The kernel's count of OOM kills in the container's
 /// cgroup (`oom_kill` in v2's `memory.events`, v1's `memory.oom_control`)
 /// tells a kill by the memory limit from any other SIGKILL, so the engine
 /// need not be asked after the container is gone (it is run with `--rm`).
-/// Both are read with the shell's own `read`: no process to start.
+/// Nothing runs before the wrapper in a fresh `/tmp`, so its unlinked files
+/// need no random names, and what it reads it reads with the shell's own
+/// `read`: each process it spares is a few ms per container.
 const WRAPPER: &str = r#"read -r nonce && [ -n "$nonce" ] || exit 125
 deadline=$1; report=$2; shift 2
 exec 5<>/tmp/.pymaccounter-time || exit 125; rm -f /tmp/.pymaccounter-time

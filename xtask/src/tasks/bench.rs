@@ -711,12 +711,30 @@ fn run_runner(
     let mut command = Command::new(runner);
     command.args(["run-all-tests", "-j", &jobs.to_string(), "--test-dir"]).arg(dir);
     command.env(ENGINE_VARIABLE, engine.name());
+    let watched = watch(&mut command, Duration::from_millis(5), measure)?;
+    if !watched.status.success() {
+        bail!("the runner failed on {}:\n{}", dir.display(), watched.stderr);
+    }
+    Ok((watched.elapsed, watched.peak))
+}
+
+/// How a watched command ended: its status, wall time, peak RSS (when
+/// asked) and stderr.
+pub struct Watched {
+    pub status: std::process::ExitStatus,
+    pub elapsed: Duration,
+    pub peak: Option<u64>,
+    pub stderr: String,
+}
+
+/// Runs a command to its end, stdout dropped and stderr kept, reading its
+/// high-water mark from outside every `poll` when `measure` (the kernel's
+/// mark only rises: the last reading before it exits is its peak, and the
+/// command has no hook to lower it).
+pub fn watch(command: &mut Command, poll: Duration, measure: bool) -> Result<Watched> {
     command.stdout(Stdio::null()).stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = command.spawn()?;
-    // The kernel's high-water mark only rises: the last reading before the
-    // runner exits is its peak. Read from outside, so the runner has no hook.
-    let mut peak = None;
     let stderr = child.stderr.take();
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -725,6 +743,7 @@ fn run_runner(
         }
         text
     });
+    let mut peak = None;
     let status = loop {
         if measure {
             peak = high_water_mark(child.id()).or(peak);
@@ -732,14 +751,10 @@ fn run_runner(
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(poll);
     };
     let elapsed = started.elapsed();
-    let stderr = reader.join().unwrap_or_default();
-    if !status.success() {
-        bail!("the runner failed on {}:\n{stderr}", dir.display());
-    }
-    Ok((elapsed, peak))
+    Ok(Watched { status, elapsed, peak, stderr: reader.join().unwrap_or_default() })
 }
 
 /// A process's peak RSS (VmHWM), in bytes, while it runs.

@@ -145,33 +145,13 @@ fn children_cpu() -> Duration {
 /// Runs a command to its end (exit 0 or 1: merged shards hold failures),
 /// reading its high-water mark from `/proc` meanwhile.
 fn measure(command: &mut Command) -> Result<Measured> {
-    command.stdout(Stdio::null()).stderr(Stdio::piped());
     let cpu_before = children_cpu();
-    let started = Instant::now();
-    let mut child = command.spawn()?;
-    let stderr = child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut stderr) = stderr {
-            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-        }
-        text
-    });
-    let mut peak = None;
-    let status = loop {
-        peak = super::high_water_mark(child.id()).or(peak);
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let wall = started.elapsed();
+    let watched = super::watch(command, Duration::from_millis(20), true)?;
     let cpu = children_cpu().saturating_sub(cpu_before);
-    let stderr = reader.join().unwrap_or_default();
-    if !matches!(status.code(), Some(0 | 1)) {
-        bail!("{command:?} failed:\n{stderr}");
+    if !matches!(watched.status.code(), Some(0 | 1)) {
+        bail!("{command:?} failed:\n{}", watched.stderr);
     }
-    Ok(Measured { wall, cpu, peak })
+    Ok(Measured { wall: watched.elapsed, cpu, peak: watched.peak })
 }
 
 /// Seconds headless Chromium takes to load the page and run its script, when one is installed.
