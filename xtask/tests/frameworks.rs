@@ -94,3 +94,18 @@ fn the_projects_own_modules_all_run_as_scripts() {
         assert_eq!(module["harness"], "script", "{module:#}");
     }
 }
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn the_harness_runs_from_the_bytecode_the_image_compiled() {
+    require_engine();
+    let dir = fixture("frameworks");
+    // Python's verbose mode names where each module's code came from.
+    let (run, report) =
+        run_with_report(dir.path(), &["run", "test_pytest_style.py", "--env", "PYTHONVERBOSE=1"]);
+    let result = result_for(&report, "test_pytest_style.py");
+    assert_eq!(result["harness"], "pytest", "{}", run.dump());
+    let stderr = result["stderr"].as_str().unwrap();
+    let cached = "code object from '/opt/pymaccounter/__pycache__/harness.cpython-";
+    assert!(stderr.contains(cached), "the harness was compiled in the container:\n{stderr}");
+}

@@ -153,7 +153,7 @@ const REPORT_FD: &str = "4";
 pub const WRAPPER_SHELL: &str = "/opt/pymaccounter-sh";
 
 /// The harness script in the test image (from `xtask/container/`).
-pub const HARNESS_SCRIPT: &str = "/opt/pymaccounter/harness.py";
+pub const HARNESS_SCRIPT: &str = "/opt/pymaccounter/run_harness.py";
 
 /// How one module is run, decided on the host from its source (never run
 /// there) and the options.
