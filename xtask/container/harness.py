@@ -1670,6 +1670,8 @@ def run_pytest(module_path, args, hunt, report):
     # before any plugin of ours sees a test).
     if code == EXIT_USAGE:
         report.error = conftest_failure(said.lines)
+    if code == EXIT_NO_TESTS:
+        report.error = "no tests ran"
     return code
 
 

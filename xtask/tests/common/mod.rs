@@ -174,43 +174,54 @@ pub fn result_for<'a>(report: &'a serde_json::Value, module: &str) -> &'a serde_
 /// The xmlschema the JUnit check installs (pinned: a new release must not
 /// change what the tests accept).
 const XMLSCHEMA: &str = "xmlschema==4.3.2";
+/// The pytest the harness's own tests run it under on the host (pinned, as
+/// the newest release is what a project's environment gets from the index).
+pub const HOST_PYTEST: &str = "pytest==9.2.0";
 
-/// A Python with xmlschema, for any user: a venv in cargo's target dir, made
-/// from PyPI on first use (the host's own site-packages are never asked, so a
-/// non-root user with no packages runs the tests as root does). Test
-/// processes racing to make it each build one aside and move theirs into
-/// place; the first rename wins.
 fn xmlschema_python() -> &'static Path {
     static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let venv = tmp.join(format!("venv-{}", XMLSCHEMA.replace("==", "-")));
-        let python = venv.join("bin/python3");
-        if python.exists() {
-            return python;
-        }
-        let building = tempfile::Builder::new().prefix("venv-building-").tempdir_in(tmp).unwrap();
-        let made = Command::new("python3").args(["-m", "venv"]).arg(building.path()).output();
-        let made = made.expect("python3 runs (the JUnit check needs it on the host)");
-        assert!(made.status.success(), "python3 -m venv: {}", String::from_utf8_lossy(&made.stderr));
-        let pip = building.path().join("bin/pip");
-        let installed = Command::new(&pip)
-            .args(["install", "--quiet", "--disable-pip-version-check", XMLSCHEMA])
-            .output()
-            .expect("the venv's pip runs");
-        assert!(
-            installed.status.success(),
-            "installing {XMLSCHEMA} from PyPI for the JUnit check: {}",
-            String::from_utf8_lossy(&installed.stderr)
-        );
-        let built = building.keep();
-        if std::fs::rename(&built, &venv).is_err() {
-            // Another test process got there first.
-            let _ = std::fs::remove_dir_all(&built);
-        }
-        assert!(python.exists(), "{} was not made", python.display());
-        python
-    })
+    PYTHON.get_or_init(|| python_with(XMLSCHEMA))
+}
+
+/// The host's Python with pytest (`HOST_PYTEST`), for the harness's pytest cases.
+pub fn pytest_python() -> &'static Path {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| python_with(HOST_PYTEST))
+}
+
+/// A Python with `requirement` installed, for any user: a venv in cargo's
+/// target dir, made from PyPI on first use (the host's own site-packages are
+/// never asked, so a non-root user with no packages runs the tests as root
+/// does). Test processes racing to make it each build one aside and move
+/// theirs into place; the first rename wins.
+fn python_with(requirement: &str) -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let venv = tmp.join(format!("venv-{}", requirement.replace("==", "-")));
+    let python = venv.join("bin/python3");
+    if python.exists() {
+        return python;
+    }
+    let building = tempfile::Builder::new().prefix("venv-building-").tempdir_in(tmp).unwrap();
+    let made = Command::new("python3").args(["-m", "venv"]).arg(building.path()).output();
+    let made = made.expect("python3 runs on the host (the tests need it)");
+    assert!(made.status.success(), "python3 -m venv: {}", String::from_utf8_lossy(&made.stderr));
+    let pip = building.path().join("bin/pip");
+    let installed = Command::new(&pip)
+        .args(["install", "--quiet", "--disable-pip-version-check", requirement])
+        .output()
+        .expect("the venv's pip runs");
+    assert!(
+        installed.status.success(),
+        "installing {requirement} from PyPI for the tests: {}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let built = building.keep();
+    if std::fs::rename(&built, &venv).is_err() {
+        // Another test process got there first.
+        let _ = std::fs::remove_dir_all(&built);
+    }
+    assert!(python.exists(), "{} was not made", python.display());
+    python
 }
 
 /// Validates a JUnit file against the common JUnit schema (junit-10.xsd, see

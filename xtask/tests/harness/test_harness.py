@@ -31,6 +31,8 @@ def interpreter_can(code):
 
 
 HAS_PYTEST = interpreter_can("import pytest")
+if os.environ.get("HARNESS_REQUIRE_PYTEST") and not HAS_PYTEST:
+    sys.exit("HARNESS_REQUIRE_PYTEST is set but %s cannot import pytest" % PYTHON)
 DEBUG_BUILD = interpreter_can("import sys; sys.gettotalrefcount")
 
 
