@@ -325,4 +325,19 @@ fn without_a_project_the_markers_are_not_checked_and_the_run_says_so() {
         "{stderr}"
     );
     assert!(!stderr.contains("PytestUnknownMarkWarning") && !run.stdout.contains("PytestUnknownMarkWarning"));
+    // Under --memray, with no pytest-memray to record per test, the file is recorded whole.
+    let (run, report) =
+        run_with_report(dir.path(), &["run", "test_limits_no_project.py", "--python", "3.13", "--memray"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let result = result_for(&report, "test_limits_no_project.py");
+    assert!(result["stderr"].as_str().unwrap().contains("not checked: pytest-memray is not installed here"));
+    let memray = &result["memray"];
+    assert_eq!(
+        (&memray["per_test_captures"], &memray["flamegraph"]),
+        (&serde_json::Value::Null, &"allocations".into())
+    );
+    assert!(
+        memray["peak_memory_bytes"].as_u64().unwrap() >= 50_000_000,
+        "the 50 MB test within the module: {memray:#}"
+    );
 }
