@@ -55,12 +55,15 @@ after it, and the test's peak is its rise over the RSS at its start. Since each 
 lowers the mark GNU time reads at exit, the trailer also holds the highest mark read
 before any reset ("peak_rss_bytes"): the file's peak is the larger of the two.
 
---memray-markers check|unchecked (pytest mode; the module uses pytest-memray's
+--memray-markers check|unchecked|record:DIR (pytest mode; the module uses pytest-memray's
 limit_memory / limit_leaks): `check` runs pytest with --memray when pytest_memray can be
 imported, and otherwise, like `unchecked` (the runner's --memray already records with
-memray, which runs one tracker at a time), registers the markers and says on stderr why
-they are not checked. A failure over a limit gets pytest-memray's top allocation in its
-message and its list of allocations in its traceback.
+memray, which runs one tracker at a time; pytest-memray's plugin is then kept out),
+registers the markers and says on stderr why they are not checked. `record:DIR` (the
+runner's --memray, whose launcher started no tracker) checks them too, and has
+pytest-memray keep every test's capture in DIR (--memray-bin-path) for the runner's memray
+summary. A failure over a limit gets pytest-memray's top allocation in its message and its
+list of allocations in its traceback.
 
 --report-fd N writes the trailer to file descriptor N instead of stderr: the runner's
 container gives the harness a descriptor of an unlinked file, a channel the module's
@@ -329,7 +332,7 @@ class Report:
 def parse_arguments(argv):
     """(mode, hunt or None, module_path, args) from the harness's own argv; --report-fd
     sets REPORT_FD, --keyword KEYWORD, --report-all REPORT_ALL, --kill-strays KILL_STRAYS."""
-    global REPORT_FD, KEYWORD, REPORT_ALL, KILL_STRAYS, MEMRAY_MARKERS
+    global REPORT_FD, KEYWORD, REPORT_ALL, KILL_STRAYS, MEMRAY_MARKERS, MEMRAY_CAPTURES
     mode = None
     hunt = None
     index = 0
@@ -360,9 +363,11 @@ def parse_arguments(argv):
                 raise UsageError("--mode must be unittest, pytest or script, not %r" % value)
             mode = value
         elif name == "--memray-markers":
-            if value not in ("check", "unchecked"):
-                raise UsageError("--memray-markers must be check or unchecked, not %r" % value)
-            MEMRAY_MARKERS = value
+            kind, _, folder = value.partition(":")
+            if value not in ("check", "unchecked") and not (kind == "record" and folder):
+                raise UsageError("--memray-markers must be check, unchecked or record:DIR, not %r" % value)
+            MEMRAY_MARKERS = kind
+            MEMRAY_CAPTURES = folder or None
         elif name == "--keyword":
             keyword_matcher(value)  # a bad expression is a usage error here
             KEYWORD = value
@@ -1595,8 +1600,10 @@ def memray_section(report):
     for title, text in getattr(report, "sections", None) or ():
         if "memray" in str(title).lower():
             lines = [line.strip() for line in str(text).splitlines()]
-            after = lines[lines.index("List of allocations:") + 1 :] if "List of allocations:" in lines else []
-            # `- 47.7MiB allocated here:` then the allocating frame's `function:file:line`.
+            heads = [i for i, line in enumerate(lines) if line in ("List of allocations:", "List of leaked allocations:")]
+            after = lines[heads[0] + 1 :] if heads else []
+            # `- 47.7MiB allocated here:` then the allocating frame's `function:file:line`
+            # (limit_leaks: a native frame first, as pytest-memray lists it).
             after = [line for line in after if line and line != "..."]
             top = None
             if after:
@@ -1639,9 +1646,14 @@ def run_pytest(module_path, args, hunt, report):
         unchecked = memray_markers_unchecked()
         if unchecked is None:
             arguments.append("--memray")
+            if MEMRAY_CAPTURES is not None:
+                arguments += ["--memray-bin-path", MEMRAY_CAPTURES, "--memray-bin-prefix", "test"]
         else:
             say("limit_memory / limit_leaks are not checked: " + unchecked)
             extra_plugins.append(MarkersNotChecked(unchecked))
+            if importable("pytest_memray"):
+                # Its plugin would start a tracker per marked test beside memray's own.
+                arguments += ["-p", "no:memray"]
     collector = pytest_collector(pytest)
     said = Tee(sys.stderr)
     sys.stderr = said
@@ -1677,16 +1689,24 @@ def run_pytest(module_path, args, hunt, report):
 
 def memray_markers_unchecked():
     """Why pytest-memray's markers cannot be checked here, or None when they can."""
-    if MEMRAY_MARKERS == "unchecked":
-        return "--memray records this module with memray already, and memray runs one tracker at a time"
-    try:
-        import pytest_memray  # noqa: F401
-    except ImportError:
+    if not importable("pytest_memray"):
         return (
             "pytest-memray is not installed here (it comes with a project's environment, "
             "from the index, on Pythons memray supports)"
         )
+    if MEMRAY_MARKERS == "unchecked":
+        return "--memray records this module with memray already, and memray runs one tracker at a time"
     return None
+
+
+def importable(name):
+    """Whether a top-level module can be imported here (found, not imported)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class MarkersNotChecked:
@@ -1790,8 +1810,10 @@ def shut_down_like_python():
 
 REPORT_FD = 2
 # --memray-markers: the module uses pytest-memray's limit_memory / limit_leaks;
-# "check" turns pytest-memray on, "unchecked" (memray already records) says why not.
+# "check" turns pytest-memray on, "unchecked" (memray already records) says why not,
+# "record" checks them and keeps each test's capture in MEMRAY_CAPTURES.
 MEMRAY_MARKERS = None
+MEMRAY_CAPTURES = None
 # -k EXPR (--keyword): the tests to run, or None for all.
 KEYWORD = None
 

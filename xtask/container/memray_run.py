@@ -1,6 +1,7 @@
 """Runs a script under memray's tracker, as `python3 -m memray run` would, but faithfully.
 
     python3 -u memray_run.py CAPTURE NOTES_FD SCRIPT [ARGS...]
+    python3 -u memray_run.py - NOTES_FD SCRIPT [ARGS...]
 
 Run by the container's wrapper (`--memray`) in place of `python3 -u SCRIPT`:
 - memray's CLI imports argparse, rich and more, which leave cyclic garbage
@@ -15,6 +16,12 @@ Run by the container's wrapper (`--memray`) in place of `python3 -u SCRIPT`:
 
 The capture is memray's non-aggregated format, which survives a module
 killed by the memory limit. memray_summary.py reads it once the module ended.
+
+CAPTURE `-`: no tracker of ours. The script (the harness, on a pytest file
+using pytest-memray's markers) has pytest-memray record each test with its
+own tracker, the only one (memray runs one at a time), and keep the captures
+for memray_summary.py; the notes say `recording=tests`, which the script
+cannot forge (NOTES_FD is closed before it starts).
 """
 
 import os
@@ -72,6 +79,11 @@ def main():
     sys.modules["__main__"] = main_module
     sys.argv = sys.argv[3:]
     sys.path[0] = os.path.dirname(os.path.abspath(script))
+    if capture == "-":
+        os.write(notes_fd, b"recording=tests\n")
+        os.close(notes_fd)
+        exec(code, main_module.__dict__)
+        return
     tracker = start_tracker(capture, notes_fd)
     # What the launcher and memray's start left unreachable is not the script's.
     gc.collect()

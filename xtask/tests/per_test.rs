@@ -195,7 +195,7 @@ fn pytest_memrays_limit_memory_fails_the_test_over_its_limit() {
     let cache = project_root().join("target/pymaccounter-test-cache");
     let (run, report) = run_with_report(
         &project,
-        &["run-all-tests", "--cache-dir", path_str(&cache), "--python", "3.13,3.14"],
+        &["run", "test_limits.py", "--cache-dir", path_str(&cache), "--python", "3.13,3.14"],
     );
     assert_eq!(run.code, 1, "{}", run.dump());
     let results = report["results"].as_array().unwrap();
@@ -218,6 +218,97 @@ fn pytest_memrays_limit_memory_fails_the_test_over_its_limit() {
     }
 }
 
+/// limit_leaks: the test keeping 5 MB fails with pytest-memray's facts, the one freeing them passes.
+fn assert_limit_leaks_checked(result: &serde_json::Value) {
+    assert_eq!(result["status"], "fail", "{result:#}");
+    assert_eq!(result["execution"]["why"]["names"], serde_json::json!(["test_leaks_5_mb"]), "{result:#}");
+    let leaking = test_named(result, "test_leaks_5_mb");
+    assert_eq!(leaking["outcome"], "failed", "{leaking:#}");
+    let message = leaking["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "Test was allowed to leak 1.0MiB per location but at least one location leaked more; top allocation: 4.8MiB at "
+        ),
+        "{message}"
+    );
+    assert!(leaking["traceback"].as_str().unwrap().contains("List of leaked allocations:"), "{leaking:#}");
+    assert_eq!(test_named(result, "test_frees_5_mb")["outcome"], "passed", "{result:#}");
+}
+
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn pytest_memrays_limit_leaks_fails_the_test_that_keeps_its_memory() {
+    require_engine();
+    let project = fixed_copy("per_test_memray");
+    let cache = project_root().join("target/pymaccounter-test-cache");
+    let (run, report) = run_with_report(
+        &project,
+        &["run", "test_leak_limits.py", "--cache-dir", path_str(&cache), "--python", "3.13"],
+    );
+    assert_eq!(run.code, 1, "{}", run.dump());
+    assert_limit_leaks_checked(result_for(&report, "test_leak_limits.py"));
+}
+
+/// Under --memray, pytest-memray's per-test trackers are the only ones: the
+/// markers are checked, and the module's figures and flame graph are merged
+/// from their captures.
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn under_memray_one_tracker_checks_the_markers_and_profiles_the_file() {
+    require_engine();
+    let project = fixed_copy("per_test_memray");
+    let cache = project_root().join("target/pymaccounter-test-cache");
+    let out = tempfile::tempdir().unwrap();
+    let (run, report) = run_with_report_at(
+        &project,
+        &out.path().join("report.json"),
+        &[
+            "run",
+            "test_limits.py",
+            "test_leak_limits.py",
+            "--memray",
+            "--cache-dir",
+            path_str(&cache),
+            "--python",
+            "3.13",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.dump());
+    let limits = result_for(&report, "test_limits.py");
+    assert_eq!(
+        limits["execution"]["why"]["names"],
+        serde_json::json!(["test_allocates_50_mb"]),
+        "{limits:#}"
+    );
+    let message = test_named(limits, "test_allocates_50_mb")["message"].as_str().unwrap();
+    assert!(message.starts_with("Test was limited to 10.0MiB but allocated 47.7MiB"), "{message}");
+    assert_eq!(test_named(limits, "test_allocates_1_mb")["outcome"], "passed", "{limits:#}");
+    assert_eq!(test_named(limits, "test_unmarked")["outcome"], "passed", "{limits:#}");
+    assert!(!limits["stderr"].as_str().unwrap().contains("not checked"), "{limits:#}");
+    assert_limit_leaks_checked(result_for(&report, "test_leak_limits.py"));
+    for (module, tests, peak) in [("test_limits.py", 3, 50_000_000), ("test_leak_limits.py", 2, 5_000_000)] {
+        let memray = &result_for(&report, module)["memray"];
+        assert_eq!(memray["per_test_captures"], tests, "{memray:#}");
+        assert_eq!(memray["flamegraph"], "tests", "{memray:#}");
+        // The largest test's own peak: its bytearray, and little besides.
+        let heap = memray["peak_memory_bytes"].as_u64().unwrap_or_else(|| panic!("{memray:#}"));
+        assert!((peak..peak + peak / 20).contains(&heap), "{heap} for {peak}: {memray:#}");
+        assert!(memray["total_allocations"].as_u64().unwrap() >= tests, "{memray:#}");
+        let svg =
+            std::fs::read_to_string(out.path().join(memray["flamegraph_path"].as_str().unwrap())).unwrap();
+        assert!(svg.contains("summed over the tests") && svg.contains("per-test captures"), "{svg:.600}");
+        assert!(!svg.contains("pytest_memray/plugin.py"), "pytest-memray's own frame is left out");
+    }
+    let limits_svg =
+        std::fs::read_to_string(out.path().join(limits["memray"]["flamegraph_path"].as_str().unwrap()))
+            .unwrap();
+    for test in ["test_allocates_50_mb", "test_allocates_1_mb", "test_unmarked"] {
+        assert!(limits_svg.contains(test), "{test} in the flame graph");
+    }
+    let top = limits["memray"]["top_allocations_by_size"][0]["location"].as_str().unwrap();
+    assert!(top.starts_with("allocate:") && top.ends_with("test_limits.py:9"), "{top}");
+}
+
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn without_a_project_the_markers_are_not_checked_and_the_run_says_so() {
@@ -234,4 +325,19 @@ fn without_a_project_the_markers_are_not_checked_and_the_run_says_so() {
         "{stderr}"
     );
     assert!(!stderr.contains("PytestUnknownMarkWarning") && !run.stdout.contains("PytestUnknownMarkWarning"));
+    // Under --memray, with no pytest-memray to record per test, the file is recorded whole.
+    let (run, report) =
+        run_with_report(dir.path(), &["run", "test_limits_no_project.py", "--python", "3.13", "--memray"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let result = result_for(&report, "test_limits_no_project.py");
+    assert!(result["stderr"].as_str().unwrap().contains("not checked: pytest-memray is not installed here"));
+    let memray = &result["memray"];
+    assert_eq!(
+        (&memray["per_test_captures"], &memray["flamegraph"]),
+        (&serde_json::Value::Null, &"allocations".into())
+    );
+    assert!(
+        memray["peak_memory_bytes"].as_u64().unwrap() >= 50_000_000,
+        "the 50 MB test within the module: {memray:#}"
+    );
 }

@@ -55,9 +55,44 @@ const MAX_NOTES: usize = 32;
 /// the module's, so that the module (with no capabilities) cannot write there.
 const NOBODY: u32 = crate::engine::container::NOBODY;
 
-/// The launcher's words in the container command, before the module's path.
-pub fn launcher() -> [&'static str; 3] {
-    [LAUNCHER, CAPTURE, NOTES_FD]
+/// Where pytest-memray keeps each test's capture when it records alone
+/// (`Recording::Tests`): in the container's `/tmp` (a tmpfs its memory limit
+/// bounds, never the host's disk), read there by the summary.
+pub const TESTS_FOLDER: &str = "/tmp/.pymaccounter-memray-tests";
+
+/// What memray's tracker records of a module under `--memray`. memray runs
+/// one tracker at a time, so a pytest file whose tests carry pytest-memray's
+/// markers (checked by pytest-memray's own tracker, one per test) cannot
+/// also be recorded whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// Our tracker records the whole module into `CAPTURE`.
+    Module,
+    /// No tracker of ours: pytest-memray records every test (`--memray`),
+    /// checks the markers, and keeps each test's capture in `TESTS_FOLDER`;
+    /// the summary merges them (the figures say `per_test_captures`).
+    Tests,
+}
+
+impl Recording {
+    /// How a module is recorded: per test when it uses pytest-memray's
+    /// markers and has an environment, which then holds pytest-memray.
+    pub fn of(markers: bool, environment: bool) -> Recording {
+        if markers && environment {
+            Recording::Tests
+        } else {
+            Recording::Module
+        }
+    }
+}
+
+/// The launcher's words in the container command, before the module's path
+/// (`-` for no tracker of ours).
+pub fn launcher(recording: Recording) -> [&'static str; 3] {
+    match recording {
+        Recording::Module => [LAUNCHER, CAPTURE, NOTES_FD],
+        Recording::Tests => [LAUNCHER, "-", NOTES_FD],
+    }
 }
 
 /// An attempt's capture folder on the host.
@@ -65,11 +100,12 @@ pub fn launcher() -> [&'static str; 3] {
 pub struct Folders {
     /// Mounted in the module's container: the capture alone is writable.
     pub capture: PathBuf,
+    pub recording: Recording,
 }
 
 impl Folders {
-    pub fn of(work: &Path, tag: &str) -> Folders {
-        Folders { capture: work.join(tag) }
+    pub fn of(work: &Path, tag: &str, recording: Recording) -> Folders {
+        Folders { capture: work.join(tag), recording }
     }
 
     /// Removes it: what the module wrote stays no longer than the reports
@@ -103,10 +139,12 @@ pub fn capture_mount(folders: &Folders, user: &str) -> Result<Mount> {
 }
 
 /// Whether the module left a capture worth summarising (a non-empty regular
-/// file; memray may not have started, e.g. under an early OOM kill).
+/// file; memray may not have started, e.g. under an early OOM kill). Per
+/// test, the captures are in the container: the summary says how many.
 pub fn has_capture(folders: &Folders) -> bool {
-    fs::symlink_metadata(folders.capture.join("capture.bin"))
-        .is_ok_and(|m| m.file_type().is_file() && m.len() > 0)
+    folders.recording == Recording::Tests
+        || fs::symlink_metadata(folders.capture.join("capture.bin"))
+            .is_ok_and(|m| m.file_type().is_file() && m.len() > 0)
 }
 
 /// Creates an attempt's empty summary file in its host folder and returns
@@ -158,15 +196,15 @@ struct Written {
 /// The summary the wrapper copied into the attempt's summary file, then the
 /// file removed. Trusted only behind the wrapper's header (this container's
 /// nonce, the summariser's exit status, the length); an error is a sentence
-/// saying why the recording cannot be used.
-pub fn read_summary(host_dir: &Path, nonce: &str) -> Result<Recorded, String> {
+/// saying why the recording cannot be used, `None` that nothing was recorded.
+pub fn read_summary(host_dir: &Path, nonce: &str) -> Result<Option<Recorded>, String> {
     let path = host_dir.join(SUMMARY_NAME);
     let bytes = read_regular(&path, SUMMARY_CAP);
     let _ = fs::remove_file(&path);
     parse_summary(&bytes?, nonce)
 }
 
-fn parse_summary(bytes: &[u8], nonce: &str) -> Result<Recorded, String> {
+fn parse_summary(bytes: &[u8], nonce: &str) -> Result<Option<Recorded>, String> {
     let header = format!("@@pymaccounter-{nonce} memray ");
     let rest = bytes.strip_prefix(header.as_bytes()).ok_or("memray's summary was never written")?;
     let end = rest.iter().position(|&b| b == b'\n').ok_or("memray's summary header is cut")?;
@@ -198,6 +236,10 @@ fn parse_summary(bytes: &[u8], nonce: &str) -> Result<Recorded, String> {
         return Err(format!("memray could not read the capture: {}", truncate(error)));
     }
     let mut summary = written.summary.ok_or("memray's summary has no figures")?;
+    if summary.per_test_captures == Some(0) {
+        // Per test, and no test ran (all skipped, or none collected): nothing recorded.
+        return Ok(None);
+    }
     summary.flamegraph_path = None;
     summary.python_allocator = summary.python_allocator.map(truncate);
     summary.flamegraph = truncate(summary.flamegraph);
@@ -215,7 +257,7 @@ fn parse_summary(bytes: &[u8], nonce: &str) -> Result<Recorded, String> {
         }
     }
     let notes = written.notes.into_iter().take(MAX_NOTES).map(truncate).collect();
-    Ok(Recorded { summary, stacks, omitted_bytes: written.omitted_bytes, notes })
+    Ok(Some(Recorded { summary, stacks, omitted_bytes: written.omitted_bytes, notes }))
 }
 
 fn truncate(mut text: String) -> String {
@@ -273,7 +315,7 @@ mod tests {
 
     #[test]
     fn the_summary_is_trusted_only_behind_the_wrappers_header_and_bounded() {
-        let read = parse_summary(&file(0, SUMMARY), NONCE).unwrap();
+        let read = parse_summary(&file(0, SUMMARY), NONCE).unwrap().unwrap();
         assert_eq!(read.summary.peak_memory_bytes, Some(5));
         assert_eq!(read.summary.profiler_rss_bytes, Some(7));
         assert_eq!(read.stacks[0].frames[0], Frame("<module>".into(), "/t/test_a.py".into(), 3));
@@ -281,7 +323,7 @@ mod tests {
         // What the module left past the length is not read.
         let mut trailing = file(0, SUMMARY);
         trailing.extend_from_slice(b"{\"junk\"");
-        assert_eq!(parse_summary(&trailing, NONCE).unwrap(), read);
+        assert_eq!(parse_summary(&trailing, NONCE).unwrap().unwrap(), read);
         let other = "ffffffffffffffffffffffffffffffff";
         let forged = format!("@@pymaccounter-{other} memray 0 {}\n{SUMMARY}", SUMMARY.len());
         assert!(parse_summary(forged.as_bytes(), NONCE).unwrap_err().contains("never written"));
@@ -305,10 +347,18 @@ mod tests {
             vec![format!(r#"{{"frames": [{}], "bytes": 1}}"#, vec![r#"["f", "g", 1]"#; 100].join(",")); 2500]
                 .join(",")
         );
-        let bounded = parse_summary(&file(0, &huge), NONCE).unwrap();
+        let bounded = parse_summary(&file(0, &huge), NONCE).unwrap().unwrap();
         assert_eq!(bounded.summary.flamegraph.len(), MAX_TEXT);
         assert_eq!(bounded.stacks.len(), MAX_STACKS);
         assert_eq!(bounded.stacks[0].frames.len(), MAX_DEPTH);
+        // pytest-memray's per-test captures merged: said; none merged is nothing recorded.
+        let tests = r#"{"peak_memory_bytes": 5, "total_allocations": 1, "total_bytes_allocated": null,
+            "python_allocator": "pymalloc", "flamegraph": "tests", "per_test_captures": 3, "stacks": [], "notes": []}"#;
+        let merged = parse_summary(&file(0, tests), NONCE).unwrap().unwrap();
+        assert_eq!((merged.summary.per_test_captures, merged.summary.total_bytes_allocated), (Some(3), None));
+        let none = tests.replace("\"per_test_captures\": 3", "\"per_test_captures\": 0");
+        assert_eq!(parse_summary(&file(0, &none), NONCE), Ok(None));
+        assert_eq!(read.summary.per_test_captures, None, "the whole module");
     }
 
     #[test]
@@ -324,13 +374,13 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join(SUMMARY_NAME)).unwrap();
         assert!(read_summary(dir.path(), NONCE).unwrap_err().contains("symbolic link"));
         fs::write(dir.path().join(SUMMARY_NAME), file(0, SUMMARY)).unwrap();
-        assert_eq!(read_summary(dir.path(), NONCE).unwrap().summary.total_allocations, Some(1));
+        assert_eq!(read_summary(dir.path(), NONCE).unwrap().unwrap().summary.total_allocations, Some(1));
     }
 
     #[test]
     fn the_wrapper_summarises_with_these_paths_and_deadline() {
         let wrapper = super::super::WRAPPER;
-        for needle in [SUMMARY_FILE, CAPTURE, "/opt/pymaccounter/memray_summary.py"] {
+        for needle in [SUMMARY_FILE, CAPTURE, TESTS_FOLDER, "/opt/pymaccounter/memray_summary.py"] {
             assert!(wrapper.contains(needle), "{needle}");
         }
         assert!(wrapper.contains(&format!("timeout -k 2 {} ", SUMMARY_DEADLINE.as_secs())));
@@ -340,12 +390,14 @@ mod tests {
     #[test]
     fn the_capture_folder_holds_one_empty_file_and_is_not_writable() {
         let work = tempfile::tempdir().unwrap();
-        let folders = Folders::of(work.path(), "3");
+        let folders = Folders::of(work.path(), "3", Recording::Module);
         let mount = capture_mount(&folders, "1000:1000").unwrap();
         assert_eq!(mount, Mount::Output { source: folders.capture.clone(), target: FOLDER.into() });
         let mode = fs::metadata(&folders.capture).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o555);
         assert!(!has_capture(&folders), "empty: memray never wrote");
+        let per_test = Folders::of(work.path(), "3", Recording::Tests);
+        assert!(has_capture(&per_test), "per test, the summary says what was recorded");
         folders.remove();
         assert!(!folders.capture.exists());
     }

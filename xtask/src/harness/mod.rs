@@ -104,7 +104,7 @@ done
 if [ -n "$memray" ]; then
   exec 3<>/tmp/.pymaccounter-memray-summary || exit 125; rm -f /tmp/.pymaccounter-memray-summary
   timeout -k 2 60 "$1" -I /opt/pymaccounter/memray_summary.py /memray/capture.bin /proc/self/fd/9 \
-    </dev/null >&3 2>&3 4>&- 5>&- 6>&- 7>&- 8>&-
+    /tmp/.pymaccounter-memray-tests </dev/null >&3 2>&3 4>&- 5>&- 6>&- 7>&- 8>&-
   summarised=$?
   kill -s KILL -- -1 2>/dev/null
   { printf '@@pymaccounter-%s memray %s %s\n' "$nonce" "$summarised" "$(wc -c </proc/self/fd/3)"; cat /proc/self/fd/3; } >&8
@@ -233,7 +233,9 @@ pub fn harness_name(harness: Harness) -> &'static str {
 /// `python3 -u module.py` would), or on the harness, which runs the module's
 /// tests or hunts its leaks. `args` follow the module. With `memray`, memray
 /// runs the module (or the harness) through `memray::LAUNCHER`, which records into
-/// `memray::CAPTURE`.
+/// `memray::CAPTURE`, or per test (`Recording::Tests`) leaves the recording
+/// to pytest-memray, which then checks the markers and keeps each test's
+/// capture in `memray::TESTS_FOLDER`.
 /// `-u`: what the module printed before a crash, a kill or its deadline
 /// reaches the runner; unlike `PYTHONUNBUFFERED` in the environment, the
 /// Pythons it starts keep their usual buffering (CPython's test_cmd_line
@@ -243,7 +245,7 @@ pub fn container_command(
     module_path: &Path,
     setup: &ModuleSetup,
     args: &[String],
-    memray: bool,
+    memray: Option<memray::Recording>,
     timeout: Duration,
     verdict: VerdictChannel,
 ) -> Vec<String> {
@@ -256,8 +258,8 @@ pub fn container_command(
     let mut command: Vec<String> =
         vec![WRAPPER_SHELL.into(), "-c".into(), WRAPPER.into(), "sh".into(), deadline, report.into()];
     command.extend([interpreter.to_string(), "-u".into()]);
-    if memray {
-        command.extend(memray::launcher().map(str::to_string));
+    if let Some(recording) = memray {
+        command.extend(memray::launcher(recording).map(str::to_string));
     }
     if setup.uses_harness() {
         command.extend([HARNESS_SCRIPT.to_string(), "--mode".into(), harness_name(setup.harness).into()]);
@@ -270,9 +272,14 @@ pub fn container_command(
             command.extend(["--hunt-leaks".into(), hunt.to_string()]);
         }
         if setup.memray_markers {
-            // Under --memray, memray's own recording is running: pytest-memray
-            // cannot start a second tracker, and the harness says so.
-            command.push(if memray { "--memray-markers=unchecked" } else { "--memray-markers=check" }.into());
+            // memray runs one tracker at a time: under --memray, pytest-memray's
+            // are the only ones (per test), or, when the whole module is recorded
+            // (no environment to hold pytest-memray), the harness says why not.
+            command.push(match memray {
+                None => "--memray-markers=check".into(),
+                Some(memray::Recording::Module) => "--memray-markers=unchecked".into(),
+                Some(memray::Recording::Tests) => format!("--memray-markers=record:{}", memray::TESTS_FOLDER),
+            });
         }
         if let Some(expression) = setup.keyword.as_ref().filter(|_| setup.harness != Harness::Script) {
             command.extend(["--keyword".into(), expression.clone()]);
@@ -683,7 +690,7 @@ mod tests {
             Path::new("/t/test_a.py"),
             &pytest,
             &["-k".into(), "x".into()],
-            false,
+            None,
             minute,
             VerdictChannel::File,
         );
@@ -711,7 +718,7 @@ mod tests {
             Path::new("m.py"),
             &hunting,
             &[],
-            false,
+            None,
             minute,
             VerdictChannel::Stderr,
         );
@@ -734,7 +741,7 @@ mod tests {
             Path::new("m.py"),
             &script(),
             &["-v".into()],
-            false,
+            None,
             minute,
             VerdictChannel::File,
         );
@@ -743,7 +750,7 @@ mod tests {
             Path::new("m.py"),
             &script(),
             &[],
-            true,
+            Some(memray::Recording::Module),
             minute,
             VerdictChannel::File,
         );
@@ -812,7 +819,7 @@ mod tests {
     }
 
     #[test]
-    fn pytest_memrays_markers_are_checked_unless_memray_already_records() {
+    fn pytest_memrays_markers_are_checked_and_under_memray_record_each_test() {
         let marked = "import pytest\n\n@pytest.mark.limit_memory('10 MB')\ndef test_a():\n    pass\n";
         let setup = setup(marked, HarnessChoice::Auto, None);
         assert!(setup.memray_markers);
@@ -820,8 +827,17 @@ mod tests {
         let command = |memray| {
             container_command("python3", Path::new("m.py"), &setup, &[], memray, minute, VerdictChannel::File)
         };
-        assert!(command(false).contains(&"--memray-markers=check".to_string()));
-        assert!(command(true).contains(&"--memray-markers=unchecked".to_string()));
+        assert!(command(None).contains(&"--memray-markers=check".to_string()));
+        let whole = command(Some(memray::Recording::Module));
+        assert!(whole.contains(&"--memray-markers=unchecked".to_string()));
+        assert_eq!(&whole[8..11], [memray::LAUNCHER, memray::CAPTURE, "9"]);
+        // Per test: no tracker of ours, pytest-memray's keep each test's capture.
+        let per_test = command(Some(memray::Recording::Tests));
+        assert_eq!(&per_test[8..11], [memray::LAUNCHER, "-", "9"]);
+        assert!(per_test.contains(&format!("--memray-markers=record:{}", memray::TESTS_FOLDER)));
+        assert_eq!(memray::Recording::of(true, true), memray::Recording::Tests);
+        assert_eq!(memray::Recording::of(true, false), memray::Recording::Module);
+        assert_eq!(memray::Recording::of(false, true), memray::Recording::Module);
         assert!(!self::setup(PYTEST_FILE, HarnessChoice::Auto, None).memray_markers);
         // A script that happens to name the marker runs no pytest: nothing to check.
         assert!(!self::setup(&format!("{marked}test_a()\n"), HarnessChoice::Script, None).memray_markers);

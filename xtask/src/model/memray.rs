@@ -26,6 +26,14 @@ pub struct MemraySummary {
     /// Where the flame graph was saved (next to the reports, or in the run's folder).
     #[serde(default)]
     pub flamegraph_path: Option<PathBuf>,
+    /// A pytest file using pytest-memray's markers, whose per-test trackers
+    /// were the only ones (memray runs one at a time): how many per-test
+    /// captures these figures merge (the heap's peak is the largest test's
+    /// own, allocations, sites and stacks are summed over the tests, held at
+    /// each test's peak; no total of bytes). `None`: memray recorded the
+    /// whole module.
+    #[serde(default)]
+    pub per_test_captures: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

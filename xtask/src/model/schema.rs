@@ -1049,6 +1049,7 @@ mod tests {
             }],
             flamegraph: "allocations".into(),
             flamegraph_path: Some("memray/x.svg".into()),
+            per_test_captures: Some(3),
         });
         let long: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
         let spill = tempfile::tempdir().unwrap().keep().join("spill");

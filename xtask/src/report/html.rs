@@ -1607,6 +1607,7 @@ mod tests {
             top_allocations_by_size: Vec::new(),
             flamegraph: "allocations".into(),
             flamegraph_path: None,
+            per_test_captures: None,
         });
         let page = render(&outcome(results), "t");
         let all = elements(&page);

@@ -177,6 +177,14 @@ impl<'a> Row<'a> {
 /// memray's headline: peak heap, allocations, the allocator that ran.
 pub fn memray_figures(memray: &crate::model::memray::MemraySummary) -> String {
     let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
+    if let Some(tests) = memray.per_test_captures {
+        return format!(
+            "per test (pytest-memray's captures of {tests} tests): largest peak heap {}, {} allocations, allocator {}",
+            bytes(memray.peak_memory_bytes),
+            memray.total_allocations.map_or("-".to_string(), |n| n.to_string()),
+            memray.python_allocator.as_deref().unwrap_or("-"),
+        );
+    }
     format!(
         "peak heap {}, {} allocations of {} in all, allocator {}",
         bytes(memray.peak_memory_bytes),

@@ -57,6 +57,11 @@ pub const FLAMEGRAPH_SEARCH: &str = "Search";
 pub fn flamegraph_title(kind: &str, job: &str, heap_peak: Option<u64>) -> String {
     match kind {
         "leaks" => format!("{job}: memory never freed, by where it was allocated (memray, malloc)"),
+        "tests" => format!(
+            "{job}: memory held at each test's own peak (the largest {}), summed over the tests, \
+             by where it was allocated (pytest-memray's per-test captures)",
+            heap_peak.map_or("-".to_string(), human_bytes)
+        ),
         _ => format!(
             "{job}: memory held at the heap's peak{}, by where it was allocated (memray)",
             heap_peak.map_or(String::new(), |b| format!(" ({})", human_bytes(b)))
@@ -68,6 +73,12 @@ pub fn flamegraph_title(kind: &str, job: &str, heap_peak: Option<u64>) -> String
 pub fn heap_beside_rss(memray: &crate::model::memray::MemraySummary, rss: Option<u64>) -> String {
     let heap = memray.peak_memory_bytes.map_or("-".to_string(), human_bytes);
     let rss = rss.map_or("-".to_string(), human_bytes);
+    if let Some(tests) = memray.per_test_captures {
+        return format!(
+            "heap peak {heap} (the largest test's own, from pytest-memray's captures of {tests} tests: \
+             its trackers check the markers, and memray runs one at a time) beside peak RSS {rss}"
+        );
+    }
     let profiler = memray
         .profiler_rss_bytes
         .map_or(String::new(), |b| format!(" (about {} at its start, more as it tracks)", human_bytes(b)));
@@ -543,6 +554,40 @@ mod tests {
     use crate::model::status::AttemptEnding;
 
     const MIB: f64 = 1024.0 * 1024.0;
+
+    #[test]
+    fn memrays_figures_say_when_they_merge_pytest_memrays_per_test_captures() {
+        let mut memray = crate::model::memray::MemraySummary {
+            peak_memory_bytes: Some(50 << 20),
+            total_allocations: Some(3),
+            total_bytes_allocated: None,
+            profiler_rss_bytes: Some(18 << 20),
+            python_allocator: Some("pymalloc".into()),
+            top_allocations_by_size: Vec::new(),
+            flamegraph: "allocations".into(),
+            flamegraph_path: None,
+            per_test_captures: None,
+        };
+        let whole = heap_beside_rss(&memray, Some(90 << 20));
+        assert!(
+            whole.contains("(the module's, memray)") && whole.contains("includes memray itself"),
+            "{whole}"
+        );
+        memray.per_test_captures = Some(3);
+        let per_test = heap_beside_rss(&memray, Some(90 << 20));
+        assert_eq!(
+            per_test,
+            "heap peak 50.0 MiB (the largest test's own, from pytest-memray's captures of 3 tests: its trackers \
+             check the markers, and memray runs one at a time) beside peak RSS 90.0 MiB"
+        );
+        assert!(super::super::memray_figures(&memray)
+            .starts_with("per test (pytest-memray's captures of 3 tests)"));
+        let title = flamegraph_title("tests", "test_a.py", Some(50 << 20));
+        assert!(
+            title.contains("each test's own peak (the largest 50.0 MiB), summed over the tests"),
+            "{title}"
+        );
+    }
 
     #[test]
     fn which_pytest_ran_is_said_once_per_pytest() {

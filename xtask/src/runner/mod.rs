@@ -413,6 +413,9 @@ fn job_container<'a>(
     if let Some(environment) = environment {
         env.splice(0..0, environment.env.iter().cloned());
     }
+    // memray runs one tracker at a time: pytest-memray's, per test, for a file using its markers.
+    let recording =
+        plan.memray.as_ref().map(|_| memray::Recording::of(setup.memray_markers, environment.is_some()));
     let mut spec = plan.container.container(
         format!("pymaccounter-{}-{tag}", plan.container.run_id),
         job.image.clone(),
@@ -422,7 +425,7 @@ fn job_container<'a>(
             &module_path,
             setup,
             &plan.module_args,
-            plan.memray.is_some(),
+            recording,
             timeout,
             plan.verdict,
         ),
@@ -433,7 +436,8 @@ fn job_container<'a>(
         spec.mounts.push(verdict_mount(&spec.host_dir)?);
         spec.max_file_bytes = Some(VERDICT_WRITE_CAP);
     }
-    let memray_folders = plan.memray.as_ref().map(|memray| memray::Folders::of(&memray.work, tag));
+    let memray_folders =
+        plan.memray.as_ref().zip(recording).map(|(memray, r)| memray::Folders::of(&memray.work, tag, r));
     if let Some(folders) = &memray_folders {
         spec.mounts.push(memray::capture_mount(folders, &plan.container.user)?);
         spec.mounts.push(memray::summary_mount(&spec.host_dir)?);
@@ -644,7 +648,7 @@ fn memray_of(
     if !memray::has_capture(folders) {
         return Ok(None);
     }
-    let recorded = read?;
+    let Some(recorded) = read? else { return Ok(None) };
     if plan.live_stderr && !recorded.notes.is_empty() {
         // memray's own words (its start-up warnings): for --debug, not the module's output.
         let notes: String = recorded.notes.iter().map(|n| format!("{n}\n")).collect();

@@ -825,5 +825,59 @@ class PytestMissing(HarnessCase):
         self.assertIn("pytest is not installed", run.output)
 
 
+class PerTestCaptures(unittest.TestCase):
+    """memray_summary.py reads pytest-memray's per-test captures from a folder the module
+    could write: its own regular *.bin files alone, bounded, never through a link."""
+
+    def setUp(self):
+        import importlib.util
+
+        path = os.path.join(HERE, "..", "..", "container", "memray_summary.py")
+        spec = importlib.util.spec_from_file_location("memray_summary", path)
+        self.summary = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.summary)
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir)
+
+    def captures(self, folder):
+        notes = []
+        descriptors = self.summary.test_captures(folder, notes)
+        sizes = sorted(os.fstat(fd).st_size for fd in descriptors)
+        for fd in descriptors:
+            os.close(fd)
+        return sizes, notes
+
+    def test_only_regular_bin_files_of_the_folder_itself_within_bounds(self):
+        tests = os.path.join(self.dir, "tests")
+        os.mkdir(tests)
+        for name, size in (("a.bin", 1), ("b.bin", 2), ("notes.json", 3)):
+            with open(os.path.join(tests, name), "wb") as file:
+                file.write(b"x" * size)
+        os.mkdir(os.path.join(tests, "metadata"))
+        outside = os.path.join(self.dir, "outside.bin")
+        with open(outside, "wb") as file:
+            file.write(b"secret")
+        os.symlink(outside, os.path.join(tests, "link.bin"))
+        os.mkfifo(os.path.join(tests, "fifo.bin"))
+        with open(os.path.join(tests, "huge.bin"), "wb") as file:
+            file.truncate(self.summary.MAX_TEST_CAPTURE_BYTES + 1)
+        sizes, notes = self.captures(tests)
+        self.assertEqual(sizes, [1, 2])
+        self.assertEqual(len(notes), 1)
+        self.assertIn("3 of pytest-memray's per-test captures left out", notes[0])
+        # The folder itself as a link is not followed; no folder is no capture.
+        os.symlink(tests, os.path.join(self.dir, "linked"))
+        self.assertEqual(self.captures(os.path.join(self.dir, "linked")), ([], []))
+        self.assertEqual(self.captures(os.path.join(self.dir, "missing")), ([], []))
+
+    def test_at_most_so_many_are_read(self):
+        self.summary.MAX_TEST_CAPTURES = 2
+        for index in range(5):
+            open(os.path.join(self.dir, "%d.bin" % index), "wb").close()
+        sizes, notes = self.captures(self.dir)
+        self.assertEqual(len(sizes), 2)
+        self.assertIn("3 of pytest-memray's per-test captures left out", notes[0])
+
+
 if __name__ == "__main__":
     unittest.main()

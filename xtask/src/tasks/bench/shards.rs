@@ -370,6 +370,7 @@ fn synthetic_memray(peak: u64, seed: u64) -> MemraySummary {
             .collect(),
         flamegraph: "allocations".into(),
         flamegraph_path: None,
+        per_test_captures: None,
     }
 }
 
