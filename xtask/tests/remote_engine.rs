@@ -8,7 +8,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::second_engine::*;
@@ -106,7 +106,7 @@ fn a_remote_engine_gets_the_project_and_its_environment_as_volumes_and_counts_as
     require_root();
     let base = offline_base_of_the_main_engine();
     let project = small_project();
-    let tests = project.path().join("tests");
+    let tests = project.join("tests");
     // The local engine's run: the environment cached in the tests' shared cache.
     let shared = project_root().join("target/pymaccounter-test-cache");
     let local = project_run(&tests, &shared, None);
@@ -170,7 +170,7 @@ fn a_remote_engine_gets_the_project_and_its_environment_as_volumes_and_counts_as
         .filter(|l| l.contains(" run --rm ") && l.contains(" --name pymaccounter-"))
         .collect();
     assert_eq!(module_runs.len(), 2, "{}", run.dump());
-    let root = path_str(project.path());
+    let root = path_str(&project);
     for line in module_runs {
         assert!(
             line.contains(&format!("-project,target={root},ro")),
@@ -220,8 +220,13 @@ fn project_run(tests: &Path, cache: &Path, engine: Option<&SecondEngine>) -> Pro
 /// dir below the root (the conftest's report header lists the root), and what a remote engine must not get: a `.git`, a
 /// virtual environment, `target/`, a file `.gitignore` names. Owned by
 /// someone other than root, as a user's checkout is.
-fn small_project() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("pmr-project-").tempdir_in("/tmp").unwrap();
+/// At a fixed place (an environment's key holds the project's path), so
+/// the local engine's environment stays cached between runs of the test.
+fn small_project() -> PathBuf {
+    let dir = project_root().join("target/pymaccounter-test-projects/remote-engine");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     let files = [
         (
             "pyproject.toml",
@@ -256,11 +261,11 @@ fn small_project() -> tempfile::TempDir {
         ("target/debug/big", "build output\n"),
     ];
     for (name, text) in files {
-        let path = dir.path().join(name);
+        let path = dir.join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
-    let chown = Command::new("chown").args(["-R", "4242:4242", path_str(dir.path())]).output().unwrap();
+    let chown = Command::new("chown").args(["-R", "4242:4242", path_str(&dir)]).output().unwrap();
     assert!(chown.status.success(), "{}", String::from_utf8_lossy(&chown.stderr));
     dir
 }
