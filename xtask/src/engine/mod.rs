@@ -427,6 +427,8 @@ impl Engine {
     fn tar_into(&self, dir: &Path, entries: &[PathBuf], args: &[&str]) -> Result<()> {
         let mut list = Vec::new();
         for entry in entries {
+            // `./` first: a name starting with `-` read from the list is an option to tar.
+            let entry = if entry == Path::new(".") { entry.clone() } else { Path::new(".").join(entry) };
             list.extend_from_slice(entry.as_os_str().as_encoded_bytes());
             list.push(0);
         }

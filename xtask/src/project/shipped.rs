@@ -1,6 +1,8 @@
 //! What of a project root a remote engine gets: every entry but version
 //! control, virtual environments (any folder holding a `pyvenv.cfg`),
-//! build output (`target/`), caches, and what the project's `.gitignore`
+//! Cargo's build output (`target/` at the root, or any `target/` holding
+//! Cargo's `CACHEDIR.TAG`: a package may be named `target`), caches, and
+//! what the project's `.gitignore`
 //! files leave out (read here, so no `git` is needed: comments, `!`
 //! re-includes, a trailing `/` for folders, patterns with a `/` anchored to
 //! their file's folder, `*`, `?`, `[...]` and `**`).
@@ -13,7 +15,7 @@ use anyhow::{Context, Result};
 use crate::glob::{glob_matches, path_matches};
 
 /// Folder names never shipped, wherever they are.
-const LEFT_OUT: [&str; 12] = [
+const LEFT_OUT: [&str; 11] = [
     ".git",
     ".hg",
     ".svn",
@@ -21,7 +23,6 @@ const LEFT_OUT: [&str; 12] = [
     "venv",
     ".tox",
     ".nox",
-    "target",
     "__pycache__",
     ".pytest_cache",
     ".mypy_cache",
@@ -70,7 +71,11 @@ fn walk(root: &Path, below: &Path, rules: &mut Vec<Rule>, found: &mut Vec<PathBu
             continue;
         }
         let name = name.to_string_lossy();
+        let build_output = is_folder
+            && name == "target"
+            && (below.as_os_str().is_empty() || child.path().join("CACHEDIR.TAG").is_file());
         if (LEFT_OUT.contains(&name.as_ref()) && (is_folder || name == ".git"))
+            || build_output
             || (is_folder && child.path().join("pyvenv.cfg").is_file())
             || ignored(rules, &relative, &name, is_folder)
         {
@@ -154,6 +159,9 @@ mod tests {
             "env-3.11/pyvenv.cfg",
             "env-3.11/lib/site.py",
             "target/debug/x",
+            "rust/target/CACHEDIR.TAG",
+            "rust/lib.rs",
+            "src/pkg/target/__init__.py",
             "tests/conftest.py",
             "tests/target.py",
         ]);
@@ -162,9 +170,13 @@ mod tests {
             [
                 ".",
                 "pyproject.toml",
+                "rust",
+                "rust/lib.rs",
                 "src",
                 "src/pkg",
                 "src/pkg/__init__.py",
+                "src/pkg/target",
+                "src/pkg/target/__init__.py",
                 "tests",
                 "tests/conftest.py",
                 "tests/target.py"
