@@ -182,6 +182,16 @@ fn a_remote_engine_gets_the_project_and_its_environment_as_volumes_and_counts_as
         );
         assert!(!line.contains("type=bind"), "a remote engine cannot bind the host's folder:\n{line}");
     }
+    // Each volume made (the install's folders, the environment, the test
+    // dir, the root) carries the run's label, which `clean --run` looks for.
+    let id = run_id(&run.stderr).expect("a run id");
+    let made: Vec<&str> = run.stderr.lines().filter(|l| l.contains(" volume create ")).collect();
+    for what in ["-install-3.11-", "-env-3.11", "-tests", "-project"] {
+        assert!(made.iter().any(|l| l.contains(what)), "no volume {what}:\n{}", made.join("\n"));
+    }
+    for line in made {
+        assert!(line.contains(&format!("--label pymaccounter.run={id} ")), "not the run's:\n{line}");
+    }
     engine.assert_nothing_left("after a run with a project");
 }
 

@@ -481,10 +481,11 @@ impl Engine {
         self.run.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The labels of a volume made for the run going on (`clean --run` finds it).
+    /// The labels of a volume made for the run going on: `clean --run`
+    /// finds it, and a plain `clean` of its user does.
     pub fn volume_labels(&self) -> Vec<String> {
         let run = self.run_id().map(|run| format!("{RUN_LABEL}={run}"));
-        [format!("{PROJECT_LABEL}=1")].into_iter().chain(run).collect()
+        [format!("{PROJECT_LABEL}=1"), user_label()].into_iter().chain(run).collect()
     }
 
     /// Removes volumes; already-gone ones are fine.

@@ -11,7 +11,7 @@ use anyhow::Result;
 use crate::cli::{BaselineArgs, FlakyResult, RunArgs, SelectionArgs};
 use crate::engine::container::{ContainerTemplate, Mount};
 use crate::engine::owner;
-use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
+use crate::engine::Engine;
 use crate::error::{environment, usage, Interrupted};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, VerdictChannel, SCRATCH_DIR, TMP_DIR};
@@ -758,7 +758,7 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
         return Ok(Mount::Bind { source: tests, target });
     }
     let name = owner::test_dir_volume(run_id);
-    let labels = [format!("{PROJECT_LABEL}=1"), format!("{RUN_LABEL}={run_id}")];
+    let labels = engine.volume_labels();
     say!("note: the engine is remote; copying {} into the volume {name}", dir.display);
     engine.volume_with_copy_of(&name, &tests, image, &labels)?;
     Ok(Mount::Volume { name, target })
