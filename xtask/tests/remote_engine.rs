@@ -193,6 +193,18 @@ fn a_remote_engine_gets_the_project_and_its_environment_as_volumes_and_counts_as
         assert!(line.contains(&format!("--label pymaccounter.run={id} ")), "not the run's:\n{line}");
     }
     engine.assert_nothing_left("after a run with a project");
+
+    // A project that does not build there is the user's to fix (exit 2,
+    // with its backend's words), and the install's volumes go all the same.
+    let pyproject = project.join("pyproject.toml");
+    let broken =
+        std::fs::read_to_string(&pyproject).unwrap() + "\n[tool.setuptools]\npackages = [\"missing\"]\n";
+    std::fs::write(&pyproject, broken).unwrap();
+    let refused = project_run(&tests, cache.path(), Some(&engine)).finished;
+    assert_eq!(refused.code, 2, "{}", refused.dump());
+    assert!(refused.stderr.contains("does not build for Python 3.11"), "{}", refused.dump());
+    assert!(refused.stderr.contains("missing"), "not the backend's words:\n{}", refused.dump());
+    engine.assert_nothing_left("after a project that does not build");
 }
 
 /// A run of every test file of `tests` with a JSON report, on `engine`, else on the local one.
