@@ -152,6 +152,8 @@ fn run_prepared(
             super::project::Environments::default()
         }
     };
+    // A remote engine's volumes of the run go when it ends, however it ends.
+    let mut volumes = RunVolumes { engine, names: environments.volumes.clone() };
     // Jobs of a Python the project does not support are skipped, not run;
     // so are scripts whose path -k does not select (they have no tests to pass it to).
     let keyword = options.selection.keyword.as_deref().map(Expression::parse).transpose().map_err(usage)?;
@@ -178,8 +180,6 @@ fn run_prepared(
             image.packages = installed.packages.clone();
         }
     }
-    // A remote engine's volumes of the run go when it ends, however it ends.
-    let mut volumes = RunVolumes { engine, names: environments.volumes.clone() };
     if interrupt.is_set() {
         return Err(Interrupted("getting the test images".into()).into());
     }
