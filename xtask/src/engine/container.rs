@@ -26,6 +26,8 @@ pub enum Mount {
     Volume { name: String, target: String },
     /// A host directory the container writes results into (memray's capture).
     Output { source: PathBuf, target: String },
+    /// An engine volume the container writes into (a remote engine's install).
+    VolumeOutput { name: String, target: String },
 }
 
 /// What every container of a run shares.
@@ -183,6 +185,7 @@ pub fn mount_arg(mount: &Mount) -> String {
         }
         Mount::Volume { name, target } => ("volume", name.clone(), target, ",ro"),
         Mount::Output { source, target } => ("bind", source.to_string_lossy().into_owned(), target, ""),
+        Mount::VolumeOutput { name, target } => ("volume", name.clone(), target, ""),
     };
     let field = |key: &str, value: &str| {
         let pair = format!("{key}={value}");
@@ -280,6 +283,12 @@ mod tests {
         );
         let volume = Mount::Volume { name: "v".into(), target: "/home/u/tests".into() };
         assert_eq!(mount_arg(&volume), "type=volume,source=v,target=/home/u/tests,ro");
+        let written = Mount::VolumeOutput { name: "v".into(), target: "/opt/env".into() };
+        assert_eq!(
+            mount_arg(&written),
+            "type=volume,source=v,target=/opt/env",
+            "an install's volume is writable"
+        );
     }
 
     #[test]

@@ -109,6 +109,16 @@ const HELPER_HARDENING: [&str; 19] = [
     "pymaccounter.kind=helper",
 ];
 
+/// What fills a volume: a folder's whole content, or the listed entries of one.
+enum Fill<'a> {
+    /// Owners kept.
+    Whole(&'a Path),
+    /// Every file given to root (the holder's user), for a container running as root.
+    WholeAsRoot(&'a Path),
+    /// Owners kept.
+    Listed(&'a Path, &'a [PathBuf]),
+}
+
 /// A call whose work grows with its input: a pull, a copy of the test dir.
 const LONG_CALL_DEADLINE: Duration = Duration::from_secs(3600);
 
@@ -327,20 +337,54 @@ impl Engine {
         image: &str,
         labels: &[String],
     ) -> Result<()> {
+        self.volume_filled(volume, Fill::Whole(dir), image, labels)
+    }
+
+    /// A volume holding a copy of `dir` whose every file is root's: for a
+    /// container that runs as root with every capability dropped, which can
+    /// write only what root owns (a volume's top folder is root's anyway).
+    pub fn volume_with_copy_for_root(
+        &self,
+        volume: &str,
+        dir: &Path,
+        image: &str,
+        labels: &[String],
+    ) -> Result<()> {
+        self.volume_filled(volume, Fill::WholeAsRoot(dir), image, labels)
+    }
+
+    /// A volume holding `entries` of `dir` alone (paths relative to it,
+    /// folders before what they hold, `.` for `dir` itself), with their
+    /// owners and modes: what of a project root a remote engine gets.
+    pub fn volume_with_entries_of(
+        &self,
+        volume: &str,
+        dir: &Path,
+        entries: &[PathBuf],
+        image: &str,
+        labels: &[String],
+    ) -> Result<()> {
+        self.volume_filled(volume, Fill::Listed(dir, entries), image, labels)
+    }
+
+    fn volume_filled(&self, volume: &str, fill: Fill, image: &str, labels: &[String]) -> Result<()> {
         let mut args = vec!["volume", "create"];
         for label in labels {
             args.extend(["--label", label]);
         }
         args.push(volume);
         self.stdout_of(&args)?;
-        let filled = self.fill_volume(volume, dir, image, labels);
+        let filled = self.fill_volume(volume, fill, image, labels);
         if filled.is_err() {
             let _ = self.remove_volumes(&[volume.to_string()]);
         }
         filled
     }
 
-    fn fill_volume(&self, volume: &str, dir: &Path, image: &str, labels: &[String]) -> Result<()> {
+    /// Creates a container of `image` (never started) holding `volume` at
+    /// `/fill`, for `cp` to reach it; its name, which the caller removes
+    /// whether the creation succeeded or not.
+    fn volume_holder(&self, volume: &str, image: &str, labels: &[String]) -> (String, Result<()>) {
         let holder = format!("{volume}-fill");
         let mount = format!("type=volume,source={volume},target=/fill");
         let owner = owner_label();
@@ -349,15 +393,99 @@ impl Engine {
             create.extend(["--label", label]);
         }
         create.extend([image, "true"]);
-        let created = self.stdout_of(&create);
-        let source = format!("{}/.", dir.display());
+        let created = self.stdout_of(&create).map(drop);
+        (holder, created)
+    }
+
+    fn fill_volume(&self, volume: &str, fill: Fill, image: &str, labels: &[String]) -> Result<()> {
+        let (holder, created) = self.volume_holder(volume, image, labels);
         let target = format!("{holder}:/fill");
         let mut copy = vec!["cp"];
-        copy.extend(self.conventions().copy_keeping_owners);
-        copy.extend([source.as_str(), &target]);
-        let copied = created.and_then(|_| self.stdout_within(&copy, LONG_CALL_DEADLINE));
+        if !matches!(fill, Fill::WholeAsRoot(_)) {
+            copy.extend(self.conventions().copy_keeping_owners);
+        }
+        let whole = match fill {
+            Fill::Whole(dir) | Fill::WholeAsRoot(dir) => format!("{}/.", dir.display()),
+            Fill::Listed(..) => String::new(),
+        };
+        let copied = created.and_then(|_| match fill {
+            Fill::Whole(_) | Fill::WholeAsRoot(_) => {
+                copy.extend([whole.as_str(), &target]);
+                self.stdout_within(&copy, LONG_CALL_DEADLINE).map(drop)
+            }
+            Fill::Listed(dir, entries) => {
+                copy.extend(["-", &target]);
+                self.tar_into(dir, entries, &copy)
+            }
+        });
+        self.remove_containers(&[holder])?;
+        copied
+    }
+
+    /// `tar` of `entries` of `dir` (no recursion: the list is the whole
+    /// content, numeric owners kept) piped into the engine's `args` (a `cp -`).
+    fn tar_into(&self, dir: &Path, entries: &[PathBuf], args: &[&str]) -> Result<()> {
+        let mut list = Vec::new();
+        for entry in entries {
+            // `./` first: a name starting with `-` read from the list is an option to tar.
+            let entry = if entry == Path::new(".") { entry.clone() } else { Path::new(".").join(entry) };
+            list.extend_from_slice(entry.as_os_str().as_encoded_bytes());
+            list.push(0);
+        }
+        let tar_args: Vec<OsString> = vec![
+            "--create".into(),
+            "--file=-".into(),
+            "--directory".into(),
+            dir.as_os_str().to_owned(),
+            "--no-recursion".into(),
+            "--numeric-owner".into(),
+            "--null".into(),
+            "--files-from=-".into(),
+        ];
+        self.notices.send(Notice::Command(format!(
+            "tar --create --directory {} --no-recursion --files-from=- ({} entries) | {} {}",
+            dir.display(),
+            entries.len(),
+            self.name(),
+            args.join(" ")
+        )));
+        let tar = duct::cmd("tar", &tar_args).stdin_bytes(list);
+        let output =
+            tar.pipe(duct::cmd(&self.program, args)).unchecked().stdout_capture().stderr_capture().run()?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(self.failure(args, &String::from_utf8_lossy(&output.stderr)))
+    }
+
+    /// Copies what `volume` holds into the folder `dest` on this machine
+    /// (the environment a remote engine's install made), through a created
+    /// container of `image`.
+    pub fn copy_out_of_volume(
+        &self,
+        volume: &str,
+        dest: &Path,
+        image: &str,
+        labels: &[String],
+    ) -> Result<()> {
+        let (holder, created) = self.volume_holder(volume, image, labels);
+        let source = format!("{holder}:/fill/.");
+        let dest = dest.to_string_lossy();
+        let copied = created.and_then(|_| self.stdout_within(&["cp", &source, &dest], LONG_CALL_DEADLINE));
         self.remove_containers(&[holder])?;
         copied.map(drop)
+    }
+
+    /// The run helper containers are labelled with now (`attach_run`), if any.
+    pub fn run_id(&self) -> Option<String> {
+        self.run.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The labels of a volume made for the run going on: `clean --run`
+    /// finds it, and a plain `clean` of its user does.
+    pub fn volume_labels(&self) -> Vec<String> {
+        let run = self.run_id().map(|run| format!("{RUN_LABEL}={run}"));
+        [format!("{PROJECT_LABEL}=1"), user_label()].into_iter().chain(run).collect()
     }
 
     /// Removes volumes; already-gone ones are fine.

@@ -23,12 +23,21 @@ pub fn run_of_temp_folder(name: &str) -> Option<&str> {
 
 /// The volume a run copies the test dir into for a remote engine.
 pub fn test_dir_volume(run_id: &str) -> String {
-    format!("pymaccounter-{run_id}-tests")
+    run_volume(run_id, "tests")
 }
 
-/// The run a test dir's volume belongs to.
-pub fn run_of_test_dir_volume(name: &str) -> Option<&str> {
-    name.strip_prefix("pymaccounter-").and_then(|n| n.strip_suffix("-tests"))
+/// A volume of a run for a remote engine (the test dir, the project root,
+/// an environment, an install's folders): `pymaccounter-<run id>-<what>`.
+pub fn run_volume(run_id: &str, what: &str) -> String {
+    format!("pymaccounter-{run_id}-{what}")
+}
+
+/// The run a volume of `run_volume` belongs to (a run id is `PID-TIME`).
+pub fn run_of_volume(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("pymaccounter-")?;
+    let first = rest.find('-')?;
+    let end = rest[first + 1..].find('-').map(|i| first + 1 + i)?;
+    (first > 0 && end > first + 1 && end + 1 < rest.len()).then_some(&rest[..end])
 }
 
 /// This process, as `HOST:PID:START` (START, the kernel's start time of the
@@ -82,6 +91,19 @@ mod tests {
         assert_eq!(run_of_temp_folder(&format!("{TEMP_PREFIX}{id}-a1B2c3")), Some(id.as_str()));
         assert_eq!(run_of_temp_folder("pymaccounter-run-"), None);
         assert_eq!(run_of_temp_folder("other-1-2"), None);
+    }
+
+    #[test]
+    fn every_volume_of_a_run_names_its_run() {
+        let id = new_run_id();
+        for what in ["tests", "project", "env-3.11-dbg", "build-1"] {
+            assert_eq!(run_of_volume(&run_volume(&id, what)), Some(id.as_str()), "{what}");
+        }
+        assert_eq!(run_of_volume(&test_dir_volume(&id)), Some(id.as_str()));
+        for other in ["pymaccounter-1a-2b", "pymaccounter-1a-", "other-1a-2b-tests", "pymaccounter--2b-tests"]
+        {
+            assert_eq!(run_of_volume(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -251,6 +251,21 @@ fn build(
     let (inputs, locked) = inputs(&tools, project, wanted, &copy, work.path())?;
     let mut backends: Vec<String> = project.metadata.build_requires.clone();
     backends.extend(["wheel".to_string(), "editables".to_string()]);
+    let pinned = installed.dir.join("requirements.txt");
+    if engine.is_remote()? {
+        // The one pass leaves the files in uv's cache on this machine, which a
+        // remote engine cannot mount: the longer way's folder goes there instead.
+        return build_from_folder(
+            engine,
+            project,
+            target,
+            &tools,
+            (&inputs, locked.as_deref()),
+            &copy,
+            installed,
+        )
+        .and_then(|packages| packages.context("the install from downloaded files asked for the network"));
+    }
     // The project's build backends, resolved for the target into uv's cache
     // while the set is: the container's build finds them there.
     let backends_in = work.path().join("backends.in");
@@ -263,7 +278,6 @@ fn build(
     // A backend with no wheel for the target takes the longer way too.
     let set = judge_fetch(set.context("cannot run uv")?, target)?
         & judge_fetch(backends_fetched.context("cannot run uv")?, target)?;
-    let pinned = installed.dir.join("requirements.txt");
     if set {
         fs::write(&pinned, pins_in(&work.path().join("site"), project.metadata.name.as_deref())?)?;
         if let Some(packages) = install(engine, project, target, &tools, &copy, &Source::Cache, installed)? {
@@ -277,12 +291,30 @@ fn build(
     }
     // Something in the set has no wheel for the target, or the project's
     // dependencies are known only by building it: the longer way.
-    compile(&tools, &inputs, locked.as_deref(), target, &copy, &pinned)?;
-    let dist = work.path().join("dist");
-    fs::create_dir(&dist)?;
-    download_with_backends(&tools, project, target, &copy, &pinned, &dist, backends)?;
-    let installed = install(engine, project, target, &tools, &copy, &Source::Folder(dist), installed)?;
+    let installed =
+        build_from_folder(engine, project, target, &tools, (&inputs, locked.as_deref()), &copy, installed)?;
     installed.context("the install from downloaded files asked for the network")
+}
+
+/// The longer way: the pins compiled for the target, their files and the
+/// build backends downloaded into a folder beside the copy, installed from it alone.
+fn build_from_folder(
+    engine: &Engine,
+    project: &Project,
+    target: &Target,
+    tools: &Tools,
+    (inputs, locked): (&Inputs, Option<&str>),
+    copy: &Path,
+    installed: &Installed,
+) -> Result<Option<Vec<(String, String)>>> {
+    let pinned = installed.dir.join("requirements.txt");
+    compile(tools, inputs, locked, target, copy, &pinned)?;
+    let dist = copy.with_file_name("dist");
+    fs::create_dir(&dist)?;
+    let mut backends: Vec<String> = project.metadata.build_requires.clone();
+    backends.extend(["wheel".to_string(), "editables".to_string()]);
+    download_with_backends(tools, project, target, copy, &pinned, &dist, backends)?;
+    install(engine, project, target, tools, copy, &Source::Folder(dist), installed)
 }
 
 /// Where the install container finds the files.
@@ -821,13 +853,27 @@ fn install(
     let uv_dir = tools.uv.parent().unwrap_or(Path::new("/")).to_path_buf();
     fs::create_dir_all(&tools.downloads)
         .with_context(|| format!("cannot create {}", tools.downloads.display()))?;
-    let mut mounts = vec![
-        Mount::Bind { source: uv_dir, target: TOOLS_IN_CONTAINER.into() },
-        // Written: uv keeps what it builds there (source archives' wheels, build environments).
-        Mount::Output { source: tools.downloads.clone(), target: DOWNLOADS_IN_CONTAINER.into() },
+    let remote = engine.is_remote()?;
+    let mut mounts = match remote {
+        false => vec![
+            Mount::Bind { source: uv_dir, target: TOOLS_IN_CONTAINER.into() },
+            // Written: uv keeps what it builds there (source archives' wheels, build environments).
+            Mount::Output { source: tools.downloads.clone(), target: DOWNLOADS_IN_CONTAINER.into() },
+        ],
+        // The installer alone (its folder holds this machine's Python too);
+        // uv's cache stays here: the files come from the downloaded folder.
+        true => {
+            vec![Mount::Bind { source: installer_alone(&tools.uv, copy)?, target: TOOLS_IN_CONTAINER.into() }]
+        }
+    };
+    mounts.extend([
         Mount::Output { source: installed.dir.clone(), target: installed.in_container.clone() },
         Mount::Output { source: copy.to_path_buf(), target: root.clone() },
-    ];
+    ]);
+    let uv_cache = match remote {
+        false => DOWNLOADS_IN_CONTAINER,
+        true => "/tmp/uv-cache",
+    };
     // From the cache, exactly the files chosen on the host: the same index
     // (the cache is per index) and the same platform; or from the folder alone.
     let platform = platform();
@@ -842,7 +888,7 @@ fn install(
     let env_dir = &installed.in_container;
     let mut variables: Vec<(String, String)> = [
         ("HOME", "/tmp"),
-        ("UV_CACHE_DIR", DOWNLOADS_IN_CONTAINER),
+        ("UV_CACHE_DIR", uv_cache),
         ("UV_NO_CONFIG", "1"),
         ("UV_PYTHON_DOWNLOADS", "never"),
         ("ENV_DIR", env_dir),
@@ -882,9 +928,14 @@ echo "@@project" >&2
 "$uv" pip list --quiet --python "$py" --format json > "$ENV_DIR/installed.json"
 "#;
     let command: Vec<String> = ["/bin/sh", "-c", script].map(str::to_string).to_vec();
-    let owner = fs::metadata(&installed.dir)?;
-    let user = format!("{}:{}", owner.uid(), owner.gid());
-    let output = engine.run_tool(&target.image, &user, &mounts, &variables, &command)?;
+    let output = match remote {
+        false => {
+            let owner = fs::metadata(&installed.dir)?;
+            let user = format!("{}:{}", owner.uid(), owner.gid());
+            engine.run_tool(&target.image, &user, &mounts, &variables, &command)?
+        }
+        true => run_in_volumes(engine, target, &mounts, &variables, &command)?,
+    };
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         if *source == Source::Cache && stderr.contains("Network connectivity is disabled") {
@@ -915,6 +966,77 @@ echo "@@project" >&2
         .collect();
     packages.sort();
     Ok(Some(packages))
+}
+
+/// A folder beside the copy holding the installer's binary alone (linked, else copied).
+fn installer_alone(uv: &Path, copy: &Path) -> Result<PathBuf> {
+    let folder = copy.with_file_name("installer");
+    fs::create_dir_all(&folder)?;
+    let alone = folder.join("uv");
+    if !alone.exists() && fs::hard_link(uv, &alone).is_err() {
+        fs::copy(uv, &alone).with_context(|| format!("cannot copy {}", uv.display()))?;
+    }
+    Ok(folder)
+}
+
+/// The install container on an engine that cannot see this machine's
+/// folders: each folder it would mount is copied into a volume of the run
+/// (so `clean --run` finds one left behind); those it writes (the
+/// environment, the project's copy) are copied back here once it ended, so
+/// the environment is cached on this machine as with a local engine; the
+/// volumes go whatever happened. It runs as root there: a volume's top
+/// folder is root's, and with every capability dropped root writes only
+/// what it owns, so the copies it writes into are made root's.
+fn run_in_volumes(
+    engine: &Engine,
+    target: &Target,
+    mounts: &[Mount],
+    variables: &[(String, String)],
+    command: &[String],
+) -> Result<Output> {
+    let run = engine.run_id().unwrap_or_else(crate::engine::owner::new_run_id);
+    let labels = engine.volume_labels();
+    let mut volumes: Vec<(String, Option<&Path>)> = Vec::new();
+    let mut in_volumes = Vec::new();
+    let mut result = Ok(());
+    for (index, mount) in mounts.iter().enumerate() {
+        let name = crate::engine::owner::run_volume(&run, &format!("install-{}-{index}", target.name));
+        let filled = match mount {
+            Mount::Bind { source, target: at } => engine
+                .volume_with_copy_of(&name, source, &target.image, &labels)
+                .map(|()| (None, Mount::Volume { name: name.clone(), target: at.clone() })),
+            Mount::Output { source, target: at } => {
+                engine.volume_with_copy_for_root(&name, source, &target.image, &labels).map(|()| {
+                    (Some(source.as_path()), Mount::VolumeOutput { name: name.clone(), target: at.clone() })
+                })
+            }
+            Mount::Volume { .. } | Mount::VolumeOutput { .. } => Ok((None, mount.clone())),
+        };
+        match filled {
+            Ok((back, mount)) => {
+                volumes.push((name, back));
+                in_volumes.push(mount);
+            }
+            Err(error) => {
+                result = Err(error);
+                break;
+            }
+        }
+    }
+    let output = result.and_then(|()| engine.run_tool(&target.image, "0:0", &in_volumes, variables, command));
+    let copied_back = match &output {
+        Ok(_) => volumes
+            .iter()
+            .filter_map(|(name, back)| Some((name, (*back)?)))
+            .try_for_each(|(name, back)| engine.copy_out_of_volume(name, back, &target.image, &labels)),
+        Err(_) => Ok(()),
+    };
+    let names: Vec<String> = volumes.into_iter().map(|(name, _)| name).collect();
+    let removed = engine.remove_volumes(&names);
+    let output = output?;
+    copied_back?;
+    removed?;
+    Ok(output)
 }
 
 /// Compiled extension modules (`*.so`) the project's build left in its copy

@@ -6,6 +6,7 @@
 
 pub mod environment;
 pub mod locks;
+pub mod shipped;
 pub mod specifier;
 
 use std::fs;

@@ -42,9 +42,9 @@ pub fn clean(engine: &Engine, options: &CleanOptions) -> Result<i32> {
     if !live.is_empty() {
         out!("left {} container(s) of runs still going (--force removes them too)", live.len());
     }
-    // Test dirs copied for a remote engine.
+    // Test dirs, project roots and environments copied for a remote engine.
     let volume_is_live =
-        |name: &str| !options.force && owner::run_of_test_dir_volume(name).is_some_and(owner::run_is_alive);
+        |name: &str| !options.force && owner::run_of_volume(name).is_some_and(owner::run_is_alive);
     let volumes: Vec<String> =
         engine.volumes_with_label(&label)?.into_iter().filter(|v| !volume_is_live(v)).collect();
     engine.remove_volumes(&volumes)?;

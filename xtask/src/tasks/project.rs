@@ -8,12 +8,12 @@ use anyhow::Result;
 
 use crate::cli::RunArgs;
 use crate::engine::container::Mount;
-use crate::engine::Engine;
+use crate::engine::{owner, Engine};
 use crate::image::TestImage;
 use crate::model::job::PythonVersion;
 use crate::modules::TestDir;
 use crate::project::environment::{self, Installed, Target};
-use crate::project::{Choice, Project, Wanted};
+use crate::project::{shipped, Choice, Project, Wanted};
 use crate::runner::JobEnvironment;
 
 /// The project of a run and what to install with it.
@@ -62,22 +62,37 @@ pub struct Environments {
     pub ready: HashMap<String, (JobEnvironment, Installed)>,
     /// Images whose Python the project's `requires-python` (the value) leaves out.
     pub refused: HashMap<String, String>,
+    /// The volumes a remote engine got the environments in (the run removes them).
+    pub volumes: Vec<String>,
 }
 
-/// The environment of every test image of the run whose Python the project supports.
+/// The environment of every test image of the run whose Python the project
+/// supports; a remote engine gets each, as cached here, in a volume of the run.
 pub fn environments(
     engine: &Engine,
     plan: &ProjectPlan,
     images: &[(Option<PythonVersion>, TestImage)],
 ) -> Result<Environments> {
-    if engine.is_remote()? {
-        // The environment and the project are bind-mounted from this machine's disk.
-        return Err(crate::error::usage(
-            "a project's environment needs a local engine for now: with a remote engine, use --no-project",
-        ));
-    }
     environment::prune(&plan.cache);
+    let remote = engine.is_remote()?;
+    // The run helper containers are labelled with (`Engine::attach_run`).
+    let run_id = engine.run_id().unwrap_or_else(owner::new_run_id);
     let mut environments = Environments::default();
+    let made = environments_into(engine, plan, images, &run_id, remote, &mut environments);
+    if made.is_err() {
+        let _ = engine.remove_volumes(&environments.volumes);
+    }
+    made.map(|()| environments)
+}
+
+fn environments_into(
+    engine: &Engine,
+    plan: &ProjectPlan,
+    images: &[(Option<PythonVersion>, TestImage)],
+    run_id: &str,
+    remote: bool,
+    environments: &mut Environments,
+) -> Result<()> {
     for (version, image) in images {
         let python = version.unwrap_or(PythonVersion::DEFAULT);
         let xy = python.row().map_or_else(|| python.to_string(), |r| r.version.to_string());
@@ -97,20 +112,45 @@ pub fn environments(
             base_id: image.base_id.clone().unwrap_or_default(),
         };
         let installed = environment::ensure(engine, &plan.project, &plan.wanted, &target, &plan.cache)?;
+        let mount = match remote {
+            false => installed.mount(),
+            true => {
+                let volume = owner::run_volume(run_id, &format!("env-{}", target.name));
+                say!("note: the engine is remote; copying the environment for Python {} into the volume {volume}", target.name);
+                engine.volume_with_copy_of(
+                    &volume,
+                    &installed.dir,
+                    &image.reference,
+                    &engine.volume_labels(),
+                )?;
+                environments.volumes.push(volume.clone());
+                Mount::Volume { name: volume, target: installed.in_container.clone() }
+            }
+        };
         let job = JobEnvironment {
             interpreter: installed.python(),
-            mounts: vec![installed.mount()],
+            mounts: vec![mount],
             env: installed.variables(),
         };
         environments.ready.insert(image.reference.clone(), (job, installed));
     }
-    Ok(environments)
+    Ok(())
 }
 
 /// The project root, read-only at its own path: conftest files and pytest's
-/// configuration above the test dir are found, and its rootdir is the project's.
-pub fn root_mount(plan: &ProjectPlan) -> Mount {
+/// configuration above the test dir are found, and its rootdir is the
+/// project's. A remote engine gets it in a volume of the run, without what
+/// `project::shipped` leaves out (version control, virtual environments,
+/// `target/`, what `.gitignore` excludes), filled through a container of `image`.
+pub fn root_mount(engine: &Engine, plan: &ProjectPlan, run_id: &str, image: &str) -> Result<Mount> {
     let root = plan.project.root.clone();
     let target = root.to_string_lossy().into_owned();
-    Mount::Bind { source: root, target }
+    if !engine.is_remote()? {
+        return Ok(Mount::Bind { source: root, target });
+    }
+    let entries = shipped::entries(&root)?;
+    let volume = owner::run_volume(run_id, "project");
+    say!("note: the engine is remote; copying the project root {} into the volume {volume}", root.display());
+    engine.volume_with_entries_of(&volume, &root, &entries, image, &engine.volume_labels())?;
+    Ok(Mount::Volume { name: volume, target })
 }

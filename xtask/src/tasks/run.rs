@@ -11,7 +11,7 @@ use anyhow::Result;
 use crate::cli::{BaselineArgs, FlakyResult, RunArgs, SelectionArgs};
 use crate::engine::container::{ContainerTemplate, Mount};
 use crate::engine::owner;
-use crate::engine::{Engine, PROJECT_LABEL, RUN_LABEL};
+use crate::engine::Engine;
 use crate::error::{environment, usage, Interrupted};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, VerdictChannel, SCRATCH_DIR, TMP_DIR};
@@ -152,6 +152,8 @@ fn run_prepared(
             super::project::Environments::default()
         }
     };
+    // A remote engine's volumes of the run go when it ends, however it ends.
+    let mut volumes = RunVolumes { engine, names: environments.volumes.clone() };
     // Jobs of a Python the project does not support are skipped, not run;
     // so are scripts whose path -k does not select (they have no tests to pass it to).
     let keyword = options.selection.keyword.as_deref().map(Expression::parse).transpose().map_err(usage)?;
@@ -187,6 +189,16 @@ fn run_prepared(
     }
     let host_dirs = TempDir::new(&format!("{}{run_id}-", owner::TEMP_PREFIX))?;
     let tests = tests_mount(engine, dir, &run_id, &jobs[0].image)?;
+    if let Mount::Volume { name, .. } = &tests {
+        volumes.names.push(name.clone());
+    }
+    let root = match &project {
+        Some(plan) => Some(super::project::root_mount(engine, plan, &run_id, &jobs[0].image)?),
+        None => None,
+    };
+    if let Some(Mount::Volume { name, .. }) = &root {
+        volumes.names.push(name.clone());
+    }
     if let Some(baseline) = &baseline {
         let new = jobs.iter().filter(|j| !baseline.has(&JobRecord::of(j))).count();
         if new > 0 {
@@ -194,12 +206,8 @@ fn run_prepared(
         }
     }
     let names = user.account_files(host_dirs.path(), engine.is_remote()?)?;
-    let placement = Placement {
-        tests: tests.clone(),
-        project: project.as_ref().map(super::project::root_mount),
-        user,
-        host_dirs: host_dirs.path().to_path_buf(),
-    };
+    let placement =
+        Placement { tests: tests.clone(), project: root, user, host_dirs: host_dirs.path().to_path_buf() };
     let mut plan = plan(jobs, setups, placement, options, run_id, baseline);
     plan.container.mounts.extend(names);
     plan.environments = environments.ready.into_iter().map(|(image, (job, _))| (image, job)).collect();
@@ -222,15 +230,15 @@ fn run_prepared(
         };
         outcome.results.push(ModuleResult::not_run(job, Execution::Skipped { why: Some(why) }));
     }
-    if let Mount::Volume { name, .. } = &tests {
-        // Said with the run's other engine trouble, after its reports are written.
-        if let Err(error) = engine.remove_volumes(std::slice::from_ref(name)) {
-            let left = format!("volume left: {name}: {error:#}");
-            outcome.engine_error = Some(match outcome.engine_error.take() {
-                Some(first) => first.context(left),
-                None => error.context(format!("volume left: {name}")),
-            });
-        }
+    let names = std::mem::take(&mut volumes.names);
+    // Said with the run's other engine trouble, after its reports are written.
+    if let Err(error) = engine.remove_volumes(&names) {
+        let names = names.join(", ");
+        let left = format!("volume left: {names}: {error:#}");
+        outcome.engine_error = Some(match outcome.engine_error.take() {
+            Some(first) => first.context(left),
+            None => error.context(format!("volume left: {names}")),
+        });
     }
     let code = finish(&outcome, options, dir, &human)?;
     match outcome.engine_error {
@@ -727,6 +735,19 @@ fn given_args() -> Vec<String> {
     std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect()
 }
 
+/// The volumes a run made for a remote engine, removed when dropped (a run
+/// that stops before its end); its end takes them and says what stayed.
+struct RunVolumes<'a> {
+    engine: &'a Engine,
+    names: Vec<String>,
+}
+
+impl Drop for RunVolumes<'_> {
+    fn drop(&mut self) {
+        let _ = self.engine.remove_volumes(&self.names);
+    }
+}
+
 /// How the test dir reaches the containers: mounted where it is on the host
 /// (so absolute symlinks inside it and paths in tracebacks read as there),
 /// or, for an engine that cannot see this host, copied once into a volume.
@@ -737,7 +758,7 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
         return Ok(Mount::Bind { source: tests, target });
     }
     let name = owner::test_dir_volume(run_id);
-    let labels = [format!("{PROJECT_LABEL}=1"), format!("{RUN_LABEL}={run_id}")];
+    let labels = engine.volume_labels();
     say!("note: the engine is remote; copying {} into the volume {name}", dir.display);
     engine.volume_with_copy_of(&name, &tests, image, &labels)?;
     Ok(Mount::Volume { name, target })
@@ -745,7 +766,10 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
 
 fn mount_target(mount: &Mount) -> &str {
     match mount {
-        Mount::Bind { target, .. } | Mount::Volume { target, .. } | Mount::Output { target, .. } => target,
+        Mount::Bind { target, .. }
+        | Mount::Volume { target, .. }
+        | Mount::Output { target, .. }
+        | Mount::VolumeOutput { target, .. } => target,
     }
 }
 
@@ -782,7 +806,7 @@ fn plan(
     // cannot mount a host file either.
     let verdict = match &tests {
         Mount::Bind { .. } | Mount::Output { .. } => VerdictChannel::File,
-        Mount::Volume { .. } => VerdictChannel::Stderr,
+        Mount::Volume { .. } | Mount::VolumeOutput { .. } => VerdictChannel::Stderr,
     };
     let container = ContainerTemplate {
         network: options.isolation.network.clone(),

@@ -42,10 +42,14 @@ impl SecondEngine {
         });
         // Short paths: containerd's socket lives under the exec root.
         let root = tempfile::Builder::new().prefix("pmr-").tempdir_in("/tmp").unwrap().keep();
+        // Several tests of one process may each start one at the same time.
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let id = std::process::id();
-        let mut engine = SecondEngine { root, bridge: format!("pmr{id}"), host: String::new(), daemon: None };
+        let mut engine =
+            SecondEngine { root, bridge: format!("pmr{id}x{n}"), host: String::new(), daemon: None };
         // Its own bridge: `--bridge none` would remove the main daemon's docker0.
-        let subnet = format!("10.231.{}.1/24", id % 200 + 20);
+        let subnet = format!("10.231.{}.1/24", (id + n * 67) % 200 + 20);
         sh(&["ip", "link", "add", &engine.bridge, "type", "bridge"]);
         sh(&["ip", "addr", "add", &subnet, "dev", &engine.bridge]);
         sh(&["ip", "link", "set", &engine.bridge, "up"]);
