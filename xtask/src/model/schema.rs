@@ -25,6 +25,7 @@ use crate::model::result::{
     parse_rfc3339_utc, rfc3339_utc, Attempt, BaselineRecord, ModuleResult, Outcome, RunInfo,
 };
 use crate::model::series::MemorySeries;
+use crate::model::skim::Stop;
 use crate::model::status::{Execution, SkipCause, Status, Tally};
 
 /// Bumped whenever a field changes meaning or goes away (adding one does not).
@@ -583,19 +584,56 @@ impl Report {
         Ok(report)
     }
 
-    /// Reads a report of this version or of version 2 (upgraded on the way),
-    /// refusing others with a clear message, its results slimmed as they are parsed
-    /// (`ResultRecord::slim`): what `compare` and `--baseline` need, in
-    /// memory in proportion to the results' count, not to their outputs.
+    /// A report's results skimmed, gathered (tests; the tasks take them one at a time).
+    #[cfg(test)]
     pub fn read_slim(path: &Path) -> Result<Report> {
         let mut results = Vec::new();
-        let mut report = Report::read_each(path, |mut record, _| {
-            record.slim();
+        let mut report = Report::read_skimmed(path, false, |record| {
             results.push(record);
             Ok(())
         })?;
         report.results = results;
         Ok(report)
+    }
+
+    /// Reads a report of this version or of version 2 (upgraded on the way),
+    /// refusing others with a clear message, handing `each` its results
+    /// skimmed: without their outputs, tests' list, attempts and baseline,
+    /// and without their memory series unless `keep_series`; what `compare`
+    /// and `--baseline` need. A current report is read by `skim`, which
+    /// leaves those fields unparsed (fast in a debug build too, and memory
+    /// in proportion to one record); others by `read_each`, each record
+    /// slimmed the same way.
+    pub fn read_skimmed(
+        path: &Path,
+        keep_series: bool,
+        mut each: impl FnMut(ResultRecord) -> Result<(), String>,
+    ) -> Result<Report> {
+        let cannot = |e: std::io::Error| usage(format!("cannot read the report {}: {e}", path.display()));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let size = file.metadata().map_err(cannot)?.len();
+        if size <= MAX_REPORT_BYTES {
+            match crate::model::skim::read(file, keep_series, &mut each) {
+                Ok(report) => return Ok(report),
+                Err(Stop::NotCurrent) => {}
+                Err(Stop::Bad(words)) => {
+                    return Err(usage(format!(
+                        "{} does not follow the report schema: {words}",
+                        path.display()
+                    )))
+                }
+                Err(Stop::Refused(words)) => return Err(usage(words)),
+                Err(Stop::Io(e)) => return Err(cannot(e)),
+            }
+        }
+        Report::read_each(path, |mut record, _| {
+            let series = record.memory_series.take();
+            record.slim();
+            record.attempts.clear();
+            record.baseline = None;
+            record.memory_series = series.filter(|_| keep_series);
+            each(record)
+        })
     }
 
     /// Reads a report, handing its results to `each` one at a time as they
@@ -825,7 +863,7 @@ mod streaming {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
@@ -974,7 +1012,7 @@ mod tests {
     /// Results of every status, with counts from a harness, from a script's
     /// unittest and pytest summaries, attempts, a baseline, memray figures
     /// and output cut in the middle.
-    fn outcome() -> Outcome {
+    pub(crate) fn outcome() -> Outcome {
         let mut results = Vec::new();
         for status in Status::ALL {
             for execution in ending(status) {
