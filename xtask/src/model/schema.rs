@@ -715,6 +715,19 @@ pub fn record_at(bytes: &[u8]) -> serde_json::Result<ResultRecord> {
     serde_json::from_slice(&bytes[start..])
 }
 
+/// A report's head (`skim.rs` gives it with `"results": []`), checked as
+/// `read_each` checks one: the fields it must have, the version.
+pub fn head_at(bytes: &[u8]) -> serde_json::Result<Report> {
+    let read = std::cell::Cell::new(0);
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let report = serde::de::DeserializeSeed::deserialize(
+        streaming::Streamed { each: &mut |_, _| Ok(()), read: &read },
+        &mut deserializer,
+    )?;
+    deserializer.end()?;
+    Ok(report)
+}
+
 /// A current report parsed field by field, its `results` one record at a
 /// time into a callback; a `schema_version` other than this one stops it at
 /// once (the caller then reads the file as a tree, to upgrade or refuse it).

@@ -146,7 +146,7 @@ fn walk(
         return Err(s.malformed("the end of the file after the report"));
     }
     head.push(b'}');
-    serde_json::from_slice::<Report>(&head).map_err(|e| Walk::Malformed(without_position(&e)))
+    super::schema::head_at(&head).map_err(|e| Walk::Malformed(without_position(&e)))
 }
 
 /// One record, its bulky fields replaced by their stand-ins, into `out`.
