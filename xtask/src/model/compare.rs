@@ -511,6 +511,7 @@ pub fn compare<'a, R: Measurable>(
         }
     }
     let only_base = base.iter().filter(|r| !new_index.contains_key(&cell_of(r.job()))).collect();
+    drop((base_index, new_index));
     // Each pair's sort key once, not at every comparison.
     let mut keyed: Vec<(bool, bool, f64, Pair<'a, R>)> =
         pairs.into_iter().map(|p| (p.status_changed(), p.regressed(), p.largest_ratio(), p)).collect();
