@@ -588,7 +588,7 @@ impl Report {
     #[cfg(test)]
     pub fn read_slim(path: &Path) -> Result<Report> {
         let mut results = Vec::new();
-        let mut report = Report::read_skimmed(path, false, |record| {
+        let mut report = Report::read_skimmed(path, &|_| false, |record| {
             results.push(record);
             Ok(())
         })?;
@@ -599,21 +599,22 @@ impl Report {
     /// Reads a report of this version or of version 2 (upgraded on the way),
     /// refusing others with a clear message, handing `each` its results
     /// skimmed: without their outputs, tests' list, attempts and baseline,
-    /// and without their memory series unless `keep_series`; what `compare`
+    /// and without their memory series unless `series_of` wants their
+    /// module's; what `compare`
     /// and `--baseline` need. A current report is read by `skim`, which
     /// leaves those fields unparsed (fast in a debug build too, and memory
     /// in proportion to one record); others by `read_each`, each record
     /// slimmed the same way.
     pub fn read_skimmed(
         path: &Path,
-        keep_series: bool,
+        series_of: &dyn Fn(&str) -> bool,
         mut each: impl FnMut(ResultRecord) -> Result<(), String>,
     ) -> Result<Report> {
         let cannot = |e: std::io::Error| usage(format!("cannot read the report {}: {e}", path.display()));
         let file = std::fs::File::open(path).map_err(cannot)?;
         let size = file.metadata().map_err(cannot)?.len();
         if size <= MAX_REPORT_BYTES {
-            match crate::model::skim::read(file, keep_series, &mut each) {
+            match crate::model::skim::read(file, series_of, &mut each) {
                 Ok(report) => return Ok(report),
                 Err(Stop::NotCurrent) => {}
                 Err(Stop::Bad(words)) => {
@@ -631,7 +632,7 @@ impl Report {
             record.slim();
             record.attempts.clear();
             record.baseline = None;
-            record.memory_series = series.filter(|_| keep_series);
+            record.memory_series = series.filter(|_| series_of(&record.job.module));
             each(record)
         })
     }

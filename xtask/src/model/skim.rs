@@ -3,8 +3,8 @@
 //! a chunk at a time (glibc's `strcspn` finds the next byte that matters, so
 //! the bulk of a record costs no per-byte work of ours or serde's), skips a
 //! record's bulky fields unparsed (`SKIPPED`: the outputs, the tests' list,
-//! the attempts, the baseline it carried, and the memory series unless it
-//! is asked for) and hands serde the rest of each record. Memory: a chunk
+//! the attempts, the baseline it carried, and the memory series unless
+//! `series_of` wants its module's) and hands serde the rest of each record. Memory: a chunk
 //! plus one skimmed record, whatever the file's size.
 //!
 //! Anything that is not a current report as far as it was read stops it
@@ -46,11 +46,11 @@ pub enum Stop {
 /// report returned has no results.
 pub fn read(
     source: impl Read,
-    keep_series: bool,
+    series_of: &dyn Fn(&str) -> bool,
     each: &mut dyn FnMut(ResultRecord) -> Result<(), String>,
 ) -> Result<Report, Stop> {
     let mut delivered = 0usize;
-    let outcome = walk(&mut Scanner::new(source), keep_series, &mut delivered, each);
+    let outcome = walk(&mut Scanner::new(source), series_of, &mut delivered, each);
     match outcome {
         Err(Walk::Malformed(_)) if delivered == 0 => Err(Stop::NotCurrent),
         Err(Walk::Malformed(words)) => Err(Stop::Bad(words)),
@@ -70,7 +70,7 @@ enum Walk {
 
 fn walk(
     s: &mut Scanner<impl Read>,
-    keep_series: bool,
+    series_of: &dyn Fn(&str) -> bool,
     delivered: &mut usize,
     each: &mut dyn FnMut(ResultRecord) -> Result<(), String>,
 ) -> Result<Report, Walk> {
@@ -123,7 +123,7 @@ fn walk(
                 }
                 let at = s.at();
                 record.clear();
-                skim_record(s, b, &mut record, keep_series)?;
+                skim_record(s, b, &mut record, series_of)?;
                 let parsed = serde_json::from_slice::<ResultRecord>(&record).map_err(|e| {
                     Walk::Malformed(format!("results[{delivered}] (at byte {at}): {}", without_position(&e)))
                 })?;
@@ -149,12 +149,13 @@ fn walk(
     super::schema::head_at(&head).map_err(|e| Walk::Malformed(without_position(&e)))
 }
 
-/// One record, its bulky fields replaced by their stand-ins, into `out`.
+/// One record, its bulky fields replaced by their stand-ins, into `out`; its
+/// series kept when `series_of` wants its module's (or it comes first).
 fn skim_record(
     s: &mut Scanner<impl Read>,
     first: u8,
     out: &mut Vec<u8>,
-    keep_series: bool,
+    series_of: &dyn Fn(&str) -> bool,
 ) -> Result<(), Walk> {
     if first != b'{' {
         // Not an object: serde says so.
@@ -162,6 +163,7 @@ fn skim_record(
     }
     s.pos += 1;
     out.push(b'{');
+    let mut module = None;
     loop {
         let mut b = s.skip_ws()?;
         if b == b'}' {
@@ -182,16 +184,29 @@ fn skim_record(
         s.skip_ws()?;
         s.expect(b':')?;
         let first = s.skip_ws()?;
-        let skipped = SKIPPED.iter().find(|(key, starts, _)| {
-            *key == &out[key_start..] && *starts == first && !(keep_series && *key == b"\"memory_series\"")
-        });
+        let wanted = |key: &[u8]| {
+            key == b"\"memory_series\""
+                && module.is_none_or(|(start, end)| {
+                    serde_json::from_slice::<String>(&out[start..end]).map_or(true, |m| series_of(&m))
+                })
+        };
+        let skipped = SKIPPED
+            .iter()
+            .find(|(key, starts, _)| *key == &out[key_start..] && *starts == first && !wanted(key));
+        let is_module = &out[key_start..] == b"\"module\"";
         out.push(b':');
         match skipped {
             Some((_, _, stand_in)) => {
                 out.extend_from_slice(stand_in);
                 s.value(None)?;
             }
-            None => s.value(Some(out))?,
+            None => {
+                let start = out.len();
+                s.value(Some(out))?;
+                if is_module {
+                    module = Some((start, out.len()));
+                }
+            }
         }
     }
 }
@@ -372,7 +387,7 @@ mod tests {
 
     fn skimmed(text: &str, keep_series: bool) -> Result<(Report, Vec<ResultRecord>), Stop> {
         let mut records = Vec::new();
-        let report = read(text.as_bytes(), keep_series, &mut |r| {
+        let report = read(text.as_bytes(), &|_| keep_series, &mut |r| {
             records.push(r);
             Ok(())
         })?;
@@ -399,6 +414,17 @@ mod tests {
         let (_, compact) = skimmed(&serde_json::to_string(&whole).unwrap(), false).unwrap();
         assert!(compact.iter().all(|r| r.memory_series.is_none()));
         assert_eq!(compact.len(), records.len());
+        // Only the series of the modules asked for (`--baseline`: those the run runs).
+        let wanted = whole.results[4].job.module.clone();
+        let mut some = Vec::new();
+        read(text.as_bytes(), &|module| module == wanted, &mut |r| {
+            some.push(r);
+            Ok(())
+        })
+        .unwrap();
+        let kept: Vec<&str> =
+            some.iter().filter(|r| r.memory_series.is_some()).map(|r| r.job.module.as_str()).collect();
+        assert_eq!(kept, [wanted.as_str()]);
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub fn compare(base: &Path, new: &Path, gate: &GateArgs, format: CompareFormat) 
 /// A report's results, each as the small record pairing needs.
 fn read(path: &Path) -> Result<Vec<Measured>> {
     let mut results = Vec::new();
-    Report::read_skimmed(path, false, |record| {
+    Report::read_skimmed(path, &|_| false, |record| {
         results.push(Measured::from(record));
         Ok(())
     })?;

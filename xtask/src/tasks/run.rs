@@ -848,10 +848,7 @@ fn read_baseline(args: &BaselineArgs, modules: &[String]) -> Result<Option<Basel
     // beside theirs), so a baseline of 160,000 results costs little.
     let running: std::collections::HashSet<&str> = modules.iter().map(String::as_str).collect();
     let mut results = Vec::new();
-    Report::read_skimmed(path, true, |mut record| {
-        if !running.contains(record.job.module.as_str()) {
-            record.memory_series = None;
-        }
+    Report::read_skimmed(path, &|module| running.contains(module), |record| {
         results.push(Measured::from(record));
         Ok(())
     })?;
