@@ -423,22 +423,3 @@ mod tests {
         assert!((3_000..12_000).contains(&size), "{size} bytes");
     }
 }
-
-#[cfg(test)]
-mod tmp_sample {
-    #[test]
-    #[ignore]
-    fn write_sample() {
-        let n: usize = std::env::var("SAMPLE_N").unwrap().parse().unwrap();
-        let path = std::env::var("SAMPLE_PATH").unwrap();
-        let mut outcome = crate::model::result::Outcome::empty("generated".into());
-        let variants: Vec<(&str, &str)> =
-            super::PYTHONS.iter().flat_map(|p| super::MALLOCS.iter().map(move |m| (*p, *m))).collect();
-        for index in 0..n {
-            let (python, malloc) = variants[index % variants.len()];
-            outcome.results.push(super::synthetic_result(index, index / variants.len(), python, malloc));
-        }
-        let context = crate::report::ReportContext { test_dir: "tests", run: None, wholes: None };
-        crate::report::json::write(&outcome, &context, std::path::Path::new(&path)).unwrap();
-    }
-}
