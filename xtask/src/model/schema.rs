@@ -25,7 +25,6 @@ use crate::model::result::{
     parse_rfc3339_utc, rfc3339_utc, Attempt, BaselineRecord, ModuleResult, Outcome, RunInfo,
 };
 use crate::model::series::MemorySeries;
-use crate::model::skim::Stop;
 use crate::model::status::{Execution, SkipCause, Status, Tally};
 
 /// Bumped whenever a field changes meaning or goes away (adding one does not).
@@ -584,59 +583,6 @@ impl Report {
         Ok(report)
     }
 
-    /// A report's results skimmed, gathered (tests; the tasks take them one at a time).
-    #[cfg(test)]
-    pub fn read_slim(path: &Path) -> Result<Report> {
-        let mut results = Vec::new();
-        let mut report = Report::read_skimmed(path, &|_| false, |record| {
-            results.push(record);
-            Ok(())
-        })?;
-        report.results = results;
-        Ok(report)
-    }
-
-    /// Reads a report of this version or of version 2 (upgraded on the way),
-    /// refusing others with a clear message, handing `each` its results
-    /// skimmed: without their outputs, tests' list, attempts and baseline,
-    /// and without their memory series unless `series_of` wants their
-    /// module's; what `compare`
-    /// and `--baseline` need. A current report is read by `skim`, which
-    /// leaves those fields unparsed (fast in a debug build too, and memory
-    /// in proportion to one record); others by `read_each`, each record
-    /// slimmed the same way.
-    pub fn read_skimmed(
-        path: &Path,
-        series_of: &dyn Fn(&str) -> bool,
-        mut each: impl FnMut(ResultRecord) -> Result<(), String>,
-    ) -> Result<Report> {
-        let cannot = |e: std::io::Error| usage(format!("cannot read the report {}: {e}", path.display()));
-        let file = std::fs::File::open(path).map_err(cannot)?;
-        let size = file.metadata().map_err(cannot)?.len();
-        if size <= MAX_REPORT_BYTES {
-            match crate::model::skim::read(file, series_of, &mut each) {
-                Ok(report) => return Ok(report),
-                Err(Stop::NotCurrent) => {}
-                Err(Stop::Bad(words)) => {
-                    return Err(usage(format!(
-                        "{} does not follow the report schema: {words}",
-                        path.display()
-                    )))
-                }
-                Err(Stop::Refused(words)) => return Err(usage(words)),
-                Err(Stop::Io(e)) => return Err(cannot(e)),
-            }
-        }
-        Report::read_each(path, |mut record, _| {
-            let series = record.memory_series.take();
-            record.slim();
-            record.attempts.clear();
-            record.baseline = None;
-            record.memory_series = series.filter(|_| series_of(&record.job.module));
-            each(record)
-        })
-    }
-
     /// Reads a report, handing its results to `each` one at a time as they
     /// are parsed (the report returned has none): memory in proportion to
     /// what `each` keeps, not to the file. With each record comes the span
@@ -876,8 +822,12 @@ mod streaming {
     }
 }
 
+/// The sample of `tests` (results of every ending), for other modules' tests.
 #[cfg(test)]
-pub(crate) mod tests {
+pub(crate) use tests::outcome as sample_outcome;
+
+#[cfg(test)]
+mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;

@@ -14,8 +14,12 @@
 
 use std::ffi::CStr;
 use std::io::Read;
+use std::path::Path;
 
-use super::schema::{Report, ResultRecord, SCHEMA_VERSION};
+use anyhow::Result;
+
+use super::schema::{Report, ResultRecord, MAX_REPORT_BYTES, SCHEMA_VERSION};
+use crate::error::usage;
 
 const CHUNK: usize = 1 << 20;
 
@@ -29,6 +33,61 @@ const SKIPPED: [(&[u8], u8, &[u8]); 6] = [
     (b"\"baseline\"", b'{', b"null"),
     (b"\"memory_series\"", b'{', b"null"),
 ];
+
+impl Report {
+    /// A report's results skimmed, gathered (tests; the tasks take them one at a time).
+    #[cfg(test)]
+    pub fn read_slim(path: &Path) -> Result<Report> {
+        let mut results = Vec::new();
+        let mut report = Report::read_skimmed(path, &|_| false, |record| {
+            results.push(record);
+            Ok(())
+        })?;
+        report.results = results;
+        Ok(report)
+    }
+
+    /// Reads a report of this version or of version 2 (upgraded on the way),
+    /// refusing others with a clear message, handing `each` its results
+    /// skimmed: without their outputs, tests' list, attempts and baseline,
+    /// and without their memory series unless `series_of` wants their
+    /// module's; what `compare`
+    /// and `--baseline` need. A current report is read by `skim`, which
+    /// leaves those fields unparsed (fast in a debug build too, and memory
+    /// in proportion to one record); others by `read_each`, each record
+    /// slimmed the same way.
+    pub fn read_skimmed(
+        path: &Path,
+        series_of: &dyn Fn(&str) -> bool,
+        mut each: impl FnMut(ResultRecord) -> Result<(), String>,
+    ) -> Result<Report> {
+        let cannot = |e: std::io::Error| usage(format!("cannot read the report {}: {e}", path.display()));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let size = file.metadata().map_err(cannot)?.len();
+        if size <= MAX_REPORT_BYTES {
+            match read(file, series_of, &mut each) {
+                Ok(report) => return Ok(report),
+                Err(Stop::NotCurrent) => {}
+                Err(Stop::Bad(words)) => {
+                    return Err(usage(format!(
+                        "{} does not follow the report schema: {words}",
+                        path.display()
+                    )))
+                }
+                Err(Stop::Refused(words)) => return Err(usage(words)),
+                Err(Stop::Io(e)) => return Err(cannot(e)),
+            }
+        }
+        Report::read_each(path, |mut record, _| {
+            let series = record.memory_series.take();
+            record.slim();
+            record.attempts.clear();
+            record.baseline = None;
+            record.memory_series = series.filter(|_| series_of(&record.job.module));
+            each(record)
+        })
+    }
+}
 
 /// Why skimming stopped.
 #[derive(Debug)]
@@ -396,7 +455,7 @@ mod tests {
 
     #[test]
     fn bulky_fields_are_skipped_and_the_rest_is_the_record() {
-        let whole = Report::of(&crate::model::schema::tests::outcome());
+        let whole = Report::of(&crate::model::schema::sample_outcome());
         let text = serde_json::to_string_pretty(&whole).unwrap();
         let (head, records) = skimmed(&text, true).unwrap();
         assert_eq!(head, Report { results: Vec::new(), ..whole.clone() });
@@ -443,7 +502,7 @@ mod tests {
 
     #[test]
     fn a_bad_record_after_good_ones_is_named_by_its_place() {
-        let mut report = Report::of(&crate::model::schema::tests::outcome());
+        let mut report = Report::of(&crate::model::schema::sample_outcome());
         let count = report.results.len();
         let mut last = report.results[0].clone();
         last.job.module = "dir/melted.py".into();

@@ -1,7 +1,8 @@
 //! `compare`'s output: the pairs of two reports with their deltas, as text
 //! for a terminal, Markdown for a pull-request comment or step summary, or
 //! JSON for tools. Regressions and status changes first (the model sorts).
-//! Each is written a row at a time as it is made (`write`), so a comparison
+//! Each is written a row at a time as it is made (`write_text`,
+//! `write_markdown`, `write_json`), so a comparison
 //! of 160,000 pairs is never one string in memory (`text` and `markdown`
 //! give the same as a string, for tests).
 
@@ -9,7 +10,6 @@ use std::io::{self, Write};
 
 use serde::ser::{Serialize, Serializer};
 
-use crate::cli::CompareFormat;
 use crate::model::compare::{label, Comparison, Delta, Gate, Measurable, Measure, Pair, Verdict, MEASURES};
 use crate::model::measure::Threshold;
 use crate::model::schema::JobRecord;
@@ -82,22 +82,6 @@ fn mark<R: Measurable>(pair: &Pair<R>) -> &'static str {
     }
 }
 
-/// The comparison in `format`, written to `out` a row at a time.
-pub fn write<R: Measurable>(
-    out: &mut dyn Write,
-    format: CompareFormat,
-    comparison: &Comparison<R>,
-    gate: &Gate,
-    sides: &Sides,
-    width: usize,
-) -> io::Result<()> {
-    match format {
-        CompareFormat::Text => write_text(out, comparison, gate, sides, width),
-        CompareFormat::Markdown => write_markdown(out, comparison, gate, sides),
-        CompareFormat::Json => write_json(out, comparison, gate, sides),
-    }
-}
-
 #[cfg(test)]
 fn to_string(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> String {
     let mut out = Vec::new();
@@ -114,7 +98,7 @@ pub fn text<R: Measurable>(comparison: &Comparison<R>, gate: &Gate, sides: &Side
 
 /// The table's widths come from a first pass over the pairs (each row made
 /// and measured, then dropped); the second writes each row as it is made.
-fn write_text<R: Measurable>(
+pub fn write_text<R: Measurable>(
     out: &mut dyn Write,
     comparison: &Comparison<R>,
     gate: &Gate,
@@ -183,7 +167,7 @@ pub fn markdown<R: Measurable>(comparison: &Comparison<R>, gate: &Gate, sides: &
     to_string(|out| write_markdown(out, comparison, gate, sides))
 }
 
-fn write_markdown<R: Measurable>(
+pub fn write_markdown<R: Measurable>(
     out: &mut dyn Write,
     comparison: &Comparison<R>,
     gate: &Gate,
@@ -328,7 +312,7 @@ struct JsonSummary {
 }
 
 /// JSON for tools; `schema_version` says which shape.
-fn write_json<R: Measurable>(
+pub fn write_json<R: Measurable>(
     out: &mut dyn Write,
     comparison: &Comparison<R>,
     gate: &Gate,

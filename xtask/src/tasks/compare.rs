@@ -9,8 +9,9 @@ use anyhow::Result;
 use crate::cli::{CompareFormat, GateArgs};
 use crate::error::{usage, EXIT_FAILED, EXIT_PASSED};
 use crate::model::compare::{self, Measured};
+use crate::model::compare::{Comparison, Gate};
 use crate::model::schema::Report;
-use crate::report::compare::{write, Sides};
+use crate::report::compare::{write_json, write_markdown, write_text, Sides};
 
 pub fn compare(base: &Path, new: &Path, gate: &GateArgs, format: CompareFormat) -> Result<i32> {
     // Each result kept as a small record: a merged report of 160,000
@@ -43,6 +44,22 @@ pub fn compare(base: &Path, new: &Path, gate: &GateArgs, format: CompareFormat) 
     Ok(if comparison.regressions() > 0 { EXIT_FAILED } else { EXIT_PASSED })
 }
 
+/// The comparison in `format`, written to `out` a row at a time.
+fn write(
+    out: &mut dyn std::io::Write,
+    format: CompareFormat,
+    comparison: &Comparison,
+    gate: &Gate,
+    sides: &Sides,
+    width: usize,
+) -> std::io::Result<()> {
+    match format {
+        CompareFormat::Text => write_text(out, comparison, gate, sides, width),
+        CompareFormat::Markdown => write_markdown(out, comparison, gate, sides),
+        CompareFormat::Json => write_json(out, comparison, gate, sides),
+    }
+}
+
 /// A report's results, each as the small record pairing needs.
 fn read(path: &Path) -> Result<Vec<Measured>> {
     let mut results = Vec::new();
@@ -56,11 +73,9 @@ fn read(path: &Path) -> Result<Vec<Measured>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::CompareFormat;
     use crate::model::inner::{InnerTest, TestOutcome};
     use crate::model::schema::{JobRecord, ResultRecord};
     use crate::model::series::{MemorySeries, MAX_POINTS};
-    use crate::report::compare::write;
 
     /// The live heap this thread allocated: the test binary's allocator
     /// counts each thread's own, so tests running beside it do not count.
