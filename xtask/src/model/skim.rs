@@ -4,8 +4,8 @@
 //! the bulk of a record costs no per-byte work of ours or serde's), skips a
 //! record's bulky fields unparsed (`SKIPPED`: the outputs, the tests' list,
 //! the attempts, the baseline it carried, and the memory series unless
-//! `series_of` wants its module's) and hands serde the rest of each record. Memory: a chunk
-//! plus one skimmed record, whatever the file's size.
+//! `series_of` wants its module's) and hands serde the rest of each record.
+//! Memory: a chunk plus one skimmed record, whatever the file's size.
 //!
 //! Anything that is not a current report as far as it was read stops it
 //! before a record is delivered: `Report::read_skimmed` then reads the file
@@ -51,11 +51,10 @@ impl Report {
     /// refusing others with a clear message, handing `each` its results
     /// skimmed: without their outputs, tests' list, attempts and baseline,
     /// and without their memory series unless `series_of` wants their
-    /// module's; what `compare`
-    /// and `--baseline` need. A current report is read by `skim`, which
-    /// leaves those fields unparsed (fast in a debug build too, and memory
-    /// in proportion to one record); others by `read_each`, each record
-    /// slimmed the same way.
+    /// module's: what `compare` and `--baseline` need. A current report is
+    /// read by the scanner, which leaves those fields unparsed (fast in a
+    /// debug build too, memory in proportion to one record); others by
+    /// `read_each`, each record slimmed the same way.
     pub fn read_skimmed(
         path: &Path,
         series_of: &dyn Fn(&str) -> bool,
