@@ -17,6 +17,7 @@ use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
 use crate::model::result::BaselineRecord;
 use crate::model::result::ModuleResult;
 use crate::model::schema::{JobRecord, ResultRecord};
+use crate::model::series::MemorySeries;
 use crate::model::status::{Execution, Status, Tally};
 use crate::model::units;
 
@@ -70,19 +71,90 @@ fn largest(unit: Unit) -> f64 {
     }
 }
 
+/// What comparing reads of a result: a report's record as written
+/// (`ResultRecord`), or what `compare` and `--baseline` keep of it (`Measured`).
+pub trait Measurable {
+    fn job(&self) -> &JobRecord;
+    fn status(&self) -> Status;
+    /// How it counts: its status's tally, except a `flaky` under `--flaky-result pass`.
+    fn counted_as(&self) -> Tally;
+    fn value(&self, measure: &Measure) -> Option<f64>;
+}
+
+impl Measurable for ResultRecord {
+    fn job(&self) -> &JobRecord {
+        &self.job
+    }
+
+    fn status(&self) -> Status {
+        self.status
+    }
+
+    fn counted_as(&self) -> Tally {
+        self.counted_as
+    }
+
+    fn value(&self, measure: &Measure) -> Option<f64> {
+        (measure.value)(self)
+    }
+}
+
+/// What pairing keeps of a result read from a report: its cell, its status,
+/// its measures (in `MEASURES` order) and, for `--baseline` to draw, its
+/// memory series. A few hundred bytes, whatever the result held: memory
+/// follows the number of results, not their outputs or tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub job: JobRecord,
+    pub status: Status,
+    pub counted_as: Tally,
+    pub values: [Option<f64>; MEASURES.len()],
+    pub memory_series: Option<Box<MemorySeries>>,
+}
+
+impl From<ResultRecord> for Measured {
+    fn from(record: ResultRecord) -> Measured {
+        Measured {
+            values: MEASURES.each_ref().map(|m| (m.value)(&record)),
+            status: record.status,
+            counted_as: record.counted_as,
+            memory_series: record.memory_series.map(Box::new),
+            job: record.job,
+        }
+    }
+}
+
+impl Measurable for Measured {
+    fn job(&self) -> &JobRecord {
+        &self.job
+    }
+
+    fn status(&self) -> Status {
+        self.status
+    }
+
+    fn counted_as(&self) -> Tally {
+        self.counted_as
+    }
+
+    fn value(&self, measure: &Measure) -> Option<f64> {
+        self.values[Gate::index(measure)]
+    }
+}
+
 /// Every measured value of a report's results lies where the runner's own
 /// would: a value outside is named (result and field), never compared.
-pub fn check_ranges(records: &[ResultRecord]) -> Result<(), String> {
+pub fn check_ranges<R: Measurable>(records: &[R]) -> Result<(), String> {
     for (index, record) in records.iter().enumerate() {
         for measure in &MEASURES {
-            let Some(value) = (measure.value)(record) else { continue };
+            let Some(value) = record.value(measure) else { continue };
             let most = largest(measure.unit);
             if !(value.is_finite() && (0.0..=most).contains(&value)) {
                 let field = serde_json::to_value(measure.id).ok().and_then(|v| v.as_str().map(String::from));
                 let shown = if value.abs() < 1e15 { value.to_string() } else { format!("{value:e}") };
                 return Err(format!(
                     "results[{index}] ({}): {} = {shown} is outside what the runner records (0 to {most})",
-                    label(&record.job),
+                    label(record.job()),
                     field.unwrap_or_default()
                 ));
             }
@@ -319,23 +391,30 @@ pub fn key_of(job: &JobRecord) -> Key {
     (job.module.clone(), job.python.clone(), job.python_malloc.clone())
 }
 
+/// A `Key`, borrowed (pairing and sorting copy no names); they order alike.
+type Cell<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
+
+fn cell_of(job: &JobRecord) -> Cell<'_> {
+    (&job.module, job.python.as_deref(), job.python_malloc.as_deref())
+}
+
 /// A result and its baseline.
 #[derive(Debug, Clone)]
-pub struct Pair<'a> {
-    pub base: &'a ResultRecord,
-    pub new: &'a ResultRecord,
+pub struct Pair<'a, R = Measured> {
+    pub base: &'a R,
+    pub new: &'a R,
     /// Every measure both sides have.
     pub deltas: Vec<Delta>,
 }
 
-impl Pair<'_> {
+impl<R: Measurable> Pair<'_, R> {
     pub fn status_changed(&self) -> bool {
-        self.base.status != self.new.status
+        self.base.status() != self.new.status()
     }
 
     /// It counted as passed (or skipped) and no longer does.
     pub fn status_regressed(&self) -> bool {
-        tally_of(self.base) != Tally::Failed && tally_of(self.new) == Tally::Failed
+        self.base.counted_as() != Tally::Failed && self.new.counted_as() == Tally::Failed
     }
 
     pub fn regressed(&self) -> bool {
@@ -352,39 +431,37 @@ impl Pair<'_> {
     }
 }
 
-fn tally_of(record: &ResultRecord) -> Tally {
-    record.counted_as
-}
-
 /// Two sets of results, paired.
 #[derive(Debug, Clone)]
-pub struct Comparison<'a> {
+pub struct Comparison<'a, R = Measured> {
     /// Status changes first, then regressions, then by largest ratio.
-    pub pairs: Vec<Pair<'a>>,
-    pub only_base: Vec<&'a ResultRecord>,
-    pub only_new: Vec<&'a ResultRecord>,
+    pub pairs: Vec<Pair<'a, R>>,
+    pub only_base: Vec<&'a R>,
+    pub only_new: Vec<&'a R>,
+    regressions: usize,
+    improvements: usize,
 }
 
-impl Comparison<'_> {
+impl<R> Comparison<'_, R> {
     pub fn regressions(&self) -> usize {
-        self.pairs.iter().filter(|p| p.regressed()).count()
+        self.regressions
     }
 
     pub fn improvements(&self) -> usize {
-        self.pairs.iter().filter(|p| p.improved()).count()
+        self.improvements
     }
 }
 
 /// The deltas of every measure both records have. Measures are compared only
 /// when both results ran to their end (a timeout's duration or a crash's peak
 /// says little); a status change is the finding then.
-pub fn deltas(base: &ResultRecord, new: &ResultRecord, gate: &Gate) -> Vec<Delta> {
-    let judged = base.status.ran_to_its_end() && new.status.ran_to_its_end();
+pub fn deltas(base: &impl Measurable, new: &impl Measurable, gate: &Gate) -> Vec<Delta> {
+    let judged = base.status().ran_to_its_end() && new.status().ran_to_its_end();
     MEASURES
         .iter()
         .filter_map(|measure| {
-            let before = (measure.value)(base)?;
-            let after = (measure.value)(new)?;
+            let before = base.value(measure)?;
+            let after = new.value(measure)?;
             let verdict = if judged { gate.judge(measure, before, after) } else { Verdict::Within };
             Some(Delta { measure, before, after, verdict })
         })
@@ -392,14 +469,18 @@ pub fn deltas(base: &ResultRecord, new: &ResultRecord, gate: &Gate) -> Vec<Delta
 }
 
 /// Results indexed by their cell; a second result for one cell is an error.
-pub fn index<'a>(results: &'a [ResultRecord], side: &str) -> Result<BTreeMap<Key, &'a ResultRecord>, String> {
+fn index<'a, R: Measurable>(results: &'a [R], side: &str) -> Result<BTreeMap<Cell<'a>, &'a R>, String> {
     let mut index = BTreeMap::new();
     for record in results {
-        if index.insert(key_of(&record.job), record).is_some() {
-            return Err(format!("{side} holds two results for {}", label(&record.job)));
+        if index.insert(cell_of(record.job()), record).is_some() {
+            return Err(twice(side, record.job()));
         }
     }
     Ok(index)
+}
+
+fn twice(side: &str, job: &JobRecord) -> String {
+    format!("{side} holds two results for {}", label(job))
 }
 
 /// `test_x.py [malloc, 3.11]`, as a job's label reads.
@@ -412,30 +493,38 @@ pub fn label(job: &JobRecord) -> String {
     }
 }
 
-/// Pairs `new` with `base` and sorts the pairs for reading.
-pub fn compare<'a>(
-    base: &'a [ResultRecord],
-    new: &'a [ResultRecord],
+/// Pairs `new` with `base` and sorts the pairs for reading (each pair holds
+/// references and its deltas; the renderers write a row at a time).
+pub fn compare<'a, R: Measurable>(
+    base: &'a [R],
+    new: &'a [R],
     gate: &Gate,
-) -> Result<Comparison<'a>, String> {
+) -> Result<Comparison<'a, R>, String> {
     let base_index = index(base, "the baseline")?;
     let new_index = index(new, "the new report")?;
     let mut pairs = Vec::new();
     let mut only_new = Vec::new();
     for record in new {
-        match base_index.get(&key_of(&record.job)) {
-            Some(base) => pairs.push(Pair { base, new: record, deltas: deltas(base, record, gate) }),
+        match base_index.get(&cell_of(record.job())) {
+            Some(base) => pairs.push(Pair { base: *base, new: record, deltas: deltas(*base, record, gate) }),
             None => only_new.push(record),
         }
     }
-    let only_base = base.iter().filter(|r| !new_index.contains_key(&key_of(&r.job))).collect();
-    pairs.sort_by(|a, b| {
-        (b.status_changed().cmp(&a.status_changed()))
-            .then(b.regressed().cmp(&a.regressed()))
-            .then(b.largest_ratio().partial_cmp(&a.largest_ratio()).unwrap_or(Ordering::Equal))
-            .then_with(|| key_of(&a.new.job).cmp(&key_of(&b.new.job)))
+    let only_base = base.iter().filter(|r| !new_index.contains_key(&cell_of(r.job()))).collect();
+    drop((base_index, new_index));
+    // Each pair's sort key once, not at every comparison.
+    let mut keyed: Vec<(bool, bool, f64, Pair<'a, R>)> =
+        pairs.into_iter().map(|p| (p.status_changed(), p.regressed(), p.largest_ratio(), p)).collect();
+    keyed.sort_by(|a, b| {
+        (b.0.cmp(&a.0))
+            .then(b.1.cmp(&a.1))
+            .then(b.2.partial_cmp(&a.2).unwrap_or(Ordering::Equal))
+            .then_with(|| cell_of(a.3.new.job()).cmp(&cell_of(b.3.new.job())))
     });
-    Ok(Comparison { pairs, only_base, only_new })
+    let pairs: Vec<Pair<'a, R>> = keyed.into_iter().map(|k| k.3).collect();
+    let regressions = pairs.iter().filter(|p| p.regressed()).count();
+    let improvements = pairs.iter().filter(|p| p.improved()).count();
+    Ok(Comparison { pairs, only_base, only_new, regressions, improvements })
 }
 
 /// Each measure beyond its gate, with both values and the gate.
@@ -455,24 +544,24 @@ pub fn regressions(deltas: &[Delta], gate: &Gate) -> Vec<Regression> {
 
 /// A baseline report, read before a run, and the gate its results are judged by.
 pub struct Baseline {
-    results: BTreeMap<Key, ResultRecord>,
+    results: BTreeMap<Key, Measured>,
     gate: Gate,
 }
 
 impl Baseline {
     /// Refuses a report with two results for one cell.
-    pub fn new(results: Vec<ResultRecord>, gate: Gate) -> Result<Baseline, String> {
-        index(&results, "the baseline")?;
-        let results = results
-            .into_iter()
-            .map(|mut r| {
-                // Only the measures are needed: drop the outputs.
-                r.stdout = String::new();
-                r.stderr = String::new();
-                (key_of(&r.job), r)
-            })
-            .collect();
-        Ok(Baseline { results, gate })
+    pub fn new(
+        results: impl IntoIterator<Item = impl Into<Measured>>,
+        gate: Gate,
+    ) -> Result<Baseline, String> {
+        let mut index = BTreeMap::new();
+        for result in results {
+            let result: Measured = result.into();
+            if let Some(earlier) = index.insert(key_of(&result.job), result) {
+                return Err(twice("the baseline", &earlier.job));
+            }
+        }
+        Ok(Baseline { results: index, gate })
     }
 
     pub fn has(&self, job: &JobRecord) -> bool {
@@ -482,17 +571,20 @@ impl Baseline {
     /// The baseline's result for a job. A job that asked for no Python
     /// version (its report names the one its image ran) matches the one
     /// result of its module and allocator.
-    fn find(&self, job: &JobRecord) -> Option<&ResultRecord> {
+    fn find(&self, job: &JobRecord) -> Option<&Measured> {
         if let Some(exact) = self.results.get(&key_of(job)) {
             return Some(exact);
         }
         if job.python.is_some() {
             return None;
         }
+        // The module's results are one range of the map (keys start with the module).
         let mut same = self
             .results
-            .values()
-            .filter(|r| r.job.module == job.module && r.job.python_malloc == job.python_malloc);
+            .range((job.module.clone(), None, None)..)
+            .map(|(_, r)| r)
+            .take_while(|r| r.job.module == job.module)
+            .filter(|r| r.job.python_malloc == job.python_malloc);
         match (same.next(), same.next()) {
             (Some(only), None) => Some(only),
             _ => None,
@@ -519,9 +611,13 @@ impl Baseline {
 
 impl BaselineRecord {
     /// The status and the measures of a baseline's result.
-    pub fn of(record: &ResultRecord) -> BaselineRecord {
-        let values = MEASURES.iter().filter_map(|m| (m.value)(record).map(|v| (m.id, v))).collect();
-        BaselineRecord { status: record.status, values, memory_series: record.memory_series.clone() }
+    pub fn of(record: &Measured) -> BaselineRecord {
+        let values = MEASURES.iter().filter_map(|m| record.value(m).map(|v| (m.id, v))).collect();
+        BaselineRecord {
+            status: record.status,
+            values,
+            memory_series: record.memory_series.as_deref().cloned(),
+        }
     }
 }
 

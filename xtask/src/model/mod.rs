@@ -16,5 +16,6 @@ pub mod result;
 pub mod schema;
 pub mod schema_v2;
 pub mod series;
+pub mod skim;
 pub mod status;
 pub mod units;

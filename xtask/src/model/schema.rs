@@ -583,21 +583,6 @@ impl Report {
         Ok(report)
     }
 
-    /// Reads a report of this version or of version 2 (upgraded on the way),
-    /// refusing others with a clear message, its results slimmed as they are parsed
-    /// (`ResultRecord::slim`): what `compare` and `--baseline` need, in
-    /// memory in proportion to the results' count, not to their outputs.
-    pub fn read_slim(path: &Path) -> Result<Report> {
-        let mut results = Vec::new();
-        let mut report = Report::read_each(path, |mut record, _| {
-            record.slim();
-            results.push(record);
-            Ok(())
-        })?;
-        report.results = results;
-        Ok(report)
-    }
-
     /// Reads a report, handing its results to `each` one at a time as they
     /// are parsed (the report returned has none): memory in proportion to
     /// what `each` keeps, not to the file. With each record comes the span
@@ -675,6 +660,19 @@ impl Report {
 pub fn record_at(bytes: &[u8]) -> serde_json::Result<ResultRecord> {
     let start = bytes.iter().position(|b| !(b.is_ascii_whitespace() || *b == b',')).unwrap_or(bytes.len());
     serde_json::from_slice(&bytes[start..])
+}
+
+/// A report's head (`skim.rs` gives it with `"results": []`), checked as
+/// `read_each` checks one: the fields it must have, the version.
+pub fn head_at(bytes: &[u8]) -> serde_json::Result<Report> {
+    let read = std::cell::Cell::new(0);
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let report = serde::de::DeserializeSeed::deserialize(
+        streaming::Streamed { each: &mut |_, _| Ok(()), read: &read },
+        &mut deserializer,
+    )?;
+    deserializer.end()?;
+    Ok(report)
 }
 
 /// A current report parsed field by field, its `results` one record at a
@@ -823,6 +821,10 @@ mod streaming {
         }
     }
 }
+
+/// The sample of `tests` (results of every ending), for other modules' tests.
+#[cfg(test)]
+pub(crate) use tests::outcome as sample_outcome;
 
 #[cfg(test)]
 mod tests {
@@ -974,7 +976,7 @@ mod tests {
     /// Results of every status, with counts from a harness, from a script's
     /// unittest and pytest summaries, attempts, a baseline, memray figures
     /// and output cut in the middle.
-    fn outcome() -> Outcome {
+    pub(crate) fn outcome() -> Outcome {
         let mut results = Vec::new();
         for status in Status::ALL {
             for execution in ending(status) {

@@ -1,14 +1,18 @@
 //! `compare`'s output: the pairs of two reports with their deltas, as text
 //! for a terminal, Markdown for a pull-request comment or step summary, or
 //! JSON for tools. Regressions and status changes first (the model sorts).
+//! Each is written a row at a time as it is made (`write_text`,
+//! `write_markdown`, `write_json`), so a comparison
+//! of 160,000 pairs is never one string in memory (`text` and `markdown`
+//! give the same as a string, for tests).
 
-use std::fmt::Write as _;
+use std::io::{self, Write};
 
-use serde::Serialize;
+use serde::ser::{Serialize, Serializer};
 
-use crate::model::compare::{label, Comparison, Delta, Gate, Measure, Pair, Verdict, MEASURES};
+use crate::model::compare::{label, Comparison, Delta, Gate, Measurable, Measure, Pair, Verdict, MEASURES};
 use crate::model::measure::Threshold;
-use crate::model::schema::{JobRecord, ResultRecord};
+use crate::model::schema::JobRecord;
 use crate::model::status::Status;
 use crate::report::table::{self, Column};
 use crate::report::words;
@@ -24,7 +28,7 @@ pub struct Sides<'a> {
 }
 
 /// `2 regressed, 1 improved, 9 within the thresholds (12 compared); 1 only in the baseline`.
-pub fn closing_line(comparison: &Comparison) -> String {
+pub fn closing_line<R>(comparison: &Comparison<R>) -> String {
     let regressed = comparison.regressions();
     let improved = comparison.improvements();
     let within = comparison.pairs.len() - regressed - improved;
@@ -33,16 +37,16 @@ pub fn closing_line(comparison: &Comparison) -> String {
         comparison.pairs.len()
     );
     if !comparison.only_base.is_empty() {
-        let _ = write!(line, "; {} only in the baseline", comparison.only_base.len());
+        line.push_str(&format!("; {} only in the baseline", comparison.only_base.len()));
     }
     if !comparison.only_new.is_empty() {
-        let _ = write!(line, "; {} only in the new report", comparison.only_new.len());
+        line.push_str(&format!("; {} only in the new report", comparison.only_new.len()));
     }
     line
 }
 
 /// The measures any pair has, in `MEASURES` order (the table's columns).
-fn shown_measures(comparison: &Comparison) -> Vec<&'static Measure> {
+fn shown_measures<R>(comparison: &Comparison<R>) -> Vec<&'static Measure> {
     MEASURES
         .iter()
         .filter(|m| {
@@ -51,15 +55,15 @@ fn shown_measures(comparison: &Comparison) -> Vec<&'static Measure> {
         .collect()
 }
 
-fn delta_for<'a>(pair: &'a Pair, key: &str) -> Option<&'a Delta> {
+fn delta_for<'a, R>(pair: &'a Pair<R>, key: &str) -> Option<&'a Delta> {
     pair.deltas.iter().find(|d| d.measure.id.key() == key)
 }
 
-fn status_text(pair: &Pair) -> String {
+fn status_text<R: Measurable>(pair: &Pair<R>) -> String {
     if pair.status_changed() {
-        format!("{} → {}", pair.base.status, pair.new.status)
+        format!("{} → {}", pair.base.status(), pair.new.status())
     } else {
-        pair.new.status.to_string()
+        pair.new.status().to_string()
     }
 }
 
@@ -68,7 +72,7 @@ fn cell(delta: Option<&Delta>) -> String {
     delta.map_or("-".to_string(), |d| format!("{} {}", words::values_text(d), words::ratio_text(d)))
 }
 
-fn mark(pair: &Pair) -> &'static str {
+fn mark<R: Measurable>(pair: &Pair<R>) -> &'static str {
     if pair.regressed() {
         "REGRESSED"
     } else if pair.improved() {
@@ -78,78 +82,120 @@ fn mark(pair: &Pair) -> &'static str {
     }
 }
 
+#[cfg(test)]
+fn to_string(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> String {
+    let mut out = Vec::new();
+    write(&mut out).expect("writing to memory");
+    String::from_utf8(out).expect("the output is UTF-8")
+}
+
+#[cfg(test)]
 /// Plain text: a heading, one line per pair (wrapped within its cells to
 /// fit `width`), the one-sided results, the closing line.
-pub fn text(comparison: &Comparison, gate: &Gate, sides: &Sides, width: usize) -> String {
+pub fn text<R: Measurable>(comparison: &Comparison<R>, gate: &Gate, sides: &Sides, width: usize) -> String {
+    to_string(|out| write_text(out, comparison, gate, sides, width))
+}
+
+/// The table's widths come from a first pass over the pairs (each row made
+/// and measured, then dropped); the second writes each row as it is made.
+pub fn write_text<R: Measurable>(
+    out: &mut dyn Write,
+    comparison: &Comparison<R>,
+    gate: &Gate,
+    sides: &Sides,
+    width: usize,
+) -> io::Result<()> {
     let heading = format!("compare {} → {}", sides.base, sides.new);
     let gate_line = format!("gate: {}", words::gate(gate));
-    let mut out = String::new();
     for line in [heading, gate_line] {
         for piece in table::wrap(&sanitize::terminal_line(&line), width) {
-            out.push_str(&piece);
-            out.push('\n');
+            writeln!(out, "{piece}")?;
         }
     }
-    out.push('\n');
+    writeln!(out)?;
     let measures = shown_measures(comparison);
     let mut columns = vec![Column::first_to_narrow("result"), Column::left("status")];
     columns.extend(measures.iter().map(|m| Column::flexible(words::measure_label(m.id))));
     columns.push(Column::left(""));
-    let rows: Vec<Vec<String>> = comparison
-        .pairs
-        .iter()
-        .map(|pair| {
-            let mut row =
-                vec![sanitize::terminal_line(&label(&pair.new.job)).into_owned(), status_text(pair)];
-            row.extend(measures.iter().map(|m| cell(delta_for(pair, m.id.key()))));
-            row.push(mark(pair).to_string());
-            row
-        })
-        .collect();
-    out.push_str(&table::render(&columns, &rows, width, &|_, _, cell| cell));
+    let row = |pair: &Pair<R>| {
+        let mut row = vec![sanitize::terminal_line(&label(pair.new.job())).into_owned(), status_text(pair)];
+        row.extend(measures.iter().map(|m| cell(delta_for(pair, m.id.key()))));
+        row.push(mark(pair).to_string());
+        row
+    };
+    let mut widest = table::widest(&columns);
+    for pair in &comparison.pairs {
+        table::widen(&mut widest, &row(pair));
+    }
+    let widths = table::fit_widest(&columns, widest, width);
+    let plain = |_: Option<usize>, _: usize, cell: String| cell;
+    let header: Vec<String> = columns.iter().map(|c| c.header.to_string()).collect();
+    for line in table::row_lines(&columns, &widths, &header, None, &plain) {
+        out.write_all(line.as_bytes())?;
+    }
+    for (index, pair) in comparison.pairs.iter().enumerate() {
+        for line in table::row_lines(&columns, &widths, &row(pair), Some(index), &plain) {
+            out.write_all(line.as_bytes())?;
+        }
+    }
     let plain = |l: &str| format!("  {}\n", sanitize::terminal_line(l));
-    one_sided(&mut out, "only in the baseline", &comparison.only_base, plain);
-    one_sided(&mut out, "only in the new report", &comparison.only_new, plain);
-    out.push('\n');
-    out.push_str(&closing_line(comparison));
-    out.push('\n');
-    out
+    one_sided(out, "only in the baseline", &comparison.only_base, plain)?;
+    one_sided(out, "only in the new report", &comparison.only_new, plain)?;
+    writeln!(out)?;
+    writeln!(out, "{}", closing_line(comparison))
 }
 
-fn one_sided(out: &mut String, title: &str, records: &[&ResultRecord], line: impl Fn(&str) -> String) {
+fn one_sided<R: Measurable>(
+    out: &mut dyn Write,
+    title: &str,
+    records: &[&R],
+    line: impl Fn(&str) -> String,
+) -> io::Result<()> {
     if records.is_empty() {
-        return;
+        return Ok(());
     }
-    let _ = writeln!(out, "\n{title} ({}):", records.len());
+    write!(out, "\n{title} ({}):\n", records.len())?;
     for record in records {
-        out.push_str(&line(&format!("{} ({})", label(&record.job), record.status)));
+        out.write_all(line(&format!("{} ({})", label(record.job()), record.status())).as_bytes())?;
     }
+    Ok(())
 }
 
+#[cfg(test)]
 /// Markdown for a pull-request comment or a step summary.
-pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
-    let mut out = format!(
+pub fn markdown<R: Measurable>(comparison: &Comparison<R>, gate: &Gate, sides: &Sides) -> String {
+    to_string(|out| write_markdown(out, comparison, gate, sides))
+}
+
+pub fn write_markdown<R: Measurable>(
+    out: &mut dyn Write,
+    comparison: &Comparison<R>,
+    gate: &Gate,
+    sides: &Sides,
+) -> io::Result<()> {
+    write!(
+        out,
         "### pymaccounter: `{}` → `{}`\n\n**{}**\n\nA regression is a change beyond both its threshold and \
          its floor ({}).\n\n",
         sides.base,
         sides.new,
         closing_line(comparison),
         words::gate(gate)
-    );
+    )?;
     let measures = shown_measures(comparison);
     if !comparison.pairs.is_empty() {
-        out.push_str("| result | status |");
+        let mut head = String::from("| result | status |");
         for measure in &measures {
-            let _ = write!(out, " {} |", words::measure_label(measure.id));
+            head.push_str(&format!(" {} |", words::measure_label(measure.id)));
         }
-        out.push_str(" |\n|---|---|");
-        out.push_str(&"---:|".repeat(measures.len()));
-        out.push_str("---|\n");
+        head.push_str(" |\n|---|---|");
+        head.push_str(&"---:|".repeat(measures.len()));
+        head.push_str("---|\n");
+        out.write_all(head.as_bytes())?;
         for pair in &comparison.pairs {
-            let _ = write!(
-                out,
+            let mut line = format!(
                 "| {} | {} |",
-                sanitize::markdown_code_cell(&label(&pair.new.job)),
+                sanitize::markdown_code_cell(&label(pair.new.job())),
                 status_text(pair)
             );
             for measure in &measures {
@@ -157,7 +203,7 @@ pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
                     Some(d) if d.verdict == Verdict::Regressed => format!("**{}**", cell(Some(d))),
                     other => cell(other),
                 };
-                let _ = write!(out, " {text} |");
+                line.push_str(&format!(" {text} |"));
             }
             let flag = if pair.regressed() {
                 "❌ regressed"
@@ -166,29 +212,67 @@ pub fn markdown(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
             } else {
                 ""
             };
-            let _ = writeln!(out, " {flag} |");
+            writeln!(out, "{line} {flag} |")?;
         }
     }
     let item = |l: &str| format!("- {}\n", sanitize::markdown_code_cell(l));
-    one_sided(&mut out, "Only in the baseline", &comparison.only_base, item);
-    one_sided(&mut out, "Only in the new report", &comparison.only_new, item);
-    out.push('\n');
-    out
+    one_sided(out, "Only in the baseline", &comparison.only_base, item)?;
+    one_sided(out, "Only in the new report", &comparison.only_new, item)?;
+    writeln!(out)
 }
 
-#[derive(Serialize)]
-struct JsonComparison<'a> {
+#[derive(serde::Serialize)]
+#[serde(bound = "R: Measurable")]
+struct JsonComparison<'a, R> {
     schema_version: u32,
     base: &'a str,
     new: &'a str,
     gate: Vec<JsonGate>,
-    pairs: Vec<JsonPair<'a>>,
-    only_base: Vec<&'a JobRecord>,
-    only_new: Vec<&'a JobRecord>,
+    pairs: JsonPairs<'a, R>,
+    only_base: Jobs<'a, R>,
+    only_new: Jobs<'a, R>,
     summary: JsonSummary,
 }
 
-#[derive(Serialize)]
+/// The pairs, each turned into its JSON as the serializer reaches it.
+struct JsonPairs<'a, R>(&'a [Pair<'a, R>]);
+
+impl<R: Measurable> Serialize for JsonPairs<'_, R> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|pair| {
+            JsonPair {
+                job: pair.new.job(),
+                status_before: pair.base.status(),
+                status_after: pair.new.status(),
+                regressed: pair.regressed(),
+                improved: pair.improved(),
+                measures: pair
+                    .deltas
+                    .iter()
+                    .map(|d| JsonDelta {
+                        measure: d.measure.id.key(),
+                        field: d.measure.id,
+                        before: d.before,
+                        after: d.after,
+                        ratio: Some(d.ratio()).filter(|r| r.is_finite()),
+                        verdict: d.verdict,
+                    })
+                    .collect(),
+            }
+        }))
+    }
+}
+
+/// The jobs of one-sided results.
+struct Jobs<'a, R>(&'a [&'a R]);
+
+impl<R: Measurable> Serialize for Jobs<'_, R> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|r| r.job()))
+    }
+}
+
+#[derive(serde::Serialize)]
 struct JsonGate {
     measure: &'static str,
     /// `null` when the measure is not gated (`off`).
@@ -196,7 +280,7 @@ struct JsonGate {
     min_delta: f64,
 }
 
-#[derive(Serialize)]
+#[derive(serde::Serialize)]
 struct JsonPair<'a> {
     #[serde(flatten)]
     job: &'a JobRecord,
@@ -207,7 +291,7 @@ struct JsonPair<'a> {
     measures: Vec<JsonDelta>,
 }
 
-#[derive(Serialize)]
+#[derive(serde::Serialize)]
 struct JsonDelta {
     measure: &'static str,
     field: crate::model::measure::MeasureId,
@@ -218,7 +302,7 @@ struct JsonDelta {
     verdict: Verdict,
 }
 
-#[derive(Serialize)]
+#[derive(serde::Serialize)]
 struct JsonSummary {
     compared: usize,
     regressed: usize,
@@ -228,7 +312,12 @@ struct JsonSummary {
 }
 
 /// JSON for tools; `schema_version` says which shape.
-pub fn json(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
+pub fn write_json<R: Measurable>(
+    out: &mut dyn Write,
+    comparison: &Comparison<R>,
+    gate: &Gate,
+    sides: &Sides,
+) -> io::Result<()> {
     let value = JsonComparison {
         schema_version: COMPARE_SCHEMA_VERSION,
         base: sides.base,
@@ -244,31 +333,9 @@ pub fn json(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
                 min_delta: gate.floor(m),
             })
             .collect(),
-        pairs: comparison
-            .pairs
-            .iter()
-            .map(|pair| JsonPair {
-                job: &pair.new.job,
-                status_before: pair.base.status,
-                status_after: pair.new.status,
-                regressed: pair.regressed(),
-                improved: pair.improved(),
-                measures: pair
-                    .deltas
-                    .iter()
-                    .map(|d| JsonDelta {
-                        measure: d.measure.id.key(),
-                        field: d.measure.id,
-                        before: d.before,
-                        after: d.after,
-                        ratio: Some(d.ratio()).filter(|r| r.is_finite()),
-                        verdict: d.verdict,
-                    })
-                    .collect(),
-            })
-            .collect(),
-        only_base: comparison.only_base.iter().map(|r| &r.job).collect(),
-        only_new: comparison.only_new.iter().map(|r| &r.job).collect(),
+        pairs: JsonPairs(&comparison.pairs),
+        only_base: Jobs(&comparison.only_base),
+        only_new: Jobs(&comparison.only_new),
         summary: JsonSummary {
             compared: comparison.pairs.len(),
             regressed: comparison.regressions(),
@@ -277,7 +344,8 @@ pub fn json(comparison: &Comparison, gate: &Gate, sides: &Sides) -> String {
             only_new: comparison.only_new.len(),
         },
     };
-    serde_json::to_string_pretty(&value).expect("plain data serialises") + "\n"
+    serde_json::to_writer_pretty(&mut *out, &value).map_err(io::Error::other)?;
+    writeln!(out)
 }
 
 #[cfg(test)]

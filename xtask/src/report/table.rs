@@ -72,40 +72,63 @@ pub fn lay_out(
     paint: &dyn Fn(Option<usize>, usize, String) -> String,
 ) -> Vec<Vec<String>> {
     let widths = fit(columns, rows, width);
-    let mut laid = Vec::new();
     let header: Vec<String> = columns.iter().map(|c| c.header.to_string()).collect();
-    for (index, row) in
-        std::iter::once((None, &header)).chain(rows.iter().enumerate().map(|(i, r)| (Some(i), r)))
-    {
-        let mut out = Vec::new();
-        let pieces: Vec<Vec<String>> =
-            row.iter().zip(&widths).map(|(cell, width)| wrap(cell, *width)).collect();
-        let height = pieces.iter().map(Vec::len).max().unwrap_or(1);
-        for line in 0..height {
-            let mut text = String::new();
-            for (column, (cell, width)) in pieces.iter().zip(&widths).enumerate() {
-                if column > 0 {
-                    text.push_str(&" ".repeat(GAP));
-                }
-                let piece = cell.get(line).map_or("", String::as_str);
-                let padded = pad(piece, *width, columns[column].align);
-                text.push_str(&if line == 0 { paint(index, column, padded) } else { padded });
+    std::iter::once((None, &header))
+        .chain(rows.iter().enumerate().map(|(i, r)| (Some(i), r)))
+        .map(|(index, row)| row_lines(columns, &widths, row, index, paint))
+        .collect()
+}
+
+/// One row's lines (row `None` is the header) in the columns' `widths`
+/// (`fit_widest`): a table written a row at a time, as `lay_out` lays it.
+pub fn row_lines(
+    columns: &[Column],
+    widths: &[usize],
+    row: &[String],
+    index: Option<usize>,
+    paint: &dyn Fn(Option<usize>, usize, String) -> String,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let pieces: Vec<Vec<String>> = row.iter().zip(widths).map(|(cell, width)| wrap(cell, *width)).collect();
+    let height = pieces.iter().map(Vec::len).max().unwrap_or(1);
+    for line in 0..height {
+        let mut text = String::new();
+        for (column, (cell, width)) in pieces.iter().zip(widths).enumerate() {
+            if column > 0 {
+                text.push_str(&" ".repeat(GAP));
             }
-            out.push(format!("{}\n", text.trim_end()));
+            let piece = cell.get(line).map_or("", String::as_str);
+            let padded = pad(piece, *width, columns[column].align);
+            text.push_str(&if line == 0 { paint(index, column, padded) } else { padded });
         }
-        laid.push(out);
+        out.push(format!("{}\n", text.trim_end()));
     }
-    laid
+    out
+}
+
+/// Each column's widest cell so far: its header's, then `widen` by each row.
+pub fn widest(columns: &[Column]) -> Vec<usize> {
+    columns.iter().map(|c| chars(c.header)).collect()
+}
+
+pub fn widen(widest: &mut [usize], row: &[String]) {
+    for (most, cell) in widest.iter_mut().zip(row) {
+        *most = (*most).max(chars(cell));
+    }
 }
 
 /// Each column's width: its widest cell, narrowed (flexible columns first,
 /// the widest of them each time) until the table fits `width`.
 fn fit(columns: &[Column], rows: &[Vec<String>], width: usize) -> Vec<usize> {
-    let mut widths: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| rows.iter().map(|r| chars(&r[i])).chain([chars(c.header)]).max().unwrap_or(0))
-        .collect();
+    let mut most = widest(columns);
+    for row in rows {
+        widen(&mut most, row);
+    }
+    fit_widest(columns, most, width)
+}
+
+/// The widths of columns whose widest cells are `widest` (`widen`).
+pub fn fit_widest(columns: &[Column], mut widths: Vec<usize>, width: usize) -> Vec<usize> {
     let total = |widths: &[usize]| widths.iter().sum::<usize>() + GAP * widths.len().saturating_sub(1);
     while total(&widths) > width {
         let widest = (0..columns.len())

@@ -19,7 +19,7 @@ use crate::image::known::{self, ImageCheck, KnownImages};
 use crate::image::{self, LocalImages, Recipe, TestImage};
 use crate::keyword::Expression;
 use crate::model::choice::Choice;
-use crate::model::compare::{Baseline, MEASURES};
+use crate::model::compare::{Baseline, Measured, MEASURES};
 use crate::model::job::{self, Job, PythonVersion};
 use crate::model::result::{ImageInfo, ModuleResult, Outcome, RunInfo};
 use crate::model::schema::{JobRecord, Report, RunOption, RunRecord};
@@ -73,7 +73,7 @@ pub struct Prepared {
 pub fn prepare(modules: Vec<String>, dir: &TestDir, options: &RunArgs) -> Result<Prepared> {
     let user = ContainerUser::for_test_dir(dir)?;
     let setups = module_setups(&modules, dir, &user, options)?;
-    let baseline = read_baseline(&options.baseline)?;
+    let baseline = read_baseline(&options.baseline, &modules)?;
     let markers = setups.values().any(|s| s.memray_markers);
     let project = super::project::plan(dir, options, markers)?;
     if project.is_none() {
@@ -858,7 +858,7 @@ pub fn flamegraph_folder(options: &RunArgs) -> Option<PathBuf> {
 }
 
 /// The `--baseline` report, read before anything starts (bad input → exit 2).
-fn read_baseline(args: &BaselineArgs) -> Result<Option<Baseline>> {
+fn read_baseline(args: &BaselineArgs, modules: &[String]) -> Result<Option<Baseline>> {
     let Some(path) = &args.baseline else {
         if !args.gate.threshold.is_empty() || !args.gate.min_delta.is_empty() {
             return Err(usage(
@@ -867,20 +867,18 @@ fn read_baseline(args: &BaselineArgs) -> Result<Option<Baseline>> {
         }
         return Ok(None);
     };
-    // Slimmed as compare reads it, but each result's series kept: the
-    // baseline's curve is drawn beside the new one.
+    // Each result kept as a small record, as compare reads it; the series
+    // only of the modules this run runs (the baseline's curve is drawn
+    // beside theirs), so a baseline of 160,000 results costs little.
+    let running: std::collections::HashSet<&str> = modules.iter().map(String::as_str).collect();
     let mut results = Vec::new();
-    let mut report = Report::read_each(path, |mut record, _| {
-        let series = record.memory_series.take();
-        record.slim();
-        record.memory_series = series;
-        results.push(record);
+    Report::read_skimmed(path, &|module| running.contains(module), |record| {
+        results.push(Measured::from(record));
         Ok(())
     })?;
-    report.results = results;
-    crate::model::compare::check_ranges(&report.results)
+    crate::model::compare::check_ranges(&results)
         .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
-    let baseline = Baseline::new(report.results, args.gate.gate())
+    let baseline = Baseline::new(results, args.gate.gate())
         .map_err(|e| usage(format!("--baseline {}: {e}", path.display())))?;
     Ok(Some(baseline))
 }

@@ -1,0 +1,524 @@
+//! Reading a current report's results skimmed, for `compare` and
+//! `--baseline`, in the debug build users run: a byte scanner walks the file
+//! a chunk at a time (glibc's `strcspn` finds the next byte that matters, so
+//! the bulk of a record costs no per-byte work of ours or serde's), skips a
+//! record's bulky fields unparsed (`SKIPPED`: the outputs, the tests' list,
+//! the attempts, the baseline it carried, and the memory series unless
+//! `series_of` wants its module's) and hands serde the rest of each record.
+//! Memory: a chunk plus one skimmed record, whatever the file's size.
+//!
+//! Anything that is not a current report as far as it was read stops it
+//! before a record is delivered: `Report::read_skimmed` then reads the file
+//! the slow way (`Report::read_each`), which upgrades an older version or
+//! says what is wrong.
+
+use std::ffi::CStr;
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::schema::{Report, ResultRecord, MAX_REPORT_BYTES, SCHEMA_VERSION};
+use crate::error::usage;
+
+const CHUNK: usize = 1 << 20;
+
+/// A record's fields left unparsed: the first byte their value must have
+/// (else it is kept, for serde to refuse) and what stands in for it.
+const SKIPPED: [(&[u8], u8, &[u8]); 6] = [
+    (b"\"stdout\"", b'"', b"\"\""),
+    (b"\"stderr\"", b'"', b"\"\""),
+    (b"\"tests\"", b'[', b"[]"),
+    (b"\"attempts\"", b'[', b"[]"),
+    (b"\"baseline\"", b'{', b"null"),
+    (b"\"memory_series\"", b'{', b"null"),
+];
+
+impl Report {
+    /// A report's results skimmed, gathered (tests; the tasks take them one at a time).
+    #[cfg(test)]
+    pub fn read_slim(path: &Path) -> Result<Report> {
+        let mut results = Vec::new();
+        let mut report = Report::read_skimmed(path, &|_| false, |record| {
+            results.push(record);
+            Ok(())
+        })?;
+        report.results = results;
+        Ok(report)
+    }
+
+    /// Reads a report of this version or of version 2 (upgraded on the way),
+    /// refusing others with a clear message, handing `each` its results
+    /// skimmed: without their outputs, tests' list, attempts and baseline,
+    /// and without their memory series unless `series_of` wants their
+    /// module's: what `compare` and `--baseline` need. A current report is
+    /// read by the scanner, which leaves those fields unparsed (fast in a
+    /// debug build too, memory in proportion to one record); others by
+    /// `read_each`, each record slimmed the same way.
+    pub fn read_skimmed(
+        path: &Path,
+        series_of: &dyn Fn(&str) -> bool,
+        mut each: impl FnMut(ResultRecord) -> Result<(), String>,
+    ) -> Result<Report> {
+        let cannot = |e: std::io::Error| usage(format!("cannot read the report {}: {e}", path.display()));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let size = file.metadata().map_err(cannot)?.len();
+        if size <= MAX_REPORT_BYTES {
+            match read(file, series_of, &mut each) {
+                Ok(report) => return Ok(report),
+                Err(Stop::NotCurrent) => {}
+                Err(Stop::Bad(words)) => {
+                    return Err(usage(format!(
+                        "{} does not follow the report schema: {words}",
+                        path.display()
+                    )))
+                }
+                Err(Stop::Refused(words)) => return Err(usage(words)),
+                Err(Stop::Io(e)) => return Err(cannot(e)),
+            }
+        }
+        Report::read_each(path, |mut record, _| {
+            let series = record.memory_series.take();
+            record.slim();
+            record.attempts.clear();
+            record.baseline = None;
+            record.memory_series = series.filter(|_| series_of(&record.job.module));
+            each(record)
+        })
+    }
+}
+
+/// Why skimming stopped.
+#[derive(Debug)]
+pub enum Stop {
+    /// Before any record was delivered: read the file the slow way.
+    NotCurrent,
+    /// After some were: the file does not follow the schema (the words say where).
+    Bad(String),
+    /// The callback refused a record.
+    Refused(String),
+    Io(std::io::Error),
+}
+
+/// Reads a report from `source`, handing each record skimmed to `each`; the
+/// report returned has no results.
+pub fn read(
+    source: impl Read,
+    series_of: &dyn Fn(&str) -> bool,
+    each: &mut dyn FnMut(ResultRecord) -> Result<(), String>,
+) -> Result<Report, Stop> {
+    let mut delivered = 0usize;
+    let outcome = walk(&mut Scanner::new(source), series_of, &mut delivered, each);
+    match outcome {
+        Err(Walk::Malformed(_)) if delivered == 0 => Err(Stop::NotCurrent),
+        Err(Walk::Malformed(words)) => Err(Stop::Bad(words)),
+        Err(Walk::NotCurrent) => Err(Stop::NotCurrent),
+        Err(Walk::Refused(words)) => Err(Stop::Refused(words)),
+        Err(Walk::Io(e)) => Err(Stop::Io(e)),
+        Ok(report) => Ok(report),
+    }
+}
+
+enum Walk {
+    NotCurrent,
+    Malformed(String),
+    Refused(String),
+    Io(std::io::Error),
+}
+
+fn walk(
+    s: &mut Scanner<impl Read>,
+    series_of: &dyn Fn(&str) -> bool,
+    delivered: &mut usize,
+    each: &mut dyn FnMut(ResultRecord) -> Result<(), String>,
+) -> Result<Report, Walk> {
+    // The report without its results, parsed last: what serde checks of it.
+    let mut head = b"{".to_vec();
+    let mut current = false;
+    if s.skip_ws()? != b'{' {
+        return Err(Walk::NotCurrent);
+    }
+    s.pos += 1;
+    let mut record = Vec::new();
+    loop {
+        let mut b = s.skip_ws()?;
+        if b == b'}' {
+            s.pos += 1;
+            break;
+        }
+        if head.len() > 1 {
+            s.expect(b',')?;
+            b = s.skip_ws()?;
+        }
+        if b != b'"' {
+            return Err(s.malformed("a key"));
+        }
+        let mut key = Vec::new();
+        s.string(Some(&mut key))?;
+        s.skip_ws()?;
+        s.expect(b':')?;
+        s.skip_ws()?;
+        if head.len() > 1 {
+            head.push(b',');
+        }
+        head.extend_from_slice(&key);
+        head.push(b':');
+        if key == b"\"results\"" {
+            // The version decides how results read: it must come first.
+            if !current {
+                return Err(Walk::NotCurrent);
+            }
+            s.expect(b'[')?;
+            loop {
+                let mut b = s.skip_ws()?;
+                if b == b']' {
+                    s.pos += 1;
+                    break;
+                }
+                if *delivered > 0 {
+                    s.expect(b',')?;
+                    b = s.skip_ws()?;
+                }
+                let at = s.at();
+                record.clear();
+                skim_record(s, b, &mut record, series_of)?;
+                let parsed = serde_json::from_slice::<ResultRecord>(&record).map_err(|e| {
+                    Walk::Malformed(format!("results[{delivered}] (at byte {at}): {}", without_position(&e)))
+                })?;
+                each(parsed).map_err(Walk::Refused)?;
+                *delivered += 1;
+            }
+            head.extend_from_slice(b"[]");
+        } else {
+            let start = head.len();
+            s.value(Some(&mut head))?;
+            if key == b"\"schema_version\"" {
+                current = serde_json::from_slice::<u32>(&head[start..]).is_ok_and(|v| v == SCHEMA_VERSION);
+                if !current {
+                    return Err(Walk::NotCurrent);
+                }
+            }
+        }
+    }
+    if s.skip_ws_to_end()? {
+        return Err(s.malformed("the end of the file after the report"));
+    }
+    head.push(b'}');
+    super::schema::head_at(&head).map_err(|e| Walk::Malformed(without_position(&e)))
+}
+
+/// One record, its bulky fields replaced by their stand-ins, into `out`; its
+/// series kept when `series_of` wants its module's (or it comes first).
+fn skim_record(
+    s: &mut Scanner<impl Read>,
+    first: u8,
+    out: &mut Vec<u8>,
+    series_of: &dyn Fn(&str) -> bool,
+) -> Result<(), Walk> {
+    if first != b'{' {
+        // Not an object: serde says so.
+        return s.value(Some(out));
+    }
+    s.pos += 1;
+    out.push(b'{');
+    let mut module = None;
+    loop {
+        let mut b = s.skip_ws()?;
+        if b == b'}' {
+            s.pos += 1;
+            out.push(b'}');
+            return Ok(());
+        }
+        if out.len() > 1 {
+            s.expect(b',')?;
+            out.push(b',');
+            b = s.skip_ws()?;
+        }
+        if b != b'"' {
+            return Err(s.malformed("a key"));
+        }
+        let key_start = out.len();
+        s.string(Some(out))?;
+        s.skip_ws()?;
+        s.expect(b':')?;
+        let first = s.skip_ws()?;
+        let wanted = |key: &[u8]| {
+            key == b"\"memory_series\""
+                && module.is_none_or(|(start, end)| {
+                    serde_json::from_slice::<String>(&out[start..end]).map_or(true, |m| series_of(&m))
+                })
+        };
+        let skipped = SKIPPED
+            .iter()
+            .find(|(key, starts, _)| *key == &out[key_start..] && *starts == first && !wanted(key));
+        let is_module = &out[key_start..] == b"\"module\"";
+        out.push(b':');
+        match skipped {
+            Some((_, _, stand_in)) => {
+                out.extend_from_slice(stand_in);
+                s.value(None)?;
+            }
+            None => {
+                let start = out.len();
+                s.value(Some(out))?;
+                if is_module {
+                    module = Some((start, out.len()));
+                }
+            }
+        }
+    }
+}
+
+/// serde's words without its line and column (those of the skimmed record, not the file's).
+fn without_position(e: &serde_json::Error) -> String {
+    let words = e.to_string();
+    let tail = format!(" at line {} column {}", e.line(), e.column());
+    words.strip_suffix(&tail).map_or(words.clone(), str::to_string)
+}
+
+impl From<std::io::Error> for Walk {
+    fn from(e: std::io::Error) -> Walk {
+        Walk::Io(e)
+    }
+}
+
+/// The file a chunk at a time, a NUL after the last byte read so that
+/// `strcspn` stops there (a NUL inside a JSON text is not JSON).
+struct Scanner<R> {
+    source: R,
+    buf: Vec<u8>,
+    pos: usize,
+    filled: usize,
+    /// Bytes of the file before `buf[0]`.
+    offset: u64,
+}
+
+const IN_STRING: &CStr = c"\"\\";
+const IN_NESTED: &CStr = c"\"{}[]";
+const AFTER_SCALAR: &CStr = c",}] \t\r\n";
+
+impl<R: Read> Scanner<R> {
+    fn new(source: R) -> Scanner<R> {
+        Scanner { source, buf: vec![0; CHUNK + 1], pos: 0, filled: 0, offset: 0 }
+    }
+
+    /// The next chunk; false at the end of the file.
+    fn refill(&mut self) -> Result<bool, Walk> {
+        self.offset += self.filled as u64;
+        let n = loop {
+            match self.source.read(&mut self.buf[..CHUNK]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Walk::Io(e)),
+            }
+        };
+        self.pos = 0;
+        self.filled = n;
+        self.buf[n] = 0;
+        Ok(n > 0)
+    }
+
+    fn at(&self) -> u64 {
+        self.offset + self.pos as u64
+    }
+
+    fn malformed(&self, expected: &str) -> Walk {
+        Walk::Malformed(format!("expected {expected} at byte {}", self.at()))
+    }
+
+    fn end(&self) -> Walk {
+        Walk::Malformed(format!("the file ends at byte {} inside the report", self.at()))
+    }
+
+    /// The next byte that is not blank, not taken.
+    fn skip_ws(&mut self) -> Result<u8, Walk> {
+        loop {
+            while self.pos < self.filled {
+                match self.buf[self.pos] {
+                    b' ' | b'\t' | b'\n' | b'\r' => self.pos += 1,
+                    b => return Ok(b),
+                }
+            }
+            if !self.refill()? {
+                return Err(self.end());
+            }
+        }
+    }
+
+    /// Whether anything but blanks follows.
+    fn skip_ws_to_end(&mut self) -> Result<bool, Walk> {
+        match self.skip_ws() {
+            Ok(_) => Ok(true),
+            Err(Walk::Malformed(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<(), Walk> {
+        if self.skip_ws()? != byte {
+            return Err(self.malformed(&format!("{:?}", byte as char)));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// The next byte, taken (into `keep` too).
+    fn take(&mut self, keep: &mut Option<&mut Vec<u8>>) -> Result<u8, Walk> {
+        if self.pos == self.filled && !self.refill()? {
+            return Err(self.end());
+        }
+        let b = self.buf[self.pos];
+        self.pos += 1;
+        if let Some(keep) = keep {
+            keep.push(b);
+        }
+        Ok(b)
+    }
+
+    /// Up to the next byte of `set` (not taken), the bytes passed kept in `keep`.
+    fn until(&mut self, set: &CStr, keep: &mut Option<&mut Vec<u8>>) -> Result<u8, Walk> {
+        loop {
+            // SAFETY: `buf[filled]` is a NUL, so the scan stops within `buf`.
+            let n = unsafe { libc::strcspn(self.buf.as_ptr().add(self.pos).cast(), set.as_ptr()) };
+            if let Some(keep) = keep {
+                keep.extend_from_slice(&self.buf[self.pos..self.pos + n]);
+            }
+            self.pos += n;
+            if self.pos < self.filled {
+                return match self.buf[self.pos] {
+                    0 => Err(self.malformed("no NUL byte")),
+                    b => Ok(b),
+                };
+            }
+            if !self.refill()? {
+                return Err(self.end());
+            }
+        }
+    }
+
+    /// A string, its quotes included (at its opening quote).
+    fn string(&mut self, mut keep: Option<&mut Vec<u8>>) -> Result<(), Walk> {
+        self.take(&mut keep)?;
+        loop {
+            self.until(IN_STRING, &mut keep)?;
+            if self.take(&mut keep)? == b'"' {
+                return Ok(());
+            }
+            // The escaped byte (`\u` is followed by plain hex digits).
+            self.take(&mut keep)?;
+        }
+    }
+
+    /// One value (at its first byte): its structure is followed, its
+    /// scalars left for serde to check when kept.
+    fn value(&mut self, mut keep: Option<&mut Vec<u8>>) -> Result<(), Walk> {
+        match self.skip_ws()? {
+            b'"' => self.string(keep),
+            b'{' | b'[' => {
+                let mut open = vec![self.take(&mut keep)?];
+                while let Some(&innermost) = open.last() {
+                    match self.until(IN_NESTED, &mut keep)? {
+                        b'"' => self.string(keep.as_deref_mut())?,
+                        b @ (b'{' | b'[') => {
+                            self.take(&mut keep)?;
+                            open.push(b);
+                        }
+                        b => {
+                            if (innermost, b) != (b'{', b'}') && (innermost, b) != (b'[', b']') {
+                                return Err(self.malformed(&format!("the end of a {}", innermost as char)));
+                            }
+                            self.take(&mut keep)?;
+                            open.pop();
+                        }
+                    }
+                }
+                Ok(())
+            }
+            _ => self.until(AFTER_SCALAR, &mut keep).map(drop),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skimmed(text: &str, keep_series: bool) -> Result<(Report, Vec<ResultRecord>), Stop> {
+        let mut records = Vec::new();
+        let report = read(text.as_bytes(), &|_| keep_series, &mut |r| {
+            records.push(r);
+            Ok(())
+        })?;
+        Ok((report, records))
+    }
+
+    #[test]
+    fn bulky_fields_are_skipped_and_the_rest_is_the_record() {
+        let whole = Report::of(&crate::model::schema::sample_outcome());
+        let text = serde_json::to_string_pretty(&whole).unwrap();
+        let (head, records) = skimmed(&text, true).unwrap();
+        assert_eq!(head, Report { results: Vec::new(), ..whole.clone() });
+        assert_eq!(records.len(), whole.results.len());
+        for (skim, full) in records.iter().zip(&whole.results) {
+            let mut expected = full.clone();
+            expected.stdout.clear();
+            expected.stderr.clear();
+            expected.tests.clear();
+            expected.attempts.clear();
+            expected.baseline = None;
+            assert_eq!(skim, &expected);
+        }
+        // Compact JSON reads the same; the series goes unless asked for.
+        let (_, compact) = skimmed(&serde_json::to_string(&whole).unwrap(), false).unwrap();
+        assert!(compact.iter().all(|r| r.memory_series.is_none()));
+        assert_eq!(compact.len(), records.len());
+        // Only the series of the modules asked for (`--baseline`: those the run runs).
+        let wanted = whole.results[4].job.module.clone();
+        let mut some = Vec::new();
+        read(text.as_bytes(), &|module| module == wanted, &mut |r| {
+            some.push(r);
+            Ok(())
+        })
+        .unwrap();
+        let kept: Vec<&str> =
+            some.iter().filter(|r| r.memory_series.is_some()).map(|r| r.job.module.as_str()).collect();
+        assert_eq!(kept, [wanted.as_str()]);
+    }
+
+    #[test]
+    fn what_is_not_a_current_report_is_left_to_the_slow_reader() {
+        for text in [
+            "<html>",
+            "[]",
+            r#"{"results": [], "schema_version": 3}"#,
+            r#"{"schema_version": 2, "results": []}"#,
+            r#"{"schema_version": 3, "results": [{"module": "a"}]}"#,
+            r#"{"schema_version": 3, "results": ["#,
+        ] {
+            assert!(matches!(skimmed(text, false), Err(Stop::NotCurrent)), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_bad_record_after_good_ones_is_named_by_its_place() {
+        let mut report = Report::of(&crate::model::schema::sample_outcome());
+        let count = report.results.len();
+        let mut last = report.results[0].clone();
+        last.job.module = "dir/melted.py".into();
+        report.results.push(last);
+        // The version first, as the runner writes it; the last record's status none of them.
+        let text = serde_json::to_string(&report).unwrap();
+        let (before, after) = text.split_at(text.find("dir/melted.py").unwrap());
+        let status = format!(r#""status":"{}""#, report.results[0].status);
+        let text = format!("{before}{}", after.replacen(&status, r#""status":"melted""#, 1));
+        let Err(Stop::Bad(words)) = skimmed(&text, false) else { panic!() };
+        assert!(words.starts_with(&format!("results[{count}] (at byte ")), "{words}");
+        assert!(words.contains("melted") && !words.contains("line 1"), "{words}");
+        // A string that never ends, and a bracket that closes a brace.
+        let good = serde_json::to_string(&report.results[0]).unwrap();
+        for tail in [r#", {"module": "x"#, r#", {"a": [1}]"#] {
+            let text = format!(r#"{{"schema_version": 3, "results": [{good}{tail}"#);
+            assert!(matches!(skimmed(&text, false), Err(Stop::Bad(_))), "{text}");
+        }
+    }
+}
