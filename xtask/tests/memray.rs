@@ -1,5 +1,6 @@
 //! `--memray`: where memory went, per module, from memray in the module's
-//! own container (Python 3.13 and 3.14 bases carry Debian's python3-memray),
+//! own container (memray from the package index, into the project's
+//! environment or, without a project, the run's tools environment),
 //! summarised there once the module ended; flame graphs in a real browser.
 
 mod common;
@@ -210,20 +211,67 @@ fn a_module_the_memory_limit_kills_is_still_oom_with_what_memray_recorded() {
     assert!(peak > 32 << 20, "{result:#}");
 }
 
+/// Without a project, memray comes from the package index into the run's
+/// tools environment: `--memray` works on Pythons whose base has no memray
+/// (bullseye's 3.9, bookworm's 3.11), with its figures and an offline flame
+/// graph; a merged report written elsewhere names the flame graphs from its
+/// own folder.
 #[test]
-fn memray_on_a_python_without_it_is_refused_up_front() {
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn memray_runs_without_a_project_on_pythons_whose_base_has_none() {
+    require_engine();
+    let browser = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("this test needs Chromium (apt-get install chromium)");
     let dir = fixture("memray");
-    let run = xtask(&[
-        "run",
-        "test_fifty_mib.py",
-        "--python",
-        "3.11",
-        "--memray",
-        "--debug",
-        "--test-dir",
-        path_str(dir.path()),
-    ]);
-    assert_eq!(run.code, 2, "{}", run.dump());
-    assert!(run.stderr.contains("3.13"), "says which versions have it:\n{}", run.stderr);
-    assert!(!run.stderr.contains("$ docker"), "nothing started:\n{}", run.stderr);
+    let shard = dir.path().join("out/shard/report.json");
+    let (run, report) = run_with_report_at(
+        dir.path(),
+        &shard,
+        &[
+            "run",
+            "test_fifty_mib.py",
+            "--no-project",
+            "--python",
+            "3.9,3.11",
+            "--memray",
+            "--partition",
+            "1/1",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{report:#}");
+    for result in results {
+        let memray = &result["memray"];
+        let peak = memray["peak_memory_bytes"].as_f64().unwrap();
+        let fifty = 50.0 * 1024.0 * 1024.0;
+        assert!(
+            (peak - fifty).abs() < fifty * 0.10,
+            "peak heap {peak} is not within 10 % of 50 MiB: {result:#}"
+        );
+        let top = memray["top_allocations_by_size"].as_array().unwrap();
+        assert!(top[0]["location"].as_str().unwrap().contains("test_fifty_mib.py:2"), "{memray:#}");
+        let relative = memray["flamegraph_path"].as_str().unwrap();
+        let flamegraph = dir.path().join("out/shard").join(relative);
+        let (dom, requests) = open_offline(browser, &flamegraph, None);
+        assert_eq!(requests, Vec::<String>::new(), "no request leaves the page");
+        assert!(dom.contains("<g class=\"own\"><title>fifty_mib ("), "the module's frame is drawn:\n{dom}");
+    }
+    // memray came from the index (the bases have none), into a tools environment per Python.
+    for image in report["run"]["images"].as_array().unwrap() {
+        let packages = image["packages"].as_array().unwrap();
+        assert!(packages.iter().any(|p| p["name"] == "memray"), "{image:#}");
+    }
+
+    // Merged into another folder: the flame graphs are named from there.
+    let merged = dir.path().join("merged/all/report.json");
+    let merge = xtask(&["merge-reports", path_str(&shard), "--report-json", path_str(&merged)]);
+    assert_eq!(merge.code, 0, "{}", merge.dump());
+    for result in read_json(&merged)["results"].as_array().unwrap() {
+        let relative = result["memray"]["flamegraph_path"].as_str().unwrap();
+        assert!(relative.starts_with("../../out/shard/memray/"), "{relative}");
+        assert!(dir.path().join("merged/all").join(relative).is_file(), "{relative} from the merged report");
+    }
 }
