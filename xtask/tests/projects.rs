@@ -403,6 +403,30 @@ fn a_base_with_python_but_no_pytest_runs_pytest_files() {
     assert!(memray["peak_memory_bytes"].as_u64().unwrap_or(0) >= 8 << 20, "{}", profiled.dump());
     let installed: Vec<String> = packages(&report).into_iter().map(|(name, _)| name).collect();
     assert!(installed.contains(&"memray".into()) && installed.contains(&"pytest".into()), "{installed:?}");
+
+    // No index, nothing cached: that base has no pytest of its own to fall back on (exit 3, said).
+    let fresh = tempfile::tempdir().unwrap();
+    let mut command = common::xtask_command(&[
+        "run-all-tests",
+        "--test-dir",
+        path_str(alone.path()),
+        "--cache-dir",
+        path_str(fresh.path()),
+        "--no-project",
+        "--base-image",
+        image,
+    ]);
+    command
+        .env("UV_INDEX_URL", "http://127.0.0.1:9/simple")
+        .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple");
+    let offline = Finished::from_command(&mut command);
+    assert_eq!(offline.code, 3, "{}", offline.dump());
+    assert!(
+        offline.stderr.contains("pytest comes from the package index for Python 3.11"),
+        "{}",
+        offline.dump()
+    );
+    assert!(offline.stderr.contains("UV_INDEX_URL"), "the fix is named: {}", offline.dump());
 }
 
 #[test]
