@@ -281,7 +281,7 @@ pub struct HarnessArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub harness: HarnessChoice,
     /// Profile each module with memray (peak heap, allocations, top sites, a flame graph);
-    /// needs a Python whose base has memray (3.13, 3.14) and a local engine
+    /// memray comes from the package index (Python 3.9 to 3.14, any base); needs a local engine
     #[arg(long)]
     pub memray: bool,
     /// Run each script, or each test of a unittest or pytest file, WARMUPS+RUNS times in one

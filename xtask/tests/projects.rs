@@ -382,21 +382,85 @@ fn a_base_with_python_but_no_pytest_runs_pytest_files() {
     assert!(memray["peak_memory_bytes"].as_u64().unwrap_or(0) > 1 << 20, "{}", profiled.dump());
     assert!(packages(&report).iter().any(|(name, _)| name == "memray"), "{:?}", packages(&report));
 
-    // Without the project's environment that base cannot run pytest files: exit 3, said so.
-    let (alone, _) = run_all(&tests, &shared_cache(), &["--no-project", "--base-image", image]);
-    assert_eq!(alone.code, 3, "{}", alone.dump());
-    assert!(alone.stderr.contains("has no pytest"), "{}", alone.dump());
+    // Without the project: the runner's tools come from the index into a
+    // tools environment, and the same base runs a pytest file and --memray.
+    let alone = common::empty_test_dir();
+    let module = "def test_holds():\n    block = bytearray(8 << 20)\n    assert len(block) == 8 << 20\n";
+    std::fs::write(alone.path().join("test_alone.py"), module).unwrap();
+    let (plain, report) = run_all(alone.path(), &shared_cache(), &["--no-project", "--base-image", image]);
+    assert_eq!(plain.code, 0, "{}", plain.dump());
+    assert_eq!(counts_line(&report["results"][0]), "1 passed", "{}", plain.dump());
+    assert_eq!(report["results"][0]["pytest"]["from"], "environment", "{}", plain.dump());
+    assert!(
+        plain.stdout.contains("from the package index (the runner's tools: no project)"),
+        "{}",
+        plain.dump()
+    );
+    let (profiled, report) =
+        run_all(alone.path(), &shared_cache(), &["--no-project", "--base-image", image, "--memray"]);
+    assert_eq!(profiled.code, 0, "{}", profiled.dump());
+    let memray = &report["results"][0]["memray"];
+    assert!(memray["peak_memory_bytes"].as_u64().unwrap_or(0) >= 8 << 20, "{}", profiled.dump());
+    let installed: Vec<String> = packages(&report).into_iter().map(|(name, _)| name).collect();
+    assert!(installed.contains(&"memray".into()) && installed.contains(&"pytest".into()), "{installed:?}");
+
+    // No index, nothing cached: that base has no pytest of its own to fall back on (exit 3, said).
+    let fresh = tempfile::tempdir().unwrap();
+    let mut command = common::xtask_command(&[
+        "run-all-tests",
+        "--test-dir",
+        path_str(alone.path()),
+        "--cache-dir",
+        path_str(fresh.path()),
+        "--no-project",
+        "--base-image",
+        image,
+    ]);
+    command
+        .env("UV_INDEX_URL", "http://127.0.0.1:9/simple")
+        .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple");
+    let offline = Finished::from_command(&mut command);
+    assert_eq!(offline.code, 3, "{}", offline.dump());
+    assert!(
+        offline.stderr.contains("pytest comes from the package index for Python 3.11"),
+        "{}",
+        offline.dump()
+    );
+    assert!(offline.stderr.contains("UV_INDEX_URL"), "the fix is named: {}", offline.dump());
 }
 
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
-fn without_a_project_an_offline_base_runs_debians_pytest_and_says_so() {
+fn without_a_project_pytest_comes_from_the_index_and_debians_serves_only_without_one() {
     require_engine();
     let dir = common::empty_test_dir();
     std::fs::write(dir.path().join("test_plain.py"), "def test_one():\n    assert 1 + 1 == 2\n").unwrap();
+    // No index answers (port 9 on loopback): Debian's pytest of the offline base serves.
     let cache = tempfile::tempdir().unwrap();
-    let (run, report) = run_all(dir.path(), cache.path(), &["--no-project", "--python", "3.9"]);
+    let report_file = cache.path().join("r.json");
+    let mut command = common::xtask_command(&[
+        "run-all-tests",
+        "--test-dir",
+        path_str(dir.path()),
+        "--cache-dir",
+        path_str(cache.path()),
+        "--report-json",
+        path_str(&report_file),
+        "--no-project",
+        "--python",
+        "3.9",
+    ]);
+    command
+        .env("UV_INDEX_URL", "http://127.0.0.1:9/simple")
+        .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple");
+    let run = Finished::from_command(&mut command);
     assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(
+        run.stderr.contains("no package index answered: Python 3.9 runs the base image's own tools"),
+        "{}",
+        run.dump()
+    );
+    let report = read_json(&report_file);
     let base = report["run"]["images"][0]["base"].as_str().unwrap();
     let debian = docker(&[
         "run",
@@ -420,7 +484,28 @@ fn without_a_project_an_offline_base_runs_debians_pytest_and_says_so() {
     assert_eq!(report["run"]["images"][0]["pytest"], *pytest);
     let line = format!("pytest {debian}, Debian's python3-pytest in the base image");
     assert!(run.stdout.lines().any(|l| l == line), "{}", run.dump());
-    assert!(!cache.path().join("envs").exists(), "no environment without a project");
+    let built = std::fs::read_dir(cache.path().join("envs")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(built, 0, "no environment without an index");
+
+    // With the index: the newest pytest for 3.9 from it, never Debian's.
+    let (run, report) = run_all(dir.path(), cache.path(), &["--no-project", "--python", "3.9"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let pytest = &report["results"][0]["pytest"];
+    assert_eq!(pytest["from"], "environment", "{pytest}");
+    let version = pytest["version"].as_str().unwrap();
+    assert!(version.split('.').next().unwrap().parse::<u32>().unwrap() >= 8, "pytest {version} on 3.9");
+    assert!(pytest["path"].as_str().unwrap().contains("/3.9-tools-"), "{pytest}");
+    let line = format!("pytest {version}, from the package index (the runner's tools: no project)");
+    assert!(run.stdout.lines().any(|l| l == line), "{}", run.dump());
+
+    // A run of scripts alone gets no environment: nothing new for plain runs.
+    let scripts = common::empty_test_dir();
+    std::fs::write(scripts.path().join("test_script.py"), "print('plain')\n").unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let (run, report) = run_all(scripts.path(), fresh.path(), &["--no-project", "--python", "3.9"]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(!fresh.path().join("envs").exists() && !fresh.path().join("tools").exists(), "{}", run.dump());
+    assert_eq!(report["run"]["images"][0]["packages"], serde_json::Value::Null, "{report:#}");
 }
 
 #[test]

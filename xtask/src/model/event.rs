@@ -63,6 +63,17 @@ pub enum Notice {
         project: String,
         python: String,
     },
+    /// A run without a project gets the runner's tools (`tools`, comma
+    /// separated) for a Python from the package index.
+    GettingTools {
+        tools: String,
+        python: String,
+    },
+    /// No package index answered: the jobs of this Python run the base
+    /// image's own tools (a run without a project).
+    ToolsFromBase {
+        python: String,
+    },
     /// The installer (uv) is being installed into the cache.
     InstallingInstaller {
         folder: String,

@@ -149,7 +149,20 @@ pub enum PytestSource {
     Image,
 }
 
+/// In the folder name of a run's environment that holds the runner's tools
+/// alone (a run without a project: `<python>-tools-<key>`).
+pub const TOOLS_ONLY_MARK: &str = "-tools-";
+
 impl PytestRan {
+    /// An environment's pytest of a run without a project (the runner's tools alone).
+    pub fn tools_only(&self) -> bool {
+        self.source() == PytestSource::Environment
+            && self.path[ENVIRONMENTS_IN_CONTAINER.len()..]
+                .split('/')
+                .nth(1)
+                .is_some_and(|d| d.contains(TOOLS_ONLY_MARK))
+    }
+
     pub fn source(&self) -> PytestSource {
         if self.path.starts_with(&format!("{ENVIRONMENTS_IN_CONTAINER}/")) {
             PytestSource::Environment

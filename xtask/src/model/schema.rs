@@ -110,7 +110,7 @@ pub struct ImageRecord {
     pub base_id: Option<String>,
     /// The test image built on it.
     pub image: String,
-    /// What the project's environment installed for this Python.
+    /// What the run's environment installed for this Python (the project's, or the runner's tools alone).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<PackageRecord>,
     /// The pytest its modules ran under (the first pytest-run result's), when any did.

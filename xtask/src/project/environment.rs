@@ -124,28 +124,33 @@ pub fn cache_dir(given: Option<&Path>) -> PathBuf {
 
 /// The environment for `target`, from the cache when nothing that decides
 /// it changed (no installer call), else built.
+///
+/// `project` is `None` for a run without a project: then the environment
+/// holds the runner's tools alone (pytest, and memray under `--memray`), in
+/// a venv that sees the base's own packages behind them (`Kind::ToolsOnly`).
 pub fn ensure(
     engine: &Engine,
-    project: &Project,
+    project: Option<&Project>,
     wanted: &Wanted,
     target: &Target,
     cache: &Path,
 ) -> Result<Installed> {
-    let key = key(project, wanted, target)?;
-    let id = format!("{}-{key}", target.name);
-    let dir = cache.join("envs").join(&id);
-    let installed =
-        Installed { dir: dir.clone(), in_container: format!("{CONTAINER_ROOT}/{id}"), packages: vec![] };
-    if let Some(packages) = read_ready(&dir) {
+    let (installed, key) = location(project, wanted, target, cache)?;
+    if let Some(packages) = read_ready(&installed.dir) {
         return Ok(Installed { packages, ..installed });
     }
+    let dir = installed.dir.clone();
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let _lock = crate::image::lock::host_lock(&format!("env-{id}"))?;
     if let Some(packages) = read_ready(&dir) {
         return Ok(Installed { packages, ..installed });
     }
-    engine.notices().send(Notice::BuildingEnvironment {
-        project: project.root.display().to_string(),
-        python: target.name.clone(),
+    engine.notices().send(match project {
+        Some(project) => Notice::BuildingEnvironment {
+            project: project.root.display().to_string(),
+            python: target.name.clone(),
+        },
+        None => Notice::GettingTools { tools: tool_names(wanted).join(", "), python: target.name.clone() },
     });
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
@@ -164,6 +169,41 @@ pub fn ensure(
             Err(error)
         }
     }
+}
+
+/// The environment `ensure` would use, without building it: its folder
+/// (named after the Python and the key) and where containers see it, and the key.
+fn location(
+    project: Option<&Project>,
+    wanted: &Wanted,
+    target: &Target,
+    cache: &Path,
+) -> Result<(Installed, String)> {
+    let key = key(project, wanted, target)?;
+    let id = match project {
+        Some(_) => format!("{}-{key}", target.name),
+        None => format!("{}{}{key}", target.name, crate::model::inner::TOOLS_ONLY_MARK),
+    };
+    let (dir, in_container) = (cache.join("envs").join(&id), format!("{CONTAINER_ROOT}/{id}"));
+    Ok((Installed { dir, in_container, packages: vec![] }, key))
+}
+
+/// Whether the environment `ensure` would use is built already (nothing
+/// asked of the engine or the installer: files read).
+pub fn is_ready(project: Option<&Project>, wanted: &Wanted, target: &Target, cache: &Path) -> bool {
+    location(project, wanted, target, cache).is_ok_and(|(installed, _)| installed.dir.join("ready").is_file())
+}
+
+/// The runner's tools an environment holds besides what a project declares.
+fn tool_names(wanted: &Wanted) -> Vec<&'static str> {
+    let mut tools = vec!["pytest"];
+    if wanted.memray {
+        tools.push("memray");
+    }
+    if wanted.pytest_memray {
+        tools.push("pytest-memray");
+    }
+    tools
 }
 
 /// The packages of a finished environment (and marks it used, for pruning).
@@ -185,17 +225,22 @@ fn read_ready(dir: &Path) -> Option<Vec<(String, String)>> {
 /// Everything that decides an environment, hashed: the project's declared
 /// dependencies and lock, the choices, the Python and its platform, the
 /// base's id, the index settings. Not the project's source (it is mounted).
-fn key(project: &Project, wanted: &Wanted, target: &Target) -> Result<String> {
+fn key(project: Option<&Project>, wanted: &Wanted, target: &Target) -> Result<String> {
     let mut hasher = Xxh3::new();
     let mut part = |bytes: &[u8]| {
         hasher.update(&(bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
     };
     part(FORMAT.as_bytes());
-    part(project.root.as_os_str().as_encoded_bytes());
-    for file in DEPENDENCY_FILES {
-        part(file.as_bytes());
-        part(&fs::read(project.root.join(file)).unwrap_or_default());
+    match project {
+        Some(project) => {
+            part(project.root.as_os_str().as_encoded_bytes());
+            for file in DEPENDENCY_FILES {
+                part(file.as_bytes());
+                part(&fs::read(project.root.join(file)).unwrap_or_default());
+            }
+        }
+        None => part(b"tools-only"),
     }
     for file in &wanted.requirements {
         part(file.as_os_str().as_encoded_bytes());
@@ -238,7 +283,7 @@ fn pip_platforms() -> Vec<String> {
 
 fn build(
     engine: &Engine,
-    project: &Project,
+    project: Option<&Project>,
     wanted: &Wanted,
     target: &Target,
     cache: &Path,
@@ -246,11 +291,14 @@ fn build(
 ) -> Result<Vec<(String, String)>> {
     let tools = Tools::ensure(cache, engine.notices())?;
     let work = TempDir::new_in(cache, "build-")?;
+    // The project's copy; without a project an empty folder (uv's working one).
     let copy = work.path().join("project");
-    copy_project(&project.root, &copy)?;
+    match project {
+        Some(project) => copy_project(&project.root, &copy)?,
+        None => fs::create_dir(&copy)?,
+    }
     let (inputs, locked) = inputs(&tools, project, wanted, &copy, work.path())?;
-    let mut backends: Vec<String> = project.metadata.build_requires.clone();
-    backends.extend(["wheel".to_string(), "editables".to_string()]);
+    let backends = build_backends(project);
     let pinned = installed.dir.join("requirements.txt");
     if engine.is_remote()? {
         // The one pass leaves the files in uv's cache on this machine, which a
@@ -268,18 +316,26 @@ fn build(
     }
     // The project's build backends, resolved for the target into uv's cache
     // while the set is: the container's build finds them there.
-    let backends_in = work.path().join("backends.in");
-    fs::write(&backends_in, backends.join("\n") + "\n")?;
-    let backends_args = [OsString::from("-r"), backends_in.into_os_string()];
-    let backends_fetch = tools.fetch(&backends_args, target, &copy, &work.path().join("backends"))?;
+    let backends_fetch = match backends.is_empty() {
+        true => None,
+        false => {
+            let backends_in = work.path().join("backends.in");
+            fs::write(&backends_in, backends.join("\n") + "\n")?;
+            let backends_args = [OsString::from("-r"), backends_in.into_os_string()];
+            Some(tools.fetch(&backends_args, target, &copy, &work.path().join("backends"))?)
+        }
+    };
     let set = tools.fetch(&inputs.for_install(), target, &copy, &work.path().join("site"))?;
     // Both waited for before either is judged: neither outlives the build.
-    let (set, backends_fetched) = (set.wait_with_output(), backends_fetch.wait_with_output());
+    let (set, backends_fetched) = (set.wait_with_output(), backends_fetch.map(|f| f.wait_with_output()));
     // A backend with no wheel for the target takes the longer way too.
-    let set = judge_fetch(set.context("cannot run uv")?, target)?
-        & judge_fetch(backends_fetched.context("cannot run uv")?, target)?;
+    let mut set = judge_fetch(set.context("cannot run uv")?, target)?;
+    if let Some(fetched) = backends_fetched {
+        set &= judge_fetch(fetched.context("cannot run uv")?, target)?;
+    }
     if set {
-        fs::write(&pinned, pins_in(&work.path().join("site"), project.metadata.name.as_deref())?)?;
+        let name = project.and_then(|p| p.metadata.name.as_deref());
+        fs::write(&pinned, pins_in(&work.path().join("site"), name)?)?;
         if let Some(packages) = install(engine, project, target, &tools, &copy, &Source::Cache, installed)? {
             return Ok(packages);
         }
@@ -300,7 +356,7 @@ fn build(
 /// build backends downloaded into a folder beside the copy, installed from it alone.
 fn build_from_folder(
     engine: &Engine,
-    project: &Project,
+    project: Option<&Project>,
     target: &Target,
     tools: &Tools,
     (inputs, locked): (&Inputs, Option<&str>),
@@ -311,10 +367,17 @@ fn build_from_folder(
     compile(tools, inputs, locked, target, copy, &pinned)?;
     let dist = copy.with_file_name("dist");
     fs::create_dir(&dist)?;
-    let mut backends: Vec<String> = project.metadata.build_requires.clone();
-    backends.extend(["wheel".to_string(), "editables".to_string()]);
-    download_with_backends(tools, project, target, copy, &pinned, &dist, backends)?;
+    download_with_backends(tools, project, target, copy, &pinned, &dist, build_backends(project))?;
     install(engine, project, target, tools, copy, &Source::Folder(dist), installed)
+}
+
+/// What building the project takes (its backends, and what an editable
+/// install of it needs); nothing without a project.
+fn build_backends(project: Option<&Project>) -> Vec<String> {
+    let Some(project) = project else { return Vec::new() };
+    let mut backends = project.metadata.build_requires.clone();
+    backends.extend(["wheel".to_string(), "editables".to_string()]);
+    backends
 }
 
 /// Where the install container finds the files.
@@ -349,7 +412,7 @@ fn pins_in(site: &Path, project: Option<&str>) -> Result<String> {
 /// and the source archives among them need.
 fn download_with_backends(
     tools: &Tools,
-    project: &Project,
+    project: Option<&Project>,
     target: &Target,
     copy: &Path,
     pinned: &Path,
@@ -357,10 +420,10 @@ fn download_with_backends(
     mut backends: Vec<String>,
 ) -> Result<()> {
     tools.download(pinned, &target.version, dist).map_err(|error| {
-        let lock =
-            project.metadata.lock_file().filter(|_| format!("{error}").contains("DO NOT MATCH THE HASHES"));
+        let mismatch = format!("{error}").contains("DO NOT MATCH THE HASHES");
+        let lock = project.and_then(|p| Some((p, p.metadata.lock_file()?))).filter(|_| mismatch);
         match lock {
-            Some(lock) => usage(format!(
+            Some((project, lock)) => usage(format!(
                 "the index serves files without the hashes {} records for them (a lock made for other \
                  files, or an index serving other ones):\n{error}",
                 project.root.join(lock).display()
@@ -406,6 +469,12 @@ impl Tools {
                 let created = Command::new("python3").arg("-m").arg("venv").arg(&venv).output();
                 check_ran(created, "python3 -m venv", fix)?;
                 let installed = Command::new(&pip).args(["install", "--quiet", "uv"]).output();
+                if let Some(output) = installed.as_ref().ok().filter(|o| !o.status.success()) {
+                    let stderr = String::from_utf8_lossy(&output.stderr);
+                    if unreachable(&stderr) {
+                        return Err(index_unreachable(&stderr));
+                    }
+                }
                 check_ran(installed, "pip install uv", fix)?;
             }
         }
@@ -630,13 +699,27 @@ fn unreachable(stderr: &str) -> bool {
     .any(|needle| stderr.contains(needle))
 }
 
+/// No package index answered (exit 3): a run without a project may then
+/// fall back on the base image's own tools (`tasks/project.rs`).
+#[derive(Debug)]
+pub struct IndexUnreachable(pub String);
+
+impl std::fmt::Display for IndexUnreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for IndexUnreachable {}
+
 fn index_unreachable(stderr: &str) -> anyhow::Error {
-    environment(format!(
+    IndexUnreachable(format!(
         "the package index cannot be reached from this machine: set UV_INDEX_URL and PIP_INDEX_URL to a \
          reachable mirror (or its pip.conf / uv.toml), or run once where it can be reached (environments \
          are cached):\n{}",
         tail(stderr, 8)
     ))
+    .into()
 }
 
 /// The last `lines` lines of a message, without blank ones.
@@ -700,7 +783,7 @@ fn compile(
 /// requirements, whose hashes are kept through a resolution).
 fn inputs(
     tools: &Tools,
-    project: &Project,
+    project: Option<&Project>,
     wanted: &Wanted,
     copy: &Path,
     work: &Path,
@@ -708,6 +791,13 @@ fn inputs(
     let mut inputs = Inputs::default();
     // What a lock pins, as requirements: its hashes are kept through the resolution.
     let mut locked_text: Option<String> = None;
+    let Some(project) = project else {
+        // The runner's tools alone: the newest releases for the target.
+        let tools_file = work.join("tools.in");
+        fs::write(&tools_file, tool_names(wanted).join("\n") + "\n")?;
+        inputs.files.push(tools_file.into());
+        return Ok((inputs, None));
+    };
     if project.metadata.uv_lock {
         // The lock decides: exported for exactly what was asked, then compiled
         // for this Python (which keeps its pins and evaluates its markers).
@@ -757,13 +847,7 @@ fn inputs(
         inputs.files.push(file.into());
     }
     // The runner's tools, in the same resolution: a pin of the project wins.
-    let mut tools_in: Vec<String> = vec!["pytest".into()];
-    if wanted.memray {
-        tools_in.push("memray".into());
-    }
-    if wanted.pytest_memray {
-        tools_in.push("pytest-memray".into());
-    }
+    let mut tools_in: Vec<String> = tool_names(wanted).into_iter().map(String::from).collect();
     tools_in.extend(wanted.with.iter().cloned());
     let tools_file = work.join("tools.in");
     fs::write(&tools_file, tools_in.join("\n") + "\n")?;
@@ -842,14 +926,15 @@ pub fn copy_project(from: &Path, to: &Path) -> Result<()> {
 /// or `None` when uv's cache lacked something the install asked for.
 fn install(
     engine: &Engine,
-    project: &Project,
+    project: Option<&Project>,
     target: &Target,
     tools: &Tools,
     copy: &Path,
     source: &Source,
     installed: &Installed,
 ) -> Result<Option<Vec<(String, String)>>> {
-    let root = project.root.to_string_lossy().into_owned();
+    // Empty without a project: nothing editable to install.
+    let root = project.map(|p| p.root.to_string_lossy().into_owned()).unwrap_or_default();
     let uv_dir = tools.uv.parent().unwrap_or(Path::new("/")).to_path_buf();
     fs::create_dir_all(&tools.downloads)
         .with_context(|| format!("cannot create {}", tools.downloads.display()))?;
@@ -866,10 +951,10 @@ fn install(
             vec![Mount::Bind { source: installer_alone(&tools.uv, copy)?, target: TOOLS_IN_CONTAINER.into() }]
         }
     };
-    mounts.extend([
-        Mount::Output { source: installed.dir.clone(), target: installed.in_container.clone() },
-        Mount::Output { source: copy.to_path_buf(), target: root.clone() },
-    ]);
+    mounts.push(Mount::Output { source: installed.dir.clone(), target: installed.in_container.clone() });
+    if project.is_some() {
+        mounts.push(Mount::Output { source: copy.to_path_buf(), target: root.clone() });
+    }
     let uv_cache = match remote {
         false => DOWNLOADS_IN_CONTAINER,
         true => "/tmp/uv-cache",
@@ -894,6 +979,10 @@ fn install(
         ("ENV_DIR", env_dir),
         ("PROJECT", &root),
         ("PY", &target.interpreter),
+        // Without a project the modules keep what the base gives them (a
+        // --base-image's own packages), behind the tools (the venv's
+        // site-packages come first on sys.path: a Debian copy never wins).
+        ("SYSTEM_SITE", if project.is_none() { "1" } else { "" }),
         ("FROM1", &from[0]),
         ("FROM2", &from[1]),
         ("FROM3", &from[2]),
@@ -908,7 +997,7 @@ fn install(
     if let Some(url) = tools.index.first().filter(|_| std::env::var_os("UV_INDEX_URL").is_none()) {
         variables.push(("UV_INDEX_URL".into(), url.clone()));
     }
-    if let Some(name) = &project.metadata.name {
+    if let Some((project, name)) = project.and_then(|p| Some((p, p.metadata.name.as_ref()?))) {
         if !project.root.join("PKG-INFO").is_file() {
             // A checkout's version comes from version control, which the copy leaves out.
             let variable = name.to_uppercase().replace(['-', '.'], "_");
@@ -920,11 +1009,13 @@ fn install(
     }
     let script = r#"set -e
 uv=/opt/pymaccounter-tools/uv
-"$uv" venv --quiet --python "$PY" "$ENV_DIR/venv"
+"$uv" venv --quiet ${SYSTEM_SITE:+--system-site-packages} --python "$PY" "$ENV_DIR/venv"
 py="$ENV_DIR/venv/bin/python"
 "$uv" pip install --quiet --python "$py" "$FROM1" "$FROM2" "$FROM3" --no-deps --compile-bytecode -r "$ENV_DIR/requirements.txt"
-echo "@@project" >&2
-"$uv" pip install --quiet --python "$py" "$FROM1" "$FROM2" "$FROM3" --no-deps -e "$PROJECT"
+if [ -n "$PROJECT" ]; then
+  echo "@@project" >&2
+  "$uv" pip install --quiet --python "$py" "$FROM1" "$FROM2" "$FROM3" --no-deps -e "$PROJECT"
+fi
 "$uv" pip list --quiet --python "$py" --format json > "$ENV_DIR/installed.json"
 "#;
     let command: Vec<String> = ["/bin/sh", "-c", script].map(str::to_string).to_vec();
@@ -943,8 +1034,11 @@ echo "@@project" >&2
         }
         return Err(install_failure(&stderr, project, target));
     }
-    let built = compiled_in_copy(copy, &project.root, Path::new(""))?;
-    if !built.is_empty() {
+    let built = match project {
+        Some(project) => compiled_in_copy(copy, &project.root, Path::new(""))?,
+        None => Vec::new(),
+    };
+    if let Some(project) = project.filter(|_| !built.is_empty()) {
         let shown: Vec<String> = built.iter().take(3).map(|p| p.display().to_string()).collect();
         return Err(usage(format!(
             "the project {} builds compiled modules ({}{}): its editable install points at the source folder \
@@ -1065,7 +1159,7 @@ fn compiled_in_copy(copy: &Path, root: &Path, below: &Path) -> Result<Vec<PathBu
 /// image lacks (named), the project's own code needing one, a package or the
 /// project that does not build (the backend's words, trimmed), or the
 /// installer's own words.
-fn install_failure(stderr: &str, project: &Project, target: &Target) -> anyhow::Error {
+fn install_failure(stderr: &str, project: Option<&Project>, target: &Target) -> anyhow::Error {
     let project_step = stderr.contains("@@project");
     let failed_build = stderr.lines().find_map(|line| {
         let at = line.find("Failed to build `")?;
@@ -1091,7 +1185,9 @@ fn install_failure(stderr: &str, project: &Project, target: &Target) -> anyhow::
         (_, true, Some(compiler)) => usage(format!(
             "the project {} has code to compile, which needs {compiler}, and the test image has none (the \
              project is built inside the image its modules run in, for Python {python}): name {}",
-            project.metadata.name.as_deref().map_or_else(|| project.root.display().to_string(), str::to_string),
+            project.map_or_else(String::new, |p| {
+                p.metadata.name.clone().unwrap_or_else(|| p.root.display().to_string())
+            }),
             base.replace("{compiler}", compiler)
         )),
         (_, true, None) => usage(format!("the project does not build for Python {python}:\n{trimmed}")),
@@ -1310,7 +1406,7 @@ mod tests {
         };
         let error = install_failure(
             "@@x\n  × Failed to build `cfoo==1.0`\n  error: command 'x86_64-linux-gnu-gcc' failed: No such file",
-            &project,
+            Some(&project),
             &target,
         );
         let said = error.to_string();
@@ -1322,7 +1418,7 @@ mod tests {
         assert!(error.downcast_ref::<crate::error::Usage>().is_some());
         let own = install_failure(
             "@@project\n  running build_ext\n  error: [Errno 2] No such file or directory: 'x86_64-linux-gnu-gcc'",
-            &project,
+            Some(&project),
             &target,
         );
         assert!(
@@ -1359,12 +1455,35 @@ mod tests {
             image: "i".into(),
             base_id: "b".into(),
         };
-        let first = key(&project, &wanted, &target).unwrap();
-        assert_eq!(key(&project, &wanted, &target).unwrap(), first, "nothing changed");
+        let first = key(Some(&project), &wanted, &target).unwrap();
+        assert_eq!(key(Some(&project), &wanted, &target).unwrap(), first, "nothing changed");
         fs::write(root.join("base.txt"), "hypothesis\nnumpy\n").unwrap();
-        let second = key(&project, &wanted, &target).unwrap();
+        let second = key(Some(&project), &wanted, &target).unwrap();
         assert_ne!(second, first, "an included requirements file");
         fs::write(root.join("pins.txt"), "hypothesis==6.101.0\n").unwrap();
-        assert_ne!(key(&project, &wanted, &target).unwrap(), second, "an included constraints file");
+        assert_ne!(key(Some(&project), &wanted, &target).unwrap(), second, "an included constraints file");
+    }
+
+    #[test]
+    fn a_tools_only_environment_is_keyed_by_the_tools_and_the_base() {
+        let target = Target {
+            version: "3.9".into(),
+            name: "3.9".into(),
+            interpreter: "python3.9".into(),
+            image: "i".into(),
+            base_id: "sha256:1".into(),
+        };
+        let cache = Path::new("/c");
+        let pytest = Wanted::default();
+        let memray = Wanted { memray: true, ..Wanted::default() };
+        let (installed, first) = location(None, &pytest, &target, cache).unwrap();
+        assert_eq!(installed.dir, cache.join(format!("envs/3.9-tools-{first}")));
+        assert_eq!(installed.in_container, format!("{CONTAINER_ROOT}/3.9-tools-{first}"));
+        assert_eq!(key(None, &pytest, &target).unwrap(), first, "nothing changed");
+        assert_ne!(key(None, &memray, &target).unwrap(), first, "memray too");
+        let rebuilt = Target { base_id: "sha256:2".into(), ..target.clone() };
+        assert_ne!(key(None, &pytest, &rebuilt).unwrap(), first, "a rebuilt base");
+        assert_eq!(tool_names(&memray), ["pytest", "memray"]);
+        assert!(!is_ready(None, &pytest, &target, cache));
     }
 }

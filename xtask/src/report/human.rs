@@ -118,6 +118,12 @@ pub fn notices(debug: bool) -> Notices {
         Notice::BuildingEnvironment { project, python } => {
             say!("Building the environment of {project} for Python {python} ...")
         }
+        Notice::GettingTools { tools, python } => {
+            say!("Getting {tools} for Python {python} from the package index (no project: the runner's tools) ...")
+        }
+        Notice::ToolsFromBase { python } => say!(
+            "note: no package index answered: Python {python} runs the base image's own tools (the summary says which pytest)"
+        ),
         Notice::InstallingInstaller { folder } => say!("Installing uv into {folder} (pip install uv) ..."),
     }
     })

@@ -102,9 +102,7 @@ impl Serialize for Results<'_> {
                 self.context.whole(self.outcome, index).map_err(|e| S::Error::custom(format!("{e:#}")))?;
             let mut record = record(&whole, self.outcome);
             if let Some(flamegraph) = record.memray.as_mut().and_then(|m| m.flamegraph_path.as_mut()) {
-                if let Ok(relative) = flamegraph.strip_prefix(self.folder) {
-                    *flamegraph = relative.to_path_buf();
-                }
+                *flamegraph = super::relative_to(flamegraph, self.folder);
             }
             seq.serialize_element(&record)?;
         }

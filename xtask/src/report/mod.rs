@@ -97,6 +97,34 @@ pub const FILE_REPORTS: [FileReport; 3] = [json::REPORT, junit::REPORT, html::RE
 /// folder, then renamed over the path (a full disk leaves the old report, not
 /// a truncated one). A link at the path (only one within its own folder is
 /// allowed, see `tasks::run`) is written through, never replaced.
+/// `path` named from `folder` (both as given, or relative to the working
+/// folder), `..` where it lies outside: what a report names a flame graph
+/// by, so that the report's folder and the files beside it move together.
+/// Lexical: `.` and `..` are resolved without asking the disk.
+pub fn relative_to(path: &Path, folder: &Path) -> PathBuf {
+    use std::path::Component;
+    let plain = |p: &Path| -> Option<Vec<std::ffi::OsString>> {
+        let mut parts: Vec<std::ffi::OsString> = Vec::new();
+        for component in std::path::absolute(p).ok()?.components() {
+            match component {
+                Component::ParentDir => {
+                    parts.pop();
+                }
+                Component::Normal(part) => parts.push(part.to_os_string()),
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            }
+        }
+        Some(parts)
+    };
+    let (Some(to), Some(from)) = (plain(path), plain(folder)) else {
+        return path.to_path_buf();
+    };
+    let shared = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    let mut relative: PathBuf = from[shared..].iter().map(|_| "..").collect();
+    relative.extend(&to[shared..]);
+    relative
+}
+
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomically_with(path, |out| out.write_all(bytes))
 }
@@ -209,6 +237,21 @@ pub fn highest_peaks(tests: &[crate::model::inner::InnerTest]) -> Vec<(&str, u64
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_path_is_named_from_a_folder_with_dots_where_it_lies_outside() {
+        use std::path::Path;
+        let rel = |path: &str, folder: &str| super::relative_to(Path::new(path), Path::new(folder));
+        assert_eq!(rel("out/memray/x.svg", "out"), Path::new("memray/x.svg"));
+        assert_eq!(rel("shards/a/memray/x.svg", "merged"), Path::new("../shards/a/memray/x.svg"));
+        assert_eq!(
+            rel("/r/shards/a/../a/memray/x.svg", "/r/merged/./deep"),
+            Path::new("../../shards/a/memray/x.svg")
+        );
+        assert_eq!(rel("memray/x.svg", "."), Path::new("memray/x.svg"));
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(super::relative_to(&cwd.join("a/x.svg"), Path::new("a")), Path::new("x.svg"));
+    }
+
     use super::*;
 
     #[test]

@@ -441,6 +441,9 @@ pub fn attempts(attempts: &[Attempt]) -> String {
 /// Where a pytest came from, in words.
 pub fn pytest_source(ran: &PytestRan) -> String {
     match ran.source() {
+        PytestSource::Environment if ran.tools_only() => {
+            "from the package index (the runner's tools: no project)".into()
+        }
         PytestSource::Environment => {
             "from the project's environment (resolved from the package index)".into()
         }
@@ -610,6 +613,12 @@ mod tests {
             pytest_ran(&[(Some("3.9".into()), debian), (Some("3.12".into()), own)]).unwrap(),
             "pytest 6.2.5 (Python 3.9), Debian's python3-pytest in the base image\n\
              pytest 8.0.0 (Python 3.12), the base image's own, in /usr/local/lib/python3.12/site-packages/pytest"
+        );
+        let tools =
+            ran("8.4.2", "/opt/pymaccounter-env/3.9-tools-0123/venv/lib/python3.9/site-packages/pytest");
+        assert_eq!(
+            pytest_ran(&[(None, tools)]).unwrap(),
+            "pytest 8.4.2, from the package index (the runner's tools: no project)"
         );
         assert_eq!(pytest_ran(&[]), None, "no module ran under pytest");
     }

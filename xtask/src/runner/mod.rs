@@ -28,7 +28,7 @@ use crate::image::known::ImageCheck;
 use crate::model::captured::Captured;
 use crate::model::compare::Baseline;
 use crate::model::event::Event;
-use crate::model::inner::InnerReport;
+use crate::model::inner::{Harness, InnerReport};
 use crate::model::job::Job;
 use crate::model::memray::MemraySummary;
 use crate::model::repeat;
@@ -93,6 +93,9 @@ pub struct JobEnvironment {
     pub interpreter: String,
     pub mounts: Vec<Mount>,
     pub env: Vec<(String, String)>,
+    /// Only the pytest-harness modules run in it (the runner's tools of a
+    /// run without a project, no `--memray`): the others keep the image's interpreter.
+    pub pytest_only: bool,
 }
 
 /// Where `--memray` puts things.
@@ -408,7 +411,8 @@ fn job_container<'a>(
     let module_path = plan.tests_in_container.join(&job.module);
     // Without a --python matrix the image's own `python3` runs it.
     let interpreter = job.variant.python.map_or("python3", |p| p.interpreter());
-    let environment = plan.environments.get(&job.image);
+    let environment =
+        plan.environments.get(&job.image).filter(|e| !e.pytest_only || setup.harness == Harness::Pytest);
     let interpreter = environment.map_or(interpreter, |e| e.interpreter.as_str());
     if let Some(environment) = environment {
         env.splice(0..0, environment.env.iter().cloned());

@@ -45,7 +45,9 @@ pub fn merge_reports(
     let mut merging = Merging::default();
     for (number, path) in paths.iter().enumerate() {
         let name = path.display().to_string();
-        let report = Report::read_each(path, |record, span| {
+        let folder = shard_folder(path);
+        let report = Report::read_each(path, |mut record, span| {
+            rebase(&mut record, &folder);
             merging
                 .add(number, &name, record, span)
                 .map_err(|e| crate::sanitize::terminal_line(&e).into_owned())
@@ -81,6 +83,21 @@ pub fn merge_reports(
 struct Shard {
     name: String,
     report: Report,
+}
+
+/// The folder a shard report's relative paths are relative to.
+fn shard_folder(path: &std::path::Path) -> PathBuf {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).to_path_buf()
+}
+
+/// A shard's flame graph path is relative to the shard's report: named from
+/// here instead (the merged report's writer names it from its own folder).
+fn rebase(record: &mut ResultRecord, folder: &std::path::Path) {
+    if let Some(path) = record.memray.as_mut().and_then(|m| m.flamegraph_path.as_mut()) {
+        if path.is_relative() {
+            *path = folder.join(&*path);
+        }
+    }
 }
 
 /// Options that only choose which cells of the matrix run, like
@@ -330,9 +347,10 @@ impl Wholes for Spread {
             Place::InFile { shard, span } => {
                 let mut bytes = vec![0; (span.end - span.start) as usize];
                 self.files[*shard].read_exact_at(&mut bytes, span.start)?;
-                let record = crate::model::schema::record_at(&bytes).map_err(|e| {
+                let mut record = crate::model::schema::record_at(&bytes).map_err(|e| {
                     anyhow::anyhow!("{} changed while it was merged: {e}", self.paths[*shard].display())
                 })?;
+                rebase(&mut record, &shard_folder(&self.paths[*shard]));
                 record.result(index)
             }
         };
@@ -355,6 +373,56 @@ mod tests {
             merging.add_not_run(number, &shard.name, &shard.report.not_run)?;
         }
         merging.finish(shards, &[]).map(|(outcome, _)| outcome)
+    }
+
+    #[test]
+    fn flame_graph_paths_are_named_from_the_merged_report_s_folder() {
+        use crate::model::memray::MemraySummary;
+        use crate::model::status::Execution;
+        let dir = tempfile::tempdir().unwrap();
+        let mut paths = Vec::new();
+        for (shard, module) in [("a", "test_a.py"), ("b", "test_b.py")] {
+            let folder = dir.path().join("shards").join(shard);
+            std::fs::create_dir_all(&folder).unwrap();
+            let mut result = ModuleResult::sample(module, Execution::Passed, "", "");
+            result.memray = Some(MemraySummary {
+                peak_memory_bytes: Some(1 << 20),
+                total_allocations: None,
+                total_bytes_allocated: None,
+                profiler_rss_bytes: None,
+                python_allocator: None,
+                top_allocations_by_size: vec![],
+                flamegraph: "allocations".into(),
+                flamegraph_path: Some(folder.join(format!("memray/{module}.svg"))),
+                per_test_captures: None,
+            });
+            let mut outcome = Outcome::empty(shard.into());
+            outcome.results.push(result);
+            let path = folder.join("r.json");
+            let context = ReportContext { test_dir: "t", run: None, wholes: None };
+            crate::report::json::write(&outcome, &context, &path).unwrap();
+            let written = std::fs::read_to_string(&path).unwrap();
+            assert!(written.contains(&format!("\"flamegraph_path\": \"memray/{module}.svg\"")), "{written}");
+            paths.push(path);
+        }
+        let merged = dir.path().join("merged/all/r.json");
+        std::fs::create_dir_all(merged.parent().unwrap()).unwrap();
+        let reports = ReportPaths { json: Some(merged.clone()), ..ReportPaths::default() };
+        merge_reports(&paths, true, true, &reports).unwrap();
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+        let named: Vec<&str> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["memray"]["flamegraph_path"].as_str().unwrap())
+            .collect();
+        assert_eq!(named, ["../../shards/a/memray/test_a.py.svg", "../../shards/b/memray/test_b.py.svg"]);
+        // Beside the shards, the same files keep their names.
+        let beside = dir.path().join("shards/a/merged.json");
+        let reports = ReportPaths { json: Some(beside.clone()), ..ReportPaths::default() };
+        merge_reports(&paths[..1], true, true, &reports).unwrap();
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(&beside).unwrap()).unwrap();
+        assert_eq!(report["results"][0]["memray"]["flamegraph_path"], "memray/test_a.py.svg");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::cli::RunArgs;
 use crate::engine::container::Mount;
 use crate::engine::{owner, Engine};
 use crate::image::TestImage;
+use crate::model::event::Notice;
 use crate::model::job::PythonVersion;
 use crate::modules::TestDir;
 use crate::project::environment::{self, Installed, Target};
@@ -100,18 +101,8 @@ fn environments_into(
             environments.refused.insert(image.reference.clone(), reason);
             continue;
         }
-        let (name, interpreter) = match version {
-            Some(version) => (version.to_string(), version.interpreter().to_string()),
-            None => (python.to_string(), "python3".to_string()),
-        };
-        let target = Target {
-            version: xy,
-            name,
-            interpreter,
-            image: image.reference.clone(),
-            base_id: image.base_id.clone().unwrap_or_default(),
-        };
-        let installed = environment::ensure(engine, &plan.project, &plan.wanted, &target, &plan.cache)?;
+        let target = target(*version, image);
+        let installed = environment::ensure(engine, Some(&plan.project), &plan.wanted, &target, &plan.cache)?;
         let mount = match remote {
             false => installed.mount(),
             true => {
@@ -131,10 +122,113 @@ fn environments_into(
             interpreter: installed.python(),
             mounts: vec![mount],
             env: installed.variables(),
+            pytest_only: false,
         };
         environments.ready.insert(image.reference.clone(), (job, installed));
     }
     Ok(())
+}
+
+/// The environment's target of a test image (`version`: what `--python` named).
+fn target(version: Option<PythonVersion>, image: &TestImage) -> Target {
+    let python = version.unwrap_or(PythonVersion::DEFAULT);
+    let xy = python.row().map_or_else(|| python.to_string(), |r| r.version.to_string());
+    let (name, interpreter) = match version {
+        Some(version) => (version.to_string(), version.interpreter().to_string()),
+        None => (python.to_string(), "python3".to_string()),
+    };
+    Target {
+        version: xy,
+        name,
+        interpreter,
+        image: image.reference.clone(),
+        base_id: image.base_id.clone().unwrap_or_default(),
+    }
+}
+
+/// A run without a project that needs one of the runner's tools: pytest
+/// for its pytest-harness modules, memray for `--memray`. Both come from
+/// the index into a tools-only environment per test image (never the
+/// base's Debian copy), made the way a project's is and cached the same way.
+pub struct ToolsPlan {
+    pub wanted: Wanted,
+    pub cache: std::path::PathBuf,
+    /// Only the pytest-harness modules run in it (no `--memray`): scripts
+    /// and unittest modules keep the image's own interpreter, as before.
+    pub pytest_only: bool,
+    /// The run has pytest-harness modules (pytest is needed, not only installed).
+    pub pytest_modules: bool,
+}
+
+/// The tools plan of a run without a project; `None` when it needs no
+/// tool (only scripts and unittest modules, no `--memray`): such a run gets
+/// nothing new. pytest-memray is not among them: without a project its
+/// markers stay unchecked, as the harness says (nothing the test dir did not
+/// ask for is added to what its modules import).
+pub fn tools_plan(options: &RunArgs, pytest_modules: bool) -> Option<ToolsPlan> {
+    let memray = options.harness.memray;
+    if !(memray || pytest_modules) {
+        return None;
+    }
+    let wanted = Wanted { memray, ..Wanted::default() };
+    let cache = environment::cache_dir(options.project.cache_dir.as_deref());
+    Some(ToolsPlan { wanted, cache, pytest_only: !memray, pytest_modules })
+}
+
+/// Whether every image's tools environment is built already (files read,
+/// nothing asked): a run may then keep the images it guessed.
+pub fn tools_ready(plan: &ToolsPlan, images: &[(Option<PythonVersion>, TestImage)]) -> bool {
+    images.iter().all(|(version, image)| {
+        environment::is_ready(None, &plan.wanted, &target(*version, image), &plan.cache)
+    })
+}
+
+/// The tools environment of every test image. When no index answers (and
+/// none was built before), a Python whose base has the tools runs them
+/// (said in a notice; the summary says which pytest ran); one whose base
+/// lacks one is the index's error, exit 3, naming what was missing.
+/// `has_pytest` asks whether an image has its own pytest.
+pub fn tools_environments(
+    engine: &Engine,
+    plan: &ToolsPlan,
+    images: &[(Option<PythonVersion>, TestImage)],
+    has_pytest: impl Fn(&TestImage) -> Result<bool>,
+) -> Result<Environments> {
+    let mut environments = Environments::default();
+    for (version, image) in images {
+        let target = target(*version, image);
+        let installed = match environment::ensure(engine, None, &plan.wanted, &target, &plan.cache) {
+            Ok(installed) => installed,
+            Err(error) if error.downcast_ref::<environment::IndexUnreachable>().is_some() => {
+                let python = version.unwrap_or(PythonVersion::DEFAULT);
+                let base_memray = image.on_offline_base() && python.row().is_some_and(|r| r.memray);
+                let missing = if plan.wanted.memray && !base_memray {
+                    Some("memray")
+                } else if plan.pytest_modules && !has_pytest(image)? {
+                    Some("pytest")
+                } else {
+                    None
+                };
+                if let Some(tool) = missing {
+                    return Err(error.context(format!(
+                        "{tool} comes from the package index for Python {} (its base image {} has none)",
+                        target.name, image.base
+                    )));
+                }
+                engine.notices().send(Notice::ToolsFromBase { python: target.name.clone() });
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let job = JobEnvironment {
+            interpreter: installed.python(),
+            mounts: vec![installed.mount()],
+            env: installed.variables(),
+            pytest_only: plan.pytest_only,
+        };
+        environments.ready.insert(image.reference.clone(), (job, installed));
+    }
+    Ok(environments)
 }
 
 /// The project root, read-only at its own path: conftest files and pytest's

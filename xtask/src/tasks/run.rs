@@ -76,12 +76,6 @@ pub fn prepare(modules: Vec<String>, dir: &TestDir, options: &RunArgs) -> Result
     let baseline = read_baseline(&options.baseline, &modules)?;
     let markers = setups.values().any(|s| s.memray_markers);
     let project = super::project::plan(dir, options, markers)?;
-    if project.is_none() {
-        let versions = &options.matrix.python;
-        for version in versions.iter().copied().chain(versions.is_empty().then_some(PythonVersion::DEFAULT)) {
-            check_base_has_memray(options, version)?;
-        }
-    }
     Ok(Prepared { modules, user, setups, baseline, project })
 }
 
@@ -140,14 +134,37 @@ fn run_prepared(
     check_memory_is_limited(engine, options, &setups)?;
     let run_id = owner::new_run_id();
     engine.attach_run(&run_id);
+    // Without a project, the runner's tools (pytest, memray) come from the
+    // index when the run needs one; a remote engine cannot mount them, and
+    // keeps the base's own.
+    let tools = match project.is_none() && !engine.is_remote()? {
+        true => {
+            let pytest_modules = setups.values().any(|s| s.harness == Harness::Pytest);
+            super::project::tools_plan(options, pytest_modules)
+        }
+        false => None,
+    };
     // Guessed only where nothing else is made from the images before the
-    // modules start (a project's environment, a remote engine's copy).
+    // modules start (a project's environment, a remote engine's copy); a
+    // tools environment only when it is built already (read from disk).
     let guess = guess && project.is_none() && !engine.is_remote()?;
-    let (jobs, images, image_check) = jobs_with_images(engine, &modules, options, guess)?;
-    // The project's environments bring pytest from the index; without one the image must have it.
-    let environments = match &project {
-        Some(project) => super::project::environments(engine, project, &images)?,
-        None => {
+    let (mut jobs, mut images, mut image_check) = jobs_with_images(engine, &modules, options, guess)?;
+    if image_check.is_some() && tools.as_ref().is_some_and(|t| !super::project::tools_ready(t, &images)) {
+        // Building it needs the images the engine confirms: asked first.
+        (jobs, images, image_check) = jobs_with_images(engine, &modules, options, false)?;
+    }
+    // The project's environments bring pytest from the index; without one
+    // the tools environment does; else the image must have it.
+    let environments = match (&project, &tools) {
+        (Some(project), _) => super::project::environments(engine, project, &images)?,
+        (None, Some(tools)) => {
+            let has_pytest = |image: &TestImage| -> Result<bool> {
+                Ok(image.on_offline_base()
+                    || engine.image_runs(&image.reference, &["python3", "-c", "import pytest"])?)
+            };
+            super::project::tools_environments(engine, tools, &images, has_pytest)?
+        }
+        (None, None) => {
             check_images_have_pytest(engine, &jobs, &images, &setups)?;
             super::project::Environments::default()
         }
@@ -379,24 +396,6 @@ fn check_matrix(options: &RunArgs) -> Result<()> {
                 with(|p| p.mimalloc).join(", ")
             )));
         }
-        // A project's environment brings memray from the index (checked again when none is found).
-        if options.project.no_project {
-            check_base_has_memray(options, *version)?;
-        }
-    }
-    Ok(())
-}
-
-/// Without a project's environment, `--memray` needs a base with Debian's memray.
-pub fn check_base_has_memray(options: &RunArgs, version: PythonVersion) -> Result<()> {
-    if options.harness.memray && !version.row().is_some_and(|r| r.memray) {
-        let with: Vec<&str> =
-            crate::model::pythons::PYTHONS.iter().filter(|p| p.memray).map(|p| p.name).collect();
-        return Err(usage(format!(
-            "--memray: the base of Python {version} has no memray; it runs on {} (Debian's python3-memray), \
-             or on any Python with a project's environment (memray then comes from the index)",
-            with.join(", ")
-        )));
     }
     Ok(())
 }
