@@ -81,6 +81,9 @@ pub struct Engine {
 
 /// The longest a short engine call (inspect, rm, ps, images) may take.
 const CALL_DEADLINE: Duration = Duration::from_secs(120);
+/// The longest a tool's container (an environment's install: builds and the
+/// bytecode compile, on a loaded machine) may take.
+const TOOL_DEADLINE: Duration = Duration::from_secs(30 * 60);
 /// Once Ctrl-C or SIGTERM asked the run to stop: the cleanup of an engine
 /// that hangs ends soon, naming what is left.
 const CALL_DEADLINE_STOPPING: Duration = Duration::from_secs(10);
@@ -644,7 +647,7 @@ impl Engine {
     /// Runs a tool (the environment's installer) in a throwaway, hardened
     /// container of `image`: no network, no capabilities, a read-only root
     /// with a tmpfs `/tmp`, as `user`, with `mounts`. Its output, whatever its
-    /// exit; an engine that does not answer is an error.
+    /// exit; an engine that does not answer within `TOOL_DEADLINE` is an error.
     pub fn run_tool(
         &self,
         image: &str,
@@ -682,7 +685,7 @@ impl Engine {
         args.push(image.to_string());
         args.extend(command.iter().cloned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = self.output_of(&args)?;
+        let output = self.output_within(&args, TOOL_DEADLINE)?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() && mentions(&stderr, self.conventions().unreachable) {
             return Err(self.failure(&args, &stderr));

@@ -47,6 +47,8 @@ const FORMAT: &str = "pymaccounter-env-1";
 pub const CONTAINER_ROOT: &str = crate::model::inner::ENVIRONMENTS_IN_CONTAINER;
 /// Where the installer (uv's folder) appears inside the install container.
 const TOOLS_IN_CONTAINER: &str = "/opt/pymaccounter-tools";
+/// Where the build's `Gates` appear inside the install container.
+const GATES_IN_CONTAINER: &str = "/opt/pymaccounter-gates";
 /// Where uv's cache (`Tools::downloads`) appears inside the install container.
 const DOWNLOADS_IN_CONTAINER: &str = "/opt/pymaccounter-downloads";
 /// The project root's files that decide its environment (with the
@@ -326,23 +328,49 @@ fn build(
         }
     };
     let set = tools.fetch(&inputs.for_install(), target, &copy, &work.path().join("site"))?;
-    // Both waited for before either is judged: neither outlives the build.
-    let (set, backends_fetched) = (set.wait_with_output(), backends_fetch.map(|f| f.wait_with_output()));
-    // A backend with no wheel for the target takes the longer way too.
-    let mut set = judge_fetch(set.context("cannot run uv")?, target)?;
-    if let Some(fetched) = backends_fetched {
-        set &= judge_fetch(fetched.context("cannot run uv")?, target)?;
+    // The install container starts now, beside the host's passes: it makes
+    // the venv, then waits at a gate for the backends (to install the project
+    // editable) and at another for the pins (to install and compile them).
+    let gates = Gates::new(work.path().join("gates"))?;
+    let source = Source::Cache { gates: gates.dir.clone() };
+    let from_cache = std::thread::scope(|scope| {
+        let container = scope.spawn(|| install(engine, project, target, &tools, &copy, &source, installed));
+        // Both passes waited for before either is judged: neither outlives the build.
+        let backends_ok = match backends_fetch {
+            Some(fetch) => {
+                fetch.wait_with_output().context("cannot run uv").and_then(|f| judge_fetch(f, target))
+            }
+            None => Ok(true),
+        };
+        // A backend with no wheel for the target takes the longer way too.
+        let opened = gates.open(Gate::Backends, matches!(backends_ok, Ok(true)));
+        let set_ok = set.wait_with_output().context("cannot run uv").and_then(|f| judge_fetch(f, target));
+        let fetched = (|| {
+            opened?;
+            let whole = backends_ok? & set_ok?;
+            if whole {
+                let name = project.and_then(|p| p.metadata.name.as_deref());
+                fs::write(&pinned, pins_in(&work.path().join("site"), name)?)?;
+            }
+            gates.open(Gate::Pins, whole)?;
+            Ok::<_, anyhow::Error>(whole)
+        })();
+        // On every way out: a gate not opened stops the container.
+        gates.stop_rest();
+        let installed_from_cache =
+            container.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the installer's thread failed")));
+        // The container's result counts only when the host's passes got the whole set.
+        Ok::<_, anyhow::Error>(if fetched? { Some(installed_from_cache?) } else { None })
+    })?;
+    if let Some(Some(packages)) = from_cache {
+        return Ok(packages);
     }
-    if set {
-        let name = project.and_then(|p| p.metadata.name.as_deref());
-        fs::write(&pinned, pins_in(&work.path().join("site"), name)?)?;
-        if let Some(packages) = install(engine, project, target, &tools, &copy, &Source::Cache, installed)? {
-            return Ok(packages);
-        }
-        // The container's uv found something missing from the cache (an
-        // index only the project's own uv settings name, a backend chosen
-        // otherwise for the real interpreter): the longer way.
-        let venv = installed.dir.join("venv");
+    // The container's uv found something missing from the cache (an index
+    // only the project's own uv settings name, a backend chosen otherwise
+    // for the real interpreter), or the host's passes did not get the whole
+    // set (the container was stopped): the longer way, in a new venv.
+    let venv = installed.dir.join("venv");
+    if venv.exists() {
         fs::remove_dir_all(&venv).with_context(|| format!("cannot remove {}", venv.display()))?;
     }
     // Something in the set has no wheel for the target, or the project's
@@ -383,10 +411,61 @@ fn build_backends(project: Option<&Project>) -> Vec<String> {
 /// Where the install container finds the files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
-    /// uv's cache, filled on the host for the target (`--offline`).
-    Cache,
+    /// uv's cache, filled on the host for the target (`--offline`), while
+    /// the container waits at the `Gates` in this folder.
+    Cache { gates: PathBuf },
     /// A folder of downloaded files (`--no-index --find-links`).
     Folder(PathBuf),
+}
+
+/// The steps of the install container that wait for the host's passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// The project's build backends are in uv's cache: install the project editable.
+    Backends,
+    /// The pins are written and their files in uv's cache: install them.
+    Pins,
+}
+
+impl Gate {
+    const ALL: [Gate; 2] = [Gate::Backends, Gate::Pins];
+
+    /// Its file's name, as the install script names it.
+    fn file(self) -> &'static str {
+        match self {
+            Gate::Backends => "backends",
+            Gate::Pins => "pins",
+        }
+    }
+}
+
+/// A folder the install container reads (mounted read-only): one file per
+/// gate, `go` or `stop`, written whole (renamed into place) by the host.
+struct Gates {
+    dir: PathBuf,
+}
+
+impl Gates {
+    fn new(dir: PathBuf) -> Result<Gates> {
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Gates { dir })
+    }
+
+    /// Lets the container through `gate` (`go`), or stops it there.
+    fn open(&self, gate: Gate, go: bool) -> Result<()> {
+        let (path, partial) = (self.dir.join(gate.file()), self.dir.join(format!(".{}", gate.file())));
+        fs::write(&partial, if go { "go" } else { "stop" })?;
+        fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Stops the container at every gate not yet opened.
+    fn stop_rest(&self) {
+        for gate in Gate::ALL {
+            if !self.dir.join(gate.file()).exists() {
+                let _ = self.open(gate, false);
+            }
+        }
+    }
 }
 
 /// `name==version` of every distribution uv installed into `site` (the
@@ -634,11 +713,82 @@ fn index_url() -> Option<String> {
             }
         }
     }
-    // pip.conf's index-url (pip config reads every file pip would).
-    let output =
-        Command::new("python3").args(["-m", "pip", "config", "get", "global.index-url"]).output().ok()?;
-    let url = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    (output.status.success() && !url.is_empty()).then_some(url)
+    index_url_in(&pip_config_files())
+}
+
+/// The files `pip config get` reads, in pip's order (a later one wins):
+/// the machine's, the user's (unless `PIP_CONFIG_FILE` names one that
+/// exists), the site's (`python3`'s prefix), `PIP_CONFIG_FILE`'s; none when
+/// that is `/dev/null`. Read here rather than asked of pip, whose start
+/// took 0.4 to 4 s of every cold build.
+fn pip_config_files() -> Vec<PathBuf> {
+    let named = std::env::var_os("PIP_CONFIG_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
+    if named.as_deref() == Some(Path::new("/dev/null")) {
+        return Vec::new();
+    }
+    let variable = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let home = variable("HOME");
+    let mut files: Vec<PathBuf> = std::env::var("XDG_CONFIG_DIRS")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "/etc/xdg".into())
+        .split(':')
+        .map(|dir| Path::new(dir).join("pip/pip.conf"))
+        .collect();
+    files.push("/etc/pip.conf".into());
+    if !named.as_ref().is_some_and(|file| file.exists()) {
+        files.extend(home.as_ref().map(|h| h.join(".pip/pip.conf")));
+        let config = variable("XDG_CONFIG_HOME").or_else(|| home.as_ref().map(|h| h.join(".config")));
+        files.extend(config.map(|c| c.join("pip/pip.conf")));
+    }
+    if let Some(prefix) = which::which("python3").ok().and_then(|p| Some(p.parent()?.parent()?.to_path_buf()))
+    {
+        files.push(prefix.join("pip.conf"));
+    }
+    files.extend(named);
+    files
+}
+
+/// `index-url` of the `[global]` section of the last of `files` that sets it.
+fn index_url_in(files: &[PathBuf]) -> Option<String> {
+    files
+        .iter()
+        .rev()
+        .filter_map(|file| fs::read_to_string(file).ok())
+        .find_map(|text| ini_value(&text, "global", "index-url"))
+        .filter(|url| !url.is_empty())
+}
+
+/// One value of an INI file as Python's configparser reads pip's: `key =
+/// value` or `key: value`, names with `_` and `-` alike and in any case,
+/// `#` and `;` comment lines, indented lines continuing a value; the last
+/// one set wins.
+fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
+    let (mut in_section, mut found, mut current) = (false, None::<String>, false);
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        if current && !trimmed.is_empty() && line.starts_with([' ', '\t']) {
+            if let Some(value) = found.as_mut() {
+                value.push('\n');
+                value.push_str(trimmed);
+            }
+            continue;
+        }
+        current = false;
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            in_section = name.trim() == section;
+        } else if let Some(at) = trimmed.find(['=', ':']).filter(|_| in_section) {
+            let name = trimmed[..at].trim().to_lowercase().replace('_', "-");
+            if name == key {
+                found = Some(trimmed[at + 1..].trim().to_string());
+                current = true;
+            }
+        }
+    }
+    found.map(|value| value.trim().to_string())
 }
 
 fn check_ran(result: std::io::Result<Output>, what: &str, fix: &str) -> Result<()> {
@@ -963,7 +1113,10 @@ fn install(
     // (the cache is per index) and the same platform; or from the folder alone.
     let platform = platform();
     let from: [String; 3] = match source {
-        Source::Cache => ["--offline".into(), "--python-platform".into(), platform],
+        Source::Cache { gates } => {
+            mounts.push(Mount::Bind { source: gates.clone(), target: GATES_IN_CONTAINER.into() });
+            ["--offline".into(), "--python-platform".into(), platform]
+        }
         Source::Folder(dist) => {
             let dist_in = dist.to_string_lossy().into_owned();
             mounts.push(Mount::Bind { source: dist.clone(), target: dist_in.clone() });
@@ -977,6 +1130,7 @@ fn install(
         ("UV_NO_CONFIG", "1"),
         ("UV_PYTHON_DOWNLOADS", "never"),
         ("ENV_DIR", env_dir),
+        ("GATES", if matches!(source, Source::Cache { .. }) { GATES_IN_CONTAINER } else { "" }),
         ("PROJECT", &root),
         ("PY", &target.interpreter),
         // Without a project the modules keep what the base gives them (a
@@ -1007,15 +1161,34 @@ fn install(
             ));
         }
     }
+    // The steps in the order their inputs arrive from the host: the venv at
+    // once, the project (editable) when its backends are in the cache, the
+    // pins (bytecode compiled: the modules mount the environment read-only)
+    // when the host's pass chose and fetched them (from a folder: no
+    // gates, everything is there). A gate waits at most
+    // about as long as the engine call may take.
     let script = r#"set -e
 uv=/opt/pymaccounter-tools/uv
+gate() {
+  [ -n "$GATES" ] || return 0
+  waited=0
+  while [ ! -e "$GATES/$1" ]; do
+    waited=$((waited + 1))
+    [ "$waited" -lt 36000 ] || { echo "@@stopped" >&2; exit 1; }
+    sleep 0.05
+  done
+  [ "$(cat "$GATES/$1")" = go ] || { echo "@@stopped" >&2; exit 1; }
+}
 "$uv" venv --quiet ${SYSTEM_SITE:+--system-site-packages} --python "$PY" "$ENV_DIR/venv"
 py="$ENV_DIR/venv/bin/python"
-"$uv" pip install --quiet --python "$py" "$FROM1" "$FROM2" "$FROM3" --no-deps --compile-bytecode -r "$ENV_DIR/requirements.txt"
+gate backends
 if [ -n "$PROJECT" ]; then
   echo "@@project" >&2
   "$uv" pip install --quiet --python "$py" "$FROM1" "$FROM2" "$FROM3" --no-deps -e "$PROJECT"
 fi
+gate pins
+echo "@@pins" >&2
+"$uv" pip install --quiet --python "$py" "$FROM1" "$FROM2" "$FROM3" --no-deps --compile-bytecode -r "$ENV_DIR/requirements.txt"
 "$uv" pip list --quiet --python "$py" --format json > "$ENV_DIR/installed.json"
 "#;
     let command: Vec<String> = ["/bin/sh", "-c", script].map(str::to_string).to_vec();
@@ -1029,7 +1202,7 @@ fi
     };
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        if *source == Source::Cache && stderr.contains("Network connectivity is disabled") {
+        if matches!(source, Source::Cache { .. }) && stderr.contains("Network connectivity is disabled") {
             return Ok(None);
         }
         return Err(install_failure(&stderr, project, target));
@@ -1160,13 +1333,14 @@ fn compiled_in_copy(copy: &Path, root: &Path, below: &Path) -> Result<Vec<PathBu
 /// project that does not build (the backend's words, trimmed), or the
 /// installer's own words.
 fn install_failure(stderr: &str, project: Option<&Project>, target: &Target) -> anyhow::Error {
-    let project_step = stderr.contains("@@project");
+    // The project's step runs between these two markers.
+    let project_step = stderr.contains("@@project") && !stderr.contains("@@pins");
     let failed_build = stderr.lines().find_map(|line| {
         let at = line.find("Failed to build `")?;
         let rest = &line[at + "Failed to build `".len()..];
         Some(rest[..rest.find('`')?].to_string())
     });
-    let trimmed = tail(&stderr.replace("@@project\n", ""), 20);
+    let trimmed = tail(&stderr.replace("@@project\n", "").replace("@@pins\n", ""), 20);
     let python = &target.name;
     let base = format!(
         "a --base-image with {} and Python's headers (e.g. `python:{}` rather than `-slim`; Debian: \
@@ -1436,6 +1610,30 @@ mod tests {
         ] {
             assert_eq!(missing_compiler(words), compiler, "{words}");
         }
+    }
+
+    #[test]
+    fn pips_index_url_is_read_from_its_files_the_last_one_winning() {
+        let temp = tempfile::tempdir().unwrap();
+        let (machine, user, other) =
+            (temp.path().join("pip.conf"), temp.path().join("user.conf"), temp.path().join("none.conf"));
+        fs::write(&machine, "[global]\ncert = /x.pem\nindex-url = https://machine/simple\n").unwrap();
+        fs::write(
+            &user,
+            "# a comment\n[install]\nindex-url = https://install-only/simple\n[global]\n; another\n\
+             Index_URL: https://user/simple\n",
+        )
+        .unwrap();
+        fs::write(&other, "[global]\ntimeout = 60\n").unwrap();
+        let files = [machine.clone(), user.clone(), other.clone(), temp.path().join("missing.conf")];
+        assert_eq!(index_url_in(&files).as_deref(), Some("https://user/simple"));
+        assert_eq!(index_url_in(&files[..1]).as_deref(), Some("https://machine/simple"));
+        assert_eq!(index_url_in(&files[2..]), None, "no file sets it");
+        assert_eq!(
+            ini_value("[global]\nindex-url =\n    https://continued/simple\n", "global", "index-url")
+                .as_deref(),
+            Some("https://continued/simple")
+        );
     }
 
     #[test]
