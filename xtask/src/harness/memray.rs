@@ -76,9 +76,9 @@ pub enum Recording {
 
 impl Recording {
     /// How a module is recorded: per test when it uses pytest-memray's
-    /// markers and has an environment, which then holds pytest-memray.
-    pub fn of(markers: bool, environment: bool) -> Recording {
-        if markers && environment {
+    /// markers and its environment holds pytest-memray.
+    pub fn of(markers: bool, pytest_memray: bool) -> Recording {
+        if markers && pytest_memray {
             Recording::Tests
         } else {
             Recording::Module

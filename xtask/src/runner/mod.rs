@@ -96,6 +96,9 @@ pub struct JobEnvironment {
     /// Only the pytest-harness modules run in it (the runner's tools of a
     /// run without a project, no `--memray`): the others keep the image's interpreter.
     pub pytest_only: bool,
+    /// It holds pytest-memray (a project's, for a run whose modules use its
+    /// markers; a tools-only environment never does).
+    pub pytest_memray: bool,
 }
 
 /// Where `--memray` puts things.
@@ -418,8 +421,10 @@ fn job_container<'a>(
         env.splice(0..0, environment.env.iter().cloned());
     }
     // memray runs one tracker at a time: pytest-memray's, per test, for a file using its markers.
-    let recording =
-        plan.memray.as_ref().map(|_| memray::Recording::of(setup.memray_markers, environment.is_some()));
+    let recording = plan
+        .memray
+        .as_ref()
+        .map(|_| memray::Recording::of(setup.memray_markers, environment.is_some_and(|e| e.pytest_memray)));
     let mut spec = plan.container.container(
         format!("pymaccounter-{}-{tag}", plan.container.run_id),
         job.image.clone(),

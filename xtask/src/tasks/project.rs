@@ -123,6 +123,7 @@ fn environments_into(
             mounts: vec![mount],
             env: installed.variables(),
             pytest_only: false,
+            pytest_memray: plan.wanted.pytest_memray,
         };
         environments.ready.insert(image.reference.clone(), (job, installed));
     }
@@ -225,6 +226,7 @@ pub fn tools_environments(
             mounts: vec![installed.mount()],
             env: installed.variables(),
             pytest_only: plan.pytest_only,
+            pytest_memray: false,
         };
         environments.ready.insert(image.reference.clone(), (job, installed));
     }
