@@ -1189,6 +1189,11 @@ fi
 gate pins
 echo "@@pins" >&2
 "$uv" pip install --quiet --python "$py" "$FROM1" "$FROM2" "$FROM3" --no-deps --compile-bytecode -r "$ENV_DIR/requirements.txt"
+# The pins hold the project itself when the host could not tell its name
+# (metadata only a build gives): they then replaced the editable install.
+if [ -n "$PROJECT" ] && ! grep -qsF "$PROJECT" "$ENV_DIR"/venv/lib/python*/site-packages/*.pth; then
+  "$uv" pip install --quiet --python "$py" "$FROM1" "$FROM2" "$FROM3" --no-deps -e "$PROJECT"
+fi
 "$uv" pip list --quiet --python "$py" --format json > "$ENV_DIR/installed.json"
 "#;
     let command: Vec<String> = ["/bin/sh", "-c", script].map(str::to_string).to_vec();
