@@ -450,6 +450,98 @@ fn merge_reports_refuses_bad_shards_with_exit_2() {
     assert_eq!(forced.last_line(), "1 passed, 0 failed");
 }
 
+/// The `href`s of the page's links of a class, percent-decoded.
+fn links(page: &str, class: &str) -> Vec<String> {
+    let opening = format!("<a class=\"{class}\" href=\"");
+    page.split(&opening)
+        .skip(1)
+        .map(|rest| {
+            let encoded = &rest[..rest.find('"').unwrap()];
+            let mut bytes = Vec::new();
+            let mut at = 0;
+            while at < encoded.len() {
+                if encoded.as_bytes()[at] == b'%' {
+                    bytes.push(u8::from_str_radix(&encoded[at + 1..at + 3], 16).unwrap());
+                    at += 3;
+                } else {
+                    bytes.push(encoded.as_bytes()[at]);
+                    at += 1;
+                }
+            }
+            String::from_utf8(bytes).unwrap()
+        })
+        .collect()
+}
+
+/// Shards in one folder, merged into reports in others, from a working
+/// folder of another depth: every file the HTML page links is found from the
+/// page's own folder, and the JSON report names it from its own.
+#[test]
+fn merged_reports_link_the_shards_flame_graphs_from_their_own_folders() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut shards = Vec::new();
+    for (part, folder, module) in [("1/2", "shards/one #1", "test_a.py"), ("2/2", "shards/two", "test_b.py")]
+    {
+        let folder = temp.path().join(folder);
+        std::fs::create_dir_all(folder.join("memray")).unwrap();
+        std::fs::write(folder.join(format!("memray/{module}.svg")), format!("<svg>{module}</svg>")).unwrap();
+        let mut value = report(&[(module, 10, 1.0)]);
+        value["run"] = json!({"partition": part, "options": {"python": "3.11"}});
+        value["results"][0]["memray"] = json!({
+            "peak_memory_bytes": MIB, "total_allocations": 3, "total_bytes_allocated": MIB,
+            "python_allocator": "pymalloc", "top_allocations_by_size": [], "flamegraph": "allocations",
+            "flamegraph_path": format!("memray/{module}.svg"),
+        });
+        shards.push(write(&folder, "report.json", &value));
+    }
+    let cwd = temp.path().join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    for folder in ["merged/pages/all", "merged/json", "merged/junit"] {
+        std::fs::create_dir_all(temp.path().join(folder)).unwrap();
+    }
+    let merge = Finished::from(
+        xtask_command(&[
+            "merge-reports",
+            "../shards/one #1/report.json",
+            path_str(&shards[1]),
+            "--report-html",
+            "../merged/pages/all/page.html",
+            "--report-json",
+            "../merged/json/report.json",
+            "--junit",
+            "../merged/junit/report.xml",
+        ])
+        .current_dir(&cwd)
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(merge.code, 0, "{}", merge.dump());
+    let pages = temp.path().join("merged/pages/all");
+    let page = std::fs::read_to_string(pages.join("page.html")).unwrap();
+    let flame_graphs = links(&page, "flamegraph");
+    assert_eq!(
+        flame_graphs,
+        ["../../../shards/one #1/memray/test_a.py.svg", "../../../shards/two/memray/test_b.py.svg"]
+    );
+    for (link, module) in flame_graphs.iter().zip(["test_a.py", "test_b.py"]) {
+        let found = std::fs::read_to_string(pages.join(link)).unwrap();
+        assert_eq!(found, format!("<svg>{module}</svg>"), "{link} from the page's folder");
+    }
+    // Every other link of the page is within it; the JUnit report links no file.
+    let outside: Vec<&str> = page.split("href=\"").skip(1).filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(outside.len(), flame_graphs.len(), "{outside:?}");
+    let junit = std::fs::read_to_string(temp.path().join("merged/junit/report.xml")).unwrap();
+    assert!(!junit.contains(".svg"), "{junit}");
+    let merged = read_json(&temp.path().join("merged/json/report.json"));
+    for result in merged["results"].as_array().unwrap() {
+        let named = result["memray"]["flamegraph_path"].as_str().unwrap();
+        assert!(
+            temp.path().join("merged/json").join(named).is_file(),
+            "{named} from the JSON report's folder"
+        );
+    }
+}
+
 /// The container names of the `run` commands a `--debug` run shows.
 fn containers_started(stderr: &str) -> Vec<String> {
     stderr
