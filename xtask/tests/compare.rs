@@ -153,6 +153,75 @@ fn reports_that_pair_nothing_exit_2_not_0() {
     assert_eq!(run.code, 0, "{}", run.dump());
 }
 
+/// A memray heap peak of the largest test (pytest-memray's per-test captures)
+/// and one of the whole module measure different things: shown with why,
+/// never a regression or an improvement; alike, they are judged as ever.
+#[test]
+fn compare_does_not_judge_a_per_test_heap_peak_against_a_whole_module_s() {
+    let temp = tempfile::tempdir().unwrap();
+    let with_heaps = |heaps: &[(&str, u64, bool)]| {
+        let results: Vec<(&str, u64, f64)> = heaps.iter().map(|(module, _, _)| (*module, 100, 1.0)).collect();
+        let mut value = report(&results);
+        for (index, (_, heap_mib, per_test)) in heaps.iter().enumerate() {
+            value["results"][index]["memray"] = json!({
+                "peak_memory_bytes": heap_mib * MIB, "total_allocations": 10, "total_bytes_allocated": null,
+                "python_allocator": "pymalloc", "top_allocations_by_size": [], "flamegraph": "tests",
+                "per_test_captures": if *per_test { json!(3) } else { json!(null) },
+            });
+        }
+        value
+    };
+    let base = write(
+        temp.path(),
+        "base.json",
+        &with_heaps(&[
+            ("test_per_test.py", 4, true),
+            ("test_whole.py", 50, false),
+            ("test_both.py", 4, true),
+        ]),
+    );
+    let new = write(
+        temp.path(),
+        "new.json",
+        &with_heaps(&[
+            ("test_per_test.py", 50, false),
+            ("test_whole.py", 4, true),
+            ("test_both.py", 40, true),
+        ]),
+    );
+    let text = compare(&base, &new, &[]);
+    assert_eq!(text.code, 1, "test_both.py's per-test peak grew tenfold: {}", text.dump());
+    // Only test_both.py's row is marked (rows wrap within their cells at 80 columns).
+    let marked: Vec<&str> =
+        text.stdout.lines().filter(|l| l.ends_with("REGRESSED") || l.ends_with("improved")).collect();
+    assert!(marked.len() == 1 && marked[0].starts_with("test_both."), "{}", text.stdout);
+    assert_eq!(text.stdout.matches("(not").count(), 2, "{}", text.stdout);
+    assert_eq!(text.last_line(), "1 regressed, 0 improved, 2 within the thresholds (3 compared)");
+
+    let markdown = compare(&base, &new, &["--format", "markdown"]);
+    let row = |module: &str| markdown.stdout.lines().find(|l| l.contains(module)).unwrap().to_string();
+    let apart = row("test_per_test.py");
+    assert!(
+        apart.contains("| 4.0 MiB → 50.0 MiB (not comparable: largest test vs whole module) |"),
+        "{apart}"
+    );
+    assert!(!apart.contains("×10") && !apart.contains("regressed"), "{apart}");
+    let apart = row("test_whole.py");
+    assert!(apart.contains("(not comparable: whole module vs largest test)"), "{apart}");
+    assert!(!apart.contains("improved"), "{apart}");
+    assert!(row("test_both.py").contains("**4.0 MiB → 40.0 MiB ×10.00**"), "{}", markdown.stdout);
+    let json = compare(&base, &new, &["--format", "json"]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let pair = value["pairs"].as_array().unwrap().iter().find(|p| p["module"] == "test_per_test.py").unwrap();
+    let heap = pair["measures"].as_array().unwrap().iter().find(|m| m["measure"] == "heap").unwrap();
+    assert_eq!(heap["verdict"], "not-comparable", "{heap:#}");
+    assert_eq!(heap["ratio"], serde_json::Value::Null, "{heap:#}");
+    assert_eq!(heap["scopes"], json!({"before": "largest-test", "after": "module"}), "{heap:#}");
+    assert_eq!(pair["regressed"], false);
+    let rss = pair["measures"].as_array().unwrap().iter().find(|m| m["measure"] == "rss").unwrap();
+    assert_eq!((&rss["verdict"], rss.get("scopes")), (&json!("within"), None), "{rss:#}");
+}
+
 /// A report of `report`'s results written by one `--partition` shard.
 fn shard(dir: &Path, partition: &str, results: &[(&str, u64, f64)]) -> PathBuf {
     let mut value = report(results);

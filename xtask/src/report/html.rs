@@ -1687,6 +1687,7 @@ mod tests {
         r.baseline = Some(crate::model::result::BaselineRecord {
             status: crate::model::status::Status::Pass,
             values: [(MeasureId::Rss, (8u64 << 20) as f64)].into_iter().collect(),
+            scopes: Default::default(),
             memory_series: None,
         });
         let page = render(&outcome(vec![r]), "t");

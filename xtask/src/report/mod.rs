@@ -194,7 +194,7 @@ impl<'a> Row<'a> {
                 let changes = changes(baseline, &ResultRecord::of(result));
                 let parts: Vec<String> = changes
                     .iter()
-                    .map(|d| format!("{} {}", d.measure.id.key(), words::percent_text(d)))
+                    .map(|d| format!("{} {}", d.measure.id.key(), words::change_text(d)))
                     .collect();
                 parts.join(", ")
             }),
@@ -267,6 +267,7 @@ mod tests {
                 values: [(MeasureId::Rss, (20u64 << 20) as f64), (MeasureId::Duration, 2.0)]
                     .into_iter()
                     .collect(),
+                scopes: Default::default(),
                 memory_series: None,
             }),
             ..ModuleResult::sample("test_a.py", Execution::Passed, "", "")
