@@ -29,6 +29,23 @@ pub fn xml(text: &str) -> Cow<'_, str> {
     escape_where(text, |c| !allowed_in_xml(c))
 }
 
+/// A relative file path as an HTML link target (`href`): every byte but
+/// letters, digits, `-._~` and the separator `/` percent-encoded, so that a
+/// folder named `a #1` or `50%` stays part of the path, not a fragment or an
+/// escape, and nothing in it can end the attribute.
+pub fn href(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &byte in path.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// For HTML text and attribute values: markup characters become entities,
 /// and control characters (except newline and tab) and noncharacters become
 /// visible escapes, since HTML forbids them too.
@@ -135,6 +152,13 @@ mod tests {
 
     /// Every character a module could use to act on a terminal or break a format.
     const HOSTILE: &str = "a\x1b]0;title\x07b\x1b[2Jc\rd\x08e\x7ff\u{9b}g\u{fffe}h\u{ffff}i\0j\u{202e}k\x0cl";
+
+    #[test]
+    fn a_link_target_keeps_the_path_s_separators_and_encodes_the_rest() {
+        use std::path::Path;
+        assert_eq!(href(Path::new("../shards/a/memray/x-1_y.z~.svg")), "../shards/a/memray/x-1_y.z~.svg");
+        assert_eq!(href(Path::new("a #1/50%?\"<é.svg")), "a%20%231/50%25%3F%22%3C%C3%A9.svg");
+    }
 
     #[test]
     fn terminal_keeps_newline_and_tab_and_shows_every_other_control() {

@@ -153,6 +153,75 @@ fn reports_that_pair_nothing_exit_2_not_0() {
     assert_eq!(run.code, 0, "{}", run.dump());
 }
 
+/// A memray heap peak of the largest test (pytest-memray's per-test captures)
+/// and one of the whole module measure different things: shown with why,
+/// never a regression or an improvement; alike, they are judged as ever.
+#[test]
+fn compare_does_not_judge_a_per_test_heap_peak_against_a_whole_module_s() {
+    let temp = tempfile::tempdir().unwrap();
+    let with_heaps = |heaps: &[(&str, u64, bool)]| {
+        let results: Vec<(&str, u64, f64)> = heaps.iter().map(|(module, _, _)| (*module, 100, 1.0)).collect();
+        let mut value = report(&results);
+        for (index, (_, heap_mib, per_test)) in heaps.iter().enumerate() {
+            value["results"][index]["memray"] = json!({
+                "peak_memory_bytes": heap_mib * MIB, "total_allocations": 10, "total_bytes_allocated": null,
+                "python_allocator": "pymalloc", "top_allocations_by_size": [], "flamegraph": "tests",
+                "per_test_captures": if *per_test { json!(3) } else { json!(null) },
+            });
+        }
+        value
+    };
+    let base = write(
+        temp.path(),
+        "base.json",
+        &with_heaps(&[
+            ("test_per_test.py", 4, true),
+            ("test_whole.py", 50, false),
+            ("test_both.py", 4, true),
+        ]),
+    );
+    let new = write(
+        temp.path(),
+        "new.json",
+        &with_heaps(&[
+            ("test_per_test.py", 50, false),
+            ("test_whole.py", 4, true),
+            ("test_both.py", 40, true),
+        ]),
+    );
+    let text = compare(&base, &new, &[]);
+    assert_eq!(text.code, 1, "test_both.py's per-test peak grew tenfold: {}", text.dump());
+    // Only test_both.py's row is marked (rows wrap within their cells at 80 columns).
+    let marked: Vec<&str> =
+        text.stdout.lines().filter(|l| l.ends_with("REGRESSED") || l.ends_with("improved")).collect();
+    assert!(marked.len() == 1 && marked[0].starts_with("test_both."), "{}", text.stdout);
+    assert_eq!(text.stdout.matches("(not").count(), 2, "{}", text.stdout);
+    assert_eq!(text.last_line(), "1 regressed, 0 improved, 2 within the thresholds (3 compared)");
+
+    let markdown = compare(&base, &new, &["--format", "markdown"]);
+    let row = |module: &str| markdown.stdout.lines().find(|l| l.contains(module)).unwrap().to_string();
+    let apart = row("test_per_test.py");
+    assert!(
+        apart.contains("| 4.0 MiB → 50.0 MiB (not comparable: largest test vs whole module) |"),
+        "{apart}"
+    );
+    assert!(!apart.contains("×10") && !apart.contains("regressed"), "{apart}");
+    let apart = row("test_whole.py");
+    assert!(apart.contains("(not comparable: whole module vs largest test)"), "{apart}");
+    assert!(!apart.contains("improved"), "{apart}");
+    assert!(row("test_both.py").contains("**4.0 MiB → 40.0 MiB ×10.00**"), "{}", markdown.stdout);
+    let json = compare(&base, &new, &["--format", "json"]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let pair = value["pairs"].as_array().unwrap().iter().find(|p| p["module"] == "test_per_test.py").unwrap();
+    let heap = pair["measures"].as_array().unwrap().iter().find(|m| m["measure"] == "heap").unwrap();
+    assert_eq!(heap["verdict"], "not-comparable", "{heap:#}");
+    assert_eq!(heap["ratio"], serde_json::Value::Null, "{heap:#}");
+    assert_eq!(heap["scopes"], json!({"before": "largest-test", "after": "module"}), "{heap:#}");
+    assert_eq!(pair["regressed"], false);
+    let rss = pair["measures"].as_array().unwrap().iter().find(|m| m["measure"] == "rss").unwrap();
+    assert_eq!((&rss["verdict"], rss.get("scopes")), (&json!("within"), None), "{rss:#}");
+}
+
 /// A report of `report`'s results written by one `--partition` shard.
 fn shard(dir: &Path, partition: &str, results: &[(&str, u64, f64)]) -> PathBuf {
     let mut value = report(results);
@@ -448,6 +517,98 @@ fn merge_reports_refuses_bad_shards_with_exit_2() {
     let forced = xtask(&["merge-reports", path_str(&good), "--force"]);
     assert_eq!(forced.code, 0, "{}", forced.dump());
     assert_eq!(forced.last_line(), "1 passed, 0 failed");
+}
+
+/// The `href`s of the page's links of a class, percent-decoded.
+fn links(page: &str, class: &str) -> Vec<String> {
+    let opening = format!("<a class=\"{class}\" href=\"");
+    page.split(&opening)
+        .skip(1)
+        .map(|rest| {
+            let encoded = &rest[..rest.find('"').unwrap()];
+            let mut bytes = Vec::new();
+            let mut at = 0;
+            while at < encoded.len() {
+                if encoded.as_bytes()[at] == b'%' {
+                    bytes.push(u8::from_str_radix(&encoded[at + 1..at + 3], 16).unwrap());
+                    at += 3;
+                } else {
+                    bytes.push(encoded.as_bytes()[at]);
+                    at += 1;
+                }
+            }
+            String::from_utf8(bytes).unwrap()
+        })
+        .collect()
+}
+
+/// Shards in one folder, merged into reports in others, from a working
+/// folder of another depth: every file the HTML page links is found from the
+/// page's own folder, and the JSON report names it from its own.
+#[test]
+fn merged_reports_link_the_shards_flame_graphs_from_their_own_folders() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut shards = Vec::new();
+    for (part, folder, module) in [("1/2", "shards/one #1", "test_a.py"), ("2/2", "shards/two", "test_b.py")]
+    {
+        let folder = temp.path().join(folder);
+        std::fs::create_dir_all(folder.join("memray")).unwrap();
+        std::fs::write(folder.join(format!("memray/{module}.svg")), format!("<svg>{module}</svg>")).unwrap();
+        let mut value = report(&[(module, 10, 1.0)]);
+        value["run"] = json!({"partition": part, "options": {"python": "3.11"}});
+        value["results"][0]["memray"] = json!({
+            "peak_memory_bytes": MIB, "total_allocations": 3, "total_bytes_allocated": MIB,
+            "python_allocator": "pymalloc", "top_allocations_by_size": [], "flamegraph": "allocations",
+            "flamegraph_path": format!("memray/{module}.svg"),
+        });
+        shards.push(write(&folder, "report.json", &value));
+    }
+    let cwd = temp.path().join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    for folder in ["merged/pages/all", "merged/json", "merged/junit"] {
+        std::fs::create_dir_all(temp.path().join(folder)).unwrap();
+    }
+    let merge = Finished::from(
+        xtask_command(&[
+            "merge-reports",
+            "../shards/one #1/report.json",
+            path_str(&shards[1]),
+            "--report-html",
+            "../merged/pages/all/page.html",
+            "--report-json",
+            "../merged/json/report.json",
+            "--junit",
+            "../merged/junit/report.xml",
+        ])
+        .current_dir(&cwd)
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(merge.code, 0, "{}", merge.dump());
+    let pages = temp.path().join("merged/pages/all");
+    let page = std::fs::read_to_string(pages.join("page.html")).unwrap();
+    let flame_graphs = links(&page, "flamegraph");
+    assert_eq!(
+        flame_graphs,
+        ["../../../shards/one #1/memray/test_a.py.svg", "../../../shards/two/memray/test_b.py.svg"]
+    );
+    for (link, module) in flame_graphs.iter().zip(["test_a.py", "test_b.py"]) {
+        let found = std::fs::read_to_string(pages.join(link)).unwrap();
+        assert_eq!(found, format!("<svg>{module}</svg>"), "{link} from the page's folder");
+    }
+    // Every other link of the page is within it; the JUnit report links no file.
+    let outside: Vec<&str> = page.split("href=\"").skip(1).filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(outside.len(), flame_graphs.len(), "{outside:?}");
+    let junit = std::fs::read_to_string(temp.path().join("merged/junit/report.xml")).unwrap();
+    assert!(!junit.contains(".svg"), "{junit}");
+    let merged = read_json(&temp.path().join("merged/json/report.json"));
+    for result in merged["results"].as_array().unwrap() {
+        let named = result["memray"]["flamegraph_path"].as_str().unwrap();
+        assert!(
+            temp.path().join("merged/json").join(named).is_file(),
+            "{named} from the JSON report's folder"
+        );
+    }
 }
 
 /// The container names of the `run` commands a `--debug` run shows.

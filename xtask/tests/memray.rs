@@ -256,8 +256,9 @@ fn a_module_the_memory_limit_kills_is_still_oom_with_what_memray_recorded() {
 /// Without a project, memray comes from the package index into the run's
 /// tools environment: `--memray` works on Pythons whose base has no memray
 /// (bullseye's 3.9, bookworm's 3.11), with its figures and an offline flame
-/// graph; a merged report written elsewhere names the flame graphs from its
-/// own folder.
+/// graph; the HTML page in a folder of its own, and merged reports written
+/// elsewhere from another working folder, name the flame graphs from their
+/// own folders.
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn memray_runs_without_a_project_on_pythons_whose_base_has_none() {
@@ -285,6 +286,8 @@ fn memray_runs_without_a_project_on_pythons_whose_base_has_none() {
             "--memray",
             "--partition",
             "1/1",
+            "--report-html",
+            path_str(&dir.path().join("out/page/report.html")),
         ],
     );
     assert_eq!(run.code, 0, "{}", run.dump());
@@ -312,13 +315,56 @@ fn memray_runs_without_a_project_on_pythons_whose_base_has_none() {
         assert!(packages.iter().any(|p| p["name"] == "memray"), "{image:#}");
     }
 
-    // Merged into another folder: the flame graphs are named from there.
-    let merged = dir.path().join("merged/all/report.json");
-    let merge = xtask(&["merge-reports", path_str(&shard), "--report-json", path_str(&merged)]);
+    // The page beside another folder than the JSON report's (where the flame graphs are).
+    let page = dir.path().join("out/page");
+    let links = flame_graph_links(&std::fs::read_to_string(page.join("report.html")).unwrap());
+    assert_eq!(links.len(), 2, "{links:?}");
+    for link in &links {
+        assert!(link.starts_with("../shard/memray/") && page.join(link).is_file(), "{link} from the page");
+    }
+
+    // Merged into other folders, from a working folder of another depth: each
+    // report names the flame graphs from its own folder.
+    let cwd = dir.path().join("cwd");
+    for folder in [&cwd, &dir.path().join("merged/all"), &dir.path().join("merged/pages/deep")] {
+        std::fs::create_dir_all(folder).unwrap();
+    }
+    let merge = Finished::from(
+        xtask_command(&[
+            "merge-reports",
+            "../out/shard/report.json",
+            "--report-json",
+            "../merged/all/report.json",
+            "--report-html",
+            "../merged/pages/deep/page.html",
+        ])
+        .current_dir(&cwd)
+        .output()
+        .unwrap(),
+    );
     assert_eq!(merge.code, 0, "{}", merge.dump());
+    let merged = dir.path().join("merged/all/report.json");
     for result in read_json(&merged)["results"].as_array().unwrap() {
         let relative = result["memray"]["flamegraph_path"].as_str().unwrap();
         assert!(relative.starts_with("../../out/shard/memray/"), "{relative}");
         assert!(dir.path().join("merged/all").join(relative).is_file(), "{relative} from the merged report");
     }
+    let page = dir.path().join("merged/pages/deep");
+    let links = flame_graph_links(&std::fs::read_to_string(page.join("page.html")).unwrap());
+    assert_eq!(links.len(), 2, "{links:?}");
+    for link in &links {
+        assert!(link.starts_with("../../../out/shard/memray/"), "{link}");
+        assert!(page.join(link).is_file(), "{link} from the merged page");
+    }
+}
+
+/// The flame graph links of an HTML report (plain names here: nothing percent-encoded).
+fn flame_graph_links(page: &str) -> Vec<String> {
+    let links: Vec<String> = page
+        .split("<a class=\"flamegraph\" href=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_string())
+        .collect();
+    assert!(links.iter().all(|l| !l.contains('%')), "{links:?}");
+    links
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use crate::model::limits::{MAX_MEMORY_BYTES, MAX_TIMEOUT_SECS};
-use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
+use crate::model::measure::{MeasureId, Regression, Scope, Threshold, Unit};
 use crate::model::result::BaselineRecord;
 use crate::model::result::ModuleResult;
 use crate::model::schema::{JobRecord, ResultRecord};
@@ -28,6 +28,12 @@ pub struct Measure {
     /// Changes smaller than this are noise unless `--min-delta` says otherwise.
     pub default_floor: f64,
     pub value: fn(&ResultRecord) -> Option<f64>,
+    /// What its value is of (`Scope`): values of different scopes are not compared.
+    pub scope: fn(&ResultRecord) -> Scope,
+}
+
+fn whole_module(_: &ResultRecord) -> Scope {
+    Scope::Module
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -39,6 +45,7 @@ pub const MEASURES: [Measure; 4] = [
         unit: Unit::Bytes,
         default_floor: MIB,
         value: |r| r.peak_rss_bytes.map(|b| b as f64),
+        scope: whole_module,
     },
     Measure {
         id: MeasureId::Container,
@@ -46,18 +53,25 @@ pub const MEASURES: [Measure; 4] = [
         // The cgroup also counts page cache, which moves by a few MiB.
         default_floor: 4.0 * MIB,
         value: |r| r.container_peak_bytes.map(|b| b as f64),
+        scope: whole_module,
     },
     Measure {
         id: MeasureId::Heap,
         unit: Unit::Bytes,
         default_floor: MIB,
         value: |r| r.memray.as_ref().and_then(|m| m.peak_memory_bytes).map(|b| b as f64),
+        // A file recorded per test: the largest test's peak, not the module's.
+        scope: |r| match r.memray.as_ref().and_then(|m| m.per_test_captures) {
+            Some(_) => Scope::LargestTest,
+            None => Scope::Module,
+        },
     },
     Measure {
         id: MeasureId::Duration,
         unit: Unit::Seconds,
         default_floor: 0.5,
         value: |r| Some(r.duration_s),
+        scope: whole_module,
     },
 ];
 
@@ -79,6 +93,7 @@ pub trait Measurable {
     /// How it counts: its status's tally, except a `flaky` under `--flaky-result pass`.
     fn counted_as(&self) -> Tally;
     fn value(&self, measure: &Measure) -> Option<f64>;
+    fn scope(&self, measure: &Measure) -> Scope;
 }
 
 impl Measurable for ResultRecord {
@@ -97,6 +112,10 @@ impl Measurable for ResultRecord {
     fn value(&self, measure: &Measure) -> Option<f64> {
         (measure.value)(self)
     }
+
+    fn scope(&self, measure: &Measure) -> Scope {
+        (measure.scope)(self)
+    }
 }
 
 /// What pairing keeps of a result read from a report: its cell, its status,
@@ -109,6 +128,7 @@ pub struct Measured {
     pub status: Status,
     pub counted_as: Tally,
     pub values: [Option<f64>; MEASURES.len()],
+    pub scopes: [Scope; MEASURES.len()],
     pub memory_series: Option<Box<MemorySeries>>,
 }
 
@@ -116,6 +136,7 @@ impl From<ResultRecord> for Measured {
     fn from(record: ResultRecord) -> Measured {
         Measured {
             values: MEASURES.each_ref().map(|m| (m.value)(&record)),
+            scopes: MEASURES.each_ref().map(|m| (m.scope)(&record)),
             status: record.status,
             counted_as: record.counted_as,
             memory_series: record.memory_series.map(Box::new),
@@ -139,6 +160,10 @@ impl Measurable for Measured {
 
     fn value(&self, measure: &Measure) -> Option<f64> {
         self.values[Gate::index(measure)]
+    }
+
+    fn scope(&self, measure: &Measure) -> Scope {
+        self.scopes[Gate::index(measure)]
     }
 }
 
@@ -346,6 +371,8 @@ pub enum Verdict {
     Regressed,
     Improved,
     Within,
+    /// The two values are of different scopes (`Delta::scopes`): shown, never judged.
+    NotComparable,
 }
 
 /// One measure of a pair, before and after.
@@ -355,6 +382,8 @@ pub struct Delta {
     pub before: f64,
     pub after: f64,
     pub verdict: Verdict,
+    /// What each value is of, before and after.
+    pub scopes: [Scope; 2],
 }
 
 impl std::fmt::Debug for Measure {
@@ -425,9 +454,13 @@ impl<R: Measurable> Pair<'_, R> {
         !self.regressed() && self.deltas.iter().any(|d| d.verdict == Verdict::Improved)
     }
 
-    /// The largest ratio of its measures (for sorting).
+    /// The largest ratio of its comparable measures (for sorting).
     fn largest_ratio(&self) -> f64 {
-        self.deltas.iter().map(Delta::ratio).fold(f64::NEG_INFINITY, f64::max)
+        self.deltas
+            .iter()
+            .filter(|d| d.verdict != Verdict::NotComparable)
+            .map(Delta::ratio)
+            .fold(f64::NEG_INFINITY, f64::max)
     }
 }
 
@@ -454,7 +487,8 @@ impl<R> Comparison<'_, R> {
 
 /// The deltas of every measure both records have. Measures are compared only
 /// when both results ran to their end (a timeout's duration or a crash's peak
-/// says little); a status change is the finding then.
+/// says little); a status change is the finding then. Values of different
+/// scopes (a per-test heap peak and a whole module's) are not comparable.
 pub fn deltas(base: &impl Measurable, new: &impl Measurable, gate: &Gate) -> Vec<Delta> {
     let judged = base.status().ran_to_its_end() && new.status().ran_to_its_end();
     MEASURES
@@ -462,8 +496,15 @@ pub fn deltas(base: &impl Measurable, new: &impl Measurable, gate: &Gate) -> Vec
         .filter_map(|measure| {
             let before = base.value(measure)?;
             let after = new.value(measure)?;
-            let verdict = if judged { gate.judge(measure, before, after) } else { Verdict::Within };
-            Some(Delta { measure, before, after, verdict })
+            let scopes = [base.scope(measure), new.scope(measure)];
+            let verdict = if scopes[0] != scopes[1] {
+                Verdict::NotComparable
+            } else if judged {
+                gate.judge(measure, before, after)
+            } else {
+                Verdict::Within
+            };
+            Some(Delta { measure, before, after, verdict, scopes })
         })
         .collect()
 }
@@ -613,22 +654,32 @@ impl BaselineRecord {
     /// The status and the measures of a baseline's result.
     pub fn of(record: &Measured) -> BaselineRecord {
         let values = MEASURES.iter().filter_map(|m| record.value(m).map(|v| (m.id, v))).collect();
+        let scopes = MEASURES
+            .iter()
+            .filter(|m| record.value(m).is_some() && !record.scope(m).is_module())
+            .map(|m| (m.id, record.scope(m)))
+            .collect();
         BaselineRecord {
             status: record.status,
             values,
+            scopes,
             memory_series: record.memory_series.as_deref().cloned(),
         }
     }
 }
 
-/// How each measure of `new` moved from its baseline, for display (unjudged).
+/// How each measure of `new` moved from its baseline, for display (unjudged;
+/// values of different scopes `NotComparable`).
 pub fn changes(baseline: &BaselineRecord, new: &ResultRecord) -> Vec<Delta> {
     MEASURES
         .iter()
         .filter_map(|measure| {
             let before = *baseline.values.get(&measure.id)?;
             let after = (measure.value)(new)?;
-            Some(Delta { measure, before, after, verdict: Verdict::Within })
+            let scopes =
+                [baseline.scopes.get(&measure.id).copied().unwrap_or_default(), (measure.scope)(new)];
+            let verdict = if scopes[0] == scopes[1] { Verdict::Within } else { Verdict::NotComparable };
+            Some(Delta { measure, before, after, verdict, scopes })
         })
         .collect()
 }
@@ -763,6 +814,66 @@ mod tests {
         new.peak_rss_bytes = None;
         let deltas = deltas(&base, &new, &Gate::default());
         assert_eq!(deltas.iter().map(|d| d.measure.id).collect::<Vec<_>>(), [MeasureId::Duration]);
+    }
+
+    /// A pass whose memray heap peak is `heap_mib`, of the whole module or,
+    /// with `per_test`, the largest of pytest-memray's per-test captures.
+    fn with_heap(heap_mib: f64, per_test: bool) -> ResultRecord {
+        use crate::model::memray::MemraySummary;
+        let mut record = record("test_a.py", None, Status::Pass, 100.0, 1.0);
+        record.memray = Some(MemraySummary {
+            peak_memory_bytes: Some((heap_mib * MIB) as u64),
+            total_allocations: None,
+            total_bytes_allocated: None,
+            profiler_rss_bytes: None,
+            python_allocator: None,
+            top_allocations_by_size: Vec::new(),
+            flamegraph: "allocations".into(),
+            flamegraph_path: None,
+            per_test_captures: per_test.then_some(3),
+        });
+        record
+    }
+
+    #[test]
+    fn a_per_test_heap_peak_and_a_whole_module_s_are_not_compared() {
+        let gate = Gate::default();
+        let heap =
+            |deltas: &[Delta]| deltas.iter().find(|d| d.measure.id == MeasureId::Heap).unwrap().clone();
+        for (before, after) in [((4.0, true), (50.0, false)), ((50.0, false), (4.0, true))] {
+            let base = [with_heap(before.0, before.1)];
+            let new = [with_heap(after.0, after.1)];
+            let comparison = compare(&base, &new, &gate).unwrap();
+            let pair = &comparison.pairs[0];
+            let delta = heap(&pair.deltas);
+            assert_eq!(delta.verdict, Verdict::NotComparable, "{delta:?}");
+            assert_eq!(delta.scopes[0] == Scope::LargestTest, before.1);
+            assert!(!pair.regressed() && !pair.improved());
+            assert_eq!((comparison.regressions(), comparison.improvements()), (0, 0));
+        }
+        // The same scope on both sides is judged as ever.
+        let per_test = deltas(&with_heap(4.0, true), &with_heap(50.0, true), &gate);
+        assert_eq!(heap(&per_test).verdict, Verdict::Regressed);
+        let whole = deltas(&with_heap(50.0, false), &with_heap(4.0, false), &gate);
+        assert_eq!(heap(&whole).verdict, Verdict::Improved);
+
+        // --baseline: a pass is not made `regressed` by it, and the baseline's
+        // record keeps what its heap peak was of, for the change shown.
+        let baseline = Baseline::new(vec![with_heap(4.0, true)], gate.clone()).unwrap();
+        let mut result = module_result(100.0);
+        result.memray = with_heap(50.0, false).memray;
+        baseline.judge(&mut result);
+        assert_eq!(result.status(), Status::Pass, "{:?}", result.execution);
+        let kept = result.baseline.as_ref().unwrap();
+        assert_eq!(kept.scopes.get(&MeasureId::Heap), Some(&Scope::LargestTest));
+        let shown = changes(kept, &ResultRecord::of(&result));
+        assert_eq!(heap(&shown).verdict, Verdict::NotComparable);
+        assert_eq!(shown.iter().filter(|d| d.verdict == Verdict::NotComparable).count(), 1, "RSS compares");
+        let baseline = Baseline::new(vec![with_heap(4.0, false)], gate).unwrap();
+        let mut grown = module_result(100.0);
+        grown.memray = with_heap(50.0, false).memray;
+        baseline.judge(&mut grown);
+        assert_eq!(grown.status(), Status::Regressed, "whole module against whole module is judged");
     }
 
     #[test]

@@ -38,6 +38,24 @@ impl MeasureId {
     }
 }
 
+/// What a measured value is of. Most are of the module's whole run; memray's
+/// heap peak of a pytest file recorded per test (pytest-memray's captures,
+/// `per_test_captures`) is its largest test's. Two values of different
+/// scopes measure different things: they are shown, never judged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    #[default]
+    Module,
+    LargestTest,
+}
+
+impl Scope {
+    pub fn is_module(&self) -> bool {
+        *self == Scope::Module
+    }
+}
+
 /// How much a measure may grow before it is a regression.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -134,6 +134,10 @@ pub struct BaselineRecord {
     pub status: Status,
     #[serde(flatten)]
     pub values: BTreeMap<MeasureId, f64>,
+    /// What a value is of, where not the whole module (memray's heap peak of
+    /// a file recorded per test: `largest-test`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scopes: BTreeMap<MeasureId, crate::model::measure::Scope>,
     /// The baseline's memory over time, so its curve can be drawn beside this run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_series: Option<MemorySeries>,

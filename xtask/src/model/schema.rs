@@ -1035,7 +1035,10 @@ mod tests {
             vec![attempt(1, Execution::Crashed { signal: 6 }), attempt(2, Execution::Passed)];
         results[4].baseline = Some(BaselineRecord {
             status: Status::Pass,
-            values: [(MeasureId::Rss, 1e6), (MeasureId::Duration, 1.0)].into_iter().collect(),
+            values: [(MeasureId::Rss, 1e6), (MeasureId::Heap, 4e5), (MeasureId::Duration, 1.0)]
+                .into_iter()
+                .collect(),
+            scopes: [(MeasureId::Heap, crate::model::measure::Scope::LargestTest)].into_iter().collect(),
             memory_series: Some(series(7)),
         });
         results[4].memory_series = Some(series(3));

@@ -67,9 +67,12 @@ fn status_text<R: Measurable>(pair: &Pair<R>) -> String {
     }
 }
 
-/// `10.0 MiB → 20.0 MiB ×2.00`.
+/// `10.0 MiB → 20.0 MiB ×2.00`, or `… (not comparable: largest test vs whole module)`.
 fn cell(delta: Option<&Delta>) -> String {
-    delta.map_or("-".to_string(), |d| format!("{} {}", words::values_text(d), words::ratio_text(d)))
+    delta.map_or("-".to_string(), |d| match words::not_comparable(d) {
+        Some(why) => format!("{} ({why})", words::values_text(d)),
+        None => format!("{} {}", words::values_text(d), words::ratio_text(d)),
+    })
 }
 
 fn mark<R: Measurable>(pair: &Pair<R>) -> &'static str {
@@ -254,8 +257,11 @@ impl<R: Measurable> Serialize for JsonPairs<'_, R> {
                         field: d.measure.id,
                         before: d.before,
                         after: d.after,
-                        ratio: Some(d.ratio()).filter(|r| r.is_finite()),
+                        ratio: Some(d.ratio())
+                            .filter(|r| r.is_finite() && d.verdict != Verdict::NotComparable),
                         verdict: d.verdict,
+                        scopes: (d.scopes[0] != d.scopes[1])
+                            .then_some(JsonScopes { before: d.scopes[0], after: d.scopes[1] }),
                     })
                     .collect(),
             }
@@ -297,9 +303,18 @@ struct JsonDelta {
     field: crate::model::measure::MeasureId,
     before: f64,
     after: f64,
-    /// `null` when the baseline was 0.
+    /// `null` when the baseline was 0, or the values are not comparable.
     ratio: Option<f64>,
     verdict: Verdict,
+    /// What each value is of, when they differ (`verdict` is `not-comparable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scopes: Option<JsonScopes>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonScopes {
+    before: crate::model::measure::Scope,
+    after: crate::model::measure::Scope,
 }
 
 #[derive(serde::Serialize)]

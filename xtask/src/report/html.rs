@@ -65,9 +65,8 @@ const DATA_ROWS: usize = 250_000;
 pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<()> {
     let title = format!("pymaccounter: {}", context.test_dir);
     let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let page = render_with(outcome, context, &title)?;
-    // Flame graphs saved next to the report are linked relative to it, so the folder can move.
-    let page = page.replace(&format!("href=\"{}/", folder.display()), "href=\"");
+    // Files are linked relative to the page, so that its folder and theirs move together.
+    let page = render_with(outcome, context, &title, folder)?;
     super::write_atomically(path, page.as_bytes())
         .with_context(|| format!("cannot write the HTML report to {}", path.display()))
 }
@@ -76,10 +75,11 @@ pub fn write(outcome: &Outcome, context: &ReportContext, path: &Path) -> Result<
 #[cfg(test)]
 pub fn render(outcome: &Outcome, title: &str) -> String {
     let context = ReportContext { test_dir: "", run: None, wholes: None };
-    render_with(outcome, &context, title).expect("whole results")
+    render_with(outcome, &context, title, Path::new(".")).expect("whole results")
 }
 
-pub fn render_with(outcome: &Outcome, context: &ReportContext, title: &str) -> Result<String> {
+/// The page; the files it links (flame graphs) are named from `folder`, the page's own.
+pub fn render_with(outcome: &Outcome, context: &ReportContext, title: &str, folder: &Path) -> Result<String> {
     let plan = Plan::of(outcome);
     let mut page = String::new();
     let _ = write!(
@@ -92,7 +92,7 @@ pub fn render_with(outcome: &Outcome, context: &ReportContext, title: &str) -> R
     page.push_str(&header(outcome, title));
     let mut data = String::new();
     if !outcome.results.is_empty() {
-        let details = details(outcome, context, &plan)?;
+        let details = details(outcome, context, &plan, folder)?;
         page.push_str(&left_out(outcome, &plan, details.shown));
         page.push_str(&attention(outcome, &plan));
         page.push_str(&peaks(outcome, &plan));
@@ -773,7 +773,7 @@ struct Details {
     shown: usize,
 }
 
-fn details(outcome: &Outcome, context: &ReportContext, plan: &Plan) -> Result<Details> {
+fn details(outcome: &Outcome, context: &ReportContext, plan: &Plan, folder: &Path) -> Result<Details> {
     let mut html = String::from("<section id=\"details\">\n<h2>Details</h2>\n");
     let mut shown = 0;
     for &index in &plan.details {
@@ -781,14 +781,21 @@ fn details(outcome: &Outcome, context: &ReportContext, plan: &Plan) -> Result<De
             break;
         }
         let whole = context.whole(outcome, index)?;
-        html.push_str(&result_details(outcome, plan, index, &whole));
+        html.push_str(&result_details(outcome, plan, index, &whole, folder));
         shown += 1;
     }
     html.push_str("</section>\n");
     Ok(Details { html, shown })
 }
 
-fn result_details(outcome: &Outcome, plan: &Plan, index: usize, result: &ModuleResult) -> String {
+/// `folder`: the page's, which the files it links are named from.
+fn result_details(
+    outcome: &Outcome,
+    plan: &Plan,
+    index: usize,
+    result: &ModuleResult,
+    folder: &Path,
+) -> String {
     let row = Row::of(result);
     let tally = row.tally;
     let open = if tally == Tally::Failed { " open=\"open\"" } else { "" };
@@ -806,7 +813,7 @@ fn result_details(outcome: &Outcome, plan: &Plan, index: usize, result: &ModuleR
         let _ = writeln!(out, "<p class=\"baseline\">vs baseline: {}</p>", sanitize::html(change));
     }
     if let Some(memray) = &result.memray {
-        out.push_str(&memray_details(memray, result.peak_rss_bytes));
+        out.push_str(&memray_details(memray, result.peak_rss_bytes, folder));
     }
     // A failure's tests and streams once: its other variants point there.
     if let Some(first) = plan.same_failure.get(&index) {
@@ -925,7 +932,7 @@ fn embedded_data(outcome: &Outcome) -> String {
 }
 
 /// memray's figures, its largest allocation sites and a link to the flame graph.
-fn memray_details(memray: &MemraySummary, rss: Option<u64>) -> String {
+fn memray_details(memray: &MemraySummary, rss: Option<u64>, folder: &Path) -> String {
     let bytes = |b: Option<u64>| b.map_or("-".to_string(), human_bytes);
     let mut out = format!("<h3>memray</h3>\n<p>{}", sanitize::html(&super::memray_figures(memray)));
     let beside = super::words::heap_beside_rss(memray, rss);
@@ -953,7 +960,7 @@ fn memray_details(memray: &MemraySummary, rss: Option<u64>) -> String {
         let _ = write!(
             out,
             " · <a class=\"flamegraph\" href=\"{}\">{} flame graph</a>",
-            sanitize::html(&path.display().to_string()),
+            sanitize::href(&super::relative_to(path, folder)),
             sanitize::html(&memray.flamegraph)
         );
     }
@@ -1680,6 +1687,7 @@ mod tests {
         r.baseline = Some(crate::model::result::BaselineRecord {
             status: crate::model::status::Status::Pass,
             values: [(MeasureId::Rss, (8u64 << 20) as f64)].into_iter().collect(),
+            scopes: Default::default(),
             memory_series: None,
         });
         let page = render(&outcome(vec![r]), "t");
@@ -1738,5 +1746,36 @@ mod tests {
         assert!(!page.contains("id=\"left-out\""));
         assert!(page.contains("var DATA = {};"), "no embedded data: the table holds every row");
         assert!(page.contains("<p>Nothing failed or regressed.</p>"));
+    }
+
+    /// A run's flame graphs lie next to its first report (the JSON one
+    /// here): the page in another folder links them from its own.
+    #[test]
+    fn flame_graphs_are_linked_from_the_page_s_own_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("json/memray/test_a.py.svg");
+        std::fs::create_dir_all(svg.parent().unwrap()).unwrap();
+        std::fs::write(&svg, "<svg/>").unwrap();
+        let mut result = result("test_a.py", Execution::Passed, Some(10));
+        result.memray = Some(MemraySummary {
+            peak_memory_bytes: Some(4 << 20),
+            total_allocations: None,
+            total_bytes_allocated: None,
+            profiler_rss_bytes: None,
+            python_allocator: None,
+            top_allocations_by_size: Vec::new(),
+            flamegraph: "allocations".into(),
+            flamegraph_path: Some(svg.clone()),
+            per_test_captures: None,
+        });
+        let pages = dir.path().join("html/pages");
+        std::fs::create_dir_all(&pages).unwrap();
+        let context = ReportContext { test_dir: "t", run: None, wholes: None };
+        write(&outcome(vec![result]), &context, &pages.join("r.html")).unwrap();
+        let page = std::fs::read_to_string(pages.join("r.html")).unwrap();
+        let all = elements(&page);
+        let links: Vec<&str> = with_class(&all, "flamegraph").iter().map(|a| attribute(a, "href")).collect();
+        assert_eq!(links, ["../../json/memray/test_a.py.svg"]);
+        assert!(pages.join(links[0]).is_file());
     }
 }

@@ -194,7 +194,7 @@ impl<'a> Row<'a> {
                 let changes = changes(baseline, &ResultRecord::of(result));
                 let parts: Vec<String> = changes
                     .iter()
-                    .map(|d| format!("{} {}", d.measure.id.key(), words::percent_text(d)))
+                    .map(|d| format!("{} {}", d.measure.id.key(), words::change_text(d)))
                     .collect();
                 parts.join(", ")
             }),
@@ -267,11 +267,33 @@ mod tests {
                 values: [(MeasureId::Rss, (20u64 << 20) as f64), (MeasureId::Duration, 2.0)]
                     .into_iter()
                     .collect(),
+                scopes: Default::default(),
                 memory_series: None,
             }),
             ..ModuleResult::sample("test_a.py", Execution::Passed, "", "")
         };
         assert_eq!(Row::of(&result).vs_baseline.as_deref(), Some("rss +50.0%, duration -25.0%"));
+
+        // A baseline's per-test heap peak beside this whole module's: not a change.
+        let mut result = result;
+        let baseline = result.baseline.as_mut().unwrap();
+        baseline.values.insert(MeasureId::Heap, (4u64 << 20) as f64);
+        baseline.scopes.insert(MeasureId::Heap, crate::model::measure::Scope::LargestTest);
+        result.memray = Some(crate::model::memray::MemraySummary {
+            peak_memory_bytes: Some(50 << 20),
+            total_allocations: None,
+            total_bytes_allocated: None,
+            profiler_rss_bytes: None,
+            python_allocator: None,
+            top_allocations_by_size: Vec::new(),
+            flamegraph: "allocations".into(),
+            flamegraph_path: None,
+            per_test_captures: None,
+        });
+        assert_eq!(
+            Row::of(&result).vs_baseline.as_deref(),
+            Some("rss +50.0%, heap not comparable: largest test vs whole module, duration -25.0%")
+        );
     }
 
     #[test]

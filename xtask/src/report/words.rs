@@ -8,7 +8,7 @@ use crate::model::compare::{measure_of, Delta, Gate, Verdict, MEASURES};
 use crate::model::inner::{
     InnerCounts, InnerTest, LeakHunt, LeakKind, LeakingTests, PytestRan, PytestSource, TestDeltas,
 };
-use crate::model::measure::{MeasureId, Regression, Threshold, Unit};
+use crate::model::measure::{MeasureId, Regression, Scope, Threshold, Unit};
 use crate::model::repeat;
 use crate::model::result::Attempt;
 use crate::model::schema::ResultRecord;
@@ -334,7 +334,13 @@ pub fn regressions(measures: &[Regression]) -> String {
         .iter()
         .map(|r| {
             let measure = measure_of(r.measure);
-            let delta = Delta { measure, before: r.before, after: r.after, verdict: Verdict::Regressed };
+            let delta = Delta {
+                measure,
+                before: r.before,
+                after: r.after,
+                verdict: Verdict::Regressed,
+                scopes: [Scope::Module; 2],
+            };
             format!(
                 "{} {} ({}, over {} and {})",
                 measure_label(r.measure),
@@ -393,6 +399,26 @@ pub fn ratio_text(delta: &Delta) -> String {
 pub fn values_text(delta: &Delta) -> String {
     let unit = delta.measure.unit;
     format!("{} → {}", format_value(unit, delta.before), format_value(unit, delta.after))
+}
+
+/// What a value is of, where a comparison must say it.
+fn scope_text(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Module => "whole module",
+        Scope::LargestTest => "largest test",
+    }
+}
+
+/// `not comparable: largest test vs whole module`, for two values of
+/// different scopes (a per-test heap peak and a module's); `None` when comparable.
+pub fn not_comparable(delta: &Delta) -> Option<String> {
+    let [before, after] = delta.scopes;
+    (before != after).then(|| format!("not comparable: {} vs {}", scope_text(before), scope_text(after)))
+}
+
+/// `+12.5%`, or why the two values are not comparable (`percent_text`).
+pub fn change_text(delta: &Delta) -> String {
+    not_comparable(delta).unwrap_or_else(|| percent_text(delta))
 }
 
 /// `+12.5%` (or `+1.0 MiB` when the baseline was 0).
@@ -648,11 +674,24 @@ mod tests {
     #[test]
     fn ratios_and_changes_read_well() {
         let rss = measure("rss").unwrap();
-        let delta = Delta { measure: rss, before: 0.0, after: 2.0 * MIB, verdict: Verdict::Regressed };
+        let scopes = [Scope::Module; 2];
+        let delta =
+            Delta { measure: rss, before: 0.0, after: 2.0 * MIB, verdict: Verdict::Regressed, scopes };
         assert!(delta.ratio().is_infinite());
         assert_eq!(percent_text(&delta), "+2.0 MiB");
-        let delta = Delta { measure: rss, before: 4.0 * MIB, after: 3.0 * MIB, verdict: Verdict::Within };
+        let delta =
+            Delta { measure: rss, before: 4.0 * MIB, after: 3.0 * MIB, verdict: Verdict::Within, scopes };
         assert_eq!((ratio_text(&delta), percent_text(&delta)), ("×0.75".to_string(), "-25.0%".to_string()));
+        assert_eq!(change_text(&delta), "-25.0%");
+        let heap = measure("heap").unwrap();
+        let apart = Delta {
+            measure: heap,
+            before: 4.0 * MIB,
+            after: 50.0 * MIB,
+            verdict: Verdict::NotComparable,
+            scopes: [Scope::LargestTest, Scope::Module],
+        };
+        assert_eq!(change_text(&apart), "not comparable: largest test vs whole module");
         assert_eq!(
             gate(&Gate::default()),
             "rss: +10% and 1.0 MiB; container: +10% and 4.0 MiB; heap: +10% and 1.0 MiB; duration: +10% and 0.50 s"

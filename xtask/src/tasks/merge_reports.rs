@@ -91,7 +91,8 @@ fn shard_folder(path: &std::path::Path) -> PathBuf {
 }
 
 /// A shard's flame graph path is relative to the shard's report: named from
-/// here instead (the merged report's writer names it from its own folder).
+/// here instead (each merged report's writer names it from its own folder:
+/// the JSON report's, the HTML page's).
 fn rebase(record: &mut ResultRecord, folder: &std::path::Path) {
     if let Some(path) = record.memray.as_mut().and_then(|m| m.flamegraph_path.as_mut()) {
         if path.is_relative() {

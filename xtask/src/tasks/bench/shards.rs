@@ -398,7 +398,8 @@ mod tests {
     fn the_html_page_stays_under_25_mb_however_many_results() {
         let outcome = generated(16_000);
         let context = ReportContext { test_dir: "tests", run: None, wholes: None };
-        let page = crate::report::html::render_with(&outcome, &context, "t").unwrap();
+        let page =
+            crate::report::html::render_with(&outcome, &context, "t", std::path::Path::new(".")).unwrap();
         let data = page.split("var DATA = ").nth(1).unwrap().split(";\n").next().unwrap();
         let rows = serde_json::from_str::<serde_json::Value>(data).unwrap()["rows"].as_array().unwrap().len();
         assert_eq!(rows, 16_000, "every result is searchable");
