@@ -378,8 +378,9 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
     }
     let out = root.join("series-reports");
     std::fs::create_dir_all(&out)?;
-    // One run: its wall time, and per module (container CPU ms, sampler CPU ms).
-    type Figures = (f64, Vec<(String, f64, f64)>);
+    // One run: its wall time, the machine's CPU time meanwhile (s), and per
+    // module (container CPU ms, sampler CPU ms).
+    type Figures = (f64, f64, Vec<(String, f64, f64)>);
     let run = |sampling: bool| -> Result<Figures> {
         let report = out.join(if sampling { "on.json" } else { "off.json" });
         let mut command = Command::new(runner);
@@ -388,9 +389,9 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
         if !sampling {
             command.args(["--env", "PYMACCOUNTER_MEMORY_SERIES=off"]);
         }
-        let started = Instant::now();
+        let (started, busy) = (Instant::now(), machine_busy_seconds()?);
         let output = command.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
-        let took = started.elapsed().as_secs_f64();
+        let (took, cpu) = (started.elapsed().as_secs_f64(), machine_busy_seconds()? - busy);
         if !output.status.success() {
             bail!("the series benchmark failed:\n{}", String::from_utf8_lossy(&output.stderr));
         }
@@ -408,12 +409,13 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
             };
             figures.push((module.clone(), figure("cgroup_cpu_ns=")?, figure("sampler_cpu_ns=")?));
         }
-        Ok((took, figures))
+        Ok((took, cpu, figures))
     };
     run(true)?;
     run(false)?;
     let rounds = options.rounds.max(3);
-    let mut walls = Vec::new();
+    let (mut walls, mut machine) = (Vec::new(), Vec::new());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     // Per module: container CPU with, without, and the sampler's own.
     let mut cpus = std::collections::BTreeMap::<String, [Vec<f64>; 3]>::new();
     for round in 0..rounds {
@@ -424,14 +426,22 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
             let off = run(false)?;
             (run(true)?, off)
         };
-        say!("series round {}: with {:.2} s, without {:.2} s", round + 1, on.0, off.0);
+        say!(
+            "series round {}: with {:.2} s ({:.2} s of CPU), without {:.2} s ({:.2} s)",
+            round + 1,
+            on.0,
+            on.1,
+            off.0,
+            off.1
+        );
         walls.push((on.0, off.0));
-        for (module, container, sampler) in on.1 {
+        machine.push((on.1, off.1));
+        for (module, container, sampler) in on.2 {
             let entry = cpus.entry(module).or_default();
             entry[0].push(container);
             entry[2].push(sampler);
         }
-        for (module, container, _) in off.1 {
+        for (module, container, _) in off.2 {
             cpus.entry(module).or_default()[1].push(container);
         }
     }
@@ -446,26 +456,72 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
         SERIES_MODULES.len(),
         options.jobs
     );
+    let (mut own_sum, mut added_sum) = (0.0, 0.0);
     for (module, [on, off, sampler]) in &cpus {
         let (on, off, sampler) = (median(on), median(off), median(sampler));
+        (own_sum, added_sum) = (own_sum + sampler, added_sum + on - off);
         emit(
             &mut report,
             &format!("| `{module}` | {sampler:.1} ms | {off:.1} ms | {on:.1} ms | {:+.1} ms |", on - off),
         );
     }
-    let ratios: Vec<f64> = walls.iter().map(|(on, off)| on / off).collect();
-    let (lowest, highest) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    for (what, pairs) in
+        [("wall time", &walls), ("the machine's CPU time (all processes, `/proc/stat`)", &machine)]
+    {
+        let ratios: Vec<f64> = pairs.iter().map(|(on, off)| on / off).collect();
+        let (lowest, highest) =
+            ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        emit(
+            &mut report,
+            &format!(
+                "\nWhole run, {what}: **{:.2} s** with the sampler against {:.2} s without, median of the paired \
+                 ratios **{:.3}** (seen {lowest:.3}–{highest:.3}; goal ≤ 1.03).",
+                median(&pairs.iter().map(|w| w.0).collect::<Vec<_>>()),
+                median(&pairs.iter().map(|w| w.1).collect::<Vec<_>>()),
+                median(&ratios)
+            ),
+        );
+    }
+    let without = median(&machine.iter().map(|m| m.1).collect::<Vec<_>>()) * 1000.0;
     emit(
         &mut report,
         &format!(
-            "\nWhole run, wall time: **{:.2} s** with the sampler against {:.2} s without, median of the paired ratios \
-             **{:.3}** (seen {lowest:.3}–{highest:.3}; goal ≤ 1.03).",
-            median(&walls.iter().map(|w| w.0).collect::<Vec<_>>()),
-            median(&walls.iter().map(|w| w.1).collect::<Vec<_>>()),
-            median(&ratios)
+            "\nThe sampler's own CPU time, summed over the modules: **{own_sum:.1} ms**, {:.2} % of the machine's CPU \
+             time for the run without it; the container's CPU time it adds (its own, its start by the wrapper, its \
+             reads), summed: {added_sum:.1} ms, {:.2} % (goal ≤ 3 %).",
+            100.0 * own_sum / without,
+            100.0 * added_sum / without
+        ),
+    );
+    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(", ");
+    emit(
+        &mut report,
+        &format!(
+            "\nLoad average when the section began: {load}. The machine's CPU time counts every process, the \
+             engine's included, so it says what the sampler costs a run only on an otherwise idle machine; the \
+             sampler's own CPU is exact whatever the load."
         ),
     );
     Ok(report)
+}
+
+/// The CPU time every process of the machine has used since it booted, in
+/// seconds (`/proc/stat`'s first line without idle, iowait and steal; in
+/// USER_HZ, 100 a second on Linux).
+fn machine_busy_seconds() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .context("/proc/stat has no cpu line")?
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq (then steal: the hypervisor's; guest time is within user).
+    let busy: u64 =
+        fields.iter().take(7).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
+    Ok(busy as f64 / 100.0)
 }
 
 /// The series benchmark's modules: short, sleeping, busy, allocating.
