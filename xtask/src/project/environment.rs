@@ -36,7 +36,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::{Project, Wanted};
 use crate::engine::container::Mount;
-use crate::engine::Engine;
+use crate::engine::{Engine, Fill};
 use crate::error::{environment, usage};
 use crate::model::event::{Notice, Notices};
 use crate::scratch::TempDir;
@@ -1275,10 +1275,10 @@ fn run_in_volumes(
         let name = crate::engine::owner::run_volume(&run, &format!("install-{}-{index}", target.name));
         let filled = match mount {
             Mount::Bind { source, target: at } => engine
-                .volume_with_copy_of(&name, source, &target.image, &labels)
+                .volume_filled(&name, Fill::Whole(source), &target.image, &labels)
                 .map(|()| (None, Mount::Volume { name: name.clone(), target: at.clone() })),
             Mount::Output { source, target: at } => {
-                engine.volume_with_copy_for_root(&name, source, &target.image, &labels).map(|()| {
+                engine.volume_filled(&name, Fill::WholeAsRoot(source), &target.image, &labels).map(|()| {
                     (Some(source.as_path()), Mount::VolumeOutput { name: name.clone(), target: at.clone() })
                 })
             }
