@@ -300,7 +300,10 @@ fn under_memray_one_tracker_checks_the_markers_and_profiles_the_file() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn without_a_project_the_markers_are_not_checked_and_the_run_says_so() {
     require_engine();
-    let dir = fixture("per_test");
+    // pytest-memray's markers file of the `per_test_memray` project, alone in a test dir.
+    let dir = empty_test_dir();
+    let markers = project_root().join("xtask/tests/fixtures/per_test_memray/test_limits.py");
+    std::fs::write(dir.path().join("test_limits_no_project.py"), std::fs::read(markers).unwrap()).unwrap();
     let (run, report) =
         run_with_report(dir.path(), &["run", "test_limits_no_project.py", "--python", "3.13"]);
     assert_eq!(run.code, 0, "{}", run.dump());
