@@ -249,6 +249,14 @@ fn python_with(requirement: &str) -> PathBuf {
     python
 }
 
+/// The host's headless Chromium, for the tests that draw a page.
+pub fn chromium() -> &'static str {
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("this test needs Chromium (apt-get install chromium)")
+}
+
 /// Validates a JUnit file against the common JUnit schema (junit-10.xsd, see
 /// tests/schemas) with Python's xmlschema (see `xmlschema_python`); panics with the reason.
 pub fn assert_valid_junit(junit: &Path) {
