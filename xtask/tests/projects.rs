@@ -10,7 +10,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use common::watching::{closing_lines, Watching};
 use common::{
@@ -60,37 +60,35 @@ fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker").args(args).output().unwrap()
 }
 
+/// One plain `python -m pytest -p no:cacheprovider` with `pytest_args` in a
+/// container of `image`, with the environment `env_dir` and the project at its
+/// own path (both read-only), as nobody with the network cut; `workdir` names
+/// the working folder (and what makes it).
+fn plain_pytest(
+    image: &str,
+    project: &Path,
+    env_dir: &Path,
+    workdir: &[&str],
+    pytest_args: &[&str],
+) -> Output {
+    let in_container = format!("/opt/pymaccounter-env/{}", env_dir.file_name().unwrap().to_str().unwrap());
+    let root = path_str(project);
+    let root_mount = format!("type=bind,source={root},target={root},readonly");
+    let env_mount = format!("type=bind,source={},target={in_container},readonly", path_str(env_dir));
+    let python = format!("{in_container}/venv/bin/python");
+    let mut args =
+        vec!["run", "--rm", "--network", "none", "--label", "pymaccounter=1", "--user", "65534:65534"];
+    args.extend(workdir);
+    args.extend(["--env", "HOME=/tmp", "--mount", &root_mount, "--mount", &env_mount, image, &python]);
+    args.extend(["-m", "pytest", "-p", "no:cacheprovider"]);
+    args.extend(pytest_args);
+    docker(&args)
+}
+
 /// The counts of one plain `pytest` over the test dir in one container of
 /// the same image with the same environment (the reference the runner must match).
 fn plain_pytest_counts(image: &str, project: &Path, env_dir: &Path, tests: &Path) -> String {
-    let in_container = format!("/opt/pymaccounter-env/{}", env_dir.file_name().unwrap().to_str().unwrap());
-    let root = path_str(project);
-    let output = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--label",
-        "pymaccounter=1",
-        "--user",
-        "65534:65534",
-        "--workdir",
-        "/tmp",
-        "--env",
-        "HOME=/tmp",
-        "--mount",
-        &format!("type=bind,source={root},target={root},readonly"),
-        "--mount",
-        &format!("type=bind,source={},target={in_container},readonly", path_str(env_dir)),
-        image,
-        &format!("{in_container}/venv/bin/python"),
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        path_str(tests),
-    ]);
+    let output = plain_pytest(image, project, env_dir, &["--workdir", "/tmp"], &["-q", path_str(tests)]);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(!stdout.is_empty(), "plain pytest printed nothing: {}", String::from_utf8_lossy(&output.stderr));
     let last = stdout.lines().last().unwrap_or_default().to_string();
@@ -600,42 +598,24 @@ fn plain_pytest_per_file(
     env_dir: &Path,
     tests: &str,
 ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
-    let in_container = format!("/opt/pymaccounter-env/{}", env_dir.file_name().unwrap().to_str().unwrap());
-    let root = path_str(project);
-    let output = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--label",
-        "pymaccounter=1",
-        "--user",
-        "65534:65534",
-        "--tmpfs",
-        "/scratch:rw,exec,mode=1777,uid=65534,gid=65534",
-        "--workdir",
-        "/scratch",
-        "--env",
-        "HOME=/tmp",
-        "--mount",
-        &format!("type=bind,source={root},target={root},readonly"),
-        "--mount",
-        &format!("type=bind,source={},target={in_container},readonly", path_str(env_dir)),
+    let scratch = ["--tmpfs", "/scratch:rw,exec,mode=1777,uid=65534,gid=65534", "--workdir", "/scratch"];
+    let tests = format!("{}/{tests}", path_str(project));
+    let output = plain_pytest(
         image,
-        &format!("{in_container}/venv/bin/python"),
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-rA",
-        "--tb=no",
-        "-o",
-        "console_output_style=classic",
-        "--basetemp",
-        "/scratch/t",
-        "--continue-on-collection-errors",
-        &format!("{root}/{tests}"),
-    ]);
+        project,
+        env_dir,
+        &scratch,
+        &[
+            "-rA",
+            "--tb=no",
+            "-o",
+            "console_output_style=classic",
+            "--basetemp",
+            "/scratch/t",
+            "--continue-on-collection-errors",
+            &tests,
+        ],
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     // Run from writable scratch as the runner does: pytest names files relative to it.
     let root_name = format!("{}/", project.file_name().unwrap().to_str().unwrap());
