@@ -63,11 +63,7 @@ fn assert_rises_and_falls(result: &serde_json::Value) {
 /// Headless Chromium's screenshot of `page` (at `#fragment`, which opens
 /// that result's details), saved as `png`.
 fn screenshot(page: &Path, fragment: &str, png: &Path) {
-    let chromium = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|c| which(c))
-        .expect("headless Chromium draws the page: install it (`apt-get install -y chromium`)");
-    let output = Command::new(chromium)
+    let output = Command::new(chromium())
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,1500"])
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}#{fragment}", page.display()))
@@ -75,13 +71,6 @@ fn screenshot(page: &Path, fragment: &str, png: &Path) {
         .expect("chromium starts");
     let size = std::fs::metadata(png).map(|m| m.len()).unwrap_or(0);
     assert!(size > 10_000, "no screenshot ({size} bytes): {}", String::from_utf8_lossy(&output.stderr));
-}
-
-fn which(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// What Chromium made of the page: its DOM after loading.

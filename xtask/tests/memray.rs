@@ -129,10 +129,7 @@ fn the_demonstrations_pass_under_memray() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_flame_graph_renders_offline_in_chromium() {
     require_engine();
-    let browser = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
-        .expect("this test needs Chromium (apt-get install chromium)");
+    let browser = chromium();
     let dir = fixture("memray");
     let (run, report) = run_json(&dir, &["run", "test_fifty_mib.py", "--python", "3.14", "--memray"]);
     assert_eq!(run.code, 0, "{}", run.dump());
@@ -263,10 +260,7 @@ fn a_module_the_memory_limit_kills_is_still_oom_with_what_memray_recorded() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn memray_runs_without_a_project_on_pythons_whose_base_has_none() {
     require_engine();
-    let browser = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
-        .expect("this test needs Chromium (apt-get install chromium)");
+    let browser = chromium();
     let dir = empty_test_dir();
     // The allocation on a line of its own: memray gives 3.9's one-line
     // functions line 0 (its reading of 3.9's line table), and 3.11's their line.

@@ -174,25 +174,12 @@ fn each_test_has_its_own_peak_and_the_files_peak_survives_the_resets() {
     assert!(run.stdout.contains("highest test peaks: Peaks.test_a_100_mib "), "{}", run.dump());
 }
 
-/// A fresh copy of a fixture at a fixed place under `target/`: the
-/// environment's key holds the project's path, so a fixed place keeps the
-/// shared cache (`target/pymaccounter-test-cache`) warm.
-fn fixed_copy(name: &str) -> std::path::PathBuf {
-    let copy = project_root().join("target/pymaccounter-test-projects").join(name);
-    if copy.exists() {
-        std::fs::remove_dir_all(&copy).unwrap();
-    }
-    std::fs::create_dir_all(&copy).unwrap();
-    copy_tree(&project_root().join("xtask/tests/fixtures").join(name), &copy);
-    copy
-}
-
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn pytest_memrays_limit_memory_fails_the_test_over_its_limit() {
     require_engine();
-    let project = fixed_copy("per_test_memray");
-    let cache = project_root().join("target/pymaccounter-test-cache");
+    let project = fixed_copy("per_test_memray", "per_test_memray");
+    let cache = shared_cache();
     let (run, report) = run_with_report(
         &project,
         &["run", "test_limits.py", "--cache-dir", path_str(&cache), "--python", "3.13,3.14"],
@@ -239,8 +226,8 @@ fn assert_limit_leaks_checked(result: &serde_json::Value) {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn pytest_memrays_limit_leaks_fails_the_test_that_keeps_its_memory() {
     require_engine();
-    let project = fixed_copy("per_test_memray");
-    let cache = project_root().join("target/pymaccounter-test-cache");
+    let project = fixed_copy("per_test_memray", "per_test_memray");
+    let cache = shared_cache();
     let (run, report) = run_with_report(
         &project,
         &["run", "test_leak_limits.py", "--cache-dir", path_str(&cache), "--python", "3.13"],
@@ -256,8 +243,8 @@ fn pytest_memrays_limit_leaks_fails_the_test_that_keeps_its_memory() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn under_memray_one_tracker_checks_the_markers_and_profiles_the_file() {
     require_engine();
-    let project = fixed_copy("per_test_memray");
-    let cache = project_root().join("target/pymaccounter-test-cache");
+    let project = fixed_copy("per_test_memray", "per_test_memray");
+    let cache = shared_cache();
     let out = tempfile::tempdir().unwrap();
     let (run, report) = run_with_report_at(
         &project,
@@ -313,7 +300,10 @@ fn under_memray_one_tracker_checks_the_markers_and_profiles_the_file() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn without_a_project_the_markers_are_not_checked_and_the_run_says_so() {
     require_engine();
-    let dir = fixture("per_test");
+    // pytest-memray's markers file of the `per_test_memray` project, alone in a test dir.
+    let dir = empty_test_dir();
+    let markers = project_root().join("xtask/tests/fixtures/per_test_memray/test_limits.py");
+    std::fs::write(dir.path().join("test_limits_no_project.py"), std::fs::read(markers).unwrap()).unwrap();
     let (run, report) =
         run_with_report(dir.path(), &["run", "test_limits_no_project.py", "--python", "3.13"]);
     assert_eq!(run.code, 0, "{}", run.dump());

@@ -10,44 +10,19 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use common::watching::{closing_lines, Watching};
-use common::{copy_tree, path_str, project_root, read_json, require_engine, xtask, Finished};
-
-fn shared_cache() -> PathBuf {
-    project_root().join("target/pymaccounter-test-cache")
-}
-
-/// A fresh copy of a fixture project at a fixed place per test under
-/// `target/` (the environment's key holds the project's path, since its
-/// editable install points there: a fixed place keeps the cache warm).
-fn project(name: &str, test: &str) -> PathBuf {
-    let copy = project_root().join("target/pymaccounter-test-projects").join(test);
-    if copy.exists() {
-        std::fs::remove_dir_all(&copy).unwrap();
-    }
-    std::fs::create_dir_all(&copy).unwrap();
-    copy_tree(&project_root().join("xtask/tests/fixtures").join(name), &copy);
-    copy
-}
+use common::{
+    copy_tree, fixed_copy, fixed_project_dir, path_str, project_root, read_json, report_if_written,
+    require_engine, run_all_tests_command, shared_cache, xtask, Finished,
+};
 
 fn run_all(tests: &Path, cache: &Path, extra: &[&str]) -> (Finished, serde_json::Value) {
     let report = tempfile::tempdir().unwrap();
     let json = report.path().join("r.json");
-    let mut args = vec![
-        "run-all-tests",
-        "--test-dir",
-        path_str(tests),
-        "--cache-dir",
-        path_str(cache),
-        "--report-json",
-        path_str(&json),
-    ];
-    args.extend(extra);
-    let finished = xtask(&args);
-    let report = if json.exists() { read_json(&json) } else { serde_json::Value::Null };
-    (finished, report)
+    let finished = Finished::from_command(&mut run_all_tests_command(tests, cache, &json, extra));
+    (finished, report_if_written(&json))
 }
 
 fn packages(report: &serde_json::Value) -> Vec<(String, String)> {
@@ -85,37 +60,35 @@ fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker").args(args).output().unwrap()
 }
 
+/// One plain `python -m pytest -p no:cacheprovider` with `pytest_args` in a
+/// container of `image`, with the environment `env_dir` and the project at its
+/// own path (both read-only), as nobody with the network cut; `workdir` names
+/// the working folder (and what makes it).
+fn plain_pytest(
+    image: &str,
+    project: &Path,
+    env_dir: &Path,
+    workdir: &[&str],
+    pytest_args: &[&str],
+) -> Output {
+    let in_container = format!("/opt/pymaccounter-env/{}", env_dir.file_name().unwrap().to_str().unwrap());
+    let root = path_str(project);
+    let root_mount = format!("type=bind,source={root},target={root},readonly");
+    let env_mount = format!("type=bind,source={},target={in_container},readonly", path_str(env_dir));
+    let python = format!("{in_container}/venv/bin/python");
+    let mut args =
+        vec!["run", "--rm", "--network", "none", "--label", "pymaccounter=1", "--user", "65534:65534"];
+    args.extend(workdir);
+    args.extend(["--env", "HOME=/tmp", "--mount", &root_mount, "--mount", &env_mount, image, &python]);
+    args.extend(["-m", "pytest", "-p", "no:cacheprovider"]);
+    args.extend(pytest_args);
+    docker(&args)
+}
+
 /// The counts of one plain `pytest` over the test dir in one container of
 /// the same image with the same environment (the reference the runner must match).
 fn plain_pytest_counts(image: &str, project: &Path, env_dir: &Path, tests: &Path) -> String {
-    let in_container = format!("/opt/pymaccounter-env/{}", env_dir.file_name().unwrap().to_str().unwrap());
-    let root = path_str(project);
-    let output = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--label",
-        "pymaccounter=1",
-        "--user",
-        "65534:65534",
-        "--workdir",
-        "/tmp",
-        "--env",
-        "HOME=/tmp",
-        "--mount",
-        &format!("type=bind,source={root},target={root},readonly"),
-        "--mount",
-        &format!("type=bind,source={},target={in_container},readonly", path_str(env_dir)),
-        image,
-        &format!("{in_container}/venv/bin/python"),
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        path_str(tests),
-    ]);
+    let output = plain_pytest(image, project, env_dir, &["--workdir", "/tmp"], &["-q", path_str(tests)]);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(!stdout.is_empty(), "plain pytest printed nothing: {}", String::from_utf8_lossy(&output.stderr));
     let last = stdout.lines().last().unwrap_or_default().to_string();
@@ -140,7 +113,7 @@ fn counts_line(result: &serde_json::Value) -> String {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_src_layout_project_runs_with_its_conftest_configuration_and_dependencies() {
     require_engine();
-    let project = project("src-project", "acceptance");
+    let project = fixed_copy("src-project", "acceptance");
     let tests = project.join("tests");
     let cache = shared_cache();
     let (run, report) = run_all(&tests, &cache, &["--group", "test"]);
@@ -206,7 +179,7 @@ fn a_src_layout_project_runs_with_its_conftest_configuration_and_dependencies() 
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_lock_decides_the_versions_and_a_warm_run_needs_no_installer() {
     require_engine();
-    let project = project("locked-project", "lock");
+    let project = fixed_copy("locked-project", "lock");
     let tests = project.join("tests");
     let cache = tempfile::tempdir().unwrap();
     let (run, report) = run_all(&tests, cache.path(), &[]);
@@ -236,7 +209,7 @@ fn a_lock_decides_the_versions_and_a_warm_run_needs_no_installer() {
 fn a_pylock_decides_the_versions_and_its_hashes_the_files() {
     // PEP 751: iniconfig 2.0.0 pinned, while the index's newest is later.
     require_engine();
-    let project = project("pylock-project", "pylock");
+    let project = fixed_copy("pylock-project", "pylock");
     let tests = project.join("tests");
     let cache = shared_cache();
     let (run, report) = run_all(&tests, &cache, &[]);
@@ -244,7 +217,7 @@ fn a_pylock_decides_the_versions_and_its_hashes_the_files() {
     assert!(packages(&report).contains(&("iniconfig".into(), "2.0.0".into())), "{:?}", packages(&report));
 
     // Without the lock the same project gets a later release: the lock, not the project, chose 2.0.0.
-    let unlocked = self::project("pylock-project", "pylock-unlocked");
+    let unlocked = fixed_copy("pylock-project", "pylock-unlocked");
     std::fs::remove_file(unlocked.join("pylock.toml")).unwrap();
     let (free, free_report) = run_all(&unlocked.join("tests"), &cache, &[]);
     assert_eq!(free.code, 1, "the test wants 2.0.0: {}", free.dump());
@@ -253,7 +226,7 @@ fn a_pylock_decides_the_versions_and_its_hashes_the_files() {
 
     // Files whose hashes the lock does not record are refused before anything runs
     // (with only the wheel's hash wrong, pip takes the sdist, whose hash the lock has).
-    let tampered = self::project("pylock-project", "pylock-tampered");
+    let tampered = fixed_copy("pylock-project", "pylock-tampered");
     let mut lock = std::fs::read_to_string(tampered.join("pylock.toml")).unwrap();
     for hash in [
         "b6a85871a79d2e3b22d2d1b94ac2824226a63c6b741c88f7ae975f18b6778374",
@@ -277,7 +250,7 @@ fn code_to_compile_needs_a_base_with_a_compiler_else_exit_2_naming_the_package()
     // dependency with no wheel for the Python (only its C source), are refused;
     // on a base with a compiler the dependency builds.
     require_engine();
-    let project = project("c-extension-project", "c-extension");
+    let project = fixed_copy("c-extension-project", "c-extension");
     let (own, _) = run_all(&project.join("tests"), &shared_cache(), &[]);
     assert_eq!(own.code, 2, "{}", own.dump());
     // Named by its folder: a setup.py's name is known only by running it.
@@ -287,7 +260,7 @@ fn code_to_compile_needs_a_base_with_a_compiler_else_exit_2_naming_the_package()
     assert!(!own.stderr.contains("\nrun "), "nothing started: {}", own.dump());
 
     // netifaces 0.11.0 ships Linux wheels up to CPython 3.9 only.
-    let pure = self::project("locked-project", "c-dependency");
+    let pure = fixed_copy("locked-project", "c-dependency");
     std::fs::write(
         pure.join("tests/test_netifaces.py"),
         "import netifaces\n\n\ndef test_the_extension_works():\n    assert 'lo' in netifaces.interfaces()\n",
@@ -368,7 +341,7 @@ fn a_base_with_python_but_no_pytest_runs_pytest_files() {
     let built = docker(&["build", "--network", "none", "-q", "-t", image, path_str(context.path())]);
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
 
-    let project = project("src-project", "python-only-base");
+    let project = fixed_copy("src-project", "python-only-base");
     let tests = project.join("tests");
     let (run, report) = run_all(&tests, &shared_cache(), &["--group", "test", "--base-image", image]);
     assert_eq!(run.code, 0, "{}", run.dump());
@@ -510,7 +483,7 @@ fn without_a_project_pytest_comes_from_the_index_and_debians_serves_only_without
 
 #[test]
 fn bad_project_choices_exit_2_before_anything_starts() {
-    let project = project("src-project", "bad-choices");
+    let project = fixed_copy("src-project", "bad-choices");
     let tests = project.join("tests");
     let cache = tempfile::tempdir().unwrap();
     let (unknown, _) = run_all(&tests, cache.path(), &["--group", "docs"]);
@@ -532,7 +505,7 @@ fn bad_project_choices_exit_2_before_anything_starts() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_package_no_index_has_is_exit_2_and_an_unreachable_index_exit_3() {
     require_engine();
-    let project = project("locked-project", "index-errors");
+    let project = fixed_copy("locked-project", "index-errors");
     std::fs::remove_file(project.join("uv.lock")).unwrap();
     let tests = project.join("tests");
     let cache = shared_cache();
@@ -625,42 +598,24 @@ fn plain_pytest_per_file(
     env_dir: &Path,
     tests: &str,
 ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
-    let in_container = format!("/opt/pymaccounter-env/{}", env_dir.file_name().unwrap().to_str().unwrap());
-    let root = path_str(project);
-    let output = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--label",
-        "pymaccounter=1",
-        "--user",
-        "65534:65534",
-        "--tmpfs",
-        "/scratch:rw,exec,mode=1777,uid=65534,gid=65534",
-        "--workdir",
-        "/scratch",
-        "--env",
-        "HOME=/tmp",
-        "--mount",
-        &format!("type=bind,source={root},target={root},readonly"),
-        "--mount",
-        &format!("type=bind,source={},target={in_container},readonly", path_str(env_dir)),
+    let scratch = ["--tmpfs", "/scratch:rw,exec,mode=1777,uid=65534,gid=65534", "--workdir", "/scratch"];
+    let tests = format!("{}/{tests}", path_str(project));
+    let output = plain_pytest(
         image,
-        &format!("{in_container}/venv/bin/python"),
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-rA",
-        "--tb=no",
-        "-o",
-        "console_output_style=classic",
-        "--basetemp",
-        "/scratch/t",
-        "--continue-on-collection-errors",
-        &format!("{root}/{tests}"),
-    ]);
+        project,
+        env_dir,
+        &scratch,
+        &[
+            "-rA",
+            "--tb=no",
+            "-o",
+            "console_output_style=classic",
+            "--basetemp",
+            "/scratch/t",
+            "--continue-on-collection-errors",
+            &tests,
+        ],
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     // Run from writable scratch as the runner does: pytest names files relative to it.
     let root_name = format!("{}/", project.file_name().unwrap().to_str().unwrap());
@@ -788,10 +743,7 @@ fn dateutil_own_suite_counts_per_file_as_one_plain_pytest_run() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_python_outside_requires_python_gives_skipped_jobs_saying_why() {
     require_engine();
-    let project = project_root().join("target/pymaccounter-test-projects/requires-python");
-    if project.exists() {
-        std::fs::remove_dir_all(&project).unwrap();
-    }
+    let project = fixed_project_dir("requires-python");
     std::fs::create_dir_all(project.join("tests")).unwrap();
     std::fs::write(
         project.join("pyproject.toml"),
@@ -845,10 +797,7 @@ fn opt_einsum_own_suite_inside_its_flat_package_counts_per_file_as_one_plain_pyt
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn watch_rebuilds_the_environment_when_a_dependency_file_changes_and_not_for_the_source() {
     require_engine();
-    let project = project_root().join("target/pymaccounter-test-projects/watch");
-    if project.exists() {
-        std::fs::remove_dir_all(&project).unwrap();
-    }
+    let project = fixed_project_dir("watch");
     std::fs::create_dir_all(project.join("src/mini")).unwrap();
     std::fs::create_dir_all(project.join("tests")).unwrap();
     let pyproject = |pin: &str| {

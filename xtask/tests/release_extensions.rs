@@ -7,26 +7,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
-
-/// The cache `projects.rs` uses too: a warm one makes this test seconds.
-fn shared_cache() -> PathBuf {
-    project_root().join("target/pymaccounter-test-cache")
-}
-
-/// A fresh copy of the fixture at a fixed place under `target/`: the
-/// environment's key holds the project's path, so a fixed place keeps it warm.
-fn fixed_copy(name: &str) -> PathBuf {
-    let copy = project_root().join("target/pymaccounter-test-projects").join(name);
-    if copy.exists() {
-        std::fs::remove_dir_all(&copy).unwrap();
-    }
-    std::fs::create_dir_all(&copy).unwrap();
-    copy_tree(&project_root().join("xtask/tests/fixtures").join(name), &copy);
-    copy
-}
 
 fn deltas(hunt: &serde_json::Value, key: &str) -> Vec<i64> {
     hunt[key]
@@ -41,7 +22,7 @@ fn deltas(hunt: &serde_json::Value, key: &str) -> Vec<i64> {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn numpy_on_a_debug_build_is_judged_on_blocks_with_its_references_marked_untrusted() {
     require_engine();
-    let project = fixed_copy("numpy-hunt");
+    let project = fixed_copy("numpy-hunt", "numpy-hunt");
     let cache = shared_cache();
     let report_dir = tempfile::tempdir().unwrap();
     let json = report_dir.path().join("r.json");

@@ -108,7 +108,7 @@ fn a_remote_engine_gets_the_project_and_its_environment_as_volumes_and_counts_as
     let project = small_project();
     let tests = project.join("tests");
     // The local engine's run: the environment cached in the tests' shared cache.
-    let shared = project_root().join("target/pymaccounter-test-cache");
+    let shared = shared_cache();
     let local = project_run(&tests, &shared, None);
     assert_eq!(local.finished.code, 0, "{}", local.finished.dump());
 
@@ -216,25 +216,14 @@ struct ProjectRun {
 fn project_run(tests: &Path, cache: &Path, engine: Option<&SecondEngine>) -> ProjectRun {
     let out = tempfile::tempdir().unwrap();
     let json = out.path().join("report.json");
-    let args = [
-        "run-all-tests",
-        "--debug",
-        "--test-dir",
-        path_str(tests),
-        "--cache-dir",
-        path_str(cache),
-        "--report-json",
-        path_str(&json),
-    ];
-    let mut command = xtask_command(&args);
+    let mut command = run_all_tests_command(tests, cache, &json, &["--debug"]);
     command.env_remove("DOCKER_CONTEXT").env_remove(REMOTE);
     match engine {
         Some(engine) => command.env("DOCKER_HOST", &engine.host),
         None => command.env_remove("DOCKER_HOST"),
     };
     let finished = Finished::from_command(&mut command);
-    let report = if json.exists() { read_json(&json) } else { serde_json::Value::Null };
-    ProjectRun { finished, report }
+    ProjectRun { finished, report: report_if_written(&json) }
 }
 
 /// A src-layout project with a runtime dependency from the index (six), a
@@ -245,10 +234,7 @@ fn project_run(tests: &Path, cache: &Path, engine: Option<&SecondEngine>) -> Pro
 /// At a fixed place (an environment's key holds the project's path), so
 /// the local engine's environment stays cached between runs of the test.
 fn small_project() -> PathBuf {
-    let dir = project_root().join("target/pymaccounter-test-projects/remote-engine");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
+    let dir = fixed_project_dir("remote-engine");
     let files = [
         (
             "pyproject.toml",

@@ -113,12 +113,16 @@ const HELPER_HARDENING: [&str; 19] = [
 ];
 
 /// What fills a volume: a folder's whole content, or the listed entries of one.
-enum Fill<'a> {
-    /// Owners kept.
+pub enum Fill<'a> {
+    /// A copy of the folder, owners kept: for an engine that cannot see it.
     Whole(&'a Path),
-    /// Every file given to root (the holder's user), for a container running as root.
+    /// A copy of the folder whose every file is root's (the holder's user):
+    /// for a container that runs as root with every capability dropped, which
+    /// can write only what root owns (a volume's top folder is root's anyway).
     WholeAsRoot(&'a Path),
-    /// Owners kept.
+    /// The listed entries of the folder alone (paths relative to it, folders
+    /// before what they hold, `.` for the folder itself), with their owners
+    /// and modes: what of a project root a remote engine gets.
     Listed(&'a Path, &'a [PathBuf]),
 }
 
@@ -330,47 +334,9 @@ impl Engine {
         Ok(info.trim() == "v1 true")
     }
 
-    /// A volume holding a copy of `dir`, for an engine that cannot see it.
-    /// Filled through a created (never started) container of `image`; when
-    /// the copy fails, the volume goes too.
-    pub fn volume_with_copy_of(
-        &self,
-        volume: &str,
-        dir: &Path,
-        image: &str,
-        labels: &[String],
-    ) -> Result<()> {
-        self.volume_filled(volume, Fill::Whole(dir), image, labels)
-    }
-
-    /// A volume holding a copy of `dir` whose every file is root's: for a
-    /// container that runs as root with every capability dropped, which can
-    /// write only what root owns (a volume's top folder is root's anyway).
-    pub fn volume_with_copy_for_root(
-        &self,
-        volume: &str,
-        dir: &Path,
-        image: &str,
-        labels: &[String],
-    ) -> Result<()> {
-        self.volume_filled(volume, Fill::WholeAsRoot(dir), image, labels)
-    }
-
-    /// A volume holding `entries` of `dir` alone (paths relative to it,
-    /// folders before what they hold, `.` for `dir` itself), with their
-    /// owners and modes: what of a project root a remote engine gets.
-    pub fn volume_with_entries_of(
-        &self,
-        volume: &str,
-        dir: &Path,
-        entries: &[PathBuf],
-        image: &str,
-        labels: &[String],
-    ) -> Result<()> {
-        self.volume_filled(volume, Fill::Listed(dir, entries), image, labels)
-    }
-
-    fn volume_filled(&self, volume: &str, fill: Fill, image: &str, labels: &[String]) -> Result<()> {
+    /// A volume holding what `fill` names, filled through a created (never
+    /// started) container of `image`; when the copy fails, the volume goes too.
+    pub fn volume_filled(&self, volume: &str, fill: Fill, image: &str, labels: &[String]) -> Result<()> {
         let mut args = vec!["volume", "create"];
         for label in labels {
             args.extend(["--label", label]);

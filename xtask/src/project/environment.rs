@@ -36,7 +36,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::{Project, Wanted};
 use crate::engine::container::Mount;
-use crate::engine::Engine;
+use crate::engine::{Engine, Fill};
 use crate::error::{environment, usage};
 use crate::model::event::{Notice, Notices};
 use crate::scratch::TempDir;
@@ -1275,10 +1275,10 @@ fn run_in_volumes(
         let name = crate::engine::owner::run_volume(&run, &format!("install-{}-{index}", target.name));
         let filled = match mount {
             Mount::Bind { source, target: at } => engine
-                .volume_with_copy_of(&name, source, &target.image, &labels)
+                .volume_filled(&name, Fill::Whole(source), &target.image, &labels)
                 .map(|()| (None, Mount::Volume { name: name.clone(), target: at.clone() })),
             Mount::Output { source, target: at } => {
-                engine.volume_with_copy_for_root(&name, source, &target.image, &labels).map(|()| {
+                engine.volume_filled(&name, Fill::WholeAsRoot(source), &target.image, &labels).map(|()| {
                     (Some(source.as_path()), Mount::VolumeOutput { name: name.clone(), target: at.clone() })
                 })
             }
@@ -1476,6 +1476,17 @@ pub fn clean(cache: &Path) -> Result<Cleaned> {
 mod tests {
     use super::*;
 
+    /// A target for Python `version` (`X.Y`) on the base `i` of id `b`.
+    fn target_for(version: &str) -> Target {
+        Target {
+            version: version.into(),
+            name: version.into(),
+            interpreter: format!("python{version}"),
+            image: "i".into(),
+            base_id: "b".into(),
+        }
+    }
+
     #[test]
     fn requirements_split_whole_with_their_hashes_and_options_in_every_part() {
         let text = "--index-url https://example.org/simple\n\
@@ -1572,13 +1583,7 @@ mod tests {
             "error: Failed to fetch: `https://x/simple/numpy/`\n  Caused by: error sending request"
         ));
         assert!(!unreachable("No solution found when resolving dependencies"));
-        let target = Target {
-            version: "3.11".into(),
-            name: "3.11".into(),
-            interpreter: "python3.11".into(),
-            image: "i".into(),
-            base_id: "b".into(),
-        };
+        let target = target_for("3.11");
         let project = Project {
             root: PathBuf::from("/p"),
             metadata: super::super::Metadata { name: Some("cext".into()), ..Default::default() },
@@ -1651,13 +1656,7 @@ mod tests {
         fs::write(root.join("pins.txt"), "hypothesis==6.100.0\n").unwrap();
         let project = Project { root: root.clone(), metadata: super::super::Metadata::default() };
         let wanted = Wanted { requirements: vec![root.join("test.txt")], ..Wanted::default() };
-        let target = Target {
-            version: "3.11".into(),
-            name: "3.11".into(),
-            interpreter: "python3.11".into(),
-            image: "i".into(),
-            base_id: "b".into(),
-        };
+        let target = target_for("3.11");
         let first = key(Some(&project), &wanted, &target).unwrap();
         assert_eq!(key(Some(&project), &wanted, &target).unwrap(), first, "nothing changed");
         fs::write(root.join("base.txt"), "hypothesis\nnumpy\n").unwrap();
@@ -1669,13 +1668,7 @@ mod tests {
 
     #[test]
     fn a_tools_only_environment_is_keyed_by_the_tools_and_the_base() {
-        let target = Target {
-            version: "3.9".into(),
-            name: "3.9".into(),
-            interpreter: "python3.9".into(),
-            image: "i".into(),
-            base_id: "sha256:1".into(),
-        };
+        let target = Target { base_id: "sha256:1".into(), ..target_for("3.9") };
         let cache = Path::new("/c");
         let pytest = Wanted::default();
         let memray = Wanted { memray: true, ..Wanted::default() };

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::cli::RunArgs;
 use crate::engine::container::Mount;
-use crate::engine::{owner, Engine};
+use crate::engine::{owner, Engine, Fill};
 use crate::image::TestImage;
 use crate::model::event::Notice;
 use crate::model::job::PythonVersion;
@@ -108,9 +108,9 @@ fn environments_into(
             true => {
                 let volume = owner::run_volume(run_id, &format!("env-{}", target.name));
                 say!("note: the engine is remote; copying the environment for Python {} into the volume {volume}", target.name);
-                engine.volume_with_copy_of(
+                engine.volume_filled(
                     &volume,
-                    &installed.dir,
+                    Fill::Whole(&installed.dir),
                     &image.reference,
                     &engine.volume_labels(),
                 )?;
@@ -247,6 +247,6 @@ pub fn root_mount(engine: &Engine, plan: &ProjectPlan, run_id: &str, image: &str
     let entries = shipped::entries(&root)?;
     let volume = owner::run_volume(run_id, "project");
     say!("note: the engine is remote; copying the project root {} into the volume {volume}", root.display());
-    engine.volume_with_entries_of(&volume, &root, &entries, image, &engine.volume_labels())?;
+    engine.volume_filled(&volume, Fill::Listed(&root, &entries), image, &engine.volume_labels())?;
     Ok(Mount::Volume { name: volume, target })
 }

@@ -11,7 +11,7 @@ use anyhow::Result;
 use crate::cli::{BaselineArgs, FlakyResult, RunArgs, SelectionArgs};
 use crate::engine::container::{ContainerTemplate, Mount};
 use crate::engine::owner;
-use crate::engine::Engine;
+use crate::engine::{Engine, Fill};
 use crate::error::{environment, usage, Interrupted};
 use crate::harness::detect::Harness;
 use crate::harness::{ModuleSetup, VerdictChannel, SCRATCH_DIR, TMP_DIR};
@@ -759,7 +759,7 @@ fn tests_mount(engine: &Engine, dir: &TestDir, run_id: &str, image: &str) -> Res
     let name = owner::test_dir_volume(run_id);
     let labels = engine.volume_labels();
     say!("note: the engine is remote; copying {} into the volume {name}", dir.display);
-    engine.volume_with_copy_of(&name, &tests, image, &labels)?;
+    engine.volume_filled(&name, Fill::Whole(&tests), image, &labels)?;
     Ok(Mount::Volume { name, target })
 }
 

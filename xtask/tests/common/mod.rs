@@ -106,6 +106,31 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// The environment cache the project tests share
+/// (`target/pymaccounter-test-cache`): a warm one makes each a few seconds.
+pub fn shared_cache() -> PathBuf {
+    project_root().join("target/pymaccounter-test-cache")
+}
+
+/// An empty folder at `target/pymaccounter-test-projects/{place}` (emptied
+/// when there): an environment's key holds its project's path, so a project
+/// at a fixed place keeps `shared_cache` warm between runs.
+pub fn fixed_project_dir(place: &str) -> PathBuf {
+    let dir = project_root().join("target/pymaccounter-test-projects").join(place);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A fresh copy of the fixture `name` in `fixed_project_dir(place)`.
+pub fn fixed_copy(name: &str, place: &str) -> PathBuf {
+    let copy = fixed_project_dir(place);
+    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name), &copy);
+    copy
+}
+
 /// An empty test dir outside the repository, readable by the containers' user.
 pub fn empty_test_dir() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
@@ -224,6 +249,14 @@ fn python_with(requirement: &str) -> PathBuf {
     python
 }
 
+/// The host's headless Chromium, for the tests that draw a page.
+pub fn chromium() -> &'static str {
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("this test needs Chromium (apt-get install chromium)")
+}
+
 /// Validates a JUnit file against the common JUnit schema (junit-10.xsd, see
 /// tests/schemas) with Python's xmlschema (see `xmlschema_python`); panics with the reason.
 pub fn assert_valid_junit(junit: &Path) {
@@ -256,6 +289,31 @@ pub fn run_with_report_at(dir: &Path, report: &Path, args: &[&str]) -> (Finished
     let run = xtask(&all);
     let json = read_json(report);
     (run, json)
+}
+
+/// `run-all-tests` of the test dir `tests` with the environment cache
+/// `cache` and its JSON report at `json`, `extra` after.
+pub fn run_all_tests_command(tests: &Path, cache: &Path, json: &Path, extra: &[&str]) -> Command {
+    let mut args = vec![
+        "run-all-tests",
+        "--test-dir",
+        path_str(tests),
+        "--cache-dir",
+        path_str(cache),
+        "--report-json",
+        path_str(json),
+    ];
+    args.extend(extra);
+    xtask_command(&args)
+}
+
+/// The JSON report at `json`, or `Null` when the run wrote none.
+pub fn report_if_written(json: &Path) -> serde_json::Value {
+    if json.exists() {
+        read_json(json)
+    } else {
+        serde_json::Value::Null
+    }
 }
 
 /// The files of a run with every report, in a temp dir that lives as long as this.
