@@ -178,7 +178,7 @@ fn each_test_has_its_own_peak_and_the_files_peak_survives_the_resets() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn pytest_memrays_limit_memory_fails_the_test_over_its_limit() {
     require_engine();
-    let project = fixed_copy("per_test_memray", "per_test_memray");
+    let project = fixed_copy("per_test_memray", "per_test_memray-limit-memory");
     let cache = shared_cache();
     let (run, report) = run_with_report(
         &project,
@@ -226,7 +226,7 @@ fn assert_limit_leaks_checked(result: &serde_json::Value) {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn pytest_memrays_limit_leaks_fails_the_test_that_keeps_its_memory() {
     require_engine();
-    let project = fixed_copy("per_test_memray", "per_test_memray");
+    let project = fixed_copy("per_test_memray", "per_test_memray-limit-leaks");
     let cache = shared_cache();
     let (run, report) = run_with_report(
         &project,
@@ -243,7 +243,7 @@ fn pytest_memrays_limit_leaks_fails_the_test_that_keeps_its_memory() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn under_memray_one_tracker_checks_the_markers_and_profiles_the_file() {
     require_engine();
-    let project = fixed_copy("per_test_memray", "per_test_memray");
+    let project = fixed_copy("per_test_memray", "per_test_memray-under-memray");
     let cache = shared_cache();
     let out = tempfile::tempdir().unwrap();
     let (run, report) = run_with_report_at(

@@ -114,8 +114,15 @@ pub fn shared_cache() -> PathBuf {
 
 /// An empty folder at `target/pymaccounter-test-projects/{place}` (emptied
 /// when there): an environment's key holds its project's path, so a project
-/// at a fixed place keeps `shared_cache` warm between runs.
+/// at a fixed place keeps `shared_cache` warm between runs. A place is one
+/// test's: two tests sharing one, run in parallel, would empty each other's
+/// project mid-run (refused here when they share a process, as under `cargo test`).
 pub fn fixed_project_dir(place: &str) -> PathBuf {
+    static CLAIMED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(!claimed.iter().any(|p| p == place), "the fixed project place {place} is another test's");
+    claimed.push(place.to_string());
+    drop(claimed);
     let dir = project_root().join("target/pymaccounter-test-projects").join(place);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).unwrap();
