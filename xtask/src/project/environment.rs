@@ -300,6 +300,9 @@ fn build(
         None => fs::create_dir(&copy)?,
     }
     let (inputs, locked) = inputs(&tools, project, wanted, &copy, work.path())?;
+    // Whether the index answers at all, asked briefly before the passes'
+    // generous retries and timeouts (which a machine offline would wait out).
+    tools.probe(target, &copy, work.path())?;
     let backends = build_backends(project);
     let pinned = installed.dir.join("requirements.txt");
     if engine.is_remote()? {
@@ -533,31 +536,73 @@ struct Tools {
     downloads: PathBuf,
     /// `--index-url` both get when only the other's setting names one.
     index: Vec<String>,
+    /// Where the installer's command lines go (shown under `--debug`).
+    notices: Notices,
 }
 
 impl Tools {
+    /// The installer, installed first when the cache has none: the index is
+    /// asked briefly (`probe`) before `pip install uv` and its retries, so a
+    /// machine that reaches no index learns it in a second or so. The venv
+    /// stays when no index answered (pip in it asks next time, no new venv);
+    /// another failure removes it, so the next run starts it afresh.
     fn ensure(cache: &Path, notices: &Notices) -> Result<Tools> {
         let venv = cache.join("tools");
         let (uv, pip) = (venv.join("bin/uv"), venv.join("bin/pip"));
         if !(uv.is_file() && pip.is_file()) {
             let _lock = crate::image::lock::host_lock(&tools_lock(cache))?;
             if !(uv.is_file() && pip.is_file()) {
-                notices.send(Notice::InstallingInstaller { folder: venv.display().to_string() });
                 let fix = "install Python 3 with venv and pip on this machine (Debian: apt-get install \
                            python3-venv), or check that pip can reach its index";
-                let created = Command::new("python3").arg("-m").arg("venv").arg(&venv).output();
-                check_ran(created, "python3 -m venv", fix)?;
-                let installed = Command::new(&pip).args(["install", "--quiet", "uv"]).output();
+                if !pip.is_file() {
+                    let mut create = Command::new("python3");
+                    create.arg("-m").arg("venv").arg(&venv);
+                    check_ran(logged(notices, &mut create).output(), "python3 -m venv", fix)?;
+                }
+                probe(notices, pip_probe(&pip))?;
+                notices.send(Notice::InstallingInstaller { folder: venv.display().to_string() });
+                let mut install = Command::new(&pip);
+                install.args(["install", "--quiet", "uv"]);
+                let installed = logged(notices, &mut install).output();
                 if let Some(output) = installed.as_ref().ok().filter(|o| !o.status.success()) {
                     let stderr = String::from_utf8_lossy(&output.stderr);
                     if unreachable(&stderr) {
                         return Err(index_unreachable(&stderr));
                     }
                 }
+                if !installed.as_ref().is_ok_and(|o| o.status.success()) {
+                    let _ = fs::remove_dir_all(&venv);
+                }
                 check_ran(installed, "pip install uv", fix)?;
             }
         }
-        Ok(Tools { uv, pip, downloads: cache.join("uv"), index: index_url().into_iter().collect() })
+        let index = index_url().into_iter().collect();
+        Ok(Tools { uv, pip, downloads: cache.join("uv"), index, notices: notices.clone() })
+    }
+
+    /// Asks the index once, briefly, whether it answers, the way the passes
+    /// that follow will ask it (uv in the project's copy, its settings and
+    /// the runner's index): one request for pytest (in every environment),
+    /// revalidated rather than read from uv's cache, no retries, a short
+    /// connect timeout. Only a connection that fails is `IndexUnreachable`;
+    /// an index that answers slowly is left to the passes' own timeouts.
+    fn probe(&self, target: &Target, dir: &Path, work: &Path) -> Result<()> {
+        let wanted = work.join("probe.in");
+        fs::write(&wanted, "pytest\n")?;
+        let mut command = self.uv_for(
+            &["pip", "compile", "--quiet", "--no-deps", "--no-header", "--refresh-package", "pytest"],
+            target,
+            dir,
+        );
+        command.arg(&wanted).env("UV_HTTP_RETRIES", "0");
+        command.env("UV_HTTP_CONNECT_TIMEOUT", PROBE_CONNECT.as_secs().to_string());
+        command.env("UV_HTTP_TIMEOUT", PROBE_READ.as_secs().to_string());
+        probe(&self.notices, command)
+    }
+
+    /// `command` as the debug output shows it, sent before it runs.
+    fn log<'a>(&self, command: &'a mut Command) -> &'a mut Command {
+        logged(&self.notices, command)
     }
 
     /// uv, with uv's cache under the runner's, for the target's Python and
@@ -587,7 +632,7 @@ impl Tools {
         if hashes {
             command.arg("--generate-hashes");
         }
-        let result = command.output().context("cannot run uv")?;
+        let result = self.log(&mut command).output().context("cannot run uv")?;
         judge_resolution(result, target)
     }
 
@@ -607,7 +652,8 @@ impl Tools {
         let mut command = self.uv_for(&["pip", "install", "--quiet", "--link-mode", "symlink"], target, dir);
         command.arg("--target").arg(site).arg("--no-build").args(args);
         command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
-        command.stderr(std::process::Stdio::piped()).spawn().context("cannot run uv")
+        command.stderr(std::process::Stdio::piped());
+        self.log(&mut command).spawn().context("cannot run uv")
     }
 
     /// `pip download --no-deps` of pinned requirements for the target's
@@ -621,7 +667,8 @@ impl Tools {
         for (index, chunk) in chunks.iter().enumerate() {
             let part = pinned.with_extension(format!("part{index}.txt"));
             fs::write(&part, chunk)?;
-            let child = self.download_command(&part, version, dest).spawn().context("cannot run pip")?;
+            let mut command = self.download_command(&part, version, dest);
+            let child = self.log(&mut command).spawn().context("cannot run pip")?;
             children.push((part, child));
         }
         let mut failure = None;
@@ -849,9 +896,62 @@ fn unreachable(stderr: &str) -> bool {
     .any(|needle| stderr.contains(needle))
 }
 
+/// The probe's connect timeout: a TCP connection to an index anywhere takes
+/// well under a second, and two lost SYNs are resent within it.
+const PROBE_CONNECT: Duration = Duration::from_secs(5);
+/// uv's read timeout in the probe: a probe that fails this late got past
+/// connecting (uv says "timed out" for both), so the index answered, slowly.
+const PROBE_READ: Duration = Duration::from_secs(60);
+
+/// pip's probe, before uv is installed: `pip index versions uv` (one page),
+/// no retries, a short timeout, verbose enough to say why a fetch failed.
+fn pip_probe(pip: &Path) -> Command {
+    let mut command = Command::new(pip);
+    command.args(["index", "versions", "uv", "-vv", "--disable-pip-version-check", "--retries", "0"]);
+    command.args(["--timeout", &PROBE_CONNECT.as_secs().to_string()]);
+    command
+}
+
+/// Runs a probe: `IndexUnreachable` when its connection failed (refused,
+/// no route, no name, no answer to connect); anything else (an answer, a
+/// slow one, an installer that cannot ask) is left to the passes that follow.
+fn probe(notices: &Notices, mut command: Command) -> Result<()> {
+    command.stdin(std::process::Stdio::null());
+    let started = std::time::Instant::now();
+    let Ok(output) = logged(notices, &mut command).output() else {
+        return Ok(());
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    if !probe_unreachable(&text, started.elapsed()) {
+        return Ok(());
+    }
+    // pip's verbose output: only its lines that say why; uv's, whole.
+    let why: Vec<&str> = match text.contains("Could not fetch URL") {
+        true => text.lines().filter(|line| unreachable(line)).collect(),
+        false => text.lines().collect(),
+    };
+    Err(index_unreachable(&why.join("\n")))
+}
+
+/// Whether a failed probe's output says no connection was made: pip names
+/// its read timeout; uv says "timed out" for both, but a connect timeout
+/// fires long before `PROBE_READ`.
+fn probe_unreachable(text: &str, took: Duration) -> bool {
+    unreachable(text) && !text.contains("Read timed out") && took < PROBE_READ
+}
+
+/// `command`, its line sent to `notices` first (shown under `--debug`).
+fn logged<'a>(notices: &Notices, command: &'a mut Command) -> &'a mut Command {
+    notices.send(Notice::Command(format!("{command:?}")));
+    command
+}
+
 /// No package index answered (exit 3): a run without a project may then
 /// fall back on the base image's own tools (`tasks/project.rs`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct IndexUnreachable(pub String);
 
 impl std::fmt::Display for IndexUnreachable {
@@ -964,7 +1064,7 @@ fn inputs(
         for extra in &wanted.extras {
             export.args(["--extra", extra]);
         }
-        let result = export.output().context("cannot run uv")?;
+        let result = tools.log(&mut export).output().context("cannot run uv")?;
         if !result.status.success() {
             return Err(usage(format!(
                 "uv.lock of {} cannot be read:\n{}",

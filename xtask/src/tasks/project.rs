@@ -196,11 +196,21 @@ pub fn tools_environments(
     has_pytest: impl Fn(&TestImage) -> Result<bool>,
 ) -> Result<Environments> {
     let mut environments = Environments::default();
+    // The index's silence, learnt once: later Pythons with nothing built
+    // fall back at once (one built already is still used).
+    let mut silent: Option<environment::IndexUnreachable> = None;
     for (version, image) in images {
         let target = target(*version, image);
-        let installed = match environment::ensure(engine, None, &plan.wanted, &target, &plan.cache) {
+        let ensured = match &silent {
+            Some(known) if !environment::is_ready(None, &plan.wanted, &target, &plan.cache) => {
+                Err(anyhow::Error::new(known.clone()))
+            }
+            _ => environment::ensure(engine, None, &plan.wanted, &target, &plan.cache),
+        };
+        let installed = match ensured {
             Ok(installed) => installed,
             Err(error) if error.downcast_ref::<environment::IndexUnreachable>().is_some() => {
+                silent = error.downcast_ref::<environment::IndexUnreachable>().cloned();
                 let python = version.unwrap_or(PythonVersion::DEFAULT);
                 let base_memray = image.on_offline_base() && python.row().is_some_and(|r| r.memray);
                 let missing = if plan.wanted.memray && !base_memray {
