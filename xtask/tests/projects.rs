@@ -408,31 +408,48 @@ fn without_a_project_pytest_comes_from_the_index_and_debians_serves_only_without
     require_engine();
     let dir = common::empty_test_dir();
     std::fs::write(dir.path().join("test_plain.py"), "def test_one():\n    assert 1 + 1 == 2\n").unwrap();
-    // No index answers (port 9 on loopback): Debian's pytest of the offline base serves.
+    // No index answers (port 9 on loopback): Debian's pytest of each offline base serves.
     let cache = tempfile::tempdir().unwrap();
     let report_file = cache.path().join("r.json");
-    let mut command = common::xtask_command(&[
-        "run-all-tests",
-        "--test-dir",
-        path_str(dir.path()),
-        "--cache-dir",
-        path_str(cache.path()),
-        "--report-json",
-        path_str(&report_file),
-        "--no-project",
-        "--python",
-        "3.9",
-    ]);
-    command
-        .env("UV_INDEX_URL", "http://127.0.0.1:9/simple")
-        .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple");
-    let run = Finished::from_command(&mut command);
+    let offline = |report: &Path| {
+        let mut command = common::xtask_command(&[
+            "run-all-tests",
+            "--test-dir",
+            path_str(dir.path()),
+            "--cache-dir",
+            path_str(cache.path()),
+            "--report-json",
+            path_str(report),
+            "--no-project",
+            "--python",
+            "3.9,3.11",
+            "--debug",
+        ]);
+        command
+            .env("UV_INDEX_URL", "http://127.0.0.1:9/simple")
+            .env("PIP_INDEX_URL", "http://127.0.0.1:9/simple");
+        Finished::from_command(&mut command)
+    };
+    // The installer's command lines (`--debug`): the index is asked once a
+    // run, briefly, whatever the number of Pythons; no install is tried.
+    let installer = cache.path().join("tools/bin");
+    let asked = |run: &Finished| -> Vec<String> {
+        let lines = run.stdout.lines().chain(run.stderr.lines());
+        lines.filter(|l| l.starts_with("$ ") && l.contains(path_str(&installer))).map(String::from).collect()
+    };
+    let run = offline(&report_file);
     assert_eq!(run.code, 0, "{}", run.dump());
+    for python in ["3.9", "3.11"] {
+        let notice = format!("no package index answered: Python {python} runs the base image's own tools");
+        assert!(run.stderr.contains(&notice), "{}", run.dump());
+    }
+    let calls = asked(&run);
     assert!(
-        run.stderr.contains("no package index answered: Python 3.9 runs the base image's own tools"),
-        "{}",
+        calls.len() == 1 && calls[0].contains(r#""index" "versions" "uv""#),
+        "{calls:#?}\n{}",
         run.dump()
     );
+    assert!(!run.stderr.contains("Installing uv into"), "{}", run.dump());
     let report = read_json(&report_file);
     let base = report["run"]["images"][0]["base"].as_str().unwrap();
     let debian = docker(&[
@@ -448,6 +465,7 @@ fn without_a_project_pytest_comes_from_the_index_and_debians_serves_only_without
     let debian = String::from_utf8_lossy(&debian.stdout).trim().to_string();
     assert!(debian.starts_with("6."), "bullseye's pytest is 6.x, not {debian:?}");
     let pytest = &report["results"][0]["pytest"];
+    assert_eq!(report["results"][0]["python"], "3.9");
     assert_eq!(
         (pytest["version"].as_str(), pytest["from"].as_str()),
         (Some(&*debian), Some("debian")),
@@ -455,7 +473,8 @@ fn without_a_project_pytest_comes_from_the_index_and_debians_serves_only_without
     );
     assert_eq!(pytest["path"], "/usr/lib/python3/dist-packages/pytest");
     assert_eq!(report["run"]["images"][0]["pytest"], *pytest);
-    let line = format!("pytest {debian}, Debian's python3-pytest in the base image");
+    assert_eq!(report["results"][1]["pytest"]["from"], "debian", "{report:#}");
+    let line = format!("pytest {debian} (Python 3.9), Debian's python3-pytest in the base image");
     assert!(run.stdout.lines().any(|l| l == line), "{}", run.dump());
     let built = std::fs::read_dir(cache.path().join("envs")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(built, 0, "no environment without an index");
@@ -470,6 +489,23 @@ fn without_a_project_pytest_comes_from_the_index_and_debians_serves_only_without
     assert!(pytest["path"].as_str().unwrap().contains("/3.9-tools-"), "{pytest}");
     let line = format!("pytest {version}, from the package index (the runner's tools: no project)");
     assert!(run.stdout.lines().any(|l| l == line), "{}", run.dump());
+
+    // Offline again, uv installed now (the environment just built is keyed
+    // by the index settings, so it is not this run's): one brief question,
+    // to uv this time, for both Pythons.
+    let run = offline(&report_file);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let calls = asked(&run);
+    assert!(calls.len() == 1 && calls[0].contains(r#""pip" "compile""#), "{calls:#?}\n{}", run.dump());
+    assert!(calls[0].contains(r#"UV_HTTP_RETRIES="0""#), "{calls:#?}");
+    for python in ["3.9", "3.11"] {
+        let notice = format!("no package index answered: Python {python} runs the base image's own tools");
+        assert!(run.stderr.contains(&notice), "{}", run.dump());
+    }
+    let report = read_json(&report_file);
+    let from: Vec<_> =
+        report["results"].as_array().unwrap().iter().map(|r| r["pytest"]["from"].clone()).collect();
+    assert_eq!(from, ["debian", "debian"], "{report:#}");
 
     // A run of scripts alone gets no environment: nothing new for plain runs.
     let scripts = common::empty_test_dir();
@@ -522,6 +558,7 @@ fn a_package_no_index_has_is_exit_2_and_an_unreachable_index_exit_3() {
         path_str(&cache),
         "--with",
         "iniconfig==2.0.0",
+        "--debug",
     ]);
     command
         .env("UV_INDEX_URL", "http://127.0.0.1:9/simple")
@@ -529,6 +566,16 @@ fn a_package_no_index_has_is_exit_2_and_an_unreachable_index_exit_3() {
     let unreachable = Finished::from_command(&mut command);
     assert_eq!(unreachable.code, 3, "{}", unreachable.dump());
     assert!(unreachable.stderr.contains("UV_INDEX_URL"), "the fix is named: {}", unreachable.dump());
+    assert!(unreachable.stderr.contains("Connection refused"), "and why: {}", unreachable.dump());
+    // Told by one brief question (no retries), not by the passes' own retries.
+    let installer = format!("{}/tools/bin/", path_str(&cache));
+    let asked: Vec<&str> =
+        unreachable.stderr.lines().filter(|l| l.starts_with("$ ") && l.contains(&installer)).collect();
+    assert!(
+        asked.len() == 1 && asked[0].contains(r#"UV_HTTP_RETRIES="0""#),
+        "{asked:#?}\n{}",
+        unreachable.dump()
+    );
 }
 
 #[test]

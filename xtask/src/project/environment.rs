@@ -1678,6 +1678,40 @@ mod tests {
     }
 
     #[test]
+    fn a_probe_is_unreachable_only_when_no_connection_was_made() {
+        let quick = Duration::from_millis(300);
+        // pip 23.2's lines under -vv (refused, connect timeout, read timeout).
+        let pip = |why: &str| {
+            format!(
+                "Could not fetch URL http://127.0.0.1:9/simple/uv/: connection error: \
+                 HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded with url: /simple/uv/ \
+                 (Caused by {why}) - skipping\nERROR: No matching distribution found for uv"
+            )
+        };
+        let refused = pip("NewConnectionError('...: Failed to establish a new connection: [Errno 111] \
+                           Connection refused')");
+        assert!(probe_unreachable(&refused, quick));
+        let connect =
+            pip("ConnectTimeoutError(..., 'Connection to 127.0.0.1 timed out. (connect timeout=5)')");
+        assert!(probe_unreachable(&connect, PROBE_CONNECT));
+        let slow = pip("ReadTimeoutError(\"HTTPConnectionPool(...): Read timed out. (read timeout=5)\")");
+        assert!(!probe_unreachable(&slow, PROBE_CONNECT), "a slow index answered");
+        // uv 0.13's (refused; a connect timeout; a read timeout, told by when it came).
+        let uv = |cause: &str| {
+            format!(
+                "error: Failed to fetch: http://127.0.0.1:9/simple/pytest/\n  cause: error sending request \
+                 for url (http://127.0.0.1:9/simple/pytest/)\n  cause: {cause}"
+            )
+        };
+        assert!(probe_unreachable(&uv("Connection refused (os error 111)"), quick));
+        assert!(probe_unreachable(&uv("deadline has elapsed"), PROBE_CONNECT));
+        assert!(!probe_unreachable(&uv("operation timed out"), PROBE_READ), "a slow index answered");
+        // Answers that are not about the connection: the passes that follow tell them.
+        assert!(!probe_unreachable("ERROR: unknown command \"index\"", quick));
+        assert!(!probe_unreachable("error: No solution found when resolving dependencies", quick));
+    }
+
+    #[test]
     fn resolution_errors_are_told_apart() {
         assert!(unreachable(
             "error: Failed to fetch: `https://x/simple/numpy/`\n  Caused by: error sending request"
