@@ -943,10 +943,31 @@ fn probe_unreachable(text: &str, took: Duration) -> bool {
     unreachable(text) && !text.contains("Read timed out") && took < PROBE_READ
 }
 
-/// `command`, its line sent to `notices` first (shown under `--debug`).
+/// `command`, its line sent to `notices` first (shown under `--debug`),
+/// without the credentials of an index URL in it.
 fn logged<'a>(notices: &Notices, command: &'a mut Command) -> &'a mut Command {
-    notices.send(Notice::Command(format!("{command:?}")));
+    notices.send(Notice::Command(without_credentials(&format!("{command:?}"))));
     command
+}
+
+/// `line` with the user and password of every URL in it (`://user:pass@host`) as `***`.
+fn without_credentials(line: &str) -> String {
+    let mut shown = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        shown.push_str(head);
+        let authority = tail.find(['/', ' ', '"', '\'']).unwrap_or(tail.len());
+        match tail[..authority].rfind('@') {
+            Some(user_end) => {
+                shown.push_str("***");
+                rest = &tail[user_end..];
+            }
+            None => rest = tail,
+        }
+    }
+    shown.push_str(rest);
+    shown
 }
 
 /// No package index answered (exit 3): a run without a project may then
@@ -1674,6 +1695,15 @@ mod tests {
         assert_eq!(
             compiled_in_copy(&copy, &root, Path::new("")).unwrap(),
             [PathBuf::from("pkg/sub/_speed.cpython-311-x86_64-linux-gnu.so")]
+        );
+    }
+
+    #[test]
+    fn installer_lines_show_no_index_credentials() {
+        let line = r#""uv" "--index-url" "https://me:t0k3n@mirror.example/simple" "x@y" "http://plain/a@b""#;
+        assert_eq!(
+            without_credentials(line),
+            r#""uv" "--index-url" "https://***@mirror.example/simple" "x@y" "http://plain/a@b""#
         );
     }
 
