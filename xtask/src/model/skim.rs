@@ -14,6 +14,7 @@
 
 use std::ffi::CStr;
 use std::io::Read;
+use std::ops::Range;
 use std::path::Path;
 
 use anyhow::Result;
@@ -23,9 +24,12 @@ use crate::error::usage;
 
 const CHUNK: usize = 1 << 20;
 
-/// A record's fields left unparsed: the first byte their value must have
-/// (else it is kept, for serde to refuse) and what stands in for it.
-const SKIPPED: [(&[u8], u8, &[u8]); 6] = [
+/// A record's field left unparsed: its key, the first byte its value must
+/// have (else it is kept, for serde to refuse) and what stands in for it.
+type Skipped = (&'static [u8], u8, &'static [u8]);
+
+/// `compare` and `--baseline`: the bulk of a record and what they do not read.
+const SKIPPED: [Skipped; 6] = [
     (b"\"stdout\"", b'"', b"\"\""),
     (b"\"stderr\"", b'"', b"\"\""),
     (b"\"tests\"", b'[', b"[]"),
@@ -33,6 +37,43 @@ const SKIPPED: [(&[u8], u8, &[u8]); 6] = [
     (b"\"baseline\"", b'{', b"null"),
     (b"\"memory_series\"", b'{', b"null"),
 ];
+
+/// merge-reports' overview: what `ResultRecord::slim` drops (the attempts
+/// kept, each without what `ATTEMPT_SLIMMED` names).
+const SLIMMED: [Skipped; 4] = [
+    (b"\"stdout\"", b'"', b"\"\""),
+    (b"\"stderr\"", b'"', b"\"\""),
+    (b"\"tests\"", b'[', b"[]"),
+    (b"\"memory_series\"", b'{', b"null"),
+];
+
+/// An attempt's fields that `ResultRecord::slim` drops.
+const ATTEMPT_SLIMMED: [Skipped; 3] =
+    [(b"\"stdout\"", b'"', b"\"\""), (b"\"stderr\"", b'"', b"\"\""), (b"\"memory_series\"", b'{', b"null")];
+
+/// What a skim leaves out of each record.
+#[derive(Clone, Copy)]
+pub struct Leave<'a> {
+    skipped: &'a [Skipped],
+    /// Each attempt skimmed too, leaving these out (else the attempts are
+    /// kept whole, or skipped when `skipped` names them).
+    in_attempts: Option<&'a [Skipped]>,
+    /// The modules whose memory series is kept though `skipped` names it
+    /// (none when `None`).
+    series_of: Option<&'a dyn Fn(&str) -> bool>,
+}
+
+impl<'a> Leave<'a> {
+    /// What `compare` and `--baseline` leave: `SKIPPED`, the series kept of the modules `series_of` wants.
+    pub fn skimmed(series_of: &'a dyn Fn(&str) -> bool) -> Leave<'a> {
+        Leave { skipped: &SKIPPED, in_attempts: None, series_of: Some(series_of) }
+    }
+
+    /// What `ResultRecord::slim` leaves (merge-reports).
+    pub fn slimmed() -> Leave<'static> {
+        Leave { skipped: &SLIMMED, in_attempts: Some(&ATTEMPT_SLIMMED), series_of: None }
+    }
+}
 
 impl Report {
     /// A report's results skimmed, gathered (tests; the tasks take them one at a time).
@@ -60,22 +101,9 @@ impl Report {
         series_of: &dyn Fn(&str) -> bool,
         mut each: impl FnMut(ResultRecord) -> Result<(), String>,
     ) -> Result<Report> {
-        let cannot = |e: std::io::Error| usage(format!("cannot read the report {}: {e}", path.display()));
-        let file = std::fs::File::open(path).map_err(cannot)?;
-        let size = file.metadata().map_err(cannot)?.len();
-        if size <= MAX_REPORT_BYTES {
-            match read(file, series_of, &mut each) {
-                Ok(report) => return Ok(report),
-                Err(Stop::NotCurrent) => {}
-                Err(Stop::Bad(words)) => {
-                    return Err(usage(format!(
-                        "{} does not follow the report schema: {words}",
-                        path.display()
-                    )))
-                }
-                Err(Stop::Refused(words)) => return Err(usage(words)),
-                Err(Stop::Io(e)) => return Err(cannot(e)),
-            }
+        let leave = Leave::skimmed(series_of);
+        if let Some(report) = skim_file(path, leave, &mut |record, _| each(record))? {
+            return Ok(report);
         }
         Report::read_each(path, |mut record, _| {
             let series = record.memory_series.take();
@@ -85,6 +113,55 @@ impl Report {
             record.memory_series = series.filter(|_| series_of(&record.job.module));
             each(record)
         })
+    }
+
+    /// Reads a report of this version or of version 2 (upgraded on the
+    /// way), refusing others with a clear message, handing `each` its
+    /// results one at a time, each with the span of the file that holds it
+    /// whole (for `record_at`) and slimmed as `ResultRecord::slim` leaves it:
+    /// what merge-reports holds. A current report is read by the scanner,
+    /// whose records are parsed from slices without what `slim` drops;
+    /// others by `read_each`. A record without a span (an older report's,
+    /// upgraded in memory) comes whole: there is no file to read it back from.
+    pub fn read_slimmed(
+        path: &Path,
+        mut each: impl FnMut(ResultRecord, Option<Range<u64>>) -> Result<(), String>,
+    ) -> Result<Report> {
+        if let Some(report) = skim_file(path, Leave::slimmed(), &mut |record, span| each(record, Some(span)))?
+        {
+            return Ok(report);
+        }
+        Report::read_each(path, |mut record, span| {
+            if span.is_some() {
+                record.slim();
+            }
+            each(record, span)
+        })
+    }
+}
+
+/// A report read by the scanner, or `None` when it is not a current report
+/// as far as was read before any record was delivered (read it the slow way).
+fn skim_file(
+    path: &Path,
+    leave: Leave,
+    each: &mut dyn FnMut(ResultRecord, Range<u64>) -> Result<(), String>,
+) -> Result<Option<Report>> {
+    let cannot = |e: std::io::Error| usage(format!("cannot read the report {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let size = file.metadata().map_err(cannot)?.len();
+    if size > MAX_REPORT_BYTES {
+        // `read_each` says why.
+        return Ok(None);
+    }
+    match read(file, leave, each) {
+        Ok(report) => Ok(Some(report)),
+        Err(Stop::NotCurrent) => Ok(None),
+        Err(Stop::Bad(words)) => {
+            Err(usage(format!("{} does not follow the report schema: {words}", path.display())))
+        }
+        Err(Stop::Refused(words)) => Err(usage(words)),
+        Err(Stop::Io(e)) => Err(cannot(e)),
     }
 }
 
@@ -100,15 +177,15 @@ pub enum Stop {
     Io(std::io::Error),
 }
 
-/// Reads a report from `source`, handing each record skimmed to `each`; the
-/// report returned has no results.
+/// Reads a report from `source`, handing each record skimmed to `each` with
+/// the span of `source` that holds it; the report returned has no results.
 pub fn read(
     source: impl Read,
-    series_of: &dyn Fn(&str) -> bool,
-    each: &mut dyn FnMut(ResultRecord) -> Result<(), String>,
+    leave: Leave,
+    each: &mut dyn FnMut(ResultRecord, Range<u64>) -> Result<(), String>,
 ) -> Result<Report, Stop> {
     let mut delivered = 0usize;
-    let outcome = walk(&mut Scanner::new(source), series_of, &mut delivered, each);
+    let outcome = walk(&mut Scanner::new(source), leave, &mut delivered, each);
     match outcome {
         Err(Walk::Malformed(_)) if delivered == 0 => Err(Stop::NotCurrent),
         Err(Walk::Malformed(words)) => Err(Stop::Bad(words)),
@@ -128,9 +205,9 @@ enum Walk {
 
 fn walk(
     s: &mut Scanner<impl Read>,
-    series_of: &dyn Fn(&str) -> bool,
+    leave: Leave,
     delivered: &mut usize,
-    each: &mut dyn FnMut(ResultRecord) -> Result<(), String>,
+    each: &mut dyn FnMut(ResultRecord, Range<u64>) -> Result<(), String>,
 ) -> Result<Report, Walk> {
     // The report without its results, parsed last: what serde checks of it.
     let mut head = b"{".to_vec();
@@ -181,11 +258,11 @@ fn walk(
                 }
                 let at = s.at();
                 record.clear();
-                skim_record(s, b, &mut record, series_of)?;
+                skim_record(s, b, &mut record, leave)?;
                 let parsed = serde_json::from_slice::<ResultRecord>(&record).map_err(|e| {
                     Walk::Malformed(format!("results[{delivered}] (at byte {at}): {}", without_position(&e)))
                 })?;
-                each(parsed).map_err(Walk::Refused)?;
+                each(parsed, at..s.at()).map_err(Walk::Refused)?;
                 *delivered += 1;
             }
             head.extend_from_slice(b"[]");
@@ -207,14 +284,10 @@ fn walk(
     super::schema::head_at(&head).map_err(|e| Walk::Malformed(without_position(&e)))
 }
 
-/// One record, its bulky fields replaced by their stand-ins, into `out`; its
-/// series kept when `series_of` wants its module's (or it comes first).
-fn skim_record(
-    s: &mut Scanner<impl Read>,
-    first: u8,
-    out: &mut Vec<u8>,
-    series_of: &dyn Fn(&str) -> bool,
-) -> Result<(), Walk> {
+/// One record, the fields `leave` names replaced by their stand-ins, onto
+/// `out`; its series kept when `leave.series_of` wants its module's (or it
+/// comes before the module's name).
+fn skim_record(s: &mut Scanner<impl Read>, first: u8, out: &mut Vec<u8>, leave: Leave) -> Result<(), Walk> {
     if first != b'{' {
         // Not an object: serde says so.
         return s.value(Some(out));
@@ -222,6 +295,7 @@ fn skim_record(
     s.pos += 1;
     out.push(b'{');
     let mut module = None;
+    let mut fields = 0usize;
     loop {
         let mut b = s.skip_ws()?;
         if b == b'}' {
@@ -229,11 +303,12 @@ fn skim_record(
             out.push(b'}');
             return Ok(());
         }
-        if out.len() > 1 {
+        if fields > 0 {
             s.expect(b',')?;
             out.push(b',');
             b = s.skip_ws()?;
         }
+        fields += 1;
         if b != b'"' {
             return Err(s.malformed("a key"));
         }
@@ -243,22 +318,30 @@ fn skim_record(
         s.expect(b':')?;
         let first = s.skip_ws()?;
         let wanted = |key: &[u8]| {
+            let Some(series_of) = leave.series_of else { return false };
             key == b"\"memory_series\""
                 && module.is_none_or(|(start, end)| {
                     serde_json::from_slice::<String>(&out[start..end]).map_or(true, |m| series_of(&m))
                 })
         };
-        let skipped = SKIPPED
+        let skipped = leave
+            .skipped
             .iter()
             .find(|(key, starts, _)| *key == &out[key_start..] && *starts == first && !wanted(key));
         let is_module = &out[key_start..] == b"\"module\"";
+        let attempts =
+            (&out[key_start..] == b"\"attempts\"" && first == b'[').then_some(leave.in_attempts).flatten();
         out.push(b':');
-        match skipped {
-            Some((_, _, stand_in)) => {
+        match (skipped, attempts) {
+            (Some((_, _, stand_in)), _) => {
                 out.extend_from_slice(stand_in);
                 s.value(None)?;
             }
-            None => {
+            (None, Some(inner)) => {
+                let inner = Leave { skipped: inner, in_attempts: None, series_of: None };
+                skim_list(s, out, inner)?;
+            }
+            (None, None) => {
                 let start = out.len();
                 s.value(Some(out))?;
                 if is_module {
@@ -266,6 +349,28 @@ fn skim_record(
                 }
             }
         }
+    }
+}
+
+/// A list of records (at its `[`), each skimmed as `leave` says, onto `out`.
+fn skim_list(s: &mut Scanner<impl Read>, out: &mut Vec<u8>, leave: Leave) -> Result<(), Walk> {
+    s.expect(b'[')?;
+    out.push(b'[');
+    let mut items = 0usize;
+    loop {
+        let mut b = s.skip_ws()?;
+        if b == b']' {
+            s.pos += 1;
+            out.push(b']');
+            return Ok(());
+        }
+        if items > 0 {
+            s.expect(b',')?;
+            out.push(b',');
+            b = s.skip_ws()?;
+        }
+        items += 1;
+        skim_record(s, b, out, leave)?;
     }
 }
 
@@ -445,7 +550,7 @@ mod tests {
 
     fn skimmed(text: &str, keep_series: bool) -> Result<(Report, Vec<ResultRecord>), Stop> {
         let mut records = Vec::new();
-        let report = read(text.as_bytes(), &|_| keep_series, &mut |r| {
+        let report = read(text.as_bytes(), Leave::skimmed(&|_| keep_series), &mut |r, _| {
             records.push(r);
             Ok(())
         })?;
@@ -475,7 +580,7 @@ mod tests {
         // Only the series of the modules asked for (`--baseline`: those the run runs).
         let wanted = whole.results[4].job.module.clone();
         let mut some = Vec::new();
-        read(text.as_bytes(), &|module| module == wanted, &mut |r| {
+        read(text.as_bytes(), Leave::skimmed(&|module| module == wanted), &mut |r, _| {
             some.push(r);
             Ok(())
         })
@@ -483,6 +588,33 @@ mod tests {
         let kept: Vec<&str> =
             some.iter().filter(|r| r.memory_series.is_some()).map(|r| r.job.module.as_str()).collect();
         assert_eq!(kept, [wanted.as_str()]);
+    }
+
+    #[test]
+    fn slimmed_records_are_what_slim_leaves_and_their_spans_hold_them_whole() {
+        let whole = Report::of(&crate::model::schema::sample_outcome());
+        for text in [serde_json::to_string_pretty(&whole).unwrap(), serde_json::to_string(&whole).unwrap()] {
+            let mut records = Vec::new();
+            let head = read(text.as_bytes(), Leave::slimmed(), &mut |r, span| {
+                records.push((r, span));
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(head, Report { results: Vec::new(), ..whole.clone() });
+            assert_eq!(records.len(), whole.results.len());
+            for ((slim, span), full) in records.iter().zip(&whole.results) {
+                let mut expected = full.clone();
+                expected.slim();
+                assert_eq!(slim, &expected);
+                let again =
+                    super::super::schema::record_at(&text.as_bytes()[span.start as usize..span.end as usize]);
+                assert_eq!(&again.unwrap(), full);
+            }
+            assert!(records
+                .iter()
+                .any(|(r, _)| r.attempts.len() == 2 && r.attempts[0].execution != r.attempts[1].execution));
+            assert!(records.iter().any(|(r, _)| r.baseline.is_some()), "the baseline stays");
+        }
     }
 
     #[test]

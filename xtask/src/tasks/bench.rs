@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-mod shards;
+pub(crate) mod shards;
 
 use super::project::ProjectPlan;
 use crate::cli::BenchSection;

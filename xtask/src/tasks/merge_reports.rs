@@ -41,20 +41,7 @@ pub fn merge_reports(
     }
     // The messages quote module names and file names: one line each, controls visible.
     let refuse = |message: String| usage(crate::sanitize::terminal_line(&message));
-    let mut shards = Vec::new();
-    let mut merging = Merging::default();
-    for (number, path) in paths.iter().enumerate() {
-        let name = path.display().to_string();
-        let folder = shard_folder(path);
-        let report = Report::read_each(path, |mut record, span| {
-            rebase(&mut record, &folder);
-            merging
-                .add(number, &name, record, span)
-                .map_err(|e| crate::sanitize::terminal_line(&e).into_owned())
-        })?;
-        merging.add_not_run(number, &name, &report.not_run).map_err(refuse)?;
-        shards.push(Shard { name, report });
-    }
+    let (shards, merging) = read_shards(paths, |path, each| Report::read_slimmed(path, each))?;
     let run = agreed_run(&shards, force).map_err(refuse)?;
     let missing = check_partitions(&shards).map_err(refuse)?;
     let (outcome, wholes) = merging.finish(&shards, paths).map_err(refuse)?;
@@ -83,6 +70,33 @@ pub fn merge_reports(
 struct Shard {
     name: String,
     report: Report,
+}
+
+/// A shard's reader: its results to `each` one at a time, with their spans
+/// in the file (`Report::read_slimmed`).
+type Each<'a> = &'a mut dyn FnMut(ResultRecord, Option<Range<u64>>) -> Result<(), String>;
+
+/// Every shard read, its results into one `Merging`.
+fn read_shards(
+    paths: &[PathBuf],
+    read: impl Fn(&std::path::Path, Each) -> Result<Report>,
+) -> Result<(Vec<Shard>, Merging)> {
+    let refuse = |message: String| usage(crate::sanitize::terminal_line(&message));
+    let mut shards = Vec::new();
+    let mut merging = Merging::default();
+    for (number, path) in paths.iter().enumerate() {
+        let name = path.display().to_string();
+        let folder = shard_folder(path);
+        let report = read(path, &mut |mut record, span| {
+            rebase(&mut record, &folder);
+            merging
+                .add(number, &name, record, span)
+                .map_err(|e| crate::sanitize::terminal_line(&e).into_owned())
+        })?;
+        merging.add_not_run(number, &name, &report.not_run).map_err(refuse)?;
+        shards.push(Shard { name, report });
+    }
+    Ok((shards, merging))
 }
 
 /// The folder a shard report's relative paths are relative to.
@@ -225,10 +239,10 @@ fn check_partitions(shards: &[Shard]) -> Result<Vec<String>, String> {
 }
 
 /// The shards' results as they are read: each one slimmed (outputs and
-/// tests' lists dropped: `ResultRecord::slim`) for the summary and the
-/// reports' overviews, with where its whole record lies in its shard's file,
-/// which the report writers read back one at a time. A result in two shards
-/// is refused.
+/// tests' lists dropped: `ResultRecord::slim`; the scanner of `model/skim.rs`
+/// leaves them unparsed) for the summary and the reports' overviews, with
+/// where its whole record lies in its shard's file, which the report writers
+/// read back one at a time. A result in two shards is refused.
 #[derive(Default)]
 struct Merging {
     /// Each result's cell, and the number of the shard that holds it.
@@ -444,17 +458,13 @@ mod tests {
             crate::report::json::write(&outcome, &context, &path).unwrap();
             paths.push(path);
         }
-        let mut merging = Merging::default();
-        let mut shards = Vec::new();
-        for (number, path) in paths.iter().enumerate() {
-            let name = path.display().to_string();
-            let report = Report::read_each(path, |record, span| {
+        let (shards, merging) = read_shards(&paths, |path, each| {
+            Report::read_slimmed(path, |record, span| {
                 assert!(span.is_some(), "a current report's records have their place in the file");
-                merging.add(number, &name, record, span)
+                each(record, span)
             })
-            .unwrap();
-            shards.push(Shard { name, report });
-        }
+        })
+        .unwrap();
         let (outcome, wholes) = merging.finish(&shards, &paths).unwrap();
         let modules: Vec<&str> = outcome.results.iter().map(|r| r.job.module.as_str()).collect();
         assert_eq!(modules, ["test_a.py", "test_b.py", "test_c.py", "test_d.py"]);
@@ -470,6 +480,61 @@ mod tests {
             assert_eq!(whole.stdout.text(), format!("{} says {}\n", result.job.module, "x".repeat(5000)));
             assert_eq!(whole.stderr.text(), "err,]}\n");
         }
+    }
+
+    /// The scanner's reading (`read_slimmed`) merges into the same reports,
+    /// byte for byte, as serde's reading of each whole record (`read_each`,
+    /// what merge-reports read with before): results of every ending, with
+    /// attempts, a baseline, memray figures, series, and generated pytest runs.
+    #[test]
+    fn the_scanner_merges_the_same_reports_as_the_whole_records() {
+        use crate::tasks::bench::shards::synthetic_result;
+        let dir = tempfile::tempdir().unwrap();
+        let sample = crate::model::schema::sample_outcome();
+        let mut parts =
+            vec![Outcome::empty("a".into()), Outcome::empty("b".into()), Outcome::empty("c".into())];
+        for (index, result) in sample.results.iter().enumerate() {
+            parts[index % 2].results.push(result.clone());
+        }
+        for module in 0..40 {
+            let index = parts[2].results.len();
+            parts[2].results.push(synthetic_result(index, module, ["3.9", "3.13"][module % 2], "mimalloc"));
+        }
+        let mut paths = Vec::new();
+        for (number, mut outcome) in parts.into_iter().enumerate() {
+            for (index, result) in outcome.results.iter_mut().enumerate() {
+                result.job.index = index;
+            }
+            let path = dir.path().join(format!("shard-{number}.json"));
+            let context = ReportContext { test_dir: "t", run: None, wholes: None };
+            crate::report::json::write(&outcome, &context, &path).unwrap();
+            paths.push(path);
+        }
+        let written = |name: &str, read: &dyn Fn(&std::path::Path, Each) -> Result<Report>| {
+            let (shards, merging) = read_shards(&paths, read).unwrap();
+            let (mut outcome, wholes) = merging.finish(&shards, &paths).unwrap();
+            // The merge's own clock aside.
+            outcome.started_at = std::time::UNIX_EPOCH;
+            let out = dir.path().join(name);
+            let reports = ReportPaths {
+                json: Some(out.join("r.json")),
+                junit: Some(out.join("r.xml")),
+                html: Some(out.join("r.html")),
+            };
+            let context = ReportContext { test_dir: "t", run: None, wholes: Some(&wholes) };
+            write_reports(&outcome, &reports, &context).unwrap();
+            ["r.json", "r.xml", "r.html"].map(|file| std::fs::read(out.join(file)).unwrap())
+        };
+        let scanned = written("scanned", &|path, each| Report::read_slimmed(path, each));
+        let parsed = written("parsed", &|path, each| Report::read_each(path, each));
+        for (file, (scanned, parsed)) in ["json", "xml", "html"].iter().zip(scanned.iter().zip(&parsed)) {
+            assert!(scanned == parsed, "the merged {file} reports differ");
+        }
+        let json = String::from_utf8(scanned[0].clone()).unwrap();
+        assert!(
+            json.contains("\"attempts\"") && json.contains("attempt 2\\n") && json.contains("\"baseline\"")
+        );
+        assert!(json.contains("test_feature_00039.py") && json.contains("\"memory_series\""));
     }
 
     fn shard(name: &str, partition: Option<&str>, modules: &[&str], python: &str) -> Shard {

@@ -6,6 +6,8 @@
 //! merged report with itself: wall time and peak RSS (read from `/proc` from
 //! outside), the HTML page's size, and how long headless Chromium takes to
 //! load it when one is installed. Needs no engine.
+//! `PYMACCOUNTER_BENCH_SHARD_PARTITIONS=N` (1 to 64) makes a smaller set of
+//! the same shards: 4 × N of them, N × 125 modules (the section says its scale).
 //!
 //! A result is made by `synthetic_result`: a new per-result field is one
 //! more line there (its size then counts in every figure).
@@ -30,8 +32,20 @@ use crate::report::ReportContext;
 const PYTHONS: [&str; 4] = ["3.9", "3.11", "3.13", "3.14"];
 const MALLOCS: [&str; 5] = ["default", "pymalloc", "malloc", "mimalloc", "malloc_debug"];
 const PARTITIONS: usize = 64;
-/// 8,000 modules: 125 per partition, × 5 allocators = 625 results a shard.
-const MODULES: usize = 8_000;
+/// 125 modules a partition, × 5 allocators = 625 results a shard (8,000 modules at 64 partitions).
+const MODULES_PER_PARTITION: usize = 125;
+/// Fewer partitions (a smaller set with shards of the same size: 4 × N of
+/// them), for a machine or a deadline that cannot take the whole section.
+const PARTITIONS_VAR: &str = "PYMACCOUNTER_BENCH_SHARD_PARTITIONS";
+
+/// The partitions each Python's run is split into: 64, or fewer as `PARTITIONS_VAR` says.
+fn partitions() -> usize {
+    std::env::var(PARTITIONS_VAR)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=PARTITIONS).contains(n))
+        .unwrap_or(PARTITIONS)
+}
 /// Goals (issue 24): all three reports at most 3× the JSON alone, under 500 MB, a page under 25 MB.
 const GOAL_RATIO: f64 = 3.0;
 const GOAL_PEAK: u64 = 500_000_000;
@@ -48,17 +62,18 @@ pub fn section(runner: &Path) -> Result<String> {
     let started = Instant::now();
     let shards = write_shards(&dir)?;
     let generated = started.elapsed();
+    let modules = partitions() * MODULES_PER_PARTITION;
     let shard_bytes: u64 = shards.iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
     let mut report = format!(
         "\n## Reports at CI scale\n\n`cargo xtask bench --only shards`: {} shard reports ({} in all, written by the \
-         JSON report writer in {:.1} s), {} results ({MODULES} modules × {} Pythons × {} allocators), each with \
+         JSON report writer in {:.1} s), {} results ({modules} modules × {} Pythons × {} allocators), each with \
          stdout and stderr of a pytest run, its tests (a file of 12 to 30), a failure's traceback, memray \
          figures on one in ten. The default (debug) build; a shared machine.\n\n\
          | command | wall time | CPU time | peak RSS | output | goal |\n|---|---:|---:|---:|---:|---|\n",
         shards.len(),
         crate::report::human_bytes(shard_bytes),
         generated.as_secs_f64(),
-        MODULES * PYTHONS.len() * MALLOCS.len(),
+        modules * PYTHONS.len() * MALLOCS.len(),
         PYTHONS.len(),
         MALLOCS.len(),
     );
@@ -173,7 +188,7 @@ fn chromium_load(page: &Path) -> Option<f64> {
 pub fn write_shards(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for python in PYTHONS {
-        for part in 1..=PARTITIONS {
+        for part in 1..=partitions() {
             let path = dir.join(format!("shard-{python}-{part:02}.json"));
             let outcome = shard_outcome(python, part);
             let run = shard_run(python, part);
@@ -194,7 +209,7 @@ fn shard_run(python: &str, part: usize) -> RunRecord {
         (RunOption::Memory, serde_json::json!(512u64 << 20)),
     ];
     RunRecord {
-        partition: Some(format!("{part}/{PARTITIONS}")),
+        partition: Some(format!("{part}/{}", partitions())),
         options: options.into_iter().collect(),
         ..RunRecord::default()
     }
@@ -204,7 +219,7 @@ fn shard_outcome(python: &str, part: usize) -> Outcome {
     let mut outcome = Outcome::empty(format!("shard-{python}-{part}"));
     outcome.started_at = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
     outcome.wall_time = Duration::from_secs(900);
-    let modules = (0..MODULES).filter(|m| m % PARTITIONS == part - 1);
+    let modules = (0..partitions() * MODULES_PER_PARTITION).filter(|m| m % partitions() == part - 1);
     for module in modules {
         for malloc in MALLOCS {
             let index = outcome.results.len();
