@@ -51,6 +51,9 @@ const SLIMMED: [Skipped; 4] = [
 const ATTEMPT_SLIMMED: [Skipped; 3] =
     [(b"\"stdout\"", b'"', b"\"\""), (b"\"stderr\"", b'"', b"\"\""), (b"\"memory_series\"", b'{', b"null")];
 
+/// A record's memory series.
+const SERIES: [Skipped; 1] = [(b"\"memory_series\"", b'{', b"null")];
+
 /// What a skim leaves out of each record.
 #[derive(Clone, Copy)]
 pub struct Leave<'a> {
@@ -72,6 +75,38 @@ impl<'a> Leave<'a> {
     /// What `ResultRecord::slim` leaves (merge-reports).
     pub fn slimmed() -> Leave<'static> {
         Leave { skipped: &SLIMMED, in_attempts: Some(&ATTEMPT_SLIMMED), series_of: None }
+    }
+
+    /// Everything but the memory series (its own and its attempts').
+    pub fn no_series() -> Leave<'static> {
+        Leave { skipped: &SERIES, in_attempts: Some(&SERIES), series_of: None }
+    }
+
+    /// Everything but the memory series and the outputs (its own and its attempts').
+    pub fn no_series_nor_outputs() -> Leave<'static> {
+        Leave { skipped: &ATTEMPT_SLIMMED, in_attempts: Some(&ATTEMPT_SLIMMED), series_of: None }
+    }
+}
+
+/// One record from the bytes that hold it (a span `read_slimmed` gave,
+/// perhaps after a comma and blanks), without what `leave` leaves out.
+pub fn record_from(mut bytes: Vec<u8>, leave: Leave) -> Result<ResultRecord, String> {
+    bytes.push(0);
+    let mut s = Scanner::of_bytes(bytes);
+    let mut record = Vec::new();
+    let skimmed = s.skip_ws().and_then(|b| match b {
+        b',' => {
+            s.pos += 1;
+            s.skip_ws()
+        }
+        b => Ok(b),
+    });
+    let skimmed = skimmed.and_then(|b| skim_record(&mut s, b, &mut record, leave));
+    let rest = skimmed.and_then(|()| s.skip_ws_to_end());
+    match rest {
+        Ok(false) => serde_json::from_slice(&record).map_err(|e| without_position(&e)),
+        Ok(true) => Err(format!("more than a record: {}", s.malformed("its end").words())),
+        Err(walk) => Err(walk.words()),
     }
 }
 
@@ -381,6 +416,16 @@ fn without_position(e: &serde_json::Error) -> String {
     words.strip_suffix(&tail).map_or(words.clone(), str::to_string)
 }
 
+impl Walk {
+    fn words(self) -> String {
+        match self {
+            Walk::NotCurrent => "not a current report".into(),
+            Walk::Malformed(words) | Walk::Refused(words) => words,
+            Walk::Io(e) => e.to_string(),
+        }
+    }
+}
+
 impl From<std::io::Error> for Walk {
     fn from(e: std::io::Error) -> Walk {
         Walk::Io(e)
@@ -402,6 +447,14 @@ const IN_STRING: &CStr = c"\"\\";
 const IN_NESTED: &CStr = c"\"{}[]";
 const AFTER_SCALAR: &CStr = c",}] \t\r\n";
 
+impl Scanner<std::io::Empty> {
+    /// Bytes already read, a NUL after them.
+    fn of_bytes(buf: Vec<u8>) -> Self {
+        let filled = buf.len() - 1;
+        Scanner { source: std::io::empty(), buf, pos: 0, filled, offset: 0 }
+    }
+}
+
 impl<R: Read> Scanner<R> {
     fn new(source: R) -> Scanner<R> {
         Scanner { source, buf: vec![0; CHUNK + 1], pos: 0, filled: 0, offset: 0 }
@@ -410,8 +463,9 @@ impl<R: Read> Scanner<R> {
     /// The next chunk; false at the end of the file.
     fn refill(&mut self) -> Result<bool, Walk> {
         self.offset += self.filled as u64;
+        let room = self.buf.len() - 1;
         let n = loop {
-            match self.source.read(&mut self.buf[..CHUNK]) {
+            match self.source.read(&mut self.buf[..room]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Walk::Io(e)),

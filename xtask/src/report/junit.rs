@@ -18,7 +18,7 @@ use crate::model::inner::{InnerTest, TestOutcome};
 use crate::model::result::Attempt;
 use crate::model::result::{rfc3339_utc, ModuleResult, Outcome, RunInfo};
 use crate::model::status::{Status, Tally};
-use crate::report::{words, FileReport, ReportContext};
+use crate::report::{words, FileReport, Parts, ReportContext};
 use crate::sanitize;
 
 pub const REPORT: FileReport = FileReport { flag: "junit", path: |args| args.junit.as_deref(), write };
@@ -47,7 +47,7 @@ pub fn render_to(
     suite_name: &str,
 ) -> Result<()> {
     let mut totals = Totals::default();
-    context.each_whole(outcome, |result| {
+    context.each_whole(outcome, Parts::NoSeriesNorOutputs, |result| {
         totals = totals.add(Totals::of(result));
         Ok(())
     })?;
@@ -68,7 +68,7 @@ pub fn render_to(
     ];
     writer.write_event(Event::Start(BytesStart::new("testsuites").with_attributes(attributes)))?;
     // One suite per result: the module's own case, then its inner tests.
-    context.each_whole(outcome, |result| suite(&mut writer, result, &outcome.run))?;
+    context.each_whole(outcome, Parts::NoSeries, |result| suite(&mut writer, result, &outcome.run))?;
     if !outcome.not_run.is_empty() {
         let count = outcome.not_run.len().to_string();
         let timestamp = rfc3339_utc(outcome.started_at);

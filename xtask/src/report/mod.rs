@@ -48,27 +48,49 @@ pub struct ReportContext<'a> {
 /// writer needs them: merge-reports keeps 160,000 results' outputs on disk,
 /// not in memory.
 pub trait Wholes {
-    /// The `index`-th result of the outcome, whole.
-    fn whole(&self, index: usize) -> Result<ModuleResult>;
+    /// The `index`-th result of the outcome, with `parts` of it at least.
+    fn whole(&self, index: usize, parts: Parts) -> Result<ModuleResult>;
+}
+
+/// What of a whole result a writer reads: what it leaves out may be left
+/// unparsed when read back (it may come all the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    All,
+    /// All but the memory series (its own and its attempts').
+    NoSeries,
+    /// All but the series and the outputs (its own and its attempts'): the tests' list, the figures.
+    NoSeriesNorOutputs,
 }
 
 impl ReportContext<'_> {
     /// The `index`-th result whole: the outcome's own, or read back.
     pub fn whole<'o>(&self, outcome: &'o Outcome, index: usize) -> Result<Cow<'o, ModuleResult>> {
+        self.whole_but(outcome, index, Parts::All)
+    }
+
+    /// The `index`-th result with `parts` of it at least.
+    pub fn whole_but<'o>(
+        &self,
+        outcome: &'o Outcome,
+        index: usize,
+        parts: Parts,
+    ) -> Result<Cow<'o, ModuleResult>> {
         match self.wholes {
             None => Ok(Cow::Borrowed(&outcome.results[index])),
-            Some(wholes) => wholes.whole(index).map(Cow::Owned),
+            Some(wholes) => wholes.whole(index, parts).map(Cow::Owned),
         }
     }
 
-    /// Every result whole, in order, one at a time.
+    /// Every result with `parts` of it at least, in order, one at a time.
     pub fn each_whole(
         &self,
         outcome: &Outcome,
+        parts: Parts,
         mut each: impl FnMut(&ModuleResult) -> Result<()>,
     ) -> Result<()> {
         for index in 0..outcome.results.len() {
-            let whole = self.whole(outcome, index)?;
+            let whole = self.whole_but(outcome, index, parts)?;
             each(&whole)?;
         }
         Ok(())

@@ -16,8 +16,9 @@ use crate::error::{usage, EXIT_FAILED, EXIT_PASSED};
 use crate::model::compare::{key_of, label, Key};
 use crate::model::result::{ModuleResult, Outcome};
 use crate::model::schema::{JobRecord, Report, ResultRecord, RunOption, RunRecord};
+use crate::model::skim::{record_from, Leave};
 use crate::report::human::{Human, Showing};
-use crate::report::{ReportContext, ReportPaths, Wholes};
+use crate::report::{Parts, ReportContext, ReportPaths, Wholes};
 use crate::tasks::run::{check_report_targets, check_reports, write_reports};
 
 pub fn merge_reports(
@@ -356,15 +357,26 @@ struct Spread {
 }
 
 impl Wholes for Spread {
-    fn whole(&self, index: usize) -> anyhow::Result<ModuleResult> {
+    fn whole(&self, index: usize, parts: Parts) -> anyhow::Result<ModuleResult> {
         let record = match &self.places[index] {
             Place::Held(record) => record.result(index),
             Place::InFile { shard, span } => {
-                let mut bytes = vec![0; (span.end - span.start) as usize];
+                let mut bytes = Vec::with_capacity((span.end - span.start) as usize + 1);
+                bytes.resize((span.end - span.start) as usize, 0);
                 self.files[*shard].read_exact_at(&mut bytes, span.start)?;
-                let mut record = crate::model::schema::record_at(&bytes).map_err(|e| {
+                let changed = |e: String| {
                     anyhow::anyhow!("{} changed while it was merged: {e}", self.paths[*shard].display())
-                })?;
+                };
+                // What the writer leaves out is left unparsed.
+                let mut record = match parts {
+                    Parts::All => {
+                        crate::model::schema::record_at(&bytes).map_err(|e| changed(e.to_string()))?
+                    }
+                    Parts::NoSeries => record_from(bytes, Leave::no_series()).map_err(changed)?,
+                    Parts::NoSeriesNorOutputs => {
+                        record_from(bytes, Leave::no_series_nor_outputs()).map_err(changed)?
+                    }
+                };
                 rebase(&mut record, &shard_folder(&self.paths[*shard]));
                 record.result(index)
             }
@@ -475,7 +487,7 @@ mod tests {
                 result.job.module.len() + 7 + 5000,
                 "its size stays"
             );
-            let whole = wholes.whole(index).unwrap();
+            let whole = wholes.whole(index, Parts::All).unwrap();
             assert_eq!(whole.job.module, result.job.module);
             assert_eq!(whole.stdout.text(), format!("{} says {}\n", result.job.module, "x".repeat(5000)));
             assert_eq!(whole.stderr.text(), "err,]}\n");
