@@ -369,7 +369,9 @@ impl Human {
         let mut out = String::new();
         out.push_str(&"═".repeat(self.width));
         out.push('\n');
-        let rows: Vec<Row> = outcome.results.iter().map(Row::of).collect();
+        // A row's cells are made again each time they are needed (to measure
+        // the columns, then to lay the row out): a merged run's 160,000 rows
+        // are never all held at once.
         let any = |has: &dyn Fn(&ModuleResult) -> bool| outcome.results.iter().any(has);
         let with_allocator = any(&|r| r.job.variant.python_malloc.is_some());
         let with_python = any(&|r| r.job.variant.python.is_some());
@@ -392,56 +394,71 @@ impl Human {
         if with_baseline {
             columns.push(Column::flexible("vs baseline"));
         }
-        let cells: Vec<Vec<String>> = rows
-            .iter()
-            .map(|row| {
-                let mut cells = vec![sanitize::terminal_line(row.module).into_owned()];
-                if with_allocator {
-                    cells.push(row.allocator.to_string());
-                }
-                if with_python {
-                    cells.push(row.python.to_string());
-                }
-                cells.extend([row.status.name().to_string(), row.duration.clone(), row.peak.clone()]);
-                if with_tests {
-                    cells.push(row.tests.clone().unwrap_or_default());
-                }
-                if with_baseline {
-                    cells.push(row.vs_baseline.clone().unwrap_or_default());
-                }
-                cells
-            })
-            .collect();
-        if table::fits(&columns, &cells, self.width) {
-            let paint = |row: Option<usize>, column: usize, cell: String| match row {
-                Some(row) if column == status_column => paint_status(rows[row].status, &cell, self.colour),
-                _ => cell,
-            };
-            out.push_str(&table::render(&columns, &cells, self.width, &paint));
+        let cells_of = |result: &ModuleResult| {
+            let row = Row::of(result);
+            let mut cells = vec![sanitize::terminal_line(row.module).into_owned()];
+            if with_allocator {
+                cells.push(row.allocator.to_string());
+            }
+            if with_python {
+                cells.push(row.python.to_string());
+            }
+            cells.extend([row.status.name().to_string(), row.duration, row.peak]);
+            if with_tests {
+                cells.push(row.tests.unwrap_or_default());
+            }
+            if with_baseline {
+                cells.push(row.vs_baseline.unwrap_or_default());
+            }
+            cells
+        };
+        let paint = |row: Option<usize>, column: usize, cell: String| match row {
+            Some(row) if column == status_column => {
+                paint_status(Row::of(&outcome.results[row]).status, &cell, self.colour)
+            }
+            _ => cell,
+        };
+        // Each column's widest cell, with the module's name in it and without.
+        let mut widest = table::widest(&columns);
+        let mut widest_below = widest.clone();
+        widest_below[0] = 0;
+        for result in &outcome.results {
+            let cells = cells_of(result);
+            table::widen(&mut widest, &cells);
+            table::widen(&mut widest_below[1..], &cells[1..]);
+        }
+        let widths = table::fit_widest(&columns, widest, self.width);
+        if table::within(&widths, self.width) {
+            let header: Vec<String> = columns.iter().map(|c| c.header.to_string()).collect();
+            out.push_str(&table::row_lines(&columns, &widths, &header, None, &paint).concat());
+            for (index, result) in outcome.results.iter().enumerate() {
+                out.push_str(
+                    &table::row_lines(&columns, &widths, &cells_of(result), Some(index), &paint).concat(),
+                );
+            }
         } else {
             // Too wide for one line a row: each module's name on a line of its
             // own, its variants' rows below it (the empty first column indents them).
             let mut columns = columns;
             columns[0] = Column::left("");
-            let variants: Vec<Vec<String>> =
-                cells.iter().map(|c| [vec![String::new()], c[1..].to_vec()].concat()).collect();
-            let paint = |row: Option<usize>, column: usize, cell: String| match row {
-                Some(row) if column == status_column => paint_status(rows[row].status, &cell, self.colour),
-                _ => cell,
-            };
-            let laid = table::lay_out(&columns, &variants, self.width, &paint);
-            out.push_str(&format!("module\n{}", laid[0].concat()));
-            let mut previous: Option<&str> = None;
-            for (index, lines) in laid[1..].iter().enumerate() {
-                let module = cells[index][0].as_str();
-                if previous != Some(module) {
-                    for piece in table::wrap(module, self.width) {
+            let widths = table::fit_widest(&columns, widest_below, self.width);
+            let header: Vec<String> = columns.iter().map(|c| c.header.to_string()).collect();
+            out.push_str(&format!(
+                "module\n{}",
+                table::row_lines(&columns, &widths, &header, None, &paint).concat()
+            ));
+            let mut previous: Option<String> = None;
+            for (index, result) in outcome.results.iter().enumerate() {
+                let mut cells = cells_of(result);
+                let module = std::mem::take(&mut cells[0]);
+                if previous.as_deref() != Some(module.as_str()) {
+                    for piece in table::wrap(&module, self.width) {
                         out.push_str(&piece);
                         out.push('\n');
                     }
                     previous = Some(module);
                 }
-                out.push_str(&lines.concat());
+                out.push_str(&table::row_lines(&columns, &widths, &cells, Some(index), &paint).concat());
             }
         }
         if !outcome.not_run.is_empty() {
