@@ -105,14 +105,20 @@ pub fn section(runner: &Path) -> Result<String> {
     let page = std::fs::metadata(&html).map_or(0, |m| m.len());
     let compared = measure(Command::new(runner).arg("compare").arg(&merged).arg(&merged))?;
     row(&mut report, "compare merged.json merged.json", &compared, String::new(), "bounded memory")?;
-    let _ = writeln!(
-        report,
-        "\nThe HTML page is {} (goal under 25 MB: {}).",
+    // Printed as well (`--only` writes no BENCHMARKS.md).
+    report.push('\n');
+    let page_line = format!(
+        "The HTML page is {} (goal under 25 MB: {}).",
         crate::report::human_bytes(page),
         met(page <= GOAL_PAGE)
     );
-    if let Some(load) = chromium_load(&html) {
-        let _ = writeln!(report, "Headless Chromium loads it and runs its script in {load:.1} s.");
+    super::emit(&mut report, &page_line);
+    match chromium_load(&html) {
+        Some(load) => super::emit(
+            &mut report,
+            &format!("Headless Chromium loads it and runs its script in {load:.1} s."),
+        ),
+        None => super::emit(&mut report, "Headless Chromium did not load it (none installed, or it failed)."),
     }
     Ok(report)
 }
