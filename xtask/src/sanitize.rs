@@ -26,6 +26,14 @@ pub fn terminal_line(text: &str) -> Cow<'_, str> {
 /// other than tab, newline and carriage return; U+FFFE; U+FFFF) become visible
 /// escapes. Everything else is allowed, so the result is always well-formed.
 pub fn xml(text: &str) -> Cow<'_, str> {
+    // Most text has none of them: looked for a byte at a time, without
+    // decoding characters (a merged JUnit report is a GiB of text). The
+    // UTF-8 of U+FFFE and U+FFFF starts with 0xEF; other characters that do
+    // are then looked at one by one.
+    let suspect = |b: &u8| (*b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || *b == 0xEF;
+    if !text.as_bytes().iter().any(suspect) {
+        return Cow::Borrowed(text);
+    }
     escape_where(text, |c| !allowed_in_xml(c))
 }
 
