@@ -6,6 +6,10 @@
 //! the attempts, the baseline it carried, and the memory series unless
 //! `series_of` wants its module's) and hands serde the rest of each record.
 //! Memory: a chunk plus one skimmed record, whatever the file's size.
+//! merge-reports reads its shards the same way, each record as
+//! `ResultRecord::slim` leaves it with the span that holds it whole
+//! (`Report::read_slimmed`), and its writers read each back from its span
+//! without what they do not write (`record_from`).
 //!
 //! Anything that is not a current report as far as it was read stops it
 //! before a record is delivered: `Report::read_skimmed` then reads the file
@@ -669,6 +673,32 @@ mod tests {
                 .any(|(r, _)| r.attempts.len() == 2 && r.attempts[0].execution != r.attempts[1].execution));
             assert!(records.iter().any(|(r, _)| r.baseline.is_some()), "the baseline stays");
         }
+    }
+
+    #[test]
+    fn a_record_comes_back_from_its_span_without_what_is_left_out() {
+        let whole = Report::of(&crate::model::schema::sample_outcome());
+        let with_attempts = whole.results.iter().find(|r| !r.attempts.is_empty()).unwrap();
+        let text = format!(",\n  {}\n", serde_json::to_string_pretty(with_attempts).unwrap());
+        let mut expected = with_attempts.clone();
+        assert_eq!(
+            record_from(
+                text.clone().into_bytes(),
+                Leave { skipped: &[], in_attempts: None, series_of: None }
+            )
+            .unwrap(),
+            expected
+        );
+        expected.memory_series = None;
+        expected.attempts.iter_mut().for_each(|a| a.memory_series = None);
+        assert_eq!(record_from(text.clone().into_bytes(), Leave::no_series()).unwrap(), expected);
+        expected.stdout.clear();
+        expected.stderr.clear();
+        expected.attempts.iter_mut().for_each(|a| a.stdout.clear());
+        assert_eq!(record_from(text.clone().into_bytes(), Leave::no_series_nor_outputs()).unwrap(), expected);
+        let error = record_from(format!("{text} {{}}").into_bytes(), Leave::no_series()).unwrap_err();
+        assert!(error.starts_with("more than a record"), "{error}");
+        assert!(record_from(text[..text.len() / 2].as_bytes().to_vec(), Leave::no_series()).is_err());
     }
 
     #[test]
