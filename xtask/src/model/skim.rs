@@ -698,7 +698,7 @@ mod tests {
         assert_eq!(record_from(text.clone().into_bytes(), Leave::no_series_nor_outputs()).unwrap(), expected);
         let error = record_from(format!("{text} {{}}").into_bytes(), Leave::no_series()).unwrap_err();
         assert!(error.starts_with("more than a record"), "{error}");
-        assert!(record_from(text[..text.len() / 2].as_bytes().to_vec(), Leave::no_series()).is_err());
+        assert!(record_from(text.as_bytes()[..text.len() / 2].to_vec(), Leave::no_series()).is_err());
     }
 
     #[test]
