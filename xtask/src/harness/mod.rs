@@ -72,22 +72,24 @@ const TIMED_OUT_STATUS: i32 = 124;
 /// `read`: each process it spares is a few ms per container.
 const WRAPPER: &str = r#"read -r nonce && [ -n "$nonce" ] || exit 125
 deadline=$1; report=$2; shift 2
-exec 5<>/tmp/.pymaccounter-time || exit 125; rm -f /tmp/.pymaccounter-time
-if [ "$report" != - ]; then exec 4<>/tmp/.pymaccounter-verdict || exit 125; rm -f /tmp/.pymaccounter-verdict; fi
+exec 5<>/tmp/.pymaccounter-time || exit 125
+if [ "$report" != - ]; then exec 4<>/tmp/.pymaccounter-verdict || exit 125; fi
 if [ "$report" = file ]; then exec 6<>/.pymaccounter-verdict || exit 125; fi
 # --memray (these two blocks; see harness/memray.rs): the runner mounted this file. fd 9 takes
 # memray's start-up notes; the capture is summarised once nothing of the module's runs, with none
 # of the wrapper's descriptors open, and the summary copied behind a nonce-carrying header.
 memray=; if [ -e /.pymaccounter-memray ]; then memray=1
   exec 8<>/.pymaccounter-memray || exit 125
-  exec 9<>/tmp/.pymaccounter-memray-notes || exit 125; rm -f /tmp/.pymaccounter-memray-notes
+  exec 9<>/tmp/.pymaccounter-memray-notes || exit 125
 fi
 # Memory series (issue 24): the sampler (memory_sampler.pl) writes into an
 # unlinked file on descriptor 7, which the module does not get, until kill -1
 # ends it; its records (4 KiB at most, only its characters) go on a line
 # before the status line. No perl in the image, or --env
 # PYMACCOUNTER_MEMORY_SERIES=off: no sampler, no series.
-exec 7<>/tmp/.pymaccounter-series || exit 125; rm -f /tmp/.pymaccounter-series
+exec 7<>/tmp/.pymaccounter-series || exit 125
+# Unlinked all at once (one rm: each process is a few ms), before anything else runs.
+rm -f /tmp/.pymaccounter-time /tmp/.pymaccounter-verdict /tmp/.pymaccounter-memray-notes /tmp/.pymaccounter-series
 [ "${PYMACCOUNTER_MEMORY_SERIES-}" = off ] ||
   { unset PERL5LIB PERL5OPT PERLLIB; exec perl /opt/pymaccounter/memory_sampler.pl; } >&7 2>/dev/null </dev/null 4>&- 5>&- 6>&- 8>&- 9>&- &
 timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&- 7>&- 8>&-
