@@ -15,9 +15,9 @@
 # the container's memory as its cgroup counts it (v2 `memory.current`, v1
 # `memory.usage_in_bytes`; this sampler is in that figure, about 5 MiB).
 #
-# Samples are taken every PERIOD (10 ms) for the first 40 ms, then every
-# quarter of the time so far (about 3 samples per doubling of the run: 250 ms
-# apart at 1 s), at most every MAX_PERIOD (1 s, from 4 s on): each wake-up
+# Samples are taken every PERIOD (10 ms) for the first 80 ms, then every
+# eighth of the time so far (about 6 samples per doubling of the run: 125 ms
+# apart at 1 s), at most every MAX_PERIOD (1 s, from 8 s on): each wake-up
 # costs more than what the sample reads (on a virtual machine a system call
 # after a sleep costs ~10 us; a sample, ~0.3 ms of CPU), so a short module
 # gets its curve from few wake-ups and a long one a steady rate.
@@ -39,7 +39,7 @@
 
 my $CAP = 128;    # MAX_POINTS in xtask/src/model/series.rs; 32-byte records: the wrapper reads 4096 bytes
 my $PERIOD_MS = 10;
-my $SLOWDOWN = 4;
+my $SLOWDOWN = 8;
 my $MAX_PERIOD_MS = 1000;
 my $WIDTH = 32;
 my @buckets;      # [t_ms, rss_kib, cgroup_kib or undef]
@@ -194,7 +194,7 @@ sub main {
         my $up = defined $now ? ($now - $start) * 10 : $t;    # unreadable: the sleeps' sum
         $t = $up > $t ? $up : ($t < $up + 9 ? $t : $up + 9);
         add($t, $rss, $cg);
-        # A quarter of the time so far, within [PERIOD, MAX_PERIOD] ms.
+        # An eighth of the time so far, within [PERIOD, MAX_PERIOD] ms.
         my $period = $t / $SLOWDOWN;
         $period = $period < $PERIOD_MS ? $PERIOD_MS : $period > $MAX_PERIOD_MS ? $MAX_PERIOD_MS : int($period);
         select(undef, undef, undef, $period / 1000);
