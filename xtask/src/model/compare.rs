@@ -822,15 +822,8 @@ mod tests {
         use crate::model::memray::MemraySummary;
         let mut record = record("test_a.py", None, Status::Pass, 100.0, 1.0);
         record.memray = Some(MemraySummary {
-            peak_memory_bytes: Some((heap_mib * MIB) as u64),
-            total_allocations: None,
-            total_bytes_allocated: None,
-            profiler_rss_bytes: None,
-            python_allocator: None,
-            top_allocations_by_size: Vec::new(),
-            flamegraph: "allocations".into(),
-            flamegraph_path: None,
             per_test_captures: per_test.then_some(3),
+            ..MemraySummary::with_peak((heap_mib * MIB) as u64)
         });
         record
     }

@@ -36,6 +36,24 @@ pub struct MemraySummary {
     pub per_test_captures: Option<u64>,
 }
 
+#[cfg(test)]
+impl MemraySummary {
+    /// A whole module's summary with its heap's peak alone, for tests.
+    pub fn with_peak(bytes: u64) -> MemraySummary {
+        MemraySummary {
+            peak_memory_bytes: Some(bytes),
+            total_allocations: None,
+            total_bytes_allocated: None,
+            profiler_rss_bytes: None,
+            python_allocator: None,
+            top_allocations_by_size: Vec::new(),
+            flamegraph: "allocations".into(),
+            flamegraph_path: None,
+            per_test_captures: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AllocationSite {
     /// `function:file:line`.

@@ -1605,17 +1605,7 @@ mod tests {
             r.container_peak_bytes = Some((peak + 2) << 20);
             results.push(r);
         }
-        results[0].memray = Some(MemraySummary {
-            peak_memory_bytes: Some(4 << 20),
-            total_allocations: None,
-            total_bytes_allocated: None,
-            profiler_rss_bytes: None,
-            python_allocator: None,
-            top_allocations_by_size: Vec::new(),
-            flamegraph: "allocations".into(),
-            flamegraph_path: None,
-            per_test_captures: None,
-        });
+        results[0].memray = Some(MemraySummary::with_peak(4 << 20));
         let page = render(&outcome(results), "t");
         let all = elements(&page);
         let cells: Vec<String> =
@@ -1757,17 +1747,8 @@ mod tests {
         std::fs::create_dir_all(svg.parent().unwrap()).unwrap();
         std::fs::write(&svg, "<svg/>").unwrap();
         let mut result = result("test_a.py", Execution::Passed, Some(10));
-        result.memray = Some(MemraySummary {
-            peak_memory_bytes: Some(4 << 20),
-            total_allocations: None,
-            total_bytes_allocated: None,
-            profiler_rss_bytes: None,
-            python_allocator: None,
-            top_allocations_by_size: Vec::new(),
-            flamegraph: "allocations".into(),
-            flamegraph_path: Some(svg.clone()),
-            per_test_captures: None,
-        });
+        result.memray =
+            Some(MemraySummary { flamegraph_path: Some(svg.clone()), ..MemraySummary::with_peak(4 << 20) });
         let pages = dir.path().join("html/pages");
         std::fs::create_dir_all(&pages).unwrap();
         let context = ReportContext { test_dir: "t", run: None, wholes: None };

@@ -301,17 +301,7 @@ mod tests {
         let baseline = result.baseline.as_mut().unwrap();
         baseline.values.insert(MeasureId::Heap, (4u64 << 20) as f64);
         baseline.scopes.insert(MeasureId::Heap, crate::model::measure::Scope::LargestTest);
-        result.memray = Some(crate::model::memray::MemraySummary {
-            peak_memory_bytes: Some(50 << 20),
-            total_allocations: None,
-            total_bytes_allocated: None,
-            profiler_rss_bytes: None,
-            python_allocator: None,
-            top_allocations_by_size: Vec::new(),
-            flamegraph: "allocations".into(),
-            flamegraph_path: None,
-            per_test_captures: None,
-        });
+        result.memray = Some(crate::model::memray::MemraySummary::with_peak(50 << 20));
         assert_eq!(
             Row::of(&result).vs_baseline.as_deref(),
             Some("rss +50.0%, heap not comparable: largest test vs whole module, duration -25.0%")

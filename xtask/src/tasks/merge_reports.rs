@@ -413,15 +413,8 @@ mod tests {
             std::fs::create_dir_all(&folder).unwrap();
             let mut result = ModuleResult::sample(module, Execution::Passed, "", "");
             result.memray = Some(MemraySummary {
-                peak_memory_bytes: Some(1 << 20),
-                total_allocations: None,
-                total_bytes_allocated: None,
-                profiler_rss_bytes: None,
-                python_allocator: None,
-                top_allocations_by_size: vec![],
-                flamegraph: "allocations".into(),
                 flamegraph_path: Some(folder.join(format!("memray/{module}.svg"))),
-                per_test_captures: None,
+                ..MemraySummary::with_peak(1 << 20)
             });
             let mut outcome = Outcome::empty(shard.into());
             outcome.results.push(result);
