@@ -1,4 +1,4 @@
-# The test image: a Python base, GNU time and the harness. The test modules
+# The test image: a Python base, the monitor and the harness. The test modules
 # are not copied in: each container mounts the test dir read-only, so editing
 # a module builds nothing. The runner tags the image with a hash of this file,
 # xtask/container/ and the base; see ARCHITECTURE.md.
@@ -8,10 +8,11 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
 # First, so that a failed download leaves no half-built layers behind.
-# GNU time is each module's parent in its container: it reads the module's
-# peak RSS from the kernel when the module ends (Debian package, no PyPI).
-RUN test -x /usr/bin/time || \
-    (apt-get update && apt-get install -y --no-install-recommends time && rm -rf /var/lib/apt/lists/*)
+# Perl runs each module's monitor (xtask/container/monitor.pl: the module's
+# parent, its deadline, its peak RSS from the kernel, its memory over time);
+# core Perl only, which every Debian-based image has (perl-base is essential).
+RUN command -v perl >/dev/null || \
+    (apt-get update && apt-get install -y --no-install-recommends perl-base && rm -rf /var/lib/apt/lists/*)
 
 # HOME is writable. Nothing else is set for Python: a variable here would reach
 # every Python a module starts (the runner gives the module's own interpreter
@@ -29,5 +30,8 @@ COPY container/ /opt/pymaccounter/
 # run_harness.py, which imports it, so no container compiles it again (the
 # root is read-only: nothing could be cached at run time). Unchecked hashes:
 # the image never changes under it.
+# The monitor's perl likewise: the module can neither open the descriptors its
+# figures go to nor change them in its memory.
 RUN cp /bin/sh /opt/pymaccounter-sh && chmod 0111 /opt/pymaccounter-sh && \
+    cp "$(command -v perl)" /opt/pymaccounter-perl && chmod 0111 /opt/pymaccounter-perl && \
     python3 -m compileall -q --invalidation-mode unchecked-hash /opt/pymaccounter/harness.py

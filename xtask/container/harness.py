@@ -52,7 +52,7 @@ Exit codes:
 Under unittest and pytest each test's own peak is in its entry ("peak_bytes"): the RSS
 high-water mark (VmHWM) is reset before the test through /proc/self/clear_refs and read
 after it, and the test's peak is its rise over the RSS at its start. Since each reset
-lowers the mark GNU time reads at exit, the trailer also holds the highest mark read
+lowers the mark the monitor reads at exit, the trailer also holds the highest mark read
 before any reset ("peak_rss_bytes"): the file's peak is the larger of the two.
 
 --memray-markers check|unchecked|record:DIR (pytest mode; the module uses pytest-memray's
@@ -83,7 +83,7 @@ list is cut and "truncated" is true (the counts stay complete).
 --kill-strays (the runner's containers only: never where other processes of the user
 live) SIGKILLs, once the module's code and the interpreter's shutdown work are done and
 before the trailer is written, every process but this one and its ancestors (the
-container's wrapper, timeout, GNU time), and waits until they are dead: a child the
+container's wrapper and its monitor), and waits until they are dead: a child the
 module left running cannot rewrite the trailer after it was written. The trailer's file
 (--report-fd) is emptied before it is written, so what such a child wrote there before
 goes too.
@@ -975,12 +975,12 @@ class PeakMeter:
     """Each test's own peak: the process's RSS high-water mark is reset before the
     test (writing 5 to /proc/self/clear_refs) and read after it; the test's peak is
     its rise over the RSS at its start. The process's own peak, which each reset
-    lowers for whoever reads it at exit (GNU time), is kept here across the resets
+    lowers for whoever reads it at exit (the monitor), is kept here across the resets
     (`peak`). Off where /proc does not allow it.
 
     The mark is read through getrusage (ru_maxrss), a fifth of the cost of
     /proc/self/status's VmHWM; but ru_maxrss is also at least the mark of the
-    image this process replaced at exec (GNU time's child: small), which no reset
+    image this process replaced at exec (the monitor's child: small), which no reset
     lowers. Right after a reset the mark is the RSS: when ru_maxrss is above it
     then, that older mark shows through, and this test's mark is read from
     VmHWM instead."""

@@ -22,12 +22,12 @@ fn the_harness_passes_its_own_tests() {
     assert!(stderr.contains("\nOK"), "{stderr}");
 }
 
-/// The memory sampler (`xtask/container/memory_sampler.pl`, on the host's
-/// perl): its buckets, and a real run beside an allocating process under
-/// `timeout` and GNU time in a PID namespace of its own.
+/// The monitor (`xtask/container/monitor.pl`, on the host's perl): its
+/// buckets, and real runs as the parent of processes that allocate, exit,
+/// die by a signal or outlive their deadline, in a PID namespace of its own.
 #[test]
-fn the_memory_sampler_passes_its_own_tests() {
-    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/harness/test_memory_sampler.py");
+fn the_monitor_passes_its_own_tests() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/harness/test_monitor.py");
     let output = Command::new("python3").arg(&tests).output().expect("python3 runs on the host");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");

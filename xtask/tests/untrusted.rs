@@ -103,7 +103,7 @@ fn what_a_module_leaves_in_memrays_folder_is_bounded_and_never_trusted() {
 
 #[test]
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
-fn printed_lines_early_exits_detached_children_and_files_forge_no_verdict_or_peak() {
+fn printed_lines_early_exits_detached_children_files_and_descriptors_forge_no_verdict_or_peak() {
     require_engine();
     let dir = fixture("forgers");
     let started = std::time::Instant::now();
@@ -126,6 +126,11 @@ fn printed_lines_early_exits_detached_children_and_files_forge_no_verdict_or_pea
     let clearer = result_for(&report, "test_clears_its_peak.py");
     assert_eq!(clearer["status"], "over-budget", "{clearer:#}");
     assert!(clearer["container_peak_bytes"].as_u64().unwrap() > 300 << 20, "{clearer:#}");
+    // Nothing it can write into reaches the monitor's figures: the peak is the kernel's.
+    let figures = result_for(&report, "test_forges_its_figures.py");
+    assert_eq!(figures["status"], "over-budget", "{figures:#}");
+    assert!(figures["peak_rss_bytes"].as_u64().unwrap() > 250 << 20, "{figures:#}");
+    assert!(figures["duration_s"].as_f64().unwrap() > 0.01, "{figures:#}");
     assert_eq!(status("test_honest_pass.py"), "pass", "{report:#}");
     assert!(started.elapsed() < std::time::Duration::from_secs(50), "nothing waited for the detached child");
     assert_eq!(containers_of_run(report["run_id"].as_str().unwrap()), Vec::<String>::new());

@@ -3,15 +3,17 @@
 //! Each container's first process (PID 1, which nothing inside can kill) is a
 //! small shell, `WRAPPER`. It reads a per-container nonce from its stdin (the
 //! runner writes it; it is in no argument or variable the module can see),
-//! then runs `timeout` → GNU time → `python3 -u MODULE`: GNU time is the
-//! module's parent, so it reads the module's peak RSS from the kernel (wait4's
-//! ru_maxrss) without touching the module's own process, and writes it into
-//! an unlinked file (a descriptor, not a path: no file the module writes and
-//! no line it prints reaches it). When the module ends, or its deadline does
-//! (`timeout`, inside the container: it holds even when the runner is gone),
-//! the wrapper kills whatever the module left running, then writes one line
-//! last on stderr, carrying the nonce: the exit status, GNU time's figures,
-//! the cgroup's peak. The harness's verdict (every test of the file) is also
+//! then runs the monitor (`xtask/container/monitor.pl`) → `python3 -u MODULE`:
+//! the monitor is the module's parent, so it reads the module's peak RSS from
+//! the kernel (wait4's ru_maxrss) without touching the module's own process,
+//! samples its memory over time, and writes both into unlinked files (a
+//! descriptor, not a path, that the module does not inherit; the monitor is
+//! non-dumpable, so no /proc path reaches them either). When the module ends,
+//! or its deadline does (the monitor's, inside the container: it holds even
+//! when the runner is gone), the wrapper kills whatever the module left
+//! running, then writes one line last on stderr, carrying the nonce: the exit
+//! status, the monitor's figures, the cgroup's peak. The harness's verdict
+//! (every test of the file) is also
 //! written into an unlinked file; the wrapper copies it, once nothing but
 //! itself is left alive, into a file the runner mounts (`VERDICT_FILE`),
 //! behind a header carrying the nonce and the verdict's length; the runner
@@ -48,7 +50,7 @@ pub const TMP_DIR: &str = "/tmp";
 /// one with `--repeat` or `--retries`), so a module can tell a rerun.
 pub const ATTEMPT_VARIABLE: &str = "PYMACCOUNTER_ATTEMPT";
 
-/// `timeout`'s status when the deadline ended the command.
+/// The monitor's status when the deadline ended the command (as `timeout`'s).
 const TIMED_OUT_STATUS: i32 = 124;
 
 /// The container's command around the module: `sh -c WRAPPER sh SECONDS
@@ -82,22 +84,21 @@ memray=; if [ -e /.pymaccounter-memray ]; then memray=1
   exec 8<>/.pymaccounter-memray || exit 125
   exec 9<>/tmp/.pymaccounter-memray-notes || exit 125
 fi
-# Memory series (issue 24): the sampler (memory_sampler.pl) writes into an
-# unlinked file on descriptor 7, which the module does not get, until kill -1
-# ends it; its records (4 KiB at most, only its characters) go on a line
-# before the status line. No perl in the image, or --env
-# PYMACCOUNTER_MEMORY_SERIES=off: no sampler, no series.
+# The monitor (monitor.pl, under an execute-only perl: see the Dockerfile) unlinks the scratch
+# files, then runs the module as its child with none of descriptors 5-8: it writes the module's
+# exit, peak RSS and time on 5 and its memory series on 7 (unless --env
+# PYMACCOUNTER_MEMORY_SERIES=off), and exits 124 at the deadline. PERL5OPT is emptied for perl
+# and given back to the module.
+series=on; [ "${PYMACCOUNTER_MEMORY_SERIES-}" = off ] && series=off
 exec 7<>/tmp/.pymaccounter-series || exit 125
-# Unlinked all at once (one rm: each process is a few ms), before anything else runs.
-rm -f /tmp/.pymaccounter-time /tmp/.pymaccounter-verdict /tmp/.pymaccounter-memray-notes /tmp/.pymaccounter-series
-[ "${PYMACCOUNTER_MEMORY_SERIES-}" = off ] ||
-  { unset PERL5LIB PERL5OPT PERLLIB; exec perl /opt/pymaccounter/memory_sampler.pl; } >&7 2>/dev/null </dev/null 4>&- 5>&- 6>&- 8>&- 9>&- &
-timeout --foreground -k 5 "$deadline" /usr/bin/time -o /proc/self/fd/5 -f "%x %M %e" "$@" </dev/null 6>&- 7>&- 8>&-
+PERL5OPT= /opt/pymaccounter-perl /opt/pymaccounter/monitor.pl "$deadline" $series "${PERL5OPT+=$PERL5OPT}" \
+  /tmp/.pymaccounter-time /tmp/.pymaccounter-verdict /tmp/.pymaccounter-memray-notes /tmp/.pymaccounter-series \
+  -- "$@" </dev/null 6>&- 8>&-
 status=$?
 kill -s KILL -- -1 2>/dev/null
-series=$(head -c 4096 /proc/self/fd/7)
+series=; read -r series </proc/self/fd/7
 case $series in *[!0-9,\;-]*) series= ;; esac
-measured=; while IFS= read -r line; do measured=$line; done <&5
+measured=; read -r measured </proc/self/fd/5
 cg=/sys/fs/cgroup; peak=; ooms=
 { read -r peak <$cg/memory.peak || read -r peak <$cg/memory/memory.max_usage_in_bytes; } 2>/dev/null
 for f in $cg/memory.events $cg/memory/memory.oom_control; do
@@ -231,7 +232,7 @@ pub fn harness_name(harness: Harness) -> &'static str {
 }
 
 /// The container command for a module: the wrapper with the module's
-/// deadline, GNU time running the interpreter on the module (a script as
+/// deadline, the monitor running the interpreter on the module (a script as
 /// `python3 -u module.py` would), or on the harness, which runs the module's
 /// tests or hunts its leaks. `args` follow the module. With `memray`, memray
 /// runs the module (or the harness) through `memray::LAUNCHER`, which records into
@@ -477,7 +478,7 @@ pub struct Measurement {
     pub peak_rss_bytes: Option<u64>,
     /// The cgroup's peak (the container's memory, which the module cannot reset).
     pub container_peak_bytes: Option<u64>,
-    /// The signal that killed the module, as GNU time saw it.
+    /// The signal that killed the module, as the monitor saw it.
     pub signal: Option<i32>,
     /// How many processes the container's memory limit killed (the kernel's
     /// count, read by the wrapper); `None` where the cgroup does not say.
@@ -487,7 +488,7 @@ pub struct Measurement {
     pub ran: bool,
     /// The container's own deadline ended the module.
     pub timed_out: bool,
-    /// The module's own wall time, from its start (GNU time's `%e`).
+    /// The module's own wall time, from its start (the monitor's ELAPSED).
     pub elapsed: Option<Duration>,
     /// The harness's verdict, when it wrote one.
     pub inner: Option<InnerReport>,
@@ -532,8 +533,10 @@ fn parse_trailer(end: &[u8], nonce: &str, container_exit: i32) -> Option<(usize,
         Measurement { container_peak_bytes: digits(cgroup), oom_kills, ran: true, ..Measurement::default() };
     match time.split(' ').collect::<Vec<_>>()[..] {
         [exit, peak, elapsed] => {
-            let (exit, peak): (i32, u64) = (digits(exit)?, digits(peak)?);
-            // GNU time's %x is 0 when a signal killed the module; its own status is then 128 + N.
+            // `-`: the monitor could not ask the kernel for the peak (an architecture it does not know).
+            let (exit, peak): (i32, Option<u64>) =
+                (digits(exit)?, if peak == "-" { None } else { Some(digits(peak)?) });
+            // The monitor's EXIT is 0 when a signal killed the module; its own status is then 128 + N.
             let signal = (exit == 0
                 && container_exit > 128
                 && container_exit == killed_by_signal_exit(container_exit - 128))
@@ -541,11 +544,11 @@ fn parse_trailer(end: &[u8], nonce: &str, container_exit: i32) -> Option<(usize,
             if exit != container_exit && signal.is_none() {
                 return None;
             }
-            measurement.peak_rss_bytes = Some(peak.saturating_mul(1024));
+            measurement.peak_rss_bytes = peak.map(|kib| kib.saturating_mul(1024));
             measurement.signal = signal;
             measurement.elapsed = seconds(elapsed);
         }
-        // No figures: GNU time was stopped before it wrote them (the deadline, or a kill).
+        // No figures: the monitor was stopped before it wrote them (the deadline, or a kill).
         [""] => measurement.timed_out = container_exit == TIMED_OUT_STATUS,
         _ => return None,
     }
@@ -603,7 +606,7 @@ fn bounded(mut inner: InnerReport) -> InnerReport {
     inner
 }
 
-/// `12.34` (GNU time's `%e`): a duration.
+/// `12.34` (the monitor's ELAPSED, as GNU time's `%e`): a duration.
 fn seconds(text: &str) -> Option<Duration> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
     let whole: u64 = digits(whole)?;
@@ -655,7 +658,7 @@ mod tests {
     const NONCE: &str = "0123456789abcdef0123456789abcdef";
 
     /// What the wrapper appends after a module that exited with `code`, or
-    /// was killed by `signal`, when GNU time wrote its figures.
+    /// was killed by `signal`, when the monitor wrote its figures.
     fn wrapper(code: i32, signal: Option<i32>, peak_kib: u64) -> String {
         let (status, exit) = match signal {
             Some(signal) => (killed_by_signal_exit(signal), 0),
@@ -1130,8 +1133,20 @@ mod tests {
             (m.peak_rss_bytes, m.container_peak_bytes, rest.as_str()),
             (None, Some(77), "still going\n")
         );
-        // A module that exits 124 itself says so through GNU time.
+        // A module that exits 124 itself says so through the monitor's figures.
         assert!(!measure(&wrapper(124, None, 5), 124).0.timed_out);
+    }
+
+    #[test]
+    fn a_peak_the_monitor_could_not_ask_for_is_unknown_and_the_rest_stands() {
+        let line = format!("@@pymaccounter-{NONCE} status=3 cgroup_peak=77 oom_kills=0 time=3 - 0.25\n");
+        let (m, _) = measure(&line, 3);
+        assert!(m.ran && !m.timed_out, "{m:?}");
+        assert_eq!((m.peak_rss_bytes, m.container_peak_bytes), (None, Some(77)));
+        assert_eq!(m.elapsed, Some(Duration::from_millis(250)));
+        // Anything else in its place is no figure.
+        let odd = format!("@@pymaccounter-{NONCE} status=3 cgroup_peak=77 oom_kills=0 time=3 -5 0.25\n");
+        assert!(!measure(&odd, 3).0.ran);
     }
 
     #[test]

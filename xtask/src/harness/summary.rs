@@ -3,7 +3,7 @@
 //! output with that framework's summary, and those counts are worth as much
 //! as the ones our harness reports.
 //!
-//! Read only from the very end of stderr or stdout (after GNU time's trailer
+//! Read only from the very end of stderr or stdout (after the wrapper's trailer
 //! was taken off), and only when it has exactly the framework's shape, so a
 //! module that merely mentions tests is left alone:
 //!

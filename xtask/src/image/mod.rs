@@ -1,4 +1,4 @@
-//! The test image: the base plus what runs modules (GNU time, the harness),
+//! The test image: the base plus what runs modules (the monitor, the harness),
 //! never the modules themselves (the test dir is mounted into each container
 //! as it is on disk, so editing a module builds nothing).
 //!

@@ -117,7 +117,7 @@ pub struct InnerReport {
     #[serde(default)]
     pub pytest: Option<PytestRan>,
     /// The process's RSS high-water mark as the harness read it before each
-    /// per-test reset (which lowers what GNU time reads at exit): the
+    /// per-test reset (which lowers what the monitor reads at exit): the
     /// file's peak is the larger of the two.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_bytes: Option<u64>,

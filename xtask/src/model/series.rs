@@ -1,11 +1,11 @@
-//! A module's memory over its run, as the sampler in its container saw it
-//! (`xtask/container/memory_sampler.pl`): plain facts, a bounded list of
+//! A module's memory over its run, as the monitor in its container saw it
+//! (`xtask/container/monitor.pl`): plain facts, a bounded list of
 //! buckets, each keeping the largest value sampled in it, so the peak
 //! survives the sampler's downsampling and ours.
 
 use serde::{Deserialize, Serialize};
 
-/// The most buckets a series holds (the sampler's `CAP`): what the wrapper
+/// The most buckets a series holds (the monitor's `CAP`): what the wrapper
 /// prints, a report stores and a page draws stays small at any run length.
 pub const MAX_POINTS: usize = 128;
 
@@ -16,8 +16,7 @@ pub struct MemorySeries {
     /// forked right before the module).
     pub t_ms: Vec<u32>,
     /// The largest resident set of the module's processes in the bucket (all
-    /// processes in its container but the wrapper, `timeout`, GNU time and
-    /// the sampler).
+    /// processes in its container but the wrapper and the monitor).
     pub rss_bytes: Vec<u64>,
     /// The largest memory of the container as its cgroup counts it (the
     /// sampler's own few MiB included); null where it could not be read.

@@ -193,7 +193,7 @@ fn failure_groups(results: &[ModuleResult]) -> Vec<Vec<usize>> {
 }
 
 /// The memory a result reached: its RSS peak, else (a timeout, whose
-/// process peak GNU time could not give) its container's.
+/// process peak the monitor could not give) its container's.
 fn reached(result: &ModuleResult) -> Option<u64> {
     result.peak_rss_bytes.or(result.container_peak_bytes)
 }
@@ -490,7 +490,7 @@ fn peaks(outcome: &Outcome, plan: &Plan) -> String {
     out
 }
 
-/// A result's RSS peak in words; one without (a timeout: GNU time was cut
+/// A result's RSS peak in words; one without (a timeout: the monitor was cut
 /// short) says what its container had reached.
 fn peak_text(result: &ModuleResult) -> String {
     match (result.peak_rss_bytes, result.container_peak_bytes) {

@@ -511,7 +511,7 @@ fn whole_lines(pending: &mut Vec<u8>, chunk: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(&complete).lines().filter(|l| !is_protocol_line(l)).map(str::to_string).collect()
 }
 
-/// A line the container's wrapper and GNU time add to stderr for the runner
+/// A line the container's wrapper and monitor add to stderr for the runner
 /// (the module's own copy of one is still in its captured output).
 fn is_protocol_line(line: &str) -> bool {
     line.starts_with("@@pymac")

@@ -572,7 +572,7 @@ struct Ending {
     memory_series: Option<MemorySeries>,
 }
 
-/// Reads the trailers off stderr (cgroup, GNU time, harness) and judges the
+/// Reads the trailers off stderr (cgroup, the monitor, harness) and judges the
 /// ending: facts first, then the module's harness and declarations.
 fn ending(
     shared: &Shared,
@@ -622,7 +622,7 @@ fn ending(
     };
     let mut inner = measurement.inner.take();
     // The harness resets the high-water mark before each test (per-test
-    // peaks), which lowers what GNU time reads at exit; it kept the mark
+    // peaks), which lowers what the monitor reads at exit; it kept the mark
     // from before each reset. Their larger is the module's peak (a module
     // can only raise its own figure this way).
     let kept_by_harness = inner.as_mut().and_then(|i| i.peak_rss_bytes.take());

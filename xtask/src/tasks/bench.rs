@@ -447,12 +447,13 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
     }
     let median = crate::model::repeat::median_of;
     let mut report = format!(
-        "\n## Memory over time (the sampler)\n\n{} modules, `-j {}`, {rounds} rounds alternating, with the sampler \
-         and with `--env PYMACCOUNTER_MEMORY_SERIES=off`; medians. The sampler's own CPU time (its `schedstat`, read \
-         as the module ends), and the CPU time of everything in the module's container (its cgroup's: the module, \
-         the wrapper, `timeout`, GNU time, the sampler; not the engine's own CPU per container, about 0.3 s here, \
-         which the sampler does not change).\n\n\
-         | module | sampler's own CPU | container CPU without | with | difference |\n|---|---:|---:|---:|---:|\n",
+        "\n## Memory over time (the sampler)\n\n{} modules, `-j {}`, {rounds} rounds alternating, with samples \
+         and with `--env PYMACCOUNTER_MEMORY_SERIES=off` (the monitor then still runs the module, takes none); medians. \
+         The monitor's own CPU time with samples (its `schedstat`, read as the module ends: its start, its fork and \
+         its samples), and the CPU time of everything in the module's container (its cgroup's: the module, \
+         the wrapper, the monitor; not the engine's own CPU per container, about 0.3 s here, \
+         which sampling does not change).\n\n\
+         | module | monitor's own CPU | container CPU without | with | difference |\n|---|---:|---:|---:|---:|\n",
         SERIES_MODULES.len(),
         options.jobs
     );
@@ -474,7 +475,7 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
         emit(
             &mut report,
             &format!(
-                "\nWhole run, {what}: **{:.2} s** with the sampler against {:.2} s without, median of the paired \
+                "\nWhole run, {what}: **{:.2} s** with samples against {:.2} s without, median of the paired \
                  ratios **{:.3}** (seen {lowest:.3}–{highest:.3}; goal ≤ 1.03).",
                 median(&pairs.iter().map(|w| w.0).collect::<Vec<_>>()),
                 median(&pairs.iter().map(|w| w.1).collect::<Vec<_>>()),
@@ -486,9 +487,9 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
     emit(
         &mut report,
         &format!(
-            "\nThe sampler's own CPU time, summed over the modules: **{own_sum:.1} ms**, {:.2} % of the machine's CPU \
-             time for the run without it; the container's CPU time it adds (its own, its start by the wrapper, its \
-             reads), summed: {added_sum:.1} ms, {:.2} % (goal ≤ 3 %).",
+            "\nThe monitor's own CPU time with samples (its start, its fork, its samples; it runs without them too), \
+             summed over the modules: **{own_sum:.1} ms**, {:.2} % of the machine's CPU time for the run without \
+             samples; the container's CPU time sampling adds, summed: {added_sum:.1} ms, {:.2} % (goal ≤ 3 %).",
             100.0 * own_sum / without,
             100.0 * added_sum / without
         ),
@@ -498,8 +499,8 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
         &mut report,
         &format!(
             "\nLoad average when the section began: {load}. The machine's CPU time counts every process, the \
-             engine's included, so it says what the sampler costs a run only on an otherwise idle machine; the \
-             sampler's own CPU is exact whatever the load."
+             engine's included, so it says what sampling costs a run only on an otherwise idle machine; the \
+             monitor's own CPU is exact whatever the load."
         ),
     );
     Ok(report)
@@ -555,7 +556,7 @@ def _sampler_ns():
         try:
             # An argument, not a substring: PID 1's `sh -c` script names it too.
             args = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
-            if any(a.startswith(b"/opt/pymaccounter/memory_sampler") for a in args):
+            if any(a.startswith(b"/opt/pymaccounter/monitor.pl") for a in args):
                 return int(open("/proc/%s/schedstat" % pid).read().split()[0])
         except OSError:
             pass

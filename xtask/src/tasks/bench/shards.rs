@@ -286,7 +286,7 @@ pub fn synthetic_result(index: usize, module: usize, python: &str, malloc: &str)
         execution,
         started_at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_790_000_000_000 + seed % 900_000),
         duration: Duration::from_millis(300 + seed % 9_000),
-        // GNU time is cut short by a timeout: its container's peak is all there is.
+        // The monitor is cut short by a timeout: its container's peak is all there is.
         peak_rss_bytes: (!timed_out).then_some(peak),
         container_peak_bytes: Some(peak + (6 << 20) + seed % (4 << 20)),
         memory_limit_bytes: Some(512 << 20),
