@@ -123,7 +123,8 @@ fn runner_vs_raw(
          who goes first alternating; raw = `ls | xargs -P {jobs} -I{{}} ENGINE run --rm --network none \
          --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 --mount type=bind,src=DIR,dst=DIR -w DIR IMAGE sh -c '{}' sh {{}}` \
          (every raw run must exit 0, or the bench stops); runner = `xtask run-all-tests -j {jobs}` (the built binary, \
-         without cargo's start). The single module is one container each way.\n\n\
+         without cargo's start). The single module is one container each way, {SINGLE_RUNS} in a row per round and \
+         their mean taken (one container's time varies more than the goal's margin).\n\n\
          | engine | modules | runner median | raw median | median ratio | ratios seen | goal |\n|---|---|---:|---:|---:|---:|---:|\n",
         names.join(", "),
         options.rounds,
@@ -133,13 +134,13 @@ fn runner_vs_raw(
     let many = generate_many_tests(scratch, TRIVIAL_TESTS)?;
     let many_name = format!("(d) {TRIVIAL_TESTS} trivial pytest tests in one file");
     for engine in engines {
-        for (name, dir, goal, script) in [
-            ("(a) 24 trivial", &trivial, 1.10, RAW_MODULE_COMMAND),
-            ("(b) the project's own", &own.path, 1.10, RAW_MODULE_COMMAND),
-            ("(c) a single module", &single, 1.15, RAW_MODULE_COMMAND),
-            (many_name.as_str(), &many, 1.10, RAW_PYTEST_COMMAND),
+        for (name, dir, goal, script, runs) in [
+            ("(a) 24 trivial", &trivial, 1.10, RAW_MODULE_COMMAND, 1),
+            ("(b) the project's own", &own.path, 1.10, RAW_MODULE_COMMAND, 1),
+            ("(c) a single module", &single, 1.15, RAW_MODULE_COMMAND, SINGLE_RUNS),
+            (many_name.as_str(), &many, 1.10, RAW_PYTEST_COMMAND, 1),
         ] {
-            let row = compare(engine, runner, dir, options, name, goal, script)?;
+            let row = compare(engine, runner, dir, options, (name, goal, runs), script)?;
             emit(&mut report, &format!("| {} {row}", engine.name()));
         }
     }
@@ -242,23 +243,33 @@ fn costs(engine: &Engine, runner: &Path, scratch: &Path, options: &BenchOptions)
     Ok(report)
 }
 
+/// How many times in a row the single-module row runs each side per round.
+const SINGLE_RUNS: usize = 5;
+
 /// Interleaved rounds of runner and raw loop on one directory; a table row.
+/// `row`: its name, its goal, and how many runs in a row make each side's
+/// time in a round (their mean).
 fn compare(
     engine: &Engine,
     runner: &Path,
     dir: &Path,
     options: &BenchOptions,
-    name: &str,
-    goal: f64,
+    (name, goal, runs): (&str, f64, usize),
     script: &str,
 ) -> Result<String> {
     let image = build_image(runner, engine)?;
     let modules = TestDir::resolve(Some(dir))?.test_modules()?;
     let dir = &dir.canonicalize()?;
+    let mean_of = |run: &dyn Fn() -> Result<Duration>| -> Result<f64> {
+        let mut total = 0.0;
+        for _ in 0..runs {
+            total += run()?.as_secs_f64();
+        }
+        Ok(total / runs as f64)
+    };
     let time_runner =
-        || run_runner(runner, engine, dir, options.jobs, false).map(|(took, _)| took.as_secs_f64());
-    let time_raw =
-        || run_raw(engine, &image, dir, &modules, options.jobs, script).map(|took| took.as_secs_f64());
+        || mean_of(&|| run_runner(runner, engine, dir, options.jobs, false).map(|(took, _)| took));
+    let time_raw = || mean_of(&|| run_raw(engine, &image, dir, &modules, options.jobs, script));
     // One untimed pass of each warms the engine's caches.
     time_runner()?;
     time_raw()?;
