@@ -48,9 +48,7 @@
 # `--feed CAP` (for tests) takes samples as `T RSS CGROUP` lines on stdin
 # (`-` for an unknown cgroup figure) and writes the records on stdout.
 
-
-
-my $CAP = 128;    # MAX_POINTS in xtask/src/model/series.rs; 32-byte records: the wrapper reads 4096 bytes
+my $CAP = 128;    # MAX_POINTS in xtask/src/model/series.rs; 32-byte records: 4096 bytes at most
 my $PERIOD_MS = 10;
 my $SLOWDOWN = 8;
 my $MAX_PERIOD_MS = 1000;
@@ -100,7 +98,7 @@ sub reread {
 }
 
 # The page size in KiB, from the auxiliary vector (AT_PAGESZ) as sysconf
-# reads it; the POSIX module would cost more than the sampler itself.
+# reads it; the POSIX module would cost more than sampling itself.
 sub page_kib {
     my ($fh, $auxv);
     if (open($fh, "<", "/proc/self/auxv") && sysread($fh, $auxv, 4096)) {
@@ -178,16 +176,16 @@ sub wait4_call {
     return ($numbers{$machine}, $class == 2 ? 8 : 4);
 }
 
-# Reaps the child if it has ended (waiting when $block): its wait status and
-# ru_maxrss in KiB (undef where wait4 is unknown), or nothing yet.
+# Reaps the child if it has ended: its wait status and ru_maxrss in KiB
+# (undef where wait4 is unknown), or nothing yet. 1: WNOHANG.
 sub reap {
-    my ($pid, $block, $wait4, $long) = @_;
+    my ($pid, $wait4, $long) = @_;
     if (!defined $wait4) {
-        my $got = waitpid($pid, $block ? 0 : 1);    # 1: WNOHANG
+        my $got = waitpid($pid, 1);
         return $got == $pid ? ($?, undef) : ();
     }
     my ($status, $usage) = ("\0" x 4, "\0" x 256);
-    my $got = syscall($wait4, $pid, $status, $block ? 0 : 1, $usage);
+    my $got = syscall($wait4, $pid, $status, 1, $usage);
     return () unless $got == $pid;
     # struct rusage: two timevals (four longs), then ru_maxrss.
     my $maxrss = unpack($long == 8 ? "q" : "l", substr($usage, 4 * $long, $long));
@@ -237,7 +235,7 @@ sub main {
     my $t = 0;
     my ($status, $maxrss);
     while (1) {
-        ($status, $maxrss) = reap($pid, 0, $wait4, $long);
+        ($status, $maxrss) = reap($pid, $wait4, $long);
         last if defined $status;
         my $now = uptime_cs($uptime);
         my $up = defined $now ? ($now - $start) * 10 : $t;    # unreadable: the sleeps' sum

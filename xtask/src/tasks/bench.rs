@@ -418,7 +418,7 @@ fn series_cost(engine: &Engine, runner: &Path, root: &Path, options: &BenchOptio
                 let found = stdout.lines().find_map(|l| l.strip_prefix(key)?.trim().parse::<f64>().ok());
                 found.map(|ns| ns / 1e6).with_context(|| format!("no {key} from {module}"))
             };
-            figures.push((module.clone(), figure("cgroup_cpu_ns=")?, figure("sampler_cpu_ns=")?));
+            figures.push((module.clone(), figure("cgroup_cpu_ns=")?, figure("monitor_cpu_ns=")?));
         }
         Ok((took, cpu, figures))
     };
@@ -548,7 +548,7 @@ const SERIES_MODULES: [(&str, &str); 4] = [
     ),
 ];
 /// How each bench module ends: printing its container's CPU time so far
-/// (cgroup v1 or v2) and its sampler's (0 when none runs).
+/// (cgroup v1 or v2) and its monitor's (0 when none runs).
 const CPU_FIGURES: &str = r#"
 import os
 
@@ -562,7 +562,7 @@ def _container_ns():
                 return int(line.split()[1]) * 1000
 
 
-def _sampler_ns():
+def _monitor_ns():
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             # An argument, not a substring: PID 1's `sh -c` script names it too.
@@ -574,7 +574,7 @@ def _sampler_ns():
     return 0
 
 
-print("sampler_cpu_ns=%d" % _sampler_ns())
+print("monitor_cpu_ns=%d" % _monitor_ns())
 print("cgroup_cpu_ns=%d" % _container_ns())
 "#;
 

@@ -184,7 +184,7 @@ class RealRunTest(unittest.TestCase):
         self.assertEqual(records, [], "no series when it is off")
         with open(os.devnull, "w") as null:
             done = subprocess.run(
-                ["sh", "-c", 'exec perl "$0" 60 off "" -- /nonexistent/python 5>&%d 7>&%d' % (null.fileno(), null.fileno()), MONITOR],
+                ["bash", "-c", 'exec perl "$0" 60 off "" -- /nonexistent/python 5>&%d 7>&%d' % (null.fileno(), null.fileno()), MONITOR],
                 pass_fds=(null.fileno(),),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
