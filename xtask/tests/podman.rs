@@ -174,3 +174,90 @@ fn a_runtime_that_cannot_start_containers_stops_the_run_after_the_first_start() 
     assert_eq!(starts, 1, "{}", run.dump());
     assert!(run.stdout.contains("not run"), "{}", run.dump());
 }
+
+/// Podman's CLI reads its image store itself: a run whose remembered test
+/// image the engine's list confirmed, in a store unchanged since, starts its
+/// module without asking the engine again. Any change of the store (here the
+/// base rebuilt under its name) makes the next run ask, and the stale image
+/// never runs.
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn an_unchanged_image_store_confirms_the_remembered_image_and_a_changed_one_is_asked() {
+    require_podman();
+    let offline = xtask(&["base-image", "--python", "3.11"]);
+    assert_eq!(offline.code, 0, "{}", offline.dump());
+    let base = offline.last_line().trim().to_string();
+    let name = format!("localhost/pymaccounter-test-store-{}:latest", std::process::id());
+    let rebuild = |generation: &str| {
+        let context = tempfile::tempdir().unwrap();
+        let dockerfile = format!(
+            "FROM {base}\nRUN echo {generation} > /generation\nLABEL pymaccounter=1 generation={generation}\n"
+        );
+        std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+        let built = Command::new("podman")
+            .args(["build", "--network", "none", "-q", "-t", &name])
+            .arg(context.path())
+            .output()
+            .unwrap();
+        assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    };
+    let dir = empty_test_dir();
+    std::fs::write(
+        dir.path().join("test_generation.py"),
+        "print('generation', open('/generation').read())\n",
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let report = cache.path().join("report.json");
+    let mut test_images = Vec::new();
+    let mut run = || {
+        let mut args = vec![
+            "run-all-tests",
+            "--test-dir",
+            path_str(dir.path()),
+            "--base-image",
+            &name,
+            "--engine",
+            "podman",
+        ];
+        args.extend(["--debug", "--report-json", path_str(&report)]);
+        if !podman_limits_memory() {
+            args.extend(["--memory", "none"]);
+        }
+        let mut command = xtask_command(&args);
+        let finished = Finished::from_command(command.env("XDG_CACHE_HOME", cache.path()));
+        assert_eq!(finished.code, 0, "{}", finished.dump());
+        let image = read_json(&report)["run"]["images"][0]["image"].as_str().unwrap().to_string();
+        test_images.push(image);
+        finished
+    };
+    let asked =
+        |run: &Finished| run.stderr.lines().any(|l| l.starts_with("$ ") && l.contains("podman images "));
+    rebuild("1");
+    // Built, then found listed and remembered, then confirmed by the list and the store seen.
+    for _ in 0..3 {
+        let first = run();
+        assert!(first.stdout.contains("generation 1"), "{}", first.dump());
+    }
+    let unchanged = run();
+    assert!(unchanged.stdout.contains("generation 1"), "{}", unchanged.dump());
+    assert!(unchanged.stderr.contains("$ podman run "), "{}", unchanged.dump());
+    assert!(!asked(&unchanged), "the store is unchanged: nothing to ask\n{}", unchanged.dump());
+    assert!(!unchanged.stderr.contains("podman info "), "{}", unchanged.dump());
+
+    rebuild("2");
+    let changed = run();
+    assert!(asked(&changed), "the store changed: the engine is asked\n{}", changed.dump());
+    assert!(changed.stdout.contains("generation 2"), "ran in the new image: {}", changed.dump());
+    assert!(
+        !changed.stdout.contains("generation 1"),
+        "the stale image's module never ran: {}",
+        changed.dump()
+    );
+    let runs = changed.stderr.lines().filter(|l| l.starts_with("run ")).count();
+    assert_eq!(runs, 2, "the stale guess was dropped and the run made again:\n{}", changed.dump());
+    test_images.sort();
+    test_images.dedup();
+    assert_eq!(test_images.len(), 2, "one test image per generation of the base: {test_images:?}");
+    let _ = Command::new("podman").args(["rmi", "--force", &name]).args(&test_images).output();
+}

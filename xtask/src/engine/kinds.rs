@@ -47,6 +47,28 @@ pub struct Conventions {
     pub no_permission: &'static [&'static str],
     pub no_such_image: &'static [&'static str],
     pub no_such_container: &'static [&'static str],
+    /// Where the CLI reads its image store itself (no daemon between), so
+    /// that the runner can tell the store is unchanged by its files alone.
+    pub local_store: Option<LocalStore>,
+}
+
+/// How a daemonless engine's image store is found and watched: see `image/store.rs`.
+pub struct LocalStore {
+    /// The `info --format` template that prints the store's folder, its
+    /// storage driver and whether the CLI is a client of another host's
+    /// service, separated by tabs.
+    pub info_format: &'static str,
+    /// The files in the store's driver folder that each change of its
+    /// names rewrites: the names and ids, written whole and renamed, and
+    /// the lock whose write token every writer renews.
+    pub names_file: &'static str,
+    pub lock_file: &'static str,
+    /// The folders of the settings that say where the store is and whether
+    /// the CLI is local (system-wide, then under the user's config folder).
+    pub settings_folders: &'static [&'static str],
+    pub user_settings_folder: &'static str,
+    /// Variables that point the CLI at other settings, stores or hosts.
+    pub settings_variables: &'static [&'static str],
 }
 
 /// `run`'s exit code when the engine itself failed to create or start the
@@ -80,6 +102,7 @@ const DOCKER: Conventions = Conventions {
     no_such_image: &["no such image"],
     // Another caller (a `--rm`, a run's reaper) got there first.
     no_such_container: &["no such container", "already in progress"],
+    local_store: None,
 };
 
 const PODMAN: Conventions = Conventions {
@@ -95,6 +118,25 @@ const PODMAN: Conventions = Conventions {
     no_permission: &["permission denied"],
     no_such_image: &["image not known", "no such image"],
     no_such_container: &["no such container", "already in progress"],
+    // containers/storage: `GRAPHROOT/DRIVER-images/images.json` and `images.lock`.
+    local_store: Some(LocalStore {
+        info_format: "{{.Store.GraphRoot}}\t{{.Store.GraphDriverName}}\t{{.Host.ServiceIsRemote}}",
+        names_file: "images.json",
+        lock_file: "images.lock",
+        settings_folders: &["/usr/share/containers", "/etc/containers"],
+        user_settings_folder: "containers",
+        settings_variables: &[
+            "CONTAINERS_CONF",
+            "CONTAINERS_CONF_OVERRIDE",
+            "CONTAINERS_STORAGE_CONF",
+            "CONTAINER_HOST",
+            "CONTAINER_CONNECTION",
+            "XDG_CONFIG_HOME",
+            "XDG_DATA_HOME",
+            "XDG_RUNTIME_DIR",
+            "HOME",
+        ],
+    }),
 };
 
 impl EngineKind {

@@ -24,7 +24,7 @@ use crate::error::{environment, Abandoned};
 use crate::model::event::{Notice, Notices};
 use container::{run_args, ContainerSpec};
 pub use kinds::EngineKind;
-use kinds::{mentions, Conventions};
+use kinds::{mentions, Conventions, LocalStore};
 
 /// Label on every container and image this project creates (for `clean`).
 pub const PROJECT_LABEL: &str = "pymaccounter";
@@ -484,6 +484,27 @@ impl Engine {
             .filter(|(reference, _)| !reference.contains("<none>"))
             .map(|(reference, id)| (reference.to_string(), with_digest_algorithm(id.trim())))
             .collect())
+    }
+
+    /// How this engine's CLI reads its own image store, when it does (Podman).
+    pub fn local_store(&self) -> Option<&'static LocalStore> {
+        self.conventions().local_store.as_ref()
+    }
+
+    /// The folder of the image store's names, as the engine's `info` gives
+    /// it: `None` for an engine with no local store, a remote client, or
+    /// any answer but a clear one (the store is then asked every run).
+    pub fn image_names_folder(&self) -> Option<PathBuf> {
+        let store = self.local_store()?;
+        let info = self.stdout_of(&["info", "--format", store.info_format]).ok()?;
+        match info.trim_end_matches('\n').split('\t').collect::<Vec<_>>()[..] {
+            [root, driver, "false"]
+                if Path::new(root).is_absolute() && !driver.is_empty() && !driver.contains('/') =>
+            {
+                Some(Path::new(root).join(format!("{driver}-images")))
+            }
+            _ => None,
+        }
     }
 
     /// Whether an image is present locally; an unreachable engine is an error, not a "no".

@@ -2,7 +2,9 @@
 //! run can start its first containers while the engine is still being asked
 //! whether they are still the right ones (`ImageCheck`). What is remembered
 //! is only a guess: no module starts before the engine's own list confirms
-//! it, and a wrong guess costs a restart, never a wrong image.
+//! it (or, for a daemonless engine, before its store's files show it
+//! unchanged since its list last did: `store.rs`), and a wrong guess costs a
+//! restart, never a wrong image.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use std::sync::OnceLock;
 use anyhow::Result;
 use xxhash_rust::xxh3::Xxh3;
 
+use super::store::StoreSeen;
 use super::{decide, LocalImages, Recipe, TestImage};
 use crate::engine::Engine;
 use crate::model::job::PythonVersion;
@@ -25,6 +28,15 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// What a run asks for: each Python version with the base named for it.
 pub type Wanted = Vec<(PythonVersion, Option<String>)>;
+
+/// What is remembered for one kind of run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Remembered {
+    /// One per wanted version.
+    pub images: Vec<TestImage>,
+    /// The engine's store when its list last confirmed them, if it can be watched.
+    pub store: Option<StoreSeen>,
+}
 
 /// Where the test images of one kind of run are remembered.
 pub struct KnownImages {
@@ -54,21 +66,22 @@ impl KnownImages {
         KnownImages { file: cache.join(FILE), key: format!("{:032x}", hasher.digest128()) }
     }
 
-    /// The images remembered for this entry, one per wanted version.
-    pub fn load(&self, wanted: &Wanted) -> Option<Vec<TestImage>> {
-        let images = read(&self.file).remove(&self.key)?;
-        (images.len() == wanted.len()).then_some(images)
+    /// What is remembered for this entry, with one image per wanted version.
+    pub fn load(&self, wanted: &Wanted) -> Option<Remembered> {
+        let remembered = read(&self.file).remove(&self.key)?;
+        (remembered.images.len() == wanted.len()).then_some(remembered)
     }
 
-    /// Remembers `images` (a failure to write is only a slower next run).
-    pub fn store(&self, images: &[TestImage]) {
+    /// Remembers `images`, and the store its list showed them in (a failure
+    /// to write is only a slower next run).
+    pub fn store(&self, images: &[TestImage], store: Option<StoreSeen>) {
         let mut entries = read(&self.file);
         entries.remove(&self.key);
         while entries.len() >= KEEP {
             let Some(first) = entries.keys().next().cloned() else { break };
             entries.remove(&first);
         }
-        entries.insert(self.key.clone(), images.to_vec());
+        entries.insert(self.key.clone(), Remembered { images: images.to_vec(), store });
         let _ = write(&self.file, &entries);
     }
 
@@ -82,7 +95,7 @@ impl KnownImages {
 }
 
 /// The entries of the file; an unreadable or odd file is no entries.
-fn read(file: &Path) -> BTreeMap<String, Vec<TestImage>> {
+fn read(file: &Path) -> BTreeMap<String, Remembered> {
     let Ok(handle) = std::fs::File::open(file) else { return BTreeMap::new() };
     let mut bytes = Vec::new();
     if std::io::Read::read_to_end(&mut std::io::Read::take(handle, MAX_FILE_BYTES), &mut bytes).is_err() {
@@ -92,7 +105,7 @@ fn read(file: &Path) -> BTreeMap<String, Vec<TestImage>> {
 }
 
 /// Written whole (a temporary file renamed over it): runs at once each see a complete file.
-fn write(file: &Path, entries: &BTreeMap<String, Vec<TestImage>>) -> Result<()> {
+fn write(file: &Path, entries: &BTreeMap<String, Remembered>) -> Result<()> {
     let folder = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder)?;
     let mut temporary = TempFile::new_in(folder, ".test-images-")?;
@@ -108,26 +121,35 @@ fn write(file: &Path, entries: &BTreeMap<String, Vec<TestImage>>) -> Result<()> 
 pub struct ImageCheck {
     recipe: Recipe,
     wanted: Wanted,
-    guessed: Vec<TestImage>,
+    guessed: Remembered,
     /// Where the guess came from: forgotten when it was wrong.
     known: KnownImages,
     answer: OnceLock<Result<bool, String>>,
 }
 
 impl ImageCheck {
-    pub fn new(recipe: Recipe, wanted: Wanted, guessed: Vec<TestImage>, known: KnownImages) -> ImageCheck {
+    pub fn new(recipe: Recipe, wanted: Wanted, guessed: Remembered, known: KnownImages) -> ImageCheck {
         ImageCheck { recipe, wanted, guessed, known, answer: OnceLock::new() }
     }
 
     /// Whether the guess holds; an engine that does not answer is an error.
+    /// A store unchanged since the engine's list confirmed the guess holds
+    /// it without a word to the engine.
     pub fn holds(&self, engine: &Engine) -> Result<bool> {
         let answer = self.answer.get_or_init(|| {
+            let remembered = self.guessed.store.as_ref();
+            if remembered.is_some_and(|seen| seen.unchanged(engine)) {
+                return Ok(true);
+            }
+            let seen = StoreSeen::take(engine, remembered);
             let local = LocalImages::read(engine).map_err(|e| format!("{e:#}"))?;
-            let holds = self.wanted.iter().zip(&self.guessed).all(|((python, base), guessed)| {
+            let holds = self.wanted.iter().zip(&self.guessed.images).all(|((python, base), guessed)| {
                 decide(&self.recipe, &local, base.as_deref(), *python).as_ref() == Some(guessed)
             });
             if !holds {
                 self.known.forget();
+            } else if seen.is_some() && seen.as_ref() != remembered {
+                self.known.store(&self.guessed.images, seen);
             }
             Ok(holds)
         });

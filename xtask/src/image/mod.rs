@@ -10,6 +10,7 @@ pub mod base;
 pub mod known;
 pub mod lock;
 pub mod logged;
+pub mod store;
 
 use std::fs;
 use std::path::{Path, PathBuf};

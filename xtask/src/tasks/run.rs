@@ -665,12 +665,12 @@ fn jobs_with_images(
     let cache = crate::project::environment::cache_dir(options.project.cache_dir.as_deref());
     let known = KnownImages::new(&cache, engine, &recipe, &wanted);
     let (images, check) = match known.load(&wanted).filter(|_| guess) {
-        Some(images) => {
-            for ((python, base), image) in wanted.iter().zip(&images) {
+        Some(remembered) => {
+            for ((python, base), image) in wanted.iter().zip(&remembered.images) {
                 image::announce_fallback(engine, base.as_deref(), *python, image);
             }
-            let check = ImageCheck::new(recipe, wanted, images.clone(), known);
-            (images, Some(check))
+            let images = remembered.images.clone();
+            (images, Some(ImageCheck::new(recipe, wanted, remembered, known)))
         }
         None => {
             let local = LocalImages::read(engine)?;
@@ -684,7 +684,7 @@ fn jobs_with_images(
                 image::decide(&recipe, &local, base.as_deref(), *python).as_ref() == Some(image)
             });
             if listed {
-                known.store(&images);
+                known.store(&images, None);
             }
             (images, None)
         }
