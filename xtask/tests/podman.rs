@@ -261,3 +261,38 @@ fn an_unchanged_image_store_confirms_the_remembered_image_and_a_changed_one_is_a
     assert_eq!(test_images.len(), 2, "one test image per generation of the base: {test_images:?}");
     let _ = Command::new("podman").args(["rmi", "--force", &name]).args(&test_images).output();
 }
+
+/// Every container the runner starts gets the limits Podman needs here to
+/// start one at all, not only the modules': the helper that asks a named
+/// base for its Python version and the installer of the runner's tools
+/// (pytest from the index, for a pytest file with no project, in a cache
+/// that has none yet) used to fail to start on Podman, the first silently.
+#[test]
+#[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
+fn helpers_and_the_installer_start_on_podman_too() {
+    require_podman();
+    let offline = xtask(&["base-image", "--python", "3.11"]);
+    assert_eq!(offline.code, 0, "{}", offline.dump());
+    let base = offline.last_line().trim().to_string();
+    let dir = empty_test_dir();
+    std::fs::write(
+        dir.path().join("test_three.py"),
+        "import pytest\n\n@pytest.mark.parametrize('n', range(3))\ndef test_n(n):\n    assert n < 3\n",
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let report = cache.path().join("report.json");
+    let mut args = vec!["run-all-tests", "--test-dir", path_str(dir.path()), "--engine", "podman"];
+    args.extend(["--base-image", &base, "--cache-dir", path_str(cache.path())]);
+    args.extend(["--report-json", path_str(&report)]);
+    if !podman_limits_memory() {
+        args.extend(["--memory", "none"]);
+    }
+    let run = Finished::from_command(xtask_command(&args).env("XDG_CACHE_HOME", cache.path()));
+    assert_eq!(run.code, 0, "{}", run.dump());
+    let report = read_json(&report);
+    assert_eq!(report["run"]["images"][0]["python"], "3.11", "the helper answered: {report:#}");
+    let result = result_for(&report, "test_three.py");
+    assert_eq!(result["test_counts"]["passed"], 3, "{result:#}");
+    assert_eq!(result["test_counts_from"], "harness", "{result:#}");
+}

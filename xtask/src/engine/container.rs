@@ -15,6 +15,11 @@ pub const NOBODY: u32 = 65534;
 pub const PIDS_LIMIT: u32 = 128;
 /// Writable, executable scratch space, fresh in every container: tmpfs, so
 /// what a module writes there counts toward its memory limit.
+/// Every container's descriptor and process limits, given explicitly:
+/// Podman's defaults exceed what an unprivileged engine (itself in a
+/// container) may set, and then no container starts at all; a module, a
+/// helper or the environment's installer needs few.
+pub const ULIMITS: [&str; 4] = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"];
 pub const TMPFS_OPTIONS: &str = "rw,exec,nosuid,nodev,mode=1777";
 
 /// Something the containers see at `target`: read-only, except an output folder.
@@ -131,17 +136,12 @@ pub fn run_args(spec: &ContainerSpec, conventions: &Conventions) -> Vec<String> 
         PIDS_LIMIT.to_string(),
         "--user".into(),
         template.user.clone(),
-        // Explicit limits: podman's defaults exceed what an unprivileged
-        // engine (itself in a container) may set, and a module needs few.
-        "--ulimit".into(),
-        "nofile=1024:1024".into(),
-        "--ulimit".into(),
-        "nproc=4096:4096".into(),
         // The runner captures the output itself: the engine keeps no copy
         // (a json-file log grows with the output, unbounded by default).
         "--log-driver".into(),
         "none".into(),
     ];
+    args.extend(ULIMITS.map(String::from));
     if spec.input.is_some() {
         args.push("--interactive".into());
     }

@@ -622,6 +622,7 @@ impl Engine {
         let mut args = vec!["run", "--rm", "--name", &name, "--network", "none"];
         args.extend(labels.iter().map(String::as_str));
         args.extend(HELPER_HARDENING);
+        args.extend(container::ULIMITS);
         args.push(image);
         args.extend(command);
         let output = self.output_of(&args);
@@ -662,6 +663,7 @@ impl Engine {
         ]
         .map(str::to_string)
         .to_vec();
+        args.extend(container::ULIMITS.map(String::from));
         args.extend(self.helper_labels());
         for mount in mounts {
             args.extend(["--mount".into(), container::mount_arg(mount)]);
@@ -751,11 +753,8 @@ impl Engine {
             "--rm".into(),
             "--network".into(),
             "none".into(),
-            "--ulimit".into(),
-            "nofile=1024:1024".into(),
-            "--ulimit".into(),
-            "nproc=4096:4096".into(),
         ];
+        args.extend(container::ULIMITS.map(OsString::from));
         for mount in mounts {
             args.extend(["--mount".into(), container::mount_arg(mount).into()]);
         }
