@@ -1421,8 +1421,10 @@ def pytest_collector(pytest):
         def merge(self, nodeid, outcome, message, report=None, entry=None):
             entry = entry or self.entry(nodeid)
             if entry["outcome"] is None or RANK[outcome] > RANK[entry["outcome"]]:
-                text = getattr(report, "longreprtext", "") if report is not None else ""
-                memray = memray_section(report) if outcome in ("failed", "error") else None
+                failed = outcome in ("failed", "error")
+                # Only a failure's text is kept: pytest renders it anew on each read.
+                text = getattr(report, "longreprtext", "") if failed and report is not None else ""
+                memray = memray_section(report) if failed else None
                 if memray is not None:
                     # pytest-memray's limit: its allocations are in a section of the
                     # report, not in the one-line failure; the top one joins the message.
@@ -1431,15 +1433,14 @@ def pytest_collector(pytest):
                         message = "%s; top allocation: %s" % (message, memray["top"])
                 entry["outcome"] = outcome
                 entry["message"] = clip(message)
-                if outcome in ("failed", "error") and text:
+                if failed and text:
                     entry["traceback"] = clip_traceback(text.rstrip())
 
-        @pytest.hookimpl(hookwrapper=True)
+        @pytest.hookimpl(tryfirst=True)
         def pytest_runtest_makereport(self, item, call):
-            outcome = yield
-            report = outcome.get_result()
+            # A plain hook, not a wrapper: it runs once per phase of every test.
             if call.excinfo is not None:
-                self.messages[(report.nodeid, report.when)] = one_liner(call.excinfo.value)
+                self.messages[(item.nodeid, call.when)] = one_liner(call.excinfo.value)
 
         def message(self, report):
             message = self.messages.pop((report.nodeid, report.when), None)
@@ -1567,12 +1568,19 @@ def pytest_per_test(pytest, collector, meter, hunter):
             item.ihook.pytest_runtest_logreport(report=report)
 
     class Peaks:
-        @pytest.hookimpl(hookwrapper=True)
-        def pytest_runtest_protocol(self, item, nextitem):
-            start = meter.start()
-            yield
-            peak = meter.stop(start)
-            entry = collector.current.get(item.nodeid)
+        # Between the protocol's first and last hooks, which every protocol
+        # (pytest's, the hunt's, a rerun plugin's) calls once per test: two
+        # plain hooks cost less than a wrapper around it.
+        started = None
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_logstart(self, nodeid, location):
+            self.started = meter.start()
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_runtest_logfinish(self, nodeid, location):
+            peak, self.started = meter.stop(self.started), None
+            entry = collector.current.get(nodeid)
             if entry is not None and peak is not None:
                 entry["peak_bytes"] = peak
 
