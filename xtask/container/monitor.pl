@@ -26,7 +26,7 @@
 # `memory.current`, v1 `memory.usage_in_bytes`; this process is in that
 # figure, about 5 MiB).
 #
-# Samples are taken every PERIOD (10 ms) for the first 80 ms, then every
+# Samples are taken every PERIOD (10 ms), from 10 ms to 80 ms, then every
 # eighth of the time so far (about 6 samples per doubling of the run: 125 ms
 # apart at 1 s), at most every MAX_PERIOD (1 s, from 8 s on): each wake-up
 # costs more than what the sample reads (on a virtual machine a system call
@@ -233,6 +233,8 @@ sub main {
           or undef $cgroup;
     }
     my $t = 0;
+    # No sample at once: the module is still being exec'd, its RSS next to nothing.
+    my $first = 1;
     my ($status, $maxrss);
     while (1) {
         ($status, $maxrss) = reap($pid, $wait4, $long);
@@ -241,12 +243,16 @@ sub main {
         my $up = defined $now ? ($now - $start) * 10 : $t;    # unreadable: the sleeps' sum
         exit 124 if $up >= $deadline * 1000;
         my $period = $MAX_PERIOD_MS;
-        if ($OUT) {
+        if ($OUT && $first) {
+            ($first, $period) = (0, $PERIOD_MS);
+        } elsif ($OUT) {
             my $rss = module_rss_kib($proc);
             my $cg = reread($cgroup);
             $cg = defined $cg && $cg =~ /^([0-9]+)/ ? int(($1 + 1023) / 1024) : undef;
             $t = $up > $t ? $up : ($t < $up + 9 ? $t : $up + 9);
-            add($t, $rss, $cg);
+            # Nothing resident: the module has ended and awaits its reaping (a
+            # zombie's RSS is 0), which is no figure of its run.
+            add($t, $rss, $cg) if $rss > 0;
             # An eighth of the time so far, within [PERIOD, MAX_PERIOD] ms.
             $period = $t / $SLOWDOWN;
             $period = $period < $PERIOD_MS ? $PERIOD_MS : $period > $MAX_PERIOD_MS ? $MAX_PERIOD_MS : int($period);

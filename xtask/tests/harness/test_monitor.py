@@ -158,6 +158,10 @@ class RealRunTest(unittest.TestCase):
         print("sampled RSS, KiB:", rss[top:][-3:], file=sys.stderr)
         self.assertLess(min(rss[top:]), 16 * 1024, "it falls after the peak: %s" % rss)
         self.assertGreater(records[-1][0], 900, "it samples until the module ends")
+        # Not at once (the module is still being exec'd) nor once it has ended
+        # unreaped (a zombie's RSS is 0): no sample says the module held nothing.
+        self.assertGreaterEqual(times[0], 10, records)
+        self.assertGreater(min(rss), 0, records)
         # Every 10 ms for 80 ms, then an eighth of the time so far: about 29
         # samples in 1.1 s (fewer when the host is busy), not one per 10 ms.
         self.assertLess(len(records), 40, records)
@@ -191,6 +195,13 @@ class RealRunTest(unittest.TestCase):
             )
         self.assertEqual(done.returncode, 127, done.stderr)
         self.assertIn(b"cannot run /nonexistent/python", done.stderr)
+
+    def test_a_module_that_ends_at_once_has_no_sample_of_nothing(self):
+        for _ in range(5):
+            status, figures, records, _, _ = monitored("pass")
+            self.assertEqual(status, 0)
+            self.assertEqual(figures.split()[0], "0")
+            self.assertTrue(all(r[1] > 0 for r in records), records)
 
     def test_at_the_deadline_it_exits_124_at_once_with_no_figures(self):
         started = time.monotonic()
