@@ -207,29 +207,10 @@ fn clean_dry_run_says_what_would_go_and_removes_nothing() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_remembered_test_image_that_went_stale_is_never_run() {
     require_engine();
-    let offline = xtask(&["base-image", "--python", "3.11"]);
-    assert_eq!(offline.code, 0, "{}", offline.dump());
-    let base = offline.stdout.lines().last().unwrap().trim().to_string();
+    let base = offline_base_3_11();
     let name = format!("pymaccounter-test-guessed-{}:latest", std::process::id());
-    let rebuild = |generation: &str| {
-        let context = tempfile::tempdir().unwrap();
-        let dockerfile = format!(
-            "FROM {base}\nRUN echo {generation} > /generation\nLABEL pymaccounter=1 generation={generation}\n"
-        );
-        std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
-        let built = Command::new("docker")
-            .args(["build", "--network", "none", "-q", "-t", &name])
-            .arg(context.path())
-            .output()
-            .unwrap();
-        assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    };
-    let dir = empty_test_dir();
-    std::fs::write(
-        dir.path().join("test_generation.py"),
-        "print('generation', open('/generation').read())\n",
-    )
-    .unwrap();
+    let rebuild = |generation: &str| build_generation("docker", &base, &name, generation);
+    let dir = generation_test_dir();
     let cache = tempfile::tempdir().unwrap();
     let run = || {
         let mut command = xtask_command(&[

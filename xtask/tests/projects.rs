@@ -14,8 +14,8 @@ use std::process::{Command, Output};
 
 use common::watching::{closing_lines, Watching};
 use common::{
-    copy_tree, fixed_copy, fixed_project_dir, path_str, project_root, read_json, report_if_written,
-    require_engine, run_all_tests_command, shared_cache, xtask, Finished,
+    copy_tree, fixed_copy, fixed_project_dir, offline_base_3_11, path_str, project_root, read_json,
+    report_if_written, require_engine, run_all_tests_command, shared_cache, xtask, Finished,
 };
 
 fn run_all(tests: &Path, cache: &Path, extra: &[&str]) -> (Finished, serde_json::Value) {
@@ -294,9 +294,7 @@ fn code_to_compile_needs_a_base_with_a_compiler_else_exit_2_naming_the_package()
 /// The offline 3.11 base with gcc and Python's headers (Debian's archive
 /// through the engine's default network), built once per base id.
 fn builder_base() -> String {
-    let offline = xtask(&["base-image", "--python", "3.11"]);
-    assert_eq!(offline.code, 0, "{}", offline.dump());
-    let base = offline.stdout.lines().last().unwrap().trim().to_string();
+    let base = offline_base_3_11();
     let id = docker(&["image", "inspect", "--format", "{{.Id}}", &base]);
     let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
     let dockerfile = format!(
@@ -324,9 +322,7 @@ fn builder_base() -> String {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_base_with_python_but_no_pytest_runs_pytest_files() {
     require_engine();
-    let offline = xtask(&["base-image", "--python", "3.11"]);
-    assert_eq!(offline.code, 0, "{}", offline.dump());
-    let base = offline.stdout.lines().last().unwrap().trim().to_string();
+    let base = offline_base_3_11();
     // Like python:X.Y-slim: Python, and no pytest at all.
     let context = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -582,9 +578,7 @@ fn a_package_no_index_has_is_exit_2_and_an_unreachable_index_exit_3() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_base_rebuilt_under_the_same_name_gets_a_new_test_image() {
     require_engine();
-    let offline = xtask(&["base-image", "--python", "3.11"]);
-    assert_eq!(offline.code, 0, "{}", offline.dump());
-    let base = offline.stdout.lines().last().unwrap().trim().to_string();
+    let base = offline_base_3_11();
     let name = "pymaccounter-test-rebased:latest";
     let test_image_of = |generation: &str| {
         let context = tempfile::tempdir().unwrap();

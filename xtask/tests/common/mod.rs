@@ -146,6 +146,40 @@ pub fn empty_test_dir() -> tempfile::TempDir {
     dir
 }
 
+/// The offline base of Python 3.11 (built when missing), by its reference.
+pub fn offline_base_3_11() -> String {
+    let offline = xtask(&["base-image", "--python", "3.11"]);
+    assert_eq!(offline.code, 0, "{}", offline.dump());
+    offline.last_line().trim().to_string()
+}
+
+/// For the tests of remembered test images: an image named `name` built
+/// (again) by `engine` (docker or podman) from `base`, whose `/generation`
+/// holds `generation`, and a test dir whose module prints it.
+pub fn build_generation(engine: &str, base: &str, name: &str, generation: &str) {
+    let context = tempfile::tempdir().unwrap();
+    let dockerfile = format!(
+        "FROM {base}\nRUN echo {generation} > /generation\nLABEL pymaccounter=1 generation={generation}\n"
+    );
+    std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+    let built = Command::new(engine)
+        .args(["build", "--network", "none", "-q", "-t", name])
+        .arg(context.path())
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+}
+
+pub fn generation_test_dir() -> tempfile::TempDir {
+    let dir = empty_test_dir();
+    std::fs::write(
+        dir.path().join("test_generation.py"),
+        "print('generation', open('/generation').read())\n",
+    )
+    .unwrap();
+    dir
+}
+
 pub fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
