@@ -277,13 +277,18 @@ fn clean_leaves_a_live_runs_containers_alone() {
 #[cfg_attr(skip_engine_tests, ignore = "PYMACCOUNTER_SKIP_ENGINE_TESTS=1")]
 fn a_signal_during_an_image_build_exits_130_and_leaves_nothing() {
     require_engine();
-    // A base without GNU time: the test image's build downloads it, which
-    // takes long enough to be interrupted.
-    let base = "pymaccounter-test-no-time:1";
-    let offline = xtask(&["base-image", "--python", "3.11"]).last_line().to_string();
+    // A base of its own, new each time: its test image is built afresh, no
+    // step cached (the harness's compile among them), while the signal comes.
+    let base = "pymaccounter-test-interrupted-build:1";
+    let offline = offline_base_3_11();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let fresh = format!("{}-{}", std::process::id(), since.as_nanos());
     let context = tempfile::tempdir().unwrap();
-    std::fs::write(context.path().join("Dockerfile"), format!("FROM {offline}\nRUN rm -f /usr/bin/time\n"))
-        .unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!("FROM {offline}\nLABEL pymaccounter.test={fresh}\n"),
+    )
+    .unwrap();
     let built = Command::new("docker")
         .args(["build", "--quiet", "--tag", base])
         .arg(context.path())
@@ -313,6 +318,13 @@ fn a_signal_during_an_image_build_exits_130_and_leaves_nothing() {
     let status = wait_at_most(&mut child, Duration::from_secs(60));
     let rest: Vec<String> = lines.try_iter().collect();
     assert_eq!(status.code(), Some(130), "{}\n{}", seen.join("\n"), rest.join("\n"));
+    let started = seen.iter().chain(&rest).any(|l| l.starts_with("$ docker run "));
+    assert!(
+        !started,
+        "the signal came during the build, before any module:\n{}\n{}",
+        seen.join("\n"),
+        rest.join("\n")
+    );
     std::thread::sleep(Duration::from_secs(2));
     let children = Command::new("docker")
         .args(["ps", "--all", "--quiet", "--filter", &format!("ancestor={base}")])
