@@ -49,7 +49,7 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.9",
         suite: "bullseye",
         interpreter: "python3.9",
-        packages: &["python3", "time", "python3-pytest", "python3-distutils"],
+        packages: &["python3", "python3-pytest", "python3-distutils"],
         debug_build: false,
         memray: false,
         mimalloc: false,
@@ -59,7 +59,7 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.11",
         suite: "bookworm",
         interpreter: "python3.11",
-        packages: &["python3", "time", "python3-pytest"],
+        packages: &["python3", "python3-pytest"],
         debug_build: false,
         memray: false,
         mimalloc: false,
@@ -69,7 +69,7 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.13",
         suite: "trixie",
         interpreter: "python3.13",
-        packages: &["python3", "time", "python3-pytest", "python3-memray"],
+        packages: &["python3", "python3-pytest", "python3-memray"],
         debug_build: false,
         memray: true,
         mimalloc: true,
@@ -79,7 +79,7 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.14",
         suite: "forky",
         interpreter: "python3.14",
-        packages: &["python3", "python3.14", "time", "python3-pytest", "python3-memray"],
+        packages: &["python3", "python3.14", "python3-pytest", "python3-memray"],
         debug_build: false,
         memray: true,
         mimalloc: true,
@@ -89,14 +89,7 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.9",
         suite: "bullseye",
         interpreter: "python3.9d",
-        packages: &[
-            "python3",
-            "time",
-            "python3-pytest",
-            "python3-distutils",
-            "python3.9-dbg",
-            "libpython3.9-dbg",
-        ],
+        packages: &["python3", "python3-pytest", "python3-distutils", "python3.9-dbg", "libpython3.9-dbg"],
         debug_build: true,
         memray: false,
         mimalloc: false,
@@ -106,7 +99,7 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.11",
         suite: "bookworm",
         interpreter: "python3.11d",
-        packages: &["python3", "time", "python3-pytest", "python3.11-dbg", "libpython3.11-dbg"],
+        packages: &["python3", "python3-pytest", "python3.11-dbg", "libpython3.11-dbg"],
         debug_build: true,
         memray: false,
         mimalloc: false,
@@ -116,14 +109,7 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.13",
         suite: "trixie",
         interpreter: "python3.13d",
-        packages: &[
-            "python3",
-            "time",
-            "python3-pytest",
-            "python3-memray",
-            "python3.13-dbg",
-            "libpython3.13-dbg",
-        ],
+        packages: &["python3", "python3-pytest", "python3-memray", "python3.13-dbg", "libpython3.13-dbg"],
         debug_build: true,
         memray: true,
         mimalloc: true,
@@ -133,14 +119,7 @@ pub const PYTHONS: [Python; 8] = [
         version: "3.14",
         suite: "forky",
         interpreter: "python3.14d",
-        packages: &[
-            "python3",
-            "time",
-            "python3-pytest",
-            "python3-memray",
-            "python3.14-dbg",
-            "libpython3.14-dbg",
-        ],
+        packages: &["python3", "python3-pytest", "python3-memray", "python3.14-dbg", "libpython3.14-dbg"],
         debug_build: true,
         memray: true,
         mimalloc: true,
@@ -202,7 +181,7 @@ mod tests {
             assert!(p.name.starts_with(p.version));
             assert_eq!(p.debug_build, p.name.ends_with("-dbg"), "{}", p.name);
             assert_eq!(p.debug_build, p.interpreter.ends_with('d'), "{}", p.name);
-            for needed in ["python3", "time", "python3-pytest"] {
+            for needed in ["python3", "python3-pytest"] {
                 assert!(p.packages.contains(&needed), "{} lacks {needed}", p.name);
             }
             if p.debug_build {
@@ -225,7 +204,7 @@ mod tests {
         let reference = p.offline_base();
         assert!(reference.starts_with("pymaccounter-base:python-3.11-"), "{reference}");
         assert_eq!(reference, p.offline_base());
-        let changed = Python { packages: &["python3", "time"], ..*p };
+        let changed = Python { packages: &["python3"], ..*p };
         assert_ne!(changed.offline_base(), reference);
         let dbg = find("3.11-dbg").unwrap();
         assert!(dbg.offline_base().starts_with("pymaccounter-base:python-3.11-dbg-"));
