@@ -13,13 +13,13 @@ use crate::model::limits::MemoryLimit;
 pub const NOBODY: u32 = 65534;
 /// Enough processes for a module that spawns helpers, too few for a fork bomb.
 pub const PIDS_LIMIT: u32 = 128;
-/// Writable, executable scratch space, fresh in every container: tmpfs, so
-/// what a module writes there counts toward its memory limit.
 /// Every container's descriptor and process limits, given explicitly:
 /// Podman's defaults exceed what an unprivileged engine (itself in a
 /// container) may set, and then no container starts at all; a module, a
 /// helper or the environment's installer needs few.
 pub const ULIMITS: [&str; 4] = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"];
+/// Writable, executable scratch space, fresh in every container: tmpfs, so
+/// what a module writes there counts toward its memory limit.
 pub const TMPFS_OPTIONS: &str = "rw,exec,nosuid,nodev,mode=1777";
 
 /// Something the containers see at `target`: read-only, except an output folder.

@@ -138,10 +138,10 @@ impl ImageCheck {
     pub fn holds(&self, engine: &Engine) -> Result<bool> {
         let answer = self.answer.get_or_init(|| {
             let remembered = self.guessed.store.as_ref();
-            if remembered.is_some_and(|seen| seen.unchanged(engine)) {
+            let seen = StoreSeen::take(engine, remembered);
+            if seen.is_some() && seen.as_ref() == remembered {
                 return Ok(true);
             }
-            let seen = StoreSeen::take(engine, remembered);
             let local = LocalImages::read(engine).map_err(|e| format!("{e:#}"))?;
             let holds = self.wanted.iter().zip(&self.guessed.images).all(|((python, base), guessed)| {
                 decide(&self.recipe, &local, base.as_deref(), *python).as_ref() == Some(guessed)

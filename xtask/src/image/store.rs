@@ -43,7 +43,8 @@ pub struct StoreSeen {
 
 impl StoreSeen {
     /// The store now, to be taken before its list is read; `remembered`'s
-    /// folder is reused while the settings are those it was found under.
+    /// folder is reused while the settings are those it was found under, so
+    /// a store unchanged since costs no engine call and equals `remembered`.
     /// `None` for an engine without a local store, or one that cannot be read.
     pub fn take(engine: &Engine, remembered: Option<&StoreSeen>) -> Option<StoreSeen> {
         let store = engine.local_store()?;
@@ -54,13 +55,6 @@ impl StoreSeen {
         };
         let names = names_stamp(&folder, store)?;
         Some(StoreSeen { settings, folder, names })
-    }
-
-    /// Whether the store is still as it was seen, without asking the engine.
-    pub fn unchanged(&self, engine: &Engine) -> bool {
-        let Some(store) = engine.local_store() else { return false };
-        settings_stamp(engine.program(), store).as_ref() == Some(&self.settings)
-            && names_stamp(&self.folder, store).as_ref() == Some(&self.names)
     }
 }
 
